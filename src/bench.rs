@@ -1,0 +1,184 @@
+//! `albert-lens bench`: forward latency with every attention map and hidden state returned, for
+//! ALBERT/BERT shapes with random weights, beside an in-run baseline (a chain of plain candle
+//! matmuls with the same FLOP count) so that ratios, not absolute numbers on a noisy machine,
+//! carry the comparison.
+
+use crate::backend::{Backend, CpuBackend};
+use crate::error::Result;
+use crate::model::{EncodedInput, ModelConfig, ModelWeights};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A named model shape (Table 1 of the ALBERT paper).
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    pub json: &'static str,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "albert-base",
+        json: r#"{"model_type":"albert","vocab_size":30000,"embedding_size":128,"hidden_size":768,"num_hidden_layers":12,"num_attention_heads":12,"intermediate_size":3072,"hidden_act":"gelu_new"}"#,
+    },
+    Preset {
+        name: "albert-large",
+        json: r#"{"model_type":"albert","vocab_size":30000,"embedding_size":128,"hidden_size":1024,"num_hidden_layers":24,"num_attention_heads":16,"intermediate_size":4096,"hidden_act":"gelu_new"}"#,
+    },
+    Preset {
+        name: "bert-base",
+        json: r#"{"model_type":"bert","vocab_size":30522,"hidden_size":768,"num_hidden_layers":12,"num_attention_heads":12,"intermediate_size":3072,"hidden_act":"gelu"}"#,
+    },
+];
+
+pub fn preset_config(name: &str) -> Result<ModelConfig> {
+    let p = PRESETS.iter().find(|p| p.name == name).ok_or_else(|| {
+        crate::LensError::Unsupported(format!(
+            "unknown model shape {name:?}; known: {}",
+            PRESETS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    ModelConfig::from_json_bytes(p.json.as_bytes(), Path::new(p.name))
+}
+
+/// FLOPs of one forward pass (multiply-adds counted as 2).
+pub fn forward_flops(cfg: &ModelConfig, n: usize) -> f64 {
+    let (n, h, i, e) = (
+        n as f64,
+        cfg.hidden_size as f64,
+        cfg.intermediate_size as f64,
+        cfg.embedding_size as f64,
+    );
+    let layers = cfg.num_attention_maps() as f64;
+    let proj = if cfg.has_projection() {
+        2.0 * n * e * h
+    } else {
+        0.0
+    };
+    layers * (8.0 * n * h * h + 4.0 * n * h * i + 4.0 * n * n * h) + proj
+}
+
+/// A deterministic input of `n` tokens (ids spread over the vocabulary, [CLS] ... [SEP]-like).
+pub fn synthetic_input(cfg: &ModelConfig, n: usize) -> EncodedInput {
+    let ids: Vec<u32> = (0..n)
+        .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
+        .collect();
+    EncodedInput {
+        tokens: ids.iter().map(|i| format!("t{i}")).collect(),
+        type_ids: vec![0; n],
+        special: vec![false; n],
+        ids,
+        truncated: None,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub model: String,
+    pub tokens: usize,
+    pub backend: String,
+    pub forward_ms: f64,
+    pub gflop: f64,
+    pub baseline_ms: f64,
+}
+
+impl BenchRow {
+    pub fn markdown_header() -> &'static str {
+        "| model | N | backend | forward, all attentions + hidden states (ms) | GFLOP | GFLOP/s | plain candle matmuls, same FLOPs (ms) | forward / baseline |\n|---|---|---|---|---|---|---|---|"
+    }
+    pub fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            self.model,
+            self.tokens,
+            self.backend,
+            self.forward_ms,
+            self.gflop,
+            self.gflop / (self.forward_ms / 1e3),
+            self.baseline_ms,
+            self.forward_ms / self.baseline_ms
+        )
+    }
+}
+
+/// Times a chain of `[N, H] x [H, 4H]` candle matmuls whose FLOPs add up to `flops`.
+fn baseline_ms(cfg: &ModelConfig, n: usize, flops: f64, iters: usize) -> Result<f64> {
+    use candle_core::{Device, Tensor};
+    let h = cfg.hidden_size;
+    let per = 2.0 * n as f64 * h as f64 * 4.0 * h as f64;
+    let reps = (flops / per).round().max(1.0) as usize;
+    let a = Tensor::ones((n, h), candle_core::DType::F32, &Device::Cpu)?;
+    let b = Tensor::ones((h, 4 * h), candle_core::DType::F32, &Device::Cpu)?;
+    let run = || -> Result<()> {
+        for _ in 0..reps {
+            let c = a.matmul(&b)?;
+            std::hint::black_box(c);
+        }
+        Ok(())
+    };
+    run()?;
+    let mut times = Vec::new();
+    for _ in 0..iters {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed());
+    }
+    Ok(median(times).as_secs_f64() * 1e3)
+}
+
+/// Runs the CPU benchmark for each model shape and token count.
+pub fn run_cpu(models: &[String], tokens: &[usize], iters: usize) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    let mut backend = CpuBackend::new();
+    for name in models {
+        let cfg = preset_config(name)?;
+        let weights = ModelWeights::random(&cfg, 42)?;
+        for &n in tokens {
+            let input = synthetic_input(&cfg, n);
+            let flops = forward_flops(&cfg, n);
+            backend.forward(&cfg, &weights, &input)?; // warm-up
+            let mut times = Vec::new();
+            for _ in 0..iters {
+                let t = Instant::now();
+                let trace = backend.forward(&cfg, &weights, &input)?;
+                times.push(t.elapsed());
+                std::hint::black_box(trace);
+            }
+            let forward_ms = median(times).as_secs_f64() * 1e3;
+            let base = baseline_ms(&cfg, n, flops, iters)?;
+            let row = BenchRow {
+                model: name.clone(),
+                tokens: n,
+                backend: backend.name(),
+                forward_ms,
+                gflop: flops / 1e9,
+                baseline_ms: base,
+            };
+            eprintln!("{}", row.markdown());
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flop_formula_matches_the_brief_for_albert_base() {
+        // toolchain notes: ALBERT-base 22.4 GFLOP at N=128, 96.7 at N=512
+        let cfg = preset_config("albert-base").unwrap();
+        assert!((forward_flops(&cfg, 128) / 1e9 - 22.4).abs() < 0.1);
+        assert!((forward_flops(&cfg, 512) / 1e9 - 96.7).abs() < 0.1);
+    }
+}

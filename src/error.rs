@@ -1,0 +1,137 @@
+//! The one error type of the library. Every message names the file (or input) and the problem in
+//! words a user of the app understands; the UI and the CLI show it once, as it is.
+
+use std::path::PathBuf;
+
+/// A tensor whose shape differs from what the config implies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    pub name: String,
+    pub expected: Vec<usize>,
+    pub found: Vec<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LensError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{dir} is not a model folder: {what}")]
+    NotAModelFolder { dir: PathBuf, what: String },
+
+    #[error("{path}: {msg}")]
+    Config { path: PathBuf, msg: String },
+
+    #[error("{path}: model_type is {found:?}; albert-lens opens ALBERT (\"albert\") and BERT (\"bert\") models")]
+    UnknownModelType { path: PathBuf, found: String },
+
+    #[error("{path} is not a valid safetensors file: {msg}")]
+    Safetensors { path: PathBuf, msg: String },
+
+    #[error("{path} is not a readable PyTorch checkpoint: {msg}")]
+    TorchCheckpoint { path: PathBuf, msg: String },
+
+    #[error("{}", weight_mismatch_message(.dir, .model_type, .missing, .unexpected, .misshaped, .hint))]
+    WeightMismatch {
+        dir: PathBuf,
+        model_type: String,
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+        misshaped: Vec<ShapeMismatch>,
+        hint: Option<String>,
+    },
+
+    #[error("{path}: tokenizer problem: {msg}")]
+    Tokenizer { path: PathBuf, msg: String },
+
+    #[error("the tokenizer in {path} has {tokenizer_size} tokens but the model's vocabulary has only {model_size} rows (config.json vocab_size): they do not belong together")]
+    TokenizerVocab {
+        path: PathBuf,
+        tokenizer_size: usize,
+        model_size: usize,
+    },
+
+    #[error("the input text is empty: type some text to run the model on")]
+    EmptyInput,
+
+    #[error("{0}")]
+    Unsupported(String),
+
+    #[error("trace file {path}: {msg}")]
+    TraceFile { path: PathBuf, msg: String },
+
+    #[error("computation failed: {0}")]
+    Compute(String),
+}
+
+impl From<candle_core::Error> for LensError {
+    fn from(e: candle_core::Error) -> Self {
+        LensError::Compute(e.to_string())
+    }
+}
+
+pub type Result<T, E = LensError> = std::result::Result<T, E>;
+
+/// At most this many names are listed per category; the rest are counted.
+const LIST_LIMIT: usize = 12;
+
+fn list_names(names: &[String]) -> String {
+    let mut s = names
+        .iter()
+        .take(LIST_LIMIT)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LIST_LIMIT {
+        s.push_str(&format!(" and {} more", names.len() - LIST_LIMIT));
+    }
+    s
+}
+
+fn weight_mismatch_message(
+    dir: &std::path::Path,
+    model_type: &str,
+    missing: &[String],
+    unexpected: &[String],
+    misshaped: &[ShapeMismatch],
+    hint: &Option<String>,
+) -> String {
+    let mut parts = vec![format!(
+        "the weights in {} do not fit the {model_type} model its config.json describes",
+        dir.display()
+    )];
+    if !missing.is_empty() {
+        parts.push(format!(
+            "missing tensors ({}): {}",
+            missing.len(),
+            list_names(missing)
+        ));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!(
+            "unexpected tensors ({}): {}",
+            unexpected.len(),
+            list_names(unexpected)
+        ));
+    }
+    if !misshaped.is_empty() {
+        let shown: Vec<String> = misshaped
+            .iter()
+            .take(LIST_LIMIT)
+            .map(|m| format!("{} is {:?}, expected {:?}", m.name, m.found, m.expected))
+            .collect();
+        let mut s = shown.join("; ");
+        if misshaped.len() > LIST_LIMIT {
+            s.push_str(&format!(" and {} more", misshaped.len() - LIST_LIMIT));
+        }
+        parts.push(format!("wrong shapes ({}): {s}", misshaped.len()));
+    }
+    if let Some(h) = hint {
+        parts.push(h.clone());
+    }
+    parts.join(". ")
+}

@@ -1,0 +1,12 @@
+//! albert-lens: look inside ALBERT (and BERT). Model loading, the forward passes that record
+//! every attention map and hidden state, and the analyses the app shows.
+//!
+//! Data flows one way: files -> [`model`] -> [`backend`] -> [`model::Trace`] -> views.
+//! `model` and `backend` never touch the UI.
+
+pub mod backend;
+pub mod bench;
+pub mod error;
+pub mod model;
+
+pub use error::{LensError, Result};

@@ -1,0 +1,396 @@
+//! The Hugging Face `config.json` of an ALBERT or BERT model, with HF's defaults for absent fields.
+
+use crate::error::{LensError, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelType {
+    Albert,
+    Bert,
+}
+
+impl ModelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelType::Albert => "albert",
+            ModelType::Bert => "bert",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The feed-forward activation (`hidden_act`), with HF transformers' definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// exact GELU with erf ("gelu")
+    Gelu,
+    /// tanh approximation ("gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate")
+    GeluTanh,
+    /// x * sigmoid(1.702 x) ("quick_gelu")
+    QuickGelu,
+    Relu,
+    Relu6,
+    /// x * sigmoid(x) ("silu", "swish")
+    Silu,
+    /// x * tanh(softplus(x))
+    Mish,
+    Tanh,
+    Sigmoid,
+    /// identity ("linear")
+    Linear,
+}
+
+impl Activation {
+    pub fn from_hf_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_fast" | "gelu_pytorch_tanh" | "gelu_accurate" => {
+                Activation::GeluTanh
+            }
+            "quick_gelu" => Activation::QuickGelu,
+            "relu" => Activation::Relu,
+            "relu6" => Activation::Relu6,
+            "silu" | "swish" => Activation::Silu,
+            "mish" => Activation::Mish,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "linear" => Activation::Linear,
+            _ => return None,
+        })
+    }
+
+    /// The activation applied to one value, in f64 (the reference for kernels and tests).
+    pub fn apply_f64(self, x: f64) -> f64 {
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        match self {
+            Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            Activation::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Activation::QuickGelu => x * sigmoid(1.702 * x),
+            Activation::Relu => x.max(0.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::Silu => x * sigmoid(x),
+            Activation::Mish => x * (x.exp().ln_1p()).tanh(),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Linear => x,
+        }
+    }
+}
+
+/// erf with about 1e-15 relative error (W. J. Cody's rational approximations via libm-like series).
+pub fn erf(x: f64) -> f64 {
+    // Abramowitz-Stegun is too coarse for a reference; use the complementary error function
+    // continued fraction / series split.
+    if x.is_nan() {
+        return x;
+    }
+    let ax = x.abs();
+    let r = if ax < 2.0 {
+        // Maclaurin series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
+        let mut sum = 0.0;
+        let mut term = ax;
+        let x2 = ax * ax;
+        let mut n = 0.0;
+        loop {
+            let add = term / (2.0 * n + 1.0);
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+            n += 1.0;
+            term *= -x2 / n;
+            if n > 200.0 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else if ax > 6.0 {
+        1.0
+    } else {
+        // Continued fraction for erfc (Lentz), converges well for x >= 2.
+        let x2 = ax * ax;
+        let mut f = ax;
+        let mut c = ax;
+        let mut d = 0.0;
+        let tiny = 1e-300;
+        for k in 1..300 {
+            let a = k as f64 / 2.0;
+            d = ax + a * d;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = ax + a / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let delta = c * d;
+            f *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        1.0 - (-x2).exp() / (f * std::f64::consts::PI.sqrt())
+    };
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    model_type: Option<String>,
+    vocab_size: Option<usize>,
+    embedding_size: Option<usize>,
+    hidden_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    intermediate_size: Option<usize>,
+    hidden_act: Option<serde_json::Value>,
+    layer_norm_eps: Option<f64>,
+    max_position_embeddings: Option<usize>,
+    type_vocab_size: Option<usize>,
+    num_hidden_groups: Option<usize>,
+    inner_group_num: Option<usize>,
+    position_embedding_type: Option<String>,
+    pad_token_id: Option<i64>,
+}
+
+/// A validated model configuration. For BERT, `embedding_size == hidden_size`, one group per
+/// layer and `inner_group_num == 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub model_type: ModelType,
+    pub vocab_size: usize,
+    pub embedding_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub hidden_act: Activation,
+    pub hidden_act_name: String,
+    pub layer_norm_eps: f64,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub num_hidden_groups: usize,
+    pub inner_group_num: usize,
+}
+
+/// Upper bound on any one dimension: catches configs that would make us allocate terabytes.
+const MAX_DIM: usize = 1 << 22;
+
+impl ModelConfig {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_json_bytes(&bytes, path)
+    }
+
+    /// Parses `config.json` text; `path` is only used in messages.
+    pub fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let err = |msg: String| LensError::Config {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let raw: RawConfig = serde_json::from_slice(bytes)
+            .map_err(|e| err(format!("not a valid config.json: {e}")))?;
+        let model_type = match raw.model_type.as_deref() {
+            Some("albert") => ModelType::Albert,
+            Some("bert") => ModelType::Bert,
+            Some(other) => {
+                return Err(LensError::UnknownModelType {
+                    path: path.to_path_buf(),
+                    found: other.to_string(),
+                })
+            }
+            None => return Err(err("config.json has no \"model_type\" field".into())),
+        };
+        let albert = model_type == ModelType::Albert;
+        let hidden_size = raw.hidden_size.unwrap_or(if albert { 4096 } else { 768 });
+        let embedding_size = if albert {
+            raw.embedding_size.unwrap_or(128)
+        } else {
+            // BERT has no factorized embedding; a stray embedding_size must agree.
+            match raw.embedding_size {
+                Some(e) if e != hidden_size => {
+                    return Err(err(format!(
+                        "a BERT config with embedding_size {e} different from hidden_size {hidden_size}"
+                    )))
+                }
+                _ => hidden_size,
+            }
+        };
+        let num_hidden_layers = raw.num_hidden_layers.unwrap_or(12);
+        let (num_hidden_groups, inner_group_num) = if albert {
+            (
+                raw.num_hidden_groups.unwrap_or(1),
+                raw.inner_group_num.unwrap_or(1),
+            )
+        } else {
+            (num_hidden_layers, 1)
+        };
+        let act_name = match &raw.hidden_act {
+            None => (if albert { "gelu_new" } else { "gelu" }).to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => return Err(err(format!("hidden_act {other} is not a name"))),
+        };
+        let hidden_act = Activation::from_hf_name(&act_name).ok_or_else(|| {
+            err(format!(
+                "hidden_act {act_name:?} is not supported (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, gelu_accurate, quick_gelu, relu, relu6, silu, swish, mish, tanh, sigmoid, linear)"
+            ))
+        })?;
+        if let Some(p) = raw.position_embedding_type.as_deref() {
+            if p != "absolute" {
+                return Err(err(format!(
+                    "position_embedding_type {p:?} is not supported; only \"absolute\" is"
+                )));
+            }
+        }
+        let _ = raw.pad_token_id;
+        let cfg = ModelConfig {
+            model_type,
+            vocab_size: raw.vocab_size.unwrap_or(if albert { 30000 } else { 30522 }),
+            embedding_size,
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads: raw
+                .num_attention_heads
+                .unwrap_or(if albert { 64 } else { 12 }),
+            intermediate_size: raw
+                .intermediate_size
+                .unwrap_or(if albert { 16384 } else { 3072 }),
+            hidden_act,
+            hidden_act_name: act_name,
+            layer_norm_eps: raw.layer_norm_eps.unwrap_or(1e-12),
+            max_position_embeddings: raw.max_position_embeddings.unwrap_or(512),
+            type_vocab_size: raw.type_vocab_size.unwrap_or(2),
+            num_hidden_groups,
+            inner_group_num,
+        };
+        cfg.validate().map_err(err)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let dims = [
+            ("vocab_size", self.vocab_size),
+            ("embedding_size", self.embedding_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+            ("num_hidden_groups", self.num_hidden_groups),
+            ("inner_group_num", self.inner_group_num),
+        ];
+        for (name, v) in dims {
+            if v == 0 {
+                return Err(format!("{name} is 0"));
+            }
+            if v > MAX_DIM {
+                return Err(format!("{name} = {v} is implausibly large"));
+            }
+        }
+        if self.num_hidden_layers > 1024 || self.inner_group_num > 1024 {
+            return Err("more than 1024 layers".into());
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.num_hidden_groups > self.num_hidden_layers {
+            return Err(format!(
+                "num_hidden_groups {} exceeds num_hidden_layers {}",
+                self.num_hidden_groups, self.num_hidden_layers
+            ));
+        }
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps >= 0.0) {
+            return Err(format!(
+                "layer_norm_eps {} is not valid",
+                self.layer_norm_eps
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// The layer group that outer layer `i` runs, exactly as HF's AlbertTransformer computes it:
+    /// `int(i / (num_hidden_layers / num_hidden_groups))` with float division.
+    pub fn group_of_layer(&self, i: usize) -> usize {
+        match self.model_type {
+            ModelType::Bert => i,
+            ModelType::Albert => {
+                let per = self.num_hidden_layers as f64 / self.num_hidden_groups as f64;
+                ((i as f64 / per) as usize).min(self.num_hidden_groups - 1)
+            }
+        }
+    }
+
+    /// How many attention maps a forward pass produces (HF's `output_attentions` length).
+    pub fn num_attention_maps(&self) -> usize {
+        self.num_hidden_layers * self.inner_group_num
+    }
+
+    /// Whether the embedding is factorized (E != H, with an E->H projection).
+    pub fn has_projection(&self) -> bool {
+        self.model_type == ModelType::Albert
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        // values from tables of erf, to 1e-12
+        let cases = [
+            (0.0, 0.0),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.0, 0.999_977_909_503_001_4),
+            (-1.5, -0.966_105_146_475_310_7),
+        ];
+        for (x, want) in cases {
+            assert!(
+                (erf(x) - want).abs() < 1e-12,
+                "erf({x}) = {} want {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn albert_group_index_follows_hf_float_division() {
+        let mut cfg = ModelConfig::from_json_bytes(
+            br#"{"model_type":"albert","hidden_size":8,"num_attention_heads":2,"num_hidden_layers":5,"num_hidden_groups":2}"#,
+            Path::new("config.json"),
+        )
+        .unwrap();
+        // 5 / 2 = 2.5 layers per group: layers 0,1,2 -> 0 ... int(3/2.5)=1
+        let groups: Vec<usize> = (0..5).map(|i| cfg.group_of_layer(i)).collect();
+        assert_eq!(groups, vec![0, 0, 0, 1, 1]);
+        cfg.num_hidden_groups = 1;
+        assert!((0..5).all(|i| cfg.group_of_layer(i) == 0));
+    }
+}

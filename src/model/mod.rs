@@ -1,0 +1,65 @@
+//! Model folders in Hugging Face layout: config, weights (with ALBERT's layer sharing), tokenizer.
+
+pub mod config;
+pub mod spm;
+pub mod tensors;
+pub mod tokenizer;
+pub mod torch_pickle;
+pub mod trace;
+pub mod weights;
+
+pub use config::{Activation, ModelConfig, ModelType};
+pub use tokenizer::{EncodedInput, LensTokenizer};
+pub use trace::Trace;
+pub use weights::{EncoderLayer, LayerNormWeights, Linear, MlmHead, ModelWeights};
+
+use crate::error::{LensError, Result};
+use std::path::{Path, PathBuf};
+
+/// A model ready to run: config, weights and tokenizer of one folder.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    pub config: ModelConfig,
+    pub weights: ModelWeights,
+    pub tokenizer: LensTokenizer,
+    /// Things the user should know about the files (NaN weights, ignored tensors, ...).
+    pub warnings: Vec<String>,
+}
+
+impl LoadedModel {
+    /// Opens the model folder `dir`: config.json, the weights and the tokenizer.
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(LensError::NotAModelFolder {
+                dir: dir.to_path_buf(),
+                what: "it does not exist or is not a folder".into(),
+            });
+        }
+        let config_path = dir.join("config.json");
+        if !config_path.is_file() {
+            return Err(LensError::NotAModelFolder {
+                dir: dir.to_path_buf(),
+                what: "it has no config.json".into(),
+            });
+        }
+        let config = ModelConfig::from_file(&config_path)?;
+        let tensors = tensors::read_weights(dir)?;
+        let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
+        let tokenizer = LensTokenizer::load(dir, &config)?;
+        Ok(LoadedModel {
+            dir: dir.to_path_buf(),
+            config,
+            weights,
+            tokenizer,
+            warnings,
+        })
+    }
+
+    /// Tokenizes a text (and optional second segment) for this model, truncating to
+    /// `max_position_embeddings`.
+    pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<EncodedInput> {
+        self.tokenizer
+            .encode(text, pair, self.config.max_position_embeddings)
+    }
+}

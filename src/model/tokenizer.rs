@@ -1,0 +1,554 @@
+//! The tokenizer of a model folder, rebuilt the way Hugging Face transformers (v5) builds
+//! `AlbertTokenizer` and `BertTokenizer`: from `tokenizer.json` when there is one (its vocabulary,
+//! added tokens and post-processor, with the class's own normalizer and pre-tokenizer), otherwise
+//! from `spiece.model` (ALBERT) or `vocab.txt` (BERT). `tokenizer_config.json` options
+//! (do_lower_case, keep_accents, strip_accents, tokenize_chinese_chars) are honoured.
+
+use crate::error::{LensError, Result};
+use crate::model::config::{ModelConfig, ModelType};
+use crate::model::spm;
+use std::path::{Path, PathBuf};
+use tokenizers::models::unigram::Unigram;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::{
+    BertNormalizer, Lowercase, NormalizerWrapper, Precompiled, Replace, Sequence as NormSeq,
+    StripAccents, NFKD,
+};
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::sequence::Sequence as PreSeq;
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::template::TemplateProcessing;
+use tokenizers::{AddedToken, Tokenizer, TruncationParams, TruncationStrategy};
+
+/// Where the tokenizer came from, for the UI and messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerSource {
+    TokenizerJson(PathBuf),
+    SentencePiece(PathBuf),
+    VocabTxt(PathBuf),
+}
+
+impl TokenizerSource {
+    pub fn path(&self) -> &Path {
+        match self {
+            TokenizerSource::TokenizerJson(p)
+            | TokenizerSource::SentencePiece(p)
+            | TokenizerSource::VocabTxt(p) => p,
+        }
+    }
+}
+
+/// Options read from `tokenizer_config.json`, with the transformers class defaults.
+#[derive(Debug, Clone)]
+struct TokOptions {
+    do_lower_case: bool,
+    keep_accents: bool,
+    strip_accents: Option<bool>,
+    tokenize_chinese_chars: bool,
+    unk: String,
+    cls: String,
+    sep: String,
+    pad: String,
+    mask: String,
+    add_prefix_space: bool,
+}
+
+impl TokOptions {
+    fn read(dir: &Path, model_type: ModelType) -> Result<Self> {
+        let albert = model_type == ModelType::Albert;
+        let mut o = TokOptions {
+            do_lower_case: true,
+            keep_accents: false,
+            strip_accents: None,
+            tokenize_chinese_chars: true,
+            unk: if albert { "<unk>" } else { "[UNK]" }.into(),
+            cls: "[CLS]".into(),
+            sep: "[SEP]".into(),
+            pad: if albert { "<pad>" } else { "[PAD]" }.into(),
+            mask: "[MASK]".into(),
+            add_prefix_space: true,
+        };
+        let path = dir.join("tokenizer_config.json");
+        if !path.is_file() {
+            return Ok(o);
+        }
+        let bytes = std::fs::read(&path).map_err(|source| LensError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
+                path: path.clone(),
+                msg: format!("not valid JSON: {e}"),
+            })?;
+        let b = |k: &str| v.get(k).and_then(|x| x.as_bool());
+        // Special tokens are either strings or {"content": ...} objects.
+        let s = |k: &str| {
+            v.get(k).and_then(|x| {
+                x.as_str().map(str::to_string).or_else(|| {
+                    x.get("content")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string)
+                })
+            })
+        };
+        if let Some(x) = b("do_lower_case") {
+            o.do_lower_case = x;
+        }
+        if let Some(x) = b("keep_accents") {
+            o.keep_accents = x;
+        }
+        o.strip_accents = b("strip_accents");
+        if let Some(x) = b("tokenize_chinese_chars") {
+            o.tokenize_chinese_chars = x;
+        }
+        if let Some(x) = b("add_prefix_space") {
+            o.add_prefix_space = x;
+        }
+        for (k, slot) in [
+            ("unk_token", &mut o.unk),
+            ("cls_token", &mut o.cls),
+            ("sep_token", &mut o.sep),
+            ("pad_token", &mut o.pad),
+            ("mask_token", &mut o.mask),
+        ] {
+            if let Some(x) = s(k) {
+                *slot = x;
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// One tokenized input, ready for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedInput {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    pub tokens: Vec<String>,
+    /// true for [CLS], [SEP] and the like.
+    pub special: Vec<bool>,
+    /// Set when the input was cut to fit the model: (tokens before, tokens kept).
+    pub truncated: Option<(usize, usize)>,
+}
+
+impl EncodedInput {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+    /// A warning for the UI / CLI when the input was cut.
+    pub fn truncation_warning(&self) -> Option<String> {
+        self.truncated.map(|(before, kept)| {
+            format!(
+                "the input has {before} tokens but the model takes at most {kept}: it was truncated to the first {kept}"
+            )
+        })
+    }
+}
+
+pub struct LensTokenizer {
+    inner: Tokenizer,
+    pub source: TokenizerSource,
+}
+
+impl std::fmt::Debug for LensTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LensTokenizer")
+            .field("source", &self.source)
+            .field("vocab_size", &self.vocab_size())
+            .finish()
+    }
+}
+
+fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
+    LensError::Tokenizer {
+        path: path.to_path_buf(),
+        msg: msg.to_string(),
+    }
+}
+
+impl LensTokenizer {
+    /// Loads the tokenizer of the model folder `dir` and checks that it fits the model.
+    pub fn load(dir: &Path, config: &ModelConfig) -> Result<Self> {
+        let opts = TokOptions::read(dir, config.model_type)?;
+        let json = dir.join("tokenizer.json");
+        let spiece = dir.join("spiece.model");
+        let vocab = dir.join("vocab.txt");
+        let tok = if json.is_file() {
+            Self::from_tokenizer_json(&json, config.model_type, &opts)?
+        } else if config.model_type == ModelType::Albert && spiece.is_file() {
+            Self::from_spiece(&spiece, &opts)?
+        } else if config.model_type == ModelType::Bert && vocab.is_file() {
+            Self::from_vocab_txt(&vocab, &opts)?
+        } else {
+            let wanted = match config.model_type {
+                ModelType::Albert => "tokenizer.json or spiece.model",
+                ModelType::Bert => "tokenizer.json or vocab.txt",
+            };
+            return Err(LensError::NotAModelFolder {
+                dir: dir.to_path_buf(),
+                what: format!(
+                    "it has no tokenizer: an {} model needs {wanted}",
+                    config.model_type
+                ),
+            });
+        };
+        let size = tok.vocab_size();
+        if size > config.vocab_size {
+            return Err(LensError::TokenizerVocab {
+                path: tok.source.path().to_path_buf(),
+                tokenizer_size: size,
+                model_size: config.vocab_size,
+            });
+        }
+        Ok(tok)
+    }
+
+    fn from_tokenizer_json(path: &Path, model_type: ModelType, o: &TokOptions) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut inner = Tokenizer::from_bytes(&bytes)
+            .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
+        // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
+        // builds the normalizer and pre-tokenizer from the tokenizer class.
+        match model_type {
+            ModelType::Albert => {
+                let charsmap = precompiled_from_json(&bytes);
+                let norm =
+                    albert_normalizer(o, charsmap.as_deref()).map_err(|e| tok_err(path, e))?;
+                inner
+                    .with_normalizer(Some(norm))
+                    .map_err(|e| tok_err(path, e))?;
+                inner.with_pre_tokenizer(Some(albert_pre_tokenizer(o)));
+            }
+            ModelType::Bert => {
+                inner
+                    .with_normalizer(Some(bert_normalizer(o)))
+                    .map_err(|e| tok_err(path, e))?;
+                inner.with_pre_tokenizer(Some(PreTokenizerWrapper::BertPreTokenizer(
+                    BertPreTokenizer,
+                )));
+            }
+        }
+        if inner.get_post_processor().is_none() {
+            let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
+            inner.with_post_processor(Some(pp));
+        }
+        inner.with_padding(None);
+        Ok(LensTokenizer {
+            inner,
+            source: TokenizerSource::TokenizerJson(path.to_path_buf()),
+        })
+    }
+
+    fn from_spiece(path: &Path, o: &TokOptions) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let m = spm::parse(&bytes).map_err(|e| tok_err(path, e))?;
+        if m.model_type != 1 {
+            return Err(tok_err(
+                path,
+                format!(
+                    "it is a SentencePiece model of type {} but ALBERT uses the unigram type (1)",
+                    m.model_type
+                ),
+            ));
+        }
+        let vocab: Vec<(String, f64)> = m
+            .pieces
+            .iter()
+            .map(|p| (p.piece.clone(), f64::from(p.score)))
+            .collect();
+        let model =
+            Unigram::from(vocab, Some(m.unk_id as usize), false).map_err(|e| tok_err(path, e))?;
+        let mut inner = Tokenizer::new(model);
+        let charsmap =
+            (!m.precompiled_charsmap.is_empty()).then_some(m.precompiled_charsmap.as_slice());
+        inner
+            .with_normalizer(Some(
+                albert_normalizer(o, charsmap).map_err(|e| tok_err(path, e))?,
+            ))
+            .map_err(|e| tok_err(path, e))?;
+        inner.with_pre_tokenizer(Some(albert_pre_tokenizer(o)));
+        // Control and user-defined pieces are added tokens, matched before normalization.
+        let mut specials: Vec<AddedToken> = m
+            .pieces
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.kind,
+                    spm::PieceType::Control | spm::PieceType::UserDefined
+                )
+            })
+            .map(|p| {
+                AddedToken::from(p.piece.clone(), p.kind == spm::PieceType::Control)
+                    .normalized(false)
+            })
+            .collect();
+        for s in [&o.pad, &o.unk, &o.cls, &o.sep, &o.mask] {
+            if !specials.iter().any(|t| &t.content == s) && inner.token_to_id(s).is_some() {
+                specials.push(AddedToken::from(s.clone(), true).normalized(false));
+            }
+        }
+        inner
+            .add_special_tokens(specials)
+            .map_err(|e| tok_err(path, e))?;
+        let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
+        inner.with_post_processor(Some(pp));
+        Ok(LensTokenizer {
+            inner,
+            source: TokenizerSource::SentencePiece(path.to_path_buf()),
+        })
+    }
+
+    fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| tok_err(path, "it is not UTF-8 text"))?;
+        if text.trim().is_empty() {
+            return Err(tok_err(path, "it is empty"));
+        }
+        if !text.lines().any(|t| t.trim_end() == o.unk) {
+            return Err(tok_err(
+                path,
+                format!("it has no unknown token {:?}", o.unk),
+            ));
+        }
+        let map = WordPiece::read_bytes(text.as_bytes()).map_err(|e| tok_err(path, e))?;
+        let model = WordPiece::builder()
+            .vocab(map)
+            .unk_token(o.unk.clone())
+            .continuing_subword_prefix("##".into())
+            .max_input_chars_per_word(100)
+            .build()
+            .map_err(|e| tok_err(path, e))?;
+        let mut inner = Tokenizer::new(model);
+        inner
+            .with_normalizer(Some(bert_normalizer(o)))
+            .map_err(|e| tok_err(path, e))?;
+        inner.with_pre_tokenizer(Some(PreTokenizerWrapper::BertPreTokenizer(
+            BertPreTokenizer,
+        )));
+        let specials: Vec<AddedToken> = [&o.pad, &o.unk, &o.cls, &o.sep, &o.mask]
+            .into_iter()
+            .filter(|s| inner.token_to_id(s).is_some())
+            .map(|s| AddedToken::from(s.clone(), true))
+            .collect();
+        inner
+            .add_special_tokens(specials)
+            .map_err(|e| tok_err(path, e))?;
+        let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
+        inner.with_post_processor(Some(pp));
+        Ok(LensTokenizer {
+            inner,
+            source: TokenizerSource::VocabTxt(path.to_path_buf()),
+        })
+    }
+
+    /// Number of distinct ids the tokenizer can produce (vocabulary plus added tokens).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Tokenizes `text` (and an optional second segment) with special tokens, truncating to
+    /// `max_len` tokens with HF's longest-first strategy when needed.
+    pub fn encode(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<EncodedInput> {
+        if text.trim().is_empty() && pair.is_none_or(|p| p.trim().is_empty()) {
+            return Err(LensError::EmptyInput);
+        }
+        let path = self.source.path();
+        let enc_full = match pair {
+            Some(p) => self.inner.encode((text, p), true),
+            None => self.inner.encode(text, true),
+        }
+        .map_err(|e| tok_err(path, e))?;
+        let full_len = enc_full.get_ids().len();
+        let enc = if full_len > max_len {
+            let mut t = self.inner.clone();
+            t.with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                ..Default::default()
+            }))
+            .map_err(|e| tok_err(path, e))?;
+            match pair {
+                Some(p) => t.encode((text, p), true),
+                None => t.encode(text, true),
+            }
+            .map_err(|e| {
+                tok_err(
+                    path,
+                    format!("cannot truncate the input to {max_len} tokens: {e}"),
+                )
+            })?
+        } else {
+            enc_full
+        };
+        let ids = enc.get_ids().to_vec();
+        let truncated = (full_len > ids.len()).then_some((full_len, ids.len()));
+        Ok(EncodedInput {
+            type_ids: enc.get_type_ids().to_vec(),
+            // Token strings as transformers' convert_ids_to_tokens gives them (an unknown piece
+            // reads as the unknown token, not as the text it covered).
+            tokens: ids
+                .iter()
+                .zip(enc.get_tokens())
+                .map(|(&id, t)| self.inner.id_to_token(id).unwrap_or_else(|| t.clone()))
+                .collect(),
+            special: enc
+                .get_special_tokens_mask()
+                .iter()
+                .map(|&m| m != 0)
+                .collect(),
+            ids,
+            truncated,
+        })
+    }
+}
+
+fn albert_normalizer(
+    o: &TokOptions,
+    charsmap: Option<&[u8]>,
+) -> std::result::Result<NormalizerWrapper, String> {
+    let mut list: Vec<NormalizerWrapper> = vec![
+        Replace::new("``", "\"").map_err(|e| e.to_string())?.into(),
+        Replace::new("''", "\"").map_err(|e| e.to_string())?.into(),
+    ];
+    if !o.keep_accents {
+        list.push(NFKD.into());
+        list.push(StripAccents.into());
+    }
+    if o.do_lower_case {
+        list.push(Lowercase.into());
+    }
+    if let Some(map) = charsmap {
+        let p = Precompiled::from(map)
+            .map_err(|e| format!("its SentencePiece character map is corrupt: {e}"))?;
+        list.push(p.into());
+    }
+    Ok(NormSeq::new(list).into())
+}
+
+fn albert_pre_tokenizer(o: &TokOptions) -> PreTokenizerWrapper {
+    let scheme = if o.add_prefix_space {
+        PrependScheme::Always
+    } else {
+        PrependScheme::Never
+    };
+    PreSeq::new(vec![
+        WhitespaceSplit.into(),
+        Metaspace::new('▁', scheme, true).into(),
+    ])
+    .into()
+}
+
+fn bert_normalizer(o: &TokOptions) -> NormalizerWrapper {
+    BertNormalizer::new(
+        true,
+        o.tokenize_chinese_chars,
+        o.strip_accents,
+        o.do_lower_case,
+    )
+    .into()
+}
+
+fn template(inner: &Tokenizer, o: &TokOptions) -> std::result::Result<TemplateProcessing, String> {
+    let id = |t: &str| {
+        inner
+            .token_to_id(t)
+            .ok_or_else(|| format!("the vocabulary has no {t} token"))
+    };
+    let (cls, sep) = (id(&o.cls)?, id(&o.sep)?);
+    TemplateProcessing::builder()
+        .try_single(format!("{}:0 $A:0 {}:0", o.cls, o.sep))
+        .map_err(|e| e.to_string())?
+        .try_pair(format!("{}:0 $A:0 {}:0 $B:1 {}:1", o.cls, o.sep, o.sep))
+        .map_err(|e| e.to_string())?
+        .special_tokens(vec![(o.cls.clone(), cls), (o.sep.clone(), sep)])
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The SentencePiece character map stored in a tokenizer.json's normalizer, if any.
+fn precompiled_from_json(bytes: &[u8]) -> Option<Vec<u8>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let norm = v.get("normalizer")?;
+    let list: Vec<&serde_json::Value> = match norm.get("normalizers").and_then(|n| n.as_array()) {
+        Some(a) => a.iter().collect(),
+        None => vec![norm],
+    };
+    for n in list {
+        if n.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
+            let b64 = n.get("precompiled_charsmap")?.as_str()?;
+            return base64_decode(b64);
+        }
+    }
+    None
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let bytes: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let n = chunk.len();
+        if n < 2 {
+            return None;
+        }
+        out.push((acc >> 16) as u8);
+        if n > 2 {
+            out.push((acc >> 8) as u8);
+        }
+        if n > 3 {
+            out.push(acc as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_round_trip_known_values() {
+        assert_eq!(super::base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(super::base64_decode("aGk=").unwrap(), b"hi");
+        assert_eq!(super::base64_decode("YWJj").unwrap(), b"abc");
+        assert!(super::base64_decode("a$b=").is_none());
+    }
+}

@@ -1,0 +1,210 @@
+//! A trace: everything one forward pass shows — tokens, every layer's hidden states and every
+//! attention map — and its file format (safetensors), the project's stable export:
+//! `input_ids` (I64 [N]), `hidden_states.{i}` (F32 [N, H]) for i in 0..=L, `attentions.{j}`
+//! (F32 [heads, N, N]) in Hugging Face's `output_attentions` order, and metadata entries
+//! `tokens` (a JSON array of token strings) and `model_type`.
+
+use crate::error::{LensError, Result};
+use crate::model::config::ModelType;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub model_type: ModelType,
+    pub tokens: Vec<String>,
+    pub input_ids: Vec<u32>,
+    pub token_type_ids: Vec<u32>,
+    /// true for [CLS], [SEP] and other special tokens.
+    pub special: Vec<bool>,
+    pub hidden_size: usize,
+    pub num_heads: usize,
+    /// One matrix per layer application plus the input, each `[N, H]` row-major: [0] is the
+    /// embedding output projected to H and [j + 1] the output of the layer that made attention
+    /// map j. This is transformers' `output_hidden_states` (v5 records every ALBERT inner layer,
+    /// so a model with `inner_group_num` > 1 has L * inner_group_num + 1 of them).
+    pub hidden_states: Vec<Vec<f32>>,
+    /// `num_hidden_layers * inner_group_num` maps, each `[heads, N, N]` row-major.
+    pub attentions: Vec<Vec<f32>>,
+    /// Notices for the user (truncation, NaN weights, ...).
+    pub warnings: Vec<String>,
+}
+
+impl Trace {
+    pub fn num_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Attention weight of map `j`, head `h`, from query token `q` to key token `k`.
+    pub fn attention(&self, j: usize, h: usize, q: usize, k: usize) -> f32 {
+        let n = self.num_tokens();
+        self.attentions[j][(h * n + q) * n + k]
+    }
+
+    /// One head's `[N, N]` matrix of map `j`.
+    pub fn head(&self, j: usize, h: usize) -> &[f32] {
+        let n = self.num_tokens();
+        &self.attentions[j][h * n * n..(h + 1) * n * n]
+    }
+
+    /// Hidden state `i`'s vector for token `t`.
+    pub fn hidden(&self, i: usize, t: usize) -> &[f32] {
+        let hs = self.hidden_size;
+        &self.hidden_states[i][t * hs..(t + 1) * hs]
+    }
+
+    /// Writes the trace in the documented safetensors layout.
+    pub fn write_safetensors(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_safetensors_bytes()?;
+        std::fs::write(path, bytes).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        use safetensors::tensor::{Dtype, TensorView};
+        let n = self.num_tokens();
+        let err = |e: safetensors::SafeTensorError| LensError::Compute(e.to_string());
+        let ids: Vec<u8> = self
+            .input_ids
+            .iter()
+            .flat_map(|&i| (i as i64).to_le_bytes())
+            .collect();
+        let to_bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let hidden: Vec<Vec<u8>> = self.hidden_states.iter().map(|h| to_bytes(h)).collect();
+        let atts: Vec<Vec<u8>> = self.attentions.iter().map(|a| to_bytes(a)).collect();
+        let mut views: Vec<(String, TensorView<'_>)> = Vec::new();
+        views.push((
+            "input_ids".into(),
+            TensorView::new(Dtype::I64, vec![n], &ids).map_err(err)?,
+        ));
+        for (i, h) in hidden.iter().enumerate() {
+            views.push((
+                format!("hidden_states.{i}"),
+                TensorView::new(Dtype::F32, vec![n, self.hidden_size], h).map_err(err)?,
+            ));
+        }
+        for (j, a) in atts.iter().enumerate() {
+            views.push((
+                format!("attentions.{j}"),
+                TensorView::new(Dtype::F32, vec![self.num_heads, n, n], a).map_err(err)?,
+            ));
+        }
+        let tokens =
+            serde_json::to_string(&self.tokens).map_err(|e| LensError::Compute(e.to_string()))?;
+        let meta = HashMap::from([
+            ("tokens".to_string(), tokens),
+            (
+                "model_type".to_string(),
+                self.model_type.as_str().to_string(),
+            ),
+        ]);
+        safetensors::serialize(views, Some(meta)).map_err(err)
+    }
+
+    /// Reads a trace file (ours, or a golden file made by tools/fixtures with the same layout;
+    /// `token_type_ids` is read when present).
+    pub fn read_safetensors(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_safetensors_bytes(&bytes, path)
+    }
+
+    pub fn from_safetensors_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        use safetensors::tensor::{Dtype, SafeTensors};
+        let err = |msg: String| LensError::TraceFile {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| err(e.to_string()))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let tokens: Vec<String> = serde_json::from_str(
+            meta.get("tokens")
+                .ok_or_else(|| err("no \"tokens\" metadata".into()))?,
+        )
+        .map_err(|e| err(format!("\"tokens\" metadata is not a JSON array: {e}")))?;
+        let model_type = match meta.get("model_type").map(String::as_str) {
+            Some("albert") => ModelType::Albert,
+            Some("bert") => ModelType::Bert,
+            other => return Err(err(format!("model_type metadata is {other:?}"))),
+        };
+        let ints = |name: &str| -> Result<Option<Vec<u32>>> {
+            let Ok(v) = st.tensor(name) else {
+                return Ok(None);
+            };
+            if v.dtype() != Dtype::I64 {
+                return Err(err(format!("{name} is {:?}, expected I64", v.dtype())));
+            }
+            Ok(Some(
+                v.data()
+                    .chunks_exact(8)
+                    .map(|c| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        i64::from_le_bytes(a) as u32
+                    })
+                    .collect(),
+            ))
+        };
+        let input_ids = ints("input_ids")?.ok_or_else(|| err("no input_ids".into()))?;
+        let n = input_ids.len();
+        if tokens.len() != n {
+            return Err(err(format!("{} tokens but {n} input ids", tokens.len())));
+        }
+        let token_type_ids = ints("token_type_ids")?.unwrap_or_else(|| vec![0; n]);
+        let floats = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+            let v = st.tensor(name).map_err(|e| err(e.to_string()))?;
+            if v.dtype() != Dtype::F32 {
+                return Err(err(format!("{name} is {:?}, expected F32", v.dtype())));
+            }
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Ok((v.shape().to_vec(), data))
+        };
+        let mut hidden_states = Vec::new();
+        let mut hidden_size = 0;
+        while st
+            .tensor(&format!("hidden_states.{}", hidden_states.len()))
+            .is_ok()
+        {
+            let (shape, data) = floats(&format!("hidden_states.{}", hidden_states.len()))?;
+            if shape.len() != 2 || shape[0] != n {
+                return Err(err(format!("hidden state has shape {shape:?}")));
+            }
+            hidden_size = shape[1];
+            hidden_states.push(data);
+        }
+        let mut attentions = Vec::new();
+        let mut num_heads = 0;
+        while st
+            .tensor(&format!("attentions.{}", attentions.len()))
+            .is_ok()
+        {
+            let (shape, data) = floats(&format!("attentions.{}", attentions.len()))?;
+            if shape.len() != 3 || shape[1] != n || shape[2] != n {
+                return Err(err(format!("attention map has shape {shape:?}")));
+            }
+            num_heads = shape[0];
+            attentions.push(data);
+        }
+        Ok(Trace {
+            model_type,
+            special: vec![false; n],
+            tokens,
+            input_ids,
+            token_type_ids,
+            hidden_size,
+            num_heads,
+            hidden_states,
+            attentions,
+            warnings: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,522 @@
+//! The weights of an ALBERT or BERT model, checked against its config and laid out for compute:
+//! linear weights are stored transposed (`[in, out]`), Q, K and V fused into one `[H, 3H]`
+//! matrix. An ALBERT layer group is held once and used by every layer that shares it.
+
+use crate::error::{LensError, Result, ShapeMismatch};
+use crate::model::config::{ModelConfig, ModelType};
+use crate::model::tensors::{HostTensor, TensorMap};
+use candle_core::{Device, Tensor};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// y = x · w + b with `w` stored `[in, out]`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub w: Tensor,
+    pub b: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerNormWeights {
+    pub w: Tensor,
+    pub b: Tensor,
+}
+
+/// One transformer layer (BERT layer, or one inner layer of an ALBERT group).
+#[derive(Debug, Clone)]
+pub struct EncoderLayer {
+    /// Q, K, V fused: `[H, 3H]`, columns Q | K | V.
+    pub qkv: Linear,
+    pub attn_out: Linear,
+    pub attn_ln: LayerNormWeights,
+    pub ffn: Linear,
+    pub ffn_out: Linear,
+    pub out_ln: LayerNormWeights,
+}
+
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    /// `[V, E]`
+    pub word: Tensor,
+    /// `[P, E]`
+    pub position: Tensor,
+    /// `[T, E]`
+    pub token_type: Tensor,
+    pub ln: LayerNormWeights,
+    /// ALBERT's factorized-embedding projection E -> H.
+    pub projection: Option<Linear>,
+}
+
+/// The masked-LM head: transform (dense, activation, layernorm) then decoder to the vocabulary.
+#[derive(Debug, Clone)]
+pub struct MlmHead {
+    pub dense: Linear,
+    pub ln: LayerNormWeights,
+    /// `[V, E']` (E' = E for ALBERT, H for BERT), often tied to the word embeddings.
+    pub decoder: Tensor,
+    pub bias: Tensor,
+    pub tied: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelWeights {
+    pub embeddings: Embeddings,
+    /// ALBERT: `num_hidden_groups` groups of `inner_group_num` layers. BERT: one per layer.
+    pub groups: Vec<Vec<EncoderLayer>>,
+    pub mlm: Option<MlmHead>,
+    /// Parameters stored in the checkpoint and used by the model, shared ones counted once.
+    pub param_count: usize,
+    /// Float dtypes found in the file (e.g. "F16").
+    pub stored_dtypes: BTreeSet<&'static str>,
+}
+
+/// Tensors a checkpoint may carry that the views do not use.
+fn ignorable(name: &str) -> bool {
+    const PREFIXES: [&str; 7] = [
+        "pooler.",
+        "sop_classifier.",
+        "cls.seq_relationship.",
+        "classifier.",
+        "qa_outputs.",
+        "embeddings.position_ids",
+        "embeddings.token_type_ids",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || name == "predictions.decoder.bias"
+        || name == "cls.predictions.decoder.bias"
+}
+
+fn canonical_name(raw: &str) -> String {
+    let mut n = raw;
+    for p in ["albert.", "bert."] {
+        if let Some(rest) = n.strip_prefix(p) {
+            n = rest;
+            break;
+        }
+    }
+    let mut s = n.to_string();
+    if let Some(stem) = s.strip_suffix(".gamma") {
+        s = format!("{stem}.weight");
+    } else if let Some(stem) = s.strip_suffix(".beta") {
+        s = format!("{stem}.bias");
+    }
+    s
+}
+
+/// Takes tensors out of the map by canonical name, recording what is missing or misshaped.
+struct Taker {
+    tensors: BTreeMap<String, HostTensor>,
+    missing: Vec<String>,
+    misshaped: Vec<ShapeMismatch>,
+    used: BTreeSet<String>,
+    params: usize,
+    dtypes: BTreeSet<&'static str>,
+    non_finite: Vec<String>,
+}
+
+impl Taker {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Option<HostTensor> {
+        let Some(t) = self.tensors.get(name) else {
+            if !self.used.contains(name) {
+                self.missing.push(name.to_string());
+            }
+            return None;
+        };
+        if t.shape != shape {
+            self.misshaped.push(ShapeMismatch {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: t.shape.clone(),
+            });
+            return None;
+        }
+        let t = self.tensors.remove(name)?;
+        self.used.insert(name.to_string());
+        self.params += t.numel();
+        self.dtypes.insert(t.stored_dtype);
+        if t.data.iter().any(|v| !v.is_finite()) {
+            self.non_finite.push(name.to_string());
+        }
+        Some(t)
+    }
+
+    fn tensor(&mut self, name: &str, shape: &[usize]) -> Option<Tensor> {
+        let t = self.take(name, shape)?;
+        Tensor::from_vec(t.data, t.shape, &Device::Cpu).ok()
+    }
+
+    /// A PyTorch `nn.Linear` (weight `[out, in]`), stored transposed.
+    fn linear(&mut self, prefix: &str, in_dim: usize, out_dim: usize) -> Option<Linear> {
+        let w = self.tensor(&format!("{prefix}.weight"), &[out_dim, in_dim]);
+        let b = self.tensor(&format!("{prefix}.bias"), &[out_dim]);
+        let w = w?.t().ok()?.contiguous().ok()?;
+        Some(Linear { w, b: b? })
+    }
+
+    fn layer_norm(&mut self, prefix: &str, dim: usize) -> Option<LayerNormWeights> {
+        let w = self.tensor(&format!("{prefix}.weight"), &[dim]);
+        let b = self.tensor(&format!("{prefix}.bias"), &[dim]);
+        Some(LayerNormWeights { w: w?, b: b? })
+    }
+
+    fn qkv(&mut self, q: &str, k: &str, v: &str, h: usize) -> Option<Linear> {
+        let q = self.linear(q, h, h);
+        let k = self.linear(k, h, h);
+        let v = self.linear(v, h, h);
+        let (q, k, v) = (q?, k?, v?);
+        let w = Tensor::cat(&[&q.w, &k.w, &v.w], 1).ok()?;
+        let b = Tensor::cat(&[&q.b, &k.b, &v.b], 0).ok()?;
+        Some(Linear { w, b })
+    }
+}
+
+impl ModelWeights {
+    /// Builds the weights from a checkpoint's tensors, checking every name and shape against
+    /// the config. Returns the weights and warnings for the user.
+    pub fn from_tensors(
+        cfg: &ModelConfig,
+        map: TensorMap,
+        dir: &Path,
+    ) -> Result<(Self, Vec<String>)> {
+        let mut tensors = BTreeMap::new();
+        let mut duplicates = Vec::new();
+        for (raw, t) in map.tensors {
+            let name = canonical_name(&raw);
+            if tensors.insert(name.clone(), t).is_some() {
+                duplicates.push(name);
+            }
+        }
+        if !duplicates.is_empty() {
+            return Err(LensError::Safetensors {
+                path: dir.to_path_buf(),
+                msg: format!(
+                    "tensors appear both with and without the model prefix: {}",
+                    duplicates.join(", ")
+                ),
+            });
+        }
+        let has_mlm = tensors
+            .keys()
+            .any(|k| k.starts_with("predictions.") || k.starts_with("cls.predictions."));
+        let mut t = Taker {
+            tensors,
+            missing: Vec::new(),
+            misshaped: Vec::new(),
+            used: BTreeSet::new(),
+            params: 0,
+            dtypes: BTreeSet::new(),
+            non_finite: Vec::new(),
+        };
+        let (v, e, h, i) = (
+            cfg.vocab_size,
+            cfg.embedding_size,
+            cfg.hidden_size,
+            cfg.intermediate_size,
+        );
+        let word = t.tensor("embeddings.word_embeddings.weight", &[v, e]);
+        let position = t.tensor(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, e],
+        );
+        let token_type = t.tensor(
+            "embeddings.token_type_embeddings.weight",
+            &[cfg.type_vocab_size, e],
+        );
+        let emb_ln = t.layer_norm("embeddings.LayerNorm", e);
+        let projection = match cfg.model_type {
+            ModelType::Albert => Some(t.linear("encoder.embedding_hidden_mapping_in", e, h)),
+            ModelType::Bert => None,
+        };
+        let mut groups: Vec<Vec<Option<EncoderLayer>>> = Vec::new();
+        for g in 0..cfg.num_hidden_groups {
+            let mut inner = Vec::new();
+            for k in 0..cfg.inner_group_num {
+                let layer = match cfg.model_type {
+                    ModelType::Albert => {
+                        let p = format!("encoder.albert_layer_groups.{g}.albert_layers.{k}");
+                        let qkv = t.qkv(
+                            &format!("{p}.attention.query"),
+                            &format!("{p}.attention.key"),
+                            &format!("{p}.attention.value"),
+                            h,
+                        );
+                        let attn_out = t.linear(&format!("{p}.attention.dense"), h, h);
+                        let attn_ln = t.layer_norm(&format!("{p}.attention.LayerNorm"), h);
+                        let ffn = t.linear(&format!("{p}.ffn"), h, i);
+                        let ffn_out = t.linear(&format!("{p}.ffn_output"), i, h);
+                        let out_ln = t.layer_norm(&format!("{p}.full_layer_layer_norm"), h);
+                        build_layer(qkv, attn_out, attn_ln, ffn, ffn_out, out_ln)
+                    }
+                    ModelType::Bert => {
+                        let p = format!("encoder.layer.{g}");
+                        let qkv = t.qkv(
+                            &format!("{p}.attention.self.query"),
+                            &format!("{p}.attention.self.key"),
+                            &format!("{p}.attention.self.value"),
+                            h,
+                        );
+                        let attn_out = t.linear(&format!("{p}.attention.output.dense"), h, h);
+                        let attn_ln = t.layer_norm(&format!("{p}.attention.output.LayerNorm"), h);
+                        let ffn = t.linear(&format!("{p}.intermediate.dense"), h, i);
+                        let ffn_out = t.linear(&format!("{p}.output.dense"), i, h);
+                        let out_ln = t.layer_norm(&format!("{p}.output.LayerNorm"), h);
+                        build_layer(qkv, attn_out, attn_ln, ffn, ffn_out, out_ln)
+                    }
+                };
+                inner.push(layer);
+            }
+            groups.push(inner);
+        }
+        let mlm = if has_mlm {
+            let (p, head_dim) = match cfg.model_type {
+                ModelType::Albert => ("predictions", e),
+                ModelType::Bert => ("cls.predictions", h),
+            };
+            let (dense_name, ln_name) = match cfg.model_type {
+                ModelType::Albert => (format!("{p}.dense"), format!("{p}.LayerNorm")),
+                ModelType::Bert => (
+                    format!("{p}.transform.dense"),
+                    format!("{p}.transform.LayerNorm"),
+                ),
+            };
+            let dense = t.linear(&dense_name, h, head_dim);
+            let ln = t.layer_norm(&ln_name, head_dim);
+            let dec_name = format!("{p}.decoder.weight");
+            let (decoder, tied) = if t.tensors.contains_key(&dec_name) {
+                (t.tensor(&dec_name, &[v, head_dim]), false)
+            } else if head_dim == e {
+                (word.clone(), true)
+            } else {
+                t.missing.push(dec_name);
+                (None, false)
+            };
+            let bias_name = format!("{p}.bias");
+            let bias = if t.tensors.contains_key(&bias_name) {
+                t.tensor(&bias_name, &[v])
+            } else {
+                t.tensor(&format!("{p}.decoder.bias"), &[v])
+            };
+            match (dense, ln, decoder, bias) {
+                (Some(dense), Some(ln), Some(decoder), Some(bias)) => Some(MlmHead {
+                    dense,
+                    ln,
+                    decoder,
+                    bias,
+                    tied,
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
+
+        let mut unexpected: Vec<String> = t
+            .tensors
+            .keys()
+            .filter(|k| !ignorable(k))
+            .cloned()
+            .collect();
+        unexpected.sort();
+        if !t.missing.is_empty() || !unexpected.is_empty() || !t.misshaped.is_empty() {
+            let all_names: Vec<&String> = t.used.iter().chain(t.tensors.keys()).collect();
+            let hint = match cfg.model_type {
+                ModelType::Albert if all_names.iter().any(|n| n.starts_with("encoder.layer.")) => {
+                    Some("these look like BERT weights (encoder.layer.N): does config.json say model_type \"albert\" by mistake?".to_string())
+                }
+                ModelType::Bert if all_names.iter().any(|n| n.contains("albert_layer_groups")) => {
+                    Some("these look like ALBERT weights (albert_layer_groups): does config.json say model_type \"bert\" by mistake?".to_string())
+                }
+                _ => None,
+            };
+            return Err(LensError::WeightMismatch {
+                dir: dir.to_path_buf(),
+                model_type: cfg.model_type.to_string(),
+                missing: t.missing,
+                unexpected,
+                misshaped: t.misshaped,
+                hint,
+            });
+        }
+        let internal =
+            |what: &str| LensError::Compute(format!("could not lay out {what} (out of memory?)"));
+        let embeddings = Embeddings {
+            word: word.ok_or_else(|| internal("the word embeddings"))?,
+            position: position.ok_or_else(|| internal("the position embeddings"))?,
+            token_type: token_type.ok_or_else(|| internal("the token type embeddings"))?,
+            ln: emb_ln.ok_or_else(|| internal("the embedding layernorm"))?,
+            projection: match projection {
+                Some(p) => Some(p.ok_or_else(|| internal("the embedding projection"))?),
+                None => None,
+            },
+        };
+        let groups = groups
+            .into_iter()
+            .map(|g| g.into_iter().collect::<Option<Vec<_>>>())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| internal("a layer"))?;
+
+        let mut warnings = Vec::new();
+        if !t.non_finite.is_empty() {
+            warnings.push(format!(
+                "{} tensors hold NaN or infinite values ({}): outputs will be NaN",
+                t.non_finite.len(),
+                t.non_finite.join(", ")
+            ));
+        }
+        let ignored: Vec<&String> = t.tensors.keys().collect();
+        if !ignored.is_empty() {
+            warnings.push(format!(
+                "ignored {} tensors the views do not use (task heads, pooler)",
+                ignored.len()
+            ));
+        }
+        Ok((
+            ModelWeights {
+                embeddings,
+                groups,
+                mlm,
+                param_count: t.params,
+                stored_dtypes: t.dtypes,
+            },
+            warnings,
+        ))
+    }
+
+    /// Random weights for a config (benchmarks and tests of shapes): normal(0, 0.02) matrices,
+    /// unit layernorms, as HF initializes.
+    pub fn random(cfg: &ModelConfig, seed: u64) -> Result<Self> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut mat = |rows: usize, cols: usize| -> Result<Tensor> {
+            let data: Vec<f32> = (0..rows * cols)
+                .map(|_| (rng.random::<f32>() - 0.5) * 0.07)
+                .collect();
+            Ok(Tensor::from_vec(data, (rows, cols), &Device::Cpu)?)
+        };
+        let lin = |i: usize,
+                   o: usize,
+                   mat: &mut dyn FnMut(usize, usize) -> Result<Tensor>|
+         -> Result<Linear> {
+            Ok(Linear {
+                w: mat(i, o)?,
+                b: Tensor::zeros(o, candle_core::DType::F32, &Device::Cpu)?,
+            })
+        };
+        let ln = |d: usize| -> Result<LayerNormWeights> {
+            Ok(LayerNormWeights {
+                w: Tensor::ones(d, candle_core::DType::F32, &Device::Cpu)?,
+                b: Tensor::zeros(d, candle_core::DType::F32, &Device::Cpu)?,
+            })
+        };
+        let (v, e, h, i) = (
+            cfg.vocab_size,
+            cfg.embedding_size,
+            cfg.hidden_size,
+            cfg.intermediate_size,
+        );
+        let embeddings = Embeddings {
+            word: mat(v, e)?,
+            position: mat(cfg.max_position_embeddings, e)?,
+            token_type: mat(cfg.type_vocab_size, e)?,
+            ln: ln(e)?,
+            projection: if cfg.has_projection() {
+                Some(lin(e, h, &mut mat)?)
+            } else {
+                None
+            },
+        };
+        let mut groups = Vec::new();
+        for _ in 0..cfg.num_hidden_groups {
+            let mut inner = Vec::new();
+            for _ in 0..cfg.inner_group_num {
+                inner.push(EncoderLayer {
+                    qkv: lin(h, 3 * h, &mut mat)?,
+                    attn_out: lin(h, h, &mut mat)?,
+                    attn_ln: ln(h)?,
+                    ffn: lin(h, i, &mut mat)?,
+                    ffn_out: lin(i, h, &mut mat)?,
+                    out_ln: ln(h)?,
+                });
+            }
+            groups.push(inner);
+        }
+        let param_count = params_of_config(cfg);
+        Ok(ModelWeights {
+            embeddings,
+            groups,
+            mlm: None,
+            param_count,
+            stored_dtypes: BTreeSet::from(["F32"]),
+        })
+    }
+
+    /// The layer that attention map `j` (HF `output_attentions` order) comes from:
+    /// (outer layer, group, inner index).
+    pub fn layer_of_attention(cfg: &ModelConfig, j: usize) -> (usize, usize, usize) {
+        let outer = j / cfg.inner_group_num;
+        (outer, cfg.group_of_layer(outer), j % cfg.inner_group_num)
+    }
+}
+
+fn build_layer(
+    qkv: Option<Linear>,
+    attn_out: Option<Linear>,
+    attn_ln: Option<LayerNormWeights>,
+    ffn: Option<Linear>,
+    ffn_out: Option<Linear>,
+    out_ln: Option<LayerNormWeights>,
+) -> Option<EncoderLayer> {
+    Some(EncoderLayer {
+        qkv: qkv?,
+        attn_out: attn_out?,
+        attn_ln: attn_ln?,
+        ffn: ffn?,
+        ffn_out: ffn_out?,
+        out_ln: out_ln?,
+    })
+}
+
+/// Parameters of the backbone a config describes (embeddings, projection, shared groups),
+/// without pooler or heads.
+pub fn params_of_config(cfg: &ModelConfig) -> usize {
+    let (v, e, h, i) = (
+        cfg.vocab_size,
+        cfg.embedding_size,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+    );
+    let emb = (v + cfg.max_position_embeddings + cfg.type_vocab_size) * e + 2 * e;
+    let proj = if cfg.has_projection() { e * h + h } else { 0 };
+    let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+    emb + proj + cfg.num_hidden_groups * cfg.inner_group_num * layer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names_strip_prefix_and_rename_gamma_beta() {
+        assert_eq!(
+            canonical_name("albert.embeddings.LayerNorm.gamma"),
+            "embeddings.LayerNorm.weight"
+        );
+        assert_eq!(
+            canonical_name("bert.encoder.layer.0.output.LayerNorm.beta"),
+            "encoder.layer.0.output.LayerNorm.bias"
+        );
+        assert_eq!(canonical_name("predictions.bias"), "predictions.bias");
+    }
+
+    #[test]
+    fn albert_base_backbone_has_11_7m_parameters() {
+        // albert-base-v2: V 30000, E 128, H 768, 12 heads, I 3072, one group. HF reports
+        // 11,683,584 parameters for AlbertModel including the 768x768 pooler (590,592).
+        let cfg = ModelConfig::from_json_bytes(
+            br#"{"model_type":"albert","vocab_size":30000,"embedding_size":128,"hidden_size":768,"num_attention_heads":12,"intermediate_size":3072}"#,
+            Path::new("config.json"),
+        )
+        .unwrap();
+        assert_eq!(params_of_config(&cfg) + 768 * 768 + 768, 11_683_584);
+    }
+}

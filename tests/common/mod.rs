@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests: fixture paths and the tolerance checks the issues
+//! set (attentions: max abs difference <= 1e-5; hidden states: |a - b| <= 1e-4 * max(1, |ref|)).
+#![allow(dead_code)]
+
+use albert_lens::model::Trace;
+use std::path::{Path, PathBuf};
+
+pub const ATTENTION_TOL: f32 = 1e-5;
+pub const HIDDEN_REL_TOL: f32 = 1e-4;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures().join(name)
+}
+
+/// Every fixture model folder that has golden outputs.
+pub const MODELS: &[&str] = &[
+    "albert_single",
+    "albert_grouped",
+    "albert_mlm_sharded_f16",
+    "albert_pretraining_bin",
+    "albert_spm_only_bf16",
+    "bert_vocab_only",
+    "bert_mlm",
+];
+
+/// A golden case: its trace and the text (and pair) it was made from.
+pub struct Golden {
+    pub case: String,
+    pub trace: Trace,
+    pub text: String,
+    pub pair: Option<String>,
+    pub mlm_logits: Option<Vec<f32>>,
+}
+
+pub fn goldens(model: &str) -> Vec<Golden> {
+    let dir = fixtures().join("golden").join(model);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            let meta = meta.metadata().clone().unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let mlm_logits = st.tensor("mlm_logits").ok().map(|v| {
+                v.data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            });
+            let pair = meta.get("pair").filter(|s| !s.is_empty()).cloned();
+            Golden {
+                case: p.file_stem().unwrap().to_string_lossy().into_owned(),
+                trace: Trace::read_safetensors(&p).unwrap(),
+                text: meta["text"].clone(),
+                pair,
+                mlm_logits,
+            }
+        })
+        .collect()
+}
+
+/// Largest |a - b| over two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Worst ratio |a - b| / (tol * max(1, |ref|)); <= 1 passes.
+pub fn worst_relative(actual: &[f32], reference: &[f32], tol: f32) -> f32 {
+    assert_eq!(actual.len(), reference.len(), "lengths differ");
+    actual
+        .iter()
+        .zip(reference)
+        .map(|(a, r)| (a - r).abs() / (tol * r.abs().max(1.0)))
+        .fold(0.0, f32::max)
+}
+
+/// Asserts that `actual` matches the golden trace within the project's tolerances.
+pub fn assert_trace_matches(actual: &Trace, golden: &Trace, what: &str) {
+    assert_eq!(actual.input_ids, golden.input_ids, "{what}: input ids");
+    assert_eq!(actual.tokens, golden.tokens, "{what}: tokens");
+    assert_eq!(
+        actual.hidden_states.len(),
+        golden.hidden_states.len(),
+        "{what}: number of hidden states"
+    );
+    assert_eq!(
+        actual.attentions.len(),
+        golden.attentions.len(),
+        "{what}: number of attention maps"
+    );
+    for (i, (a, g)) in actual
+        .hidden_states
+        .iter()
+        .zip(&golden.hidden_states)
+        .enumerate()
+    {
+        let w = worst_relative(a, g, HIDDEN_REL_TOL);
+        assert!(
+            w <= 1.0,
+            "{what}: hidden_states.{i} off by {w:.2}x the tolerance 1e-4*max(1,|ref|)"
+        );
+    }
+    for (j, (a, g)) in actual.attentions.iter().zip(&golden.attentions).enumerate() {
+        let d = max_abs_diff(a, g);
+        assert!(
+            d <= ATTENTION_TOL,
+            "{what}: attentions.{j} max abs diff {d:e} > 1e-5"
+        );
+    }
+}

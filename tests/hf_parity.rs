@@ -1,0 +1,95 @@
+//! The CPU reference forward pass against Hugging Face transformers' own outputs
+//! (tests/fixtures/golden, made by tools/fixtures/make_fixtures.py). Token ids must be identical;
+//! attentions within 1e-5 max abs, hidden states within 1e-4 * max(1, |reference|).
+
+mod common;
+
+use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::model::LoadedModel;
+use common::*;
+
+fn check_model(name: &str) {
+    let model = LoadedModel::open(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let cases = goldens(name);
+    assert!(cases.len() >= 7, "{name}: expected the 7 golden cases");
+    for g in cases {
+        let what = format!("{name}/{}", g.case);
+        let input = model.encode(&g.text, g.pair.as_deref()).unwrap();
+        assert_eq!(
+            input.ids, g.trace.input_ids,
+            "{what}: token ids differ from HF"
+        );
+        assert_eq!(
+            input.type_ids, g.trace.token_type_ids,
+            "{what}: token type ids"
+        );
+        let trace = CpuBackend::new()
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        assert_trace_matches(&trace, &g.trace, &what);
+        assert_eq!(trace.model_type, g.trace.model_type);
+    }
+}
+
+#[test]
+fn albert_with_one_shared_group_matches_hf() {
+    check_model("albert_single");
+}
+
+#[test]
+fn albert_with_two_groups_of_two_inner_layers_matches_hf() {
+    let model = LoadedModel::open(&fixture("albert_grouped")).unwrap();
+    // 2 groups x 2 inner layers held once; 4 outer layers -> 8 attention maps.
+    assert_eq!(model.weights.groups.len(), 2);
+    assert!(model.weights.groups.iter().all(|g| g.len() == 2));
+    check_model("albert_grouped");
+}
+
+#[test]
+fn albert_masked_lm_checkpoint_with_prefix_sharded_f16_matches_hf() {
+    let model = LoadedModel::open(&fixture("albert_mlm_sharded_f16")).unwrap();
+    assert!(model.weights.mlm.is_some(), "the MLM head must be kept");
+    assert!(model.weights.stored_dtypes.contains("F16"));
+    check_model("albert_mlm_sharded_f16");
+}
+
+#[test]
+fn albert_pretraining_pytorch_model_bin_matches_hf() {
+    let model = LoadedModel::open(&fixture("albert_pretraining_bin")).unwrap();
+    assert!(model.weights.mlm.is_some());
+    check_model("albert_pretraining_bin");
+}
+
+#[test]
+fn albert_with_only_spiece_model_bf16_matches_hf() {
+    let model = LoadedModel::open(&fixture("albert_spm_only_bf16")).unwrap();
+    assert!(model.weights.stored_dtypes.contains("BF16"));
+    check_model("albert_spm_only_bf16");
+}
+
+#[test]
+fn bert_with_only_vocab_txt_matches_hf() {
+    check_model("bert_vocab_only");
+}
+
+#[test]
+fn bert_masked_lm_with_prefix_matches_hf() {
+    let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
+    assert!(model.weights.mlm.is_some());
+    check_model("bert_mlm");
+}
+
+#[test]
+fn truncated_input_keeps_max_positions_and_warns() {
+    let model = LoadedModel::open(&fixture("albert_single")).unwrap();
+    let long = "Attention lets every token look at every other token. ".repeat(40);
+    let input = model.encode(&long, None).unwrap();
+    assert_eq!(input.len(), model.config.max_position_embeddings);
+    let (before, kept) = input.truncated.expect("must be marked truncated");
+    assert!(before > kept);
+    let trace = CpuBackend::new()
+        .forward(&model.config, &model.weights, &input)
+        .unwrap();
+    assert!(trace.warnings.iter().any(|w| w.contains("truncated")));
+    assert_eq!(trace.tokens.last().map(String::as_str), Some("[SEP]"));
+}
