@@ -11,6 +11,17 @@ pub struct ShapeMismatch {
     pub found: Vec<usize>,
 }
 
+/// What is wrong with a checkpoint's tensors, all at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightMismatch {
+    pub dir: PathBuf,
+    pub model_type: String,
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    pub misshaped: Vec<ShapeMismatch>,
+    pub hint: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LensError {
     #[error("cannot read {path}: {source}")]
@@ -35,15 +46,8 @@ pub enum LensError {
     #[error("{path} is not a readable PyTorch checkpoint: {msg}")]
     TorchCheckpoint { path: PathBuf, msg: String },
 
-    #[error("{}", weight_mismatch_message(.dir, .model_type, .missing, .unexpected, .misshaped, .hint))]
-    WeightMismatch {
-        dir: PathBuf,
-        model_type: String,
-        missing: Vec<String>,
-        unexpected: Vec<String>,
-        misshaped: Vec<ShapeMismatch>,
-        hint: Option<String>,
-    },
+    #[error("{}", weight_mismatch_message(.0))]
+    WeightMismatch(Box<WeightMismatch>),
 
     #[error("{path}: tokenizer problem: {msg}")]
     Tokenizer { path: PathBuf, msg: String },
@@ -92,14 +96,15 @@ fn list_names(names: &[String]) -> String {
     s
 }
 
-fn weight_mismatch_message(
-    dir: &std::path::Path,
-    model_type: &str,
-    missing: &[String],
-    unexpected: &[String],
-    misshaped: &[ShapeMismatch],
-    hint: &Option<String>,
-) -> String {
+fn weight_mismatch_message(w: &WeightMismatch) -> String {
+    let WeightMismatch {
+        dir,
+        model_type,
+        missing,
+        unexpected,
+        misshaped,
+        hint,
+    } = w;
     let mut parts = vec![format!(
         "the weights in {} do not fit the {model_type} model its config.json describes",
         dir.display()

@@ -1,6 +1,7 @@
 //! The CPU reference forward pass against Hugging Face transformers' own outputs
 //! (tests/fixtures/golden, made by tools/fixtures/make_fixtures.py). Token ids must be identical;
 //! attentions within 1e-5 max abs, hidden states within 1e-4 * max(1, |reference|).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -308,7 +308,7 @@ impl ModelConfig {
         if self.num_hidden_layers > 1024 || self.inner_group_num > 1024 {
             return Err("more than 1024 layers".into());
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads

@@ -2,7 +2,7 @@
 //! linear weights are stored transposed (`[in, out]`), Q, K and V fused into one `[H, 3H]`
 //! matrix. An ALBERT layer group is held once and used by every layer that shares it.
 
-use crate::error::{LensError, Result, ShapeMismatch};
+use crate::error::{LensError, Result, ShapeMismatch, WeightMismatch};
 use crate::model::config::{ModelConfig, ModelType};
 use crate::model::tensors::{HostTensor, TensorMap};
 use candle_core::{Device, Tensor};
@@ -128,6 +128,8 @@ impl Taker {
                 expected: shape.to_vec(),
                 found: t.shape.clone(),
             });
+            self.tensors.remove(name);
+            self.used.insert(name.to_string());
             return None;
         }
         let t = self.tensors.remove(name)?;
@@ -328,14 +330,14 @@ impl ModelWeights {
                 }
                 _ => None,
             };
-            return Err(LensError::WeightMismatch {
+            return Err(LensError::WeightMismatch(Box::new(WeightMismatch {
                 dir: dir.to_path_buf(),
                 model_type: cfg.model_type.to_string(),
                 missing: t.missing,
                 unexpected,
                 misshaped: t.misshaped,
                 hint,
-            });
+            })));
         }
         let internal =
             |what: &str| LensError::Compute(format!("could not lay out {what} (out of memory?)"));

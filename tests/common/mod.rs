@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: fixture paths and the tolerance checks the issues
 //! set (attentions: max abs difference <= 1e-5; hidden states: |a - b| <= 1e-4 * max(1, |ref|)).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 #![allow(dead_code)]
 
 use albert_lens::model::Trace;

@@ -1,0 +1,309 @@
+//! Bad input gets an error that names the file and the problem — never a panic.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use albert_lens::model::LoadedModel;
+use albert_lens::LensError;
+use common::fixture;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::path::{Path, PathBuf};
+
+/// A writable copy of a fixture model folder.
+fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join(name);
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(fixture(name)).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+    }
+    (tmp, dst)
+}
+
+type Owned = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
+
+fn read_st(path: &Path) -> Owned {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Owned = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn write_st(path: &Path, tensors: &Owned) {
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+fn open_err(dir: &Path) -> (LensError, String) {
+    let e = LoadedModel::open(dir).expect_err("must fail");
+    let msg = e.to_string();
+    (e, msg)
+}
+
+#[test]
+fn missing_config_json_is_named() {
+    let (_t, d) = copy_fixture("albert_single");
+    std::fs::remove_file(d.join("config.json")).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::NotAModelFolder { .. }));
+    assert!(
+        msg.contains("config.json") && msg.contains("albert_single"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn config_that_is_not_json_names_the_file() {
+    let (_t, d) = copy_fixture("albert_single");
+    std::fs::write(d.join("config.json"), "{ not json").unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Config { .. }));
+    assert!(
+        msg.contains("config.json") && msg.contains("not a valid config.json"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_model_type_is_rejected_by_name() {
+    let (_t, d) = copy_fixture("albert_single");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(d.join("config.json"), cfg.replace("\"albert\"", "\"gpt2\"")).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::UnknownModelType { .. }));
+    assert!(msg.contains("gpt2") && msg.contains("config.json"), "{msg}");
+}
+
+#[test]
+fn albert_config_over_bert_weights_says_they_look_like_bert() {
+    let (_t, d) = copy_fixture("bert_mlm");
+    std::fs::copy(fixture("albert_single/config.json"), d.join("config.json")).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::WeightMismatch(_)), "{msg}");
+    assert!(msg.contains("look like BERT weights"), "{msg}");
+    assert!(msg.contains("missing tensors"), "{msg}");
+}
+
+#[test]
+fn missing_unexpected_and_misshaped_tensors_are_listed() {
+    let (_t, d) = copy_fixture("albert_single");
+    let path = d.join("model.safetensors");
+    let mut t = read_st(&path);
+    t.retain(|x| x.0 != "encoder.albert_layer_groups.0.albert_layers.0.ffn.bias");
+    t.push((
+        "encoder.mystery.weight".into(),
+        Dtype::F32,
+        vec![2],
+        vec![0; 8],
+    ));
+    let ln = t
+        .iter_mut()
+        .find(|x| x.0 == "embeddings.LayerNorm.weight")
+        .unwrap();
+    ln.2 = vec![8];
+    ln.3.truncate(32);
+    write_st(&path, &t);
+    let (e, msg) = open_err(&d);
+    let LensError::WeightMismatch(w) = &e else {
+        panic!("{msg}")
+    };
+    let (missing, unexpected, misshaped) = (&w.missing, &w.unexpected, &w.misshaped);
+    assert_eq!(
+        missing,
+        &["encoder.albert_layer_groups.0.albert_layers.0.ffn.bias"]
+    );
+    assert_eq!(unexpected, &["encoder.mystery.weight"]);
+    assert_eq!(misshaped.len(), 1);
+    assert_eq!(misshaped[0].expected, vec![16]);
+    assert_eq!(misshaped[0].found, vec![8]);
+    for part in [
+        "ffn.bias",
+        "encoder.mystery.weight",
+        "embeddings.LayerNorm.weight is [8], expected [16]",
+    ] {
+        assert!(msg.contains(part), "{part} not in: {msg}");
+    }
+}
+
+#[test]
+fn truncated_safetensors_names_the_file() {
+    let (_t, d) = copy_fixture("albert_single");
+    let path = d.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Safetensors { .. }));
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("truncated"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn corrupt_safetensors_header_is_an_error() {
+    let (_t, d) = copy_fixture("albert_single");
+    let path = d.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[8..40] {
+        *b = b'#';
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Safetensors { .. }), "{msg}");
+    assert!(msg.contains("corrupt"), "{msg}");
+}
+
+#[test]
+fn absurd_safetensors_header_size_is_refused_without_allocating_it() {
+    let (_t, d) = copy_fixture("albert_single");
+    let path = d.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Safetensors { .. }), "{msg}");
+    assert!(msg.contains("header size"), "{msg}");
+}
+
+#[test]
+fn truncated_pytorch_model_bin_names_the_file() {
+    let (_t, d) = copy_fixture("albert_pretraining_bin");
+    let path = d.join("pytorch_model.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::TorchCheckpoint { .. }), "{msg}");
+    assert!(msg.contains("pytorch_model.bin"), "{msg}");
+}
+
+#[test]
+fn nan_weights_load_with_a_warning_naming_the_tensor() {
+    let (_t, d) = copy_fixture("albert_single");
+    let path = d.join("model.safetensors");
+    let mut t = read_st(&path);
+    let w = t
+        .iter_mut()
+        .find(|x| x.0 == "encoder.embedding_hidden_mapping_in.bias")
+        .unwrap();
+    w.3[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    write_st(&path, &t);
+    let model = LoadedModel::open(&d).unwrap();
+    let warning = model.warnings.join("\n");
+    assert!(
+        warning.contains("NaN") && warning.contains("encoder.embedding_hidden_mapping_in.bias"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn empty_text_is_an_error_not_a_run() {
+    let model = LoadedModel::open(&fixture("albert_single")).unwrap();
+    for text in ["", "   ", "\n\t"] {
+        let e = model.encode(text, None).expect_err("empty input must fail");
+        assert!(matches!(e, LensError::EmptyInput));
+        assert!(e.to_string().contains("empty"));
+    }
+}
+
+#[test]
+fn tokenizer_larger_than_the_model_vocabulary_is_rejected() {
+    let (_t, d) = copy_fixture("albert_single");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"vocab_size\": 250", "\"vocab_size\": 100"),
+    )
+    .unwrap();
+    // Weights must fit the config so that only the tokenizer is at fault.
+    let path = d.join("model.safetensors");
+    let mut t = read_st(&path);
+    let w = t
+        .iter_mut()
+        .find(|x| x.0 == "embeddings.word_embeddings.weight")
+        .unwrap();
+    w.2 = vec![100, 16];
+    w.3.truncate(100 * 16 * 4);
+    write_st(&path, &t);
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::TokenizerVocab { .. }), "{msg}");
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("250") && msg.contains("100"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_tokenizer_is_named() {
+    let (_t, d) = copy_fixture("albert_single");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::NotAModelFolder { .. }), "{msg}");
+    assert!(msg.contains("spiece.model"), "{msg}");
+}
+
+#[test]
+fn corrupt_tokenizer_json_names_the_file() {
+    let (_t, d) = copy_fixture("bert_mlm");
+    std::fs::write(d.join("tokenizer.json"), "{\"model\": 3}").unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Tokenizer { .. }), "{msg}");
+    assert!(msg.contains("tokenizer.json"), "{msg}");
+}
+
+#[test]
+fn corrupt_spiece_model_names_the_file() {
+    let (_t, d) = copy_fixture("albert_spm_only_bf16");
+    let path = d.join("spiece.model");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::Tokenizer { .. }), "{msg}");
+    assert!(msg.contains("spiece.model"), "{msg}");
+}
+
+#[test]
+fn folder_without_weights_is_named() {
+    let (_t, d) = copy_fixture("albert_single");
+    std::fs::remove_file(d.join("model.safetensors")).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("pytorch_model.bin"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sharded_index_naming_a_missing_shard_is_named() {
+    let (_t, d) = copy_fixture("albert_mlm_sharded_f16");
+    std::fs::remove_file(d.join("model-00002-of-00005.safetensors")).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("model-00002-of-00005.safetensors") && msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn config_with_heads_not_dividing_hidden_size_is_rejected() {
+    let (_t, d) = copy_fixture("albert_single");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        cfg.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"),
+    )
+    .unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("not a multiple of num_attention_heads"),
+        "{msg}"
+    );
+}

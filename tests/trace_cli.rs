@@ -1,0 +1,126 @@
+//! `albert-lens trace` end to end: the file it writes has exactly the documented names, dtypes,
+//! shapes and metadata, and its numbers equal transformers' golden outputs.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+use safetensors::tensor::{Dtype, SafeTensors};
+use std::process::Command;
+
+fn run_trace(
+    model: &str,
+    text: &str,
+    pair: Option<&str>,
+    out: &std::path::Path,
+) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_albert-lens"));
+    cmd.arg("trace")
+        .arg("--model")
+        .arg(fixture(model))
+        .arg("--text")
+        .arg(text)
+        .arg("--backend")
+        .arg("cpu")
+        .arg("--out")
+        .arg(out);
+    if let Some(p) = pair {
+        cmd.arg("--pair").arg(p);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn trace_file_for_a_sentence_pair_equals_the_golden_file() {
+    let golden = goldens("albert_grouped")
+        .into_iter()
+        .find(|g| g.case == "pair")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trace.safetensors");
+    let res = run_trace("albert_grouped", &golden.text, golden.pair.as_deref(), &out);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+
+    let bytes = std::fs::read(&out).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let n = golden.trace.input_ids.len();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let mut want: Vec<String> = vec!["input_ids".into()];
+    want.extend((0..golden.trace.hidden_states.len()).map(|i| format!("hidden_states.{i}")));
+    want.extend((0..golden.trace.attentions.len()).map(|j| format!("attentions.{j}")));
+    want.sort();
+    assert_eq!(names, want, "exactly the documented tensor names");
+    let ids = st.tensor("input_ids").unwrap();
+    assert_eq!((ids.dtype(), ids.shape().to_vec()), (Dtype::I64, vec![n]));
+    let h = st.tensor("hidden_states.0").unwrap();
+    assert_eq!((h.dtype(), h.shape().to_vec()), (Dtype::F32, vec![n, 32]));
+    let a = st.tensor("attentions.7").unwrap();
+    assert_eq!((a.dtype(), a.shape().to_vec()), (Dtype::F32, vec![4, n, n]));
+
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["model_type"], "albert");
+    let tokens: Vec<String> = serde_json::from_str(&meta["tokens"]).unwrap();
+    assert_eq!(tokens, golden.trace.tokens);
+
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    assert_trace_matches(&trace, &golden.trace, "trace CLI albert_grouped/pair");
+}
+
+#[test]
+fn trace_of_a_bert_checkpoint_equals_the_golden_file() {
+    let golden = goldens("bert_vocab_only")
+        .into_iter()
+        .find(|g| g.case == "cjk")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bert.safetensors");
+    let res = run_trace("bert_vocab_only", &golden.text, None, &out);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    assert_eq!(trace.model_type.as_str(), "bert");
+    assert_trace_matches(&trace, &golden.trace, "trace CLI bert_vocab_only/cjk");
+}
+
+#[test]
+fn trace_warns_visibly_when_input_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("long.safetensors");
+    let text = "every token looks at every other token ".repeat(30);
+    let res = run_trace("albert_single", &text, None, &out);
+    assert!(res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("truncated"), "stderr: {stderr}");
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    assert_eq!(trace.num_tokens(), 40);
+}
+
+#[test]
+fn trace_of_a_missing_folder_fails_with_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["trace", "--model"])
+        .arg(dir.path().join("nope"))
+        .args(["--text", "hi", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        stderr.contains("nope") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.exists());
+}
