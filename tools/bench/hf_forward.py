@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Forward latency of Hugging Face transformers (PyTorch eager, fp32) on the same shapes as
+`albert-lens bench`, with every attention and hidden state returned (and copied to the host),
+for side-by-side comparisons in one run. Random weights; nothing is downloaded.
+
+    python3 tools/bench/hf_forward.py --device cpu --models albert-base,bert-base --tokens 128,512
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+from transformers import AlbertConfig, AlbertModel, BertConfig, BertModel
+
+SHAPES = {
+    "albert-base": (AlbertConfig, AlbertModel, dict(vocab_size=30000, embedding_size=128, hidden_size=768,
+                    num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, hidden_act="gelu_new")),
+    "albert-large": (AlbertConfig, AlbertModel, dict(vocab_size=30000, embedding_size=128, hidden_size=1024,
+                     num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, hidden_act="gelu_new")),
+    "bert-base": (BertConfig, BertModel, dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                  num_attention_heads=12, intermediate_size=3072, hidden_act="gelu")),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--models", default="albert-base,bert-base")
+    ap.add_argument("--tokens", default="128,512")
+    ap.add_argument("--iters", type=int, default=5)
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device(args.device)
+    print(f"| model | N | HF eager fp32 on {args.device}, GPU/compute time (ms) | with all attentions + hidden states on host (ms) |")
+    print("|---|---|---|---|")
+    for name in args.models.split(","):
+        cfg_cls, model_cls, kw = SHAPES[name]
+        cfg = cfg_cls(**kw, attn_implementation="eager")
+        model = model_cls(cfg).eval().to(dev)
+        for n in [int(t) for t in args.tokens.split(",")]:
+            ids = (torch.arange(n) * 7919 + 13) % kw["vocab_size"]
+            ids = ids.unsqueeze(0).to(dev)
+
+            def run(copy):
+                with torch.no_grad():
+                    out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
+                if copy:
+                    _ = [a.cpu() for a in out.attentions] + [h.cpu() for h in out.hidden_states]
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+
+            run(True)
+            res = []
+            for copy in (False, True):
+                times = []
+                for _ in range(args.iters):
+                    t = time.perf_counter()
+                    run(copy)
+                    times.append((time.perf_counter() - t) * 1e3)
+                res.append(statistics.median(times))
+            print(f"| {name} | {n} | {res[0]:.1f} | {res[1]:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
