@@ -36,13 +36,14 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
     let mut data = y.flatten_all()?.to_vec1::<f32>()?;
     let bias = l.b.to_vec1::<f32>()?;
     let rows_per_chunk = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    data.par_chunks_mut(rows_per_chunk * cols).for_each(|chunk| {
-        for row in chunk.chunks_exact_mut(cols) {
-            for (v, b) in row.iter_mut().zip(&bias) {
-                *v = act_f32(*v + b, act);
+    data.par_chunks_mut(rows_per_chunk * cols)
+        .for_each(|chunk| {
+            for row in chunk.chunks_exact_mut(cols) {
+                for (v, b) in row.iter_mut().zip(&bias) {
+                    *v = act_f32(*v + b, act);
+                }
             }
-        }
-    });
+        });
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
@@ -60,7 +61,9 @@ pub fn act_f32(x: f32, act: Activation) -> f32 {
     let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
     match act {
         Activation::Gelu => 0.5 * x * (1.0 + libm_erf(x * std::f32::consts::FRAC_1_SQRT_2)),
-        Activation::GeluTanh => 0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x))),
+        Activation::GeluTanh => {
+            0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
+        }
         Activation::QuickGelu => x * sigmoid(1.702 * x),
         Activation::Relu => x.max(0.0),
         Activation::Relu6 => x.clamp(0.0, 6.0),
