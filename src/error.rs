@@ -70,6 +70,9 @@ pub enum LensError {
 
     #[error("computation failed: {0}")]
     Compute(String),
+
+    #[error("{0}")]
+    Gpu(String),
 }
 
 impl From<candle_core::Error> for LensError {

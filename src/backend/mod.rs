@@ -2,11 +2,13 @@
 //! reference every other backend is tested against.
 
 pub mod cpu;
+pub mod gpu;
 
 use crate::error::Result;
 use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
 
 pub use cpu::CpuBackend;
+pub use gpu::GpuBackend;
 
 pub trait Backend {
     /// A short name for the status bar and CLI ("cpu (candle)", "gpu: <adapter>").

@@ -58,8 +58,17 @@ pub struct MlmHead {
     pub tied: bool,
 }
 
+/// Source of [`ModelWeights::id`].
+static NEXT_WEIGHTS_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_weights_id() -> u64 {
+    NEXT_WEIGHTS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelWeights {
+    /// Unique per loaded set of weights: backends key their device copies by it.
+    pub id: u64,
     pub embeddings: Embeddings,
     /// ALBERT: `num_hidden_groups` groups of `inner_group_num` layers. BERT: one per layer.
     pub groups: Vec<Vec<EncoderLayer>>,
@@ -374,6 +383,7 @@ impl ModelWeights {
         }
         Ok((
             ModelWeights {
+                id: next_weights_id(),
                 embeddings,
                 groups,
                 mlm,
@@ -444,6 +454,7 @@ impl ModelWeights {
         }
         let param_count = params_of_config(cfg);
         Ok(ModelWeights {
+            id: next_weights_id(),
             embeddings,
             groups,
             mlm: None,

@@ -1,0 +1,133 @@
+//! The wgpu device the GPU backend computes on: a headless one made here (CLI, tests), or the
+//! app's own (eframe's device and queue, shared so that there is one wgpu instance).
+
+use crate::error::{LensError, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// Set by the device-lost callback; checked before and after every run.
+    lost: Arc<AtomicBool>,
+    /// The last uncaptured error (validation, out of memory), if any.
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
+    }
+}
+
+fn gpu_err(msg: impl Into<String>) -> LensError {
+    LensError::Gpu(msg.into())
+}
+
+impl GpuContext {
+    /// Creates a device on the best adapter wgpu finds (a discrete GPU first). Software
+    /// adapters (lavapipe, llvmpipe) are accepted: they are what CI has.
+    pub fn headless() -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+        .map_err(|e| gpu_err(format!("no GPU adapter found ({e})")))?;
+        Self::from_adapter(&adapter)
+    }
+
+    fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        // Ask for the adapter's own limits: big models need big storage buffers.
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("albert-lens compute"),
+            required_features: features,
+            required_limits: limits,
+            experimental_features: Default::default(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| gpu_err(format!("the GPU {} refused a device: {e}", info.name)))?;
+        Ok(Self::from_device(device, queue, info))
+    }
+
+    /// Wraps a device made elsewhere (the app shares eframe's).
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let uncaptured = Arc::new(Mutex::new(None));
+        {
+            let lost = lost.clone();
+            device.set_device_lost_callback(move |_reason, _msg| {
+                lost.store(true, Ordering::SeqCst);
+            });
+        }
+        {
+            let slot = uncaptured.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                if let Ok(mut s) = slot.lock() {
+                    *s = Some(e.to_string());
+                }
+            }));
+        }
+        GpuContext {
+            device,
+            queue,
+            info,
+            lost,
+            uncaptured,
+        }
+    }
+
+    /// "NVIDIA H200 (Vulkan)"
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Fails if the device was lost or reported an error nobody caught.
+    pub fn check(&self) -> Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(gpu_err(format!(
+                "the GPU device ({}) was lost",
+                self.info.name
+            )));
+        }
+        if let Ok(mut s) = self.uncaptured.lock() {
+            if let Some(e) = s.take() {
+                return Err(gpu_err(format!("GPU error: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and reports what they caught.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o {
+            return Err(gpu_err(format!("out of GPU memory while {what}: {e}")));
+        }
+        if let Some(e) = v {
+            return Err(gpu_err(format!("GPU error while {what}: {e}")));
+        }
+        self.check()?;
+        Ok(out)
+    }
+}

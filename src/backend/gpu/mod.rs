@@ -1,0 +1,165 @@
+//! The GPU backend: the ALBERT/BERT forward pass in wgpu compute shaders (shaders/*.wgsl).
+//!
+//! Weights are uploaded once per model and an ALBERT layer group is one set of buffers used by
+//! every layer that shares it. For each token count a [`plan::Plan`] holds the activation
+//! buffers, bind groups and the dispatch list; a forward pass is one command encoder and one
+//! submit, with every attention map and hidden state copied back to the host.
+
+pub mod context;
+pub mod kernels;
+mod plan;
+mod upload;
+
+use crate::backend::cpu::validate_input;
+use crate::backend::Backend;
+use crate::error::{LensError, Result};
+use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
+pub use context::GpuContext;
+use kernels::Kernels;
+use plan::Plan;
+use upload::GpuWeights;
+
+/// Device copies kept at once: the app compares two models side by side.
+const MAX_CACHED_MODELS: usize = 2;
+const MAX_CACHED_PLANS: usize = 4;
+
+pub struct GpuBackend {
+    ctx: GpuContext,
+    kernels: Kernels,
+    models: Vec<GpuWeights>,
+    plans: Vec<Plan>,
+}
+
+/// Timings of one forward pass on the GPU (see `bench`).
+#[derive(Debug, Clone, Copy)]
+pub struct GpuTiming {
+    /// submit -> completion of the compute work alone
+    pub compute_ms: f64,
+    /// the same plus copying every attention map and hidden state into host memory
+    pub with_readback_ms: f64,
+}
+
+impl GpuBackend {
+    /// A backend on a new headless device (CLI, tests, benchmarks).
+    pub fn headless() -> Result<Self> {
+        Self::with_context(GpuContext::headless()?)
+    }
+
+    /// A backend on an existing device (the app passes eframe's).
+    pub fn with_context(ctx: GpuContext) -> Result<Self> {
+        let kernels = Kernels::new(&ctx)?;
+        Ok(GpuBackend {
+            ctx,
+            kernels,
+            models: Vec::new(),
+            plans: Vec::new(),
+        })
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Bytes of weights on the device for the model with this weights id (shared groups
+    /// counted once, as they are stored).
+    pub fn weight_bytes(&self, weights_id: u64) -> Option<u64> {
+        self.models
+            .iter()
+            .find(|m| m.id == weights_id)
+            .map(|m| m.bytes)
+    }
+
+    fn prepare(&mut self, cfg: &ModelConfig, weights: &ModelWeights, n: usize) -> Result<usize> {
+        if cfg.head_dim() > kernels::MAX_HEAD_DIM {
+            return Err(LensError::Gpu(format!(
+                "head size {} is larger than the GPU kernel's {}",
+                cfg.head_dim(),
+                kernels::MAX_HEAD_DIM
+            )));
+        }
+        if !self.models.iter().any(|m| m.id == weights.id) {
+            let up = GpuWeights::upload(&self.ctx, cfg, weights)?;
+            if self.models.len() >= MAX_CACHED_MODELS {
+                let old = self.models.remove(0);
+                self.plans.retain(|p| p.weights_id != old.id);
+            }
+            self.models.push(up);
+        }
+        if let Some(i) = self
+            .plans
+            .iter()
+            .position(|p| p.weights_id == weights.id && p.n == n)
+        {
+            return Ok(i);
+        }
+        let model = self
+            .models
+            .iter()
+            .find(|m| m.id == weights.id)
+            .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
+        let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, n)?;
+        if self.plans.len() >= MAX_CACHED_PLANS {
+            self.plans.remove(0);
+        }
+        self.plans.push(plan);
+        Ok(self.plans.len() - 1)
+    }
+
+    /// Runs one forward pass and measures it (for `bench`): compute alone, then with readback.
+    pub fn time_forward(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+    ) -> Result<GpuTiming> {
+        validate_input(cfg, input)?;
+        let i = self.prepare(cfg, weights, input.len())?;
+        let plan = &self.plans[i];
+        let t = std::time::Instant::now();
+        plan.run(&self.ctx, &self.kernels, input, false)?;
+        let compute_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        let out = plan.run(&self.ctx, &self.kernels, input, true)?;
+        let with_readback_ms = t.elapsed().as_secs_f64() * 1e3;
+        std::hint::black_box(out);
+        Ok(GpuTiming {
+            compute_ms,
+            with_readback_ms,
+        })
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        format!("gpu: {}", self.ctx.adapter_name())
+    }
+
+    fn forward(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+    ) -> Result<Trace> {
+        validate_input(cfg, input)?;
+        let i = self.prepare(cfg, weights, input.len())?;
+        let out = self.plans[i].run(&self.ctx, &self.kernels, input, true)?;
+        let (hidden_states, attentions) =
+            out.ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
+        let mut warnings = Vec::new();
+        if let Some(w) = input.truncation_warning() {
+            warnings.push(w);
+        }
+        Ok(Trace {
+            model_type: cfg.model_type,
+            tokens: input.tokens.clone(),
+            input_ids: input.ids.clone(),
+            token_type_ids: input.type_ids.clone(),
+            special: input.special.clone(),
+            hidden_size: cfg.hidden_size,
+            num_heads: cfg.num_attention_heads,
+            hidden_states,
+            attentions,
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,505 @@
+//! A forward pass laid out for one model and one token count: activation buffers, one uniform
+//! slot per dispatch, bind groups, and the dispatch list. Made once, reused by every run with
+//! the same model and length.
+
+use super::context::GpuContext;
+use super::kernels::{
+    act_code, pick_tile, workgroups, AttentionParams, Kernels, MatmulParams, NormParams, TILES,
+};
+use super::upload::{GpuLinear, GpuNorm, GpuWeights};
+use crate::error::{LensError, Result};
+use crate::model::{Activation, EncodedInput, ModelConfig};
+use std::num::NonZeroU64;
+use wgpu::util::DeviceExt;
+
+/// Uniform slots are this far apart (the largest min_uniform_buffer_offset_alignment).
+const UNIFORM_SLOT: u64 = 256;
+/// Storage slices start at multiples of this many floats (256 bytes).
+const SLOT_ALIGN_FLOATS: u64 = 64;
+
+#[derive(Clone, Copy)]
+enum Kernel {
+    Matmul(usize),
+    Attention,
+    AddLayerNorm,
+    Embedding,
+}
+
+struct Dispatch {
+    kernel: Kernel,
+    bind_group: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+}
+
+/// A range of a buffer, in 4-byte elements.
+#[derive(Clone, Copy)]
+struct Slice<'a> {
+    buf: &'a wgpu::Buffer,
+    offset: u64,
+    len: u64,
+}
+
+impl<'a> Slice<'a> {
+    fn whole(buf: &'a wgpu::Buffer, len: u64) -> Self {
+        Slice {
+            buf,
+            offset: 0,
+            len,
+        }
+    }
+}
+
+/// One dispatch before its uniform buffer exists.
+struct Step<'a> {
+    kernel: Kernel,
+    params_offset: u64,
+    params_size: u64,
+    storage: Vec<Slice<'a>>,
+    groups: (u32, u32, u32),
+}
+
+fn round_up(x: u64, to: u64) -> u64 {
+    x.div_ceil(to) * to
+}
+
+pub struct Plan {
+    pub weights_id: u64,
+    pub n: usize,
+    ids: wgpu::Buffer,
+    type_ids: wgpu::Buffer,
+    mask: wgpu::Buffer,
+    hidden: wgpu::Buffer,
+    probs: wgpu::Buffer,
+    staging_hidden: wgpu::Buffer,
+    staging_probs: wgpu::Buffer,
+    _activations: Vec<wgpu::Buffer>,
+    _params: wgpu::Buffer,
+    dispatches: Vec<Dispatch>,
+    /// floats per hidden-state / attention slot in the device buffers (padded to 256 bytes)
+    hidden_slot: u64,
+    probs_slot: u64,
+    /// floats per hidden state / attention map as returned (unpadded)
+    hidden_len: u64,
+    probs_len: u64,
+    maps: usize,
+}
+
+#[derive(Default)]
+struct Steps<'a> {
+    params: Vec<u8>,
+    steps: Vec<Step<'a>>,
+}
+
+impl<'a> Steps<'a> {
+    fn push<T: bytemuck::Pod>(
+        &mut self,
+        kernel: Kernel,
+        p: &T,
+        storage: Vec<Slice<'a>>,
+        groups: (u32, u32, u32),
+    ) {
+        let params_offset = self.params.len() as u64;
+        self.params.extend_from_slice(bytemuck::bytes_of(p));
+        let padded = round_up(self.params.len() as u64, UNIFORM_SLOT) as usize;
+        self.params.resize(padded, 0);
+        self.steps.push(Step {
+            kernel,
+            params_offset,
+            params_size: std::mem::size_of::<T>() as u64,
+            storage,
+            groups,
+        });
+    }
+
+    /// c[m, out] = act(a[m, in] · W + b)
+    fn matmul(&mut self, a: Slice<'a>, l: &'a GpuLinear, c: Slice<'a>, m: u32, act: Activation) {
+        let tile = pick_tile(m, l.out_dim);
+        let p = MatmulParams {
+            m,
+            n: l.out_dim,
+            k: l.in_dim,
+            act: act_code(act),
+            has_bias: 1,
+            _pad: [0; 3],
+        };
+        let (gx, gy) = workgroups(TILES[tile], m, l.out_dim);
+        let w = Slice::whole(&l.w, u64::from(l.in_dim) * u64::from(l.out_dim));
+        let b = Slice::whole(&l.b, u64::from(l.out_dim));
+        self.push(Kernel::Matmul(tile), &p, vec![a, w, b, c], (gx, gy, 1));
+    }
+
+    /// out = LayerNorm(x + residual), one row per token
+    fn add_layernorm(
+        &mut self,
+        [x, residual, out]: [Slice<'a>; 3],
+        ln: &'a GpuNorm,
+        p: NormParams,
+    ) {
+        let w = Slice::whole(&ln.w, u64::from(p.dim));
+        let b = Slice::whole(&ln.b, u64::from(p.dim));
+        self.push(
+            Kernel::AddLayerNorm,
+            &p,
+            vec![x, residual, w, b, out],
+            (p.rows, 1, 1),
+        );
+    }
+}
+
+fn new_buffer(
+    ctx: &GpuContext,
+    label: &str,
+    floats: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (floats.max(1) * 4).max(16),
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+impl Plan {
+    pub fn new(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        cfg: &ModelConfig,
+        w: &GpuWeights,
+        n: usize,
+    ) -> Result<Self> {
+        let limits = ctx.device.limits();
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            / 4;
+        let nn = n as u64;
+        let (e, h, i) = (
+            cfg.embedding_size as u64,
+            cfg.hidden_size as u64,
+            cfg.intermediate_size as u64,
+        );
+        let heads = cfg.num_attention_heads as u64;
+        let maps = cfg.num_attention_maps();
+        let hidden_len = nn * h;
+        let probs_len = heads * nn * nn;
+        let hidden_slot = round_up(hidden_len, SLOT_ALIGN_FLOATS);
+        let probs_slot = round_up(probs_len, SLOT_ALIGN_FLOATS);
+        let hidden_total = hidden_slot * (maps as u64 + 1);
+        let probs_total = probs_slot * maps as u64;
+        let max_total = u64::from(u32::MAX).min(limits.max_buffer_size / 4);
+        for (what, floats, cap) in [
+            ("the hidden states", hidden_total, max_total),
+            ("the attention maps", probs_total, max_total),
+            ("one attention map", probs_slot, max_binding),
+            ("the feed-forward activations", nn * i, max_binding),
+        ] {
+            if floats > cap {
+                return Err(LensError::Gpu(format!(
+                    "{what} for {n} tokens need {} MB, more than this GPU's buffers hold",
+                    floats * 4 / 1_000_000
+                )));
+            }
+        }
+        let storage = wgpu::BufferUsages::STORAGE;
+        let copy_src = wgpu::BufferUsages::COPY_SRC;
+        let copy_dst = wgpu::BufferUsages::COPY_DST;
+        let readback = wgpu::BufferUsages::MAP_READ | copy_dst;
+
+        ctx.scoped("allocating the activation buffers", || -> Result<Plan> {
+            let ids = new_buffer(ctx, "ids", nn, storage | copy_dst);
+            let type_ids = new_buffer(ctx, "type ids", nn, storage | copy_dst);
+            let mask = new_buffer(ctx, "mask", nn, storage | copy_dst);
+            let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
+            let probs = new_buffer(ctx, "attention maps", probs_total, storage | copy_src);
+            let staging_hidden = new_buffer(
+                ctx,
+                "hidden readback",
+                hidden_len * (maps as u64 + 1),
+                readback,
+            );
+            let staging_probs =
+                new_buffer(ctx, "attention readback", probs_len * maps as u64, readback);
+            let emb = new_buffer(ctx, "embedding output", nn * e, storage);
+            let qkv = new_buffer(ctx, "qkv", nn * 3 * h, storage);
+            let ctx_buf = new_buffer(ctx, "context", nn * h, storage);
+            let attn_tmp = new_buffer(ctx, "attention output", nn * h, storage);
+            let h1 = new_buffer(ctx, "attention block output", nn * h, storage);
+            let ff = new_buffer(ctx, "ffn", nn * i, storage);
+            let ffo = new_buffer(ctx, "ffn output", nn * h, storage);
+
+            let hidden_at = |j: u64| Slice {
+                buf: &hidden,
+                offset: j * hidden_slot,
+                len: hidden_len,
+            };
+            let mut s = Steps::default();
+            let m = n as u32;
+            let eps = cfg.layer_norm_eps as f32;
+
+            // Embeddings (+ ALBERT's E -> H projection) into hidden state 0.
+            let emb_out = match w.projection {
+                Some(_) => Slice::whole(&emb, nn * e),
+                None => hidden_at(0),
+            };
+            let p = NormParams {
+                rows: m,
+                dim: e as u32,
+                eps,
+                _pad: 0,
+            };
+            let pos_len = cfg.max_position_embeddings as u64 * e;
+            s.push(
+                Kernel::Embedding,
+                &p,
+                vec![
+                    Slice::whole(&ids, nn),
+                    Slice::whole(&type_ids, nn),
+                    Slice::whole(&w.word, cfg.vocab_size as u64 * e),
+                    Slice::whole(&w.position, pos_len),
+                    Slice::whole(&w.token_type, cfg.type_vocab_size as u64 * e),
+                    Slice::whole(&w.emb_ln.w, e),
+                    Slice::whole(&w.emb_ln.b, e),
+                    emb_out,
+                ],
+                (m, 1, 1),
+            );
+            if let Some(proj) = &w.projection {
+                s.matmul(
+                    Slice::whole(&emb, nn * e),
+                    proj,
+                    hidden_at(0),
+                    m,
+                    Activation::Linear,
+                );
+            }
+
+            let attn_params = AttentionParams {
+                n: m,
+                heads: heads as u32,
+                head_dim: cfg.head_dim() as u32,
+                hidden: h as u32,
+                scale: 1.0 / (cfg.head_dim() as f32).sqrt(),
+                _pad: [0; 3],
+            };
+            let ln_params = NormParams {
+                rows: m,
+                dim: h as u32,
+                eps,
+                _pad: 0,
+            };
+            let mut j = 0u64;
+            for outer in 0..cfg.num_hidden_layers {
+                for layer in &w.groups[cfg.group_of_layer(outer)] {
+                    let x = hidden_at(j);
+                    let qkv_s = Slice::whole(&qkv, nn * 3 * h);
+                    let ctx_s = Slice::whole(&ctx_buf, nn * h);
+                    let attn_s = Slice::whole(&attn_tmp, nn * h);
+                    let h1_s = Slice::whole(&h1, nn * h);
+                    let ff_s = Slice::whole(&ff, nn * i);
+                    let ffo_s = Slice::whole(&ffo, nn * h);
+                    s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
+                    s.push(
+                        Kernel::Attention,
+                        &attn_params,
+                        vec![
+                            qkv_s,
+                            Slice::whole(&mask, nn),
+                            Slice {
+                                buf: &probs,
+                                offset: j * probs_slot,
+                                len: probs_len,
+                            },
+                            ctx_s,
+                        ],
+                        (m, heads as u32, 1),
+                    );
+                    s.matmul(ctx_s, &layer.attn_out, attn_s, m, Activation::Linear);
+                    s.add_layernorm([attn_s, x, h1_s], &layer.attn_ln, ln_params);
+                    s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
+                    s.matmul(ff_s, &layer.ffn_out, ffo_s, m, Activation::Linear);
+                    s.add_layernorm([ffo_s, h1_s, hidden_at(j + 1)], &layer.out_ln, ln_params);
+                    j += 1;
+                }
+            }
+
+            let params = ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("dispatch parameters"),
+                    contents: &s.params,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let dispatches = s
+                .steps
+                .iter()
+                .map(|st| {
+                    let layout = match st.kernel {
+                        Kernel::Matmul(t) => kernels.matmul[t].get_bind_group_layout(0),
+                        Kernel::Attention => kernels.attention.get_bind_group_layout(0),
+                        Kernel::AddLayerNorm => kernels.add_layernorm.get_bind_group_layout(0),
+                        Kernel::Embedding => kernels.embedding.get_bind_group_layout(0),
+                    };
+                    let mut entries = vec![wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &params,
+                            offset: st.params_offset,
+                            size: NonZeroU64::new(st.params_size),
+                        }),
+                    }];
+                    for (k, sl) in st.storage.iter().enumerate() {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: k as u32 + 1,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: sl.buf,
+                                offset: sl.offset * 4,
+                                size: NonZeroU64::new(sl.len.max(1) * 4),
+                            }),
+                        });
+                    }
+                    Dispatch {
+                        kernel: st.kernel,
+                        bind_group: ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                            label: None,
+                            layout: &layout,
+                            entries: &entries,
+                        }),
+                        groups: st.groups,
+                    }
+                })
+                .collect();
+            drop(s);
+            Ok(Plan {
+                weights_id: w.id,
+                n,
+                ids,
+                type_ids,
+                mask,
+                hidden,
+                probs,
+                staging_hidden,
+                staging_probs,
+                _activations: vec![emb, qkv, ctx_buf, attn_tmp, h1, ff, ffo],
+                _params: params,
+                dispatches,
+                hidden_slot,
+                probs_slot,
+                hidden_len,
+                probs_len,
+                maps,
+            })
+        })?
+    }
+
+    /// Runs the forward pass. With `readback`, returns (hidden states, attention maps).
+    #[allow(clippy::type_complexity)]
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        input: &EncodedInput,
+        readback: bool,
+    ) -> Result<Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>> {
+        ctx.check()?;
+        let mask = vec![1.0f32; self.n];
+        ctx.queue
+            .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
+        ctx.queue
+            .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&input.type_ids));
+        ctx.queue
+            .write_buffer(&self.mask, 0, bytemuck::cast_slice(&mask));
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("forward"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: None,
+            });
+            for d in &self.dispatches {
+                let pipeline = match d.kernel {
+                    Kernel::Matmul(t) => &kernels.matmul[t],
+                    Kernel::Attention => &kernels.attention,
+                    Kernel::AddLayerNorm => &kernels.add_layernorm,
+                    Kernel::Embedding => &kernels.embedding,
+                };
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
+            }
+        }
+        if readback {
+            for j in 0..=self.maps as u64 {
+                enc.copy_buffer_to_buffer(
+                    &self.hidden,
+                    j * self.hidden_slot * 4,
+                    &self.staging_hidden,
+                    j * self.hidden_len * 4,
+                    self.hidden_len * 4,
+                );
+            }
+            for j in 0..self.maps as u64 {
+                enc.copy_buffer_to_buffer(
+                    &self.probs,
+                    j * self.probs_slot * 4,
+                    &self.staging_probs,
+                    j * self.probs_len * 4,
+                    self.probs_len * 4,
+                );
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        if !readback {
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+            ctx.check()?;
+            return Ok(None);
+        }
+        let hidden = read_back(
+            ctx,
+            &self.staging_hidden,
+            self.hidden_len as usize,
+            self.maps + 1,
+        )?;
+        let probs = read_back(ctx, &self.staging_probs, self.probs_len as usize, self.maps)?;
+        ctx.check()?;
+        Ok(Some((hidden, probs)))
+    }
+}
+
+/// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it.
+fn read_back(
+    ctx: &GpuContext,
+    buf: &wgpu::Buffer,
+    chunk: usize,
+    count: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let slice = buf.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    rx.recv()
+        .map_err(|_| LensError::Gpu("the GPU never answered the readback".into()))?
+        .map_err(|e| LensError::Gpu(format!("reading results back from the GPU failed: {e}")))?;
+    let out = {
+        let view = slice.get_mapped_range().map_err(|e| {
+            LensError::Gpu(format!("reading results back from the GPU failed: {e}"))
+        })?;
+        let floats: &[f32] = bytemuck::cast_slice(&view);
+        floats
+            .chunks_exact(chunk.max(1))
+            .take(count)
+            .map(<[f32]>::to_vec)
+            .collect()
+    };
+    buf.unmap();
+    Ok(out)
+}
