@@ -3,7 +3,7 @@
 //! matmuls with the same FLOP count) so that ratios, not absolute numbers on a noisy machine,
 //! carry the comparison.
 
-use crate::backend::{Backend, CpuBackend};
+use crate::backend::{Backend, CpuBackend, GpuBackend};
 use crate::error::Result;
 use crate::model::{EncodedInput, ModelConfig, ModelWeights};
 use std::path::Path;
@@ -168,6 +168,94 @@ pub fn run_cpu(models: &[String], tokens: &[usize], iters: usize) -> Result<Vec<
         }
     }
     Ok(rows)
+}
+
+/// One GPU forward-latency row.
+#[derive(Debug, Clone)]
+pub struct GpuRow {
+    pub model: String,
+    pub tokens: usize,
+    pub compute_ms: f64,
+    pub with_readback_ms: f64,
+    pub gflop: f64,
+    pub weight_mb: f64,
+}
+
+impl GpuRow {
+    pub fn markdown_header() -> &'static str {
+        "| model | N | GPU compute, submit to done (ms) | with every attention + hidden state on the host (ms) | GFLOP | TFLOP/s (compute) | weights on GPU (MB) |\n|---|---|---|---|---|---|---|"
+    }
+    pub fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.1} |",
+            self.model,
+            self.tokens,
+            self.compute_ms,
+            self.with_readback_ms,
+            self.gflop,
+            self.gflop / self.compute_ms,
+            self.weight_mb
+        )
+    }
+}
+
+/// Forward latency on the GPU for each model shape and token count (median of `iters`).
+pub fn run_gpu(
+    gpu: &mut GpuBackend,
+    models: &[String],
+    tokens: &[usize],
+    iters: usize,
+) -> Result<Vec<GpuRow>> {
+    let mut rows = Vec::new();
+    for name in models {
+        let mut cfg = preset_config(name)?;
+        let weights = ModelWeights::random(&cfg, 42)?;
+        for &n in tokens {
+            cfg.max_position_embeddings = cfg.max_position_embeddings.max(n);
+            let input = synthetic_input(&cfg, n);
+            gpu.time_forward(&cfg, &weights, &input)?; // warm-up: upload, plan, pipelines
+            let mut compute = Vec::new();
+            let mut full = Vec::new();
+            for _ in 0..iters {
+                let t = gpu.time_forward(&cfg, &weights, &input)?;
+                compute.push(Duration::from_secs_f64(t.compute_ms / 1e3));
+                full.push(Duration::from_secs_f64(t.with_readback_ms / 1e3));
+            }
+            let row = GpuRow {
+                model: name.clone(),
+                tokens: n,
+                compute_ms: median(compute).as_secs_f64() * 1e3,
+                with_readback_ms: median(full).as_secs_f64() * 1e3,
+                gflop: forward_flops(&cfg, n) / 1e9,
+                weight_mb: gpu.weight_bytes(weights.id).unwrap_or(0) as f64 / 1e6,
+            };
+            eprintln!("{}", row.markdown());
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// GPU matmul throughput at a square size and at ALBERT-base's layer shapes.
+pub fn run_gpu_matmul(gpu: &GpuBackend, tokens: &[usize], iters: usize) -> Result<Vec<String>> {
+    let mut shapes = vec![(4096, 4096, 4096, "square".to_string())];
+    for &n in tokens {
+        shapes.push((n, 768, 2304, format!("ALBERT-base QKV, N={n}")));
+        shapes.push((n, 768, 3072, format!("ALBERT-base FFN in, N={n}")));
+        shapes.push((n, 3072, 768, format!("ALBERT-base FFN out, N={n}")));
+    }
+    let mut lines = vec![
+        "| matmul M x K x N | what | ms | TFLOP/s |".to_string(),
+        "|---|---|---|---|".to_string(),
+    ];
+    for (m, k, n, what) in shapes {
+        let ms = gpu.time_matmul(m, k, n, iters)?;
+        let tflops = 2.0 * (m * k * n) as f64 / (ms / 1e3) / 1e12;
+        let line = format!("| {m} x {k} x {n} | {what} | {ms:.3} | {tflops:.1} |");
+        eprintln!("{line}");
+        lines.push(line);
+    }
+    Ok(lines)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! With no subcommand it runs a shipped model on an example sentence and prints what each
 //! layer attends to (the desktop window comes with the app issue).
 
-use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::backend::{Backend, FallbackBackend};
 use albert_lens::model::{LoadedModel, Trace};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,12 +19,27 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Clone, Copy, ValueEnum, Debug)]
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
 enum BackendChoice {
-    /// the best available backend (the CPU reference in this build)
+    /// the GPU when there is a hardware adapter, else the CPU
     Auto,
     /// the candle CPU reference
     Cpu,
+    /// the wgpu GPU backend (falls back to the CPU if there is no adapter)
+    Gpu,
+    /// (bench only) both, side by side
+    Both,
+}
+
+impl BackendChoice {
+    fn lib(self) -> albert_lens::backend::BackendChoice {
+        use albert_lens::backend::BackendChoice as B;
+        match self {
+            BackendChoice::Auto => B::Auto,
+            BackendChoice::Cpu => B::Cpu,
+            BackendChoice::Gpu | BackendChoice::Both => B::Gpu,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -46,9 +61,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Check a backend against the golden outputs of transformers (tests/fixtures/golden) and,
+    /// for the GPU, against the CPU reference at ALBERT-base size
+    Verify {
+        #[arg(long, value_enum, default_value = "gpu")]
+        backend: BackendChoice,
+        /// folder holding the fixture models and golden/
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
+        fixtures: PathBuf,
+    },
     /// Measure forward latency on random weights of real model shapes
     Bench {
-        #[arg(long, value_enum, default_value = "cpu")]
+        #[arg(long, value_enum, default_value = "both")]
         backend: BackendChoice,
         /// model shapes: albert-base, albert-large, bert-base
         #[arg(long, value_delimiter = ',', default_value = "albert-base,bert-base")]
@@ -59,13 +83,19 @@ enum Command {
         /// timed runs per case (the median is reported)
         #[arg(long, default_value_t = 5)]
         iters: usize,
+        /// also time GPU matmuls (4096^3 and ALBERT-base's layer shapes)
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        matmul: bool,
     },
 }
 
-fn make_backend(choice: BackendChoice) -> Box<dyn Backend> {
-    match choice {
-        BackendChoice::Auto | BackendChoice::Cpu => Box::new(CpuBackend::new()),
+fn make_backend(choice: BackendChoice) -> FallbackBackend {
+    let b = FallbackBackend::new(choice.lib());
+    if let Some(n) = &b.notice {
+        eprintln!("note: {n}");
     }
+    eprintln!("backend: {}", b.name());
+    b
 }
 
 fn run_trace(
@@ -76,9 +106,6 @@ fn run_trace(
 ) -> Result<(LoadedModel, Trace, String)> {
     let model = LoadedModel::open(model_dir)
         .with_context(|| format!("opening model {}", model_dir.display()))?;
-    for w in &model.warnings {
-        eprintln!("warning: {w}");
-    }
     let input = model.encode(text, pair)?;
     let mut backend = make_backend(backend);
     let mut trace = backend.forward(&model.config, &model.weights, &input)?;
@@ -120,6 +147,139 @@ fn demo() -> Result<()> {
     Ok(())
 }
 
+fn bench(
+    backend: BackendChoice,
+    models: &[String],
+    tokens: &[usize],
+    iters: usize,
+    matmul: bool,
+) -> Result<()> {
+    use albert_lens::bench;
+    if matches!(
+        backend,
+        BackendChoice::Gpu | BackendChoice::Both | BackendChoice::Auto
+    ) {
+        let mut gpu = albert_lens::backend::GpuBackend::headless()
+            .context("the GPU benchmark needs a GPU adapter")?;
+        println!(
+            "GPU benchmark on {}, median of {iters} runs\n",
+            gpu.context().adapter_name()
+        );
+        let rows = bench::run_gpu(&mut gpu, models, tokens, iters)?;
+        println!("{}", bench::GpuRow::markdown_header());
+        for r in rows {
+            println!("{}", r.markdown());
+        }
+        if matmul {
+            println!();
+            for l in bench::run_gpu_matmul(&gpu, tokens, iters.max(3))? {
+                println!("{l}");
+            }
+        }
+        println!();
+    }
+    if matches!(backend, BackendChoice::Cpu | BackendChoice::Both) {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        println!("CPU benchmark, {cores} cores, median of {iters} runs\n");
+        let rows = bench::run_cpu(models, tokens, iters)?;
+        println!("{}", bench::BenchRow::markdown_header());
+        for r in rows {
+            println!("{}", r.markdown());
+        }
+    }
+    Ok(())
+}
+
+fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
+    let mut b = make_backend(backend);
+    let mut rows = Vec::new();
+    let mut ok = true;
+    let golden_root = fixtures.join("golden");
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&golden_root)
+        .with_context(|| format!("reading {}", golden_root.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    models.sort();
+    for gdir in models {
+        let name = gdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let model = LoadedModel::open(&fixtures.join(&name))?;
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&gdir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        cases.sort();
+        for case in cases {
+            let bytes = std::fs::read(&case)?;
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
+            let meta = meta.metadata().clone().unwrap_or_default();
+            let text = meta.get("text").cloned().unwrap_or_default();
+            let pair = meta.get("pair").filter(|p| !p.is_empty()).cloned();
+            let golden = Trace::read_safetensors(&case)?;
+            let input = model.encode(&text, pair.as_deref())?;
+            let trace = b.forward(&model.config, &model.weights, &input)?;
+            let what = format!(
+                "{name}/{}",
+                case.file_stem().unwrap_or_default().to_string_lossy()
+            );
+            match trace.diff(&golden) {
+                Some(d) => {
+                    ok &= d.within_tolerance();
+                    rows.push(format!(
+                        "| {what} | {} | {:.2e} | {:.2e} | {} |",
+                        input.len(),
+                        d.attention_max_abs,
+                        d.hidden_max_rel,
+                        if d.within_tolerance() { "ok" } else { "FAIL" }
+                    ));
+                }
+                None => {
+                    ok = false;
+                    rows.push(format!(
+                        "| {what} | {} | - | - | FAIL (shapes or ids differ) |",
+                        input.len()
+                    ));
+                }
+            }
+        }
+    }
+    // The big-shape kernels (large tiles, long rows) against the CPU reference.
+    if let Some(gpu) = b.gpu() {
+        for (preset, n) in [("albert-base", 128), ("bert-base", 512)] {
+            let cfg = albert_lens::bench::preset_config(preset)?;
+            let weights = albert_lens::model::ModelWeights::random(&cfg, 3)?;
+            let input = albert_lens::bench::synthetic_input(&cfg, n);
+            let want = albert_lens::backend::CpuBackend::new().forward(&cfg, &weights, &input)?;
+            let got = gpu.forward(&cfg, &weights, &input)?;
+            let d = got
+                .diff(&want)
+                .context("GPU and CPU traces differ in shape")?;
+            ok &= d.within_tolerance();
+            rows.push(format!(
+                "| {preset} random weights vs CPU | {n} | {:.2e} | {:.2e} | {} |",
+                d.attention_max_abs,
+                d.hidden_max_rel,
+                if d.within_tolerance() { "ok" } else { "FAIL" }
+            ));
+        }
+    }
+    println!("backend: {}\n", b.name());
+    println!(
+        "| case | tokens | attention max abs diff (tol 1e-5) | hidden max rel diff (tol 1e-4) | |"
+    );
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    if !ok {
+        anyhow::bail!("some results are outside the tolerances");
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -147,22 +307,13 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Some(Command::Verify { backend, fixtures }) => verify(backend, &fixtures),
         Some(Command::Bench {
-            backend: _,
+            backend,
             models,
             tokens,
             iters,
-        }) => {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            println!("CPU benchmark, {cores} cores, median of {iters} runs\n");
-            let rows = albert_lens::bench::run_cpu(&models, &tokens, iters.max(1))?;
-            println!("{}", albert_lens::bench::BenchRow::markdown_header());
-            for r in rows {
-                println!("{}", r.markdown());
-            }
-            Ok(())
-        }
+            matmul,
+        }) => bench(backend, &models, &tokens, iters.max(1), matmul),
     }
 }

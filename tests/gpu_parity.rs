@@ -5,31 +5,10 @@
 
 mod common;
 
-use albert_lens::backend::{Backend, CpuBackend, GpuBackend};
+use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::model::{LoadedModel, ModelConfig, ModelWeights};
 use common::*;
 use std::path::Path;
-use std::sync::Mutex;
-
-/// One device for the whole test binary (lavapipe is slow to start).
-static GPU: Mutex<Option<GpuBackend>> = Mutex::new(None);
-
-fn with_gpu(f: impl FnOnce(&mut GpuBackend)) {
-    let mut slot = GPU.lock().unwrap_or_else(|e| e.into_inner());
-    if slot.is_none() {
-        match GpuBackend::headless() {
-            Ok(b) => *slot = Some(b),
-            Err(e) => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("CI must have a GPU adapter (Mesa lavapipe): {e}");
-                }
-                eprintln!("skipping GPU test: {e}");
-                return;
-            }
-        }
-    }
-    f(slot.as_mut().unwrap());
-}
 
 fn check_fixture(name: &str) {
     with_gpu(|gpu| {

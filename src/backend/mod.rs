@@ -22,3 +22,100 @@ pub trait Backend {
         input: &EncodedInput,
     ) -> Result<Trace>;
 }
+
+/// Which backend the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The GPU when a hardware adapter exists, else the CPU.
+    Auto,
+    Cpu,
+    /// The GPU even if it is a software adapter (lavapipe); the CPU if there is none.
+    Gpu,
+}
+
+/// A GPU backend that falls back to the CPU reference when the GPU is missing or fails
+/// (device lost, out of memory, a shader error): the run still succeeds, with a warning.
+pub struct FallbackBackend {
+    gpu: Option<GpuBackend>,
+    cpu: CpuBackend,
+    /// Why the GPU is not (or no longer) in use, for the status bar / CLI.
+    pub notice: Option<String>,
+}
+
+impl FallbackBackend {
+    pub fn new(choice: BackendChoice) -> Self {
+        let mut notice = None;
+        let gpu = match choice {
+            BackendChoice::Cpu => None,
+            BackendChoice::Auto | BackendChoice::Gpu => match GpuBackend::headless() {
+                Ok(g) if choice == BackendChoice::Auto && g.context().is_software() => {
+                    notice = Some(format!(
+                        "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu to use it anyway)",
+                        g.context().adapter_name()
+                    ));
+                    None
+                }
+                Ok(g) => Some(g),
+                Err(e) => {
+                    notice = Some(format!("GPU unavailable ({e}); using the CPU backend"));
+                    None
+                }
+            },
+        };
+        FallbackBackend {
+            gpu,
+            cpu: CpuBackend::new(),
+            notice,
+        }
+    }
+
+    /// Wraps an existing GPU backend (the app's, on eframe's device).
+    pub fn with_gpu(gpu: Option<GpuBackend>) -> Self {
+        FallbackBackend {
+            gpu,
+            cpu: CpuBackend::new(),
+            notice: None,
+        }
+    }
+
+    pub fn gpu(&mut self) -> Option<&mut GpuBackend> {
+        self.gpu.as_mut()
+    }
+}
+
+impl Backend for FallbackBackend {
+    fn name(&self) -> String {
+        match &self.gpu {
+            Some(g) => g.name(),
+            None => self.cpu.name(),
+        }
+    }
+
+    fn forward(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+    ) -> Result<Trace> {
+        if let Some(g) = &mut self.gpu {
+            match g.forward(config, weights, input) {
+                Ok(t) => return Ok(t),
+                Err(crate::LensError::Gpu(msg)) => {
+                    let lost = !g.context().check().is_ok() || msg.contains("lost");
+                    let why = format!(
+                        "the GPU backend failed ({msg}); this result comes from the CPU backend"
+                    );
+                    if lost {
+                        self.gpu = None;
+                    }
+                    self.notice = Some(why.clone());
+                    let mut t = self.cpu.forward(config, weights, input)?;
+                    t.warnings.push(why);
+                    return Ok(t);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.cpu.forward(config, weights, input)
+    }
+}

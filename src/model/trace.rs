@@ -30,7 +30,54 @@ pub struct Trace {
     pub warnings: Vec<String>,
 }
 
+/// How far one trace is from another (a reference), in the project's tolerance terms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceDiff {
+    /// max |a - b| over every attention probability
+    pub attention_max_abs: f32,
+    /// max |a - b| / max(1, |ref|) over every hidden-state value
+    pub hidden_max_rel: f32,
+}
+
+impl TraceDiff {
+    /// Within the tolerances every backend is held to: 1e-5 and 1e-4.
+    pub fn within_tolerance(&self) -> bool {
+        self.attention_max_abs <= 1e-5 && self.hidden_max_rel <= 1e-4
+    }
+}
+
 impl Trace {
+    /// Compares with a reference trace of the same input; None if the shapes differ.
+    pub fn diff(&self, reference: &Trace) -> Option<TraceDiff> {
+        if self.input_ids != reference.input_ids
+            || self.attentions.len() != reference.attentions.len()
+            || self.hidden_states.len() != reference.hidden_states.len()
+        {
+            return None;
+        }
+        let mut d = TraceDiff {
+            attention_max_abs: 0.0,
+            hidden_max_rel: 0.0,
+        };
+        for (a, r) in self.attentions.iter().zip(&reference.attentions) {
+            if a.len() != r.len() {
+                return None;
+            }
+            for (x, y) in a.iter().zip(r) {
+                d.attention_max_abs = d.attention_max_abs.max((x - y).abs());
+            }
+        }
+        for (a, r) in self.hidden_states.iter().zip(&reference.hidden_states) {
+            if a.len() != r.len() {
+                return None;
+            }
+            for (x, y) in a.iter().zip(r) {
+                d.hidden_max_rel = d.hidden_max_rel.max((x - y).abs() / y.abs().max(1.0));
+            }
+        }
+        Some(d)
+    }
+
     pub fn num_tokens(&self) -> usize {
         self.tokens.len()
     }

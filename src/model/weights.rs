@@ -374,13 +374,6 @@ impl ModelWeights {
                 t.non_finite.join(", ")
             ));
         }
-        let ignored: Vec<&String> = t.tensors.keys().collect();
-        if !ignored.is_empty() {
-            warnings.push(format!(
-                "ignored {} tensors the views do not use (task heads, pooler)",
-                ignored.len()
-            ));
-        }
         Ok((
             ModelWeights {
                 id: next_weights_id(),

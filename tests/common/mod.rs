@@ -123,3 +123,40 @@ pub fn assert_trace_matches(actual: &Trace, golden: &Trace, what: &str) {
         );
     }
 }
+
+/// One GPU device per test binary (lavapipe is slow to start). On CI (CI=true) a missing
+/// adapter fails the test; elsewhere the test is skipped with a message.
+static GPU: std::sync::Mutex<Option<albert_lens::backend::GpuBackend>> =
+    std::sync::Mutex::new(None);
+
+pub fn with_gpu(f: impl FnOnce(&mut albert_lens::backend::GpuBackend)) {
+    let mut slot = GPU.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        match albert_lens::backend::GpuBackend::headless() {
+            Ok(b) => *slot = Some(b),
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("CI must have a GPU adapter (Mesa lavapipe): {e}");
+                }
+                eprintln!("skipping GPU test: {e}");
+                return;
+            }
+        }
+    }
+    f(slot.as_mut().unwrap());
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}

@@ -7,6 +7,7 @@
 
 pub mod context;
 pub mod kernels;
+mod oneshot;
 mod plan;
 mod upload;
 

@@ -472,7 +472,7 @@ impl Plan {
 }
 
 /// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it.
-fn read_back(
+pub(super) fn read_back(
     ctx: &GpuContext,
     buf: &wgpu::Buffer,
     chunk: usize,

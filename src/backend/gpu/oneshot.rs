@@ -1,0 +1,331 @@
+//! Single-kernel entry points: one dispatch of one kernel on host data. The kernel tests check
+//! each kernel against a CPU reference through these, and `bench` times the matmul with them.
+
+use super::kernels::{
+    act_code, pick_tile, workgroups, AttentionParams, MatmulParams, NormParams, TILES,
+};
+use super::GpuBackend;
+use crate::error::{LensError, Result};
+use crate::model::Activation;
+use std::num::NonZeroU64;
+use wgpu::util::DeviceExt;
+
+impl GpuBackend {
+    /// Dispatches `pipeline` once with `params` at binding 0, `inputs` (read-only storage) at
+    /// bindings 1.., then zeroed outputs of the given float lengths; returns the outputs.
+    fn oneshot(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u8],
+        inputs: &[&[u8]],
+        outputs: &[usize],
+        groups: (u32, u32, u32),
+    ) -> Result<Vec<Vec<f32>>> {
+        let ctx = &self.ctx;
+        let dev = &ctx.device;
+        let result = ctx.scoped("running a kernel", || -> Result<Vec<Vec<f32>>> {
+            let ubuf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let ins: Vec<wgpu::Buffer> = inputs
+                .iter()
+                .map(|d| {
+                    let mut bytes = d.to_vec();
+                    bytes.resize(bytes.len().max(16), 0);
+                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("input"),
+                        contents: &bytes,
+                        usage: wgpu::BufferUsages::STORAGE,
+                    })
+                })
+                .collect();
+            let sizes: Vec<u64> = outputs.iter().map(|&n| (n.max(4) * 4) as u64).collect();
+            let outs: Vec<wgpu::Buffer> = sizes
+                .iter()
+                .map(|&size| {
+                    dev.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("output"),
+                        size,
+                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            let staging: Vec<wgpu::Buffer> = sizes
+                .iter()
+                .map(|&size| {
+                    dev.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("readback"),
+                        size,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: ubuf.as_entire_binding(),
+            }];
+            for (i, b) in ins.iter().chain(outs.iter()).enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.as_entire_binding(),
+                });
+            }
+            let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            let mut enc = dev.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+            }
+            for ((o, s), &size) in outs.iter().zip(&staging).zip(&sizes) {
+                enc.copy_buffer_to_buffer(o, 0, s, 0, size);
+            }
+            ctx.queue.submit([enc.finish()]);
+            staging
+                .iter()
+                .zip(outputs)
+                .map(|(s, &n)| {
+                    let v = super::plan::read_back(ctx, s, n, 1)?;
+                    Ok(v.into_iter().next().unwrap_or_default())
+                })
+                .collect()
+        })?;
+        result
+    }
+
+    /// C = act(A · B + bias) for row-major A [m, k], B [k, n].
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        m: usize,
+        k: usize,
+        n: usize,
+        act: Activation,
+    ) -> Result<Vec<f32>> {
+        if a.len() != m * k || b.len() != k * n || bias.is_some_and(|x| x.len() != n) {
+            return Err(LensError::Gpu("matmul operands do not fit m, k, n".into()));
+        }
+        let tile = pick_tile(m as u32, n as u32);
+        let p = MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            act: act_code(act),
+            has_bias: bias.is_some() as u32,
+            _pad: [0; 3],
+        };
+        let zeros = vec![0f32; n];
+        let (gx, gy) = workgroups(TILES[tile], m as u32, n as u32);
+        let out = self.oneshot(
+            &self.kernels.matmul[tile],
+            bytemuck::bytes_of(&p),
+            &[
+                bytemuck::cast_slice(a),
+                bytemuck::cast_slice(b),
+                bytemuck::cast_slice(bias.unwrap_or(&zeros)),
+            ],
+            &[m * n],
+            (gx, gy, 1),
+        )?;
+        Ok(out.into_iter().next().unwrap_or_default())
+    }
+
+    /// Attention for one sequence: returns (probabilities [heads, n, n], context [n, H]).
+    pub fn attention(
+        &self,
+        qkv: &[f32],
+        mask: &[f32],
+        n: usize,
+        heads: usize,
+        head_dim: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let hidden = heads * head_dim;
+        if qkv.len() != n * 3 * hidden || mask.len() != n || head_dim > super::kernels::MAX_HEAD_DIM
+        {
+            return Err(LensError::Gpu(
+                "attention operands do not fit n, heads, head_dim".into(),
+            ));
+        }
+        let p = AttentionParams {
+            n: n as u32,
+            heads: heads as u32,
+            head_dim: head_dim as u32,
+            hidden: hidden as u32,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            _pad: [0; 3],
+        };
+        let mut out = self.oneshot(
+            &self.kernels.attention,
+            bytemuck::bytes_of(&p),
+            &[bytemuck::cast_slice(qkv), bytemuck::cast_slice(mask)],
+            &[heads * n * n, n * hidden],
+            (n as u32, heads as u32, 1),
+        )?;
+        let ctx = out.pop().unwrap_or_default();
+        let probs = out.pop().unwrap_or_default();
+        Ok((probs, ctx))
+    }
+
+    /// LayerNorm(x + residual) * w + b over rows of `dim`.
+    pub fn add_layernorm(
+        &self,
+        x: &[f32],
+        residual: &[f32],
+        w: &[f32],
+        b: &[f32],
+        dim: usize,
+        eps: f32,
+    ) -> Result<Vec<f32>> {
+        let rows = x.len() / dim.max(1);
+        let p = NormParams {
+            rows: rows as u32,
+            dim: dim as u32,
+            eps,
+            _pad: 0,
+        };
+        let out = self.oneshot(
+            &self.kernels.add_layernorm,
+            bytemuck::bytes_of(&p),
+            &[
+                bytemuck::cast_slice(x),
+                bytemuck::cast_slice(residual),
+                bytemuck::cast_slice(w),
+                bytemuck::cast_slice(b),
+            ],
+            &[x.len()],
+            (rows as u32, 1, 1),
+        )?;
+        Ok(out.into_iter().next().unwrap_or_default())
+    }
+
+    /// LayerNorm(word[id] + position[t] + token_type[type]) * w + b for each token t.
+    #[allow(clippy::too_many_arguments)]
+    pub fn embedding(
+        &self,
+        ids: &[u32],
+        type_ids: &[u32],
+        word: &[f32],
+        position: &[f32],
+        token_type: &[f32],
+        w: &[f32],
+        b: &[f32],
+        eps: f32,
+    ) -> Result<Vec<f32>> {
+        let dim = w.len();
+        let n = ids.len();
+        let p = NormParams {
+            rows: n as u32,
+            dim: dim as u32,
+            eps,
+            _pad: 0,
+        };
+        let out = self.oneshot(
+            &self.kernels.embedding,
+            bytemuck::bytes_of(&p),
+            &[
+                bytemuck::cast_slice(ids),
+                bytemuck::cast_slice(type_ids),
+                bytemuck::cast_slice(word),
+                bytemuck::cast_slice(position),
+                bytemuck::cast_slice(token_type),
+                bytemuck::cast_slice(w),
+                bytemuck::cast_slice(b),
+            ],
+            &[n * dim],
+            (n as u32, 1, 1),
+        )?;
+        Ok(out.into_iter().next().unwrap_or_default())
+    }
+
+    /// Milliseconds per `m x k x n` matmul, from `iters` dispatches in one submit (after one
+    /// warm-up submit).
+    pub fn time_matmul(&self, m: usize, k: usize, n: usize, iters: usize) -> Result<f64> {
+        let ctx = &self.ctx;
+        let dev = &ctx.device;
+        let tile = pick_tile(m as u32, n as u32);
+        let p = MatmulParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            act: 0,
+            has_bias: 1,
+            _pad: [0; 3],
+        };
+        let make = |floats: usize, usage| {
+            dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("bench"),
+                size: (floats.max(4) * 4) as u64,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let ms = ctx.scoped("timing a matmul", || -> Result<f64> {
+            let st = wgpu::BufferUsages::STORAGE;
+            let (a, b, bias, c) = (
+                make(m * k, st),
+                make(k * n, st),
+                make(n, st),
+                make(m * n, st),
+            );
+            let ubuf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::bytes_of(&p),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let pipeline = &self.kernels.matmul[tile];
+            fn bind(i: u32, buf: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+                wgpu::BindGroupEntry {
+                    binding: i,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: buf,
+                        offset: 0,
+                        size: NonZeroU64::new(buf.size()),
+                    }),
+                }
+            }
+            let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[
+                    bind(0, &ubuf),
+                    bind(1, &a),
+                    bind(2, &b),
+                    bind(3, &bias),
+                    bind(4, &c),
+                ],
+            });
+            let (gx, gy) = workgroups(TILES[tile], m as u32, n as u32);
+            let run = |count: usize| -> Result<f64> {
+                let t = std::time::Instant::now();
+                let mut enc = dev.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, &bg, &[]);
+                    for _ in 0..count {
+                        pass.dispatch_workgroups(gx, gy, 1);
+                    }
+                }
+                ctx.queue.submit([enc.finish()]);
+                dev.poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+                Ok(t.elapsed().as_secs_f64() * 1e3)
+            };
+            run(1)?;
+            Ok(run(iters.max(1))? / iters.max(1) as f64)
+        })?;
+        ms
+    }
+}
