@@ -101,7 +101,7 @@ impl Backend for FallbackBackend {
             match g.forward(config, weights, input) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
-                    let lost = !g.context().check().is_ok() || msg.contains("lost");
+                    let lost = g.context().check().is_err() || msg.contains("lost");
                     let why = format!(
                         "the GPU backend failed ({msg}); this result comes from the CPU backend"
                     );
