@@ -244,16 +244,32 @@ pub fn run_gpu_matmul(gpu: &GpuBackend, tokens: &[usize], iters: usize) -> Resul
         shapes.push((n, 768, 3072, format!("ALBERT-base FFN in, N={n}")));
         shapes.push((n, 3072, 768, format!("ALBERT-base FFN out, N={n}")));
     }
+    use crate::backend::gpu::kernels::{pick_variant, variant_fits, VARIANTS};
     let mut lines = vec![
-        "| matmul M x K x N | what | ms | TFLOP/s |".to_string(),
-        "|---|---|---|---|".to_string(),
+        "| matmul M x K x N | what | kernel (BMxBN, kind) | ms | TFLOP/s |".to_string(),
+        "|---|---|---|---|---|".to_string(),
     ];
     for (m, k, n, what) in shapes {
-        let ms = gpu.time_matmul(m, k, n, iters)?;
-        let tflops = 2.0 * (m * k * n) as f64 / (ms / 1e3) / 1e12;
-        let line = format!("| {m} x {k} x {n} | {what} | {ms:.3} | {tflops:.1} |");
-        eprintln!("{line}");
-        lines.push(line);
+        let picked = pick_variant(m as u32, k as u32, n as u32);
+        // the picked kernel first, then every other that fits, to see the choice was right
+        let mut order = vec![picked];
+        order.extend((0..VARIANTS.len()).filter(|&v| v != picked));
+        for v in order {
+            if !variant_fits(VARIANTS[v], k as u32, n as u32) {
+                continue;
+            }
+            let ms = gpu.time_matmul((m, k, n), iters, Some(v))?;
+            let tflops = 2.0 * (m * k * n) as f64 / (ms / 1e3) / 1e12;
+            let t = VARIANTS[v].tile;
+            let kind = if VARIANTS[v].vec4 { "vec4" } else { "scalar" };
+            let mark = if v == picked { " (picked)" } else { "" };
+            let line = format!(
+                "| {m} x {k} x {n} | {what} | {}x{} {kind}{mark} | {ms:.3} | {tflops:.1} |",
+                t.bm, t.bn
+            );
+            eprintln!("{line}");
+            lines.push(line);
+        }
     }
     Ok(lines)
 }

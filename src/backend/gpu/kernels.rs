@@ -7,6 +7,8 @@ use crate::model::config::Activation;
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
+const MATMUL_VEC4: &str = include_str!("../../../shaders/matmul_vec4.wgsl");
+const MATMUL_VEC4_8X8: &str = include_str!("../../../shaders/matmul_vec4_8x8.wgsl");
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const LAYERNORM: &str = include_str!("../../../shaders/layernorm.wgsl");
 const EMBEDDING: &str = include_str!("../../../shaders/embedding.wgsl");
@@ -74,29 +76,53 @@ pub struct Tile {
     pub tn: u32,
 }
 
-/// From the largest tile to the smallest; `pick_tile` takes the first that fills the GPU.
-pub const TILES: [Tile; 3] = [
-    Tile {
-        bm: 128,
-        bn: 128,
-        bk: 8,
-        tm: 8,
-        tn: 8,
+/// One compiled matmul kernel: a tile shape, scalar (any K, N) or vec4 (K, N multiples of 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulVariant {
+    pub tile: Tile,
+    pub vec4: bool,
+}
+
+const fn scalar(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulVariant {
+    MatmulVariant {
+        tile: Tile { bm, bn, bk, tm, tn },
+        vec4: false,
+    }
+}
+
+const fn vec4(bm: u32, bn: u32) -> MatmulVariant {
+    MatmulVariant {
+        tile: Tile {
+            bm,
+            bn,
+            bk: 16,
+            tm: 4,
+            tn: 4,
+        },
+        vec4: true,
+    }
+}
+
+/// Within each kind, from the largest tile to the smallest; `pick_variant` takes the first
+/// that launches enough workgroups to fill the GPU.
+pub const VARIANTS: [MatmulVariant; 7] = [
+    scalar(128, 128, 8, 8, 8),
+    scalar(64, 64, 16, 4, 4),
+    scalar(32, 32, 16, 2, 2),
+    // 8 x 8 outputs per thread (matmul_vec4_8x8.wgsl)
+    MatmulVariant {
+        tile: Tile {
+            bm: 128,
+            bn: 128,
+            bk: 16,
+            tm: 8,
+            tn: 8,
+        },
+        vec4: true,
     },
-    Tile {
-        bm: 64,
-        bn: 64,
-        bk: 16,
-        tm: 4,
-        tn: 4,
-    },
-    Tile {
-        bm: 32,
-        bn: 32,
-        bk: 16,
-        tm: 2,
-        tn: 2,
-    },
+    vec4(64, 64),
+    vec4(32, 64),
+    vec4(16, 64),
 ];
 
 /// Workgroups wanted in flight before a bigger tile is worth it (a few per SM on big GPUs).
@@ -106,16 +132,27 @@ pub fn workgroups(t: Tile, m: u32, n: u32) -> (u32, u32) {
     (n.div_ceil(t.bn), m.div_ceil(t.bm))
 }
 
-/// The tile index for an `m x n` output: the biggest tile that still launches enough
-/// workgroups, else the smallest.
-pub fn pick_tile(m: u32, n: u32) -> usize {
-    TILES
+/// Whether a variant can compute an `m x k x n` product.
+pub fn variant_fits(v: MatmulVariant, k: u32, n: u32) -> bool {
+    !v.vec4 || (k % 4 == 0 && n % 4 == 0)
+}
+
+/// The kernel for an `m x k x n` product: vec4 when K and N allow it; the biggest tile that
+/// still launches enough workgroups, else the smallest.
+pub fn pick_variant(m: u32, k: u32, n: u32) -> usize {
+    let want_vec4 = k % 4 == 0 && n % 4 == 0;
+    let candidates: Vec<usize> = (0..VARIANTS.len())
+        .filter(|&i| VARIANTS[i].vec4 == want_vec4)
+        .collect();
+    candidates
         .iter()
-        .position(|&t| {
-            let (x, y) = workgroups(t, m, n);
+        .copied()
+        .find(|&i| {
+            let (x, y) = workgroups(VARIANTS[i].tile, m, n);
             x * y >= TARGET_WORKGROUPS
         })
-        .unwrap_or(TILES.len() - 1)
+        .or(candidates.last().copied())
+        .unwrap_or(0)
 }
 
 pub struct Kernels {
@@ -146,16 +183,21 @@ fn pipeline(ctx: &GpuContext, label: &str, source: &str) -> wgpu::ComputePipelin
 impl Kernels {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         ctx.scoped("compiling the compute shaders", || {
-            let matmul = TILES
+            let matmul = VARIANTS
                 .iter()
-                .map(|t| {
-                    let src = MATMUL
+                .map(|v| {
+                    let t = v.tile;
+                    let src = match (v.vec4, t.tm) {
+                        (true, 8) => MATMUL_VEC4_8X8,
+                        (true, _) => MATMUL_VEC4,
+                        _ => MATMUL,
+                    }
                         .replace("{{BM}}", &t.bm.to_string())
                         .replace("{{BN}}", &t.bn.to_string())
                         .replace("{{BK}}", &t.bk.to_string())
                         .replace("{{TM}}", &t.tm.to_string())
                         .replace("{{TN}}", &t.tn.to_string());
-                    pipeline(ctx, &format!("matmul {}x{}", t.bm, t.bn), &src)
+                    pipeline(ctx, &format!("matmul {v:?}"), &src)
                 })
                 .collect();
             Kernels {
@@ -174,14 +216,17 @@ mod tests {
 
     #[test]
     fn small_token_counts_get_small_tiles_and_big_products_big_ones() {
-        assert_eq!(pick_tile(4096, 4096), 0);
-        assert_eq!(pick_tile(128, 768), 2);
-        assert_eq!(pick_tile(512, 3072), 1);
+        assert_eq!(VARIANTS[pick_variant(4096, 4096, 4096)].tile.tm, 8);
+        assert_eq!(VARIANTS[pick_variant(2048, 768, 1024)], vec4(64, 64));
+        assert_eq!(VARIANTS[pick_variant(128, 768, 768)], vec4(16, 64));
+        assert_eq!(VARIANTS[pick_variant(4096, 4095, 4096)].tile.bm, 128);
+        assert_eq!(VARIANTS[pick_variant(128, 40, 72)], vec4(16, 64));
+        assert!(!VARIANTS[pick_variant(3, 17, 5)].vec4);
     }
 
     #[test]
     fn every_tile_divides_evenly_into_threads() {
-        for t in TILES {
+        for t in VARIANTS.map(|v| v.tile) {
             assert_eq!(t.bm % t.tm, 0);
             assert_eq!(t.bn % t.tn, 0);
             assert!((t.bm / t.tm) * (t.bn / t.tn) <= 256);

@@ -2,7 +2,8 @@
 //! each kernel against a CPU reference through these, and `bench` times the matmul with them.
 
 use super::kernels::{
-    act_code, pick_tile, workgroups, AttentionParams, MatmulParams, NormParams, TILES,
+    act_code, pick_variant, variant_fits, workgroups, AttentionParams, MatmulParams, NormParams,
+    VARIANTS,
 };
 use super::GpuBackend;
 use crate::error::{LensError, Result};
@@ -102,7 +103,8 @@ impl GpuBackend {
         result
     }
 
-    /// C = act(A · B + bias) for row-major A [m, k], B [k, n].
+    /// C = act(A · B + bias) for row-major A [m, k], B [k, n], with the kernel the forward
+    /// pass would pick.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(
         &self,
@@ -114,10 +116,31 @@ impl GpuBackend {
         n: usize,
         act: Activation,
     ) -> Result<Vec<f32>> {
+        let v = pick_variant(m as u32, k as u32, n as u32);
+        self.matmul_variant(a, b, bias, (m, k, n), act, v)
+    }
+
+    /// As [`Self::matmul`] with a chosen kernel variant (index into `kernels::VARIANTS`).
+    pub fn matmul_variant(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        (m, k, n): (usize, usize, usize),
+        act: Activation,
+        tile: usize,
+    ) -> Result<Vec<f32>> {
         if a.len() != m * k || b.len() != k * n || bias.is_some_and(|x| x.len() != n) {
             return Err(LensError::Gpu("matmul operands do not fit m, k, n".into()));
         }
-        let tile = pick_tile(m as u32, n as u32);
+        let fits = VARIANTS
+            .get(tile)
+            .is_some_and(|v| variant_fits(*v, k as u32, n as u32));
+        if !fits {
+            return Err(LensError::Gpu(format!(
+                "matmul kernel {tile} cannot do {m}x{k}x{n}"
+            )));
+        }
         let p = MatmulParams {
             m: m as u32,
             n: n as u32,
@@ -127,7 +150,7 @@ impl GpuBackend {
             _pad: [0; 3],
         };
         let zeros = vec![0f32; n];
-        let (gx, gy) = workgroups(TILES[tile], m as u32, n as u32);
+        let (gx, gy) = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
         let out = self.oneshot(
             &self.kernels.matmul[tile],
             bytemuck::bytes_of(&p),
@@ -250,11 +273,24 @@ impl GpuBackend {
     }
 
     /// Milliseconds per `m x k x n` matmul, from `iters` dispatches in one submit (after one
-    /// warm-up submit).
-    pub fn time_matmul(&self, m: usize, k: usize, n: usize, iters: usize) -> Result<f64> {
+    /// warm-up submit), with the given kernel variant or the one the forward pass would pick.
+    pub fn time_matmul(
+        &self,
+        (m, k, n): (usize, usize, usize),
+        iters: usize,
+        variant: Option<usize>,
+    ) -> Result<f64> {
         let ctx = &self.ctx;
         let dev = &ctx.device;
-        let tile = pick_tile(m as u32, n as u32);
+        let tile = variant.unwrap_or_else(|| pick_variant(m as u32, k as u32, n as u32));
+        if !VARIANTS
+            .get(tile)
+            .is_some_and(|v| variant_fits(*v, k as u32, n as u32))
+        {
+            return Err(LensError::Gpu(format!(
+                "matmul kernel {tile} cannot do {m}x{k}x{n}"
+            )));
+        }
         let p = MatmulParams {
             m: m as u32,
             n: n as u32,
@@ -306,7 +342,7 @@ impl GpuBackend {
                     bind(4, &c),
                 ],
             });
-            let (gx, gy) = workgroups(TILES[tile], m as u32, n as u32);
+            let (gx, gy) = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
             let run = |count: usize| -> Result<f64> {
                 let t = std::time::Instant::now();
                 let mut enc = dev.create_command_encoder(&Default::default());

@@ -4,7 +4,8 @@
 
 use super::context::GpuContext;
 use super::kernels::{
-    act_code, pick_tile, workgroups, AttentionParams, Kernels, MatmulParams, NormParams, TILES,
+    act_code, pick_variant, workgroups, AttentionParams, Kernels, MatmulParams, NormParams,
+    VARIANTS,
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
@@ -113,7 +114,7 @@ impl<'a> Steps<'a> {
 
     /// c[m, out] = act(a[m, in] · W + b)
     fn matmul(&mut self, a: Slice<'a>, l: &'a GpuLinear, c: Slice<'a>, m: u32, act: Activation) {
-        let tile = pick_tile(m, l.out_dim);
+        let tile = pick_variant(m, l.in_dim, l.out_dim);
         let p = MatmulParams {
             m,
             n: l.out_dim,
@@ -122,7 +123,7 @@ impl<'a> Steps<'a> {
             has_bias: 1,
             _pad: [0; 3],
         };
-        let (gx, gy) = workgroups(TILES[tile], m, l.out_dim);
+        let (gx, gy) = workgroups(VARIANTS[tile].tile, m, l.out_dim);
         let w = Slice::whole(&l.w, u64::from(l.in_dim) * u64::from(l.out_dim));
         let b = Slice::whole(&l.b, u64::from(l.out_dim));
         self.push(Kernel::Matmul(tile), &p, vec![a, w, b, c], (gx, gy, 1));
