@@ -1,15 +1,16 @@
-// Matmul family, big-product path: C = act(A · B + bias) for K and N multiples of 4, all f32.
-// A 128 x 128 tile per workgroup of 16 x 16 threads; each thread keeps an 8 x 8 block of C
-// (rows 4ty..4ty+3 and 64+4ty.., columns 4tx.. and 64+4tx..) in sixteen named vec4 registers,
-// so every shared-memory read feeds 16 FMAs. Written out by hand (WGSL has no macros): the
-// names are acc{row half}{row}{column half}.
+// Matmul family, big-product path: the same operation, operands and Params as
+// matmul_vec4.wgsl, with a 128 x 128 tile per workgroup of 16 x 16 threads; each thread keeps an
+// 8 x 8 block of C (rows 4ty..4ty+3 and 64+4ty.., columns 4tx.. and 64+4tx..) in sixteen named
+// vec4 registers, so every shared-memory read feeds 16 FMAs. Written out by hand (WGSL has no
+// macros): the names are acc{row half}{row}{column half}.
 //
 // Bindings (group 0):
-//   0: uniform   Params  (as in matmul.wgsl)
-//   1: storage   A     [M, K/4] vec4   read
-//   2: storage   B     [K, N/4] vec4   read   (weights stored [in, out])
-//   3: storage   bias  [N/4]    vec4   read
-//   4: storage   C     [M, N/4] vec4   read_write
+//   0: uniform   Params
+//   1: storage   A     vec4   read         element (r, k) at a_off + z*a_batch + r*lda + k/4
+//   2: storage   B     vec4   read         (k, n) at b_off + z*b_batch + k*ldb + n/4,
+//                                          or, transposed, (n, k) at ... + n*ldb + k/4
+//   3: storage   bias  [N/4]  vec4   read
+//   4: storage   C     vec4   read_write   (r, n) at c_off + z*c_batch + r*ldc + n/4
 
 struct Params {
     m: u32,
@@ -17,9 +18,21 @@ struct Params {
     k: u32,
     act: u32,
     has_bias: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // 1: B is given transposed, as [N, K] rows (attention's K matrix)
+    b_trans: u32,
+    // row strides, offsets and per-batch strides (workgroup_id.z) of A, B, C, in elements of
+    // the binding (vec4 here, f32 in matmul.wgsl)
+    lda: u32,
+    ldb: u32,
+    ldc: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    a_batch: u32,
+    b_batch: u32,
+    c_batch: u32,
+    // result scale, applied before the bias
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -43,15 +56,70 @@ fn act4(v: vec4<f32>, code: u32) -> vec4<f32> {
     return vec4<f32>(activate(v.x, code), activate(v.y, code), activate(v.z, code), activate(v.w, code));
 }
 
+// Loads the A tile (and B's, when transposed): rows of K read as vec4, stored k-major.
+fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
+    for (var i = tid; i < BM * BK / 4u; i += THREADS) {
+        let r = i / (BK / 4u);
+        let c4 = i % (BK / 4u);
+        let gr = row0 + r;
+        let gk = k0 + 4u * c4;
+        var v = vec4<f32>(0.0);
+        if (gr < p.m && gk < p.k) {
+            v = a[p.a_off + z * p.a_batch + gr * p.lda + gk / 4u];
+        }
+        let slot = r / 4u;
+        let lane = r % 4u;
+        As[(4u * c4 + 0u) * (BM / 4u) + slot][lane] = v.x;
+        As[(4u * c4 + 1u) * (BM / 4u) + slot][lane] = v.y;
+        As[(4u * c4 + 2u) * (BM / 4u) + slot][lane] = v.z;
+        As[(4u * c4 + 3u) * (BM / 4u) + slot][lane] = v.w;
+    }
+    if (p.b_trans != 0u) {
+        for (var i = tid; i < BN * BK / 4u; i += THREADS) {
+            let nl = i / (BK / 4u);
+            let c4 = i % (BK / 4u);
+            let gn = col0 + nl;
+            let gk = k0 + 4u * c4;
+            var v = vec4<f32>(0.0);
+            if (gn < p.n && gk < p.k) {
+                v = b[p.b_off + z * p.b_batch + gn * p.ldb + gk / 4u];
+            }
+            let slot = nl / 4u;
+            let lane = nl % 4u;
+            Bs[(4u * c4 + 0u) * (BN / 4u) + slot][lane] = v.x;
+            Bs[(4u * c4 + 1u) * (BN / 4u) + slot][lane] = v.y;
+            Bs[(4u * c4 + 2u) * (BN / 4u) + slot][lane] = v.z;
+            Bs[(4u * c4 + 3u) * (BN / 4u) + slot][lane] = v.w;
+        }
+    } else {
+        for (var i = tid; i < BK * BN / 4u; i += THREADS) {
+            let r = i / (BN / 4u);
+            let c4 = i % (BN / 4u);
+            let gk = k0 + r;
+            let gc = col0 + 4u * c4;
+            var v = vec4<f32>(0.0);
+            if (gk < p.k && gc < p.n) {
+                v = b[p.b_off + z * p.b_batch + gk * p.ldb + gc / 4u];
+            }
+            Bs[r * (BN / 4u) + c4] = v;
+        }
+    }
+}
+
+fn store(z: u32, r: u32, gc: u32, acc: vec4<f32>, bv: vec4<f32>) {
+    if (r < p.m) {
+        c[p.c_off + z * p.c_batch + r * p.ldc + gc / 4u] = act4(p.alpha * acc + bv, p.act);
+    }
+}
+
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tx = lid.x;
     let ty = lid.y;
     let tid = ty * WX + tx;
+    let z = wid.z;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let k4 = p.k / 4u;
-    let n4 = p.n / 4u;
     var acc000 = vec4<f32>(0.0);
     var acc001 = vec4<f32>(0.0);
     var acc010 = vec4<f32>(0.0);
@@ -69,35 +137,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var acc130 = vec4<f32>(0.0);
     var acc131 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        // A tile: BM rows x BK columns, read as vec4 along K, stored k-major.
-        for (var i = tid; i < BM * BK / 4u; i += THREADS) {
-            let r = i / (BK / 4u);
-            let c4 = i % (BK / 4u);
-            let gr = row0 + r;
-            let gk = k0 + 4u * c4;
-            var v = vec4<f32>(0.0);
-            if (gr < p.m && gk < p.k) {
-                v = a[gr * k4 + gk / 4u];
-            }
-            let slot = r / 4u;
-            let lane = r % 4u;
-            As[(4u * c4 + 0u) * (BM / 4u) + slot][lane] = v.x;
-            As[(4u * c4 + 1u) * (BM / 4u) + slot][lane] = v.y;
-            As[(4u * c4 + 2u) * (BM / 4u) + slot][lane] = v.z;
-            As[(4u * c4 + 3u) * (BM / 4u) + slot][lane] = v.w;
-        }
-        // B tile: BK rows x BN columns.
-        for (var i = tid; i < BK * BN / 4u; i += THREADS) {
-            let r = i / (BN / 4u);
-            let c4 = i % (BN / 4u);
-            let gk = k0 + r;
-            let gc = col0 + 4u * c4;
-            var v = vec4<f32>(0.0);
-            if (gk < p.k && gc < p.n) {
-                v = b[gk * n4 + gc / 4u];
-            }
-            Bs[r * (BN / 4u) + c4] = v;
-        }
+        load_tiles(tid, z, row0, col0, k0);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             let a0 = As[kk * (BM / 4u) + ty];
@@ -131,54 +171,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
     }
-    for (var ch = 0u; ch < 2u; ch++) {
-        let gc = col0 + 4u * tx + 64u * ch;
-        if (gc >= p.n) {
-            continue;
-        }
+    let gc0 = col0 + 4u * tx + 0u;
+    if (gc0 < p.n) {
         var bv = vec4<f32>(0.0);
         if (p.has_bias != 0u) {
-            bv = bias[gc / 4u];
+            bv = bias[gc0 / 4u];
         }
-        let r00 = row0 + 64u * 0u + 4u * ty + 0u;
-        if (r00 < p.m) {
-            let v = select(acc000, acc001, ch == 1u);
-            c[r00 * n4 + gc / 4u] = act4(v + bv, p.act);
+        store(z, row0 + 0u + 4u * ty + 0u, gc0, acc000, bv);
+        store(z, row0 + 0u + 4u * ty + 1u, gc0, acc010, bv);
+        store(z, row0 + 0u + 4u * ty + 2u, gc0, acc020, bv);
+        store(z, row0 + 0u + 4u * ty + 3u, gc0, acc030, bv);
+        store(z, row0 + 64u + 4u * ty + 0u, gc0, acc100, bv);
+        store(z, row0 + 64u + 4u * ty + 1u, gc0, acc110, bv);
+        store(z, row0 + 64u + 4u * ty + 2u, gc0, acc120, bv);
+        store(z, row0 + 64u + 4u * ty + 3u, gc0, acc130, bv);
+    }
+    let gc1 = col0 + 4u * tx + 64u;
+    if (gc1 < p.n) {
+        var bv = vec4<f32>(0.0);
+        if (p.has_bias != 0u) {
+            bv = bias[gc1 / 4u];
         }
-        let r01 = row0 + 64u * 0u + 4u * ty + 1u;
-        if (r01 < p.m) {
-            let v = select(acc010, acc011, ch == 1u);
-            c[r01 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r02 = row0 + 64u * 0u + 4u * ty + 2u;
-        if (r02 < p.m) {
-            let v = select(acc020, acc021, ch == 1u);
-            c[r02 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r03 = row0 + 64u * 0u + 4u * ty + 3u;
-        if (r03 < p.m) {
-            let v = select(acc030, acc031, ch == 1u);
-            c[r03 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r10 = row0 + 64u * 1u + 4u * ty + 0u;
-        if (r10 < p.m) {
-            let v = select(acc100, acc101, ch == 1u);
-            c[r10 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r11 = row0 + 64u * 1u + 4u * ty + 1u;
-        if (r11 < p.m) {
-            let v = select(acc110, acc111, ch == 1u);
-            c[r11 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r12 = row0 + 64u * 1u + 4u * ty + 2u;
-        if (r12 < p.m) {
-            let v = select(acc120, acc121, ch == 1u);
-            c[r12 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
-        let r13 = row0 + 64u * 1u + 4u * ty + 3u;
-        if (r13 < p.m) {
-            let v = select(acc130, acc131, ch == 1u);
-            c[r13 * n4 + gc / 4u] = act4(v + bv, p.act);
-        }
+        store(z, row0 + 0u + 4u * ty + 0u, gc1, acc001, bv);
+        store(z, row0 + 0u + 4u * ty + 1u, gc1, acc011, bv);
+        store(z, row0 + 0u + 4u * ty + 2u, gc1, acc021, bv);
+        store(z, row0 + 0u + 4u * ty + 3u, gc1, acc031, bv);
+        store(z, row0 + 64u + 4u * ty + 0u, gc1, acc101, bv);
+        store(z, row0 + 64u + 4u * ty + 1u, gc1, acc111, bv);
+        store(z, row0 + 64u + 4u * ty + 2u, gc1, acc121, bv);
+        store(z, row0 + 64u + 4u * ty + 3u, gc1, acc131, bv);
     }
 }

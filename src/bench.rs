@@ -177,21 +177,23 @@ pub struct GpuRow {
     pub tokens: usize,
     pub compute_ms: f64,
     pub with_readback_ms: f64,
+    pub host_copy_ms: f64,
     pub gflop: f64,
     pub weight_mb: f64,
 }
 
 impl GpuRow {
     pub fn markdown_header() -> &'static str {
-        "| model | N | GPU compute, submit to done (ms) | with every attention + hidden state on the host (ms) | GFLOP | TFLOP/s (compute) | weights on GPU (MB) |\n|---|---|---|---|---|---|---|"
+        "| model | N | GPU compute, submit to done (ms) | with every attention + hidden state on the host (ms) | of which map + host copy (ms) | GFLOP | TFLOP/s (compute) | weights on GPU (MB) |\n|---|---|---|---|---|---|---|---|"
     }
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.1} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.1} |",
             self.model,
             self.tokens,
             self.compute_ms,
             self.with_readback_ms,
+            self.host_copy_ms,
             self.gflop,
             self.gflop / self.compute_ms,
             self.weight_mb
@@ -216,16 +218,19 @@ pub fn run_gpu(
             gpu.time_forward(&cfg, &weights, &input)?; // warm-up: upload, plan, pipelines
             let mut compute = Vec::new();
             let mut full = Vec::new();
+            let mut host = Vec::new();
             for _ in 0..iters {
                 let t = gpu.time_forward(&cfg, &weights, &input)?;
                 compute.push(Duration::from_secs_f64(t.compute_ms / 1e3));
                 full.push(Duration::from_secs_f64(t.with_readback_ms / 1e3));
+                host.push(Duration::from_secs_f64(t.host_copy_ms / 1e3));
             }
             let row = GpuRow {
                 model: name.clone(),
                 tokens: n,
                 compute_ms: median(compute).as_secs_f64() * 1e3,
                 with_readback_ms: median(full).as_secs_f64() * 1e3,
+                host_copy_ms: median(host).as_secs_f64() * 1e3,
                 gflop: forward_flops(&cfg, n) / 1e9,
                 weight_mb: gpu.weight_bytes(weights.id).unwrap_or(0) as f64 / 1e6,
             };

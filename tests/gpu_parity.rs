@@ -95,6 +95,17 @@ fn gpu_matches_cpu_with_one_head_and_e_equal_h() {
 }
 
 #[test]
+fn gpu_matches_cpu_when_sizes_are_not_multiples_of_4() {
+    // head size 6, hidden 30, ffn 50: the scalar matmul and the fused attention kernel
+    let cfg = config(
+        r#"{"model_type":"albert","vocab_size":80,"embedding_size":10,"hidden_size":30,
+            "num_hidden_layers":2,"num_attention_heads":5,"intermediate_size":50,
+            "max_position_embeddings":40,"hidden_act":"gelu_new"}"#,
+    );
+    gpu_matches_cpu(&cfg, &[1, 6, 23]);
+}
+
+#[test]
 fn gpu_matches_cpu_for_every_activation() {
     for act in [
         "gelu_new",

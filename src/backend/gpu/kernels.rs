@@ -12,6 +12,7 @@ const MATMUL_VEC4_8X8: &str = include_str!("../../../shaders/matmul_vec4_8x8.wgs
 const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const LAYERNORM: &str = include_str!("../../../shaders/layernorm.wgsl");
 const EMBEDDING: &str = include_str!("../../../shaders/embedding.wgsl");
+const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
 
 /// Largest head dimension the attention kernel holds in workgroup memory (attention.wgsl).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -32,7 +33,8 @@ pub fn act_code(a: Activation) -> u32 {
     }
 }
 
-/// Keep in sync with `Params` in shaders/matmul.wgsl.
+/// Keep in sync with `Params` in shaders/matmul*.wgsl. Strides and offsets count elements of
+/// the binding: vec4 for the vec4 kernels (the scalar kernel ignores them).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
@@ -41,7 +43,51 @@ pub struct MatmulParams {
     pub k: u32,
     pub act: u32,
     pub has_bias: u32,
-    pub _pad: [u32; 3],
+    pub b_trans: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub ldc: u32,
+    pub a_off: u32,
+    pub b_off: u32,
+    pub c_off: u32,
+    pub a_batch: u32,
+    pub b_batch: u32,
+    pub c_batch: u32,
+    pub alpha: f32,
+}
+
+impl MatmulParams {
+    /// A plain row-major `C[m, n] = act(A[m, k] · B[k, n] + bias)`.
+    pub fn plain(m: u32, k: u32, n: u32, act: Activation, has_bias: bool) -> Self {
+        MatmulParams {
+            m,
+            n,
+            k,
+            act: act_code(act),
+            has_bias: has_bias as u32,
+            b_trans: 0,
+            lda: k / 4,
+            ldb: n / 4,
+            ldc: n / 4,
+            a_off: 0,
+            b_off: 0,
+            c_off: 0,
+            a_batch: 0,
+            b_batch: 0,
+            c_batch: 0,
+            alpha: 1.0,
+        }
+    }
+}
+
+/// Keep in sync with `Params` in shaders/softmax.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SoftmaxParams {
+    pub n: u32,
+    pub np: u32,
+    pub heads: u32,
+    pub _pad: u32,
 }
 
 /// Keep in sync with `Params` in shaders/attention.wgsl.
@@ -76,21 +122,24 @@ pub struct Tile {
     pub tn: u32,
 }
 
-/// One compiled matmul kernel: a tile shape, scalar (any K, N) or vec4 (K, N multiples of 4).
+/// One compiled matmul kernel: a tile shape, scalar (any K, N) or vec4 (K, N multiples of 4),
+/// and the fewest workgroups a product must launch for this tile to be chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatmulVariant {
     pub tile: Tile,
     pub vec4: bool,
+    pub min_workgroups: u32,
 }
 
-const fn scalar(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> MatmulVariant {
+const fn scalar(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32, min_workgroups: u32) -> MatmulVariant {
     MatmulVariant {
         tile: Tile { bm, bn, bk, tm, tn },
         vec4: false,
+        min_workgroups,
     }
 }
 
-const fn vec4(bm: u32, bn: u32) -> MatmulVariant {
+const fn vec4(bm: u32, bn: u32, min_workgroups: u32) -> MatmulVariant {
     MatmulVariant {
         tile: Tile {
             bm,
@@ -100,15 +149,18 @@ const fn vec4(bm: u32, bn: u32) -> MatmulVariant {
             tn: 4,
         },
         vec4: true,
+        min_workgroups,
     }
 }
 
 /// Within each kind, from the largest tile to the smallest; `pick_variant` takes the first
-/// that launches enough workgroups to fill the GPU.
+/// whose workgroup count reaches its `min_workgroups`. The thresholds come from timing every
+/// variant on ALBERT's shapes on an H200 (`albert-lens bench`): bigger tiles win as soon as
+/// they keep a few dozen SMs busy, the 128 x 128 tile only once it fills the GPU twice over.
 pub const VARIANTS: [MatmulVariant; 7] = [
-    scalar(128, 128, 8, 8, 8),
-    scalar(64, 64, 16, 4, 4),
-    scalar(32, 32, 16, 2, 2),
+    scalar(128, 128, 8, 8, 8, 256),
+    scalar(64, 64, 16, 4, 4, 48),
+    scalar(32, 32, 16, 2, 2, 0),
     // 8 x 8 outputs per thread (matmul_vec4_8x8.wgsl)
     MatmulVariant {
         tile: Tile {
@@ -119,14 +171,12 @@ pub const VARIANTS: [MatmulVariant; 7] = [
             tn: 8,
         },
         vec4: true,
+        min_workgroups: 256,
     },
-    vec4(64, 64),
-    vec4(32, 64),
-    vec4(16, 64),
+    vec4(64, 64, 48),
+    vec4(32, 64, 32),
+    vec4(16, 64, 0),
 ];
-
-/// Workgroups wanted in flight before a bigger tile is worth it (a few per SM on big GPUs).
-const TARGET_WORKGROUPS: u32 = 264;
 
 pub fn workgroups(t: Tile, m: u32, n: u32) -> (u32, u32) {
     (n.div_ceil(t.bn), m.div_ceil(t.bm))
@@ -134,13 +184,27 @@ pub fn workgroups(t: Tile, m: u32, n: u32) -> (u32, u32) {
 
 /// Whether a variant can compute an `m x k x n` product.
 pub fn variant_fits(v: MatmulVariant, k: u32, n: u32) -> bool {
-    !v.vec4 || (k % 4 == 0 && n % 4 == 0)
+    !v.vec4 || (k.is_multiple_of(4) && n.is_multiple_of(4))
 }
 
 /// The kernel for an `m x k x n` product: vec4 when K and N allow it; the biggest tile that
 /// still launches enough workgroups, else the smallest.
 pub fn pick_variant(m: u32, k: u32, n: u32) -> usize {
-    let want_vec4 = k % 4 == 0 && n % 4 == 0;
+    pick_variant_batched(m, k, n, 1)
+}
+
+/// As [`pick_variant`] for `batch` products launched together.
+pub fn pick_variant_batched(m: u32, k: u32, n: u32, batch: u32) -> usize {
+    pick_among(m, n, batch, k.is_multiple_of(4) && n.is_multiple_of(4))
+}
+
+/// A vec4 kernel for a strided product whose output rows are padded to a multiple of 4 (so N
+/// itself need not be one), as attention's batched products are.
+pub fn pick_vec4_variant(m: u32, n: u32, batch: u32) -> usize {
+    pick_among(m, n, batch, true)
+}
+
+fn pick_among(m: u32, n: u32, batch: u32, want_vec4: bool) -> usize {
     let candidates: Vec<usize> = (0..VARIANTS.len())
         .filter(|&i| VARIANTS[i].vec4 == want_vec4)
         .collect();
@@ -149,7 +213,7 @@ pub fn pick_variant(m: u32, k: u32, n: u32) -> usize {
         .copied()
         .find(|&i| {
             let (x, y) = workgroups(VARIANTS[i].tile, m, n);
-            x * y >= TARGET_WORKGROUPS
+            x * y * batch >= VARIANTS[i].min_workgroups
         })
         .or(candidates.last().copied())
         .unwrap_or(0)
@@ -160,6 +224,7 @@ pub struct Kernels {
     pub attention: wgpu::ComputePipeline,
     pub add_layernorm: wgpu::ComputePipeline,
     pub embedding: wgpu::ComputePipeline,
+    pub softmax: wgpu::ComputePipeline,
 }
 
 fn pipeline(ctx: &GpuContext, label: &str, source: &str) -> wgpu::ComputePipeline {
@@ -192,11 +257,11 @@ impl Kernels {
                         (true, _) => MATMUL_VEC4,
                         _ => MATMUL,
                     }
-                        .replace("{{BM}}", &t.bm.to_string())
-                        .replace("{{BN}}", &t.bn.to_string())
-                        .replace("{{BK}}", &t.bk.to_string())
-                        .replace("{{TM}}", &t.tm.to_string())
-                        .replace("{{TN}}", &t.tn.to_string());
+                    .replace("{{BM}}", &t.bm.to_string())
+                    .replace("{{BN}}", &t.bn.to_string())
+                    .replace("{{BK}}", &t.bk.to_string())
+                    .replace("{{TM}}", &t.tm.to_string())
+                    .replace("{{TN}}", &t.tn.to_string());
                     pipeline(ctx, &format!("matmul {v:?}"), &src)
                 })
                 .collect();
@@ -205,6 +270,7 @@ impl Kernels {
                 attention: pipeline(ctx, "attention", ATTENTION),
                 add_layernorm: pipeline(ctx, "add_layernorm", LAYERNORM),
                 embedding: pipeline(ctx, "embedding", EMBEDDING),
+                softmax: pipeline(ctx, "softmax", SOFTMAX),
             }
         })
     }
@@ -217,10 +283,13 @@ mod tests {
     #[test]
     fn small_token_counts_get_small_tiles_and_big_products_big_ones() {
         assert_eq!(VARIANTS[pick_variant(4096, 4096, 4096)].tile.tm, 8);
-        assert_eq!(VARIANTS[pick_variant(2048, 768, 1024)], vec4(64, 64));
-        assert_eq!(VARIANTS[pick_variant(128, 768, 768)], vec4(16, 64));
+        // the choices the H200 timings favoured for ALBERT-base
+        assert_eq!(VARIANTS[pick_variant(128, 768, 2304)].tile.bm, 64);
+        assert_eq!(VARIANTS[pick_variant(128, 3072, 768)].tile.bm, 32);
+        assert_eq!(VARIANTS[pick_variant(512, 3072, 768)].tile.bm, 64);
+        assert_eq!(VARIANTS[pick_variant(512, 768, 3072)].tile.bm, 64);
         assert_eq!(VARIANTS[pick_variant(4096, 4095, 4096)].tile.bm, 128);
-        assert_eq!(VARIANTS[pick_variant(128, 40, 72)], vec4(16, 64));
+        assert_eq!(VARIANTS[pick_variant(3, 40, 72)].tile.bm, 16);
         assert!(!VARIANTS[pick_variant(3, 17, 5)].vec4);
     }
 

@@ -38,6 +38,8 @@ pub struct GpuTiming {
     pub compute_ms: f64,
     /// the same plus copying every attention map and hidden state into host memory
     pub with_readback_ms: f64,
+    /// of `with_readback_ms`: mapping the staging buffers and copying into host vectors
+    pub host_copy_ms: f64,
 }
 
 impl GpuBackend {
@@ -116,16 +118,16 @@ impl GpuBackend {
         validate_input(cfg, input)?;
         let i = self.prepare(cfg, weights, input.len())?;
         let plan = &self.plans[i];
-        let t = std::time::Instant::now();
-        plan.run(&self.ctx, &self.kernels, input, false)?;
-        let compute_ms = t.elapsed().as_secs_f64() * 1e3;
+        let compute_ms = plan.run(&self.ctx, &self.kernels, input, false)?.gpu_ms;
         let t = std::time::Instant::now();
         let out = plan.run(&self.ctx, &self.kernels, input, true)?;
         let with_readback_ms = t.elapsed().as_secs_f64() * 1e3;
-        std::hint::black_box(out);
+        let host_copy_ms = out.host_ms;
+        std::hint::black_box(out.data);
         Ok(GpuTiming {
             compute_ms,
             with_readback_ms,
+            host_copy_ms,
         })
     }
 }
@@ -144,8 +146,9 @@ impl Backend for GpuBackend {
         validate_input(cfg, input)?;
         let i = self.prepare(cfg, weights, input.len())?;
         let out = self.plans[i].run(&self.ctx, &self.kernels, input, true)?;
-        let (hidden_states, attentions) =
-            out.ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
+        let (hidden_states, attentions) = out
+            .data
+            .ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
         let mut warnings = Vec::new();
         if let Some(w) = input.truncation_warning() {
             warnings.push(w);

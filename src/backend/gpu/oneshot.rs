@@ -2,8 +2,7 @@
 //! each kernel against a CPU reference through these, and `bench` times the matmul with them.
 
 use super::kernels::{
-    act_code, pick_variant, variant_fits, workgroups, AttentionParams, MatmulParams, NormParams,
-    VARIANTS,
+    pick_variant, variant_fits, workgroups, AttentionParams, MatmulParams, NormParams, VARIANTS,
 };
 use super::GpuBackend;
 use crate::error::{LensError, Result};
@@ -141,14 +140,7 @@ impl GpuBackend {
                 "matmul kernel {tile} cannot do {m}x{k}x{n}"
             )));
         }
-        let p = MatmulParams {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            act: act_code(act),
-            has_bias: bias.is_some() as u32,
-            _pad: [0; 3],
-        };
+        let p = MatmulParams::plain(m as u32, k as u32, n as u32, act, bias.is_some());
         let zeros = vec![0f32; n];
         let (gx, gy) = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
         let out = self.oneshot(
@@ -291,14 +283,7 @@ impl GpuBackend {
                 "matmul kernel {tile} cannot do {m}x{k}x{n}"
             )));
         }
-        let p = MatmulParams {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            act: 0,
-            has_bias: 1,
-            _pad: [0; 3],
-        };
+        let p = MatmulParams::plain(m as u32, k as u32, n as u32, Activation::Linear, true);
         let make = |floats: usize, usage| {
             dev.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("bench"),

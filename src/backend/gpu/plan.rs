@@ -4,8 +4,8 @@
 
 use super::context::GpuContext;
 use super::kernels::{
-    act_code, pick_variant, workgroups, AttentionParams, Kernels, MatmulParams, NormParams,
-    VARIANTS,
+    pick_variant, pick_vec4_variant, workgroups, AttentionParams, Kernels, MatmulParams,
+    NormParams, SoftmaxParams, VARIANTS,
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
@@ -22,8 +22,21 @@ const SLOT_ALIGN_FLOATS: u64 = 64;
 enum Kernel {
     Matmul(usize),
     Attention,
+    Softmax,
     AddLayerNorm,
     Embedding,
+}
+
+impl Kernel {
+    fn pipeline(self, k: &Kernels) -> &wgpu::ComputePipeline {
+        match self {
+            Kernel::Matmul(t) => &k.matmul[t],
+            Kernel::Attention => &k.attention,
+            Kernel::Softmax => &k.softmax,
+            Kernel::AddLayerNorm => &k.add_layernorm,
+            Kernel::Embedding => &k.embedding,
+        }
+    }
 }
 
 struct Dispatch {
@@ -61,6 +74,19 @@ struct Step<'a> {
 
 fn round_up(x: u64, to: u64) -> u64 {
     x.div_ceil(to) * to
+}
+
+/// Every hidden state and every attention map of one run, as host vectors.
+pub type Readback = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+/// What one run returns: the data (with readback) and where the time went.
+pub struct RunOutput {
+    /// (hidden states, attention maps)
+    pub data: Option<Readback>,
+    /// submit to completion of the compute (and, with readback, the copies into staging)
+    pub gpu_ms: f64,
+    /// mapping the staging buffers and copying them into host vectors
+    pub host_ms: f64,
 }
 
 pub struct Plan {
@@ -115,18 +141,30 @@ impl<'a> Steps<'a> {
     /// c[m, out] = act(a[m, in] · W + b)
     fn matmul(&mut self, a: Slice<'a>, l: &'a GpuLinear, c: Slice<'a>, m: u32, act: Activation) {
         let tile = pick_variant(m, l.in_dim, l.out_dim);
-        let p = MatmulParams {
-            m,
-            n: l.out_dim,
-            k: l.in_dim,
-            act: act_code(act),
-            has_bias: 1,
-            _pad: [0; 3],
-        };
+        let p = MatmulParams::plain(m, l.in_dim, l.out_dim, act, true);
         let (gx, gy) = workgroups(VARIANTS[tile].tile, m, l.out_dim);
         let w = Slice::whole(&l.w, u64::from(l.in_dim) * u64::from(l.out_dim));
         let b = Slice::whole(&l.b, u64::from(l.out_dim));
         self.push(Kernel::Matmul(tile), &p, vec![a, w, b, c], (gx, gy, 1));
+    }
+
+    /// Batched (one product per head) vec4 matmul with explicit strides; `dummy` fills the
+    /// unused bias binding.
+    fn batched_matmul(
+        &mut self,
+        [a, b, c]: [Slice<'a>; 3],
+        dummy: Slice<'a>,
+        p: MatmulParams,
+        batch: u32,
+    ) {
+        let tile = pick_vec4_variant(p.m, p.n, batch);
+        let (gx, gy) = workgroups(VARIANTS[tile].tile, p.m, p.n);
+        self.push(
+            Kernel::Matmul(tile),
+            &p,
+            vec![a, b, dummy, c],
+            (gx, gy, batch),
+        );
     }
 
     /// out = LayerNorm(x + residual), one row per token
@@ -183,6 +221,11 @@ impl Plan {
         let heads = cfg.num_attention_heads as u64;
         let maps = cfg.num_attention_maps();
         let hidden_len = nn * h;
+        // Attention as two batched vec4 matmuls around a softmax when the sizes allow it
+        // (head size and hidden size multiples of 4), else the fused attention kernel.
+        let matmul_attention =
+            cfg.head_dim().is_multiple_of(4) && cfg.hidden_size.is_multiple_of(4);
+        let np = round_up(nn, 4);
         let probs_len = heads * nn * nn;
         let hidden_slot = round_up(hidden_len, SLOT_ALIGN_FLOATS);
         let probs_slot = round_up(probs_len, SLOT_ALIGN_FLOATS);
@@ -222,7 +265,15 @@ impl Plan {
             let staging_probs =
                 new_buffer(ctx, "attention readback", probs_len * maps as u64, readback);
             let emb = new_buffer(ctx, "embedding output", nn * e, storage);
-            let qkv = new_buffer(ctx, "qkv", nn * 3 * h, storage);
+            // Rows n..np stay zero: the matmul attention reads them as padding.
+            let qkv = new_buffer(ctx, "qkv", np * 3 * h, storage);
+            let zeros = new_buffer(ctx, "unused bias", 4, storage);
+            let scratch = new_buffer(
+                ctx,
+                "attention scores",
+                if matmul_attention { heads * nn * np } else { 1 },
+                storage,
+            );
             let ctx_buf = new_buffer(ctx, "context", nn * h, storage);
             let attn_tmp = new_buffer(ctx, "attention output", nn * h, storage);
             let h1 = new_buffer(ctx, "attention block output", nn * h, storage);
@@ -293,28 +344,56 @@ impl Plan {
             for outer in 0..cfg.num_hidden_layers {
                 for layer in &w.groups[cfg.group_of_layer(outer)] {
                     let x = hidden_at(j);
-                    let qkv_s = Slice::whole(&qkv, nn * 3 * h);
+                    let qkv_s = Slice::whole(&qkv, np * 3 * h);
                     let ctx_s = Slice::whole(&ctx_buf, nn * h);
                     let attn_s = Slice::whole(&attn_tmp, nn * h);
                     let h1_s = Slice::whole(&h1, nn * h);
                     let ff_s = Slice::whole(&ff, nn * i);
                     let ffo_s = Slice::whole(&ffo, nn * h);
                     s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
-                    s.push(
-                        Kernel::Attention,
-                        &attn_params,
-                        vec![
-                            qkv_s,
-                            Slice::whole(&mask, nn),
-                            Slice {
-                                buf: &probs,
-                                offset: j * probs_slot,
-                                len: probs_len,
-                            },
-                            ctx_s,
-                        ],
-                        (m, heads as u32, 1),
-                    );
+                    let probs_s = Slice {
+                        buf: &probs,
+                        offset: j * probs_slot,
+                        len: probs_len,
+                    };
+                    if matmul_attention {
+                        let (d4, h4, np4) =
+                            (cfg.head_dim() as u32 / 4, h as u32 / 4, np as u32 / 4);
+                        let scratch_s = Slice::whole(&scratch, heads * nn * np);
+                        let dummy = Slice::whole(&zeros, 4);
+                        // scores[h] = Q_h · K_hᵀ / sqrt(d), rows of Np
+                        let mut sp = MatmulParams::plain(m, d4 * 4, m, Activation::Linear, false);
+                        sp.b_trans = 1;
+                        (sp.lda, sp.ldb, sp.ldc) = (3 * h4, 3 * h4, np4);
+                        (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
+                        sp.alpha = attn_params.scale;
+                        s.batched_matmul([qkv_s, qkv_s, scratch_s], dummy, sp, heads as u32);
+                        let smp = SoftmaxParams {
+                            n: m,
+                            np: np as u32,
+                            heads: heads as u32,
+                            _pad: 0,
+                        };
+                        s.push(
+                            Kernel::Softmax,
+                            &smp,
+                            vec![Slice::whole(&mask, nn), scratch_s, probs_s],
+                            (m, heads as u32, 1),
+                        );
+                        // ctx[:, h] = P_h · V_h, written straight into [N, H]
+                        let mut cp =
+                            MatmulParams::plain(m, np as u32, d4 * 4, Activation::Linear, false);
+                        (cp.lda, cp.ldb, cp.ldc) = (np4, 3 * h4, h4);
+                        (cp.b_off, cp.a_batch, cp.b_batch, cp.c_batch) = (2 * h4, m * np4, d4, d4);
+                        s.batched_matmul([scratch_s, qkv_s, ctx_s], dummy, cp, heads as u32);
+                    } else {
+                        s.push(
+                            Kernel::Attention,
+                            &attn_params,
+                            vec![qkv_s, Slice::whole(&mask, nn), probs_s, ctx_s],
+                            (m, heads as u32, 1),
+                        );
+                    }
                     s.matmul(ctx_s, &layer.attn_out, attn_s, m, Activation::Linear);
                     s.add_layernorm([attn_s, x, h1_s], &layer.attn_ln, ln_params);
                     s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
@@ -335,12 +414,7 @@ impl Plan {
                 .steps
                 .iter()
                 .map(|st| {
-                    let layout = match st.kernel {
-                        Kernel::Matmul(t) => kernels.matmul[t].get_bind_group_layout(0),
-                        Kernel::Attention => kernels.attention.get_bind_group_layout(0),
-                        Kernel::AddLayerNorm => kernels.add_layernorm.get_bind_group_layout(0),
-                        Kernel::Embedding => kernels.embedding.get_bind_group_layout(0),
-                    };
+                    let layout = st.kernel.pipeline(kernels).get_bind_group_layout(0);
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -381,7 +455,7 @@ impl Plan {
                 probs,
                 staging_hidden,
                 staging_probs,
-                _activations: vec![emb, qkv, ctx_buf, attn_tmp, h1, ff, ffo],
+                _activations: vec![emb, qkv, scratch, zeros, ctx_buf, attn_tmp, h1, ff, ffo],
                 _params: params,
                 dispatches,
                 hidden_slot,
@@ -394,14 +468,14 @@ impl Plan {
     }
 
     /// Runs the forward pass. With `readback`, returns (hidden states, attention maps).
-    #[allow(clippy::type_complexity)]
     pub fn run(
         &self,
         ctx: &GpuContext,
         kernels: &Kernels,
         input: &EncodedInput,
         readback: bool,
-    ) -> Result<Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>> {
+    ) -> Result<RunOutput> {
+        let start = std::time::Instant::now();
         ctx.check()?;
         let mask = vec![1.0f32; self.n];
         ctx.queue
@@ -421,13 +495,7 @@ impl Plan {
                 timestamp_writes: None,
             });
             for d in &self.dispatches {
-                let pipeline = match d.kernel {
-                    Kernel::Matmul(t) => &kernels.matmul[t],
-                    Kernel::Attention => &kernels.attention,
-                    Kernel::AddLayerNorm => &kernels.add_layernorm,
-                    Kernel::Embedding => &kernels.embedding,
-                };
-                pass.set_pipeline(pipeline);
+                pass.set_pipeline(d.kernel.pipeline(kernels));
                 pass.set_bind_group(0, &d.bind_group, &[]);
                 pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
             }
@@ -453,12 +521,17 @@ impl Plan {
             }
         }
         ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        ctx.check()?;
+        let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
         if !readback {
-            ctx.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
-            ctx.check()?;
-            return Ok(None);
+            return Ok(RunOutput {
+                data: None,
+                gpu_ms,
+                host_ms: 0.0,
+            });
         }
         let hidden = read_back(
             ctx,
@@ -468,7 +541,11 @@ impl Plan {
         )?;
         let probs = read_back(ctx, &self.staging_probs, self.probs_len as usize, self.maps)?;
         ctx.check()?;
-        Ok(Some((hidden, probs)))
+        Ok(RunOutput {
+            data: Some((hidden, probs)),
+            gpu_ms,
+            host_ms: start.elapsed().as_secs_f64() * 1e3 - gpu_ms,
+        })
     }
 }
 

@@ -1,0 +1,75 @@
+// Attention family, softmax step of the matmul-based attention (used when the head size is a
+// multiple of 4): scores for head h and query q sit in `scratch` as one row of `np` (the token
+// count rounded up to 4) values, already scaled by 1/sqrt(head_dim). This kernel adds HF's
+// additive padding mask, takes the softmax over the first `n`, writes the probabilities to
+// `probs` (unpadded, for the views) and back to `scratch` with zeros in the padding, ready for
+// P·V. One workgroup per (q, h).
+//
+// Bindings (group 0):
+//   0: uniform   Params
+//   1: storage   mask     [N]               read   (1.0 keep, 0.0 padding)
+//   2: storage   scratch  [heads, N, Np]    read_write
+//   3: storage   probs    [heads, N, N]     read_write
+
+struct Params {
+    n: u32,
+    np: u32,
+    heads: u32,
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> mask: array<f32>;
+@group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(3) var<storage, read_write> probs: array<f32>;
+
+const WG: u32 = 128u;
+var<workgroup> red: array<f32, WG>;
+
+fn reduce(tid: u32, v: f32, is_max: bool) -> f32 {
+    red[tid] = v;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (tid < s) {
+            if (is_max) {
+                red[tid] = max(red[tid], red[tid + s]);
+            } else {
+                red[tid] = red[tid] + red[tid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tid = lid.x;
+    let row = wid.y * p.n + wid.x;
+    let src = row * p.np;
+    let dst = row * p.n;
+    var local_max = -3.402823466e38;
+    for (var k = tid; k < p.n; k += WG) {
+        let s = scratch[src + k] + (1.0 - mask[k]) * -3.402823466e38;
+        scratch[src + k] = s;
+        local_max = max(local_max, s);
+    }
+    let m = reduce(tid, local_max, true);
+    var local_sum = 0.0;
+    for (var k = tid; k < p.n; k += WG) {
+        let e = exp(scratch[src + k] - m);
+        scratch[src + k] = e;
+        local_sum += e;
+    }
+    let total = reduce(tid, local_sum, false);
+    for (var k = tid; k < p.np; k += WG) {
+        var v = 0.0;
+        if (k < p.n) {
+            v = scratch[src + k] / total;
+            probs[dst + k] = v;
+        }
+        scratch[src + k] = v;
+    }
+}
