@@ -13,11 +13,16 @@
 //   7: storage   b          [E]       read
 //   8: storage   out        [N, E]    read_write
 
+// (Params is shared with layernorm.wgsl; this kernel uses n, dim and eps.)
 struct Params {
     n: u32,
     dim: u32,
     eps: f32,
     _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
+    _pad4: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

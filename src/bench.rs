@@ -151,7 +151,7 @@ pub fn run_cpu(models: &[String], tokens: &[usize], iters: usize) -> Result<Vec<
                 let t = Instant::now();
                 let trace = backend.forward(&cfg, &weights, &input)?;
                 times.push(t.elapsed());
-                std::hint::black_box(trace);
+                backend.recycle(trace);
             }
             let forward_ms = median(times).as_secs_f64() * 1e3;
             let base = baseline_ms(&cfg, n, flops, iters)?;

@@ -69,6 +69,10 @@ fn gpu_matches_cpu(cfg: &ModelConfig, lengths: &[usize]) {
             let want = CpuBackend::new().forward(cfg, &weights, &input).unwrap();
             let got = gpu.forward(cfg, &weights, &input).unwrap();
             assert_trace_matches(&got, &want, &format!("random model, N={n}"));
+            // the same again into the recycled memory of the first result
+            gpu.recycle(got);
+            let again = gpu.forward(cfg, &weights, &input).unwrap();
+            assert_trace_matches(&again, &want, &format!("random model, N={n}, recycled"));
         }
     });
 }
@@ -103,6 +107,19 @@ fn gpu_matches_cpu_when_sizes_are_not_multiples_of_4() {
             "max_position_embeddings":40,"hidden_act":"gelu_new"}"#,
     );
     gpu_matches_cpu(&cfg, &[1, 6, 23]);
+}
+
+#[test]
+fn gpu_matches_cpu_when_the_ffn_output_is_split_along_k() {
+    // K = 1024 over 64 outputs at a handful of tokens launches one workgroup: split in 4,
+    // the parts summed by the layernorm kernel
+    let cfg = config(
+        r#"{"model_type":"bert","vocab_size":64,"hidden_size":64,"num_hidden_layers":2,
+            "num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":32,
+            "hidden_act":"gelu"}"#,
+    );
+    assert_eq!(albert_lens::backend::gpu::kernels::split_k(5, 1024, 64), 4);
+    gpu_matches_cpu(&cfg, &[1, 5, 31]);
 }
 
 #[test]

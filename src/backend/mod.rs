@@ -21,6 +21,11 @@ pub trait Backend {
         weights: &ModelWeights,
         input: &EncodedInput,
     ) -> Result<Trace>;
+
+    /// Hands back a trace that is no longer needed so that its memory can hold the next one.
+    /// Fresh memory costs a page fault per 4 KiB on first touch, which dominates the copy of
+    /// a long input's attention maps; the app recycles each trace it replaces.
+    fn recycle(&mut self, _trace: Trace) {}
 }
 
 /// Which backend the user asked for.
@@ -117,5 +122,11 @@ impl Backend for FallbackBackend {
             }
         }
         self.cpu.forward(config, weights, input)
+    }
+
+    fn recycle(&mut self, trace: Trace) {
+        if let Some(g) = &mut self.gpu {
+            g.recycle(trace);
+        }
     }
 }

@@ -102,14 +102,54 @@ pub struct AttentionParams {
     pub _pad: [u32; 3],
 }
 
-/// Keep in sync with `Params` in shaders/layernorm.wgsl and shaders/embedding.wgsl.
+/// Keep in sync with `Params` in shaders/layernorm.wgsl and shaders/embedding.wgsl (which
+/// uses only rows, dim and eps).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct NormParams {
     pub rows: u32,
     pub dim: u32,
     pub eps: f32,
-    pub _pad: u32,
+    /// partial sums (split-K parts) to add up, `part_stride` floats apart
+    pub parts: u32,
+    pub part_stride: u32,
+    pub has_bias: u32,
+    pub _pad: [u32; 2],
+}
+
+impl NormParams {
+    pub fn new(rows: u32, dim: u32, eps: f32) -> Self {
+        NormParams {
+            rows,
+            dim,
+            eps,
+            parts: 1,
+            part_stride: 0,
+            has_bias: 0,
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// Products whose tile choice launches fewer workgroups than this are split along K.
+const SPLIT_K_BELOW_WORKGROUPS: u32 = 96;
+
+/// How many parts to split the K dimension of an `m x k x n` product into (1 = no split):
+/// small token counts leave most of a big GPU idle on the layers with a long K (the FFN
+/// output, K = 4H), and the layernorm after them adds the parts up for free.
+pub fn split_k(m: u32, k: u32, n: u32) -> u32 {
+    if !(k.is_multiple_of(4) && n.is_multiple_of(4)) {
+        return 1;
+    }
+    let v = VARIANTS[pick_variant(m, k, n)].tile;
+    let (x, y) = workgroups(v, m, n);
+    if x * y >= SPLIT_K_BELOW_WORKGROUPS {
+        return 1;
+    }
+    [4, 2]
+        .into_iter()
+        .find(|&s| k.is_multiple_of(4 * s) && k / s >= 128)
+        .unwrap_or(1)
 }
 
 /// A matmul tile shape: BM x BN outputs per workgroup, TM x TN per thread, K steps of BK.
@@ -291,6 +331,14 @@ mod tests {
         assert_eq!(VARIANTS[pick_variant(4096, 4095, 4096)].tile.bm, 128);
         assert_eq!(VARIANTS[pick_variant(3, 40, 72)].tile.bm, 16);
         assert!(!VARIANTS[pick_variant(3, 17, 5)].vec4);
+    }
+
+    #[test]
+    fn only_long_products_with_few_workgroups_are_split() {
+        assert_eq!(split_k(128, 3072, 768), 4);
+        assert_eq!(split_k(512, 768, 3072), 1);
+        assert_eq!(split_k(8, 30, 40), 1);
+        assert_eq!(split_k(8, 64, 32), 1);
     }
 
     #[test]

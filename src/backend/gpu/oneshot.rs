@@ -12,12 +12,13 @@ use wgpu::util::DeviceExt;
 
 impl GpuBackend {
     /// Dispatches `pipeline` once with `params` at binding 0, `inputs` (read-only storage) at
-    /// bindings 1.., then zeroed outputs of the given float lengths; returns the outputs.
+    /// bindings 1.., then zeroed outputs of the given float lengths, then `trailing` inputs;
+    /// returns the outputs.
     fn oneshot(
         &self,
         pipeline: &wgpu::ComputePipeline,
         params: &[u8],
-        inputs: &[&[u8]],
+        [inputs, trailing]: [&[&[u8]]; 2],
         outputs: &[usize],
         groups: (u32, u32, u32),
     ) -> Result<Vec<Vec<f32>>> {
@@ -29,6 +30,16 @@ impl GpuBackend {
                 contents: params,
                 usage: wgpu::BufferUsages::UNIFORM,
             });
+            let upload = |d: &&[u8]| {
+                let mut bytes = d.to_vec();
+                bytes.resize(bytes.len().max(16), 0);
+                dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("input"),
+                    contents: &bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+            };
+            let trail: Vec<wgpu::Buffer> = trailing.iter().map(upload).collect();
             let ins: Vec<wgpu::Buffer> = inputs
                 .iter()
                 .map(|d| {
@@ -68,7 +79,12 @@ impl GpuBackend {
                 binding: 0,
                 resource: ubuf.as_entire_binding(),
             }];
-            for (i, b) in ins.iter().chain(outs.iter()).enumerate() {
+            for (i, b) in ins
+                .iter()
+                .chain(outs.iter())
+                .chain(trail.iter())
+                .enumerate()
+            {
                 entries.push(wgpu::BindGroupEntry {
                     binding: i as u32 + 1,
                     resource: b.as_entire_binding(),
@@ -94,7 +110,7 @@ impl GpuBackend {
                 .iter()
                 .zip(outputs)
                 .map(|(s, &n)| {
-                    let v = super::plan::read_back(ctx, s, n, 1)?;
+                    let v = super::plan::read_back(ctx, s, n, 1, &mut Vec::new())?;
                     Ok(v.into_iter().next().unwrap_or_default())
                 })
                 .collect()
@@ -146,10 +162,13 @@ impl GpuBackend {
         let out = self.oneshot(
             &self.kernels.matmul[tile],
             bytemuck::bytes_of(&p),
-            &[
-                bytemuck::cast_slice(a),
-                bytemuck::cast_slice(b),
-                bytemuck::cast_slice(bias.unwrap_or(&zeros)),
+            [
+                &[
+                    bytemuck::cast_slice(a),
+                    bytemuck::cast_slice(b),
+                    bytemuck::cast_slice(bias.unwrap_or(&zeros)),
+                ],
+                &[],
             ],
             &[m * n],
             (gx, gy, 1),
@@ -184,7 +203,10 @@ impl GpuBackend {
         let mut out = self.oneshot(
             &self.kernels.attention,
             bytemuck::bytes_of(&p),
-            &[bytemuck::cast_slice(qkv), bytemuck::cast_slice(mask)],
+            [
+                &[bytemuck::cast_slice(qkv), bytemuck::cast_slice(mask)],
+                &[],
+            ],
             &[heads * n * n, n * hidden],
             (n as u32, heads as u32, 1),
         )?;
@@ -204,20 +226,19 @@ impl GpuBackend {
         eps: f32,
     ) -> Result<Vec<f32>> {
         let rows = x.len() / dim.max(1);
-        let p = NormParams {
-            rows: rows as u32,
-            dim: dim as u32,
-            eps,
-            _pad: 0,
-        };
+        let p = NormParams::new(rows as u32, dim as u32, eps);
         let out = self.oneshot(
             &self.kernels.add_layernorm,
             bytemuck::bytes_of(&p),
-            &[
-                bytemuck::cast_slice(x),
-                bytemuck::cast_slice(residual),
-                bytemuck::cast_slice(w),
-                bytemuck::cast_slice(b),
+            [
+                &[
+                    bytemuck::cast_slice(x),
+                    bytemuck::cast_slice(residual),
+                    bytemuck::cast_slice(w),
+                    bytemuck::cast_slice(b),
+                ],
+                // the layer bias the split-K path adds here (unused: has_bias is 0)
+                &[bytemuck::cast_slice(&[0f32; 4])],
             ],
             &[x.len()],
             (rows as u32, 1, 1),
@@ -240,23 +261,21 @@ impl GpuBackend {
     ) -> Result<Vec<f32>> {
         let dim = w.len();
         let n = ids.len();
-        let p = NormParams {
-            rows: n as u32,
-            dim: dim as u32,
-            eps,
-            _pad: 0,
-        };
+        let p = NormParams::new(n as u32, dim as u32, eps);
         let out = self.oneshot(
             &self.kernels.embedding,
             bytemuck::bytes_of(&p),
-            &[
-                bytemuck::cast_slice(ids),
-                bytemuck::cast_slice(type_ids),
-                bytemuck::cast_slice(word),
-                bytemuck::cast_slice(position),
-                bytemuck::cast_slice(token_type),
-                bytemuck::cast_slice(w),
-                bytemuck::cast_slice(b),
+            [
+                &[
+                    bytemuck::cast_slice(ids),
+                    bytemuck::cast_slice(type_ids),
+                    bytemuck::cast_slice(word),
+                    bytemuck::cast_slice(position),
+                    bytemuck::cast_slice(token_type),
+                    bytemuck::cast_slice(w),
+                    bytemuck::cast_slice(b),
+                ],
+                &[],
             ],
             &[n * dim],
             (n as u32, 1, 1),

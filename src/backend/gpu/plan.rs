@@ -4,7 +4,7 @@
 
 use super::context::GpuContext;
 use super::kernels::{
-    pick_variant, pick_vec4_variant, workgroups, AttentionParams, Kernels, MatmulParams,
+    pick_variant, pick_vec4_variant, split_k, workgroups, AttentionParams, Kernels, MatmulParams,
     NormParams, SoftmaxParams, VARIANTS,
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
@@ -167,11 +167,45 @@ impl<'a> Steps<'a> {
         );
     }
 
-    /// out = LayerNorm(x + residual), one row per token
+    /// The linear layer before a layernorm, without its bias (the layernorm adds it), split
+    /// along K into `parts` partial products written `m * out` floats apart in `partials`.
+    /// Returns the number of parts.
+    fn matmul_parts(
+        &mut self,
+        [a, partials]: [Slice<'a>; 2],
+        l: &'a GpuLinear,
+        dummy: Slice<'a>,
+        m: u32,
+    ) -> u32 {
+        let (k, n) = (l.in_dim, l.out_dim);
+        let parts = split_k(m, k, n);
+        let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
+        if parts == 1 {
+            let tile = pick_variant(m, k, n);
+            let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
+            let p = MatmulParams::plain(m, k, n, Activation::Linear, false);
+            self.push(
+                Kernel::Matmul(tile),
+                &p,
+                vec![a, w, dummy, partials],
+                (gx, gy, 1),
+            );
+            return 1;
+        }
+        let kc = k / parts;
+        let mut p = MatmulParams::plain(m, kc, n, Activation::Linear, false);
+        (p.lda, p.ldb, p.ldc) = (k / 4, n / 4, n / 4);
+        (p.a_batch, p.b_batch, p.c_batch) = (kc / 4, kc * n / 4, m * n / 4);
+        self.batched_matmul([a, w, partials], dummy, p, parts);
+        parts
+    }
+
+    /// out = LayerNorm(sum of `parts` partials + bias + residual), one row per token
     fn add_layernorm(
         &mut self,
         [x, residual, out]: [Slice<'a>; 3],
         ln: &'a GpuNorm,
+        bias: Slice<'a>,
         p: NormParams,
     ) {
         let w = Slice::whole(&ln.w, u64::from(p.dim));
@@ -179,7 +213,7 @@ impl<'a> Steps<'a> {
         self.push(
             Kernel::AddLayerNorm,
             &p,
-            vec![x, residual, w, b, out],
+            vec![x, residual, w, b, out, bias],
             (p.rows, 1, 1),
         );
     }
@@ -275,10 +309,10 @@ impl Plan {
                 storage,
             );
             let ctx_buf = new_buffer(ctx, "context", nn * h, storage);
-            let attn_tmp = new_buffer(ctx, "attention output", nn * h, storage);
+            // split-K partial products of the two linear layers before a layernorm
+            let partials = new_buffer(ctx, "partial products", 4 * nn * h, storage);
             let h1 = new_buffer(ctx, "attention block output", nn * h, storage);
             let ff = new_buffer(ctx, "ffn", nn * i, storage);
-            let ffo = new_buffer(ctx, "ffn output", nn * h, storage);
 
             let hidden_at = |j: u64| Slice {
                 buf: &hidden,
@@ -294,12 +328,7 @@ impl Plan {
                 Some(_) => Slice::whole(&emb, nn * e),
                 None => hidden_at(0),
             };
-            let p = NormParams {
-                rows: m,
-                dim: e as u32,
-                eps,
-                _pad: 0,
-            };
+            let p = NormParams::new(m, e as u32, eps);
             let pos_len = cfg.max_position_embeddings as u64 * e;
             s.push(
                 Kernel::Embedding,
@@ -334,11 +363,11 @@ impl Plan {
                 scale: 1.0 / (cfg.head_dim() as f32).sqrt(),
                 _pad: [0; 3],
             };
-            let ln_params = NormParams {
-                rows: m,
-                dim: h as u32,
-                eps,
-                _pad: 0,
+            let ln_params = |parts: u32| NormParams {
+                parts,
+                part_stride: m * h as u32,
+                has_bias: 1,
+                ..NormParams::new(m, h as u32, eps)
             };
             let mut j = 0u64;
             for outer in 0..cfg.num_hidden_layers {
@@ -346,10 +375,10 @@ impl Plan {
                     let x = hidden_at(j);
                     let qkv_s = Slice::whole(&qkv, np * 3 * h);
                     let ctx_s = Slice::whole(&ctx_buf, nn * h);
-                    let attn_s = Slice::whole(&attn_tmp, nn * h);
+                    let part_s = Slice::whole(&partials, 4 * nn * h);
                     let h1_s = Slice::whole(&h1, nn * h);
                     let ff_s = Slice::whole(&ff, nn * i);
-                    let ffo_s = Slice::whole(&ffo, nn * h);
+
                     s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
                     let probs_s = Slice {
                         buf: &probs,
@@ -394,11 +423,15 @@ impl Plan {
                             (m, heads as u32, 1),
                         );
                     }
-                    s.matmul(ctx_s, &layer.attn_out, attn_s, m, Activation::Linear);
-                    s.add_layernorm([attn_s, x, h1_s], &layer.attn_ln, ln_params);
+                    let dummy = Slice::whole(&zeros, 4);
+                    let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
+                    let bias = Slice::whole(&layer.attn_out.b, h);
+                    s.add_layernorm([part_s, x, h1_s], &layer.attn_ln, bias, ln_params(parts));
                     s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
-                    s.matmul(ff_s, &layer.ffn_out, ffo_s, m, Activation::Linear);
-                    s.add_layernorm([ffo_s, h1_s, hidden_at(j + 1)], &layer.out_ln, ln_params);
+                    let parts = s.matmul_parts([ff_s, part_s], &layer.ffn_out, dummy, m);
+                    let bias = Slice::whole(&layer.ffn_out.b, h);
+                    let out = hidden_at(j + 1);
+                    s.add_layernorm([part_s, h1_s, out], &layer.out_ln, bias, ln_params(parts));
                     j += 1;
                 }
             }
@@ -455,7 +488,7 @@ impl Plan {
                 probs,
                 staging_hidden,
                 staging_probs,
-                _activations: vec![emb, qkv, scratch, zeros, ctx_buf, attn_tmp, h1, ff, ffo],
+                _activations: vec![emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
                 _params: params,
                 dispatches,
                 hidden_slot,
@@ -474,6 +507,7 @@ impl Plan {
         kernels: &Kernels,
         input: &EncodedInput,
         readback: bool,
+        spare: &mut Vec<Vec<f32>>,
     ) -> Result<RunOutput> {
         let start = std::time::Instant::now();
         ctx.check()?;
@@ -538,8 +572,15 @@ impl Plan {
             &self.staging_hidden,
             self.hidden_len as usize,
             self.maps + 1,
+            spare,
         )?;
-        let probs = read_back(ctx, &self.staging_probs, self.probs_len as usize, self.maps)?;
+        let probs = read_back(
+            ctx,
+            &self.staging_probs,
+            self.probs_len as usize,
+            self.maps,
+            spare,
+        )?;
         ctx.check()?;
         Ok(RunOutput {
             data: Some((hidden, probs)),
@@ -549,12 +590,14 @@ impl Plan {
     }
 }
 
-/// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it.
+/// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it. Vectors
+/// in `spare` with enough capacity are reused (their pages are already mapped in).
 pub(super) fn read_back(
     ctx: &GpuContext,
     buf: &wgpu::Buffer,
     chunk: usize,
     count: usize,
+    spare: &mut Vec<Vec<f32>>,
 ) -> Result<Vec<Vec<f32>>> {
     let slice = buf.slice(..);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -568,15 +611,26 @@ pub(super) fn read_back(
         .map_err(|_| LensError::Gpu("the GPU never answered the readback".into()))?
         .map_err(|e| LensError::Gpu(format!("reading results back from the GPU failed: {e}")))?;
     let out = {
+        use rayon::prelude::*;
         let view = slice.get_mapped_range().map_err(|e| {
             LensError::Gpu(format!("reading results back from the GPU failed: {e}"))
         })?;
         let floats: &[f32] = bytemuck::cast_slice(&view);
-        floats
-            .chunks_exact(chunk.max(1))
-            .take(count)
-            .map(<[f32]>::to_vec)
-            .collect()
+        let mut outs: Vec<Vec<f32>> = (0..count)
+            .map(|_| {
+                let mut v = match spare.iter().position(|v| v.capacity() >= chunk) {
+                    Some(i) => spare.swap_remove(i),
+                    None => Vec::with_capacity(chunk),
+                };
+                v.clear();
+                v
+            })
+            .collect();
+        // Copy the maps out on every core: one attention map can be tens of MB.
+        outs.par_iter_mut()
+            .zip(floats.par_chunks_exact(chunk.max(1)))
+            .for_each(|(v, src)| v.extend_from_slice(src));
+        outs
     };
     buf.unmap();
     Ok(out)
