@@ -155,12 +155,23 @@ fn bench(
     matmul: bool,
 ) -> Result<()> {
     use albert_lens::bench;
-    if matches!(
-        backend,
-        BackendChoice::Gpu | BackendChoice::Both | BackendChoice::Auto
-    ) {
-        let mut gpu = albert_lens::backend::GpuBackend::headless()
-            .context("the GPU benchmark needs a GPU adapter")?;
+    let gpu = match backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(
+            albert_lens::backend::GpuBackend::headless()
+                .context("the GPU benchmark needs a GPU adapter")?,
+        ),
+        BackendChoice::Both | BackendChoice::Auto => {
+            match albert_lens::backend::GpuBackend::headless() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    println!("no GPU benchmark: {e}\n");
+                    None
+                }
+            }
+        }
+    };
+    if let Some(mut gpu) = gpu {
         println!(
             "GPU benchmark on {}, median of {iters} runs\n",
             gpu.context().adapter_name()
