@@ -34,21 +34,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read> x_bias: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_sum(tid: u32, v: f32) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            red[tid] = red[tid] + red[tid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -67,15 +52,5 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         out[base + i] = v;
         s += v;
     }
-    let mean = reduce_sum(tid, s) / f32(p.dim);
-    var s2 = 0.0;
-    for (var i = tid; i < p.dim; i += WG) {
-        let dv = out[base + i] - mean;
-        s2 += dv * dv;
-    }
-    let var_ = reduce_sum(tid, s2) / f32(p.dim);
-    let inv = 1.0 / sqrt(var_ + p.eps);
-    for (var i = tid; i < p.dim; i += WG) {
-        out[base + i] = (out[base + i] - mean) * inv * w[i] + b[i];
-    }
+    normalize_row(tid, base, p.dim, p.eps, s);
 }

@@ -3,38 +3,12 @@
 // instantiates several tile sizes (the {{...}} constants) and picks one per shape: big tiles for
 // big products, small ones when M (the token count) is small so that enough workgroups run.
 //
-// (Params is shared with matmul_vec4.wgsl; this kernel uses m, n, k, act and has_bias, with
-// plain row-major operands.)
-//
 // Bindings (group 0):
 //   0: uniform   Params
 //   1: storage   A     [M, K]   read
 //   2: storage   B     [K, N]   read   (weights stored [in, out])
 //   3: storage   bias  [N]      read
 //   4: storage   C     [M, N]   read_write
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    act: u32,
-    has_bias: u32,
-    // 1: B is given transposed, as [N, K] rows (attention's K matrix)
-    b_trans: u32,
-    // row strides, offsets and per-batch strides (workgroup_id.z) of A, B, C, in elements of
-    // the binding (vec4 here, f32 in matmul.wgsl)
-    lda: u32,
-    ldb: u32,
-    ldc: u32,
-    a_off: u32,
-    b_off: u32,
-    c_off: u32,
-    a_batch: u32,
-    b_batch: u32,
-    c_batch: u32,
-    // result scale, applied before the bias
-    alpha: f32,
-}
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;

@@ -24,25 +24,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 
 const WG: u32 = 128u;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce(tid: u32, v: f32, is_max: bool) -> f32 {
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (tid < s) {
-            if (is_max) {
-                red[tid] = max(red[tid], red[tid + s]);
-            } else {
-                red[tid] = red[tid] + red[tid + s];
-            }
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -56,14 +37,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         scratch[src + k] = s;
         local_max = max(local_max, s);
     }
-    let m = reduce(tid, local_max, true);
+    let m = reduce_max(tid, local_max);
     var local_sum = 0.0;
     for (var k = tid; k < p.n; k += WG) {
         let e = exp(scratch[src + k] - m);
         scratch[src + k] = e;
         local_sum += e;
     }
-    let total = reduce(tid, local_sum, false);
+    let total = reduce_sum(tid, local_sum);
     for (var k = tid; k < p.np; k += WG) {
         var v = 0.0;
         if (k < p.n) {

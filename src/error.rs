@@ -83,6 +83,14 @@ impl From<candle_core::Error> for LensError {
 
 pub type Result<T, E = LensError> = std::result::Result<T, E>;
 
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| LensError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// At most this many names are listed per category; the rest are counted.
 const LIST_LIMIT: usize = 12;
 

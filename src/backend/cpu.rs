@@ -228,22 +228,12 @@ impl Backend for CpuBackend {
         let flat = |t: &Tensor| -> Result<Vec<f32>> {
             Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
         };
-        let mut warnings = Vec::new();
-        if let Some(w) = input.truncation_warning() {
-            warnings.push(w);
-        }
-        let trace = Trace {
-            model_type: cfg.model_type,
-            tokens: input.tokens.clone(),
-            input_ids: input.ids.clone(),
-            token_type_ids: input.type_ids.clone(),
-            special: input.special.clone(),
-            hidden_size: cfg.hidden_size,
-            num_heads: cfg.num_attention_heads,
-            hidden_states: hidden.iter().map(flat).collect::<Result<_>>()?,
-            attentions: attentions.iter().map(flat).collect::<Result<_>>()?,
-            warnings,
-        };
+        let trace = Trace::from_forward(
+            cfg,
+            input,
+            hidden.iter().map(flat).collect::<Result<_>>()?,
+            attentions.iter().map(flat).collect::<Result<_>>()?,
+        );
         Ok(trace)
     }
 }

@@ -192,10 +192,7 @@ const MAX_DIM: usize = 1 << 22;
 
 impl ModelConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         Self::from_json_bytes(&bytes, path)
     }
 

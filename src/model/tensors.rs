@@ -33,12 +33,7 @@ pub struct TensorMap {
 /// The largest index file we accept for sharded safetensors.
 const MAX_INDEX_BYTES: u64 = 64 << 20;
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| LensError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
+use crate::error::read_file;
 
 /// Which weight file a model folder has, in the order HF prefers them.
 pub fn find_weights(dir: &Path) -> Option<PathBuf> {

@@ -74,10 +74,7 @@ impl TokOptions {
         if !path.is_file() {
             return Ok(o);
         }
-        let bytes = std::fs::read(&path).map_err(|source| LensError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(&path)?;
         let v: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
                 path: path.clone(),
@@ -210,10 +207,7 @@ impl LensTokenizer {
     }
 
     fn from_tokenizer_json(path: &Path, model_type: ModelType, o: &TokOptions) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         let mut inner = Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
@@ -249,10 +243,7 @@ impl LensTokenizer {
     }
 
     fn from_spiece(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         let m = spm::parse(&bytes).map_err(|e| tok_err(path, e))?;
         if m.model_type != 1 {
             return Err(tok_err(
@@ -311,10 +302,7 @@ impl LensTokenizer {
     }
 
     fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         let text = String::from_utf8(bytes).map_err(|_| tok_err(path, "it is not UTF-8 text"))?;
         if text.trim().is_empty() {
             return Err(tok_err(path, "it is empty"));

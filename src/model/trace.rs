@@ -47,6 +47,27 @@ impl TraceDiff {
 }
 
 impl Trace {
+    /// The trace of one forward pass over `input`, with the input's truncation notice.
+    pub fn from_forward(
+        cfg: &crate::model::ModelConfig,
+        input: &crate::model::EncodedInput,
+        hidden_states: Vec<Vec<f32>>,
+        attentions: Vec<Vec<f32>>,
+    ) -> Self {
+        Trace {
+            model_type: cfg.model_type,
+            tokens: input.tokens.clone(),
+            input_ids: input.ids.clone(),
+            token_type_ids: input.type_ids.clone(),
+            special: input.special.clone(),
+            hidden_size: cfg.hidden_size,
+            num_heads: cfg.num_attention_heads,
+            hidden_states,
+            attentions,
+            warnings: input.truncation_warning().into_iter().collect(),
+        }
+    }
+
     /// Compares with a reference trace of the same input; None if the shapes differ.
     pub fn diff(&self, reference: &Trace) -> Option<TraceDiff> {
         if self.input_ids != reference.input_ids
@@ -153,10 +174,7 @@ impl Trace {
     /// Reads a trace file (ours, or a golden file made by tools/fixtures with the same layout;
     /// `token_type_ids` is read when present).
     pub fn read_safetensors(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::error::read_file(path)?;
         Self::from_safetensors_bytes(&bytes, path)
     }
 

@@ -6,6 +6,9 @@ use crate::error::Result;
 use crate::model::config::Activation;
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+const MATMUL_PARAMS: &str = include_str!("../../../shaders/matmul_params.wgsl");
+const MATMUL_VEC4_TILES: &str = include_str!("../../../shaders/matmul_vec4_tiles.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
 const MATMUL_VEC4: &str = include_str!("../../../shaders/matmul_vec4.wgsl");
 const MATMUL_VEC4_8X8: &str = include_str!("../../../shaders/matmul_vec4_8x8.wgsl");
@@ -267,12 +270,18 @@ pub struct Kernels {
     pub softmax: wgpu::ComputePipeline,
 }
 
-fn pipeline(ctx: &GpuContext, label: &str, source: &str) -> wgpu::ComputePipeline {
+/// Builds a pipeline from WGSL parts (shared headers first, the kernel last), each after
+/// common.wgsl.
+fn pipeline(ctx: &GpuContext, label: &str, parts: &[&str]) -> wgpu::ComputePipeline {
+    let source = std::iter::once(COMMON)
+        .chain(parts.iter().copied())
+        .collect::<Vec<_>>()
+        .join("\n");
     let module = ctx
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(format!("{COMMON}\n{source}").into()),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
         });
     ctx.device
         .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -302,15 +311,20 @@ impl Kernels {
                     .replace("{{BK}}", &t.bk.to_string())
                     .replace("{{TM}}", &t.tm.to_string())
                     .replace("{{TN}}", &t.tn.to_string());
-                    pipeline(ctx, &format!("matmul {v:?}"), &src)
+                    let parts: &[&str] = if v.vec4 {
+                        &[MATMUL_PARAMS, MATMUL_VEC4_TILES, &src]
+                    } else {
+                        &[MATMUL_PARAMS, &src]
+                    };
+                    pipeline(ctx, &format!("matmul {v:?}"), parts)
                 })
                 .collect();
             Kernels {
                 matmul,
-                attention: pipeline(ctx, "attention", ATTENTION),
-                add_layernorm: pipeline(ctx, "add_layernorm", LAYERNORM),
-                embedding: pipeline(ctx, "embedding", EMBEDDING),
-                softmax: pipeline(ctx, "softmax", SOFTMAX),
+                attention: pipeline(ctx, "attention", &[REDUCE, ATTENTION]),
+                add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, LAYERNORM]),
+                embedding: pipeline(ctx, "embedding", &[REDUCE, EMBEDDING]),
+                softmax: pipeline(ctx, "softmax", &[REDUCE, SOFTMAX]),
             }
         })
     }

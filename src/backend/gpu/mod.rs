@@ -161,22 +161,7 @@ impl Backend for GpuBackend {
         let (hidden_states, attentions) = out
             .data
             .ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
-        let mut warnings = Vec::new();
-        if let Some(w) = input.truncation_warning() {
-            warnings.push(w);
-        }
-        Ok(Trace {
-            model_type: cfg.model_type,
-            tokens: input.tokens.clone(),
-            input_ids: input.ids.clone(),
-            token_type_ids: input.type_ids.clone(),
-            special: input.special.clone(),
-            hidden_size: cfg.hidden_size,
-            num_heads: cfg.num_attention_heads,
-            hidden_states,
-            attentions,
-            warnings,
-        })
+        Ok(Trace::from_forward(cfg, input, hidden_states, attentions))
     }
 
     fn recycle(&mut self, trace: Trace) {

@@ -40,41 +40,20 @@ impl GpuBackend {
                 })
             };
             let trail: Vec<wgpu::Buffer> = trailing.iter().map(upload).collect();
-            let ins: Vec<wgpu::Buffer> = inputs
-                .iter()
-                .map(|d| {
-                    let mut bytes = d.to_vec();
-                    bytes.resize(bytes.len().max(16), 0);
-                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("input"),
-                        contents: &bytes,
-                        usage: wgpu::BufferUsages::STORAGE,
-                    })
-                })
-                .collect();
+            let ins: Vec<wgpu::Buffer> = inputs.iter().map(upload).collect();
             let sizes: Vec<u64> = outputs.iter().map(|&n| (n.max(4) * 4) as u64).collect();
-            let outs: Vec<wgpu::Buffer> = sizes
-                .iter()
-                .map(|&size| {
-                    dev.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("output"),
-                        size,
-                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    })
+            let make = |size: u64, usage| {
+                dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("output"),
+                    size,
+                    usage,
+                    mapped_at_creation: false,
                 })
-                .collect();
-            let staging: Vec<wgpu::Buffer> = sizes
-                .iter()
-                .map(|&size| {
-                    dev.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("readback"),
-                        size,
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                })
-                .collect();
+            };
+            let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+            let readback = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+            let outs: Vec<wgpu::Buffer> = sizes.iter().map(|&n| make(n, storage)).collect();
+            let staging: Vec<wgpu::Buffer> = sizes.iter().map(|&n| make(n, readback)).collect();
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: ubuf.as_entire_binding(),
