@@ -41,18 +41,7 @@ fn matmul_kernel_matches_cpu_on_awkward_shapes_and_every_activation() {
             (33, 257, 31),
             (200, 96, 300),
         ];
-        let acts = [
-            Activation::Linear,
-            Activation::Gelu,
-            Activation::GeluTanh,
-            Activation::QuickGelu,
-            Activation::Relu,
-            Activation::Relu6,
-            Activation::Silu,
-            Activation::Mish,
-            Activation::Tanh,
-            Activation::Sigmoid,
-        ];
+        let acts = Activation::ALL;
         for (si, &(m, k, n)) in shapes.iter().enumerate() {
             let a = random_vec(m * k, si as u64);
             let b = random_vec(k * n, 100 + si as u64);

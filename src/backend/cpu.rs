@@ -244,19 +244,7 @@ mod tests {
 
     #[test]
     fn f32_activations_match_the_f64_reference() {
-        let acts = [
-            Activation::Gelu,
-            Activation::GeluTanh,
-            Activation::QuickGelu,
-            Activation::Relu,
-            Activation::Relu6,
-            Activation::Silu,
-            Activation::Mish,
-            Activation::Tanh,
-            Activation::Sigmoid,
-            Activation::Linear,
-        ];
-        for act in acts {
+        for act in Activation::ALL {
             let mut worst = 0.0f64;
             for i in -4000..=4000 {
                 let x = i as f32 * 0.005;

@@ -47,6 +47,20 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation, for tests and kernels that must cover them all.
+    pub const ALL: [Activation; 10] = [
+        Activation::Gelu,
+        Activation::GeluTanh,
+        Activation::QuickGelu,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::Silu,
+        Activation::Mish,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Linear,
+    ];
+
     pub fn from_hf_name(name: &str) -> Option<Self> {
         Some(match name {
             "gelu" => Activation::Gelu,
