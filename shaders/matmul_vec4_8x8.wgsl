@@ -14,7 +14,7 @@
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
-const BK: u32 = 16u;
+const BK: u32 = {{BK}}u;
 const WX: u32 = 16u;
 const WY: u32 = 16u;
 const THREADS: u32 = WX * WY;

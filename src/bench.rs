@@ -251,7 +251,7 @@ pub fn run_gpu_matmul(gpu: &GpuBackend, tokens: &[usize], iters: usize) -> Resul
     }
     use crate::backend::gpu::kernels::{pick_variant, variant_fits, VARIANTS};
     let mut lines = vec![
-        "| matmul M x K x N | what | kernel (BMxBN, kind) | ms | TFLOP/s |".to_string(),
+        "| matmul M x K x N | what | kernel (BM x BN, K step, kind) | ms | TFLOP/s |".to_string(),
         "|---|---|---|---|---|".to_string(),
     ];
     for (m, k, n, what) in shapes {
@@ -269,8 +269,8 @@ pub fn run_gpu_matmul(gpu: &GpuBackend, tokens: &[usize], iters: usize) -> Resul
             let kind = if VARIANTS[v].vec4 { "vec4" } else { "scalar" };
             let mark = if v == picked { " (picked)" } else { "" };
             let line = format!(
-                "| {m} x {k} x {n} | {what} | {}x{} {kind}{mark} | {ms:.3} | {tflops:.1} |",
-                t.bm, t.bn
+                "| {m} x {k} x {n} | {what} | {}x{} (K step {}) {kind}{mark} | {ms:.3} | {tflops:.1} |",
+                t.bm, t.bn, t.bk
             );
             eprintln!("{line}");
             lines.push(line);

@@ -196,26 +196,33 @@ const fn vec4(bm: u32, bn: u32, min_workgroups: u32) -> MatmulVariant {
     }
 }
 
-/// Within each kind, from the largest tile to the smallest; `pick_variant` takes the first
-/// whose workgroup count reaches its `min_workgroups`. The thresholds come from timing every
-/// variant on ALBERT's shapes on an H200 (`albert-lens bench`): bigger tiles win as soon as
-/// they keep a few dozen SMs busy, the 128 x 128 tile only once it fills the GPU twice over.
-pub const VARIANTS: [MatmulVariant; 7] = [
-    scalar(128, 128, 8, 8, 8, 256),
-    scalar(64, 64, 16, 4, 4, 48),
-    scalar(32, 32, 16, 2, 2, 0),
-    // 8 x 8 outputs per thread (matmul_vec4_8x8.wgsl)
+const fn vec4_8x8(bk: u32) -> MatmulVariant {
     MatmulVariant {
         tile: Tile {
             bm: 128,
             bn: 128,
-            bk: 16,
+            bk,
             tm: 8,
             tn: 8,
         },
         vec4: true,
         min_workgroups: 256,
-    },
+    }
+}
+
+/// Within each kind, from the largest tile to the smallest; `pick_variant` takes the first
+/// whose workgroup count reaches its `min_workgroups`. The thresholds come from timing every
+/// variant on ALBERT's shapes on an H200 (`albert-lens bench`): bigger tiles win as soon as
+/// they keep a few dozen SMs busy, the 128 x 128 tile only once it fills the GPU twice over.
+pub const VARIANTS: [MatmulVariant; 8] = [
+    scalar(128, 128, 8, 8, 8, 256),
+    scalar(64, 64, 16, 4, 4, 48),
+    scalar(32, 32, 16, 2, 2, 0),
+    // 8 x 8 outputs per thread (matmul_vec4_8x8.wgsl)
+    vec4_8x8(16),
+    // the same with half the K step (half the shared memory): timed by `bench` beside the
+    // first, never picked while it comes second with the same threshold
+    vec4_8x8(8),
     vec4(64, 64, 48),
     vec4(32, 64, 32),
     vec4(16, 64, 0),
