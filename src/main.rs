@@ -205,6 +205,12 @@ fn bench(
 
 fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
     let mut b = make_backend(backend);
+    if backend == BackendChoice::Gpu && b.gpu().is_none() {
+        anyhow::bail!(
+            "cannot verify the GPU backend: {}",
+            b.notice.clone().unwrap_or_default()
+        );
+    }
     let mut rows = Vec::new();
     let mut ok = true;
     let golden_root = fixtures.join("golden");

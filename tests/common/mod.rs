@@ -132,8 +132,14 @@ static GPU: std::sync::Mutex<Option<albert_lens::backend::GpuBackend>> =
 pub fn with_gpu(f: impl FnOnce(&mut albert_lens::backend::GpuBackend)) {
     let mut slot = GPU.lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_none() {
-        match albert_lens::backend::GpuBackend::headless() {
-            Ok(b) => *slot = Some(b),
+        // Only a missing adapter may skip; any other failure (a shader that does not compile)
+        // fails the test everywhere.
+        match albert_lens::backend::gpu::GpuContext::headless() {
+            Ok(ctx) => {
+                let backend = albert_lens::backend::GpuBackend::with_context(ctx)
+                    .unwrap_or_else(|e| panic!("the GPU backend failed to start: {e}"));
+                *slot = Some(backend);
+            }
             Err(e) => {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
                     panic!("CI must have a GPU adapter (Mesa lavapipe): {e}");

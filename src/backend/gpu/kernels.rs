@@ -7,6 +7,7 @@ use crate::model::config::Activation;
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+const ROWNORM: &str = include_str!("../../../shaders/rownorm.wgsl");
 const MATMUL_PARAMS: &str = include_str!("../../../shaders/matmul_params.wgsl");
 const MATMUL_VEC4_TILES: &str = include_str!("../../../shaders/matmul_vec4_tiles.wgsl");
 const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
@@ -329,8 +330,8 @@ impl Kernels {
             Kernels {
                 matmul,
                 attention: pipeline(ctx, "attention", &[REDUCE, ATTENTION]),
-                add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, LAYERNORM]),
-                embedding: pipeline(ctx, "embedding", &[REDUCE, EMBEDDING]),
+                add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, ROWNORM, LAYERNORM]),
+                embedding: pipeline(ctx, "embedding", &[REDUCE, ROWNORM, EMBEDDING]),
                 softmax: pipeline(ctx, "softmax", &[REDUCE, SOFTMAX]),
             }
         })
