@@ -158,3 +158,42 @@ fn gpu_weights_of_a_shared_group_are_stored_once() {
         assert_eq!(bytes, 4 * weights.param_count as u64);
     });
 }
+
+#[test]
+fn a_model_the_gpu_kernels_cannot_run_falls_back_to_the_cpu_with_a_warning() {
+    use albert_lens::backend::FallbackBackend;
+    // head size 300 is more than the attention kernel holds: the GPU refuses, the CPU answers
+    let cfg = config(
+        r#"{"model_type":"bert","vocab_size":40,"hidden_size":300,"num_hidden_layers":1,
+            "num_attention_heads":1,"intermediate_size":64,"max_position_embeddings":16}"#,
+    );
+    let weights = ModelWeights::random(&cfg, 5).unwrap();
+    let input = albert_lens::bench::synthetic_input(&cfg, 5);
+    let want = CpuBackend::new().forward(&cfg, &weights, &input).unwrap();
+    let mut gpu_ok = false;
+    with_gpu(|_| gpu_ok = true);
+    if !gpu_ok {
+        return; // skipped: no adapter (and not on CI)
+    }
+    let gpu = albert_lens::backend::GpuBackend::headless().unwrap();
+    let mut b = FallbackBackend::with_gpu(Some(gpu));
+    let got = b.forward(&cfg, &weights, &input).unwrap();
+    assert_trace_matches(&got, &want, "fallback");
+    let warning = got.warnings.join(" ");
+    assert!(
+        warning.contains("GPU backend failed") && warning.contains("head size 300"),
+        "{warning}"
+    );
+    assert!(b.notice.as_deref().unwrap_or("").contains("CPU backend"));
+}
+
+#[test]
+fn without_a_gpu_the_fallback_backend_is_the_cpu() {
+    use albert_lens::backend::FallbackBackend;
+    let model = LoadedModel::open(&fixture("albert_single")).unwrap();
+    let input = model.encode("hello world", None).unwrap();
+    let mut b = FallbackBackend::with_gpu(None);
+    assert_eq!(b.name(), "cpu (candle)");
+    let t = b.forward(&model.config, &model.weights, &input).unwrap();
+    assert!(t.warnings.is_empty());
+}
