@@ -73,6 +73,12 @@ pub enum LensError {
 
     #[error("{0}")]
     Gpu(String),
+
+    #[error("Hugging Face Hub: {0}")]
+    Hub(String),
+
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 impl From<candle_core::Error> for LensError {

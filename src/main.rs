@@ -46,7 +46,8 @@ impl BackendChoice {
 enum Command {
     /// Run a model on a text and write every hidden state and attention map to a safetensors file
     Trace {
-        /// model folder in Hugging Face layout (config.json, weights, tokenizer)
+        /// model folder in Hugging Face layout (config.json, weights, tokenizer), or hub:ID to
+        /// download from the Hugging Face Hub into its cache (HF_ENDPOINT, HF_HOME honoured)
         #[arg(long)]
         model: PathBuf,
         /// the text to run
@@ -98,12 +99,33 @@ fn make_backend(choice: BackendChoice) -> FallbackBackend {
     b
 }
 
+/// A model argument: a folder, or `hub:ID` (downloaded into the Hugging Face cache, with
+/// progress on stderr; a cached model opens offline).
+fn resolve_model(spec: &Path) -> Result<PathBuf> {
+    let Some(id) = spec.to_str().and_then(albert_lens::model::hub::hub_id) else {
+        return Ok(spec.to_path_buf());
+    };
+    let opts = albert_lens::model::hub::HubOptions::from_env();
+    let mut last_file = String::new();
+    let mut progress = |p: albert_lens::model::hub::DownloadProgress| {
+        if p.file != last_file {
+            eprintln!("downloading {id}/{}", p.file);
+            last_file = p.file.clone();
+        }
+        true
+    };
+    let dir = albert_lens::model::hub::open(id, &opts, &mut progress)?;
+    eprintln!("{id}: {}", dir.display());
+    Ok(dir)
+}
+
 fn run_trace(
     model_dir: &Path,
     text: &str,
     pair: Option<&str>,
     backend: BackendChoice,
 ) -> Result<(LoadedModel, Trace, String)> {
+    let model_dir = &resolve_model(model_dir)?;
     let model = LoadedModel::open(model_dir)
         .with_context(|| format!("opening model {}", model_dir.display()))?;
     let input = model.encode(text, pair)?;

@@ -1,6 +1,7 @@
 //! Model folders in Hugging Face layout: config, weights (with ALBERT's layer sharing), tokenizer.
 
 pub mod config;
+pub mod hub;
 pub mod spm;
 pub mod tensors;
 pub mod tokenizer;
