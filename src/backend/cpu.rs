@@ -47,6 +47,86 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
+/// The fused QKV projection split into heads: q, k, v each `[heads, N, d]`, q already scaled by
+/// 1/sqrt(d) (one pass over the matmul output, parallel over heads, instead of a bias add and
+/// three strided copies).
+fn qkv_heads(
+    x: &Tensor,
+    l: &Linear,
+    heads: usize,
+    d: usize,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    use rayon::prelude::*;
+    let y = x.matmul(&l.w)?;
+    let (n, cols) = y.dims2()?;
+    let h = heads * d;
+    let data = y.flatten_all()?.to_vec1::<f32>()?;
+    let bias = l.b.to_vec1::<f32>()?;
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut q = vec![0f32; heads * n * d];
+    let mut k = vec![0f32; heads * n * d];
+    let mut v = vec![0f32; heads * n * d];
+    q.par_chunks_mut(n * d)
+        .zip(k.par_chunks_mut(n * d))
+        .zip(v.par_chunks_mut(n * d))
+        .enumerate()
+        .for_each(|(hd, ((qh, kh), vh))| {
+            for t in 0..n {
+                let row = &data[t * cols..(t + 1) * cols];
+                for c in 0..d {
+                    let j = hd * d + c;
+                    qh[t * d + c] = (row[j] + bias[j]) * scale;
+                    kh[t * d + c] = row[h + j] + bias[h + j];
+                    vh[t * d + c] = row[2 * h + j] + bias[2 * h + j];
+                }
+            }
+        });
+    let dev = x.device();
+    Ok((
+        Tensor::from_vec(q, (heads, n, d), dev)?,
+        Tensor::from_vec(k, (heads, n, d), dev)?,
+        Tensor::from_vec(v, (heads, n, d), dev)?,
+    ))
+}
+
+/// LayerNorm(x · w + b + residual): the matmul by candle, bias, residual and layernorm in one
+/// parallel pass over the rows (three candle ops, each with its own thread-pool round, before).
+fn linear_add_layernorm(
+    x: &Tensor,
+    l: &Linear,
+    residual: &Tensor,
+    ln: &LayerNormWeights,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    use rayon::prelude::*;
+    let y = x.matmul(&l.w)?;
+    let (rows, cols) = y.dims2()?;
+    let mut data = y.flatten_all()?.to_vec1::<f32>()?;
+    let res = residual.flatten_all()?.to_vec1::<f32>()?;
+    let bias = l.b.to_vec1::<f32>()?;
+    let (w, b) = (ln.w.to_vec1::<f32>()?, ln.b.to_vec1::<f32>()?);
+    data.par_chunks_mut(cols)
+        .zip(res.par_chunks(cols))
+        .for_each(|(row, r)| {
+            let mut sum = 0f64;
+            for i in 0..cols {
+                row[i] += bias[i] + r[i];
+                sum += f64::from(row[i]);
+            }
+            let mean = sum / cols as f64;
+            let var = row
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / cols as f64;
+            let inv = 1.0 / (var + eps).sqrt();
+            for i in 0..cols {
+                row[i] = ((f64::from(row[i]) - mean) * inv) as f32 * w[i] + b[i];
+            }
+        });
+    Tensor::from_vec(data, (rows, cols), x.device())
+}
+
 /// tanh from one `exp`, accurate to a few ulp (absolute error below 1e-7).
 #[inline]
 fn fast_tanh(u: f32) -> f32 {
@@ -110,35 +190,16 @@ pub(crate) fn encoder_layer(
     let (n, h) = x.dims2()?;
     let heads = cfg.num_attention_heads;
     let d = cfg.head_dim();
-    let qkv = linear(x, &layer.qkv)?.reshape((n, 3, heads, d))?;
-    // [N, heads, d] -> [heads, N, d]
-    let q = qkv
-        .narrow(1, 0, 1)?
-        .squeeze(1)?
-        .transpose(0, 1)?
-        .contiguous()?;
-    let k = qkv
-        .narrow(1, 1, 1)?
-        .squeeze(1)?
-        .transpose(0, 1)?
-        .contiguous()?;
-    let v = qkv
-        .narrow(1, 2, 1)?
-        .squeeze(1)?
-        .transpose(0, 1)?
-        .contiguous()?;
-    let scale = 1.0 / (d as f64).sqrt();
-    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let (q, k, v) = qkv_heads(x, &layer.qkv, heads, d)?;
+    let scores = q.matmul(&k.t()?)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?;
     let ctx = probs.matmul(&v)?.transpose(0, 1)?.reshape((n, h))?;
-    let attn = layer_norm(
-        &(linear(&ctx, &layer.attn_out)? + x)?,
-        &layer.attn_ln,
-        cfg.layer_norm_eps,
-    )?;
+    let attn = linear_add_layernorm(&ctx, &layer.attn_out, x, &layer.attn_ln, cfg.layer_norm_eps)?;
     let ff = linear_act(&attn, &layer.ffn, cfg.hidden_act)?;
-    let out = layer_norm(
-        &(linear(&ff, &layer.ffn_out)? + &attn)?,
+    let out = linear_add_layernorm(
+        &ff,
+        &layer.ffn_out,
+        &attn,
         &layer.out_ln,
         cfg.layer_norm_eps,
     )?;
