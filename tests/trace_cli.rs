@@ -14,6 +14,16 @@ fn run_trace(
     pair: Option<&str>,
     out: &std::path::Path,
 ) -> std::process::Output {
+    run_trace_on(model, text, pair, out, "cpu")
+}
+
+fn run_trace_on(
+    model: &str,
+    text: &str,
+    pair: Option<&str>,
+    out: &std::path::Path,
+    backend: &str,
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_albert-lens"));
     cmd.arg("trace")
         .arg("--model")
@@ -21,7 +31,7 @@ fn run_trace(
         .arg("--text")
         .arg(text)
         .arg("--backend")
-        .arg("cpu")
+        .arg(backend)
         .arg("--out")
         .arg(out);
     if let Some(p) = pair {
@@ -123,4 +133,30 @@ fn trace_of_a_missing_folder_fails_with_a_message_not_a_panic() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!out.exists());
+}
+
+#[test]
+fn trace_on_the_gpu_backend_equals_the_golden_file() {
+    let golden = goldens("albert_single")
+        .into_iter()
+        .find(|g| g.case == "emoji")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gpu.safetensors");
+    let res = run_trace_on("albert_single", &golden.text, None, &out, "gpu");
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    // it says which backend and adapter ran (or why it fell back to the CPU)
+    assert!(
+        stderr.contains("backend: gpu:") || stderr.contains("using the CPU backend"),
+        "{stderr}"
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        assert!(
+            stderr.contains("backend: gpu:"),
+            "CI has lavapipe: {stderr}"
+        );
+    }
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    assert_trace_matches(&trace, &golden.trace, "trace --backend gpu");
 }

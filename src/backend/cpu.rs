@@ -223,6 +223,29 @@ pub(crate) fn embed(
     layer_norm(&x, &e.ln, cfg.layer_norm_eps)
 }
 
+/// Masked-LM logits `[N, V]` (row-major) for one hidden state `[N, H]`, through the checkpoint's
+/// head: dense -> `hidden_act` -> layernorm -> decoder (tied to the word embeddings or not) +
+/// bias, as HF's AlbertMLMHead / BertLMPredictionHead. The layer lens decodes every layer with it.
+pub fn mlm_logits(
+    cfg: &ModelConfig,
+    head: &crate::model::MlmHead,
+    hidden: &[f32],
+) -> Result<Vec<f32>> {
+    let h = cfg.hidden_size;
+    if h == 0 || !hidden.len().is_multiple_of(h) {
+        return Err(LensError::Compute(format!(
+            "a hidden state of {} values is not a whole number of rows of {h}",
+            hidden.len()
+        )));
+    }
+    let n = hidden.len() / h;
+    let x = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
+    let t = linear_act(&x, &head.dense, cfg.hidden_act)?;
+    let t = layer_norm(&t, &head.ln, cfg.layer_norm_eps)?;
+    let logits = t.matmul(&head.decoder.t()?)?.broadcast_add(&head.bias)?;
+    Ok(logits.flatten_all()?.to_vec1::<f32>()?)
+}
+
 /// Checks what a forward pass needs of its input; shared by every backend.
 pub fn validate_input(cfg: &ModelConfig, input: &EncodedInput) -> Result<()> {
     let n = input.ids.len();
