@@ -130,3 +130,17 @@ impl Backend for FallbackBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The app runs inference on a worker thread that owns the backend.
+    #[test]
+    fn backends_can_move_to_a_worker_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<super::CpuBackend>();
+        is_send::<super::GpuBackend>();
+        is_send::<super::FallbackBackend>();
+        is_send::<crate::model::LoadedModel>();
+        is_send::<crate::model::Trace>();
+    }
+}
