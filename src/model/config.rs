@@ -178,7 +178,6 @@ struct RawConfig {
     num_hidden_groups: Option<usize>,
     inner_group_num: Option<usize>,
     position_embedding_type: Option<String>,
-    pad_token_id: Option<i64>,
 }
 
 /// A validated model configuration. For BERT, `embedding_size == hidden_size`, one group per
@@ -270,7 +269,6 @@ impl ModelConfig {
                 )));
             }
         }
-        let _ = raw.pad_token_id;
         let cfg = ModelConfig {
             model_type,
             vocab_size: raw.vocab_size.unwrap_or(if albert { 30000 } else { 30522 }),

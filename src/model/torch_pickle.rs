@@ -191,10 +191,8 @@ impl<'a> Machine<'a> {
                     self.push(Value::Int(v))?
                 }
                 b'G' => {
-                    let b = self.take(8)?;
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(b);
-                    let _ = f64::from_be_bytes(a);
+                    // BINFLOAT: 8 bytes, value unused
+                    self.take(8)?;
                     self.push(Value::Opaque)?
                 }
                 b'X' => {
