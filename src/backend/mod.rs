@@ -52,15 +52,22 @@ impl FallbackBackend {
         let mut notice = None;
         let gpu = match choice {
             BackendChoice::Cpu => None,
-            BackendChoice::Auto | BackendChoice::Gpu => match GpuBackend::headless() {
-                Ok(g) if choice == BackendChoice::Auto && g.context().is_software() => {
+            BackendChoice::Auto | BackendChoice::Gpu => match gpu::GpuContext::headless() {
+                // decide before compiling any pipeline
+                Ok(ctx) if choice == BackendChoice::Auto && ctx.is_software() => {
                     notice = Some(format!(
                         "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu to use it anyway)",
-                        g.context().adapter_name()
+                        ctx.adapter_name()
                     ));
                     None
                 }
-                Ok(g) => Some(g),
+                Ok(ctx) => match GpuBackend::with_context(ctx) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        notice = Some(format!("GPU unavailable ({e}); using the CPU backend"));
+                        None
+                    }
+                },
                 Err(e) => {
                     notice = Some(format!("GPU unavailable ({e}); using the CPU backend"));
                     None

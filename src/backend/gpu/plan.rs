@@ -94,7 +94,6 @@ pub struct Plan {
     pub n: usize,
     ids: wgpu::Buffer,
     type_ids: wgpu::Buffer,
-    mask: wgpu::Buffer,
     hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
@@ -287,7 +286,14 @@ impl Plan {
         ctx.scoped("allocating the activation buffers", || -> Result<Plan> {
             let ids = new_buffer(ctx, "ids", nn, storage | copy_dst);
             let type_ids = new_buffer(ctx, "type ids", nn, storage | copy_dst);
-            let mask = new_buffer(ctx, "mask", nn, storage | copy_dst);
+            // one sequence, no padding: every key is kept (the kernels apply HF's additive mask)
+            let mask = ctx
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("mask"),
+                    contents: bytemuck::cast_slice(&vec![1.0f32; n.max(4)]),
+                    usage: storage,
+                });
             let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
             let probs = new_buffer(ctx, "attention maps", probs_total, storage | copy_src);
             let staging_hidden = new_buffer(
@@ -483,12 +489,11 @@ impl Plan {
                 n,
                 ids,
                 type_ids,
-                mask,
                 hidden,
                 probs,
                 staging_hidden,
                 staging_probs,
-                _activations: vec![emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
+                _activations: vec![mask, emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
                 _params: params,
                 dispatches,
                 hidden_slot,
@@ -511,13 +516,10 @@ impl Plan {
     ) -> Result<RunOutput> {
         let start = std::time::Instant::now();
         ctx.check()?;
-        let mask = vec![1.0f32; self.n];
         ctx.queue
             .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
         ctx.queue
             .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&input.type_ids));
-        ctx.queue
-            .write_buffer(&self.mask, 0, bytemuck::cast_slice(&mask));
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
