@@ -57,8 +57,15 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
         /// the text to run
+        #[arg(
+            long,
+            required_unless_present = "text_file",
+            conflicts_with = "text_file"
+        )]
+        text: Option<String>,
+        /// read the text from a file instead (for texts longer than a command line allows)
         #[arg(long)]
-        text: String,
+        text_file: Option<PathBuf>,
         /// optional second segment (sentence pair)
         #[arg(long)]
         pair: Option<String>,
@@ -332,10 +339,20 @@ fn main() -> Result<()> {
         Some(Command::Trace {
             model,
             text,
+            text_file,
             pair,
             backend,
             out,
         }) => {
+            let text = match (text, text_file) {
+                (Some(t), _) => t,
+                (None, Some(f)) => {
+                    let bytes = albert_lens::error::read_file(&f)?;
+                    String::from_utf8(bytes)
+                        .with_context(|| format!("{} is not UTF-8 text", f.display()))?
+                }
+                (None, None) => anyhow::bail!("give --text or --text-file"),
+            };
             let (_, trace, backend_name) = run_trace(&model, &text, pair.as_deref(), backend)?;
             for w in &trace.warnings {
                 eprintln!("warning: {w}");

@@ -160,3 +160,48 @@ fn trace_on_the_gpu_backend_equals_the_golden_file() {
     let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
     assert_trace_matches(&trace, &golden.trace, "trace --backend gpu");
 }
+
+#[test]
+fn trace_reads_a_long_text_from_a_file_and_truncates_it_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("long.txt");
+    // 200 KB: more than a command line comfortably holds
+    std::fs::write(
+        &text,
+        "attention lets every token look at every other token. ".repeat(4000),
+    )
+    .unwrap();
+    let out = dir.path().join("long.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["trace", "--model"])
+        .arg(fixture("albert_single"))
+        .arg("--text-file")
+        .arg(&text)
+        .args(["--backend", "cpu", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(stderr.contains("truncated to the first 40"), "{stderr}");
+    assert_eq!(
+        albert_lens::model::Trace::read_safetensors(&out)
+            .unwrap()
+            .num_tokens(),
+        40
+    );
+
+    // a file that is not text is an error that names it
+    std::fs::write(&text, [0xffu8, 0xfe, 0x00]).unwrap();
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["trace", "--model"])
+        .arg(fixture("albert_single"))
+        .arg("--text-file")
+        .arg(&text)
+        .args(["--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("long.txt is not UTF-8"));
+}
