@@ -47,11 +47,10 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
-/// The fused QKV projection split into heads: q and v `[heads, N, d]`, k transposed
-/// `[heads, d, N]` (Q·Kᵀ then reads both operands contiguously: 2x faster at N = 512 than a
-/// strided Kᵀ), q already scaled by
-/// 1/sqrt(d) (one pass over the matmul output, parallel over heads, instead of a bias add and
-/// three strided copies).
+/// The fused QKV projection split into heads in one pass over the matmul output, parallel over
+/// heads (instead of a bias add and three strided copies): q and v `[heads, N, d]`, q already
+/// scaled by 1/sqrt(d), and k transposed to `[heads, d, N]` so that Q·Kᵀ reads both operands
+/// contiguously (about 2x faster than a strided Kᵀ for that matmul alone at N = 512).
 fn qkv_heads(
     x: &Tensor,
     l: &Linear,

@@ -139,12 +139,26 @@ impl<'a> Steps<'a> {
 
     /// c[m, out] = act(a[m, in] · W + b)
     fn matmul(&mut self, a: Slice<'a>, l: &'a GpuLinear, c: Slice<'a>, m: u32, act: Activation) {
-        let tile = pick_variant(m, l.in_dim, l.out_dim);
-        let p = MatmulParams::plain(m, l.in_dim, l.out_dim, act, true);
-        let (gx, gy) = workgroups(VARIANTS[tile].tile, m, l.out_dim);
-        let w = Slice::whole(&l.w, u64::from(l.in_dim) * u64::from(l.out_dim));
         let b = Slice::whole(&l.b, u64::from(l.out_dim));
-        self.push(Kernel::Matmul(tile), &p, vec![a, w, b, c], (gx, gy, 1));
+        self.plain_matmul([a, c], l, m, act, (b, true));
+    }
+
+    /// One unbatched product with the kernel `pick_variant` chooses; `bias` is bound either
+    /// way and added when its flag is set.
+    fn plain_matmul(
+        &mut self,
+        [a, c]: [Slice<'a>; 2],
+        l: &'a GpuLinear,
+        m: u32,
+        act: Activation,
+        (bias, has_bias): (Slice<'a>, bool),
+    ) {
+        let (k, n) = (l.in_dim, l.out_dim);
+        let tile = pick_variant(m, k, n);
+        let p = MatmulParams::plain(m, k, n, act, has_bias);
+        let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
+        let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
+        self.push(Kernel::Matmul(tile), &p, vec![a, w, bias, c], (gx, gy, 1));
     }
 
     /// Batched (one product per head) vec4 matmul with explicit strides; `dummy` fills the
@@ -178,19 +192,11 @@ impl<'a> Steps<'a> {
     ) -> u32 {
         let (k, n) = (l.in_dim, l.out_dim);
         let parts = split_k(m, k, n);
-        let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
         if parts == 1 {
-            let tile = pick_variant(m, k, n);
-            let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
-            let p = MatmulParams::plain(m, k, n, Activation::Linear, false);
-            self.push(
-                Kernel::Matmul(tile),
-                &p,
-                vec![a, w, dummy, partials],
-                (gx, gy, 1),
-            );
+            self.plain_matmul([a, partials], l, m, Activation::Linear, (dummy, false));
             return 1;
         }
+        let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
         let kc = k / parts;
         let mut p = MatmulParams::plain(m, kc, n, Activation::Linear, false);
         (p.lda, p.ldb, p.ldc) = (k / 4, n / 4, n / 4);
