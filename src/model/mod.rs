@@ -1,5 +1,6 @@
 //! Model folders in Hugging Face layout: config, weights (with ALBERT's layer sharing), tokenizer.
 
+pub mod builtin;
 pub mod config;
 pub mod hub;
 pub mod spm;

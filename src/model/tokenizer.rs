@@ -43,6 +43,8 @@ impl TokenizerSource {
 /// Options read from `tokenizer_config.json`, with the transformers class defaults.
 #[derive(Debug, Clone)]
 struct TokOptions {
+    /// whose normalizer and pre-tokenizer apply (transformers' tokenizer class)
+    family: ModelType,
     do_lower_case: bool,
     keep_accents: bool,
     strip_accents: Option<bool>,
@@ -56,9 +58,36 @@ struct TokOptions {
 }
 
 impl TokOptions {
+    /// The defaults of the tokenizer class transformers would build, then the file's options.
+    /// The class is `tokenizer_class` of tokenizer_config.json when it names an ALBERT or BERT
+    /// tokenizer (a model may use the other family's tokenizer, as albert-mini does), else the
+    /// model type's.
     fn read(dir: &Path, model_type: ModelType) -> Result<Self> {
-        let albert = model_type == ModelType::Albert;
+        let path = dir.join("tokenizer_config.json");
+        let v: Option<serde_json::Value> = if path.is_file() {
+            let bytes = crate::error::read_file(&path)?;
+            Some(
+                serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
+                    path: path.clone(),
+                    msg: format!("not valid JSON: {e}"),
+                })?,
+            )
+        } else {
+            None
+        };
+        let family = match v
+            .as_ref()
+            .and_then(|v| v.get("tokenizer_class"))
+            .and_then(|c| c.as_str())
+            .map(|c| c.trim_end_matches("Fast"))
+        {
+            Some("BertTokenizer") => ModelType::Bert,
+            Some("AlbertTokenizer") => ModelType::Albert,
+            _ => model_type,
+        };
+        let albert = family == ModelType::Albert;
         let mut o = TokOptions {
+            family,
             do_lower_case: true,
             keep_accents: false,
             strip_accents: None,
@@ -70,16 +99,9 @@ impl TokOptions {
             mask: "[MASK]".into(),
             add_prefix_space: true,
         };
-        let path = dir.join("tokenizer_config.json");
-        if !path.is_file() {
+        let Some(v) = v else {
             return Ok(o);
-        }
-        let bytes = crate::error::read_file(&path)?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
-                path: path.clone(),
-                msg: format!("not valid JSON: {e}"),
-            })?;
+        };
         let b = |k: &str| v.get(k).and_then(|x| x.as_bool());
         // Special tokens are either strings or {"content": ...} objects.
         let s = |k: &str| {
@@ -177,10 +199,10 @@ impl LensTokenizer {
         let spiece = dir.join("spiece.model");
         let vocab = dir.join("vocab.txt");
         let tok = if json.is_file() {
-            Self::from_tokenizer_json(&json, config.model_type, &opts)?
-        } else if config.model_type == ModelType::Albert && spiece.is_file() {
+            Self::from_tokenizer_json(&json, opts.family, &opts)?
+        } else if opts.family == ModelType::Albert && spiece.is_file() {
             Self::from_spiece(&spiece, &opts)?
-        } else if config.model_type == ModelType::Bert && vocab.is_file() {
+        } else if opts.family == ModelType::Bert && vocab.is_file() {
             Self::from_vocab_txt(&vocab, &opts)?
         } else {
             let wanted = match config.model_type {

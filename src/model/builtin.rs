@@ -1,0 +1,125 @@
+//! The models shipped inside the binary, so that the app is useful offline on first start:
+//! `albert-mini` (factorized embedding, one shared layer) and `bert-mini` (its unshared twin),
+//! trained by tools/train/train_minis.py (see assets/models/*/README.md for their model cards).
+//! They are written once into a cache folder (keyed by a hash of their bytes) and opened from
+//! there like any other model folder.
+
+use crate::error::{LensError, Result};
+use std::path::{Path, PathBuf};
+
+/// The names of the built-in models.
+pub const NAMES: [&str; 2] = ["albert-mini", "bert-mini"];
+
+/// The files of each built-in model: (file name, bytes).
+fn files(name: &str) -> Option<[(&'static str, &'static [u8]); 5]> {
+    macro_rules! model {
+        ($dir:literal) => {
+            [
+                (
+                    "config.json",
+                    include_bytes!(concat!("../../assets/models/", $dir, "/config.json"))
+                        .as_slice(),
+                ),
+                (
+                    "model.safetensors",
+                    include_bytes!(concat!("../../assets/models/", $dir, "/model.safetensors"))
+                        .as_slice(),
+                ),
+                (
+                    "tokenizer.json",
+                    include_bytes!(concat!("../../assets/models/", $dir, "/tokenizer.json"))
+                        .as_slice(),
+                ),
+                (
+                    "tokenizer_config.json",
+                    include_bytes!(concat!(
+                        "../../assets/models/",
+                        $dir,
+                        "/tokenizer_config.json"
+                    ))
+                    .as_slice(),
+                ),
+                (
+                    "README.md",
+                    include_bytes!(concat!("../../assets/models/", $dir, "/README.md")).as_slice(),
+                ),
+            ]
+        };
+    }
+    match name {
+        "albert-mini" => Some(model!("albert-mini")),
+        "bert-mini" => Some(model!("bert-mini")),
+        _ => None,
+    }
+}
+
+/// The model card (README.md) of a built-in model.
+pub fn card(name: &str) -> Option<&'static str> {
+    let files = files(name)?;
+    std::str::from_utf8(files[4].1).ok()
+}
+
+/// Where built-in models are unpacked: `$XDG_CACHE_HOME/albert-lens/builtin`, else
+/// `~/.cache/albert-lens/builtin`, else the system temp folder.
+fn cache_root() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("albert-lens").join("builtin")
+}
+
+/// The folder of built-in model `name`, unpacked if it is not already.
+pub fn folder(name: &str) -> Result<PathBuf> {
+    folder_in(name, &cache_root()).or_else(|first| {
+        // an unwritable cache: try the temp folder before giving up
+        folder_in(name, &std::env::temp_dir().join("albert-lens-builtin")).map_err(|_| first)
+    })
+}
+
+fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
+    let files = files(name).ok_or_else(|| {
+        LensError::Unsupported(format!(
+            "there is no built-in model named {name:?} (built in: {})",
+            NAMES.join(", ")
+        ))
+    })?;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (f, bytes) in files.iter() {
+        for b in f.as_bytes().iter().chain(bytes.iter()) {
+            hash = (hash ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let dir = root.join(format!("{name}-{hash:016x}"));
+    let complete = files.iter().all(|(f, bytes)| {
+        std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == bytes.len() as u64)
+    });
+    if complete {
+        return Ok(dir);
+    }
+    let io = |path: &Path, source: std::io::Error| LensError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(root).map_err(|e| io(root, e))?;
+    // unpack beside, then rename: a half-written folder never has the final name
+    let tmp = root.join(format!(
+        ".{name}-{hash:016x}.{}.partial",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    for (f, bytes) in files.iter() {
+        let p = tmp.join(f);
+        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // another process may have unpacked it first
+        if !dir.join("model.safetensors").is_file() {
+            return Err(io(&dir, e));
+        }
+    }
+    Ok(dir)
+}

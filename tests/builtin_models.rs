@@ -1,0 +1,108 @@
+//! The built-in models (albert-mini, bert-mini), unpacked from the binary, against the golden
+//! outputs transformers computed for the same folders (tools/fixtures/make_builtin_goldens.py):
+//! tokens identical, attentions within 1e-5, hidden states and MLM logits within 1e-4 relative,
+//! and the same top-1 prediction at every position. Plus what the model cards and the
+//! comparison rely on: ALBERT shares its layers and factorizes its embedding, BERT does not,
+//! and both fit the 30 MB budget.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use albert_lens::backend::cpu::mlm_logits;
+use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::model::{builtin, LoadedModel, ModelType};
+use common::*;
+
+fn check(name: &str) -> LoadedModel {
+    let model = LoadedModel::open(&builtin::folder(name).unwrap()).unwrap();
+    let head = model.weights.mlm.as_ref().expect("an MLM head");
+    let mut checked = 0;
+    for g in goldens(name) {
+        let input = model.encode(&g.text, g.pair.as_deref()).unwrap();
+        assert_eq!(input.tokens, g.trace.tokens, "{name}/{}", g.case);
+        let trace = CpuBackend::new()
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        let d = trace.diff(&g.trace).expect("same shapes");
+        assert!(d.within_tolerance(), "{name}/{}: {d:?}", g.case);
+        let got = mlm_logits(&model.config, head, trace.hidden_states.last().unwrap()).unwrap();
+        let want = g.mlm_logits.unwrap();
+        assert!(
+            worst_relative(&got, &want, HIDDEN_REL_TOL) <= 1.0,
+            "{name}/{}",
+            g.case
+        );
+        let v = model.config.vocab_size;
+        let argmax = |r: &[f32]| {
+            r.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |a, (i, &x)| if x > a.1 { (i, x) } else { a })
+                .0
+        };
+        for (a, b) in got.chunks(v).zip(want.chunks(v)) {
+            assert_eq!(argmax(a), argmax(b), "{name}/{}", g.case);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "{name}: golden cases");
+    model
+}
+
+#[test]
+fn albert_mini_matches_transformers_and_shares_one_factorized_layer() {
+    let m = check("albert-mini");
+    assert_eq!(m.config.model_type, ModelType::Albert);
+    assert!(m.config.embedding_size < m.config.hidden_size);
+    assert_eq!(
+        m.weights.groups.len(),
+        1,
+        "one layer group shared by every depth"
+    );
+    assert!(m.config.num_hidden_layers > 1);
+}
+
+#[test]
+fn bert_mini_matches_transformers_and_is_its_unshared_twin() {
+    let b = check("bert-mini");
+    let a = LoadedModel::open(&builtin::folder("albert-mini").unwrap()).unwrap();
+    assert_eq!(b.config.model_type, ModelType::Bert);
+    assert_eq!(b.weights.groups.len(), b.config.num_hidden_layers);
+    for (x, y) in [
+        (a.config.hidden_size, b.config.hidden_size),
+        (a.config.num_hidden_layers, b.config.num_hidden_layers),
+        (a.config.num_attention_heads, b.config.num_attention_heads),
+        (a.config.intermediate_size, b.config.intermediate_size),
+        (a.config.vocab_size, b.config.vocab_size),
+    ] {
+        assert_eq!(x, y, "the twins differ only in sharing and factorization");
+    }
+    assert!(a.weights.param_count * 2 < b.weights.param_count);
+}
+
+#[test]
+fn built_in_models_fit_the_budget_and_carry_model_cards() {
+    let mut total = 0;
+    for name in builtin::NAMES {
+        let dir = builtin::folder(name).unwrap();
+        total += std::fs::metadata(dir.join("model.safetensors"))
+            .unwrap()
+            .len();
+        let card = builtin::card(name).unwrap();
+        for needed in [
+            "Brown corpus",
+            "MIT",
+            "Held-out masked-token top-1 accuracy",
+            "Final loss",
+            "steps",
+        ] {
+            assert!(card.contains(needed), "{name}'s card lacks {needed:?}");
+        }
+    }
+    assert!(total <= 30 * 1024 * 1024, "{total} bytes");
+}
+
+#[test]
+fn unknown_built_in_name_is_a_clear_error() {
+    let e = builtin::folder("gpt2-mini").unwrap_err().to_string();
+    assert!(e.contains("albert-mini") && e.contains("gpt2-mini"), "{e}");
+}
