@@ -79,6 +79,9 @@ pub enum LensError {
 
     #[error("cancelled: {0}")]
     Cancelled(String),
+
+    #[error("analysis: {0}")]
+    Analysis(String),
 }
 
 impl From<candle_core::Error> for LensError {

@@ -4,8 +4,11 @@
 //! Data flows one way: files -> [`model`] -> [`backend`] -> [`model::Trace`] -> views.
 //! `model` and `backend` never touch the UI.
 
+pub mod analysis;
+pub mod app;
 pub mod backend;
 pub mod bench;
+pub mod colormap;
 pub mod error;
 pub mod model;
 

@@ -1,6 +1,6 @@
-//! The albert-lens command line: `trace` exports a forward pass, `bench` measures backends.
-//! With no subcommand it runs a shipped model on an example sentence and prints what each
-//! layer attends to (the desktop window comes with the app issue).
+//! albert-lens: with no subcommand, the desktop window; `trace` exports a forward pass,
+//! `summary` prints what each layer attends to, `bench` measures backends and `bench-ui` the
+//! app's frame time.
 
 use albert_lens::backend::{Backend, FallbackBackend};
 
@@ -23,6 +23,28 @@ use std::path::{Path, PathBuf};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// (window) open this model folder, hub:ID, or built-in name instead of the last one
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// (window) the text to show
+    #[arg(long)]
+    text: Option<String>,
+    /// (window) the backend
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendChoice,
+    /// (window) start in this attention view
+    #[arg(long, value_enum)]
+    view: Option<ViewArg>,
+    /// (window) save a PNG of the window once the first result is shown, then quit
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum ViewArg {
+    Model,
+    Heatmap,
+    Links,
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
@@ -75,6 +97,23 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a model on a text and print, per layer, the token each token attends to most
+    Summary {
+        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+        #[arg(long, default_value = "albert-mini")]
+        model: PathBuf,
+        #[arg(long, default_value = albert_lens::app::EXAMPLE_TEXT)]
+        text: String,
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+    },
+    /// Measure the app's frame time headless: a 512 x 512 head heatmap, and the 144 thumbnails
+    /// of a 12 x 12 model at N = 128 (ALBERT-base shapes, random weights)
+    BenchUi {
+        /// frames per case (the median is reported)
+        #[arg(long, default_value_t = 120)]
+        frames: usize,
+    },
     /// Check a backend against the golden outputs of transformers (tests/fixtures/golden) and,
     /// for the GPU, against the CPU reference at ALBERT-base size
     Verify {
@@ -112,9 +151,16 @@ fn make_backend(choice: BackendChoice) -> FallbackBackend {
     b
 }
 
-/// A model argument: a folder, or `hub:ID` (downloaded into the Hugging Face cache, with
-/// progress on stderr; a cached model opens offline).
+/// A model argument: a folder, a built-in model's name (albert-mini, bert-mini; a folder of
+/// that name wins), or `hub:ID` (downloaded into the Hugging Face cache, with progress on
+/// stderr; a cached model opens offline).
 fn resolve_model(spec: &Path) -> Result<PathBuf> {
+    if let Some(name) = spec
+        .to_str()
+        .filter(|s| albert_lens::model::builtin::NAMES.contains(s) && !spec.exists())
+    {
+        return Ok(albert_lens::model::builtin::folder(name)?);
+    }
     let Some(id) = spec.to_str().and_then(albert_lens::model::hub::hub_id) else {
         return Ok(spec.to_path_buf());
     };
@@ -148,10 +194,8 @@ fn run_trace(
     Ok((model, trace, backend.name()))
 }
 
-fn demo() -> Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/albert_single");
-    let text = "The quick brown fox jumps over the lazy dog.";
-    let (model, trace, backend) = run_trace(&dir, text, None, BackendChoice::Auto)?;
+fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {
+    let (model, trace, backend) = run_trace(dir, text, None, backend)?;
     println!(
         "albert-lens: {} ({} layers sharing {} group(s), {} parameters) on {backend}",
         dir.display(),
@@ -178,7 +222,6 @@ fn demo() -> Result<()> {
             .collect();
         println!("layer {j}: {}", picks.join("  "));
     }
-    println!("(the desktop app is not built yet; `albert-lens trace --help` exports full traces)");
     Ok(())
 }
 
@@ -335,7 +378,13 @@ fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => demo(),
+        None => run_window(cli),
+        Some(Command::Summary {
+            model,
+            text,
+            backend,
+        }) => summary(&model, &text, backend),
+        Some(Command::BenchUi { frames }) => albert_lens::app::bench::run(frames.max(5)),
         Some(Command::Trace {
             model,
             text,
@@ -378,4 +427,47 @@ fn main() -> Result<()> {
             matmul,
         }) => bench(backend, &models, &tokens, iters.max(1), matmul),
     }
+}
+
+/// The desktop window.
+fn run_window(cli: Cli) -> Result<()> {
+    use albert_lens::app::{worker::ModelSource, AppOptions, AttnView, LensApp};
+    let open = cli.model.map(|m| match m.to_str() {
+        Some(s) if albert_lens::model::builtin::NAMES.contains(&s) && !m.exists() => {
+            ModelSource::Builtin(s.to_string())
+        }
+        Some(s) if albert_lens::model::hub::hub_id(s).is_some() => {
+            ModelSource::Hub(albert_lens::model::hub::hub_id(s).unwrap_or(s).to_string())
+        }
+        _ => ModelSource::Folder(m),
+    });
+    let opts = AppOptions {
+        backend: cli.backend.lib(),
+        // a scripted screenshot starts from the defaults, not from the last session
+        restore: cli.screenshot.is_none(),
+        open,
+        compare: None,
+        text: cli.text,
+        start_models: true,
+        screenshot: cli.screenshot,
+        view: cli.view.map(|v| match v {
+            ViewArg::Model => AttnView::Model,
+            ViewArg::Heatmap => AttnView::Heatmap,
+            ViewArg::Links => AttnView::Links,
+        }),
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("albert-lens")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "albert-lens",
+        native,
+        Box::new(move |cc| Ok(Box::new(LensApp::new(cc, opts)))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}. On a machine without a display, use the `trace`, `summary` or `bench` subcommands"))
 }

@@ -205,3 +205,36 @@ fn trace_reads_a_long_text_from_a_file_and_truncates_it_visibly() {
     assert!(!res.status.success());
     assert!(String::from_utf8_lossy(&res.stderr).contains("long.txt is not UTF-8"));
 }
+
+#[test]
+fn trace_with_a_built_in_model_name_equals_transformers_golden_file() {
+    let golden = goldens("albert-mini")
+        .into_iter()
+        .find(|g| g.case == "example")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trace.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args([
+            "trace",
+            "--model",
+            "albert-mini",
+            "--backend",
+            "cpu",
+            "--text",
+        ])
+        .arg(&golden.text)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    let d = trace.diff(&golden.trace).expect("same shapes");
+    assert!(d.within_tolerance(), "{d:?}");
+}

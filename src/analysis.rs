@@ -1,0 +1,232 @@
+//! What the attention views compute from a [`Trace`]: one head's map, the mean and max over
+//! heads, attention rollout across layers (Abnar & Zuidema 2020), attention weighted by the norm
+//! of the transformed value vectors (Kobayashi et al. 2020), hiding special tokens with optional
+//! renormalisation, and differences. Pure functions on row-major `[N, N]` matrices (row = query,
+//! column = key), independent of the UI so that tests can check them on hand-made inputs.
+
+use crate::error::{LensError, Result};
+use crate::model::{ModelConfig, ModelWeights, Trace};
+
+/// Which heads of a layer a map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HeadSel {
+    Head(usize),
+    Mean,
+    Max,
+}
+
+/// What a map measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Measure {
+    /// the attention weights α
+    Attention,
+    /// attention rollout from the input up to the layer (head mean, residual folded in)
+    Rollout,
+    /// ‖α_ij f(x_j)‖ (Kobayashi et al. 2020); for all heads the norm of the sum over heads
+    ValueNorm,
+}
+
+/// Element-wise mean of the heads of a `[heads, N, N]` layer.
+pub fn mean_heads(layer: &[f32], heads: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * n];
+    for h in 0..heads {
+        for (o, v) in out.iter_mut().zip(&layer[h * n * n..(h + 1) * n * n]) {
+            *o += v;
+        }
+    }
+    let inv = 1.0 / heads.max(1) as f32;
+    out.iter_mut().for_each(|o| *o *= inv);
+    out
+}
+
+/// Element-wise maximum of the heads of a `[heads, N, N]` layer.
+pub fn max_heads(layer: &[f32], heads: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![f32::NEG_INFINITY; n * n];
+    for h in 0..heads {
+        for (o, v) in out.iter_mut().zip(&layer[h * n * n..(h + 1) * n * n]) {
+            *o = o.max(*v);
+        }
+    }
+    out
+}
+
+/// One layer's map for a head selection.
+pub fn select_heads(layer: &[f32], heads: usize, n: usize, sel: HeadSel) -> Vec<f32> {
+    match sel {
+        HeadSel::Head(h) => layer[h * n * n..(h + 1) * n * n].to_vec(),
+        HeadSel::Mean => mean_heads(layer, heads, n),
+        HeadSel::Max => max_heads(layer, heads, n),
+    }
+}
+
+/// `a · b` for `[N, N]` matrices.
+pub fn matmul_square(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; n * n];
+    for i in 0..n {
+        let row = &mut out[i * n..(i + 1) * n];
+        for k in 0..n {
+            let aik = a[i * n + k];
+            if aik == 0.0 {
+                continue;
+            }
+            for (o, bv) in row.iter_mut().zip(&b[k * n..(k + 1) * n]) {
+                *o += aik * bv;
+            }
+        }
+    }
+    out
+}
+
+/// Attention rollout (Abnar & Zuidema 2020) for every layer: with Ā_l the head mean of layer l,
+/// Â_l = (Ā_l + I) / 2 (the residual connection) rows renormalised, R_0 = Â_0 and
+/// R_l = Â_l · R_{l-1}. Entry (i, j) of R_l is how much token i at layer l draws on input token j.
+pub fn rollout(trace: &Trace) -> Vec<Vec<f32>> {
+    let n = trace.num_tokens();
+    let mut out: Vec<Vec<f32>> = Vec::with_capacity(trace.attentions.len());
+    for layer in &trace.attentions {
+        let mut a = mean_heads(layer, trace.num_heads, n);
+        for i in 0..n {
+            let row = &mut a[i * n..(i + 1) * n];
+            row[i] += 1.0;
+            let s: f32 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+        let r = match out.last() {
+            Some(prev) => matmul_square(&a, prev, n),
+            None => a,
+        };
+        out.push(r);
+    }
+    out
+}
+
+/// A map restricted to the rows and columns of `keep` (in order). With `renormalise`, each
+/// remaining row is divided by its sum so that it is again a distribution over the kept keys.
+pub fn restrict(map: &[f32], n: usize, keep: &[usize], renormalise: bool) -> Vec<f32> {
+    let m = keep.len();
+    let mut out = Vec::with_capacity(m * m);
+    for &i in keep {
+        let start = out.len();
+        out.extend(keep.iter().map(|&j| map[i * n + j]));
+        if renormalise {
+            let s: f32 = out[start..].iter().sum();
+            if s > 0.0 {
+                out[start..].iter_mut().for_each(|v| *v /= s);
+            }
+        }
+    }
+    out
+}
+
+/// `a - b`, element-wise (a difference map for the diverging colormap).
+pub fn difference(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
+}
+
+/// The value-weighted maps of attention map `j` (Kobayashi et al. 2020, "Attention is not only
+/// a weight"): with f_h(x) = (x W_V^h + b_V^h) W_O^h the transformed value vector of head h,
+/// returns (per head `[heads, N, N]` with entries α^h_ij ‖f_h(x_j)‖, all heads `[N, N]` with
+/// entries ‖Σ_h α^h_ij f_h(x_j)‖). x is the layer's input, hidden state `j` of the trace.
+pub fn value_weighted(
+    cfg: &ModelConfig,
+    weights: &ModelWeights,
+    trace: &Trace,
+    j: usize,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let n = trace.num_tokens();
+    let h = cfg.hidden_size;
+    let heads = cfg.num_attention_heads;
+    let d = cfg.head_dim();
+    let (Some(att), Some(x)) = (trace.attentions.get(j), trace.hidden_states.get(j)) else {
+        return Err(LensError::Analysis(format!(
+            "the trace has no attention map {j} (it has {})",
+            trace.attentions.len()
+        )));
+    };
+    let (_, g, inner) = ModelWeights::layer_of_attention(cfg, j);
+    let layer = weights
+        .groups
+        .get(g)
+        .and_then(|grp| grp.get(inner))
+        .ok_or_else(|| LensError::Analysis(format!("no weights for attention map {j}")))?;
+    let qkv_w: Vec<f32> = flat(&layer.qkv.w)?; // [H, 3H]
+    let qkv_b: Vec<f32> = flat(&layer.qkv.b)?; // [3H]
+    let wo: Vec<f32> = flat(&layer.attn_out.w)?; // [H, H], rows are input dims
+                                                 // v = x W_V + b_V: [N, H]
+    let mut v = vec![0.0f32; n * h];
+    for t in 0..n {
+        let xr = &x[t * h..(t + 1) * h];
+        let vr = &mut v[t * h..(t + 1) * h];
+        vr.copy_from_slice(&qkv_b[2 * h..3 * h]);
+        for (k, xv) in xr.iter().enumerate() {
+            let wr = &qkv_w[k * 3 * h + 2 * h..k * 3 * h + 3 * h];
+            for (o, w) in vr.iter_mut().zip(wr) {
+                *o += xv * w;
+            }
+        }
+    }
+    // f_h(x_t) = v_t[h*d..(h+1)*d] · W_O[h*d..(h+1)*d, :]: [heads, N, H]
+    let mut f = vec![0.0f32; heads * n * h];
+    for hd in 0..heads {
+        for t in 0..n {
+            let out = &mut f[(hd * n + t) * h..(hd * n + t + 1) * h];
+            for c in 0..d {
+                let vv = v[t * h + hd * d + c];
+                let wr = &wo[(hd * d + c) * h..(hd * d + c + 1) * h];
+                for (o, w) in out.iter_mut().zip(wr) {
+                    *o += vv * w;
+                }
+            }
+        }
+    }
+    let norms: Vec<f32> = f
+        .chunks_exact(h)
+        .map(|r| r.iter().map(|a| a * a).sum::<f32>().sqrt())
+        .collect(); // [heads, N]
+    let mut per_head = vec![0.0f32; heads * n * n];
+    for hd in 0..heads {
+        for i in 0..n {
+            for jj in 0..n {
+                let idx = (hd * n + i) * n + jj;
+                per_head[idx] = att[idx] * norms[hd * n + jj];
+            }
+        }
+    }
+    let mut all = vec![0.0f32; n * n];
+    let mut acc = vec![0.0f32; h];
+    for i in 0..n {
+        for jj in 0..n {
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for hd in 0..heads {
+                let a = att[(hd * n + i) * n + jj];
+                let fr = &f[(hd * n + jj) * h..(hd * n + jj + 1) * h];
+                for (o, fv) in acc.iter_mut().zip(fr) {
+                    *o += a * fv;
+                }
+            }
+            all[i * n + jj] = acc.iter().map(|a| a * a).sum::<f32>().sqrt();
+        }
+    }
+    Ok((per_head, all))
+}
+
+fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| LensError::Analysis(format!("reading weights: {e}")))
+}
+
+/// The smallest and largest finite values of a map (for a colour scale), or (0, 1) if none.
+pub fn value_range(map: &[f32]) -> (f32, f32) {
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    for &v in map.iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        (0.0, 1.0)
+    } else {
+        (lo, hi)
+    }
+}

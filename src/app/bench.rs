@@ -1,0 +1,101 @@
+//! `albert-lens bench-ui`: the app's frame time measured headless (egui's layout, painting and
+//! tessellation, which run on the UI thread every frame; the GPU's share of drawing a few
+//! textured quads is not included). Cases: one 512 × 512 head heatmap with the pointer moving
+//! over it (tooltip and highlight every frame), and the model view's 144 thumbnails of a 12 × 12
+//! model at N = 128, both on traces of ALBERT-base shapes with random weights.
+
+use super::{AppOptions, AttnView, LensApp, Settings};
+use crate::analysis::HeadSel;
+use crate::backend::{Backend, BackendChoice, CpuBackend};
+use crate::model::ModelWeights;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn trace_of(n: usize) -> anyhow::Result<Arc<crate::model::Trace>> {
+    let cfg = crate::bench::preset_config("albert-base")?;
+    let weights = ModelWeights::random(&cfg, 7)?;
+    let input = crate::bench::synthetic_input(&cfg, n);
+    Ok(Arc::new(CpuBackend::new().forward(&cfg, &weights, &input)?))
+}
+
+/// Frame times in ms: (first frame, which builds the textures; median of the rest; max).
+fn frames(app: &mut LensApp, ctx: &egui::Context, count: usize, hover: bool) -> (f64, f64, f64) {
+    let size = egui::vec2(1280.0, 800.0);
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
+            ..Default::default()
+        };
+        if hover {
+            if let Some(r) = app.heatmap_rect {
+                let t = (i % 50) as f32 / 50.0;
+                input.events.push(egui::Event::PointerMoved(
+                    r.min + r.size() * egui::vec2(t, 1.0 - t),
+                ));
+            }
+        }
+        let t0 = Instant::now();
+        let mut out = ctx.run_ui(input, |ui| app.frame(ui));
+        let prims = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
+        // no renderer here: the texture uploads are counted as built, not as sent to a GPU
+        out.textures_delta.clear();
+        std::hint::black_box(prims);
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    let first = times[0];
+    let mut rest = times[1..].to_vec();
+    rest.sort_by(f64::total_cmp);
+    (first, rest[rest.len() / 2], rest[rest.len() - 1])
+}
+
+pub fn run(count: usize) -> anyhow::Result<()> {
+    println!("albert-lens bench-ui: {count} frames per case, 1280 x 800 window, headless egui (layout + paint + tessellate)");
+    for (case, n, view, zoom) in [
+        (
+            "head heatmap 512 x 512, pointer moving",
+            512,
+            AttnView::Heatmap,
+            1.0,
+        ),
+        (
+            "head heatmap 512 x 512 zoomed x16 (token labels drawn)",
+            512,
+            AttnView::Heatmap,
+            16.0,
+        ),
+        (
+            "model view 12 x 12 thumbnails, N = 128",
+            128,
+            AttnView::Model,
+            1.0,
+        ),
+    ] {
+        let trace = trace_of(n)?;
+        let ctx = egui::Context::default();
+        let settings = Settings {
+            view,
+            head: HeadSel::Head(3),
+            layer: 5,
+            ..Settings::default()
+        };
+        let mut app = LensApp::with_settings(
+            &ctx,
+            settings,
+            AppOptions {
+                backend: BackendChoice::Cpu,
+                restore: false,
+                start_models: false,
+                ..AppOptions::default()
+            },
+        );
+        app.set_trace(trace);
+        app.zoom = super::heatmap::ZoomPan {
+            zoom,
+            origin: egui::vec2(200.0, 200.0),
+        };
+        let (first, median, max) = frames(&mut app, &ctx, count, view == AttnView::Heatmap);
+        println!("{case}: first frame {first:.1} ms (builds the texture), then median {median:.2} ms, max {max:.2} ms");
+    }
+    Ok(())
+}

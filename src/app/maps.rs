@@ -1,0 +1,224 @@
+//! The matrix a view shows, computed from the traces and the view options: which layer and
+//! heads, which measure, special tokens hidden or not, and an optional difference against a
+//! second trace. Recomputed only when one of those changes (see [`MapKey`]).
+
+use crate::analysis::{self, HeadSel, Measure};
+use crate::colormap::Scale;
+use crate::model::Trace;
+use std::sync::Arc;
+
+/// Everything the displayed matrix depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapKey {
+    pub trace_gen: u64,
+    pub diff_gen: Option<u64>,
+    pub value_gen: u64,
+    pub layer: usize,
+    pub head: HeadSel,
+    pub measure: Measure,
+    pub hide_special: bool,
+    pub renormalise: bool,
+    pub shared_scale: bool,
+    pub log: bool,
+}
+
+/// A matrix ready to draw: `values` is `[rows, cols]` row-major (rows = queries).
+#[derive(Debug, Clone)]
+pub struct MapData {
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+    /// token labels of the rows and columns (for a difference: "a/b" where the tokens differ)
+    pub row_labels: Vec<String>,
+    pub col_labels: Vec<String>,
+    /// the trace positions of the rows/columns (they differ from 0.. when special tokens are
+    /// hidden)
+    pub index: Vec<usize>,
+    pub scale: Scale,
+    pub diverging: bool,
+    pub title: String,
+    /// what the hovered value is called ("weight", "|αf|", "Δ weight")
+    pub value_name: &'static str,
+}
+
+/// The per-layer value-weighted maps the worker computed for the main trace.
+#[derive(Debug, Clone)]
+pub struct ValueMaps {
+    pub layer: usize,
+    pub per_head: Arc<Vec<f32>>,
+    pub all: Arc<Vec<f32>>,
+}
+
+/// Why no matrix can be shown (said in the view instead).
+pub type Missing = String;
+
+fn raw_map(
+    trace: &Trace,
+    rollout: &[Vec<f32>],
+    value: Option<&ValueMaps>,
+    key: &MapKey,
+) -> Result<Vec<f32>, Missing> {
+    let n = trace.num_tokens();
+    let Some(layer) = trace.attentions.get(key.layer) else {
+        return Err(format!(
+            "layer {} does not exist (the model has {})",
+            key.layer + 1,
+            trace.attentions.len()
+        ));
+    };
+    if let HeadSel::Head(h) = key.head {
+        if h >= trace.num_heads {
+            return Err(format!(
+                "head {} does not exist (the layer has {})",
+                h + 1,
+                trace.num_heads
+            ));
+        }
+    }
+    Ok(match key.measure {
+        Measure::Attention => analysis::select_heads(layer, trace.num_heads, n, key.head),
+        Measure::Rollout => rollout
+            .get(key.layer)
+            .cloned()
+            .ok_or_else(|| "rollout is not computed yet".to_string())?,
+        Measure::ValueNorm => {
+            let Some(v) = value.filter(|v| v.layer == key.layer) else {
+                return Err("computing the value-weighted map…".into());
+            };
+            match key.head {
+                HeadSel::Head(h) => v.per_head[h * n * n..(h + 1) * n * n].to_vec(),
+                HeadSel::Mean => v.all.to_vec(),
+                HeadSel::Max => analysis::max_heads(&v.per_head, trace.num_heads, n),
+            }
+        }
+    })
+}
+
+/// The matrix for `key`. `diff` is the trace to subtract (same tokenization needed).
+pub fn compute(
+    trace: &Trace,
+    rollout: &[Vec<f32>],
+    value: Option<&ValueMaps>,
+    diff: Option<(&Trace, &[Vec<f32>])>,
+    key: &MapKey,
+) -> Result<MapData, Missing> {
+    let n = trace.num_tokens();
+    let mut map = raw_map(trace, rollout, value, key)?;
+    let mut row_labels = trace.tokens.clone();
+    if let Some((other, other_rollout)) = diff {
+        if key.measure == Measure::ValueNorm {
+            return Err("the difference view compares attention or rollout, not value-weighted maps: pick one of those".into());
+        }
+        if other.num_tokens() != n {
+            return Err(format!(
+                "the two inputs tokenize to different lengths ({n} and {} tokens): a difference needs inputs of the same length, e.g. sentences that differ in one word",
+                other.num_tokens()
+            ));
+        }
+        if other.attentions.len() != trace.attentions.len() || other.num_heads != trace.num_heads {
+            return Err(format!(
+                "the two models have different shapes ({} layers × {} heads against {} × {})",
+                trace.attentions.len(),
+                trace.num_heads,
+                other.attentions.len(),
+                other.num_heads
+            ));
+        }
+        let b = raw_map(other, other_rollout, None, key)?;
+        map = analysis::difference(&map, &b);
+        row_labels = trace
+            .tokens
+            .iter()
+            .zip(&other.tokens)
+            .map(|(a, b)| {
+                if a == b {
+                    a.clone()
+                } else {
+                    format!("{a}/{b}")
+                }
+            })
+            .collect();
+    }
+    let index: Vec<usize> = if key.hide_special {
+        (0..n).filter(|&i| !trace.special[i]).collect()
+    } else {
+        (0..n).collect()
+    };
+    if index.is_empty() {
+        return Err("the input has only special tokens: show them to see its attention".into());
+    }
+    let renorm = key.hide_special && key.renormalise && diff.is_none();
+    let values = if key.hide_special {
+        analysis::restrict(&map, n, &index, renorm)
+    } else {
+        map
+    };
+    let labels: Vec<String> = index.iter().map(|&i| row_labels[i].clone()).collect();
+    let diverging = diff.is_some();
+    let (lo, hi) = analysis::value_range(&values);
+    let scale = if diverging {
+        let m = if key.shared_scale {
+            1.0
+        } else {
+            lo.abs().max(hi.abs()).max(1e-6)
+        };
+        Scale {
+            lo: -m,
+            hi: m,
+            log: key.log,
+        }
+    } else if key.shared_scale && key.measure != Measure::ValueNorm {
+        Scale {
+            lo: 0.0,
+            hi: 1.0,
+            log: key.log,
+        }
+    } else {
+        Scale {
+            lo: if key.log {
+                lo.max(crate::colormap::LOG_FLOOR)
+            } else {
+                0.0f32.min(lo)
+            },
+            hi: hi.max(1e-6),
+            log: key.log,
+        }
+    };
+    let head = match key.head {
+        HeadSel::Head(h) => format!("head {}", h + 1),
+        HeadSel::Mean if key.measure == Measure::ValueNorm => "all heads (|Σ αf|)".into(),
+        HeadSel::Mean => "mean over heads".into(),
+        HeadSel::Max => "max over heads".into(),
+    };
+    let what = match key.measure {
+        Measure::Attention => format!("attention, layer {}, {head}", key.layer + 1),
+        Measure::Rollout => format!("attention rollout, layers 1–{}", key.layer + 1),
+        Measure::ValueNorm => format!("|α f(x)|, layer {}, {head}", key.layer + 1),
+    };
+    let title = if diverging {
+        format!("difference (A − B) of {what}")
+    } else if renorm {
+        format!("{what}, special tokens hidden, rows renormalised")
+    } else if key.hide_special {
+        format!("{what}, special tokens hidden")
+    } else {
+        what
+    };
+    Ok(MapData {
+        rows: index.len(),
+        cols: index.len(),
+        values,
+        row_labels: labels.clone(),
+        col_labels: labels,
+        index,
+        scale,
+        diverging,
+        title,
+        value_name: match (diverging, key.measure) {
+            (true, _) => "Δ",
+            (false, Measure::ValueNorm) => "|αf|",
+            (false, Measure::Rollout) => "rollout",
+            (false, Measure::Attention) => "weight",
+        },
+    })
+}

@@ -1,0 +1,421 @@
+//! The background worker: it owns the loaded models and the backend, loads folders, downloads
+//! from the Hub and runs forward passes, so that the UI thread never waits on any of it. The UI
+//! sends [`Request`]s and polls [`Event`]s once per frame; the worker wakes the UI with
+//! `request_repaint` whenever it has something to say.
+
+use crate::backend::{Backend, BackendChoice, FallbackBackend};
+use crate::model::{hub, LoadedModel, Trace};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which loaded model a request is about: the one the views show, or the second one used for
+/// model-vs-model differences (and, later, the shared-vs-unshared comparison).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ModelSlot {
+    Main,
+    Compare,
+}
+
+/// Which trace a run fills: the one on screen, or the one it is compared against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TraceSlot {
+    Main,
+    Diff,
+}
+
+/// Where a model comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ModelSource {
+    Folder(PathBuf),
+    /// a model shipped inside the app (albert-mini, bert-mini)
+    Builtin(String),
+    /// a Hugging Face Hub id, downloaded into the HF cache
+    Hub(String),
+}
+
+impl ModelSource {
+    pub fn label(&self) -> String {
+        match self {
+            ModelSource::Folder(p) => p.display().to_string(),
+            ModelSource::Builtin(n) => format!("{n} (built in)"),
+            ModelSource::Hub(id) => format!("hub:{id}"),
+        }
+    }
+}
+
+pub enum Request {
+    Open {
+        slot: ModelSlot,
+        source: ModelSource,
+    },
+    Run {
+        slot: TraceSlot,
+        model: ModelSlot,
+        text: String,
+        pair: Option<String>,
+        seq: u64,
+    },
+    /// Kobayashi et al.'s value-weighted maps of one attention map of the Main trace.
+    ValueWeighted { layer: usize, seq: u64 },
+}
+
+/// What the UI shows about a loaded model.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub source: ModelSource,
+    pub dir: PathBuf,
+    pub summary: String,
+    pub model_type: crate::model::ModelType,
+    pub layers: usize,
+    pub maps: usize,
+    pub heads: usize,
+    pub params: usize,
+    pub has_mlm: bool,
+    pub warnings: Vec<String>,
+    pub load_ms: f64,
+    /// an identity for the tokenizer (its file's bytes hashed), to tell whether two models
+    /// tokenize alike
+    pub tokenizer_id: u64,
+}
+
+pub enum Event {
+    Progress {
+        slot: ModelSlot,
+        what: String,
+        fraction: Option<f32>,
+    },
+    Loaded {
+        slot: ModelSlot,
+        info: Box<ModelInfo>,
+    },
+    Traced {
+        slot: TraceSlot,
+        seq: u64,
+        trace: Arc<Trace>,
+        ms: f64,
+        backend: String,
+    },
+    ValueWeighted {
+        layer: usize,
+        seq: u64,
+        per_head: Arc<Vec<f32>>,
+        all: Arc<Vec<f32>>,
+    },
+    Failed {
+        what: String,
+        message: String,
+    },
+}
+
+/// The UI's handle on the worker thread.
+pub struct Worker {
+    tx: Sender<Request>,
+    rx: Receiver<Event>,
+    /// set by the UI to stop a Hub download between chunks
+    pub cancel: Arc<AtomicBool>,
+    pub backend_name: Arc<std::sync::Mutex<String>>,
+}
+
+impl Worker {
+    /// Starts the worker thread. `wake` is called after every event (the app passes the egui
+    /// context's `request_repaint`).
+    pub fn spawn(backend: BackendChoice, wake: impl Fn() + Send + 'static) -> Self {
+        let (tx, req_rx) = channel::<Request>();
+        let (ev_tx, rx) = channel::<Event>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let backend_name = Arc::new(std::sync::Mutex::new(String::from("starting…")));
+        let state = WorkerState {
+            cancel: cancel.clone(),
+            backend_name: backend_name.clone(),
+            main: None,
+            compare: None,
+            last_main: None,
+            load_ms: 0.0,
+        };
+        let spawned = std::thread::Builder::new()
+            .name("albert-lens worker".into())
+            .spawn(move || state.run(backend, req_rx, ev_tx, wake));
+        if let Err(e) = spawned {
+            // without a thread there is no worker; requests then fail visibly in `poll`
+            eprintln!("cannot start the worker thread: {e}");
+        }
+        Worker {
+            tx,
+            rx,
+            cancel,
+            backend_name,
+        }
+    }
+
+    pub fn send(&self, req: Request) -> bool {
+        if matches!(req, Request::Open { .. }) {
+            self.cancel.store(false, Ordering::SeqCst);
+        }
+        self.tx.send(req).is_ok()
+    }
+
+    /// Every event that arrived since the last call.
+    pub fn poll(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            match self.rx.try_recv() {
+                Ok(e) => out.push(e),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    out.push(Event::Failed {
+                        what: "worker".into(),
+                        message: "the background worker stopped; restart the app".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+struct WorkerState {
+    cancel: Arc<AtomicBool>,
+    backend_name: Arc<std::sync::Mutex<String>>,
+    main: Option<LoadedModel>,
+    compare: Option<LoadedModel>,
+    last_main: Option<Arc<Trace>>,
+    load_ms: f64,
+}
+
+impl WorkerState {
+    fn run(
+        mut self,
+        choice: BackendChoice,
+        rx: Receiver<Request>,
+        tx: Sender<Event>,
+        wake: impl Fn() + Send + 'static,
+    ) {
+        let mut backend = FallbackBackend::new(choice);
+        if let Ok(mut n) = self.backend_name.lock() {
+            *n = match &backend.notice {
+                Some(notice) => format!("{} — {notice}", backend.name()),
+                None => backend.name(),
+            };
+        }
+        wake();
+        let send = |e: Event| {
+            let _ = tx.send(e);
+            wake();
+        };
+        while let Ok(first) = rx.recv() {
+            // Coalesce: of the runs queued for one trace slot, only the newest matters.
+            let mut batch = vec![first];
+            while let Ok(r) = rx.try_recv() {
+                batch.push(r);
+            }
+            let mut keep = vec![true; batch.len()];
+            for i in 0..batch.len() {
+                if let Request::Run { slot, .. } = &batch[i] {
+                    let later = batch[i + 1..]
+                        .iter()
+                        .any(|r| matches!(r, Request::Run { slot: s, .. } if s == slot));
+                    keep[i] = !later;
+                }
+            }
+            for (req, k) in batch.into_iter().zip(keep) {
+                if k {
+                    self.handle(req, &mut backend, &send);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, req: Request, backend: &mut FallbackBackend, send: &dyn Fn(Event)) {
+        match req {
+            Request::Open { slot, source } => {
+                let what = source.label();
+                match self.open(slot, &source, send) {
+                    Ok(model) => {
+                        let info = info_of(&model, source, self.load_ms);
+                        match slot {
+                            ModelSlot::Main => {
+                                self.main = Some(model);
+                                self.last_main = None;
+                            }
+                            ModelSlot::Compare => self.compare = Some(model),
+                        }
+                        send(Event::Loaded {
+                            slot,
+                            info: Box::new(info),
+                        });
+                    }
+                    Err(e) => send(Event::Failed {
+                        what: format!("opening {what}"),
+                        message: format!("{e:#}"),
+                    }),
+                }
+            }
+            Request::Run {
+                slot,
+                model,
+                text,
+                pair,
+                seq,
+            } => {
+                let m = match model {
+                    ModelSlot::Main => self.main.as_ref(),
+                    ModelSlot::Compare => self.compare.as_ref(),
+                };
+                let Some(m) = m else {
+                    send(Event::Failed {
+                        what: "running".into(),
+                        message: "no model is loaded: open a model folder first".into(),
+                    });
+                    return;
+                };
+                let t0 = Instant::now();
+                let result = m
+                    .encode(&text, pair.as_deref())
+                    .and_then(|input| backend.forward(&m.config, &m.weights, &input));
+                match result {
+                    Ok(trace) => {
+                        let trace = Arc::new(trace);
+                        if slot == TraceSlot::Main {
+                            if let Some(old) = self.last_main.replace(trace.clone()) {
+                                if let Ok(t) = Arc::try_unwrap(old) {
+                                    backend.recycle(t);
+                                }
+                            }
+                        }
+                        send(Event::Traced {
+                            slot,
+                            seq,
+                            trace,
+                            ms: t0.elapsed().as_secs_f64() * 1e3,
+                            backend: backend.name(),
+                        });
+                    }
+                    Err(e) => send(Event::Failed {
+                        what: format!("running {}", m.dir.display()),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Request::ValueWeighted { layer, seq } => {
+                let (Some(m), Some(t)) = (self.main.as_ref(), self.last_main.as_ref()) else {
+                    return;
+                };
+                match crate::analysis::value_weighted(&m.config, &m.weights, t, layer) {
+                    Ok((per_head, all)) => send(Event::ValueWeighted {
+                        layer,
+                        seq,
+                        per_head: Arc::new(per_head),
+                        all: Arc::new(all),
+                    }),
+                    Err(e) => send(Event::Failed {
+                        what: "value-weighted attention".into(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn open(
+        &mut self,
+        slot: ModelSlot,
+        source: &ModelSource,
+        send: &dyn Fn(Event),
+    ) -> anyhow::Result<LoadedModel> {
+        use anyhow::Context;
+        let t0 = Instant::now();
+        let dir = match source {
+            ModelSource::Folder(p) => p.clone(),
+            ModelSource::Builtin(name) => crate::model::builtin::folder(name)?,
+            ModelSource::Hub(id) => {
+                let opts = hub::HubOptions::from_env();
+                let cancel = self.cancel.clone();
+                let mut progress = |p: hub::DownloadProgress| {
+                    send(Event::Progress {
+                        slot,
+                        what: format!("downloading {id}: {}", p.file),
+                        fraction: p
+                            .bytes_total
+                            .filter(|t| *t > 0)
+                            .map(|t| p.bytes_done as f32 / t as f32),
+                    });
+                    !cancel.load(Ordering::SeqCst)
+                };
+                hub::open(id, &opts, &mut progress)?
+            }
+        };
+        send(Event::Progress {
+            slot,
+            what: format!("loading {}", dir.display()),
+            fraction: None,
+        });
+        let model = LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))?;
+        self.load_ms = t0.elapsed().as_secs_f64() * 1e3;
+        Ok(model)
+    }
+}
+
+fn info_of(m: &LoadedModel, source: ModelSource, load_ms: f64) -> ModelInfo {
+    use std::hash::{Hash, Hasher};
+    let c = &m.config;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(m.tokenizer.source.path())
+        .unwrap_or_default()
+        .hash(&mut h);
+    let summary = format!(
+        "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters ({})",
+        c.model_type.as_str(),
+        c.num_hidden_layers,
+        if c.model_type == crate::model::ModelType::Albert {
+            format!(
+                " ({} shared group{})",
+                c.num_hidden_groups,
+                if c.num_hidden_groups == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        },
+        c.num_attention_heads,
+        c.hidden_size,
+        if c.has_projection() {
+            format!(" · E {}", c.embedding_size)
+        } else {
+            String::new()
+        },
+        c.vocab_size,
+        format_count(m.weights.param_count),
+        m.weights
+            .stored_dtypes
+            .iter()
+            .copied()
+            .collect::<Vec<_>>()
+            .join("+"),
+    );
+    ModelInfo {
+        source,
+        dir: m.dir.clone(),
+        summary,
+        model_type: c.model_type,
+        layers: c.num_hidden_layers,
+        maps: c.num_attention_maps(),
+        heads: c.num_attention_heads,
+        params: m.weights.param_count,
+        has_mlm: m.weights.mlm.is_some(),
+        warnings: m.warnings.clone(),
+        load_ms,
+        tokenizer_id: h.finish(),
+    }
+}
+
+/// 12_345_678 -> "12.3M", 45_600 -> "45.6k".
+pub fn format_count(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}

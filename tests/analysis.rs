@@ -1,0 +1,173 @@
+//! The attention analyses on small hand-made inputs with values worked out by hand, and the
+//! value-weighted norms (Kobayashi et al.) against an independent computation with candle.
+#![allow(clippy::unwrap_used)]
+
+use albert_lens::analysis::{self, HeadSel};
+use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::colormap::{Colormap, Scale};
+use albert_lens::model::{ModelType, ModelWeights, Trace};
+use candle_core::{IndexOp, Tensor};
+
+fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+fn trace_of(attentions: Vec<Vec<f32>>, heads: usize, n: usize) -> Trace {
+    Trace {
+        model_type: ModelType::Albert,
+        tokens: (0..n).map(|i| format!("t{i}")).collect(),
+        input_ids: (0..n as u32).collect(),
+        token_type_ids: vec![0; n],
+        special: vec![false; n],
+        hidden_size: 2,
+        num_heads: heads,
+        hidden_states: vec![vec![0.0; n * 2]; attentions.len() + 1],
+        attentions,
+        warnings: vec![],
+    }
+}
+
+#[test]
+fn mean_and_max_over_heads_elementwise() {
+    // two heads of a 2-token layer
+    let layer = [0.2, 0.8, 0.6, 0.4, /* head 2 */ 1.0, 0.0, 0.3, 0.7];
+    assert!(close(
+        &analysis::mean_heads(&layer, 2, 2),
+        &[0.6, 0.4, 0.45, 0.55],
+        1e-7
+    ));
+    assert!(close(
+        &analysis::max_heads(&layer, 2, 2),
+        &[1.0, 0.8, 0.6, 0.7],
+        0.0
+    ));
+    assert_eq!(
+        analysis::select_heads(&layer, 2, 2, HeadSel::Head(1)),
+        vec![1.0, 0.0, 0.3, 0.7]
+    );
+}
+
+#[test]
+fn rollout_of_two_layers_worked_by_hand() {
+    // A1 = [[1,0],[.5,.5]] -> (A1 + I)/2 = [[1,0],[.25,.75]]
+    // A2 = [[0,1],[1,0]]   -> (A2 + I)/2 = [[.5,.5],[.5,.5]]
+    // R2 = Â2 · R1 = [[.625,.375],[.625,.375]]
+    let t = trace_of(
+        vec![vec![1.0, 0.0, 0.5, 0.5], vec![0.0, 1.0, 1.0, 0.0]],
+        1,
+        2,
+    );
+    let r = analysis::rollout(&t);
+    assert!(close(&r[0], &[1.0, 0.0, 0.25, 0.75], 1e-7), "{:?}", r[0]);
+    assert!(
+        close(&r[1], &[0.625, 0.375, 0.625, 0.375], 1e-7),
+        "{:?}",
+        r[1]
+    );
+}
+
+#[test]
+fn restricting_to_kept_tokens_and_renormalising_rows() {
+    let m = [
+        0.5, 0.25, 0.25, //
+        0.1, 0.6, 0.3, //
+        0.2, 0.2, 0.6,
+    ];
+    let kept = analysis::restrict(&m, 3, &[1, 2], false);
+    assert!(close(&kept, &[0.6, 0.3, 0.2, 0.6], 0.0));
+    let renorm = analysis::restrict(&m, 3, &[1, 2], true);
+    assert!(
+        close(&renorm, &[2.0 / 3.0, 1.0 / 3.0, 0.25, 0.75], 1e-7),
+        "{renorm:?}"
+    );
+}
+
+#[test]
+fn value_weighted_norms_match_an_independent_candle_computation() {
+    let cfg = albert_lens::bench::preset_config("albert-base").unwrap();
+    let weights = ModelWeights::random(&cfg, 3).unwrap();
+    let input = albert_lens::bench::synthetic_input(&cfg, 6);
+    let trace = CpuBackend::new().forward(&cfg, &weights, &input).unwrap();
+    let j = 4;
+    let (per_head, all) = analysis::value_weighted(&cfg, &weights, &trace, j).unwrap();
+    let (n, h, d, heads) = (6, cfg.hidden_size, cfg.head_dim(), cfg.num_attention_heads);
+    let layer = &weights.groups[0][0];
+    let x = Tensor::from_slice(&trace.hidden_states[j], (n, h), &candle_core::Device::Cpu).unwrap();
+    // V = x W_v + b_v with W_v the last third of the fused QKV columns
+    let wv = layer.qkv.w.i((.., 2 * h..3 * h)).unwrap();
+    let bv = layer.qkv.b.i(2 * h..3 * h).unwrap();
+    let v = x.matmul(&wv).unwrap().broadcast_add(&bv).unwrap();
+    let mut f = Vec::new(); // f[head] : [n, h]
+    for hd in 0..heads {
+        let vh = v.i((.., hd * d..(hd + 1) * d)).unwrap();
+        let wo = layer.attn_out.w.i((hd * d..(hd + 1) * d, ..)).unwrap();
+        f.push(vh.matmul(&wo).unwrap().to_vec2::<f32>().unwrap());
+    }
+    let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    let att = &trace.attentions[j];
+    for hd in 0..heads {
+        for q in 0..n {
+            for k in 0..n {
+                let a = att[(hd * n + q) * n + k];
+                let want = a * norm(&f[hd][k]);
+                let got = per_head[(hd * n + q) * n + k];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+        }
+    }
+    for q in 0..n {
+        for k in 0..n {
+            let mut sum = vec![0.0f32; h];
+            for hd in 0..heads {
+                let a = att[(hd * n + q) * n + k];
+                sum.iter_mut().zip(&f[hd][k]).for_each(|(s, v)| *s += a * v);
+            }
+            let want = norm(&sum);
+            let got = all[q * n + k];
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn colormaps_hit_their_defining_stops_and_scales_invert() {
+    assert_eq!(Colormap::Viridis.at(0.0), [0x44, 0x01, 0x54]);
+    assert_eq!(Colormap::Viridis.at(1.0), [0xfd, 0xe7, 0x25]);
+    assert_eq!(Colormap::Magma.at(0.0), [0x00, 0x00, 0x04]);
+    // the centre stop falls between table entries 127 and 128: within 2 levels of #f7f7f7
+    let mid = Colormap::Diverging.at(0.5);
+    assert!(mid.iter().all(|&c| (c as i32 - 0xf7).abs() <= 2), "{mid:?}");
+    let log = Scale {
+        lo: 1e-4,
+        hi: 1.0,
+        log: true,
+    };
+    assert!((log.normalise(1e-2) - 0.5).abs() < 1e-6);
+    assert!((log.value_at(0.5) - 1e-2).abs() < 1e-6);
+    let div = Scale {
+        lo: -0.5,
+        hi: 0.25,
+        log: false,
+    };
+    assert_eq!(div.normalise(0.0), 0.5);
+    assert_eq!(div.normalise(-0.5), 0.0);
+    assert!((div.value_at(0.75) - 0.25).abs() < 1e-6);
+    let symlog = Scale {
+        lo: -1.0,
+        hi: 1.0,
+        log: true,
+    };
+    for v in [-0.3f32, -1e-3, 0.0, 2e-4, 0.7] {
+        let t = symlog.normalise(v);
+        assert!(
+            (symlog.value_at(t) - v).abs() <= 1e-4 * v.abs().max(1.0),
+            "{v}"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! The desktop app driven headless with egui_kittest (wgpu on lavapipe): open a fixture model,
+//! pick layers and heads, hover cells, hide special tokens, switch aggregation, open a broken
+//! folder; expected values come from transformers' golden traces of the same fixture and text.
+//! Snapshots of each view are kept under tests/snapshots/ (UPDATE_SNAPSHOTS=1 rewrites them).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use albert_lens::analysis::{HeadSel, Measure};
+use albert_lens::app::worker::ModelSource;
+use albert_lens::app::{AppOptions, AttnView, DiffMode, LensApp};
+use albert_lens::backend::BackendChoice;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::time::{Duration, Instant};
+
+fn harness(model: ModelSource, text: &str) -> Harness<'static, LensApp> {
+    let text = text.to_string();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            LensApp::new(
+                cc,
+                AppOptions {
+                    backend: BackendChoice::Cpu,
+                    restore: false,
+                    open: Some(model),
+                    compare: Some(ModelSource::Folder(common::fixture("albert_grouped"))),
+                    text: Some(text),
+                    start_models: true,
+                    ..AppOptions::default()
+                },
+            )
+        });
+    wait(&mut h);
+    h
+}
+
+/// Steps the UI until the worker has answered everything asked of it.
+fn wait(h: &mut Harness<'static, LensApp>) {
+    let t0 = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        let settled = !app.busy() && app.main_info.is_some() && app.compare_info.is_some();
+        if settled || (!app.busy() && app.status.error.is_some()) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the worker did not answer in 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(3);
+}
+
+/// Hovers the centre of displayed cell (row, col) and returns the tooltip text.
+fn hover_cell(h: &mut Harness<'static, LensApp>, row: usize, col: usize) -> String {
+    let (rect, n) = {
+        let app = h.state();
+        let data = app.map.as_ref().unwrap().as_ref().unwrap();
+        (app.heatmap_rect.unwrap(), data.rows)
+    };
+    let cell = rect.width() / n as f32;
+    let pos = rect.min + egui::vec2((col as f32 + 0.5) * cell, (row as f32 + 0.5) * cell);
+    h.hover_at(pos);
+    h.run_steps(4);
+    h.state()
+        .hover_text
+        .clone()
+        .expect("no tooltip for the hovered cell")
+}
+
+fn value_of(tooltip: &str) -> f32 {
+    tooltip
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value in tooltip {tooltip:?}"))
+}
+
+fn golden_plain(model: &str) -> common::Golden {
+    common::goldens(model)
+        .into_iter()
+        .find(|g| g.case == "plain" && g.pair.is_none())
+        .unwrap()
+}
+
+/// Printed to 4 decimals: within 5e-5 of the reference plus the backends' 1e-5.
+const TOOLTIP_TOL: f32 = 6e-5;
+
+#[test]
+fn hovering_a_cell_shows_its_tokens_and_the_weight_transformers_computes() {
+    let g = golden_plain("albert_single");
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("albert_single")),
+        &g.text,
+    );
+    assert!(
+        h.state().status.error.is_none(),
+        "{:?}",
+        h.state().status.error
+    );
+    // pick layer 2 with the slider's keyboard, head 2 with the combo box
+    h.state_mut().settings.layer = 1;
+    h.get_by_label("Heads").click();
+    h.run_steps(2);
+    h.get_by_label("Head 2").click();
+    h.run_steps(3);
+    assert_eq!(h.state().settings.head, HeadSel::Head(1));
+    let n = g.trace.num_tokens();
+    for (q, k) in [(0, 0), (1, 2), (n - 1, 1), (2, n - 2)] {
+        let tip = hover_cell(&mut h, q, k);
+        let want = g.trace.attention(1, 1, q, k);
+        assert!(
+            tip.contains(&format!("query #{q} “{}”", g.trace.tokens[q])),
+            "{tip}"
+        );
+        assert!(
+            tip.contains(&format!("key #{k} “{}”", g.trace.tokens[k])),
+            "{tip}"
+        );
+        assert!(
+            (value_of(&tip) - want).abs() <= TOOLTIP_TOL,
+            "{tip} but transformers says {want}"
+        );
+    }
+    // the tooltip is really on screen
+    assert!(h.query_all_by_label_contains("query #").next().is_some());
+}
+
+#[test]
+fn max_of_heads_and_hidden_special_tokens_match_the_reference() {
+    let g = golden_plain("albert_single");
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("albert_single")),
+        &g.text,
+    );
+    h.get_by_label("Heads").click();
+    h.run_steps(2);
+    h.get_by_label("Max of heads").click();
+    h.run_steps(2);
+    h.get_by_label("Hide special tokens").click();
+    h.run_steps(3);
+    let app = h.state();
+    assert!(app.settings.hide_special);
+    let data = app.map.as_ref().unwrap().as_ref().unwrap();
+    let ours = app.trace.as_ref().unwrap();
+    assert_eq!(ours.tokens, g.trace.tokens);
+    let kept: Vec<usize> = (0..g.trace.num_tokens())
+        .filter(|&i| !ours.special[i])
+        .collect();
+    assert_eq!(
+        kept.len(),
+        g.trace.num_tokens() - 2,
+        "[CLS] and [SEP] are special"
+    );
+    assert_eq!(data.rows, kept.len());
+    assert!(!data.row_labels.iter().any(|t| t == "[CLS]" || t == "[SEP]"));
+    // each row: max over heads of the kept keys, renormalised to sum to 1 (tolerance 1e-5)
+    for (r, &q) in kept.iter().enumerate() {
+        let raw: Vec<f32> = kept
+            .iter()
+            .map(|&k| {
+                (0..g.trace.num_heads)
+                    .map(|hd| g.trace.attention(0, hd, q, k))
+                    .fold(f32::MIN, f32::max)
+            })
+            .collect();
+        let sum: f32 = raw.iter().sum();
+        for (c, v) in raw.iter().enumerate() {
+            let got = data.values[r * data.cols + c];
+            assert!(
+                (got - v / sum).abs() <= 1e-5,
+                "row {r} col {c}: {got} vs {}",
+                v / sum
+            );
+        }
+    }
+    let tip = hover_cell(&mut h, 0, 0);
+    assert!(tip.contains(&format!("query #{} ", kept[0])), "{tip}");
+}
+
+#[test]
+fn difference_of_two_texts_is_a_minus_b_on_the_diverging_map() {
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("bert_mlm")),
+        "the cat sat on the mat",
+    );
+    h.state_mut().settings.diff = DiffMode::SecondText;
+    h.state_mut().settings.diff_text = "the dog sat on the mat".into();
+    h.state_mut().request_run();
+    wait(&mut h);
+    h.run_steps(3);
+    let app = h.state();
+    let a = app.trace.clone().unwrap();
+    let b = app.diff_trace.clone().unwrap();
+    assert_eq!(a.num_tokens(), b.num_tokens());
+    let data = app.map.as_ref().unwrap().as_ref().unwrap();
+    assert!(data.diverging);
+    assert!(data.title.starts_with("difference"));
+    let n = a.num_tokens();
+    let mean = |t: &albert_lens::model::Trace, q: usize, k: usize| {
+        (0..t.num_heads)
+            .map(|hd| t.attention(0, hd, q, k))
+            .sum::<f32>()
+            / t.num_heads as f32
+    };
+    for q in 0..n {
+        for k in 0..n {
+            let want = mean(&a, q, k) - mean(&b, q, k);
+            assert!((data.values[q * n + k] - want).abs() <= 1e-6);
+        }
+    }
+    // "a/b" marks the tokens that differ (this fixture's small vocabulary splits the words)
+    assert!(
+        data.row_labels.iter().any(|l| l == "ca/do"),
+        "{:?}",
+        data.row_labels
+    );
+    assert!(
+        data.row_labels.iter().any(|l| l == "the"),
+        "{:?}",
+        data.row_labels
+    );
+}
+
+#[test]
+fn a_broken_folder_shows_its_path_and_reason_in_the_status_bar() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), b"{ this is not json").unwrap();
+    let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
+    let err = h.state().status.error.clone().expect("no error shown");
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("config.json").is_some());
+    assert!(h.state().trace.is_none());
+}
+
+#[test]
+fn clicking_a_thumbnail_in_the_model_view_opens_that_layer_and_head() {
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("albert_grouped")),
+        "a short sentence to look at",
+    );
+    h.get_by_label("Model view").click();
+    h.run_steps(3);
+    let (origin, pitch) = h.state().grid_origin.expect("the model view was not drawn");
+    // layer 2, head 3
+    h.hover_at(origin + egui::vec2(2.5 * pitch, 1.5 * pitch));
+    h.run_steps(2);
+    h.event(egui::Event::PointerButton {
+        pos: origin + egui::vec2(2.5 * pitch, 1.5 * pitch),
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Default::default(),
+    });
+    h.event(egui::Event::PointerButton {
+        pos: origin + egui::vec2(2.5 * pitch, 1.5 * pitch),
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Default::default(),
+    });
+    h.run_steps(3);
+    let s = &h.state().settings;
+    assert_eq!(s.view, AttnView::Heatmap);
+    assert_eq!((s.layer, s.head), (1, HeadSel::Head(2)));
+}
+
+#[test]
+fn snapshots_of_each_attention_view() {
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("bert_mlm")),
+        "the quick brown fox jumps over the lazy dog",
+    );
+    // timings and memory differ from run to run: mask the status bar
+    let status = egui::Rect::from_min_max(egui::pos2(0.0, 770.0), egui::pos2(1280.0, 800.0));
+    for (name, view, measure) in [
+        ("heatmap", AttnView::Heatmap, Measure::Attention),
+        ("rollout", AttnView::Heatmap, Measure::Rollout),
+        ("model_view", AttnView::Model, Measure::Attention),
+        ("token_links", AttnView::Links, Measure::Attention),
+    ] {
+        {
+            let s = &mut h.state_mut().settings;
+            s.view = view;
+            s.measure = measure;
+        }
+        h.run_steps(4);
+        h.mask(status);
+        h.snapshot(name);
+    }
+}
+
+#[test]
+fn first_start_opens_the_built_in_albert_mini_and_shows_the_example_attention() {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            LensApp::new(
+                cc,
+                AppOptions {
+                    backend: BackendChoice::Cpu,
+                    restore: false,
+                    ..AppOptions::default()
+                },
+            )
+        });
+    wait(&mut h);
+    let app = h.state();
+    assert!(app.status.error.is_none(), "{:?}", app.status.error);
+    let main = app.main_info.as_ref().unwrap();
+    assert_eq!(main.source, ModelSource::Builtin("albert-mini".into()));
+    assert_eq!(main.model_type, albert_lens::model::ModelType::Albert);
+    assert_eq!(
+        app.compare_info.as_ref().unwrap().source,
+        ModelSource::Builtin("bert-mini".into())
+    );
+    let trace = app.trace.as_ref().unwrap();
+    assert_eq!(app.settings.text, albert_lens::app::EXAMPLE_TEXT);
+    assert!(
+        trace.tokens.iter().any(|t| t == "animal"),
+        "{:?}",
+        trace.tokens
+    );
+    let data = app.map.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(data.rows, trace.num_tokens());
+    assert!(app.heatmap_rect.is_some(), "the heatmap was not drawn");
+    h.get_by_label_contains("albert-mini (built in)");
+}
