@@ -26,7 +26,9 @@ fn harness(model: ModelSource, text: &str) -> Harness<'static, LensApp> {
                     backend: BackendChoice::Cpu,
                     restore: false,
                     open: Some(model),
-                    compare: Some(ModelSource::Folder(common::fixture("albert_grouped"))),
+                    // relative (tests run in the package root): the paths shown in the side
+                    // panel, and so the snapshots, are the same on every machine
+                    compare: Some(ModelSource::Folder("tests/fixtures/albert_grouped".into())),
                     text: Some(text),
                     start_models: true,
                     ..AppOptions::default()
@@ -274,7 +276,7 @@ fn clicking_a_thumbnail_in_the_model_view_opens_that_layer_and_head() {
 #[test]
 fn snapshots_of_each_attention_view() {
     let mut h = harness(
-        ModelSource::Folder(common::fixture("bert_mlm")),
+        ModelSource::Folder("tests/fixtures/bert_mlm".into()),
         "the quick brown fox jumps over the lazy dog",
     );
     // timings and memory differ from run to run: mask the status bar
