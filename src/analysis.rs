@@ -6,6 +6,7 @@
 
 use crate::error::{LensError, Result};
 use crate::model::{ModelConfig, ModelWeights, Trace};
+use rayon::prelude::*;
 
 /// Which heads of a layer a map shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -192,21 +193,24 @@ pub fn value_weighted(
             }
         }
     }
+    // ‖Σ_h α^h_ij f_h(x_j)‖: N²·heads·H multiply-adds, one query row per task
     let mut all = vec![0.0f32; n * n];
-    let mut acc = vec![0.0f32; h];
-    for i in 0..n {
-        for jj in 0..n {
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for hd in 0..heads {
-                let a = att[(hd * n + i) * n + jj];
-                let fr = &f[(hd * n + jj) * h..(hd * n + jj + 1) * h];
-                for (o, fv) in acc.iter_mut().zip(fr) {
-                    *o += a * fv;
+    all.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            let mut acc = vec![0.0f32; h];
+            for (jj, out) in row.iter_mut().enumerate() {
+                acc.iter_mut().for_each(|a| *a = 0.0);
+                for hd in 0..heads {
+                    let a = att[(hd * n + i) * n + jj];
+                    let fr = &f[(hd * n + jj) * h..(hd * n + jj + 1) * h];
+                    for (o, fv) in acc.iter_mut().zip(fr) {
+                        *o += a * fv;
+                    }
                 }
+                *out = acc.iter().map(|a| a * a).sum::<f32>().sqrt();
             }
-            all[i * n + jj] = acc.iter().map(|a| a * a).sum::<f32>().sqrt();
-        }
-    }
+        });
     Ok((per_head, all))
 }
 
