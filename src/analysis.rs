@@ -60,30 +60,15 @@ pub fn select_heads(layer: &[f32], heads: usize, n: usize, sel: HeadSel) -> Vec<
     }
 }
 
-/// `a · b` for `[N, N]` matrices.
-pub fn matmul_square(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; n * n];
-    for i in 0..n {
-        let row = &mut out[i * n..(i + 1) * n];
-        for k in 0..n {
-            let aik = a[i * n + k];
-            if aik == 0.0 {
-                continue;
-            }
-            for (o, bv) in row.iter_mut().zip(&b[k * n..(k + 1) * n]) {
-                *o += aik * bv;
-            }
-        }
-    }
-    out
-}
-
 /// Attention rollout (Abnar & Zuidema 2020) for every layer: with Ā_l the head mean of layer l,
 /// Â_l = (Ā_l + I) / 2 (the residual connection) rows renormalised, R_0 = Â_0 and
 /// R_l = Â_l · R_{l-1}. Entry (i, j) of R_l is how much token i at layer l draws on input token j.
-pub fn rollout(trace: &Trace) -> Vec<Vec<f32>> {
+/// The products run on candle's matmul: L · N³ multiply-adds (1.6 G for 12 layers at N = 512).
+pub fn rollout(trace: &Trace) -> Result<Vec<Vec<f32>>> {
+    use candle_core::{Device, Tensor};
     let n = trace.num_tokens();
     let mut out: Vec<Vec<f32>> = Vec::with_capacity(trace.attentions.len());
+    let mut prev: Option<Tensor> = None;
     for layer in &trace.attentions {
         let mut a = mean_heads(layer, trace.num_heads, n);
         for i in 0..n {
@@ -92,13 +77,15 @@ pub fn rollout(trace: &Trace) -> Vec<Vec<f32>> {
             let s: f32 = row.iter().sum();
             row.iter_mut().for_each(|v| *v /= s);
         }
-        let r = match out.last() {
-            Some(prev) => matmul_square(&a, prev, n),
+        let a = Tensor::from_vec(a, (n, n), &Device::Cpu)?;
+        let r = match &prev {
+            Some(p) => a.matmul(p)?,
             None => a,
         };
-        out.push(r);
+        out.push(r.flatten_all()?.to_vec1::<f32>()?);
+        prev = Some(r);
     }
-    out
+    Ok(out)
 }
 
 /// A map restricted to the rows and columns of `keep` (in order). With `renormalise`, each

@@ -57,7 +57,7 @@ fn rollout_of_two_layers_worked_by_hand() {
         1,
         2,
     );
-    let r = analysis::rollout(&t);
+    let r = analysis::rollout(&t).unwrap();
     assert!(close(&r[0], &[1.0, 0.0, 0.25, 0.75], 1e-7), "{:?}", r[0]);
     assert!(
         close(&r[1], &[0.625, 0.375, 0.625, 0.375], 1e-7),

@@ -89,7 +89,8 @@ pub fn run(count: usize) -> anyhow::Result<()> {
                 ..AppOptions::default()
             },
         );
-        app.set_trace(trace);
+        let rollout = Arc::new(crate::analysis::rollout(&trace)?);
+        app.set_trace(trace, rollout);
         app.zoom = super::heatmap::ZoomPan {
             zoom,
             origin: egui::vec2(200.0, 200.0),

@@ -147,10 +147,10 @@ pub struct LensApp {
     pub compare_info: Option<ModelInfo>,
     pub trace: Option<Arc<Trace>>,
     trace_gen: u64,
-    rollout: Vec<Vec<f32>>,
+    rollout: Arc<Vec<Vec<f32>>>,
     pub diff_trace: Option<Arc<Trace>>,
     diff_gen: u64,
-    diff_rollout: Vec<Vec<f32>>,
+    diff_rollout: Arc<Vec<Vec<f32>>>,
     value: Option<ValueMaps>,
     value_gen: u64,
     value_asked: Option<(u64, usize)>,
@@ -224,10 +224,10 @@ impl LensApp {
             compare_info: None,
             trace: None,
             trace_gen: 0,
-            rollout: Vec::new(),
+            rollout: Arc::default(),
             diff_trace: None,
             diff_gen: 0,
-            diff_rollout: Vec::new(),
+            diff_rollout: Arc::default(),
             value: None,
             value_gen: 0,
             value_asked: None,
@@ -319,9 +319,9 @@ impl LensApp {
         }
     }
 
-    /// Installs a trace as if the worker had made it (the UI benchmark uses it).
-    pub fn set_trace(&mut self, trace: Arc<Trace>) {
-        self.rollout = crate::analysis::rollout(&trace);
+    /// Installs a trace and its rollout (from the worker; the UI benchmark makes its own).
+    pub fn set_trace(&mut self, trace: Arc<Trace>, rollout: Arc<Vec<Vec<f32>>>) {
+        self.rollout = rollout;
         self.trace = Some(trace);
         self.trace_gen += 1;
         self.settings.layer = self
@@ -365,6 +365,7 @@ impl LensApp {
                     slot,
                     seq,
                     trace,
+                    rollout,
                     ms,
                     backend,
                 } => {
@@ -377,10 +378,10 @@ impl LensApp {
                             self.status.forward_ms = Some(ms);
                             self.status.backend = backend;
                             self.status.error = None;
-                            self.set_trace(trace);
+                            self.set_trace(trace, rollout);
                         }
                         TraceSlot::Diff => {
-                            self.diff_rollout = crate::analysis::rollout(&trace);
+                            self.diff_rollout = rollout;
                             self.diff_trace = Some(trace);
                             self.diff_gen += 1;
                         }

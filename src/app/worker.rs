@@ -95,6 +95,8 @@ pub enum Event {
         slot: TraceSlot,
         seq: u64,
         trace: Arc<Trace>,
+        /// attention rollout of every layer, computed here rather than on the UI thread
+        rollout: Arc<Vec<Vec<f32>>>,
         ms: f64,
         backend: String,
     },
@@ -275,9 +277,10 @@ impl WorkerState {
                 let t0 = Instant::now();
                 let result = m
                     .encode(&text, pair.as_deref())
-                    .and_then(|input| backend.forward(&m.config, &m.weights, &input));
+                    .and_then(|input| backend.forward(&m.config, &m.weights, &input))
+                    .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)));
                 match result {
-                    Ok(trace) => {
+                    Ok((rollout, trace)) => {
                         let trace = Arc::new(trace);
                         if slot == TraceSlot::Main {
                             if let Some(old) = self.last_main.replace(trace.clone()) {
@@ -290,6 +293,7 @@ impl WorkerState {
                             slot,
                             seq,
                             trace,
+                            rollout: Arc::new(rollout),
                             ms: t0.elapsed().as_secs_f64() * 1e3,
                             backend: backend.name(),
                         });
