@@ -89,15 +89,15 @@ fn label_font(cell: f32) -> Option<f32> {
     (cell >= 7.0).then(|| (cell * 0.75).clamp(7.0, 14.0))
 }
 
-/// Draws the heatmap filling `ui`'s available space. Returns the hovered cell, if any, and
-/// the rectangle of the matrix (for tests and exports).
+/// Draws the heatmap filling `ui`'s available space. Returns the tooltip of the hovered cell,
+/// if any, and the rectangle of the matrix (for tests and exports).
 pub fn show(
     ui: &mut egui::Ui,
     data: &MapData,
     tex: &TextureHandle,
     cmap: Colormap,
     zp: &mut ZoomPan,
-) -> (Option<Hovered>, Rect) {
+) -> (Option<String>, Rect) {
     let avail = ui.available_rect_before_wrap();
     let label_w = 90.0f32.min(avail.width() * 0.2);
     let bar_w = 70.0;
@@ -250,17 +250,17 @@ pub fn show(
         &data.scale,
     );
 
-    if let Some(h) = &hovered {
-        let q = data.index.get(h.row).copied().unwrap_or(h.row);
-        let k = data.index.get(h.col).copied().unwrap_or(h.col);
-        let text = hover_text(data, h, q, k);
+    let tooltip = hovered.as_ref().map(|h| hover_text(data, h));
+    if let Some(text) = &tooltip {
         resp.on_hover_text_at_pointer(text);
     }
-    (hovered, plot)
+    (tooltip, plot)
 }
 
-/// The tooltip of a hovered cell: query token, key token and the value.
-pub fn hover_text(data: &MapData, h: &Hovered, q: usize, k: usize) -> String {
+/// The tooltip of a hovered cell: query and key tokens with their trace positions, and the value.
+fn hover_text(data: &MapData, h: &Hovered) -> String {
+    let q = data.index.get(h.row).copied().unwrap_or(h.row);
+    let k = data.index.get(h.col).copied().unwrap_or(h.col);
     format!(
         "query #{q} “{}”\nkey #{k} “{}”\n{} {:.4}",
         data.row_labels[h.row], data.col_labels[h.col], data.value_name, h.value

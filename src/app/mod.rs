@@ -894,13 +894,9 @@ impl LensApp {
                         } else {
                             self.settings.colormap
                         };
-                        let (hovered, rect) = heatmap::show(ui, data, &tex, cmap, &mut self.zoom);
+                        let (tooltip, rect) = heatmap::show(ui, data, &tex, cmap, &mut self.zoom);
                         self.heatmap_rect = Some(rect);
-                        self.hover_text = hovered.map(|h| {
-                            let q = data.index[h.row];
-                            let k = data.index[h.col];
-                            heatmap::hover_text(data, &h, q, k)
-                        });
+                        self.hover_text = tooltip;
                     }
                     Some(Err(why)) => {
                         ui.weak(why);

@@ -50,9 +50,9 @@ pub fn atlas(trace: &Trace, keep: &[usize], renormalise: bool, shared: bool) -> 
         for hd in 0..heads {
             let map = &layer[hd * n * n..(hd + 1) * n * n];
             let sub = if keep.len() == n {
-                map.to_vec()
+                std::borrow::Cow::Borrowed(map)
             } else {
-                analysis::restrict(map, n, keep, renormalise)
+                std::borrow::Cow::Owned(analysis::restrict(map, n, keep, renormalise))
             };
             let mut small = downsample(&sub, m, t);
             if !shared {

@@ -66,16 +66,10 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
     pub source: ModelSource,
-    pub dir: PathBuf,
     pub summary: String,
     pub model_type: crate::model::ModelType,
-    pub layers: usize,
-    pub maps: usize,
-    pub heads: usize,
-    pub params: usize,
     pub has_mlm: bool,
     pub warnings: Vec<String>,
-    pub load_ms: f64,
     /// an identity for the tokenizer (its file's bytes hashed), to tell whether two models
     /// tokenize alike
     pub tokenizer_id: u64,
@@ -135,7 +129,6 @@ impl Worker {
             main: None,
             compare: None,
             last_main: None,
-            load_ms: 0.0,
         };
         let spawned = std::thread::Builder::new()
             .name("albert-lens worker".into())
@@ -185,7 +178,6 @@ struct WorkerState {
     main: Option<LoadedModel>,
     compare: Option<LoadedModel>,
     last_main: Option<Arc<Trace>>,
-    load_ms: f64,
 }
 
 impl WorkerState {
@@ -237,7 +229,7 @@ impl WorkerState {
                 let what = source.label();
                 match self.open(slot, &source, send) {
                     Ok(model) => {
-                        let info = info_of(&model, source, self.load_ms);
+                        let info = info_of(&model, source);
                         match slot {
                             ModelSlot::Main => {
                                 self.main = Some(model);
@@ -331,7 +323,6 @@ impl WorkerState {
         send: &dyn Fn(Event),
     ) -> anyhow::Result<LoadedModel> {
         use anyhow::Context;
-        let t0 = Instant::now();
         let dir = match source {
             ModelSource::Folder(p) => p.clone(),
             ModelSource::Builtin(name) => crate::model::builtin::folder(name)?,
@@ -357,13 +348,11 @@ impl WorkerState {
             what: format!("loading {}", dir.display()),
             fraction: None,
         });
-        let model = LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))?;
-        self.load_ms = t0.elapsed().as_secs_f64() * 1e3;
-        Ok(model)
+        LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))
     }
 }
 
-fn info_of(m: &LoadedModel, source: ModelSource, load_ms: f64) -> ModelInfo {
+fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
     use std::hash::{Hash, Hasher};
     let c = &m.config;
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -401,16 +390,10 @@ fn info_of(m: &LoadedModel, source: ModelSource, load_ms: f64) -> ModelInfo {
     );
     ModelInfo {
         source,
-        dir: m.dir.clone(),
         summary,
         model_type: c.model_type,
-        layers: c.num_hidden_layers,
-        maps: c.num_attention_maps(),
-        heads: c.num_attention_heads,
-        params: m.weights.param_count,
         has_mlm: m.weights.mlm.is_some(),
         warnings: m.warnings.clone(),
-        load_ms,
         tokenizer_id: h.finish(),
     }
 }
