@@ -155,14 +155,11 @@ fn make_backend(choice: BackendChoice) -> FallbackBackend {
 /// that name wins), or `hub:ID` (downloaded into the Hugging Face cache, with progress on
 /// stderr; a cached model opens offline).
 fn resolve_model(spec: &Path) -> Result<PathBuf> {
-    if let Some(name) = spec
-        .to_str()
-        .filter(|s| albert_lens::model::builtin::NAMES.contains(s) && !spec.exists())
-    {
-        return Ok(albert_lens::model::builtin::folder(name)?);
-    }
-    let Some(id) = spec.to_str().and_then(albert_lens::model::hub::hub_id) else {
-        return Ok(spec.to_path_buf());
+    use albert_lens::app::worker::ModelSource;
+    let id = match ModelSource::parse(spec) {
+        ModelSource::Folder(dir) => return Ok(dir),
+        ModelSource::Builtin(name) => return Ok(albert_lens::model::builtin::folder(&name)?),
+        ModelSource::Hub(id) => id,
     };
     let opts = albert_lens::model::hub::HubOptions::from_env();
     let mut last_file = String::new();
@@ -173,7 +170,7 @@ fn resolve_model(spec: &Path) -> Result<PathBuf> {
         }
         true
     };
-    let dir = albert_lens::model::hub::open(id, &opts, &mut progress)?;
+    let dir = albert_lens::model::hub::open(&id, &opts, &mut progress)?;
     eprintln!("{id}: {}", dir.display());
     Ok(dir)
 }
@@ -432,15 +429,7 @@ fn main() -> Result<()> {
 /// The desktop window.
 fn run_window(cli: Cli) -> Result<()> {
     use albert_lens::app::{worker::ModelSource, AppOptions, AttnView, LensApp};
-    let open = cli.model.map(|m| match m.to_str() {
-        Some(s) if albert_lens::model::builtin::NAMES.contains(&s) && !m.exists() => {
-            ModelSource::Builtin(s.to_string())
-        }
-        Some(s) if albert_lens::model::hub::hub_id(s).is_some() => {
-            ModelSource::Hub(albert_lens::model::hub::hub_id(s).unwrap_or(s).to_string())
-        }
-        _ => ModelSource::Folder(m),
-    });
+    let open = cli.model.as_deref().map(ModelSource::parse);
     let opts = AppOptions {
         backend: cli.backend.lib(),
         // a scripted screenshot starts from the defaults, not from the last session

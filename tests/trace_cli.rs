@@ -24,10 +24,21 @@ fn run_trace_on(
     out: &std::path::Path,
     backend: &str,
 ) -> std::process::Output {
+    run_trace_model_arg(fixture(model).as_os_str(), text, pair, out, backend)
+}
+
+/// `trace` with `--model` exactly as given (a folder, a built-in name, hub:ID).
+fn run_trace_model_arg(
+    model: &std::ffi::OsStr,
+    text: &str,
+    pair: Option<&str>,
+    out: &std::path::Path,
+    backend: &str,
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_albert-lens"));
     cmd.arg("trace")
         .arg("--model")
-        .arg(fixture(model))
+        .arg(model)
         .arg("--text")
         .arg(text)
         .arg("--backend")
@@ -214,21 +225,8 @@ fn trace_with_a_built_in_model_name_equals_transformers_golden_file() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("trace.safetensors");
-    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
-        .args([
-            "trace",
-            "--model",
-            "albert-mini",
-            "--backend",
-            "cpu",
-            "--text",
-        ])
-        .arg(&golden.text)
-        .arg("--out")
-        .arg(&out)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    // run from the package root, where no folder is named albert-mini
+    let res = run_trace_model_arg("albert-mini".as_ref(), &golden.text, None, &out, "cpu");
     assert!(
         res.status.success(),
         "{}",

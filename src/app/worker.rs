@@ -37,6 +37,21 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
+    /// A model argument as the command line takes it: `hub:ID`, a built-in model's name (a
+    /// folder of that name wins), or a folder.
+    pub fn parse(spec: &std::path::Path) -> Self {
+        match spec.to_str() {
+            Some(s) if crate::model::builtin::NAMES.contains(&s) && !spec.exists() => {
+                ModelSource::Builtin(s.to_string())
+            }
+            Some(s) => match crate::model::hub::hub_id(s) {
+                Some(id) => ModelSource::Hub(id.to_string()),
+                None => ModelSource::Folder(spec.to_path_buf()),
+            },
+            None => ModelSource::Folder(spec.to_path_buf()),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             ModelSource::Folder(p) => p.display().to_string(),

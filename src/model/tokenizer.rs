@@ -199,13 +199,14 @@ impl LensTokenizer {
         let spiece = dir.join("spiece.model");
         let vocab = dir.join("vocab.txt");
         let tok = if json.is_file() {
-            Self::from_tokenizer_json(&json, opts.family, &opts)?
+            Self::from_tokenizer_json(&json, &opts)?
         } else if opts.family == ModelType::Albert && spiece.is_file() {
             Self::from_spiece(&spiece, &opts)?
         } else if opts.family == ModelType::Bert && vocab.is_file() {
             Self::from_vocab_txt(&vocab, &opts)?
         } else {
-            let wanted = match config.model_type {
+            // what the tokenizer family would accept (tokenizer_class may name the other one)
+            let wanted = match opts.family {
                 ModelType::Albert => "tokenizer.json or spiece.model",
                 ModelType::Bert => "tokenizer.json or vocab.txt",
             };
@@ -228,13 +229,13 @@ impl LensTokenizer {
         Ok(tok)
     }
 
-    fn from_tokenizer_json(path: &Path, model_type: ModelType, o: &TokOptions) -> Result<Self> {
+    fn from_tokenizer_json(path: &Path, o: &TokOptions) -> Result<Self> {
         let bytes = crate::error::read_file(path)?;
         let mut inner = Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
         // builds the normalizer and pre-tokenizer from the tokenizer class.
-        match model_type {
+        match o.family {
             ModelType::Albert => {
                 let charsmap = precompiled_from_json(&bytes);
                 let norm =
