@@ -15,7 +15,7 @@ Data: the Brown corpus (Francis & Kucera 1964/1979) from the npm package `corpus
 Sentences holding a word whose SHA-256 is listed in blocklist.sha256 (slurs; the repository stores
 only their hashes) are dropped. Every 20th document (sorted by name) is held out for evaluation.
 
-Usage (CPU is fine: about an hour with one core per model at the defaults, both in parallel):
+Usage on a CPU (about an hour with one core per model at batch 64, both in parallel):
 
     pip install torch transformers tokenizers safetensors
     python tools/train/train_minis.py --corpus package --out assets/models --tokenizer-only
@@ -24,7 +24,13 @@ Usage (CPU is fine: about an hour with one core per model at the defaults, both 
     python tools/train/train_minis.py --corpus package --out assets/models --models bert --threads 1 \
         --tokenizer assets/models/tokenizer.json
 
-(The WordPiece trainer orders some tokens differently from run to run, so two processes must share
+On a GPU (what made the shipped folders: one H200, about 5 minutes for both models in lockstep):
+
+    python tools/train/train_minis.py --corpus package --out OUT --tokenizer assets/models/albert-mini/tokenizer.json \
+        --batch 512 --lr 2e-3 --warmup 500 --steps 20000 --time-limit 330 --eval-every 2000
+
+(--time-limit fits the step count to the budget once, during the warm-up, and the card names the
+count, so `--steps N` repeats the run. The WordPiece trainer orders some tokens differently from run to run, so two processes must share
 one tokenizer file; in one process, --models albert,bert, they share it anyway.)
 
 The script writes <out>/albert-mini and <out>/bert-mini, each with config.json, model.safetensors
@@ -46,6 +52,7 @@ import random
 import re
 import time
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
@@ -57,6 +64,7 @@ from transformers import (
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(5)
+CALIBRATE_FROM, CALIBRATE = 50, 250  # steps timed to fit --time-limit (before any warm-up ends)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -156,7 +164,7 @@ def segments(docs: list[list[list[int]]], max_len: int, rng: random.Random):
     return out
 
 
-def make_batch(examples, kind: str, all_examples, rng: random.Random, vocab: int, mask_prob=0.15):
+def make_batch(examples, kind: str, all_examples, rng: random.Random, vocab: int, mask_prob=0.15, mask_seed=None):
     """Token ids, type ids, attention mask, MLM labels and the sentence label for one batch.
     kind 'sop': B before A half the time (label 1). kind 'nsp': B from another document half the
     time (label 1). The MLM masking is BERT's: 15% of the tokens, 80% [MASK], 10% random, 10% kept."""
@@ -177,16 +185,17 @@ def make_batch(examples, kind: str, all_examples, rng: random.Random, vocab: int
         types = [0] * (len(a) + 2) + [1] * (len(b) + 1)
         rows.append((ids, types, label))
     n = max(len(r[0]) for r in rows)
-    ids = torch.full((len(rows), n), PAD, dtype=torch.long)
-    types = torch.zeros((len(rows), n), dtype=torch.long)
-    att = torch.zeros((len(rows), n), dtype=torch.long)
+    ids_np = np.full((len(rows), n), PAD, dtype=np.int64)
+    types_np = np.zeros((len(rows), n), dtype=np.int64)
+    att_np = np.zeros((len(rows), n), dtype=np.int64)
     for i, (r, t, _) in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        types[i, : len(t)] = torch.tensor(t)
-        att[i, : len(r)] = 1
+        ids_np[i, : len(r)] = r
+        types_np[i, : len(t)] = t
+        att_np[i, : len(r)] = 1
+    ids, types, att = (torch.from_numpy(x) for x in (ids_np, types_np, att_np))
     labels = torch.full_like(ids, -100)
     special = (ids == CLS) | (ids == SEP) | (ids == PAD)
-    gen = torch.Generator().manual_seed(rng.randrange(1 << 62))
+    gen = torch.Generator().manual_seed(rng.randrange(1 << 62) if mask_seed is None else mask_seed)
     pick = (torch.rand(ids.shape, generator=gen) < mask_prob) & ~special
     labels[pick] = ids[pick]
     roll = torch.rand(ids.shape, generator=gen)
@@ -274,8 +283,9 @@ def evaluate(model, held_ids: list[list[int]], max_len: int, seed: int, vocab: i
         pick[:, -1] = False
         inp = batch.clone()
         inp[pick] = MASK
-        logits = model(input_ids=inp, token_type_ids=torch.zeros_like(inp)).prediction_logits
-        pred = logits.argmax(-1)
+        dev = next(model.parameters()).device
+        logits = model(input_ids=inp.to(dev), token_type_ids=torch.zeros_like(inp).to(dev)).prediction_logits
+        pred = logits.argmax(-1).cpu()
         correct += int((pred[pick] == batch[pick]).sum())
         base += int((batch[pick] == freq_top).sum())
         total += int(pick.sum())
@@ -287,6 +297,23 @@ def rising(m: dict) -> str:
     curve = m.get("curve", [])
     if len(curve) >= 2 and curve[-1][1] > curve[-2][1]:
         return " — still rising when training stopped: more steps would give a better model"
+    return ""
+
+
+def stopped(m: dict) -> str:
+    if m["steps"] < m.get("planned_steps", m["steps"]):
+        return f" (of {m['planned_steps']} planned: stopped by the time limit before the learning rate had decayed)"
+    if m["steps"] < m.get("step_limit", m["steps"]):
+        return (f" (the number that fitted a {m['time_limit']:.0f}-second budget at the speed of the first "
+                f"{CALIBRATE} steps, during the warm-up; `--steps {m['steps']}` repeats the run)")
+    return ""
+
+
+def together(m: dict) -> str:
+    kinds = m.get("trained_with", [])
+    if len(kinds) > 1:
+        return (", trained in lockstep with its twin in one process (each step both models see the same "
+                "examples with the same masking seed)")
     return ""
 
 
@@ -303,7 +330,7 @@ def card(name: str, kind: str, a, vocab: int, m: dict) -> str:
 
 A small {kind.upper()} trained for albert-lens, the ALBERT explorer, so that the app is useful offline
 on first start. It is a teaching model, not a useful language model: read its attention and its
-predictions as those of a {m['params'] / 1e6:.2f}M-parameter model trained for {a.steps} steps on 1M words.
+predictions as those of a {m['params'] / 1e6:.2f}M-parameter model trained for {m['steps']} steps on 1M words.
 Its twin `{other}` has the same data, tokenizer, hidden size, depth, heads and steps.
 
 - **Architecture**: {arch}. H = {a.hidden}, {a.heads} heads, intermediate {a.intermediate}, max {a.max_len} positions.
@@ -315,9 +342,9 @@ Its twin `{other}` has the same data, tokenizer, hidden size, depth, heads and s
   is held out: {m['train_docs']} training documents, {m['held_docs']} held-out.
 - **Tokenizer**: lower-cased WordPiece, {vocab} entries, trained on the training documents (the same
   file for both models; `tokenizer_config.json` names BertTokenizer).
-- **Training**: {a.steps} steps, batch {a.batch}, sequence length up to {a.max_len}, AdamW lr {a.lr} with
+- **Training**: {m['steps']} steps{stopped(m)}, batch {a.batch}, sequence length up to {a.max_len}, AdamW lr {a.lr} with
   {a.warmup} warm-up steps and linear decay, weight decay 0.01, no dropout, position embeddings
-  initialised {a.position_init}, seed {a.seed}, on a CPU core ({m['threads']} thread{'s' if m['threads'] != 1 else ''}),
+  initialised {a.position_init}, seed {a.seed}, on {m['hardware']}{together(m)},
   {m['train_seconds'] / 60:.1f} minutes; torch {torch.__version__}, transformers {m['transformers']}.
   Inputs longer than {a.max_len} tokens are truncated.
 - **Final loss** (mean of the last 100 steps): total {m['final_loss']:.3f}, masked LM {m['final_mlm_loss']:.3f}.
@@ -352,7 +379,13 @@ def main():
     p.add_argument("--position-init", choices=["sinusoidal", "random"], default="sinusoidal")
     p.add_argument("--eval-every", type=int, default=1000, help="log held-out accuracy every N steps")
     p.add_argument("--probe", type=int, default=0, help="stop after this many steps and only report (tuning)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--time-limit", type=float, default=0,
+                   help="seconds of training: at step 250 the step count shrinks to what fits (the warm-up must "
+                        "last past step 250); an overrun by 25%% stops training early")
     a = p.parse_args()
+    if a.time_limit and a.warmup <= CALIBRATE:
+        raise SystemExit(f"--time-limit needs --warmup > {CALIBRATE}: the step count is fitted during the warm-up")
 
     torch.set_num_threads(a.threads)
     train_docs, held_docs, kept, dropped = read_corpus(a.corpus)
@@ -373,70 +406,121 @@ def main():
     print(f"corpus: {kept} sentences kept, {dropped} dropped; vocab {vocab}; "
           f"{sum(len(s) for d in train_ids for s in d)} training tokens, {sum(len(s) for s in held_flat)} held out")
 
-    for kind in a.models.split(","):
-        name = f"{kind}-mini"
+    device = torch.device(a.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    kinds = a.models.split(",")
+    plan = {"steps": a.probe or a.steps}  # may shrink once, at step CALIBRATE, to fit --time-limit
+    runs = {}
+    for kind in kinds:
         torch.manual_seed(a.seed)
-        rng = random.Random(a.seed)
         model = build(kind, a, vocab)
         if a.position_init == "sinusoidal":
             sinusoidal_positions(model, kind)
+        model.to(device).train()
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
         no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                                lr=a.lr, **({"fused": True} if device.type == "cuda" else {}))
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min((s + 1) / a.warmup, max(0.0, (a.steps - s) / max(1, a.steps - a.warmup))))
-        examples = []
-        epoch = 0
-        losses, mlm_losses, curve = [], [], []
-        t0 = time.time()
-        model.train()
-        for step in range(a.probe or a.steps):
-            if not examples:
-                examples = segments(train_ids, a.max_len, rng)
-                pool = list(examples)
-                rng.shuffle(examples)
-                epoch += 1
-            batch, examples = examples[: a.batch], examples[a.batch :]
-            ids, types, att, labels, sent = make_batch(batch, "sop" if kind == "albert" else "nsp", pool, rng, vocab)
+            opt, lambda s: min((s + 1) / a.warmup, max(0.0, (plan["steps"] - s) / max(1, plan["steps"] - a.warmup))))
+        runs[kind] = dict(model=model, opt=opt, sched=sched, losses=[], mlm_losses=[], pending=[], curve=[],
+                          rng=random.Random(a.seed + (1 if kind == "bert" else 0)))
+
+    # Lockstep: at every step every model trains on the same examples with the same masking seed;
+    # only the sentence-level task differs (sentence order for ALBERT, next sentence for BERT).
+    rng = random.Random(a.seed)
+    examples, pool, epoch, steps_done = [], [], 0, 0
+    t0 = time.time()
+    step = 0
+    while step < plan["steps"]:
+        if step == CALIBRATE_FROM:
+            t_cal = time.time()
+        if step == CALIBRATE and a.time_limit:
+            per_step = (time.time() - t_cal) / (CALIBRATE - CALIBRATE_FROM)
+            fit = int((a.time_limit - (time.time() - t0)) / per_step) + CALIBRATE
+            if fit < plan["steps"]:
+                # The warm-up is still running, so the run so far is the same as one started with
+                # --steps fit: the schedule's decay has not begun.
+                plan["steps"] = max(fit, a.warmup)
+                print(f"{per_step * 1000:.1f} ms a step: {plan['steps']} steps fit the time limit", flush=True)
+        if not examples:
+            examples = segments(train_ids, a.max_len, rng)
+            pool = list(examples)
+            rng.shuffle(examples)
+            epoch += 1
+        batch, examples = examples[: a.batch], examples[a.batch :]
+        mask_seed = rng.randrange(1 << 62)
+        for kind, r in runs.items():
+            model = r["model"]
+            ids, types, att, labels, sent = (
+                t.to(device, non_blocking=True)
+                for t in make_batch(batch, "sop" if kind == "albert" else "nsp", pool, r["rng"], vocab, mask_seed=mask_seed)
+            )
             mlm_logits, sent_logits, picked = pretraining_logits(model, kind, ids, types, att, labels)
             mlm = torch.nn.functional.cross_entropy(mlm_logits, picked)
             sen = torch.nn.functional.cross_entropy(sent_logits, sent)
             loss = mlm + sen
-            opt.zero_grad(set_to_none=True)
+            r["opt"].zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            mlm_losses.append(mlm.item())
-            if a.eval_every and step > 0 and step % a.eval_every == 0:
-                acc, _, _ = evaluate(model, held_flat, a.max_len, a.seed, vocab, freq_top)
-                curve.append((step, acc))
-                print(f"{name} step {step}: held-out masked top-1 {acc * 100:.1f}%", flush=True)
-            if step % 100 == 0 or step == a.steps - 1:
-                el = time.time() - t0
-                print(f"{name} step {step} epoch {epoch} loss {sum(losses[-100:]) / len(losses[-100:]):.3f} "
-                      f"mlm {sum(mlm_losses[-100:]) / len(mlm_losses[-100:]):.3f} {el:.0f}s", flush=True)
-        train_seconds = time.time() - t0
+            r["opt"].step()
+            r["sched"].step()
+            r["pending"].append(torch.stack([loss.detach(), mlm.detach()]))
+        steps_done = step + 1
+        last = steps_done == plan["steps"]
+        if step % 100 == 0 or last:
+            el = time.time() - t0
+            for kind, r in runs.items():
+                vals = torch.stack(r["pending"]).cpu().tolist()
+                r["pending"] = []
+                r["losses"] += [v[0] for v in vals]
+                r["mlm_losses"] += [v[1] for v in vals]
+                print(f"{kind}-mini step {step} epoch {epoch} loss {sum(r['losses'][-100:]) / len(r['losses'][-100:]):.3f} "
+                      f"mlm {sum(r['mlm_losses'][-100:]) / len(r['mlm_losses'][-100:]):.3f} {el:.0f}s", flush=True)
+        if a.eval_every and step > 0 and step % a.eval_every == 0 and not last:
+            for kind, r in runs.items():
+                acc, _, _ = evaluate(r["model"], held_flat, a.max_len, a.seed, vocab, freq_top)
+                r["curve"].append((step, acc))
+                print(f"{kind}-mini step {step}: held-out masked top-1 {acc * 100:.1f}%", flush=True)
+        if a.time_limit and time.time() - t0 > 1.25 * a.time_limit and not last:
+            print(f"time limit of {a.time_limit} s overrun after {steps_done} of {plan['steps']} steps", flush=True)
+            break
+        step += 1
+    train_seconds = time.time() - t0
+    for kind, r in runs.items():
+        if r["pending"]:
+            vals = torch.stack(r["pending"]).cpu().tolist()
+            r["losses"] += [v[0] for v in vals]
+            r["mlm_losses"] += [v[1] for v in vals]
+
+    for kind, r in runs.items():
+        name, model = f"{kind}-mini", r["model"]
         acc, baseline, positions = evaluate(model, held_flat, a.max_len, a.seed, vocab, freq_top)
         print(f"{name}: held-out masked top-1 {acc * 100:.1f}% (most-frequent baseline {baseline * 100:.1f}%)", flush=True)
         if a.probe:
             continue
         base_model = model.albert if kind == "albert" else model.bert
+        losses, mlm_losses = r["losses"], r["mlm_losses"]
+        hardware = (f"one {torch.cuda.get_device_name(device)} GPU" if device.type == "cuda"
+                    else f"a CPU ({a.threads} thread{'s' if a.threads != 1 else ''})")
         metrics = dict(
             params=sum(p.numel() for p in model.parameters()),
             params_encoder=sum(p.numel() for p in base_model.parameters()),
             sentences_kept=kept, sentences_dropped=dropped,
             train_docs=len(train_docs), held_docs=len(held_docs),
-            threads=a.threads, train_seconds=train_seconds, transformers=__import__("transformers").__version__,
+            hardware=hardware, trained_with=kinds, train_seconds=train_seconds,
+            transformers=__import__("transformers").__version__,
             final_loss=sum(losses[-100:]) / len(losses[-100:]), final_mlm_loss=sum(mlm_losses[-100:]) / len(mlm_losses[-100:]),
             heldout_top1=acc, heldout_baseline=baseline, heldout_positions=positions,
-            freq_token=tok.id_to_token(freq_top), steps=a.steps, epochs=epoch, seed=a.seed,
-            curve=curve + [(a.steps, acc)],
+            freq_token=tok.id_to_token(freq_top), steps=steps_done, planned_steps=plan["steps"], step_limit=a.steps,
+            time_limit=a.time_limit, epochs=epoch, seed=a.seed,
+            curve=r["curve"] + [(steps_done, acc)],
         )
         out_dir = os.path.join(a.out, name)
         os.makedirs(out_dir, exist_ok=True)
-        model.half().save_pretrained(out_dir, safe_serialization=True)
+        model.cpu().half().save_pretrained(out_dir, safe_serialization=True)
         tok.save(os.path.join(out_dir, "tokenizer.json"))
         with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
             json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": a.max_len,
