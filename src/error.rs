@@ -82,6 +82,9 @@ pub enum LensError {
 
     #[error("analysis: {0}")]
     Analysis(String),
+
+    #[error("export: {0}")]
+    Export(String),
 }
 
 impl From<candle_core::Error> for LensError {

@@ -10,6 +10,11 @@ pub mod backend;
 pub mod bench;
 pub mod colormap;
 pub mod error;
+pub mod export;
+pub mod figures;
+pub mod metrics;
 pub mod model;
+pub mod params;
+pub mod render;
 
 pub use error::{LensError, Result};

@@ -47,6 +47,17 @@ enum ViewArg {
     Links,
 }
 
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum RenderViewArg {
+    Head,
+    Model,
+    Rollout,
+    Figure1,
+    Projection,
+    Lens,
+    Js,
+}
+
 #[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
 enum BackendChoice {
     /// the GPU when there is a hardware adapter, else the CPU
@@ -123,6 +134,65 @@ enum Command {
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
         fixtures: PathBuf,
     },
+    /// Draw one view as a figure (.png, .svg) or write its matrix (.csv, .npy, .safetensors),
+    /// headless: no window is opened
+    Render {
+        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+        #[arg(long, default_value = "albert-mini")]
+        model: PathBuf,
+        #[arg(long, default_value = albert_lens::app::EXAMPLE_TEXT)]
+        text: String,
+        /// optional second segment (sentence pair)
+        #[arg(long)]
+        pair: Option<String>,
+        #[arg(long, value_enum, default_value = "head")]
+        view: RenderViewArg,
+        /// layer, from 1 (default: the last)
+        #[arg(long)]
+        layer: Option<usize>,
+        /// head, from 1, or "mean" / "max" (default: mean; for js: head h vs head h, averaged)
+        #[arg(long)]
+        head: Option<String>,
+        /// a second model: Figure 1's other line, or for head / rollout the map main minus it
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Figure 1 what-if: also run the (ALBERT) model with its shared layer applied these
+        /// many times, e.g. 6,12,24
+        #[arg(long, value_delimiter = ',')]
+        repeats: Vec<usize>,
+        /// lens: the token position to decode (default: the first [MASK])
+        #[arg(long)]
+        position: Option<usize>,
+        /// lens: how many predictions per layer
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// projection: every layer with each token's trajectory (default), or only --layer
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        trajectories: bool,
+        /// projection: colour points by layer, position or segment
+        #[arg(long, default_value = "layer")]
+        color_by: String,
+        /// light, dark or presentation (white, large type, thick lines)
+        #[arg(long, default_value = "light")]
+        theme: String,
+        /// viridis, magma, cividis
+        #[arg(long, default_value = "viridis")]
+        colormap: String,
+        /// logarithmic colour scale
+        #[arg(long)]
+        log: bool,
+        /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
+        #[arg(long)]
+        hide_special: bool,
+        /// PNG scale: 1, 2 or 4 (any factor up to 16)
+        #[arg(long, default_value_t = 2.0)]
+        scale: f32,
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// output: .png, .svg, .csv, .npy or .safetensors
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Measure forward latency on random weights of real model shapes
     Bench {
         #[arg(long, value_enum, default_value = "both")]
@@ -140,6 +210,19 @@ enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         matmul: bool,
     },
+}
+
+/// "3" (a head, from 1), "mean" or "max".
+fn parse_head(s: &str) -> Result<albert_lens::analysis::HeadSel> {
+    use albert_lens::analysis::HeadSel;
+    match s {
+        "mean" => Ok(HeadSel::Mean),
+        "max" => Ok(HeadSel::Max),
+        n => match n.parse::<usize>() {
+            Ok(h) if h >= 1 => Ok(HeadSel::Head(h - 1)),
+            _ => anyhow::bail!("--head {n}: give a head number from 1, \"mean\" or \"max\""),
+        },
+    }
 }
 
 fn make_backend(choice: BackendChoice) -> FallbackBackend {
@@ -416,6 +499,117 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some(Command::Verify { backend, fixtures }) => verify(backend, &fixtures),
+        Some(Command::Render {
+            model,
+            text,
+            pair,
+            view,
+            layer,
+            head,
+            compare,
+            repeats,
+            position,
+            top_k,
+            trajectories,
+            color_by,
+            theme,
+            colormap,
+            log,
+            hide_special,
+            scale,
+            backend,
+            out,
+        }) => {
+            use albert_lens::render::{RenderOptions, RenderView};
+            let format = albert_lens::export::Format::of(&out)?;
+            let theme = albert_lens::figures::Theme::by_name(&theme).with_context(|| {
+                format!("unknown theme {theme:?}: use light, dark or presentation")
+            })?;
+            let colormap = albert_lens::colormap::Colormap::ALL
+                .into_iter()
+                .find(|c| c.name().split(' ').next() == Some(colormap.as_str()))
+                .with_context(|| {
+                    format!("unknown colormap {colormap:?}: use viridis, magma or cividis")
+                })?;
+            let color_by = albert_lens::figures::views::ColorBy::ALL
+                .into_iter()
+                .find(|c| c.name() == color_by)
+                .with_context(|| {
+                    format!("unknown --color-by {color_by:?}: use layer, position or segment")
+                })?;
+            let head = head.as_deref().map(parse_head).transpose()?;
+            if layer == Some(0) {
+                anyhow::bail!("layers count from 1");
+            }
+            let opts = RenderOptions {
+                view: match view {
+                    RenderViewArg::Head => RenderView::Head,
+                    RenderViewArg::Model => RenderView::Model,
+                    RenderViewArg::Rollout => RenderView::Rollout,
+                    RenderViewArg::Figure1 => RenderView::Figure1,
+                    RenderViewArg::Projection => RenderView::Projection,
+                    RenderViewArg::Lens => RenderView::Lens,
+                    RenderViewArg::Js => RenderView::Js,
+                },
+                layer: layer.map(|l| l - 1),
+                head,
+                theme,
+                colormap,
+                log,
+                hide_special,
+                repeats,
+                position,
+                top_k,
+                color_by,
+                trajectories,
+                text: text.clone(),
+            };
+            let (main_model, main_trace, backend_name) =
+                run_trace(&model, &text, pair.as_deref(), backend)?;
+            let compare_run = match &compare {
+                Some(c) => Some(run_trace(c, &text, pair.as_deref(), backend)?),
+                None => None,
+            };
+            let label = |p: &Path| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().to_string(),
+                )
+            };
+            let main = albert_lens::render::Run {
+                name: label(&model),
+                model: &main_model,
+                trace: &main_trace,
+            };
+            let cmp = compare
+                .as_deref()
+                .zip(compare_run.as_ref())
+                .map(|(p, (m, t, _))| albert_lens::render::Run {
+                    name: label(p),
+                    model: m,
+                    trace: t,
+                });
+            let mut be = make_backend(backend);
+            let input = main_model.encode(&text, pair.as_deref())?;
+            let mut rerun = |reps: usize| {
+                let mut cfg = main_model.config.clone();
+                cfg.num_hidden_layers = reps;
+                be.forward(&cfg, &main_model.weights, &input)
+            };
+            let (figure, matrix) =
+                albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
+            let bytes = albert_lens::export::encode(&out, &figure, matrix.as_ref(), scale)?;
+            albert_lens::export::write_atomic(&out, &bytes)?;
+            eprintln!(
+                "{:?} of {} ({} tokens, {backend_name}) -> {} ({format:?}, {} bytes)",
+                view,
+                main.name,
+                main_trace.num_tokens(),
+                out.display(),
+                bytes.len()
+            );
+            Ok(())
+        }
         Some(Command::Bench {
             backend,
             models,

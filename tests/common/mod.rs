@@ -166,3 +166,20 @@ pub fn random_vec(len: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// One f32 tensor of a golden file (`tests/fixtures/golden/<model>/<case>.safetensors`).
+pub fn golden_tensor(model: &str, case: &str, name: &str) -> Option<Vec<f32>> {
+    let p = fixtures()
+        .join("golden")
+        .join(model)
+        .join(format!("{case}.safetensors"));
+    let bytes = std::fs::read(&p).ok()?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+    let v = st.tensor(name).ok()?;
+    Some(
+        v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}

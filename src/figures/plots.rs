@@ -1,0 +1,716 @@
+//! The figure builders: heatmap with colour bar, layer × head grid, line plots (Figure 1),
+//! scatter plots with trajectories (projections), and the layer-lens table.
+
+use super::{Anchor, Figure, Item, Rgb, Theme, OKABE_ITO};
+use crate::colormap::{Colormap, Scale};
+use crate::error::Result;
+use std::sync::Arc;
+
+/// Width of a label in px, roughly (Ubuntu Light averages a little over half its size).
+fn text_width(t: &str, size: f32) -> f32 {
+    t.chars().count() as f32 * size * 0.56
+}
+
+/// About `count` round tick values covering [lo, hi].
+pub fn ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / count.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while t <= hi + step * 1e-9 {
+        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
+        t += step;
+    }
+    out
+}
+
+/// A tick label: few digits, no trailing zeros.
+pub fn tick_label(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// What a heatmap figure shows.
+pub struct HeatmapSpec<'a> {
+    pub title: &'a str,
+    /// `rows x cols`, row-major
+    pub values: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_labels: &'a [String],
+    pub col_labels: &'a [String],
+    pub colormap: Colormap,
+    pub scale: &'a Scale,
+    /// what the rows and columns are ("query", "key"; "layer", "layer")
+    pub axis_names: (&'a str, &'a str),
+}
+
+/// Cells drawn as vector rectangles up to this many; larger maps become one embedded image.
+const MAX_VECTOR_CELLS: usize = 160 * 160;
+
+/// A heatmap with labelled axes, a title and a colour bar.
+pub fn heatmap(spec: &HeatmapSpec<'_>, theme: &Theme) -> Result<Figure> {
+    let f = theme.font;
+    let (rows, cols) = (spec.rows.max(1), spec.cols.max(1));
+    let cell = (520.0 / rows.max(cols) as f32).clamp(2.0, 36.0);
+    let show_labels = cell >= f * 0.75;
+    let label_w = if show_labels {
+        spec.row_labels
+            .iter()
+            .map(|l| text_width(l, f * 0.85))
+            .fold(0.0, f32::max)
+            + 10.0
+    } else {
+        f * 1.5
+    };
+    let label_h = if show_labels {
+        spec.col_labels
+            .iter()
+            .map(|l| text_width(l, f * 0.85))
+            .fold(0.0, f32::max)
+            + 10.0
+    } else {
+        f * 1.5
+    };
+    let title_h = f * 2.2;
+    let (x0, y0) = (12.0 + label_w + f * 1.4, title_h + label_h + f * 1.4);
+    let (w, h) = (cols as f32 * cell, rows as f32 * cell);
+    let bar_x = x0 + w + f;
+    let width = bar_x + 14.0 + f * 4.5;
+    let height = y0 + h + f * 1.5;
+    let mut fig = Figure::new(width, height, theme);
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: f * 1.4,
+        text: spec.title.to_string(),
+        size: f * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+    let colors = crate::colormap::render_rgba(spec.values, spec.colormap, spec.scale);
+    if rows * cols <= MAX_VECTOR_CELLS {
+        for r in 0..rows {
+            for c in 0..cols {
+                let px = colors.get(r * cols + c).copied().unwrap_or([0, 0, 0, 255]);
+                // a hair of overlap hides the seams some viewers draw between abutting cells
+                fig.rect(
+                    x0 + c as f32 * cell,
+                    y0 + r as f32 * cell,
+                    cell + 0.3,
+                    cell + 0.3,
+                    [px[0], px[1], px[2]],
+                );
+            }
+        }
+    } else {
+        let flat: Vec<u8> = colors.iter().flatten().copied().collect();
+        fig.items.push(Item::Raster {
+            x: x0,
+            y: y0,
+            w,
+            h,
+            png: Arc::new(super::png_bytes(cols as u32, rows as u32, &flat)?),
+        });
+    }
+    fig.frame(x0, y0, w, h, theme.muted, 0.8);
+    let small = f * 0.85;
+    if show_labels {
+        for (r, l) in spec.row_labels.iter().enumerate().take(rows) {
+            fig.text(
+                x0 - 5.0,
+                y0 + (r as f32 + 0.5) * cell + small * 0.35,
+                l,
+                small,
+                Anchor::End,
+                theme.foreground,
+            );
+        }
+        for (c, l) in spec.col_labels.iter().enumerate().take(cols) {
+            fig.items.push(Item::Text {
+                x: x0 + (c as f32 + 0.5) * cell + small * 0.35,
+                y: y0 - 5.0,
+                text: l.clone(),
+                size: small,
+                anchor: Anchor::Start,
+                rotate: -90.0,
+                color: theme.foreground,
+                bold: false,
+            });
+        }
+    }
+    fig.items.push(Item::Text {
+        x: 12.0 + f * 0.4,
+        y: y0 + h / 2.0,
+        text: spec.axis_names.0.to_string(),
+        size: small,
+        anchor: Anchor::Middle,
+        rotate: -90.0,
+        color: theme.muted,
+        bold: false,
+    });
+    fig.text(
+        x0 + w / 2.0,
+        title_h + f * 0.6,
+        spec.axis_names.1,
+        small,
+        Anchor::Middle,
+        theme.muted,
+    );
+    colorbar(&mut fig, bar_x, y0, h, spec.colormap, spec.scale, theme);
+    Ok(fig)
+}
+
+fn colorbar(
+    fig: &mut Figure,
+    x: f32,
+    y: f32,
+    h: f32,
+    cmap: Colormap,
+    scale: &Scale,
+    theme: &Theme,
+) {
+    let steps = 64;
+    for i in 0..steps {
+        let t = 1.0 - (i as f32 + 0.5) / steps as f32;
+        fig.rect(
+            x,
+            y + i as f32 * h / steps as f32,
+            14.0,
+            h / steps as f32 + 0.3,
+            cmap.at(t),
+        );
+    }
+    fig.frame(x, y, 14.0, h, theme.muted, 0.8);
+    let small = theme.font * 0.8;
+    for i in 0..=4 {
+        let t = i as f32 / 4.0;
+        let v = scale.value_at(t);
+        let yy = y + h * (1.0 - t);
+        fig.line(vec![(x + 14.0, yy), (x + 17.0, yy)], theme.muted, 0.8);
+        fig.text(
+            x + 19.0,
+            yy + small * 0.35,
+            tick_label(v as f64),
+            small,
+            Anchor::Start,
+            theme.foreground,
+        );
+    }
+}
+
+/// Every layer × head as thumbnails (the model view), each map `n x n`.
+pub fn grid(
+    title: &str,
+    maps: &[Vec<Vec<f32>>],
+    n: usize,
+    colormap: Colormap,
+    scale_of: &dyn Fn(&[f32]) -> Scale,
+    theme: &Theme,
+) -> Result<Figure> {
+    let f = theme.font;
+    let layers = maps.len();
+    let heads = maps.first().map_or(0, |l| l.len());
+    let thumb = (760.0 / heads.max(1) as f32).clamp(32.0, 96.0);
+    let gap = 4.0;
+    let (x0, y0) = (12.0 + f * 4.5, f * 2.2 + f * 1.5);
+    let width = x0 + heads as f32 * (thumb + gap) + 12.0;
+    let height = y0 + layers as f32 * (thumb + gap) + 12.0;
+    let mut fig = Figure::new(width, height, theme);
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: f * 1.4,
+        text: title.into(),
+        size: f * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+    for h in 0..heads {
+        fig.text(
+            x0 + h as f32 * (thumb + gap) + thumb / 2.0,
+            y0 - 6.0,
+            format!("head {}", h + 1),
+            f * 0.8,
+            Anchor::Middle,
+            theme.muted,
+        );
+    }
+    for (l, layer) in maps.iter().enumerate() {
+        let y = y0 + l as f32 * (thumb + gap);
+        fig.text(
+            x0 - 6.0,
+            y + thumb / 2.0 + f * 0.3,
+            format!("layer {}", l + 1),
+            f * 0.8,
+            Anchor::End,
+            theme.muted,
+        );
+        for (h, m) in layer.iter().enumerate() {
+            let scale = scale_of(m);
+            let px: Vec<u8> = crate::colormap::render_rgba(m, colormap, &scale)
+                .into_iter()
+                .flatten()
+                .collect();
+            fig.items.push(Item::Raster {
+                x: x0 + h as f32 * (thumb + gap),
+                y,
+                w: thumb,
+                h: thumb,
+                png: Arc::new(super::png_bytes(n as u32, n as u32, &px)?),
+            });
+        }
+    }
+    Ok(fig)
+}
+
+/// One line of a line plot.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub color: Rgb,
+    pub dashed: bool,
+}
+
+/// One panel of line plots.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+}
+
+/// Line-plot panels side by side, one legend under them, and an optional note (what the
+/// points average over).
+pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> Figure {
+    let f = theme.font;
+    let (pw, ph) = (f * 30.0, f * 21.0);
+    let (left, top, bottom) = (f * 4.5, f * 4.0, f * 3.2);
+    let names: Vec<(String, Rgb, bool)> = {
+        let mut v: Vec<(String, Rgb, bool)> = Vec::new();
+        for p in panels {
+            for s in &p.series {
+                if !v.iter().any(|(n, _, _)| *n == s.name) {
+                    v.push((s.name.clone(), s.color, s.dashed));
+                }
+            }
+        }
+        v
+    };
+    let note_lines = wrap(
+        note,
+        ((panels.len() as f32 * (pw + left)) / (f * 0.8 * 0.56)) as usize,
+    );
+    let legend_h = f * 1.6;
+    let width = 12.0 + panels.len() as f32 * (left + pw + f);
+    let height = top + ph + bottom + legend_h + note_lines.len() as f32 * f * 1.1 + 8.0;
+    let mut fig = Figure::new(width, height, theme);
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: f * 1.4,
+        text: title.into(),
+        size: f * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+    for (pi, p) in panels.iter().enumerate() {
+        let x0 = 12.0 + pi as f32 * (left + pw + f) + left;
+        let y0 = top;
+        let pts = p.series.iter().flat_map(|s| s.points.iter());
+        let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in pts {
+            if x.is_finite() && y.is_finite() {
+                xlo = xlo.min(x);
+                xhi = xhi.max(x);
+                ylo = ylo.min(y);
+                yhi = yhi.max(y);
+            }
+        }
+        if xlo > xhi {
+            (xlo, xhi, ylo, yhi) = (0.0, 1.0, 0.0, 1.0);
+        }
+        ylo = ylo.min(0.0);
+        if yhi <= ylo {
+            yhi = ylo + 1.0;
+        }
+        if xhi <= xlo {
+            xhi = xlo + 1.0;
+        }
+        let yt = ticks(ylo, yhi * 1.05, 5);
+        let yhi = yt.last().copied().unwrap_or(yhi).max(yhi);
+        let xt = ticks(xlo, xhi, 8);
+        let sx = |x: f64| x0 + ((x - xlo) / (xhi - xlo)) as f32 * pw;
+        let sy = |y: f64| y0 + ph - ((y - ylo) / (yhi - ylo)) as f32 * ph;
+        fig.text(
+            x0 + pw / 2.0,
+            y0 - f * 0.8,
+            &p.title,
+            f,
+            Anchor::Middle,
+            theme.foreground,
+        );
+        for &t in &yt {
+            let y = sy(t);
+            fig.items.push(Item::Line {
+                points: vec![(x0, y), (x0 + pw, y)],
+                color: theme.muted,
+                width: 0.5,
+                dashed: false,
+                opacity: 0.35,
+            });
+            fig.text(
+                x0 - 5.0,
+                y + f * 0.3,
+                tick_label(t),
+                f * 0.8,
+                Anchor::End,
+                theme.foreground,
+            );
+        }
+        for &t in &xt {
+            let x = sx(t);
+            fig.line(vec![(x, y0 + ph), (x, y0 + ph + 4.0)], theme.muted, 0.8);
+            fig.text(
+                x,
+                y0 + ph + f * 1.2,
+                tick_label(t),
+                f * 0.8,
+                Anchor::Middle,
+                theme.foreground,
+            );
+        }
+        fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
+        fig.text(
+            x0 + pw / 2.0,
+            y0 + ph + f * 2.4,
+            &p.x_label,
+            f * 0.9,
+            Anchor::Middle,
+            theme.muted,
+        );
+        fig.items.push(Item::Text {
+            x: x0 - f * 3.2,
+            y: y0 + ph / 2.0,
+            text: p.y_label.clone(),
+            size: f * 0.9,
+            anchor: Anchor::Middle,
+            rotate: -90.0,
+            color: theme.muted,
+            bold: false,
+        });
+        // the last series first, so that the first (the model itself) is drawn on top
+        for s in p.series.iter().rev() {
+            let line: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
+            fig.items.push(Item::Line {
+                points: line.clone(),
+                color: s.color,
+                width: theme.line_width,
+                dashed: s.dashed,
+                opacity: 1.0,
+            });
+            for (x, y) in line {
+                fig.items.push(Item::Circle {
+                    x,
+                    y,
+                    r: theme.line_width * 1.6,
+                    fill: s.color,
+                    opacity: 1.0,
+                });
+            }
+        }
+    }
+    let mut x = 12.0 + left;
+    let y = top + ph + bottom + f * 0.6;
+    for (name, color, dashed) in &names {
+        fig.items.push(Item::Line {
+            points: vec![(x, y - f * 0.3), (x + f * 2.0, y - f * 0.3)],
+            color: *color,
+            width: theme.line_width,
+            dashed: *dashed,
+            opacity: 1.0,
+        });
+        fig.text(
+            x + f * 2.4,
+            y,
+            name,
+            f * 0.85,
+            Anchor::Start,
+            theme.foreground,
+        );
+        x += f * 3.4 + text_width(name, f * 0.85);
+    }
+    for (i, l) in note_lines.iter().enumerate() {
+        fig.text(
+            12.0,
+            y + legend_h + i as f32 * f * 1.1,
+            l,
+            f * 0.8,
+            Anchor::Start,
+            theme.muted,
+        );
+    }
+    fig
+}
+
+/// Greedy word wrap to about `width` characters.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width.max(10) {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// A scatter plot: points with colours and optional labels, polylines (trajectories) under
+/// them, axis names and a legend of categories.
+pub struct ScatterSpec<'a> {
+    pub title: &'a str,
+    pub points: &'a [(f32, f32)],
+    pub colors: &'a [Rgb],
+    pub labels: &'a [String],
+    /// each a list of point indices joined in order
+    pub paths: &'a [Vec<usize>],
+    pub axis_names: (&'a str, &'a str),
+    pub legend: &'a [(String, Rgb)],
+}
+
+pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
+    let f = theme.font;
+    let (pw, ph) = (f * 44.0, f * 34.0);
+    let (x0, y0) = (12.0 + f * 2.0, f * 3.0);
+    let legend_h = if spec.legend.is_empty() { 0.0 } else { f * 1.8 };
+    let mut fig = Figure::new(x0 + pw + 24.0, y0 + ph + f * 3.0 + legend_h, theme);
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: f * 1.4,
+        text: spec.title.into(),
+        size: f * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+    let (mut xlo, mut xhi, mut ylo, mut yhi) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for &(x, y) in spec.points {
+        xlo = xlo.min(x);
+        xhi = xhi.max(x);
+        ylo = ylo.min(y);
+        yhi = yhi.max(y);
+    }
+    if xlo > xhi {
+        (xlo, xhi, ylo, yhi) = (-1.0, 1.0, -1.0, 1.0);
+    }
+    let pad = |lo: f32, hi: f32| {
+        let d = (hi - lo).max(1e-6) * 0.06;
+        (lo - d, hi + d)
+    };
+    let ((xlo, xhi), (ylo, yhi)) = (pad(xlo, xhi), pad(ylo, yhi));
+    let sx = |x: f32| x0 + (x - xlo) / (xhi - xlo) * pw;
+    let sy = |y: f32| y0 + ph - (y - ylo) / (yhi - ylo) * ph;
+    fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
+    if xlo < 0.0 && xhi > 0.0 {
+        fig.items.push(Item::Line {
+            points: vec![(sx(0.0), y0), (sx(0.0), y0 + ph)],
+            color: theme.muted,
+            width: 0.5,
+            dashed: true,
+            opacity: 0.5,
+        });
+    }
+    if ylo < 0.0 && yhi > 0.0 {
+        fig.items.push(Item::Line {
+            points: vec![(x0, sy(0.0)), (x0 + pw, sy(0.0))],
+            color: theme.muted,
+            width: 0.5,
+            dashed: true,
+            opacity: 0.5,
+        });
+    }
+    for path in spec.paths {
+        let pts: Vec<(f32, f32)> = path
+            .iter()
+            .filter_map(|&i| spec.points.get(i))
+            .map(|&(x, y)| (sx(x), sy(y)))
+            .collect();
+        let color = path
+            .first()
+            .and_then(|&i| spec.colors.get(i))
+            .copied()
+            .unwrap_or(theme.muted);
+        fig.items.push(Item::Line {
+            points: pts,
+            color,
+            width: theme.line_width * 0.7,
+            dashed: false,
+            opacity: 0.55,
+        });
+    }
+    for (i, &(x, y)) in spec.points.iter().enumerate() {
+        fig.items.push(Item::Circle {
+            x: sx(x),
+            y: sy(y),
+            r: theme.line_width * 2.0,
+            fill: spec.colors.get(i).copied().unwrap_or(theme.foreground),
+            opacity: 0.9,
+        });
+        if let Some(l) = spec.labels.get(i).filter(|l| !l.is_empty()) {
+            fig.text(
+                sx(x) + 5.0,
+                sy(y) - 4.0,
+                l,
+                f * 0.75,
+                Anchor::Start,
+                theme.foreground,
+            );
+        }
+    }
+    fig.text(
+        x0 + pw / 2.0,
+        y0 + ph + f * 1.4,
+        spec.axis_names.0,
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
+    fig.items.push(Item::Text {
+        x: x0 - f * 0.6,
+        y: y0 + ph / 2.0,
+        text: spec.axis_names.1.into(),
+        size: f * 0.9,
+        anchor: Anchor::Middle,
+        rotate: -90.0,
+        color: theme.muted,
+        bold: false,
+    });
+    let mut x = x0;
+    let y = y0 + ph + f * 3.2;
+    for (name, color) in spec.legend {
+        fig.items.push(Item::Circle {
+            x: x + 5.0,
+            y: y - f * 0.3,
+            r: theme.line_width * 2.0,
+            fill: *color,
+            opacity: 1.0,
+        });
+        fig.text(x + 12.0, y, name, f * 0.8, Anchor::Start, theme.foreground);
+        x += 24.0 + text_width(name, f * 0.8);
+    }
+    fig
+}
+
+/// The layer lens: for each depth, the top predictions with their probabilities as bars.
+pub struct LensSpec<'a> {
+    pub title: &'a str,
+    /// (depth label, [(token, probability)])
+    pub rows: &'a [(String, Vec<(String, f32)>)],
+}
+
+pub fn lens(spec: &LensSpec<'_>, theme: &Theme) -> Figure {
+    let f = theme.font;
+    let k = spec.rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let cell_w = f * 8.5;
+    let row_h = f * 2.4;
+    let label_w = spec
+        .rows
+        .iter()
+        .map(|r| text_width(&r.0, f * 0.9))
+        .fold(f * 4.0, f32::max)
+        + 12.0;
+    let (x0, y0) = (12.0 + label_w, f * 3.4);
+    let width = x0 + k as f32 * cell_w + 12.0;
+    let height = y0 + spec.rows.len() as f32 * row_h + 12.0;
+    let mut fig = Figure::new(width, height, theme);
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: f * 1.4,
+        text: spec.title.into(),
+        size: f * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+    for i in 0..k {
+        fig.text(
+            x0 + i as f32 * cell_w + 4.0,
+            y0 - f * 0.5,
+            format!("#{}", i + 1),
+            f * 0.8,
+            Anchor::Start,
+            theme.muted,
+        );
+    }
+    for (r, (label, top)) in spec.rows.iter().enumerate() {
+        let y = y0 + r as f32 * row_h;
+        fig.text(
+            x0 - 8.0,
+            y + row_h * 0.6,
+            label,
+            f * 0.9,
+            Anchor::End,
+            theme.foreground,
+        );
+        for (i, (tok, p)) in top.iter().enumerate() {
+            let x = x0 + i as f32 * cell_w;
+            let bar = (cell_w - 8.0) * p.clamp(0.0, 1.0);
+            fig.items.push(Item::Rect {
+                x: x + 2.0,
+                y: y + 2.0,
+                w: bar.max(0.5),
+                h: row_h - 4.0,
+                fill: Some(OKABE_ITO[4]),
+                stroke: None,
+                opacity: 0.35,
+            });
+            fig.text(
+                x + 5.0,
+                y + row_h * 0.48,
+                tok,
+                f * 0.85,
+                Anchor::Start,
+                theme.foreground,
+            );
+            fig.text(
+                x + 5.0,
+                y + row_h * 0.88,
+                format!("{:.1}%", p * 100.0),
+                f * 0.7,
+                Anchor::Start,
+                theme.muted,
+            );
+        }
+    }
+    fig
+}

@@ -1,0 +1,405 @@
+//! Each view of the app as a figure and (where it has one) a matrix: what both the window's
+//! Export menu and `albert-lens render` write.
+
+use super::plots::{self, HeatmapSpec, LensSpec, Panel, ScatterSpec, Series};
+use super::{Figure, Rgb, Theme, OKABE_ITO};
+use crate::app::maps::MapData;
+use crate::colormap::{Colormap, Scale};
+use crate::error::Result;
+use crate::export::Matrix;
+use crate::metrics::{LensRow, Projection, Transition};
+use crate::model::Trace;
+
+/// A heatmap view (one head, mean/max of heads, rollout, value norms, a difference).
+pub fn map(data: &MapData, colormap: Colormap, theme: &Theme) -> Result<(Figure, Matrix)> {
+    let cmap = if data.diverging {
+        Colormap::Diverging
+    } else {
+        colormap
+    };
+    let fig = plots::heatmap(
+        &HeatmapSpec {
+            title: &data.title,
+            values: &data.values,
+            rows: data.rows,
+            cols: data.cols,
+            row_labels: &data.row_labels,
+            col_labels: &data.col_labels,
+            colormap: cmap,
+            scale: &data.scale,
+            axis_names: ("query (attending token)", "key (attended token)"),
+        },
+        theme,
+    )?;
+    Ok((
+        fig,
+        Matrix {
+            name: data.title.clone(),
+            values: data.values.clone(),
+            rows: data.rows,
+            cols: data.cols,
+            row_labels: data.row_labels.clone(),
+            col_labels: data.col_labels.clone(),
+        },
+    ))
+}
+
+/// How the model view's thumbnails are coloured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GridStyle {
+    pub colormap: Colormap,
+    pub log: bool,
+    /// one 0-1 scale for all thumbnails instead of each its own maximum
+    pub shared_scale: bool,
+}
+
+/// The model view: every layer × head, each thumbnail on its own scale or one shared 0–1 scale.
+pub fn model(
+    title: &str,
+    trace: &Trace,
+    keep: &[usize],
+    renormalise: bool,
+    style: GridStyle,
+    theme: &Theme,
+) -> Result<Figure> {
+    let n = trace.num_tokens();
+    let maps: Vec<Vec<Vec<f32>>> = trace
+        .attentions
+        .iter()
+        .map(|layer| {
+            (0..trace.num_heads)
+                .map(|h| {
+                    crate::analysis::restrict(
+                        &layer[h * n * n..(h + 1) * n * n],
+                        n,
+                        keep,
+                        renormalise,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let scale_of = |m: &[f32]| Scale {
+        lo: 0.0,
+        hi: if style.shared_scale {
+            1.0
+        } else {
+            m.iter().copied().fold(0.0, f32::max).max(f32::MIN_POSITIVE)
+        },
+        log: style.log,
+    };
+    plots::grid(title, &maps, keep.len(), style.colormap, &scale_of, theme)
+}
+
+/// One model's (or one repetition count's) curve on the Figure 1 plot.
+#[derive(Debug, Clone)]
+pub struct Figure1Line {
+    pub name: String,
+    pub transitions: Vec<Transition>,
+    pub color: Rgb,
+    pub dashed: bool,
+}
+
+/// The ALBERT paper's Figure 1 for the user's text: L2 distance and angle between each layer's
+/// input and output, one line per model; the matrix has a row per layer and two columns per
+/// line.
+pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Matrix) {
+    let series = |f: &dyn Fn(&Transition) -> f64| -> Vec<Series> {
+        lines
+            .iter()
+            .map(|l| Series {
+                name: l.name.clone(),
+                points: l
+                    .transitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| ((i + 1) as f64, f(t)))
+                    .collect(),
+                color: l.color,
+                dashed: l.dashed,
+            })
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: "L2 distance".into(),
+            x_label: "layer".into(),
+            y_label: "L2 distance between input and output".into(),
+            series: series(&|t| t.l2),
+        },
+        Panel {
+            title: "Cosine similarity (degrees)".into(),
+            x_label: "layer".into(),
+            y_label: "angle between input and output (degrees)".into(),
+            series: series(&|t| t.angle_deg),
+        },
+    ];
+    let title = format!(
+        "Layer input vs output embeddings (ALBERT paper, Figure 1) on \"{}\"",
+        ellipsis(text, 60)
+    );
+    let fig = plots::line_panels(&title, &panels, crate::metrics::FIGURE1_AVERAGING, theme);
+    let depth = lines.iter().map(|l| l.transitions.len()).max().unwrap_or(0);
+    let mut col_labels = Vec::new();
+    for l in lines {
+        col_labels.push(format!("{} L2", l.name));
+        col_labels.push(format!("{} angle (deg)", l.name));
+    }
+    let mut values = Vec::with_capacity(depth * col_labels.len());
+    for i in 0..depth {
+        for l in lines {
+            let t = l.transitions.get(i);
+            values.push(t.map_or(f32::NAN, |t| t.l2 as f32));
+            values.push(t.map_or(f32::NAN, |t| t.angle_deg as f32));
+        }
+    }
+    let matrix = Matrix {
+        name: "figure1".into(),
+        values,
+        rows: depth,
+        cols: col_labels.len(),
+        row_labels: (1..=depth).map(|i| format!("layer {i}")).collect(),
+        col_labels,
+    };
+    (fig, matrix)
+}
+
+/// What the projection's points are coloured by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ColorBy {
+    Layer,
+    Position,
+    Segment,
+}
+
+impl ColorBy {
+    pub const ALL: [ColorBy; 3] = [ColorBy::Layer, ColorBy::Position, ColorBy::Segment];
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorBy::Layer => "layer",
+            ColorBy::Position => "position",
+            ColorBy::Segment => "segment",
+        }
+    }
+}
+
+/// The colour of each projected point.
+pub fn point_colors(p: &Projection, trace: &Trace, by: ColorBy) -> Vec<Rgb> {
+    let states = trace.hidden_states.len().max(2) - 1;
+    let n = trace.num_tokens().max(2) - 1;
+    p.origin
+        .iter()
+        .map(|&(s, t)| match by {
+            ColorBy::Layer => Colormap::Viridis.at(s as f32 / states as f32 * 0.92),
+            ColorBy::Position => Colormap::Cividis.at(t as f32 / n as f32),
+            ColorBy::Segment => {
+                OKABE_ITO
+                    [[4usize, 3][trace.token_type_ids.get(t).copied().unwrap_or(0).min(1) as usize]]
+            }
+        })
+        .collect()
+}
+
+/// A label for hidden state s: "embeddings" for 0, "layer s" after.
+pub fn state_name(s: usize) -> String {
+    if s == 0 {
+        "embeddings".into()
+    } else {
+        format!("layer {s}")
+    }
+}
+
+/// The projection view: PC1 × PC2 of the chosen hidden states, with trajectories when it spans
+/// several states; the matrix holds every point's three coordinates.
+pub fn projection(
+    title: &str,
+    p: &Projection,
+    trace: &Trace,
+    by: ColorBy,
+    label_all: bool,
+    theme: &Theme,
+) -> (Figure, Matrix) {
+    let points: Vec<(f32, f32)> = p.points.iter().map(|q| (q[0], q[1])).collect();
+    let colors = point_colors(p, trace, by);
+    let last = *p.states.last().unwrap_or(&0);
+    let labels: Vec<String> = p
+        .origin
+        .iter()
+        .map(|&(s, t)| {
+            if label_all || s == last {
+                trace.tokens.get(t).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let paths: Vec<Vec<usize>> = if p.states.len() > 1 {
+        p.tokens.iter().map(|&t| p.trajectory(t)).collect()
+    } else {
+        Vec::new()
+    };
+    let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
+    let (xn, yn) = (
+        format!("PC1 ({:.1}% of variance)", ex(0)),
+        format!("PC2 ({:.1}%)", ex(1)),
+    );
+    let legend: Vec<(String, Rgb)> = match by {
+        ColorBy::Layer => {
+            let states = trace.hidden_states.len().max(2) - 1;
+            p.states
+                .iter()
+                .map(|&s| {
+                    (
+                        state_name(s),
+                        Colormap::Viridis.at(s as f32 / states as f32 * 0.92),
+                    )
+                })
+                .collect()
+        }
+        ColorBy::Segment => vec![
+            ("segment A".into(), OKABE_ITO[4]),
+            ("segment B".into(), OKABE_ITO[3]),
+        ],
+        ColorBy::Position => vec![
+            ("first token".into(), Colormap::Cividis.at(0.0)),
+            ("last token".into(), Colormap::Cividis.at(1.0)),
+        ],
+    };
+    let fig = plots::scatter(
+        &ScatterSpec {
+            title,
+            points: &points,
+            colors: &colors,
+            labels: &labels,
+            paths: &paths,
+            axis_names: (&xn, &yn),
+            legend: &legend,
+        },
+        theme,
+    );
+    let matrix = Matrix {
+        name: "projection".into(),
+        values: p.points.iter().flatten().copied().collect(),
+        rows: p.points.len(),
+        cols: 3,
+        row_labels: p
+            .origin
+            .iter()
+            .map(|&(s, t)| {
+                format!(
+                    "{} @ {} (position {t})",
+                    trace.tokens.get(t).map_or("", |x| x),
+                    state_name(s)
+                )
+            })
+            .collect(),
+        col_labels: vec!["PC1".into(), "PC2".into(), "PC3".into()],
+    };
+    (fig, matrix)
+}
+
+/// The layer lens: the top predictions at each depth; the matrix is the probability of every
+/// token that made some depth's top k, at every depth.
+pub fn lens(
+    title: &str,
+    rows: &[LensRow],
+    decode: &dyn Fn(u32) -> String,
+    theme: &Theme,
+) -> (Figure, Matrix) {
+    let shown: Vec<(String, Vec<(String, f32)>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                state_name(r.state),
+                r.top.iter().map(|&(t, p)| (decode(t), p)).collect(),
+            )
+        })
+        .collect();
+    let fig = plots::lens(
+        &LensSpec {
+            title,
+            rows: &shown,
+        },
+        theme,
+    );
+    let mut candidates: Vec<u32> = Vec::new();
+    for r in rows {
+        for &(t, _) in &r.top {
+            if !candidates.contains(&t) {
+                candidates.push(t);
+            }
+        }
+    }
+    let values = rows
+        .iter()
+        .flat_map(|r| {
+            candidates
+                .iter()
+                .map(|&t| r.probs.get(t as usize).copied().unwrap_or(f32::NAN))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let matrix = Matrix {
+        name: "layer_lens".into(),
+        values,
+        rows: rows.len(),
+        cols: candidates.len(),
+        row_labels: rows.iter().map(|r| state_name(r.state)).collect(),
+        col_labels: candidates.iter().map(|&t| decode(t)).collect(),
+    };
+    (fig, matrix)
+}
+
+/// The cross-layer Jensen–Shannon distance matrix of one model.
+pub fn js(
+    title: &str,
+    values: &[f32],
+    layers: usize,
+    colormap: Colormap,
+    theme: &Theme,
+) -> Result<(Figure, Matrix)> {
+    let labels: Vec<String> = (1..=layers).map(|l| format!("layer {l}")).collect();
+    let hi = values
+        .iter()
+        .copied()
+        .fold(0.0, f32::max)
+        .max(f32::MIN_POSITIVE);
+    let scale = Scale {
+        lo: 0.0,
+        hi,
+        log: false,
+    };
+    let fig = plots::heatmap(
+        &HeatmapSpec {
+            title,
+            values,
+            rows: layers,
+            cols: layers,
+            row_labels: &labels,
+            col_labels: &labels,
+            colormap,
+            scale: &scale,
+            axis_names: ("layer", "layer"),
+        },
+        theme,
+    )?;
+    Ok((
+        fig,
+        Matrix {
+            name: "js_distance".into(),
+            values: values.to_vec(),
+            rows: layers,
+            cols: layers,
+            row_labels: labels.clone(),
+            col_labels: labels,
+        },
+    ))
+}
+
+fn ellipsis(t: &str, max: usize) -> String {
+    if t.chars().count() <= max {
+        t.to_string()
+    } else {
+        format!("{}...", t.chars().take(max).collect::<String>())
+    }
+}

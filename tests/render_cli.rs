@@ -1,0 +1,271 @@
+//! `albert-lens render` end to end, headless: every view writes an SVG that parses as SVG and a
+//! PNG of the promised size at 1x/2x/4x; the matrices it writes as CSV, NPY and safetensors
+//! hold transformers' own attention weights; bad requests fail with a message that names the
+//! problem and leave no file behind.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn render(args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .arg("render")
+        .args(["--backend", "cpu"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The fields of one CSV line (RFC 4180 quoting).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut out, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn svg_size(svg: &str) -> (f32, f32) {
+    let tree = albert_lens::figures::parse_svg(svg).unwrap();
+    (tree.size().width(), tree.size().height())
+}
+
+/// Every view as SVG (valid: usvg parses it, with text and shapes inside) and as PNG at
+/// scale 2 whose pixel size is twice the SVG's.
+#[test]
+fn every_view_renders_as_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mask = "The capital of the United [MASK] is Washington.";
+    let views: &[(&str, &[&str])] = &[
+        ("head", &["--layer", "2", "--head", "3"]),
+        ("model", &[]),
+        ("rollout", &[]),
+        ("figure1", &["--compare", "bert-mini", "--repeats", "8,12"]),
+        ("projection", &["--color-by", "segment"]),
+        ("lens", &["--text", mask]),
+        ("js", &["--theme", "presentation"]),
+    ];
+    for (view, extra) in views {
+        let svg_path = dir.path().join(format!("{view}.svg"));
+        let mut args = vec!["--view", view];
+        args.extend_from_slice(extra);
+        ok(&render(&args, &svg_path));
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(
+            svg.starts_with("<?xml") && svg.contains("<svg") && svg.trim_end().ends_with("</svg>")
+        );
+        assert!(svg.contains("<text"), "{view}: no text");
+        let (w, h) = svg_size(&svg);
+        assert!(w > 100.0 && h > 100.0, "{view}: {w} x {h}");
+
+        let png_path = dir.path().join(format!("{view}.png"));
+        args.extend_from_slice(&["--scale", "2"]);
+        ok(&render(&args, &png_path));
+        let img = image::open(&png_path).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            ((w * 2.0).round() as u32, (h * 2.0).round() as u32),
+            "{view}"
+        );
+    }
+}
+
+/// The same figure at 1x, 2x and 4x: the pixel size scales, and the picture is the same
+/// drawing (the 4x image averaged down 4 x 4 is close to the 1x image).
+#[test]
+fn png_scales_1_2_4_are_the_same_drawing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sizes = Vec::new();
+    for s in ["1", "2", "4"] {
+        let p = dir.path().join(format!("x{s}.png"));
+        ok(&render(&["--view", "head", "--scale", s], &p));
+        sizes.push(image::open(&p).unwrap().to_rgb8());
+    }
+    let (w1, h1) = sizes[0].dimensions();
+    assert_eq!(sizes[1].dimensions(), (w1 * 2, h1 * 2));
+    assert_eq!(sizes[2].dimensions(), (w1 * 4, h1 * 4));
+    let small = image::imageops::resize(&sizes[2], w1, h1, image::imageops::FilterType::Triangle);
+    let diff: f64 = small
+        .pixels()
+        .zip(sizes[0].pixels())
+        .map(|(a, b)| {
+            (0..3)
+                .map(|c| (a[c] as f64 - b[c] as f64).abs())
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / (w1 * h1 * 3) as f64;
+    assert!(diff < 12.0, "mean channel difference {diff}");
+}
+
+/// Layer 2, head 3 of albert-mini on the example sentence as CSV, NPY and safetensors: each
+/// holds transformers' attention weights for that head (1e-5), with the tokens as labels.
+#[test]
+fn matrix_exports_hold_transformers_attention() {
+    let g = goldens("albert-mini")
+        .into_iter()
+        .find(|g| g.case == "example")
+        .unwrap();
+    let n = g.trace.num_tokens();
+    let want = &g.trace.attentions[1][2 * n * n..3 * n * n];
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--view",
+        "head",
+        "--layer",
+        "2",
+        "--head",
+        "3",
+        "--text",
+        g.text.as_str(),
+    ];
+
+    let csv_path = dir.path().join("m.csv");
+    ok(&render(&args, &csv_path));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), n + 1);
+    let header = csv_fields(lines[0]);
+    assert_eq!(header[0], "albert-mini: attention, layer 2, head 3");
+    assert_eq!(header[1..], g.trace.tokens[..]);
+    let mut got = Vec::new();
+    for (i, l) in lines[1..].iter().enumerate() {
+        let cells = csv_fields(l);
+        assert_eq!(cells[0], g.trace.tokens[i]);
+        got.extend(cells[1..].iter().map(|c| c.parse::<f32>().unwrap()));
+    }
+    assert!(max_abs_diff(&got, want) <= ATTENTION_TOL);
+
+    let npy_path = dir.path().join("m.npy");
+    ok(&render(&args, &npy_path));
+    let npy = std::fs::read(&npy_path).unwrap();
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert_eq!((10 + hlen) % 64, 0, "header padded to 64 bytes");
+    let header = std::str::from_utf8(&npy[10..10 + hlen]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains(&format!("'shape': ({n}, {n})")),
+        "{header}"
+    );
+    let vals: Vec<f32> = npy[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert!(max_abs_diff(&vals, want) <= ATTENTION_TOL);
+
+    let st_path = dir.path().join("m.safetensors");
+    ok(&render(&args, &st_path));
+    let bytes = std::fs::read(&st_path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let labels: Vec<String> =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["row_labels"]).unwrap();
+    assert_eq!(labels, g.trace.tokens);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, t) = st.tensors().into_iter().next().unwrap();
+    assert_eq!(t.shape(), &[n, n]);
+    let vals: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert!(max_abs_diff(&vals, want) <= ATTENTION_TOL);
+}
+
+/// Figure 1 as CSV: one row per layer with the L2 distance and angle, and the what-if with the
+/// shared layer applied 8 times shares its first 4 layers with the model itself (the same
+/// weights on the same input) and then goes on.
+#[test]
+fn figure1_csv_and_the_repetition_what_if() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f1.csv");
+    ok(&render(&["--view", "figure1", "--repeats", "8"], &p));
+    let csv = std::fs::read_to_string(&p).unwrap();
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(
+        rows[0][1..],
+        [
+            "albert-mini L2",
+            "albert-mini angle (deg)",
+            "albert-mini x8 L2",
+            "albert-mini x8 angle (deg)"
+        ]
+    );
+    assert_eq!(rows.len(), 1 + 8);
+    for r in &rows[1..5] {
+        assert_eq!(r[1], r[3], "the first 4 layers are the same computation");
+        assert_eq!(r[2], r[4]);
+    }
+    for r in &rows[5..] {
+        assert_eq!(r[1], "NaN");
+        assert!(r[3].parse::<f64>().unwrap() > 0.0);
+    }
+}
+
+/// Bad requests: an unknown extension, a lens without [MASK], the what-if on a BERT, a layer
+/// that does not exist. Each fails, names the problem, and writes nothing.
+#[test]
+fn bad_render_requests_fail_clearly_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--view", "head"], "out.jpg", ".png, .svg"),
+        (&["--view", "lens"], "lens.png", "[MASK]"),
+        (
+            &[
+                "--view",
+                "figure1",
+                "--model",
+                "bert-mini",
+                "--repeats",
+                "6",
+            ],
+            "f.png",
+            "needs an ALBERT",
+        ),
+        (
+            &["--view", "head", "--layer", "9"],
+            "h.png",
+            "layer 9 does not exist",
+        ),
+        (&["--view", "model"], "m.csv", "no matrix"),
+        (
+            &["--view", "figure1", "--repeats", "500"],
+            "r.png",
+            "1 to 96",
+        ),
+    ];
+    for (args, file, msg) in cases {
+        let p = dir.path().join(file);
+        let o = render(args, &p);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert!(!p.exists(), "{args:?} left {}", p.display());
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial files"
+    );
+}
