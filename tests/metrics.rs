@@ -61,21 +61,14 @@ fn pca_recovers_a_known_decomposition() {
     let explained = p.explained();
     assert!((explained[0] - 4.0 / 5.25).abs() < 1e-6);
     for (k, axis) in axes.iter().enumerate() {
-        for d in 0..4 {
-            assert!(
-                (p.axes[k][d] - axis[d]).abs() < 1e-6,
-                "axis {k}: {:?}",
-                p.axes[k]
-            );
+        for (got, want) in p.axes[k].iter().zip(axis) {
+            assert!((got - want).abs() < 1e-6, "axis {k}: {:?}", p.axes[k]);
         }
     }
     for (i, c) in coords.iter().enumerate() {
-        for k in 0..3 {
-            assert!(
-                (p.coords[i * 3 + k] as f64 - c[k]).abs() < 1e-6,
-                "point {i} PC{}",
-                k + 1
-            );
+        for (k, want) in c.iter().enumerate() {
+            let got = p.coords[i * 3 + k] as f64;
+            assert!((got - want).abs() < 1e-6, "point {i} PC{}", k + 1);
         }
     }
 }
