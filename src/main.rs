@@ -35,9 +35,20 @@ struct Cli {
     /// (window) start in this attention view
     #[arg(long, value_enum)]
     view: Option<ViewArg>,
+    /// (window) start on this tab
+    #[arg(long, value_enum)]
+    tab: Option<TabArg>,
     /// (window) save a PNG of the window once the first result is shown, then quit
     #[arg(long)]
     screenshot: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum TabArg {
+    Attention,
+    Projection,
+    Shared,
+    Lens,
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug)]
@@ -622,7 +633,7 @@ fn main() -> Result<()> {
 
 /// The desktop window.
 fn run_window(cli: Cli) -> Result<()> {
-    use albert_lens::app::{worker::ModelSource, AppOptions, AttnView, LensApp};
+    use albert_lens::app::{worker::ModelSource, AppOptions, AttnView, LensApp, Tab};
     let open = cli.model.as_deref().map(ModelSource::parse);
     let opts = AppOptions {
         backend: cli.backend.lib(),
@@ -637,6 +648,12 @@ fn run_window(cli: Cli) -> Result<()> {
             ViewArg::Model => AttnView::Model,
             ViewArg::Heatmap => AttnView::Heatmap,
             ViewArg::Links => AttnView::Links,
+        }),
+        tab: cli.tab.map(|t| match t {
+            TabArg::Attention => Tab::Attention,
+            TabArg::Projection => Tab::Projection,
+            TabArg::Shared => Tab::Shared,
+            TabArg::Lens => Tab::Lens,
         }),
     };
     let native = eframe::NativeOptions {

@@ -289,14 +289,3 @@ impl Loaded {
         self.word_embeddings + self.other_embeddings + self.projection + self.encoder
     }
 }
-
-/// "11.7M", "496k", "108.5M": a parameter count for people.
-pub fn millions(n: usize) -> String {
-    if n >= 1_000_000 {
-        format!("{:.1}M", n as f64 / 1e6)
-    } else if n >= 1_000 {
-        format!("{:.0}k", n as f64 / 1e3)
-    } else {
-        n.to_string()
-    }
-}

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod heatmap;
 pub mod maps;
+pub mod panels;
 pub mod views;
 pub mod worker;
 
@@ -33,6 +34,15 @@ pub enum AttnView {
     Heatmap,
     /// BertViz-style lines between two token columns
     Links,
+}
+
+/// The central panel's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Tab {
+    Attention,
+    Projection,
+    Shared,
+    Lens,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,6 +78,23 @@ pub struct Settings {
     pub compare_source: Option<ModelSource>,
     /// heads overlaid in the token-links view (empty: the selected map)
     pub link_heads: Vec<usize>,
+    pub tab: Tab,
+    pub proj_mode: panels::ProjMode,
+    pub color_by: crate::figures::views::ColorBy,
+    pub proj_3d: bool,
+    pub proj_labels: bool,
+    pub vocab_query: String,
+    pub js_mode: crate::metrics::JsMode,
+    /// the unshare what-if's repetition counts, as typed
+    pub repeats_text: String,
+    /// the layer lens's token (None: the first [MASK])
+    pub lens_pos: Option<usize>,
+    pub lens_k: usize,
+    pub export_theme: panels::ExportTheme,
+    /// light theme, large type (for projecting the app itself)
+    pub presentation: bool,
+    /// the parameter calculator's configuration
+    pub calc: crate::params::Arch,
 }
 
 impl Default for Settings {
@@ -92,6 +119,19 @@ impl Default for Settings {
             main_source: None,
             compare_source: None,
             link_heads: Vec::new(),
+            tab: Tab::Attention,
+            proj_mode: panels::ProjMode::Trajectories,
+            color_by: crate::figures::views::ColorBy::Layer,
+            proj_3d: false,
+            proj_labels: false,
+            vocab_query: "king".into(),
+            js_mode: crate::metrics::JsMode::MatchedHeads,
+            repeats_text: "6, 12, 24".into(),
+            lens_pos: None,
+            lens_k: 5,
+            export_theme: panels::ExportTheme::Light,
+            presentation: false,
+            calc: crate::params::Arch::paper(128, 768, 12, crate::params::Sharing::All),
         }
     }
 }
@@ -112,6 +152,7 @@ pub struct AppOptions {
     /// save a PNG of the window once the first result is drawn, then close (for README figures)
     pub screenshot: Option<PathBuf>,
     pub view: Option<AttnView>,
+    pub tab: Option<Tab>,
 }
 
 impl Default for AppOptions {
@@ -125,6 +166,7 @@ impl Default for AppOptions {
             start_models: true,
             screenshot: None,
             view: None,
+            tab: None,
         }
     }
 }
@@ -137,6 +179,8 @@ pub struct Status {
     pub progress: Option<(String, Option<f32>)>,
     /// the last error, shown until dismissed or replaced
     pub error: Option<String>,
+    /// the last thing done that the user should know of ("saved ...")
+    pub notice: Option<String>,
     pub running: bool,
 }
 
@@ -174,9 +218,43 @@ pub struct LensApp {
     /// top-left of the model view's first thumbnail and the thumbnail pitch (tests use it)
     pub grid_origin: Option<(egui::Pos2, f32)>,
     links_hover: Option<(bool, usize)>,
-    theme_applied: Option<bool>,
+    theme_applied: Option<(bool, bool)>,
     screenshot: Option<Screenshot>,
+    /// the comparison model's trace on the same text (the shared-vs-unshared panel)
+    pub compare_trace: Option<Arc<Trace>>,
+    compare_gen: u64,
+    compare_asked: Option<u64>,
+    /// the layer lens: (trace generation, position, rows, curves)
+    pub lens: Option<LensResult>,
+    lens_asked: Option<(u64, usize, usize)>,
+    /// the unshare what-if's traces, for one trace generation
+    pub repeats: Option<(u64, RepeatTraces)>,
+    /// a difference run sent and not answered yet
+    diff_pending: bool,
+    repeats_asked: Option<(u64, String)>,
+    pub vocab: Option<(String, Vec<worker::VocabAnswer>)>,
+    pub projection: panels::Background<panels::ProjKey, crate::metrics::Projection>,
+    #[allow(clippy::type_complexity)]
+    pub js: panels::Background<panels::JsKey, (Vec<f32>, Option<Vec<f32>>)>,
+    js_tex: (Option<MapTexture>, Option<MapTexture>),
+    repeat_tex: Vec<Option<((u64, usize), egui::TextureHandle)>>,
+    proj_rot: (f32, f32),
+    /// the hovered point of the projection (tests read it)
+    pub proj_hover: Option<String>,
+    exports: Vec<Receiver<Result<panels::ExportDone, String>>>,
 }
+
+/// The what-if's traces: (repetitions, trace).
+pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
+
+/// The layer lens as the worker sent it: trace generation, position, per-depth top k, and the
+/// probability curve of each candidate.
+pub type LensResult = (
+    u64,
+    usize,
+    Vec<(usize, Vec<(String, f32)>)>,
+    Vec<(String, Vec<f32>)>,
+);
 
 /// A pending `--screenshot`: frames drawn since the first result, and whether it was saved.
 struct Screenshot {
@@ -208,6 +286,9 @@ impl LensApp {
         }
         if let Some(v) = opts.view {
             settings.view = v;
+        }
+        if let Some(t) = opts.tab {
+            settings.tab = t;
         }
         let main = opts
             .open
@@ -255,6 +336,22 @@ impl LensApp {
                 done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 asked: false,
             }),
+            compare_trace: None,
+            compare_gen: 0,
+            compare_asked: None,
+            lens: None,
+            lens_asked: None,
+            repeats: None,
+            diff_pending: false,
+            repeats_asked: None,
+            vocab: None,
+            projection: Default::default(),
+            js: Default::default(),
+            js_tex: (None, None),
+            repeat_tex: Vec::new(),
+            proj_rot: (0.0, 0.0),
+            proj_hover: None,
+            exports: Vec::new(),
         };
         if opts.start_models {
             app.open(ModelSlot::Main, main);
@@ -271,7 +368,98 @@ impl LensApp {
 
     /// True while the worker has something in flight (tests wait on it).
     pub fn busy(&self) -> bool {
-        self.status.progress.is_some() || self.status.running || self.dirty_at.is_some()
+        self.status.progress.is_some()
+            || self.status.running
+            || self.dirty_at.is_some()
+            || self.diff_pending
+            || self.projection.pending()
+            || self.js.pending()
+            || self.tab_waiting()
+    }
+
+    /// Whether the open tab still waits on the worker (the comparison trace, the lens, the
+    /// what-if).
+    fn tab_waiting(&self) -> bool {
+        let gen = self.trace_gen;
+        match self.settings.tab {
+            Tab::Shared => {
+                (self.compare_info.is_some()
+                    && self.compare_asked.is_some()
+                    && self.compare_trace.is_none())
+                    || self.repeats_asked.as_ref().is_some_and(|(g, _)| *g == gen)
+                        && self.repeats.as_ref().is_none_or(|(g, _)| *g != gen)
+            }
+            Tab::Lens => self.lens_asked.is_some_and(|(g, pos, _)| {
+                g == gen && self.lens.as_ref().is_none_or(|l| l.0 != gen || l.1 != pos)
+            }),
+            _ => false,
+        }
+    }
+
+    /// Sends what the open tab needs from the worker and has not asked for yet.
+    fn ask_for_tab(&mut self) {
+        let Some(trace) = self.trace.clone() else {
+            return;
+        };
+        match self.settings.tab {
+            Tab::Shared => {
+                if self.compare_info.is_some() && self.compare_asked != Some(self.run_seq) {
+                    self.compare_asked = Some(self.run_seq);
+                    let pair = self.pair_text();
+                    self.worker.send(Request::Run {
+                        slot: TraceSlot::Compare,
+                        model: ModelSlot::Compare,
+                        text: self.settings.text.clone(),
+                        pair,
+                        seq: self.run_seq,
+                    });
+                }
+                let key = (self.trace_gen, self.settings.repeats_text.clone());
+                let albert = self
+                    .main_info
+                    .as_ref()
+                    .is_some_and(|i| i.model_type == crate::model::ModelType::Albert);
+                if albert && self.repeats_asked.as_ref() != Some(&key) {
+                    self.repeats_asked = Some(key);
+                    match panels::parse_repeats(&self.settings.repeats_text) {
+                        Ok(reps) if reps.is_empty() => self.repeats = None,
+                        Ok(reps) => {
+                            let pair = self.pair_text();
+                            self.worker.send(Request::Repeats {
+                                reps,
+                                text: self.settings.text.clone(),
+                                pair,
+                                seq: self.trace_gen,
+                            });
+                        }
+                        Err(e) => self.status.error = Some(format!("what-if: {e}")),
+                    }
+                }
+            }
+            Tab::Lens if self.main_info.as_ref().is_some_and(|i| i.has_mlm) => {
+                let key = (
+                    self.trace_gen,
+                    self.lens_position(&trace),
+                    self.settings.lens_k,
+                );
+                if self.lens_asked != Some(key) {
+                    self.lens_asked = Some(key);
+                    self.worker.send(Request::Lens {
+                        pos: key.1,
+                        k: key.2,
+                        seq: key.0,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn pair_text(&self) -> Option<String> {
+        self.settings
+            .pair_on
+            .then(|| self.settings.pair.clone())
+            .filter(|p| !p.trim().is_empty())
     }
 
     /// Asks for a forward pass of the current text (and the difference input, if any).
@@ -281,11 +469,7 @@ impl LensApp {
             return;
         }
         self.run_seq += 1;
-        let pair = self
-            .settings
-            .pair_on
-            .then(|| self.settings.pair.clone())
-            .filter(|p| !p.trim().is_empty());
+        let pair = self.pair_text();
         self.status.running = true;
         self.worker.send(Request::Run {
             slot: TraceSlot::Main,
@@ -297,6 +481,7 @@ impl LensApp {
         match self.settings.diff {
             DiffMode::Off => self.diff_trace = None,
             DiffMode::SecondText => {
+                self.diff_pending = true;
                 self.worker.send(Request::Run {
                     slot: TraceSlot::Diff,
                     model: ModelSlot::Main,
@@ -307,6 +492,7 @@ impl LensApp {
             }
             DiffMode::CompareModel => {
                 if self.compare_info.is_some() {
+                    self.diff_pending = true;
                     self.worker.send(Request::Run {
                         slot: TraceSlot::Diff,
                         model: ModelSlot::Compare,
@@ -355,6 +541,8 @@ impl LensApp {
                         ModelSlot::Compare => {
                             self.settings.compare_source = Some(source);
                             self.compare_info = Some(*info);
+                            self.compare_trace = None;
+                            self.compare_asked = None;
                             if self.settings.diff == DiffMode::CompareModel {
                                 self.request_run();
                             }
@@ -381,12 +569,33 @@ impl LensApp {
                             self.set_trace(trace, rollout);
                         }
                         TraceSlot::Diff => {
+                            self.diff_pending = false;
                             self.diff_rollout = rollout;
                             self.diff_trace = Some(trace);
                             self.diff_gen += 1;
                         }
+                        TraceSlot::Compare => {
+                            self.compare_trace = Some(trace);
+                            self.compare_gen += 1;
+                        }
                     }
                 }
+                Event::Lens {
+                    seq,
+                    pos,
+                    rows,
+                    curves,
+                } => {
+                    if seq == self.trace_gen {
+                        self.lens = Some((seq, pos, rows, curves));
+                    }
+                }
+                Event::Repeats { seq, traces } => {
+                    if seq == self.trace_gen {
+                        self.repeats = Some((seq, traces));
+                    }
+                }
+                Event::Vocab { query, answers } => self.vocab = Some((query, answers)),
                 Event::ValueWeighted {
                     layer,
                     seq,
@@ -405,6 +614,15 @@ impl LensApp {
                 Event::Failed { what, message } => {
                     self.status.progress = None;
                     self.status.running = false;
+                    self.diff_pending = false;
+                    // a failed tab request is not asked again until its input changes, and
+                    // must not keep the tab waiting
+                    if what == "unshare what-if" {
+                        self.repeats = Some((self.trace_gen, Vec::new()));
+                    }
+                    if let (true, Some((g, pos, _))) = (what == "layer lens", self.lens_asked) {
+                        self.lens = Some((g, pos, Vec::new(), Vec::new()));
+                    }
                     self.status.error = Some(format!("{what}: {message}"));
                 }
             }
@@ -554,6 +772,10 @@ impl LensApp {
             ui.menu_button("View", |ui| {
                 ui.radio_value(&mut self.settings.dark, true, "Dark theme");
                 ui.radio_value(&mut self.settings.dark, false, "Light theme");
+                ui.checkbox(
+                    &mut self.settings.presentation,
+                    "Presentation mode (light, large type)",
+                );
             });
         });
     }
@@ -643,6 +865,10 @@ impl LensApp {
             } else if self.status.running {
                 ui.separator();
                 ui.spinner();
+            }
+            if let Some(note) = self.status.notice.clone() {
+                ui.separator();
+                ui.label(note);
             }
             if let Some(err) = self.status.error.clone() {
                 ui.separator();
@@ -809,6 +1035,10 @@ impl LensApp {
 
     fn attention_tab(&mut self, ui: &mut egui::Ui) {
         self.toolbar(ui);
+        ui.horizontal(|ui| {
+            self.export_button(ui, panels::ExportWhat::Attention);
+            ui.weak("the view as a figure (PNG, SVG) or its matrix (CSV, NPY, safetensors)");
+        });
         ui.separator();
         let Some(trace) = self.trace.clone() else {
             ui.centered_and_justified(|ui| {
@@ -997,15 +1227,32 @@ impl LensApp {
     /// The whole window, one frame (eframe calls it through [`eframe::App::ui`]).
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        if self.theme_applied != Some(self.settings.dark) {
-            ctx.set_theme(if self.settings.dark {
+        let look = (self.settings.dark, self.settings.presentation);
+        if self.theme_applied != Some(look) {
+            let dark = self.settings.dark && !self.settings.presentation;
+            ctx.set_theme(if dark {
                 egui::Theme::Dark
             } else {
                 egui::Theme::Light
             });
-            self.theme_applied = Some(self.settings.dark);
+            ctx.all_styles_mut(|style| {
+                let base = egui::Style::default().text_styles;
+                let k = if self.settings.presentation {
+                    1.35
+                } else {
+                    1.0
+                };
+                for (ts, font) in style.text_styles.iter_mut() {
+                    if let Some(b) = base.get(ts) {
+                        font.size = b.size * k;
+                    }
+                }
+            });
+            self.theme_applied = Some(look);
         }
         self.handle_events();
+        self.poll_exports(&ctx);
+        self.ask_for_tab();
         // a folder dropped on the window opens as the main model
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -1040,10 +1287,14 @@ impl LensApp {
             .max_size(620.0)
             .show(ui, |ui| self.side_panel(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Attention");
-            });
-            self.attention_tab(ui);
+            self.tab_bar(ui);
+            ui.separator();
+            match self.settings.tab {
+                Tab::Attention => self.attention_tab(ui),
+                Tab::Projection => self.projection_tab(ui),
+                Tab::Shared => self.shared_tab(ui),
+                Tab::Lens => self.lens_tab(ui),
+            }
         });
         self.path_dialog(&ctx);
         self.screenshot_step(&ctx);

@@ -19,11 +19,13 @@ pub enum ModelSlot {
     Compare,
 }
 
-/// Which trace a run fills: the one on screen, or the one it is compared against.
+/// Which trace a run fills: the one on screen, the one a difference subtracts, or the
+/// comparison model's on the same text (the shared-vs-unshared panel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TraceSlot {
     Main,
     Diff,
+    Compare,
 }
 
 /// Where a model comes from.
@@ -75,6 +77,31 @@ pub enum Request {
     },
     /// Kobayashi et al.'s value-weighted maps of one attention map of the Main trace.
     ValueWeighted { layer: usize, seq: u64 },
+    /// The layer lens at one position of the Main trace.
+    Lens { pos: usize, k: usize, seq: u64 },
+    /// The main model (an ALBERT) with its layer group applied `reps` times, on the Main
+    /// trace's input: the unshare what-if.
+    Repeats {
+        reps: Vec<usize>,
+        text: String,
+        pair: Option<String>,
+        seq: u64,
+    },
+    /// Nearest neighbours of a token in each model's input embedding table.
+    Vocab { query: String, k: usize },
+}
+
+/// One model's answer to a vocabulary query.
+#[derive(Debug, Clone)]
+pub struct VocabAnswer {
+    /// "albert-mini (E = 64)"
+    pub model: String,
+    /// the query's own token, or why there is none
+    pub token: Result<String, String>,
+    /// (token, cosine similarity), nearest first
+    pub neighbours: Vec<(String, f32)>,
+    /// PCA of the query and its neighbours in this model's embedding space (query first)
+    pub points: Vec<(f32, f32)>,
 }
 
 /// What the UI shows about a loaded model.
@@ -88,6 +115,9 @@ pub struct ModelInfo {
     /// an identity for the tokenizer (its file's bytes hashed), to tell whether two models
     /// tokenize alike
     pub tokenizer_id: u64,
+    /// the parameter accounting, from the loaded tensors
+    pub params: crate::params::Loaded,
+    pub arch: crate::params::Arch,
 }
 
 pub enum Event {
@@ -114,6 +144,22 @@ pub enum Event {
         seq: u64,
         per_head: Arc<Vec<f32>>,
         all: Arc<Vec<f32>>,
+    },
+    Lens {
+        seq: u64,
+        pos: usize,
+        /// (hidden-state index, [(token, probability)]) for the top k
+        rows: Vec<(usize, Vec<(String, f32)>)>,
+        /// the probability at every depth of each token that is in some depth's top k
+        curves: Vec<(String, Vec<f32>)>,
+    },
+    Repeats {
+        seq: u64,
+        traces: Vec<(usize, Arc<Trace>)>,
+    },
+    Vocab {
+        query: String,
+        answers: Vec<VocabAnswer>,
     },
     Failed {
         what: String,
@@ -311,6 +357,105 @@ impl WorkerState {
                     }),
                 }
             }
+            Request::Lens { pos, k, seq } => {
+                let (Some(m), Some(t)) = (self.main.as_ref(), self.last_main.as_ref()) else {
+                    return;
+                };
+                let Some(head) = m.weights.mlm.as_ref() else {
+                    return;
+                };
+                match crate::metrics::layer_lens(&m.config, head, t, pos, k, None) {
+                    Ok(rows) => {
+                        let decode = |id: u32| {
+                            m.tokenizer
+                                .id_to_token(id)
+                                .unwrap_or_else(|| format!("#{id}"))
+                        };
+                        let mut candidates: Vec<u32> = Vec::new();
+                        for r in &rows {
+                            for &(t, _) in &r.top {
+                                if !candidates.contains(&t) {
+                                    candidates.push(t);
+                                }
+                            }
+                        }
+                        let curves = candidates
+                            .iter()
+                            .map(|&c| {
+                                (
+                                    decode(c),
+                                    rows.iter().map(|r| r.probs[c as usize]).collect(),
+                                )
+                            })
+                            .collect();
+                        let rows = rows
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.state,
+                                    r.top.iter().map(|&(t, p)| (decode(t), p)).collect(),
+                                )
+                            })
+                            .collect();
+                        send(Event::Lens {
+                            seq,
+                            pos,
+                            rows,
+                            curves,
+                        });
+                    }
+                    Err(e) => send(Event::Failed {
+                        what: "layer lens".into(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Request::Repeats {
+                reps,
+                text,
+                pair,
+                seq,
+            } => {
+                let Some(m) = self.main.as_ref() else {
+                    return;
+                };
+                let result = (|| -> crate::Result<Vec<(usize, Arc<Trace>)>> {
+                    if m.config.model_type != crate::model::ModelType::Albert {
+                        return Err(crate::LensError::Analysis(
+                            "the what-if repeats a shared layer: it needs an ALBERT as the main model".into(),
+                        ));
+                    }
+                    let input = m.encode(&text, pair.as_deref())?;
+                    let mut out = Vec::new();
+                    for &r in &reps {
+                        if r == 0 || r > crate::render::MAX_REPEATS {
+                            return Err(crate::LensError::Analysis(format!(
+                                "{r} repetitions: give 1 to {}",
+                                crate::render::MAX_REPEATS
+                            )));
+                        }
+                        let mut cfg = m.config.clone();
+                        cfg.num_hidden_layers = r;
+                        out.push((r, Arc::new(backend.forward(&cfg, &m.weights, &input)?)));
+                    }
+                    Ok(out)
+                })();
+                match result {
+                    Ok(traces) => send(Event::Repeats { seq, traces }),
+                    Err(e) => send(Event::Failed {
+                        what: "unshare what-if".into(),
+                        message: e.to_string(),
+                    }),
+                }
+            }
+            Request::Vocab { query, k } => {
+                let answers = [self.main.as_ref(), self.compare.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|m| vocab_neighbours(m, &query, k))
+                    .collect();
+                send(Event::Vocab { query, answers });
+            }
             Request::ValueWeighted { layer, seq } => {
                 let (Some(m), Some(t)) = (self.main.as_ref(), self.last_main.as_ref()) else {
                     return;
@@ -367,6 +512,100 @@ impl WorkerState {
     }
 }
 
+/// The `k` nearest tokens to `query` by cosine similarity in `m`'s input word embeddings
+/// (V x E for ALBERT, V x H for BERT), and a 2-D PCA of the query with them.
+fn vocab_neighbours(m: &LoadedModel, query: &str, k: usize) -> VocabAnswer {
+    let c = &m.config;
+    let model = format!(
+        "{} ({} = {})",
+        m.dir.file_name().map_or_else(
+            || m.dir.display().to_string(),
+            |n| n.to_string_lossy().to_string()
+        ),
+        if c.has_projection() { "E" } else { "H" },
+        c.embedding_size
+    );
+    let fail = |why: String| VocabAnswer {
+        model: model.clone(),
+        token: Err(why),
+        neighbours: Vec::new(),
+        points: Vec::new(),
+    };
+    let q = query.trim();
+    let id = m
+        .tokenizer
+        .token_to_id(q)
+        .or_else(|| m.tokenizer.token_to_id(&q.to_lowercase()))
+        .or_else(|| {
+            // a word the tokenizer splits: take its first piece
+            m.encode(q, None).ok().and_then(|e| {
+                e.ids
+                    .iter()
+                    .zip(&e.special)
+                    .find(|(_, s)| !**s)
+                    .map(|(id, _)| *id)
+            })
+        });
+    let Some(id) = id else {
+        return fail(format!("\"{q}\" is not in the vocabulary"));
+    };
+    let table = match m
+        .weights
+        .embeddings
+        .word
+        .to_dtype(candle_core::DType::F32)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+    {
+        Ok(v) => v,
+        Err(e) => return fail(format!("cannot read the embeddings: {e}")),
+    };
+    let e = c.embedding_size;
+    let v = table.len() / e.max(1);
+    if id as usize >= v {
+        return fail(format!(
+            "token id {id} is past the embedding table ({v} rows)"
+        ));
+    }
+    let row = |i: usize| &table[i * e..(i + 1) * e];
+    let norm = |r: &[f32]| r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let q_row = row(id as usize);
+    let qn = norm(q_row);
+    let mut sims: Vec<(usize, f32)> = (0..v)
+        .filter(|&i| i != id as usize)
+        .map(|i| {
+            let r = row(i);
+            let d: f32 = r.iter().zip(q_row).map(|(a, b)| a * b).sum();
+            (i, d / (norm(r) * qn))
+        })
+        .collect();
+    sims.sort_by(|a, b| b.1.total_cmp(&a.1));
+    sims.truncate(k);
+    let decode = |i: usize| {
+        m.tokenizer
+            .id_to_token(i as u32)
+            .unwrap_or_else(|| format!("#{i}"))
+    };
+    let mut data: Vec<f32> = q_row.to_vec();
+    for &(i, _) in &sims {
+        data.extend_from_slice(row(i));
+    }
+    let points = crate::metrics::pca(&data, sims.len() + 1, e, 2)
+        .map(|p| {
+            p.coords
+                .chunks(p.k.max(1))
+                .map(|c| (c[0], c.get(1).copied().unwrap_or(0.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    VocabAnswer {
+        model,
+        token: Ok(decode(id as usize)),
+        neighbours: sims.iter().map(|&(i, s)| (decode(i), s)).collect(),
+        points,
+    }
+}
+
 fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
     use std::hash::{Hash, Hasher};
     let c = &m.config;
@@ -410,6 +649,8 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         has_mlm: m.weights.mlm.is_some(),
         warnings: m.warnings.clone(),
         tokenizer_id: h.finish(),
+        params: crate::params::Loaded::of(c, &m.weights),
+        arch: crate::params::Arch::of_config(c),
     }
 }
 

@@ -190,7 +190,7 @@ pub fn point_colors(p: &Projection, trace: &Trace, by: ColorBy) -> Vec<Rgb> {
     p.origin
         .iter()
         .map(|&(s, t)| match by {
-            ColorBy::Layer => Colormap::Viridis.at(s as f32 / states as f32 * 0.92),
+            ColorBy::Layer => layer_color(s, states),
             ColorBy::Position => Colormap::Cividis.at(t as f32 / n as f32),
             ColorBy::Segment => {
                 OKABE_ITO
@@ -198,6 +198,12 @@ pub fn point_colors(p: &Projection, trace: &Trace, by: ColorBy) -> Vec<Rgb> {
             }
         })
         .collect()
+}
+
+/// The colour of hidden state `s` of `last`: viridis without its darkest end, so that the
+/// embeddings stay visible on a dark background.
+pub fn layer_color(s: usize, last: usize) -> Rgb {
+    Colormap::Viridis.at(0.18 + 0.8 * s as f32 / last.max(1) as f32)
 }
 
 /// A label for hidden state s: "embeddings" for 0, "layer s" after.

@@ -1,0 +1,240 @@
+//! The explanatory tabs driven headless with egui_kittest on the built-in models: the
+//! shared-vs-unshared panel's Figure 1 equals the distances and angles computed from
+//! transformers' own hidden states; the unshare what-if runs the shared layer 6/12/24 times;
+//! the layer lens equals transformers' masked-LM head at every depth and follows a clicked
+//! token; the projection's PCA equals a PCA of transformers' hidden states; a model without a
+//! masked-LM head says so; parameter accounting shows the loaded weights' counts. Snapshots of
+//! each tab are kept under tests/snapshots/.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use albert_lens::app::panels::ExportWhat;
+use albert_lens::app::worker::ModelSource;
+use albert_lens::app::{AppOptions, LensApp, Tab};
+use albert_lens::backend::BackendChoice;
+use albert_lens::figures::Theme;
+use albert_lens::metrics;
+use common::*;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::time::{Duration, Instant};
+
+const MASK_TEXT: &str = "The capital of the United [MASK] is Washington.";
+
+fn harness(main: ModelSource, text: &str) -> Harness<'static, LensApp> {
+    let text = text.to_string();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            LensApp::new(
+                cc,
+                AppOptions {
+                    backend: BackendChoice::Cpu,
+                    restore: false,
+                    open: Some(main),
+                    compare: Some(ModelSource::Builtin("bert-mini".into())),
+                    text: Some(text),
+                    ..AppOptions::default()
+                },
+            )
+        });
+    wait(&mut h);
+    h
+}
+
+fn wait(h: &mut Harness<'static, LensApp>) {
+    let t0 = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        let settled = !app.busy() && app.trace.is_some() && app.compare_info.is_some();
+        if settled || (!app.busy() && app.status.error.is_some()) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no answer in 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(3);
+}
+
+fn open_tab(h: &mut Harness<'static, LensApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.run_steps(2);
+    wait(h);
+}
+
+fn status_mask(h: &mut Harness<'static, LensApp>) {
+    h.mask(egui::Rect::from_min_max(
+        egui::pos2(0.0, 770.0),
+        egui::pos2(1280.0, 800.0),
+    ));
+}
+
+/// Figure 1 from the panel's export: for albert-mini and bert-mini on the example sentence,
+/// each layer's mean L2 distance and angle equal those computed here from transformers' golden
+/// hidden states (1e-3 relative: the hidden states agree to 1e-4). The what-if traces have 6, 12
+/// and 24 layers and start with the model's own 4.
+#[test]
+fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Shared vs unshared");
+    assert_eq!(h.state().settings.tab, Tab::Shared);
+    let app = h.state_mut();
+    assert!(app.status.error.is_none(), "{:?}", app.status.error);
+    assert!(
+        app.compare_trace.is_some(),
+        "bert-mini was not run on the text"
+    );
+    let (_, reps) = app.repeats.clone().unwrap();
+    assert_eq!(
+        reps.iter()
+            .map(|(r, t)| (*r, t.attentions.len()))
+            .collect::<Vec<_>>(),
+        vec![(6, 6), (12, 12), (24, 24)]
+    );
+    let (_, m) = app
+        .build_export(ExportWhat::Figure1, &Theme::LIGHT)
+        .unwrap();
+    let m = m.unwrap();
+    assert_eq!(m.rows, 24);
+    assert_eq!(
+        m.cols,
+        2 * 5,
+        "albert, bert and three what-ifs, L2 and angle each"
+    );
+    for (col, name) in [(0, "albert-mini"), (2, "bert-mini")] {
+        let g = goldens(name)
+            .into_iter()
+            .find(|g| g.case == "example")
+            .unwrap();
+        let want = metrics::figure1(&g.trace, &[]);
+        for (layer, t) in want.iter().enumerate() {
+            let (l2, angle) = (
+                m.values[layer * m.cols + col],
+                m.values[layer * m.cols + col + 1],
+            );
+            assert!(
+                ((l2 as f64) - t.l2).abs() <= 1e-3 * t.l2.max(1.0),
+                "{name} layer {layer}: {l2} vs {}",
+                t.l2
+            );
+            assert!(
+                ((angle as f64) - t.angle_deg).abs() <= 1e-3 * t.angle_deg.max(1.0),
+                "{name} layer {layer}"
+            );
+        }
+    }
+    // the x6 what-if repeats the same layer on the same input: its first 4 layers are the model's
+    for layer in 0..4 {
+        assert_eq!(m.values[layer * m.cols], m.values[layer * m.cols + 4]);
+    }
+    // parameter accounting from the loaded tensors (albert-mini: 466,944 without the pooler)
+    h.get_by_label_contains("466.9k");
+    status_mask(&mut h);
+    h.snapshot("shared_tab");
+}
+
+/// The layer lens on "[MASK]": at every depth its probabilities equal the softmax of
+/// transformers' masked-LM head applied to that depth's hidden state (1e-4); clicking another
+/// token moves the lens there.
+#[test]
+fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    open_tab(&mut h, "Layer lens");
+    let (lens, trace) = {
+        let app = h.state();
+        (app.lens.clone().unwrap(), app.trace.clone().unwrap())
+    };
+    let pos = trace.tokens.iter().position(|t| t == "[MASK]").unwrap();
+    assert_eq!(lens.1, pos, "the lens starts on the first [MASK]");
+    let vocab: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            albert_lens::model::builtin::folder("albert-mini")
+                .unwrap()
+                .join("tokenizer.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let id_of = |tok: &str| vocab["model"]["vocab"][tok].as_u64().unwrap() as usize;
+    let v = 4000;
+    for (state, top) in &lens.2 {
+        let logits = golden_tensor("albert-mini", "mask", &format!("lens_logits.{state}")).unwrap();
+        let want = metrics::softmax(&logits[pos * v..(pos + 1) * v]);
+        for (tok, p) in top {
+            assert!(
+                (p - want[id_of(tok)]).abs() < 1e-4,
+                "state {state} {tok}: {p} vs {}",
+                want[id_of(tok)]
+            );
+        }
+        let best = (0..v).max_by(|&a, &b| want[a].total_cmp(&want[b])).unwrap();
+        assert_eq!(id_of(&top[0].0), best, "state {state}");
+    }
+    status_mask(&mut h);
+    h.snapshot("lens_tab");
+    // the side panel (left of x = 330) has token chips too; click the lens's own row
+    h.get_all_by_label("capital")
+        .find(|n| n.rect().min.x > 330.0)
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    wait(&mut h);
+    let app = h.state();
+    assert_eq!(
+        app.lens.as_ref().unwrap().1,
+        trace.tokens.iter().position(|t| t == "capital").unwrap()
+    );
+}
+
+/// A checkpoint saved without its masked-LM head: the lens says so instead of showing anything.
+#[test]
+fn layer_lens_without_an_mlm_head_says_so() {
+    let mut h = harness(
+        ModelSource::Folder("tests/fixtures/albert_single".into()),
+        "hello world",
+    );
+    open_tab(&mut h, "Layer lens");
+    h.get_by_label_contains("has no masked-LM head");
+    assert!(h.state().lens.is_none());
+}
+
+/// The projection (trajectories): 5 hidden states x 17 tokens, and its explained variances equal
+/// a PCA of transformers' golden hidden states (1e-3 absolute).
+#[test]
+fn projection_equals_a_pca_of_transformers_hidden_states() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Projection");
+    let app = h.state();
+    let (_, p) = app.projection.ready.clone().unwrap();
+    let p = p.unwrap();
+    assert_eq!(p.points.len(), 5 * 17);
+    let g = goldens("albert-mini")
+        .into_iter()
+        .find(|g| g.case == "example")
+        .unwrap();
+    let states: Vec<usize> = (0..5).collect();
+    let tokens: Vec<usize> = (0..17).collect();
+    let want = metrics::project(&g.trace, &states, &tokens).unwrap();
+    for (a, b) in p.explained.iter().zip(&want.explained) {
+        assert!(
+            (a - b).abs() < 1e-3,
+            "{:?} vs {:?}",
+            p.explained,
+            want.explained
+        );
+    }
+    status_mask(&mut h);
+    h.snapshot("projection_tab");
+}
