@@ -180,6 +180,9 @@ enum Command {
         /// projection: every layer with each token's trajectory (default), or only --layer
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         trajectories: bool,
+        /// projection: lay the points out with t-SNE (perplexity 30) instead of PCA
+        #[arg(long)]
+        tsne: bool,
         /// projection: colour points by layer, position or segment
         #[arg(long, default_value = "layer")]
         color_by: String,
@@ -522,6 +525,7 @@ fn main() -> Result<()> {
             position,
             top_k,
             trajectories,
+            tsne,
             color_by,
             theme,
             colormap,
@@ -573,6 +577,7 @@ fn main() -> Result<()> {
                 top_k,
                 color_by,
                 trajectories,
+                tsne,
                 text: text.clone(),
             };
             let (main_model, main_trace, backend_name) =

@@ -392,6 +392,54 @@ impl Projection {
 /// fitted on all of them together, so that several states share one set of axes and each
 /// token's path through the layers can be drawn.
 pub fn project(trace: &Trace, states: &[usize], tokens: &[usize]) -> Result<Projection> {
+    let (data, origin) = gather(trace, states, tokens)?;
+    let p = pca(&data, origin.len(), trace.hidden_size, 3)?;
+    let points = p
+        .coords
+        .chunks(p.k.max(1))
+        .map(|c| {
+            [
+                c[0],
+                c.get(1).copied().unwrap_or(0.0),
+                c.get(2).copied().unwrap_or(0.0),
+            ]
+        })
+        .collect();
+    Ok(Projection {
+        points,
+        origin,
+        explained: p.explained(),
+        states: states.to_vec(),
+        tokens: tokens.to_vec(),
+    })
+}
+
+/// The same points laid out by t-SNE (perplexity 30, or a third of the points when fewer) in
+/// 2-D; `explained` is empty.
+pub fn project_tsne(
+    trace: &Trace,
+    states: &[usize],
+    tokens: &[usize],
+    ctl: &Control,
+) -> Result<Projection> {
+    let (data, origin) = gather(trace, states, tokens)?;
+    let y = tsne(&data, origin.len(), trace.hidden_size, 30.0, ctl)?;
+    Ok(Projection {
+        points: y.iter().map(|p| [p[0], p[1], 0.0]).collect(),
+        origin,
+        explained: Vec::new(),
+        states: states.to_vec(),
+        tokens: tokens.to_vec(),
+    })
+}
+
+/// The hidden states of `tokens` at `states`, state-major, with each row's (state, token).
+#[allow(clippy::type_complexity)]
+fn gather(
+    trace: &Trace,
+    states: &[usize],
+    tokens: &[usize],
+) -> Result<(Vec<f32>, Vec<(usize, usize)>)> {
     let h = trace.hidden_size;
     let n = trace.num_tokens();
     if let Some(&s) = states.iter().find(|&&s| s >= trace.hidden_states.len()) {
@@ -416,23 +464,238 @@ pub fn project(trace: &Trace, states: &[usize], tokens: &[usize]) -> Result<Proj
             origin.push((s, t));
         }
     }
-    let p = pca(&data, origin.len(), h, 3)?;
-    let points = p
-        .coords
-        .chunks(p.k.max(1))
-        .map(|c| {
+    Ok((data, origin))
+}
+
+/// Progress and cancellation of a long computation shared with the UI.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// steps done so far
+    pub done: std::sync::atomic::AtomicUsize,
+    /// steps in all
+    pub total: std::sync::atomic::AtomicUsize,
+    /// set by the UI; the computation stops at its next step with [`LensError::Cancelled`]
+    pub cancel: std::sync::atomic::AtomicBool,
+}
+
+impl Control {
+    pub fn fraction(&self) -> f32 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = self.total.load(Relaxed).max(1);
+        self.done.load(Relaxed) as f32 / t as f32
+    }
+}
+
+/// Most points t-SNE takes (its cost grows with the square of the count).
+pub const TSNE_MAX_POINTS: usize = 4000;
+
+/// t-SNE (van der Maaten & Hinton 2008), exact: Gaussian affinities in the input space with
+/// each point's bandwidth set by binary search to `perplexity`, a Student-t kernel in 2-D,
+/// 1000 steps of gradient descent with momentum and gains, early exaggeration 12 for the first
+/// 250. Starts from the first two principal components (scaled to a standard deviation of
+/// 1e-4), so the result is deterministic. Reports progress and stops when cancelled.
+pub fn tsne(
+    data: &[f32],
+    n: usize,
+    d: usize,
+    perplexity: f64,
+    ctl: &Control,
+) -> Result<Vec<[f32; 2]>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    const STEPS: usize = 1000;
+    const EXAGGERATE: usize = 250;
+    if n > TSNE_MAX_POINTS {
+        return Err(LensError::Analysis(format!(
+            "t-SNE takes at most {TSNE_MAX_POINTS} points ({n} asked): hide special tokens, pick one layer, or use PCA"
+        )));
+    }
+    if n < 4 || data.len() != n * d {
+        return Err(LensError::Analysis(format!(
+            "t-SNE needs at least 4 points of {d} values; got {} values for {n}",
+            data.len()
+        )));
+    }
+    ctl.total.store(STEPS, Relaxed);
+    ctl.done.store(0, Relaxed);
+    let perplexity = perplexity.min((n - 1) as f64 / 3.0).max(1.0);
+    // squared distances
+    let row = |i: usize| &data[i * d..(i + 1) * d];
+    let dist: Vec<f64> = (0..n)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            (0..n).map(move |j| {
+                row(i)
+                    .iter()
+                    .zip(row(j))
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum::<f64>()
+            })
+        })
+        .collect();
+    // conditional affinities with the bandwidth that gives the perplexity
+    let target = perplexity.ln();
+    let cond: Vec<f64> = (0..n)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let di = &dist[i * n..(i + 1) * n];
+            let (mut beta, mut lo, mut hi) = (1.0f64, 0.0f64, f64::INFINITY);
+            let mut p = vec![0f64; n];
+            let dmin = di
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, &v)| v)
+                .fold(f64::INFINITY, f64::min);
+            for _ in 0..100 {
+                let mut sum = 0.0;
+                for j in 0..n {
+                    p[j] = if j == i {
+                        0.0
+                    } else {
+                        (-(di[j] - dmin) * beta).exp()
+                    };
+                    sum += p[j];
+                }
+                let sum = sum.max(1e-300);
+                let mut h = 0.0;
+                for (j, pj) in p.iter_mut().enumerate() {
+                    *pj /= sum;
+                    if *pj > 1e-300 {
+                        h += (di[j] - dmin) * beta * *pj;
+                    }
+                }
+                let entropy = h + sum.ln();
+                if (entropy - target).abs() < 1e-6 {
+                    break;
+                }
+                if entropy > target {
+                    lo = beta;
+                    beta = if hi.is_finite() {
+                        (beta + hi) / 2.0
+                    } else {
+                        beta * 2.0
+                    };
+                } else {
+                    hi = beta;
+                    beta = (beta + lo) / 2.0;
+                }
+            }
+            p
+        })
+        .collect();
+    let mut pij = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            pij[i * n + j] = ((cond[i * n + j] + cond[j * n + i]) / (2.0 * n as f64)).max(1e-12);
+        }
+    }
+    // start from PCA
+    let init = pca(data, n, d, 2)?;
+    let sd = |k: usize| {
+        let v: f64 = (0..n)
+            .map(|i| (init.coords[i * 2 + k] as f64).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        v.sqrt().max(1e-12)
+    };
+    let (s0, s1) = (sd(0), sd(1));
+    let mut y: Vec<[f64; 2]> = (0..n)
+        .map(|i| {
             [
-                c[0],
-                c.get(1).copied().unwrap_or(0.0),
-                c.get(2).copied().unwrap_or(0.0),
+                init.coords[i * 2] as f64 / s0 * 1e-4,
+                init.coords[i * 2 + 1] as f64 / s1 * 1e-4,
             ]
         })
         .collect();
-    Ok(Projection {
-        points,
-        origin,
-        explained: p.explained(),
-        states: states.to_vec(),
-        tokens: tokens.to_vec(),
-    })
+    let mut update = vec![[0f64; 2]; n];
+    let mut gains = vec![[1f64; 2]; n];
+    let lr = (n as f64 / 12.0 / 4.0).max(50.0);
+    for step in 0..STEPS {
+        if ctl.cancel.load(Relaxed) {
+            return Err(LensError::Cancelled("t-SNE".into()));
+        }
+        let exag = if step < EXAGGERATE { 12.0 } else { 1.0 };
+        let momentum = if step < EXAGGERATE { 0.5 } else { 0.8 };
+        let z: f64 = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let dx = y[i][0] - y[j][0];
+                        let dy = y[i][1] - y[j][1];
+                        1.0 / (1.0 + dx * dx + dy * dy)
+                    })
+                    .sum::<f64>()
+            })
+            .sum::<f64>()
+            .max(1e-300);
+        let grad: Vec<[f64; 2]> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut g = [0f64; 2];
+                for j in 0..n {
+                    if j == i {
+                        continue;
+                    }
+                    let dx = y[i][0] - y[j][0];
+                    let dy = y[i][1] - y[j][1];
+                    let num = 1.0 / (1.0 + dx * dx + dy * dy);
+                    let m = 4.0 * (exag * pij[i * n + j] - num / z) * num;
+                    g[0] += m * dx;
+                    g[1] += m * dy;
+                }
+                g
+            })
+            .collect();
+        for i in 0..n {
+            for k in 0..2 {
+                let same = (grad[i][k] > 0.0) == (update[i][k] > 0.0);
+                gains[i][k] = if same {
+                    (gains[i][k] * 0.8).max(0.01)
+                } else {
+                    gains[i][k] + 0.2
+                };
+                update[i][k] = momentum * update[i][k] - lr * gains[i][k] * grad[i][k];
+                y[i][k] += update[i][k];
+            }
+        }
+        for k in 0..2 {
+            let mean = y.iter().map(|p| p[k]).sum::<f64>() / n as f64;
+            y.iter_mut().for_each(|p| p[k] -= mean);
+        }
+        ctl.done.store(step + 1, Relaxed);
+    }
+    Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
+}
+
+/// The `k` rows of `table` (`rows x dim`) nearest to row `query` by cosine similarity, most
+/// similar first (the query itself left out): (row, similarity).
+pub fn nearest_rows(table: &[f32], dim: usize, query: usize, k: usize) -> Vec<(usize, f32)> {
+    let rows = table.len() / dim.max(1);
+    if query >= rows {
+        return Vec::new();
+    }
+    let row = |i: usize| &table[i * dim..(i + 1) * dim];
+    let norm = |r: &[f32]| {
+        r.iter()
+            .map(|x| (*x as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-30)
+    };
+    let q = row(query);
+    let qn = norm(q);
+    let mut sims: Vec<(usize, f32)> = (0..rows)
+        .into_par_iter()
+        .filter(|&i| i != query)
+        .map(|i| {
+            let r = row(i);
+            let dot: f64 = r.iter().zip(q).map(|(a, b)| *a as f64 * *b as f64).sum();
+            (i, (dot / (norm(r) * qn)) as f32)
+        })
+        .collect();
+    sims.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    sims.truncate(k);
+    sims
 }

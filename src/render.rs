@@ -50,6 +50,8 @@ pub struct RenderOptions {
     pub color_by: ColorBy,
     /// projection: every hidden state with each token's trajectory (else one layer)
     pub trajectories: bool,
+    /// projection: lay out with t-SNE instead of PCA
+    pub tsne: bool,
     pub text: String,
 }
 

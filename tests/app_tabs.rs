@@ -238,3 +238,97 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
     status_mask(&mut h);
     h.snapshot("projection_tab");
 }
+
+/// Every Export menu entry's figure, built from the window's state, is valid SVG (usvg parses
+/// it) and rasterises to a PNG of twice its size at 2x; each matrix round-trips through CSV.
+#[test]
+fn every_export_is_valid_svg_and_png() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    for tab in ["Shared vs unshared", "Layer lens", "Projection"] {
+        open_tab(&mut h, tab);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = h.state_mut();
+    use albert_lens::app::worker::ModelSlot;
+    for what in [
+        ExportWhat::Attention,
+        ExportWhat::Projection,
+        ExportWhat::Figure1,
+        ExportWhat::Js(ModelSlot::Main),
+        ExportWhat::Js(ModelSlot::Compare),
+        ExportWhat::Params,
+        ExportWhat::Lens,
+    ] {
+        let (fig, matrix) = app
+            .build_export(what, &Theme::PRESENTATION)
+            .unwrap_or_else(|e| panic!("{what:?}: {e}"));
+        let svg = fig.to_svg();
+        let tree = albert_lens::figures::parse_svg(&svg).unwrap();
+        assert_eq!(tree.size().width(), fig.width, "{what:?}");
+        let png = dir.path().join("x.png");
+        albert_lens::app::panels::save(&png, &fig, matrix.as_ref(), 2.0).unwrap();
+        let img = image::open(&png).unwrap();
+        assert_eq!(
+            (img.width() as f32, img.height() as f32),
+            (fig.width * 2.0, fig.height * 2.0),
+            "{what:?}"
+        );
+        let m = matrix.unwrap_or_else(|| panic!("{what:?} has no matrix"));
+        let csv = m.to_csv().unwrap();
+        assert_eq!(csv.lines().count(), m.rows + 1, "{what:?}");
+    }
+}
+
+/// Vocabulary mode: the neighbours of "states" in albert-mini's 64-wide word embeddings are
+/// the rows nearest by cosine in the table read here straight from the float16 safetensors.
+#[test]
+fn vocabulary_neighbours_match_the_embedding_table() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    open_tab(&mut h, "Projection");
+    h.get_by_label("Vocabulary").click();
+    h.run_steps(2);
+    h.state_mut().settings.vocab_query = "states".into();
+    h.get_by_label("Find neighbours").click();
+    let t0 = Instant::now();
+    while h.state().vocab.is_none() {
+        h.step();
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+    let (_, answers) = h.state().vocab.clone().unwrap();
+    assert_eq!(answers.len(), 2, "albert-mini and bert-mini");
+    let dir = albert_lens::model::builtin::folder("albert-mini").unwrap();
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st
+        .tensor("albert.embeddings.word_embeddings.weight")
+        .unwrap();
+    let table: Vec<f32> = t
+        .data()
+        .chunks_exact(2)
+        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+        .collect();
+    let vocab: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
+    let id = vocab["model"]["vocab"]["states"].as_u64().unwrap() as usize;
+    let want = metrics::nearest_rows(&table, 64, id, 12);
+    let name_of = |i: usize| {
+        vocab["model"]["vocab"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, v)| v.as_u64() == Some(i as u64))
+            .unwrap()
+            .0
+            .clone()
+    };
+    let a = &answers[0];
+    assert_eq!(a.token.as_deref(), Ok("states"));
+    for ((tok, sim), (i, s)) in a.neighbours.iter().zip(&want) {
+        assert_eq!(*tok, name_of(*i));
+        assert!((sim - s).abs() < 1e-5);
+    }
+    status_mask(&mut h);
+    h.snapshot("vocabulary");
+}

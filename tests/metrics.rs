@@ -255,3 +255,76 @@ fn loaded_accounting_matches_the_model_cards() {
         );
     }
 }
+
+/// Three tight clusters of 8 points in 5-D, far apart: t-SNE keeps every point's nearest
+/// neighbour in its own cluster, and the clusters well apart; the layout is the same on every
+/// run (it starts from PCA), progress reaches the end, and a cancelled run says so.
+#[test]
+fn tsne_separates_clusters_deterministically_and_can_be_cancelled() {
+    let centres = [
+        [0.0f32, 0.0, 0.0, 0.0, 0.0],
+        [10.0, 0.0, 5.0, 0.0, 0.0],
+        [0.0, 10.0, 0.0, -5.0, 3.0],
+    ];
+    let mut data = Vec::new();
+    for c in &centres {
+        for i in 0..8 {
+            for (d, v) in c.iter().enumerate() {
+                data.push(v + ((i * 7 + d * 3) % 5) as f32 * 0.1);
+            }
+        }
+    }
+    let ctl = metrics::Control::default();
+    let y = metrics::tsne(&data, 24, 5, 30.0, &ctl).unwrap();
+    assert!((ctl.fraction() - 1.0).abs() < 1e-6);
+    let dist =
+        |a: usize, b: usize| ((y[a][0] - y[b][0]).powi(2) + (y[a][1] - y[b][1]).powi(2)).sqrt();
+    let (mut within, mut between, mut nw, mut nb) = (0.0, 0.0, 0, 0);
+    for a in 0..24 {
+        let nearest = (0..24)
+            .filter(|&b| b != a)
+            .min_by(|&p, &q| dist(a, p).total_cmp(&dist(a, q)))
+            .unwrap();
+        assert_eq!(
+            nearest / 8,
+            a / 8,
+            "point {a}'s nearest neighbour is in another cluster"
+        );
+        for b in 0..24 {
+            if a != b {
+                if a / 8 == b / 8 {
+                    within += dist(a, b);
+                    nw += 1;
+                } else {
+                    between += dist(a, b);
+                    nb += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        within / nw as f32 * 3.0 < between / nb as f32,
+        "clusters not separated"
+    );
+    assert_eq!(
+        metrics::tsne(&data, 24, 5, 30.0, &metrics::Control::default()).unwrap(),
+        y
+    );
+    let stop = metrics::Control::default();
+    stop.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    let err = metrics::tsne(&data, 24, 5, 30.0, &stop).unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+}
+
+/// Cosine nearest neighbours on a hand-made table: (0.9, 0.1) is at cos 0.9 / √0.82 from
+/// (1, 0), (0, 1) at 0 and (−1, 0) at −1; the query itself is left out.
+#[test]
+fn nearest_rows_by_cosine_on_a_hand_made_table() {
+    let table = [1.0, 0.0, 0.9, 0.1, 0.0, 1.0, -1.0, 0.0];
+    let got = metrics::nearest_rows(&table, 2, 0, 3);
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!((got[0].1 as f64 - 0.9 / 0.82f64.sqrt()).abs() < 1e-6);
+    assert!(got[1].1.abs() < 1e-7);
+    assert!((got[2].1 + 1.0).abs() < 1e-7);
+    assert!(metrics::nearest_rows(&table, 2, 9, 3).is_empty());
+}

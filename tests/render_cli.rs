@@ -61,11 +61,12 @@ fn every_view_renders_as_svg_and_png() {
         ("rollout", &[]),
         ("figure1", &["--compare", "bert-mini", "--repeats", "8,12"]),
         ("projection", &["--color-by", "segment"]),
+        ("projection", &["--tsne", "--color-by", "position"]),
         ("lens", &["--text", mask]),
         ("js", &["--theme", "presentation"]),
     ];
     for (view, extra) in views {
-        let svg_path = dir.path().join(format!("{view}.svg"));
+        let svg_path = dir.path().join(format!("{view}{}.svg", extra.len()));
         let mut args = vec!["--view", view];
         args.extend_from_slice(extra);
         ok(&render(&args, &svg_path));
@@ -77,7 +78,7 @@ fn every_view_renders_as_svg_and_png() {
         let (w, h) = svg_size(&svg);
         assert!(w > 100.0 && h > 100.0, "{view}: {w} x {h}");
 
-        let png_path = dir.path().join(format!("{view}.png"));
+        let png_path = dir.path().join(format!("{view}{}.png", extra.len()));
         args.extend_from_slice(&["--scale", "2"]);
         ok(&render(&args, &png_path));
         let img = image::open(&png_path).unwrap();

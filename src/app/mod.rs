@@ -82,6 +82,8 @@ pub struct Settings {
     pub proj_mode: panels::ProjMode,
     pub color_by: crate::figures::views::ColorBy,
     pub proj_3d: bool,
+    /// lay the projection out with t-SNE instead of PCA
+    pub proj_tsne: bool,
     pub proj_labels: bool,
     pub vocab_query: String,
     pub js_mode: crate::metrics::JsMode,
@@ -123,6 +125,7 @@ impl Default for Settings {
             proj_mode: panels::ProjMode::Trajectories,
             color_by: crate::figures::views::ColorBy::Layer,
             proj_3d: false,
+            proj_tsne: false,
             proj_labels: false,
             vocab_query: "king".into(),
             js_mode: crate::metrics::JsMode::MatchedHeads,
@@ -239,6 +242,8 @@ pub struct LensApp {
     js_tex: (Option<MapTexture>, Option<MapTexture>),
     repeat_tex: Vec<Option<((u64, usize), egui::TextureHandle)>>,
     proj_rot: (f32, f32),
+    /// progress and cancel of the running t-SNE
+    pub tsne_ctl: Arc<crate::metrics::Control>,
     /// the hovered point of the projection (tests read it)
     pub proj_hover: Option<String>,
     exports: Vec<Receiver<Result<panels::ExportDone, String>>>,
@@ -350,6 +355,7 @@ impl LensApp {
             js_tex: (None, None),
             repeat_tex: Vec::new(),
             proj_rot: (0.0, 0.0),
+            tsne_ctl: Arc::default(),
             proj_hover: None,
             exports: Vec::new(),
         };

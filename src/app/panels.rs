@@ -77,6 +77,11 @@ impl<K: PartialEq + Clone + Send + 'static, T: Send + 'static> Background<K, T> 
     pub fn pending(&self) -> bool {
         self.rx.is_some()
     }
+
+    /// Whether `key` is the one asked for last (its result is ready or on its way).
+    pub fn asked(&self, key: &K) -> bool {
+        self.asked.as_ref() == Some(key)
+    }
 }
 
 /// What the projection tab shows.
@@ -119,8 +124,8 @@ pub enum ExportWhat {
     Lens,
 }
 
-/// The projection's cache key: the trace, the states and tokens projected.
-pub type ProjKey = (u64, Vec<usize>, Vec<usize>);
+/// The projection's cache key: the trace, the states and tokens projected, and t-SNE or PCA.
+pub type ProjKey = (u64, Vec<usize>, Vec<usize>, bool);
 /// The JS matrices' cache key: trace generations of both models and the mode.
 pub type JsKey = (u64, u64, JsMode);
 
@@ -188,7 +193,12 @@ impl LensApp {
                             ui.selectable_value(&mut s.color_by, c, c.name());
                         }
                     });
-                ui.checkbox(&mut s.proj_3d, "3D (drag to rotate)");
+                ui.selectable_value(&mut s.proj_tsne, false, "PCA");
+                ui.selectable_value(&mut s.proj_tsne, true, "t-SNE");
+                ui.add_enabled(
+                    !s.proj_tsne,
+                    egui::Checkbox::new(&mut s.proj_3d, "3D (drag to rotate)"),
+                );
                 ui.checkbox(&mut s.proj_labels, "Label every point");
                 ui.checkbox(&mut s.hide_special, "Hide special tokens");
             }
@@ -214,24 +224,59 @@ impl LensApp {
             _ => vec![(self.settings.layer + 1).min(trace.hidden_states.len() - 1)],
         };
         let keep = self.keep(&trace);
-        let key: ProjKey = (self.trace_gen, states.clone(), keep.clone());
+        let tsne = self.settings.proj_tsne;
+        let key: ProjKey = (self.trace_gen, states.clone(), keep.clone(), tsne);
+        if !self.projection.asked(&key) {
+            self.tsne_ctl
+                .cancel
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.tsne_ctl = Arc::new(metrics::Control::default());
+        }
         let t2 = trace.clone();
+        let ctl = self.tsne_ctl.clone();
         let ctx = ui.ctx().clone();
         let result = self
             .projection
             .get(&ctx, key, move || {
-                metrics::project(&t2, &states, &keep).map_err(|e| e.to_string())
+                if tsne {
+                    metrics::project_tsne(&t2, &states, &keep, &ctl)
+                } else {
+                    metrics::project(&t2, &states, &keep)
+                }
+                .map_err(|e| e.to_string())
             })
             .cloned();
         let pending = self.projection.pending();
         ui.horizontal(|ui| {
             self.export_button(ui, ExportWhat::Projection);
-            if pending {
+            if pending && tsne {
+                let f = self.tsne_ctl.fraction();
+                ui.add(
+                    egui::ProgressBar::new(f)
+                        .desired_width(220.0)
+                        .text(format!("t-SNE {:.0}%", f * 100.0)),
+                );
+                if ui.button("Cancel").clicked() {
+                    self.tsne_ctl
+                        .cancel
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(100));
+            } else if pending {
                 ui.spinner();
                 ui.weak("computing the PCA…");
             }
         });
         match result {
+            Some(Ok(p)) if p.explained.is_empty() => {
+                ui.weak(format!(
+                    "t-SNE (perplexity 30) of {} hidden states of {} tokens: distances between clusters and cluster sizes mean little; neighbourhoods do",
+                    p.states.len(),
+                    p.tokens.len()
+                ));
+                self.scatter(ui, &p, &trace);
+            }
             Some(Ok(p)) => {
                 let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
                 ui.weak(format!(
@@ -260,7 +305,7 @@ impl LensApp {
     fn scatter(&mut self, ui: &mut egui::Ui, p: &Projection, trace: &Trace) {
         let size = ui.available_size().max(Vec2::splat(120.0));
         let (rect, resp) = ui.allocate_exact_size(size, Sense::click_and_drag());
-        let three = self.settings.proj_3d;
+        let three = self.settings.proj_3d && !p.explained.is_empty();
         if three && resp.dragged() {
             let d = resp.drag_delta();
             self.proj_rot.0 += d.x * 0.01;
@@ -359,6 +404,8 @@ impl LensApp {
             egui::Align2::CENTER_BOTTOM,
             if three {
                 "drag to rotate, double-click to reset".to_string()
+            } else if p.explained.is_empty() {
+                "t-SNE 1 across, t-SNE 2 up".to_string()
             } else {
                 format!("PC1 ({:.1}%) across, PC2 ({:.1}%) up", ex(0), ex(1))
             },
@@ -1064,7 +1111,20 @@ impl LensApp {
                     ProjMode::Trajectories => (0..trace.hidden_states.len()).collect(),
                     _ => vec![(self.settings.layer + 1).min(trace.hidden_states.len() - 1)],
                 };
-                let p = metrics::project(&trace, &states, &self.keep(&trace)).map_err(e)?;
+                let keep = self.keep(&trace);
+                let key: ProjKey = (
+                    self.trace_gen,
+                    states.clone(),
+                    keep.clone(),
+                    self.settings.proj_tsne,
+                );
+                let p = match &self.projection.ready {
+                    Some((k, Ok(p))) if *k == key => p.clone(),
+                    _ if self.settings.proj_tsne => {
+                        return Err("the t-SNE layout is still being computed".into())
+                    }
+                    _ => metrics::project(&trace, &states, &keep).map_err(e)?,
+                };
                 let title = if states.len() > 1 {
                     format!(
                         "{}: token trajectories through the layers (PCA)",

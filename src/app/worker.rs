@@ -189,6 +189,7 @@ impl Worker {
             backend_name: backend_name.clone(),
             main: None,
             compare: None,
+            labels: Default::default(),
             last_main: None,
         };
         let spawned = std::thread::Builder::new()
@@ -238,6 +239,8 @@ struct WorkerState {
     backend_name: Arc<std::sync::Mutex<String>>,
     main: Option<LoadedModel>,
     compare: Option<LoadedModel>,
+    /// what the UI calls each model ("albert-mini (built in)", a folder, hub:ID)
+    labels: [String; 2],
     last_main: Option<Arc<Trace>>,
 }
 
@@ -291,6 +294,7 @@ impl WorkerState {
                 match self.open(slot, &source, send) {
                     Ok(model) => {
                         let info = info_of(&model, source);
+                        self.labels[slot as usize] = info.source.label();
                         match slot {
                             ModelSlot::Main => {
                                 self.main = Some(model);
@@ -451,8 +455,8 @@ impl WorkerState {
             Request::Vocab { query, k } => {
                 let answers = [self.main.as_ref(), self.compare.as_ref()]
                     .into_iter()
-                    .flatten()
-                    .map(|m| vocab_neighbours(m, &query, k))
+                    .zip(&self.labels)
+                    .filter_map(|(m, label)| m.map(|m| vocab_neighbours(m, label, &query, k)))
                     .collect();
                 send(Event::Vocab { query, answers });
             }
@@ -514,14 +518,10 @@ impl WorkerState {
 
 /// The `k` nearest tokens to `query` by cosine similarity in `m`'s input word embeddings
 /// (V x E for ALBERT, V x H for BERT), and a 2-D PCA of the query with them.
-fn vocab_neighbours(m: &LoadedModel, query: &str, k: usize) -> VocabAnswer {
+fn vocab_neighbours(m: &LoadedModel, label: &str, query: &str, k: usize) -> VocabAnswer {
     let c = &m.config;
     let model = format!(
-        "{} ({} = {})",
-        m.dir.file_name().map_or_else(
-            || m.dir.display().to_string(),
-            |n| n.to_string_lossy().to_string()
-        ),
+        "{label} ({} = {})",
         if c.has_projection() { "E" } else { "H" },
         c.embedding_size
     );
@@ -568,19 +568,8 @@ fn vocab_neighbours(m: &LoadedModel, query: &str, k: usize) -> VocabAnswer {
         ));
     }
     let row = |i: usize| &table[i * e..(i + 1) * e];
-    let norm = |r: &[f32]| r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let sims = crate::metrics::nearest_rows(&table, e, id as usize, k);
     let q_row = row(id as usize);
-    let qn = norm(q_row);
-    let mut sims: Vec<(usize, f32)> = (0..v)
-        .filter(|&i| i != id as usize)
-        .map(|i| {
-            let r = row(i);
-            let d: f32 = r.iter().zip(q_row).map(|(a, b)| a * b).sum();
-            (i, d / (norm(r) * qn))
-        })
-        .collect();
-    sims.sort_by(|a, b| b.1.total_cmp(&a.1));
-    sims.truncate(k);
     let decode = |i: usize| {
         m.tokenizer
             .id_to_token(i as u32)
