@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Screenshots of the real app window for the README: each view of the built-in albert-mini on
-# the example sentence, in a 1280x800 Xvfb window. Needs Xvfb (apt-get install xvfb) and a
+# the example sentence, in a 1280x800 Xvfb window; and two figures made by `render`. Needs Xvfb (apt-get install xvfb) and a
 # built binary: cargo build --release (or set BIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +13,14 @@ trap 'kill $XVFB' EXIT
 sleep 1
 mkdir -p screenshots
 for view in heatmap model links; do
-    DISPLAY=:97 "$BIN" --backend cpu --view "$view" --screenshot "screenshots/$view.png"
+    DISPLAY=:97 "$BIN" --backend cpu --tab attention --view "$view" --screenshot "screenshots/$view.png"
 done
+for tab in projection shared; do
+    DISPLAY=:97 "$BIN" --backend cpu --tab "$tab" --screenshot "screenshots/$tab.png"
+done
+DISPLAY=:97 "$BIN" --backend cpu --tab lens --text "The capital of the United [MASK] is Washington." \
+    --screenshot screenshots/lens.png
+# figures made by the command line (no window)
+"$BIN" render --backend cpu --view figure1 --compare bert-mini --repeats 12,24 --out screenshots/figure1.png --scale 1.5
+"$BIN" render --backend cpu --view lens --text "The capital of the United [MASK] is Washington." \
+    --out screenshots/lens-figure.png --scale 1.5

@@ -4,7 +4,7 @@
 //! over it (tooltip and highlight every frame), and the model view's 144 thumbnails of a 12 × 12
 //! model at N = 128, both on traces of ALBERT-base shapes with random weights.
 
-use super::{AppOptions, AttnView, LensApp, Settings};
+use super::{AppOptions, AttnView, LensApp, Settings, Tab};
 use crate::analysis::HeadSel;
 use crate::backend::{Backend, BackendChoice, CpuBackend};
 use crate::model::ModelWeights;
@@ -12,8 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn trace_of(n: usize) -> anyhow::Result<Arc<crate::model::Trace>> {
-    let cfg = crate::bench::preset_config("albert-base")?;
+    trace_with_layers(n, None)
+}
+
+/// ALBERT-base shapes with random weights; `layers` overrides the depth (the what-if).
+fn trace_with_layers(n: usize, layers: Option<usize>) -> anyhow::Result<Arc<crate::model::Trace>> {
+    let mut cfg = crate::bench::preset_config("albert-base")?;
     let weights = ModelWeights::random(&cfg, 7)?;
+    if let Some(l) = layers {
+        cfg.num_hidden_layers = l;
+    }
     let input = crate::bench::synthetic_input(&cfg, n);
     Ok(Arc::new(CpuBackend::new().forward(&cfg, &weights, &input)?))
 }
@@ -51,24 +59,41 @@ fn frames(app: &mut LensApp, ctx: &egui::Context, count: usize, hover: bool) -> 
 
 pub fn run(count: usize) -> anyhow::Result<()> {
     println!("albert-lens bench-ui: {count} frames per case, 1280 x 800 window, headless egui (layout + paint + tessellate)");
-    for (case, n, view, zoom) in [
+    for (case, n, view, zoom, tab) in [
         (
             "head heatmap 512 x 512, pointer moving",
             512,
             AttnView::Heatmap,
             1.0,
+            Tab::Attention,
         ),
         (
             "head heatmap 512 x 512 zoomed x16 (token labels drawn)",
             512,
             AttnView::Heatmap,
             16.0,
+            Tab::Attention,
         ),
         (
             "model view 12 x 12 thumbnails, N = 128",
             128,
             AttnView::Model,
             1.0,
+            Tab::Attention,
+        ),
+        (
+            "shared vs unshared: Figure 1 (2 models + x24 what-if), 2 JS matrices, N = 128",
+            128,
+            AttnView::Heatmap,
+            1.0,
+            Tab::Shared,
+        ),
+        (
+            "projection: trajectories of 128 tokens x 13 states (PCA ready)",
+            128,
+            AttnView::Heatmap,
+            1.0,
+            Tab::Projection,
         ),
     ] {
         let trace = trace_of(n)?;
@@ -77,6 +102,7 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             view,
             head: HeadSel::Head(3),
             layer: 5,
+            tab,
             ..Settings::default()
         };
         let mut app = LensApp::with_settings(
@@ -90,7 +116,35 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             },
         );
         let rollout = Arc::new(crate::analysis::rollout(&trace)?);
-        app.set_trace(trace, rollout);
+        app.set_trace(trace.clone(), rollout);
+        if tab == Tab::Shared {
+            app.compare_trace = Some(trace.clone());
+            app.compare_gen += 1;
+            app.repeats = Some((app.trace_gen, vec![(24, trace_with_layers(n, Some(24))?)]));
+            app.repeats_gen += 1;
+        }
+        if tab != Tab::Attention {
+            // the PCA and JS matrices run on their own threads: draw until they are ready
+            let t0 = Instant::now();
+            loop {
+                let input = egui::RawInput {
+                    screen_rect: Some(egui::Rect::from_min_size(
+                        egui::Pos2::ZERO,
+                        egui::vec2(1280.0, 800.0),
+                    )),
+                    ..Default::default()
+                };
+                let _ = ctx.run_ui(input, |ui| app.frame(ui));
+                if !app.projection.pending() && !app.js.pending() && t0.elapsed().as_millis() > 50 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            println!(
+                "  ({tab:?} analyses ready after {:.0} ms off the UI thread)",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
         app.zoom = super::heatmap::ZoomPan {
             zoom,
             origin: egui::vec2(200.0, 200.0),

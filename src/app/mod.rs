@@ -240,7 +240,10 @@ pub struct LensApp {
     #[allow(clippy::type_complexity)]
     pub js: panels::Background<panels::JsKey, (Vec<f32>, Option<Vec<f32>>)>,
     js_tex: (Option<MapTexture>, Option<MapTexture>),
-    repeat_tex: Vec<Option<((u64, usize), egui::TextureHandle)>>,
+    repeat_tex: Vec<Option<RepeatTexture>>,
+    repeats_gen: u64,
+    /// Figure 1's lines for (trace, comparison trace, what-if, hide special)
+    fig1_cache: Option<(Fig1Key, Vec<crate::figures::views::Figure1Line>)>,
     proj_rot: (f32, f32),
     /// progress and cancel of the running t-SNE
     pub tsne_ctl: Arc<crate::metrics::Control>,
@@ -248,6 +251,11 @@ pub struct LensApp {
     pub proj_hover: Option<String>,
     exports: Vec<Receiver<Result<panels::ExportDone, String>>>,
 }
+
+/// A what-if thumbnail: (trace generation, repetitions, colormap) and its texture.
+type RepeatTexture = ((u64, usize, Colormap), egui::TextureHandle);
+/// Figure 1's cache key: trace, comparison trace and what-if generations, special tokens hidden.
+type Fig1Key = (u64, u64, u64, bool);
 
 /// The what-if's traces: (repetitions, trace).
 pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
@@ -354,6 +362,8 @@ impl LensApp {
             js: Default::default(),
             js_tex: (None, None),
             repeat_tex: Vec::new(),
+            repeats_gen: 0,
+            fig1_cache: None,
             proj_rot: (0.0, 0.0),
             tsne_ctl: Arc::default(),
             proj_hover: None,
@@ -599,6 +609,7 @@ impl LensApp {
                 Event::Repeats { seq, traces } => {
                     if seq == self.trace_gen {
                         self.repeats = Some((seq, traces));
+                        self.repeats_gen += 1;
                     }
                 }
                 Event::Vocab { query, answers } => self.vocab = Some((query, answers)),

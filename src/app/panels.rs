@@ -487,8 +487,14 @@ impl LensApp {
                 metrics::FIGURE1_AVERAGING,
                 if self.settings.hide_special { " ([CLS], [SEP] and other special tokens left out)" } else { " (special tokens included)" }
             ));
-            let lines = self.figure1_lines(&trace, compare.as_deref());
-            figure1_plots(ui, &lines);
+            let key = (self.trace_gen, self.compare_gen, self.repeats_gen, self.settings.hide_special);
+            if self.fig1_cache.as_ref().is_none_or(|(k, _)| *k != key) {
+                let lines = self.figure1_lines(&trace, compare.as_deref());
+                self.fig1_cache = Some((key, lines));
+            }
+            if let Some((_, lines)) = &self.fig1_cache {
+                figure1_plots(ui, lines);
+            }
             if compare.is_none() {
                 ui.weak("Open a comparison model (Compare menu; bert-mini is built in) to see the unshared BERT on the same text.");
             }
@@ -868,29 +874,35 @@ impl LensApp {
                     for (i, (r, t)) in reps.iter().enumerate() {
                         let n = t.num_tokens();
                         let last = t.attentions.len() - 1;
-                        let m = crate::analysis::mean_heads(&t.attentions[last], t.num_heads, n);
-                        let scale = Scale {
-                            lo: 0.0,
-                            hi: m.iter().copied().fold(0.0, f32::max).max(1e-9),
-                            log: false,
-                        };
-                        let px = crate::colormap::render_rgba(&m, self.settings.colormap, &scale);
-                        let img = egui::ColorImage::from_rgba_unmultiplied(
-                            [n, n],
-                            bytemuck::cast_slice(&px),
-                        );
                         while self.repeat_tex.len() <= i {
                             self.repeat_tex.push(None);
                         }
+                        let cmap = self.settings.colormap;
                         let tex = match &mut self.repeat_tex[i] {
-                            Some((k, h)) if *k == (self.trace_gen, *r) => h.clone(),
+                            Some((k, h)) if *k == (self.trace_gen, *r, cmap) => h.clone(),
                             slot => {
+                                let m = crate::analysis::mean_heads(
+                                    &t.attentions[last],
+                                    t.num_heads,
+                                    n,
+                                );
+                                let hi = m.iter().copied().fold(0.0, f32::max).max(1e-9);
+                                let scale = Scale {
+                                    lo: 0.0,
+                                    hi,
+                                    log: false,
+                                };
+                                let px = crate::colormap::render_rgba(&m, cmap, &scale);
+                                let img = egui::ColorImage::from_rgba_unmultiplied(
+                                    [n, n],
+                                    bytemuck::cast_slice(&px),
+                                );
                                 let h = ui.ctx().load_texture(
                                     format!("rep{i}"),
                                     img,
                                     egui::TextureOptions::NEAREST,
                                 );
-                                *slot = Some(((self.trace_gen, *r), h.clone()));
+                                *slot = Some(((self.trace_gen, *r, cmap), h.clone()));
                                 h
                             }
                         };
