@@ -58,17 +58,6 @@ enum ViewArg {
     Links,
 }
 
-#[derive(Clone, Copy, ValueEnum, Debug)]
-enum RenderViewArg {
-    Head,
-    Model,
-    Rollout,
-    Figure1,
-    Projection,
-    Lens,
-    Js,
-}
-
 #[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
 enum BackendChoice {
     /// the GPU when there is a hardware adapter, else the CPU
@@ -157,7 +146,7 @@ enum Command {
         #[arg(long)]
         pair: Option<String>,
         #[arg(long, value_enum, default_value = "head")]
-        view: RenderViewArg,
+        view: albert_lens::render::RenderView,
         /// layer, from 1 (default: the last)
         #[arg(long)]
         layer: Option<usize>,
@@ -278,11 +267,19 @@ fn run_trace(
     pair: Option<&str>,
     backend: BackendChoice,
 ) -> Result<(LoadedModel, Trace, String)> {
+    run_trace_on(model_dir, text, pair, &mut make_backend(backend))
+}
+
+fn run_trace_on(
+    model_dir: &Path,
+    text: &str,
+    pair: Option<&str>,
+    backend: &mut FallbackBackend,
+) -> Result<(LoadedModel, Trace, String)> {
     let model_dir = &resolve_model(model_dir)?;
     let model = LoadedModel::open(model_dir)
         .with_context(|| format!("opening model {}", model_dir.display()))?;
     let input = model.encode(text, pair)?;
-    let mut backend = make_backend(backend);
     let mut trace = backend.forward(&model.config, &model.weights, &input)?;
     trace.warnings.extend(model.warnings.iter().cloned());
     Ok((model, trace, backend.name()))
@@ -535,7 +532,7 @@ fn main() -> Result<()> {
             backend,
             out,
         }) => {
-            use albert_lens::render::{RenderOptions, RenderView};
+            use albert_lens::render::RenderOptions;
             let format = albert_lens::export::Format::of(&out)?;
             let theme = albert_lens::figures::Theme::by_name(&theme).with_context(|| {
                 format!("unknown theme {theme:?}: use light, dark or presentation")
@@ -557,15 +554,7 @@ fn main() -> Result<()> {
                 anyhow::bail!("layers count from 1");
             }
             let opts = RenderOptions {
-                view: match view {
-                    RenderViewArg::Head => RenderView::Head,
-                    RenderViewArg::Model => RenderView::Model,
-                    RenderViewArg::Rollout => RenderView::Rollout,
-                    RenderViewArg::Figure1 => RenderView::Figure1,
-                    RenderViewArg::Projection => RenderView::Projection,
-                    RenderViewArg::Lens => RenderView::Lens,
-                    RenderViewArg::Js => RenderView::Js,
-                },
+                view,
                 layer: layer.map(|l| l - 1),
                 head,
                 theme,
@@ -580,10 +569,11 @@ fn main() -> Result<()> {
                 tsne,
                 text: text.clone(),
             };
+            let mut be = make_backend(backend);
             let (main_model, main_trace, backend_name) =
-                run_trace(&model, &text, pair.as_deref(), backend)?;
+                run_trace_on(&model, &text, pair.as_deref(), &mut be)?;
             let compare_run = match &compare {
-                Some(c) => Some(run_trace(c, &text, pair.as_deref(), backend)?),
+                Some(c) => Some(run_trace_on(c, &text, pair.as_deref(), &mut be)?),
                 None => None,
             };
             let label = |p: &Path| {
@@ -605,7 +595,6 @@ fn main() -> Result<()> {
                     model: m,
                     trace: t,
                 });
-            let mut be = make_backend(backend);
             let input = main_model.encode(&text, pair.as_deref())?;
             let mut rerun = |reps: usize| {
                 let mut cfg = main_model.config.clone();

@@ -11,8 +11,8 @@ use crate::figures::{Figure, Theme, OKABE_ITO};
 use crate::metrics::{self, JsMode};
 use crate::model::{LoadedModel, ModelType, Trace};
 
-/// The views `render` draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The views `render` draws (also its `--view` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RenderView {
     /// one layer's attention: one head, or the mean / max of the heads
     Head,

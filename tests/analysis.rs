@@ -5,26 +5,18 @@
 use albert_lens::analysis::{self, HeadSel};
 use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::colormap::{Colormap, Scale};
-use albert_lens::model::{ModelType, ModelWeights, Trace};
+use albert_lens::model::{ModelWeights, Trace};
 use candle_core::{IndexOp, Tensor};
 
 fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
 }
 
+mod common;
+
 fn trace_of(attentions: Vec<Vec<f32>>, heads: usize, n: usize) -> Trace {
-    Trace {
-        model_type: ModelType::Albert,
-        tokens: (0..n).map(|i| format!("t{i}")).collect(),
-        input_ids: (0..n as u32).collect(),
-        token_type_ids: vec![0; n],
-        special: vec![false; n],
-        hidden_size: 2,
-        num_heads: heads,
-        hidden_states: vec![vec![0.0; n * 2]; attentions.len() + 1],
-        attentions,
-        warnings: vec![],
-    }
+    let hidden = vec![vec![0.0; n * 2]; attentions.len() + 1];
+    common::hand_trace(hidden, attentions, n, 2, heads)
 }
 
 #[test]

@@ -7,12 +7,14 @@
 //! each tab are kept under tests/snapshots/.
 #![allow(clippy::unwrap_used)]
 
+mod app_common;
 mod common;
+
+use app_common::{mask_status_bar, wait};
 
 use albert_lens::app::panels::ExportWhat;
 use albert_lens::app::worker::ModelSource;
-use albert_lens::app::{AppOptions, LensApp, Tab};
-use albert_lens::backend::BackendChoice;
+use albert_lens::app::{LensApp, Tab};
 use albert_lens::figures::Theme;
 use albert_lens::metrics;
 use common::*;
@@ -23,56 +25,13 @@ use std::time::{Duration, Instant};
 const MASK_TEXT: &str = "The capital of the United [MASK] is Washington.";
 
 fn harness(main: ModelSource, text: &str) -> Harness<'static, LensApp> {
-    let text = text.to_string();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(move |cc| {
-            LensApp::new(
-                cc,
-                AppOptions {
-                    backend: BackendChoice::Cpu,
-                    restore: false,
-                    open: Some(main),
-                    compare: Some(ModelSource::Builtin("bert-mini".into())),
-                    text: Some(text),
-                    ..AppOptions::default()
-                },
-            )
-        });
-    wait(&mut h);
-    h
-}
-
-fn wait(h: &mut Harness<'static, LensApp>) {
-    let t0 = Instant::now();
-    loop {
-        h.step();
-        let app = h.state();
-        let settled = !app.busy() && app.trace.is_some() && app.compare_info.is_some();
-        if settled || (!app.busy() && app.status.error.is_some()) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "no answer in 2 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run_steps(3);
+    app_common::harness(main, ModelSource::Builtin("bert-mini".into()), text)
 }
 
 fn open_tab(h: &mut Harness<'static, LensApp>, label: &str) {
     h.get_by_label(label).click();
     h.run_steps(2);
     wait(h);
-}
-
-fn status_mask(h: &mut Harness<'static, LensApp>) {
-    h.mask(egui::Rect::from_min_max(
-        egui::pos2(0.0, 770.0),
-        egui::pos2(1280.0, 800.0),
-    ));
 }
 
 /// Figure 1 from the panel's export: for albert-mini and bert-mini on the example sentence,
@@ -138,7 +97,7 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
     }
     // parameter accounting from the loaded tensors (albert-mini: 466,944 without the pooler)
     h.get_by_label_contains("466.9k");
-    status_mask(&mut h);
+    mask_status_bar(&mut h);
     h.snapshot("shared_tab");
 }
 
@@ -179,7 +138,7 @@ fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
         let best = (0..v).max_by(|&a, &b| want[a].total_cmp(&want[b])).unwrap();
         assert_eq!(id_of(&top[0].0), best, "state {state}");
     }
-    status_mask(&mut h);
+    mask_status_bar(&mut h);
     h.snapshot("lens_tab");
     // the side panel (left of x = 330) has token chips too; click the lens's own row
     h.get_all_by_label("capital")
@@ -235,7 +194,7 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
             want.explained
         );
     }
-    status_mask(&mut h);
+    mask_status_bar(&mut h);
     h.snapshot("projection_tab");
 }
 
@@ -329,6 +288,6 @@ fn vocabulary_neighbours_match_the_embedding_table() {
         assert_eq!(*tok, name_of(*i));
         assert!((sim - s).abs() < 1e-5);
     }
-    status_mask(&mut h);
+    mask_status_bar(&mut h);
     h.snapshot("vocabulary");
 }

@@ -4,7 +4,10 @@
 //! Snapshots of each view are kept under tests/snapshots/ (UPDATE_SNAPSHOTS=1 rewrites them).
 #![allow(clippy::unwrap_used)]
 
+mod app_common;
 mod common;
+
+use app_common::{mask_status_bar, wait};
 
 use albert_lens::analysis::{HeadSel, Measure};
 use albert_lens::app::worker::ModelSource;
@@ -12,50 +15,15 @@ use albert_lens::app::{AppOptions, AttnView, DiffMode, LensApp};
 use albert_lens::backend::BackendChoice;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use std::time::{Duration, Instant};
 
+/// The app on `model`, with the grouped ALBERT fixture as the comparison model (a relative
+/// path: the side panel, and so the snapshots, are the same on every machine).
 fn harness(model: ModelSource, text: &str) -> Harness<'static, LensApp> {
-    let text = text.to_string();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(move |cc| {
-            LensApp::new(
-                cc,
-                AppOptions {
-                    backend: BackendChoice::Cpu,
-                    restore: false,
-                    open: Some(model),
-                    // relative (tests run in the package root): the paths shown in the side
-                    // panel, and so the snapshots, are the same on every machine
-                    compare: Some(ModelSource::Folder("tests/fixtures/albert_grouped".into())),
-                    text: Some(text),
-                    start_models: true,
-                    ..AppOptions::default()
-                },
-            )
-        });
-    wait(&mut h);
-    h
-}
-
-/// Steps the UI until the worker has answered everything asked of it.
-fn wait(h: &mut Harness<'static, LensApp>) {
-    let t0 = Instant::now();
-    loop {
-        h.step();
-        let app = h.state();
-        let settled = !app.busy() && app.main_info.is_some() && app.compare_info.is_some();
-        if settled || (!app.busy() && app.status.error.is_some()) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the worker did not answer in 2 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run_steps(3);
+    app_common::harness(
+        model,
+        ModelSource::Folder("tests/fixtures/albert_grouped".into()),
+        text,
+    )
 }
 
 /// Hovers the centre of displayed cell (row, col) and returns the tooltip text.
@@ -279,8 +247,6 @@ fn snapshots_of_each_attention_view() {
         ModelSource::Folder("tests/fixtures/bert_mlm".into()),
         "the quick brown fox jumps over the lazy dog",
     );
-    // timings and memory differ from run to run: mask the status bar
-    let status = egui::Rect::from_min_max(egui::pos2(0.0, 770.0), egui::pos2(1280.0, 800.0));
     for (name, view, measure) in [
         ("heatmap", AttnView::Heatmap, Measure::Attention),
         ("rollout", AttnView::Heatmap, Measure::Rollout),
@@ -293,7 +259,7 @@ fn snapshots_of_each_attention_view() {
             s.measure = measure;
         }
         h.run_steps(4);
-        h.mask(status);
+        mask_status_bar(&mut h);
         h.snapshot(name);
     }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::metrics::{self, JsMode};
-use albert_lens::model::{builtin, LoadedModel, ModelType, Trace};
+use albert_lens::model::{builtin, LoadedModel, Trace};
 use albert_lens::params::{self, Arch, Loaded, Sharing};
 use common::*;
 
@@ -19,18 +19,7 @@ fn tiny_trace(
     h: usize,
     heads: usize,
 ) -> Trace {
-    Trace {
-        model_type: ModelType::Albert,
-        tokens: (0..n).map(|i| format!("t{i}")).collect(),
-        input_ids: (0..n as u32).collect(),
-        token_type_ids: vec![0; n],
-        special: vec![false; n],
-        hidden_size: h,
-        num_heads: heads,
-        hidden_states: hidden,
-        attentions,
-        warnings: Vec::new(),
-    }
+    hand_trace(hidden, attentions, n, h, heads)
 }
 
 /// Four points whose coordinates along three orthonormal axes are uncorrelated with variances

@@ -46,6 +46,41 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// The figure's title, top left.
+fn draw_title(fig: &mut Figure, text: impl Into<String>, theme: &Theme) {
+    fig.items.push(Item::Text {
+        x: 12.0,
+        y: theme.font * 1.4,
+        text: text.into(),
+        size: theme.font * 1.1,
+        anchor: Anchor::Start,
+        rotate: 0.0,
+        color: theme.foreground,
+        bold: true,
+    });
+}
+
+/// Text turned 90° anticlockwise (axis names, column labels).
+fn vertical_text(
+    fig: &mut Figure,
+    at: (f32, f32),
+    text: impl Into<String>,
+    size: f32,
+    anchor: Anchor,
+    color: Rgb,
+) {
+    fig.items.push(Item::Text {
+        x: at.0,
+        y: at.1,
+        text: text.into(),
+        size,
+        anchor,
+        rotate: -90.0,
+        color,
+        bold: false,
+    });
+}
+
 /// What a heatmap figure shows.
 pub struct HeatmapSpec<'a> {
     pub title: &'a str,
@@ -95,16 +130,7 @@ pub fn heatmap(spec: &HeatmapSpec<'_>, theme: &Theme) -> Result<Figure> {
     let width = bar_x + 14.0 + f * 4.5;
     let height = y0 + h + f * 1.5;
     let mut fig = Figure::new(width, height, theme);
-    fig.items.push(Item::Text {
-        x: 12.0,
-        y: f * 1.4,
-        text: spec.title.to_string(),
-        size: f * 1.1,
-        anchor: Anchor::Start,
-        rotate: 0.0,
-        color: theme.foreground,
-        bold: true,
-    });
+    draw_title(&mut fig, spec.title.to_string(), theme);
     let colors = crate::colormap::render_rgba(spec.values, spec.colormap, spec.scale);
     if rows * cols <= MAX_VECTOR_CELLS {
         for r in 0..rows {
@@ -144,28 +170,24 @@ pub fn heatmap(spec: &HeatmapSpec<'_>, theme: &Theme) -> Result<Figure> {
             );
         }
         for (c, l) in spec.col_labels.iter().enumerate().take(cols) {
-            fig.items.push(Item::Text {
-                x: x0 + (c as f32 + 0.5) * cell + small * 0.35,
-                y: y0 - 5.0,
-                text: l.clone(),
-                size: small,
-                anchor: Anchor::Start,
-                rotate: -90.0,
-                color: theme.foreground,
-                bold: false,
-            });
+            vertical_text(
+                &mut fig,
+                (x0 + (c as f32 + 0.5) * cell + small * 0.35, y0 - 5.0),
+                l.clone(),
+                small,
+                Anchor::Start,
+                theme.foreground,
+            );
         }
     }
-    fig.items.push(Item::Text {
-        x: 12.0 + f * 0.4,
-        y: y0 + h / 2.0,
-        text: spec.axis_names.0.to_string(),
-        size: small,
-        anchor: Anchor::Middle,
-        rotate: -90.0,
-        color: theme.muted,
-        bold: false,
-    });
+    vertical_text(
+        &mut fig,
+        (12.0 + f * 0.4, y0 + h / 2.0),
+        spec.axis_names.0.to_string(),
+        small,
+        Anchor::Middle,
+        theme.muted,
+    );
     fig.text(
         x0 + w / 2.0,
         title_h + f * 0.6,
@@ -234,16 +256,7 @@ pub fn grid(
     let width = x0 + heads as f32 * (thumb + gap) + 12.0;
     let height = y0 + layers as f32 * (thumb + gap) + 12.0;
     let mut fig = Figure::new(width, height, theme);
-    fig.items.push(Item::Text {
-        x: 12.0,
-        y: f * 1.4,
-        text: title.into(),
-        size: f * 1.1,
-        anchor: Anchor::Start,
-        rotate: 0.0,
-        color: theme.foreground,
-        bold: true,
-    });
+    draw_title(&mut fig, title, theme);
     for h in 0..heads {
         fig.text(
             x0 + h as f32 * (thumb + gap) + thumb / 2.0,
@@ -325,16 +338,7 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
     let width = 12.0 + panels.len() as f32 * (left + pw + f);
     let height = top + ph + bottom + legend_h + note_lines.len() as f32 * f * 1.1 + 8.0;
     let mut fig = Figure::new(width, height, theme);
-    fig.items.push(Item::Text {
-        x: 12.0,
-        y: f * 1.4,
-        text: title.into(),
-        size: f * 1.1,
-        anchor: Anchor::Start,
-        rotate: 0.0,
-        color: theme.foreground,
-        bold: true,
-    });
+    draw_title(&mut fig, title, theme);
     for (pi, p) in panels.iter().enumerate() {
         let x0 = 12.0 + pi as f32 * (left + pw + f) + left;
         let y0 = top;
@@ -410,16 +414,14 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
             Anchor::Middle,
             theme.muted,
         );
-        fig.items.push(Item::Text {
-            x: x0 - f * 3.2,
-            y: y0 + ph / 2.0,
-            text: p.y_label.clone(),
-            size: f * 0.9,
-            anchor: Anchor::Middle,
-            rotate: -90.0,
-            color: theme.muted,
-            bold: false,
-        });
+        vertical_text(
+            &mut fig,
+            (x0 - f * 3.2, y0 + ph / 2.0),
+            p.y_label.clone(),
+            f * 0.9,
+            Anchor::Middle,
+            theme.muted,
+        );
         // the last series first, so that the first (the model itself) is drawn on top
         for s in p.series.iter().rev() {
             let line: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
@@ -512,16 +514,7 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
     let (x0, y0) = (12.0 + f * 2.0, f * 3.0);
     let legend_h = if spec.legend.is_empty() { 0.0 } else { f * 1.8 };
     let mut fig = Figure::new(x0 + pw + 24.0, y0 + ph + f * 3.0 + legend_h, theme);
-    fig.items.push(Item::Text {
-        x: 12.0,
-        y: f * 1.4,
-        text: spec.title.into(),
-        size: f * 1.1,
-        anchor: Anchor::Start,
-        rotate: 0.0,
-        color: theme.foreground,
-        bold: true,
-    });
+    draw_title(&mut fig, spec.title, theme);
     let (mut xlo, mut xhi, mut ylo, mut yhi) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
     for &(x, y) in spec.points {
         xlo = xlo.min(x);
@@ -604,16 +597,14 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
         Anchor::Middle,
         theme.muted,
     );
-    fig.items.push(Item::Text {
-        x: x0 - f * 0.6,
-        y: y0 + ph / 2.0,
-        text: spec.axis_names.1.into(),
-        size: f * 0.9,
-        anchor: Anchor::Middle,
-        rotate: -90.0,
-        color: theme.muted,
-        bold: false,
-    });
+    vertical_text(
+        &mut fig,
+        (x0 - f * 0.6, y0 + ph / 2.0),
+        spec.axis_names.1,
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
     let mut x = x0;
     let y = y0 + ph + f * 3.2;
     for (name, color) in spec.legend {
@@ -652,16 +643,7 @@ pub fn lens(spec: &LensSpec<'_>, theme: &Theme) -> Figure {
     let width = x0 + k as f32 * cell_w + 12.0;
     let height = y0 + spec.rows.len() as f32 * row_h + 12.0;
     let mut fig = Figure::new(width, height, theme);
-    fig.items.push(Item::Text {
-        x: 12.0,
-        y: f * 1.4,
-        text: spec.title.into(),
-        size: f * 1.1,
-        anchor: Anchor::Start,
-        rotate: 0.0,
-        color: theme.foreground,
-        bold: true,
-    });
+    draw_title(&mut fig, spec.title, theme);
     for i in 0..k {
         fig.text(
             x0 + i as f32 * cell_w + 4.0,

@@ -183,3 +183,26 @@ pub fn golden_tensor(model: &str, case: &str, name: &str) -> Option<Vec<f32>> {
             .collect(),
     )
 }
+
+/// A hand-made trace: `n` tokens t0.., hidden states of width `h` and attention maps of `heads`
+/// heads as given.
+pub fn hand_trace(
+    hidden: Vec<Vec<f32>>,
+    attentions: Vec<Vec<f32>>,
+    n: usize,
+    h: usize,
+    heads: usize,
+) -> Trace {
+    Trace {
+        model_type: albert_lens::model::ModelType::Albert,
+        tokens: (0..n).map(|i| format!("t{i}")).collect(),
+        input_ids: (0..n as u32).collect(),
+        token_type_ids: vec![0; n],
+        special: vec![false; n],
+        hidden_size: h,
+        num_heads: heads,
+        hidden_states: hidden,
+        attentions,
+        warnings: Vec::new(),
+    }
+}
