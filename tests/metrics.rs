@@ -12,16 +12,6 @@ use albert_lens::model::{builtin, LoadedModel, Trace};
 use albert_lens::params::{self, Arch, Loaded, Sharing};
 use common::*;
 
-fn tiny_trace(
-    hidden: Vec<Vec<f32>>,
-    attentions: Vec<Vec<f32>>,
-    n: usize,
-    h: usize,
-    heads: usize,
-) -> Trace {
-    hand_trace(hidden, attentions, n, h, heads)
-}
-
 /// Four points whose coordinates along three orthonormal axes are uncorrelated with variances
 /// 4, 1 and 0.25, in a rotated 4-D frame with an offset: PCA must give back exactly those axes,
 /// variances and coordinates (1e-6: the points are stored as f32).
@@ -72,7 +62,7 @@ fn pca_refuses_a_matrix_of_the_wrong_size() {
 /// means are √5 / 2 and 45°; keeping only token 0 gives √5 and 90°.
 #[test]
 fn figure1_averages_distance_and_angle_over_tokens() {
-    let t = tiny_trace(
+    let t = hand_trace(
         vec![vec![1.0, 0.0, 0.0, 1.0], vec![0.0, 2.0, 0.0, 1.0]],
         vec![vec![0.5; 4]],
         2,
@@ -108,7 +98,7 @@ fn js_distance_has_the_textbook_values() {
 /// stays (0): the mean is 0.5 off the diagonal, 0 on it.
 #[test]
 fn cross_layer_js_matrix_on_a_hand_made_trace() {
-    let t = tiny_trace(
+    let t = hand_trace(
         vec![vec![0.0; 2]; 3],
         vec![vec![1.0, 0.0, 0.0, 1.0], vec![0.0, 1.0, 0.0, 1.0]],
         2,

@@ -105,24 +105,19 @@ pub fn heatmap(spec: &HeatmapSpec<'_>, theme: &Theme) -> Result<Figure> {
     let (rows, cols) = (spec.rows.max(1), spec.cols.max(1));
     let cell = (520.0 / rows.max(cols) as f32).clamp(2.0, 36.0);
     let show_labels = cell >= f * 0.75;
-    let label_w = if show_labels {
-        spec.row_labels
-            .iter()
-            .map(|l| text_width(l, f * 0.85))
-            .fold(0.0, f32::max)
-            + 10.0
-    } else {
-        f * 1.5
+    // room for the longest label (or a thin margin when labels are not drawn)
+    let room = |labels: &[String]| {
+        if show_labels {
+            labels
+                .iter()
+                .map(|l| text_width(l, f * 0.85))
+                .fold(0.0, f32::max)
+                + 10.0
+        } else {
+            f * 1.5
+        }
     };
-    let label_h = if show_labels {
-        spec.col_labels
-            .iter()
-            .map(|l| text_width(l, f * 0.85))
-            .fold(0.0, f32::max)
-            + 10.0
-    } else {
-        f * 1.5
-    };
+    let (label_w, label_h) = (room(spec.row_labels), room(spec.col_labels));
     let title_h = f * 2.2;
     let (x0, y0) = (12.0 + label_w + f * 1.4, title_h + label_h + f * 1.4);
     let (w, h) = (cols as f32 * cell, rows as f32 * cell);
