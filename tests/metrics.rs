@@ -8,7 +8,7 @@ mod common;
 
 use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::metrics::{self, JsMode};
-use albert_lens::model::{builtin, LoadedModel, Trace};
+use albert_lens::model::{builtin, LoadedModel};
 use albert_lens::params::{self, Arch, Loaded, Sharing};
 use common::*;
 
