@@ -291,3 +291,62 @@ fn vocabulary_neighbours_match_the_embedding_table() {
     mask_status_bar(&mut h);
     h.snapshot("vocabulary");
 }
+
+/// Export > Copy image: the figure is rasterised off the UI thread and lands on the clipboard,
+/// which the status bar confirms.
+#[test]
+fn copy_image_puts_the_figure_on_the_clipboard() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    h.get_by_label("Copy image").click();
+    let t0 = Instant::now();
+    while h.state().status.notice.is_none() {
+        h.step();
+        assert!(t0.elapsed() < Duration::from_secs(60), "no clipboard copy");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let app = h.state();
+    assert_eq!(
+        app.status.notice.as_deref(),
+        Some("image copied to the clipboard")
+    );
+    assert!(app.status.error.is_none(), "{:?}", app.status.error);
+}
+
+/// View > Presentation mode: the window turns light and its text grows by 35%.
+#[test]
+fn presentation_mode_is_light_with_large_type() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    let body = |h: &Harness<'static, LensApp>| {
+        h.ctx.global_style().text_styles[&egui::TextStyle::Body].size
+    };
+    let before = body(&h);
+    h.state_mut().settings.presentation = true;
+    h.run_steps(2);
+    assert!(
+        (body(&h) / before - 1.35).abs() < 1e-3,
+        "{before} -> {}",
+        body(&h)
+    );
+    assert!(!h.ctx.global_style().visuals.dark_mode);
+}
+
+/// With a BERT as the main model, the what-if (which repeats a shared layer) says it needs an
+/// ALBERT instead of running.
+#[test]
+fn the_what_if_needs_an_albert() {
+    let mut h = harness(
+        ModelSource::Builtin("bert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Shared vs unshared");
+    h.get_by_label_contains("needs an ALBERT as the main model");
+    assert!(h.state().repeats.is_none());
+}

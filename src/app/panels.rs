@@ -482,6 +482,12 @@ impl LensApp {
                 ui.checkbox(&mut self.settings.hide_special, "Hide special tokens");
                 self.export_button(ui, ExportWhat::Figure1);
             });
+            if self.main_info.as_ref().is_some_and(|i| i.model_type != crate::model::ModelType::Albert) {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "The what-if repeats a shared layer, so it needs an ALBERT as the main model (Model menu); this one is a BERT.",
+                );
+            }
             ui.weak(format!(
                 "{}{}.",
                 metrics::FIGURE1_AVERAGING,
