@@ -224,7 +224,7 @@ pub fn js_distance(p: &[f32], q: &[f32]) -> f64 {
 }
 
 /// Which attention the cross-layer comparison reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum JsMode {
     /// each layer's mean over heads
     MeanOfHeads,

@@ -845,10 +845,12 @@ impl LensApp {
                         cache,
                         "js",
                         heatmap::Pixels {
-                            gen: self.trace_gen * 1000
-                                + self.compare_gen * 7
-                                + i as u64
-                                + mode_code(mode),
+                            gen: {
+                                use std::hash::{Hash, Hasher};
+                                let mut h = std::collections::hash_map::DefaultHasher::new();
+                                (self.trace_gen, self.compare_gen, i, mode).hash(&mut h);
+                                h.finish()
+                            },
                             values: &data.values,
                             size: [*l, *l],
                         },
@@ -1406,14 +1408,6 @@ fn js_label(m: JsMode) -> String {
         JsMode::MatchedHeads => "head h vs head h (mean over heads)".into(),
         JsMode::MeanOfHeads => "mean of heads".into(),
         JsMode::Head(h) => format!("head {}", h + 1),
-    }
-}
-
-fn mode_code(m: JsMode) -> u64 {
-    match m {
-        JsMode::MatchedHeads => 100,
-        JsMode::MeanOfHeads => 200,
-        JsMode::Head(h) => 300 + h as u64,
     }
 }
 

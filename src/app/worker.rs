@@ -270,14 +270,22 @@ impl WorkerState {
             while let Ok(r) = rx.try_recv() {
                 batch.push(r);
             }
+            // Likewise the analyses of the main trace: a newer lens, what-if or value-weighted
+            // request replaces a queued one (they follow the text as it is typed).
             let mut keep = vec![true; batch.len()];
             for i in 0..batch.len() {
-                if let Request::Run { slot, .. } = &batch[i] {
-                    let later = batch[i + 1..]
-                        .iter()
-                        .any(|r| matches!(r, Request::Run { slot: s, .. } if s == slot));
-                    keep[i] = !later;
-                }
+                let later = |same: &dyn Fn(&Request) -> bool| batch[i + 1..].iter().any(same);
+                keep[i] = match &batch[i] {
+                    Request::Run { slot, .. } => {
+                        !later(&|r| matches!(r, Request::Run { slot: s, .. } if s == slot))
+                    }
+                    Request::Lens { .. } => !later(&|r| matches!(r, Request::Lens { .. })),
+                    Request::Repeats { .. } => !later(&|r| matches!(r, Request::Repeats { .. })),
+                    Request::ValueWeighted { .. } => {
+                        !later(&|r| matches!(r, Request::ValueWeighted { .. }))
+                    }
+                    Request::Open { .. } | Request::Vocab { .. } => true,
+                };
             }
             for (req, k) in batch.into_iter().zip(keep) {
                 if k {
