@@ -75,12 +75,7 @@ pub fn render(
     rerun: &mut dyn FnMut(usize) -> Result<Trace>,
 ) -> Result<(Figure, Option<Matrix>)> {
     let t = main.trace;
-    let n = t.num_tokens();
-    let keep: Vec<usize> = if opts.hide_special {
-        (0..n).filter(|&i| !t.special[i]).collect()
-    } else {
-        (0..n).collect()
-    };
+    let keep = t.kept_tokens(opts.hide_special);
     let layers = t.attentions.len();
     let layer = opts.layer.unwrap_or(layers.saturating_sub(1));
     if layer >= layers {
@@ -163,9 +158,7 @@ pub fn render(
                 dashed: false,
             }];
             if let Some(c) = compare {
-                let ck: Vec<usize> = (0..c.trace.num_tokens())
-                    .filter(|&i| !(opts.hide_special && c.trace.special[i]))
-                    .collect();
+                let ck = c.trace.kept_tokens(opts.hide_special);
                 lines.push(Figure1Line {
                     name: c.name.clone(),
                     transitions: metrics::figure1(c.trace, &ck),

@@ -139,11 +139,7 @@ pub fn compute(
             })
             .collect();
     }
-    let index: Vec<usize> = if key.hide_special {
-        (0..n).filter(|&i| !trace.special[i]).collect()
-    } else {
-        (0..n).collect()
-    };
+    let index = trace.kept_tokens(key.hide_special);
     if index.is_empty() {
         return Err("the input has only special tokens: show them to see its attention".into());
     }

@@ -1070,12 +1070,7 @@ impl LensApp {
         match self.settings.view {
             AttnView::Model => {
                 let s = &self.settings;
-                let n = trace.num_tokens();
-                let keep: Vec<usize> = if s.hide_special {
-                    (0..n).filter(|&i| !trace.special[i]).collect()
-                } else {
-                    (0..n).collect()
-                };
+                let keep = trace.kept_tokens(s.hide_special);
                 let key = (
                     self.trace_gen,
                     s.hide_special,

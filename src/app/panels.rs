@@ -171,9 +171,7 @@ impl LensApp {
     }
 
     fn keep(&self, t: &Trace) -> Vec<usize> {
-        (0..t.num_tokens())
-            .filter(|&i| !(self.settings.hide_special && t.special[i]))
-            .collect()
+        t.kept_tokens(self.settings.hide_special)
     }
 
     // ------------------------------------------------------------------ projection

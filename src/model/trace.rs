@@ -103,6 +103,13 @@ impl Trace {
         self.tokens.len()
     }
 
+    /// The token positions a view shows: all, or all but the special tokens ([CLS], [SEP], ...).
+    pub fn kept_tokens(&self, hide_special: bool) -> Vec<usize> {
+        (0..self.num_tokens())
+            .filter(|&i| !(hide_special && self.special[i]))
+            .collect()
+    }
+
     /// Attention weight of map `j`, head `h`, from query token `q` to key token `k`.
     pub fn attention(&self, j: usize, h: usize, q: usize, k: usize) -> f32 {
         let n = self.num_tokens();
