@@ -596,10 +596,8 @@ fn main() -> Result<()> {
                     trace: t,
                 });
             let input = main_model.encode(&text, pair.as_deref())?;
-            let mut rerun = |reps: usize| {
-                let mut cfg = main_model.config.clone();
-                cfg.num_hidden_layers = reps;
-                be.forward(&cfg, &main_model.weights, &input)
+            let mut rerun = |cfg: &albert_lens::model::ModelConfig| {
+                be.forward(cfg, &main_model.weights, &input)
             };
             let (figure, matrix) =
                 albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;

@@ -9,7 +9,7 @@ use crate::export::Matrix;
 use crate::figures::views::{self as fv, ColorBy, Figure1Line};
 use crate::figures::{Figure, Theme, OKABE_ITO};
 use crate::metrics::{self, JsMode};
-use crate::model::{LoadedModel, ModelType, Trace};
+use crate::model::{LoadedModel, ModelConfig, ModelType, Trace};
 
 /// The views `render` draws (also its `--view` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,14 +65,41 @@ pub struct Run<'a> {
 /// Largest repetition count the what-if accepts (each is a full forward pass).
 pub const MAX_REPEATS: usize = 96;
 
-/// The figure and (where the view has one) the matrix of one view. `rerun(reps)` runs the main
-/// model with its layer group applied `reps` times (the what-if); `compare` is the second
-/// model (Figure 1's other line; for head / rollout, the map is main minus compare).
+/// Whether `reps` is a repetition count the what-if accepts (1 to [`MAX_REPEATS`]).
+pub fn check_repeats(reps: usize) -> Result<()> {
+    if reps == 0 || reps > MAX_REPEATS {
+        return Err(LensError::Analysis(format!(
+            "{reps} repetitions: give 1 to {MAX_REPEATS}"
+        )));
+    }
+    Ok(())
+}
+
+/// The unshare what-if: `cfg` with its shared layer group applied `reps` times. Only an ALBERT
+/// (shared layers) can be repeated.
+pub fn repeated_config(cfg: &ModelConfig, reps: usize) -> Result<ModelConfig> {
+    if cfg.model_type != ModelType::Albert {
+        return Err(LensError::Analysis(
+            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a BERT"
+                .into(),
+        ));
+    }
+    check_repeats(reps)?;
+    Ok(ModelConfig {
+        num_hidden_layers: reps,
+        ..cfg.clone()
+    })
+}
+
+/// The figure and (where the view has one) the matrix of one view. `rerun(cfg)` runs the main
+/// model's weights on the text under another config (the what-if's, from
+/// [`repeated_config`]); `compare` is the second model (Figure 1's other line; for head /
+/// rollout, the map is main minus compare).
 pub fn render(
     opts: &RenderOptions,
     main: &Run<'_>,
     compare: Option<&Run<'_>>,
-    rerun: &mut dyn FnMut(usize) -> Result<Trace>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
 ) -> Result<(Figure, Option<Matrix>)> {
     let t = main.trace;
     let keep = t.kept_tokens(opts.hide_special);
@@ -166,19 +193,8 @@ pub fn render(
                     dashed: false,
                 });
             }
-            if !opts.repeats.is_empty() && main.model.config.model_type != ModelType::Albert {
-                return Err(LensError::Analysis(format!(
-                    "the repetition what-if needs an ALBERT (shared layers); {} is a BERT",
-                    main.name
-                )));
-            }
             for (i, &r) in opts.repeats.iter().enumerate() {
-                if r == 0 || r > MAX_REPEATS {
-                    return Err(LensError::Analysis(format!(
-                        "{r} repetitions: give 1 to {MAX_REPEATS}"
-                    )));
-                }
-                let tr = rerun(r)?;
+                let tr = rerun(&repeated_config(&main.model.config, r)?)?;
                 lines.push(Figure1Line {
                     name: format!("{} x{r}", main.name),
                     transitions: metrics::figure1(&tr, &keep),

@@ -138,7 +138,7 @@ pub fn parse_repeats(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
         match part.trim().parse::<usize>() {
-            Ok(r) if (1..=crate::render::MAX_REPEATS).contains(&r) => out.push(r),
+            Ok(r) if crate::render::check_repeats(r).is_ok() => out.push(r),
             _ => {
                 return Err(format!(
                     "\"{part}\" is not a repetition count from 1 to {}",

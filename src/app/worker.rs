@@ -432,22 +432,10 @@ impl WorkerState {
                     return;
                 };
                 let result = (|| -> crate::Result<Vec<(usize, Arc<Trace>)>> {
-                    if m.config.model_type != crate::model::ModelType::Albert {
-                        return Err(crate::LensError::Analysis(
-                            "the what-if repeats a shared layer: it needs an ALBERT as the main model".into(),
-                        ));
-                    }
                     let input = m.encode(&text, pair.as_deref())?;
                     let mut out = Vec::new();
                     for &r in &reps {
-                        if r == 0 || r > crate::render::MAX_REPEATS {
-                            return Err(crate::LensError::Analysis(format!(
-                                "{r} repetitions: give 1 to {}",
-                                crate::render::MAX_REPEATS
-                            )));
-                        }
-                        let mut cfg = m.config.clone();
-                        cfg.num_hidden_layers = r;
+                        let cfg = crate::render::repeated_config(&m.config, r)?;
                         out.push((r, Arc::new(backend.forward(&cfg, &m.weights, &input)?)));
                     }
                     Ok(out)
