@@ -173,6 +173,13 @@ pub fn encode(
     })
 }
 
+/// Encodes a figure or matrix for `path`'s extension ([`encode`]) and writes it atomically.
+pub fn save(path: &Path, figure: &Figure, matrix: Option<&Matrix>, scale: f32) -> Result<usize> {
+    let bytes = encode(path, figure, matrix, scale)?;
+    write_atomic(path, &bytes)?;
+    Ok(bytes.len())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, so that a failed
 /// export never leaves half a file where an earlier good one was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

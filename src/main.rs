@@ -601,15 +601,14 @@ fn main() -> Result<()> {
             };
             let (figure, matrix) =
                 albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
-            let bytes = albert_lens::export::encode(&out, &figure, matrix.as_ref(), scale)?;
-            albert_lens::export::write_atomic(&out, &bytes)?;
+            let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
             eprintln!(
                 "{:?} of {} ({} tokens, {backend_name}) -> {} ({format:?}, {} bytes)",
                 view,
                 main.name,
                 main_trace.num_tokens(),
                 out.display(),
-                bytes.len()
+                bytes
             );
             Ok(())
         }

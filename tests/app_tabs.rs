@@ -225,7 +225,7 @@ fn every_export_is_valid_svg_and_png() {
         let tree = albert_lens::figures::parse_svg(&svg).unwrap();
         assert_eq!(tree.size().width(), fig.width, "{what:?}");
         let png = dir.path().join("x.png");
-        albert_lens::app::panels::save(&png, &fig, matrix.as_ref(), 2.0).unwrap();
+        albert_lens::export::save(&png, &fig, matrix.as_ref(), 2.0).unwrap();
         let img = image::open(&png).unwrap();
         assert_eq!(
             (img.width() as f32, img.height() as f32),

@@ -1345,7 +1345,8 @@ impl LensApp {
                     return Ok(ExportDone::Cancelled);
                 };
                 let path = file.path().to_path_buf();
-                save(&path, &figure, matrix.as_ref(), scale)?;
+                crate::export::save(&path, &figure, matrix.as_ref(), scale)
+                    .map_err(|e| e.to_string())?;
                 Ok(ExportDone::Saved(path))
             };
             let spawned = std::thread::Builder::new()
@@ -1388,17 +1389,6 @@ pub enum ExportDone {
     Saved(std::path::PathBuf),
     Copied(egui::ColorImage),
     Cancelled,
-}
-
-/// Encodes a figure or matrix for `path`'s extension and writes it (atomically).
-pub fn save(
-    path: &std::path::Path,
-    figure: &Figure,
-    matrix: Option<&Matrix>,
-    scale: f32,
-) -> Result<(), String> {
-    let bytes = crate::export::encode(path, figure, matrix, scale).map_err(|e| e.to_string())?;
-    crate::export::write_atomic(path, &bytes).map_err(|e| e.to_string())
 }
 
 fn js_label(m: JsMode) -> String {
