@@ -306,21 +306,18 @@ pub struct LensRow {
     pub state: usize,
     /// (token id, probability), most probable first
     pub top: Vec<(u32, f32)>,
-    /// the probability of `target` (when given), for the "how it forms" chart
-    pub target_prob: Option<f32>,
     /// the whole distribution over the vocabulary
     pub probs: Vec<f32>,
 }
 
 /// The masked-LM head applied to position `pos` of every hidden state: the top `k` tokens and
-/// their softmax probabilities at each depth, and the probability of `target` if given.
+/// their softmax probabilities at each depth.
 pub fn layer_lens(
     cfg: &ModelConfig,
     head: &crate::model::MlmHead,
     trace: &Trace,
     pos: usize,
     k: usize,
-    target: Option<u32>,
 ) -> Result<Vec<LensRow>> {
     let h = trace.hidden_size;
     let n = trace.num_tokens();
@@ -350,11 +347,54 @@ pub fn layer_lens(
             Ok(LensRow {
                 state,
                 top: order.iter().map(|&t| (t, probs[t as usize])).collect(),
-                target_prob: target.and_then(|t| probs.get(t as usize).copied()),
                 probs,
             })
         })
         .collect()
+}
+
+/// The layer lens as the views show it, tokens as text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LensTable {
+    /// (hidden-state index, [(token, probability)]): the top k at each depth
+    pub rows: Vec<(usize, Vec<(String, f32)>)>,
+    /// every token in some depth's top k (first seen first), with its probability at every
+    /// depth: how the prediction forms
+    pub curves: Vec<(String, Vec<f32>)>,
+}
+
+impl LensTable {
+    pub fn new(rows: &[LensRow], decode: &dyn Fn(u32) -> String) -> Self {
+        let mut candidates: Vec<u32> = Vec::new();
+        for r in rows {
+            for &(t, _) in &r.top {
+                if !candidates.contains(&t) {
+                    candidates.push(t);
+                }
+            }
+        }
+        LensTable {
+            rows: rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.state,
+                        r.top.iter().map(|&(t, p)| (decode(t), p)).collect(),
+                    )
+                })
+                .collect(),
+            curves: candidates
+                .iter()
+                .map(|&c| {
+                    let by_depth = rows
+                        .iter()
+                        .map(|r| r.probs.get(c as usize).copied().unwrap_or(f32::NAN))
+                        .collect();
+                    (decode(c), by_depth)
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A numerically stable softmax in f64, returned as f32.

@@ -247,19 +247,10 @@ pub fn render(
                         )
                     })?,
             };
-            let rows = metrics::layer_lens(&model.config, head, t, pos, opts.top_k.max(1), None)?;
-            let decode = |id: u32| {
-                model
-                    .tokenizer
-                    .id_to_token(id)
-                    .unwrap_or_else(|| format!("#{id}"))
-            };
-            let title = format!(
-                "{}: top predictions for \"{}\" (position {pos}) from each layer",
-                main.name,
-                t.tokens.get(pos).map_or("", |s| s)
-            );
-            let (fig, m) = fv::lens(&title, &rows, &decode, theme);
+            let rows = metrics::layer_lens(&model.config, head, t, pos, opts.top_k.max(1))?;
+            let table = metrics::LensTable::new(&rows, &|id| model.tokenizer.token_or_id(id));
+            let token = t.tokens.get(pos).map_or("", |s| s);
+            let (fig, m) = fv::lens(&main.name, token, pos, &table, theme);
             Ok((fig, Some(m)))
         }
         RenderView::Js => {

@@ -125,7 +125,7 @@ fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
     .unwrap();
     let id_of = |tok: &str| vocab["model"]["vocab"][tok].as_u64().unwrap() as usize;
     let v = 4000;
-    for (state, top) in &lens.2 {
+    for (state, top) in &lens.2.rows {
         let logits = golden_tensor("albert-mini", "mask", &format!("lens_logits.{state}")).unwrap();
         let want = metrics::softmax(&logits[pos * v..(pos + 1) * v]);
         for (tok, p) in top {

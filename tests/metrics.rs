@@ -129,7 +129,7 @@ fn layer_lens_matches_transformers_head_on_every_layer() {
             .unwrap();
         let pos = trace.tokens.iter().position(|t| t == "[MASK]").unwrap();
         let head = model.weights.mlm.as_ref().unwrap();
-        let rows = metrics::layer_lens(&model.config, head, &trace, pos, 5, None).unwrap();
+        let rows = metrics::layer_lens(&model.config, head, &trace, pos, 5).unwrap();
         assert_eq!(rows.len(), trace.hidden_states.len());
         let v = model.config.vocab_size;
         for row in &rows {

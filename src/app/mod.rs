@@ -260,14 +260,8 @@ type Fig1Key = (u64, u64, u64, bool);
 /// The what-if's traces: (repetitions, trace).
 pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
 
-/// The layer lens as the worker sent it: trace generation, position, per-depth top k, and the
-/// probability curve of each candidate.
-pub type LensResult = (
-    u64,
-    usize,
-    Vec<(usize, Vec<(String, f32)>)>,
-    Vec<(String, Vec<f32>)>,
-);
+/// The layer lens as the worker sent it: trace generation, position, the table.
+pub type LensResult = (u64, usize, crate::metrics::LensTable);
 
 /// A pending `--screenshot`: frames drawn since the first result, and whether it was saved.
 struct Screenshot {
@@ -596,14 +590,9 @@ impl LensApp {
                         }
                     }
                 }
-                Event::Lens {
-                    seq,
-                    pos,
-                    rows,
-                    curves,
-                } => {
+                Event::Lens { seq, pos, table } => {
                     if seq == self.trace_gen {
-                        self.lens = Some((seq, pos, rows, curves));
+                        self.lens = Some((seq, pos, table));
                     }
                 }
                 Event::Repeats { seq, traces } => {
@@ -638,7 +627,7 @@ impl LensApp {
                         self.repeats = Some((self.trace_gen, Vec::new()));
                     }
                     if let (true, Some((g, pos, _))) = (what == "layer lens", self.lens_asked) {
-                        self.lens = Some((g, pos, Vec::new(), Vec::new()));
+                        self.lens = Some((g, pos, Default::default()));
                     }
                     self.status.error = Some(format!("{what}: {message}"));
                 }

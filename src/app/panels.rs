@@ -968,8 +968,8 @@ impl LensApp {
             ui.spinner();
             return;
         };
-        let (_, _, rows, curves) = lens;
-        egui::ScrollArea::both().show(ui, |ui| self.lens_table(ui, &rows, &curves));
+        let (_, _, table) = lens;
+        egui::ScrollArea::both().show(ui, |ui| self.lens_table(ui, &table.rows, &table.curves));
     }
 
     fn lens_table(
@@ -1240,37 +1240,13 @@ impl LensApp {
                 Ok((fig, Some(m)))
             }
             ExportWhat::Lens => {
-                let (_, pos, rows, curves) = self
+                let (_, pos, table) = self
                     .lens
                     .clone()
                     .filter(|l| l.0 == self.trace_gen)
                     .ok_or("the lens has not run yet")?;
-                let shown: Vec<(String, Vec<(String, f32)>)> = rows
-                    .iter()
-                    .map(|(s, top)| (fv::state_name(*s), top.clone()))
-                    .collect();
-                let title = format!(
-                    "{}: top predictions for \"{}\" (position {pos}) from each layer",
-                    self.main_label(),
-                    trace.tokens.get(pos).map_or("", |s| s)
-                );
-                let fig = crate::figures::plots::lens(
-                    &crate::figures::plots::LensSpec {
-                        title: &title,
-                        rows: &shown,
-                    },
-                    theme,
-                );
-                let m = Matrix {
-                    name: "layer_lens".into(),
-                    values: (0..rows.len())
-                        .flat_map(|d| curves.iter().map(move |c| c.1[d]))
-                        .collect(),
-                    rows: rows.len(),
-                    cols: curves.len(),
-                    row_labels: rows.iter().map(|r| fv::state_name(r.0)).collect(),
-                    col_labels: curves.iter().map(|c| c.0.clone()).collect(),
-                };
+                let token = trace.tokens.get(pos).map_or("", |s| s);
+                let (fig, m) = fv::lens(&self.main_label(), token, pos, &table, theme);
                 Ok((fig, Some(m)))
             }
         }

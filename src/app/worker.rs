@@ -148,10 +148,7 @@ pub enum Event {
     Lens {
         seq: u64,
         pos: usize,
-        /// (hidden-state index, [(token, probability)]) for the top k
-        rows: Vec<(usize, Vec<(String, f32)>)>,
-        /// the probability at every depth of each token that is in some depth's top k
-        curves: Vec<(String, Vec<f32>)>,
+        table: crate::metrics::LensTable,
     },
     Repeats {
         seq: u64,
@@ -376,45 +373,12 @@ impl WorkerState {
                 let Some(head) = m.weights.mlm.as_ref() else {
                     return;
                 };
-                match crate::metrics::layer_lens(&m.config, head, t, pos, k, None) {
+                match crate::metrics::layer_lens(&m.config, head, t, pos, k) {
                     Ok(rows) => {
-                        let decode = |id: u32| {
-                            m.tokenizer
-                                .id_to_token(id)
-                                .unwrap_or_else(|| format!("#{id}"))
-                        };
-                        let mut candidates: Vec<u32> = Vec::new();
-                        for r in &rows {
-                            for &(t, _) in &r.top {
-                                if !candidates.contains(&t) {
-                                    candidates.push(t);
-                                }
-                            }
-                        }
-                        let curves = candidates
-                            .iter()
-                            .map(|&c| {
-                                (
-                                    decode(c),
-                                    rows.iter().map(|r| r.probs[c as usize]).collect(),
-                                )
-                            })
-                            .collect();
-                        let rows = rows
-                            .iter()
-                            .map(|r| {
-                                (
-                                    r.state,
-                                    r.top.iter().map(|&(t, p)| (decode(t), p)).collect(),
-                                )
-                            })
-                            .collect();
-                        send(Event::Lens {
-                            seq,
-                            pos,
-                            rows,
-                            curves,
+                        let table = crate::metrics::LensTable::new(&rows, &|id| {
+                            m.tokenizer.token_or_id(id)
                         });
+                        send(Event::Lens { seq, pos, table });
                     }
                     Err(e) => send(Event::Failed {
                         what: "layer lens".into(),
@@ -566,11 +530,7 @@ fn vocab_neighbours(m: &LoadedModel, label: &str, query: &str, k: usize) -> Voca
     let row = |i: usize| &table[i * e..(i + 1) * e];
     let sims = crate::metrics::nearest_rows(&table, e, id as usize, k);
     let q_row = row(id as usize);
-    let decode = |i: usize| {
-        m.tokenizer
-            .id_to_token(i as u32)
-            .unwrap_or_else(|| format!("#{i}"))
-    };
+    let decode = |i: usize| m.tokenizer.token_or_id(i as u32);
     let mut data: Vec<f32> = q_row.to_vec();
     for &(i, _) in &sims {
         data.extend_from_slice(row(i));

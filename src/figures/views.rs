@@ -7,7 +7,7 @@ use crate::app::maps::MapData;
 use crate::colormap::{Colormap, Scale};
 use crate::error::Result;
 use crate::export::Matrix;
-use crate::metrics::{LensRow, Projection, Transition};
+use crate::metrics::{LensTable, Projection, Transition};
 use crate::model::Trace;
 
 /// A heatmap view (one head, mean/max of heads, rollout, value norms, a difference).
@@ -304,54 +304,40 @@ pub fn projection(
     (fig, matrix)
 }
 
-/// The layer lens: the top predictions at each depth; the matrix is the probability of every
-/// token that made some depth's top k, at every depth.
+/// The layer lens of `model` at token `token` (position `pos`): the top predictions at each
+/// depth; the matrix is the probability of every token that made some depth's top k, at every
+/// depth.
 pub fn lens(
-    title: &str,
-    rows: &[LensRow],
-    decode: &dyn Fn(u32) -> String,
+    model: &str,
+    token: &str,
+    pos: usize,
+    table: &LensTable,
     theme: &Theme,
 ) -> (Figure, Matrix) {
-    let shown: Vec<(String, Vec<(String, f32)>)> = rows
+    let title =
+        format!("{model}: top predictions for \"{token}\" (position {pos}) from each layer");
+    let shown: Vec<(String, Vec<(String, f32)>)> = table
+        .rows
         .iter()
-        .map(|r| {
-            (
-                state_name(r.state),
-                r.top.iter().map(|&(t, p)| (decode(t), p)).collect(),
-            )
-        })
+        .map(|(s, top)| (state_name(*s), top.clone()))
         .collect();
     let fig = plots::lens(
         &LensSpec {
-            title,
+            title: &title,
             rows: &shown,
         },
         theme,
     );
-    let mut candidates: Vec<u32> = Vec::new();
-    for r in rows {
-        for &(t, _) in &r.top {
-            if !candidates.contains(&t) {
-                candidates.push(t);
-            }
-        }
-    }
-    let values = rows
-        .iter()
-        .flat_map(|r| {
-            candidates
-                .iter()
-                .map(|&t| r.probs.get(t as usize).copied().unwrap_or(f32::NAN))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let depth = table.rows.len();
     let matrix = Matrix {
         name: "layer_lens".into(),
-        values,
-        rows: rows.len(),
-        cols: candidates.len(),
-        row_labels: rows.iter().map(|r| state_name(r.state)).collect(),
-        col_labels: candidates.iter().map(|&t| decode(t)).collect(),
+        values: (0..depth)
+            .flat_map(|d| table.curves.iter().map(move |c| c.1[d]))
+            .collect(),
+        rows: depth,
+        cols: table.curves.len(),
+        row_labels: table.rows.iter().map(|r| state_name(r.0)).collect(),
+        col_labels: table.curves.iter().map(|c| c.0.clone()).collect(),
     };
     (fig, matrix)
 }

@@ -376,6 +376,11 @@ impl LensTokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The token of `id`, or "#id" for an id the vocabulary lacks (for display).
+    pub fn token_or_id(&self, id: u32) -> String {
+        self.id_to_token(id).unwrap_or_else(|| format!("#{id}"))
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
