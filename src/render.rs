@@ -6,8 +6,8 @@ use crate::app::maps::{self, MapKey};
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
 use crate::export::Matrix;
-use crate::figures::views::{self as fv, ColorBy, Figure1Line};
-use crate::figures::{Figure, Theme, OKABE_ITO};
+use crate::figures::views::{self as fv, ColorBy};
+use crate::figures::{Figure, Theme};
 use crate::metrics::{self, JsMode};
 use crate::model::{LoadedModel, ModelConfig, ModelType, Trace};
 
@@ -178,30 +178,17 @@ pub fn render(
             Ok((fig, None))
         }
         RenderView::Figure1 => {
-            let mut lines = vec![Figure1Line {
-                name: main.name.clone(),
-                transitions: metrics::figure1(t, &keep),
-                color: OKABE_ITO[4],
-                dashed: false,
-            }];
-            if let Some(c) = compare {
-                let ck = c.trace.kept_tokens(opts.hide_special);
-                lines.push(Figure1Line {
-                    name: c.name.clone(),
-                    transitions: metrics::figure1(c.trace, &ck),
-                    color: OKABE_ITO[3],
-                    dashed: false,
-                });
+            let mut repeats = Vec::with_capacity(opts.repeats.len());
+            for &r in &opts.repeats {
+                repeats.push((r, rerun(&repeated_config(&main.model.config, r)?)?));
             }
-            for (i, &r) in opts.repeats.iter().enumerate() {
-                let tr = rerun(&repeated_config(&main.model.config, r)?)?;
-                lines.push(Figure1Line {
-                    name: format!("{} x{r}", main.name),
-                    transitions: metrics::figure1(&tr, &keep),
-                    color: OKABE_ITO[[0, 2, 5, 1, 6, 7][i % 6]],
-                    dashed: true,
-                });
-            }
+            let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
+            let lines = fv::figure1_lines(
+                (&main.name, t),
+                compare.map(|c| (c.name.as_str(), c.trace)),
+                &repeats,
+                opts.hide_special,
+            );
             let (fig, m) = fv::figure1(&opts.text, &lines, theme);
             Ok((fig, Some(m)))
         }

@@ -519,33 +519,19 @@ impl LensApp {
             info.as_ref()
                 .map_or_else(|| "model".to_string(), |i| i.source.label())
         };
-        let mut lines = vec![Figure1Line {
-            name: name(&self.main_info),
-            transitions: metrics::figure1(trace, &self.keep(trace)),
-            color: OKABE_ITO[4],
-            dashed: false,
-        }];
-        if let Some(c) = compare {
-            lines.push(Figure1Line {
-                name: name(&self.compare_info),
-                transitions: metrics::figure1(c, &self.keep(c)),
-                color: OKABE_ITO[3],
-                dashed: false,
-            });
-        }
-        if let Some((gen, reps)) = &self.repeats {
-            if *gen == self.trace_gen {
-                for (i, (r, t)) in reps.iter().enumerate() {
-                    lines.push(Figure1Line {
-                        name: format!("{} x{r}", name(&self.main_info)),
-                        transitions: metrics::figure1(t, &self.keep(t)),
-                        color: OKABE_ITO[[0, 2, 5, 1, 6, 7][i % 6]],
-                        dashed: true,
-                    });
-                }
+        let repeats: Vec<(usize, &Trace)> = match &self.repeats {
+            Some((gen, reps)) if *gen == self.trace_gen => {
+                reps.iter().map(|(r, t)| (*r, t.as_ref())).collect()
             }
-        }
-        lines
+            _ => Vec::new(),
+        };
+        let (main_name, compare_name) = (name(&self.main_info), name(&self.compare_info));
+        fv::figure1_lines(
+            (&main_name, trace),
+            compare.map(|c| (compare_name.as_str(), c)),
+            &repeats,
+            self.settings.hide_special,
+        )
     }
 
     fn params_section(&mut self, ui: &mut egui::Ui) {

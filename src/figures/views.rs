@@ -100,6 +100,31 @@ pub struct Figure1Line {
     pub dashed: bool,
 }
 
+/// Figure 1's lines: the model, the comparison model, and the what-if runs (dashed, as
+/// (repetitions, trace)), each averaged over its tokens (special tokens left out if asked).
+pub fn figure1_lines(
+    main: (&str, &Trace),
+    compare: Option<(&str, &Trace)>,
+    repeats: &[(usize, &Trace)],
+    hide_special: bool,
+) -> Vec<Figure1Line> {
+    let line = |name: String, t: &Trace, color: Rgb, dashed: bool| Figure1Line {
+        name,
+        transitions: crate::metrics::figure1(t, &t.kept_tokens(hide_special)),
+        color,
+        dashed,
+    };
+    let mut lines = vec![line(main.0.to_string(), main.1, OKABE_ITO[4], false)];
+    if let Some((name, t)) = compare {
+        lines.push(line(name.to_string(), t, OKABE_ITO[3], false));
+    }
+    for (i, (r, t)) in repeats.iter().enumerate() {
+        let color = OKABE_ITO[[0, 2, 5, 1, 6, 7][i % 6]];
+        lines.push(line(format!("{} x{r}", main.0), t, color, true));
+    }
+    lines
+}
+
 /// The ALBERT paper's Figure 1 for the user's text: L2 distance and angle between each layer's
 /// input and output, one line per model; the matrix has a row per layer and two columns per
 /// line.
