@@ -234,6 +234,27 @@ pub enum JsMode {
     Head(usize),
 }
 
+impl JsMode {
+    /// This mode for a model with `heads` heads: a head it lacks falls back to matched heads.
+    pub fn within(self, heads: usize) -> JsMode {
+        match self {
+            JsMode::Head(h) if h >= heads => JsMode::MatchedHeads,
+            m => m,
+        }
+    }
+
+    /// What the matrix averages, for titles.
+    pub fn describe(self) -> String {
+        match self {
+            JsMode::MatchedHeads => {
+                "head h against head h, mean over heads and query tokens".into()
+            }
+            JsMode::MeanOfHeads => "mean of heads, mean over query tokens".into(),
+            JsMode::Head(h) => format!("head {}, mean over query tokens", h + 1),
+        }
+    }
+}
+
 /// An L x L matrix (row-major) of the Jensen–Shannon distance between two layers' attention,
 /// averaged over query tokens (and heads, per `mode`).
 pub fn cross_layer_js(trace: &Trace, mode: JsMode) -> Result<Vec<f32>> {

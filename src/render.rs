@@ -252,21 +252,8 @@ pub fn render(
                 }
             };
             let values = metrics::cross_layer_js(t, mode)?;
-            let title = format!(
-                "{}: Jensen-Shannon distance between layers' attention ({})",
-                main.name,
-                js_mode_name(mode)
-            );
-            let (fig, m) = fv::js(&title, &values, layers, opts.colormap, theme)?;
+            let (fig, m) = fv::js(&main.name, mode, &values, layers, opts.colormap, theme)?;
             Ok((fig, Some(m)))
         }
-    }
-}
-
-pub fn js_mode_name(mode: JsMode) -> String {
-    match mode {
-        JsMode::MatchedHeads => "head h against head h, mean over heads and query tokens".into(),
-        JsMode::MeanOfHeads => "mean of heads, mean over query tokens".into(),
-        JsMode::Head(h) => format!("head {}, mean over query tokens", h + 1),
     }
 }

@@ -728,15 +728,7 @@ impl LensApp {
         });
         ui.weak("Each cell: the Jensen-Shannon distance (base 2, 0 = the same attention, 1 = disjoint) between two layers' attention distributions, averaged over query tokens. ALBERT runs one set of weights at every depth, yet attends differently at each.");
         let mode = self.settings.js_mode;
-        let key: JsKey = (
-            self.trace_gen,
-            if compare.is_some() {
-                self.compare_gen
-            } else {
-                0
-            },
-            mode,
-        );
+        let key = self.js_key();
         let (t1, t2) = (trace.clone(), compare.cloned());
         let ctx = ui.ctx().clone();
         let result = self
@@ -744,13 +736,10 @@ impl LensApp {
             .get(&ctx, key, move || {
                 let a = metrics::cross_layer_js(&t1, mode).map_err(|e| e.to_string())?;
                 let b = match t2 {
-                    Some(t) => {
-                        let m = match mode {
-                            JsMode::Head(h) if h >= t.num_heads => JsMode::MatchedHeads,
-                            m => m,
-                        };
-                        Some(metrics::cross_layer_js(&t, m).map_err(|e| e.to_string())?)
-                    }
+                    Some(t) => Some(
+                        metrics::cross_layer_js(&t, mode.within(t.num_heads))
+                            .map_err(|e| e.to_string())?,
+                    ),
                     None => None,
                 };
                 Ok((a, b))
@@ -1166,17 +1155,22 @@ impl LensApp {
                             .map_or("comparison".into(), |i| i.source.label()),
                     ),
                 };
-                let mode = match self.settings.js_mode {
-                    JsMode::Head(h) if h >= t.num_heads => JsMode::MatchedHeads,
-                    m => m,
+                let mode = self.settings.js_mode.within(t.num_heads);
+                // the matrices the tab shows, when they are ready; else computed here
+                let shown = match &self.js.ready {
+                    Some((k, Ok((a, b)))) if *k == self.js_key() => match slot {
+                        ModelSlot::Main => Some(a.clone()),
+                        ModelSlot::Compare => b.clone(),
+                    },
+                    _ => None,
                 };
-                let v = metrics::cross_layer_js(&t, mode).map_err(e)?;
-                let title = format!(
-                    "{name}: Jensen-Shannon distance between layers' attention ({})",
-                    crate::render::js_mode_name(mode)
-                );
+                let v = match shown {
+                    Some(v) => v,
+                    None => metrics::cross_layer_js(&t, mode).map_err(e)?,
+                };
                 fv::js(
-                    &title,
+                    &name,
+                    mode,
                     &v,
                     t.attentions.len(),
                     self.settings.colormap,
@@ -1236,6 +1230,16 @@ impl LensApp {
                 Ok((fig, Some(m)))
             }
         }
+    }
+
+    /// What the cross-layer JS matrices depend on: both traces and the mode.
+    fn js_key(&self) -> JsKey {
+        let compare_gen = if self.compare_trace.is_some() {
+            self.compare_gen
+        } else {
+            0
+        };
+        (self.trace_gen, compare_gen, self.settings.js_mode)
     }
 
     fn main_label(&self) -> String {

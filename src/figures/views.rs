@@ -369,12 +369,18 @@ pub fn lens(
 
 /// The cross-layer Jensen–Shannon distance matrix of one model.
 pub fn js(
-    title: &str,
+    model: &str,
+    mode: crate::metrics::JsMode,
     values: &[f32],
     layers: usize,
     colormap: Colormap,
     theme: &Theme,
 ) -> Result<(Figure, Matrix)> {
+    let title = format!(
+        "{model}: Jensen-Shannon distance between layers' attention ({})",
+        mode.describe()
+    );
+    let title = title.as_str();
     let labels: Vec<String> = (1..=layers).map(|l| format!("layer {l}")).collect();
     let hi = values
         .iter()
