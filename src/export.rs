@@ -144,10 +144,6 @@ impl Format {
             }
         })
     }
-
-    pub fn is_image(self) -> bool {
-        matches!(self, Format::Png | Format::Svg)
-    }
 }
 
 /// The bytes of a figure or matrix in the format `path`'s extension names; `scale` applies to

@@ -83,11 +83,6 @@ impl Counts {
     pub fn total(&self) -> usize {
         self.word_embeddings + self.other_embeddings + self.projection + self.encoder + self.pooler
     }
-
-    /// The same model without sharing and with E = H (a BERT of this size): what ALBERT saves.
-    pub fn layer(&self) -> usize {
-        self.attention_block + self.ffn_block
-    }
 }
 
 impl Arch {
