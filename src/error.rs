@@ -31,6 +31,13 @@ pub enum LensError {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{dir} is not a model folder: {what}")]
     NotAModelFolder { dir: PathBuf, what: String },
 
@@ -52,7 +59,7 @@ pub enum LensError {
     #[error("{path}: tokenizer problem: {msg}")]
     Tokenizer { path: PathBuf, msg: String },
 
-    #[error("the tokenizer in {path} has {tokenizer_size} tokens but the model's vocabulary has only {model_size} rows (config.json vocab_size): they do not belong together")]
+    #[error("the tokenizer in {path} uses {tokenizer_size} token ids but the model's vocabulary has only {model_size} rows (config.json vocab_size): they do not belong together")]
     TokenizerVocab {
         path: PathBuf,
         tokenizer_size: usize,
@@ -85,6 +92,9 @@ pub enum LensError {
 
     #[error("export: {0}")]
     Export(String),
+
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<candle_core::Error> for LensError {
@@ -101,6 +111,101 @@ pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads a whole regular file of at most `limit` bytes. A folder, a device (`/dev/zero`), a
+/// symbolic-link loop or a file over the limit is an error naming the file and the problem,
+/// found before anything is allocated.
+pub fn read_file_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| LensError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::other(if meta.is_dir() {
+            "it is a folder, not a file"
+        } else {
+            "it is not a regular file (a device, pipe or socket)"
+        })));
+    }
+    if meta.len() > limit {
+        return Err(io(std::io::Error::other(format!(
+            "it is {} bytes, more than the {limit} such a file can plausibly be",
+            meta.len()
+        ))));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(io)?;
+    if buf.len() as u64 > limit {
+        return Err(io(std::io::Error::other(format!(
+            "it grew past {limit} bytes while being read"
+        ))));
+    }
+    Ok(buf)
+}
+
+/// Writes a whole file, naming it in the error.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| LensError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+thread_local! {
+    /// Set while [`catch_panic`] runs: the panic hook then records the message quietly.
+    static CAUGHT: std::cell::RefCell<Option<Option<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, turning a panic inside it (in third-party code too) into an error: `what` says what
+/// was being done, and the panic's own message and place follow. The process and the calling
+/// thread go on; nothing is printed for a panic caught here.
+pub fn catch_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let quiet = CAUGHT.with(|c| {
+                let mut c = c.borrow_mut();
+                match c.as_mut() {
+                    Some(slot) => {
+                        let msg = info
+                            .payload()
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown cause".into());
+                        let place = info
+                            .location()
+                            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                            .unwrap_or_default();
+                        *slot = Some(format!("{msg}{place}"));
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if !quiet {
+                previous(info);
+            }
+        }));
+    });
+    let outer = CAUGHT.with(|c| c.borrow_mut().replace(None));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let message = CAUGHT.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    match result {
+        Ok(r) => r,
+        Err(_) => Err(LensError::Internal(format!(
+            "{what} failed inside a library it uses ({}); the file is probably corrupt",
+            message.flatten().unwrap_or_else(|| "unknown cause".into())
+        ))),
+    }
 }
 
 /// At most this many names are listed per category; the rest are counted.

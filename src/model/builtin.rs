@@ -1,8 +1,9 @@
 //! The models shipped inside the binary, so that the app is useful offline on first start:
 //! `albert-mini` (factorized embedding, one shared layer) and `bert-mini` (its unshared twin),
 //! trained by tools/train/train_minis.py (see assets/models/*/README.md for their model cards).
-//! They are written once into a cache folder (keyed by a hash of their bytes) and opened from
-//! there like any other model folder.
+//! They are written once into a cache folder (keyed by a hash of their bytes), checked against
+//! the compiled-in bytes at every open (and rewritten when changed), and opened from there like
+//! any other model folder.
 
 use crate::error::{LensError, Result};
 use std::path::{Path, PathBuf};
@@ -78,7 +79,9 @@ pub fn folder(name: &str) -> Result<PathBuf> {
     })
 }
 
-fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
+/// The folder of built-in model `name` under the cache folder `root`, unpacked (again) unless
+/// every file there equals the compiled-in copy.
+pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     let files = files(name).ok_or_else(|| {
         LensError::Unsupported(format!(
             "there is no built-in model named {name:?} (built in: {})",
@@ -92,33 +95,46 @@ fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
         }
     }
     let dir = root.join(format!("{name}-{hash:016x}"));
-    let complete = files.iter().all(|(f, bytes)| {
-        std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == bytes.len() as u64)
+    // Compared byte for byte with the copy compiled in (a few MB, read in milliseconds): a file
+    // changed in place, even at the same size, is noticed and the folder unpacked again.
+    let intact = files.iter().all(|(f, bytes)| {
+        crate::error::read_file_limited(&dir.join(f), bytes.len() as u64)
+            .is_ok_and(|on_disk| on_disk == *bytes)
     });
-    if complete {
+    if intact {
         return Ok(dir);
     }
-    let io = |path: &Path, source: std::io::Error| LensError::Io {
+    let write_err = |path: &Path, source: std::io::Error| LensError::Write {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(root).map_err(|e| io(root, e))?;
+    std::fs::create_dir_all(root).map_err(|e| write_err(root, e))?;
     // unpack beside, then rename: a half-written folder never has the final name
     let tmp = root.join(format!(
         ".{name}-{hash:016x}.{}.partial",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| write_err(&tmp, e))?;
     for (f, bytes) in files.iter() {
-        let p = tmp.join(f);
-        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+        crate::error::write_file(&tmp.join(f), bytes)?;
+    }
+    if dir.exists() {
+        // a damaged copy: move it aside first (a rename cannot replace a non-empty folder)
+        let old = root.join(format!(
+            ".{name}-{hash:016x}.{}.damaged",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&old);
+        if std::fs::rename(&dir, &old).is_ok() {
+            let _ = std::fs::remove_dir_all(&old);
+        }
     }
     if let Err(e) = std::fs::rename(&tmp, &dir) {
         let _ = std::fs::remove_dir_all(&tmp);
         // another process may have unpacked it first
         if !dir.join("model.safetensors").is_file() {
-            return Err(io(&dir, e));
+            return Err(write_err(&dir, e));
         }
     }
     Ok(dir)

@@ -202,10 +202,17 @@ pub struct ModelConfig {
 
 /// Upper bound on any one dimension: catches configs that would make us allocate terabytes.
 const MAX_DIM: usize = 1 << 22;
+/// Layer applications per forward pass (num_hidden_layers x inner_group_num).
+const MAX_LAYER_RUNS: u128 = 1024;
+/// Parameters a model may have: 2^31 (8 GiB as f32; ALBERT-xxlarge has 2.2e8, BERT-large 3.4e8).
+const MAX_PARAMETERS: u128 = 1 << 31;
+/// Multiply-adds per token through all layer applications: 2^35 (ALBERT-xxlarge: 2.4e9).
+const MAX_MACS_PER_TOKEN: u128 = 1 << 35;
 
 impl ModelConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let bytes = crate::error::read_file(path)?;
+        // no real config.json comes near 16 MiB
+        let bytes = crate::error::read_file_limited(path, 16 << 20)?;
         Self::from_json_bytes(&bytes, path)
     }
 
@@ -314,8 +321,26 @@ impl ModelConfig {
                 return Err(format!("{name} = {v} is implausibly large"));
             }
         }
-        if self.num_hidden_layers > 1024 || self.inner_group_num > 1024 {
-            return Err("more than 1024 layers".into());
+        // The budget of work and memory, from the config alone, before anything is read or run.
+        let maps = self.num_hidden_layers as u128 * self.inner_group_num as u128;
+        if maps > MAX_LAYER_RUNS {
+            return Err(format!(
+                "num_hidden_layers {} x inner_group_num {} = {maps} layer applications per pass, more than the {MAX_LAYER_RUNS} albert-lens runs",
+                self.num_hidden_layers, self.inner_group_num
+            ));
+        }
+        let values = self.parameter_values();
+        if values > MAX_PARAMETERS {
+            return Err(format!(
+                "these sizes make a model of {values} parameters ({} GiB as f32), more than the {MAX_PARAMETERS} albert-lens can hold",
+                values * 4 >> 30
+            ));
+        }
+        let work = maps * self.layer_macs_per_token();
+        if work > MAX_MACS_PER_TOKEN {
+            return Err(format!(
+                "these sizes take {work} multiply-adds per token ({maps} layer applications), more than the {MAX_MACS_PER_TOKEN} albert-lens allows (ALBERT-xxlarge takes 2.4e9)"
+            ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
@@ -336,6 +361,42 @@ impl ModelConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The parameters the config implies (embeddings, the stored layers, the pooler and an MLM
+    /// head with its own decoder), computed before any weight is read.
+    pub fn parameter_values(&self) -> u128 {
+        let (v, e, h, i) = (
+            self.vocab_size as u128,
+            self.embedding_size as u128,
+            self.hidden_size as u128,
+            self.intermediate_size as u128,
+        );
+        let positions = (self.max_position_embeddings + self.type_vocab_size) as u128;
+        let embeddings = (v + positions) * e + 2 * e;
+        let projection = if self.has_projection() { e * h + h } else { 0 };
+        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        let stored = match self.model_type {
+            ModelType::Albert => (self.num_hidden_groups * self.inner_group_num) as u128,
+            ModelType::Bert => self.num_hidden_layers as u128,
+        };
+        let pooler = h * h + h;
+        let mlm = h * e + e + 2 * e + e * v + v;
+        embeddings + projection + stored * layer + pooler + mlm
+    }
+
+    /// How many f32 values a checkpoint of this model may expand to when read: twice what the
+    /// config implies (tied weights stored twice, task heads) plus 4M. A file that holds more is
+    /// not this model's weights, and is refused before it is allocated.
+    pub fn value_budget(&self) -> u64 {
+        let v = 2 * self.parameter_values() + (1 << 22);
+        u64::try_from(v).unwrap_or(u64::MAX)
+    }
+
+    /// Multiply-adds of one layer application per token (ignoring the N-dependent attention).
+    fn layer_macs_per_token(&self) -> u128 {
+        let (h, i) = (self.hidden_size as u128, self.intermediate_size as u128);
+        4 * h * h + 2 * h * i
     }
 
     pub fn head_dim(&self) -> usize {

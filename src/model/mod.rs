@@ -30,8 +30,15 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Opens the model folder `dir`: config.json, the weights and the tokenizer.
+    /// Opens the model folder `dir`: config.json, the weights and the tokenizer. A panic inside
+    /// the libraries it uses (a corrupt tokenizer, say) comes back as an error naming the folder.
     pub fn open(dir: &Path) -> Result<Self> {
+        crate::error::catch_panic(&format!("opening {}", dir.display()), || {
+            Self::open_unguarded(dir)
+        })
+    }
+
+    fn open_unguarded(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             return Err(LensError::NotAModelFolder {
                 dir: dir.to_path_buf(),
@@ -39,14 +46,15 @@ impl LoadedModel {
             });
         }
         let config_path = dir.join("config.json");
-        if !config_path.is_file() {
+        // a config.json that is there but unreadable (a link loop, a device) gets its own message
+        if std::fs::symlink_metadata(&config_path).is_err() {
             return Err(LensError::NotAModelFolder {
                 dir: dir.to_path_buf(),
                 what: "it has no config.json".into(),
             });
         }
         let config = ModelConfig::from_file(&config_path)?;
-        let tensors = tensors::read_weights(dir)?;
+        let tensors = tensors::read_weights(dir, config.value_budget())?;
         let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
         let tokenizer = LensTokenizer::load(dir, &config)?;
         Ok(LoadedModel {

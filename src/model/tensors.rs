@@ -22,18 +22,69 @@ impl HostTensor {
 }
 
 /// All tensors of a checkpoint by name, plus the names of non-float tensors that were skipped.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TensorMap {
     pub tensors: BTreeMap<String, HostTensor>,
     pub non_float: Vec<String>,
     /// The files the tensors came from, for messages.
     pub files: Vec<PathBuf>,
+    /// How many f32 values the checkpoint may expand to in all (from the config: see
+    /// [`crate::model::ModelConfig::value_budget`]); reading stops with an error past it.
+    budget: u64,
+    spent: u64,
+}
+
+/// The budget of a map made without a config: 2^28 values (1 GiB as f32).
+const DEFAULT_BUDGET: u64 = 1 << 28;
+
+impl Default for TensorMap {
+    fn default() -> Self {
+        Self::with_budget(DEFAULT_BUDGET)
+    }
+}
+
+impl TensorMap {
+    /// An empty map that accepts at most `values` f32 values in all.
+    pub fn with_budget(values: u64) -> Self {
+        TensorMap {
+            tensors: BTreeMap::new(),
+            non_float: Vec::new(),
+            files: Vec::new(),
+            budget: values,
+            spent: 0,
+        }
+    }
+
+    /// Values the map may still take.
+    pub fn values_left(&self) -> u64 {
+        self.budget - self.spent
+    }
+
+    /// Reserves `n` values before they are allocated, or says why not.
+    pub fn spend(&mut self, n: u64) -> std::result::Result<(), String> {
+        self.check(n)?;
+        self.spent += n;
+        Ok(())
+    }
+
+    /// Whether `n` more values fit the budget (nothing is reserved).
+    pub fn check(&self, n: u64) -> std::result::Result<(), String> {
+        if n > self.values_left() {
+            return Err(format!(
+                "the checkpoint holds more than {} values in all, far more than the model its config.json describes (is this the right file, or a corrupt one?)",
+                self.budget
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The largest index file we accept for sharded safetensors.
 const MAX_INDEX_BYTES: u64 = 64 << 20;
+/// The most shard files an index may name (the largest public checkpoints have a few hundred).
+pub const MAX_SHARDS: usize = 4096;
 
-use crate::error::read_file;
+use crate::error::{read_file, read_file_limited};
 
 /// Which weight file a model folder has, in the order HF prefers them.
 pub fn find_weights(dir: &Path) -> Option<PathBuf> {
@@ -47,8 +98,9 @@ pub fn find_weights(dir: &Path) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-/// Reads every tensor of the weights in `dir` (whichever format is there).
-pub fn read_weights(dir: &Path) -> Result<TensorMap> {
+/// Reads every tensor of the weights in `dir` (whichever format is there), refusing to expand
+/// to more than `budget` f32 values in all.
+pub fn read_weights(dir: &Path, budget: u64) -> Result<TensorMap> {
     let Some(path) = find_weights(dir) else {
         return Err(LensError::NotAModelFolder {
             dir: dir.to_path_buf(),
@@ -60,19 +112,86 @@ pub fn read_weights(dir: &Path) -> Result<TensorMap> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let mut map = TensorMap::default();
+    let mut map = TensorMap::with_budget(budget);
     if name == "model.safetensors.index.json" {
         read_sharded(&path, &mut map)?;
     } else if name.ends_with(".safetensors") {
-        let bytes = read_file(&path)?;
-        read_safetensors_bytes(&bytes, &path, &mut map)?;
-        map.files.push(path);
+        read_safetensors_file(&path, &mut map)?;
     } else {
-        let bytes = read_file(&path)?;
+        // a torch.save archive stores its values raw; more than 8 bytes a value is not weights
+        let bytes = read_file_limited(&path, budget.saturating_mul(8).saturating_add(1 << 24))?;
         crate::model::torch_pickle::read_torch_bytes(&bytes, &path, &mut map)?;
         map.files.push(path);
     }
     Ok(map)
+}
+
+/// Reads one safetensors file: its header first (size field, JSON, offsets, the file's length,
+/// the values it would expand to against the map's budget), and the tensor bytes only once the
+/// header has passed, so a huge or lying file is refused before it is read.
+pub fn read_safetensors_file(path: &Path, map: &mut TensorMap) -> Result<()> {
+    use std::io::Read;
+    let err = |msg: String| LensError::Safetensors {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let io = |source| LensError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut size = [0u8; 8];
+    if file_len < 8 {
+        return Err(err(format!(
+            "the file is {file_len} bytes long, shorter than the 8-byte header size field (truncated?)"
+        )));
+    }
+    file.read_exact(&mut size).map_err(io)?;
+    let n = u64::from_le_bytes(size);
+    if n > MAX_HEADER_BYTES || n > file_len - 8 {
+        return Err(err(describe_safetensors_error(if n > MAX_HEADER_BYTES {
+            &safetensors::SafeTensorError::HeaderTooLarge
+        } else {
+            &safetensors::SafeTensorError::InvalidHeaderLength
+        })));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| err(format!("its JSON header is corrupt ({e})")))?;
+    let described = 8 + n + meta.data_len() as u64;
+    if described != file_len {
+        return Err(err(format!(
+            "the file is {file_len} bytes but its header describes {described} (truncated, or not one safetensors file)"
+        )));
+    }
+    let values: u64 = meta
+        .tensors()
+        .values()
+        .filter(|t| float_dtype(t.dtype).is_some())
+        .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>())
+        .sum();
+    map.check(values).map_err(err)?;
+    // the header passed: read the whole (now bounded) file and convert its tensors
+    let bytes = read_file(path)?;
+    read_safetensors_bytes(&bytes, path, map)?;
+    map.files.push(path.to_path_buf());
+    Ok(())
+}
+
+/// The longest safetensors header accepted (the safetensors crate's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+fn float_dtype(d: safetensors::tensor::Dtype) -> Option<&'static str> {
+    use safetensors::tensor::Dtype;
+    Some(match d {
+        Dtype::F32 => "F32",
+        Dtype::F16 => "F16",
+        Dtype::BF16 => "BF16",
+        Dtype::F64 => "F64",
+        _ => return None,
+    })
 }
 
 fn read_sharded(index_path: &Path, map: &mut TensorMap) -> Result<()> {
@@ -80,25 +199,14 @@ fn read_sharded(index_path: &Path, map: &mut TensorMap) -> Result<()> {
         path: index_path.to_path_buf(),
         msg,
     };
-    let len = std::fs::metadata(index_path)
-        .map_err(|source| LensError::Io {
-            path: index_path.to_path_buf(),
-            source,
-        })?
-        .len();
-    if len > MAX_INDEX_BYTES {
-        return Err(err(format!(
-            "the index is {len} bytes, too large to be an index"
-        )));
-    }
-    let bytes = read_file(index_path)?;
+    let bytes = read_file_limited(index_path, MAX_INDEX_BYTES)?;
     let index: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| err(format!("the index is not JSON: {e}")))?;
     let weight_map = index
         .get("weight_map")
         .and_then(|w| w.as_object())
         .ok_or_else(|| err("the index has no \"weight_map\" object".into()))?;
-    let mut shards: Vec<String> = Vec::new();
+    let mut shards: std::collections::BTreeSet<&str> = Default::default();
     for (tensor, file) in weight_map {
         let f = file
             .as_str()
@@ -108,24 +216,27 @@ fn read_sharded(index_path: &Path, map: &mut TensorMap) -> Result<()> {
                 "weight_map names a file outside the folder: {f:?}"
             )));
         }
-        if !shards.iter().any(|s| s == f) {
-            shards.push(f.to_string());
-        }
+        shards.insert(f);
+    }
+    if shards.len() > MAX_SHARDS {
+        return Err(err(format!(
+            "the index names {} shard files; no checkpoint has more than {MAX_SHARDS}",
+            shards.len()
+        )));
     }
     let dir = index_path.parent().unwrap_or(Path::new("."));
     for shard in shards {
-        let p = dir.join(&shard);
+        let p = dir.join(shard);
         if !p.is_file() {
             return Err(err(format!("the shard {shard} it names is missing")));
         }
-        let bytes = read_file(&p)?;
-        read_safetensors_bytes(&bytes, &p, map)?;
-        map.files.push(p);
+        read_safetensors_file(&p, map)?;
     }
     // Every tensor the index names must have been in its shard.
+    let non_float: std::collections::HashSet<&String> = map.non_float.iter().collect();
     let absent: Vec<&String> = weight_map
         .keys()
-        .filter(|k| !map.tensors.contains_key(*k) && !map.non_float.contains(k))
+        .filter(|k| !map.tensors.contains_key(*k) && !non_float.contains(k))
         .collect();
     if !absent.is_empty() {
         return Err(err(format!(
@@ -152,7 +263,16 @@ pub fn read_safetensors_bytes(bytes: &[u8], path: &Path, map: &mut TensorMap) ->
     }
     let st = SafeTensors::deserialize(bytes).map_err(|e| err(describe_safetensors_error(&e)))?;
     for (name, view) in st.tensors() {
+        let Some(stored_dtype) = float_dtype(view.dtype()) else {
+            map.non_float.push(name.clone());
+            continue;
+        };
+        if map.tensors.contains_key(&name) {
+            return Err(err(format!("tensor {name} appears twice")));
+        }
         let shape = view.shape().to_vec();
+        map.spend(shape.iter().map(|&d| d as u64).product())
+            .map_err(&err)?;
         let raw = view.data();
         let data: Vec<f32> = match view.dtype() {
             Dtype::F32 => raw
@@ -167,7 +287,7 @@ pub fn read_safetensors_bytes(bytes: &[u8], path: &Path, map: &mut TensorMap) ->
                 .chunks_exact(2)
                 .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
                 .collect(),
-            Dtype::F64 => raw
+            _ => raw
                 .chunks_exact(8)
                 .map(|c| {
                     let mut b = [0u8; 8];
@@ -175,20 +295,7 @@ pub fn read_safetensors_bytes(bytes: &[u8], path: &Path, map: &mut TensorMap) ->
                     f64::from_le_bytes(b) as f32
                 })
                 .collect(),
-            _ => {
-                map.non_float.push(name.clone());
-                continue;
-            }
         };
-        let stored_dtype = match view.dtype() {
-            Dtype::F32 => "F32",
-            Dtype::F16 => "F16",
-            Dtype::BF16 => "BF16",
-            _ => "F64",
-        };
-        if map.tensors.contains_key(&name) {
-            return Err(err(format!("tensor {name} appears twice")));
-        }
         map.tensors.insert(
             name,
             HostTensor {

@@ -65,7 +65,7 @@ impl TokOptions {
     fn read(dir: &Path, model_type: ModelType) -> Result<Self> {
         let path = dir.join("tokenizer_config.json");
         let v: Option<serde_json::Value> = if path.is_file() {
-            let bytes = crate::error::read_file(&path)?;
+            let bytes = crate::error::read_file_limited(&path, MAX_TOKENIZER_FILE)?;
             Some(
                 serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
                     path: path.clone(),
@@ -184,6 +184,13 @@ impl std::fmt::Debug for LensTokenizer {
     }
 }
 
+/// The largest tokenizer file accepted (real ones are a few MB).
+const MAX_TOKENIZER_FILE: u64 = 256 << 20;
+
+/// Tokenized once when a tokenizer is loaded, so a corrupt one fails on opening, not on the
+/// user's first text: Latin with accents, digits and punctuation, CJK, Cyrillic, an emoji.
+const PROBE_TEXT: &str = "Hello, World! ``quoted'' café 1234 日本語の文 привет 🙂";
+
 fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
     LensError::Tokenizer {
         path: path.to_path_buf(),
@@ -218,7 +225,15 @@ impl LensTokenizer {
                 ),
             });
         };
-        let size = tok.vocab_size();
+        // every id the tokenizer can produce must be a row of the model's embedding
+        let size = tok
+            .inner
+            .get_vocab(true)
+            .values()
+            .map(|&id| id as usize + 1)
+            .max()
+            .unwrap_or(0)
+            .max(tok.vocab_size());
         if size > config.vocab_size {
             return Err(LensError::TokenizerVocab {
                 path: tok.source.path().to_path_buf(),
@@ -226,11 +241,12 @@ impl LensTokenizer {
                 model_size: config.vocab_size,
             });
         }
+        tok.encode(PROBE_TEXT, Some(PROBE_TEXT), usize::MAX)?;
         Ok(tok)
     }
 
     fn from_tokenizer_json(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file(path)?;
+        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
         let mut inner = Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
@@ -266,7 +282,7 @@ impl LensTokenizer {
     }
 
     fn from_spiece(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file(path)?;
+        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
         let m = spm::parse(&bytes).map_err(|e| tok_err(path, e))?;
         if m.model_type != 1 {
             return Err(tok_err(
@@ -325,7 +341,7 @@ impl LensTokenizer {
     }
 
     fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file(path)?;
+        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
         let text = String::from_utf8(bytes).map_err(|_| tok_err(path, "it is not UTF-8 text"))?;
         if text.trim().is_empty() {
             return Err(tok_err(path, "it is empty"));
@@ -387,10 +403,23 @@ impl LensTokenizer {
 
     /// Tokenizes `text` (and an optional second segment) with special tokens, truncating to
     /// `max_len` tokens with HF's longest-first strategy when needed.
+    /// A panic inside the tokenizer library is an error naming the tokenizer file.
     pub fn encode(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<EncodedInput> {
         if text.trim().is_empty() && pair.is_none_or(|p| p.trim().is_empty()) {
             return Err(LensError::EmptyInput);
         }
+        let path = self.source.path();
+        crate::error::catch_panic(&format!("tokenizing with {}", path.display()), || {
+            self.encode_unguarded(text, pair, max_len)
+        })
+    }
+
+    fn encode_unguarded(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        max_len: usize,
+    ) -> Result<EncodedInput> {
         let path = self.source.path();
         let enc_full = match pair {
             Some(p) => self.inner.encode((text, p), true),

@@ -19,27 +19,58 @@ enum Value {
     /// A float or a bytes object: read and bounds-checked, its value unused.
     Opaque,
     Str(Rc<str>),
-    Tuple(Rc<Vec<Value>>),
-    List(Rc<Vec<Value>>),
-    Dict(Rc<Vec<(Value, Value)>>),
-    Global(Rc<str>, Rc<str>),
-    /// A call we do not interpret: callable and arguments, kept as data.
-    Call(Rc<Value>, Rc<Value>),
-    /// A persistent id (torch's reference to a storage).
-    PersId(Rc<Value>),
+    Tuple(Rc<Node>),
+    List(Rc<Node>),
+    /// keys and values alternate: k0, v0, k1, v1, ...
+    Dict(Rc<Node>),
+    Global(Rc<(String, String)>),
+    /// A call we do not interpret, kept as data: [callable, arguments].
+    Call(Rc<Node>),
+    /// A persistent id (torch's reference to a storage): [id].
+    PersId(Rc<Node>),
     Mark,
 }
 
-/// Bounds that keep a hostile file from exhausting memory or time.
+/// The items of a container and how deep the values below it nest. Containers are shared
+/// (`Rc`) and copied on write, so the depth of a value never changes once it is built.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// 1 + the deepest item's depth (a leaf value has depth 0)
+    depth: usize,
+    items: Vec<Value>,
+}
+
+impl Value {
+    fn depth(&self) -> usize {
+        match self {
+            Value::Tuple(n)
+            | Value::List(n)
+            | Value::Dict(n)
+            | Value::Call(n)
+            | Value::PersId(n) => n.depth,
+            _ => 0,
+        }
+    }
+}
+
+/// Bounds that keep a hostile file from exhausting memory, time or the thread's stack.
 const MAX_STACK: usize = 1 << 20;
 const MAX_MEMO: usize = 1 << 22;
 const MAX_DIMS: usize = 16;
+/// A state dict nests about eight levels (dict, parameter, tensor, arguments, storage id...);
+/// deeper values would only serve to overflow the stack of whatever walks or drops them.
+const MAX_DEPTH: usize = 64;
+/// Items copied when a shared container is changed (copy on write). torch.save copies next to
+/// nothing; a pickle that memoizes a list at every append would copy quadratically.
+const MAX_COPIED: usize = 1 << 22;
 
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
     stack: Vec<Value>,
     memo: HashMap<u32, Value>,
+    /// items copied so far by copy-on-write (bounded by MAX_COPIED)
+    copied: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -139,6 +170,50 @@ impl<'a> Machine<'a> {
         self.push(Value::Opaque)
     }
 
+    /// A new container of `items`, refused when it would nest deeper than MAX_DEPTH.
+    fn node(items: Vec<Value>) -> std::result::Result<Rc<Node>, String> {
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "the pickle nests values more than {MAX_DEPTH} levels deep, which no state dict does"
+            ));
+        }
+        Ok(Rc::new(Node { depth, items }))
+    }
+
+    /// Adds `items` to the list (or dict) on top of the stack, copying it first if it is shared
+    /// (with the memo, say), within the copy budget and the depth limit.
+    fn extend_top(&mut self, items: Vec<Value>, dict: bool) -> std::result::Result<(), String> {
+        let op = if dict { "SETITEM(S)" } else { "APPEND(S)" };
+        let node = match (self.stack.last_mut(), dict) {
+            (Some(Value::List(n)), false) | (Some(Value::Dict(n)), true) => n,
+            _ => {
+                return Err(format!(
+                    "{op} on something that is not a {}",
+                    if dict { "dict" } else { "list" }
+                ))
+            }
+        };
+        if Rc::strong_count(node) > 1 {
+            self.copied += node.items.len();
+            if self.copied > MAX_COPIED {
+                return Err(format!(
+                    "the pickle copies shared containers over and over (more than {MAX_COPIED} items), which no state dict does"
+                ));
+            }
+        }
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "the pickle nests values more than {MAX_DEPTH} levels deep, which no state dict does"
+            ));
+        }
+        let n = Rc::make_mut(node);
+        n.depth = n.depth.max(depth);
+        n.items.extend(items);
+        Ok(())
+    }
+
     fn run(mut self) -> std::result::Result<Value, String> {
         loop {
             let op = self.u8()?;
@@ -159,9 +234,9 @@ impl<'a> Machine<'a> {
                 b'N' => self.push(Value::None)?,
                 0x88 => self.push(Value::Bool(true))?,
                 0x89 => self.push(Value::Bool(false))?,
-                b'}' => self.push(Value::Dict(Rc::new(Vec::new())))?,
-                b']' => self.push(Value::List(Rc::new(Vec::new())))?,
-                b')' => self.push(Value::Tuple(Rc::new(Vec::new())))?,
+                b'}' => self.push(Value::Dict(Self::node(Vec::new())?))?,
+                b']' => self.push(Value::List(Self::node(Vec::new())?))?,
+                b')' => self.push(Value::Tuple(Self::node(Vec::new())?))?,
                 b'J' => {
                     let v = self.u32()? as i32;
                     self.push(Value::Int(v as i64))?
@@ -224,14 +299,16 @@ impl<'a> Machine<'a> {
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.push(Value::Global(module.into(), name.into()))?
+                    self.push(Value::Global(Rc::new((module, name))))?
                 }
                 0x93 => {
                     // STACK_GLOBAL
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n))?,
+                        (Value::Str(m), Value::Str(n)) => {
+                            self.push(Value::Global(Rc::new((m.to_string(), n.to_string()))))?
+                        }
                         _ => return Err("STACK_GLOBAL without two strings".into()),
                     }
                 }
@@ -257,84 +334,63 @@ impl<'a> Machine<'a> {
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push(Value::Tuple(Rc::new(items)))?
+                    self.push(Value::Tuple(Self::node(items)?))?
                 }
                 0x85 => {
                     let a = self.pop()?;
-                    self.push(Value::Tuple(Rc::new(vec![a])))?
+                    self.push(Value::Tuple(Self::node(vec![a])?))?
                 }
                 0x86 => {
                     let b = self.pop()?;
                     let a = self.pop()?;
-                    self.push(Value::Tuple(Rc::new(vec![a, b])))?
+                    self.push(Value::Tuple(Self::node(vec![a, b])?))?
                 }
                 0x87 => {
                     let c = self.pop()?;
                     let b = self.pop()?;
                     let a = self.pop()?;
-                    self.push(Value::Tuple(Rc::new(vec![a, b, c])))?
+                    self.push(Value::Tuple(Self::node(vec![a, b, c])?))?
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    self.push(Value::List(Rc::new(items)))?
+                    self.push(Value::List(Self::node(items)?))?
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
                         return Err("DICT with an odd number of items".into());
                     }
-                    let pairs = items
-                        .chunks_exact(2)
-                        .map(|c| (c[0].clone(), c[1].clone()))
-                        .collect();
-                    self.push(Value::Dict(Rc::new(pairs)))?
+                    self.push(Value::Dict(Self::node(items)?))?
                 }
                 b'a' => {
                     let v = self.pop()?;
-                    match self.top()? {
-                        Value::List(l) => Rc::make_mut(l).push(v),
-                        _ => return Err("APPEND to something that is not a list".into()),
-                    }
+                    self.extend_top(vec![v], false)?
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
-                    match self.top()? {
-                        Value::List(l) => Rc::make_mut(l).extend(items),
-                        _ => return Err("APPENDS to something that is not a list".into()),
-                    }
+                    self.extend_top(items, false)?
                 }
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(d) => Rc::make_mut(d).push((k, v)),
-                        _ => return Err("SETITEM on something that is not a dict".into()),
-                    }
+                    self.extend_top(vec![k, v], true)?
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
                         return Err("SETITEMS with an odd number of items".into());
                     }
-                    match self.top()? {
-                        Value::Dict(d) => {
-                            let d = Rc::make_mut(d);
-                            for c in items.chunks_exact(2) {
-                                d.push((c[0].clone(), c[1].clone()));
-                            }
-                        }
-                        _ => return Err("SETITEMS on something that is not a dict".into()),
-                    }
+                    self.extend_top(items, true)?
                 }
                 b'R' | 0x81 => {
                     // REDUCE / NEWOBJ: never called, only recorded
                     let args = self.pop()?;
                     let func = self.pop()?;
                     let v = match &func {
-                        Value::Global(m, n) if &**m == "collections" && &**n == "OrderedDict" => {
-                            Value::Dict(Rc::new(Vec::new()))
+                        Value::Global(g) if g.0 == "collections" && g.1 == "OrderedDict" => {
+                            Value::Dict(Self::node(Vec::new())?)
                         }
-                        _ => Value::Call(Rc::new(func), Rc::new(args)),
+                        _ => Value::Call(Self::node(vec![func, args])?),
                     };
                     self.push(v)?
                 }
@@ -345,7 +401,7 @@ impl<'a> Machine<'a> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    self.push(Value::PersId(Rc::new(pid)))?
+                    self.push(Value::PersId(Self::node(vec![pid])?))?
                 }
                 b'0' => {
                     self.pop()?;
@@ -440,10 +496,11 @@ fn as_int(v: &Value) -> Option<i64> {
 fn int_tuple(v: &Value) -> std::result::Result<Vec<usize>, String> {
     match v {
         Value::Tuple(t) | Value::List(t) => {
-            if t.len() > MAX_DIMS {
-                return Err(format!("a tensor with {} dimensions", t.len()));
+            if t.items.len() > MAX_DIMS {
+                return Err(format!("a tensor with {} dimensions", t.items.len()));
             }
-            t.iter()
+            t.items
+                .iter()
                 .map(|x| {
                     as_int(x)
                         .and_then(|i| usize::try_from(i).ok())
@@ -467,18 +524,23 @@ struct TensorRef {
 }
 
 fn tensor_ref(v: &Value) -> std::result::Result<TensorRef, String> {
-    let Value::Call(func, args) = v else {
+    let Value::Call(call) = v else {
         return Err("a state-dict entry is not a tensor".into());
     };
-    let Value::Global(module, name) = &**func else {
+    let [func, args] = &call.items[..] else {
+        return Err("a malformed call in the pickle".into());
+    };
+    let Value::Global(global) = func else {
         return Err("a state-dict entry is built by an unknown callable".into());
     };
-    let Value::Tuple(args) = &**args else {
+    let Value::Tuple(args) = args else {
         return Err("tensor arguments are not a tuple".into());
     };
-    match (&**module, &**name) {
+    let args = &args.items;
+    match (global.0.as_str(), global.1.as_str()) {
         ("torch._utils", "_rebuild_parameter")
         | ("torch._utils", "_rebuild_parameter_with_state") => {
+            // recursion bounded by the pickle's nesting depth (MAX_DEPTH)
             let inner = args.first().ok_or("_rebuild_parameter without a tensor")?;
             tensor_ref(inner)
         }
@@ -489,15 +551,16 @@ fn tensor_ref(v: &Value) -> std::result::Result<TensorRef, String> {
             let Value::PersId(pid) = &args[0] else {
                 return Err("a tensor without a storage reference".into());
             };
-            let Value::Tuple(pid) = &**pid else {
+            let Some(Value::Tuple(pid)) = pid.items.first() else {
                 return Err("a storage reference that is not a tuple".into());
             };
+            let pid = &pid.items;
             if pid.len() < 5 {
                 return Err("a storage reference with too few fields".into());
             }
             let dtype = match &pid[1] {
-                Value::Global(m, n) if &**m == "torch" => StorageDtype::from_name(n)
-                    .ok_or_else(|| format!("unsupported storage type torch.{n}"))?,
+                Value::Global(g) if g.0 == "torch" => StorageDtype::from_name(&g.1)
+                    .ok_or_else(|| format!("unsupported storage type torch.{}", g.1))?,
                 _ => return Err("a storage type that is not a torch storage class".into()),
             };
             let storage_key = match &pid[2] {
@@ -592,7 +655,7 @@ fn read_entry(
     let declared = entry.size();
     if declared > limit {
         return Err(format!(
-            "{name} claims {declared} bytes, more than the whole file could hold"
+            "{name} claims {declared} bytes, more than the file or the model could hold"
         ));
     }
     let mut buf = Vec::with_capacity(declared.min(limit / 64) as usize);
@@ -643,26 +706,32 @@ fn read_torch_inner(bytes: &[u8], map: &mut TensorMap) -> std::result::Result<()
         pos: 0,
         stack: Vec::new(),
         memo: HashMap::new(),
+        copied: 0,
     }
     .run()?;
-    let entries = match root {
-        Value::Dict(d) => d,
-        _ => return Err("the pickle does not hold a state dict".into()),
+    let Value::Dict(entries) = root else {
+        return Err("the pickle does not hold a state dict".into());
     };
     // A checkpoint saved as {"state_dict": {...}} or {"model": {...}} is unwrapped once.
-    let entries = if entries.iter().all(|(_, v)| !matches!(v, Value::Call(..))) {
-        entries
-            .iter()
-            .find_map(|(k, v)| match (k, v) {
-                (Value::Str(k), Value::Dict(d)) if matches!(&**k, "state_dict" | "model") => {
-                    Some(d.clone())
-                }
-                _ => None,
-            })
-            .unwrap_or(entries)
-    } else {
-        entries
+    let pairs = |d: &Rc<Node>| -> Vec<(Value, Value)> {
+        d.items
+            .chunks_exact(2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect()
     };
+    let mut entries = pairs(&entries);
+    if entries.iter().all(|(_, v)| !matches!(v, Value::Call(..))) {
+        let inner = entries.iter().find_map(|(k, v)| match (k, v) {
+            (Value::Str(k), Value::Dict(d)) if matches!(&**k, "state_dict" | "model") => {
+                Some(pairs(d))
+            }
+            _ => None,
+        });
+        if let Some(inner) = inner {
+            entries = inner;
+        }
+    }
+    // Each storage is read once, however many tensors view it.
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     for (k, v) in entries.iter() {
         let Value::Str(name) = k else {
@@ -677,14 +746,22 @@ fn read_torch_inner(bytes: &[u8], map: &mut TensorMap) -> std::result::Result<()
             if t.storage_key.contains('/') || t.storage_key.contains("..") {
                 return Err(format!("{name}: a storage key that is a path"));
             }
+            // a storage larger than every value the model may still hold is not its weights
+            let storage_limit = limit.min(map.values_left().saturating_mul(8));
             let data = read_entry(
                 &mut archive,
                 &format!("{prefix}data/{}", t.storage_key),
-                limit,
+                storage_limit,
             )
             .map_err(|e| format!("{name}: {e}"))?;
             storages.insert(t.storage_key.clone(), data);
         }
+        let numel = t
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        map.spend(numel.unwrap_or(u64::MAX))
+            .map_err(|e| format!("{name}: {e}"))?;
         let storage = &storages[&t.storage_key];
         let data = gather(&t, storage).map_err(|e| format!("{name}: {e}"))?;
         if map.tensors.contains_key(&**name) {

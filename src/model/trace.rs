@@ -131,10 +131,7 @@ impl Trace {
     /// Writes the trace in the documented safetensors layout.
     pub fn write_safetensors(&self, path: &Path) -> Result<()> {
         let bytes = self.to_safetensors_bytes()?;
-        std::fs::write(path, bytes).map_err(|source| LensError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        crate::error::write_file(path, &bytes)
     }
 
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
