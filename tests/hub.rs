@@ -1,6 +1,8 @@
 //! Opening models from the Hugging Face Hub, end to end against a local HTTP server that serves
-//! fixture models in the Hub's URL layout (`/{id}/resolve/{revision}/{file}`, with the ETag and
-//! X-Repo-Commit headers the Hub sends). Tests never reach the real Hub.
+//! fixture models in the Hub's URL layout (`/{id}/resolve/{revision}/{file}`, with the headers
+//! and redirects the Hub sends: ETag / X-Linked-Etag / X-Linked-Size / X-Repo-Commit, 302 to a
+//! CDN for LFS files, 307 for renamed repositories), and as a hostile or flaky server (cut,
+//! stalled and endless bodies, forged commit ids and ETags). Tests never reach the real Hub.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
@@ -15,15 +17,38 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
-/// Files by (model id, file name); `cut` files are sent only halfway, then the connection closes.
+/// How the fake Hub misbehaves for one file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    /// the body stops halfway and the connection closes
+    Cut,
+    /// the first GET stops halfway; later ones are whole
+    CutOnce,
+    /// half the body, then nothing while the connection stays open
+    Stall,
+    /// no size announced anywhere, and bytes without end
+    Endless,
+    /// the body in small slices with pauses (a slow link)
+    Slow,
+}
+
+/// Files by (model id, file name), with what the Hub does around them.
 #[derive(Default, Clone)]
 struct Repo {
     files: HashMap<(String, String), Vec<u8>>,
-    cut: Vec<(String, String)>,
+    faults: HashMap<(String, String), Fault>,
+    /// old id -> new id: the Hub answers 307 with a relative Location (a renamed repository)
+    renamed: HashMap<String, String>,
+    /// LFS files (weights) answer 302 to this CDN endpoint, as huggingface.co does
+    cdn: Option<String>,
+    /// replaces the X-Repo-Commit header (hostile servers)
+    commit: Option<String>,
+    /// replaces the ETag headers (hostile servers)
+    etag: Option<String>,
 }
 
 impl Repo {
@@ -35,70 +60,271 @@ impl Repo {
                 .insert((id.into(), name), std::fs::read(&p).unwrap());
         }
     }
+    fn fault(&mut self, id: &str, file: &str, f: Fault) {
+        self.faults.insert((id.into(), file.into()), f);
+    }
 }
 
 struct Server {
     endpoint: String,
     requests: Arc<AtomicUsize>,
+    /// "METHOD path authorization?" of every request, in order
+    log: Arc<Mutex<Vec<String>>>,
 }
 
-fn etag(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+impl Server {
+    fn count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
-    format!("{h:016x}")
 }
 
-fn serve(repo: Repo) -> Server {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the Hub sends as an LFS file's X-Linked-Etag: the sha256 of its content.
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// What the Hub sends as a regular file's ETag: git's blob id.
+fn git_sha1(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    hex(&h.finalize())
+}
+
+fn is_lfs(file: &str) -> bool {
+    file.ends_with(".safetensors") || file.ends_with(".bin")
+}
+
+/// Reads one request head: (method, path, authorization header).
+fn read_request(s: &mut std::net::TcpStream) -> (String, String, Option<String>) {
+    let mut req = Vec::new();
+    let mut byte = [0u8; 1];
+    while !req.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+        req.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&req).into_owned();
+    let mut words = text.lines().next().unwrap_or("").split(' ');
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("").to_string();
+    let auth = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("authorization: ")
+                .or(l.strip_prefix("Authorization: "))
+        })
+        .map(str::to_string);
+    (method, path, auth)
+}
+
+/// Sends `body` as the Hub would, misbehaving as `fault` says.
+fn send_body(s: &mut std::net::TcpStream, body: &[u8], fault: Option<Fault>, first_get: bool) {
+    match fault {
+        Some(Fault::Cut) => {
+            let _ = s.write_all(&body[..body.len() / 2]);
+        }
+        Some(Fault::CutOnce) if first_get => {
+            let _ = s.write_all(&body[..body.len() / 2]);
+        }
+        Some(Fault::Stall) => {
+            let _ = s.write_all(&body[..body.len() / 2]);
+            let _ = s.flush();
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+        Some(Fault::Endless) => {
+            let chunk = vec![b'x'; 1 << 16];
+            while s.write_all(&chunk).is_ok() {}
+        }
+        Some(Fault::Slow) => {
+            for part in body.chunks(body.len().div_ceil(20).max(1)) {
+                if s.write_all(part).is_err() {
+                    return;
+                }
+                let _ = s.flush();
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            }
+        }
+        _ => {
+            let _ = s.write_all(body);
+        }
+    }
+}
+
+fn listen() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    (listener, endpoint)
+}
+
+/// A CDN: serves `/blob/{sha256}` from the repo's LFS files, with an ETag of its own.
+fn serve_cdn(repo: Repo, listener: TcpListener, log: Arc<Mutex<Vec<String>>>) {
+    let blobs: HashMap<String, (Vec<u8>, Option<Fault>)> = repo
+        .files
+        .iter()
+        .map(|(k, b)| (sha256(b), (b.clone(), repo.faults.get(k).copied())))
+        .collect();
+    let gets = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let blobs = blobs.clone();
+            let log = log.clone();
+            let gets = gets.clone();
+            std::thread::spawn(move || {
+                let (method, path, auth) = read_request(&mut s);
+                log.lock()
+                    .unwrap()
+                    .push(format!("CDN {method} {path} {auth:?}"));
+                let Some((body, fault)) = path.strip_prefix("/blob/").and_then(|h| blobs.get(h))
+                else {
+                    let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                };
+                let first = gets.fetch_add(1, Ordering::SeqCst) == 0;
+                let length = if *fault == Some(Fault::Endless) {
+                    String::new()
+                } else {
+                    format!("Content-Length: {}\r\n", body.len())
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\n{length}ETag: \"cdn-{}\"\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                if method == "GET" {
+                    send_body(&mut s, body, *fault, first);
+                }
+            });
+        }
+    });
+}
+
+/// The fake Hub: `/{id}/resolve/{main or COMMIT}/{file}` with the headers huggingface.co sends
+/// (X-Repo-Commit; ETag = git sha1 for regular files; X-Linked-Etag = sha256 and X-Linked-Size
+/// for LFS files, on a 302 to the CDN when one is set), 307 for renamed repositories, 404
+/// otherwise. Each connection has its own thread, so a stalled one blocks no other.
+fn serve(repo: Repo) -> Server {
+    let (listener, endpoint) = listen();
     let requests = Arc::new(AtomicUsize::new(0));
+    let log: Arc<Mutex<Vec<String>>> = Default::default();
     let count = requests.clone();
+    let log2 = log.clone();
+    let gets: Arc<Mutex<HashMap<(String, String), usize>>> = Default::default();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
             count.fetch_add(1, Ordering::SeqCst);
-            let mut req = Vec::new();
-            let mut byte = [0u8; 1];
-            while !req.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
-                req.push(byte[0]);
-            }
-            let line = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let path = line.split(' ').nth(1).unwrap_or("").to_string();
-            // /{id...}/resolve/main/{file}
-            let found = path.split_once("/resolve/main/").and_then(|(id, file)| {
-                let key = (id.trim_start_matches('/').to_string(), file.to_string());
-                repo.files.get(&key).map(|b| (key, b.clone()))
-            });
-            match found {
-                Some((key, body)) => {
+            let repo = repo.clone();
+            let log = log2.clone();
+            let gets = gets.clone();
+            std::thread::spawn(move || {
+                let (method, path, auth) = read_request(&mut s);
+                log.lock()
+                    .unwrap()
+                    .push(format!("HUB {method} {path} {auth:?}"));
+                let parsed = path
+                    .trim_start_matches('/')
+                    .split_once("/resolve/")
+                    .and_then(|(id, rest)| {
+                        let (rev, file) = rest.split_once('/')?;
+                        Some((id.to_string(), rev.to_string(), file.to_string()))
+                    });
+                let Some((id, rev, file)) = parsed.filter(|(_, r, _)| r == "main" || r == COMMIT)
+                else {
+                    let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                };
+                if let Some(new) = repo.renamed.get(&id) {
                     let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"{}\"\r\nX-Repo-Commit: {COMMIT}\r\nConnection: close\r\n\r\n",
-                        body.len(),
-                        etag(&body)
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: /{new}/resolve/{rev}/{file}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     );
                     let _ = s.write_all(head.as_bytes());
-                    let send = if repo.cut.contains(&key) {
-                        &body[..body.len() / 2]
-                    } else {
-                        &body[..]
-                    };
-                    let _ = s.write_all(send);
+                    return;
                 }
-                None => {
+                let key = (id, file.clone());
+                let Some(body) = repo.files.get(&key) else {
                     let _ = s.write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        b"HTTP/1.1 404 Not Found\r\nX-Error-Code: EntryNotFound\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                     );
+                    return;
+                };
+                let fault = repo.faults.get(&key).copied();
+                let commit = repo.commit.clone().unwrap_or_else(|| COMMIT.to_string());
+                let endless = fault == Some(Fault::Endless);
+                let lfs = is_lfs(&file);
+                let etag = repo.etag.clone().unwrap_or_else(|| {
+                    if lfs {
+                        sha256(body)
+                    } else {
+                        git_sha1(body)
+                    }
+                });
+                let size = if endless {
+                    String::new()
+                } else if lfs {
+                    format!("X-Linked-Size: {}\r\n", body.len())
+                } else {
+                    String::new()
+                };
+                let (status, extra, send) = match (&repo.cdn, lfs) {
+                    (Some(cdn), true) => (
+                        "302 Found",
+                        format!(
+                            "Location: {cdn}/blob/{}\r\nX-Linked-Etag: \"{etag}\"\r\n",
+                            sha256(body)
+                        ),
+                        false,
+                    ),
+                    (None, true) => ("200 OK", format!("X-Linked-Etag: \"{etag}\"\r\n"), true),
+                    _ => ("200 OK", format!("ETag: \"{etag}\"\r\n"), true),
+                };
+                let length = if endless {
+                    String::new()
+                } else if send {
+                    format!("Content-Length: {}\r\n", body.len())
+                } else {
+                    "Content-Length: 0\r\n".into()
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\n{length}{size}{extra}X-Repo-Commit: {commit}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes());
+                if send && method == "GET" {
+                    let first = {
+                        let mut g = gets.lock().unwrap();
+                        let n = g.entry(key).or_insert(0);
+                        *n += 1;
+                        *n == 1
+                    };
+                    send_body(&mut s, body, fault, first);
                 }
-            }
+            });
         }
     });
-    Server { endpoint, requests }
+    Server {
+        endpoint,
+        requests,
+        log,
+    }
+}
+
+/// The Hub and a CDN that its LFS files redirect to; both log into the Hub's log.
+fn serve_with_cdn(mut repo: Repo) -> Server {
+    let (cdn_listener, cdn) = listen();
+    repo.cdn = Some(cdn);
+    let server = serve(repo.clone());
+    serve_cdn(repo, cdn_listener, server.log.clone());
+    server
 }
 
 fn options(endpoint: &str, cache: &Path) -> HubOptions {
@@ -108,6 +334,8 @@ fn options(endpoint: &str, cache: &Path) -> HubOptions {
         token: None,
         revision: "main".into(),
         offline: false,
+        etag_timeout: std::time::Duration::from_secs(5),
+        read_timeout: std::time::Duration::from_secs(1),
     }
 }
 
@@ -248,10 +476,11 @@ fn a_model_that_is_neither_albert_nor_bert_is_refused_before_its_weights() {
     assert!(matches!(e, LensError::UnknownModelType { .. }), "{e}");
     assert!(e.to_string().contains("gpt2"));
     assert_eq!(
-        server.requests.load(Ordering::SeqCst),
-        1,
+        server.count("model.safetensors"),
+        0,
         "only config.json was asked for"
     );
+    assert!(server.count("config.json") > 0);
 }
 
 #[test]
@@ -283,7 +512,7 @@ fn nothing_cached(cache: &Path, id: &str) {
 fn a_download_cut_off_halfway_leaves_nothing_corrupt_and_can_be_retried() {
     let id = "org/albert-cut";
     let mut repo = repo_with(id, "albert_single");
-    repo.cut.push((id.into(), "model.safetensors".into()));
+    repo.fault(id, "model.safetensors", Fault::Cut);
     let server = serve(repo);
     let cache = tempfile::tempdir().unwrap();
     let e = hub::open(
@@ -298,7 +527,7 @@ fn a_download_cut_off_halfway_leaves_nothing_corrupt_and_can_be_retried() {
     let blob = cache
         .path()
         .join("models--org--albert-cut/blobs")
-        .join(etag(
+        .join(sha256(
             &std::fs::read(fixture("albert_single/model.safetensors")).unwrap(),
         ));
     assert!(!blob.exists());
@@ -342,6 +571,13 @@ fn hub_settings_come_from_hf_environment_variables() {
     assert_eq!(o.endpoint, "https://huggingface.co");
     assert_eq!(o.cache_dir, PathBuf::from("/home/u/.cache/huggingface/hub"));
     assert!(!o.offline);
+    assert_eq!(o.read_timeout, std::time::Duration::from_secs(10));
+    let o = HubOptions::from_lookup(env(&[
+        ("HF_HUB_DOWNLOAD_TIMEOUT", "2.5"),
+        ("HF_HUB_ETAG_TIMEOUT", "nonsense"),
+    ]));
+    assert_eq!(o.read_timeout, std::time::Duration::from_millis(2500));
+    assert_eq!(o.etag_timeout, std::time::Duration::from_secs(10));
     let o = HubOptions::from_lookup(env(&[
         ("HF_HOME", "/data/hf"),
         ("HF_ENDPOINT", "http://mirror.local/"),
@@ -393,4 +629,293 @@ fn the_cli_traces_a_hub_model_through_hf_endpoint_and_hf_home() {
         .exists());
     let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
     assert_eq!(trace.model_type.as_str(), "bert");
+}
+
+/// Every file under `root`, relative to it.
+fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_download_through_a_302_to_a_cdn_leaves_the_cache_huggingface_hub_writes() {
+    let id = "org/albert-tiny";
+    let server = serve_with_cdn(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let mut opts = options(&server.endpoint, cache.path());
+    opts.token = Some("secret".into());
+    let dir = hub::open(id, &opts, &mut no_progress()).unwrap();
+
+    let repo = cache.path().join("models--org--albert-tiny");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs/main")).unwrap(),
+        COMMIT
+    );
+    assert_eq!(dir, repo.join("snapshots").join(COMMIT));
+    // blobs named by the Hub's hashes: sha256 for LFS files, git's sha1 for the others
+    let mut want_blobs = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(fixture("albert_single").join(&name)).unwrap();
+        let blob = if is_lfs(&name) {
+            sha256(&bytes)
+        } else {
+            git_sha1(&bytes)
+        };
+        assert_eq!(
+            std::fs::read_link(&p).unwrap(),
+            Path::new("../../blobs").join(&blob),
+            "{name}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{name}");
+        want_blobs.push(format!("blobs/{blob}"));
+    }
+    assert!(want_blobs.len() >= 4, "{want_blobs:?}");
+    want_blobs.sort();
+    let blobs: Vec<String> = files_under(&repo)
+        .into_iter()
+        .filter(|f| f.starts_with("blobs"))
+        .collect();
+    assert_eq!(
+        blobs, want_blobs,
+        "exactly one blob per file, nothing partial"
+    );
+    // the weights came from the CDN, and the token went to the Hub only
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("CDN GET") && l.contains("/blob/")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("HUB"))
+            .all(|l| l.contains("Bearer secret")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("CDN"))
+            .all(|l| l.ends_with("None")),
+        "the token must never reach the CDN: {log:?}"
+    );
+    LoadedModel::open(&dir).unwrap();
+}
+
+#[test]
+fn a_renamed_repository_is_followed_through_its_relative_307() {
+    let mut repo = repo_with("albert/albert-tiny", "albert_single");
+    repo.renamed
+        .insert("albert-tiny".into(), "albert/albert-tiny".into());
+    let server = serve_with_cdn(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let dir = hub::open(
+        "albert-tiny",
+        &options(&server.endpoint, cache.path()),
+        &mut no_progress(),
+    )
+    .unwrap();
+    // cached under the name asked for, as huggingface_hub does
+    assert!(dir.starts_with(cache.path().join("models--albert-tiny")));
+    assert!(server.count("HUB HEAD /albert/albert-tiny/resolve/") > 0);
+    LoadedModel::open(&dir).unwrap();
+}
+
+#[test]
+fn forged_commit_ids_etags_and_shard_names_write_nothing_outside_the_cache() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("hub");
+    for commit in ["/some/absolute/path", "../../x", "..", "", "main", "0123"] {
+        let mut repo = repo_with("org/m", "albert_single");
+        repo.commit = Some(commit.into());
+        let server = serve(repo);
+        let e = hub::open(
+            "org/m",
+            &options(&server.endpoint, &cache),
+            &mut no_progress(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("commit"), "{commit:?}: {e}");
+    }
+    for etag in ["../../evil", "/etc/passwd", "zz", ""] {
+        let mut repo = repo_with("org/m", "albert_single");
+        repo.etag = Some(etag.into());
+        let server = serve(repo);
+        let e = hub::open(
+            "org/m",
+            &options(&server.endpoint, &cache),
+            &mut no_progress(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ETag"), "{etag:?}: {e}");
+    }
+    let mut repo = repo_with("org/s", "albert_mlm_sharded_f16");
+    let index = br#"{"weight_map": {"a": "../../escape.safetensors"}}"#;
+    repo.files.insert(
+        ("org/s".into(), "model.safetensors.index.json".into()),
+        index.to_vec(),
+    );
+    let server = serve(repo);
+    let e = hub::open(
+        "org/s",
+        &options(&server.endpoint, &cache),
+        &mut no_progress(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("outside the repository"), "{e}");
+    // nothing beside the cache, and in it no snapshot, ref or file named by the server
+    let outside: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(outside, vec!["hub".to_string()]);
+    for f in files_under(&cache) {
+        assert!(
+            f.starts_with(".locks/") || f.contains("/blobs/"),
+            "unexpected file {f}"
+        );
+        assert!(!f.contains("escape") && !f.contains("evil"), "{f}");
+    }
+}
+
+#[test]
+fn a_stalled_download_fails_within_seconds_and_caches_nothing() {
+    let id = "org/stall";
+    let mut repo = repo_with(id, "albert_single");
+    repo.fault(id, "model.safetensors", Fault::Stall);
+    let server = serve_with_cdn(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let e = hub::open(
+        id,
+        &options(&server.endpoint, cache.path()),
+        &mut no_progress(),
+    )
+    .unwrap_err();
+    assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
+    let msg = e.to_string();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("broke off"),
+        "{msg}"
+    );
+    nothing_cached(cache.path(), id);
+}
+
+#[test]
+fn an_endless_body_is_cut_at_the_size_the_config_allows() {
+    let id = "org/endless";
+    let mut repo = repo_with(id, "albert_single");
+    repo.fault(id, "model.safetensors", Fault::Endless);
+    let server = serve(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let mut most = 0u64;
+    let mut progress = |p: DownloadProgress| {
+        most = most.max(p.bytes_done);
+        true
+    };
+    let e = hub::open(id, &options(&server.endpoint, cache.path()), &mut progress).unwrap_err();
+    assert!(t.elapsed().as_secs() < 30, "took {:?}", t.elapsed());
+    assert!(e.to_string().contains("more of model.safetensors"), "{e}");
+    assert!(most < 1 << 30, "wrote {most} bytes");
+    nothing_cached(cache.path(), id);
+}
+
+#[test]
+fn two_downloads_at_once_leave_one_good_blob_and_a_cancelled_waiter_changes_nothing() {
+    let id = "org/albert-slow";
+    let mut repo = repo_with(id, "albert_single");
+    repo.fault(id, "model.safetensors", Fault::Slow);
+    let server = serve_with_cdn(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(&server.endpoint, cache.path());
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let first = {
+        let opts = opts.clone();
+        std::thread::spawn(move || {
+            let mut told = false;
+            let mut progress = |p: DownloadProgress| {
+                if p.file == "model.safetensors" && p.bytes_done > 0 && !told {
+                    told = true;
+                    let _ = started_tx.send(());
+                }
+                true
+            };
+            hub::open(id, &opts, &mut progress)
+        })
+    };
+    started_rx.recv().unwrap();
+    // a second download while the first holds the weights: it waits; this one gives up (Ctrl-C)
+    let mut waited = false;
+    let mut cancel = |p: DownloadProgress| {
+        if p.file.contains("waiting") {
+            waited = true;
+            return false;
+        }
+        true
+    };
+    let e = hub::open(id, &opts, &mut cancel).unwrap_err();
+    assert!(matches!(e, LensError::Cancelled(_)), "{e}");
+    assert!(waited, "the second download must wait for the first");
+    // and one more that waits to the end
+    let third = {
+        let opts = opts.clone();
+        std::thread::spawn(move || hub::open(id, &opts, &mut no_progress()))
+    };
+    let a = first.join().unwrap().unwrap();
+    let b = third.join().unwrap().unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        server.count("CDN GET"),
+        1,
+        "the weights were downloaded once"
+    );
+    let bytes = std::fs::read(fixture("albert_single/model.safetensors")).unwrap();
+    let blob = cache
+        .path()
+        .join("models--org--albert-slow/blobs")
+        .join(sha256(&bytes));
+    assert_eq!(std::fs::read(blob).unwrap(), bytes);
+    LoadedModel::open(&a).unwrap();
+}
+
+#[test]
+fn a_download_cut_off_while_another_waits_is_redone_whole_by_the_other() {
+    let id = "org/albert-cut-once";
+    let mut repo = repo_with(id, "albert_single");
+    repo.fault(id, "model.safetensors", Fault::CutOnce);
+    let server = serve_with_cdn(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(&server.endpoint, cache.path());
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let opts = opts.clone();
+            std::thread::spawn(move || hub::open(id, &opts, &mut no_progress()))
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    let ok: Vec<&PathBuf> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("off after"), "{failed:?}");
+    let dir = ok[0];
+    let bytes = std::fs::read(fixture("albert_single/model.safetensors")).unwrap();
+    assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), bytes);
+    LoadedModel::open(dir).unwrap();
 }
