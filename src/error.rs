@@ -202,7 +202,7 @@ pub fn catch_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match result {
         Ok(r) => r,
         Err(_) => Err(LensError::Internal(format!(
-            "{what} failed inside a library it uses ({}); the file is probably corrupt",
+            "{what} failed inside a library it uses: {}",
             message.flatten().unwrap_or_else(|| "unknown cause".into())
         ))),
     }
@@ -267,4 +267,26 @@ fn weight_mismatch_message(w: &WeightMismatch) -> String {
         parts.push(h.clone());
     }
     parts.join(". ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_catch_panic_is_an_error_and_the_thread_goes_on() {
+        let e = catch_panic::<()>("reading x.bin", || panic!("index out of bounds")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("reading x.bin") && msg.contains("index out of bounds"),
+            "{msg}"
+        );
+        // nested: the inner panic is reported by the inner guard, the outer sees an Ok
+        let r = catch_panic("outer", || {
+            let inner = catch_panic::<()>("inner", || panic!("deep"));
+            assert!(inner.unwrap_err().to_string().contains("deep"));
+            Ok(7)
+        });
+        assert_eq!(r.unwrap(), 7);
+    }
 }

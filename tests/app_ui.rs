@@ -10,7 +10,7 @@ mod common;
 use app_common::{mask_status_bar, wait};
 
 use albert_lens::analysis::{HeadSel, Measure};
-use albert_lens::app::worker::ModelSource;
+use albert_lens::app::worker::{ModelSlot, ModelSource};
 use albert_lens::app::{AppOptions, AttnView, DiffMode, LensApp};
 use albert_lens::backend::BackendChoice;
 use egui_kittest::kittest::Queryable;
@@ -209,6 +209,39 @@ fn a_broken_folder_shows_its_path_and_reason_in_the_status_bar() {
     h.run_steps(2);
     assert!(h.query_by_label_contains("config.json").is_some());
     assert!(h.state().trace.is_none());
+}
+
+#[test]
+fn a_corrupt_tokenizer_is_named_in_the_status_bar_and_the_worker_goes_on() {
+    // albert_single with a precompiled character map whose trie points far outside itself (the
+    // tokenizer library indexed past its end on this, in the worker thread)
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(common::fixture("albert_single")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let path = dir.path().join("tokenizer.json");
+    let json = std::fs::read_to_string(&path).unwrap();
+    let at = json.find("\"precompiled_charsmap\"").unwrap();
+    let start = at + json[at..].find(": \"").unwrap() + 3;
+    let end = start + json[start..].find('"').unwrap();
+    // [4, 0, 0, 0] [0x7fffffff] "a\0"
+    let bad = format!("{}BAAAAP///39hAA=={}", &json[..start], &json[end..]);
+    std::fs::write(&path, bad).unwrap();
+    let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
+    let err = h.state().status.error.clone().expect("no error shown");
+    assert!(
+        err.contains("tokenizer.json") && err.contains("character map"),
+        "{err}"
+    );
+    assert!(h.state().trace.is_none());
+    // the same worker then opens a good model and runs it
+    h.state_mut().open(
+        ModelSlot::Main,
+        ModelSource::Folder(common::fixture("albert_single")),
+    );
+    app_common::wait(&mut h);
+    assert!(h.state().trace.is_some(), "{:?}", h.state().status.error);
 }
 
 #[test]

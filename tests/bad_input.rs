@@ -307,3 +307,80 @@ fn config_with_heads_not_dividing_hidden_size_is_rejected() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_built_in_model_changed_in_place_is_noticed_and_restored() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = albert_lens::model::builtin::folder_in("albert-mini", cache.path()).unwrap();
+    let weights = dir.join("model.safetensors");
+    let good = std::fs::read(&weights).unwrap();
+    // same size, one byte flipped in the tensor data
+    let mut bad = good.clone();
+    let at = bad.len() - 100;
+    bad[at] ^= 0x40;
+    std::fs::write(&weights, &bad).unwrap();
+    let again = albert_lens::model::builtin::folder_in("albert-mini", cache.path()).unwrap();
+    assert_eq!(again, dir);
+    assert_eq!(
+        std::fs::read(&weights).unwrap(),
+        good,
+        "the bytes are restored"
+    );
+    LoadedModel::open(&dir).unwrap();
+}
+
+#[test]
+fn a_tokenizer_id_beyond_the_vocabulary_names_the_tokenizer_file() {
+    // a WordPiece vocabulary of 400 entries in which one id is far past the model's 400 rows
+    let (_t, d) = copy_fixture("bert_mlm");
+    let path = d.join("tokenizer.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["model"]["vocab"]["##ders"] = serde_json::json!(9999);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::TokenizerVocab { .. }), "{msg}");
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("10000") && msg.contains("400"),
+        "{msg}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_config_json_that_is_a_link_loop_or_a_device_says_so() {
+    let (_t, d) = copy_fixture("albert_single");
+    let cfg = d.join("config.json");
+    std::fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink("config.json", &cfg).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("config.json") && msg.contains("symbolic links"),
+        "{msg}"
+    );
+    std::fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &cfg).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("config.json") && msg.contains("not a regular file"),
+        "{msg}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn writing_a_trace_to_a_folder_or_a_full_disk_says_cannot_write() {
+    let golden = common::goldens("albert_single").remove(0).trace;
+    let dir = tempfile::tempdir().unwrap();
+    let msg = golden
+        .write_safetensors(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("cannot write"), "{msg}");
+    if Path::new("/dev/full").exists() {
+        let msg = golden
+            .write_safetensors(Path::new("/dev/full"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("cannot write /dev/full"), "{msg}");
+    }
+}

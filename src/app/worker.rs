@@ -286,7 +286,18 @@ impl WorkerState {
             }
             for (req, k) in batch.into_iter().zip(keep) {
                 if k {
-                    self.handle(req, &mut backend, &send);
+                    // a panic anywhere below (third-party code included) fails this request
+                    // only: the worker, its models and its traces stay
+                    let handled = crate::error::catch_panic("the request", || {
+                        self.handle(req, &mut backend, &send);
+                        Ok(())
+                    });
+                    if let Err(e) = handled {
+                        send(Event::Failed {
+                            what: "the background worker".into(),
+                            message: e.to_string(),
+                        });
+                    }
                 }
             }
         }

@@ -333,7 +333,7 @@ impl ModelConfig {
         if values > MAX_PARAMETERS {
             return Err(format!(
                 "these sizes make a model of {values} parameters ({} GiB as f32), more than the {MAX_PARAMETERS} albert-lens can hold",
-                values * 4 >> 30
+                (values * 4) >> 30
             ));
         }
         let work = maps * self.layer_macs_per_token();

@@ -201,6 +201,66 @@ pub fn parse(buf: &[u8]) -> Result<SpmModel, String> {
     Ok(m)
 }
 
+/// Checks a SentencePiece precompiled character map (`[u32 trie bytes][trie: u32 units]
+/// [normalized strings]`, a darts-clone double array) before the tokenizer library reads it:
+/// the trie must fit the map, every transition from a reachable node must stay inside the
+/// array, and every leaf must point at a character boundary of the normalized strings. The
+/// library trusts all three (it allocates the claimed trie size, and indexes without checks).
+pub fn check_charsmap(map: &[u8]) -> Result<(), String> {
+    let bad = |what: String| Err(format!("its precompiled character map is corrupt: {what}"));
+    let Some(head) = map.get(..4) else {
+        return bad(format!("{} bytes, too short for its header", map.len()));
+    };
+    let trie_bytes = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if trie_bytes > map.len() - 4 || !trie_bytes.is_multiple_of(4) || trie_bytes == 0 {
+        return bad(format!(
+            "a trie of {trie_bytes} bytes in a map of {}",
+            map.len()
+        ));
+    }
+    let units: Vec<usize> = map[4..4 + trie_bytes]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let normalized = &map[4 + trie_bytes..];
+    let Ok(normalized) = std::str::from_utf8(normalized) else {
+        return bad("its normalized strings are not UTF-8".into());
+    };
+    // the unit layout of darts-clone, as the tokenizer library decodes it
+    let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
+    let label = |u: usize| u & ((1 << 31) | 0xFF);
+    let has_leaf = |u: usize| (u >> 8) & 1 == 1;
+    let value = |u: usize| u & ((1 << 31) - 1);
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![offset(units[0])];
+    while let Some(base) = todo.pop() {
+        if !seen.insert(base) {
+            continue;
+        }
+        for c in 1..=255usize {
+            let pos = base ^ c;
+            let Some(&unit) = units.get(pos) else {
+                return bad(format!("a transition to unit {pos} of {}", units.len()));
+            };
+            if label(unit) != c {
+                continue;
+            }
+            let next = pos ^ offset(unit);
+            let Some(&leaf) = units.get(next) else {
+                return bad(format!("a child at unit {next} of {}", units.len()));
+            };
+            if has_leaf(unit) {
+                let v = value(leaf);
+                if v > normalized.len() || !normalized.is_char_boundary(v) {
+                    return bad(format!("a replacement at byte {v} of {}", normalized.len()));
+                }
+            }
+            todo.push(next);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

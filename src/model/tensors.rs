@@ -172,7 +172,10 @@ pub fn read_safetensors_file(path: &Path, map: &mut TensorMap) -> Result<()> {
         .filter(|t| float_dtype(t.dtype).is_some())
         .map(|t| t.shape.iter().map(|&d| d as u64).product::<u64>())
         .sum();
-    map.check(values).map_err(err)?;
+    // every tensor's bytes count too (non-float ones are read before they are skipped): at
+    // most 8 bytes a value
+    map.check(values.max(meta.data_len() as u64 / 8))
+        .map_err(err)?;
     // the header passed: read the whole (now bounded) file and convert its tensors
     let bytes = read_file(path)?;
     read_safetensors_bytes(&bytes, path, map)?;

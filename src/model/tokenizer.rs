@@ -487,6 +487,7 @@ fn albert_normalizer(
         list.push(Lowercase.into());
     }
     if let Some(map) = charsmap {
+        spm::check_charsmap(map)?;
         let p = Precompiled::from(map)
             .map_err(|e| format!("its SentencePiece character map is corrupt: {e}"))?;
         list.push(p.into());
