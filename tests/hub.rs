@@ -343,6 +343,11 @@ fn no_progress() -> impl FnMut(DownloadProgress) -> bool {
     |_| true
 }
 
+/// `hub::open(id)` from `server` into `cache`, with default options and no progress callback.
+fn open_at(server: &Server, id: &str, cache: &Path) -> Result<PathBuf, LensError> {
+    hub::open(id, &options(&server.endpoint, cache), &mut no_progress())
+}
+
 fn repo_with(id: &str, fixture_name: &str) -> Repo {
     let mut r = Repo::default();
     r.add_dir(id, &fixture(fixture_name));
@@ -389,12 +394,7 @@ fn a_hub_model_downloads_into_the_hf_cache_layout_and_matches_hf() {
 fn a_cached_model_opens_without_the_network() {
     let server = serve(repo_with("albert-tiny", "albert_single"));
     let cache = tempfile::tempdir().unwrap();
-    let first = hub::open(
-        "albert-tiny",
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap();
+    let first = open_at(&server, "albert-tiny", cache.path()).unwrap();
     let before = server.requests.load(Ordering::SeqCst);
     // nothing listens on port 1
     let again = hub::open(
@@ -436,23 +436,13 @@ fn sharded_weights_and_a_vocab_txt_only_bert_download() {
 fn an_unknown_id_is_a_clear_error() {
     let server = serve(Repo::default());
     let cache = tempfile::tempdir().unwrap();
-    let e = hub::open(
-        "nobody/nothing",
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, "nobody/nothing", cache.path()).unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("nobody/nothing") && msg.contains("no such model"),
         "{msg}"
     );
-    let e = hub::open(
-        "../etc",
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, "../etc", cache.path()).unwrap_err();
     assert!(e.to_string().contains("not a valid model id"), "{e}");
 }
 
@@ -467,12 +457,7 @@ fn a_model_that_is_neither_albert_nor_bert_is_refused_before_its_weights() {
         .insert(("gpt2".into(), "model.safetensors".into()), vec![0; 64]);
     let server = serve(repo);
     let cache = tempfile::tempdir().unwrap();
-    let e = hub::open(
-        "gpt2",
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, "gpt2", cache.path()).unwrap_err();
     assert!(matches!(e, LensError::UnknownModelType { .. }), "{e}");
     assert!(e.to_string().contains("gpt2"));
     assert_eq!(
@@ -515,12 +500,7 @@ fn a_download_cut_off_halfway_leaves_nothing_corrupt_and_can_be_retried() {
     repo.fault(id, "model.safetensors", Fault::Cut);
     let server = serve(repo);
     let cache = tempfile::tempdir().unwrap();
-    let e = hub::open(
-        id,
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, id, cache.path()).unwrap_err();
     assert!(e.to_string().contains("model.safetensors"), "{e}");
     nothing_cached(cache.path(), id);
     // the weights blob must not be there complete either
@@ -533,12 +513,7 @@ fn a_download_cut_off_halfway_leaves_nothing_corrupt_and_can_be_retried() {
     assert!(!blob.exists());
 
     let good = serve(repo_with(id, "albert_single"));
-    let dir = hub::open(
-        id,
-        &options(&good.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap();
+    let dir = open_at(&good, id, cache.path()).unwrap();
     LoadedModel::open(&dir).unwrap();
 }
 
@@ -722,12 +697,7 @@ fn a_renamed_repository_is_followed_through_its_relative_307() {
         .insert("albert-tiny".into(), "albert/albert-tiny".into());
     let server = serve_with_cdn(repo);
     let cache = tempfile::tempdir().unwrap();
-    let dir = hub::open(
-        "albert-tiny",
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap();
+    let dir = open_at(&server, "albert-tiny", cache.path()).unwrap();
     // cached under the name asked for, as huggingface_hub does
     assert!(dir.starts_with(cache.path().join("models--albert-tiny")));
     assert!(server.count("HUB HEAD /albert/albert-tiny/resolve/") > 0);
@@ -742,24 +712,14 @@ fn forged_commit_ids_etags_and_shard_names_write_nothing_outside_the_cache() {
         let mut repo = repo_with("org/m", "albert_single");
         repo.commit = Some(commit.into());
         let server = serve(repo);
-        let e = hub::open(
-            "org/m",
-            &options(&server.endpoint, &cache),
-            &mut no_progress(),
-        )
-        .unwrap_err();
+        let e = open_at(&server, "org/m", &cache).unwrap_err();
         assert!(e.to_string().contains("commit"), "{commit:?}: {e}");
     }
     for etag in ["../../evil", "/etc/passwd", "zz", ""] {
         let mut repo = repo_with("org/m", "albert_single");
         repo.etag = Some(etag.into());
         let server = serve(repo);
-        let e = hub::open(
-            "org/m",
-            &options(&server.endpoint, &cache),
-            &mut no_progress(),
-        )
-        .unwrap_err();
+        let e = open_at(&server, "org/m", &cache).unwrap_err();
         assert!(e.to_string().contains("ETag"), "{etag:?}: {e}");
     }
     let mut repo = repo_with("org/s", "albert_mlm_sharded_f16");
@@ -769,12 +729,7 @@ fn forged_commit_ids_etags_and_shard_names_write_nothing_outside_the_cache() {
         index.to_vec(),
     );
     let server = serve(repo);
-    let e = hub::open(
-        "org/s",
-        &options(&server.endpoint, &cache),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, "org/s", &cache).unwrap_err();
     assert!(e.to_string().contains("outside the repository"), "{e}");
     // nothing beside the cache, and in it no snapshot, ref or file named by the server
     let outside: Vec<String> = std::fs::read_dir(root.path())
@@ -799,12 +754,7 @@ fn a_stalled_download_fails_within_seconds_and_caches_nothing() {
     let server = serve_with_cdn(repo);
     let cache = tempfile::tempdir().unwrap();
     let t = std::time::Instant::now();
-    let e = hub::open(
-        id,
-        &options(&server.endpoint, cache.path()),
-        &mut no_progress(),
-    )
-    .unwrap_err();
+    let e = open_at(&server, id, cache.path()).unwrap_err();
     assert!(t.elapsed().as_secs() < 10, "took {:?}", t.elapsed());
     let msg = e.to_string();
     assert!(
