@@ -1,15 +1,15 @@
 //! `albert-lens render`: one view as a figure (PNG or SVG) or its matrix (CSV, NPY,
 //! safetensors), headless, from the same figure builders as the window's Export menu.
 
+use crate::analysis::maps::{self, MapKey};
 use crate::analysis::{HeadSel, Measure};
-use crate::app::maps::{self, MapKey};
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
-use crate::export::Matrix;
 use crate::figures::views::{self as fv, ColorBy};
 use crate::figures::{Figure, Theme};
+use crate::matrix::Matrix;
 use crate::metrics::{self, JsMode};
-use crate::model::{LoadedModel, ModelConfig, ModelType, Trace};
+use crate::model::{LoadedModel, ModelConfig, Trace};
 
 /// The views `render` draws (also its `--view` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,38 +62,9 @@ pub struct Run<'a> {
     pub trace: &'a Trace,
 }
 
-/// Largest repetition count the what-if accepts (each is a full forward pass).
-pub const MAX_REPEATS: usize = 96;
-
-/// Whether `reps` is a repetition count the what-if accepts (1 to [`MAX_REPEATS`]).
-pub fn check_repeats(reps: usize) -> Result<()> {
-    if reps == 0 || reps > MAX_REPEATS {
-        return Err(LensError::Analysis(format!(
-            "{reps} repetitions: give 1 to {MAX_REPEATS}"
-        )));
-    }
-    Ok(())
-}
-
-/// The unshare what-if: `cfg` with its shared layer group applied `reps` times. Only an ALBERT
-/// (shared layers) can be repeated.
-pub fn repeated_config(cfg: &ModelConfig, reps: usize) -> Result<ModelConfig> {
-    if cfg.model_type != ModelType::Albert {
-        return Err(LensError::Analysis(
-            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a BERT"
-                .into(),
-        ));
-    }
-    check_repeats(reps)?;
-    Ok(ModelConfig {
-        num_hidden_layers: reps,
-        ..cfg.clone()
-    })
-}
-
 /// The figure and (where the view has one) the matrix of one view. `rerun(cfg)` runs the main
 /// model's weights on the text under another config (the what-if's, from
-/// [`repeated_config`]); `compare` is the second model (Figure 1's other line; for head /
+/// [`crate::model::config::repeated_config`]); `compare` is the second model (Figure 1's other line; for head /
 /// rollout, the map is main minus compare).
 pub fn render(
     opts: &RenderOptions,
@@ -180,7 +151,13 @@ pub fn render(
         RenderView::Figure1 => {
             let mut repeats = Vec::with_capacity(opts.repeats.len());
             for &r in &opts.repeats {
-                repeats.push((r, rerun(&repeated_config(&main.model.config, r)?)?));
+                repeats.push((
+                    r,
+                    rerun(&crate::model::config::repeated_config(
+                        &main.model.config,
+                        r,
+                    )?)?,
+                ));
             }
             let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
             let lines = fv::figure1_lines(

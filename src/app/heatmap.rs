@@ -2,7 +2,7 @@
 //! token labels on both axes, a colour bar, a hover tooltip, and zoom (scroll or pinch) and pan
 //! (drag) so that a 512-token map stays readable. Double-click resets the view.
 
-use super::maps::MapData;
+use crate::analysis::maps::MapData;
 use crate::colormap::{render_rgba, Colormap, Scale};
 use egui::{
     epaint::TextShape, Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, TextureHandle,

@@ -3,17 +3,16 @@
 
 pub mod bench;
 pub mod heatmap;
-pub mod maps;
 pub mod panels;
 pub mod views;
 pub mod worker;
 
+use crate::analysis::maps::{self, MapData, MapKey, ValueMaps};
 use crate::analysis::{HeadSel, Measure};
 use crate::backend::BackendChoice;
 use crate::colormap::Colormap;
 use crate::model::Trace;
 use heatmap::{MapTexture, ZoomPan};
-use maps::{MapData, MapKey, ValueMaps};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;

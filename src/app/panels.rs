@@ -3,9 +3,9 @@
 //! lens; and the Export menu every view has.
 
 use super::heatmap::{self, ZoomPan};
-use super::maps::MapData;
 use super::worker::{ModelSlot, Request, VocabAnswer};
 use super::{LensApp, Tab};
+use crate::analysis::maps::MapData;
 use crate::colormap::Scale;
 use crate::export::Matrix;
 use crate::figures::views::{self as fv, ColorBy, Figure1Line};
@@ -138,11 +138,11 @@ pub fn parse_repeats(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in s.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
         match part.trim().parse::<usize>() {
-            Ok(r) if crate::render::check_repeats(r).is_ok() => out.push(r),
+            Ok(r) if crate::model::config::check_repeats(r).is_ok() => out.push(r),
             _ => {
                 return Err(format!(
                     "\"{part}\" is not a repetition count from 1 to {}",
-                    crate::render::MAX_REPEATS
+                    crate::model::config::MAX_REPEATS
                 ))
             }
         }

@@ -410,7 +410,7 @@ impl WorkerState {
                     let input = m.encode(&text, pair.as_deref())?;
                     let mut out = Vec::new();
                     for &r in &reps {
-                        let cfg = crate::render::repeated_config(&m.config, r)?;
+                        let cfg = crate::model::config::repeated_config(&m.config, r)?;
                         out.push((r, Arc::new(backend.forward(&cfg, &m.weights, &input)?)));
                     }
                     Ok(out)

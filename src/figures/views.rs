@@ -3,10 +3,10 @@
 
 use super::plots::{self, HeatmapSpec, LensSpec, Panel, ScatterSpec, Series};
 use super::{Figure, Rgb, Theme, OKABE_ITO};
-use crate::app::maps::MapData;
+use crate::analysis::maps::MapData;
 use crate::colormap::{Colormap, Scale};
 use crate::error::Result;
-use crate::export::Matrix;
+use crate::matrix::Matrix;
 use crate::metrics::{LensTable, Projection, Transition};
 use crate::model::Trace;
 

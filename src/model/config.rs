@@ -426,6 +426,35 @@ impl ModelConfig {
     }
 }
 
+/// Largest repetition count the what-if accepts (each is a full forward pass).
+pub const MAX_REPEATS: usize = 96;
+
+/// Whether `reps` is a repetition count the what-if accepts (1 to [`MAX_REPEATS`]).
+pub fn check_repeats(reps: usize) -> Result<()> {
+    if reps == 0 || reps > MAX_REPEATS {
+        return Err(LensError::Analysis(format!(
+            "{reps} repetitions: give 1 to {MAX_REPEATS}"
+        )));
+    }
+    Ok(())
+}
+
+/// The unshare what-if: `cfg` with its shared layer group applied `reps` times. Only an ALBERT
+/// (shared layers) can be repeated.
+pub fn repeated_config(cfg: &ModelConfig, reps: usize) -> Result<ModelConfig> {
+    if cfg.model_type != ModelType::Albert {
+        return Err(LensError::Analysis(
+            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a BERT"
+                .into(),
+        ));
+    }
+    check_repeats(reps)?;
+    Ok(ModelConfig {
+        num_hidden_layers: reps,
+        ..cfg.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

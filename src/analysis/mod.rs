@@ -4,6 +4,8 @@
 //! renormalisation, and differences. Pure functions on row-major `[N, N]` matrices (row = query,
 //! column = key), independent of the UI so that tests can check them on hand-made inputs.
 
+pub mod maps;
+
 use crate::error::{LensError, Result};
 use crate::model::{ModelConfig, ModelWeights, Trace};
 use rayon::prelude::*;
