@@ -84,7 +84,7 @@ const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The most shard files an index may name (the largest public checkpoints have a few hundred).
 pub const MAX_SHARDS: usize = 4096;
 
-use crate::error::{read_file, read_file_limited};
+use crate::error::read_file_limited;
 
 /// Which weight file a model folder has, in the order HF prefers them.
 pub fn find_weights(dir: &Path) -> Option<PathBuf> {
@@ -176,8 +176,12 @@ pub fn read_safetensors_file(path: &Path, map: &mut TensorMap) -> Result<()> {
     // most 8 bytes a value
     map.check(values.max(meta.data_len() as u64 / 8))
         .map_err(err)?;
-    // the header passed: read the whole (now bounded) file and convert its tensors
-    let bytes = read_file(path)?;
+    // the header passed: read the whole file from the same handle, no more than its checked
+    // length (a file swapped or grown meanwhile cannot make the read unbounded)
+    use std::io::Seek;
+    file.rewind().map_err(io)?;
+    let mut bytes = Vec::with_capacity(file_len as usize);
+    file.take(file_len).read_to_end(&mut bytes).map_err(io)?;
     read_safetensors_bytes(&bytes, path, map)?;
     map.files.push(path.to_path_buf());
     Ok(())

@@ -170,15 +170,23 @@ impl<'a> Machine<'a> {
         self.push(Value::Opaque)
     }
 
-    /// A new container of `items`, refused when it would nest deeper than MAX_DEPTH.
-    fn node(items: Vec<Value>) -> std::result::Result<Rc<Node>, String> {
+    /// The depth of a container holding `items`, refused past MAX_DEPTH.
+    fn depth_above(items: &[Value]) -> std::result::Result<usize, String> {
         let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
         if depth > MAX_DEPTH {
             return Err(format!(
                 "the pickle nests values more than {MAX_DEPTH} levels deep, which no state dict does"
             ));
         }
-        Ok(Rc::new(Node { depth, items }))
+        Ok(depth)
+    }
+
+    /// A new container of `items`, refused when it would nest deeper than MAX_DEPTH.
+    fn node(items: Vec<Value>) -> std::result::Result<Rc<Node>, String> {
+        Ok(Rc::new(Node {
+            depth: Self::depth_above(&items)?,
+            items,
+        }))
     }
 
     /// Adds `items` to the list (or dict) on top of the stack, copying it first if it is shared
@@ -202,12 +210,7 @@ impl<'a> Machine<'a> {
                 ));
             }
         }
-        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
-        if depth > MAX_DEPTH {
-            return Err(format!(
-                "the pickle nests values more than {MAX_DEPTH} levels deep, which no state dict does"
-            ));
-        }
+        let depth = Self::depth_above(&items)?;
         let n = Rc::make_mut(node);
         n.depth = n.depth.max(depth);
         n.items.extend(items);
