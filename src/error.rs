@@ -150,12 +150,17 @@ pub fn read_file_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> 
     Ok(buf)
 }
 
-/// Writes a whole file, naming it in the error.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| LensError::Write {
+/// Turns an I/O error while writing `path` into [`LensError::Write`] naming it (for `map_err`).
+pub fn write_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> LensError + '_ {
+    move |source| LensError::Write {
         path: path.to_path_buf(),
         source,
-    })
+    }
+}
+
+/// Writes a whole file, naming it in the error.
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(write_err(path))
 }
 
 thread_local! {

@@ -104,18 +104,14 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     if intact {
         return Ok(dir);
     }
-    let write_err = |path: &Path, source: std::io::Error| LensError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(root).map_err(|e| write_err(root, e))?;
+    std::fs::create_dir_all(root).map_err(crate::error::write_err(root))?;
     // unpack beside, then rename: a half-written folder never has the final name
     let tmp = root.join(format!(
         ".{name}-{hash:016x}.{}.partial",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| write_err(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(crate::error::write_err(&tmp))?;
     for (f, bytes) in files.iter() {
         crate::error::write_file(&tmp.join(f), bytes)?;
     }
@@ -134,7 +130,7 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
         let _ = std::fs::remove_dir_all(&tmp);
         // another process may have unpacked it first
         if !dir.join("model.safetensors").is_file() {
-            return Err(write_err(&dir, e));
+            return Err(crate::error::write_err(&dir)(e));
         }
     }
     Ok(dir)

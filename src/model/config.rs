@@ -200,6 +200,8 @@ pub struct ModelConfig {
     pub inner_group_num: usize,
 }
 
+/// The largest config.json accepted (no real one comes near it).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Upper bound on any one dimension: catches configs that would make us allocate terabytes.
 const MAX_DIM: usize = 1 << 22;
 /// Layer applications per forward pass (num_hidden_layers x inner_group_num).
@@ -211,8 +213,7 @@ const MAX_MACS_PER_TOKEN: u128 = 1 << 35;
 
 impl ModelConfig {
     pub fn from_file(path: &Path) -> Result<Self> {
-        // no real config.json comes near 16 MiB
-        let bytes = crate::error::read_file_limited(path, 16 << 20)?;
+        let bytes = crate::error::read_file_limited(path, MAX_CONFIG_BYTES)?;
         Self::from_json_bytes(&bytes, path)
     }
 

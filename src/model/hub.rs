@@ -23,7 +23,10 @@
 //! - the snapshot link and `refs/<revision>` are written last, so a download that is cut off,
 //!   cancelled or refused leaves nothing in the cache that could be mistaken for a model.
 
-use crate::error::{LensError, Result};
+use crate::error::{write_err, LensError, Result};
+use crate::model::config::MAX_CONFIG_BYTES;
+use crate::model::tensors::MAX_INDEX_BYTES;
+use crate::model::tokenizer::MAX_TOKENIZER_FILE;
 use sha1::Digest;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -139,13 +142,6 @@ fn hub_err(id: &str, msg: impl std::fmt::Display) -> LensError {
     LensError::Hub(format!("{id}: {msg}"))
 }
 
-fn write_err(path: &Path) -> impl Fn(std::io::Error) -> LensError + '_ {
-    move |source| LensError::Write {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Whether a snapshot folder holds a config, weights and a tokenizer.
 fn complete(dir: &Path) -> bool {
     dir.join("config.json").is_file()
@@ -232,8 +228,6 @@ impl Checksum {
 
 /// At most this many redirects are followed for one file.
 const MAX_REDIRECTS: usize = 5;
-/// Files other than the weights (config, tokenizer, index) are never larger than this.
-const MAX_SMALL_FILE: u64 = 256 << 20;
 
 struct Fetcher<'a> {
     agent: ureq::Agent,
@@ -668,26 +662,26 @@ pub fn open(
         progress,
         endpoint_origin: origin(&opts.endpoint),
     };
-    if f.fetch("config.json", 16 << 20)?.is_none() {
+    if f.fetch("config.json", MAX_CONFIG_BYTES)?.is_none() {
         return Err(hub_err(
             id,
             format!("no such model on {} (or it is private)", opts.endpoint),
         ));
     }
     // Refuse other architectures before downloading their weights.
-    let cfg_bytes = f.read_fetched("config.json", 16 << 20)?;
+    let cfg_bytes = f.read_fetched("config.json", MAX_CONFIG_BYTES)?;
     let cfg = crate::model::ModelConfig::from_json_bytes(
         &cfg_bytes,
         Path::new(&format!("{id}/config.json")),
     )?;
     // tokenizer options first, then tokenizer.json, else the model type's own vocabulary file
-    f.fetch("tokenizer_config.json", MAX_SMALL_FILE)?;
+    f.fetch("tokenizer_config.json", MAX_TOKENIZER_FILE)?;
     let own = match cfg.model_type {
         crate::model::ModelType::Albert => "spiece.model",
         crate::model::ModelType::Bert => "vocab.txt",
     };
-    if f.fetch("tokenizer.json", MAX_SMALL_FILE)?.is_none()
-        && f.fetch(own, MAX_SMALL_FILE)?.is_none()
+    if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none()
+        && f.fetch(own, MAX_TOKENIZER_FILE)?.is_none()
     {
         return Err(hub_err(
             id,
@@ -697,8 +691,10 @@ pub fn open(
     // No checkpoint of this config holds more than 8 bytes (f64) per value it may expand to.
     let mut weight_bytes = cfg.value_budget().saturating_mul(8).saturating_add(1 << 27);
     if f.fetch("model.safetensors", weight_bytes)?.is_none() {
-        if f.fetch("model.safetensors.index.json", 64 << 20)?.is_some() {
-            let index = f.read_fetched("model.safetensors.index.json", 64 << 20)?;
+        if f.fetch("model.safetensors.index.json", MAX_INDEX_BYTES)?
+            .is_some()
+        {
+            let index = f.read_fetched("model.safetensors.index.json", MAX_INDEX_BYTES)?;
             let v: serde_json::Value = serde_json::from_slice(&index).map_err(|e| {
                 hub_err(id, format!("model.safetensors.index.json is not JSON: {e}"))
             })?;

@@ -80,7 +80,7 @@ impl TensorMap {
 }
 
 /// The largest index file we accept for sharded safetensors.
-const MAX_INDEX_BYTES: u64 = 64 << 20;
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The most shard files an index may name (the largest public checkpoints have a few hundred).
 pub const MAX_SHARDS: usize = 4096;
 

@@ -185,7 +185,7 @@ impl std::fmt::Debug for LensTokenizer {
 }
 
 /// The largest tokenizer file accepted (real ones are a few MB).
-const MAX_TOKENIZER_FILE: u64 = 256 << 20;
+pub const MAX_TOKENIZER_FILE: u64 = 256 << 20;
 
 /// Tokenized once when a tokenizer is loaded, so a corrupt one fails on opening, not on the
 /// user's first text: Latin with accents, digits and punctuation, CJK, Cyrillic, an emoji.
