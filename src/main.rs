@@ -35,20 +35,25 @@ struct Cli {
     /// (window) start in this attention view
     #[arg(long, value_enum)]
     view: Option<ViewArg>,
-    /// (window) start on this tab
-    #[arg(long, value_enum)]
-    tab: Option<TabArg>,
+    /// (window) start on this tab: attention, projection, shared or lens
+    #[arg(long, value_parser = tab_id)]
+    tab: Option<String>,
     /// (window) save a PNG of the window once the first result is shown, then quit
     #[arg(long)]
     screenshot: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, ValueEnum, Debug)]
-enum TabArg {
-    Attention,
-    Projection,
-    Shared,
-    Lens,
+/// A tab id from the app's tab registry.
+fn tab_id(s: &str) -> std::result::Result<String, String> {
+    let ids: Vec<&str> = albert_lens::app::tabs::registry()
+        .iter()
+        .map(|t| t.id())
+        .collect();
+    if ids.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("no tab {s:?}: use one of {}", ids.join(", ")))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug)]
@@ -241,7 +246,7 @@ fn make_backend(choice: BackendChoice) -> FallbackBackend {
 /// that name wins), or `hub:ID` (downloaded into the Hugging Face cache, with progress on
 /// stderr; a cached model opens offline).
 fn resolve_model(spec: &Path) -> Result<PathBuf> {
-    use albert_lens::app::worker::ModelSource;
+    use albert_lens::model::ModelSource;
     let id = match ModelSource::parse(spec) {
         ModelSource::Folder(dir) => return Ok(dir),
         ModelSource::Builtin(name) => return Ok(albert_lens::model::builtin::folder(&name)?),
@@ -475,7 +480,7 @@ fn main() -> Result<()> {
             text,
             backend,
         }) => summary(&model, &text, backend),
-        Some(Command::BenchUi { frames }) => albert_lens::app::bench::run(frames.max(5)),
+        Some(Command::BenchUi { frames }) => albert_lens::app::frame_bench::run(frames.max(5)),
         Some(Command::Trace {
             model,
             text,
@@ -543,7 +548,7 @@ fn main() -> Result<()> {
                 .with_context(|| {
                     format!("unknown colormap {colormap:?}: use viridis, magma or cividis")
                 })?;
-            let color_by = albert_lens::figures::views::ColorBy::ALL
+            let color_by = albert_lens::figures::scenes::ColorBy::ALL
                 .into_iter()
                 .find(|c| c.name() == color_by)
                 .with_context(|| {
@@ -624,7 +629,8 @@ fn main() -> Result<()> {
 
 /// The desktop window.
 fn run_window(cli: Cli) -> Result<()> {
-    use albert_lens::app::{worker::ModelSource, AppOptions, AttnView, LensApp, Tab};
+    use albert_lens::app::{AppOptions, AttnView, LensApp};
+    use albert_lens::model::ModelSource;
     let open = cli.model.as_deref().map(ModelSource::parse);
     let opts = AppOptions {
         backend: cli.backend.lib(),
@@ -640,12 +646,7 @@ fn run_window(cli: Cli) -> Result<()> {
             ViewArg::Heatmap => AttnView::Heatmap,
             ViewArg::Links => AttnView::Links,
         }),
-        tab: cli.tab.map(|t| match t {
-            TabArg::Attention => Tab::Attention,
-            TabArg::Projection => Tab::Projection,
-            TabArg::Shared => Tab::Shared,
-            TabArg::Lens => Tab::Lens,
-        }),
+        tab: cli.tab,
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -653,6 +654,18 @@ fn run_window(cli: Cli) -> Result<()> {
             .with_inner_size([1280.0, 800.0])
             .with_min_inner_size([640.0, 400.0])
             .with_drag_and_drop(true),
+        // the window's device is the one the app computes on: ask for what compute needs
+        wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
+            wgpu_setup: eframe::egui_wgpu::WgpuSetup::CreateNew(
+                eframe::egui_wgpu::WgpuSetupCreateNew {
+                    device_descriptor: std::sync::Arc::new(
+                        albert_lens::backend::gpu::context::device_descriptor,
+                    ),
+                    ..eframe::egui_wgpu::WgpuSetupCreateNew::without_display_handle()
+                },
+            ),
+            ..Default::default()
+        },
         ..Default::default()
     };
     eframe::run_native(

@@ -1,15 +1,17 @@
 //! `albert-lens render`: one view as a figure (PNG or SVG) or its matrix (CSV, NPY,
-//! safetensors), headless, from the same figure builders as the window's Export menu.
+//! safetensors), headless: the analyses run here, the figure comes from the view registry
+//! ([`crate::views`]) as in the window's Export menu.
 
 use crate::analysis::maps::{self, MapKey};
 use crate::analysis::{HeadSel, Measure};
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
-use crate::figures::views::{self as fv, ColorBy};
+use crate::figures::scenes::{self, ColorBy, GridStyle};
 use crate::figures::{Figure, Theme};
+use crate::insight::{self, JsMode};
 use crate::matrix::Matrix;
-use crate::metrics::{self, JsMode};
 use crate::model::{LoadedModel, ModelConfig, Trace};
+use crate::views::{self, View};
 
 /// The views `render` draws (also its `--view` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,8 +66,8 @@ pub struct Run<'a> {
 
 /// The figure and (where the view has one) the matrix of one view. `rerun(cfg)` runs the main
 /// model's weights on the text under another config (the what-if's, from
-/// [`crate::model::config::repeated_config`]); `compare` is the second model (Figure 1's other line; for head /
-/// rollout, the map is main minus compare).
+/// [`crate::model::config::repeated_config`]); `compare` is the second model (Figure 1's other
+/// line; for head / rollout, the map is main minus compare).
 pub fn render(
     opts: &RenderOptions,
     main: &Run<'_>,
@@ -83,91 +85,53 @@ pub fn render(
             main.name
         )));
     }
+    let model = main.name.as_str();
     let theme = &opts.theme;
     match opts.view {
         RenderView::Head | RenderView::Rollout => {
-            let measure = if opts.view == RenderView::Head {
-                Measure::Attention
-            } else {
-                Measure::Rollout
-            };
-            let key = MapKey {
-                trace_gen: 0,
-                diff_gen: compare.map(|_| 0),
-                value_gen: 0,
-                layer,
-                head: opts.head.unwrap_or(HeadSel::Mean),
-                measure,
-                hide_special: opts.hide_special,
-                renormalise: true,
-                shared_scale: false,
-                log: opts.log,
-            };
-            let rollout = if measure == Measure::Rollout {
-                crate::analysis::rollout(t)?
-            } else {
-                Vec::new()
-            };
-            let diff = match compare {
-                Some(c) => {
-                    if c.trace.tokens != t.tokens {
-                        return Err(LensError::Analysis(format!(
-                            "{} and {} tokenize the text differently, so their maps cannot be subtracted",
-                            main.name, c.name
-                        )));
-                    }
-                    let r = if measure == Measure::Rollout {
-                        crate::analysis::rollout(c.trace)?
-                    } else {
-                        Vec::new()
-                    };
-                    Some((c.trace, r))
-                }
-                None => None,
-            };
-            let data = maps::compute(
-                t,
-                &rollout,
-                None,
-                diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
-                &key,
+            let data = map_data(opts, main, compare, layer)?;
+            views::build(
+                &View::Map {
+                    model,
+                    data: &data,
+                    colormap: opts.colormap,
+                },
+                theme,
             )
-            .map_err(LensError::Analysis)?;
-            let mut data = data;
-            data.title = format!("{}: {}", main.name, data.title);
-            let (fig, m) = fv::map(&data, opts.colormap, theme)?;
-            Ok((fig, Some(m)))
         }
         RenderView::Model => {
-            let title = format!("{}: attention, every layer and head", main.name);
-            let style = fv::GridStyle {
+            let style = GridStyle {
                 colormap: opts.colormap,
                 log: opts.log,
                 shared_scale: false,
             };
-            let fig = fv::model(&title, t, &keep, true, style, theme)?;
-            Ok((fig, None))
+            let view = View::Model {
+                model,
+                trace: t,
+                keep: &keep,
+                renormalise: true,
+                style,
+            };
+            views::build(&view, theme)
         }
         RenderView::Figure1 => {
             let mut repeats = Vec::with_capacity(opts.repeats.len());
             for &r in &opts.repeats {
-                repeats.push((
-                    r,
-                    rerun(&crate::model::config::repeated_config(
-                        &main.model.config,
-                        r,
-                    )?)?,
-                ));
+                let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
+                repeats.push((r, rerun(&cfg)?));
             }
             let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
-            let lines = fv::figure1_lines(
-                (&main.name, t),
+            let lines = scenes::figure1_lines(
+                (model, t),
                 compare.map(|c| (c.name.as_str(), c.trace)),
                 &repeats,
                 opts.hide_special,
             );
-            let (fig, m) = fv::figure1(&opts.text, &lines, theme);
-            Ok((fig, Some(m)))
+            let view = View::Figure1 {
+                text: &opts.text,
+                lines: &lines,
+            };
+            views::build(&view, theme)
         }
         RenderView::Projection => {
             let states: Vec<usize> = if opts.trajectories {
@@ -175,47 +139,44 @@ pub fn render(
             } else {
                 vec![layer + 1]
             };
-            let p = metrics::project(t, &states, &keep)?;
-            let title = if opts.trajectories {
-                format!(
-                    "{}: token trajectories through the layers (PCA of all hidden states)",
-                    main.name
-                )
+            let p = if opts.tsne {
+                insight::project_tsne(t, &states, &keep, &insight::Control::default())?
             } else {
-                format!(
-                    "{}: hidden states after layer {} (PCA)",
-                    main.name,
-                    layer + 1
-                )
+                insight::project(t, &states, &keep)?
             };
-            let (fig, m) = fv::projection(&title, &p, t, opts.color_by, !opts.trajectories, theme);
-            Ok((fig, Some(m)))
+            let view = View::Projection {
+                model,
+                projection: &p,
+                trace: t,
+                color_by: opts.color_by,
+                label_all: !opts.trajectories,
+            };
+            views::build(&view, theme)
         }
         RenderView::Lens => {
-            let model = main.model;
-            let Some(head) = model.weights.mlm.as_ref() else {
+            let m = main.model;
+            let Some(head) = m.weights.mlm.as_ref() else {
                 return Err(LensError::Analysis(format!(
-                    "{} has no masked-LM head, so there is nothing to decode the layers with",
-                    main.name
+                    "{model} has no masked-LM head, so there is nothing to decode the layers with"
                 )));
             };
             let pos = match opts.position {
                 Some(p) => p,
-                None => t
-                    .tokens
-                    .iter()
-                    .position(|tok| tok == "[MASK]" || tok == "<mask>")
-                    .ok_or_else(|| {
-                        LensError::Analysis(
-                            "the text has no [MASK] token: add one, or give --position".into(),
-                        )
-                    })?,
+                None => t.first_mask().ok_or_else(|| {
+                    LensError::Analysis(
+                        "the text has no [MASK] token: add one, or give --position".into(),
+                    )
+                })?,
             };
-            let rows = metrics::layer_lens(&model.config, head, t, pos, opts.top_k.max(1))?;
-            let table = metrics::LensTable::new(&rows, &|id| model.tokenizer.token_or_id(id));
-            let token = t.tokens.get(pos).map_or("", |s| s);
-            let (fig, m) = fv::lens(&main.name, token, pos, &table, theme);
-            Ok((fig, Some(m)))
+            let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
+            let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
+            let view = View::Lens {
+                model,
+                trace: t,
+                pos,
+                table: &table,
+            };
+            views::build(&view, theme)
         }
         RenderView::Js => {
             let mode = match opts.head {
@@ -228,9 +189,70 @@ pub fn render(
                     ))
                 }
             };
-            let values = metrics::cross_layer_js(t, mode)?;
-            let (fig, m) = fv::js(&main.name, mode, &values, layers, opts.colormap, theme)?;
-            Ok((fig, Some(m)))
+            let values = insight::cross_layer_js(t, mode)?;
+            let view = View::Js {
+                model,
+                mode,
+                values: &values,
+                layers,
+                colormap: opts.colormap,
+            };
+            views::build(&view, theme)
         }
     }
+}
+
+/// The head or rollout map of the main model, minus the comparison model's if there is one.
+fn map_data(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<maps::MapData> {
+    let t = main.trace;
+    let measure = if opts.view == RenderView::Head {
+        Measure::Attention
+    } else {
+        Measure::Rollout
+    };
+    let key = MapKey {
+        trace_gen: 0,
+        diff_gen: compare.map(|_| 0),
+        value_gen: 0,
+        layer,
+        head: opts.head.unwrap_or(HeadSel::Mean),
+        measure,
+        hide_special: opts.hide_special,
+        renormalise: true,
+        shared_scale: false,
+        log: opts.log,
+    };
+    let rollout_of = |t: &Trace| -> Result<Vec<Vec<f32>>> {
+        if measure == Measure::Rollout {
+            crate::analysis::rollout(t)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let rollout = rollout_of(t)?;
+    let diff = match compare {
+        Some(c) => {
+            if c.trace.tokens != t.tokens {
+                return Err(LensError::Analysis(format!(
+                    "{} and {} tokenize the text differently, so their maps cannot be subtracted",
+                    main.name, c.name
+                )));
+            }
+            Some((c.trace, rollout_of(c.trace)?))
+        }
+        None => None,
+    };
+    maps::compute(
+        t,
+        &rollout,
+        None,
+        diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
+        &key,
+    )
+    .map_err(LensError::Analysis)
 }

@@ -12,11 +12,11 @@ mod common;
 
 use app_common::{mask_status_bar, wait};
 
-use albert_lens::app::panels::ExportWhat;
-use albert_lens::app::worker::ModelSource;
-use albert_lens::app::{LensApp, Tab};
+use albert_lens::app::tabs::{lens::LensTab, projection::ProjectionTab, shared::SharedTab};
+use albert_lens::app::LensApp;
 use albert_lens::figures::Theme;
-use albert_lens::metrics;
+use albert_lens::insight;
+use albert_lens::model::ModelSource;
 use common::*;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -45,14 +45,16 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
         albert_lens::app::EXAMPLE_TEXT,
     );
     open_tab(&mut h, "Shared vs unshared");
-    assert_eq!(h.state().settings.tab, Tab::Shared);
+    assert_eq!(h.state().active_tab(), "shared");
     let app = h.state_mut();
-    assert!(app.status.error.is_none(), "{:?}", app.status.error);
+    let error = &app.session.status.error;
+    assert!(error.is_none(), "{error:?}");
+    let shared = app.tab::<SharedTab>().unwrap();
     assert!(
-        app.compare_trace.is_some(),
+        shared.compare_trace().is_some(),
         "bert-mini was not run on the text"
     );
-    let (_, reps) = app.repeats.clone().unwrap();
+    let reps = shared.repeats().unwrap();
     assert_eq!(
         reps.iter()
             .map(|(r, t)| (*r, t.attentions.len()))
@@ -60,7 +62,7 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
         vec![(6, 6), (12, 12), (24, 24)]
     );
     let (_, m) = app
-        .build_export(ExportWhat::Figure1, &Theme::LIGHT)
+        .build_export("shared", "figure1", &Theme::LIGHT)
         .unwrap();
     let m = m.unwrap();
     assert_eq!(m.rows, 24);
@@ -74,7 +76,7 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
             .into_iter()
             .find(|g| g.case == "example")
             .unwrap();
-        let want = metrics::figure1(&g.trace, &[]);
+        let want = insight::figure1(&g.trace, &[]);
         for (layer, t) in want.iter().enumerate() {
             let (l2, angle) = (
                 m.values[layer * m.cols + col],
@@ -108,12 +110,13 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
 fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
     let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
     open_tab(&mut h, "Layer lens");
-    let (lens, trace) = {
+    let ((lens_pos, table), trace) = {
         let app = h.state();
-        (app.lens.clone().unwrap(), app.trace.clone().unwrap())
+        let (pos, table) = app.tab::<LensTab>().unwrap().result().unwrap();
+        ((pos, table.clone()), app.session.trace().cloned().unwrap())
     };
     let pos = trace.tokens.iter().position(|t| t == "[MASK]").unwrap();
-    assert_eq!(lens.1, pos, "the lens starts on the first [MASK]");
+    assert_eq!(lens_pos, pos, "the lens starts on the first [MASK]");
     let vocab: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             albert_lens::model::builtin::folder("albert-mini")
@@ -125,9 +128,9 @@ fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
     .unwrap();
     let id_of = |tok: &str| vocab["model"]["vocab"][tok].as_u64().unwrap() as usize;
     let v = 4000;
-    for (state, top) in &lens.2.rows {
+    for (state, top) in &table.rows {
         let logits = golden_tensor("albert-mini", "mask", &format!("lens_logits.{state}")).unwrap();
-        let want = metrics::softmax(&logits[pos * v..(pos + 1) * v]);
+        let want = insight::softmax(&logits[pos * v..(pos + 1) * v]);
         for (tok, p) in top {
             assert!(
                 (p - want[id_of(tok)]).abs() < 1e-4,
@@ -149,7 +152,7 @@ fn layer_lens_matches_transformers_and_follows_a_clicked_token() {
     wait(&mut h);
     let app = h.state();
     assert_eq!(
-        app.lens.as_ref().unwrap().1,
+        app.tab::<LensTab>().unwrap().result().unwrap().0,
         trace.tokens.iter().position(|t| t == "capital").unwrap()
     );
 }
@@ -163,7 +166,7 @@ fn layer_lens_without_an_mlm_head_says_so() {
     );
     open_tab(&mut h, "Layer lens");
     h.get_by_label_contains("has no masked-LM head");
-    assert!(h.state().lens.is_none());
+    assert!(h.state().tab::<LensTab>().unwrap().result().is_none());
 }
 
 /// The projection (trajectories): 5 hidden states x 17 tokens, and its explained variances equal
@@ -176,8 +179,8 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
     );
     open_tab(&mut h, "Projection");
     let app = h.state();
-    let (_, p) = app.projection.ready.clone().unwrap();
-    let p = p.unwrap();
+    let p = app.tab::<ProjectionTab>().unwrap().projection().cloned();
+    let p = p.unwrap().unwrap();
     assert_eq!(p.points.len(), 5 * 17);
     let g = goldens("albert-mini")
         .into_iter()
@@ -185,7 +188,7 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
         .unwrap();
     let states: Vec<usize> = (0..5).collect();
     let tokens: Vec<usize> = (0..17).collect();
-    let want = metrics::project(&g.trace, &states, &tokens).unwrap();
+    let want = insight::project(&g.trace, &states, &tokens).unwrap();
     for (a, b) in p.explained.iter().zip(&want.explained) {
         assert!(
             (a - b).abs() < 1e-3,
@@ -208,18 +211,11 @@ fn every_export_is_valid_svg_and_png() {
     }
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
-    use albert_lens::app::worker::ModelSlot;
-    for what in [
-        ExportWhat::Attention,
-        ExportWhat::Projection,
-        ExportWhat::Figure1,
-        ExportWhat::Js(ModelSlot::Main),
-        ExportWhat::Js(ModelSlot::Compare),
-        ExportWhat::Params,
-        ExportWhat::Lens,
-    ] {
+    let all = app.exports();
+    assert_eq!(all.len(), 7, "{all:?}");
+    for what in all {
         let (fig, matrix) = app
-            .build_export(what, &Theme::PRESENTATION)
+            .build_export(what.0, what.1, &Theme::PRESENTATION)
             .unwrap_or_else(|e| panic!("{what:?}: {e}"));
         let svg = fig.to_svg();
         let tree = albert_lens::figures::parse_svg(&svg).unwrap();
@@ -246,16 +242,24 @@ fn vocabulary_neighbours_match_the_embedding_table() {
     open_tab(&mut h, "Projection");
     h.get_by_label("Vocabulary").click();
     h.run_steps(2);
-    h.state_mut().settings.vocab_query = "states".into();
+    let vocab = |h: &Harness<'static, LensApp>| {
+        let answers = h.state().tab::<ProjectionTab>().unwrap().vocab();
+        answers.map(|(_, a)| a.to_vec())
+    };
+    h.state_mut()
+        .tab_mut::<ProjectionTab>()
+        .unwrap()
+        .settings
+        .vocab_query = "states".into();
     h.get_by_label("Find neighbours").click();
     let t0 = Instant::now();
-    while h.state().vocab.is_none() {
+    while vocab(&h).is_none() {
         h.step();
         assert!(t0.elapsed() < Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(10));
     }
     h.run_steps(2);
-    let (_, answers) = h.state().vocab.clone().unwrap();
+    let answers = vocab(&h).unwrap();
     assert_eq!(answers.len(), 2, "albert-mini and bert-mini");
     let dir = albert_lens::model::builtin::folder("albert-mini").unwrap();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
@@ -271,7 +275,7 @@ fn vocabulary_neighbours_match_the_embedding_table() {
     let vocab: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("tokenizer.json")).unwrap()).unwrap();
     let id = vocab["model"]["vocab"]["states"].as_u64().unwrap() as usize;
-    let want = metrics::nearest_rows(&table, 64, id, 12);
+    let want = insight::nearest_rows(&table, 64, id, 12);
     let name_of = |i: usize| {
         vocab["model"]["vocab"]
             .as_object()
@@ -304,17 +308,17 @@ fn copy_image_puts_the_figure_on_the_clipboard() {
     h.run_steps(2);
     h.get_by_label("Copy image").click();
     let t0 = Instant::now();
-    while h.state().status.notice.is_none() {
+    while h.state().session.status.notice.is_none() {
         h.step();
         assert!(t0.elapsed() < Duration::from_secs(60), "no clipboard copy");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let app = h.state();
+    let status = &h.state().session.status;
     assert_eq!(
-        app.status.notice.as_deref(),
+        status.notice.as_deref(),
         Some("image copied to the clipboard")
     );
-    assert!(app.status.error.is_none(), "{:?}", app.status.error);
+    assert!(status.error.is_none(), "{:?}", status.error);
 }
 
 /// View > Presentation mode: the window turns light and its text grows by 35%.
@@ -328,7 +332,7 @@ fn presentation_mode_is_light_with_large_type() {
         h.ctx.global_style().text_styles[&egui::TextStyle::Body].size
     };
     let before = body(&h);
-    h.state_mut().settings.presentation = true;
+    h.state_mut().session.settings.presentation = true;
     h.run_steps(2);
     assert!(
         (body(&h) / before - 1.35).abs() < 1e-3,
@@ -348,5 +352,5 @@ fn the_what_if_needs_an_albert() {
     );
     open_tab(&mut h, "Shared vs unshared");
     h.get_by_label_contains("needs an ALBERT as the main model");
-    assert!(h.state().repeats.is_none());
+    assert!(h.state().tab::<SharedTab>().unwrap().repeats().is_none());
 }

@@ -10,9 +10,11 @@ mod common;
 use app_common::{mask_status_bar, wait};
 
 use albert_lens::analysis::{HeadSel, Measure};
-use albert_lens::app::worker::{ModelSlot, ModelSource};
-use albert_lens::app::{AppOptions, AttnView, DiffMode, LensApp};
+use albert_lens::app::tabs::attention::{AttentionTab, DiffMode};
+use albert_lens::app::worker::ModelSlot;
+use albert_lens::app::{AppOptions, AttnView, LensApp};
 use albert_lens::backend::BackendChoice;
+use albert_lens::model::ModelSource;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
@@ -29,18 +31,26 @@ fn harness(model: ModelSource, text: &str) -> Harness<'static, LensApp> {
 /// Hovers the centre of displayed cell (row, col) and returns the tooltip text.
 fn hover_cell(h: &mut Harness<'static, LensApp>, row: usize, col: usize) -> String {
     let (rect, n) = {
-        let app = h.state();
-        let data = app.map.as_ref().unwrap().as_ref().unwrap();
-        (app.heatmap_rect.unwrap(), data.rows)
+        let tab = attention(h);
+        let data = tab.map.as_ref().unwrap().as_ref().unwrap();
+        (tab.heatmap_rect.unwrap(), data.matrix.rows)
     };
     let cell = rect.width() / n as f32;
     let pos = rect.min + egui::vec2((col as f32 + 0.5) * cell, (row as f32 + 0.5) * cell);
     h.hover_at(pos);
     h.run_steps(4);
-    h.state()
+    attention(h)
         .hover_text
         .clone()
         .expect("no tooltip for the hovered cell")
+}
+
+fn attention<'a>(h: &'a Harness<'static, LensApp>) -> &'a AttentionTab {
+    h.state().tab::<AttentionTab>().unwrap()
+}
+
+fn attention_mut<'a>(h: &'a mut Harness<'static, LensApp>) -> &'a mut AttentionTab {
+    h.state_mut().tab_mut::<AttentionTab>().unwrap()
 }
 
 fn value_of(tooltip: &str) -> f32 {
@@ -69,18 +79,15 @@ fn hovering_a_cell_shows_its_tokens_and_the_weight_transformers_computes() {
         ModelSource::Folder(common::fixture("albert_single")),
         &g.text,
     );
-    assert!(
-        h.state().status.error.is_none(),
-        "{:?}",
-        h.state().status.error
-    );
+    let error = &h.state().session.status.error;
+    assert!(error.is_none(), "{error:?}");
     // pick layer 2 with the slider's keyboard, head 2 with the combo box
-    h.state_mut().settings.layer = 1;
+    h.state_mut().session.settings.layer = 1;
     h.get_by_label("Heads").click();
     h.run_steps(2);
     h.get_by_label("Head 2").click();
     h.run_steps(3);
-    assert_eq!(h.state().settings.head, HeadSel::Head(1));
+    assert_eq!(attention(&h).settings.head, HeadSel::Head(1));
     let n = g.trace.num_tokens();
     for (q, k) in [(0, 0), (1, 2), (n - 1, 1), (2, n - 2)] {
         let tip = hover_cell(&mut h, q, k);
@@ -116,9 +123,9 @@ fn max_of_heads_and_hidden_special_tokens_match_the_reference() {
     h.get_by_label("Hide special tokens").click();
     h.run_steps(3);
     let app = h.state();
-    assert!(app.settings.hide_special);
-    let data = app.map.as_ref().unwrap().as_ref().unwrap();
-    let ours = app.trace.as_ref().unwrap();
+    assert!(app.session.settings.hide_special);
+    let data = attention(&h).map.as_ref().unwrap().as_ref().unwrap();
+    let ours = app.session.trace().unwrap();
     assert_eq!(ours.tokens, g.trace.tokens);
     let kept: Vec<usize> = (0..g.trace.num_tokens())
         .filter(|&i| !ours.special[i])
@@ -128,6 +135,7 @@ fn max_of_heads_and_hidden_special_tokens_match_the_reference() {
         g.trace.num_tokens() - 2,
         "[CLS] and [SEP] are special"
     );
+    let data = &data.matrix;
     assert_eq!(data.rows, kept.len());
     assert!(!data.row_labels.iter().any(|t| t == "[CLS]" || t == "[SEP]"));
     // each row: max over heads of the kept keys, renormalised to sum to 1 (tolerance 1e-5)
@@ -160,18 +168,18 @@ fn difference_of_two_texts_is_a_minus_b_on_the_diverging_map() {
         ModelSource::Folder(common::fixture("bert_mlm")),
         "the cat sat on the mat",
     );
-    h.state_mut().settings.diff = DiffMode::SecondText;
-    h.state_mut().settings.diff_text = "the dog sat on the mat".into();
-    h.state_mut().request_run();
+    attention_mut(&mut h).settings.diff = DiffMode::SecondText;
+    attention_mut(&mut h).settings.diff_text = "the dog sat on the mat".into();
+    h.state_mut().session.request_run();
     wait(&mut h);
     h.run_steps(3);
-    let app = h.state();
-    let a = app.trace.clone().unwrap();
-    let b = app.diff_trace.clone().unwrap();
+    let a = h.state().session.trace().cloned().unwrap();
+    let b = attention(&h).diff_trace().cloned().unwrap();
     assert_eq!(a.num_tokens(), b.num_tokens());
-    let data = app.map.as_ref().unwrap().as_ref().unwrap();
-    assert!(data.diverging);
-    assert!(data.title.starts_with("difference"));
+    let map = attention(&h).map.as_ref().unwrap().as_ref().unwrap();
+    assert!(map.diverging);
+    let data = &map.matrix;
+    assert!(data.name.starts_with("difference"));
     let n = a.num_tokens();
     let mean = |t: &albert_lens::model::Trace, q: usize, k: usize| {
         (0..t.num_heads)
@@ -203,12 +211,18 @@ fn a_broken_folder_shows_its_path_and_reason_in_the_status_bar() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), b"{ this is not json").unwrap();
     let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
-    let err = h.state().status.error.clone().expect("no error shown");
+    let err = h
+        .state()
+        .session
+        .status
+        .error
+        .clone()
+        .expect("no error shown");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("config.json"), "{err}");
     h.run_steps(2);
     assert!(h.query_by_label_contains("config.json").is_some());
-    assert!(h.state().trace.is_none());
+    assert!(h.state().session.trace().is_none());
 }
 
 #[test]
@@ -229,19 +243,26 @@ fn a_corrupt_tokenizer_is_named_in_the_status_bar_and_the_worker_goes_on() {
     let bad = format!("{}BAAAAP///39hAA=={}", &json[..start], &json[end..]);
     std::fs::write(&path, bad).unwrap();
     let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
-    let err = h.state().status.error.clone().expect("no error shown");
+    let err = h
+        .state()
+        .session
+        .status
+        .error
+        .clone()
+        .expect("no error shown");
     assert!(
         err.contains("tokenizer.json") && err.contains("character map"),
         "{err}"
     );
-    assert!(h.state().trace.is_none());
+    assert!(h.state().session.trace().is_none());
     // the same worker then opens a good model and runs it
-    h.state_mut().open(
+    h.state_mut().session.open(
         ModelSlot::Main,
         ModelSource::Folder(common::fixture("albert_single")),
     );
     app_common::wait(&mut h);
-    assert!(h.state().trace.is_some(), "{:?}", h.state().status.error);
+    let cx = &h.state().session;
+    assert!(cx.trace().is_some(), "{:?}", cx.status.error);
 }
 
 #[test]
@@ -252,7 +273,9 @@ fn clicking_a_thumbnail_in_the_model_view_opens_that_layer_and_head() {
     );
     h.get_by_label("Model view").click();
     h.run_steps(3);
-    let (origin, pitch) = h.state().grid_origin.expect("the model view was not drawn");
+    let (origin, pitch) = attention(&h)
+        .grid_origin
+        .expect("the model view was not drawn");
     // layer 2, head 3
     h.hover_at(origin + egui::vec2(2.5 * pitch, 1.5 * pitch));
     h.run_steps(2);
@@ -269,9 +292,12 @@ fn clicking_a_thumbnail_in_the_model_view_opens_that_layer_and_head() {
         modifiers: Default::default(),
     });
     h.run_steps(3);
-    let s = &h.state().settings;
+    let s = &attention(&h).settings;
     assert_eq!(s.view, AttnView::Heatmap);
-    assert_eq!((s.layer, s.head), (1, HeadSel::Head(2)));
+    assert_eq!(
+        (h.state().session.settings.layer, s.head),
+        (1, HeadSel::Head(2))
+    );
 }
 
 #[test]
@@ -287,7 +313,7 @@ fn snapshots_of_each_attention_view() {
         ("token_links", AttnView::Links, Measure::Attention),
     ] {
         {
-            let s = &mut h.state_mut().settings;
+            let s = &mut attention_mut(&mut h).settings;
             s.view = view;
             s.measure = measure;
         }
@@ -314,23 +340,25 @@ fn first_start_opens_the_built_in_albert_mini_and_shows_the_example_attention() 
         });
     wait(&mut h);
     let app = h.state();
-    assert!(app.status.error.is_none(), "{:?}", app.status.error);
-    let main = app.main_info.as_ref().unwrap();
+    let cx = &app.session;
+    assert!(cx.status.error.is_none(), "{:?}", cx.status.error);
+    let main = cx.info(ModelSlot::Main).unwrap();
     assert_eq!(main.source, ModelSource::Builtin("albert-mini".into()));
     assert_eq!(main.model_type, albert_lens::model::ModelType::Albert);
     assert_eq!(
-        app.compare_info.as_ref().unwrap().source,
+        cx.info(ModelSlot::Compare).unwrap().source,
         ModelSource::Builtin("bert-mini".into())
     );
-    let trace = app.trace.as_ref().unwrap();
-    assert_eq!(app.settings.text, albert_lens::app::EXAMPLE_TEXT);
+    let trace = cx.trace().unwrap();
+    assert_eq!(cx.settings.text, albert_lens::app::EXAMPLE_TEXT);
     assert!(
         trace.tokens.iter().any(|t| t == "animal"),
         "{:?}",
         trace.tokens
     );
-    let data = app.map.as_ref().unwrap().as_ref().unwrap();
-    assert_eq!(data.rows, trace.num_tokens());
-    assert!(app.heatmap_rect.is_some(), "the heatmap was not drawn");
+    let tab = attention(&h);
+    let data = tab.map.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(data.matrix.rows, trace.num_tokens());
+    assert!(tab.heatmap_rect.is_some(), "the heatmap was not drawn");
     h.get_by_label_contains("albert-mini (built in)");
 }

@@ -8,7 +8,6 @@
 
 mod common;
 
-use albert_lens::backend::cpu::mlm_logits;
 use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::model::{builtin, LoadedModel, ModelType};
 use common::*;
@@ -25,7 +24,9 @@ fn check(name: &str) -> LoadedModel {
             .unwrap();
         let d = trace.diff(&g.trace).expect("same shapes");
         assert!(d.within_tolerance(), "{name}/{}: {d:?}", g.case);
-        let got = mlm_logits(&model.config, head, trace.hidden_states.last().unwrap()).unwrap();
+        let got = head
+            .logits(&model.config, trace.hidden_states.last().unwrap())
+            .unwrap();
         let want = g.mlm_logits.unwrap();
         assert!(
             worst_relative(&got, &want, HIDDEN_REL_TOL) <= 1.0,

@@ -7,7 +7,7 @@
 mod common;
 
 use albert_lens::backend::{Backend, CpuBackend};
-use albert_lens::metrics::{self, JsMode};
+use albert_lens::insight::{self, JsMode};
 use albert_lens::model::{builtin, LoadedModel};
 use albert_lens::params::{self, Arch, Loaded, Sharing};
 use common::*;
@@ -32,7 +32,7 @@ fn pca_recovers_a_known_decomposition() {
             (0..4).map(move |d| (offset[d] + (0..3).map(|k| c[k] * axes[k][d]).sum::<f64>()) as f32)
         })
         .collect();
-    let p = metrics::pca(&data, 4, 4, 3).unwrap();
+    let p = insight::pca(&data, 4, 4, 3).unwrap();
     for (got, want) in p.variance.iter().zip([4.0, 1.0, 0.25]) {
         assert!((got - want).abs() < 1e-6, "variance {got} want {want}");
     }
@@ -54,8 +54,8 @@ fn pca_recovers_a_known_decomposition() {
 
 #[test]
 fn pca_refuses_a_matrix_of_the_wrong_size() {
-    assert!(metrics::pca(&[1.0, 2.0, 3.0], 2, 2, 1).is_err());
-    assert!(metrics::pca(&[], 0, 2, 1).is_err());
+    assert!(insight::pca(&[1.0, 2.0, 3.0], 2, 2, 1).is_err());
+    assert!(insight::pca(&[], 0, 2, 1).is_err());
 }
 
 /// Token 0 goes from (1, 0) to (0, 2): L2 √5, 90°. Token 1 stays at (0, 1): 0 and 0°. The
@@ -69,28 +69,28 @@ fn figure1_averages_distance_and_angle_over_tokens() {
         2,
         1,
     );
-    let f = metrics::figure1(&t, &[]);
+    let f = insight::figure1(&t, &[]);
     assert_eq!(f.len(), 1);
     assert!((f[0].l2 - 5f64.sqrt() / 2.0).abs() < 1e-12);
     assert!((f[0].angle_deg - 45.0).abs() < 1e-9);
-    let only0 = metrics::figure1(&t, &[0]);
+    let only0 = insight::figure1(&t, &[0]);
     assert!((only0[0].l2 - 5f64.sqrt()).abs() < 1e-12);
     assert!((only0[0].angle_deg - 90.0).abs() < 1e-9);
-    assert!((metrics::angle_between(&[1.0, 1.0], &[1.0, 0.0]) - 45.0).abs() < 1e-9);
+    assert!((insight::angle_between(&[1.0, 1.0], &[1.0, 0.0]) - 45.0).abs() < 1e-9);
 }
 
 /// Disjoint distributions are 1 apart; equal ones 0; (½, ½) against (1, 0) has
 /// JS = H(¾, ¼) − ½ = 0.311278124459133 bits, so the distance is its square root.
 #[test]
 fn js_distance_has_the_textbook_values() {
-    assert!((metrics::js_distance(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-12);
-    assert!(metrics::js_distance(&[0.3, 0.7], &[0.3, 0.7]).abs() < 1e-7);
+    assert!((insight::js_distance(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-12);
+    assert!(insight::js_distance(&[0.3, 0.7], &[0.3, 0.7]).abs() < 1e-7);
     let want = 0.311_278_124_459_133f64.sqrt();
-    assert!((metrics::js_distance(&[0.5, 0.5], &[1.0, 0.0]) - want).abs() < 1e-9);
+    assert!((insight::js_distance(&[0.5, 0.5], &[1.0, 0.0]) - want).abs() < 1e-9);
     // symmetric
     assert_eq!(
-        metrics::js_distance(&[0.2, 0.8], &[0.6, 0.4]),
-        metrics::js_distance(&[0.6, 0.4], &[0.2, 0.8])
+        insight::js_distance(&[0.2, 0.8], &[0.6, 0.4]),
+        insight::js_distance(&[0.6, 0.4], &[0.2, 0.8])
     );
 }
 
@@ -106,10 +106,10 @@ fn cross_layer_js_matrix_on_a_hand_made_trace() {
         1,
     );
     for mode in [JsMode::MatchedHeads, JsMode::MeanOfHeads, JsMode::Head(0)] {
-        let m = metrics::cross_layer_js(&t, mode).unwrap();
+        let m = insight::cross_layer_js(&t, mode).unwrap();
         assert_eq!(m, vec![0.0, 0.5, 0.5, 0.0], "{mode:?}");
     }
-    assert!(metrics::cross_layer_js(&t, JsMode::Head(1)).is_err());
+    assert!(insight::cross_layer_js(&t, JsMode::Head(1)).is_err());
 }
 
 /// The layer lens decodes every hidden state with the masked-LM head: the probabilities equal
@@ -129,13 +129,13 @@ fn layer_lens_matches_transformers_head_on_every_layer() {
             .unwrap();
         let pos = trace.tokens.iter().position(|t| t == "[MASK]").unwrap();
         let head = model.weights.mlm.as_ref().unwrap();
-        let rows = metrics::layer_lens(&model.config, head, &trace, pos, 5).unwrap();
+        let rows = insight::layer_lens(&model.config, head, &trace, pos, 5).unwrap();
         assert_eq!(rows.len(), trace.hidden_states.len());
         let v = model.config.vocab_size;
         for row in &rows {
             let logits =
                 golden_tensor(name, "mask", &format!("lens_logits.{}", row.state)).unwrap();
-            let want = metrics::softmax(&logits[pos * v..(pos + 1) * v]);
+            let want = insight::softmax(&logits[pos * v..(pos + 1) * v]);
             let worst = max_abs_diff(&row.probs, &want);
             assert!(worst < 1e-4, "{name} state {}: {worst}", row.state);
             let mut order: Vec<usize> = (0..v).collect();
@@ -253,8 +253,8 @@ fn tsne_separates_clusters_deterministically_and_can_be_cancelled() {
             }
         }
     }
-    let ctl = metrics::Control::default();
-    let y = metrics::tsne(&data, 24, 5, 30.0, &ctl).unwrap();
+    let ctl = insight::Control::default();
+    let y = insight::tsne(&data, 24, 5, 30.0, &ctl).unwrap();
     assert!((ctl.fraction() - 1.0).abs() < 1e-6);
     let dist =
         |a: usize, b: usize| ((y[a][0] - y[b][0]).powi(2) + (y[a][1] - y[b][1]).powi(2)).sqrt();
@@ -286,12 +286,12 @@ fn tsne_separates_clusters_deterministically_and_can_be_cancelled() {
         "clusters not separated"
     );
     assert_eq!(
-        metrics::tsne(&data, 24, 5, 30.0, &metrics::Control::default()).unwrap(),
+        insight::tsne(&data, 24, 5, 30.0, &insight::Control::default()).unwrap(),
         y
     );
-    let stop = metrics::Control::default();
+    let stop = insight::Control::default();
     stop.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-    let err = metrics::tsne(&data, 24, 5, 30.0, &stop).unwrap_err();
+    let err = insight::tsne(&data, 24, 5, 30.0, &stop).unwrap_err();
     assert!(err.to_string().contains("cancelled"), "{err}");
 }
 
@@ -300,10 +300,10 @@ fn tsne_separates_clusters_deterministically_and_can_be_cancelled() {
 #[test]
 fn nearest_rows_by_cosine_on_a_hand_made_table() {
     let table = [1.0, 0.0, 0.9, 0.1, 0.0, 1.0, -1.0, 0.0];
-    let got = metrics::nearest_rows(&table, 2, 0, 3);
+    let got = insight::nearest_rows(&table, 2, 0, 3);
     assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert!((got[0].1 as f64 - 0.9 / 0.82f64.sqrt()).abs() < 1e-6);
     assert!(got[1].1.abs() < 1e-7);
     assert!((got[2].1 + 1.0).abs() < 1e-7);
-    assert!(metrics::nearest_rows(&table, 2, 9, 3).is_empty());
+    assert!(insight::nearest_rows(&table, 2, 9, 3).is_empty());
 }

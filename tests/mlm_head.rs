@@ -5,7 +5,6 @@
 
 mod common;
 
-use albert_lens::backend::cpu::mlm_logits;
 use albert_lens::backend::{Backend, CpuBackend};
 use albert_lens::model::LoadedModel;
 use common::*;
@@ -21,7 +20,7 @@ fn check(name: &str) {
             .forward(&model.config, &model.weights, &input)
             .unwrap();
         let last = trace.hidden_states.last().unwrap();
-        let got = mlm_logits(&model.config, head, last).unwrap();
+        let got = head.logits(&model.config, last).unwrap();
         let w = worst_relative(&got, &want, HIDDEN_REL_TOL);
         assert!(w <= 1.0, "{name}/{}: logits {w:.2}x the tolerance", g.case);
         // the top prediction at every position agrees with HF
@@ -61,5 +60,5 @@ fn bert_masked_lm_head_matches_hf_logits() {
 fn a_hidden_state_of_the_wrong_size_is_an_error() {
     let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
     let head = model.weights.mlm.as_ref().unwrap();
-    assert!(mlm_logits(&model.config, head, &[0.0; 7]).is_err());
+    assert!(head.logits(&model.config, &[0.0; 7]).is_err());
 }

@@ -4,6 +4,7 @@
 
 use crate::analysis::{self, HeadSel, Measure};
 use crate::colormap::Scale;
+use crate::matrix::Matrix;
 use crate::model::Trace;
 use std::sync::Arc;
 
@@ -22,21 +23,17 @@ pub struct MapKey {
     pub log: bool,
 }
 
-/// A matrix ready to draw: `values` is `[rows, cols]` row-major (rows = queries).
+/// A matrix ready to draw (rows = queries) with how to colour it.
 #[derive(Debug, Clone)]
 pub struct MapData {
-    pub values: Vec<f32>,
-    pub rows: usize,
-    pub cols: usize,
-    /// token labels of the rows and columns (for a difference: "a/b" where the tokens differ)
-    pub row_labels: Vec<String>,
-    pub col_labels: Vec<String>,
+    /// the values, token labels of the rows and columns (for a difference: "a/b" where the
+    /// tokens differ), and the map's title as its name
+    pub matrix: Matrix,
     /// the trace positions of the rows/columns (they differ from 0.. when special tokens are
     /// hidden)
     pub index: Vec<usize>,
     pub scale: Scale,
     pub diverging: bool,
-    pub title: String,
     /// what the hovered value is called ("weight", "|αf|", "Δ weight")
     pub value_name: &'static str,
 }
@@ -201,15 +198,17 @@ pub fn compute(
         what
     };
     Ok(MapData {
-        rows: index.len(),
-        cols: index.len(),
-        values,
-        row_labels: labels.clone(),
-        col_labels: labels,
+        matrix: Matrix {
+            name: title,
+            rows: index.len(),
+            cols: index.len(),
+            values,
+            row_labels: labels.clone(),
+            col_labels: labels,
+        },
         index,
         scale,
         diverging,
-        title,
         value_name: match (diverging, key.measure) {
             (true, _) => "Δ",
             (false, Measure::ValueNorm) => "|αf|",

@@ -29,6 +29,38 @@ pub enum Measure {
     ValueNorm,
 }
 
+impl HeadSel {
+    /// "Head 3", "Mean of heads", "Max of heads"
+    pub fn name(self) -> String {
+        match self {
+            HeadSel::Head(h) => format!("Head {}", h + 1),
+            HeadSel::Mean => "Mean of heads".into(),
+            HeadSel::Max => "Max of heads".into(),
+        }
+    }
+}
+
+impl Measure {
+    pub const ALL: [Measure; 3] = [Measure::Attention, Measure::Rollout, Measure::ValueNorm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Attention => "Attention",
+            Measure::Rollout => "Rollout",
+            Measure::ValueNorm => "Value-weighted |αf|",
+        }
+    }
+
+    /// One sentence on what the measure is and where it comes from.
+    pub fn description(self) -> &'static str {
+        match self {
+            Measure::Attention => "the attention weights α",
+            Measure::Rollout => "attention rollout from the input to this layer (Abnar & Zuidema 2020): head mean with the residual, multiplied through the layers",
+            Measure::ValueNorm => "|α f(x)| (Kobayashi et al. 2020): the weight times the norm of the transformed value vector; for all heads, the norm of the sum over heads",
+        }
+    }
+}
+
 /// Element-wise mean of the heads of a `[heads, N, N]` layer.
 pub fn mean_heads(layer: &[f32], heads: usize, n: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; n * n];

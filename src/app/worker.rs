@@ -1,107 +1,34 @@
-//! The background worker: it owns the loaded models and the backend, loads folders, downloads
-//! from the Hub and runs forward passes, so that the UI thread never waits on any of it. The UI
-//! sends [`Request`]s and polls [`Event`]s once per frame; the worker wakes the UI with
-//! `request_repaint` whenever it has something to say.
+//! The model worker: one thread that owns the loaded models and the backend, so that loading,
+//! downloading and forward passes never run on the UI thread. Work reaches it as [`jobs`]
+//! tickets with a closure run on the [`Engine`] (the models and the backend); the closure's
+//! result finishes the ticket. A ticket cancelled while queued is skipped: of the runs queued
+//! while the user types, only the newest is computed.
+//!
+//! [`jobs`]: super::jobs
 
+use super::jobs::{Control, Ticket, Waker};
 use crate::backend::{Backend, BackendChoice, FallbackBackend};
-use crate::model::{hub, LoadedModel, Trace};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use crate::model::{LoadedModel, ModelSource, Trace};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Which loaded model a request is about: the one the views show, or the second one used for
-/// model-vs-model differences (and, later, the shared-vs-unshared comparison).
+/// Which loaded model: the one the views show, or the second one (the comparison: the
+/// shared-vs-unshared panel, model-vs-model differences).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ModelSlot {
     Main,
     Compare,
 }
 
-/// Which trace a run fills: the one on screen, the one a difference subtracts, or the
-/// comparison model's on the same text (the shared-vs-unshared panel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TraceSlot {
-    Main,
-    Diff,
-    Compare,
-}
-
-/// Where a model comes from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ModelSource {
-    Folder(PathBuf),
-    /// a model shipped inside the app (albert-mini, bert-mini)
-    Builtin(String),
-    /// a Hugging Face Hub id, downloaded into the HF cache
-    Hub(String),
-}
-
-impl ModelSource {
-    /// A model argument as the command line takes it: `hub:ID`, a built-in model's name (a
-    /// folder of that name wins), or a folder.
-    pub fn parse(spec: &std::path::Path) -> Self {
-        match spec.to_str() {
-            Some(s) if crate::model::builtin::NAMES.contains(&s) && !spec.exists() => {
-                ModelSource::Builtin(s.to_string())
-            }
-            Some(s) => match crate::model::hub::hub_id(s) {
-                Some(id) => ModelSource::Hub(id.to_string()),
-                None => ModelSource::Folder(spec.to_path_buf()),
-            },
-            None => ModelSource::Folder(spec.to_path_buf()),
-        }
-    }
-
-    pub fn label(&self) -> String {
-        match self {
-            ModelSource::Folder(p) => p.display().to_string(),
-            ModelSource::Builtin(n) => format!("{n} (built in)"),
-            ModelSource::Hub(id) => format!("hub:{id}"),
-        }
-    }
-}
-
-pub enum Request {
-    Open {
-        slot: ModelSlot,
-        source: ModelSource,
-    },
-    Run {
-        slot: TraceSlot,
-        model: ModelSlot,
-        text: String,
-        pair: Option<String>,
-        seq: u64,
-    },
-    /// Kobayashi et al.'s value-weighted maps of one attention map of the Main trace.
-    ValueWeighted { layer: usize, seq: u64 },
-    /// The layer lens at one position of the Main trace.
-    Lens { pos: usize, k: usize, seq: u64 },
-    /// The main model (an ALBERT) with its layer group applied `reps` times, on the Main
-    /// trace's input: the unshare what-if.
-    Repeats {
-        reps: Vec<usize>,
-        text: String,
-        pair: Option<String>,
-        seq: u64,
-    },
-    /// Nearest neighbours of a token in each model's input embedding table.
-    Vocab { query: String, k: usize },
-}
-
-/// One model's answer to a vocabulary query.
-#[derive(Debug, Clone)]
-pub struct VocabAnswer {
-    /// "albert-mini (E = 64)"
-    pub model: String,
-    /// the query's own token, or why there is none
-    pub token: Result<String, String>,
-    /// (token, cosine similarity), nearest first
-    pub neighbours: Vec<(String, f32)>,
-    /// PCA of the query and its neighbours in this model's embedding space (query first)
-    pub points: Vec<(f32, f32)>,
+/// A forward pass as the worker returns it.
+#[derive(Clone)]
+pub struct Traced {
+    pub trace: Arc<Trace>,
+    /// attention rollout of every layer, computed here rather than on the UI thread
+    pub rollout: Arc<Vec<Vec<f32>>>,
+    pub ms: f64,
+    pub backend: String,
 }
 
 /// What the UI shows about a loaded model.
@@ -120,446 +47,209 @@ pub struct ModelInfo {
     pub arch: crate::params::Arch,
 }
 
-pub enum Event {
-    Progress {
-        slot: ModelSlot,
-        what: String,
-        fraction: Option<f32>,
-    },
-    Loaded {
-        slot: ModelSlot,
-        info: Box<ModelInfo>,
-    },
-    Traced {
-        slot: TraceSlot,
-        seq: u64,
-        trace: Arc<Trace>,
-        /// attention rollout of every layer, computed here rather than on the UI thread
-        rollout: Arc<Vec<Vec<f32>>>,
-        ms: f64,
-        backend: String,
-    },
-    ValueWeighted {
-        layer: usize,
-        seq: u64,
-        per_head: Arc<Vec<f32>>,
-        all: Arc<Vec<f32>>,
-    },
-    Lens {
-        seq: u64,
-        pos: usize,
-        table: crate::metrics::LensTable,
-    },
-    Repeats {
-        seq: u64,
-        traces: Vec<(usize, Arc<Trace>)>,
-    },
-    Vocab {
-        query: String,
-        answers: Vec<VocabAnswer>,
-    },
-    Failed {
-        what: String,
-        message: String,
-    },
+/// The models and the backend, as the worker's tasks see them.
+pub struct Engine {
+    pub backend: FallbackBackend,
+    models: [Option<LoadedModel>; 2],
+    /// what the UI calls each model ("albert-mini (built in)", a folder, hub:ID)
+    labels: [String; 2],
+    /// the last main trace handed out: its memory holds the next one once the UI lets go
+    last_main: Option<Arc<Trace>>,
+    /// whether the GPU backend computes on the window's own device
+    shared_device: bool,
 }
+
+impl Engine {
+    /// The model in `slot`, or why there is none.
+    pub fn model(&self, slot: ModelSlot) -> Result<&LoadedModel, String> {
+        self.models[slot as usize]
+            .as_ref()
+            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())
+    }
+
+    /// Every loaded model with its name.
+    pub fn models(&self) -> impl Iterator<Item = (&LoadedModel, &str)> {
+        self.models
+            .iter()
+            .zip(&self.labels)
+            .filter_map(|(m, l)| m.as_ref().map(|m| (m, l.as_str())))
+    }
+
+    /// Opens `source` into `slot` (downloading it first if it is on the Hub), reporting
+    /// progress on `ctl` and stopping a download when `ctl` is cancelled.
+    pub fn open(
+        &mut self,
+        slot: ModelSlot,
+        source: ModelSource,
+        ctl: &Control,
+    ) -> Result<ModelInfo, String> {
+        use anyhow::Context;
+        let opened = (|| -> anyhow::Result<LoadedModel> {
+            let mut progress = |what: String, fraction: Option<f32>| {
+                ctl.report(what, fraction);
+                !ctl.cancelled()
+            };
+            let dir = source.folder(&mut progress)?;
+            ctl.report(format!("loading {}", dir.display()), None);
+            LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))
+        })();
+        let model = opened.map_err(|e| format!("{e:#}"))?;
+        let info = info_of(&model, source);
+        self.labels[slot as usize] = info.source.label();
+        if slot == ModelSlot::Main {
+            self.last_main = None;
+        }
+        self.models[slot as usize] = Some(model);
+        Ok(info)
+    }
+
+    /// Runs the model in `slot` on a text (and optional second segment). The main view's trace
+    /// (`main_view`) recycles the memory of the one it replaces.
+    pub fn run(
+        &mut self,
+        slot: ModelSlot,
+        text: &str,
+        pair: Option<&str>,
+        main_view: bool,
+    ) -> Result<Traced, String> {
+        let m = self.models[slot as usize]
+            .as_ref()
+            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())?;
+        let t0 = Instant::now();
+        let backend = &mut self.backend;
+        let (rollout, trace) = m
+            .encode(text, pair)
+            .and_then(|input| backend.forward(&m.config, &m.weights, &input))
+            .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)))
+            .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
+        let trace = Arc::new(trace);
+        if main_view {
+            if let Some(old) = self.last_main.replace(trace.clone()) {
+                if let Ok(t) = Arc::try_unwrap(old) {
+                    self.backend.recycle(t);
+                }
+            }
+        }
+        Ok(Traced {
+            trace,
+            rollout: Arc::new(rollout),
+            ms: t0.elapsed().as_secs_f64() * 1e3,
+            backend: self.backend_label(),
+        })
+    }
+
+    /// The backend's name for the status bar, saying whether the GPU is the window's.
+    pub fn backend_label(&self) -> String {
+        let name = self.backend.name();
+        if self.shared_device && name.starts_with("gpu") {
+            format!("{name} · the window's device")
+        } else {
+            name
+        }
+    }
+
+    /// The unshare what-if: the main model (an ALBERT) with its layer group applied `reps`
+    /// times, on a text.
+    pub fn what_if(
+        &mut self,
+        text: &str,
+        pair: Option<&str>,
+        reps: &[usize],
+    ) -> Result<Vec<(usize, Arc<Trace>)>, String> {
+        let m = self.models[ModelSlot::Main as usize]
+            .as_ref()
+            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())?;
+        let backend = &mut self.backend;
+        let mut run = || -> crate::Result<Vec<(usize, Arc<Trace>)>> {
+            let input = m.encode(text, pair)?;
+            let mut out = Vec::new();
+            for &r in reps {
+                let cfg = crate::model::config::repeated_config(&m.config, r)?;
+                out.push((r, Arc::new(backend.forward(&cfg, &m.weights, &input)?)));
+            }
+            Ok(out)
+        };
+        run().map_err(|e| e.to_string())
+    }
+}
+
+type Task = Box<dyn FnOnce(&mut Engine) + Send>;
 
 /// The UI's handle on the worker thread.
 pub struct Worker {
-    tx: Sender<Request>,
-    rx: Receiver<Event>,
-    /// set by the UI to stop a Hub download between chunks
-    pub cancel: Arc<AtomicBool>,
-    pub backend_name: Arc<std::sync::Mutex<String>>,
+    tx: Sender<Task>,
+    /// the backend's name and any notice about it (a GPU that was not found), for the status bar
+    pub backend_name: Arc<Mutex<String>>,
 }
 
 impl Worker {
-    /// Starts the worker thread. `wake` is called after every event (the app passes the egui
-    /// context's `request_repaint`).
-    pub fn spawn(backend: BackendChoice, wake: impl Fn() + Send + 'static) -> Self {
-        let (tx, req_rx) = channel::<Request>();
-        let (ev_tx, rx) = channel::<Event>();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let backend_name = Arc::new(std::sync::Mutex::new(String::from("starting…")));
-        let state = WorkerState {
-            cancel: cancel.clone(),
-            backend_name: backend_name.clone(),
-            main: None,
-            compare: None,
-            labels: Default::default(),
-            last_main: None,
-        };
+    /// Starts the worker thread computing on `backend`.
+    pub fn spawn(backend: WorkerBackend, wake: Waker) -> Self {
+        let (tx, rx) = channel::<Task>();
+        let backend_name = Arc::new(Mutex::new(String::from("starting…")));
+        let name = backend_name.clone();
         let spawned = std::thread::Builder::new()
             .name("albert-lens worker".into())
-            .spawn(move || state.run(backend, req_rx, ev_tx, wake));
+            .spawn(move || {
+                let (backend, shared) = match backend {
+                    WorkerBackend::Own(c) => (FallbackBackend::new(c), false),
+                    WorkerBackend::Window(c, ctx) => (FallbackBackend::on(c, Some(Ok(*ctx))), true),
+                };
+                let notice = backend.notice.clone();
+                let mut engine = Engine {
+                    backend,
+                    models: [None, None],
+                    labels: Default::default(),
+                    last_main: None,
+                    shared_device: shared,
+                };
+                if let Ok(mut n) = name.lock() {
+                    *n = match notice {
+                        Some(notice) => format!("{} — {notice}", engine.backend_label()),
+                        None => engine.backend_label(),
+                    };
+                }
+                wake();
+                while let Ok(task) = rx.recv() {
+                    task(&mut engine);
+                }
+            });
         if let Err(e) = spawned {
-            // without a thread there is no worker; requests then fail visibly in `poll`
+            // without a thread there is no worker: every job then ends with an error
             eprintln!("cannot start the worker thread: {e}");
         }
-        Worker {
-            tx,
-            rx,
-            cancel,
-            backend_name,
-        }
+        Worker { tx, backend_name }
     }
 
-    pub fn send(&self, req: Request) -> bool {
-        if matches!(req, Request::Open { .. }) {
-            self.cancel.store(false, Ordering::SeqCst);
-        }
-        self.tx.send(req).is_ok()
-    }
-
-    /// Every event that arrived since the last call.
-    pub fn poll(&self) -> Vec<Event> {
-        let mut out = Vec::new();
-        loop {
-            match self.rx.try_recv() {
-                Ok(e) => out.push(e),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    out.push(Event::Failed {
-                        what: "worker".into(),
-                        message: "the background worker stopped; restart the app".into(),
-                    });
-                    break;
-                }
-            }
-        }
-        out
-    }
-}
-
-struct WorkerState {
-    cancel: Arc<AtomicBool>,
-    backend_name: Arc<std::sync::Mutex<String>>,
-    main: Option<LoadedModel>,
-    compare: Option<LoadedModel>,
-    /// what the UI calls each model ("albert-mini (built in)", a folder, hub:ID)
-    labels: [String; 2],
-    last_main: Option<Arc<Trace>>,
-}
-
-impl WorkerState {
-    fn run(
-        mut self,
-        choice: BackendChoice,
-        rx: Receiver<Request>,
-        tx: Sender<Event>,
-        wake: impl Fn() + Send + 'static,
+    /// Runs `f` on the worker for `ticket`, unless the ticket is cancelled before its turn. A
+    /// panic in `f` (third-party code included) fails this job only: the worker, its models and
+    /// its traces stay.
+    pub fn run<K: Send + 'static, T: Send + 'static>(
+        &self,
+        ticket: Ticket<K, T>,
+        f: impl FnOnce(&mut Engine, &Control) -> Result<T, String> + Send + 'static,
     ) {
-        let mut backend = FallbackBackend::new(choice);
-        if let Ok(mut n) = self.backend_name.lock() {
-            *n = match &backend.notice {
-                Some(notice) => format!("{} — {notice}", backend.name()),
-                None => backend.name(),
-            };
-        }
-        wake();
-        let send = |e: Event| {
-            let _ = tx.send(e);
-            wake();
-        };
-        while let Ok(first) = rx.recv() {
-            // Coalesce: of the runs queued for one trace slot, only the newest matters.
-            let mut batch = vec![first];
-            while let Ok(r) = rx.try_recv() {
-                batch.push(r);
+        let task: Task = Box::new(move |engine: &mut Engine| {
+            if ticket.cancelled() {
+                return;
             }
-            // Likewise the analyses of the main trace: a newer lens, what-if or value-weighted
-            // request replaces a queued one (they follow the text as it is typed).
-            let mut keep = vec![true; batch.len()];
-            for i in 0..batch.len() {
-                let later = |same: &dyn Fn(&Request) -> bool| batch[i + 1..].iter().any(same);
-                keep[i] = match &batch[i] {
-                    Request::Run { slot, .. } => {
-                        !later(&|r| matches!(r, Request::Run { slot: s, .. } if s == slot))
-                    }
-                    Request::Lens { .. } => !later(&|r| matches!(r, Request::Lens { .. })),
-                    Request::Repeats { .. } => !later(&|r| matches!(r, Request::Repeats { .. })),
-                    Request::ValueWeighted { .. } => {
-                        !later(&|r| matches!(r, Request::ValueWeighted { .. }))
-                    }
-                    Request::Open { .. } | Request::Vocab { .. } => true,
-                };
-            }
-            for (req, k) in batch.into_iter().zip(keep) {
-                if k {
-                    // a panic anywhere below (third-party code included) fails this request
-                    // only: the worker, its models and its traces stay
-                    let handled = crate::error::catch_panic("the request", || {
-                        self.handle(req, &mut backend, &send);
-                        Ok(())
-                    });
-                    if let Err(e) = handled {
-                        send(Event::Failed {
-                            what: "the background worker".into(),
-                            message: e.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, req: Request, backend: &mut FallbackBackend, send: &dyn Fn(Event)) {
-        match req {
-            Request::Open { slot, source } => {
-                let what = source.label();
-                match self.open(slot, &source, send) {
-                    Ok(model) => {
-                        let info = info_of(&model, source);
-                        self.labels[slot as usize] = info.source.label();
-                        match slot {
-                            ModelSlot::Main => {
-                                self.main = Some(model);
-                                self.last_main = None;
-                            }
-                            ModelSlot::Compare => self.compare = Some(model),
-                        }
-                        send(Event::Loaded {
-                            slot,
-                            info: Box::new(info),
-                        });
-                    }
-                    Err(e) => send(Event::Failed {
-                        what: format!("opening {what}"),
-                        message: format!("{e:#}"),
-                    }),
-                }
-            }
-            Request::Run {
-                slot,
-                model,
-                text,
-                pair,
-                seq,
-            } => {
-                let m = match model {
-                    ModelSlot::Main => self.main.as_ref(),
-                    ModelSlot::Compare => self.compare.as_ref(),
-                };
-                let Some(m) = m else {
-                    send(Event::Failed {
-                        what: "running".into(),
-                        message: "no model is loaded: open a model folder first".into(),
-                    });
-                    return;
-                };
-                let t0 = Instant::now();
-                let result = m
-                    .encode(&text, pair.as_deref())
-                    .and_then(|input| backend.forward(&m.config, &m.weights, &input))
-                    .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)));
-                match result {
-                    Ok((rollout, trace)) => {
-                        let trace = Arc::new(trace);
-                        if slot == TraceSlot::Main {
-                            if let Some(old) = self.last_main.replace(trace.clone()) {
-                                if let Ok(t) = Arc::try_unwrap(old) {
-                                    backend.recycle(t);
-                                }
-                            }
-                        }
-                        send(Event::Traced {
-                            slot,
-                            seq,
-                            trace,
-                            rollout: Arc::new(rollout),
-                            ms: t0.elapsed().as_secs_f64() * 1e3,
-                            backend: backend.name(),
-                        });
-                    }
-                    Err(e) => send(Event::Failed {
-                        what: format!("running {}", m.dir.display()),
-                        message: e.to_string(),
-                    }),
-                }
-            }
-            Request::Lens { pos, k, seq } => {
-                let (Some(m), Some(t)) = (self.main.as_ref(), self.last_main.as_ref()) else {
-                    return;
-                };
-                let Some(head) = m.weights.mlm.as_ref() else {
-                    return;
-                };
-                match crate::metrics::layer_lens(&m.config, head, t, pos, k) {
-                    Ok(rows) => {
-                        let table = crate::metrics::LensTable::new(&rows, &|id| {
-                            m.tokenizer.token_or_id(id)
-                        });
-                        send(Event::Lens { seq, pos, table });
-                    }
-                    Err(e) => send(Event::Failed {
-                        what: "layer lens".into(),
-                        message: e.to_string(),
-                    }),
-                }
-            }
-            Request::Repeats {
-                reps,
-                text,
-                pair,
-                seq,
-            } => {
-                let Some(m) = self.main.as_ref() else {
-                    return;
-                };
-                let result = (|| -> crate::Result<Vec<(usize, Arc<Trace>)>> {
-                    let input = m.encode(&text, pair.as_deref())?;
-                    let mut out = Vec::new();
-                    for &r in &reps {
-                        let cfg = crate::model::config::repeated_config(&m.config, r)?;
-                        out.push((r, Arc::new(backend.forward(&cfg, &m.weights, &input)?)));
-                    }
-                    Ok(out)
-                })();
-                match result {
-                    Ok(traces) => send(Event::Repeats { seq, traces }),
-                    Err(e) => send(Event::Failed {
-                        what: "unshare what-if".into(),
-                        message: e.to_string(),
-                    }),
-                }
-            }
-            Request::Vocab { query, k } => {
-                let answers = [self.main.as_ref(), self.compare.as_ref()]
-                    .into_iter()
-                    .zip(&self.labels)
-                    .filter_map(|(m, label)| m.map(|m| vocab_neighbours(m, label, &query, k)))
-                    .collect();
-                send(Event::Vocab { query, answers });
-            }
-            Request::ValueWeighted { layer, seq } => {
-                let (Some(m), Some(t)) = (self.main.as_ref(), self.last_main.as_ref()) else {
-                    return;
-                };
-                match crate::analysis::value_weighted(&m.config, &m.weights, t, layer) {
-                    Ok((per_head, all)) => send(Event::ValueWeighted {
-                        layer,
-                        seq,
-                        per_head: Arc::new(per_head),
-                        all: Arc::new(all),
-                    }),
-                    Err(e) => send(Event::Failed {
-                        what: "value-weighted attention".into(),
-                        message: e.to_string(),
-                    }),
-                }
-            }
-        }
-    }
-
-    fn open(
-        &mut self,
-        slot: ModelSlot,
-        source: &ModelSource,
-        send: &dyn Fn(Event),
-    ) -> anyhow::Result<LoadedModel> {
-        use anyhow::Context;
-        let dir = match source {
-            ModelSource::Folder(p) => p.clone(),
-            ModelSource::Builtin(name) => crate::model::builtin::folder(name)?,
-            ModelSource::Hub(id) => {
-                let opts = hub::HubOptions::from_env();
-                let cancel = self.cancel.clone();
-                let mut progress = |p: hub::DownloadProgress| {
-                    send(Event::Progress {
-                        slot,
-                        what: format!("downloading {id}: {}", p.file),
-                        fraction: p
-                            .bytes_total
-                            .filter(|t| *t > 0)
-                            .map(|t| p.bytes_done as f32 / t as f32),
-                    });
-                    !cancel.load(Ordering::SeqCst)
-                };
-                hub::open(id, &opts, &mut progress)?
-            }
-        };
-        send(Event::Progress {
-            slot,
-            what: format!("loading {}", dir.display()),
-            fraction: None,
+            let control = ticket.control.clone();
+            let result = crate::error::catch_panic("the request", || Ok(f(engine, &control)))
+                .unwrap_or_else(|e| Err(e.to_string()));
+            ticket.finish(result);
         });
-        LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))
+        // a worker that is gone drops the task and its ticket: the job reads that it stopped
+        let _ = self.tx.send(task);
     }
 }
 
-/// The `k` nearest tokens to `query` by cosine similarity in `m`'s input word embeddings
-/// (V x E for ALBERT, V x H for BERT), and a 2-D PCA of the query with them.
-fn vocab_neighbours(m: &LoadedModel, label: &str, query: &str, k: usize) -> VocabAnswer {
-    let c = &m.config;
-    let model = format!(
-        "{label} ({} = {})",
-        if c.has_projection() { "E" } else { "H" },
-        c.embedding_size
-    );
-    let fail = |why: String| VocabAnswer {
-        model: model.clone(),
-        token: Err(why),
-        neighbours: Vec::new(),
-        points: Vec::new(),
-    };
-    let q = query.trim();
-    let id = m
-        .tokenizer
-        .token_to_id(q)
-        .or_else(|| m.tokenizer.token_to_id(&q.to_lowercase()))
-        .or_else(|| {
-            // a word the tokenizer splits: take its first piece
-            m.encode(q, None).ok().and_then(|e| {
-                e.ids
-                    .iter()
-                    .zip(&e.special)
-                    .find(|(_, s)| !**s)
-                    .map(|(id, _)| *id)
-            })
-        });
-    let Some(id) = id else {
-        return fail(format!("\"{q}\" is not in the vocabulary"));
-    };
-    let table = match m
-        .weights
-        .embeddings
-        .word
-        .to_dtype(candle_core::DType::F32)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f32>())
-    {
-        Ok(v) => v,
-        Err(e) => return fail(format!("cannot read the embeddings: {e}")),
-    };
-    let e = c.embedding_size;
-    let v = table.len() / e.max(1);
-    if id as usize >= v {
-        return fail(format!(
-            "token id {id} is past the embedding table ({v} rows)"
-        ));
-    }
-    let row = |i: usize| &table[i * e..(i + 1) * e];
-    let sims = crate::metrics::nearest_rows(&table, e, id as usize, k);
-    let q_row = row(id as usize);
-    let decode = |i: usize| m.tokenizer.token_or_id(i as u32);
-    let mut data: Vec<f32> = q_row.to_vec();
-    for &(i, _) in &sims {
-        data.extend_from_slice(row(i));
-    }
-    let points = crate::metrics::pca(&data, sims.len() + 1, e, 2)
-        .map(|p| {
-            p.coords
-                .chunks(p.k.max(1))
-                .map(|c| (c[0], c.get(1).copied().unwrap_or(0.0)))
-                .collect()
-        })
-        .unwrap_or_default();
-    VocabAnswer {
-        model,
-        token: Ok(decode(id as usize)),
-        neighbours: sims.iter().map(|&(i, s)| (decode(i), s)).collect(),
-        points,
-    }
+/// The device the worker computes on; either way the backend (and its shader pipelines) is
+/// made on the worker thread, falling back to the CPU as [`FallbackBackend::on`] says.
+pub enum WorkerBackend {
+    /// a headless device of its own (tests, or a window drawn without wgpu)
+    Own(BackendChoice),
+    /// the window's own wgpu device and queue (eframe's): one device, one adapter choice
+    Window(BackendChoice, Box<crate::backend::gpu::GpuContext>),
 }
 
 fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {

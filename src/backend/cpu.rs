@@ -3,7 +3,7 @@
 //! transformers' `output_hidden_states` and `output_attentions`.
 
 use crate::backend::Backend;
-use crate::error::{LensError, Result};
+use crate::error::Result;
 use crate::model::config::{Activation, ModelConfig};
 use crate::model::weights::{EncoderLayer, LayerNormWeights, Linear, ModelWeights};
 use crate::model::{EncodedInput, Trace};
@@ -40,7 +40,7 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
         .for_each(|chunk| {
             for row in chunk.chunks_exact_mut(cols) {
                 for (v, b) in row.iter_mut().zip(&bias) {
-                    *v = act_f32(*v + b, act);
+                    *v = act.apply(*v + b);
                 }
             }
         });
@@ -149,60 +149,6 @@ fn linear_add_layernorm(
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
-/// tanh from one `exp`, accurate to a few ulp (absolute error below 1e-7).
-#[inline]
-fn fast_tanh(u: f32) -> f32 {
-    let e = (-2.0 * u.abs()).exp();
-    ((1.0 - e) / (1.0 + e)).copysign(u)
-}
-
-/// One activation value in f32, as HF defines each `hidden_act`.
-#[inline]
-pub fn act_f32(x: f32, act: Activation) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
-    match act {
-        Activation::Gelu => 0.5 * x * (1.0 + libm_erf(x * std::f32::consts::FRAC_1_SQRT_2)),
-        Activation::GeluTanh => {
-            0.5 * x * (1.0 + fast_tanh(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
-        }
-        Activation::QuickGelu => x * sigmoid(1.702 * x),
-        Activation::Relu => x.max(0.0),
-        Activation::Relu6 => x.clamp(0.0, 6.0),
-        Activation::Silu => x * sigmoid(x),
-        Activation::Mish => {
-            let sp = x.max(0.0) + (-x.abs()).exp().ln_1p();
-            x * fast_tanh(sp)
-        }
-        Activation::Tanh => fast_tanh(x),
-        Activation::Sigmoid => sigmoid(x),
-        Activation::Linear => x,
-    }
-}
-
-/// erf with fractional error below 1.2e-7 everywhere (the Chebyshev fit of erfc in Numerical
-/// Recipes, section 6.2), evaluated in f64 for the exponent.
-#[inline]
-fn libm_erf(x: f32) -> f32 {
-    let z = f64::from(x.abs());
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc = t * poly.exp();
-    let r = (1.0 - erfc) as f32;
-    if x < 0.0 {
-        -r
-    } else {
-        r
-    }
-}
-
 /// One transformer layer on `x` `[N, H]`: returns (output `[N, H]`, attention `[heads, N, N]`).
 pub(crate) fn encoder_layer(
     x: &Tensor,
@@ -244,65 +190,6 @@ pub(crate) fn embed(
     layer_norm(&x, &e.ln, cfg.layer_norm_eps)
 }
 
-/// Masked-LM logits `[N, V]` (row-major) for one hidden state `[N, H]`, through the checkpoint's
-/// head: dense -> `hidden_act` -> layernorm -> decoder (tied to the word embeddings or not) +
-/// bias, as HF's AlbertMLMHead / BertLMPredictionHead. The layer lens decodes every layer with it.
-pub fn mlm_logits(
-    cfg: &ModelConfig,
-    head: &crate::model::MlmHead,
-    hidden: &[f32],
-) -> Result<Vec<f32>> {
-    let h = cfg.hidden_size;
-    if h == 0 || !hidden.len().is_multiple_of(h) {
-        return Err(LensError::Compute(format!(
-            "a hidden state of {} values is not a whole number of rows of {h}",
-            hidden.len()
-        )));
-    }
-    let n = hidden.len() / h;
-    let x = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
-    let t = linear_act(&x, &head.dense, cfg.hidden_act)?;
-    let t = layer_norm(&t, &head.ln, cfg.layer_norm_eps)?;
-    let logits = t.matmul(&head.decoder.t()?)?.broadcast_add(&head.bias)?;
-    Ok(logits.flatten_all()?.to_vec1::<f32>()?)
-}
-
-/// Checks what a forward pass needs of its input; shared by every backend.
-pub fn validate_input(cfg: &ModelConfig, input: &EncodedInput) -> Result<()> {
-    let n = input.ids.len();
-    if n == 0 {
-        return Err(LensError::EmptyInput);
-    }
-    if n > cfg.max_position_embeddings {
-        return Err(LensError::Unsupported(format!(
-            "{n} tokens is more than the model's {} positions",
-            cfg.max_position_embeddings
-        )));
-    }
-    if input.type_ids.len() != n {
-        return Err(LensError::Compute(
-            "token type ids and ids differ in length".into(),
-        ));
-    }
-    if let Some(&bad) = input.ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
-        return Err(LensError::Unsupported(format!(
-            "token id {bad} is outside the model's vocabulary of {}",
-            cfg.vocab_size
-        )));
-    }
-    if let Some(&bad) = input
-        .type_ids
-        .iter()
-        .find(|&&i| i as usize >= cfg.type_vocab_size)
-    {
-        return Err(LensError::Unsupported(format!(
-            "segment id {bad} is outside the model's {} segment types",
-            cfg.type_vocab_size
-        )));
-    }
-    Ok(())
-}
-
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         "cpu (candle)".into()
@@ -314,7 +201,7 @@ impl Backend for CpuBackend {
         weights: &ModelWeights,
         input: &EncodedInput,
     ) -> Result<Trace> {
-        validate_input(cfg, input)?;
+        self.validate_input(cfg, input)?;
         let mut x = embed(weights, cfg, input)?;
         if let Some(p) = &weights.embeddings.projection {
             x = linear(&x, p)?;
@@ -354,7 +241,7 @@ mod tests {
             for i in -4000..=4000 {
                 let x = i as f32 * 0.005;
                 let want = act.apply_f64(f64::from(x));
-                let got = f64::from(act_f32(x, act));
+                let got = f64::from(act.apply(x));
                 worst = worst.max((got - want).abs() / want.abs().max(1.0));
             }
             assert!(worst < 1e-6, "{act:?}: worst relative error {worst:e}");

@@ -4,7 +4,7 @@
 pub mod cpu;
 pub mod gpu;
 
-use crate::error::Result;
+use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
 
 pub use cpu::CpuBackend;
@@ -26,6 +26,43 @@ pub trait Backend {
     /// Fresh memory costs a page fault per 4 KiB on first touch, which dominates the copy of
     /// a long input's attention maps; the app recycles each trace it replaces.
     fn recycle(&mut self, _trace: Trace) {}
+
+    /// Checks what a forward pass needs of its input (not empty, within the positions, ids
+    /// inside the vocabulary and segment types); every backend's `forward` calls it first.
+    fn validate_input(&self, cfg: &ModelConfig, input: &EncodedInput) -> Result<()> {
+        let n = input.ids.len();
+        if n == 0 {
+            return Err(LensError::EmptyInput);
+        }
+        if n > cfg.max_position_embeddings {
+            return Err(LensError::Unsupported(format!(
+                "{n} tokens is more than the model's {} positions",
+                cfg.max_position_embeddings
+            )));
+        }
+        if input.type_ids.len() != n {
+            return Err(LensError::Compute(
+                "token type ids and ids differ in length".into(),
+            ));
+        }
+        if let Some(&bad) = input.ids.iter().find(|&&i| i as usize >= cfg.vocab_size) {
+            return Err(LensError::Unsupported(format!(
+                "token id {bad} is outside the model's vocabulary of {}",
+                cfg.vocab_size
+            )));
+        }
+        if let Some(&bad) = input
+            .type_ids
+            .iter()
+            .find(|&&i| i as usize >= cfg.type_vocab_size)
+        {
+            return Err(LensError::Unsupported(format!(
+                "segment id {bad} is outside the model's {} segment types",
+                cfg.type_vocab_size
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Which backend the user asked for.
@@ -48,31 +85,43 @@ pub struct FallbackBackend {
 }
 
 impl FallbackBackend {
+    /// The backend for `choice`, on a headless device of its own.
     pub fn new(choice: BackendChoice) -> Self {
-        let mut notice = None;
-        let gpu = match choice {
+        let ctx = match choice {
             BackendChoice::Cpu => None,
-            BackendChoice::Auto | BackendChoice::Gpu => match gpu::GpuContext::headless() {
-                // decide before compiling any pipeline
-                Ok(ctx) if choice == BackendChoice::Auto && ctx.is_software() => {
-                    notice = Some(format!(
-                        "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu to use it anyway)",
-                        ctx.adapter_name()
-                    ));
-                    None
-                }
-                Ok(ctx) => match GpuBackend::with_context(ctx) {
-                    Ok(g) => Some(g),
-                    Err(e) => {
-                        notice = Some(format!("GPU unavailable ({e}); using the CPU backend"));
-                        None
-                    }
-                },
+            BackendChoice::Auto | BackendChoice::Gpu => Some(gpu::GpuContext::headless()),
+        };
+        Self::on(choice, ctx)
+    }
+
+    /// The backend for `choice` on `ctx` (a headless device, or the window's own), or the CPU
+    /// with a notice saying why not: no device, or (for `Auto`) only a software adapter.
+    pub fn on(choice: BackendChoice, ctx: Option<Result<gpu::GpuContext>>) -> Self {
+        let mut notice = None;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            Some(format!("GPU unavailable ({e}); using the CPU backend"))
+        };
+        let gpu = match (choice, ctx) {
+            (BackendChoice::Cpu, _) | (_, None) => None,
+            // decide before compiling any pipeline
+            (BackendChoice::Auto, Some(Ok(ctx))) if ctx.is_software() => {
+                notice = Some(format!(
+                    "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu to use it anyway)",
+                    ctx.adapter_name()
+                ));
+                None
+            }
+            (_, Some(Ok(ctx))) => match GpuBackend::with_context(ctx) {
+                Ok(g) => Some(g),
                 Err(e) => {
-                    notice = Some(format!("GPU unavailable ({e}); using the CPU backend"));
+                    notice = unavailable(&e);
                     None
                 }
             },
+            (_, Some(Err(e))) => {
+                notice = unavailable(&e);
+                None
+            }
         };
         FallbackBackend {
             gpu,

@@ -5,7 +5,7 @@
 //! figures.
 
 pub mod plots;
-pub mod views;
+pub mod scenes;
 
 use crate::error::{LensError, Result};
 use std::fmt::Write as _;
@@ -406,22 +406,21 @@ pub fn parse_svg(svg: &str) -> Result<resvg::usvg::Tree> {
         fontdb: fonts(),
         ..Default::default()
     };
-    opt.font_family = "Ubuntu Light".into();
+    opt.font_family = crate::fonts::SANS.into();
     resvg::usvg::Tree::from_str(svg, &opt)
         .map_err(|e| LensError::Export(format!("the figure is not valid SVG: {e}")))
 }
 
-/// egui's fonts (Ubuntu Light, Hack, the emoji fonts), so that a PNG looks like the app on
-/// every machine, with no system fonts involved.
+/// The app's typefaces ([`crate::fonts`]) as resvg's font database.
 fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
     static DB: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
     DB.get_or_init(|| {
         let mut db = resvg::usvg::fontdb::Database::new();
-        for data in egui::FontDefinitions::default().font_data.values() {
-            db.load_font_source(resvg::usvg::fontdb::Source::Binary(data.font.clone()));
+        for data in crate::fonts::ALL {
+            db.load_font_source(resvg::usvg::fontdb::Source::Binary(Arc::new(data)));
         }
-        db.set_sans_serif_family("Ubuntu Light");
-        db.set_monospace_family("Hack");
+        db.set_sans_serif_family(crate::fonts::SANS);
+        db.set_monospace_family(crate::fonts::MONO);
         Arc::new(db)
     })
     .clone()

@@ -1,8 +1,11 @@
 //! Model folders in Hugging Face layout: config, weights (with ALBERT's layer sharing), tokenizer.
 
+pub mod activation;
 pub mod builtin;
 pub mod config;
 pub mod hub;
+pub mod mlm;
+pub mod source;
 pub mod spm;
 pub mod tensors;
 pub mod tokenizer;
@@ -11,6 +14,7 @@ pub mod trace;
 pub mod weights;
 
 pub use config::{Activation, ModelConfig, ModelType};
+pub use source::ModelSource;
 pub use tokenizer::{EncodedInput, LensTokenizer};
 pub use trace::Trace;
 pub use weights::{EncoderLayer, LayerNormWeights, Linear, MlmHead, ModelWeights};

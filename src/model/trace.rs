@@ -103,6 +103,14 @@ impl Trace {
         self.tokens.len()
     }
 
+    /// The position of the first mask token (`[MASK]` for BERT's vocabularies, `<mask>` for
+    /// SentencePiece ones), if the input has one.
+    pub fn first_mask(&self) -> Option<usize> {
+        self.tokens
+            .iter()
+            .position(|t| t == "[MASK]" || t == "<mask>")
+    }
+
     /// The token positions a view shows: all, or all but the special tokens ([CLS], [SEP], ...).
     pub fn kept_tokens(&self, hide_special: bool) -> Vec<usize> {
         (0..self.num_tokens())

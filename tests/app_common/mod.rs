@@ -3,9 +3,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
-use albert_lens::app::worker::ModelSource;
+use albert_lens::app::worker::ModelSlot;
 use albert_lens::app::{AppOptions, LensApp};
 use albert_lens::backend::BackendChoice;
+use albert_lens::model::ModelSource;
 use egui_kittest::Harness;
 use std::time::{Duration, Instant};
 
@@ -39,11 +40,12 @@ pub fn wait(h: &mut Harness<'static, LensApp>) {
     loop {
         h.step();
         let app = h.state();
+        let cx = &app.session;
         let settled = !app.busy()
-            && app.main_info.is_some()
-            && app.compare_info.is_some()
-            && app.trace.is_some();
-        if settled || (!app.busy() && app.status.error.is_some()) {
+            && cx.info(ModelSlot::Main).is_some()
+            && cx.info(ModelSlot::Compare).is_some()
+            && cx.trace().is_some();
+        if settled || (!app.busy() && cx.status.error.is_some()) {
             break;
         }
         assert!(

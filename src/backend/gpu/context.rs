@@ -29,6 +29,20 @@ fn gpu_err(msg: impl Into<String>) -> LensError {
     LensError::Gpu(msg.into())
 }
 
+/// What the compute work needs of a device on `adapter`: the adapter's own limits (big models
+/// need big storage buffers) and timestamp queries where it has them. The app asks eframe for
+/// the same, so that the window's device can compute too.
+pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    wgpu::DeviceDescriptor {
+        label: Some("albert-lens"),
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+        required_limits: adapter.limits(),
+        experimental_features: Default::default(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }
+}
+
 impl GpuContext {
     /// Creates a device on the best adapter wgpu finds (a discrete GPU first). Software
     /// adapters (lavapipe, llvmpipe) are accepted: they are what CI has.
@@ -47,18 +61,9 @@ impl GpuContext {
 
     fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
-        // Ask for the adapter's own limits: big models need big storage buffers.
-        let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("albert-lens compute"),
-            required_features: features,
-            required_limits: limits,
-            experimental_features: Default::default(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| gpu_err(format!("the GPU {} refused a device: {e}", info.name)))?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&device_descriptor(adapter)))
+                .map_err(|e| gpu_err(format!("the GPU {} refused a device: {e}", info.name)))?;
         Ok(Self::from_device(device, queue, info))
     }
 

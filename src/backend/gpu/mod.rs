@@ -11,7 +11,6 @@ mod oneshot;
 mod plan;
 mod upload;
 
-use crate::backend::cpu::validate_input;
 use crate::backend::Backend;
 use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
@@ -121,7 +120,7 @@ impl GpuBackend {
         weights: &ModelWeights,
         input: &EncodedInput,
     ) -> Result<GpuTiming> {
-        validate_input(cfg, input)?;
+        self.validate_input(cfg, input)?;
         let i = self.prepare(cfg, weights, input.len())?;
         let plan = &self.plans[i];
         let compute_ms = plan
@@ -155,7 +154,7 @@ impl Backend for GpuBackend {
         weights: &ModelWeights,
         input: &EncodedInput,
     ) -> Result<Trace> {
-        validate_input(cfg, input)?;
+        self.validate_input(cfg, input)?;
         let i = self.prepare(cfg, weights, input.len())?;
         let out = self.plans[i].run(&self.ctx, &self.kernels, input, true, &mut self.spare)?;
         let (hidden_states, attentions) = out

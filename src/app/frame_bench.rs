@@ -4,7 +4,10 @@
 //! over it (tooltip and highlight every frame), and the model view's 144 thumbnails of a 12 × 12
 //! model at N = 128, both on traces of ALBERT-base shapes with random weights.
 
-use super::{AppOptions, AttnView, LensApp, Settings, Tab};
+use super::session::SessionSettings;
+use super::tabs::{attention::AttentionTab, shared::SharedTab};
+use super::worker::Traced;
+use super::{AppOptions, AttnView, LensApp};
 use crate::analysis::HeadSel;
 use crate::backend::{Backend, BackendChoice, CpuBackend};
 use crate::model::ModelWeights;
@@ -36,7 +39,7 @@ fn frames(app: &mut LensApp, ctx: &egui::Context, count: usize, hover: bool) -> 
             ..Default::default()
         };
         if hover {
-            if let Some(r) = app.heatmap_rect {
+            if let Some(r) = app.tab::<AttentionTab>().and_then(|a| a.heatmap_rect) {
                 let t = (i % 50) as f32 / 50.0;
                 input.events.push(egui::Event::PointerMoved(
                     r.min + r.size() * egui::vec2(t, 1.0 - t),
@@ -65,45 +68,43 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             512,
             AttnView::Heatmap,
             1.0,
-            Tab::Attention,
+            "attention",
         ),
         (
             "head heatmap 512 x 512 zoomed x16 (token labels drawn)",
             512,
             AttnView::Heatmap,
             16.0,
-            Tab::Attention,
+            "attention",
         ),
         (
             "model view 12 x 12 thumbnails, N = 128",
             128,
             AttnView::Model,
             1.0,
-            Tab::Attention,
+            "attention",
         ),
         (
             "shared vs unshared: Figure 1 (2 models + x24 what-if), 2 JS matrices, N = 128",
             128,
             AttnView::Heatmap,
             1.0,
-            Tab::Shared,
+            "shared",
         ),
         (
             "projection: trajectories of 128 tokens x 13 states (PCA ready)",
             128,
             AttnView::Heatmap,
             1.0,
-            Tab::Projection,
+            "projection",
         ),
     ] {
         let trace = trace_of(n)?;
         let ctx = egui::Context::default();
-        let settings = Settings {
-            view,
-            head: HeadSel::Head(3),
+        let settings = SessionSettings {
             layer: 5,
-            tab,
-            ..Settings::default()
+            tab: tab.into(),
+            ..SessionSettings::default()
         };
         let mut app = LensApp::with_settings(
             &ctx,
@@ -112,18 +113,28 @@ pub fn run(count: usize) -> anyhow::Result<()> {
                 backend: BackendChoice::Cpu,
                 restore: false,
                 start_models: false,
+                view: Some(view),
                 ..AppOptions::default()
             },
         );
-        let rollout = Arc::new(crate::analysis::rollout(&trace)?);
-        app.set_trace(trace.clone(), rollout);
-        if tab == Tab::Shared {
-            app.compare_trace = Some(trace.clone());
-            app.compare_gen += 1;
-            app.repeats = Some((app.trace_gen, vec![(24, trace_with_layers(n, Some(24))?)]));
-            app.repeats_gen += 1;
+        if let Some(a) = app.tab_mut::<AttentionTab>() {
+            a.settings.head = HeadSel::Head(3);
         }
-        if tab != Tab::Attention {
+        let traced = Traced {
+            rollout: Arc::new(crate::analysis::rollout(&trace)?),
+            trace: trace.clone(),
+            ms: 0.0,
+            backend: "cpu".into(),
+        };
+        app.session.set_trace(traced.clone());
+        if tab == "shared" {
+            let repeats = vec![(24, trace_with_layers(n, Some(24))?)];
+            let wake = app.session.wake.clone();
+            if let Some(s) = app.tab_mut::<SharedTab>() {
+                s.set_traces(&wake, traced, repeats);
+            }
+        }
+        if tab != "attention" {
             // the PCA and JS matrices run on their own threads: draw until they are ready
             let t0 = Instant::now();
             loop {
@@ -135,20 +146,22 @@ pub fn run(count: usize) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 let _ = ctx.run_ui(input, |ui| app.frame(ui));
-                if !app.projection.pending() && !app.js.pending() && t0.elapsed().as_millis() > 50 {
+                if !app.busy() && t0.elapsed().as_millis() > 50 {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             println!(
-                "  ({tab:?} analyses ready after {:.0} ms off the UI thread)",
+                "  ({tab} analyses ready after {:.0} ms off the UI thread)",
                 t0.elapsed().as_secs_f64() * 1e3
             );
         }
-        app.zoom = super::heatmap::ZoomPan {
-            zoom,
-            origin: egui::vec2(200.0, 200.0),
-        };
+        if let Some(a) = app.tab_mut::<AttentionTab>() {
+            a.zoom = super::widgets::heatmap::ZoomPan {
+                zoom,
+                origin: egui::vec2(200.0, 200.0),
+            };
+        }
         let (first, median, max) = frames(&mut app, &ctx, count, view == AttnView::Heatmap);
         println!("{case}: first frame {first:.1} ms (builds the texture), then median {median:.2} ms, max {max:.2} ms");
     }

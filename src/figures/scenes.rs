@@ -1,47 +1,40 @@
-//! Each view of the app as a figure and (where it has one) a matrix: what both the window's
-//! Export menu and `albert-lens render` write.
+//! The scene of each view: its figure and (where it has one) its matrix, built from analysis
+//! results. [`crate::views::build`] picks the scene for a view.
 
 use super::plots::{self, HeatmapSpec, LensSpec, Panel, ScatterSpec, Series};
-use super::{Figure, Rgb, Theme, OKABE_ITO};
+use super::{Anchor, Figure, Rgb, Theme, OKABE_ITO};
 use crate::analysis::maps::MapData;
 use crate::colormap::{Colormap, Scale};
 use crate::error::Result;
+use crate::insight::{LensTable, Projection, Transition, VocabAnswer};
 use crate::matrix::Matrix;
-use crate::metrics::{LensTable, Projection, Transition};
 use crate::model::Trace;
+use crate::params;
 
-/// A heatmap view (one head, mean/max of heads, rollout, value norms, a difference).
+/// A heatmap view (one head, mean/max of heads, rollout, value norms, a difference); the
+/// matrix is the map itself.
 pub fn map(data: &MapData, colormap: Colormap, theme: &Theme) -> Result<(Figure, Matrix)> {
     let cmap = if data.diverging {
         Colormap::Diverging
     } else {
         colormap
     };
+    let m = &data.matrix;
     let fig = plots::heatmap(
         &HeatmapSpec {
-            title: &data.title,
-            values: &data.values,
-            rows: data.rows,
-            cols: data.cols,
-            row_labels: &data.row_labels,
-            col_labels: &data.col_labels,
+            title: &m.name,
+            values: &m.values,
+            rows: m.rows,
+            cols: m.cols,
+            row_labels: &m.row_labels,
+            col_labels: &m.col_labels,
             colormap: cmap,
             scale: &data.scale,
             axis_names: ("query (attending token)", "key (attended token)"),
         },
         theme,
     )?;
-    Ok((
-        fig,
-        Matrix {
-            name: data.title.clone(),
-            values: data.values.clone(),
-            rows: data.rows,
-            cols: data.cols,
-            row_labels: data.row_labels.clone(),
-            col_labels: data.col_labels.clone(),
-        },
-    ))
+    Ok((fig, m.clone()))
 }
 
 /// How the model view's thumbnails are coloured.
@@ -110,7 +103,7 @@ pub fn figure1_lines(
 ) -> Vec<Figure1Line> {
     let line = |name: String, t: &Trace, color: Rgb, dashed: bool| Figure1Line {
         name,
-        transitions: crate::metrics::figure1(t, &t.kept_tokens(hide_special)),
+        transitions: crate::insight::figure1(t, &t.kept_tokens(hide_special)),
         color,
         dashed,
     };
@@ -163,7 +156,7 @@ pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Mat
         "Layer input vs output embeddings (ALBERT paper, Figure 1) on \"{}\"",
         ellipsis(text, 60)
     );
-    let fig = plots::line_panels(&title, &panels, crate::metrics::FIGURE1_AVERAGING, theme);
+    let fig = plots::line_panels(&title, &panels, crate::insight::FIGURE1_AVERAGING, theme);
     let depth = lines.iter().map(|l| l.transitions.len()).max().unwrap_or(0);
     let mut col_labels = Vec::new();
     for l in lines {
@@ -329,6 +322,80 @@ pub fn projection(
     (fig, matrix)
 }
 
+/// A word's nearest neighbours in one model's input embeddings: PCA of the word and its
+/// neighbours; the matrix holds each neighbour's cosine similarity.
+pub fn neighbours(query: &str, a: &VocabAnswer, theme: &Theme) -> (Figure, Matrix) {
+    let labels: Vec<String> = std::iter::once(a.token.clone().unwrap_or_default())
+        .chain(a.neighbours.iter().map(|n| n.0.clone()))
+        .collect();
+    let colors: Vec<Rgb> = (0..labels.len())
+        .map(|i| if i == 0 { OKABE_ITO[3] } else { OKABE_ITO[4] })
+        .collect();
+    let fig = plots::scatter(
+        &ScatterSpec {
+            title: &format!("{}: nearest neighbours of \"{query}\" (PCA)", a.model),
+            points: &a.points,
+            colors: &colors,
+            labels: &labels,
+            paths: &[],
+            axis_names: ("PC1", "PC2"),
+            legend: &[],
+        },
+        theme,
+    );
+    let m = Matrix {
+        name: "neighbours".into(),
+        values: a.neighbours.iter().map(|n| n.1).collect(),
+        rows: a.neighbours.len(),
+        cols: 1,
+        row_labels: a.neighbours.iter().map(|n| n.0.clone()).collect(),
+        col_labels: vec!["cosine similarity".into()],
+    };
+    (fig, m)
+}
+
+/// The parameter counts of the paper's Tables 1, 3 and 4 (this calculator with the pooler, as
+/// the paper counts, and the paper's printed figure) as a table figure and a matrix.
+pub fn params_tables(theme: &Theme) -> (Figure, Matrix) {
+    let mut rows = Vec::new();
+    let mut labels = Vec::new();
+    for (table, list) in [
+        ("Table 1", params::table1()),
+        ("Table 3", params::table3()),
+        ("Table 4", params::table4()),
+    ] {
+        for r in list {
+            labels.push(format!(
+                "{table}: {} (E {}, H {}, L {}, {})",
+                r.label,
+                r.arch.embedding,
+                r.arch.hidden,
+                r.arch.layers,
+                r.arch.sharing.name()
+            ));
+            let c = r.arch.counts();
+            rows.extend([
+                c.total() as f32,
+                r.paper_convention() as f32,
+                (r.paper_millions * 1e6) as f32,
+            ]);
+        }
+    }
+    let m = Matrix {
+        name: "parameters".into(),
+        values: rows,
+        rows: labels.len(),
+        cols: 3,
+        row_labels: labels,
+        col_labels: vec![
+            "count with pooler".into(),
+            "count as the paper counts".into(),
+            "paper".into(),
+        ],
+    };
+    (params_figure(&m, theme), m)
+}
+
 /// The layer lens of `model` at token `token` (position `pos`): the top predictions at each
 /// depth; the matrix is the probability of every token that made some depth's top k, at every
 /// depth.
@@ -370,7 +437,7 @@ pub fn lens(
 /// The cross-layer Jensen–Shannon distance matrix of one model.
 pub fn js(
     model: &str,
-    mode: crate::metrics::JsMode,
+    mode: crate::insight::JsMode,
     values: &[f32],
     layers: usize,
     colormap: Colormap,
@@ -425,4 +492,84 @@ fn ellipsis(t: &str, max: usize) -> String {
     } else {
         format!("{}...", t.chars().take(max).collect::<String>())
     }
+}
+
+/// The parameter tables as a figure (one row per configuration: this count, as the paper
+/// counts, and the paper's figure).
+fn params_figure(m: &Matrix, theme: &Theme) -> Figure {
+    let f = theme.font;
+    let row_h = f * 1.5;
+    let label_w = m
+        .row_labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(10) as f32
+        * f
+        * 0.5;
+    let col_w = f * 11.0;
+    let mut fig = Figure::new(
+        24.0 + label_w + 3.0 * col_w,
+        f * 4.0 + (m.rows as f32 + 1.0) * row_h + f * 5.0,
+        theme,
+    );
+    fig.text(
+        12.0,
+        f * 1.4,
+        "Parameters: this calculator against the ALBERT paper",
+        f * 1.1,
+        Anchor::Start,
+        theme.foreground,
+    );
+    let y0 = f * 3.4;
+    for (c, h) in m.col_labels.iter().enumerate() {
+        fig.text(
+            12.0 + label_w + (c as f32 + 1.0) * col_w,
+            y0,
+            h,
+            f * 0.8,
+            Anchor::End,
+            theme.muted,
+        );
+    }
+    for r in 0..m.rows {
+        let y = y0 + (r as f32 + 1.0) * row_h;
+        fig.text(
+            12.0,
+            y,
+            &m.row_labels[r],
+            f * 0.8,
+            Anchor::Start,
+            theme.foreground,
+        );
+        for c in 0..m.cols {
+            let v = m.values[r * m.cols + c] as f64 / 1e6;
+            fig.text(
+                12.0 + label_w + (c as f32 + 1.0) * col_w,
+                y,
+                format!("{v:.1}M"),
+                f * 0.8,
+                Anchor::End,
+                theme.foreground,
+            );
+        }
+    }
+    let y = y0 + (m.rows as f32 + 1.5) * row_h;
+    for (i, line) in plots::wrap(
+        params::PAPER_NOTE,
+        ((label_w + 3.0 * col_w) / (f * 0.8 * 0.56)) as usize,
+    )
+    .iter()
+    .enumerate()
+    {
+        fig.text(
+            12.0,
+            y + i as f32 * f * 1.1,
+            line,
+            f * 0.75,
+            Anchor::Start,
+            theme.muted,
+        );
+    }
+    fig
 }

@@ -111,7 +111,7 @@ pub fn show(
     let total = Rect::from_min_max(avail.min, Pos2::new(plot.right() + bar_w, plot.bottom()));
     ui.allocate_rect(total, Sense::hover());
     let resp = ui.interact(plot, ui.scope_id().with("heatmap"), Sense::click_and_drag());
-    let (rows, cols) = (data.rows as f32, data.cols as f32);
+    let (rows, cols) = (data.matrix.rows as f32, data.matrix.cols as f32);
     let n = rows.max(cols);
 
     // zoom about the pointer, pan by dragging
@@ -154,14 +154,15 @@ pub fn show(
     let hovered = resp.hover_pos().and_then(|p| {
         let c = ((p.x - content.left()) / cell).floor();
         let r = ((p.y - content.top()) / cell).floor();
-        (c >= 0.0 && r >= 0.0 && (c as usize) < data.cols && (r as usize) < data.rows).then(|| {
-            let (row, col) = (r as usize, c as usize);
-            Hovered {
-                row,
-                col,
-                value: data.values[row * data.cols + col],
-            }
-        })
+        (c >= 0.0 && r >= 0.0 && (c as usize) < data.matrix.cols && (r as usize) < data.matrix.rows)
+            .then(|| {
+                let (row, col) = (r as usize, c as usize);
+                Hovered {
+                    row,
+                    col,
+                    value: data.matrix.values[row * data.matrix.cols + col],
+                }
+            })
     });
 
     // axis labels: queries on the left, keys on top (rotated)
@@ -175,9 +176,9 @@ pub fn show(
             Pos2::new(plot.left(), avail.top()),
             Pos2::new(plot.right(), plot.top() - 2.0),
         ));
-        let first_r = (zp.origin.y.floor() as usize).min(data.rows);
-        let last_r = ((zp.origin.y + visible).ceil() as usize).min(data.rows);
-        for (r, label) in data.row_labels[first_r..last_r].iter().enumerate() {
+        let first_r = (zp.origin.y.floor() as usize).min(data.matrix.rows);
+        let last_r = ((zp.origin.y + visible).ceil() as usize).min(data.matrix.rows);
+        for (r, label) in data.matrix.row_labels[first_r..last_r].iter().enumerate() {
             let r = r + first_r;
             let y = content.top() + (r as f32 + 0.5) * cell;
             let strong = hovered.as_ref().is_some_and(|h| h.row == r);
@@ -194,9 +195,9 @@ pub fn show(
                 color,
             );
         }
-        let first_c = (zp.origin.x.floor() as usize).min(data.cols);
-        let last_c = ((zp.origin.x + visible).ceil() as usize).min(data.cols);
-        for (c, label) in data.col_labels[first_c..last_c].iter().enumerate() {
+        let first_c = (zp.origin.x.floor() as usize).min(data.matrix.cols);
+        let last_c = ((zp.origin.x + visible).ceil() as usize).min(data.matrix.cols);
+        for (c, label) in data.matrix.col_labels[first_c..last_c].iter().enumerate() {
             let c = c + first_c;
             let x = content.left() + (c as f32 + 0.5) * cell;
             let strong = hovered.as_ref().is_some_and(|h| h.col == c);
@@ -220,7 +221,7 @@ pub fn show(
             Align2::LEFT_BOTTOM,
             format!(
                 "{} × {} — scroll to zoom in for token labels",
-                data.rows, data.cols
+                data.matrix.rows, data.matrix.cols
             ),
             FontId::proportional(11.0),
             ui.visuals().weak_text_color(),
@@ -263,7 +264,7 @@ fn hover_text(data: &MapData, h: &Hovered) -> String {
     let k = data.index.get(h.col).copied().unwrap_or(h.col);
     format!(
         "query #{q} “{}”\nkey #{k} “{}”\n{} {:.4}",
-        data.row_labels[h.row], data.col_labels[h.col], data.value_name, h.value
+        data.matrix.row_labels[h.row], data.matrix.col_labels[h.col], data.value_name, h.value
     )
 }
 

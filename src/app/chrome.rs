@@ -1,0 +1,269 @@
+//! The window's chrome around the tabs: the menu bar (opening models from a folder, a path, the
+//! Hub, the built-in models, the recent list; the theme), the model and input side panel, and
+//! the status bar (backend, timing, memory, progress with cancel, the last error or notice).
+
+use super::session::Session;
+use super::widgets::token_links;
+use super::worker::ModelSlot;
+use crate::model::ModelSource;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+
+/// The chrome's own state: the open dialogs.
+#[derive(Default)]
+pub struct Chrome {
+    /// the path / Hub id dialog: (text, slot, from the Hub)
+    path_dialog: Option<(String, ModelSlot, bool)>,
+    /// a folder dialog running on its own thread
+    folder_pick: Option<(ModelSlot, Receiver<Option<PathBuf>>)>,
+}
+
+impl Chrome {
+    /// Opens the folder a dialog picked, once it is closed.
+    pub fn poll(&mut self, cx: &mut Session) {
+        if let Some((slot, rx)) = &self.folder_pick {
+            if let Ok(picked) = rx.try_recv() {
+                let slot = *slot;
+                self.folder_pick = None;
+                if let Some(dir) = picked {
+                    cx.open(slot, ModelSource::Folder(dir));
+                }
+            }
+        }
+    }
+
+    fn pick_folder(&mut self, ctx: &egui::Context, cx: &mut Session, slot: ModelSlot) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("folder dialog".into())
+            .spawn(move || {
+                let picked = pollster::block_on(
+                    rfd::AsyncFileDialog::new()
+                        .set_title("Open a model folder (config.json, weights, tokenizer)")
+                        .pick_folder(),
+                );
+                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.folder_pick = Some((slot, rx)),
+            Err(e) => cx.status.error = Some(format!("cannot show the folder dialog: {e}")),
+        }
+    }
+
+    pub fn menu_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            for (title, slot) in [("Model", ModelSlot::Main), ("Compare", ModelSlot::Compare)] {
+                ui.menu_button(title, |ui| {
+                    if ui.button("Open folder…").clicked() {
+                        let ctx = ui.ctx().clone();
+                        self.pick_folder(&ctx, cx, slot);
+                    }
+                    if ui.button("Open path…").clicked() {
+                        self.path_dialog = Some((String::new(), slot, false));
+                    }
+                    if ui.button("Open from Hugging Face Hub…").clicked() {
+                        self.path_dialog = Some(("albert-base-v2".into(), slot, true));
+                    }
+                    ui.separator();
+                    for name in crate::model::builtin::NAMES {
+                        if ui.button(format!("{name} (built in)")).clicked() {
+                            cx.open(slot, ModelSource::Builtin(name.into()));
+                        }
+                    }
+                    if !cx.settings.recent.is_empty() {
+                        ui.separator();
+                        ui.label("Recent");
+                        for src in cx.settings.recent.clone() {
+                            if ui.button(src.label()).clicked() {
+                                cx.open(slot, src);
+                            }
+                        }
+                    }
+                });
+            }
+            ui.menu_button("View", |ui| {
+                ui.radio_value(&mut cx.settings.dark, true, "Dark theme");
+                ui.radio_value(&mut cx.settings.dark, false, "Light theme");
+                ui.checkbox(
+                    &mut cx.settings.presentation,
+                    "Presentation mode (light, large type)",
+                );
+            });
+        });
+    }
+
+    pub fn path_dialog(&mut self, ctx: &egui::Context, cx: &mut Session) {
+        let Some((text, slot, hub)) = self.path_dialog.as_mut() else {
+            return;
+        };
+        let (slot, hub) = (*slot, *hub);
+        let mut open = None;
+        let mut close = false;
+        egui::Window::new(if hub { "Open from the Hugging Face Hub" } else { "Open a model folder" })
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label(if hub {
+                    "Model id (ALBERT or BERT), e.g. albert-base-v2, bert-base-uncased. Downloads into the Hugging Face cache (HF_HOME, HF_ENDPOINT honoured); a cached model opens offline."
+                } else {
+                    "Folder with config.json, the weights and the tokenizer:"
+                });
+                let r = ui.add(egui::TextEdit::singleline(text).desired_width(380.0));
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                ui.horizontal(|ui| {
+                    if ui.button("Open").clicked() || enter {
+                        open = Some(text.trim().to_string());
+                    }
+                    if ui.button("Cancel").clicked() {
+                        close = true;
+                    }
+                });
+            });
+        if let Some(t) = open.filter(|t| !t.is_empty()) {
+            let src = if hub {
+                ModelSource::Hub(t)
+            } else {
+                ModelSource::Folder(PathBuf::from(t))
+            };
+            self.path_dialog = None;
+            cx.open(slot, src);
+        } else if close {
+            self.path_dialog = None;
+        }
+    }
+
+    pub fn status_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        ui.horizontal(|ui| {
+            let backend = if cx.status.backend.is_empty() {
+                cx.worker
+                    .backend_name
+                    .lock()
+                    .map(|n| n.clone())
+                    .unwrap_or_default()
+            } else {
+                cx.status.backend.clone()
+            };
+            ui.label(format!("backend: {backend}"));
+            ui.separator();
+            match cx.status.forward_ms {
+                Some(ms) => ui.label(format!("forward {ms:.1} ms")),
+                None => ui.label("forward –"),
+            };
+            if let Some(t) = cx.trace() {
+                ui.separator();
+                ui.label(format!("{} tokens", t.num_tokens()));
+            }
+            if let Some(mb) = resident_mb() {
+                ui.separator();
+                ui.label(format!("memory {mb:.0} MB"));
+            }
+            if let Some(control) = cx.progress() {
+                let (what, frac) = control.progress();
+                ui.separator();
+                match frac {
+                    Some(f) => {
+                        ui.add(egui::ProgressBar::new(f).desired_width(160.0).text(what));
+                    }
+                    None => {
+                        ui.spinner();
+                        ui.label(what);
+                    }
+                }
+                if ui.button("Cancel").clicked() {
+                    control
+                        .cancel
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(100));
+            } else if cx.running() {
+                ui.separator();
+                ui.spinner();
+            }
+            if let Some(note) = cx.status.notice.clone() {
+                ui.separator();
+                ui.label(note);
+            }
+            if let Some(err) = cx.status.error.clone() {
+                ui.separator();
+                ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
+                if ui.small_button("x").on_hover_text("dismiss").clicked() {
+                    cx.status.error = None;
+                }
+            }
+        });
+    }
+
+    pub fn side_panel(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.heading("Model");
+            match cx.info(ModelSlot::Main) {
+                Some(info) => {
+                    ui.label(egui::RichText::new(info.source.label()).strong());
+                    ui.label(&info.summary);
+                    if !info.has_mlm {
+                        ui.weak("no masked-LM head in this checkpoint");
+                    }
+                    for w in &info.warnings {
+                        ui.colored_label(ui.visuals().warn_fg_color, w);
+                    }
+                    if let ModelSource::Builtin(name) = &info.source {
+                        if let Some(card) = crate::model::builtin::card(name) {
+                            egui::CollapsingHeader::new("Model card").show(ui, |ui| {
+                                ui.label(card);
+                            });
+                        }
+                    }
+                }
+                None => {
+                    ui.weak("No model loaded. Model > Open folder…, or drop a model folder on the window.");
+                }
+            }
+            if let Some(info) = cx.info(ModelSlot::Compare) {
+                ui.add_space(4.0);
+                ui.label(format!("Comparison model: {}", info.source.label()));
+            }
+            ui.separator();
+            ui.heading("Input");
+            let r = ui.add(
+                egui::TextEdit::multiline(&mut cx.settings.text)
+                    .desired_rows(4)
+                    .desired_width(ui.available_width())
+                    .hint_text("Type a sentence…"),
+            );
+            let mut changed = r.changed();
+            changed |= ui
+                .checkbox(&mut cx.settings.pair_on, "Second segment (sentence pair)")
+                .changed();
+            if cx.settings.pair_on {
+                changed |= ui
+                    .add(
+                        egui::TextEdit::multiline(&mut cx.settings.pair)
+                            .desired_rows(2)
+                            .desired_width(ui.available_width())
+                            .hint_text("Segment B…"),
+                    )
+                    .changed();
+            }
+            if changed {
+                cx.touch();
+            }
+            if let Some(t) = cx.trace() {
+                for w in &t.warnings {
+                    ui.colored_label(ui.visuals().warn_fg_color, format!("Warning: {w}"));
+                }
+                token_links::token_chips(ui, t);
+            }
+        });
+    }
+}
+
+/// The process's resident memory in MB (Linux), for the status bar.
+pub fn resident_mb() -> Option<f64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096.0 / 1e6)
+}

@@ -1,0 +1,177 @@
+//! The one way work leaves the UI thread. A [`Job`] is a slot keyed by what its result is
+//! computed from: asking it for a key it already has (or is computing) costs nothing; asking
+//! for a new key cancels the older computation (coalescing: while the user types, only the
+//! newest input's result is waited for) and hands out a [`Ticket`]. Whatever runs the work (a
+//! thread of its own via [`spawn`], or the model worker) reports progress on the ticket's
+//! [`Control`], stops when it is cancelled, and finishes the ticket with the result, which
+//! wakes the UI. Results of superseded keys are dropped unseen.
+
+pub use crate::insight::Control;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+
+/// Wakes the UI (the app passes the egui context's `request_repaint`).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A keyed result computed off the UI thread.
+pub struct Job<K, T> {
+    asked: Option<(K, Arc<Control>)>,
+    rx: Option<Receiver<(K, Result<T, String>)>>,
+    ready: Option<(K, Result<T, String>)>,
+}
+
+impl<K, T> Default for Job<K, T> {
+    fn default() -> Self {
+        Job {
+            asked: None,
+            rx: None,
+            ready: None,
+        }
+    }
+}
+
+/// The right and duty to compute one key of a [`Job`]: finish it with the result.
+pub struct Ticket<K, T> {
+    key: K,
+    tx: Sender<(K, Result<T, String>)>,
+    wake: Waker,
+    pub control: Arc<Control>,
+}
+
+impl<K, T> Ticket<K, T> {
+    /// Whether the job has moved on to another key (the result would be dropped).
+    pub fn cancelled(&self) -> bool {
+        self.control.cancelled()
+    }
+
+    /// Hands the result to the job and wakes the UI.
+    pub fn finish(self, result: Result<T, String>) {
+        let _ = self.tx.send((self.key, result));
+        (self.wake)();
+    }
+}
+
+impl<K: PartialEq + Clone, T> Job<K, T> {
+    /// A ticket for `key` when it is not the key asked for last; the computation of the
+    /// previous key is cancelled. None: `key` is ready or on its way.
+    pub fn ask(&mut self, key: K, wake: &Waker) -> Option<Ticket<K, T>> {
+        if self.asked.as_ref().is_some_and(|(k, _)| *k == key) {
+            return None;
+        }
+        self.cancel();
+        let control = Arc::new(Control::default());
+        let (tx, rx) = channel();
+        self.asked = Some((key.clone(), control.clone()));
+        self.rx = Some(rx);
+        Some(Ticket {
+            key,
+            tx,
+            wake: wake.clone(),
+            control,
+        })
+    }
+
+    /// Takes in a finished result (call once a frame, or before reading). True when one came.
+    pub fn poll(&mut self) -> bool {
+        let Some(rx) = &self.rx else {
+            return false;
+        };
+        match rx.try_recv() {
+            Ok(done) => {
+                self.ready = Some(done);
+                self.rx = None;
+                true
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => false,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                // the runner dropped its ticket: it was cancelled, or the runner is gone
+                if let Some((k, _)) = &self.asked {
+                    self.ready = Some((k.clone(), Err("the computation stopped".into())));
+                }
+                self.rx = None;
+                true
+            }
+        }
+    }
+
+    /// Takes in a finished result, and returns its error if it failed (for the status bar).
+    pub fn poll_err(&mut self) -> Option<String> {
+        if !self.poll() {
+            return None;
+        }
+        match &self.ready {
+            Some((_, Err(e))) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// The result for exactly `key`, if it is ready.
+    pub fn get(&self, key: &K) -> Option<&Result<T, String>> {
+        match &self.ready {
+            Some((k, r)) if k == key => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The result of the key asked for last, if it is ready.
+    pub fn current(&self) -> Option<&Result<T, String>> {
+        self.asked.as_ref().and_then(|(k, _)| self.get(k))
+    }
+
+    /// The newest result that arrived, whatever its key (what a view shows while the next one
+    /// is computed).
+    pub fn latest(&self) -> Option<&(K, Result<T, String>)> {
+        self.ready.as_ref()
+    }
+
+    /// Whether the key asked for last is still being computed.
+    pub fn pending(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    /// The running computation's progress and cancel switch.
+    pub fn control(&self) -> Option<&Arc<Control>> {
+        self.asked
+            .as_ref()
+            .filter(|_| self.pending())
+            .map(|(_, c)| c)
+    }
+
+    /// Stops the running computation; its result, if it still comes, is dropped.
+    pub fn cancel(&mut self) {
+        if let Some((_, c)) = &self.asked {
+            c.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.rx = None;
+    }
+
+    /// Forgets everything: the next `ask` computes whatever key it gets.
+    pub fn reset(&mut self) {
+        self.cancel();
+        self.asked = None;
+        self.ready = None;
+    }
+}
+
+/// Runs `f` for `ticket` on a thread of its own (an analysis: PCA, t-SNE, JS matrices, an
+/// export). A panic in `f` becomes an error result.
+pub fn spawn<K: Send + 'static, T: Send + 'static>(
+    name: &str,
+    ticket: Ticket<K, T>,
+    f: impl FnOnce(&Control) -> Result<T, String> + Send + 'static,
+) {
+    let wake = ticket.wake.clone();
+    let what = name.to_string();
+    let spawned = std::thread::Builder::new()
+        .name(format!("albert-lens {name}"))
+        .spawn(move || {
+            let control = ticket.control.clone();
+            let result = crate::error::catch_panic(&what, || Ok(f(&control)))
+                .unwrap_or_else(|e| Err(e.to_string()));
+            ticket.finish(result);
+        });
+    if spawned.is_err() {
+        // the ticket went down with the closure: the job reads "the computation stopped"
+        wake();
+    }
+}

@@ -1,0 +1,326 @@
+//! What every tab sees: the two models, the input text and the main model's trace on it, the
+//! worker, the status bar's state, the preferences the tabs share, and exports in flight. The
+//! shell owns one [`Session`] and lends it to the chrome and to the open tab each frame.
+
+use super::export_menu::{ExportAsk, ExportDone, ExportTheme};
+use super::jobs::{self, Job, Waker};
+use super::worker::{ModelInfo, ModelSlot, Traced, Worker};
+use crate::colormap::Colormap;
+use crate::figures::Figure;
+use crate::matrix::Matrix;
+use crate::model::{ModelSource, Trace};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The sentence the app runs on first start.
+pub const EXAMPLE_TEXT: &str = "The animal didn't cross the street because it was too tired.";
+
+/// How long typing must pause before the model re-runs.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// What the session persists between runs (each tab persists its own settings).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SessionSettings {
+    pub text: String,
+    pub pair_on: bool,
+    pub pair: String,
+    pub recent: Vec<ModelSource>,
+    pub main_source: Option<ModelSource>,
+    pub compare_source: Option<ModelSource>,
+    /// the open tab's id
+    pub tab: String,
+    pub dark: bool,
+    /// light theme, large type (for projecting the app itself)
+    pub presentation: bool,
+    /// the views' colormap (attention maps, JS matrices, what-if thumbnails)
+    pub colormap: Colormap,
+    /// leave [CLS], [SEP] and other special tokens out of every view
+    pub hide_special: bool,
+    /// the layer the attention and projection views show (0-based)
+    pub layer: usize,
+    pub export_theme: ExportTheme,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            text: EXAMPLE_TEXT.into(),
+            pair_on: false,
+            pair: String::new(),
+            recent: Vec::new(),
+            main_source: None,
+            compare_source: None,
+            tab: "attention".into(),
+            dark: true,
+            presentation: false,
+            colormap: Colormap::Viridis,
+            hide_special: false,
+            layer: 0,
+            export_theme: ExportTheme::Light,
+        }
+    }
+}
+
+/// What the status bar shows besides the jobs' progress.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub forward_ms: Option<f64>,
+    pub backend: String,
+    /// the last error, shown until dismissed or replaced
+    pub error: Option<String>,
+    /// the last thing done that the user should know of ("saved ...")
+    pub notice: Option<String>,
+}
+
+/// One model slot: what is loaded, and the opening in flight.
+#[derive(Default)]
+pub struct ModelState {
+    pub info: Option<ModelInfo>,
+    /// bumped on every successful open (keys of everything computed from the model)
+    pub gen: u64,
+    opening: Job<(ModelSource, u64), ModelInfo>,
+    asked: u64,
+}
+
+/// The text a run used: the input as it was when typing paused.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Input {
+    pub text: String,
+    pub pair: Option<String>,
+    /// bumped on every run asked for (keys of the tabs' own runs on the same input)
+    pub seq: u64,
+}
+
+pub struct Session {
+    pub settings: SessionSettings,
+    pub worker: Worker,
+    pub wake: Waker,
+    pub models: [ModelState; 2],
+    /// the input of the last run asked for
+    pub input: Input,
+    run: Job<(u64, Input), Traced>,
+    trace: Option<Traced>,
+    /// bumped whenever a new main trace is installed (keys of everything computed from it)
+    pub trace_gen: u64,
+    pub status: Status,
+    dirty_at: Option<Instant>,
+    exports: Vec<Job<u64, ExportDone>>,
+}
+
+impl Session {
+    pub fn new(settings: SessionSettings, worker: Worker, wake: Waker) -> Self {
+        Session {
+            settings,
+            worker,
+            wake,
+            models: Default::default(),
+            input: Input::default(),
+            run: Job::default(),
+            trace: None,
+            trace_gen: 0,
+            status: Status::default(),
+            dirty_at: None,
+            exports: Vec::new(),
+        }
+    }
+
+    pub fn info(&self, slot: ModelSlot) -> Option<&ModelInfo> {
+        self.models[slot as usize].info.as_ref()
+    }
+
+    /// The model's name as views and figures title it ("model" before one is loaded).
+    pub fn label(&self, slot: ModelSlot) -> String {
+        self.info(slot)
+            .map_or_else(|| "model".into(), |i| i.source.label())
+    }
+
+    /// The main model's trace of the current input.
+    pub fn trace(&self) -> Option<&Arc<Trace>> {
+        self.trace.as_ref().map(|t| &t.trace)
+    }
+
+    /// Attention rollout of every layer of [`Self::trace`].
+    pub fn rollout(&self) -> Arc<Vec<Vec<f32>>> {
+        self.trace
+            .as_ref()
+            .map_or_else(Arc::default, |t| t.rollout.clone())
+    }
+
+    /// Asks the worker to open a model into a slot.
+    pub fn open(&mut self, slot: ModelSlot, source: ModelSource) {
+        let m = &mut self.models[slot as usize];
+        m.asked += 1;
+        if let Some(ticket) = m.opening.ask((source.clone(), m.asked), &self.wake) {
+            ticket
+                .control
+                .report(format!("opening {}", source.label()), None);
+            self.worker
+                .run(ticket, move |e, ctl| e.open(slot, source, ctl));
+        }
+    }
+
+    /// Marks the input as edited: the model runs once typing pauses for [`DEBOUNCE`].
+    pub fn touch(&mut self) {
+        self.dirty_at = Some(Instant::now());
+    }
+
+    /// Marks the input as edited, to run at the next frame.
+    pub fn touch_now(&mut self) {
+        self.dirty_at = Some(Instant::now() - DEBOUNCE);
+    }
+
+    /// Asks for a forward pass of the current text. Tabs that run on the same input (the
+    /// second text of a difference, the comparison model, the what-if) follow [`Input::seq`].
+    pub fn request_run(&mut self) {
+        self.dirty_at = None;
+        if self.info(ModelSlot::Main).is_none() {
+            return;
+        }
+        let s = &self.settings;
+        self.input = Input {
+            text: s.text.clone(),
+            pair: s
+                .pair_on
+                .then(|| s.pair.clone())
+                .filter(|p| !p.trim().is_empty()),
+            seq: self.input.seq + 1,
+        };
+        let key = (self.models[0].gen, self.input.clone());
+        if let Some(ticket) = self.run.ask(key, &self.wake) {
+            let (text, pair) = (self.input.text.clone(), self.input.pair.clone());
+            self.worker.run(ticket, move |e, _| {
+                e.run(ModelSlot::Main, &text, pair.as_deref(), true)
+            });
+        }
+    }
+
+    /// Installs a trace (from the worker; the UI benchmark makes its own).
+    pub fn set_trace(&mut self, traced: Traced) {
+        let layers = traced.trace.attentions.len().max(1);
+        self.trace = Some(traced);
+        self.trace_gen += 1;
+        self.settings.layer = self.settings.layer.min(layers - 1);
+    }
+
+    /// True while the session waits on the worker (a model opening, a run, typing).
+    pub fn busy(&self) -> bool {
+        self.dirty_at.is_some()
+            || self.run.pending()
+            || self.models.iter().any(|m| m.opening.pending())
+    }
+
+    /// Whether the main run is in flight (the status bar's spinner).
+    pub fn running(&self) -> bool {
+        self.run.pending()
+    }
+
+    /// The progress of a model opening in flight (its note and fraction: [`jobs::Control`]'s
+    /// `progress`), and its cancel switch.
+    pub fn progress(&self) -> Option<Arc<jobs::Control>> {
+        self.models
+            .iter()
+            .find_map(|m| m.opening.control())
+            .cloned()
+    }
+
+    /// Takes in what the worker and the export threads finished, and runs the input once
+    /// typing has paused. Called at the start of every frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        for slot in [ModelSlot::Main, ModelSlot::Compare] {
+            let m = &mut self.models[slot as usize];
+            if !m.opening.poll() {
+                continue;
+            }
+            let Some(((source, _), result)) = m.opening.latest().cloned() else {
+                continue;
+            };
+            match result {
+                Ok(info) => self.loaded(slot, info),
+                Err(e) => {
+                    self.status.error = Some(format!("opening {}: {e}", source.label()));
+                }
+            }
+        }
+        if self.run.poll() {
+            match self.run.current().cloned() {
+                Some(Ok(traced)) => {
+                    self.status.forward_ms = Some(traced.ms);
+                    self.status.backend = traced.backend.clone();
+                    self.status.error = None;
+                    self.set_trace(traced);
+                }
+                Some(Err(e)) => self.status.error = Some(e),
+                None => {}
+            }
+        }
+        self.poll_exports(ctx);
+        if let Some(t) = self.dirty_at {
+            let left = DEBOUNCE.saturating_sub(t.elapsed());
+            if left.is_zero() {
+                self.request_run();
+            } else {
+                ctx.request_repaint_after(left);
+            }
+        }
+    }
+
+    fn loaded(&mut self, slot: ModelSlot, info: ModelInfo) {
+        let source = info.source.clone();
+        if let ModelSource::Folder(_) | ModelSource::Hub(_) = source {
+            self.settings.recent.retain(|s| *s != source);
+            self.settings.recent.insert(0, source.clone());
+            self.settings.recent.truncate(10);
+        }
+        let m = &mut self.models[slot as usize];
+        m.info = Some(info);
+        m.gen += 1;
+        match slot {
+            ModelSlot::Main => {
+                self.settings.main_source = Some(source);
+                self.trace = None;
+                self.request_run();
+            }
+            ModelSlot::Compare => self.settings.compare_source = Some(source),
+        }
+    }
+
+    /// Saves or copies a view built by a tab, as the Export menu asked: the encoding and the
+    /// save dialog run on a thread of their own.
+    pub fn export(&mut self, ask: ExportAsk, built: Result<(Figure, Option<Matrix>), String>) {
+        let (figure, matrix) = match built {
+            Ok(v) => v,
+            Err(e) => {
+                self.status.error = Some(format!("export: {e}"));
+                return;
+            }
+        };
+        let mut job = Job::default();
+        if let Some(ticket) = job.ask(0u64, &self.wake) {
+            jobs::spawn("export", ticket, move |_| ask.run(&figure, matrix.as_ref()));
+        }
+        self.exports.push(job);
+    }
+
+    /// Results of finished exports: a note in the status bar, an image on the clipboard.
+    fn poll_exports(&mut self, ctx: &egui::Context) {
+        let status = &mut self.status;
+        self.exports.retain_mut(|job| {
+            if !job.poll() {
+                return true;
+            }
+            match job.current() {
+                Some(Ok(ExportDone::Saved(p))) => {
+                    status.notice = Some(format!("saved {}", p.display()))
+                }
+                Some(Ok(ExportDone::Copied(img))) => {
+                    ctx.copy_image(img.clone());
+                    status.notice = Some("image copied to the clipboard".into());
+                }
+                Some(Ok(ExportDone::Cancelled)) | None => {}
+                Some(Err(e)) => status.error = Some(format!("export: {e}")),
+            }
+            false
+        });
+    }
+}

@@ -1,0 +1,574 @@
+//! The Attention tab: one map as a heatmap (a head, the mean or max of the heads, rollout,
+//! value-weighted norms, or a difference against a second text or the comparison model),
+//! every layer × head as thumbnails, or BertViz-style token links.
+
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::analysis::maps::{self, MapData, MapKey, ValueMaps};
+use crate::analysis::{HeadSel, Measure};
+use crate::app::jobs::Job;
+use crate::app::session::Session;
+use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
+use crate::app::widgets::model_grid::{self, Atlas};
+use crate::app::widgets::token_links::{self, LinkLayer, HEAD_COLORS};
+use crate::app::worker::{ModelSlot, Traced};
+use crate::colormap::Colormap;
+use crate::figures::scenes::GridStyle;
+use crate::figures::Theme;
+use crate::model::Trace;
+use crate::views::{self, View};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AttnView {
+    /// every layer × head as thumbnails
+    Model,
+    /// one map, full size
+    Heatmap,
+    /// BertViz-style lines between two token columns
+    Links,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DiffMode {
+    Off,
+    /// the main model on a second text
+    SecondText,
+    /// the comparison model on the same text
+    CompareModel,
+}
+
+impl DiffMode {
+    pub const ALL: [DiffMode; 3] = [DiffMode::Off, DiffMode::SecondText, DiffMode::CompareModel];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DiffMode::Off => "No difference",
+            DiffMode::SecondText => "Difference: second text",
+            DiffMode::CompareModel => "Difference: comparison model",
+        }
+    }
+}
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AttentionSettings {
+    pub view: AttnView,
+    pub head: HeadSel,
+    pub measure: Measure,
+    pub diff: DiffMode,
+    /// the difference's second text
+    pub diff_text: String,
+    /// heads overlaid in the token-links view (empty: the selected map)
+    pub link_heads: Vec<usize>,
+    pub log_scale: bool,
+    /// one colour scale for every layer and head instead of each map's own range
+    pub shared_scale: bool,
+    /// with special tokens hidden, renormalise each row to sum to 1
+    pub renormalise: bool,
+}
+
+impl Default for AttentionSettings {
+    fn default() -> Self {
+        AttentionSettings {
+            view: AttnView::Heatmap,
+            head: HeadSel::Mean,
+            measure: Measure::Attention,
+            diff: DiffMode::Off,
+            diff_text: "The animal didn't cross the street because it was too wide.".into(),
+            link_heads: Vec::new(),
+            log_scale: false,
+            shared_scale: false,
+            renormalise: true,
+        }
+    }
+}
+
+/// The difference run's key: the input's sequence number, the mode, the model's generation.
+type DiffKey = (u64, DiffMode, u64);
+/// The model view's atlas key: trace generation, hide special, renormalise, shared scale.
+type AtlasKey = (u64, bool, bool, bool);
+
+#[derive(Default)]
+pub struct AttentionTab {
+    pub settings: AttentionSettings,
+    diff: Job<DiffKey, Traced>,
+    /// bumped when a difference trace arrives (the map's key)
+    diff_gen: u64,
+    value: Job<(u64, usize), ValueMaps>,
+    map_key: Option<MapKey>,
+    /// the map the heatmap and token links show
+    pub map: Option<Result<MapData, String>>,
+    map_gen: u64,
+    heat_tex: Option<MapTexture>,
+    grid_tex: Option<MapTexture>,
+    atlas: Option<(AtlasKey, Atlas)>,
+    atlas_gen: u64,
+    pub zoom: ZoomPan,
+    /// the tooltip text of the hovered heatmap cell (tests read it)
+    pub hover_text: Option<String>,
+    /// where the heatmap's matrix was drawn last frame (tests and the UI benchmark use it)
+    pub heatmap_rect: Option<egui::Rect>,
+    /// top-left of the model view's first thumbnail and the thumbnail pitch (tests use it)
+    pub grid_origin: Option<(egui::Pos2, f32)>,
+    links_hover: Option<(bool, usize)>,
+}
+
+impl AttentionTab {
+    /// The trace the difference subtracts, once it has run.
+    pub fn diff_trace(&self) -> Option<&Arc<Trace>> {
+        match self.diff.latest() {
+            Some(((_, mode, _), Ok(t))) if *mode == self.settings.diff => Some(&t.trace),
+            _ => None,
+        }
+    }
+
+    /// Asks for the difference's second run when the input, the mode or the model changed.
+    fn ask_diff(&mut self, cx: &mut Session) {
+        if self.diff.poll() {
+            self.diff_gen += 1;
+            if let Some((_, Err(e))) = self.diff.latest() {
+                cx.status.error = Some(format!("difference: {e}"));
+            }
+        }
+        let (slot, text) = match self.settings.diff {
+            DiffMode::Off => return,
+            DiffMode::SecondText => (ModelSlot::Main, self.settings.diff_text.clone()),
+            DiffMode::CompareModel => (ModelSlot::Compare, cx.input.text.clone()),
+        };
+        if cx.info(slot).is_none() || cx.input.seq == 0 {
+            return;
+        }
+        let key = (
+            cx.input.seq,
+            self.settings.diff,
+            cx.models[slot as usize].gen,
+        );
+        if let Some(ticket) = self.diff.ask(key, &cx.wake) {
+            let pair = cx.input.pair.clone();
+            cx.worker.run(ticket, move |e, _| {
+                e.run(slot, &text, pair.as_deref(), false)
+            });
+        }
+    }
+
+    /// Asks the worker for the value-weighted maps of the shown layer when they are needed.
+    fn ask_value(&mut self, cx: &mut Session) {
+        if let Some(e) = self.value.poll_err() {
+            cx.status.error = Some(format!("value-weighted attention: {e}"));
+        }
+        let Some(trace) = cx.trace().cloned() else {
+            return;
+        };
+        if self.settings.measure != Measure::ValueNorm {
+            return;
+        }
+        let layer = cx.settings.layer;
+        if let Some(ticket) = self.value.ask((cx.trace_gen, layer), &cx.wake) {
+            cx.worker.run(ticket, move |e, _| {
+                let m = e.model(ModelSlot::Main)?;
+                let (per_head, all) =
+                    crate::analysis::value_weighted(&m.config, &m.weights, &trace, layer)
+                        .map_err(|e| e.to_string())?;
+                Ok(ValueMaps {
+                    layer,
+                    per_head: Arc::new(per_head),
+                    all: Arc::new(all),
+                })
+            });
+        }
+    }
+
+    /// The map for the current options, recomputed only when they changed.
+    pub fn update_map(&mut self, cx: &Session) {
+        let Some(trace) = cx.trace().cloned() else {
+            self.map = None;
+            return;
+        };
+        let s = &self.settings;
+        let use_diff = s.diff != DiffMode::Off;
+        let value_key = (cx.trace_gen, cx.settings.layer);
+        let value = match self.value.get(&value_key) {
+            Some(Ok(v)) => Some(v),
+            _ => None,
+        };
+        let key = MapKey {
+            trace_gen: cx.trace_gen,
+            diff_gen: use_diff.then_some(self.diff_gen),
+            value_gen: u64::from(value.is_some()),
+            layer: cx.settings.layer,
+            head: s.head,
+            measure: s.measure,
+            hide_special: cx.settings.hide_special,
+            renormalise: s.renormalise,
+            shared_scale: s.shared_scale,
+            log: s.log_scale,
+        };
+        if self.map_key.as_ref() == Some(&key) {
+            return;
+        }
+        if s.measure == Measure::ValueNorm {
+            if let Some(Err(e)) = self.value.get(&value_key) {
+                self.map = Some(Err(e.clone()));
+                self.map_key = Some(key);
+                return;
+            }
+        }
+        let diff = if use_diff {
+            let (main, compare) = (cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare));
+            match (self.diff_trace(), s.diff, compare, main) {
+                (_, DiffMode::CompareModel, Some(c), Some(m))
+                    if c.tokenizer_id != m.tokenizer_id =>
+                {
+                    self.map = Some(Err(format!(
+                        "the comparison model ({}) uses a different tokenizer: a difference needs two models with the same tokenizer",
+                        c.source.label()
+                    )));
+                    self.map_key = Some(key);
+                    return;
+                }
+                (Some(_), _, _, _) => match self.diff.latest() {
+                    Some((_, Ok(t))) => Some((t.trace.clone(), t.rollout.clone())),
+                    _ => None,
+                },
+                (None, _, _, _) => {
+                    self.map = Some(Err("running the second input…".into()));
+                    self.map_key = None;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.map = Some(maps::compute(
+            &trace,
+            &cx.rollout(),
+            value,
+            diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
+            &key,
+        ));
+        self.map_gen += 1;
+        self.map_key = Some(key);
+    }
+
+    fn toolbar(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        let (maps, heads) = cx
+            .trace()
+            .map_or((1, 1), |t| (t.attentions.len().max(1), t.num_heads.max(1)));
+        let s = &mut self.settings;
+        let p = &mut cx.settings;
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut s.view, AttnView::Model, "Model view");
+            ui.selectable_value(&mut s.view, AttnView::Heatmap, "Heatmap");
+            ui.selectable_value(&mut s.view, AttnView::Links, "Token links");
+            ui.separator();
+            if s.view != AttnView::Model {
+                let mut l = p.layer + 1;
+                ui.add(egui::Slider::new(&mut l, 1..=maps).text("Layer"));
+                p.layer = l - 1;
+                egui::ComboBox::new("heads", "Heads")
+                    .selected_text(s.head.name())
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut s.head, HeadSel::Mean, HeadSel::Mean.name());
+                        ui.selectable_value(&mut s.head, HeadSel::Max, HeadSel::Max.name());
+                        for h in 0..heads {
+                            let sel = HeadSel::Head(h);
+                            ui.selectable_value(&mut s.head, sel, sel.name());
+                        }
+                    });
+                egui::ComboBox::new("measure", "Measure")
+                    .selected_text(s.measure.name())
+                    .show_ui(ui, |ui| {
+                        for m in Measure::ALL {
+                            ui.selectable_value(&mut s.measure, m, m.name())
+                                .on_hover_text(m.description());
+                        }
+                    });
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::new("colormap", "Colormap")
+                .selected_text(p.colormap.name())
+                .show_ui(ui, |ui| {
+                    for c in Colormap::ALL {
+                        ui.selectable_value(&mut p.colormap, c, c.name());
+                    }
+                });
+            ui.checkbox(&mut s.log_scale, "Log scale");
+            ui.checkbox(&mut s.shared_scale, "Shared colour scale").on_hover_text(
+                "one scale for every layer and head (0–1 for weights) instead of each map's own range",
+            );
+            ui.checkbox(&mut p.hide_special, "Hide special tokens");
+            ui.add_enabled(
+                p.hide_special,
+                egui::Checkbox::new(&mut s.renormalise, "Renormalise rows"),
+            );
+            ui.separator();
+            egui::ComboBox::new("diff", "Difference")
+                .selected_text(s.diff.name())
+                .show_ui(ui, |ui| {
+                    for d in DiffMode::ALL {
+                        ui.selectable_value(&mut s.diff, d, d.name());
+                    }
+                });
+        });
+        if self.settings.diff == DiffMode::SecondText {
+            ui.horizontal(|ui| {
+                ui.label("Text B:");
+                let edit = egui::TextEdit::singleline(&mut self.settings.diff_text)
+                    .desired_width(f32::INFINITY);
+                if ui.add(edit).changed() {
+                    cx.touch();
+                }
+            });
+        }
+    }
+
+    fn model_view(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
+        let (p, s) = (&cx.settings, &self.settings);
+        let key = (cx.trace_gen, p.hide_special, s.renormalise, s.shared_scale);
+        if self.atlas.as_ref().is_none_or(|(k, _)| *k != key) {
+            let keep = trace.kept_tokens(p.hide_special);
+            let atlas = model_grid::atlas(trace, &keep, s.renormalise, s.shared_scale);
+            self.atlas = Some((key, atlas));
+            self.atlas_gen += 1;
+        }
+        ui.weak(format!(
+            "Every layer × head of attention ({}); click one to open it.",
+            if s.shared_scale {
+                "one scale, 0–1"
+            } else {
+                "each thumbnail scaled to its own maximum"
+            }
+        ));
+        let Some((_, atlas)) = &self.atlas else {
+            return;
+        };
+        let clicked = model_grid::model_grid(
+            ui,
+            &mut self.grid_tex,
+            self.atlas_gen,
+            atlas,
+            p.colormap,
+            self.settings.log_scale,
+            (p.layer, self.settings.head),
+            &mut self.grid_origin,
+        );
+        if let Some((l, h)) = clicked {
+            cx.settings.layer = l;
+            self.settings.head = HeadSel::Head(h);
+            self.settings.measure = Measure::Attention;
+            self.settings.view = AttnView::Heatmap;
+        }
+    }
+
+    fn heatmap_view(&mut self, ui: &mut egui::Ui, cx: &Session) {
+        self.update_map(cx);
+        match &self.map {
+            Some(Ok(data)) => {
+                ui.label(&data.matrix.name);
+                let cmap = if data.diverging {
+                    Colormap::Diverging
+                } else {
+                    cx.settings.colormap
+                };
+                let px = heatmap::Pixels {
+                    gen: self.map_gen,
+                    values: &data.matrix.values,
+                    size: [data.matrix.cols, data.matrix.rows],
+                };
+                let tex = heatmap::texture(
+                    ui.ctx(),
+                    &mut self.heat_tex,
+                    "heatmap",
+                    px,
+                    cmap,
+                    &data.scale,
+                );
+                let (tooltip, rect) = heatmap::show(ui, data, &tex, cmap, &mut self.zoom);
+                self.heatmap_rect = Some(rect);
+                self.hover_text = tooltip;
+            }
+            Some(Err(why)) => {
+                ui.weak(why);
+            }
+            None => {}
+        }
+    }
+
+    fn links_view(&mut self, ui: &mut egui::Ui, cx: &Session, trace: &Trace) {
+        self.update_map(cx);
+        let heads = trace.num_heads;
+        let links = &mut self.settings.link_heads;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Overlay heads:");
+            for h in 0..heads {
+                let mut on = links.contains(&h);
+                let color = HEAD_COLORS[h % HEAD_COLORS.len()];
+                let label = egui::RichText::new(format!("H{}", h + 1)).color(color);
+                if ui.checkbox(&mut on, label).changed() {
+                    if on {
+                        links.push(h);
+                    } else {
+                        links.retain(|x| *x != h);
+                    }
+                }
+            }
+            if ui.small_button("none").clicked() {
+                links.clear();
+            }
+        });
+        let data = match &self.map {
+            Some(Ok(data)) => data,
+            Some(Err(why)) => {
+                ui.weak(why);
+                return;
+            }
+            None => return,
+        };
+        let n = trace.num_tokens();
+        let layer = cx
+            .settings
+            .layer
+            .min(trace.attentions.len().saturating_sub(1));
+        let renorm = cx.settings.hide_special && self.settings.renormalise;
+        let overlays: Vec<Vec<f32>> = if self.settings.link_heads.is_empty() || data.diverging {
+            Vec::new()
+        } else {
+            self.settings
+                .link_heads
+                .iter()
+                .filter(|&&h| h < heads)
+                .map(|&h| {
+                    let m = &trace.attentions[layer][h * n * n..(h + 1) * n * n];
+                    crate::analysis::restrict(m, n, &data.index, renorm)
+                })
+                .collect()
+        };
+        let layers: Vec<LinkLayer<'_>> = if overlays.is_empty() {
+            vec![LinkLayer {
+                map: &data.matrix.values,
+                color: if ui.visuals().dark_mode {
+                    egui::Color32::from_rgb(0x56, 0xB4, 0xE9)
+                } else {
+                    egui::Color32::from_rgb(0x00, 0x72, 0xB2)
+                },
+            }]
+        } else {
+            overlays
+                .iter()
+                .zip(&self.settings.link_heads)
+                .map(|(m, &h)| LinkLayer {
+                    map: m,
+                    color: HEAD_COLORS[h % HEAD_COLORS.len()],
+                })
+                .collect()
+        };
+        let max = if overlays.is_empty() {
+            data.scale.hi.max(-data.scale.lo)
+        } else {
+            1.0
+        };
+        ui.weak(if overlays.is_empty() {
+            format!(
+                "{} — line opacity grows with the value; hover a token to keep only its lines",
+                data.matrix.name
+            )
+        } else {
+            "attention of the ticked heads, one colour each — hover a token to keep only its lines"
+                .into()
+        });
+        let labels = &data.matrix.row_labels;
+        token_links::token_links(ui, labels, &layers, max, &mut self.links_hover);
+    }
+}
+
+impl Tab for AttentionTab {
+    fn id(&self) -> &'static str {
+        "attention"
+    }
+
+    fn title(&self) -> &'static str {
+        "Attention"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        self.ask_diff(cx);
+        self.toolbar(ui, cx);
+        self.ask_value(cx);
+        ui.horizontal(|ui| {
+            export_button(self, ui, cx, "attention");
+            ui.weak("the view as a figure (PNG, SVG) or its matrix (CSV, NPY, safetensors)");
+        });
+        ui.separator();
+        let Some(trace) = cx.trace().cloned() else {
+            ui.centered_and_justified(|ui| {
+                if cx.busy() {
+                    ui.spinner();
+                } else {
+                    ui.weak("Open a model and type some text to see its attention.");
+                }
+            });
+            return;
+        };
+        match self.settings.view {
+            AttnView::Model => self.model_view(ui, cx, &trace),
+            AttnView::Heatmap => self.heatmap_view(ui, cx),
+            AttnView::Links => self.links_view(ui, cx, &trace),
+        }
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &["attention"]
+    }
+
+    fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
+        let trace = cx
+            .trace()
+            .cloned()
+            .ok_or("nothing to export yet: no model has run")?;
+        let model = cx.label(ModelSlot::Main);
+        let e = |x: crate::LensError| x.to_string();
+        if self.settings.view == AttnView::Model {
+            let keep = trace.kept_tokens(cx.settings.hide_special);
+            let style = GridStyle {
+                colormap: cx.settings.colormap,
+                log: self.settings.log_scale,
+                shared_scale: self.settings.shared_scale,
+            };
+            let view = View::Model {
+                model: &model,
+                trace: &trace,
+                keep: &keep,
+                renormalise: self.settings.renormalise,
+                style,
+            };
+            return views::build(&view, theme).map_err(e);
+        }
+        self.update_map(cx);
+        match &self.map {
+            Some(Ok(data)) => {
+                let view = View::Map {
+                    model: &model,
+                    data,
+                    colormap: cx.settings.colormap,
+                };
+                views::build(&view, theme).map_err(e)
+            }
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("no map to export".into()),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.diff.pending() || self.value.pending()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}

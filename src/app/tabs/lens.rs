@@ -1,0 +1,228 @@
+//! The Layer lens tab: the masked-LM head applied to one token's hidden state after every
+//! layer, as a table of top predictions per depth and a plot of each candidate's probability by
+//! depth: how a prediction forms through the (shared) layers.
+
+use super::projection::rgb;
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::app::jobs::Job;
+use crate::app::session::Session;
+use crate::app::worker::ModelSlot;
+use crate::figures::scenes;
+use crate::figures::{Theme, OKABE_ITO};
+use crate::insight::{self, LensTable};
+use crate::model::Trace;
+use crate::views::{self, View};
+use egui::{Rect, Sense, Vec2};
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LensSettings {
+    /// the token looked at (None: the first [MASK])
+    pub position: Option<usize>,
+    /// predictions shown per depth
+    pub k: usize,
+}
+
+impl Default for LensSettings {
+    fn default() -> Self {
+        LensSettings {
+            position: None,
+            k: 5,
+        }
+    }
+}
+
+/// The lens's key: the trace's generation, the position, k.
+type LensKey = (u64, usize, usize);
+
+#[derive(Default)]
+pub struct LensTab {
+    pub settings: LensSettings,
+    lens: Job<LensKey, LensTable>,
+}
+
+impl LensTab {
+    /// The position shown and its table, once the worker has computed it.
+    pub fn result(&self) -> Option<(usize, &LensTable)> {
+        match self.lens.latest() {
+            Some(((_, pos, _), Ok(t))) => Some((*pos, t)),
+            _ => None,
+        }
+    }
+
+    /// The lens position: the user's choice, else the first [MASK], else the first ordinary
+    /// token.
+    pub fn position(&self, t: &Trace) -> usize {
+        self.settings
+            .position
+            .filter(|&p| p < t.num_tokens())
+            .or_else(|| t.first_mask())
+            .or_else(|| t.special.iter().position(|s| !s))
+            .unwrap_or(0)
+    }
+
+    fn ask(&mut self, cx: &mut Session, trace: &std::sync::Arc<Trace>) {
+        if let Some(e) = self.lens.poll_err() {
+            cx.status.error = Some(format!("layer lens: {e}"));
+        }
+        let key = (cx.trace_gen, self.position(trace), self.settings.k);
+        if let Some(ticket) = self.lens.ask(key, &cx.wake) {
+            let t = trace.clone();
+            cx.worker.run(ticket, move |e, _| {
+                let m = e.model(ModelSlot::Main)?;
+                let head = m.weights.mlm.as_ref().ok_or("no masked-LM head")?;
+                let rows = insight::layer_lens(&m.config, head, &t, key.1, key.2)
+                    .map_err(|e| e.to_string())?;
+                Ok(LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id)))
+            });
+        }
+    }
+
+    fn lens_table(
+        &self,
+        ui: &mut egui::Ui,
+        rows: &[(usize, Vec<(String, f32)>)],
+        curves: &[(String, Vec<f32>)],
+    ) {
+        egui::Grid::new("lens").striped(true).show(ui, |ui| {
+            ui.strong("");
+            for i in 0..self.settings.k.min(rows.first().map_or(0, |r| r.1.len())) {
+                ui.strong(format!("#{}", i + 1));
+            }
+            ui.end_row();
+            for (state, top) in rows {
+                ui.label(scenes::state_name(*state));
+                for (tok, p) in top {
+                    let bar = (p * 40.0).max(1.0);
+                    ui.horizontal(|ui| {
+                        let (r, _) = ui.allocate_exact_size(Vec2::new(40.0, 12.0), Sense::hover());
+                        ui.painter().rect_filled(
+                            Rect::from_min_size(r.min, Vec2::new(bar, 12.0)),
+                            2.0,
+                            rgb(OKABE_ITO[4]).gamma_multiply(0.6),
+                        );
+                        ui.label(format!("{tok} {:.1}%", p * 100.0));
+                    });
+                }
+                ui.end_row();
+            }
+        });
+        ui.add_space(6.0);
+        ui.strong("Probability of each candidate by depth");
+        let final_top: Vec<&(String, Vec<f32>)> = {
+            let mut c: Vec<&(String, Vec<f32>)> = curves.iter().collect();
+            c.sort_by(|a, b| {
+                b.1.last()
+                    .copied()
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.1.last().copied().unwrap_or(0.0))
+            });
+            c.truncate(6);
+            c
+        };
+        egui_plot::Plot::new("lens_plot")
+            .height(240.0)
+            .width(ui.available_width().min(900.0))
+            .legend(egui_plot::Legend::default())
+            .x_axis_label("depth (0 = embeddings)")
+            .y_axis_label("probability")
+            .include_y(0.0)
+            .include_y(1.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                for (i, (tok, probs)) in final_top.iter().enumerate() {
+                    let pts: Vec<[f64; 2]> = probs
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &p)| [d as f64, p as f64])
+                        .collect();
+                    plot.line(
+                        egui_plot::Line::new(tok.clone(), pts)
+                            .color(rgb(OKABE_ITO[i % 8]))
+                            .width(2.0),
+                    );
+                }
+            });
+    }
+}
+
+impl Tab for LensTab {
+    fn id(&self) -> &'static str {
+        "lens"
+    }
+
+    fn title(&self) -> &'static str {
+        "Layer lens"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        let Some(trace) = cx.trace().cloned() else {
+            super::no_trace(ui, "");
+            return;
+        };
+        if !cx.info(ModelSlot::Main).is_some_and(|i| i.has_mlm) {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "This checkpoint has no masked-LM head (it was saved as a bare encoder), so its layers cannot be decoded into words. Open a checkpoint with one (a *ForMaskedLM or *ForPreTraining save, like the built-in models).",
+            );
+            return;
+        }
+        self.ask(cx, &trace);
+        ui.weak("The masked-LM head applied to the chosen token's hidden state after every layer: how a prediction forms through the (shared) layers. Click a token to inspect it; put [MASK] in the text to predict a word.");
+        let pos = self.position(&trace);
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 3.0;
+            for (i, t) in trace.tokens.iter().enumerate() {
+                if ui.selectable_label(i == pos, t).clicked() {
+                    self.settings.position = Some(i);
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add(egui::Slider::new(&mut self.settings.k, 1..=10).text("top k"));
+            export_button(self, ui, cx, "lens");
+        });
+        let key = (cx.trace_gen, pos, self.settings.k);
+        let Some(Ok(table)) = self.lens.get(&key) else {
+            ui.spinner();
+            return;
+        };
+        let table = table.clone();
+        egui::ScrollArea::both().show(ui, |ui| self.lens_table(ui, &table.rows, &table.curves));
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &["lens"]
+    }
+
+    fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
+        let trace = cx
+            .trace()
+            .cloned()
+            .ok_or("nothing to export yet: no model has run")?;
+        let (pos, table) = match self.lens.latest() {
+            Some(((gen, pos, _), Ok(t))) if *gen == cx.trace_gen => (*pos, t),
+            _ => return Err("the lens has not run yet".into()),
+        };
+        let view = View::Lens {
+            model: &cx.label(ModelSlot::Main),
+            trace: &trace,
+            pos,
+            table,
+        };
+        views::build(&view, theme).map_err(|e| e.to_string())
+    }
+
+    fn busy(&self) -> bool {
+        self.lens.pending()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}

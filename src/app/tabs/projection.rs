@@ -1,0 +1,483 @@
+//! The Projection tab: the hidden states of one layer, or every layer with each token's
+//! trajectory, laid out by PCA (2D or rotating 3D) or t-SNE; and the vocabulary mode, a word's
+//! nearest neighbours in each model's input embeddings (ALBERT's V × E against BERT's V × H).
+
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::app::jobs::{self, Job};
+use crate::app::session::Session;
+use crate::app::worker::ModelSlot;
+use crate::figures::scenes::{self, ColorBy};
+use crate::figures::{Theme, OKABE_ITO};
+use crate::insight::{self, Projection, VocabAnswer};
+use crate::model::Trace;
+use crate::views::{self, View};
+use egui::{Color32, Pos2, Sense, Stroke, Vec2};
+
+/// What the projection tab shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ProjMode {
+    /// the tokens' hidden states after the selected layer
+    Layer,
+    /// every hidden state, each token's path through the layers joined
+    Trajectories,
+    /// the input word embeddings: ALBERT's E-dimensional against BERT's H-dimensional
+    Vocabulary,
+}
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ProjectionSettings {
+    pub mode: ProjMode,
+    pub color_by: ColorBy,
+    pub three_d: bool,
+    /// lay the projection out with t-SNE instead of PCA
+    pub tsne: bool,
+    pub label_all: bool,
+    pub vocab_query: String,
+}
+
+impl Default for ProjectionSettings {
+    fn default() -> Self {
+        ProjectionSettings {
+            mode: ProjMode::Trajectories,
+            color_by: ColorBy::Layer,
+            three_d: false,
+            tsne: false,
+            label_all: false,
+            vocab_query: "king".into(),
+        }
+    }
+}
+
+/// The projection's key: the trace, the states and tokens projected, and t-SNE or PCA.
+type ProjKey = (u64, Vec<usize>, Vec<usize>, bool);
+/// The vocabulary query's key: the query and how many times it was asked.
+type VocabKey = (String, u64);
+
+#[derive(Default)]
+pub struct ProjectionTab {
+    pub settings: ProjectionSettings,
+    projection: Job<ProjKey, Projection>,
+    vocab: Job<VocabKey, Vec<VocabAnswer>>,
+    vocab_asked: u64,
+    /// yaw and pitch of the 3D view
+    rotation: (f32, f32),
+    /// the hovered point of the projection (tests read it)
+    pub hover: Option<String>,
+}
+
+impl ProjectionTab {
+    /// The projection shown (the newest that finished).
+    pub fn projection(&self) -> Option<&Result<Projection, String>> {
+        self.projection.latest().map(|(_, r)| r)
+    }
+
+    /// The last vocabulary query and each model's answer, once they have come.
+    pub fn vocab(&self) -> Option<(&str, &[VocabAnswer])> {
+        match self.vocab.latest() {
+            Some(((q, _), Ok(a))) => Some((q.as_str(), a.as_slice())),
+            _ => None,
+        }
+    }
+
+    /// The hidden states the view projects.
+    fn states(&self, cx: &Session, trace: &Trace) -> Vec<usize> {
+        match self.settings.mode {
+            ProjMode::Trajectories => (0..trace.hidden_states.len()).collect(),
+            _ => vec![(cx.settings.layer + 1).min(trace.hidden_states.len() - 1)],
+        }
+    }
+
+    fn key(&self, cx: &Session, trace: &Trace) -> ProjKey {
+        let keep = trace.kept_tokens(cx.settings.hide_special);
+        let states = self.states(cx, trace);
+        (cx.trace_gen, states, keep, self.settings.tsne)
+    }
+
+    fn options(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        let s = &mut self.settings;
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut s.mode, ProjMode::Layer, "One layer");
+            ui.selectable_value(&mut s.mode, ProjMode::Trajectories, "Trajectories");
+            ui.selectable_value(&mut s.mode, ProjMode::Vocabulary, "Vocabulary");
+            ui.separator();
+            if s.mode != ProjMode::Vocabulary {
+                egui::ComboBox::new("color_by", "Colour by")
+                    .selected_text(s.color_by.name())
+                    .show_ui(ui, |ui| {
+                        for c in ColorBy::ALL {
+                            ui.selectable_value(&mut s.color_by, c, c.name());
+                        }
+                    });
+                ui.selectable_value(&mut s.tsne, false, "PCA");
+                ui.selectable_value(&mut s.tsne, true, "t-SNE");
+                ui.add_enabled(
+                    !s.tsne,
+                    egui::Checkbox::new(&mut s.three_d, "3D (drag to rotate)"),
+                );
+                ui.checkbox(&mut s.label_all, "Label every point");
+                ui.checkbox(&mut cx.settings.hide_special, "Hide special tokens");
+            }
+        });
+    }
+
+    fn layout(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
+        let layers = trace.attentions.len();
+        if self.settings.mode == ProjMode::Layer {
+            ui.horizontal(|ui| {
+                let mut l = cx.settings.layer + 1;
+                ui.add(egui::Slider::new(&mut l, 1..=layers.max(1)).text("Layer"));
+                cx.settings.layer = l.saturating_sub(1).min(layers.saturating_sub(1));
+            });
+        }
+        if let Some(e) = self.projection.poll_err() {
+            cx.status.error = Some(format!("projection: {e}"));
+        }
+        let key = self.key(cx, trace);
+        if let Some(ticket) = self.projection.ask(key.clone(), &cx.wake) {
+            let t = cx.trace().cloned();
+            let (_, states, keep, tsne) = key;
+            jobs::spawn("projection", ticket, move |ctl| {
+                let t = t.ok_or("no trace")?;
+                if tsne {
+                    insight::project_tsne(&t, &states, &keep, ctl)
+                } else {
+                    insight::project(&t, &states, &keep)
+                }
+                .map_err(|e| e.to_string())
+            });
+        }
+        ui.horizontal(|ui| {
+            export_button(self, ui, cx, "projection");
+            match self.projection.control() {
+                Some(ctl) if self.settings.tsne => {
+                    let f = ctl.fraction();
+                    ui.add(
+                        egui::ProgressBar::new(f)
+                            .desired_width(220.0)
+                            .text(format!("t-SNE {:.0}%", f * 100.0)),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        self.projection.cancel();
+                    }
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                Some(_) => {
+                    ui.spinner();
+                    ui.weak("computing the PCA…");
+                }
+                None => {}
+            }
+        });
+        let Some((_, result)) = self.projection.latest() else {
+            return;
+        };
+        match result.clone() {
+            Ok(p) if p.explained.is_empty() => {
+                ui.weak(format!(
+                    "t-SNE (perplexity 30) of {} hidden states of {} tokens: distances between clusters and cluster sizes mean little; neighbourhoods do",
+                    p.states.len(),
+                    p.tokens.len()
+                ));
+                self.scatter(ui, &p, trace);
+            }
+            Ok(p) => {
+                let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
+                ui.weak(format!(
+                    "PCA of {} hidden states of {} tokens: PC1 {:.1}%, PC2 {:.1}%, PC3 {:.1}% of the variance{}",
+                    p.states.len(),
+                    p.tokens.len(),
+                    ex(0),
+                    ex(1),
+                    ex(2),
+                    if p.states.len() > 1 {
+                        "; lines join each token's states from the embeddings to the last layer"
+                    } else {
+                        ""
+                    }
+                ));
+                self.scatter(ui, &p, trace);
+            }
+            Err(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            }
+        }
+    }
+
+    /// The projection drawn with the painter: 2D (PC1 × PC2) or 3D (PC1-3, rotated by dragging).
+    fn scatter(&mut self, ui: &mut egui::Ui, p: &Projection, trace: &Trace) {
+        let size = ui.available_size().max(Vec2::splat(120.0));
+        let (rect, resp) = ui.allocate_exact_size(size, Sense::click_and_drag());
+        let three = self.settings.three_d && !p.explained.is_empty();
+        if three && resp.dragged() {
+            let d = resp.drag_delta();
+            self.rotation.0 += d.x * 0.01;
+            self.rotation.1 = (self.rotation.1 + d.y * 0.01).clamp(-1.5, 1.5);
+        }
+        if resp.double_clicked() {
+            self.rotation = (0.0, 0.0);
+        }
+        let (yaw, pitch) = if three { self.rotation } else { (0.0, 0.0) };
+        let (cy, sy, cp, sp) = (yaw.cos(), yaw.sin(), pitch.cos(), pitch.sin());
+        let view: Vec<(f32, f32, f32)> = p
+            .points
+            .iter()
+            .map(|q| {
+                let (x, y, z) = (q[0], q[1], if three { q[2] } else { 0.0 });
+                let x1 = cy * x + sy * z;
+                let z1 = -sy * x + cy * z;
+                let y1 = cp * y - sp * z1;
+                let z2 = sp * y + cp * z1;
+                (x1, y1, z2)
+            })
+            .collect();
+        let r = view
+            .iter()
+            .map(|v| v.0.abs().max(v.1.abs()))
+            .fold(1e-6f32, f32::max)
+            * 1.08;
+        let plot = rect.shrink(24.0);
+        let scale = plot.width().min(plot.height()) / (2.0 * r);
+        let to_screen = |v: (f32, f32, f32)| plot.center() + Vec2::new(v.0 * scale, -v.1 * scale);
+        let painter = ui.painter_at(rect);
+        let vis = ui.visuals();
+        painter.rect_stroke(
+            plot,
+            0.0,
+            Stroke::new(1.0, vis.weak_text_color()),
+            egui::StrokeKind::Inside,
+        );
+        let colors = scenes::point_colors(p, trace, self.settings.color_by);
+        if p.states.len() > 1 {
+            for &t in &p.tokens {
+                let path: Vec<Pos2> = p
+                    .trajectory(t)
+                    .iter()
+                    .map(|&i| to_screen(view[i]))
+                    .collect();
+                painter.add(egui::Shape::line(
+                    path,
+                    Stroke::new(1.2, vis.weak_text_color().gamma_multiply(0.7)),
+                ));
+            }
+        }
+        // far points first
+        let mut order: Vec<usize> = (0..view.len()).collect();
+        order.sort_by(|&a, &b| view[a].2.total_cmp(&view[b].2));
+        let hover = resp.hover_pos();
+        let mut nearest: Option<(usize, f32)> = None;
+        let last = *p.states.last().unwrap_or(&0);
+        for &i in &order {
+            let at = to_screen(view[i]);
+            painter.circle_filled(at, 4.0, rgb(colors[i]));
+            let (s, t) = p.origin[i];
+            if self.settings.label_all || s == last {
+                painter.text(
+                    at + Vec2::new(5.0, -5.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    &trace.tokens[t],
+                    egui::FontId::proportional(11.0),
+                    vis.text_color(),
+                );
+            }
+            if let Some(h) = hover {
+                let d = at.distance(h);
+                if d < 10.0 && nearest.is_none_or(|(_, b)| d < b) {
+                    nearest = Some((i, d));
+                }
+            }
+        }
+        self.hover = nearest.map(|(i, _)| {
+            let (s, t) = p.origin[i];
+            format!(
+                "{} (position {t}) at {}\nPC1 {:.3}  PC2 {:.3}  PC3 {:.3}",
+                trace.tokens[t],
+                scenes::state_name(s),
+                p.points[i][0],
+                p.points[i][1],
+                p.points[i][2]
+            )
+        });
+        if let Some(text) = &self.hover {
+            resp.on_hover_text(text.clone());
+        }
+        let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
+        painter.text(
+            Pos2::new(plot.center().x, rect.bottom() - 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            if three {
+                "drag to rotate, double-click to reset".to_string()
+            } else if p.explained.is_empty() {
+                "t-SNE 1 across, t-SNE 2 up".to_string()
+            } else {
+                format!("PC1 ({:.1}%) across, PC2 ({:.1}%) up", ex(0), ex(1))
+            },
+            egui::FontId::proportional(11.0),
+            vis.weak_text_color(),
+        );
+    }
+
+    fn vocabulary(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        ui.weak("Nearest neighbours of a token in each model's input word embeddings (cosine similarity): ALBERT's factorized V x E table against BERT's V x H one. Type a word and press Enter.");
+        if let Some(e) = self.vocab.poll_err() {
+            cx.status.error = Some(format!("vocabulary: {e}"));
+        }
+        ui.horizontal(|ui| {
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut self.settings.vocab_query)
+                    .hint_text("a word, e.g. king")
+                    .desired_width(200.0),
+            );
+            let go = ui.button("Find neighbours").clicked()
+                || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
+            let query = self.settings.vocab_query.trim().to_string();
+            if go && !query.is_empty() {
+                self.vocab_asked += 1;
+                if let Some(ticket) = self.vocab.ask((query.clone(), self.vocab_asked), &cx.wake) {
+                    cx.worker.run(ticket, move |e, _| {
+                        Ok(e.models()
+                            .map(|(m, label)| insight::vocab_neighbours(m, label, &query, 12))
+                            .collect())
+                    });
+                }
+            }
+            export_button(self, ui, cx, "projection");
+        });
+        let Some((query, answers)) = self.vocab() else {
+            return;
+        };
+        ui.columns(answers.len().max(1), |cols| {
+            for (ui, a) in cols.iter_mut().zip(answers) {
+                ui.strong(&a.model);
+                match &a.token {
+                    Err(why) => {
+                        ui.weak(why);
+                    }
+                    Ok(tok) => {
+                        ui.label(format!("\"{query}\" is the token {tok}"));
+                        egui::Grid::new(("vocab", &a.model))
+                            .striped(true)
+                            .show(ui, |ui| {
+                                for (t, s) in &a.neighbours {
+                                    ui.label(t);
+                                    ui.label(format!("{s:.3}"));
+                                    ui.end_row();
+                                }
+                            });
+                        vocab_plot(ui, a);
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Tab for ProjectionTab {
+    fn id(&self) -> &'static str {
+        "projection"
+    }
+
+    fn title(&self) -> &'static str {
+        "Projection"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        self.options(ui, cx);
+        if self.settings.mode == ProjMode::Vocabulary {
+            self.vocabulary(ui, cx);
+            return;
+        }
+        let Some(trace) = cx.trace().cloned() else {
+            ui.weak("Open a model and type some text to see its hidden states.");
+            return;
+        };
+        self.layout(ui, cx, &trace);
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &["projection"]
+    }
+
+    fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
+        let e = |x: crate::LensError| x.to_string();
+        if self.settings.mode == ProjMode::Vocabulary {
+            let (query, answers) = self.vocab().ok_or("search for a word first")?;
+            let answer = answers
+                .iter()
+                .find(|a| a.token.is_ok())
+                .ok_or("no model has that word")?;
+            return views::build(&View::Neighbours { query, answer }, theme).map_err(e);
+        }
+        let trace = cx
+            .trace()
+            .cloned()
+            .ok_or("nothing to export yet: no model has run")?;
+        let key = self.key(cx, &trace);
+        let projection = match self.projection.get(&key) {
+            Some(Ok(p)) => p.clone(),
+            _ if self.settings.tsne => {
+                return Err("the t-SNE layout is still being computed".into())
+            }
+            _ => insight::project(&trace, &key.1, &key.2).map_err(e)?,
+        };
+        let view = View::Projection {
+            model: &cx.label(ModelSlot::Main),
+            projection: &projection,
+            trace: &trace,
+            color_by: self.settings.color_by,
+            label_all: self.settings.label_all,
+        };
+        views::build(&view, theme).map_err(e)
+    }
+
+    fn busy(&self) -> bool {
+        self.projection.pending() || self.vocab.pending()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}
+
+pub(crate) fn rgb(c: [u8; 3]) -> Color32 {
+    Color32::from_rgb(c[0], c[1], c[2])
+}
+
+/// A small scatter of a word and its neighbours in one model's embedding space.
+fn vocab_plot(ui: &mut egui::Ui, a: &VocabAnswer) {
+    egui_plot::Plot::new(("vocab_plot", &a.model))
+        .height(220.0)
+        .data_aspect(1.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for (i, &(x, y)) in a.points.iter().enumerate() {
+                let name = if i == 0 {
+                    a.token.clone().unwrap_or_default()
+                } else {
+                    a.neighbours
+                        .get(i - 1)
+                        .map_or(String::new(), |n| n.0.clone())
+                };
+                let color = rgb(if i == 0 { OKABE_ITO[3] } else { OKABE_ITO[4] });
+                plot.points(
+                    egui_plot::Points::new(name.clone(), vec![[x as f64, y as f64]])
+                        .radius(4.0)
+                        .color(color),
+                );
+                plot.text(
+                    egui_plot::Text::new(
+                        name.clone(),
+                        egui_plot::PlotPoint::new(x as f64, y as f64),
+                        name,
+                    )
+                    .color(color),
+                );
+            }
+        });
+}

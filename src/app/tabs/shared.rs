@@ -1,0 +1,726 @@
+//! The Shared vs unshared tab: the ALBERT paper's Figure 1 on the user's text (the main model,
+//! the comparison model, and the what-if that applies the shared layer more times), the
+//! parameter accounting with the paper's tables, and the cross-layer Jensen–Shannon distances.
+
+use super::projection::rgb;
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::analysis::maps::MapData;
+use crate::app::jobs::{self, Job};
+use crate::app::session::Session;
+use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
+use crate::app::worker::{self, ModelSlot, Traced};
+use crate::colormap::{Colormap, Scale};
+use crate::figures::scenes::{self, Figure1Line};
+use crate::figures::Theme;
+use crate::insight::{self, JsMode};
+use crate::matrix::Matrix;
+use crate::model::{ModelType, Trace};
+use crate::params::{self, Arch, Sharing};
+use crate::views::{self, View};
+use egui::Vec2;
+use std::sync::Arc;
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SharedSettings {
+    /// the unshare what-if's repetition counts, as typed
+    pub repeats_text: String,
+    pub js_mode: JsMode,
+    /// the parameter calculator's configuration
+    pub calc: Arch,
+}
+
+impl Default for SharedSettings {
+    fn default() -> Self {
+        SharedSettings {
+            repeats_text: "6, 12, 24".into(),
+            js_mode: JsMode::MatchedHeads,
+            calc: Arch::paper(128, 768, 12, Sharing::All),
+        }
+    }
+}
+
+/// The what-if's traces: (repetitions, trace).
+pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
+
+/// The comparison run's key: the input's sequence number and the comparison model's generation.
+type CompareKey = (u64, u64);
+/// The what-if's key: the input's sequence number, the main model's generation, the counts.
+type RepeatKey = (u64, u64, Vec<usize>);
+/// The JS matrices' key: the main trace's generation, the comparison run's key, the mode.
+type JsKey = (u64, Option<CompareKey>, JsMode);
+/// Figure 1's cache key: trace generation, comparison and what-if keys, special tokens hidden.
+type Fig1Key = (u64, Option<CompareKey>, Option<RepeatKey>, bool);
+/// A what-if thumbnail: (what-if key, repetitions, colormap) and its texture.
+type RepeatTexture = ((RepeatKey, usize, Colormap), egui::TextureHandle);
+
+#[derive(Default)]
+pub struct SharedTab {
+    pub settings: SharedSettings,
+    compare: Job<CompareKey, Traced>,
+    repeats: Job<RepeatKey, RepeatTraces>,
+    js: Job<JsKey, (Vec<f32>, Option<Vec<f32>>)>,
+    fig1: Option<(Fig1Key, Vec<Figure1Line>)>,
+    js_tex: [Option<MapTexture>; 2],
+    repeat_tex: Vec<Option<RepeatTexture>>,
+    /// the tooltip of the hovered JS cell
+    pub hover_text: Option<String>,
+}
+
+impl SharedTab {
+    /// The comparison model's trace on the same text, once it has run.
+    pub fn compare_trace(&self) -> Option<&Arc<Trace>> {
+        match self.compare.latest() {
+            Some((_, Ok(t))) => Some(&t.trace),
+            _ => None,
+        }
+    }
+
+    /// The what-if's traces of the current input, once they have run.
+    pub fn repeats(&self) -> Option<&RepeatTraces> {
+        match self.repeats.current() {
+            Some(Ok(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Installs traces made elsewhere (the UI benchmark's).
+    pub fn set_traces(&mut self, wake: &jobs::Waker, compare: Traced, repeats: RepeatTraces) {
+        if let Some(t) = self.compare.ask((0, 0), wake) {
+            t.finish(Ok(compare));
+        }
+        let key = (0, 0, repeats.iter().map(|r| r.0).collect());
+        if let Some(t) = self.repeats.ask(key, wake) {
+            t.finish(Ok(repeats));
+        }
+        self.compare.poll();
+        self.repeats.poll();
+    }
+
+    fn compare_key(&self) -> Option<CompareKey> {
+        self.compare.latest().filter(|r| r.1.is_ok()).map(|r| r.0)
+    }
+
+    fn repeat_key(&self) -> Option<RepeatKey> {
+        self.repeats
+            .latest()
+            .filter(|r| r.1.is_ok())
+            .map(|r| r.0.clone())
+    }
+
+    /// Asks for the comparison model's run and the what-if when the input or a model changed.
+    fn ask(&mut self, cx: &mut Session) {
+        if let Some(e) = self.compare.poll_err() {
+            cx.status.error = Some(format!("comparison model: {e}"));
+        }
+        if let Some(e) = self.repeats.poll_err() {
+            cx.status.error = Some(format!("unshare what-if: {e}"));
+        }
+        if cx.input.seq == 0 {
+            return;
+        }
+        let (text, pair) = (cx.input.text.clone(), cx.input.pair.clone());
+        if cx.info(ModelSlot::Compare).is_some() {
+            let key = (cx.input.seq, cx.models[ModelSlot::Compare as usize].gen);
+            if let Some(ticket) = self.compare.ask(key, &cx.wake) {
+                let (text, pair) = (text.clone(), pair.clone());
+                cx.worker.run(ticket, move |e, _| {
+                    e.run(ModelSlot::Compare, &text, pair.as_deref(), false)
+                });
+            }
+        }
+        let albert = cx
+            .info(ModelSlot::Main)
+            .is_some_and(|i| i.model_type == ModelType::Albert);
+        if !albert {
+            return;
+        }
+        let reps = match parse_repeats(&self.settings.repeats_text) {
+            Ok(r) => r,
+            Err(e) => {
+                cx.status.error = Some(format!("what-if: {e}"));
+                return;
+            }
+        };
+        if reps.is_empty() {
+            self.repeats.reset();
+            return;
+        }
+        let key = (cx.input.seq, cx.models[0].gen, reps.clone());
+        if let Some(ticket) = self.repeats.ask(key, &cx.wake) {
+            cx.worker
+                .run(ticket, move |e, _| e.what_if(&text, pair.as_deref(), &reps));
+        }
+    }
+
+    /// Figure 1's lines: the main model, the comparison model, and the what-if repetitions.
+    fn figure1_lines(&self, cx: &Session, trace: &Trace) -> Vec<Figure1Line> {
+        let repeats: Vec<(usize, &Trace)> = self
+            .repeats()
+            .map(|r| r.iter().map(|(n, t)| (*n, t.as_ref())).collect())
+            .unwrap_or_default();
+        let (main, compare) = (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare));
+        scenes::figure1_lines(
+            (&main, trace),
+            self.compare_trace().map(|c| (compare.as_str(), c.as_ref())),
+            &repeats,
+            cx.settings.hide_special,
+        )
+    }
+
+    fn figure1(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
+        ui.heading("Layer input vs output (ALBERT paper, Figure 1)");
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("What-if: apply the shared layer");
+            let edit =
+                egui::TextEdit::singleline(&mut self.settings.repeats_text).desired_width(90.0);
+            ui.add(edit).labelled_by(label.id);
+            ui.label("times (comma-separated)");
+            ui.checkbox(&mut cx.settings.hide_special, "Hide special tokens");
+            export_button(self, ui, cx, "figure1");
+        });
+        if cx
+            .info(ModelSlot::Main)
+            .is_some_and(|i| i.model_type != ModelType::Albert)
+        {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "The what-if repeats a shared layer, so it needs an ALBERT as the main model (Model menu); this one is a BERT.",
+            );
+        }
+        ui.weak(format!(
+            "{}{}.",
+            insight::FIGURE1_AVERAGING,
+            if cx.settings.hide_special {
+                " ([CLS], [SEP] and other special tokens left out)"
+            } else {
+                " (special tokens included)"
+            }
+        ));
+        let key = (
+            cx.trace_gen,
+            self.compare_key(),
+            self.repeat_key(),
+            cx.settings.hide_special,
+        );
+        if self.fig1.as_ref().is_none_or(|(k, _)| *k != key) {
+            let lines = self.figure1_lines(cx, trace);
+            self.fig1 = Some((key, lines));
+        }
+        if let Some((_, lines)) = &self.fig1 {
+            figure1_plots(ui, lines);
+        }
+        if self.compare_trace().is_none() {
+            ui.weak("Open a comparison model (Compare menu; bert-mini is built in) to see the unshared BERT on the same text.");
+        }
+    }
+
+    fn js_key(&self, cx: &Session) -> JsKey {
+        (cx.trace_gen, self.compare_key(), self.settings.js_mode)
+    }
+
+    fn js_section(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Arc<Trace>) {
+        let heads = trace.num_heads;
+        let mode = &mut self.settings.js_mode;
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::new("js_mode", "Compare")
+                .selected_text(mode.name())
+                .show_ui(ui, |ui| {
+                    let all = [JsMode::MatchedHeads, JsMode::MeanOfHeads];
+                    for m in all.into_iter().chain((0..heads).map(JsMode::Head)) {
+                        ui.selectable_value(mode, m, m.name());
+                    }
+                });
+        });
+        ui.weak("Each cell: the Jensen-Shannon distance (base 2, 0 = the same attention, 1 = disjoint) between two layers' attention distributions, averaged over query tokens. ALBERT runs one set of weights at every depth, yet attends differently at each.");
+        let mode = self.settings.js_mode;
+        let key = self.js_key(cx);
+        if let Some(e) = self.js.poll_err() {
+            cx.status.error = Some(format!("JS distances: {e}"));
+        }
+        if let Some(ticket) = self.js.ask(key, &cx.wake) {
+            let (t1, t2) = (trace.clone(), self.compare_trace().cloned());
+            jobs::spawn("JS distances", ticket, move |_| {
+                let a = insight::cross_layer_js(&t1, mode).map_err(|e| e.to_string())?;
+                let b = match t2 {
+                    Some(t) => Some(
+                        insight::cross_layer_js(&t, mode.within(t.num_heads))
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    None => None,
+                };
+                Ok((a, b))
+            });
+        }
+        if self.js.pending() {
+            ui.spinner();
+        }
+        let (a, b) = match self.js.get(&key) {
+            Some(Ok(v)) => v.clone(),
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+                return;
+            }
+            None => return,
+        };
+        let compare = self.compare_trace().cloned();
+        let mats: Vec<(ModelSlot, String, Vec<f32>, usize)> = [
+            Some((ModelSlot::Main, a, trace.attentions.len())),
+            b.zip(compare)
+                .map(|(m, t)| (ModelSlot::Compare, m, t.attentions.len())),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(slot, m, l)| (slot, cx.label(slot), m, l))
+        .collect();
+        let hi = mats
+            .iter()
+            .flat_map(|m| m.2.iter().copied())
+            .fold(0.0f32, f32::max)
+            .max(f32::MIN_POSITIVE);
+        let side = (ui.available_width() / mats.len().max(1) as f32 - 16.0).clamp(160.0, 420.0);
+        let colormap = cx.settings.colormap;
+        ui.horizontal(|ui| {
+            for (i, (slot, name, m, l)) in mats.iter().enumerate() {
+                ui.vertical(|ui| {
+                    ui.horizontal(|ui| {
+                        ui.strong(name);
+                        let what = if *slot == ModelSlot::Main {
+                            "js main"
+                        } else {
+                            "js compare"
+                        };
+                        export_button(self, ui, cx, what);
+                    });
+                    let labels: Vec<String> = (1..=*l).map(|x| format!("L{x}")).collect();
+                    let data = MapData {
+                        matrix: Matrix {
+                            name: format!("{name}: JS distance between layers"),
+                            values: m.clone(),
+                            rows: *l,
+                            cols: *l,
+                            row_labels: labels.clone(),
+                            col_labels: labels,
+                        },
+                        index: (0..*l).collect(),
+                        scale: Scale {
+                            lo: 0.0,
+                            hi,
+                            log: false,
+                        },
+                        diverging: false,
+                        value_name: "JS distance",
+                    };
+                    let gen = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        (&key, i).hash(&mut h);
+                        h.finish()
+                    };
+                    let px = heatmap::Pixels {
+                        gen,
+                        values: &data.matrix.values,
+                        size: [*l, *l],
+                    };
+                    let tex = heatmap::texture(
+                        ui.ctx(),
+                        &mut self.js_tex[i],
+                        "js",
+                        px,
+                        colormap,
+                        &data.scale,
+                    );
+                    let mut zp = ZoomPan::default();
+                    ui.push_id(("js_map", i), |ui| {
+                        ui.allocate_ui(Vec2::new(side + 160.0, side + 90.0), |ui| {
+                            let (tip, _) = heatmap::show(ui, &data, &tex, colormap, &mut zp);
+                            if let Some(t) = tip {
+                                self.hover_text = Some(t);
+                            }
+                        });
+                    });
+                });
+            }
+        });
+        if mats.len() == 1 {
+            ui.weak("Open a comparison model to see an unshared BERT's matrix beside it.");
+        }
+        self.what_if_thumbnails(ui, colormap);
+    }
+
+    /// The last layer's attention (mean of heads) of each what-if run.
+    fn what_if_thumbnails(&mut self, ui: &mut egui::Ui, cmap: Colormap) {
+        let (Some(key), Some(reps)) = (self.repeat_key(), self.repeats().cloned()) else {
+            return;
+        };
+        if reps.is_empty() {
+            return;
+        }
+        ui.add_space(6.0);
+        ui.strong("What-if: attention of the last layer (mean of heads) with the shared layer applied more times");
+        ui.horizontal_wrapped(|ui| {
+            for (i, (r, t)) in reps.iter().enumerate() {
+                let n = t.num_tokens();
+                let last = t.attentions.len() - 1;
+                while self.repeat_tex.len() <= i {
+                    self.repeat_tex.push(None);
+                }
+                let want = (key.clone(), *r, cmap);
+                let tex = match &mut self.repeat_tex[i] {
+                    Some((k, h)) if *k == want => h.clone(),
+                    slot => {
+                        let m = crate::analysis::mean_heads(&t.attentions[last], t.num_heads, n);
+                        let hi = m.iter().copied().fold(0.0, f32::max).max(1e-9);
+                        let scale = Scale {
+                            lo: 0.0,
+                            hi,
+                            log: false,
+                        };
+                        let px = crate::colormap::render_rgba(&m, cmap, &scale);
+                        let img = egui::ColorImage::from_rgba_unmultiplied(
+                            [n, n],
+                            bytemuck::cast_slice(&px),
+                        );
+                        let h = ui.ctx().load_texture(
+                            format!("rep{i}"),
+                            img,
+                            egui::TextureOptions::NEAREST,
+                        );
+                        *slot = Some((want, h.clone()));
+                        h
+                    }
+                };
+                ui.vertical(|ui| {
+                    ui.label(format!("x{r}: layer {}", last + 1));
+                    ui.image((tex.id(), Vec2::splat(140.0)));
+                });
+            }
+        });
+    }
+
+    fn params_section(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        let models: Vec<(String, params::Loaded, Arch)> =
+            [cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare)]
+                .into_iter()
+                .flatten()
+                .map(|i| (i.source.label(), i.params, i.arch))
+                .collect();
+        if !models.is_empty() {
+            ui.label("From the loaded weights (the [CLS] pooler is not loaded and not counted):");
+            egui::Grid::new("params_loaded")
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.strong("");
+                    for (name, _, _) in &models {
+                        ui.strong(name);
+                    }
+                    ui.end_row();
+                    let row =
+                        |ui: &mut egui::Ui,
+                         label: &str,
+                         f: &dyn Fn(&params::Loaded, &Arch) -> String| {
+                            ui.label(label);
+                            for (_, l, a) in &models {
+                                ui.label(f(l, a));
+                            }
+                            ui.end_row();
+                        };
+                    let n = |v: usize| worker::format_count(v);
+                    row(ui, "word embeddings (V x E)", &|l, a| {
+                        format!("{} = {} x {}", n(l.word_embeddings), a.vocab, a.embedding)
+                    });
+                    row(ui, "projection E x H", &|l, a| {
+                        if l.projection > 0 {
+                            format!(
+                                "{} ({} x {} + bias)",
+                                n(l.projection),
+                                a.embedding,
+                                a.hidden
+                            )
+                        } else {
+                            "none (E = H)".into()
+                        }
+                    });
+                    row(ui, "V x H embedding instead", &|_, a| {
+                        format!("{} = {} x {}", n(a.vocab * a.hidden), a.vocab, a.hidden)
+                    });
+                    row(ui, "positions, types, layer norm", &|l, _| {
+                        n(l.other_embeddings)
+                    });
+                    row(ui, "encoder as stored", &|l, _| {
+                        format!(
+                            "{} ({} layer{} stored)",
+                            n(l.encoder),
+                            l.stored_layers,
+                            if l.stored_layers == 1 { "" } else { "s" }
+                        )
+                    });
+                    row(ui, "encoder if unshared", &|l, _| {
+                        let per = l.encoder / l.stored_layers.max(1);
+                        format!(
+                            "{} ({} layers applied)",
+                            n(per * l.applied_layers),
+                            l.applied_layers
+                        )
+                    });
+                    row(ui, "masked-LM head", &|l, _| n(l.mlm_head));
+                    row(ui, "total (embeddings, projection, encoder)", &|l, _| {
+                        n(l.backbone())
+                    });
+                });
+        }
+        egui::CollapsingHeader::new("Calculator: the paper's Tables 1, 3 and 4")
+            .default_open(false)
+            .show(ui, |ui| {
+                let a = &mut self.settings.calc;
+                ui.horizontal_wrapped(|ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut a.vocab)
+                            .range(1..=1_000_000)
+                            .prefix("V "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.embedding)
+                            .range(1..=65536)
+                            .prefix("E "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.hidden)
+                            .range(1..=65536)
+                            .prefix("H "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.layers)
+                            .range(1..=256)
+                            .prefix("L "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.intermediate)
+                            .range(1..=262144)
+                            .prefix("I "),
+                    );
+                    egui::ComboBox::new("sharing", "")
+                        .selected_text(a.sharing.name())
+                        .show_ui(ui, |ui| {
+                            for s in Sharing::ALL {
+                                ui.selectable_value(&mut a.sharing, s, s.name());
+                            }
+                        });
+                });
+                let c = a.counts();
+                let n = |v: usize| format!("{:.2}M", v as f64 / 1e6);
+                ui.label(format!(
+                    "embedding {} + projection {} + encoder {} (unshared: {}) + pooler {} = {}",
+                    n(c.word_embeddings + c.other_embeddings),
+                    n(c.projection),
+                    n(c.encoder),
+                    n(c.encoder_unshared),
+                    n(c.pooler),
+                    n(c.total())
+                ));
+                ui.add_space(4.0);
+                egui::Grid::new("paper_tables")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for h in [
+                            "table",
+                            "model",
+                            "E",
+                            "H",
+                            "L",
+                            "sharing",
+                            "this count",
+                            "paper",
+                            "",
+                        ] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for (table, rows) in [
+                            ("1", params::table1()),
+                            ("3", params::table3()),
+                            ("4", params::table4()),
+                        ] {
+                            for r in rows {
+                                ui.label(table);
+                                ui.label(r.label);
+                                ui.label(r.arch.embedding.to_string());
+                                ui.label(r.arch.hidden.to_string());
+                                ui.label(r.arch.layers.to_string());
+                                ui.label(r.arch.sharing.name());
+                                ui.label(format!("{:.1}M", r.paper_convention() as f64 / 1e6));
+                                ui.label(format!("{:.0}M", r.paper_millions));
+                                if ui.small_button("use").clicked() {
+                                    self.settings.calc = r.arch;
+                                }
+                                ui.end_row();
+                            }
+                        }
+                    });
+                ui.weak(params::PAPER_NOTE);
+            });
+        ui.horizontal(|ui| {
+            ui.weak("Save the accounting and the paper's tables:");
+            export_button(self, ui, cx, "params");
+        });
+    }
+}
+
+impl Tab for SharedTab {
+    fn id(&self) -> &'static str {
+        "shared"
+    }
+
+    fn title(&self) -> &'static str {
+        "Shared vs unshared"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        self.ask(cx);
+        let Some(trace) = cx.trace().cloned() else {
+            super::no_trace(ui, "");
+            return;
+        };
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.figure1(ui, cx, &trace);
+            ui.separator();
+            ui.heading("Parameters");
+            self.params_section(ui, cx);
+            ui.separator();
+            ui.heading("Attention similarity across layers");
+            self.js_section(ui, cx, &trace);
+        });
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &["figure1", "js main", "js compare", "params"]
+    }
+
+    fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
+        let trace = cx
+            .trace()
+            .cloned()
+            .ok_or("nothing to export yet: no model has run")?;
+        let e = |x: crate::LensError| x.to_string();
+        match what {
+            "figure1" => {
+                let lines = self.figure1_lines(cx, &trace);
+                let text = &cx.input.text;
+                views::build(
+                    &View::Figure1 {
+                        text,
+                        lines: &lines,
+                    },
+                    theme,
+                )
+                .map_err(e)
+            }
+            "params" => views::build(&View::Params, theme).map_err(e),
+            _ => {
+                let (slot, t) = if what == "js main" {
+                    (ModelSlot::Main, trace)
+                } else {
+                    let t = self.compare_trace().cloned();
+                    (ModelSlot::Compare, t.ok_or("no comparison trace")?)
+                };
+                let mode = self.settings.js_mode.within(t.num_heads);
+                // the matrices the tab shows, when they are ready; else computed here
+                let shown = match self.js.get(&self.js_key(cx)) {
+                    Some(Ok((a, b))) if slot == ModelSlot::Main => Some(a.clone()),
+                    Some(Ok((_, b))) => b.clone(),
+                    _ => None,
+                };
+                let values = match shown {
+                    Some(v) => v,
+                    None => insight::cross_layer_js(&t, mode).map_err(e)?,
+                };
+                let view = View::Js {
+                    model: &cx.label(slot),
+                    mode,
+                    values: &values,
+                    layers: t.attentions.len(),
+                    colormap: cx.settings.colormap,
+                };
+                views::build(&view, theme).map_err(e)
+            }
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.compare.pending() || self.repeats.pending() || self.js.pending()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}
+
+/// Parses "6, 12, 24" into repetition counts.
+pub fn parse_repeats(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
+        match part.trim().parse::<usize>() {
+            Ok(r) if crate::model::config::check_repeats(r).is_ok() => out.push(r),
+            _ => {
+                return Err(format!(
+                    "\"{part}\" is not a repetition count from 1 to {}",
+                    crate::model::config::MAX_REPEATS
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Figure 1 as two egui_plot panels (L2 distance, angle), one line per model.
+fn figure1_plots(ui: &mut egui::Ui, lines: &[Figure1Line]) {
+    let w = (ui.available_width() / 2.0 - 8.0).max(200.0);
+    ui.horizontal(|ui| {
+        for (id, title, f) in [
+            (
+                "fig1_l2",
+                "L2 distance",
+                (|t: &insight::Transition| t.l2) as fn(&insight::Transition) -> f64,
+            ),
+            (
+                "fig1_angle",
+                "Cosine similarity (degrees)",
+                |t: &insight::Transition| t.angle_deg,
+            ),
+        ] {
+            ui.vertical(|ui| {
+                ui.label(title);
+                egui_plot::Plot::new(id)
+                    .width(w)
+                    .height(260.0)
+                    .legend(egui_plot::Legend::default())
+                    .x_axis_label("layer")
+                    .include_y(0.0)
+                    .allow_scroll(false)
+                    .show(ui, |plot| {
+                        // the model itself last, so that it is drawn on top
+                        for l in lines.iter().rev() {
+                            let pts: Vec<[f64; 2]> = l
+                                .transitions
+                                .iter()
+                                .enumerate()
+                                .map(|(i, t)| [(i + 1) as f64, f(t)])
+                                .collect();
+                            let mut line = egui_plot::Line::new(l.name.clone(), pts)
+                                .color(rgb(l.color))
+                                .width(2.0);
+                            if l.dashed {
+                                line = line.style(egui_plot::LineStyle::dashed_loose());
+                            }
+                            plot.line(line);
+                        }
+                    });
+            });
+        }
+    });
+}

@@ -1,0 +1,62 @@
+//! The numbers behind the explanatory views: PCA and t-SNE of hidden states ([`pca`]), the
+//! ALBERT paper's Figure 1 and Jensen–Shannon distances between layers' attention
+//! ([`layers`]), the layer lens (the masked-LM head applied to every layer's hidden state,
+//! [`lens`]) and nearest neighbours in the input embeddings ([`vocab`]).
+
+pub mod layers;
+pub mod lens;
+pub mod pca;
+pub mod vocab;
+
+pub use layers::*;
+pub use lens::*;
+pub use pca::*;
+pub use vocab::*;
+
+/// Progress and cancellation of a long computation shared with the UI.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// steps done so far
+    pub done: std::sync::atomic::AtomicUsize,
+    /// steps in all
+    pub total: std::sync::atomic::AtomicUsize,
+    /// set by the UI; the computation stops at its next step with [`LensError::Cancelled`]
+    pub cancel: std::sync::atomic::AtomicBool,
+    /// what it is doing now, for a progress line ("downloading …")
+    pub note: std::sync::Mutex<String>,
+}
+
+impl Control {
+    /// Whether whoever asked has given up on the result.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reports progress: a note and, where known, the fraction done (0 to 1).
+    pub fn report(&self, note: String, fraction: Option<f32>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut n) = self.note.lock() {
+            *n = note;
+        }
+        let (done, total) = match fraction {
+            Some(f) => ((f.clamp(0.0, 1.0) * 1e6) as usize, 1_000_000),
+            None => (0, 0),
+        };
+        self.total.store(total, Relaxed);
+        self.done.store(done, Relaxed);
+    }
+
+    /// The note and the fraction done (None: not known).
+    pub fn progress(&self) -> (String, Option<f32>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
+        let known = self.total.load(Relaxed) > 0;
+        (note, known.then(|| self.fraction()))
+    }
+
+    pub fn fraction(&self) -> f32 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = self.total.load(Relaxed).max(1);
+        self.done.load(Relaxed) as f32 / t as f32
+    }
+}

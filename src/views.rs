@@ -1,0 +1,149 @@
+//! The view registry: every view the app shows and saves, described by what it is built from
+//! (traces and analysis results, no UI), and one [`build`] that turns a view into its figure
+//! and, where it has one, its matrix. Every tab's Export menu, `albert-lens render` and the
+//! tests come through here, so a view looks the same wherever it is saved from.
+
+use crate::analysis::maps::MapData;
+use crate::colormap::Colormap;
+use crate::error::Result;
+use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
+use crate::figures::{Figure, Theme};
+use crate::insight::{JsMode, LensTable, Projection, VocabAnswer};
+use crate::matrix::Matrix;
+use crate::model::Trace;
+
+/// One view and everything it is drawn from. `model` is the model's name as the title shows it.
+pub enum View<'a> {
+    /// a heatmap: one head, the mean or max of the heads, rollout, value norms, a difference
+    Map {
+        model: &'a str,
+        data: &'a MapData,
+        colormap: Colormap,
+    },
+    /// every layer × head of attention as thumbnails
+    Model {
+        model: &'a str,
+        trace: &'a Trace,
+        /// the token positions shown (special tokens left out or not)
+        keep: &'a [usize],
+        renormalise: bool,
+        style: GridStyle,
+    },
+    /// the ALBERT paper's Figure 1 on `text`, one line per model or what-if run
+    Figure1 {
+        text: &'a str,
+        lines: &'a [Figure1Line],
+    },
+    /// a PCA or t-SNE of hidden states (`projection.states`), with trajectories across states
+    Projection {
+        model: &'a str,
+        projection: &'a Projection,
+        trace: &'a Trace,
+        color_by: ColorBy,
+        label_all: bool,
+    },
+    /// a word's nearest neighbours in one model's input embeddings
+    Neighbours {
+        query: &'a str,
+        answer: &'a VocabAnswer,
+    },
+    /// the cross-layer Jensen–Shannon distances of one model's attention
+    Js {
+        model: &'a str,
+        mode: JsMode,
+        values: &'a [f32],
+        layers: usize,
+        colormap: Colormap,
+    },
+    /// the parameter accounting of the paper's Tables 1, 3 and 4
+    Params,
+    /// the masked-LM head's top predictions at one position from every layer
+    Lens {
+        model: &'a str,
+        trace: &'a Trace,
+        pos: usize,
+        table: &'a LensTable,
+    },
+}
+
+/// The figure of `view` in `theme`, and its matrix where the view has one (the model view's
+/// thumbnails have none).
+pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)> {
+    Ok(match view {
+        View::Map {
+            model,
+            data,
+            colormap,
+        } => {
+            let mut data = (*data).clone();
+            data.matrix.name = format!("{model}: {}", data.matrix.name);
+            let (f, m) = scenes::map(&data, *colormap, theme)?;
+            (f, Some(m))
+        }
+        View::Model {
+            model,
+            trace,
+            keep,
+            renormalise,
+            style,
+        } => {
+            let title = format!("{model}: attention, every layer and head");
+            let f = scenes::model(&title, trace, keep, *renormalise, *style, theme)?;
+            (f, None)
+        }
+        View::Figure1 { text, lines } => {
+            let (f, m) = scenes::figure1(text, lines, theme);
+            (f, Some(m))
+        }
+        View::Projection {
+            model,
+            projection: p,
+            trace,
+            color_by,
+            label_all,
+        } => {
+            let method = if p.explained.is_empty() {
+                "t-SNE"
+            } else {
+                "PCA"
+            };
+            let title = match p.states.as_slice() {
+                [s] => format!(
+                    "{model}: hidden states after {} ({method})",
+                    scenes::state_name(*s)
+                ),
+                _ => format!("{model}: token trajectories through the layers ({method})"),
+            };
+            let (f, m) = scenes::projection(&title, p, trace, *color_by, *label_all, theme);
+            (f, Some(m))
+        }
+        View::Neighbours { query, answer } => {
+            let (f, m) = scenes::neighbours(query, answer, theme);
+            (f, Some(m))
+        }
+        View::Js {
+            model,
+            mode,
+            values,
+            layers,
+            colormap,
+        } => {
+            let (f, m) = scenes::js(model, *mode, values, *layers, *colormap, theme)?;
+            (f, Some(m))
+        }
+        View::Params => {
+            let (f, m) = scenes::params_tables(theme);
+            (f, Some(m))
+        }
+        View::Lens {
+            model,
+            trace,
+            pos,
+            table,
+        } => {
+            let token = trace.tokens.get(*pos).map_or("", |s| s);
+            let (f, m) = scenes::lens(model, token, *pos, table, theme);
+            (f, Some(m))
+        }
+    })
+}
