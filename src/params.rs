@@ -5,7 +5,7 @@
 //! Counts follow HF transformers' AlbertModel / BertModel exactly, pooler included (an H x H
 //! dense layer on [CLS]): the six Table 1 configurations give HF's own numbers to the parameter.
 
-use crate::model::{ModelConfig, ModelType, ModelWeights};
+use crate::model::{ModelConfig, ModelWeights};
 
 /// Which parts of the encoder layer are shared across depth (Table 4 of the paper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -96,14 +96,12 @@ impl Arch {
             intermediate: cfg.intermediate_size,
             positions: cfg.max_position_embeddings,
             token_types: cfg.type_vocab_size,
-            sharing: match cfg.model_type {
-                ModelType::Bert => Sharing::None,
-                ModelType::Albert => Sharing::All,
+            sharing: if cfg.model_type.family().shared_layers {
+                Sharing::All
+            } else {
+                Sharing::None
             },
-            groups: match cfg.model_type {
-                ModelType::Bert => cfg.num_hidden_layers,
-                ModelType::Albert => cfg.num_hidden_groups * cfg.inner_group_num,
-            },
+            groups: cfg.stored_layers(),
         }
     }
 

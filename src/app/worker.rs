@@ -263,7 +263,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters ({})",
         c.model_type.as_str(),
         c.num_hidden_layers,
-        if c.model_type == crate::model::ModelType::Albert {
+        if c.model_type.family().shared_layers {
             format!(
                 " ({} shared group{})",
                 c.num_hidden_groups,

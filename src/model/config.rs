@@ -1,21 +1,46 @@
 //! The Hugging Face `config.json` of an ALBERT or BERT model, with HF's defaults for absent fields.
 
+use super::family::Family;
 use crate::error::{LensError, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelType {
-    Albert,
-    Bert,
+/// A model's family (its [`Family`] data); two are equal when their names are.
+#[derive(Clone, Copy)]
+pub struct ModelType(pub &'static Family);
+
+#[allow(non_upper_case_globals)]
+impl ModelType {
+    pub const Albert: ModelType = ModelType(&super::family::albert::ALBERT);
+    pub const Bert: ModelType = ModelType(&super::family::bert::BERT);
+
+    /// config.json's `model_type` ("albert")
+    pub fn as_str(self) -> &'static str {
+        self.0.name
+    }
+
+    pub fn family(self) -> &'static Family {
+        self.0
+    }
 }
 
-impl ModelType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelType::Albert => "albert",
-            ModelType::Bert => "bert",
-        }
+impl PartialEq for ModelType {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for ModelType {}
+
+impl std::hash::Hash for ModelType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state);
+    }
+}
+
+impl std::fmt::Debug for ModelType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
     }
 }
 
@@ -225,34 +250,30 @@ impl ModelConfig {
         };
         let raw: RawConfig = serde_json::from_slice(bytes)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
-        let model_type = match raw.model_type.as_deref() {
-            Some("albert") => ModelType::Albert,
-            Some("bert") => ModelType::Bert,
-            Some(other) => {
-                return Err(LensError::UnknownModelType {
-                    path: path.to_path_buf(),
-                    found: other.to_string(),
-                })
-            }
+        let family = match raw.model_type.as_deref() {
+            Some(name) => Family::by_name(name).ok_or_else(|| LensError::UnknownModelType {
+                path: path.to_path_buf(),
+                found: name.to_string(),
+            })?,
             None => return Err(err("config.json has no \"model_type\" field".into())),
         };
-        let albert = model_type == ModelType::Albert;
-        let hidden_size = raw.hidden_size.unwrap_or(if albert { 4096 } else { 768 });
-        let embedding_size = if albert {
+        let model_type = ModelType(family);
+        let d = &family.defaults;
+        let hidden_size = raw.hidden_size.unwrap_or(d.hidden_size);
+        let embedding_size = if family.factorized_embedding {
             raw.embedding_size.unwrap_or(128)
         } else {
             // BERT has no factorized embedding; a stray embedding_size must agree.
             match raw.embedding_size {
-                Some(e) if e != hidden_size => {
-                    return Err(err(format!(
-                        "a BERT config with embedding_size {e} different from hidden_size {hidden_size}"
-                    )))
-                }
+                Some(e) if e != hidden_size => return Err(err(format!(
+                    "a {} config with embedding_size {e} different from hidden_size {hidden_size}",
+                    family.name.to_uppercase()
+                ))),
                 _ => hidden_size,
             }
         };
         let num_hidden_layers = raw.num_hidden_layers.unwrap_or(12);
-        let (num_hidden_groups, inner_group_num) = if albert {
+        let (num_hidden_groups, inner_group_num) = if family.shared_layers {
             (
                 raw.num_hidden_groups.unwrap_or(1),
                 raw.inner_group_num.unwrap_or(1),
@@ -261,7 +282,7 @@ impl ModelConfig {
             (num_hidden_layers, 1)
         };
         let act_name = match &raw.hidden_act {
-            None => (if albert { "gelu_new" } else { "gelu" }).to_string(),
+            None => d.hidden_act.to_string(),
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(other) => return Err(err(format!("hidden_act {other} is not a name"))),
         };
@@ -279,16 +300,12 @@ impl ModelConfig {
         }
         let cfg = ModelConfig {
             model_type,
-            vocab_size: raw.vocab_size.unwrap_or(if albert { 30000 } else { 30522 }),
+            vocab_size: raw.vocab_size.unwrap_or(d.vocab_size),
             embedding_size,
             hidden_size,
             num_hidden_layers,
-            num_attention_heads: raw
-                .num_attention_heads
-                .unwrap_or(if albert { 64 } else { 12 }),
-            intermediate_size: raw
-                .intermediate_size
-                .unwrap_or(if albert { 16384 } else { 3072 }),
+            num_attention_heads: raw.num_attention_heads.unwrap_or(d.num_attention_heads),
+            intermediate_size: raw.intermediate_size.unwrap_or(d.intermediate_size),
             hidden_act,
             hidden_act_name: act_name,
             layer_norm_eps: raw.layer_norm_eps.unwrap_or(1e-12),
@@ -377,10 +394,7 @@ impl ModelConfig {
         let embeddings = (v + positions) * e + 2 * e;
         let projection = if self.has_projection() { e * h + h } else { 0 };
         let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
-        let stored = match self.model_type {
-            ModelType::Albert => (self.num_hidden_groups * self.inner_group_num) as u128,
-            ModelType::Bert => self.num_hidden_layers as u128,
-        };
+        let stored = self.stored_layers() as u128;
         let pooler = h * h + h;
         let mlm = h * e + e + 2 * e + e * v + v;
         embeddings + projection + stored * layer + pooler + mlm
@@ -407,12 +421,20 @@ impl ModelConfig {
     /// The layer group that outer layer `i` runs, exactly as HF's AlbertTransformer computes it:
     /// `int(i / (num_hidden_layers / num_hidden_groups))` with float division.
     pub fn group_of_layer(&self, i: usize) -> usize {
-        match self.model_type {
-            ModelType::Bert => i,
-            ModelType::Albert => {
-                let per = self.num_hidden_layers as f64 / self.num_hidden_groups as f64;
-                ((i as f64 / per) as usize).min(self.num_hidden_groups - 1)
-            }
+        if !self.model_type.0.shared_layers {
+            return i;
+        }
+        let per = self.num_hidden_layers as f64 / self.num_hidden_groups as f64;
+        ((i as f64 / per) as usize).min(self.num_hidden_groups - 1)
+    }
+
+    /// How many layers' weights the checkpoint stores: one per group and inner layer when
+    /// layers are shared, else one per layer.
+    pub fn stored_layers(&self) -> usize {
+        if self.model_type.0.shared_layers {
+            self.num_hidden_groups * self.inner_group_num
+        } else {
+            self.num_hidden_layers
         }
     }
 
@@ -423,7 +445,7 @@ impl ModelConfig {
 
     /// Whether the embedding is factorized (E != H, with an E->H projection).
     pub fn has_projection(&self) -> bool {
-        self.model_type == ModelType::Albert
+        self.model_type.0.factorized_embedding
     }
 }
 
@@ -443,11 +465,11 @@ pub fn check_repeats(reps: usize) -> Result<()> {
 /// The unshare what-if: `cfg` with its shared layer group applied `reps` times. Only an ALBERT
 /// (shared layers) can be repeated.
 pub fn repeated_config(cfg: &ModelConfig, reps: usize) -> Result<ModelConfig> {
-    if cfg.model_type != ModelType::Albert {
-        return Err(LensError::Analysis(
-            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a BERT"
-                .into(),
-        ));
+    if !cfg.model_type.0.shared_layers {
+        return Err(LensError::Analysis(format!(
+            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a {}",
+            cfg.model_type.as_str().to_uppercase()
+        )));
     }
     check_repeats(reps)?;
     Ok(ModelConfig {

@@ -676,10 +676,7 @@ pub fn open(
     )?;
     // tokenizer options first, then tokenizer.json, else the model type's own vocabulary file
     f.fetch("tokenizer_config.json", MAX_TOKENIZER_FILE)?;
-    let own = match cfg.model_type {
-        crate::model::ModelType::Albert => "spiece.model",
-        crate::model::ModelType::Bert => "vocab.txt",
-    };
+    let own = cfg.model_type.family().vocab_file;
     if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none()
         && f.fetch(own, MAX_TOKENIZER_FILE)?.is_none()
     {

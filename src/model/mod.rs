@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod builtin;
 pub mod config;
+pub mod family;
 pub mod hub;
 pub mod mlm;
 pub mod source;

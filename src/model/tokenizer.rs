@@ -6,6 +6,7 @@
 
 use crate::error::{LensError, Result};
 use crate::model::config::{ModelConfig, ModelType};
+use crate::model::family::{Family, Tokenization};
 use crate::model::spm;
 use std::path::{Path, PathBuf};
 use tokenizers::models::unigram::Unigram;
@@ -44,7 +45,7 @@ impl TokenizerSource {
 #[derive(Debug, Clone)]
 struct TokOptions {
     /// whose normalizer and pre-tokenizer apply (transformers' tokenizer class)
-    family: ModelType,
+    family: &'static Family,
     do_lower_case: bool,
     keep_accents: bool,
     strip_accents: Option<bool>,
@@ -75,27 +76,22 @@ impl TokOptions {
         } else {
             None
         };
-        let family = match v
+        let family = v
             .as_ref()
             .and_then(|v| v.get("tokenizer_class"))
             .and_then(|c| c.as_str())
-            .map(|c| c.trim_end_matches("Fast"))
-        {
-            Some("BertTokenizer") => ModelType::Bert,
-            Some("AlbertTokenizer") => ModelType::Albert,
-            _ => model_type,
-        };
-        let albert = family == ModelType::Albert;
+            .and_then(Family::by_tokenizer_class)
+            .unwrap_or(model_type.family());
         let mut o = TokOptions {
             family,
             do_lower_case: true,
             keep_accents: false,
             strip_accents: None,
             tokenize_chinese_chars: true,
-            unk: if albert { "<unk>" } else { "[UNK]" }.into(),
+            unk: family.unk.into(),
             cls: "[CLS]".into(),
             sep: "[SEP]".into(),
-            pad: if albert { "<pad>" } else { "[PAD]" }.into(),
+            pad: family.pad.into(),
             mask: "[MASK]".into(),
             add_prefix_space: true,
         };
@@ -203,25 +199,21 @@ impl LensTokenizer {
     pub fn load(dir: &Path, config: &ModelConfig) -> Result<Self> {
         let opts = TokOptions::read(dir, config.model_type)?;
         let json = dir.join("tokenizer.json");
-        let spiece = dir.join("spiece.model");
-        let vocab = dir.join("vocab.txt");
+        // the tokenizer family's own vocabulary file (tokenizer_class may name another family)
+        let own = dir.join(opts.family.vocab_file);
         let tok = if json.is_file() {
             Self::from_tokenizer_json(&json, &opts)?
-        } else if opts.family == ModelType::Albert && spiece.is_file() {
-            Self::from_spiece(&spiece, &opts)?
-        } else if opts.family == ModelType::Bert && vocab.is_file() {
-            Self::from_vocab_txt(&vocab, &opts)?
+        } else if own.is_file() {
+            match opts.family.tokenization {
+                Tokenization::SentencePiece => Self::from_spiece(&own, &opts)?,
+                Tokenization::WordPiece => Self::from_vocab_txt(&own, &opts)?,
+            }
         } else {
-            // what the tokenizer family would accept (tokenizer_class may name the other one)
-            let wanted = match opts.family {
-                ModelType::Albert => "tokenizer.json or spiece.model",
-                ModelType::Bert => "tokenizer.json or vocab.txt",
-            };
             return Err(LensError::NotAModelFolder {
                 dir: dir.to_path_buf(),
                 what: format!(
-                    "it has no tokenizer: an {} model needs {wanted}",
-                    config.model_type
+                    "it has no tokenizer: an {} model needs tokenizer.json or {}",
+                    config.model_type, opts.family.vocab_file
                 ),
             });
         };
@@ -251,8 +243,8 @@ impl LensTokenizer {
             .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
         // builds the normalizer and pre-tokenizer from the tokenizer class.
-        match o.family {
-            ModelType::Albert => {
+        match o.family.tokenization {
+            Tokenization::SentencePiece => {
                 let charsmap = precompiled_from_json(&bytes);
                 let norm =
                     albert_normalizer(o, charsmap.as_deref()).map_err(|e| tok_err(path, e))?;
@@ -261,7 +253,7 @@ impl LensTokenizer {
                     .map_err(|e| tok_err(path, e))?;
                 inner.with_pre_tokenizer(Some(albert_pre_tokenizer(o)));
             }
-            ModelType::Bert => {
+            Tokenization::WordPiece => {
                 inner
                     .with_normalizer(Some(bert_normalizer(o)))
                     .map_err(|e| tok_err(path, e))?;

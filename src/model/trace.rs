@@ -204,10 +204,10 @@ impl Trace {
                 .ok_or_else(|| err("no \"tokens\" metadata".into()))?,
         )
         .map_err(|e| err(format!("\"tokens\" metadata is not a JSON array: {e}")))?;
-        let model_type = match meta.get("model_type").map(String::as_str) {
-            Some("albert") => ModelType::Albert,
-            Some("bert") => ModelType::Bert,
-            other => return Err(err(format!("model_type metadata is {other:?}"))),
+        let name = meta.get("model_type").map(String::as_str);
+        let model_type = match name.and_then(crate::model::family::Family::by_name) {
+            Some(f) => ModelType(f),
+            None => return Err(err(format!("model_type metadata is {name:?}"))),
         };
         let ints = |name: &str| -> Result<Option<Vec<u32>>> {
             let Ok(v) = st.tensor(name) else {

@@ -3,7 +3,7 @@
 //! matrix. An ALBERT layer group is held once and used by every layer that shares it.
 
 use crate::error::{LensError, Result, ShapeMismatch, WeightMismatch};
-use crate::model::config::{ModelConfig, ModelType};
+use crate::model::config::ModelConfig;
 use crate::model::tensors::{HostTensor, TensorMap};
 use candle_core::{Device, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -234,62 +234,34 @@ impl ModelWeights {
             &[cfg.type_vocab_size, e],
         );
         let emb_ln = t.layer_norm("embeddings.LayerNorm", e);
-        let projection = match cfg.model_type {
-            ModelType::Albert => Some(t.linear("encoder.embedding_hidden_mapping_in", e, h)),
-            ModelType::Bert => None,
-        };
+        let family = cfg.model_type.family();
+        let projection = family.projection.map(|name| t.linear(name, e, h));
         let mut groups: Vec<Vec<Option<EncoderLayer>>> = Vec::new();
         for g in 0..cfg.num_hidden_groups {
             let mut inner = Vec::new();
             for k in 0..cfg.inner_group_num {
-                let layer = match cfg.model_type {
-                    ModelType::Albert => {
-                        let p = format!("encoder.albert_layer_groups.{g}.albert_layers.{k}");
-                        let qkv = t.qkv(
-                            &format!("{p}.attention.query"),
-                            &format!("{p}.attention.key"),
-                            &format!("{p}.attention.value"),
-                            h,
-                        );
-                        let attn_out = t.linear(&format!("{p}.attention.dense"), h, h);
-                        let attn_ln = t.layer_norm(&format!("{p}.attention.LayerNorm"), h);
-                        let ffn = t.linear(&format!("{p}.ffn"), h, i);
-                        let ffn_out = t.linear(&format!("{p}.ffn_output"), i, h);
-                        let out_ln = t.layer_norm(&format!("{p}.full_layer_layer_norm"), h);
-                        build_layer(qkv, attn_out, attn_ln, ffn, ffn_out, out_ln)
-                    }
-                    ModelType::Bert => {
-                        let p = format!("encoder.layer.{g}");
-                        let qkv = t.qkv(
-                            &format!("{p}.attention.self.query"),
-                            &format!("{p}.attention.self.key"),
-                            &format!("{p}.attention.self.value"),
-                            h,
-                        );
-                        let attn_out = t.linear(&format!("{p}.attention.output.dense"), h, h);
-                        let attn_ln = t.layer_norm(&format!("{p}.attention.output.LayerNorm"), h);
-                        let ffn = t.linear(&format!("{p}.intermediate.dense"), h, i);
-                        let ffn_out = t.linear(&format!("{p}.output.dense"), i, h);
-                        let out_ln = t.layer_norm(&format!("{p}.output.LayerNorm"), h);
-                        build_layer(qkv, attn_out, attn_ln, ffn, ffn_out, out_ln)
-                    }
-                };
+                let p = (family.layer_prefix)(g, k);
+                let n = &family.layer;
+                let name = |suffix: &str| format!("{p}.{suffix}");
+                let qkv = t.qkv(&name(n.query), &name(n.key), &name(n.value), h);
+                let attn_out = t.linear(&name(n.attention_out), h, h);
+                let attn_ln = t.layer_norm(&name(n.attention_norm), h);
+                let ffn = t.linear(&name(n.ffn), h, i);
+                let ffn_out = t.linear(&name(n.ffn_out), i, h);
+                let out_ln = t.layer_norm(&name(n.out_norm), h);
+                let layer = build_layer(qkv, attn_out, attn_ln, ffn, ffn_out, out_ln);
                 inner.push(layer);
             }
             groups.push(inner);
         }
         let mlm = if has_mlm {
-            let (p, head_dim) = match cfg.model_type {
-                ModelType::Albert => ("predictions", e),
-                ModelType::Bert => ("cls.predictions", h),
-            };
-            let (dense_name, ln_name) = match cfg.model_type {
-                ModelType::Albert => (format!("{p}.dense"), format!("{p}.LayerNorm")),
-                ModelType::Bert => (
-                    format!("{p}.transform.dense"),
-                    format!("{p}.transform.LayerNorm"),
-                ),
-            };
+            let names = &family.mlm;
+            let p = names.prefix;
+            let head_dim = if names.on_embedding_width { e } else { h };
+            let (dense_name, ln_name) = (
+                format!("{p}.{}", names.dense),
+                format!("{p}.{}", names.norm),
+            );
             let dense = t.linear(&dense_name, h, head_dim);
             let ln = t.layer_norm(&ln_name, head_dim);
             let dec_name = format!("{p}.decoder.weight");
@@ -330,15 +302,19 @@ impl ModelWeights {
         unexpected.sort();
         if !t.missing.is_empty() || !unexpected.is_empty() || !t.misshaped.is_empty() {
             let all_names: Vec<&String> = t.used.iter().chain(t.tensors.keys()).collect();
-            let hint = match cfg.model_type {
-                ModelType::Albert if all_names.iter().any(|n| n.starts_with("encoder.layer.")) => {
-                    Some("these look like BERT weights (encoder.layer.N): does config.json say model_type \"albert\" by mistake?".to_string())
-                }
-                ModelType::Bert if all_names.iter().any(|n| n.contains("albert_layer_groups")) => {
-                    Some("these look like ALBERT weights (albert_layer_groups): does config.json say model_type \"bert\" by mistake?".to_string())
-                }
-                _ => None,
-            };
+            // weights that only another family has betray a config naming the wrong one
+            let hint = crate::model::family::ALL
+                .into_iter()
+                .filter(|f| f.name != family.name)
+                .find(|f| all_names.iter().any(|n| n.contains(f.tell)))
+                .map(|f| {
+                    format!(
+                        "these look like {} weights ({}…): does config.json say model_type {:?} by mistake?",
+                        f.name.to_uppercase(),
+                        f.tell,
+                        family.name
+                    )
+                });
             return Err(LensError::WeightMismatch(Box::new(WeightMismatch {
                 dir: dir.to_path_buf(),
                 model_type: cfg.model_type.to_string(),

@@ -14,7 +14,7 @@ use crate::figures::scenes::{self, Figure1Line};
 use crate::figures::Theme;
 use crate::insight::{self, JsMode};
 use crate::matrix::Matrix;
-use crate::model::{ModelType, Trace};
+use crate::model::Trace;
 use crate::params::{self, Arch, Sharing};
 use crate::views::{self, View};
 use egui::Vec2;
@@ -132,7 +132,7 @@ impl SharedTab {
         }
         let albert = cx
             .info(ModelSlot::Main)
-            .is_some_and(|i| i.model_type == ModelType::Albert);
+            .is_some_and(|i| i.model_type.family().shared_layers);
         if !albert {
             return;
         }
@@ -182,7 +182,7 @@ impl SharedTab {
         });
         if cx
             .info(ModelSlot::Main)
-            .is_some_and(|i| i.model_type != ModelType::Albert)
+            .is_some_and(|i| !i.model_type.family().shared_layers)
         {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
