@@ -265,10 +265,12 @@ impl ModelConfig {
         } else {
             // BERT has no factorized embedding; a stray embedding_size must agree.
             match raw.embedding_size {
-                Some(e) if e != hidden_size => return Err(err(format!(
+                Some(e) if e != hidden_size => {
+                    return Err(err(format!(
                     "a {} config with embedding_size {e} different from hidden_size {hidden_size}",
                     family.name.to_uppercase()
-                ))),
+                )))
+                }
                 _ => hidden_size,
             }
         };
