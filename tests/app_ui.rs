@@ -49,6 +49,12 @@ fn attention<'a>(h: &'a Harness<'static, LensApp>) -> &'a AttentionTab {
     h.state().tab::<AttentionTab>().unwrap()
 }
 
+/// The error the status bar shows.
+fn shown_error(h: &Harness<'static, LensApp>) -> String {
+    let error = h.state().session.status.error.clone();
+    error.expect("no error shown")
+}
+
 fn attention_mut<'a>(h: &'a mut Harness<'static, LensApp>) -> &'a mut AttentionTab {
     h.state_mut().tab_mut::<AttentionTab>().unwrap()
 }
@@ -211,13 +217,7 @@ fn a_broken_folder_shows_its_path_and_reason_in_the_status_bar() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), b"{ this is not json").unwrap();
     let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
-    let err = h
-        .state()
-        .session
-        .status
-        .error
-        .clone()
-        .expect("no error shown");
+    let err = shown_error(&h);
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("config.json"), "{err}");
     h.run_steps(2);
@@ -243,13 +243,7 @@ fn a_corrupt_tokenizer_is_named_in_the_status_bar_and_the_worker_goes_on() {
     let bad = format!("{}BAAAAP///39hAA=={}", &json[..start], &json[end..]);
     std::fs::write(&path, bad).unwrap();
     let mut h = harness(ModelSource::Folder(dir.path().to_path_buf()), "hello");
-    let err = h
-        .state()
-        .session
-        .status
-        .error
-        .clone()
-        .expect("no error shown");
+    let err = shown_error(&h);
     assert!(
         err.contains("tokenizer.json") && err.contains("character map"),
         "{err}"
