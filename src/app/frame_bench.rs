@@ -103,7 +103,7 @@ pub fn run(count: usize) -> anyhow::Result<()> {
         let ctx = egui::Context::default();
         let settings = SessionSettings {
             layer: 5,
-            tab: tab.into(),
+            open_tab: tab.into(),
             ..SessionSettings::default()
         };
         let mut app = LensApp::with_settings(

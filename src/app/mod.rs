@@ -127,7 +127,7 @@ impl LensApp {
             settings.text = t;
         }
         if let Some(t) = opts.tab {
-            settings.tab = t;
+            settings.open_tab = t;
         }
         let main = opts
             .open
@@ -174,7 +174,7 @@ impl LensApp {
 
     /// The open tab's id.
     pub fn active_tab(&self) -> &str {
-        &self.session.settings.tab
+        &self.session.settings.open_tab
     }
 
     /// Every view the tabs can export, as (tab id, view name).
@@ -265,15 +265,15 @@ impl LensApp {
         egui::CentralPanel::default_margins().show(ui, |ui| {
             ui.horizontal(|ui| {
                 for tab in tabs.iter() {
-                    let on = cx.settings.tab == tab.id();
+                    let on = cx.settings.open_tab == tab.id();
                     let title = egui::RichText::new(tab.title()).heading();
                     if ui.selectable_label(on, title).clicked() {
-                        cx.settings.tab = tab.id().to_string();
+                        cx.settings.open_tab = tab.id().to_string();
                     }
                 }
             });
             ui.separator();
-            let open = tabs.iter().position(|t| t.id() == cx.settings.tab);
+            let open = tabs.iter().position(|t| t.id() == cx.settings.open_tab);
             if let Some(tab) = tabs.get_mut(open.unwrap_or(0)) {
                 tab.ui(ui, cx);
             }

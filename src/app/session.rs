@@ -28,8 +28,9 @@ pub struct SessionSettings {
     pub recent: Vec<ModelSource>,
     pub main_source: Option<ModelSource>,
     pub compare_source: Option<ModelSource>,
-    /// the open tab's id
-    pub tab: String,
+    /// the open tab's id (named apart from the earlier `tab` enum, so that settings saved by
+    /// an earlier version still load: that field is ignored, the others carry over)
+    pub open_tab: String,
     pub dark: bool,
     /// light theme, large type (for projecting the app itself)
     pub presentation: bool,
@@ -51,7 +52,7 @@ impl Default for SessionSettings {
             recent: Vec::new(),
             main_source: None,
             compare_source: None,
-            tab: "attention".into(),
+            open_tab: "attention".into(),
             dark: true,
             presentation: false,
             colormap: Colormap::Viridis,
@@ -322,5 +323,43 @@ impl Session {
             }
             false
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// eframe storage holding one RON string, as a settings file would.
+    struct Saved(String);
+
+    impl eframe::Storage for Saved {
+        fn get_string(&self, _key: &str) -> Option<String> {
+            Some(self.0.clone())
+        }
+        fn set_string(&mut self, _key: &str, _value: String) {}
+        fn remove_string(&mut self, _key: &str) {}
+        fn flush(&mut self) {}
+    }
+
+    #[test]
+    fn settings_saved_by_the_earlier_version_keep_their_text_models_and_look() {
+        // the earlier app's Settings: every tab's fields in one struct, the tab as an enum
+        let old = r#"(dark:false,colormap:Magma,log_scale:true,shared_scale:false,hide_special:true,renormalise:true,view:Links,layer:2,head:Head(1),measure:Rollout,diff:Off,text:"a saved sentence",pair_on:false,pair:"",diff_text:"b",recent:[Folder("/models/albert")],main_source:Some(Hub("albert-base-v2")),compare_source:None,link_heads:[],tab:Shared,proj_mode:Layer,color_by:Layer,proj_3d:false,proj_tsne:false,proj_labels:false,vocab_query:"king",js_mode:MatchedHeads,repeats_text:"6",lens_pos:None,lens_k:5,export_theme:Dark,presentation:false)"#;
+        let s: SessionSettings =
+            eframe::get_value(&Saved(old.into()), eframe::APP_KEY).expect("not loaded");
+        assert_eq!(s.text, "a saved sentence");
+        assert_eq!(
+            s.main_source,
+            Some(ModelSource::Hub("albert-base-v2".into()))
+        );
+        assert_eq!(s.recent, vec![ModelSource::Folder("/models/albert".into())]);
+        assert!(!s.dark && s.hide_special);
+        assert_eq!((s.colormap, s.layer), (Colormap::Magma, 2));
+        assert_eq!(s.export_theme, ExportTheme::Dark);
+        assert_eq!(
+            s.open_tab, "attention",
+            "the old enum is not read as a tab id"
+        );
     }
 }
