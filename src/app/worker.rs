@@ -62,9 +62,7 @@ pub struct Engine {
 impl Engine {
     /// The model in `slot`, or why there is none.
     pub fn model(&self, slot: ModelSlot) -> Result<&LoadedModel, String> {
-        self.models[slot as usize]
-            .as_ref()
-            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())
+        loaded(&self.models, slot)
     }
 
     /// Every loaded model with its name.
@@ -112,9 +110,7 @@ impl Engine {
         pair: Option<&str>,
         main_view: bool,
     ) -> Result<Traced, String> {
-        let m = self.models[slot as usize]
-            .as_ref()
-            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())?;
+        let m = loaded(&self.models, slot)?;
         let t0 = Instant::now();
         let backend = &mut self.backend;
         let (rollout, trace) = m
@@ -156,9 +152,7 @@ impl Engine {
         pair: Option<&str>,
         reps: &[usize],
     ) -> Result<Vec<(usize, Arc<Trace>)>, String> {
-        let m = self.models[ModelSlot::Main as usize]
-            .as_ref()
-            .ok_or_else(|| "no model is loaded: open a model folder first".to_string())?;
+        let m = loaded(&self.models, ModelSlot::Main)?;
         let backend = &mut self.backend;
         let mut run = || -> crate::Result<Vec<(usize, Arc<Trace>)>> {
             let input = m.encode(text, pair)?;
@@ -171,6 +165,14 @@ impl Engine {
         };
         run().map_err(|e| e.to_string())
     }
+}
+
+/// The model in `slot`, or why there is none (a free function, so that a method can hold it
+/// while it uses the backend).
+fn loaded(models: &[Option<LoadedModel>; 2], slot: ModelSlot) -> Result<&LoadedModel, String> {
+    models[slot as usize]
+        .as_ref()
+        .ok_or_else(|| "no model is loaded: open a model folder first".to_string())
 }
 
 type Task = Box<dyn FnOnce(&mut Engine) + Send>;

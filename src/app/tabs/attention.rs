@@ -117,8 +117,13 @@ pub struct AttentionTab {
 impl AttentionTab {
     /// The trace the difference subtracts, once it has run.
     pub fn diff_trace(&self) -> Option<&Arc<Trace>> {
+        self.diff_run().map(|t| &t.trace)
+    }
+
+    /// The newest difference run of the current mode.
+    fn diff_run(&self) -> Option<&Traced> {
         match self.diff.latest() {
-            Some(((_, mode, _), Ok(t))) if *mode == self.settings.diff => Some(&t.trace),
+            Some(((_, mode, _), Ok(t))) if *mode == self.settings.diff => Some(t),
             _ => None,
         }
     }
@@ -216,7 +221,7 @@ impl AttentionTab {
         }
         let diff = if use_diff {
             let (main, compare) = (cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare));
-            match (self.diff_trace(), s.diff, compare, main) {
+            match (self.diff_run(), s.diff, compare, main) {
                 (_, DiffMode::CompareModel, Some(c), Some(m))
                     if c.tokenizer_id != m.tokenizer_id =>
                 {
@@ -227,10 +232,7 @@ impl AttentionTab {
                     self.map_key = Some(key);
                     return;
                 }
-                (Some(_), _, _, _) => match self.diff.latest() {
-                    Some((_, Ok(t))) => Some((t.trace.clone(), t.rollout.clone())),
-                    _ => None,
-                },
+                (Some(t), _, _, _) => Some((t.trace.clone(), t.rollout.clone())),
                 (None, _, _, _) => {
                     self.map = Some(Err("running the second input…".into()));
                     self.map_key = None;

@@ -158,7 +158,7 @@ impl Tab for LensTab {
 
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
         let Some(trace) = cx.trace().cloned() else {
-            super::no_trace(ui, "");
+            super::no_trace(ui);
             return;
         };
         if !cx.info(ModelSlot::Main).is_some_and(|i| i.has_mlm) {

@@ -92,6 +92,6 @@ pub fn from_json<S: serde::de::DeserializeOwned>(json: serde_json::Value, into: 
 }
 
 /// The greyed line a tab shows before a model has run.
-pub fn no_trace(ui: &mut egui::Ui, what: &str) {
-    ui.weak(format!("Open a model and type some text{what}."));
+pub fn no_trace(ui: &mut egui::Ui) {
+    ui.weak("Open a model and type some text.");
 }

@@ -579,7 +579,7 @@ impl Tab for SharedTab {
     fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
         self.ask(cx);
         let Some(trace) = cx.trace().cloned() else {
-            super::no_trace(ui, "");
+            super::no_trace(ui);
             return;
         };
         egui::ScrollArea::vertical().show(ui, |ui| {
