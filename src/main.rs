@@ -9,7 +9,7 @@ use albert_lens::backend::{Backend, FallbackBackend};
 /// the CPU forward pass 17% at N = 512 (glibc returns such large blocks to the system at once).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use albert_lens::model::{LoadedModel, Trace};
+use albert_lens::model::{Capture, LoadedModel, Trace};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -109,6 +109,11 @@ enum Command {
         pair: Option<String>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
+        /// also write every intermediate the Explain tab shows: queries/keys/values.{j},
+        /// scores.{j}, context.{j}, attention_output.{j}, intermediate.{j}, embeddings.word and
+        /// embeddings.output (definitions: the README's trace file section)
+        #[arg(long)]
+        internals: bool,
         /// output file (.safetensors)
         #[arg(long)]
         out: PathBuf,
@@ -272,20 +277,25 @@ fn run_trace(
     pair: Option<&str>,
     backend: BackendChoice,
 ) -> Result<(LoadedModel, Trace, String)> {
-    run_trace_on(model_dir, text, pair, &mut make_backend(backend))
+    run_trace_on(
+        model_dir,
+        (text, pair),
+        &mut make_backend(backend),
+        &Capture::Nothing,
+    )
 }
 
 fn run_trace_on(
     model_dir: &Path,
-    text: &str,
-    pair: Option<&str>,
+    (text, pair): (&str, Option<&str>),
     backend: &mut FallbackBackend,
+    capture: &Capture,
 ) -> Result<(LoadedModel, Trace, String)> {
     let model_dir = &resolve_model(model_dir)?;
     let model = LoadedModel::open(model_dir)
         .with_context(|| format!("opening model {}", model_dir.display()))?;
     let input = model.encode(text, pair)?;
-    let mut trace = backend.forward(&model.config, &model.weights, &input)?;
+    let mut trace = backend.forward_capture(&model.config, &model.weights, &input, capture)?;
     trace.warnings.extend(model.warnings.iter().cloned());
     Ok((model, trace, backend.name()))
 }
@@ -487,6 +497,7 @@ fn main() -> Result<()> {
             text_file,
             pair,
             backend,
+            internals,
             out,
         }) => {
             let text = match (text, text_file) {
@@ -498,7 +509,17 @@ fn main() -> Result<()> {
                 }
                 (None, None) => anyhow::bail!("give --text or --text-file"),
             };
-            let (_, trace, backend_name) = run_trace(&model, &text, pair.as_deref(), backend)?;
+            let capture = if internals {
+                Capture::All
+            } else {
+                Capture::Nothing
+            };
+            let (_, trace, backend_name) = run_trace_on(
+                &model,
+                (&text, pair.as_deref()),
+                &mut make_backend(backend),
+                &capture,
+            )?;
             for w in &trace.warnings {
                 eprintln!("warning: {w}");
             }
@@ -576,9 +597,14 @@ fn main() -> Result<()> {
             };
             let mut be = make_backend(backend);
             let (main_model, main_trace, backend_name) =
-                run_trace_on(&model, &text, pair.as_deref(), &mut be)?;
+                run_trace_on(&model, (&text, pair.as_deref()), &mut be, &Capture::Nothing)?;
             let compare_run = match &compare {
-                Some(c) => Some(run_trace_on(c, &text, pair.as_deref(), &mut be)?),
+                Some(c) => Some(run_trace_on(
+                    c,
+                    (&text, pair.as_deref()),
+                    &mut be,
+                    &Capture::Nothing,
+                )?),
                 None => None,
             };
             let label = |p: &Path| {

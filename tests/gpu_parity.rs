@@ -197,3 +197,47 @@ fn without_a_gpu_the_fallback_backend_is_the_cpu() {
     let t = b.forward(&model.config, &model.weights, &input).unwrap();
     assert!(t.warnings.is_empty());
 }
+
+/// `trace --internals` on the GPU: every intermediate equals transformers' forward hooks within
+/// 1e-5 * max(1, |ref|) (the same fixtures as the CPU test).
+#[test]
+fn gpu_internals_match_transformers_forward_hooks() {
+    use albert_lens::model::Capture;
+    with_gpu(|gpu| {
+        for c in internals_cases() {
+            let model = LoadedModel::open(&c.folder).unwrap();
+            let input = model.encode(&c.text, c.pair.as_deref()).unwrap();
+            let trace = gpu
+                .forward_capture(&model.config, &model.weights, &input, &Capture::All)
+                .unwrap();
+            assert_trace_matches(&trace, &c.golden, &c.name);
+            assert_internals_match(&trace, &c.golden, &format!("gpu {}", c.name));
+        }
+    });
+}
+
+/// The fused attention kernel (head size not a multiple of 4) never stores the scores; the
+/// captured intermediates still equal the CPU reference's, one map asked for or all.
+#[test]
+fn gpu_internals_match_cpu_with_the_fused_attention_kernel() {
+    use albert_lens::model::Capture;
+    let cfg = config(
+        r#"{"model_type":"albert","vocab_size":80,"embedding_size":10,"hidden_size":30,
+            "num_hidden_layers":2,"num_attention_heads":5,"intermediate_size":50,
+            "max_position_embeddings":40,"hidden_act":"gelu_new","inner_group_num":2}"#,
+    );
+    let weights = ModelWeights::random(&cfg, 11).unwrap();
+    with_gpu(|gpu| {
+        for (n, capture) in [(7, Capture::All), (13, Capture::Maps(vec![2]))] {
+            let input = albert_lens::bench::synthetic_input(&cfg, n);
+            let want = CpuBackend::new()
+                .forward_capture(&cfg, &weights, &input, &capture)
+                .unwrap();
+            let got = gpu
+                .forward_capture(&cfg, &weights, &input, &capture)
+                .unwrap();
+            assert_trace_matches(&got, &want, &format!("N={n}"));
+            assert_internals_match(&got, &want, &format!("fused attention, N={n}"));
+        }
+    });
+}

@@ -94,3 +94,50 @@ fn truncated_input_keeps_max_positions_and_warns() {
     assert!(trace.warnings.iter().any(|w| w.contains("truncated")));
     assert_eq!(trace.tokens.last().map(String::as_str), Some("[SEP]"));
 }
+
+/// `trace --internals` on the CPU: every intermediate equals what transformers' own modules
+/// produced (forward hooks), within 1e-5 * max(1, |ref|), for ALBERT with one group, with
+/// groups of inner layers, BERT and both built-in models.
+#[test]
+fn cpu_internals_match_transformers_forward_hooks() {
+    use albert_lens::model::Capture;
+    let cases = internals_cases();
+    assert!(cases.len() >= 6, "expected the internals fixtures");
+    for c in cases {
+        let model = LoadedModel::open(&c.folder).unwrap();
+        let input = model.encode(&c.text, c.pair.as_deref()).unwrap();
+        let trace = CpuBackend::new()
+            .forward_capture(&model.config, &model.weights, &input, &Capture::All)
+            .unwrap();
+        assert_trace_matches(&trace, &c.golden, &c.name);
+        assert_internals_match(&trace, &c.golden, &format!("cpu {}", c.name));
+    }
+}
+
+/// Asking for one map keeps that map's intermediates (and the embeddings) only, and they are
+/// the same numbers as a full capture's.
+#[test]
+fn capturing_one_map_keeps_only_that_map() {
+    use albert_lens::model::Capture;
+    let model = LoadedModel::open(&fixture("albert_grouped")).unwrap();
+    let input = model.encode("The quick brown fox.", None).unwrap();
+    let mut cpu = CpuBackend::new();
+    let all = cpu
+        .forward_capture(&model.config, &model.weights, &input, &Capture::All)
+        .unwrap();
+    let one = cpu
+        .forward_capture(
+            &model.config,
+            &model.weights,
+            &input,
+            &Capture::Maps(vec![5]),
+        )
+        .unwrap();
+    let (all, one) = (all.internals.unwrap(), one.internals.unwrap());
+    assert_eq!(one.maps.len(), 8);
+    for (j, m) in one.maps.iter().enumerate() {
+        assert_eq!(m.is_some(), j == 5, "map {j}");
+    }
+    assert_eq!(one.maps[5], all.maps[5]);
+    assert_eq!(one.word, all.word);
+}

@@ -236,3 +236,55 @@ fn trace_with_a_built_in_model_name_equals_transformers_golden_file() {
     let d = trace.diff(&golden.trace).expect("same shapes");
     assert!(d.within_tolerance(), "{d:?}");
 }
+
+/// `trace --internals` writes every intermediate under its documented name and shape, and the
+/// numbers equal transformers' forward hooks (tests/fixtures/internals).
+#[test]
+fn trace_with_internals_writes_every_intermediate_equal_to_transformers_hooks() {
+    let case = internals_cases()
+        .into_iter()
+        .find(|c| c.name == "albert_grouped/plain")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("internals.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args([
+            "trace",
+            "--backend",
+            "cpu",
+            "--internals",
+            "--text",
+            &case.text,
+        ])
+        .arg("--model")
+        .arg(&case.folder)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let n = case.golden.num_tokens();
+    // albert_grouped: E = 16, H = 32, 4 heads of 8, I = 64, 8 maps
+    let shape = |name: &str| st.tensor(name).unwrap().shape().to_vec();
+    assert_eq!(shape("embeddings.word"), vec![n, 16]);
+    assert_eq!(shape("embeddings.output"), vec![n, 16]);
+    for j in 0..8 {
+        for name in ["queries", "keys", "values"] {
+            assert_eq!(shape(&format!("{name}.{j}")), vec![4, n, 8]);
+        }
+        assert_eq!(shape(&format!("scores.{j}")), vec![4, n, n]);
+        assert_eq!(shape(&format!("context.{j}")), vec![n, 32]);
+        assert_eq!(shape(&format!("attention_output.{j}")), vec![n, 32]);
+        assert_eq!(shape(&format!("intermediate.{j}")), vec![n, 64]);
+    }
+    assert_eq!(st.names().len(), 1 + 9 + 8 + 2 + 8 * 7);
+    let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+    assert_trace_matches(&trace, &case.golden, "trace --internals");
+    assert_internals_match(&trace, &case.golden, "trace --internals");
+}

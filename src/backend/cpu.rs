@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::model::config::{Activation, ModelConfig};
 use crate::model::weights::{EncoderLayer, LayerNormWeights, Linear, ModelWeights};
-use crate::model::{EncodedInput, Trace};
+use crate::model::{Capture, EncodedInput, Internals, MapInternals, Trace};
 use candle_core::{DType, Device, Tensor};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -149,17 +149,20 @@ fn linear_add_layernorm(
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
-/// One transformer layer on `x` `[N, H]`: returns (output `[N, H]`, attention `[heads, N, N]`).
-pub(crate) fn encoder_layer(
+/// One transformer layer on `x` `[N, H]`: returns (output `[N, H]`, attention `[heads, N, N]`),
+/// filling `keep` (when given) with the layer's intermediates.
+fn encoder_layer(
     x: &Tensor,
     layer: &EncoderLayer,
     cfg: &ModelConfig,
+    keep: Option<&mut MapInternals>,
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let (n, h) = x.dims2()?;
     let heads = cfg.num_attention_heads;
     let d = cfg.head_dim();
     let (q, k, v) = qkv_heads(x, &layer.qkv, heads, d)?;
-    let probs = softmax_rows(&q.matmul(&k)?)?;
+    let scores = q.matmul(&k)?;
+    let probs = softmax_rows(&scores)?;
     let ctx = probs.matmul(&v)?.transpose(0, 1)?.reshape((n, h))?;
     let attn = linear_add_layernorm(&ctx, &layer.attn_out, x, &layer.attn_ln, cfg.layer_norm_eps)?;
     let ff = linear_act(&attn, &layer.ffn, cfg.hidden_act)?;
@@ -170,7 +173,21 @@ pub(crate) fn encoder_layer(
         &layer.out_ln,
         cfg.layer_norm_eps,
     )?;
+    if let Some(m) = keep {
+        // q and kᵀ above are scaled and transposed for speed: the projections are kept as
+        // transformers computes them, x·W + b split into heads, from one more product
+        let qkv = linear(x, &layer.qkv)?;
+        [m.queries, m.keys, m.values] = MapInternals::split_qkv(&flat(&qkv)?, n, heads, d);
+        m.scores = flat(&scores)?;
+        m.context = flat(&ctx)?;
+        m.attention_output = flat(&attn)?;
+        m.intermediate = flat(&ff)?;
+    }
     Ok((out, probs))
+}
+
+fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
 }
 
 /// The embedding output `[N, E]` (before ALBERT's projection).
@@ -195,14 +212,28 @@ impl Backend for CpuBackend {
         "cpu (candle)".into()
     }
 
-    fn forward(
+    fn forward_capture(
         &mut self,
         cfg: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
+        capture: &Capture,
     ) -> Result<Trace> {
         self.validate_input(cfg, input)?;
         let mut x = embed(weights, cfg, input)?;
+        let mut internals = capture
+            .any()
+            .then(|| -> Result<Box<Internals>> {
+                let ids = Tensor::from_slice(&input.ids, input.ids.len(), &Device::Cpu)?;
+                Ok(Box::new(Internals {
+                    embedding_size: cfg.embedding_size,
+                    intermediate_size: cfg.intermediate_size,
+                    word: flat(&weights.embeddings.word.index_select(&ids, 0)?)?,
+                    embedded: flat(&x)?,
+                    maps: Vec::new(),
+                }))
+            })
+            .transpose()?;
         if let Some(p) = &weights.embeddings.projection {
             x = linear(&x, p)?;
         }
@@ -211,21 +242,25 @@ impl Backend for CpuBackend {
         for i in 0..cfg.num_hidden_layers {
             let group = &weights.groups[cfg.group_of_layer(i)];
             for layer in group {
-                let (out, probs) = encoder_layer(&x, layer, cfg)?;
+                let j = attentions.len();
+                let mut keep = capture.wants(j).then(MapInternals::default);
+                let (out, probs) = encoder_layer(&x, layer, cfg, keep.as_mut())?;
+                if let Some(int) = &mut internals {
+                    int.maps.push(keep);
+                }
                 x = out;
                 attentions.push(probs);
                 hidden.push(x.clone());
             }
         }
-        let flat = |t: &Tensor| -> Result<Vec<f32>> {
-            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
-        };
-        let trace = Trace::from_forward(
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(flat(t)?) };
+        let mut trace = Trace::from_forward(
             cfg,
             input,
             hidden.iter().map(flat).collect::<Result<_>>()?,
             attentions.iter().map(flat).collect::<Result<_>>()?,
         );
+        trace.internals = internals;
         Ok(trace)
     }
 }

@@ -5,7 +5,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{LensError, Result};
-use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
+use crate::model::{Capture, EncodedInput, ModelConfig, ModelWeights, Trace};
 
 pub use cpu::CpuBackend;
 pub use gpu::GpuBackend;
@@ -20,6 +20,18 @@ pub trait Backend {
         config: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
+    ) -> Result<Trace> {
+        self.forward_capture(config, weights, input, &Capture::Nothing)
+    }
+
+    /// [`Backend::forward`], also keeping the intermediates `capture` asks for
+    /// (`trace.internals`; see [`crate::model::internals`] for their definitions).
+    fn forward_capture(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+        capture: &Capture,
     ) -> Result<Trace>;
 
     /// Hands back a trace that is no longer needed so that its memory can hold the next one.
@@ -152,14 +164,15 @@ impl Backend for FallbackBackend {
         }
     }
 
-    fn forward(
+    fn forward_capture(
         &mut self,
         config: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
+        capture: &Capture,
     ) -> Result<Trace> {
         if let Some(g) = &mut self.gpu {
-            match g.forward(config, weights, input) {
+            match g.forward_capture(config, weights, input, capture) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
                     let lost = g.context().check().is_err() || msg.contains("lost");
@@ -170,14 +183,14 @@ impl Backend for FallbackBackend {
                         self.gpu = None;
                     }
                     self.notice = Some(why.clone());
-                    let mut t = self.cpu.forward(config, weights, input)?;
+                    let mut t = self.cpu.forward_capture(config, weights, input, capture)?;
                     t.warnings.push(why);
                     return Ok(t);
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.cpu.forward(config, weights, input)
+        self.cpu.forward_capture(config, weights, input, capture)
     }
 
     fn recycle(&mut self, trace: Trace) {

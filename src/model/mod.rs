@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod config;
 pub mod family;
 pub mod hub;
+pub mod internals;
 pub mod mlm;
 pub mod source;
 pub mod spm;
@@ -15,6 +16,7 @@ pub mod trace;
 pub mod weights;
 
 pub use config::{Activation, ModelConfig, ModelType};
+pub use internals::{Capture, Internals, MapInternals};
 pub use source::ModelSource;
 pub use tokenizer::{EncodedInput, LensTokenizer};
 pub use trace::Trace;

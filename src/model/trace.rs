@@ -2,10 +2,13 @@
 //! attention map — and its file format (safetensors), the project's stable export:
 //! `input_ids` (I64 [N]), `hidden_states.{i}` (F32 [N, H]) for i in 0..=L, `attentions.{j}`
 //! (F32 [heads, N, N]) in Hugging Face's `output_attentions` order, and metadata entries
-//! `tokens` (a JSON array of token strings) and `model_type`.
+//! `tokens` (a JSON array of token strings) and `model_type`. A trace made with `--internals`
+//! adds the intermediates of [`crate::model::internals`] (`queries.{j}`, `scores.{j}`, ...,
+//! `embeddings.word`, `embeddings.output`).
 
 use crate::error::{LensError, Result};
 use crate::model::config::ModelType;
+use crate::model::internals::{Internals, MapInternals, MAP_TENSORS};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -28,6 +31,8 @@ pub struct Trace {
     pub attentions: Vec<Vec<f32>>,
     /// Notices for the user (truncation, NaN weights, ...).
     pub warnings: Vec<String>,
+    /// The intermediates, when the forward pass was asked to keep them.
+    pub internals: Option<Box<Internals>>,
 }
 
 /// How far one trace is from another (a reference), in the project's tolerance terms.
@@ -65,6 +70,7 @@ impl Trace {
             hidden_states,
             attentions,
             warnings: input.truncation_warning().into_iter().collect(),
+            internals: None,
         }
     }
 
@@ -171,6 +177,13 @@ impl Trace {
                 TensorView::new(Dtype::F32, vec![self.num_heads, n, n], a).map_err(err)?,
             ));
         }
+        let internal_bytes = self.internal_tensors(to_bytes);
+        for (name, shape, bytes) in &internal_bytes {
+            views.push((
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(err)?,
+            ));
+        }
         let tokens =
             serde_json::to_string(&self.tokens).map_err(|e| LensError::Compute(e.to_string()))?;
         let meta = HashMap::from([
@@ -181,6 +194,38 @@ impl Trace {
             ),
         ]);
         safetensors::serialize(views, Some(meta)).map_err(err)
+    }
+
+    /// The intermediates as (name, shape, little-endian bytes), none without internals.
+    fn internal_tensors(
+        &self,
+        to_bytes: impl Fn(&[f32]) -> Vec<u8>,
+    ) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+        let Some(int) = &self.internals else {
+            return Vec::new();
+        };
+        let n = self.num_tokens();
+        let mut out = vec![
+            (
+                "embeddings.word".to_string(),
+                vec![n, int.embedding_size],
+                to_bytes(&int.word),
+            ),
+            (
+                "embeddings.output".to_string(),
+                vec![n, int.embedding_size],
+                to_bytes(&int.embedded),
+            ),
+        ];
+        for (j, m) in int.maps.iter().enumerate() {
+            let Some(m) = m else { continue };
+            let shapes =
+                MapInternals::shapes(n, self.hidden_size, self.num_heads, int.intermediate_size);
+            for ((name, shape), data) in MAP_TENSORS.iter().zip(shapes).zip(m.tensors()) {
+                out.push((format!("{name}.{j}"), shape, to_bytes(data)));
+            }
+        }
+        out
     }
 
     /// Reads a trace file (ours, or a golden file made by tools/fixtures with the same layout;
@@ -280,8 +325,58 @@ impl Trace {
             hidden_size,
             num_heads,
             hidden_states,
+            internals: read_internals(
+                &floats,
+                &err,
+                [attentions.len(), n, hidden_size, num_heads],
+            )?,
             attentions,
             warnings: Vec::new(),
         })
     }
+}
+
+/// The intermediates of a trace file, if it has them (`embeddings.word` present); each map's
+/// seven tensors are read where `queries.{j}` is present, and must have the documented shapes.
+fn read_internals(
+    floats: &dyn Fn(&str) -> Result<(Vec<usize>, Vec<f32>)>,
+    bad: &dyn Fn(String) -> LensError,
+    [maps, n, hidden, heads]: [usize; 4],
+) -> Result<Option<Box<Internals>>> {
+    let Ok((shape, word)) = floats("embeddings.word") else {
+        return Ok(None);
+    };
+    let (out_shape, embedded) = floats("embeddings.output")?;
+    if shape.len() != 2 || shape[0] != n || out_shape != shape {
+        return Err(bad(format!(
+            "embeddings.word / embeddings.output have shapes {shape:?} / {out_shape:?} for {n} tokens"
+        )));
+    }
+    let mut int = Internals {
+        embedding_size: shape[1],
+        word,
+        embedded,
+        ..Internals::default()
+    };
+    for j in 0..maps {
+        if floats(&format!("queries.{j}")).is_err() {
+            int.maps.push(None);
+            continue;
+        }
+        let (ishape, _) = floats(&format!("intermediate.{j}"))?;
+        int.intermediate_size = ishape.get(1).copied().unwrap_or(0);
+        let want = MapInternals::shapes(n, hidden, heads, int.intermediate_size);
+        let mut m = MapInternals::default();
+        for ((name, slot), want) in MAP_TENSORS.iter().zip(m.tensors_mut()).zip(want) {
+            let (shape, data) = floats(&format!("{name}.{j}"))?;
+            if shape != want {
+                return Err(bad(format!(
+                    "{name}.{j} has shape {shape:?}, expected {want:?}"
+                )));
+            }
+            *slot = data;
+        }
+        int.maps.push(Some(m));
+    }
+    Ok(Some(Box::new(int)))
 }

@@ -204,5 +204,118 @@ pub fn hand_trace(
         hidden_states: hidden,
         attentions,
         warnings: Vec::new(),
+        internals: None,
+    }
+}
+
+/// Intermediates (`trace --internals`): |a - b| <= 1e-5 * max(1, |ref|).
+pub const INTERNALS_REL_TOL: f32 = 1e-5;
+
+/// A golden file of tests/fixtures/internals (made by tools/fixtures/make_internals.py with
+/// transformers' forward hooks): the trace with its intermediates, the model folder it was
+/// made with and its text.
+pub struct InternalsCase {
+    pub name: String,
+    pub folder: PathBuf,
+    pub text: String,
+    pub pair: Option<String>,
+    pub golden: Trace,
+    pub path: PathBuf,
+}
+
+pub fn internals_cases() -> Vec<InternalsCase> {
+    let mut out = Vec::new();
+    for model in [
+        "albert_single",
+        "albert_grouped",
+        "bert_mlm",
+        "albert-mini",
+        "bert-mini",
+    ] {
+        let folder = if model.contains('-') {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets/models")
+                .join(model)
+        } else {
+            fixture(model)
+        };
+        let dir = fixtures().join("internals").join(model);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            let meta = meta.metadata().clone().unwrap();
+            out.push(InternalsCase {
+                name: format!("{model}/{}", path.file_stem().unwrap().to_string_lossy()),
+                folder: folder.clone(),
+                text: meta["text"].clone(),
+                pair: meta.get("pair").filter(|s| !s.is_empty()).cloned(),
+                golden: Trace::read_safetensors(&path).unwrap(),
+                path,
+            });
+        }
+    }
+    out
+}
+
+/// Asserts that every intermediate of `actual` the golden has is within
+/// 1e-5 * max(1, |ref|); a score within 1e-5 * max(1, |ref|, Σ|qᵢkᵢ|/√d) (a score is a sum of
+/// products that cancel: its rounding, and the 1e-6 differences q and k already carry, scale
+/// with the size of the products, not of the sum).
+pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
+    let got = actual
+        .internals
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no internals"));
+    let want = golden.internals.as_ref().unwrap();
+    let check = |name: &str, a: &[f32], g: &[f32], scale: Option<&[f32]>| {
+        assert_eq!(a.len(), g.len(), "{what}: {name} has the wrong size");
+        let w = a
+            .iter()
+            .zip(g)
+            .enumerate()
+            .map(|(i, (x, r))| {
+                let size = scale.map_or(0.0, |s| s[i]).max(r.abs()).max(1.0);
+                (x - r).abs() / (INTERNALS_REL_TOL * size)
+            })
+            .fold(0.0, f32::max);
+        if std::env::var("SHOW_WORST").is_ok() {
+            eprintln!("{what} {name}: {w:.3}");
+        }
+        assert!(
+            w <= 1.0,
+            "{what}: {name} off by {w:.2}x the tolerance 1e-5*max(1,|ref|)"
+        );
+    };
+    check("embeddings.word", &got.word, &want.word, None);
+    check("embeddings.output", &got.embedded, &want.embedded, None);
+    assert_eq!(got.maps.len(), want.maps.len(), "{what}: number of maps");
+    let (n, heads) = (golden.num_tokens(), golden.num_heads);
+    for (j, (a, g)) in got.maps.iter().zip(&want.maps).enumerate() {
+        let (a, g) = match (a, g) {
+            (Some(a), Some(g)) => (a, g),
+            (None, None) => continue,
+            _ => panic!("{what}: map {j} captured by one side only"),
+        };
+        let d = g.queries.len() / (heads * n);
+        let mut sizes = vec![0f32; heads * n * n];
+        for (i, s) in sizes.iter_mut().enumerate() {
+            let (h, q, k) = (i / (n * n), i / n % n, i % n);
+            let qv = &g.queries[(h * n + q) * d..][..d];
+            let kv = &g.keys[(h * n + k) * d..][..d];
+            *s = qv.iter().zip(kv).map(|(x, y)| (x * y).abs()).sum::<f32>() / (d as f32).sqrt();
+        }
+        for ((name, x), y) in albert_lens::model::internals::MAP_TENSORS
+            .iter()
+            .zip(a.tensors())
+            .zip(g.tensors())
+        {
+            let scale = (*name == "scores").then_some(sizes.as_slice());
+            check(&format!("{name}.{j}"), x, y, scale);
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! buffers, bind groups and the dispatch list; a forward pass is one command encoder and one
 //! submit, with every attention map and hidden state copied back to the host.
 
+mod capture;
 pub mod context;
 pub mod kernels;
 mod oneshot;
@@ -13,7 +14,7 @@ mod upload;
 
 use crate::backend::Backend;
 use crate::error::{LensError, Result};
-use crate::model::{EncodedInput, ModelConfig, ModelWeights, Trace};
+use crate::model::{Capture, EncodedInput, ModelConfig, ModelWeights, Trace};
 pub use context::GpuContext;
 use kernels::Kernels;
 use plan::Plan;
@@ -124,10 +125,10 @@ impl GpuBackend {
         let i = self.prepare(cfg, weights, input.len())?;
         let plan = &self.plans[i];
         let compute_ms = plan
-            .run(&self.ctx, &self.kernels, input, false, &mut self.spare)?
+            .run(&self.ctx, &self.kernels, input, false, &mut self.spare, &[])?
             .gpu_ms;
         let t = std::time::Instant::now();
-        let out = plan.run(&self.ctx, &self.kernels, input, true, &mut self.spare)?;
+        let out = plan.run(&self.ctx, &self.kernels, input, true, &mut self.spare, &[])?;
         let with_readback_ms = t.elapsed().as_secs_f64() * 1e3;
         let host_copy_ms = out.host_ms;
         // as the app does: the previous trace's memory holds the next one
@@ -148,19 +149,41 @@ impl Backend for GpuBackend {
         format!("gpu: {}", self.ctx.adapter_name())
     }
 
-    fn forward(
+    fn forward_capture(
         &mut self,
         cfg: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
+        capture: &Capture,
     ) -> Result<Trace> {
         self.validate_input(cfg, input)?;
         let i = self.prepare(cfg, weights, input.len())?;
-        let out = self.plans[i].run(&self.ctx, &self.kernels, input, true, &mut self.spare)?;
+        let (out, internals) = if capture.any() {
+            let model = self
+                .models
+                .iter()
+                .find(|m| m.id == weights.id)
+                .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
+            let (out, int) = self.plans[i].run_capture(
+                &self.ctx,
+                &self.kernels,
+                (cfg, model),
+                input,
+                capture,
+                &mut self.spare,
+            )?;
+            (out, Some(Box::new(int)))
+        } else {
+            let plan = &self.plans[i];
+            let out = plan.run(&self.ctx, &self.kernels, input, true, &mut self.spare, &[])?;
+            (out, None)
+        };
         let (hidden_states, attentions) = out
             .data
             .ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
-        Ok(Trace::from_forward(cfg, input, hidden_states, attentions))
+        let mut trace = Trace::from_forward(cfg, input, hidden_states, attentions);
+        trace.internals = internals;
+        Ok(trace)
     }
 
     fn recycle(&mut self, trace: Trace) {

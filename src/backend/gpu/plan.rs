@@ -2,6 +2,7 @@
 //! slot per dispatch, bind groups, and the dispatch list. Made once, reused by every run with
 //! the same model and length.
 
+use super::capture::{Grab, Src, What};
 use super::context::GpuContext;
 use super::kernels::{
     pick_variant, pick_vec4_variant, split_k, workgroups, AttentionParams, Kernels, MatmulParams,
@@ -76,6 +77,16 @@ fn round_up(x: u64, to: u64) -> u64 {
     x.div_ceil(to) * to
 }
 
+/// A copy out of the device buffers after dispatch `after` (byte offsets and size).
+pub struct CopyOut<'a> {
+    pub after: usize,
+    pub src: &'a wgpu::Buffer,
+    pub src_offset: u64,
+    pub dst: &'a wgpu::Buffer,
+    pub dst_offset: u64,
+    pub bytes: u64,
+}
+
 /// Every hidden state and every attention map of one run, as host vectors.
 pub type Readback = (Vec<Vec<f32>>, Vec<Vec<f32>>);
 
@@ -94,11 +105,16 @@ pub struct Plan {
     pub n: usize,
     ids: wgpu::Buffer,
     type_ids: wgpu::Buffer,
-    hidden: wgpu::Buffer,
+    pub(super) hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
     staging_probs: wgpu::Buffer,
-    _activations: Vec<wgpu::Buffer>,
+    /// mask, embedding output, qkv, scores, unused bias, context, partials, attention block
+    /// output, feed-forward: indexed by [`Src`]
+    pub(super) activations: Vec<wgpu::Buffer>,
+    /// where each intermediate can be copied out (`run_capture`)
+    pub(super) grabs: Vec<Grab>,
+    pub(super) matmul_attention: bool,
     _params: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
     /// floats per hidden-state / attention slot in the device buffers (padded to 256 bytes)
@@ -114,6 +130,7 @@ pub struct Plan {
 struct Steps<'a> {
     params: Vec<u8>,
     steps: Vec<Step<'a>>,
+    grabs: Vec<Grab>,
 }
 
 impl<'a> Steps<'a> {
@@ -134,6 +151,18 @@ impl<'a> Steps<'a> {
             params_size: std::mem::size_of::<T>() as u64,
             storage,
             groups,
+        });
+    }
+
+    /// Marks the output of the last step as intermediate `what` of map `map` (None: the
+    /// embeddings), `len` floats of `src` from its start.
+    fn grab(&mut self, map: Option<usize>, what: What, src: Src, len: u64) {
+        self.grabs.push(Grab {
+            after: self.steps.len() - 1,
+            map,
+            what,
+            src,
+            len,
         });
     }
 
@@ -301,6 +330,7 @@ impl Plan {
                     usage: storage,
                 });
             let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
+            let storage = storage | copy_src;
             let probs = new_buffer(ctx, "attention maps", probs_total, storage | copy_src);
             let staging_hidden = new_buffer(
                 ctx,
@@ -357,6 +387,12 @@ impl Plan {
                 ],
                 (m, 1, 1),
             );
+            let emb_src = if w.projection.is_some() {
+                Src::Emb
+            } else {
+                Src::Hidden
+            };
+            s.grab(None, What::Embedded, emb_src, nn * e);
             if let Some(proj) = &w.projection {
                 s.matmul(
                     Slice::whole(&emb, nn * e),
@@ -391,7 +427,9 @@ impl Plan {
                     let h1_s = Slice::whole(&h1, nn * h);
                     let ff_s = Slice::whole(&ff, nn * i);
 
+                    let jj = Some(j as usize);
                     s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
+                    s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
                     let probs_s = Slice {
                         buf: &probs,
                         offset: j * probs_slot,
@@ -409,6 +447,7 @@ impl Plan {
                         (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
                         sp.alpha = attn_params.scale;
                         s.batched_matmul([qkv_s, qkv_s, scratch_s], dummy, sp, heads as u32);
+                        s.grab(jj, What::Scores, Src::Scratch, heads * nn * np);
                         let smp = SoftmaxParams {
                             n: m,
                             np: np as u32,
@@ -427,6 +466,7 @@ impl Plan {
                         (cp.lda, cp.ldb, cp.ldc) = (np4, 3 * h4, h4);
                         (cp.b_off, cp.a_batch, cp.b_batch, cp.c_batch) = (2 * h4, m * np4, d4, d4);
                         s.batched_matmul([scratch_s, qkv_s, ctx_s], dummy, cp, heads as u32);
+                        s.grab(jj, What::Context, Src::Ctx, nn * h);
                     } else {
                         s.push(
                             Kernel::Attention,
@@ -434,12 +474,15 @@ impl Plan {
                             vec![qkv_s, Slice::whole(&mask, nn), probs_s, ctx_s],
                             (m, heads as u32, 1),
                         );
+                        s.grab(jj, What::Context, Src::Ctx, nn * h);
                     }
                     let dummy = Slice::whole(&zeros, 4);
                     let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
                     let bias = Slice::whole(&layer.attn_out.b, h);
                     s.add_layernorm([part_s, x, h1_s], &layer.attn_ln, bias, ln_params(parts));
+                    s.grab(jj, What::AttentionOutput, Src::H1, nn * h);
                     s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
+                    s.grab(jj, What::Intermediate, Src::Ff, nn * i);
                     let parts = s.matmul_parts([ff_s, part_s], &layer.ffn_out, dummy, m);
                     let bias = Slice::whole(&layer.ffn_out.b, h);
                     let out = hidden_at(j + 1);
@@ -489,6 +532,7 @@ impl Plan {
                     }
                 })
                 .collect();
+            let grabs = std::mem::take(&mut s.grabs);
             drop(s);
             Ok(Plan {
                 weights_id: w.id,
@@ -499,7 +543,9 @@ impl Plan {
                 probs,
                 staging_hidden,
                 staging_probs,
-                _activations: vec![mask, emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
+                activations: vec![mask, emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
+                grabs,
+                matmul_attention,
                 _params: params,
                 dispatches,
                 hidden_slot,
@@ -519,6 +565,7 @@ impl Plan {
         input: &EncodedInput,
         readback: bool,
         spare: &mut Vec<Vec<f32>>,
+        copies: &[CopyOut<'_>],
     ) -> Result<RunOutput> {
         let start = std::time::Instant::now();
         ctx.check()?;
@@ -531,15 +578,28 @@ impl Plan {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("forward"),
             });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("forward"),
-                timestamp_writes: None,
+        // one compute pass, broken only where `copies` take an intermediate out (copies sit
+        // between passes)
+        let (mut i, mut next) = (0, 0);
+        while i < self.dispatches.len() {
+            let stop = copies.get(next).map_or(self.dispatches.len(), |c| {
+                (c.after + 1).min(self.dispatches.len())
             });
-            for d in &self.dispatches {
-                pass.set_pipeline(d.kernel.pipeline(kernels));
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("forward"),
+                    timestamp_writes: None,
+                });
+                for d in &self.dispatches[i..stop] {
+                    pass.set_pipeline(d.kernel.pipeline(kernels));
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
+                }
+            }
+            i = stop;
+            while let Some(c) = copies.get(next).filter(|c| c.after < stop) {
+                enc.copy_buffer_to_buffer(c.src, c.src_offset, c.dst, c.dst_offset, c.bytes);
+                next += 1;
             }
         }
         if readback {

@@ -65,7 +65,8 @@ impl Uploader<'_> {
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::cast_slice(&data),
-                usage: wgpu::BufferUsages::STORAGE,
+                // COPY_SRC: the Explain tab's word-embedding rows are copied out of the table
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             }))
     }
 
