@@ -336,10 +336,13 @@ impl Trace {
     }
 }
 
+/// Reads one F32 tensor of a trace file by name: (shape, values).
+type FloatReader<'a> = dyn Fn(&str) -> Result<(Vec<usize>, Vec<f32>)> + 'a;
+
 /// The intermediates of a trace file, if it has them (`embeddings.word` present); each map's
 /// seven tensors are read where `queries.{j}` is present, and must have the documented shapes.
 fn read_internals(
-    floats: &dyn Fn(&str) -> Result<(Vec<usize>, Vec<f32>)>,
+    floats: &FloatReader<'_>,
     bad: &dyn Fn(String) -> LensError,
     [maps, n, hidden, heads]: [usize; 4],
 ) -> Result<Option<Box<Internals>>> {
