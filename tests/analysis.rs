@@ -163,3 +163,171 @@ fn colormaps_hit_their_defining_stops_and_scales_invert() {
         );
     }
 }
+
+// ---- the Explain walk-through against transformers (tests/fixtures/internals) ----
+
+/// Every number the Explain tab shows for (map, head, token) equals transformers': the word,
+/// position + type sum and LayerNorm rows, q/k/v, the neuron view's products (summing to the
+/// score), α at T = 1 (the model's) and T = 2 (softmax(s/2) in torch), the context, the
+/// feed-forward and the masked-LM head's top-k. Tolerances: 1e-5 * max(1, |ref|) (scores with
+/// the dot-product scale of common::assert_internals_match), probabilities 1e-5 absolute.
+#[test]
+fn explain_walk_numbers_equal_transformers_hooks() {
+    use albert_lens::insight::explain::{Selection, Step, Walk};
+    use albert_lens::model::{Capture, LoadedModel};
+    let rel = |a: &[f32], b: &[f32], what: &str| {
+        let w = common::worst_relative(a, b, 1e-5);
+        assert!(w <= 1.0, "{what}: off by {w:.2}x the tolerance");
+    };
+    let abs = |a: &[f32], b: &[f32], what: &str| {
+        let d = common::max_abs_diff(a, b);
+        assert!(d <= 1e-5, "{what}: max abs diff {d:e}");
+    };
+    for c in common::internals_cases() {
+        if ![
+            "albert-mini/example",
+            "bert-mini/example",
+            "albert_grouped/plain",
+        ]
+        .contains(&c.name.as_str())
+        {
+            continue;
+        }
+        let model = LoadedModel::open(&c.folder).unwrap();
+        let input = model.encode(&c.text, c.pair.as_deref()).unwrap();
+        let g = &c.golden;
+        let int = g.internals.as_ref().unwrap();
+        let (n, e) = (g.num_tokens(), int.embedding_size);
+        let (heads, hs) = (g.num_heads, g.hidden_size);
+        let d = hs / heads;
+        let maps = g.attentions.len();
+        for (map, head, pos) in [(0, 0, 1), (maps - 1, heads - 1, n - 2), (1, 1, 4)] {
+            let what = format!("{} map {map} head {head} token {pos}", c.name);
+            let trace = CpuBackend::new()
+                .forward_capture(
+                    &model.config,
+                    &model.weights,
+                    &input,
+                    &Capture::Maps(vec![map]),
+                )
+                .unwrap();
+            let walk = Walk::new(&model, &trace, Selection { map, head, pos }).unwrap();
+            let at = |v: &[f32], w: usize| v[pos * w..(pos + 1) * w].to_vec();
+            let sum = common::file_tensor(&c.path, "embeddings.sum").unwrap();
+            rel(&walk.word, &at(&int.word, e), &format!("{what}: word row"));
+            rel(
+                &walk.sum,
+                &at(&sum, e),
+                &format!("{what}: word + position + type"),
+            );
+            rel(
+                &walk.embedded,
+                &at(&int.embedded, e),
+                &format!("{what}: LayerNorm"),
+            );
+            let m = int.map(map).unwrap();
+            let block = |v: &[f32]| v[head * n * d..(head + 1) * n * d].to_vec();
+            rel(
+                &walk.query,
+                &at(&block(&m.queries), d),
+                &format!("{what}: query"),
+            );
+            rel(&walk.keys, &block(&m.keys), &format!("{what}: keys"));
+            rel(&walk.values, &block(&m.values), &format!("{what}: values"));
+            let scores = &m.scores[(head * n + pos) * n..][..n];
+            for (k, s) in scores.iter().enumerate() {
+                let products = walk.neuron(k);
+                let size: f32 = products.iter().map(|x| x.abs()).sum::<f32>() / (d as f32).sqrt();
+                let got = products.iter().sum::<f32>() / (d as f32).sqrt();
+                assert!(
+                    (got - s).abs() <= 1e-5 * size.max(s.abs()).max(1.0),
+                    "{what}: neuron view of key {k} sums to {got}, the score is {s}"
+                );
+            }
+            let alpha = &g.head(map, head)[pos * n..(pos + 1) * n];
+            abs(&walk.alpha_at(1.0), alpha, &format!("{what}: α at T = 1"));
+            abs(&walk.alpha, alpha, &format!("{what}: the model's α"));
+            let t2 = common::file_tensor(&c.path, &format!("attention_t2.{map}")).unwrap();
+            let t2 = &t2[(head * n + pos) * n..][..n];
+            abs(&walk.alpha_at(2.0), t2, &format!("{what}: α at T = 2"));
+            let softmax = walk.matrix(Step::Softmax, 2.0);
+            let col: Vec<f32> = (0..n).map(|k| softmax.values[k * 3 + 2]).collect();
+            abs(
+                &col,
+                t2,
+                &format!("{what}: the softmax step's α(T=2) column"),
+            );
+            rel(
+                walk.head_context(),
+                &at(&m.context, hs)[head * d..(head + 1) * d],
+                &what,
+            );
+            rel(&walk.attention_output, &at(&m.attention_output, hs), &what);
+            let inter = m.intermediate.len() / n;
+            rel(&walk.intermediate, &at(&m.intermediate, inter), &what);
+            rel(
+                &walk.output,
+                &g.hidden_states[map + 1][pos * hs..(pos + 1) * hs],
+                &what,
+            );
+            match common::file_tensor(&c.path, "mlm_logits") {
+                Some(logits) => {
+                    let v = logits.len() / n;
+                    let probs = albert_lens::insight::softmax(&logits[pos * v..(pos + 1) * v]);
+                    let mut order: Vec<usize> = (0..v).collect();
+                    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+                    assert_eq!(walk.prediction.len(), 8, "{what}: top 8");
+                    for ((tok, p), &id) in walk.prediction.iter().zip(&order) {
+                        assert_eq!(Some(tok.clone()), model.tokenizer.id_to_token(id as u32));
+                        assert!((p - probs[id]).abs() <= 1e-5, "{what}: p({tok})");
+                    }
+                    assert!(walk.steps().contains(&Step::Prediction));
+                }
+                None => assert!(!walk.steps().contains(&Step::Prediction)),
+            }
+        }
+    }
+}
+
+/// The sharing step says which stored layer each depth applies: one for albert-mini, the
+/// group's inner layers for albert_grouped (4 layers, 2 groups of 2), a new one per depth for
+/// BERT.
+#[test]
+fn explain_sharing_names_the_stored_layer_of_every_depth() {
+    use albert_lens::insight::explain::{Selection, Walk};
+    use albert_lens::model::{Capture, LoadedModel};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (folder, want) in [
+        (root.join("assets/models/albert-mini"), vec![0, 0, 0, 0]),
+        (
+            common::fixture("albert_grouped"),
+            vec![0, 1, 0, 1, 2, 3, 2, 3],
+        ),
+        (root.join("assets/models/bert-mini"), vec![0, 1, 2, 3]),
+    ] {
+        let model = LoadedModel::open(&folder).unwrap();
+        let input = model.encode("The quick brown fox.", None).unwrap();
+        let trace = CpuBackend::new()
+            .forward_capture(
+                &model.config,
+                &model.weights,
+                &input,
+                &Capture::Maps(vec![0]),
+            )
+            .unwrap();
+        let walk = Walk::new(&model, &trace, Selection::default()).unwrap();
+        assert_eq!(walk.stored_of_map, want, "{}", folder.display());
+        // a map that was not captured is an error naming it, not a panic
+        let err = Walk::new(
+            &model,
+            &trace,
+            Selection {
+                map: 1,
+                head: 0,
+                pos: 0,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("map 1"), "{err}");
+    }
+}

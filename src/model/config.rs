@@ -104,6 +104,22 @@ impl Activation {
         })
     }
 
+    /// The activation's name as people write it ("GELU", "ReLU", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Gelu => "GELU",
+            Activation::GeluTanh => "GELU (tanh approximation)",
+            Activation::QuickGelu => "quick GELU",
+            Activation::Relu => "ReLU",
+            Activation::Relu6 => "ReLU6",
+            Activation::Silu => "SiLU",
+            Activation::Mish => "Mish",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Linear => "identity",
+        }
+    }
+
     /// The activation applied to one value, in f64 (the reference for kernels and tests).
     pub fn apply_f64(self, x: f64) -> f64 {
         let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());

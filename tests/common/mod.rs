@@ -319,3 +319,16 @@ pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
         }
     }
 }
+
+/// One f32 tensor of a safetensors file by name.
+pub fn file_tensor(path: &Path, name: &str) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+    let v = st.tensor(name).ok()?;
+    Some(
+        v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
