@@ -170,9 +170,13 @@ enum Command {
         /// many times, e.g. 6,12,24
         #[arg(long, value_delimiter = ',')]
         repeats: Vec<usize>,
-        /// lens: the token position to decode (default: the first [MASK])
+        /// lens / explain: the token position, from 0 (default: the first [MASK]; explain
+        /// without one: the first token after [CLS])
         #[arg(long)]
         position: Option<usize>,
+        /// explain: the softmax temperature of the what-if (1 is the model)
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
         /// lens: how many predictions per layer
         #[arg(long, default_value_t = 5)]
         top_k: usize,
@@ -546,6 +550,7 @@ fn main() -> Result<()> {
             compare,
             repeats,
             position,
+            temperature,
             top_k,
             trajectories,
             tsne,
@@ -593,11 +598,17 @@ fn main() -> Result<()> {
                 color_by,
                 trajectories,
                 tsne,
+                temperature,
                 text: text.clone(),
             };
             let mut be = make_backend(backend);
+            let capture = if view == albert_lens::render::RenderView::Explain {
+                Capture::All
+            } else {
+                Capture::Nothing
+            };
             let (main_model, main_trace, backend_name) =
-                run_trace_on(&model, (&text, pair.as_deref()), &mut be, &Capture::Nothing)?;
+                run_trace_on(&model, (&text, pair.as_deref()), &mut be, &capture)?;
             let compare_run = match &compare {
                 Some(c) => Some(run_trace_on(
                     c,

@@ -30,6 +30,8 @@ pub enum RenderView {
     Lens,
     /// the cross-layer Jensen–Shannon distance matrix
     Js,
+    /// the Explain walk-through of one head at one token, every step in one column
+    Explain,
 }
 
 /// Everything about a render except the models and traces.
@@ -54,6 +56,8 @@ pub struct RenderOptions {
     pub trajectories: bool,
     /// projection: lay out with t-SNE instead of PCA
     pub tsne: bool,
+    /// explain: the softmax temperature of the what-if (1: the model)
+    pub temperature: f32,
     pub text: String,
 }
 
@@ -175,6 +179,40 @@ pub fn render(
                 trace: t,
                 pos,
                 table: &table,
+            };
+            views::build(&view, theme)
+        }
+        RenderView::Explain => {
+            let head = match opts.head {
+                None => 0,
+                Some(HeadSel::Head(h)) => h,
+                Some(_) => {
+                    return Err(LensError::Analysis(
+                        "the walk-through follows one head: give --head N".into(),
+                    ))
+                }
+            };
+            let pos = match opts.position {
+                Some(p) => p,
+                None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
+            };
+            if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
+                return Err(LensError::Analysis(format!(
+                    "the temperature must be a positive number, not {}",
+                    opts.temperature
+                )));
+            }
+            let sel = insight::explain::Selection {
+                map: layer,
+                head,
+                pos,
+            };
+            let walk = insight::explain::Walk::new(main.model, t, sel)?;
+            let view = View::Explain {
+                model,
+                walk: &walk,
+                step: None,
+                temperature: opts.temperature,
             };
             views::build(&view, theme)
         }

@@ -6,8 +6,10 @@
 use crate::analysis::maps::MapData;
 use crate::colormap::Colormap;
 use crate::error::Result;
+use crate::figures::explain;
 use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
 use crate::figures::{Figure, Theme};
+use crate::insight::explain::{Step, Walk};
 use crate::insight::{JsMode, LensTable, Projection, VocabAnswer};
 use crate::matrix::Matrix;
 use crate::model::Trace;
@@ -57,6 +59,13 @@ pub enum View<'a> {
     },
     /// the parameter accounting of the paper's Tables 1, 3 and 4
     Params,
+    /// the Explain walk-through: one step (with its numbers), or every step as one column
+    Explain {
+        model: &'a str,
+        walk: &'a Walk,
+        step: Option<Step>,
+        temperature: f32,
+    },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
         model: &'a str,
@@ -135,6 +144,21 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             let (f, m) = scenes::params_tables(theme);
             (f, Some(m))
         }
+        View::Explain {
+            model,
+            walk,
+            step,
+            temperature,
+        } => match step {
+            Some(s) => {
+                let index = walk.steps().iter().position(|x| x == s).unwrap_or(0) + 1;
+                let f = explain::step(walk, *s, index, *temperature, theme)?;
+                let mut m = walk.matrix(*s, *temperature);
+                m.name = format!("{model} {}", m.name);
+                (f, Some(m))
+            }
+            None => (explain::poster(walk, model, *temperature, theme)?, None),
+        },
         View::Lens {
             model,
             trace,

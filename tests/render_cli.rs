@@ -64,6 +64,10 @@ fn every_view_renders_as_svg_and_png() {
         ("projection", &["--tsne", "--color-by", "position"]),
         ("lens", &["--text", mask]),
         ("js", &["--theme", "presentation"]),
+        (
+            "explain",
+            &["--layer", "3", "--head", "2", "--temperature", "0.5"],
+        ),
     ];
     for (view, extra) in views {
         let svg_path = dir.path().join(format!("{view}{}.svg", extra.len()));
@@ -251,6 +255,21 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
         ),
         (&["--view", "model"], "m.csv", "no matrix"),
         (
+            &["--view", "explain", "--head", "mean"],
+            "e.png",
+            "one head",
+        ),
+        (
+            &["--view", "explain", "--temperature", "0"],
+            "e.png",
+            "positive",
+        ),
+        (
+            &["--view", "explain", "--position", "99"],
+            "e.png",
+            "outside this input",
+        ),
+        (
             &["--view", "figure1", "--repeats", "500"],
             "r.png",
             "1 to 96",
@@ -269,4 +288,53 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
         0,
         "no partial files"
     );
+}
+
+/// `render --view explain` draws every step of the walk-through in one column, with the
+/// model's own numbers: the α printed for each key equals transformers' attention weight
+/// (tests/fixtures/internals/albert-mini/example), and the poster names all 14 steps.
+#[test]
+fn explain_poster_shows_every_step_with_transformers_numbers() {
+    let case = internals_cases()
+        .into_iter()
+        .find(|c| c.name == "albert-mini/example")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("explain.svg");
+    let (map, head, pos) = (1, 2, 4);
+    ok(&render(
+        &[
+            "--view",
+            "explain",
+            "--text",
+            &case.text,
+            "--layer",
+            &(map + 1).to_string(),
+            "--head",
+            &(head + 1).to_string(),
+            "--position",
+            &pos.to_string(),
+        ],
+        &out,
+    ));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    for title in [
+        "1. The token",
+        "6. Query, keys and values",
+        "7. Scores",
+        "8. Softmax",
+        "13. Next layer: the same weights again",
+        "14. Prediction",
+    ] {
+        assert!(svg.contains(title), "no step {title:?}");
+    }
+    let g = &case.golden;
+    let n = g.num_tokens();
+    let alpha = &g.head(map, head)[pos * n..(pos + 1) * n];
+    for a in alpha {
+        let shown = format!(">{:.1}%<", a * 100.0);
+        assert!(svg.contains(&shown), "α {shown} is not in the figure");
+    }
+    let tree = albert_lens::figures::parse_svg(&svg).unwrap();
+    assert!(tree.size().height() > 2000.0, "one tall column");
 }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use std::sync::Arc;
 
 /// Width of a label in px, roughly (Ubuntu Light averages a little over half its size).
-fn text_width(t: &str, size: f32) -> f32 {
+pub(crate) fn text_width(t: &str, size: f32) -> f32 {
     t.chars().count() as f32 * size * 0.56
 }
 

@@ -94,6 +94,8 @@ pub struct StepText {
 pub enum Drawing {
     /// each row a colour strip (a vector; stacked rows make a small heatmap)
     Strips,
+    /// the input's tokens, the followed one marked, with their ids
+    Tokens,
     /// one bar per row for each listed column (scores, probabilities)
     Bars,
 }
@@ -263,7 +265,7 @@ impl Walk {
         self.tokens.len()
     }
 
-    /// The neuron view for key `k`: q ∘ kₖ elementwise (their sum / √d is the score).
+    /// The neuron view for key `k`: q × kₖ elementwise (their sum / √d is the score).
     pub fn neuron(&self, k: usize) -> Vec<f32> {
         let d = self.d;
         self.query
@@ -320,6 +322,7 @@ impl Walk {
     /// How a step's numbers are best drawn.
     pub fn drawing(&self, step: Step) -> Drawing {
         match step {
+            Step::Token => Drawing::Tokens,
             Step::Scores | Step::Softmax | Step::Prediction | Step::Sharing => Drawing::Bars,
             _ => Drawing::Strips,
         }
@@ -437,7 +440,7 @@ impl Walk {
             }
             Step::Scores => {
                 let mut cols = vec!["score".to_string()];
-                cols.extend(index_labels(self.d, "q∘k "));
+                cols.extend(index_labels(self.d, "q×k "));
                 let rows = (0..n)
                     .map(|k| {
                         let mut v = vec![self.scores[k]];
@@ -564,7 +567,7 @@ impl Walk {
                     "The tokenizer cut the text into {n} tokens. We follow token {p}, “{tok}”: the model sees only its id, {}, in segment {}.",
                     self.ids[p], self.type_ids[p]
                 ),
-                format!("“{tok}” → id {}", self.ids[p]),
+                format!("“{tok}” is id {}", self.ids[p]),
                 format!("{n} tokens, a vocabulary of {}", self.vocab),
             ),
             Step::WordEmbedding => {
@@ -586,7 +589,7 @@ impl Walk {
                 (
                     text,
                     format!("word = W_word[{}]", self.ids[p]),
-                    format!("W_word: {}×{e} → one row of {e}", self.vocab),
+                    format!("table {}×{e}, one row of {e}", self.vocab),
                 )
             }
             Step::Sum => (
@@ -595,19 +598,19 @@ impl Walk {
                     self.type_ids[p]
                 ),
                 "e = word + position + type".into(),
-                format!("3 rows of {e} → {e}"),
+                format!("3 rows of {e} added: {e}"),
             ),
             Step::LayerNorm => (
                 "LayerNorm rescales the sum to mean 0 and variance 1, then applies its learned scale and shift.".into(),
-                "LN(e) = γ ⊙ (e − mean(e)) / √(var(e) + ε) + β".into(),
-                format!("{e} → {e}"),
+                "LN(e) = γ · (e − mean(e)) / √(var(e) + ε) + β,  elementwise".into(),
+                format!("{e} in, {e} out"),
             ),
             Step::Projection => (
                 format!(
                     "ALBERT's embedding is E = {e} wide but the layers work in H = {h}: one E×H matrix projects it up. This vector is hidden state 0, the input of the first layer."
                 ),
                 "x₀ = LN(e) · W_proj + b".into(),
-                format!("{e} · ({e}×{h}) → {h}"),
+                format!("{e} · ({e}×{h}) gives {h}"),
             ),
             Step::Qkv => (
                 format!(
@@ -615,19 +618,19 @@ impl Walk {
                     self.heads
                 ),
                 "q = x·W_Q + b_Q,  k = x·W_K + b_K,  v = x·W_V + b_V".into(),
-                format!("{h} · ({h}×{d}) → {d}, for each of the {n} tokens"),
+                format!("{h} · ({h}×{d}) gives {d}, for each of the {n} tokens"),
             ),
             Step::Scores => {
                 let (k, s) = best(&self.scores);
                 (
                     format!(
-                        "The score of each key is its dot product with the query, divided by √d = {:.3}. The highest is {} for “{}”. The neuron view shows q∘k: the d products whose sum, over √d, is the score.",
+                        "The score of each key is its dot product with the query, divided by √d = {:.3}. The highest is {} for “{}”. The neuron view shows the d products q_i·k_i whose sum, over √d, is the score.",
                         (d as f32).sqrt(),
                         num(s),
                         self.tokens[k]
                     ),
-                    "sⱼ = q · kⱼ / √d = Σᵢ qᵢ kⱼᵢ / √d".into(),
-                    format!("{d} · {d} → 1, for each of the {n} keys"),
+                    "s_j = q · k_j / √d  (the sum of the d products, over √d)".into(),
+                    format!("{d} · {d} gives 1, for each of the {n} keys"),
                 )
             }
             Step::Softmax => {
@@ -648,8 +651,8 @@ impl Walk {
                         num(a),
                         self.tokens[k]
                     ),
-                    "αⱼ(T) = exp(sⱼ / T) / Σₖ exp(sₖ / T),  T = 1 is the model".into(),
-                    format!("{n} scores → {n} weights"),
+                    "α_j(T) = exp(s_j / T) / Σ_k exp(s_k / T),  T = 1 is the model".into(),
+                    format!("{n} scores, {n} weights"),
                 )
             }
             Step::Context => (
@@ -657,13 +660,13 @@ impl Walk {
                     "The head's output is the weighted average of the values: each value scaled by its weight, then summed. The {} heads' outputs, side by side, make the context of {h} numbers.",
                     self.heads
                 ),
-                "context = Σⱼ αⱼ vⱼ".into(),
-                format!("{n} values of {d} → {d}; {} heads → {h}", self.heads),
+                "context = Σ_j α_j v_j".into(),
+                format!("{n} values of {d} give {d}; {} heads side by side give {h}", self.heads),
             ),
             Step::AttentionOutput => (
                 "A dense layer mixes the heads' outputs, the layer's input is added back (the residual), and LayerNorm normalises the sum.".into(),
                 "a = LN(x + context · W_O + b_O)".into(),
-                format!("{h} · ({h}×{h}) + {h} → {h}"),
+                format!("{h} · ({h}×{h}) + {h} gives {h}"),
             ),
             Step::FeedForward => {
                 let top = self.top_units(3);
@@ -679,7 +682,7 @@ impl Walk {
                         units.join(", ")
                     ),
                     format!("f = {}(a · W₁ + b₁)", self.activation),
-                    format!("{h} · ({h}×{}) → {}", self.inter, self.inter),
+                    format!("{h} · ({h}×{}) gives {}", self.inter, self.inter),
                 )
             }
             Step::Output => (
@@ -687,7 +690,7 @@ impl Walk {
                     "The second feed-forward layer brings it back to {h}, the residual is added again and LayerNorm gives the layer's output: the next layer's input."
                 ),
                 "y = LN(a + f · W₂ + b₂)".into(),
-                format!("{} · ({}×{h}) + {h} → {h}", self.inter, self.inter),
+                format!("{} · ({}×{h}) + {h} gives {h}", self.inter, self.inter),
             ),
             Step::Sharing => {
                 let maps = self.stored_of_map.len();
@@ -704,7 +707,7 @@ impl Walk {
                 };
                 (
                     text,
-                    "x_{j+1} = Layer_{stored(j)}(x_j)".into(),
+                    "x_(j+1) = Layer_stored(j)(x_j)".into(),
                     format!("{maps} applications of {} stored layer(s)", self.stored_layers),
                 )
             }
@@ -715,8 +718,8 @@ impl Walk {
                         "After the last layer, the masked-LM head turns the hidden state at “{tok}” into a distribution over the vocabulary. Its top guess is “{first}” ({:.1}%).",
                         p1 * 100.0
                     ),
-                    "p = softmax(LN(act(y·W + b)) · W_wordᵀ + b_vocab)".into(),
-                    format!("{h} → {} probabilities", self.vocab),
+                    "p = softmax(LN(act(y·W + b)) · W_word^T + b_vocab)".into(),
+                    format!("{h} in, {} probabilities out", self.vocab),
                 )
             }
         };
@@ -725,7 +728,7 @@ impl Walk {
             Step::WordEmbedding => "Word embedding".into(),
             Step::Sum => "+ position + segment".into(),
             Step::LayerNorm => "Embedding LayerNorm".into(),
-            Step::Projection => "The E→H projection".into(),
+            Step::Projection => "The projection from E to H".into(),
             Step::Qkv => format!("Query, keys and values — {layer}, head {head}"),
             Step::Scores => "Scores".into(),
             Step::Softmax => "Softmax: the attention weights".into(),
