@@ -207,7 +207,11 @@ pub fn render(
                 head,
                 pos,
             };
-            let walk = insight::explain::Walk::new(main.model, t, sel)?;
+            let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
+            walk.sharing.model = model.to_string();
+            if let Some(c) = compare {
+                walk.compare_with(c.model, &c.name)?;
+            }
             let view = View::Explain {
                 model,
                 walk: &walk,

@@ -316,7 +316,14 @@ fn explain_sharing_names_the_stored_layer_of_every_depth() {
             )
             .unwrap();
         let walk = Walk::new(&model, &trace, Selection::default()).unwrap();
-        assert_eq!(walk.stored_of_map, want, "{}", folder.display());
+        assert_eq!(walk.sharing.stored_of_map, want, "{}", folder.display());
+        let stored = want.iter().max().unwrap() + 1;
+        assert_eq!(walk.sharing.stored_layers, stored);
+        assert_eq!(
+            walk.sharing.thumbs.len(),
+            stored,
+            "a thumbnail per stored layer"
+        );
         // a map that was not captured is an error naming it, not a panic
         let err = Walk::new(
             &model,

@@ -3,8 +3,9 @@
 //! transformers' own hidden states; the unshare what-if runs the shared layer 6/12/24 times;
 //! the layer lens equals transformers' masked-LM head at every depth and follows a clicked
 //! token; the projection's PCA equals a PCA of transformers' hidden states; a model without a
-//! masked-LM head says so; parameter accounting shows the loaded weights' counts. Snapshots of
-//! each tab are kept under tests/snapshots/.
+//! masked-LM head says so; parameter accounting shows the loaded weights' counts; the Explain
+//! tab's numbers equal transformers' forward hooks and follow a clicked token, a layer and the
+//! temperature. Snapshots of each tab are kept under tests/snapshots/.
 #![allow(clippy::unwrap_used)]
 
 mod app_common;
@@ -12,7 +13,9 @@ mod common;
 
 use app_common::{mask_status_bar, wait};
 
-use albert_lens::app::tabs::{lens::LensTab, projection::ProjectionTab, shared::SharedTab};
+use albert_lens::app::tabs::{
+    explain::ExplainTab, lens::LensTab, projection::ProjectionTab, shared::SharedTab,
+};
 use albert_lens::app::LensApp;
 use albert_lens::figures::Theme;
 use albert_lens::insight;
@@ -206,13 +209,13 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
 #[test]
 fn every_export_is_valid_svg_and_png() {
     let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
-    for tab in ["Shared vs unshared", "Layer lens", "Projection"] {
+    for tab in ["Shared vs unshared", "Layer lens", "Projection", "Explain"] {
         open_tab(&mut h, tab);
     }
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7, "{all:?}");
+    assert_eq!(all.len(), 7 + 15, "{all:?}");
     for what in all {
         let (fig, matrix) = app
             .build_export(what.0, what.1, &Theme::PRESENTATION)
@@ -228,6 +231,11 @@ fn every_export_is_valid_svg_and_png() {
             (fig.width * 2.0, fig.height * 2.0),
             "{what:?}"
         );
+        if what == ("explain", "walkthrough") {
+            // the whole walk-through is a figure; its numbers are saved step by step
+            assert!(matrix.is_none());
+            continue;
+        }
         let m = matrix.unwrap_or_else(|| panic!("{what:?} has no matrix"));
         let csv = m.to_csv().unwrap();
         assert_eq!(csv.lines().count(), m.rows + 1, "{what:?}");
@@ -353,4 +361,162 @@ fn the_what_if_needs_an_albert() {
     open_tab(&mut h, "Shared vs unshared");
     h.get_by_label_contains("needs an ALBERT as the main model");
     assert!(h.state().tab::<SharedTab>().unwrap().repeats().is_none());
+}
+
+/// The Explain tab on albert-mini and the example sentence: every number of the walk (q, k, v,
+/// scores, α, context, attention output, feed-forward, layer output) equals transformers'
+/// forward hooks (tests/fixtures/internals, 1e-5 * max(1, |ref|); α 1e-5 absolute); at T = 1
+/// the slider's α is the model's, at T = 2 it is torch's softmax(s / 2); clicking a token and
+/// choosing another layer and head move the walk-through there; a step's export holds the
+/// scores.
+#[test]
+fn explain_tab_walks_through_transformers_numbers_and_follows_a_clicked_token() {
+    let case = internals_cases()
+        .into_iter()
+        .find(|c| c.name == "albert-mini/example")
+        .unwrap();
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), &case.text);
+    open_tab(&mut h, "Explain");
+    let g = &case.golden;
+    let int = g.internals.as_ref().unwrap();
+    let (n, hs, heads) = (g.num_tokens(), g.hidden_size, g.num_heads);
+    let d = hs / heads;
+    let check = |h: &Harness<'static, LensApp>, map: usize, head: usize, pos: usize| {
+        let tab = h.state().tab::<ExplainTab>().unwrap();
+        let w = tab.walk().unwrap();
+        assert_eq!((w.sel.map, w.sel.head, w.sel.pos), (map, head, pos));
+        let m = int.map(map).unwrap();
+        let what = format!("map {map} head {head} token {pos}");
+        let rel = |a: &[f32], b: &[f32], name: &str| {
+            let x = worst_relative(a, b, 1e-5);
+            assert!(x <= 1.0, "{what}: {name} off by {x:.2}x");
+        };
+        let block = |v: &[f32]| v[head * n * d..(head + 1) * n * d].to_vec();
+        rel(
+            &w.query,
+            &block(&m.queries)[pos * d..(pos + 1) * d],
+            "query",
+        );
+        rel(&w.keys, &block(&m.keys), "keys");
+        rel(&w.values, &block(&m.values), "values");
+        let scores = &m.scores[(head * n + pos) * n..][..n];
+        for (a, b) in w.scores.iter().zip(scores) {
+            assert!(
+                (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+                "{what}: score {a} vs {b}"
+            );
+        }
+        let alpha = &g.head(map, head)[pos * n..(pos + 1) * n];
+        assert!(
+            max_abs_diff(&w.alpha_at(1.0), alpha) <= 1e-5,
+            "{what}: α at T = 1"
+        );
+        assert!(max_abs_diff(&w.alpha, alpha) <= 1e-5, "{what}: α");
+        let row = |v: &[f32], width: usize| v[pos * width..(pos + 1) * width].to_vec();
+        rel(&w.context, &row(&m.context, hs), "context");
+        rel(
+            &w.attention_output,
+            &row(&m.attention_output, hs),
+            "attention output",
+        );
+        rel(
+            &w.intermediate,
+            &row(&m.intermediate, m.intermediate.len() / n),
+            "intermediate",
+        );
+        rel(
+            &w.output,
+            &row(&g.hidden_states[map + 1], hs),
+            "layer output",
+        );
+    };
+    // the default: the first layer, the first head, the first ordinary token
+    check(&h, 0, 0, 1);
+    assert_eq!(
+        h.state().tab::<ExplainTab>().unwrap().settings.temperature,
+        1.0
+    );
+    assert_eq!(
+        h.get_all_by_label("7. Scores").count(),
+        2,
+        "a Go to button and the step"
+    );
+    h.get_by_label_contains("Neuron view for key");
+    mask_status_bar(&mut h);
+    h.snapshot("explain_tab");
+
+    // "Go to" scrolls the step into view (the first "7. Scores" is the button, the second the
+    // step's heading, below the window at first)
+    let heading_y = |h: &Harness<'static, LensApp>| {
+        h.get_all_by_label("7. Scores").nth(1).unwrap().rect().min.y
+    };
+    assert!(heading_y(&h) > 800.0, "the scores step starts out of view");
+    h.get_all_by_label("7. Scores").next().unwrap().click();
+    h.run_steps(4);
+    let y = heading_y(&h);
+    assert!(
+        (200.0..700.0).contains(&y),
+        "after Go to, the scores heading is at y = {y}"
+    );
+
+    // the temperature what-if: α(2) is torch's softmax(s / 2)
+    h.state_mut()
+        .tab_mut::<ExplainTab>()
+        .unwrap()
+        .settings
+        .temperature = 2.0;
+    h.run_steps(2);
+    h.get_by_label_contains("What-if: outlines are α at T = 2.00");
+    let t2 = file_tensor(&case.path, "attention_t2.0").unwrap();
+    let w = h
+        .state()
+        .tab::<ExplainTab>()
+        .unwrap()
+        .walk()
+        .unwrap()
+        .clone();
+    assert!(
+        max_abs_diff(&w.alpha_at(2.0), &t2[n..2 * n]) <= 1e-5,
+        "α at T = 2"
+    );
+    h.state_mut()
+        .tab_mut::<ExplainTab>()
+        .unwrap()
+        .settings
+        .temperature = 1.0;
+
+    // click a token of the tab's own row (the side panel, left of x = 330, has chips too)
+    let street = g.tokens.iter().position(|t| t == "street").unwrap();
+    h.get_all_by_label("street")
+        .find(|n| n.rect().min.x > 330.0)
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    wait(&mut h);
+    check(&h, 0, 0, street);
+
+    // another layer and head
+    {
+        let tab = h.state_mut().tab_mut::<ExplainTab>().unwrap();
+        tab.settings.map = 3;
+        tab.settings.head = 2;
+    }
+    h.run_steps(2);
+    wait(&mut h);
+    check(&h, 3, 2, street);
+
+    // a step's export: the scores and the neuron view's products
+    let (_, matrix) = h
+        .state_mut()
+        .build_export("explain", "scores", &Theme::LIGHT)
+        .unwrap();
+    let m = matrix.unwrap();
+    assert_eq!((m.rows, m.cols), (n, 1 + d));
+    let scores = &int.map(3).unwrap().scores[(2 * n + street) * n..][..n];
+    for (row, want) in m.values.chunks_exact(m.cols).zip(scores) {
+        let (s, products) = (row[0], &row[1..]);
+        assert!((s - want).abs() <= 1e-4 * want.abs().max(1.0));
+        let sum: f32 = products.iter().sum();
+        assert!((sum / (d as f32).sqrt() - s).abs() <= 1e-4 * s.abs().max(1.0));
+    }
 }

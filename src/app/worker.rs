@@ -134,6 +134,31 @@ impl Engine {
         })
     }
 
+    /// The Explain walk-through of `sel` on the text: the main model run again keeping map
+    /// `sel.map`'s intermediates, with the comparison model's layer sharing when one is open.
+    pub fn explain(
+        &mut self,
+        text: &str,
+        pair: Option<&str>,
+        sel: crate::insight::explain::Selection,
+    ) -> Result<crate::insight::explain::Walk, String> {
+        use crate::insight::explain::Walk;
+        let m = loaded(&self.models, ModelSlot::Main)?;
+        let capture = crate::model::Capture::Maps(vec![sel.map]);
+        let backend = &mut self.backend;
+        let trace = m
+            .encode(text, pair)
+            .and_then(|input| backend.forward_capture(&m.config, &m.weights, &input, &capture))
+            .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
+        let mut walk = Walk::new(m, &trace, sel).map_err(|e| e.to_string())?;
+        walk.sharing.model = self.labels[0].clone();
+        if let Ok(c) = loaded(&self.models, ModelSlot::Compare) {
+            walk.compare_with(c, &self.labels[1])
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(walk)
+    }
+
     /// The backend's name for the status bar, saying whether the GPU is the window's.
     pub fn backend_label(&self) -> String {
         let name = self.backend.name();

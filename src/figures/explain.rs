@@ -5,7 +5,7 @@
 use super::{Anchor, Figure, Item, Rgb, Theme, OKABE_ITO};
 use crate::colormap::Colormap;
 use crate::error::Result;
-use crate::insight::explain::{Drawing, Step, Walk};
+use crate::insight::explain::{Drawing, Sharing, Step, Walk};
 use std::sync::Arc;
 
 /// Width of a step figure and of the poster.
@@ -95,7 +95,7 @@ fn draw_step(
     y += f * 0.8;
     let m = walk.matrix(step, t);
     y = match (step, walk.drawing(step)) {
-        (Step::Sharing, _) => sharing(fig, y, walk, theme),
+        (Step::Sharing, _) => sharing(fig, y, walk, theme)?,
         (_, Drawing::Tokens) => tokens(fig, y, walk, theme),
         (_, Drawing::Strips) => strips(fig, y, &m, walk, step, theme)?,
         (_, Drawing::Bars) => bars(fig, y, &m, step, theme),
@@ -281,91 +281,90 @@ fn bars(fig: &mut Figure, y0: f32, m: &crate::matrix::Matrix, step: Step, theme:
     y
 }
 
-/// Every depth pointing at the stored layer it applies: ALBERT's arrows all meet at one set of
-/// weights (or one per group), BERT's go to a new set each.
-fn sharing(fig: &mut Figure, y0: f32, walk: &Walk, theme: &Theme) -> f32 {
+/// Every depth pointing at the stored layer it applies, each stored layer a thumbnail of its
+/// query weights: ALBERT's arrows all meet at one set of weights (or one per group), an
+/// unshared model's go to a new set each. The comparison model, when there is one, below.
+fn sharing(fig: &mut Figure, y0: f32, walk: &Walk, theme: &Theme) -> Result<f32> {
+    let mut y = sharing_row(fig, y0, &walk.sharing, Some(walk.sel.map), theme)?;
+    if let Some(c) = &walk.compare {
+        y = sharing_row(fig, y + theme.font * 0.8, c, None, theme)?;
+    }
+    Ok(y)
+}
+
+fn sharing_row(
+    fig: &mut Figure,
+    y0: f32,
+    s: &Sharing,
+    here: Option<usize>,
+    theme: &Theme,
+) -> Result<f32> {
     let f = theme.font;
-    let maps = walk.stored_of_map.len().max(1);
+    let maps = s.stored_of_map.len().max(1);
     let (x0, x1) = (16.0, WIDTH - 16.0);
     let slot = (x1 - x0) / maps as f32;
     let box_w = (slot * 0.8).min(60.0);
-    let top = y0 + f * 0.6;
+    let top = y0 + f * 1.6;
     let bottom = top + f * 4.5;
-    let stored = walk.stored_layers.max(1);
+    let stored = s.stored_layers.max(1);
     let sslot = (x1 - x0) / stored as f32;
-    let sbox = (sslot * 0.8).min(120.0);
-    for (j, &s) in walk.stored_of_map.iter().enumerate() {
+    let thumb_h = (f * 4.0).min(sslot * 0.9 * 2.0);
+    let label = format!(
+        "{}: each depth (top) and the stored weights it applies (bottom)",
+        s.model
+    );
+    bold(fig, x0, y0 + f * 1.0, label, f * 0.85, theme.foreground);
+    for (j, &st) in s.stored_of_map.iter().enumerate() {
         let cx = x0 + (j as f32 + 0.5) * slot;
-        let here = j == walk.sel.map;
-        let fill = if here { OKABE_ITO[0] } else { theme.background };
+        let now = here == Some(j);
         fig.items.push(Item::Rect {
             x: cx - box_w / 2.0,
             y: top,
             w: box_w,
             h: f * 1.5,
-            fill: Some(fill),
+            fill: Some(if now { OKABE_ITO[0] } else { theme.background }),
             stroke: Some((theme.foreground, 1.0)),
             opacity: 1.0,
         });
-        let label = format!("{}", j + 1);
+        let name = format!("{}", j + 1);
         fig.text(
             cx,
             top + f * 1.1,
-            label,
-            f * 0.85,
-            Anchor::Middle,
-            theme.foreground,
-        );
-        let sx = x0 + (s as f32 + 0.5) * sslot;
-        let color = if here { OKABE_ITO[3] } else { theme.muted };
-        fig.line(
-            vec![(cx, top + f * 1.5), (sx, bottom)],
-            color,
-            if here { 2.0 } else { 0.8 },
-        );
-    }
-    for s in 0..stored {
-        let sx = x0 + (s as f32 + 0.5) * sslot;
-        fig.items.push(Item::Rect {
-            x: sx - sbox / 2.0,
-            y: bottom,
-            w: sbox,
-            h: f * 1.6,
-            fill: Some(OKABE_ITO[2]),
-            stroke: None,
-            opacity: 0.35,
-        });
-        let name = if stored == 1 {
-            "the weights".to_string()
-        } else {
-            format!("W{}", s + 1)
-        };
-        fig.text(
-            sx,
-            bottom + f * 1.15,
             name,
             f * 0.85,
             Anchor::Middle,
             theme.foreground,
         );
+        let sx = x0 + (st as f32 + 0.5) * sslot;
+        let color = if now { OKABE_ITO[3] } else { theme.muted };
+        fig.line(
+            vec![(cx, top + f * 1.5), (sx, bottom)],
+            color,
+            if now { 2.0 } else { 0.8 },
+        );
     }
-    fig.text(
-        x0,
-        top - f * 0.2,
-        "depth (attention maps)",
-        f * 0.75,
-        Anchor::Start,
-        theme.muted,
-    );
-    fig.text(
-        x0,
-        bottom + f * 2.6,
-        "stored layer weights",
-        f * 0.75,
-        Anchor::Start,
-        theme.muted,
-    );
-    bottom + f * 2.8
+    for (i, t) in s.thumbs.iter().enumerate().take(stored) {
+        let sx = x0 + (i as f32 + 0.5) * sslot;
+        let w = thumb_h * t.cols as f32 / t.rows.max(1) as f32;
+        let max = t.values.iter().map(|v| v.abs()).fold(1e-12, f32::max);
+        let px: Vec<u8> = t
+            .values
+            .iter()
+            .flat_map(|&v| {
+                let [r, g, b] = Colormap::Diverging.at(0.5 + 0.5 * v / max);
+                [r, g, b, 255]
+            })
+            .collect();
+        fig.items.push(Item::Raster {
+            x: sx - w / 2.0,
+            y: bottom,
+            w,
+            h: thumb_h,
+            png: Arc::new(super::png_bytes(t.cols as u32, t.rows as u32, &px)?),
+        });
+        fig.frame(sx - w / 2.0, bottom, w, thumb_h, theme.muted, 0.6);
+    }
+    Ok(bottom + thumb_h + f * 0.4)
 }
 
 /// The input's tokens in reading order, wrapped, each with its id; the followed one filled.

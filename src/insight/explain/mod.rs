@@ -9,6 +9,10 @@
 //! the score), α(T) = softmax(s / T) (the temperature what-if; T = 1 is the model's α) and the
 //! masked-LM head's top-k at the position. tests/explain.rs checks each against transformers.
 
+mod text;
+
+pub use text::count;
+
 use crate::error::{LensError, Result};
 use crate::matrix::Matrix;
 use crate::model::{LoadedModel, Trace};
@@ -144,12 +148,92 @@ pub struct Walk {
     pub intermediate: Vec<f32>,
     /// `[H]` the layer's output (hidden state `map + 1`)
     pub output: Vec<f32>,
-    /// for every map: the stored layer it applies (its index among the stored layers)
-    pub stored_of_map: Vec<usize>,
-    pub stored_layers: usize,
+    /// which stored layer every depth applies, with thumbnails of their query weights
+    pub sharing: Sharing,
+    /// the same for the comparison model, when one is open (set by [`Walk::compare_with`])
+    pub compare: Option<Sharing>,
     /// the masked-LM head's top predictions at the position after the last layer
     pub prediction: Vec<(String, f32)>,
     pub activation: &'static str,
+}
+
+/// Which stored layer each depth of a model applies, and a thumbnail of each stored layer's
+/// query weights for one head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sharing {
+    pub model: String,
+    /// for every attention map: the index of the stored layer it applies
+    pub stored_of_map: Vec<usize>,
+    pub stored_layers: usize,
+    /// one per stored layer: the head's W_Q block (H × d) averaged down to at most 24 × 12
+    pub thumbs: Vec<Thumb>,
+}
+
+/// A small matrix drawn as a heatmap thumbnail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thumb {
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Vec<f32>,
+}
+
+impl Sharing {
+    /// The sharing of `model` (thumbnails of head `head`, or of its last head if it has fewer).
+    pub fn of(model: &LoadedModel, head: usize) -> Result<Sharing> {
+        let cfg = &model.config;
+        let inner = cfg.inner_group_num.max(1);
+        let shared = cfg.model_type.0.shared_layers;
+        let stored_of_map = (0..cfg.num_attention_maps())
+            .map(|j| {
+                let (outer, k) = (j / inner, j % inner);
+                if shared {
+                    cfg.group_of_layer(outer) * inner + k
+                } else {
+                    outer
+                }
+            })
+            .collect();
+        let (h, d) = (cfg.hidden_size, cfg.head_dim());
+        let head = head.min(cfg.num_attention_heads.saturating_sub(1));
+        let mut thumbs = Vec::new();
+        for layer in model.weights.groups.iter().flatten() {
+            let w = layer
+                .qkv
+                .w
+                .narrow(1, head * d, d)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            thumbs.push(pool(&w, h, d, 24, 12));
+        }
+        Ok(Sharing {
+            model: cfg.model_type.0.name.to_string(),
+            stored_of_map,
+            stored_layers: cfg.stored_layers(),
+            thumbs,
+        })
+    }
+}
+
+/// `rows × cols` values averaged down to at most `max_r × max_c` cells.
+fn pool(v: &[f32], rows: usize, cols: usize, max_r: usize, max_c: usize) -> Thumb {
+    let (pr, pc) = (rows.min(max_r).max(1), cols.min(max_c).max(1));
+    let mut out = vec![0f32; pr * pc];
+    let mut counts = vec![0u32; pr * pc];
+    for r in 0..rows {
+        for c in 0..cols {
+            let i = (r * pr / rows) * pc + c * pc / cols;
+            out[i] += v[r * cols + c];
+            counts[i] += 1;
+        }
+    }
+    for (o, n) in out.iter_mut().zip(&counts) {
+        *o /= (*n).max(1) as f32;
+    }
+    Thumb {
+        rows: pr,
+        cols: pc,
+        values: out,
+    }
 }
 
 /// How many predictions the last step lists.
@@ -193,17 +277,6 @@ impl Walk {
             .collect();
         let head_block = |v: &[f32]| v[sel.head * n * d..(sel.head + 1) * n * d].to_vec();
         let scores = m.scores[(sel.head * n + p) * n..][..n].to_vec();
-        let inner = cfg.inner_group_num.max(1);
-        let stored_of_map = (0..cfg.num_attention_maps())
-            .map(|j| {
-                let (outer, k) = (j / inner, j % inner);
-                if cfg.model_type.0.shared_layers {
-                    cfg.group_of_layer(outer) * inner + k
-                } else {
-                    outer
-                }
-            })
-            .collect();
         let prediction = match &model.weights.mlm {
             Some(head) => {
                 let last = trace.hidden_states.len() - 1;
@@ -254,11 +327,19 @@ impl Walk {
             attention_output: row(&m.attention_output, p, h),
             intermediate: row(&m.intermediate, p, cfg.intermediate_size),
             output: trace.hidden(sel.map + 1, p).to_vec(),
-            stored_of_map,
-            stored_layers: cfg.stored_layers(),
+            sharing: Sharing::of(model, sel.head)?,
+            compare: None,
             prediction,
             activation: cfg.hidden_act.name(),
         })
+    }
+
+    /// Adds the comparison model's layer sharing (its depths and stored layers).
+    pub fn compare_with(&mut self, model: &LoadedModel, name: &str) -> Result<()> {
+        let mut s = Sharing::of(model, self.sel.head)?;
+        s.model = name.to_string();
+        self.compare = Some(s);
+        Ok(())
     }
 
     pub fn n(&self) -> usize {
@@ -499,8 +580,13 @@ impl Walk {
             ),
             Step::Sharing => matrix(
                 name,
-                (0..self.stored_of_map.len())
-                    .map(|j| (format!("map {j}"), vec![self.stored_of_map[j] as f32]))
+                (0..self.sharing.stored_of_map.len())
+                    .map(|j| {
+                        (
+                            format!("map {j}"),
+                            vec![self.sharing.stored_of_map[j] as f32],
+                        )
+                    })
                     .collect(),
                 vec!["stored layer".into()],
             ),
@@ -512,244 +598,6 @@ impl Walk {
                     .collect(),
                 vec!["probability".into()],
             ),
-        }
-    }
-}
-
-/// A number as the texts quote it.
-fn num(v: f32) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
-/// Parameters as the texts quote them ("4.0M", "512K", "96").
-pub fn count(c: usize) -> String {
-    match c {
-        c if c >= 1_000_000 => format!("{:.1}M", c as f64 / 1e6),
-        c if c >= 10_000 => format!("{:.0}K", c as f64 / 1e3),
-        c => c.to_string(),
-    }
-}
-
-impl Walk {
-    /// The layer (outer) that map `j` belongs to, and its inner index, as people count them
-    /// (from 1).
-    fn layer_name(&self, j: usize) -> String {
-        let inner = self.stored_of_map.len() / self.layers.max(1);
-        if inner > 1 {
-            format!("layer {} (inner layer {})", j / inner + 1, j % inner + 1)
-        } else {
-            format!("layer {}", j + 1)
-        }
-    }
-
-    /// A step's words, with this walk's numbers in them; `t` is the softmax's temperature.
-    pub fn text(&self, step: Step, t: f32) -> StepText {
-        let tok = self.query_token();
-        let (p, n, d) = (self.sel.pos, self.n(), self.d);
-        let (e, h) = (self.e, self.h);
-        let head = self.sel.head + 1;
-        let layer = self.layer_name(self.sel.map);
-        let best = |v: &[f32]| {
-            let k = v
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(k, _)| k);
-            (k, v.get(k).copied().unwrap_or(0.0))
-        };
-        let (text, formula, shapes): (String, String, String) = match step {
-            Step::Token => (
-                format!(
-                    "The tokenizer cut the text into {n} tokens. We follow token {p}, “{tok}”: the model sees only its id, {}, in segment {}.",
-                    self.ids[p], self.type_ids[p]
-                ),
-                format!("“{tok}” is id {}", self.ids[p]),
-                format!("{n} tokens, a vocabulary of {}", self.vocab),
-            ),
-            Step::WordEmbedding => {
-                let text = if self.factorized {
-                    format!(
-                        "The id picks one row of the word-embedding table. ALBERT's rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
-                        self.vocab,
-                        count(self.vocab * e),
-                        count(e * h),
-                        count(self.vocab * h)
-                    )
-                } else {
-                    format!(
-                        "The id picks one row of the word-embedding table, V×H = {}×{h} = {} numbers: each row is as wide as the hidden state.",
-                        self.vocab,
-                        count(self.vocab * h)
-                    )
-                };
-                (
-                    text,
-                    format!("word = W_word[{}]", self.ids[p]),
-                    format!("table {}×{e}, one row of {e}", self.vocab),
-                )
-            }
-            Step::Sum => (
-                format!(
-                    "Attention by itself does not know word order, so the row of position {p} is added, and the row of segment {}.",
-                    self.type_ids[p]
-                ),
-                "e = word + position + type".into(),
-                format!("3 rows of {e} added: {e}"),
-            ),
-            Step::LayerNorm => (
-                "LayerNorm rescales the sum to mean 0 and variance 1, then applies its learned scale and shift.".into(),
-                "LN(e) = γ · (e − mean(e)) / √(var(e) + ε) + β,  elementwise".into(),
-                format!("{e} in, {e} out"),
-            ),
-            Step::Projection => (
-                format!(
-                    "ALBERT's embedding is E = {e} wide but the layers work in H = {h}: one E×H matrix projects it up. This vector is hidden state 0, the input of the first layer."
-                ),
-                "x₀ = LN(e) · W_proj + b".into(),
-                format!("{e} · ({e}×{h}) gives {h}"),
-            ),
-            Step::Qkv => (
-                format!(
-                    "In {layer}, head {head} of {} projects every token's hidden state to a query, a key and a value of d = H / heads = {d} numbers. “{tok}” asks with its query; every token answers with its key and offers its value.",
-                    self.heads
-                ),
-                "q = x·W_Q + b_Q,  k = x·W_K + b_K,  v = x·W_V + b_V".into(),
-                format!("{h} · ({h}×{d}) gives {d}, for each of the {n} tokens"),
-            ),
-            Step::Scores => {
-                let (k, s) = best(&self.scores);
-                (
-                    format!(
-                        "The score of each key is its dot product with the query, divided by √d = {:.3}. The highest is {} for “{}”. The neuron view shows the d products q_i·k_i whose sum, over √d, is the score.",
-                        (d as f32).sqrt(),
-                        num(s),
-                        self.tokens[k]
-                    ),
-                    "s_j = q · k_j / √d  (the sum of the d products, over √d)".into(),
-                    format!("{d} · {d} gives 1, for each of the {n} keys"),
-                )
-            }
-            Step::Softmax => {
-                let (k, a) = best(&self.alpha);
-                let what_if = if (t - 1.0).abs() < 1e-6 {
-                    "Move the temperature to see what a sharper (T < 1) or flatter (T > 1) softmax would do.".to_string()
-                } else {
-                    let (kt, at) = best(&self.alpha_at(t));
-                    format!(
-                        "What-if at T = {t}: the largest weight would be {} on “{}” (the model uses T = 1).",
-                        num(at),
-                        self.tokens[kt]
-                    )
-                };
-                (
-                    format!(
-                        "The softmax turns the scores into weights that are positive and sum to 1: the attention “{tok}” pays. The largest, {}, goes to “{}”. {what_if}",
-                        num(a),
-                        self.tokens[k]
-                    ),
-                    "α_j(T) = exp(s_j / T) / Σ_k exp(s_k / T),  T = 1 is the model".into(),
-                    format!("{n} scores, {n} weights"),
-                )
-            }
-            Step::Context => (
-                format!(
-                    "The head's output is the weighted average of the values: each value scaled by its weight, then summed. The {} heads' outputs, side by side, make the context of {h} numbers.",
-                    self.heads
-                ),
-                "context = Σ_j α_j v_j".into(),
-                format!("{n} values of {d} give {d}; {} heads side by side give {h}", self.heads),
-            ),
-            Step::AttentionOutput => (
-                "A dense layer mixes the heads' outputs, the layer's input is added back (the residual), and LayerNorm normalises the sum.".into(),
-                "a = LN(x + context · W_O + b_O)".into(),
-                format!("{h} · ({h}×{h}) + {h} gives {h}"),
-            ),
-            Step::FeedForward => {
-                let top = self.top_units(3);
-                let units: Vec<String> = top
-                    .iter()
-                    .map(|(u, v)| format!("unit {u} ({})", num(*v)))
-                    .collect();
-                (
-                    format!(
-                        "Each token then goes alone through a two-layer feed-forward network, {} units wide with {}. The most active units here: {}.",
-                        self.inter,
-                        self.activation,
-                        units.join(", ")
-                    ),
-                    format!("f = {}(a · W₁ + b₁)", self.activation),
-                    format!("{h} · ({h}×{}) gives {}", self.inter, self.inter),
-                )
-            }
-            Step::Output => (
-                format!(
-                    "The second feed-forward layer brings it back to {h}, the residual is added again and LayerNorm gives the layer's output: the next layer's input."
-                ),
-                "y = LN(a + f · W₂ + b₂)".into(),
-                format!("{} · ({}×{h}) + {h} gives {h}", self.inter, self.inter),
-            ),
-            Step::Sharing => {
-                let maps = self.stored_of_map.len();
-                let text = if self.shared_layers {
-                    format!(
-                        "The same computation, with the same matrices, runs at every depth: ALBERT stores {} set(s) of layer weights and applies them {maps} times. Depth adds no parameters; only the input changes from layer to layer.",
-                        self.stored_layers
-                    )
-                } else {
-                    format!(
-                        "{} has a different set of weights for each of its {maps} layers: depth costs parameters.",
-                        self.family
-                    )
-                };
-                (
-                    text,
-                    "x_(j+1) = Layer_stored(j)(x_j)".into(),
-                    format!("{maps} applications of {} stored layer(s)", self.stored_layers),
-                )
-            }
-            Step::Prediction => {
-                let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
-                (
-                    format!(
-                        "After the last layer, the masked-LM head turns the hidden state at “{tok}” into a distribution over the vocabulary. Its top guess is “{first}” ({:.1}%).",
-                        p1 * 100.0
-                    ),
-                    "p = softmax(LN(act(y·W + b)) · W_word^T + b_vocab)".into(),
-                    format!("{h} in, {} probabilities out", self.vocab),
-                )
-            }
-        };
-        let title = match step {
-            Step::Token => "The token".to_string(),
-            Step::WordEmbedding => "Word embedding".into(),
-            Step::Sum => "+ position + segment".into(),
-            Step::LayerNorm => "Embedding LayerNorm".into(),
-            Step::Projection => "The projection from E to H".into(),
-            Step::Qkv => format!("Query, keys and values — {layer}, head {head}"),
-            Step::Scores => "Scores".into(),
-            Step::Softmax => "Softmax: the attention weights".into(),
-            Step::Context => "Context: the weighted values".into(),
-            Step::AttentionOutput => "Output dense, residual, LayerNorm".into(),
-            Step::FeedForward => "Feed-forward".into(),
-            Step::Output => "Residual, LayerNorm: the layer's output".into(),
-            Step::Sharing => {
-                if self.shared_layers {
-                    "Next layer: the same weights again".into()
-                } else {
-                    "Next layer: new weights".into()
-                }
-            }
-            Step::Prediction => "Prediction".into(),
-        };
-        StepText {
-            title,
-            paragraph: text,
-            formula,
-            shapes,
         }
     }
 }

@@ -1,0 +1,250 @@
+//! The words of each step: a title, a paragraph with the walk's own numbers, the formula and
+//! the shapes.
+
+use super::{Step, StepText, Walk};
+
+/// A number as the texts quote it.
+fn num(v: f32) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Parameters as the texts quote them ("4.0M", "512K", "96").
+pub fn count(c: usize) -> String {
+    match c {
+        c if c >= 1_000_000 => format!("{:.1}M", c as f64 / 1e6),
+        c if c >= 10_000 => format!("{:.0}K", c as f64 / 1e3),
+        c => c.to_string(),
+    }
+}
+
+impl Walk {
+    /// The layer (outer) that map `j` belongs to, and its inner index, as people count them
+    /// (from 1).
+    fn layer_name(&self, j: usize) -> String {
+        let inner = self.sharing.stored_of_map.len() / self.layers.max(1);
+        if inner > 1 {
+            format!("layer {} (inner layer {})", j / inner + 1, j % inner + 1)
+        } else {
+            format!("layer {}", j + 1)
+        }
+    }
+
+    /// A step's words, with this walk's numbers in them; `t` is the softmax's temperature.
+    pub fn text(&self, step: Step, t: f32) -> StepText {
+        let tok = self.query_token();
+        let (p, n, d) = (self.sel.pos, self.n(), self.d);
+        let (e, h) = (self.e, self.h);
+        let head = self.sel.head + 1;
+        let layer = self.layer_name(self.sel.map);
+        let best = |v: &[f32]| {
+            let k = v
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(k, _)| k);
+            (k, v.get(k).copied().unwrap_or(0.0))
+        };
+        let (text, formula, shapes): (String, String, String) = match step {
+            Step::Token => (
+                format!(
+                    "The tokenizer cut the text into {n} tokens. We follow token {p}, “{tok}”: the model sees only its id, {}, in segment {}.",
+                    self.ids[p], self.type_ids[p]
+                ),
+                format!("“{tok}” is id {}", self.ids[p]),
+                format!("{n} tokens, a vocabulary of {}", self.vocab),
+            ),
+            Step::WordEmbedding => {
+                let text = if self.factorized {
+                    format!(
+                        "The id picks one row of the word-embedding table. ALBERT's rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
+                        self.vocab,
+                        count(self.vocab * e),
+                        count(e * h),
+                        count(self.vocab * h)
+                    )
+                } else {
+                    format!(
+                        "The id picks one row of the word-embedding table, V×H = {}×{h} = {} numbers: each row is as wide as the hidden state.",
+                        self.vocab,
+                        count(self.vocab * h)
+                    )
+                };
+                (
+                    text,
+                    format!("word = W_word[{}]", self.ids[p]),
+                    format!("table {}×{e}, one row of {e}", self.vocab),
+                )
+            }
+            Step::Sum => (
+                format!(
+                    "Attention by itself does not know word order, so the row of position {p} is added, and the row of segment {}.",
+                    self.type_ids[p]
+                ),
+                "e = word + position + type".into(),
+                format!("3 rows of {e} added: {e}"),
+            ),
+            Step::LayerNorm => (
+                "LayerNorm rescales the sum to mean 0 and variance 1, then applies its learned scale and shift.".into(),
+                "LN(e) = γ · (e − mean(e)) / √(var(e) + ε) + β,  elementwise".into(),
+                format!("{e} in, {e} out"),
+            ),
+            Step::Projection => (
+                format!(
+                    "ALBERT's embedding is E = {e} wide but the layers work in H = {h}: one E×H matrix projects it up. This vector is hidden state 0, the input of the first layer."
+                ),
+                "x₀ = LN(e) · W_proj + b".into(),
+                format!("{e} · ({e}×{h}) gives {h}"),
+            ),
+            Step::Qkv => (
+                format!(
+                    "In {layer}, head {head} of {} projects every token's hidden state to a query, a key and a value of d = H / heads = {d} numbers. “{tok}” asks with its query; every token answers with its key and offers its value.",
+                    self.heads
+                ),
+                "q = x·W_Q + b_Q,  k = x·W_K + b_K,  v = x·W_V + b_V".into(),
+                format!("{h} · ({h}×{d}) gives {d}, for each of the {n} tokens"),
+            ),
+            Step::Scores => {
+                let (k, s) = best(&self.scores);
+                (
+                    format!(
+                        "The score of each key is its dot product with the query, divided by √d = {:.3}. The highest is {} for “{}”. The neuron view shows the d products q_i·k_i whose sum, over √d, is the score.",
+                        (d as f32).sqrt(),
+                        num(s),
+                        self.tokens[k]
+                    ),
+                    "s_j = q · k_j / √d  (the sum of the d products, over √d)".into(),
+                    format!("{d} · {d} gives 1, for each of the {n} keys"),
+                )
+            }
+            Step::Softmax => {
+                let (k, a) = best(&self.alpha);
+                let what_if = if (t - 1.0).abs() < 1e-6 {
+                    "Move the temperature to see what a sharper (T < 1) or flatter (T > 1) softmax would do.".to_string()
+                } else {
+                    let (kt, at) = best(&self.alpha_at(t));
+                    format!(
+                        "What-if at T = {t}: the largest weight would be {} on “{}” (the model uses T = 1).",
+                        num(at),
+                        self.tokens[kt]
+                    )
+                };
+                (
+                    format!(
+                        "The softmax turns the scores into weights that are positive and sum to 1: the attention “{tok}” pays. The largest, {}, goes to “{}”. {what_if}",
+                        num(a),
+                        self.tokens[k]
+                    ),
+                    "α_j(T) = exp(s_j / T) / Σ_k exp(s_k / T),  T = 1 is the model".into(),
+                    format!("{n} scores, {n} weights"),
+                )
+            }
+            Step::Context => (
+                format!(
+                    "The head's output is the weighted average of the values: each value scaled by its weight, then summed. The {} heads' outputs, side by side, make the context of {h} numbers.",
+                    self.heads
+                ),
+                "context = Σ_j α_j v_j".into(),
+                format!("{n} values of {d} give {d}; {} heads side by side give {h}", self.heads),
+            ),
+            Step::AttentionOutput => (
+                "A dense layer mixes the heads' outputs, the layer's input is added back (the residual), and LayerNorm normalises the sum.".into(),
+                "a = LN(x + context · W_O + b_O)".into(),
+                format!("{h} · ({h}×{h}) + {h} gives {h}"),
+            ),
+            Step::FeedForward => {
+                let top = self.top_units(3);
+                let units: Vec<String> = top
+                    .iter()
+                    .map(|(u, v)| format!("unit {u} ({})", num(*v)))
+                    .collect();
+                (
+                    format!(
+                        "Each token then goes alone through a two-layer feed-forward network, {} units wide with {}. The most active units here: {}.",
+                        self.inter,
+                        self.activation,
+                        units.join(", ")
+                    ),
+                    format!("f = {}(a · W₁ + b₁)", self.activation),
+                    format!("{h} · ({h}×{}) gives {}", self.inter, self.inter),
+                )
+            }
+            Step::Output => (
+                format!(
+                    "The second feed-forward layer brings it back to {h}, the residual is added again and LayerNorm gives the layer's output: the next layer's input."
+                ),
+                "y = LN(a + f · W₂ + b₂)".into(),
+                format!("{} · ({}×{h}) + {h} gives {h}", self.inter, self.inter),
+            ),
+            Step::Sharing => {
+                let maps = self.sharing.stored_of_map.len();
+                let stored = self.sharing.stored_layers;
+                let mut text = if self.shared_layers {
+                    format!(
+                        "The next layer runs the same computation with the same matrices: ALBERT stores {stored} set(s) of layer weights and applies them at all {maps} depths, so depth adds no parameters; only the input changes from layer to layer. The thumbnails are head {head}'s query weights of each stored set."
+                    )
+                } else {
+                    format!(
+                        "The next layer has weights of its own: {} stores a set for each of its {maps} layers, so depth costs parameters. The thumbnails are head {head}'s query weights of each layer.",
+                        self.family
+                    )
+                };
+                if let Some(c) = &self.compare {
+                    text.push_str(&format!(
+                        " Below, {}: {} depths, {} stored set(s).",
+                        c.model,
+                        c.stored_of_map.len(),
+                        c.stored_layers
+                    ));
+                }
+                (
+                    text,
+                    "x_(j+1) = Layer_stored(j)(x_j)".into(),
+                    format!("{maps} applications of {stored} stored layer(s)"),
+                )
+            }
+            Step::Prediction => {
+                let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
+                (
+                    format!(
+                        "After the last layer, the masked-LM head turns the hidden state at “{tok}” into a distribution over the vocabulary. Its top guess is “{first}” ({:.1}%).",
+                        p1 * 100.0
+                    ),
+                    "p = softmax(LN(act(y·W + b)) · W_word^T + b_vocab)".into(),
+                    format!("{h} in, {} probabilities out", self.vocab),
+                )
+            }
+        };
+        let title = match step {
+            Step::Token => "The token".to_string(),
+            Step::WordEmbedding => "Word embedding".into(),
+            Step::Sum => "+ position + segment".into(),
+            Step::LayerNorm => "Embedding LayerNorm".into(),
+            Step::Projection => "The projection from E to H".into(),
+            Step::Qkv => format!("Query, keys and values — {layer}, head {head}"),
+            Step::Scores => "Scores".into(),
+            Step::Softmax => "Softmax: the attention weights".into(),
+            Step::Context => "Context: the weighted values".into(),
+            Step::AttentionOutput => "Output dense, residual, LayerNorm".into(),
+            Step::FeedForward => "Feed-forward".into(),
+            Step::Output => "Residual, LayerNorm: the layer's output".into(),
+            Step::Sharing => {
+                if self.shared_layers {
+                    "Next layer: the same weights again".into()
+                } else {
+                    "Next layer: new weights".into()
+                }
+            }
+            Step::Prediction => "Prediction".into(),
+        };
+        StepText {
+            title,
+            paragraph: text,
+            formula,
+            shapes,
+        }
+    }
+}
