@@ -15,12 +15,14 @@ mkdir -p screenshots
 for view in heatmap model links; do
     DISPLAY=:97 "$BIN" --backend cpu --tab attention --view "$view" --screenshot "screenshots/$view.png"
 done
-for tab in projection shared; do
+for tab in projection shared explain; do
     DISPLAY=:97 "$BIN" --backend cpu --tab "$tab" --screenshot "screenshots/$tab.png"
 done
 DISPLAY=:97 "$BIN" --backend cpu --tab lens --text "The capital of the United [MASK] is Washington." \
     --screenshot screenshots/lens.png
 # figures made by the command line (no window)
+"$BIN" render --backend cpu --view explain --layer 2 --head 2 --position 3 --temperature 2 \
+    --compare bert-mini --out screenshots/explain-figure.png --scale 1
 "$BIN" render --backend cpu --view figure1 --compare bert-mini --repeats 12,24 --out screenshots/figure1.png --scale 1.5
 "$BIN" render --backend cpu --view lens --text "The capital of the United [MASK] is Washington." \
     --out screenshots/lens-figure.png --scale 1.5
