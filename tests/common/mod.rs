@@ -173,15 +173,7 @@ pub fn golden_tensor(model: &str, case: &str, name: &str) -> Option<Vec<f32>> {
         .join("golden")
         .join(model)
         .join(format!("{case}.safetensors"));
-    let bytes = std::fs::read(&p).ok()?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-    let v = st.tensor(name).ok()?;
-    Some(
-        v.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    file_tensor(&p, name)
 }
 
 /// A hand-made trace: `n` tokens t0.., hidden states of width `h` and attention maps of `heads`
