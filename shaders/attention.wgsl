@@ -11,6 +11,8 @@
 //   2: storage   mask   [N]              read   (1.0 keep, 0.0 padding)
 //   3: storage   probs  [heads, N, N]    read_write
 //   4: storage   ctx    [N, H]           read_write
+//   5: storage   head_keep [heads]       read   (1.0, or 0.0 for a head switched off: its
+//                                               probabilities are zeroed after the softmax)
 
 struct Params {
     n: u32,
@@ -28,6 +30,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> ctx: array<f32>;
+@group(0) @binding(5) var<storage, read> head_keep: array<f32>;
 
 const WG: u32 = 128u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -68,8 +71,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         local_sum += e;
     }
     let total = reduce_sum(tid, local_sum);
+    let keep = head_keep[h];
     for (var k = tid; k < n; k += WG) {
-        probs[base + k] = probs[base + k] / total;
+        probs[base + k] = probs[base + k] / total * keep;
     }
     storageBarrier();
     workgroupBarrier();

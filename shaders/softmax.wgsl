@@ -10,6 +10,8 @@
 //   1: storage   mask     [N]               read   (1.0 keep, 0.0 padding)
 //   2: storage   scratch  [heads, N, Np]    read_write
 //   3: storage   probs    [heads, N, N]     read_write
+//   4: storage   head_keep [heads]          read   (1.0, or 0.0 for a head switched off: its
+//                                                  probabilities are zeroed after the softmax)
 
 struct Params {
     n: u32,
@@ -22,6 +24,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> mask: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(3) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(4) var<storage, read> head_keep: array<f32>;
 
 const WG: u32 = 128u;
 
@@ -45,10 +48,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         local_sum += e;
     }
     let total = reduce_sum(tid, local_sum);
+    let keep = head_keep[wid.y];
     for (var k = tid; k < p.np; k += WG) {
         var v = 0.0;
         if (k < p.n) {
-            v = scratch[src + k] / total;
+            v = scratch[src + k] / total * keep;
             probs[dst + k] = v;
         }
         scratch[src + k] = v;

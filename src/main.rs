@@ -9,7 +9,7 @@ use albert_lens::backend::{Backend, FallbackBackend};
 /// the CPU forward pass 17% at N = 512 (glibc returns such large blocks to the system at once).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use albert_lens::model::{Capture, LoadedModel, Trace};
+use albert_lens::model::{Ablation, Capture, ForwardOptions, LoadedModel, Trace};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -114,6 +114,36 @@ enum Command {
         /// embeddings.output (definitions: the README's trace file section)
         #[arg(long)]
         internals: bool,
+        /// switch heads off: LAYER:HEAD[,LAYER:HEAD...], from 1 (for ALBERT the layer is the
+        /// application, though its weights are shared); their attention is 0 after the softmax
+        #[arg(long, value_parser = parse_ablation)]
+        ablate: Option<Ablation>,
+        /// output file (.safetensors)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Gradient attributions of a masked-LM prediction: grad x input, gradient norm and
+    /// integrated gradients per input token, written to a safetensors file
+    Attribute {
+        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+        #[arg(long, default_value = "albert-mini")]
+        model: PathBuf,
+        #[arg(long)]
+        text: String,
+        #[arg(long)]
+        pair: Option<String>,
+        /// the token position predicted, from 0 ([CLS] = 0; default: the first [MASK])
+        #[arg(long)]
+        position: Option<usize>,
+        /// the predicted token attributed (a vocabulary entry; default: the model's top 1)
+        #[arg(long)]
+        target: Option<String>,
+        /// integrated-gradients steps
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// accepted as elsewhere; the gradients run on the CPU
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
         /// output file (.safetensors)
         #[arg(long)]
         out: PathBuf,
@@ -177,6 +207,18 @@ enum Command {
         /// explain: the softmax temperature of the what-if (1 is the model)
         #[arg(long, default_value_t = 1.0)]
         temperature: f32,
+        /// attribution: integrated-gradients, grad-x-input or gradient-norm
+        #[arg(long, default_value = "integrated-gradients")]
+        method: String,
+        /// attribution: the predicted token attributed (default: the model's top 1)
+        #[arg(long)]
+        target: Option<String>,
+        /// attribution: integrated-gradients steps
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// switch heads off in the main model: LAYER:HEAD[,...], from 1
+        #[arg(long, value_parser = parse_ablation)]
+        ablate: Option<Ablation>,
         /// lens: how many predictions per layer
         #[arg(long, default_value_t = 5)]
         top_k: usize,
@@ -285,23 +327,69 @@ fn run_trace(
         model_dir,
         (text, pair),
         &mut make_backend(backend),
-        &Capture::Nothing,
+        &ForwardOptions::default(),
     )
+}
+
+fn parse_ablation(s: &str) -> std::result::Result<Ablation, String> {
+    Ablation::parse(s)
 }
 
 fn run_trace_on(
     model_dir: &Path,
     (text, pair): (&str, Option<&str>),
     backend: &mut FallbackBackend,
-    capture: &Capture,
+    opts: &ForwardOptions,
 ) -> Result<(LoadedModel, Trace, String)> {
     let model_dir = &resolve_model(model_dir)?;
     let model = LoadedModel::open(model_dir)
         .with_context(|| format!("opening model {}", model_dir.display()))?;
     let input = model.encode(text, pair)?;
-    let mut trace = backend.forward_capture(&model.config, &model.weights, &input, capture)?;
+    let mut trace = backend.forward_with(&model.config, &model.weights, &input, opts)?;
     trace.warnings.extend(model.warnings.iter().cloned());
     Ok((model, trace, backend.name()))
+}
+
+/// `attribute`: the three attributions of one prediction, to a safetensors file.
+fn attribute(
+    model: &Path,
+    (text, pair): (&str, Option<&str>),
+    (position, target, steps): (Option<usize>, Option<&str>, usize),
+    out: &Path,
+) -> Result<()> {
+    let dir = resolve_model(model)?;
+    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let input = m.encode(text, pair)?;
+    let position = match position {
+        Some(p) => p,
+        None => input
+            .tokens
+            .iter()
+            .position(|t| t == "[MASK]" || t == "<mask>")
+            .context("the text has no [MASK] token: add one, or give --position")?,
+    };
+    let target = match target {
+        Some(t) => Some(
+            m.tokenizer
+                .token_to_id(t)
+                .with_context(|| format!("{t:?} is not in the model's vocabulary"))?,
+        ),
+        None => None,
+    };
+    let ctl = albert_lens::insight::Control::default();
+    let a =
+        albert_lens::insight::attribution::attribute(&m, &input, position, target, steps, &ctl)?;
+    albert_lens::error::write_file(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "{} at token {position} (\"{}\"): logit {:.4}; {} tokens, integrated gradients in {steps} steps (cpu) -> {}",
+        a.target_token,
+        input.tokens[position],
+        a.logit,
+        input.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {
@@ -502,6 +590,7 @@ fn main() -> Result<()> {
             pair,
             backend,
             internals,
+            ablate,
             out,
         }) => {
             let text = match (text, text_file) {
@@ -513,16 +602,19 @@ fn main() -> Result<()> {
                 }
                 (None, None) => anyhow::bail!("give --text or --text-file"),
             };
-            let capture = if internals {
-                Capture::All
-            } else {
-                Capture::Nothing
+            let opts = ForwardOptions {
+                capture: if internals {
+                    Capture::All
+                } else {
+                    Capture::Nothing
+                },
+                ablate: ablate.unwrap_or_default(),
             };
             let (_, trace, backend_name) = run_trace_on(
                 &model,
                 (&text, pair.as_deref()),
                 &mut make_backend(backend),
-                &capture,
+                &opts,
             )?;
             for w in &trace.warnings {
                 eprintln!("warning: {w}");
@@ -540,6 +632,21 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some(Command::Verify { backend, fixtures }) => verify(backend, &fixtures),
+        Some(Command::Attribute {
+            model,
+            text,
+            pair,
+            position,
+            target,
+            steps,
+            backend: _,
+            out,
+        }) => attribute(
+            &model,
+            (&text, pair.as_deref()),
+            (position, target.as_deref(), steps),
+            &out,
+        ),
         Some(Command::Render {
             model,
             text,
@@ -551,6 +658,10 @@ fn main() -> Result<()> {
             repeats,
             position,
             temperature,
+            method,
+            target,
+            steps,
+            ablate,
             top_k,
             trajectories,
             tsne,
@@ -599,22 +710,31 @@ fn main() -> Result<()> {
                 trajectories,
                 tsne,
                 temperature,
+                method: albert_lens::insight::attribution::Method::by_flag(&method)
+                    .with_context(|| {
+                        format!("unknown --method {method:?}: use integrated-gradients, grad-x-input or gradient-norm")
+                    })?,
+                target,
+                steps,
                 text: text.clone(),
             };
             let mut be = make_backend(backend);
-            let capture = if view == albert_lens::render::RenderView::Explain {
-                Capture::All
-            } else {
-                Capture::Nothing
+            let main_opts = ForwardOptions {
+                capture: if view == albert_lens::render::RenderView::Explain {
+                    Capture::All
+                } else {
+                    Capture::Nothing
+                },
+                ablate: ablate.unwrap_or_default(),
             };
             let (main_model, main_trace, backend_name) =
-                run_trace_on(&model, (&text, pair.as_deref()), &mut be, &capture)?;
+                run_trace_on(&model, (&text, pair.as_deref()), &mut be, &main_opts)?;
             let compare_run = match &compare {
                 Some(c) => Some(run_trace_on(
                     c,
                     (&text, pair.as_deref()),
                     &mut be,
-                    &Capture::Nothing,
+                    &ForwardOptions::default(),
                 )?),
                 None => None,
             };

@@ -32,6 +32,9 @@ pub enum RenderView {
     Js,
     /// the Explain walk-through of one head at one token, every step in one column
     Explain,
+    /// a prediction's gradient attribution beside attention rollout and value-weighted
+    /// attention to the same position, with their rank correlations
+    Attribution,
 }
 
 /// Everything about a render except the models and traces.
@@ -58,6 +61,10 @@ pub struct RenderOptions {
     pub tsne: bool,
     /// explain: the softmax temperature of the what-if (1: the model)
     pub temperature: f32,
+    /// attribution: the method shown, the target token (None: the top 1), the IG steps
+    pub method: crate::insight::attribution::Method,
+    pub target: Option<String>,
+    pub steps: usize,
     pub text: String,
 }
 
@@ -219,6 +226,37 @@ pub fn render(
                 temperature: opts.temperature,
             };
             views::build(&view, theme)
+        }
+        RenderView::Attribution => {
+            let m = main.model;
+            let pos = match opts.position {
+                Some(p) => p,
+                None => t.first_mask().ok_or_else(|| {
+                    LensError::Analysis(
+                        "the text has no [MASK] token: add one, or give --position".into(),
+                    )
+                })?,
+            };
+            let target = match &opts.target {
+                Some(tok) => Some(m.tokenizer.token_to_id(tok).ok_or_else(|| {
+                    LensError::Analysis(format!("{tok:?} is not in the model's vocabulary"))
+                })?),
+                None => None,
+            };
+            let ctl = insight::Control::default();
+            let a = insight::attribution::attribute(m, &t.input(), pos, target, opts.steps, &ctl)?;
+            let rollout = crate::analysis::rollout(t)?;
+            let (_, value_all) =
+                crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
+            let comparison =
+                insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
+            views::build(
+                &View::Attribution {
+                    model,
+                    comparison: &comparison,
+                },
+                theme,
+            )
         }
         RenderView::Js => {
             let mode = match opts.head {

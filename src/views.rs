@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::figures::explain;
 use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
 use crate::figures::{Figure, Theme};
+use crate::insight::attribution::Comparison;
 use crate::insight::explain::{Step, Walk};
 use crate::insight::{JsMode, LensTable, Projection, VocabAnswer};
 use crate::matrix::Matrix;
@@ -65,6 +66,11 @@ pub enum View<'a> {
         walk: &'a Walk,
         step: Option<Step>,
         temperature: f32,
+    },
+    /// a prediction's gradient attribution beside attention to the same position
+    Attribution {
+        model: &'a str,
+        comparison: &'a Comparison,
     },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
@@ -159,6 +165,11 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             }
             None => (explain::poster(walk, model, *temperature, theme)?, None),
         },
+        View::Attribution { model, comparison } => {
+            let f = crate::figures::attribution::figure(model, comparison, theme);
+            let title = format!("{model}: attribution of “{}”", comparison.target);
+            (f, Some(comparison.matrix(&title)))
+        }
         View::Lens {
             model,
             trace,

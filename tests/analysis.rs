@@ -338,3 +338,71 @@ fn explain_sharing_names_the_stored_layer_of_every_depth() {
         assert!(err.to_string().contains("map 1"), "{err}");
     }
 }
+
+// ---- gradient attributions against torch autograd (tests/fixtures/attribution) ----
+
+/// grad × input, the gradient norm and integrated gradients of the MLM logit equal torch
+/// autograd's (fp32) within 1e-4 of each vector's largest magnitude, for ALBERT with 2 groups
+/// × 2 inner layers, BERT and albert-mini (the model's own top-1, and a chosen target); the
+/// default target and the logit are transformers'.
+#[test]
+fn attributions_match_torch_autograd() {
+    use albert_lens::insight::attribution::{attribute, Method};
+    use albert_lens::insight::Control;
+    use albert_lens::model::LoadedModel;
+    let cases = common::golden_cases(
+        "attribution",
+        &["albert_grouped_mlm", "bert_mlm", "albert-mini"],
+    );
+    assert_eq!(cases.len(), 4);
+    for (name, folder, path, meta) in cases {
+        let model = LoadedModel::open(&folder).unwrap();
+        let input = model.encode(&meta["text"], None).unwrap();
+        let pos: usize = meta["position"].parse().unwrap();
+        let steps: usize = meta["steps"].parse().unwrap();
+        let want_id: u32 = meta["target_id"].parse().unwrap();
+        // the target named by its token when the fixture chose one, else the model's top-1
+        let target = (name.ends_with("target"))
+            .then(|| model.tokenizer.token_to_id(&meta["target"]).unwrap());
+        let a = attribute(&model, &input, pos, target, steps, &Control::default()).unwrap();
+        assert_eq!(a.target, want_id, "{name}: target");
+        assert_eq!(a.target_token, meta["target"], "{name}");
+        let logit: f32 = meta["logit"].parse().unwrap();
+        assert!(
+            (a.logit - logit).abs() <= 1e-4 * logit.abs().max(1.0),
+            "{name}: logit {} vs {logit}",
+            a.logit
+        );
+        for m in Method::ALL {
+            let want = common::file_tensor(&path, m.key()).unwrap();
+            let got = a.values(m);
+            let scale = want.iter().fold(0f32, |x, v| x.max(v.abs()));
+            let d = common::max_abs_diff(got, &want);
+            assert!(
+                d <= 1e-4 * scale,
+                "{name} {}: max diff {d:e}, largest {scale}",
+                m.name()
+            );
+        }
+    }
+}
+
+/// Attribution without an MLM head, past the end, or cancelled: a clear error each.
+#[test]
+fn attribution_refuses_what_it_cannot_do() {
+    use albert_lens::insight::attribution::attribute;
+    use albert_lens::insight::Control;
+    use albert_lens::model::LoadedModel;
+    let bare = LoadedModel::open(&common::fixture("albert_single")).unwrap();
+    let input = bare.encode("hello world", None).unwrap();
+    let e = attribute(&bare, &input, 1, None, 5, &Control::default()).unwrap_err();
+    assert!(e.to_string().contains("no masked-LM head"), "{e}");
+    let mlm = LoadedModel::open(&common::fixture("bert_mlm")).unwrap();
+    let input = mlm.encode("hello world", None).unwrap();
+    let e = attribute(&mlm, &input, 99, None, 5, &Control::default()).unwrap_err();
+    assert!(e.to_string().contains("past the end"), "{e}");
+    let ctl = Control::default();
+    ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    let e = attribute(&mlm, &input, 1, None, 5, &ctl).unwrap_err();
+    assert!(e.to_string().contains("cancelled"), "{e}");
+}

@@ -241,3 +241,32 @@ fn gpu_internals_match_cpu_with_the_fused_attention_kernel() {
         }
     });
 }
+
+/// Head ablation on the GPU equals transformers with those heads zeroed (the same fixtures as
+/// the CPU test), and a plain run after an ablated one is intact again (the plan is reused).
+#[test]
+fn gpu_ablated_heads_match_transformers_with_those_heads_zeroed() {
+    use albert_lens::model::{Ablation, ForwardOptions};
+    with_gpu(|gpu| {
+        for (name, folder, path, meta) in
+            golden_cases("ablation", &["albert_grouped", "bert_mlm", "albert-mini"])
+        {
+            let model = LoadedModel::open(&folder).unwrap();
+            let input = model.encode(&meta["text"], None).unwrap();
+            let opts = ForwardOptions {
+                ablate: Ablation::parse(&meta["ablate"]).unwrap(),
+                ..ForwardOptions::default()
+            };
+            let trace = gpu
+                .forward_with(&model.config, &model.weights, &input, &opts)
+                .unwrap();
+            let golden = albert_lens::model::Trace::read_safetensors(&path).unwrap();
+            assert_trace_matches(&trace, &golden, &format!("gpu ablated {name}"));
+            let again = gpu.forward(&model.config, &model.weights, &input).unwrap();
+            let cpu = CpuBackend::new()
+                .forward(&model.config, &model.weights, &input)
+                .unwrap();
+            assert_trace_matches(&again, &cpu, &format!("gpu intact after ablation {name}"));
+        }
+    });
+}

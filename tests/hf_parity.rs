@@ -141,3 +141,44 @@ fn capturing_one_map_keeps_only_that_map() {
     assert_eq!(one.maps[5], all.maps[5]);
     assert_eq!(one.word, all.word);
 }
+
+/// Head ablation on the CPU: the listed heads' probabilities are 0 after the softmax at that
+/// application only, and every later hidden state follows, equal to transformers with the same
+/// heads zeroed (tests/fixtures/ablation: ALBERT with 2 groups × 2 inner layers, BERT,
+/// albert-mini; attentions 1e-5, hidden states 1e-4 × max(1, |ref|)).
+#[test]
+fn ablated_heads_match_transformers_with_those_heads_zeroed() {
+    use albert_lens::model::{Ablation, ForwardOptions};
+    for (name, folder, path, meta) in
+        golden_cases("ablation", &["albert_grouped", "bert_mlm", "albert-mini"])
+    {
+        let model = LoadedModel::open(&folder).unwrap();
+        let input = model.encode(&meta["text"], None).unwrap();
+        let ablate = Ablation::parse(&meta["ablate"]).unwrap();
+        let opts = ForwardOptions {
+            ablate: ablate.clone(),
+            ..ForwardOptions::default()
+        };
+        let trace = CpuBackend::new()
+            .forward_with(&model.config, &model.weights, &input, &opts)
+            .unwrap();
+        let golden = albert_lens::model::Trace::read_safetensors(&path).unwrap();
+        assert_trace_matches(&trace, &golden, &format!("cpu ablated {name}"));
+        for &(j, h) in &ablate.0 {
+            assert!(
+                trace.head(j, h).iter().all(|&p| p == 0.0),
+                "{name}: {j}:{h} is zero"
+            );
+        }
+        // and it differs from the intact run after the first ablated map
+        let intact = CpuBackend::new()
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        let first = ablate.0[0].0;
+        assert_eq!(intact.hidden_states[first], trace.hidden_states[first]);
+        assert_ne!(
+            intact.hidden_states[first + 1],
+            trace.hidden_states[first + 1]
+        );
+    }
+}

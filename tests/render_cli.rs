@@ -338,3 +338,73 @@ fn explain_poster_shows_every_step_with_transformers_numbers() {
     let tree = albert_lens::figures::parse_svg(&svg).unwrap();
     assert!(tree.size().height() > 2000.0, "one tall column");
 }
+
+/// `render --view attribution` as CSV: per token, integrated gradients equal torch autograd's
+/// (tests/fixtures/attribution/albert-mini/mask, 1e-4 of the largest) beside the attention
+/// rollout and value-weighted attention from the [MASK]; `--ablate` changes the head map's
+/// numbers to the ablated run's (transformers with those heads zeroed).
+#[test]
+fn attribution_csv_holds_torch_gradients_and_ablate_changes_the_run() {
+    let (_, _, path, meta) = golden_cases("attribution", &["albert-mini"])
+        .into_iter()
+        .find(|c| c.0.ends_with("mask"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("attr.csv");
+    ok(&render(
+        &["--view", "attribution", "--text", &meta["text"]],
+        &out,
+    ));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let want = file_tensor(&path, "integrated_gradients").unwrap();
+    let got: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .map(|l| csv_fields(l)[1].parse().unwrap())
+        .collect();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&got, &want) <= 1e-4 * scale, "{csv}");
+    assert_eq!(
+        csv_fields(csv.lines().next().unwrap())[1..],
+        [
+            "integrated gradients",
+            "attention rollout",
+            "value-weighted attention"
+        ]
+    );
+
+    // --ablate: layer 3 head 4's map in the ablated run is transformers' (all zero)
+    let (_, _, apath, ameta) = golden_cases("ablation", &["albert-mini"]).remove(0);
+    let golden = albert_lens::model::Trace::read_safetensors(&apath).unwrap();
+    let out = dir.path().join("abl.csv");
+    ok(&render(
+        &[
+            "--view",
+            "head",
+            "--layer",
+            "4",
+            "--head",
+            "1",
+            "--ablate",
+            &ameta["ablate"],
+            "--text",
+            &ameta["text"],
+        ],
+        &out,
+    ));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let got: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            csv_fields(l)[1..]
+                .iter()
+                .map(|v| v.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        max_abs_diff(&got, golden.head(3, 0)) <= 1e-5,
+        "the ablated run's layer 4, head 1"
+    );
+}

@@ -288,3 +288,93 @@ fn trace_with_internals_writes_every_intermediate_equal_to_transformers_hooks() 
     assert_trace_matches(&trace, &case.golden, "trace --internals");
     assert_internals_match(&trace, &case.golden, "trace --internals");
 }
+
+/// `trace --ablate` equals transformers with those heads zeroed (tests/fixtures/ablation), and
+/// `attribute` writes torch autograd's attributions (tests/fixtures/attribution) under the
+/// documented names, with the target and logit in the metadata.
+#[test]
+fn trace_ablate_and_attribute_equal_the_torch_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, folder, path, meta) in golden_cases("ablation", &["albert_grouped", "bert_mlm"]) {
+        let out = dir.path().join("ablated.safetensors");
+        let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+            .args([
+                "trace",
+                "--backend",
+                "cpu",
+                "--ablate",
+                &meta["ablate"],
+                "--text",
+                &meta["text"],
+            ])
+            .arg("--model")
+            .arg(&folder)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+        let golden = albert_lens::model::Trace::read_safetensors(&path).unwrap();
+        assert_trace_matches(&trace, &golden, &format!("trace --ablate {name}"));
+    }
+    for (name, folder, path, meta) in golden_cases("attribution", &["bert_mlm", "albert-mini"]) {
+        let out = dir.path().join("attr.safetensors");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_albert-lens"));
+        cmd.args([
+            "attribute",
+            "--text",
+            &meta["text"],
+            "--position",
+            &meta["position"],
+        ])
+        .args(["--steps", &meta["steps"]])
+        .arg("--model")
+        .arg(&folder)
+        .arg("--out")
+        .arg(&out);
+        if name.ends_with("target") {
+            cmd.args(["--target", &meta["target"]]);
+        }
+        let res = cmd.output().unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let bytes = std::fs::read(&out).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (_, m) = SafeTensors::read_metadata(&bytes).unwrap();
+        let m = m.metadata().clone().unwrap();
+        assert_eq!(m["target"], meta["target"], "{name}");
+        assert_eq!(m["target_id"], meta["target_id"], "{name}");
+        for key in ["grad_x_input", "gradient_norm", "integrated_gradients"] {
+            let v = st.tensor(key).unwrap();
+            assert_eq!(
+                (v.dtype(), v.shape().to_vec()),
+                (Dtype::F32, vec![st.tensor("input_ids").unwrap().shape()[0]])
+            );
+            let got = file_tensor(&out, key).unwrap();
+            let want = file_tensor(&path, key).unwrap();
+            let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(max_abs_diff(&got, &want) <= 1e-4 * scale, "{name} {key}");
+        }
+    }
+    // a model without an MLM head says so
+    let out = dir.path().join("bare.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["attribute", "--text", "hello world", "--position", "1"])
+        .arg("--model")
+        .arg(fixture("albert_single"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("no masked-LM head"));
+    assert!(!out.exists());
+}

@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::error::Result;
 use crate::model::config::{Activation, ModelConfig};
 use crate::model::weights::{EncoderLayer, LayerNormWeights, Linear, ModelWeights};
-use crate::model::{Capture, EncodedInput, Internals, MapInternals, Trace};
+use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, Trace};
 use candle_core::{DType, Device, Tensor};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -150,19 +150,27 @@ fn linear_add_layernorm(
 }
 
 /// One transformer layer on `x` `[N, H]`: returns (output `[N, H]`, attention `[heads, N, N]`),
-/// filling `keep` (when given) with the layer's intermediates.
+/// with the heads in `off` switched off (probabilities 0 after the softmax), filling `keep`
+/// (when given) with the layer's intermediates.
 fn encoder_layer(
     x: &Tensor,
     layer: &EncoderLayer,
     cfg: &ModelConfig,
-    keep: Option<&mut MapInternals>,
+    (off, keep): (&[usize], Option<&mut MapInternals>),
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let (n, h) = x.dims2()?;
     let heads = cfg.num_attention_heads;
     let d = cfg.head_dim();
     let (q, k, v) = qkv_heads(x, &layer.qkv, heads, d)?;
     let scores = q.matmul(&k)?;
-    let probs = softmax_rows(&scores)?;
+    let mut probs = softmax_rows(&scores)?;
+    if !off.is_empty() {
+        let mut p = probs.flatten_all()?.to_vec1::<f32>()?;
+        for &hd in off {
+            p[hd * n * n..(hd + 1) * n * n].fill(0.0);
+        }
+        probs = Tensor::from_vec(p, (heads, n, n), x.device())?;
+    }
     let ctx = probs.matmul(&v)?.transpose(0, 1)?.reshape((n, h))?;
     let attn = linear_add_layernorm(&ctx, &layer.attn_out, x, &layer.attn_ln, cfg.layer_norm_eps)?;
     let ff = linear_act(&attn, &layer.ffn, cfg.hidden_act)?;
@@ -212,14 +220,18 @@ impl Backend for CpuBackend {
         "cpu (candle)".into()
     }
 
-    fn forward_capture(
+    fn forward_with(
         &mut self,
         cfg: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
-        capture: &Capture,
+        opts: &ForwardOptions,
     ) -> Result<Trace> {
         self.validate_input(cfg, input)?;
+        opts.ablate
+            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
+            .map_err(crate::LensError::Unsupported)?;
+        let capture = &opts.capture;
         let mut x = embed(weights, cfg, input)?;
         let mut internals = capture
             .any()
@@ -244,7 +256,10 @@ impl Backend for CpuBackend {
             for layer in group {
                 let j = attentions.len();
                 let mut keep = capture.wants(j).then(MapInternals::default);
-                let (out, probs) = encoder_layer(&x, layer, cfg, keep.as_mut())?;
+                let off: Vec<usize> = (0..cfg.num_attention_heads)
+                    .filter(|&h| opts.ablate.off(j, h))
+                    .collect();
+                let (out, probs) = encoder_layer(&x, layer, cfg, (&off, keep.as_mut()))?;
                 if let Some(int) = &mut internals {
                     int.maps.push(keep);
                 }

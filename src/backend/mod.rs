@@ -5,7 +5,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{LensError, Result};
-use crate::model::{Capture, EncodedInput, ModelConfig, ModelWeights, Trace};
+use crate::model::{Capture, EncodedInput, ForwardOptions, ModelConfig, ModelWeights, Trace};
 
 pub use cpu::CpuBackend;
 pub use gpu::GpuBackend;
@@ -21,7 +21,7 @@ pub trait Backend {
         weights: &ModelWeights,
         input: &EncodedInput,
     ) -> Result<Trace> {
-        self.forward_capture(config, weights, input, &Capture::Nothing)
+        self.forward_with(config, weights, input, &ForwardOptions::default())
     }
 
     /// [`Backend::forward`], also keeping the intermediates `capture` asks for
@@ -32,6 +32,19 @@ pub trait Backend {
         weights: &ModelWeights,
         input: &EncodedInput,
         capture: &Capture,
+    ) -> Result<Trace> {
+        let opts = ForwardOptions::capture(capture.clone());
+        self.forward_with(config, weights, input, &opts)
+    }
+
+    /// The forward pass with everything [`ForwardOptions`] can ask: intermediates kept, heads
+    /// switched off.
+    fn forward_with(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+        opts: &ForwardOptions,
     ) -> Result<Trace>;
 
     /// Hands back a trace that is no longer needed so that its memory can hold the next one.
@@ -164,15 +177,15 @@ impl Backend for FallbackBackend {
         }
     }
 
-    fn forward_capture(
+    fn forward_with(
         &mut self,
         config: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
-        capture: &Capture,
+        opts: &ForwardOptions,
     ) -> Result<Trace> {
         if let Some(g) = &mut self.gpu {
-            match g.forward_capture(config, weights, input, capture) {
+            match g.forward_with(config, weights, input, opts) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
                     let lost = g.context().check().is_err() || msg.contains("lost");
@@ -183,14 +196,14 @@ impl Backend for FallbackBackend {
                         self.gpu = None;
                     }
                     self.notice = Some(why.clone());
-                    let mut t = self.cpu.forward_capture(config, weights, input, capture)?;
+                    let mut t = self.cpu.forward_with(config, weights, input, opts)?;
                     t.warnings.push(why);
                     return Ok(t);
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.cpu.forward_capture(config, weights, input, capture)
+        self.cpu.forward_with(config, weights, input, opts)
     }
 
     fn recycle(&mut self, trace: Trace) {

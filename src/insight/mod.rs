@@ -3,6 +3,7 @@
 //! ([`layers`]), the layer lens (the masked-LM head applied to every layer's hidden state,
 //! [`lens`]) and nearest neighbours in the input embeddings ([`vocab`]).
 
+pub mod attribution;
 pub mod explain;
 pub mod layers;
 pub mod lens;

@@ -177,9 +177,98 @@ mod tests {
     }
 
     #[test]
+    fn ablation_parses_one_based_layer_head_pairs() {
+        let a = Ablation::parse("3:2, 1:1,3:2").unwrap();
+        assert_eq!(a.0, vec![(0, 0), (2, 1)]);
+        assert_eq!(a.label(), "1:1,3:2");
+        assert!(a.off(2, 1) && !a.off(1, 2));
+        assert!(Ablation::parse("0:1").unwrap_err().contains("count from 1"));
+        assert!(Ablation::parse("2").unwrap_err().contains("LAYER:HEAD"));
+        assert!(a.check(2, 4).unwrap_err().contains("layer 3 head 2"));
+    }
+
+    #[test]
     fn capture_names_the_maps_it_keeps() {
         assert!(!Capture::Nothing.wants(0));
         assert!(Capture::All.wants(7));
         assert!(Capture::Maps(vec![2]).wants(2) && !Capture::Maps(vec![2]).wants(1));
+    }
+}
+
+/// Heads switched off: each (map, head), 0-based, has its attention probabilities set to 0
+/// after the softmax, without renormalising, at that map only (what transformers' former
+/// `head_mask` did); every later hidden state follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Ablation(pub Vec<(usize, usize)>);
+
+impl Ablation {
+    /// Parses `L:H[,L:H…]` (1-based layer application and head), as `--ablate` takes it.
+    pub fn parse(s: &str) -> Result<Ablation, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (l, h) = part
+                .split_once(':')
+                .ok_or_else(|| format!("{part:?} is not LAYER:HEAD (e.g. 3:2)"))?;
+            let num = |v: &str| -> Result<usize, String> {
+                match v.trim().parse::<usize>() {
+                    Ok(n) if n >= 1 => Ok(n - 1),
+                    _ => Err(format!(
+                        "{part:?}: layers and heads count from 1, not {v:?}"
+                    )),
+                }
+            };
+            out.push((num(l)?, num(h)?));
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(Ablation(out))
+    }
+
+    /// Whether head `h` of map `j` is switched off.
+    pub fn off(&self, j: usize, h: usize) -> bool {
+        self.0.contains(&(j, h))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks the heads against a model's maps and heads.
+    pub fn check(&self, maps: usize, heads: usize) -> Result<(), String> {
+        match self.0.iter().find(|&&(j, h)| j >= maps || h >= heads) {
+            Some(&(j, h)) => Err(format!(
+                "cannot switch off layer {} head {}: the model has {maps} layers of {heads} heads",
+                j + 1,
+                h + 1
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `L:H,…` (1-based), as parsed.
+    pub fn label(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(j, h)| format!("{}:{}", j + 1, h + 1))
+            .collect();
+        parts.join(",")
+    }
+}
+
+/// What a forward pass does besides the plain run: the intermediates it keeps and the heads it
+/// switches off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardOptions {
+    pub capture: Capture,
+    pub ablate: Ablation,
+}
+
+impl ForwardOptions {
+    pub fn capture(capture: Capture) -> Self {
+        ForwardOptions {
+            capture,
+            ablate: Ablation::default(),
+        }
     }
 }

@@ -109,6 +109,17 @@ impl Trace {
         self.tokens.len()
     }
 
+    /// The input this trace was run on (ids, segments, tokens), to run it again.
+    pub fn input(&self) -> crate::model::EncodedInput {
+        crate::model::EncodedInput {
+            ids: self.input_ids.clone(),
+            type_ids: self.token_type_ids.clone(),
+            tokens: self.tokens.clone(),
+            special: self.special.clone(),
+            truncated: None,
+        }
+    }
+
     /// The position of the first mask token (`[MASK]` for BERT's vocabularies, `<mask>` for
     /// SentencePiece ones), if the input has one.
     pub fn first_mask(&self) -> Option<usize> {

@@ -216,22 +216,50 @@ pub struct InternalsCase {
 }
 
 pub fn internals_cases() -> Vec<InternalsCase> {
-    let mut out = Vec::new();
-    for model in [
+    let models = [
         "albert_single",
         "albert_grouped",
         "bert_mlm",
         "albert-mini",
         "bert-mini",
-    ] {
-        let folder = if model.contains('-') {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("assets/models")
-                .join(model)
-        } else {
-            fixture(model)
-        };
-        let dir = fixtures().join("internals").join(model);
+    ];
+    golden_cases("internals", &models)
+        .into_iter()
+        .map(|(name, folder, path, meta)| InternalsCase {
+            name,
+            folder,
+            text: meta["text"].clone(),
+            pair: meta.get("pair").filter(|s| !s.is_empty()).cloned(),
+            golden: Trace::read_safetensors(&path).unwrap(),
+            path,
+        })
+        .collect()
+}
+
+/// The folder of a fixture model or a built-in one (assets/models).
+pub fn model_folder(model: &str) -> PathBuf {
+    if model.contains('-') {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/models")
+            .join(model)
+    } else {
+        fixture(model)
+    }
+}
+
+/// Every file of tests/fixtures/<kind>/<model>/: (model/case, model folder, file, metadata).
+pub fn golden_cases(
+    kind: &str,
+    models: &[&str],
+) -> Vec<(
+    String,
+    PathBuf,
+    PathBuf,
+    std::collections::HashMap<String, String>,
+)> {
+    let mut out = Vec::new();
+    for model in models {
+        let dir = fixtures().join(kind).join(model);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .map(|e| e.unwrap().path())
@@ -241,14 +269,8 @@ pub fn internals_cases() -> Vec<InternalsCase> {
             let bytes = std::fs::read(&path).unwrap();
             let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
             let meta = meta.metadata().clone().unwrap();
-            out.push(InternalsCase {
-                name: format!("{model}/{}", path.file_stem().unwrap().to_string_lossy()),
-                folder: folder.clone(),
-                text: meta["text"].clone(),
-                pair: meta.get("pair").filter(|s| !s.is_empty()).cloned(),
-                golden: Trace::read_safetensors(&path).unwrap(),
-                path,
-            });
+            let name = format!("{model}/{}", path.file_stem().unwrap().to_string_lossy());
+            out.push((name, model_folder(model), path, meta));
         }
     }
     out

@@ -9,7 +9,7 @@ use super::kernels::Kernels;
 use super::plan::{read_back, CopyOut, Plan, RunOutput};
 use super::upload::GpuWeights;
 use crate::error::{LensError, Result};
-use crate::model::{Capture, EncodedInput, Internals, MapInternals, ModelConfig};
+use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, ModelConfig};
 
 /// The activation buffers an intermediate can be copied from (`Plan::activations` order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +71,10 @@ impl Plan {
         kernels: &Kernels,
         (cfg, w): (&ModelConfig, &GpuWeights),
         input: &EncodedInput,
-        capture: &Capture,
+        opts: &ForwardOptions,
         spare: &mut Vec<Vec<f32>>,
     ) -> Result<(RunOutput, Internals)> {
+        let capture = &opts.capture;
         let n = input.len();
         let e = cfg.embedding_size;
         let grabs: Vec<&Grab> = self
@@ -121,7 +122,7 @@ impl Plan {
             at += g.len;
         }
         copies.sort_by_key(|c| c.after);
-        let out = self.run(ctx, kernels, input, true, spare, &copies)?;
+        let out = self.run(ctx, kernels, input, true, spare, (&copies, &opts.ablate))?;
         let mut all = read_back(ctx, &staging, total as usize, 1, &mut Vec::new())?;
         let data = all
             .pop()

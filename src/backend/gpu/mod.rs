@@ -14,7 +14,7 @@ mod upload;
 
 use crate::backend::Backend;
 use crate::error::{LensError, Result};
-use crate::model::{Capture, EncodedInput, ModelConfig, ModelWeights, Trace};
+use crate::model::{Ablation, EncodedInput, ForwardOptions, ModelConfig, ModelWeights, Trace};
 pub use context::GpuContext;
 use kernels::Kernels;
 use plan::Plan;
@@ -125,10 +125,24 @@ impl GpuBackend {
         let i = self.prepare(cfg, weights, input.len())?;
         let plan = &self.plans[i];
         let compute_ms = plan
-            .run(&self.ctx, &self.kernels, input, false, &mut self.spare, &[])?
+            .run(
+                &self.ctx,
+                &self.kernels,
+                input,
+                false,
+                &mut self.spare,
+                (&[], &Ablation::default()),
+            )?
             .gpu_ms;
         let t = std::time::Instant::now();
-        let out = plan.run(&self.ctx, &self.kernels, input, true, &mut self.spare, &[])?;
+        let out = plan.run(
+            &self.ctx,
+            &self.kernels,
+            input,
+            true,
+            &mut self.spare,
+            (&[], &Ablation::default()),
+        )?;
         let with_readback_ms = t.elapsed().as_secs_f64() * 1e3;
         let host_copy_ms = out.host_ms;
         // as the app does: the previous trace's memory holds the next one
@@ -149,14 +163,18 @@ impl Backend for GpuBackend {
         format!("gpu: {}", self.ctx.adapter_name())
     }
 
-    fn forward_capture(
+    fn forward_with(
         &mut self,
         cfg: &ModelConfig,
         weights: &ModelWeights,
         input: &EncodedInput,
-        capture: &Capture,
+        opts: &ForwardOptions,
     ) -> Result<Trace> {
         self.validate_input(cfg, input)?;
+        opts.ablate
+            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
+            .map_err(LensError::Unsupported)?;
+        let capture = &opts.capture;
         let i = self.prepare(cfg, weights, input.len())?;
         let (out, internals) = if capture.any() {
             let model = self
@@ -169,13 +187,21 @@ impl Backend for GpuBackend {
                 &self.kernels,
                 (cfg, model),
                 input,
-                capture,
+                opts,
                 &mut self.spare,
             )?;
             (out, Some(Box::new(int)))
         } else {
             let plan = &self.plans[i];
-            let out = plan.run(&self.ctx, &self.kernels, input, true, &mut self.spare, &[])?;
+            let no_copies = (&[][..], &opts.ablate);
+            let out = plan.run(
+                &self.ctx,
+                &self.kernels,
+                input,
+                true,
+                &mut self.spare,
+                no_copies,
+            )?;
             (out, None)
         };
         let (hidden_states, attentions) = out

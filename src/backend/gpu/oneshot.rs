@@ -184,7 +184,7 @@ impl GpuBackend {
             bytemuck::bytes_of(&p),
             [
                 &[bytemuck::cast_slice(qkv), bytemuck::cast_slice(mask)],
-                &[],
+                &[bytemuck::cast_slice(&vec![1.0f32; heads])],
             ],
             &[heads * n * n, n * hidden],
             (n as u32, heads as u32, 1),

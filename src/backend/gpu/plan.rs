@@ -10,7 +10,7 @@ use super::kernels::{
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
-use crate::model::{Activation, EncodedInput, ModelConfig};
+use crate::model::{Ablation, Activation, EncodedInput, ModelConfig};
 use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
@@ -114,6 +114,10 @@ pub struct Plan {
     pub(super) activations: Vec<wgpu::Buffer>,
     /// where each intermediate can be copied out (`run_capture`)
     pub(super) grabs: Vec<Grab>,
+    /// per map, 1.0 per head or 0.0 for a head switched off (`keep_slot` floats apart)
+    head_keep: wgpu::Buffer,
+    keep_slot: u64,
+    heads: usize,
     pub(super) matmul_attention: bool,
     _params: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
@@ -330,6 +334,14 @@ impl Plan {
                     usage: storage,
                 });
             let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
+            // per map, 1.0 per head (0.0: switched off), rewritten by every run
+            let keep_slot = round_up(heads, SLOT_ALIGN_FLOATS);
+            let head_keep = new_buffer(
+                ctx,
+                "head keep",
+                keep_slot * maps.max(1) as u64,
+                storage | copy_dst,
+            );
             let storage = storage | copy_src;
             let probs = new_buffer(ctx, "attention maps", probs_total, storage | copy_src);
             let staging_hidden = new_buffer(
@@ -435,6 +447,11 @@ impl Plan {
                         offset: j * probs_slot,
                         len: probs_len,
                     };
+                    let keep_s = Slice {
+                        buf: &head_keep,
+                        offset: j * keep_slot,
+                        len: heads,
+                    };
                     if matmul_attention {
                         let (d4, h4, np4) =
                             (cfg.head_dim() as u32 / 4, h as u32 / 4, np as u32 / 4);
@@ -457,7 +474,7 @@ impl Plan {
                         s.push(
                             Kernel::Softmax,
                             &smp,
-                            vec![Slice::whole(&mask, nn), scratch_s, probs_s],
+                            vec![Slice::whole(&mask, nn), scratch_s, probs_s, keep_s],
                             (m, heads as u32, 1),
                         );
                         // ctx[:, h] = P_h · V_h, written straight into [N, H]
@@ -471,7 +488,7 @@ impl Plan {
                         s.push(
                             Kernel::Attention,
                             &attn_params,
-                            vec![qkv_s, Slice::whole(&mask, nn), probs_s, ctx_s],
+                            vec![qkv_s, Slice::whole(&mask, nn), probs_s, ctx_s, keep_s],
                             (m, heads as u32, 1),
                         );
                         s.grab(jj, What::Context, Src::Ctx, nn * h);
@@ -544,6 +561,9 @@ impl Plan {
                 staging_hidden,
                 staging_probs,
                 activations: vec![mask, emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
+                head_keep,
+                keep_slot,
+                heads: heads as usize,
                 grabs,
                 matmul_attention,
                 _params: params,
@@ -565,10 +585,19 @@ impl Plan {
         input: &EncodedInput,
         readback: bool,
         spare: &mut Vec<Vec<f32>>,
-        copies: &[CopyOut<'_>],
+        (copies, ablate): (&[CopyOut<'_>], &Ablation),
     ) -> Result<RunOutput> {
         let start = std::time::Instant::now();
         ctx.check()?;
+        let slot = self.keep_slot as usize;
+        let mut keep = vec![1.0f32; slot * self.maps.max(1)];
+        for &(j, h) in &ablate.0 {
+            if j < self.maps && h < self.heads {
+                keep[j * slot + h] = 0.0;
+            }
+        }
+        ctx.queue
+            .write_buffer(&self.head_keep, 0, bytemuck::cast_slice(&keep));
         ctx.queue
             .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
         ctx.queue
