@@ -87,6 +87,8 @@ impl BackendChoice {
 }
 
 #[derive(Subcommand)]
+// parsed once per run: the size of the largest variant (render's options) does not matter
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run a model on a text and write every hidden state and attention map to a safetensors file
     Trace {
