@@ -406,3 +406,50 @@ fn attribution_refuses_what_it_cannot_do() {
     let e = attribute(&mlm, &input, 1, None, 5, &ctl).unwrap_err();
     assert!(e.to_string().contains("cancelled"), "{e}");
 }
+
+/// With heads switched off, the attributed logit is the ablated model's: equal to the MLM head
+/// on the last hidden state of the ablated CPU run (itself equal to transformers with those
+/// heads zeroed, tests/hf_parity.rs), and the gradients change.
+#[test]
+fn attribution_of_an_ablated_model_attributes_the_ablated_logit() {
+    use albert_lens::insight::attribution::{attribute, attribute_with};
+    use albert_lens::insight::Control;
+    use albert_lens::model::{Ablation, ForwardOptions, LoadedModel};
+    let model = LoadedModel::open(&common::model_folder("albert-mini")).unwrap();
+    let input = model
+        .encode("The capital of the United [MASK] is Washington.", None)
+        .unwrap();
+    let ablate = Ablation::parse("1:1,2:3,4:2").unwrap();
+    let (pos, target) = (6, model.tokenizer.token_to_id("states"));
+    let a = attribute_with(
+        &model,
+        (&input, &ablate),
+        (pos, target),
+        4,
+        &Control::default(),
+    )
+    .unwrap();
+    let opts = ForwardOptions {
+        ablate,
+        ..ForwardOptions::default()
+    };
+    let t = CpuBackend::new()
+        .forward_with(&model.config, &model.weights, &input, &opts)
+        .unwrap();
+    let last = t.hidden_states.len() - 1;
+    let logits = model
+        .weights
+        .mlm
+        .as_ref()
+        .unwrap()
+        .logits(&model.config, t.hidden(last, pos))
+        .unwrap();
+    let want = logits[target.unwrap() as usize];
+    assert!(
+        (a.logit - want).abs() <= 1e-4 * want.abs().max(1.0),
+        "{} vs {want}",
+        a.logit
+    );
+    let intact = attribute(&model, &input, pos, target, 4, &Control::default()).unwrap();
+    assert_ne!(intact.grad_x_input, a.grad_x_input);
+}

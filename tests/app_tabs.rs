@@ -14,7 +14,12 @@ mod common;
 use app_common::{mask_status_bar, wait};
 
 use albert_lens::app::tabs::{
-    explain::ExplainTab, lens::LensTab, projection::ProjectionTab, shared::SharedTab,
+    attention::{AttentionTab, DiffMode},
+    attribution::AttributionTab,
+    explain::ExplainTab,
+    lens::LensTab,
+    projection::ProjectionTab,
+    shared::SharedTab,
 };
 use albert_lens::app::LensApp;
 use albert_lens::figures::Theme;
@@ -209,13 +214,19 @@ fn projection_equals_a_pca_of_transformers_hidden_states() {
 #[test]
 fn every_export_is_valid_svg_and_png() {
     let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
-    for tab in ["Shared vs unshared", "Layer lens", "Projection", "Explain"] {
+    for tab in [
+        "Shared vs unshared",
+        "Layer lens",
+        "Projection",
+        "Explain",
+        "Attribution",
+    ] {
         open_tab(&mut h, tab);
     }
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1, "{all:?}");
     for what in all {
         let (fig, matrix) = app
             .build_export(what.0, what.1, &Theme::PRESENTATION)
@@ -519,4 +530,134 @@ fn explain_tab_walks_through_transformers_numbers_and_follows_a_clicked_token() 
         let sum: f32 = products.iter().sum();
         assert!((sum / (d as f32).sqrt() - s).abs() <= 1e-4 * s.abs().max(1.0));
     }
+}
+
+/// Switching heads off in the side panel's grid re-runs the model with them ablated: the trace
+/// equals transformers with those heads zeroed (tests/fixtures/ablation/albert-mini), and
+/// "Show the change" opens the attention views' difference against the intact run.
+#[test]
+fn switching_heads_off_reruns_and_matches_transformers_with_those_heads_zeroed() {
+    let (_, _, path, meta) = golden_cases("ablation", &["albert-mini"]).remove(0);
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), &meta["text"]);
+    h.get_by_label_contains("Switch heads off").click();
+    h.run_steps(2);
+    for name in ["layer 1 head 1", "layer 1 head 2", "layer 3 head 4"] {
+        h.get_by_label(name).click();
+        h.run_steps(1);
+    }
+    wait(&mut h);
+    let golden = albert_lens::model::Trace::read_safetensors(&path).unwrap();
+    let app = h.state();
+    assert_eq!(
+        app.session.input.intervention.ablate.label(),
+        meta["ablate"]
+    );
+    assert_trace_matches(app.session.trace().unwrap(), &golden, "ablated in the app");
+    let intact = app.session.traced().unwrap().intact.clone().unwrap();
+    assert!(
+        intact.trace.head(0, 0).iter().any(|&p| p > 0.0),
+        "the intact run keeps the head"
+    );
+    h.get_by_label("Show the change: changed − intact").click();
+    h.run_steps(3);
+    wait(&mut h);
+    let app = h.state();
+    assert_eq!(app.session.settings.open_tab, "attention");
+    assert_eq!(
+        app.tab::<AttentionTab>().unwrap().settings.diff,
+        DiffMode::Intervention
+    );
+    mask_status_bar(&mut h);
+    h.snapshot("intervention_diff");
+}
+
+/// Clicking a token chip replaces it by [MASK] and re-runs (the same numbers as the text with
+/// [MASK] written in), the lens opens at that position and the prediction before → after is
+/// shown; clicking it again restores the token.
+#[test]
+fn masking_a_token_reruns_and_opens_the_lens_there() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    let pos = h
+        .state()
+        .session
+        .trace()
+        .unwrap()
+        .tokens
+        .iter()
+        .position(|t| t == "capital")
+        .unwrap();
+    h.get_all_by_label("capital")
+        .find(|n| n.rect().min.x < 330.0)
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    wait(&mut h);
+    let app = h.state();
+    let trace = app.session.trace().unwrap().clone();
+    assert_eq!(trace.tokens[pos], "[MASK]");
+    assert_eq!(app.session.settings.open_tab, "lens");
+    assert_eq!(app.tab::<LensTab>().unwrap().result().unwrap().0, pos);
+    let change = app.session.traced().unwrap().prediction.clone().unwrap();
+    assert_eq!(change.position, pos);
+    // the same as running the text with [MASK] written in its place
+    let model = albert_lens::model::LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let text = MASK_TEXT.replacen("capital", "[MASK]", 1);
+    let input = model.encode(&text, None).unwrap();
+    assert_eq!(input.ids, trace.input_ids, "the masked ids");
+    use albert_lens::backend::Backend;
+    let want = albert_lens::backend::CpuBackend::new()
+        .forward(&model.config, &model.weights, &input)
+        .unwrap();
+    assert_trace_matches(&trace, &want, "masked in the app");
+    h.get_by_label_contains(&format!("Prediction at token {pos}: “{}”", change.before.0));
+    // restore
+    h.get_all_by_label("[MASK]")
+        .find(|n| n.rect().min.x < 330.0 && n.rect().min.y > 250.0)
+        .unwrap()
+        .click();
+    h.run_steps(2);
+    wait(&mut h);
+    assert_eq!(h.state().session.trace().unwrap().tokens[pos], "capital");
+}
+
+/// The Attribution tab on albert-mini: integrated gradients of the [MASK] prediction equal
+/// torch autograd's (tests/fixtures/attribution/albert-mini/mask, 1e-4 of the largest), the
+/// rows beside it are the rollout and value-weighted attention from the [MASK], and the
+/// Spearman correlations on screen are those of the rows.
+#[test]
+fn attribution_tab_matches_torch_and_states_the_rank_correlations() {
+    let (_, _, path, meta) = golden_cases("attribution", &["albert-mini"])
+        .into_iter()
+        .find(|c| c.0.ends_with("mask"))
+        .unwrap();
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), &meta["text"]);
+    open_tab(&mut h, "Attribution");
+    let app = h.state();
+    let c = app
+        .tab::<AttributionTab>()
+        .unwrap()
+        .comparison(&app.session)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.target, meta["target"]);
+    let want = file_tensor(&path, "integrated_gradients").unwrap();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&c.rows[0].1, &want) <= 1e-4 * scale);
+    let trace = app.session.trace().unwrap();
+    let n = trace.num_tokens();
+    let rollout = albert_lens::analysis::rollout(trace).unwrap();
+    assert_eq!(
+        c.rows[1].1,
+        rollout.last().unwrap()[c.position * n..(c.position + 1) * n]
+    );
+    let r = albert_lens::insight::attribution::spearman(
+        &c.rows[0].1.iter().map(|v| v.abs()).collect::<Vec<_>>(),
+        &c.rows[1].1,
+    )
+    .unwrap();
+    h.get_by_label(&format!(
+        "Spearman ρ, integrated gradients vs attention rollout: {r:+.3}"
+    ));
+    mask_status_bar(&mut h);
+    h.snapshot("attribution_tab");
 }

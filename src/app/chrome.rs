@@ -255,8 +255,16 @@ impl Chrome {
                 for w in &t.warnings {
                     ui.colored_label(ui.visuals().warn_fg_color, format!("Warning: {w}"));
                 }
-                token_links::token_chips(ui, t);
+                let masked = cx.input.intervention.masked.clone();
+                if let Some(i) = token_links::token_chips(ui, t, &masked) {
+                    cx.intervention.toggle_mask(i);
+                    if cx.intervention.masked.contains(&i) {
+                        cx.view_request = Some(super::session::ViewRequest::Lens(i));
+                    }
+                    cx.touch_now();
+                }
             }
+            super::interventions::panel(ui, cx);
         });
     }
 }

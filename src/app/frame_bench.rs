@@ -125,6 +125,8 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             trace: trace.clone(),
             ms: 0.0,
             backend: "cpu".into(),
+            intact: None,
+            prediction: None,
         };
         app.session.set_trace(traced.clone());
         if tab == "shared" {

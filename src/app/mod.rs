@@ -6,6 +6,7 @@
 pub mod chrome;
 pub mod export_menu;
 pub mod frame_bench;
+pub mod interventions;
 pub mod jobs;
 pub mod session;
 pub mod tabs;
@@ -279,7 +280,34 @@ impl LensApp {
             }
         });
         chrome.path_dialog(&ctx, cx);
+        self.view_request();
         self.screenshot_step(&ctx);
+    }
+
+    /// Opens what the side panel asked for: the lens at a token just masked, or the attention
+    /// views' difference against the intact run.
+    fn view_request(&mut self) {
+        match self.session.view_request.take() {
+            Some(session::ViewRequest::Lens(pos)) => {
+                if let Some(l) = self.tab_mut::<tabs::lens::LensTab>() {
+                    l.settings.position = Some(pos);
+                }
+                if self
+                    .session
+                    .info(ModelSlot::Main)
+                    .is_some_and(|i| i.has_mlm)
+                {
+                    self.session.settings.open_tab = "lens".into();
+                }
+            }
+            Some(session::ViewRequest::InterventionDiff) => {
+                if let Some(a) = self.tab_mut::<tabs::attention::AttentionTab>() {
+                    a.settings.diff = tabs::attention::DiffMode::Intervention;
+                }
+                self.session.settings.open_tab = "attention".into();
+            }
+            None => {}
+        }
     }
 
     fn screenshot_step(&mut self, ctx: &egui::Context) {

@@ -8,7 +8,7 @@ use super::worker::{ModelInfo, ModelSlot, Traced, Worker};
 use crate::colormap::Colormap;
 use crate::figures::Figure;
 use crate::matrix::Matrix;
-use crate::model::{ModelSource, Trace};
+use crate::model::{Intervention, ModelSource, Trace};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,8 +89,19 @@ pub struct ModelState {
 pub struct Input {
     pub text: String,
     pub pair: Option<String>,
+    /// heads switched off and tokens masked in the main run
+    pub intervention: Intervention,
     /// bumped on every run asked for (keys of the tabs' own runs on the same input)
     pub seq: u64,
+}
+
+/// A tab the side panel asks the shell to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewRequest {
+    /// the layer lens at a token just masked
+    Lens(usize),
+    /// the attention views' difference: the changed run minus the intact one
+    InterventionDiff,
 }
 
 pub struct Session {
@@ -105,6 +116,10 @@ pub struct Session {
     /// bumped whenever a new main trace is installed (keys of everything computed from it)
     pub trace_gen: u64,
     pub status: Status,
+    /// what the user switched off or masked (copied into the next run's [`Input`])
+    pub intervention: Intervention,
+    /// a view the side panel asked the shell to open
+    pub view_request: Option<ViewRequest>,
     dirty_at: Option<Instant>,
     exports: Vec<Job<u64, ExportDone>>,
 }
@@ -121,6 +136,8 @@ impl Session {
             trace: None,
             trace_gen: 0,
             status: Status::default(),
+            intervention: Intervention::default(),
+            view_request: None,
             dirty_at: None,
             exports: Vec::new(),
         }
@@ -139,6 +156,12 @@ impl Session {
     /// The main model's trace of the current input.
     pub fn trace(&self) -> Option<&Arc<Trace>> {
         self.trace.as_ref().map(|t| &t.trace)
+    }
+
+    /// The main run with what came with it (the intact run and the prediction change of an
+    /// intervention).
+    pub fn traced(&self) -> Option<&Traced> {
+        self.trace.as_ref()
     }
 
     /// Attention rollout of every layer of [`Self::trace`].
@@ -179,19 +202,32 @@ impl Session {
             return;
         }
         let s = &self.settings;
-        self.input = Input {
-            text: s.text.clone(),
-            pair: s
-                .pair_on
+        let (text, pair) = (
+            s.text.clone(),
+            s.pair_on
                 .then(|| s.pair.clone())
                 .filter(|p| !p.trim().is_empty()),
+        );
+        if (&text, &pair) != (&self.input.text, &self.input.pair) {
+            // masked positions belong to the old tokens
+            self.intervention.masked.clear();
+        }
+        self.input = Input {
+            text,
+            pair,
+            intervention: self.intervention.clone(),
             seq: self.input.seq + 1,
         };
         let key = (self.models[0].gen, self.input.clone());
         if let Some(ticket) = self.run.ask(key, &self.wake) {
-            let (text, pair) = (self.input.text.clone(), self.input.pair.clone());
+            let input = self.input.clone();
             self.worker.run(ticket, move |e, _| {
-                e.run(ModelSlot::Main, &text, pair.as_deref(), true)
+                e.run(
+                    ModelSlot::Main,
+                    (&input.text, input.pair.as_deref()),
+                    true,
+                    &input.intervention,
+                )
             });
         }
     }

@@ -8,6 +8,7 @@
 
 use super::jobs::{Control, Ticket, Waker};
 use crate::backend::{Backend, BackendChoice, FallbackBackend};
+use crate::model::{ForwardOptions, Intervention};
 use crate::model::{LoadedModel, ModelSource, Trace};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,19 @@ pub struct Traced {
     pub rollout: Arc<Vec<Vec<f32>>>,
     pub ms: f64,
     pub backend: String,
+    /// with an intervention (heads off, tokens masked): the same input run without it
+    pub intact: Option<Arc<Traced>>,
+    /// with an intervention and a masked-LM head: the top prediction before and after it
+    pub prediction: Option<PredictionChange>,
+}
+
+/// The masked-LM head's top prediction at one position, without and with an intervention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionChange {
+    pub position: usize,
+    /// (token, probability)
+    pub before: (String, f32),
+    pub after: (String, f32),
 }
 
 /// What the UI shows about a loaded model.
@@ -102,35 +116,92 @@ impl Engine {
     }
 
     /// Runs the model in `slot` on a text (and optional second segment). The main view's trace
-    /// (`main_view`) recycles the memory of the one it replaces.
+    /// (`main_view`) recycles the memory of the one it replaces. With an intervention, the
+    /// input is also run without it (`intact`), and the prediction before and after is given.
     pub fn run(
         &mut self,
         slot: ModelSlot,
-        text: &str,
-        pair: Option<&str>,
+        (text, pair): (&str, Option<&str>),
         main_view: bool,
+        iv: &Intervention,
     ) -> Result<Traced, String> {
-        let m = loaded(&self.models, slot)?;
         let t0 = Instant::now();
-        let backend = &mut self.backend;
-        let (rollout, trace) = m
-            .encode(text, pair)
-            .and_then(|input| backend.forward(&m.config, &m.weights, &input))
-            .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)))
-            .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
-        let trace = Arc::new(trace);
+        let m = loaded(&self.models, slot)?;
+        let input = m.encode(text, pair).map_err(|e| e.to_string())?;
+        let mut changed = input.clone();
+        if !iv.masked.is_empty() {
+            let mask = ["[MASK]", "<mask>"]
+                .into_iter()
+                .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
+                .ok_or("this tokenizer has no mask token")?;
+            iv.apply_masks(&mut changed, mask);
+        }
+        let opts = ForwardOptions {
+            capture: crate::model::Capture::Nothing,
+            ablate: iv.ablate.clone(),
+        };
+        let mut traced = self.forward(slot, &changed, &opts)?;
+        if !iv.is_empty() {
+            let intact = self.forward(slot, &input, &ForwardOptions::default())?;
+            traced.prediction = self.prediction_change(slot, iv, (&intact.trace, &traced.trace));
+            traced.intact = Some(Arc::new(intact));
+        }
+        let trace = traced.trace.clone();
         if main_view {
-            if let Some(old) = self.last_main.replace(trace.clone()) {
+            if let Some(old) = self.last_main.replace(trace) {
                 if let Ok(t) = Arc::try_unwrap(old) {
                     self.backend.recycle(t);
                 }
             }
         }
+        traced.ms = t0.elapsed().as_secs_f64() * 1e3;
+        Ok(traced)
+    }
+
+    fn forward(
+        &mut self,
+        slot: ModelSlot,
+        input: &crate::model::EncodedInput,
+        opts: &ForwardOptions,
+    ) -> Result<Traced, String> {
+        let m = loaded(&self.models, slot)?;
+        let backend = &mut self.backend;
+        let (rollout, trace) = backend
+            .forward_with(&m.config, &m.weights, input, opts)
+            .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)))
+            .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
         Ok(Traced {
-            trace,
+            trace: Arc::new(trace),
             rollout: Arc::new(rollout),
-            ms: t0.elapsed().as_secs_f64() * 1e3,
+            ms: 0.0,
             backend: self.backend_label(),
+            intact: None,
+            prediction: None,
+        })
+    }
+
+    /// The top prediction at the first masked position (else the first [MASK]) before and
+    /// after an intervention, when the model has a masked-LM head.
+    fn prediction_change(
+        &self,
+        slot: ModelSlot,
+        iv: &Intervention,
+        (before, after): (&Trace, &Trace),
+    ) -> Option<PredictionChange> {
+        let m = loaded(&self.models, slot).ok()?;
+        let head = m.weights.mlm.as_ref()?;
+        let position = iv.masked.first().copied().or_else(|| after.first_mask())?;
+        let top = |t: &Trace| -> Option<(String, f32)> {
+            let last = t.hidden_states.len().checked_sub(1)?;
+            let logits = head.logits(&m.config, t.hidden(last, position)).ok()?;
+            let probs = crate::insight::softmax(&logits);
+            let (id, p) = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            Some((m.tokenizer.token_or_id(id as u32), *p))
+        };
+        Some(PredictionChange {
+            position,
+            before: top(before)?,
+            after: top(after)?,
         })
     }
 
@@ -138,17 +209,26 @@ impl Engine {
     /// `sel.map`'s intermediates, with the comparison model's layer sharing when one is open.
     pub fn explain(
         &mut self,
-        text: &str,
-        pair: Option<&str>,
+        (text, pair): (&str, Option<&str>),
+        iv: &Intervention,
         sel: crate::insight::explain::Selection,
     ) -> Result<crate::insight::explain::Walk, String> {
         use crate::insight::explain::Walk;
         let m = loaded(&self.models, ModelSlot::Main)?;
-        let capture = crate::model::Capture::Maps(vec![sel.map]);
-        let backend = &mut self.backend;
-        let trace = m
-            .encode(text, pair)
-            .and_then(|input| backend.forward_capture(&m.config, &m.weights, &input, &capture))
+        let mut input = m.encode(text, pair).map_err(|e| e.to_string())?;
+        if let Some(mask) = ["[MASK]", "<mask>"]
+            .into_iter()
+            .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
+        {
+            iv.apply_masks(&mut input, mask);
+        }
+        let opts = ForwardOptions {
+            capture: crate::model::Capture::Maps(vec![sel.map]),
+            ablate: iv.ablate.clone(),
+        };
+        let trace = self
+            .backend
+            .forward_with(&m.config, &m.weights, &input, &opts)
             .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
         let mut walk = Walk::new(m, &trace, sel).map_err(|e| e.to_string())?;
         walk.sharing.model = self.labels[0].clone();

@@ -15,7 +15,7 @@
 use super::Control;
 use crate::error::{LensError, Result};
 use crate::model::weights::{LayerNormWeights, Linear};
-use crate::model::{Activation, EncodedInput, LoadedModel};
+use crate::model::{Ablation, Activation, EncodedInput, LoadedModel};
 use candle_core::{DType, Device, Tensor, Var, D};
 
 /// The three attributions of one prediction.
@@ -179,7 +179,7 @@ fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
 /// The MLM logit of `target` at `pos` as a function of the word-embedding rows `word` `[N, E]`.
 fn logit_of(
     model: &LoadedModel,
-    input: &EncodedInput,
+    (input, ablate): (&EncodedInput, &Ablation),
     word: &Tensor,
     (pos, target): (usize, u32),
 ) -> Result<Tensor> {
@@ -201,6 +201,7 @@ fn logit_of(
     let split = |t: Tensor| -> candle_core::Result<Tensor> {
         t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
     };
+    let mut j = 0;
     for i in 0..cfg.num_hidden_layers {
         for layer in &w.groups[cfg.group_of_layer(i)] {
             let qkv = linear(&x, &layer.qkv)?;
@@ -211,7 +212,14 @@ fn logit_of(
             let s = s
                 .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
                 .exp()?;
-            let probs = s.broadcast_div(&s.sum_keepdim(D::Minus1)?)?;
+            let mut probs = s.broadcast_div(&s.sum_keepdim(D::Minus1)?)?;
+            if (0..heads).any(|h| ablate.off(j, h)) {
+                let keep: Vec<f64> = (0..heads)
+                    .map(|h| if ablate.off(j, h) { 0.0 } else { 1.0 })
+                    .collect();
+                probs = probs.broadcast_mul(&Tensor::from_vec(keep, (heads, 1, 1), &dev)?)?;
+            }
+            j += 1;
             let ctx = probs
                 .matmul(&v)?
                 .transpose(0, 1)?
@@ -247,7 +255,7 @@ fn no_head() -> LensError {
 /// The logit and its gradient with respect to the word rows, at `word` scaled by `alpha`.
 fn gradient(
     model: &LoadedModel,
-    input: &EncodedInput,
+    input: (&EncodedInput, &Ablation),
     word: &Tensor,
     alpha: f64,
     at: (usize, u32),
@@ -270,6 +278,24 @@ pub fn attribute(
     input: &EncodedInput,
     position: usize,
     target: Option<u32>,
+    steps: usize,
+    ctl: &Control,
+) -> Result<Attribution> {
+    attribute_with(
+        model,
+        (input, &Ablation::default()),
+        (position, target),
+        steps,
+        ctl,
+    )
+}
+
+/// [`attribute`] of the model with the heads of `ablate` switched off (its prediction and
+/// gradients are those of the ablated model).
+pub fn attribute_with(
+    model: &LoadedModel,
+    (input, ablate): (&EncodedInput, &Ablation),
+    (position, target): (usize, Option<u32>),
     steps: usize,
     ctl: &Control,
 ) -> Result<Attribution> {
@@ -300,7 +326,16 @@ pub fn attribute(
         None => {
             // the model's own top-1, from the same head the app's lens uses
             use crate::backend::Backend;
-            let trace = crate::backend::CpuBackend::new().forward(cfg, &model.weights, input)?;
+            let opts = crate::model::ForwardOptions {
+                capture: crate::model::Capture::Nothing,
+                ablate: ablate.clone(),
+            };
+            let trace = crate::backend::CpuBackend::new().forward_with(
+                cfg,
+                &model.weights,
+                input,
+                &opts,
+            )?;
             let last = trace.hidden_states.len() - 1;
             let logits = head.logits(cfg, trace.hidden(last, position))?;
             logits
@@ -314,6 +349,7 @@ pub fn attribute(
     let word = f64t(&model.weights.embeddings.word.index_select(&ids, 0)?)?;
     let at = (position, target);
     ctl.report(format!("gradients 0/{steps}"), Some(0.0));
+    let input = (input, ablate);
     let (logit, g) = gradient(model, input, &word, 1.0, at)?;
     let per_token = |t: &Tensor| -> Result<Vec<f32>> {
         Ok(t.sum(D::Minus1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)

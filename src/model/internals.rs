@@ -272,3 +272,49 @@ impl ForwardOptions {
         }
     }
 }
+
+/// What the user changed before a run: heads switched off, and token positions replaced by the
+/// mask token (exBERT's "mask and re-run": the ids change, the positions stay).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Intervention {
+    pub ablate: Ablation,
+    /// sorted token positions shown as [MASK]
+    pub masked: Vec<usize>,
+}
+
+impl Intervention {
+    pub fn is_empty(&self) -> bool {
+        self.ablate.is_empty() && self.masked.is_empty()
+    }
+
+    /// Masks position `i` if it is not, unmasks it if it is.
+    pub fn toggle_mask(&mut self, i: usize) {
+        match self.masked.binary_search(&i) {
+            Ok(k) => {
+                self.masked.remove(k);
+            }
+            Err(k) => self.masked.insert(k, i),
+        }
+    }
+
+    /// Switches head `h` of map `j` off, or back on.
+    pub fn toggle_head(&mut self, j: usize, h: usize) {
+        let heads = &mut self.ablate.0;
+        match heads.binary_search(&(j, h)) {
+            Ok(k) => {
+                heads.remove(k);
+            }
+            Err(k) => heads.insert(k, (j, h)),
+        }
+    }
+
+    /// Replaces the masked positions of `input` (ordinary tokens only) by `mask` (id, token).
+    pub fn apply_masks(&self, input: &mut crate::model::EncodedInput, (id, token): (u32, &str)) {
+        for &i in &self.masked {
+            if i < input.len() && !input.special[i] {
+                input.ids[i] = id;
+                input.tokens[i] = token.to_string();
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ pub mod trace;
 pub mod weights;
 
 pub use config::{Activation, ModelConfig, ModelType};
-pub use internals::{Ablation, Capture, ForwardOptions, Internals, MapInternals};
+pub use internals::{Ablation, Capture, ForwardOptions, Internals, Intervention, MapInternals};
 pub use source::ModelSource;
 pub use tokenizer::{EncodedInput, LensTokenizer};
 pub use trace::Trace;

@@ -35,16 +35,24 @@ pub enum DiffMode {
     SecondText,
     /// the comparison model on the same text
     CompareModel,
+    /// the run with the intervention (heads off, tokens masked) minus the intact run
+    Intervention,
 }
 
 impl DiffMode {
-    pub const ALL: [DiffMode; 3] = [DiffMode::Off, DiffMode::SecondText, DiffMode::CompareModel];
+    pub const ALL: [DiffMode; 4] = [
+        DiffMode::Off,
+        DiffMode::SecondText,
+        DiffMode::CompareModel,
+        DiffMode::Intervention,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             DiffMode::Off => "No difference",
             DiffMode::SecondText => "Difference: second text",
             DiffMode::CompareModel => "Difference: comparison model",
+            DiffMode::Intervention => "Difference: intervention − intact",
         }
     }
 }
@@ -137,7 +145,8 @@ impl AttentionTab {
             }
         }
         let (slot, text) = match self.settings.diff {
-            DiffMode::Off => return,
+            // the intact run comes with the main one
+            DiffMode::Off | DiffMode::Intervention => return,
             DiffMode::SecondText => (ModelSlot::Main, self.settings.diff_text.clone()),
             DiffMode::CompareModel => (ModelSlot::Compare, cx.input.text.clone()),
         };
@@ -152,7 +161,7 @@ impl AttentionTab {
         if let Some(ticket) = self.diff.ask(key, &cx.wake) {
             let pair = cx.input.pair.clone();
             cx.worker.run(ticket, move |e, _| {
-                e.run(slot, &text, pair.as_deref(), false)
+                e.run(slot, (&text, pair.as_deref()), false, &Default::default())
             });
         }
     }
@@ -219,9 +228,21 @@ impl AttentionTab {
                 return;
             }
         }
+        let intact = cx.traced().and_then(|t| t.intact.clone());
         let diff = if use_diff {
             let (main, compare) = (cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare));
-            match (self.diff_run(), s.diff, compare, main) {
+            let run = match s.diff {
+                DiffMode::Intervention => intact.as_deref(),
+                _ => self.diff_run(),
+            };
+            match (run, s.diff, compare, main) {
+                (None, DiffMode::Intervention, _, _) => {
+                    self.map = Some(Err(
+                        "no intervention: switch a head off or mask a token (side panel)".into(),
+                    ));
+                    self.map_key = Some(key);
+                    return;
+                }
                 (_, DiffMode::CompareModel, Some(c), Some(m))
                     if c.tokenizer_id != m.tokenizer_id =>
                 {

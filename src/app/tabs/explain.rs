@@ -107,9 +107,14 @@ impl ExplainTab {
             cx.status.error = Some(format!("explain: {e}"));
         }
         if let Some(ticket) = self.walk.ask(Self::key(cx, sel), &cx.wake) {
-            let (text, pair) = (cx.input.text.clone(), cx.input.pair.clone());
+            let input = cx.input.clone();
             cx.worker.run(ticket, move |e, _| {
-                e.explain(&text, pair.as_deref(), sel).map(Arc::new)
+                e.explain(
+                    (&input.text, input.pair.as_deref()),
+                    &input.intervention,
+                    sel,
+                )
+                .map(Arc::new)
             });
         }
     }

@@ -3,6 +3,7 @@
 //! menu through the view registry. Adding a tab is one file here and one line in [`registry`].
 
 pub mod attention;
+pub mod attribution;
 pub mod explain;
 pub mod lens;
 pub mod projection;
@@ -53,6 +54,7 @@ pub fn registry() -> Vec<Box<dyn Tab>> {
         Box::new(shared::SharedTab::default()),
         Box::new(lens::LensTab::default()),
         Box::new(explain::ExplainTab::default()),
+        Box::new(attribution::AttributionTab::default()),
     ]
 }
 

@@ -126,7 +126,12 @@ impl SharedTab {
             if let Some(ticket) = self.compare.ask(key, &cx.wake) {
                 let (text, pair) = (text.clone(), pair.clone());
                 cx.worker.run(ticket, move |e, _| {
-                    e.run(ModelSlot::Compare, &text, pair.as_deref(), false)
+                    e.run(
+                        ModelSlot::Compare,
+                        (&text, pair.as_deref()),
+                        false,
+                        &Default::default(),
+                    )
                 });
             }
         }

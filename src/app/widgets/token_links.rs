@@ -109,13 +109,19 @@ pub fn token_links(
 
 /// The tokens of the input as chips: hover shows id, segment and position; special tokens are
 /// drawn weaker.
-pub fn token_chips(ui: &mut egui::Ui, trace: &Trace) {
+/// The input's tokens as chips (segment B tinted, special tokens greyed, `masked` ones marked);
+/// returns the ordinary token clicked, if one was.
+pub fn token_chips(ui: &mut egui::Ui, trace: &Trace, masked: &[usize]) -> Option<usize> {
+    let mut clicked = None;
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = Vec2::new(3.0, 3.0);
         for (i, tok) in trace.tokens.iter().enumerate() {
             let special = trace.special.get(i).copied().unwrap_or(false);
             let seg = trace.token_type_ids.get(i).copied().unwrap_or(0);
-            let fill = if special {
+            let is_masked = masked.contains(&i);
+            let fill = if is_masked {
+                egui::Color32::from_rgb(0xE6, 0x9F, 0x00)
+            } else if special {
                 ui.visuals().faint_bg_color
             } else if seg == 0 {
                 ui.visuals().widgets.inactive.bg_fill
@@ -124,18 +130,29 @@ pub fn token_chips(ui: &mut egui::Ui, trace: &Trace) {
             };
             let text = egui::RichText::new(tok).size(12.0);
             let text = if special { text.weak() } else { text };
-            ui.add(
-                egui::Button::new(text)
-                    .fill(fill)
-                    .corner_radius(3.0)
-                    .small(),
-            )
-            .on_hover_text(format!(
-                "“{tok}”\nid {}\nsegment {}\nposition {i}{}",
-                trace.input_ids.get(i).copied().unwrap_or(0),
-                if seg == 0 { "A" } else { "B" },
-                if special { "\nspecial token" } else { "" }
-            ));
+            let action = if is_masked {
+                "\nclick: restore the token"
+            } else if special {
+                "\nspecial token"
+            } else {
+                "\nclick: replace by [MASK] and re-run"
+            };
+            let r = ui
+                .add(
+                    egui::Button::new(text)
+                        .fill(fill)
+                        .corner_radius(3.0)
+                        .small(),
+                )
+                .on_hover_text(format!(
+                    "“{tok}”\nid {}\nsegment {}\nposition {i}{action}",
+                    trace.input_ids.get(i).copied().unwrap_or(0),
+                    if seg == 0 { "A" } else { "B" },
+                ));
+            if r.clicked() && (!special || is_masked) {
+                clicked = Some(i);
+            }
         }
     });
+    clicked
 }

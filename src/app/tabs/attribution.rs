@@ -1,0 +1,303 @@
+//! The Attribution tab: which input tokens one masked-LM prediction depends on, by gradient
+//! (integrated gradients, gradient × input, gradient norm), beside attention rollout and
+//! value-weighted attention from the same position, with the Spearman rank correlation of each
+//! pair on screen — "is attention explanation?" measured on the user's own text. The gradients
+//! run on the worker (integrated gradients with progress and Cancel); the model is the one the
+//! views show, with its switched-off heads and masked tokens.
+
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::app::jobs::Job;
+use crate::app::session::Session;
+use crate::app::worker::ModelSlot;
+use crate::figures::attribution::{shade, signed};
+use crate::figures::Theme;
+use crate::insight::attribution::{attribute_with, Attribution, Comparison, Method};
+use crate::model::Trace;
+use crate::views::{self, View};
+use egui::{Color32, RichText};
+use std::sync::Arc;
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AttributionSettings {
+    /// the predicted position (None: the first [MASK], else the first ordinary token)
+    pub position: Option<usize>,
+    pub method: Method,
+    /// integrated-gradients steps
+    pub steps: usize,
+    /// the predicted token attributed (empty: the model's top 1)
+    pub target: String,
+}
+
+impl Default for AttributionSettings {
+    fn default() -> Self {
+        AttributionSettings {
+            position: None,
+            method: Method::IntegratedGradients,
+            steps: 50,
+            target: String::new(),
+        }
+    }
+}
+
+/// The trace's generation, the position, the steps and the target.
+type AttrKey = (u64, usize, usize, String);
+
+/// An attribution and the last layer's value-weighted attention of all heads `[N, N]`.
+pub struct Attributed {
+    pub attribution: Attribution,
+    pub value_all: Vec<f32>,
+}
+
+#[derive(Default)]
+pub struct AttributionTab {
+    pub settings: AttributionSettings,
+    job: Job<AttrKey, Arc<Attributed>>,
+}
+
+impl AttributionTab {
+    pub fn position(&self, t: &Trace) -> usize {
+        self.settings
+            .position
+            .filter(|&p| p < t.num_tokens())
+            .or_else(|| t.first_mask())
+            .or_else(|| t.special.iter().position(|s| !s))
+            .unwrap_or(0)
+    }
+
+    /// The comparison shown, once the worker has answered for the current trace.
+    pub fn comparison(&self, cx: &Session) -> Option<Result<Comparison, String>> {
+        let trace = cx.trace()?;
+        let ((gen, ..), r) = self.job.latest()?;
+        if *gen != cx.trace_gen {
+            return None;
+        }
+        Some(r.clone().and_then(|a| {
+            Comparison::new(
+                &a.attribution,
+                self.settings.method,
+                trace,
+                &cx.rollout(),
+                &a.value_all,
+            )
+            .map_err(|e| e.to_string())
+        }))
+    }
+
+    fn ask(&mut self, cx: &mut Session, trace: &Arc<Trace>) {
+        if let Some(e) = self.job.poll_err() {
+            if !e.contains("cancelled") {
+                cx.status.error = Some(format!("attribution: {e}"));
+            }
+        }
+        let s = &self.settings;
+        let key = (
+            cx.trace_gen,
+            self.position(trace),
+            s.steps,
+            s.target.trim().to_string(),
+        );
+        if let Some(ticket) = self.job.ask(key.clone(), &cx.wake) {
+            let (t, ablate) = (trace.clone(), cx.input.intervention.ablate.clone());
+            cx.worker.run(ticket, move |e, ctl| {
+                let m = e.model(ModelSlot::Main)?;
+                let target = match key.3.as_str() {
+                    "" => None,
+                    tok => Some(
+                        m.tokenizer
+                            .token_to_id(tok)
+                            .ok_or_else(|| format!("{tok:?} is not in the model's vocabulary"))?,
+                    ),
+                };
+                let attribution =
+                    attribute_with(m, (&t.input(), &ablate), (key.1, target), key.2, ctl)
+                        .map_err(|e| e.to_string())?;
+                let last = t.attentions.len().saturating_sub(1);
+                let (_, value_all) =
+                    crate::analysis::value_weighted(&m.config, &m.weights, &t, last)
+                        .map_err(|e| e.to_string())?;
+                Ok(Arc::new(Attributed {
+                    attribution,
+                    value_all,
+                }))
+            });
+        }
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
+        let pos = self.position(trace);
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 3.0;
+            ui.label("Prediction at:");
+            for (i, t) in trace.tokens.iter().enumerate() {
+                if ui.selectable_label(i == pos, t).clicked() {
+                    self.settings.position = Some(i);
+                }
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::new("attr_method", "Attribution")
+                .selected_text(self.settings.method.name())
+                .show_ui(ui, |ui| {
+                    for m in Method::ALL {
+                        ui.selectable_value(&mut self.settings.method, m, m.name());
+                    }
+                });
+            ui.add(
+                egui::Slider::new(&mut self.settings.steps, 1..=200)
+                    .logarithmic(true)
+                    .text("IG steps"),
+            );
+            ui.label("Target:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.settings.target)
+                    .desired_width(110.0)
+                    .hint_text("top 1"),
+            )
+            .on_hover_text("the predicted token whose logit is attributed (a vocabulary entry); empty: the model's top 1");
+            export_button(self, ui, cx, "attribution");
+        });
+    }
+}
+
+/// One row of tokens coloured by `values` (signed rows on the diverging map).
+fn token_row(ui: &mut egui::Ui, c: &Comparison, values: &[f32]) {
+    let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let signed = signed(values);
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
+        for (i, tok) in c.tokens.iter().enumerate() {
+            let [r, g, b] = shade(values[i], max, signed);
+            let deep = (values[i] / max.max(1e-12)).abs() > 0.7;
+            let text_color = if deep {
+                Color32::WHITE
+            } else {
+                Color32::from_gray(20)
+            };
+            let mut button = egui::Button::new(RichText::new(tok).color(text_color))
+                .fill(Color32::from_rgb(r, g, b))
+                .corner_radius(3.0);
+            if i == c.position {
+                button = button.stroke(egui::Stroke::new(2.0, ui.visuals().text_color()));
+            }
+            ui.add(button)
+                .on_hover_text(format!("token {i} “{tok}”: {:.5}", values[i]));
+        }
+    });
+}
+
+impl Tab for AttributionTab {
+    fn id(&self) -> &'static str {
+        "attribution"
+    }
+
+    fn title(&self) -> &'static str {
+        "Attribution"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        let Some(trace) = cx.trace().cloned() else {
+            super::no_trace(ui);
+            return;
+        };
+        if !cx.info(ModelSlot::Main).is_some_and(|i| i.has_mlm) {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "This checkpoint has no masked-LM head, so there is no prediction to attribute. Open a *ForMaskedLM or *ForPreTraining checkpoint (like the built-in models).",
+            );
+            return;
+        }
+        ui.weak("Which tokens a prediction depends on, by gradient, beside where attention looks from the same token. If attention were an explanation, the rows would agree; the rank correlations say how much they do on this text.");
+        self.controls(ui, cx, &trace);
+        self.ask(cx, &trace);
+        if let Some(ctl) = self.job.control().cloned() {
+            if self.job.pending() {
+                ui.horizontal(|ui| {
+                    let (note, fraction) = ctl.progress();
+                    ui.add(
+                        egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                            .text(note)
+                            .desired_width(300.0),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        self.job.cancel();
+                    }
+                });
+            }
+        }
+        let Some(result) = self.comparison(cx) else {
+            return;
+        };
+        let c = match result {
+            Ok(c) => c,
+            Err(e) => {
+                ui.colored_label(ui.visuals().warn_fg_color, e);
+                return;
+            }
+        };
+        let a = self
+            .job
+            .latest()
+            .and_then(|(_, r)| r.as_ref().ok())
+            .cloned();
+        if let Some(a) = a {
+            ui.label(format!(
+                "Prediction “{}” at token {} (“{}”), logit {:.3}{}",
+                c.target,
+                c.position,
+                c.tokens[c.position],
+                a.attribution.logit,
+                if cx.input.intervention.ablate.is_empty() {
+                    ""
+                } else {
+                    ", with the switched-off heads"
+                }
+            ));
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (name, values) in &c.rows {
+                ui.add_space(6.0);
+                ui.strong(name);
+                token_row(ui, &c, values);
+            }
+            ui.add_space(10.0);
+            for (i, j, r) in &c.spearman {
+                let v = r.map_or("undefined (a constant row)".to_string(), |r| format!("{r:+.3}"));
+                ui.label(format!("Spearman ρ, {} vs {}: {v}", c.rows[*i].0, c.rows[*j].0));
+            }
+            ui.weak(format!(
+                "Ranks of |{}|. Attention from token {}: rollout up to the last layer; value-weighted: the last layer, all heads.",
+                c.method.name(),
+                c.position
+            ));
+        });
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &["attribution"]
+    }
+
+    fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
+        let c = self
+            .comparison(cx)
+            .ok_or("the attribution has not been computed yet")??;
+        let view = View::Attribution {
+            model: &cx.label(ModelSlot::Main),
+            comparison: &c,
+        };
+        views::build(&view, theme).map_err(|e| e.to_string())
+    }
+
+    fn busy(&self) -> bool {
+        self.job.pending()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}
