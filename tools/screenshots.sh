@@ -20,7 +20,11 @@ for tab in projection shared explain; do
 done
 DISPLAY=:97 "$BIN" --backend cpu --tab lens --text "The capital of the United [MASK] is Washington." \
     --screenshot screenshots/lens.png
+DISPLAY=:97 "$BIN" --backend cpu --tab attribution --text "The capital of the United [MASK] is Washington." \
+    --screenshot screenshots/attribution.png
 # figures made by the command line (no window)
+"$BIN" render --backend cpu --view attribution --text "The capital of the United [MASK] is Washington." \
+    --out screenshots/attribution-figure.png --scale 1.5
 "$BIN" render --backend cpu --view explain --layer 2 --head 2 --position 3 --temperature 2 \
     --compare bert-mini --out screenshots/explain-figure.png --scale 1
 "$BIN" render --backend cpu --view figure1 --compare bert-mini --repeats 12,24 --out screenshots/figure1.png --scale 1.5
