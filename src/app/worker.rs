@@ -130,10 +130,7 @@ impl Engine {
         let input = m.encode(text, pair).map_err(|e| e.to_string())?;
         let mut changed = input.clone();
         if !iv.masked.is_empty() {
-            let mask = ["[MASK]", "<mask>"]
-                .into_iter()
-                .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
-                .ok_or("this tokenizer has no mask token")?;
+            let mask = mask_token(m).ok_or("this tokenizer has no mask token")?;
             iv.apply_masks(&mut changed, mask);
         }
         let opts = ForwardOptions {
@@ -190,7 +187,13 @@ impl Engine {
     ) -> Option<PredictionChange> {
         let m = loaded(&self.models, slot).ok()?;
         let head = m.weights.mlm.as_ref()?;
-        let position = iv.masked.first().copied().or_else(|| after.first_mask())?;
+        // where the lens looks by default: a masked token, a [MASK], else the first word
+        let position = iv
+            .masked
+            .first()
+            .copied()
+            .or_else(|| after.first_mask())
+            .or_else(|| after.special.iter().position(|s| !s))?;
         let top = |t: &Trace| -> Option<(String, f32)> {
             let last = t.hidden_states.len().checked_sub(1)?;
             let logits = head.logits(&m.config, t.hidden(last, position)).ok()?;
@@ -216,10 +219,7 @@ impl Engine {
         use crate::insight::explain::Walk;
         let m = loaded(&self.models, ModelSlot::Main)?;
         let mut input = m.encode(text, pair).map_err(|e| e.to_string())?;
-        if let Some(mask) = ["[MASK]", "<mask>"]
-            .into_iter()
-            .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
-        {
+        if let Some(mask) = mask_token(m) {
             iv.apply_masks(&mut input, mask);
         }
         let opts = ForwardOptions {
@@ -274,6 +274,13 @@ impl Engine {
 
 /// The model in `slot`, or why there is none (a free function, so that a method can hold it
 /// while it uses the backend).
+/// The model's mask token: its id and text.
+fn mask_token(m: &LoadedModel) -> Option<(u32, &'static str)> {
+    ["[MASK]", "<mask>"]
+        .into_iter()
+        .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
+}
+
 fn loaded(models: &[Option<LoadedModel>; 2], slot: ModelSlot) -> Result<&LoadedModel, String> {
     models[slot as usize]
         .as_ref()
