@@ -73,6 +73,7 @@ pub fn synthetic_input(cfg: &ModelConfig, n: usize) -> EncodedInput {
         special: vec![false; n],
         ids,
         truncated: None,
+        segments_cut: None,
     }
 }
 

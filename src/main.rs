@@ -575,15 +575,50 @@ fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Mesa's Wayland client prints "XDG_RUNTIME_DIR is invalid or not set" on every device it
+/// creates when the variable is missing (a headless shell, CI): give the process a private one.
+/// Without the variable no Wayland display was reachable anyway, so nothing else changes.
+fn private_runtime_dir() -> Option<PathBuf> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).is_dir()) {
+        return None;
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("albert-lens-runtime-{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    // before any thread exists: nothing reads the environment concurrently
+    std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    Some(dir)
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let runtime_dir = private_runtime_dir();
+    let result = run(cli);
+    if let Some(d) = runtime_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    result
+}
+
+/// `--backend both` compares the two in `bench`; every other command runs one backend.
+fn one_backend(b: BackendChoice) -> Result<BackendChoice> {
+    if b == BackendChoice::Both {
+        anyhow::bail!("--backend both is for bench only: use auto, cpu or gpu");
+    }
+    Ok(b)
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => run_window(cli),
+        None => {
+            one_backend(cli.backend)?;
+            run_window(cli)
+        }
         Some(Command::Summary {
             model,
             text,
             backend,
-        }) => summary(&model, &text, backend),
+        }) => summary(&model, &text, one_backend(backend)?),
         Some(Command::BenchUi { frames }) => albert_lens::app::frame_bench::run(frames.max(5)),
         Some(Command::Trace {
             model,
@@ -615,7 +650,7 @@ fn main() -> Result<()> {
             let (_, trace, backend_name) = run_trace_on(
                 &model,
                 (&text, pair.as_deref()),
-                &mut make_backend(backend),
+                &mut make_backend(one_backend(backend)?),
                 &opts,
             )?;
             for w in &trace.warnings {
@@ -633,7 +668,7 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Verify { backend, fixtures }) => verify(backend, &fixtures),
+        Some(Command::Verify { backend, fixtures }) => verify(one_backend(backend)?, &fixtures),
         Some(Command::Attribute {
             model,
             text,
@@ -641,14 +676,17 @@ fn main() -> Result<()> {
             position,
             target,
             steps,
-            backend: _,
+            backend,
             out,
-        }) => attribute(
-            &model,
-            (&text, pair.as_deref()),
-            (position, target.as_deref(), steps),
-            &out,
-        ),
+        }) => {
+            one_backend(backend)?;
+            attribute(
+                &model,
+                (&text, pair.as_deref()),
+                (position, target.as_deref(), steps),
+                &out,
+            )
+        }
         Some(Command::Render {
             model,
             text,
@@ -720,7 +758,7 @@ fn main() -> Result<()> {
                 steps,
                 text: text.clone(),
             };
-            let mut be = make_backend(backend);
+            let mut be = make_backend(one_backend(backend)?);
             let main_opts = ForwardOptions {
                 capture: if view == albert_lens::render::RenderView::Explain {
                     Capture::All

@@ -356,3 +356,48 @@ fn first_start_opens_the_built_in_albert_mini_and_shows_the_example_attention() 
     assert!(tab.heatmap_rect.is_some(), "the heatmap was not drawn");
     h.get_by_label_contains("albert-mini (built in)");
 }
+
+/// A long error in the status bar: the label is cut to the window (egui elides it), the whole
+/// text is in its tooltip, and a click copies it.
+#[test]
+fn a_long_error_shows_in_full_on_hover_and_copies_on_click() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), "hello");
+    let long = format!(
+        "opening /some/folder: {} the end",
+        "a very long reason ".repeat(30)
+    );
+    h.state_mut().session.status.error = Some(long.clone());
+    h.ctx.all_styles_mut(|s| s.interaction.tooltip_delay = 0.0);
+    h.run_steps(2);
+    let label = h.get_by_label_contains("opening /some/folder");
+    assert!(
+        label.rect().max.x <= 1281.0,
+        "the label stays inside the window"
+    );
+    label.hover();
+    h.run_steps(5);
+    assert!(
+        h.query_all_by_label_contains("(click to copy)")
+            .next()
+            .is_some(),
+        "the tooltip has the whole text"
+    );
+    h.get_all_by_label_contains("opening /some/folder")
+        .find(|n| n.rect().min.y > 760.0)
+        .unwrap()
+        .click();
+    // the frame that handles the click puts the text on the clipboard
+    let mut copied = false;
+    for _ in 0..3 {
+        h.step();
+        copied |= h.output().platform_output.commands.iter().any(|c| {
+            matches!(c, egui::OutputCommand::CopyText(t)
+                if t.ends_with("the end") && t.starts_with("Error: opening"))
+        });
+    }
+    assert_eq!(
+        h.state().session.status.notice.as_deref(),
+        Some("the error message was copied")
+    );
+    assert!(copied, "the whole message went to the clipboard");
+}

@@ -378,3 +378,78 @@ fn trace_ablate_and_attribute_equal_the_torch_fixtures() {
     assert!(String::from_utf8_lossy(&res.stderr).contains("no masked-LM head"));
     assert!(!out.exists());
 }
+
+/// The command line's rough edges: an empty `--pair` is no pair (as transformers treats
+/// `text_pair=""`), a cut pair says how each segment was cut, `--backend both` is refused
+/// outside `bench`, and without XDG_RUNTIME_DIR no Wayland complaint reaches the terminal.
+#[test]
+fn empty_pairs_cut_pairs_backend_both_and_a_missing_runtime_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], out: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+            .arg("trace")
+            .args(args)
+            .arg("--model")
+            .arg(fixture("albert_single"))
+            .arg("--out")
+            .arg(out)
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let (a, b) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    let ra = run(&["--backend", "cpu", "--text", "Where is it?"], &a);
+    let rb = run(
+        &["--backend", "cpu", "--text", "Where is it?", "--pair", ""],
+        &b,
+    );
+    assert!(ra.status.success() && rb.status.success());
+    let (ta, tb) = (
+        albert_lens::model::Trace::read_safetensors(&a).unwrap(),
+        albert_lens::model::Trace::read_safetensors(&b).unwrap(),
+    );
+    assert_eq!(ta.input_ids, tb.input_ids, "no second [SEP]");
+    assert_eq!(ta, tb);
+
+    let long = "Attention lets every token look at every other token. ".repeat(6);
+    let c = dir.path().join("c.safetensors");
+    let rc = run(
+        &[
+            "--backend",
+            "cpu",
+            "--text",
+            "A short question?",
+            "--pair",
+            &long,
+        ],
+        &c,
+    );
+    let err = String::from_utf8_lossy(&rc.stderr);
+    assert!(rc.status.success(), "{err}");
+    assert!(err.contains("cut longest-first"), "{err}");
+    let t = albert_lens::model::Trace::read_safetensors(&c).unwrap();
+    // segment A: between [CLS] and the first [SEP]
+    let a_kept = t.tokens.iter().position(|t| t == "[SEP]").unwrap() - 1;
+    assert!(
+        err.contains(&format!("segment A from {a_kept} to {a_kept} tokens")),
+        "{err}"
+    );
+
+    let rd = run(
+        &["--backend", "both", "--text", "hi"],
+        &dir.path().join("d.safetensors"),
+    );
+    assert!(!rd.status.success());
+    assert!(String::from_utf8_lossy(&rd.stderr).contains("--backend both is for bench only"));
+
+    let re = run(
+        &["--backend", "gpu", "--text", "hi"],
+        &dir.path().join("e.safetensors"),
+    );
+    let err = String::from_utf8_lossy(&re.stderr);
+    assert!(re.status.success(), "{err}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+}

@@ -189,9 +189,22 @@ impl Chrome {
             }
             if let Some(err) = cx.status.error.clone() {
                 ui.separator();
-                ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
                 if ui.small_button("x").on_hover_text("dismiss").clicked() {
                     cx.status.error = None;
+                }
+                // as much as fits, the whole text on hover, copied on click
+                let full = format!("Error: {err}");
+                let text = egui::RichText::new(&full).color(ui.visuals().error_fg_color);
+                let r = ui
+                    .add(
+                        egui::Label::new(text)
+                            .truncate()
+                            .sense(egui::Sense::click()),
+                    )
+                    .on_hover_text(format!("{full}\n\n(click to copy)"));
+                if r.clicked() {
+                    ui.ctx().copy_text(full);
+                    cx.status.notice = Some("the error message was copied".into());
                 }
             }
         });

@@ -82,17 +82,11 @@ pub fn vocab_neighbours(m: &LoadedModel, label: &str, query: &str, k: usize) -> 
     let Some(id) = id else {
         return fail(format!("\"{q}\" is not in the vocabulary"));
     };
-    let table = match m
-        .weights
-        .embeddings
-        .word
-        .to_dtype(candle_core::DType::F32)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f32>())
-    {
+    let table = match m.weights.word_table() {
         Ok(v) => v,
         Err(e) => return fail(format!("cannot read the embeddings: {e}")),
     };
+    let table = table.as_slice();
     let e = c.embedding_size;
     let v = table.len() / e.max(1);
     if id as usize >= v {
@@ -101,7 +95,7 @@ pub fn vocab_neighbours(m: &LoadedModel, label: &str, query: &str, k: usize) -> 
         ));
     }
     let row = |i: usize| &table[i * e..(i + 1) * e];
-    let sims = nearest_rows(&table, e, id as usize, k);
+    let sims = nearest_rows(table, e, id as usize, k);
     let q_row = row(id as usize);
     let decode = |i: usize| m.tokenizer.token_or_id(i as u32);
     let mut data: Vec<f32> = q_row.to_vec();

@@ -147,6 +147,8 @@ pub struct EncodedInput {
     pub special: Vec<bool>,
     /// Set when the input was cut to fit the model: (tokens before, tokens kept).
     pub truncated: Option<(usize, usize)>,
+    /// For a sentence pair that was cut: each segment's own tokens (before, kept), A then B.
+    pub segments_cut: Option<[(usize, usize); 2]>,
 }
 
 impl EncodedInput {
@@ -158,10 +160,13 @@ impl EncodedInput {
     }
     /// A warning for the UI / CLI when the input was cut.
     pub fn truncation_warning(&self) -> Option<String> {
-        self.truncated.map(|(before, kept)| {
-            format!(
+        self.truncated.map(|(before, kept)| match self.segments_cut {
+            Some([(a0, a1), (b0, b1)]) => format!(
+                "the pair has {before} tokens but the model takes at most {kept}: it was cut longest-first (as transformers does), segment A from {a0} to {a1} tokens and segment B from {b0} to {b1}"
+            ),
+            None => format!(
                 "the input has {before} tokens but the model takes at most {kept}: it was truncated to the first {kept}"
-            )
+            ),
         })
     }
 }
@@ -397,6 +402,8 @@ impl LensTokenizer {
     /// `max_len` tokens with HF's longest-first strategy when needed.
     /// A panic inside the tokenizer library is an error naming the tokenizer file.
     pub fn encode(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<EncodedInput> {
+        // an empty second segment is no second segment, as in transformers (`if text_pair:`)
+        let pair = pair.filter(|p| !p.is_empty());
         if text.trim().is_empty() && pair.is_none_or(|p| p.trim().is_empty()) {
             return Err(LensError::EmptyInput);
         }
@@ -419,6 +426,15 @@ impl LensTokenizer {
         }
         .map_err(|e| tok_err(path, e))?;
         let full_len = enc_full.get_ids().len();
+        // each segment's own tokens (special ones left out), before and after a cut
+        let per_segment = |e: &tokenizers::Encoding, seg: u32| {
+            e.get_type_ids()
+                .iter()
+                .zip(e.get_special_tokens_mask())
+                .filter(|&(&t, &sp)| t == seg && sp == 0)
+                .count()
+        };
+        let full_counts = [0, 1].map(|seg| per_segment(&enc_full, seg));
         let enc = if full_len > max_len {
             let mut t = self.inner.clone();
             t.with_truncation(Some(TruncationParams {
@@ -443,6 +459,8 @@ impl LensTokenizer {
         };
         let ids = enc.get_ids().to_vec();
         let truncated = (full_len > ids.len()).then_some((full_len, ids.len()));
+        let segments_cut = (truncated.is_some() && pair.is_some())
+            .then(|| [0, 1].map(|seg| (full_counts[seg as usize], per_segment(&enc, seg))));
         Ok(EncodedInput {
             type_ids: enc.get_type_ids().to_vec(),
             // Token strings as transformers' convert_ids_to_tokens gives them (an unknown piece
@@ -459,6 +477,7 @@ impl LensTokenizer {
                 .collect(),
             ids,
             truncated,
+            segments_cut,
         })
     }
 }

@@ -117,6 +117,7 @@ impl Trace {
             tokens: self.tokens.clone(),
             special: self.special.clone(),
             truncated: None,
+            segments_cut: None,
         }
     }
 

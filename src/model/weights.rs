@@ -77,6 +77,9 @@ pub struct ModelWeights {
     pub param_count: usize,
     /// Float dtypes found in the file (e.g. "F16").
     pub stored_dtypes: BTreeSet<&'static str>,
+    /// The word-embedding table as host floats `[V, E]`, made on first use (vocabulary mode
+    /// searches it on every click).
+    pub word_rows: std::sync::OnceLock<std::sync::Arc<Vec<f32>>>,
 }
 
 /// Tensors a checkpoint may carry that the views do not use.
@@ -182,6 +185,16 @@ impl Taker {
 }
 
 impl ModelWeights {
+    /// The word-embedding table `[V, E]` as host floats, copied out once per model.
+    pub fn word_table(&self) -> Result<std::sync::Arc<Vec<f32>>> {
+        if let Some(t) = self.word_rows.get() {
+            return Ok(t.clone());
+        }
+        let word = self.embeddings.word.to_dtype(candle_core::DType::F32)?;
+        let table = std::sync::Arc::new(word.flatten_all()?.to_vec1::<f32>()?);
+        Ok(self.word_rows.get_or_init(|| table).clone())
+    }
+
     /// Builds the weights from a checkpoint's tensors, checking every name and shape against
     /// the config. Returns the weights and warnings for the user.
     pub fn from_tensors(
@@ -358,6 +371,7 @@ impl ModelWeights {
                 mlm,
                 param_count: t.params,
                 stored_dtypes: t.dtypes,
+                word_rows: Default::default(),
             },
             warnings,
         ))
@@ -429,6 +443,7 @@ impl ModelWeights {
             mlm: None,
             param_count,
             stored_dtypes: BTreeSet::from(["F32"]),
+            word_rows: Default::default(),
         })
     }
 
@@ -476,6 +491,22 @@ pub fn params_of_config(cfg: &ModelConfig) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Vocabulary mode's table is copied out of the tensor once per model, not per search.
+    #[test]
+    fn the_word_table_is_copied_once() {
+        let cfg = crate::model::ModelConfig::from_json_bytes(
+            br#"{"model_type":"albert","vocab_size":50,"embedding_size":8,"hidden_size":16,
+                "num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":16}"#,
+            Path::new("test"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let w = ModelWeights::random(&cfg, 3).unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (w.word_table(), w.word_table());
+        let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(a.len(), 50 * 8);
+    }
 
     #[test]
     fn canonical_names_strip_prefix_and_rename_gamma_beta() {
