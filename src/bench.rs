@@ -74,6 +74,7 @@ pub fn synthetic_input(cfg: &ModelConfig, n: usize) -> EncodedInput {
         ids,
         truncated: None,
         segments_cut: None,
+        word_ids: (0..n as u32).map(Some).collect(),
     }
 }
 

@@ -218,6 +218,10 @@ enum Command {
         /// attribution: integrated-gradients steps
         #[arg(long, default_value_t = 50)]
         steps: usize,
+        /// head, model, rollout: attention per word instead of per word piece (to a word = sum
+        /// over its pieces, from a word = mean)
+        #[arg(long)]
+        words: bool,
         /// switch heads off in the main model: LAYER:HEAD[,...], from 1
         #[arg(long, value_parser = parse_ablation)]
         ablate: Option<Ablation>,
@@ -702,6 +706,7 @@ fn run(cli: Cli) -> Result<()> {
             target,
             steps,
             ablate,
+            words,
             top_k,
             trajectories,
             tsne,
@@ -756,6 +761,7 @@ fn run(cli: Cli) -> Result<()> {
                     })?,
                 target,
                 steps,
+                words,
                 text: text.clone(),
             };
             let mut be = make_backend(one_backend(backend)?);

@@ -59,6 +59,8 @@ pub struct RenderOptions {
     pub trajectories: bool,
     /// projection: lay out with t-SNE instead of PCA
     pub tsne: bool,
+    /// attention per word instead of per word piece (head, rollout and model views)
+    pub words: bool,
     /// explain: the softmax temperature of the what-if (1: the model)
     pub temperature: f32,
     /// attribution: the method shown, the target token (None: the top 1), the IG steps
@@ -85,6 +87,30 @@ pub fn render(
     compare: Option<&Run<'_>>,
     rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
 ) -> Result<(Figure, Option<Matrix>)> {
+    let attention_view = matches!(
+        opts.view,
+        RenderView::Head | RenderView::Model | RenderView::Rollout
+    );
+    if opts.words && attention_view {
+        // the same views of the traces merged to words
+        let word = |r: &Run<'_>| crate::analysis::words::word_trace(r.trace);
+        let (wm, wc) = (word(main), compare.map(word));
+        let main = Run {
+            name: main.name.clone(),
+            model: main.model,
+            trace: &wm,
+        };
+        let compare = compare.zip(wc.as_ref()).map(|(c, t)| Run {
+            name: c.name.clone(),
+            model: c.model,
+            trace: t,
+        });
+        let opts = RenderOptions {
+            words: false,
+            ..opts.clone()
+        };
+        return render(&opts, &main, compare.as_ref(), rerun);
+    }
     let t = main.trace;
     let keep = t.kept_tokens(opts.hide_special);
     let layers = t.attentions.len();
@@ -306,6 +332,7 @@ fn map_data(
         renormalise: true,
         shared_scale: false,
         log: opts.log,
+        words: opts.words,
     };
     let rollout_of = |t: &Trace| -> Result<Vec<Vec<f32>>> {
         if measure == Measure::Rollout {

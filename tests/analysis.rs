@@ -453,3 +453,49 @@ fn attribution_of_an_ablated_model_attributes_the_ablated_logit() {
     let intact = attribute(&model, &input, pos, target, 4, &Control::default()).unwrap();
     assert_ne!(intact.grad_x_input, a.grad_x_input);
 }
+
+/// Attention per word equals the fixture made from transformers' attentions with the fast
+/// tokenizer's word_ids() (tests/fixtures/words: albert-mini's WordPiece on the example, and a
+/// SentencePiece ALBERT on a sentence pair), every row still sums to 1, and the groups agree.
+#[test]
+fn word_level_attention_matches_transformers_word_ids() {
+    use albert_lens::analysis::words;
+    use albert_lens::model::LoadedModel;
+    for (name, folder, path, meta) in
+        common::golden_cases("words", &["albert-mini", "albert_single"])
+    {
+        let model = LoadedModel::open(&folder).unwrap();
+        let pair = meta
+            .get("pair")
+            .filter(|p| !p.is_empty())
+            .map(String::as_str);
+        let input = model.encode(&meta["text"], pair).unwrap();
+        let trace = CpuBackend::new()
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        let want: Vec<Vec<usize>> = serde_json::from_str(&meta["groups"]).unwrap();
+        assert_eq!(words::groups(&trace), want, "{name}: word groups");
+        let w = words::word_trace(&trace);
+        let m = want.len();
+        assert_eq!(w.num_tokens(), m);
+        for (j, a) in w.attentions.iter().enumerate() {
+            let golden = common::file_tensor(&path, &format!("word_attentions.{j}")).unwrap();
+            let d = common::max_abs_diff(a, &golden);
+            assert!(d <= 1e-5, "{name}: word_attentions.{j} max diff {d:e}");
+            for row in a.chunks(m) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+        }
+        // a trace read from a file has no word ids: the pieces' markers give the same words
+        let mut bare = trace.clone();
+        bare.word_ids.clear();
+        if name.starts_with("albert-mini") {
+            assert_eq!(words::groups(&bare), want, "{name}: words from ## markers");
+        }
+        assert!(
+            w.tokens.iter().any(|t| t == "tired" || t == "tired."),
+            "{:?}",
+            w.tokens
+        );
+    }
+}

@@ -661,3 +661,32 @@ fn attribution_tab_matches_torch_and_states_the_rank_correlations() {
     mask_status_bar(&mut h);
     h.snapshot("attribution_tab");
 }
+
+/// "Per word" in the attention tab: the heatmap shows one row and column per word, equal to the
+/// mean over heads of transformers' word-level maps (tests/fixtures/words/albert-mini).
+#[test]
+fn per_word_attention_in_the_heatmap_matches_transformers_word_ids() {
+    let (_, _, path, meta) = golden_cases("words", &["albert-mini"]).remove(0);
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), &meta["text"]);
+    h.get_by_label("Per word").click();
+    h.run_steps(3);
+    let groups: Vec<Vec<usize>> = serde_json::from_str(&meta["groups"]).unwrap();
+    let m = groups.len();
+    let app = h.state();
+    let layer = app.session.settings.layer;
+    let data = app
+        .tab::<AttentionTab>()
+        .unwrap()
+        .map
+        .clone()
+        .unwrap()
+        .unwrap();
+    assert_eq!((data.matrix.rows, data.matrix.cols), (m, m));
+    assert!(data.matrix.col_labels.iter().any(|l| l == "tired"));
+    let all = file_tensor(&path, &format!("word_attentions.{layer}")).unwrap();
+    let heads = all.len() / (m * m);
+    let mean: Vec<f32> = (0..m * m)
+        .map(|i| (0..heads).map(|hd| all[hd * m * m + i]).sum::<f32>() / heads as f32)
+        .collect();
+    assert!(max_abs_diff(&data.matrix.values, &mean) <= 1e-5);
+}

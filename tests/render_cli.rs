@@ -408,3 +408,45 @@ fn attribution_csv_holds_torch_gradients_and_ablate_changes_the_run() {
         "the ablated run's layer 4, head 1"
     );
 }
+
+/// `render --words` merges word pieces (to a word: the sum over its pieces; from a word: the
+/// mean): the CSV of one head equals the map made from transformers' attentions with its
+/// tokenizer's word_ids() (tests/fixtures/words/albert-mini), labelled by whole words.
+#[test]
+fn words_merge_pieces_like_transformers_word_ids() {
+    let (_, _, path, meta) = golden_cases("words", &["albert-mini"]).remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("words.csv");
+    ok(&render(
+        &[
+            "--view",
+            "head",
+            "--layer",
+            "2",
+            "--head",
+            "3",
+            "--words",
+            "--text",
+            &meta["text"],
+        ],
+        &out,
+    ));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let header = csv_fields(csv.lines().next().unwrap());
+    assert!(header.iter().any(|h| h == "tired"), "{header:?}");
+    let got: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            csv_fields(l)[1..]
+                .iter()
+                .map(|v| v.parse::<f32>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let groups: Vec<Vec<usize>> = serde_json::from_str(&meta["groups"]).unwrap();
+    let m = groups.len();
+    let all = file_tensor(&path, "word_attentions.1").unwrap();
+    let want = &all[2 * m * m..3 * m * m];
+    assert!(max_abs_diff(&got, want) <= 1e-5);
+}

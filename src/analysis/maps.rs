@@ -21,6 +21,8 @@ pub struct MapKey {
     pub renormalise: bool,
     pub shared_scale: bool,
     pub log: bool,
+    /// the trace given is merged to words (only the cache key: the caller merges)
+    pub words: bool,
 }
 
 /// A matrix ready to draw (rows = queries) with how to colour it.

@@ -5,6 +5,7 @@
 //! column = key), independent of the UI so that tests can check them on hand-made inputs.
 
 pub mod maps;
+pub mod words;
 
 use crate::error::{LensError, Result};
 use crate::model::{ModelConfig, ModelWeights, Trace};

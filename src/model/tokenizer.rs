@@ -149,6 +149,9 @@ pub struct EncodedInput {
     pub truncated: Option<(usize, usize)>,
     /// For a sentence pair that was cut: each segment's own tokens (before, kept), A then B.
     pub segments_cut: Option<[(usize, usize); 2]>,
+    /// The word each token belongs to, counted per segment (None for special tokens): what
+    /// transformers' `word_ids()` gives, from the pre-tokenizer's split.
+    pub word_ids: Vec<Option<u32>>,
 }
 
 impl EncodedInput {
@@ -475,6 +478,7 @@ impl LensTokenizer {
                 .iter()
                 .map(|&m| m != 0)
                 .collect(),
+            word_ids: enc.get_word_ids().to_vec(),
             ids,
             truncated,
             segments_cut,

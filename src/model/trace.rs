@@ -33,6 +33,9 @@ pub struct Trace {
     pub warnings: Vec<String>,
     /// The intermediates, when the forward pass was asked to keep them.
     pub internals: Option<Box<Internals>>,
+    /// The word of each token within its segment (transformers' `word_ids()`); empty for a
+    /// trace read from a file, where words are found from the pieces' markers instead.
+    pub word_ids: Vec<Option<u32>>,
 }
 
 /// How far one trace is from another (a reference), in the project's tolerance terms.
@@ -71,6 +74,7 @@ impl Trace {
             attentions,
             warnings: input.truncation_warning().into_iter().collect(),
             internals: None,
+            word_ids: input.word_ids.clone(),
         }
     }
 
@@ -118,6 +122,7 @@ impl Trace {
             special: self.special.clone(),
             truncated: None,
             segments_cut: None,
+            word_ids: self.word_ids.clone(),
         }
     }
 
@@ -344,6 +349,7 @@ impl Trace {
             )?,
             attentions,
             warnings: Vec::new(),
+            word_ids: Vec::new(),
         })
     }
 }

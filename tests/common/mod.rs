@@ -197,6 +197,7 @@ pub fn hand_trace(
         attentions,
         warnings: Vec::new(),
         internals: None,
+        word_ids: Vec::new(),
     }
 }
 

@@ -74,6 +74,9 @@ pub struct AttentionSettings {
     pub shared_scale: bool,
     /// with special tokens hidden, renormalise each row to sum to 1
     pub renormalise: bool,
+    /// attention per word instead of per word piece (Clark et al.: to a word = sum over its
+    /// pieces, from a word = mean)
+    pub words: bool,
 }
 
 impl Default for AttentionSettings {
@@ -88,14 +91,42 @@ impl Default for AttentionSettings {
             log_scale: false,
             shared_scale: false,
             renormalise: true,
+            words: false,
         }
+    }
+}
+
+/// A trace the views show, with the rollout of its maps.
+pub type Shown = (Arc<Trace>, Arc<Vec<Vec<f32>>>);
+
+/// A trace merged to words, and the rollout of its word-level maps.
+fn word_level(trace: &Trace) -> Shown {
+    let w = crate::analysis::words::word_trace(trace);
+    let r = crate::analysis::rollout(&w).unwrap_or_default();
+    (Arc::new(w), Arc::new(r))
+}
+
+/// Value-weighted maps of the pieces of `pieces`, merged to its words.
+fn merge_value(v: &ValueMaps, pieces: &Trace) -> ValueMaps {
+    use crate::analysis::words;
+    let g = words::groups(pieces);
+    let n = pieces.num_tokens();
+    let per_head = v
+        .per_head
+        .chunks(n * n)
+        .flat_map(|h| words::merge(h, n, &g))
+        .collect();
+    ValueMaps {
+        layer: v.layer,
+        per_head: Arc::new(per_head),
+        all: Arc::new(words::merge(&v.all, n, &g)),
     }
 }
 
 /// The difference run's key: the input's sequence number, the mode, the model's generation.
 type DiffKey = (u64, DiffMode, u64);
 /// The model view's atlas key: trace generation, hide special, renormalise, shared scale.
-type AtlasKey = (u64, bool, bool, bool);
+type AtlasKey = (u64, bool, bool, bool, bool);
 
 #[derive(Default)]
 pub struct AttentionTab {
@@ -107,6 +138,8 @@ pub struct AttentionTab {
     map_key: Option<MapKey>,
     /// the map the heatmap and token links show
     pub map: Option<Result<MapData, String>>,
+    /// the trace merged to words and its rollout, for the trace generation it was made from
+    words_cache: Option<(u64, Shown)>,
     map_gen: u64,
     heat_tex: Option<MapTexture>,
     grid_tex: Option<MapTexture>,
@@ -193,12 +226,29 @@ impl AttentionTab {
         }
     }
 
+    /// The trace the views show and its rollout: the session's, or merged to words.
+    pub fn shown(&mut self, cx: &Session) -> Option<Shown> {
+        let trace = cx.trace()?.clone();
+        if !self.settings.words {
+            return Some((trace, cx.rollout()));
+        }
+        match &self.words_cache {
+            Some((gen, shown)) if *gen == cx.trace_gen => Some(shown.clone()),
+            _ => {
+                let shown = word_level(&trace);
+                self.words_cache = Some((cx.trace_gen, shown.clone()));
+                Some(shown)
+            }
+        }
+    }
+
     /// The map for the current options, recomputed only when they changed.
     pub fn update_map(&mut self, cx: &Session) {
-        let Some(trace) = cx.trace().cloned() else {
+        let Some((trace, rollout)) = self.shown(cx) else {
             self.map = None;
             return;
         };
+        let pieces = cx.trace().cloned();
         let s = &self.settings;
         let use_diff = s.diff != DiffMode::Off;
         let value_key = (cx.trace_gen, cx.settings.layer);
@@ -217,6 +267,7 @@ impl AttentionTab {
             renormalise: s.renormalise,
             shared_scale: s.shared_scale,
             log: s.log_scale,
+            words: s.words,
         };
         if self.map_key.as_ref() == Some(&key) {
             return;
@@ -253,6 +304,7 @@ impl AttentionTab {
                     self.map_key = Some(key);
                     return;
                 }
+                (Some(t), _, _, _) if s.words => Some(word_level(&t.trace)),
                 (Some(t), _, _, _) => Some((t.trace.clone(), t.rollout.clone())),
                 (None, _, _, _) => {
                     self.map = Some(Err("running the second input…".into()));
@@ -263,9 +315,18 @@ impl AttentionTab {
         } else {
             None
         };
+        // value-weighted maps come per piece from the worker: merged like the attention
+        let merged;
+        let value = match (value, pieces) {
+            (Some(v), Some(p)) if s.words => {
+                merged = merge_value(v, &p);
+                Some(&merged)
+            }
+            (v, _) => v,
+        };
         self.map = Some(maps::compute(
             &trace,
-            &cx.rollout(),
+            &rollout,
             value,
             diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
             &key,
@@ -322,6 +383,9 @@ impl AttentionTab {
                 "one scale for every layer and head (0–1 for weights) instead of each map's own range",
             );
             ui.checkbox(&mut p.hide_special, "Hide special tokens");
+            ui.checkbox(&mut s.words, "Per word").on_hover_text(
+                "attention between words instead of word pieces (Clark et al. 2019): to a word, the sum over its pieces; from a word, the mean",
+            );
             ui.add_enabled(
                 p.hide_special,
                 egui::Checkbox::new(&mut s.renormalise, "Renormalise rows"),
@@ -349,7 +413,13 @@ impl AttentionTab {
 
     fn model_view(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
         let (p, s) = (&cx.settings, &self.settings);
-        let key = (cx.trace_gen, p.hide_special, s.renormalise, s.shared_scale);
+        let key = (
+            cx.trace_gen,
+            p.hide_special,
+            s.renormalise,
+            s.shared_scale,
+            s.words,
+        );
         if self.atlas.as_ref().is_none_or(|(k, _)| *k != key) {
             let keep = trace.kept_tokens(p.hide_special);
             let atlas = model_grid::atlas(trace, &keep, s.renormalise, s.shared_scale);
@@ -524,7 +594,7 @@ impl Tab for AttentionTab {
             ui.weak("the view as a figure (PNG, SVG) or its matrix (CSV, NPY, safetensors)");
         });
         ui.separator();
-        let Some(trace) = cx.trace().cloned() else {
+        let Some((trace, _)) = self.shown(cx) else {
             ui.centered_and_justified(|ui| {
                 if cx.busy() {
                     ui.spinner();
@@ -546,9 +616,8 @@ impl Tab for AttentionTab {
     }
 
     fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
-        let trace = cx
-            .trace()
-            .cloned()
+        let (trace, _) = self
+            .shown(cx)
             .ok_or("nothing to export yet: no model has run")?;
         let model = cx.label(ModelSlot::Main);
         let e = |x: crate::LensError| x.to_string();

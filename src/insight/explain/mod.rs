@@ -435,6 +435,7 @@ impl Trace {
             attentions: Vec::new(),
             warnings: Vec::new(),
             internals: None,
+            word_ids: self.word_ids.clone(),
         }
     }
 }
