@@ -20,6 +20,8 @@ pub enum RenderView {
     Head,
     /// every layer × head
     Model,
+    /// token links (BertViz's head view): query and key columns joined by weighted lines
+    Links,
     /// attention rollout up to a layer
     Rollout,
     /// the ALBERT paper's Figure 1: L2 distance and angle between each layer's input and output
@@ -89,7 +91,7 @@ pub fn render(
 ) -> Result<(Figure, Option<Matrix>)> {
     let attention_view = matches!(
         opts.view,
-        RenderView::Head | RenderView::Model | RenderView::Rollout
+        RenderView::Head | RenderView::Model | RenderView::Rollout | RenderView::Links
     );
     if opts.words && attention_view {
         // the same views of the traces merged to words
@@ -132,6 +134,39 @@ pub fn render(
                     model,
                     data: &data,
                     colormap: opts.colormap,
+                },
+                theme,
+            )
+        }
+        RenderView::Links => {
+            let data = map_data(opts, main, compare, layer)?;
+            let color = if data.diverging {
+                [0xD5, 0x5E, 0x00]
+            } else {
+                [0x00, 0x72, 0xB2]
+            };
+            let sets = [crate::figures::links::LinkSet {
+                map: &data.matrix.values,
+                color,
+            }];
+            let title = format!("{model}: {}", data.matrix.name);
+            let spec = crate::figures::links::LinksSpec {
+                title: &title,
+                labels: &data.matrix.row_labels,
+                sets: &sets,
+                scale_max: data.scale.hi.max(-data.scale.lo),
+                // --position: only that query token's lines
+                hovered: opts
+                    .position
+                    .and_then(|p| data.index.iter().position(|&i| i == p))
+                    .map(|r| (true, r)),
+            };
+            let mut matrix = data.matrix.clone();
+            matrix.name = title.clone();
+            views::build(
+                &View::Links {
+                    spec: &spec,
+                    matrix,
                 },
                 theme,
             )
@@ -316,7 +351,7 @@ fn map_data(
     layer: usize,
 ) -> Result<maps::MapData> {
     let t = main.trace;
-    let measure = if opts.view == RenderView::Head {
+    let measure = if matches!(opts.view, RenderView::Head | RenderView::Links) {
         Measure::Attention
     } else {
         Measure::Rollout

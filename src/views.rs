@@ -72,6 +72,12 @@ pub enum View<'a> {
         model: &'a str,
         comparison: &'a Comparison,
     },
+    /// token links: query and key columns joined by lines (one colour per overlaid head)
+    Links {
+        spec: &'a crate::figures::links::LinksSpec<'a>,
+        /// the map of the first set, as the matrix export (rows = queries)
+        matrix: Matrix,
+    },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
         model: &'a str,
@@ -165,6 +171,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             }
             None => (explain::poster(walk, model, *temperature, theme)?, None),
         },
+        View::Links { spec, matrix } => (
+            crate::figures::links::links(spec, theme),
+            Some(matrix.clone()),
+        ),
         View::Attribution { model, comparison } => {
             let f = crate::figures::attribution::figure(model, comparison, theme);
             let title = format!("{model}: attribution of “{}”", comparison.target);

@@ -690,3 +690,40 @@ fn per_word_attention_in_the_heatmap_matches_transformers_word_ids() {
         .collect();
     assert!(max_abs_diff(&data.matrix.values, &mean) <= 1e-5);
 }
+
+/// Token links export as a figure; with a token pinned (clicked), only its lines are drawn.
+#[test]
+fn token_links_export_as_a_figure_with_the_pinned_tokens_lines() {
+    use albert_lens::app::AttnView;
+    use albert_lens::figures::Item;
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    {
+        let tab = h.state_mut().tab_mut::<AttentionTab>().unwrap();
+        tab.settings.view = AttnView::Links;
+        tab.links_pinned = Some((true, 3));
+    }
+    h.run_steps(3);
+    let (fig, matrix) = h
+        .state_mut()
+        .build_export("attention", "attention", &Theme::LIGHT)
+        .unwrap();
+    let starts: Vec<f32> = fig
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Line { points, .. } => Some(points[0].1),
+            _ => None,
+        })
+        .collect();
+    assert!(!starts.is_empty(), "lines from the pinned token");
+    assert!(
+        starts.iter().all(|&y| (y - starts[0]).abs() < 1e-3),
+        "all from one query"
+    );
+    let m = matrix.unwrap();
+    assert_eq!(m.rows, h.state().session.trace().unwrap().num_tokens());
+    albert_lens::figures::parse_svg(&fig.to_svg()).unwrap();
+}

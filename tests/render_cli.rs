@@ -450,3 +450,58 @@ fn words_merge_pieces_like_transformers_word_ids() {
     let want = &all[2 * m * m..3 * m * m];
     assert!(max_abs_diff(&got, want) <= 1e-5);
 }
+
+/// `render --view links` (BertViz's head view as a figure): with `--position` only that
+/// query's lines, one per key whose weight is at least a tenth of the map's largest, each as
+/// opaque as the square of that fraction — the weights transformers computed (golden file).
+#[test]
+fn token_links_figure_draws_transformers_weights() {
+    let golden = goldens_builtin_example();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("links.svg");
+    let (layer, head, pos) = (2, 1, 4);
+    ok(&render(
+        &[
+            "--view",
+            "links",
+            "--layer",
+            &(layer + 1).to_string(),
+            "--head",
+            &(head + 1).to_string(),
+            "--position",
+            &pos.to_string(),
+        ],
+        &out,
+    ));
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let n = golden.num_tokens();
+    let map = golden.head(layer, head);
+    let max = map.iter().fold(0f32, |m, v| m.max(*v));
+    let mut want: Vec<f32> = map[pos * n..(pos + 1) * n]
+        .iter()
+        .map(|w| w / max)
+        .filter(|t| *t >= 0.1)
+        .map(|t| t * t)
+        .collect();
+    let mut got: Vec<f32> = svg
+        .lines()
+        .filter(|l| l.starts_with("<polyline"))
+        .map(|l| {
+            l.split("opacity=\"")
+                .nth(1)
+                .map_or(1.0, |r| r.split('"').next().unwrap().parse().unwrap())
+        })
+        .collect();
+    want.sort_by(f32::total_cmp);
+    got.sort_by(f32::total_cmp);
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 0.01, "{got:?} vs {want:?}");
+    }
+}
+
+/// albert-mini's golden trace of the example sentence (transformers).
+fn goldens_builtin_example() -> albert_lens::model::Trace {
+    let p = fixtures().join("golden/albert-mini/example.safetensors");
+    albert_lens::model::Trace::read_safetensors(&p).unwrap()
+}

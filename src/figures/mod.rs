@@ -6,6 +6,7 @@
 
 pub mod attribution;
 pub mod explain;
+pub mod links;
 pub mod plots;
 pub mod scenes;
 

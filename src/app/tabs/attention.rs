@@ -12,6 +12,7 @@ use crate::app::widgets::model_grid::{self, Atlas};
 use crate::app::widgets::token_links::{self, LinkLayer, HEAD_COLORS};
 use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::Colormap;
+use crate::figures::links::{LinkSet, LinksSpec};
 use crate::figures::scenes::GridStyle;
 use crate::figures::Theme;
 use crate::model::Trace;
@@ -123,6 +124,16 @@ fn merge_value(v: &ValueMaps, pieces: &Trace) -> ValueMaps {
     }
 }
 
+/// What the token links draw: labels, one `[m, m]` map and colour per set of lines, the
+/// weight that is fully opaque, a line for the view and a title for the figure.
+struct LinkData {
+    labels: Vec<String>,
+    sets: Vec<(Vec<f32>, [u8; 3])>,
+    max: f32,
+    note: String,
+    title: String,
+}
+
 /// The difference run's key: the input's sequence number, the mode, the model's generation.
 type DiffKey = (u64, DiffMode, u64);
 /// The model view's atlas key: trace generation, hide special, renormalise, shared scale.
@@ -153,6 +164,8 @@ pub struct AttentionTab {
     /// top-left of the model view's first thumbnail and the thumbnail pitch (tests use it)
     pub grid_origin: Option<(egui::Pos2, f32)>,
     links_hover: Option<(bool, usize)>,
+    /// the token clicked in the token links: its lines stay (and the export draws them)
+    pub links_pinned: Option<(bool, usize)>,
 }
 
 impl AttentionTab {
@@ -511,68 +524,89 @@ impl AttentionTab {
                 links.clear();
             }
         });
-        let data = match &self.map {
-            Some(Ok(data)) => data,
-            Some(Err(why)) => {
+        let links = match self.link_data(cx, trace, ui.visuals().dark_mode) {
+            Ok(l) => l,
+            Err(why) => {
                 ui.weak(why);
                 return;
             }
-            None => return,
+        };
+        let layers: Vec<LinkLayer<'_>> = links
+            .sets
+            .iter()
+            .map(|(map, [r, g, b])| LinkLayer {
+                map,
+                color: egui::Color32::from_rgb(*r, *g, *b),
+            })
+            .collect();
+        ui.weak(&links.note);
+        let hover = (&mut self.links_hover, &mut self.links_pinned);
+        token_links::token_links(ui, &links.labels, &layers, links.max, hover);
+    }
+
+    /// What the token links draw: the shown map, or each ticked head's (restricted like it).
+    fn link_data(&self, cx: &Session, trace: &Trace, dark: bool) -> Result<LinkData, String> {
+        let data = match &self.map {
+            Some(Ok(data)) => data,
+            Some(Err(why)) => return Err(why.clone()),
+            None => return Err("no map yet".into()),
         };
         let n = trace.num_tokens();
+        let heads = trace.num_heads;
         let layer = cx
             .settings
             .layer
             .min(trace.attentions.len().saturating_sub(1));
         let renorm = cx.settings.hide_special && self.settings.renormalise;
-        let overlays: Vec<Vec<f32>> = if self.settings.link_heads.is_empty() || data.diverging {
-            Vec::new()
+        let overlays: Vec<(Vec<f32>, [u8; 3])> =
+            if self.settings.link_heads.is_empty() || data.diverging {
+                Vec::new()
+            } else {
+                self.settings
+                    .link_heads
+                    .iter()
+                    .filter(|&&h| h < heads)
+                    .map(|&h| {
+                        let m = &trace.attentions[layer][h * n * n..(h + 1) * n * n];
+                        let c = HEAD_COLORS[h % HEAD_COLORS.len()];
+                        (
+                            crate::analysis::restrict(m, n, &data.index, renorm),
+                            [c.r(), c.g(), c.b()],
+                        )
+                    })
+                    .collect()
+            };
+        Ok(if overlays.is_empty() {
+            let color = if dark {
+                [0x56, 0xB4, 0xE9]
+            } else {
+                [0x00, 0x72, 0xB2]
+            };
+            LinkData {
+                labels: data.matrix.row_labels.clone(),
+                sets: vec![(data.matrix.values.clone(), color)],
+                max: data.scale.hi.max(-data.scale.lo),
+                note: format!(
+                    "{} — line opacity grows with the value; hover a token to keep only its lines",
+                    data.matrix.name
+                ),
+                title: data.matrix.name.clone(),
+            }
         } else {
-            self.settings
+            let names: Vec<String> = self
+                .settings
                 .link_heads
                 .iter()
-                .filter(|&&h| h < heads)
-                .map(|&h| {
-                    let m = &trace.attentions[layer][h * n * n..(h + 1) * n * n];
-                    crate::analysis::restrict(m, n, &data.index, renorm)
-                })
-                .collect()
-        };
-        let layers: Vec<LinkLayer<'_>> = if overlays.is_empty() {
-            vec![LinkLayer {
-                map: &data.matrix.values,
-                color: if ui.visuals().dark_mode {
-                    egui::Color32::from_rgb(0x56, 0xB4, 0xE9)
-                } else {
-                    egui::Color32::from_rgb(0x00, 0x72, 0xB2)
-                },
-            }]
-        } else {
-            overlays
-                .iter()
-                .zip(&self.settings.link_heads)
-                .map(|(m, &h)| LinkLayer {
-                    map: m,
-                    color: HEAD_COLORS[h % HEAD_COLORS.len()],
-                })
-                .collect()
-        };
-        let max = if overlays.is_empty() {
-            data.scale.hi.max(-data.scale.lo)
-        } else {
-            1.0
-        };
-        ui.weak(if overlays.is_empty() {
-            format!(
-                "{} — line opacity grows with the value; hover a token to keep only its lines",
-                data.matrix.name
-            )
-        } else {
-            "attention of the ticked heads, one colour each — hover a token to keep only its lines"
-                .into()
-        });
-        let labels = &data.matrix.row_labels;
-        token_links::token_links(ui, labels, &layers, max, &mut self.links_hover);
+                .map(|h| format!("H{}", h + 1))
+                .collect();
+            LinkData {
+                labels: data.matrix.row_labels.clone(),
+                sets: overlays,
+                max: 1.0,
+                note: "attention of the ticked heads, one colour each — hover a token to keep only its lines".into(),
+                title: format!("attention, layer {}, heads {}", layer + 1, names.join(", ")),
+            }
+        })
     }
 }
 
@@ -638,6 +672,36 @@ impl Tab for AttentionTab {
             return views::build(&view, theme).map_err(e);
         }
         self.update_map(cx);
+        if self.settings.view == AttnView::Links {
+            let links = self.link_data(cx, &trace, false)?;
+            let sets: Vec<LinkSet<'_>> = links
+                .sets
+                .iter()
+                .map(|(map, color)| LinkSet { map, color: *color })
+                .collect();
+            let title = format!("{model}: {}", links.title);
+            let spec = LinksSpec {
+                title: &title,
+                labels: &links.labels,
+                sets: &sets,
+                scale_max: links.max,
+                hovered: self.links_pinned,
+            };
+            let m = links.labels.len();
+            let matrix = crate::matrix::Matrix {
+                name: title.clone(),
+                values: links.sets[0].0.clone(),
+                rows: m,
+                cols: m,
+                row_labels: links.labels.clone(),
+                col_labels: links.labels.clone(),
+            };
+            let view = View::Links {
+                spec: &spec,
+                matrix,
+            };
+            return views::build(&view, theme).map_err(e);
+        }
         match &self.map {
             Some(Ok(data)) => {
                 let view = View::Map {

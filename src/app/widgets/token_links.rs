@@ -16,6 +16,9 @@ pub const HEAD_COLORS: [Color32; 8] = [
     Color32::from_rgb(0x99, 0x99, 0x99),
 ];
 
+/// A token of the links view: (in the left column?, index).
+pub type LinkToken = (bool, usize);
+
 /// One set of lines in the token-links view.
 pub struct LinkLayer<'a> {
     pub map: &'a [f32],
@@ -23,13 +26,14 @@ pub struct LinkLayer<'a> {
 }
 
 /// Two columns of tokens (queries left, keys right) joined by lines whose opacity grows with the
-/// weight (its square, scaled to the map's maximum); hovering a token keeps only its lines. Returns the hovered token (side, index).
+/// weight (its square, scaled to the map's maximum); hovering a token keeps only its lines, and
+/// clicking one keeps them until it is clicked again (`pinned`, which the export draws).
 pub fn token_links(
     ui: &mut egui::Ui,
     labels: &[String],
     layers: &[LinkLayer<'_>],
     scale_max: f32,
-    hovered: &mut Option<(bool, usize)>,
+    (hovered, pinned): (&mut Option<LinkToken>, &mut Option<LinkToken>),
 ) {
     let m = labels.len();
     let row_h = 18.0f32;
@@ -37,7 +41,7 @@ pub fn token_links(
     let col_w = (width * 0.3).min(180.0);
     let size = Vec2::new(width, row_h * m as f32 + 8.0);
     egui::ScrollArea::vertical().show(ui, |ui| {
-        let (rect, resp) = ui.allocate_exact_size(size, Sense::hover());
+        let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
         let painter = ui.painter_at(rect);
         let xl = rect.left() + col_w;
         let xr = rect.right() - col_w;
@@ -54,6 +58,13 @@ pub fn token_links(
             }
         }
         *hovered = now;
+        if resp.clicked() {
+            *pinned = if now == *pinned { None } else { now };
+        }
+        if pinned.is_some_and(|(_, i)| i >= m) {
+            *pinned = None;
+        }
+        let now = now.or(*pinned);
         let clip = ui.clip_rect();
         for layer in layers {
             for q in 0..m {
