@@ -249,9 +249,13 @@ enum Command {
         /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
         #[arg(long)]
         hide_special: bool,
-        /// PNG scale: 1, 2 or 4 (any factor up to 16)
-        #[arg(long, default_value_t = 2.0)]
-        scale: f32,
+        /// PNG scale: 1, 2 or 4 (any factor up to 16); with --scene, the scene's unless given
+        #[arg(long)]
+        scale: Option<f32>,
+        /// draw the figure a scene file describes (File > Save scene… in the window): the other
+        /// view options are the scene's
+        #[arg(long)]
+        scene: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
         /// output: .png, .svg, .csv, .npy or .safetensors
@@ -716,11 +720,32 @@ fn run(cli: Cli) -> Result<()> {
             log,
             hide_special,
             scale,
+            scene,
             backend,
             out,
         }) => {
             use albert_lens::render::RenderOptions;
             let format = albert_lens::export::Format::of(&out)?;
+            if let Some(path) = scene {
+                let scene = albert_lens::app::scene::Scene::read(&path)?;
+                let (figure, matrix) = albert_lens::app::scene::render_scene(
+                    &scene,
+                    one_backend(backend)?.lib(),
+                    std::time::Duration::from_secs(600),
+                )
+                .with_context(|| format!("rendering the scene {}", path.display()))?;
+                let scale = scale.unwrap_or(scene.scale);
+                let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
+                eprintln!(
+                    "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
+                    path.display(),
+                    scene.figure.1,
+                    scene.figure.0,
+                    out.display()
+                );
+                return Ok(());
+            }
+            let scale = scale.unwrap_or(2.0);
             let theme = albert_lens::figures::Theme::by_name(&theme).with_context(|| {
                 format!("unknown theme {theme:?}: use light, dark or presentation")
             })?;

@@ -107,12 +107,18 @@ pub fn render(
             model: c.model,
             trace: t,
         });
-        let opts = RenderOptions {
-            words: false,
-            ..opts.clone()
-        };
-        return render(&opts, &main, compare.as_ref(), rerun);
+        return render_runs(opts, &main, compare.as_ref(), rerun);
     }
+    render_runs(opts, main, compare, rerun)
+}
+
+/// [`render`] of runs already merged to words when `opts.words` asks for it.
+fn render_runs(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<(Figure, Option<Matrix>)> {
     let t = main.trace;
     let keep = t.kept_tokens(opts.hide_special);
     let layers = t.attentions.len();

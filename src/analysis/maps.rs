@@ -190,6 +190,11 @@ pub fn compute(
         Measure::Rollout => format!("attention rollout, layers 1–{}", key.layer + 1),
         Measure::ValueNorm => format!("|α f(x)|, layer {}, {head}", key.layer + 1),
     };
+    let what = if key.words {
+        format!("{what}, per word")
+    } else {
+        what
+    };
     let title = if diverging {
         format!("difference (A − B) of {what}")
     } else if renorm {

@@ -16,11 +16,26 @@ pub struct Chrome {
     path_dialog: Option<(String, ModelSlot, bool)>,
     /// a folder dialog running on its own thread
     folder_pick: Option<(ModelSlot, Receiver<Option<PathBuf>>)>,
+    /// a scene file dialog on its own thread: (saving?, the answer)
+    scene_pick: Option<(bool, Receiver<Option<PathBuf>>)>,
 }
 
 impl Chrome {
     /// Opens the folder a dialog picked, once it is closed.
     pub fn poll(&mut self, cx: &mut Session) {
+        if let Some((save, rx)) = &self.scene_pick {
+            if let Ok(picked) = rx.try_recv() {
+                let save = *save;
+                self.scene_pick = None;
+                if let Some(path) = picked {
+                    cx.view_request = Some(if save {
+                        super::session::ViewRequest::SaveScene(path)
+                    } else {
+                        super::session::ViewRequest::OpenScene(path)
+                    });
+                }
+            }
+        }
         if let Some((slot, rx)) = &self.folder_pick {
             if let Ok(picked) = rx.try_recv() {
                 let slot = *slot;
@@ -52,8 +67,49 @@ impl Chrome {
         }
     }
 
+    /// A scene file dialog (save or open) on its own thread.
+    fn pick_scene(&mut self, ctx: &egui::Context, cx: &mut Session, save: bool) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("scene dialog".into())
+            .spawn(move || {
+                let dialog = rfd::AsyncFileDialog::new().add_filter("scene", &["json"]);
+                let picked = if save {
+                    pollster::block_on(
+                        dialog
+                            .set_title("Save the scene (models, text, view and options)")
+                            .set_file_name("scene.json")
+                            .save_file(),
+                    )
+                } else {
+                    pollster::block_on(dialog.set_title("Open a scene").pick_file())
+                };
+                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.scene_pick = Some((save, rx)),
+            Err(e) => cx.status.error = Some(format!("cannot show the file dialog: {e}")),
+        }
+    }
+
     pub fn menu_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
         egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .button("Save scene…")
+                    .on_hover_text("the models, text, view and options of the open tab's figure, for `albert-lens render --scene`")
+                    .clicked()
+                {
+                    let ctx = ui.ctx().clone();
+                    self.pick_scene(&ctx, cx, true);
+                }
+                if ui.button("Open scene…").clicked() {
+                    let ctx = ui.ctx().clone();
+                    self.pick_scene(&ctx, cx, false);
+                }
+            });
             for (title, slot) in [("Model", ModelSlot::Main), ("Compare", ModelSlot::Compare)] {
                 ui.menu_button(title, |ui| {
                     if ui.button("Open folder…").clicked() {

@@ -8,6 +8,7 @@ pub mod export_menu;
 pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
+pub mod scene;
 pub mod session;
 pub mod tabs;
 pub mod widgets;
@@ -306,6 +307,30 @@ impl LensApp {
                 }
                 self.session.settings.open_tab = "attention".into();
             }
+            Some(session::ViewRequest::SaveScene(path)) => {
+                let result = self
+                    .scene()
+                    .and_then(|s| s.write(&path).map_err(|e| e.to_string()));
+                match result {
+                    Ok(()) => {
+                        self.session.status.notice =
+                            Some(format!("scene saved: {}", path.display()));
+                    }
+                    Err(e) => self.session.status.error = Some(format!("saving the scene: {e}")),
+                }
+            }
+            Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {
+                Ok(s) => {
+                    let missing = self.apply_scene(&s);
+                    if !missing.is_empty() {
+                        self.session.status.error = Some(format!(
+                            "the scene's model folder is missing: {} (the rest of the scene is open)",
+                            missing.join(", ")
+                        ));
+                    }
+                }
+                Err(e) => self.session.status.error = Some(e.to_string()),
+            },
             None => {}
         }
     }

@@ -95,9 +95,13 @@ pub struct Input {
     pub seq: u64,
 }
 
-/// A tab the side panel asks the shell to open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Something the side panel or a menu asks the shell (which holds the tabs) to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViewRequest {
+    /// File > Save scene…: write the scene of what the window shows
+    SaveScene(std::path::PathBuf),
+    /// File > Open scene…: take a scene's settings and models
+    OpenScene(std::path::PathBuf),
     /// the layer lens at a token just masked
     Lens(usize),
     /// the attention views' difference: the changed run minus the intact one

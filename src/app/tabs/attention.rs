@@ -360,9 +360,15 @@ impl AttentionTab {
             ui.selectable_value(&mut s.view, AttnView::Links, "Token links");
             ui.separator();
             if s.view != AttnView::Model {
-                let mut l = p.layer + 1;
-                ui.add(egui::Slider::new(&mut l, 1..=maps).text("Layer"));
-                p.layer = l - 1;
+                // shown within the model's layers, stored only when moved (so that a layer set
+                // before a model has run, by a scene, survives the first frames)
+                let mut l = p.layer.min(maps - 1) + 1;
+                if ui
+                    .add(egui::Slider::new(&mut l, 1..=maps).text("Layer"))
+                    .changed()
+                {
+                    p.layer = l - 1;
+                }
                 egui::ComboBox::new("heads", "Heads")
                     .selected_text(s.head.name())
                     .show_ui(ui, |ui| {

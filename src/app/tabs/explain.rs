@@ -123,13 +123,21 @@ impl ExplainTab {
         ui.horizontal_wrapped(|ui| {
             let maps = t.attentions.len().max(1);
             let mut layer = self.settings.map.min(maps - 1) + 1;
-            ui.add(egui::Slider::new(&mut layer, 1..=maps).text("layer"))
-                .on_hover_text("which application of a layer (with ALBERT's sharing, every one runs the same weights)");
-            self.settings.map = layer - 1;
+            if ui
+                .add(egui::Slider::new(&mut layer, 1..=maps).text("layer"))
+                .on_hover_text("which application of a layer (with ALBERT's sharing, every one runs the same weights)")
+                .changed()
+            {
+                self.settings.map = layer - 1;
+            }
             let heads = t.num_heads.max(1);
             let mut head = self.settings.head.min(heads - 1) + 1;
-            ui.add(egui::Slider::new(&mut head, 1..=heads).text("head"));
-            self.settings.head = head - 1;
+            if ui
+                .add(egui::Slider::new(&mut head, 1..=heads).text("head"))
+                .changed()
+            {
+                self.settings.head = head - 1;
+            }
             ui.separator();
             ui.add(
                 egui::Slider::new(&mut self.settings.temperature, 0.1..=5.0)

@@ -1,0 +1,195 @@
+//! Scenes: a figure made in the window saved as a small JSON file — the models (folder,
+//! built-in name or Hub id), the text and pair, the open tab and its settings (view, layer,
+//! head, options, selection), the interventions, the export theme and the PNG scale — so that
+//! `albert-lens render --scene F.json` rebuilds exactly that figure headless. Rebuilding runs
+//! the same app (its session, tabs and worker) without a window, so the window's export and
+//! the rebuilt figure come from one code path and agree byte for byte.
+
+use super::session::SessionSettings;
+use super::{AppOptions, LensApp};
+use crate::backend::BackendChoice;
+use crate::figures::Figure;
+use crate::matrix::Matrix;
+use crate::model::{Intervention, ModelSource};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What a scene file holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scene {
+    /// "albert-lens scene"
+    pub format: String,
+    pub version: u32,
+    pub main: ModelSource,
+    pub compare: Option<ModelSource>,
+    /// the text, pair, open tab, layer, colormap, hidden tokens, export theme, ...
+    pub session: SessionSettings,
+    #[serde(default)]
+    pub intervention: Intervention,
+    /// each tab's settings, by tab id
+    pub tabs: BTreeMap<String, serde_json::Value>,
+    /// the figure: (tab id, export name)
+    pub figure: (String, String),
+    /// the PNG scale
+    pub scale: f32,
+}
+
+pub const FORMAT: &str = "albert-lens scene";
+
+impl Scene {
+    pub fn read(path: &Path) -> anyhow::Result<Scene> {
+        let bytes = crate::error::read_file(path)?;
+        let scene: Scene = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
+        if scene.format != FORMAT || scene.version != 1 {
+            anyhow::bail!(
+                "{} is a {:?} file of version {}, not an {FORMAT:?} of version 1",
+                path.display(),
+                scene.format,
+                scene.version
+            );
+        }
+        Ok(scene)
+    }
+
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        crate::error::write_file(path, &json)?;
+        Ok(())
+    }
+
+    /// The scene's models that are folders no longer there (a built-in model is always there;
+    /// a Hub id is fetched or found in the cache when opened).
+    pub fn missing_models(&self) -> Vec<String> {
+        [Some(&self.main), self.compare.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| matches!(s, ModelSource::Folder(p) if !p.is_dir()))
+            .map(ModelSource::label)
+            .collect()
+    }
+}
+
+impl LensApp {
+    /// The scene of what the window shows: the open tab's first figure.
+    pub fn scene(&self) -> Result<Scene, String> {
+        let cx = &self.session;
+        let main = cx
+            .info(super::worker::ModelSlot::Main)
+            .map(|i| i.source.clone())
+            .ok_or("no model is open")?;
+        let compare = cx
+            .info(super::worker::ModelSlot::Compare)
+            .map(|i| i.source.clone());
+        let tab = self
+            .tabs
+            .iter()
+            .find(|t| t.id() == self.active_tab())
+            .ok_or("no tab is open")?;
+        let what = tab.exports().first().ok_or("this tab has no figure")?;
+        Ok(Scene {
+            format: FORMAT.into(),
+            version: 1,
+            main,
+            compare,
+            session: cx.settings.clone(),
+            intervention: cx.input.intervention.clone(),
+            tabs: self
+                .tabs
+                .iter()
+                .map(|t| (t.id().to_string(), t.save()))
+                .collect(),
+            figure: (tab.id().to_string(), what.to_string()),
+            scale: 2.0,
+        })
+    }
+
+    /// Takes a scene's settings: the session's, every tab's, the interventions; opens its
+    /// models (a missing folder is named and skipped, the rest opens). Returns the missing.
+    pub fn apply_scene(&mut self, scene: &Scene) -> Vec<String> {
+        let missing = scene.missing_models();
+        let recent = std::mem::take(&mut self.session.settings.recent);
+        self.session.settings = scene.session.clone();
+        self.session.settings.recent = recent;
+        self.session.intervention = scene.intervention.clone();
+        for tab in &mut self.tabs {
+            if let Some(v) = scene.tabs.get(tab.id()) {
+                tab.load(v.clone());
+            }
+        }
+        use super::worker::ModelSlot;
+        for (slot, source) in [
+            (ModelSlot::Main, Some(&scene.main)),
+            (ModelSlot::Compare, scene.compare.as_ref()),
+        ] {
+            if let Some(s) = source.filter(|s| !missing.contains(&s.label())) {
+                self.session.open(slot, s.clone());
+            }
+        }
+        self.session.touch_now();
+        missing
+    }
+}
+
+/// `render --scene`: the app without a window, set from the scene, run until every job has
+/// answered; then the scene's figure as the window's Export menu builds it.
+pub fn render_scene(
+    scene: &Scene,
+    backend: BackendChoice,
+    timeout: Duration,
+) -> anyhow::Result<(Figure, Option<Matrix>)> {
+    let missing = scene.missing_models();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the scene's model folder is missing: {}",
+            missing.join(", ")
+        );
+    }
+    let ctx = egui::Context::default();
+    let mut app = LensApp::with_settings(
+        &ctx,
+        scene.session.clone(),
+        AppOptions {
+            backend,
+            restore: false,
+            start_models: false,
+            ..AppOptions::default()
+        },
+    );
+    app.apply_scene(scene);
+    let t0 = Instant::now();
+    let mut settled = 0;
+    while settled < 3 {
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1280.0, 800.0),
+            )),
+            ..Default::default()
+        };
+        let mut out = ctx.run_ui(input, |ui| app.frame(ui));
+        // no renderer: the textures the views made are not sent anywhere
+        out.textures_delta.clear();
+        let cx = &app.session;
+        let ran = cx.trace().is_some() && cx.input.intervention == scene.intervention;
+        if ran && !app.busy() {
+            settled += 1;
+        } else {
+            settled = 0;
+            if !app.busy() {
+                if let Some(e) = &cx.status.error {
+                    anyhow::bail!("{e}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t0.elapsed() > timeout {
+            anyhow::bail!("the scene did not finish in {} s", timeout.as_secs());
+        }
+    }
+    let theme = scene.session.export_theme.theme();
+    let (tab, what) = &scene.figure;
+    app.build_export(tab, what, &theme)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
