@@ -73,7 +73,8 @@ mod layering {
                 .next()
                 .unwrap_or("")
                 .trim_end_matches(".rs");
-            if top == "lib" || top == "main" {
+            // the binary: main.rs and its own modules (cli/)
+            if top == "lib" || top == "main" || top == "cli" {
                 continue;
             }
             let Some(mine) = layer_of(top) else {

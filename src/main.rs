@@ -2,6 +2,8 @@
 //! `summary` prints what each layer attends to, `bench` measures backends and `bench-ui` the
 //! app's frame time.
 
+mod cli;
+
 use albert_lens::backend::{Backend, FallbackBackend};
 
 /// mimalloc keeps freed memory for reuse: every layer's attention maps (12 MB each for
@@ -252,6 +254,12 @@ enum Command {
         /// PNG scale: 1, 2 or 4 (any factor up to 16); with --scene, the scene's unless given
         #[arg(long)]
         scale: Option<f32>,
+        /// a layer-by-layer animation instead of one figure: gif, or apng (written as .png)
+        #[arg(long)]
+        animate: Option<String>,
+        /// animation frames per second
+        #[arg(long, default_value_t = 2.0)]
+        fps: f32,
         /// draw the figure a scene file describes (File > Save scene… in the window): the other
         /// view options are the scene's
         #[arg(long)]
@@ -360,229 +368,6 @@ fn run_trace_on(
     Ok((model, trace, backend.name()))
 }
 
-/// `attribute`: the three attributions of one prediction, to a safetensors file.
-fn attribute(
-    model: &Path,
-    (text, pair): (&str, Option<&str>),
-    (position, target, steps): (Option<usize>, Option<&str>, usize),
-    out: &Path,
-) -> Result<()> {
-    let dir = resolve_model(model)?;
-    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
-    let input = m.encode(text, pair)?;
-    let position = match position {
-        Some(p) => p,
-        None => input
-            .tokens
-            .iter()
-            .position(|t| t == "[MASK]" || t == "<mask>")
-            .context("the text has no [MASK] token: add one, or give --position")?,
-    };
-    let target = match target {
-        Some(t) => Some(
-            m.tokenizer
-                .token_to_id(t)
-                .with_context(|| format!("{t:?} is not in the model's vocabulary"))?,
-        ),
-        None => None,
-    };
-    let ctl = albert_lens::insight::Control::default();
-    let a =
-        albert_lens::insight::attribution::attribute(&m, &input, position, target, steps, &ctl)?;
-    albert_lens::error::write_file(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
-        .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!(
-        "{} at token {position} (\"{}\"): logit {:.4}; {} tokens, integrated gradients in {steps} steps (cpu) -> {}",
-        a.target_token,
-        input.tokens[position],
-        a.logit,
-        input.len(),
-        out.display()
-    );
-    Ok(())
-}
-
-fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {
-    let (model, trace, backend) = run_trace(dir, text, None, backend)?;
-    println!(
-        "albert-lens: {} ({} layers sharing {} group(s), {} parameters) on {backend}",
-        dir.display(),
-        model.config.num_hidden_layers,
-        model.config.num_hidden_groups,
-        model.weights.param_count
-    );
-    println!("text: {text}\ntokens: {}", trace.tokens.join(" "));
-    let n = trace.num_tokens();
-    for j in 0..trace.attentions.len() {
-        // each token's most attended token, averaged over heads
-        let picks: Vec<String> = (0..n)
-            .map(|q| {
-                let best = (0..n)
-                    .map(|k| {
-                        let s: f32 = (0..trace.num_heads)
-                            .map(|h| trace.attention(j, h, q, k))
-                            .sum();
-                        (k, s / trace.num_heads as f32)
-                    })
-                    .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
-                format!("{}→{}", trace.tokens[q], trace.tokens[best.0])
-            })
-            .collect();
-        println!("layer {j}: {}", picks.join("  "));
-    }
-    Ok(())
-}
-
-fn bench(
-    backend: BackendChoice,
-    models: &[String],
-    tokens: &[usize],
-    iters: usize,
-    matmul: bool,
-) -> Result<()> {
-    use albert_lens::bench;
-    let gpu = match backend {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(
-            albert_lens::backend::GpuBackend::headless()
-                .context("the GPU benchmark needs a GPU adapter")?,
-        ),
-        BackendChoice::Both | BackendChoice::Auto => {
-            match albert_lens::backend::GpuBackend::headless() {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    println!("no GPU benchmark: {e}\n");
-                    None
-                }
-            }
-        }
-    };
-    if let Some(mut gpu) = gpu {
-        println!(
-            "GPU benchmark on {}, median of {iters} runs\n",
-            gpu.context().adapter_name()
-        );
-        let rows = bench::run_gpu(&mut gpu, models, tokens, iters)?;
-        println!("{}", bench::GpuRow::markdown_header());
-        for r in rows {
-            println!("{}", r.markdown());
-        }
-        if matmul {
-            println!();
-            for l in bench::run_gpu_matmul(&gpu, tokens, iters.max(3))? {
-                println!("{l}");
-            }
-        }
-        println!();
-    }
-    if matches!(backend, BackendChoice::Cpu | BackendChoice::Both) {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        println!("CPU benchmark, {cores} cores, median of {iters} runs\n");
-        let rows = bench::run_cpu(models, tokens, iters)?;
-        println!("{}", bench::BenchRow::markdown_header());
-        for r in rows {
-            println!("{}", r.markdown());
-        }
-    }
-    Ok(())
-}
-
-fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
-    let mut b = make_backend(backend);
-    if backend == BackendChoice::Gpu && b.gpu().is_none() {
-        anyhow::bail!(
-            "cannot verify the GPU backend: {}",
-            b.notice.clone().unwrap_or_default()
-        );
-    }
-    let mut rows = Vec::new();
-    let mut ok = true;
-    let golden_root = fixtures.join("golden");
-    let mut models: Vec<PathBuf> = std::fs::read_dir(&golden_root)
-        .with_context(|| format!("reading {}", golden_root.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    models.sort();
-    for gdir in models {
-        let name = gdir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let model = LoadedModel::open(&fixtures.join(&name))?;
-        let mut cases: Vec<PathBuf> = std::fs::read_dir(&gdir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        cases.sort();
-        for case in cases {
-            let bytes = std::fs::read(&case)?;
-            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
-            let meta = meta.metadata().clone().unwrap_or_default();
-            let text = meta.get("text").cloned().unwrap_or_default();
-            let pair = meta.get("pair").filter(|p| !p.is_empty()).cloned();
-            let golden = Trace::read_safetensors(&case)?;
-            let input = model.encode(&text, pair.as_deref())?;
-            let trace = b.forward(&model.config, &model.weights, &input)?;
-            let what = format!(
-                "{name}/{}",
-                case.file_stem().unwrap_or_default().to_string_lossy()
-            );
-            match trace.diff(&golden) {
-                Some(d) => {
-                    ok &= d.within_tolerance();
-                    rows.push(format!(
-                        "| {what} | {} | {:.2e} | {:.2e} | {} |",
-                        input.len(),
-                        d.attention_max_abs,
-                        d.hidden_max_rel,
-                        if d.within_tolerance() { "ok" } else { "FAIL" }
-                    ));
-                }
-                None => {
-                    ok = false;
-                    rows.push(format!(
-                        "| {what} | {} | - | - | FAIL (shapes or ids differ) |",
-                        input.len()
-                    ));
-                }
-            }
-        }
-    }
-    // The big-shape kernels (large tiles, long rows) against the CPU reference.
-    if let Some(gpu) = b.gpu() {
-        for (preset, n) in [("albert-base", 128), ("bert-base", 512)] {
-            let cfg = albert_lens::bench::preset_config(preset)?;
-            let weights = albert_lens::model::ModelWeights::random(&cfg, 3)?;
-            let input = albert_lens::bench::synthetic_input(&cfg, n);
-            let want = albert_lens::backend::CpuBackend::new().forward(&cfg, &weights, &input)?;
-            let got = gpu.forward(&cfg, &weights, &input)?;
-            let d = got
-                .diff(&want)
-                .context("GPU and CPU traces differ in shape")?;
-            ok &= d.within_tolerance();
-            rows.push(format!(
-                "| {preset} random weights vs CPU | {n} | {:.2e} | {:.2e} | {} |",
-                d.attention_max_abs,
-                d.hidden_max_rel,
-                if d.within_tolerance() { "ok" } else { "FAIL" }
-            ));
-        }
-    }
-    println!("backend: {}\n", b.name());
-    println!(
-        "| case | tokens | attention max abs diff (tol 1e-5) | hidden max rel diff (tol 1e-4) | |"
-    );
-    println!("|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
-    }
-    if !ok {
-        anyhow::bail!("some results are outside the tolerances");
-    }
-    Ok(())
-}
-
 /// Mesa's Wayland client prints "XDG_RUNTIME_DIR is invalid or not set" on every device it
 /// creates when the variable is missing (a headless shell, CI): give the process a private one.
 /// Without the variable no Wayland display was reachable anyway, so nothing else changes.
@@ -626,7 +411,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             text,
             backend,
-        }) => summary(&model, &text, one_backend(backend)?),
+        }) => cli::summary(&model, &text, one_backend(backend)?),
         Some(Command::BenchUi { frames }) => albert_lens::app::frame_bench::run(frames.max(5)),
         Some(Command::Trace {
             model,
@@ -676,7 +461,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Verify { backend, fixtures }) => verify(one_backend(backend)?, &fixtures),
+        Some(Command::Verify { backend, fixtures }) => {
+            cli::verify(one_backend(backend)?, &fixtures)
+        }
         Some(Command::Attribute {
             model,
             text,
@@ -688,7 +475,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
         }) => {
             one_backend(backend)?;
-            attribute(
+            cli::attribute(
                 &model,
                 (&text, pair.as_deref()),
                 (position, target.as_deref(), steps),
@@ -721,11 +508,32 @@ fn run(cli: Cli) -> Result<()> {
             hide_special,
             scale,
             scene,
+            animate,
+            fps,
             backend,
             out,
         }) => {
             use albert_lens::render::RenderOptions;
-            let format = albert_lens::export::Format::of(&out)?;
+            let anim = match animate.as_deref() {
+                None => None,
+                Some("gif") => Some(albert_lens::figures::animate::AnimFormat::Gif),
+                Some("apng") => Some(albert_lens::figures::animate::AnimFormat::Apng),
+                Some(other) => anyhow::bail!("unknown --animate {other:?}: use gif or apng"),
+            };
+            if let Some(a) = anim {
+                if albert_lens::figures::animate::AnimFormat::of(&out) != Some(a) {
+                    anyhow::bail!(
+                        "an {} animation is written to a .{} file, not {}",
+                        animate.as_deref().unwrap_or_default(),
+                        a.ext(),
+                        out.display()
+                    );
+                }
+            }
+            let format = match anim {
+                Some(_) => albert_lens::export::Format::Png,
+                None => albert_lens::export::Format::of(&out)?,
+            };
             if let Some(path) = scene {
                 let scene = albert_lens::app::scene::Scene::read(&path)?;
                 let (figure, matrix) = albert_lens::app::scene::render_scene(
@@ -832,6 +640,20 @@ fn run(cli: Cli) -> Result<()> {
             let mut rerun = |cfg: &albert_lens::model::ModelConfig| {
                 be.forward(cfg, &main_model.weights, &input)
             };
+            if let Some(a) = anim {
+                let frames = albert_lens::render::frames(&opts, &main, cmp.as_ref(), &mut rerun)?;
+                let ctl = albert_lens::insight::Control::default();
+                let bytes = albert_lens::figures::animate::encode(&frames, (fps, scale), a, &ctl)?;
+                albert_lens::error::write_file(&out, &bytes)?;
+                eprintln!(
+                    "{view:?} of {}, {} frames at {fps}/s -> {} ({a:?}, {} bytes)",
+                    main.name,
+                    frames.len(),
+                    out.display(),
+                    bytes.len()
+                );
+                return Ok(());
+            }
             let (figure, matrix) =
                 albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
             let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
@@ -851,7 +673,7 @@ fn run(cli: Cli) -> Result<()> {
             tokens,
             iters,
             matmul,
-        }) => bench(backend, &models, &tokens, iters.max(1), matmul),
+        }) => cli::bench(backend, &models, &tokens, iters.max(1), matmul),
     }
 }
 

@@ -112,6 +112,45 @@ pub fn render(
     render_runs(opts, main, compare, rerun)
 }
 
+/// The view layer by layer, one figure per attention map: the head, rollout and token-links
+/// views at every layer, the model view filling in (layers after the frame's still blank).
+pub fn frames(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<Vec<Figure>> {
+    let layers = main.trace.attentions.len();
+    match opts.view {
+        RenderView::Head | RenderView::Rollout | RenderView::Links => (0..layers)
+            .map(|l| {
+                let o = RenderOptions {
+                    layer: Some(l),
+                    ..opts.clone()
+                };
+                render(&o, main, compare, rerun).map(|(f, _)| f)
+            })
+            .collect(),
+        RenderView::Model => (0..layers)
+            .map(|l| {
+                let mut t = main.trace.clone();
+                for a in &mut t.attentions[l + 1..] {
+                    a.fill(0.0);
+                }
+                let run = Run {
+                    name: main.name.clone(),
+                    model: main.model,
+                    trace: &t,
+                };
+                render(opts, &run, compare, rerun).map(|(f, _)| f)
+            })
+            .collect(),
+        _ => Err(LensError::Analysis(
+            "--animate draws the head, rollout, links and model views layer by layer".into(),
+        )),
+    }
+}
+
 /// [`render`] of runs already merged to words when `opts.words` asks for it.
 fn render_runs(
     opts: &RenderOptions,

@@ -808,3 +808,27 @@ fn a_saved_scene_rebuilds_the_same_figure_with_render() {
         "names the folder"
     );
 }
+
+/// The attention tab's Export menu offers the layer-by-layer animation; its frames are the
+/// heatmap's export at each layer.
+#[test]
+fn the_heatmap_animates_layer_by_layer() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    h.get_by_label("Animation, layer by layer: GIF…");
+    h.get_by_label("Animation, layer by layer: APNG…");
+    let app = h.state_mut();
+    let theme = Theme::LIGHT;
+    let frames = app
+        .animate("attention", "attention", &theme)
+        .unwrap()
+        .unwrap();
+    assert_eq!(frames.len(), 4);
+    app.session.settings.layer = 2;
+    let (still, _) = app.build_export("attention", "attention", &theme).unwrap();
+    assert!(frames[2] == still, "frame 3 is the export of layer 3");
+}

@@ -505,3 +505,78 @@ fn goldens_builtin_example() -> albert_lens::model::Trace {
     let p = fixtures().join("golden/albert-mini/example.safetensors");
     albert_lens::model::Trace::read_safetensors(&p).unwrap()
 }
+
+/// `render --animate apng`: one lossless frame per layer, each the same picture as the still
+/// PNG of that layer; `--animate gif` loops forever with one frame per layer (colours
+/// quantised); a mismatched extension is refused.
+#[test]
+fn animations_have_one_frame_per_layer_equal_to_the_stills() {
+    use image::AnimationDecoder;
+    let dir = tempfile::tempdir().unwrap();
+    let apng = dir.path().join("rollout.png");
+    ok(&render(
+        &[
+            "--view",
+            "rollout",
+            "--animate",
+            "apng",
+            "--scale",
+            "1",
+            "--fps",
+            "4",
+        ],
+        &apng,
+    ));
+    let file = std::io::BufReader::new(std::fs::File::open(&apng).unwrap());
+    let frames = image::codecs::png::PngDecoder::new(file)
+        .unwrap()
+        .apng()
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 4, "albert-mini has 4 layers");
+    for (l, frame) in frames.iter().enumerate() {
+        assert_eq!(
+            frame.delay().numer_denom_ms(),
+            (250, 1),
+            "4 frames a second"
+        );
+        let still = dir.path().join(format!("still{l}.png"));
+        ok(&render(
+            &[
+                "--view",
+                "rollout",
+                "--layer",
+                &(l + 1).to_string(),
+                "--scale",
+                "1",
+            ],
+            &still,
+        ));
+        let want = image::open(&still).unwrap().to_rgba8();
+        assert!(
+            frame.buffer().as_raw() == want.as_raw(),
+            "frame {l} is the still of layer {}",
+            l + 1
+        );
+    }
+    let gif = dir.path().join("model.gif");
+    ok(&render(
+        &["--view", "model", "--animate", "gif", "--scale", "1"],
+        &gif,
+    ));
+    let file = std::io::BufReader::new(std::fs::File::open(&gif).unwrap());
+    let frames = image::codecs::gif::GifDecoder::new(file)
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 4);
+    let bad = render(
+        &["--view", "head", "--animate", "gif"],
+        &dir.path().join("x.png"),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(".gif file"));
+}

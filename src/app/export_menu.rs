@@ -28,8 +28,13 @@ impl ExportTheme {
 /// What the user picked in the menu: a file format and scale, or the clipboard.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ExportAsk {
-    File { ext: &'static str, scale: f32 },
+    File {
+        ext: &'static str,
+        scale: f32,
+    },
     Copy,
+    /// the view layer by layer, as an animated GIF or PNG (2 frames a second, scale 1.5)
+    Animation(crate::figures::animate::AnimFormat),
 }
 
 /// What a finished export did.
@@ -50,6 +55,9 @@ impl ExportAsk {
                 ));
             }
             ExportAsk::File { ext, scale } => (ext, scale),
+            ExportAsk::Animation(_) => {
+                return Err("an animation is exported by run_animation".into());
+            }
         };
         let file = pollster::block_on(
             rfd::AsyncFileDialog::new()
@@ -67,9 +75,39 @@ impl ExportAsk {
     }
 }
 
+/// Encodes an animation off the UI thread (progress on `ctl`), then asks where to save it.
+pub fn run_animation(
+    format: crate::figures::animate::AnimFormat,
+    frames: &[Figure],
+    ctl: &crate::insight::Control,
+) -> Result<ExportDone, String> {
+    let bytes = crate::figures::animate::encode(frames, (2.0, 1.5), format, ctl)
+        .map_err(|e| e.to_string())?;
+    let ext = format.ext();
+    let file = pollster::block_on(
+        rfd::AsyncFileDialog::new()
+            .set_title("Save the animation")
+            .set_file_name(format!("albert-lens-layers.{ext}"))
+            .add_filter(ext, &[ext])
+            .save_file(),
+    );
+    let Some(file) = file else {
+        return Ok(ExportDone::Cancelled);
+    };
+    let path = file.path().to_path_buf();
+    crate::error::write_file(&path, &bytes).map_err(|e| e.to_string())?;
+    Ok(ExportDone::Saved(path))
+}
+
 /// The Export menu button (ids kept apart by `id`): what was picked, if anything this frame.
-/// The figure theme radio buttons edit `theme`.
-pub fn menu(ui: &mut egui::Ui, id: &str, theme: &mut ExportTheme) -> Option<ExportAsk> {
+/// The figure theme radio buttons edit `theme`; `animated` views offer a layer-by-layer GIF
+/// and APNG too.
+pub fn menu(
+    ui: &mut egui::Ui,
+    id: &str,
+    theme: &mut ExportTheme,
+    animated: bool,
+) -> Option<ExportAsk> {
     let mut ask = None;
     ui.push_id(id, |ui| {
         ui.menu_button("Export", |ui| {
@@ -88,6 +126,16 @@ pub fn menu(ui: &mut egui::Ui, id: &str, theme: &mut ExportTheme) -> Option<Expo
             }
             if ui.button("Copy image").clicked() {
                 ask = Some(ExportAsk::Copy);
+            }
+            if animated {
+                use crate::figures::animate::AnimFormat;
+                ui.separator();
+                if ui.button("Animation, layer by layer: GIF…").clicked() {
+                    ask = Some(ExportAsk::Animation(AnimFormat::Gif));
+                }
+                if ui.button("Animation, layer by layer: APNG…").clicked() {
+                    ask = Some(ExportAsk::Animation(AnimFormat::Apng));
+                }
             }
             ui.separator();
             ui.label("Figure theme");

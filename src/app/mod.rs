@@ -187,6 +187,18 @@ impl LensApp {
             .collect()
     }
 
+    /// One view of one tab layer by layer, as the Export menu's animation draws it (None: the
+    /// view has no animation).
+    pub fn animate(
+        &mut self,
+        tab: &str,
+        what: &str,
+        theme: &crate::figures::Theme,
+    ) -> Option<Result<Vec<crate::figures::Figure>, String>> {
+        let t = self.tabs.iter_mut().find(|t| t.id() == tab)?;
+        t.animate(what, &self.session, theme)
+    }
+
     /// One view of one tab as the Export menu builds it.
     pub fn build_export(
         &mut self,

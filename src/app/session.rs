@@ -262,6 +262,7 @@ impl Session {
         self.models
             .iter()
             .find_map(|m| m.opening.control())
+            .or_else(|| self.exports.iter().find_map(|j| j.control()))
             .cloned()
     }
 
@@ -339,6 +340,21 @@ impl Session {
         let mut job = Job::default();
         if let Some(ticket) = job.ask(0u64, &self.wake) {
             jobs::spawn("export", ticket, move |_| ask.run(&figure, matrix.as_ref()));
+        }
+        self.exports.push(job);
+    }
+
+    /// Encodes and saves an animation off the UI thread, with progress in the status bar.
+    pub fn export_animation(
+        &mut self,
+        format: crate::figures::animate::AnimFormat,
+        frames: Vec<Figure>,
+    ) {
+        let mut job = Job::default();
+        if let Some(ticket) = job.ask(0u64, &self.wake) {
+            jobs::spawn("animation", ticket, move |ctl| {
+                super::export_menu::run_animation(format, &frames, ctl)
+            });
         }
         self.exports.push(job);
     }

@@ -4,6 +4,7 @@
 //! the SVG of one view are the same drawing, and the command line and the window make the same
 //! figures.
 
+pub mod animate;
 pub mod attribution;
 pub mod explain;
 pub mod links;

@@ -14,6 +14,7 @@ use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::Colormap;
 use crate::figures::links::{LinkSet, LinksSpec};
 use crate::figures::scenes::GridStyle;
+use crate::figures::Figure;
 use crate::figures::Theme;
 use crate::model::Trace;
 use crate::views::{self, View};
@@ -550,6 +551,83 @@ impl AttentionTab {
         token_links::token_links(ui, &links.labels, &layers, links.max, hover);
     }
 
+    /// The heatmap at every layer (the same heads, measure, options and difference), or the
+    /// model view filling in layer by layer: the frames of the Export menu's animation.
+    fn layer_frames(&mut self, cx: &Session, theme: &Theme) -> Result<Vec<Figure>, String> {
+        let (trace, rollout) = self.shown(cx).ok_or("no model has run yet")?;
+        let model = cx.label(ModelSlot::Main);
+        let maps = trace.attentions.len();
+        let e = |x: crate::LensError| x.to_string();
+        if self.settings.view == AttnView::Model {
+            let keep = trace.kept_tokens(cx.settings.hide_special);
+            let style = GridStyle {
+                colormap: cx.settings.colormap,
+                log: self.settings.log_scale,
+                shared_scale: self.settings.shared_scale,
+            };
+            return (0..maps)
+                .map(|l| {
+                    // the layers after l still blank
+                    let mut t = (*trace).clone();
+                    for a in &mut t.attentions[l + 1..] {
+                        a.fill(0.0);
+                    }
+                    let title = format!("{model}: attention, layers 1–{}", l + 1);
+                    let f = crate::figures::scenes::model(
+                        &title,
+                        &t,
+                        &keep,
+                        self.settings.renormalise,
+                        style,
+                        theme,
+                    )
+                    .map_err(e)?;
+                    Ok(f)
+                })
+                .collect();
+        }
+        self.update_map(cx);
+        let key = self.map_key.clone().ok_or("no map yet")?;
+        let diff = match self.settings.diff {
+            DiffMode::Off => None,
+            DiffMode::Intervention => cx.traced().and_then(|t| t.intact.clone()).map(|t| {
+                if self.settings.words {
+                    word_level(&t.trace)
+                } else {
+                    (t.trace.clone(), t.rollout.clone())
+                }
+            }),
+            _ => self.diff_run().map(|t| {
+                if self.settings.words {
+                    word_level(&t.trace)
+                } else {
+                    (t.trace.clone(), t.rollout.clone())
+                }
+            }),
+        };
+        (0..maps)
+            .map(|l| {
+                let key = MapKey {
+                    layer: l,
+                    ..key.clone()
+                };
+                let data = maps::compute(
+                    &trace,
+                    &rollout,
+                    None,
+                    diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
+                    &key,
+                )?;
+                let view = View::Map {
+                    model: &model,
+                    data: &data,
+                    colormap: cx.settings.colormap,
+                };
+                views::build(&view, theme).map(|(f, _)| f).map_err(e)
+            })
+            .collect()
+    }
+
     /// What the token links draw: the shown map, or each ticked head's (restricted like it).
     fn link_data(&self, cx: &Session, trace: &Trace, dark: bool) -> Result<LinkData, String> {
         let data = match &self.map {
@@ -720,6 +798,22 @@ impl Tab for AttentionTab {
             Some(Err(why)) => Err(why.clone()),
             None => Err("no map to export".into()),
         }
+    }
+
+    fn animates(&self, _what: &str) -> bool {
+        self.settings.view != AttnView::Links && self.settings.measure != Measure::ValueNorm
+    }
+
+    fn animate(
+        &mut self,
+        _what: &str,
+        cx: &Session,
+        theme: &Theme,
+    ) -> Option<Result<Vec<Figure>, String>> {
+        if !self.animates("attention") {
+            return None;
+        }
+        Some(self.layer_frames(cx, theme))
     }
 
     fn busy(&self) -> bool {

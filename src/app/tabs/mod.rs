@@ -34,6 +34,22 @@ pub trait Tab: AsAny {
     /// One of [`Self::exports`], built from what the tab shows.
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built;
 
+    /// Whether view `what` has a layer-by-layer animation (see [`Self::animate`]).
+    fn animates(&self, _what: &str) -> bool {
+        false
+    }
+
+    /// View `what` layer by layer, one figure per layer (the Export menu's animations);
+    /// `None` when the view has no animation.
+    fn animate(
+        &mut self,
+        _what: &str,
+        _cx: &Session,
+        _theme: &Theme,
+    ) -> Option<Result<Vec<Figure>, String>> {
+        None
+    }
+
     /// Whether the tab waits on a job (tests and the screenshot wait for it to settle).
     fn busy(&self) -> bool {
         false
@@ -76,8 +92,17 @@ impl<T: Any> AsAny for T {
 /// The Export menu for view `what` of `tab`: what is picked is built by the tab and saved by the
 /// session.
 pub fn export_button<T: Tab>(tab: &mut T, ui: &mut egui::Ui, cx: &mut Session, what: &str) {
-    if let Some(ask) = export_menu::menu(ui, what, &mut cx.settings.export_theme) {
+    let animated = tab.animates(what);
+    if let Some(ask) = export_menu::menu(ui, what, &mut cx.settings.export_theme, animated) {
         let theme = cx.settings.export_theme.theme();
+        if let export_menu::ExportAsk::Animation(format) = ask {
+            match tab.animate(what, cx, &theme) {
+                Some(Ok(frames)) => cx.export_animation(format, frames),
+                Some(Err(e)) => cx.status.error = Some(format!("animation: {e}")),
+                None => {}
+            }
+            return;
+        }
         let built = tab.export(what, cx, &theme);
         cx.export(ask, built);
     }

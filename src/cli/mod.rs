@@ -1,0 +1,231 @@
+//! The command line's longer commands (the window and the option parsing stay in main.rs):
+//! `attribute`, `summary`, `bench` and `verify`.
+
+use crate::{make_backend, resolve_model, run_trace, BackendChoice};
+use albert_lens::backend::Backend;
+use albert_lens::model::{LoadedModel, Trace};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// `attribute`: the three attributions of one prediction, to a safetensors file.
+pub(crate) fn attribute(
+    model: &Path,
+    (text, pair): (&str, Option<&str>),
+    (position, target, steps): (Option<usize>, Option<&str>, usize),
+    out: &Path,
+) -> Result<()> {
+    let dir = resolve_model(model)?;
+    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let input = m.encode(text, pair)?;
+    let position = match position {
+        Some(p) => p,
+        None => input
+            .tokens
+            .iter()
+            .position(|t| t == "[MASK]" || t == "<mask>")
+            .context("the text has no [MASK] token: add one, or give --position")?,
+    };
+    let target = match target {
+        Some(t) => Some(
+            m.tokenizer
+                .token_to_id(t)
+                .with_context(|| format!("{t:?} is not in the model's vocabulary"))?,
+        ),
+        None => None,
+    };
+    let ctl = albert_lens::insight::Control::default();
+    let a =
+        albert_lens::insight::attribution::attribute(&m, &input, position, target, steps, &ctl)?;
+    albert_lens::error::write_file(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "{} at token {position} (\"{}\"): logit {:.4}; {} tokens, integrated gradients in {steps} steps (cpu) -> {}",
+        a.target_token,
+        input.tokens[position],
+        a.logit,
+        input.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {
+    let (model, trace, backend) = run_trace(dir, text, None, backend)?;
+    println!(
+        "albert-lens: {} ({} layers sharing {} group(s), {} parameters) on {backend}",
+        dir.display(),
+        model.config.num_hidden_layers,
+        model.config.num_hidden_groups,
+        model.weights.param_count
+    );
+    println!("text: {text}\ntokens: {}", trace.tokens.join(" "));
+    let n = trace.num_tokens();
+    for j in 0..trace.attentions.len() {
+        // each token's most attended token, averaged over heads
+        let picks: Vec<String> = (0..n)
+            .map(|q| {
+                let best = (0..n)
+                    .map(|k| {
+                        let s: f32 = (0..trace.num_heads)
+                            .map(|h| trace.attention(j, h, q, k))
+                            .sum();
+                        (k, s / trace.num_heads as f32)
+                    })
+                    .fold((0, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
+                format!("{}→{}", trace.tokens[q], trace.tokens[best.0])
+            })
+            .collect();
+        println!("layer {j}: {}", picks.join("  "));
+    }
+    Ok(())
+}
+
+pub(crate) fn bench(
+    backend: BackendChoice,
+    models: &[String],
+    tokens: &[usize],
+    iters: usize,
+    matmul: bool,
+) -> Result<()> {
+    use albert_lens::bench;
+    let gpu = match backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(
+            albert_lens::backend::GpuBackend::headless()
+                .context("the GPU benchmark needs a GPU adapter")?,
+        ),
+        BackendChoice::Both | BackendChoice::Auto => {
+            match albert_lens::backend::GpuBackend::headless() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    println!("no GPU benchmark: {e}\n");
+                    None
+                }
+            }
+        }
+    };
+    if let Some(mut gpu) = gpu {
+        println!(
+            "GPU benchmark on {}, median of {iters} runs\n",
+            gpu.context().adapter_name()
+        );
+        let rows = bench::run_gpu(&mut gpu, models, tokens, iters)?;
+        println!("{}", bench::GpuRow::markdown_header());
+        for r in rows {
+            println!("{}", r.markdown());
+        }
+        if matmul {
+            println!();
+            for l in bench::run_gpu_matmul(&gpu, tokens, iters.max(3))? {
+                println!("{l}");
+            }
+        }
+        println!();
+    }
+    if matches!(backend, BackendChoice::Cpu | BackendChoice::Both) {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        println!("CPU benchmark, {cores} cores, median of {iters} runs\n");
+        let rows = bench::run_cpu(models, tokens, iters)?;
+        println!("{}", bench::BenchRow::markdown_header());
+        for r in rows {
+            println!("{}", r.markdown());
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn verify(backend: BackendChoice, fixtures: &Path) -> Result<()> {
+    let mut b = make_backend(backend);
+    if backend == BackendChoice::Gpu && b.gpu().is_none() {
+        anyhow::bail!(
+            "cannot verify the GPU backend: {}",
+            b.notice.clone().unwrap_or_default()
+        );
+    }
+    let mut rows = Vec::new();
+    let mut ok = true;
+    let golden_root = fixtures.join("golden");
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&golden_root)
+        .with_context(|| format!("reading {}", golden_root.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    models.sort();
+    for gdir in models {
+        let name = gdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let model = LoadedModel::open(&fixtures.join(&name))?;
+        let mut cases: Vec<PathBuf> = std::fs::read_dir(&gdir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        cases.sort();
+        for case in cases {
+            let bytes = std::fs::read(&case)?;
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)?;
+            let meta = meta.metadata().clone().unwrap_or_default();
+            let text = meta.get("text").cloned().unwrap_or_default();
+            let pair = meta.get("pair").filter(|p| !p.is_empty()).cloned();
+            let golden = Trace::read_safetensors(&case)?;
+            let input = model.encode(&text, pair.as_deref())?;
+            let trace = b.forward(&model.config, &model.weights, &input)?;
+            let what = format!(
+                "{name}/{}",
+                case.file_stem().unwrap_or_default().to_string_lossy()
+            );
+            match trace.diff(&golden) {
+                Some(d) => {
+                    ok &= d.within_tolerance();
+                    rows.push(format!(
+                        "| {what} | {} | {:.2e} | {:.2e} | {} |",
+                        input.len(),
+                        d.attention_max_abs,
+                        d.hidden_max_rel,
+                        if d.within_tolerance() { "ok" } else { "FAIL" }
+                    ));
+                }
+                None => {
+                    ok = false;
+                    rows.push(format!(
+                        "| {what} | {} | - | - | FAIL (shapes or ids differ) |",
+                        input.len()
+                    ));
+                }
+            }
+        }
+    }
+    // The big-shape kernels (large tiles, long rows) against the CPU reference.
+    if let Some(gpu) = b.gpu() {
+        for (preset, n) in [("albert-base", 128), ("bert-base", 512)] {
+            let cfg = albert_lens::bench::preset_config(preset)?;
+            let weights = albert_lens::model::ModelWeights::random(&cfg, 3)?;
+            let input = albert_lens::bench::synthetic_input(&cfg, n);
+            let want = albert_lens::backend::CpuBackend::new().forward(&cfg, &weights, &input)?;
+            let got = gpu.forward(&cfg, &weights, &input)?;
+            let d = got
+                .diff(&want)
+                .context("GPU and CPU traces differ in shape")?;
+            ok &= d.within_tolerance();
+            rows.push(format!(
+                "| {preset} random weights vs CPU | {n} | {:.2e} | {:.2e} | {} |",
+                d.attention_max_abs,
+                d.hidden_max_rel,
+                if d.within_tolerance() { "ok" } else { "FAIL" }
+            ));
+        }
+    }
+    println!("backend: {}\n", b.name());
+    println!(
+        "| case | tokens | attention max abs diff (tol 1e-5) | hidden max rel diff (tol 1e-4) | |"
+    );
+    println!("|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    if !ok {
+        anyhow::bail!("some results are outside the tolerances");
+    }
+    Ok(())
+}
