@@ -7,11 +7,18 @@ pub const SANS: &str = "Ubuntu Light";
 /// Monospace text.
 pub const MONO: &str = "Hack";
 
+/// Chinese, Japanese and Korean (and more): Droid Sans Fallback (Apache 2.0,
+/// assets/fonts/README.md), the fallback after the Latin and emoji fonts.
+pub const CJK: &[u8] = include_bytes!("../assets/fonts/DroidSansFallback.ttf");
+/// Its family name, for the window's font list.
+pub const CJK_NAME: &str = "Droid Sans Fallback";
+
 /// Every typeface, as the bytes of its file.
-pub const ALL: [&[u8]; 5] = [
+pub const ALL: [&[u8]; 6] = [
     epaint_default_fonts::UBUNTU_LIGHT,
     epaint_default_fonts::HACK_REGULAR,
     epaint_default_fonts::NOTO_EMOJI_REGULAR,
     epaint_default_fonts::EMOJI_ICON,
     epaint_default_fonts::EGUI_ICONS,
+    CJK,
 ];

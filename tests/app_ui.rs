@@ -401,3 +401,26 @@ fn a_long_error_shows_in_full_on_hover_and_copies_on_click() {
     );
     assert!(copied, "the whole message went to the clipboard");
 }
+
+/// Tokens in every script draw: the window's fonts have glyphs for Chinese, Japanese, Korean,
+/// accented Latin and emoji (before Droid Sans Fallback, the CJK ones were boxes).
+#[test]
+fn the_window_has_glyphs_for_cjk_korean_and_emoji_tokens() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), "hello");
+    h.run_steps(1);
+    for family in [
+        egui::FontId::proportional(13.0),
+        egui::FontId::monospace(13.0),
+    ] {
+        for text in [
+            "東京は日本の首都",
+            "北京是中国的首都",
+            "서울은 한국의",
+            "🍕☕👍",
+            "Crème brûlée",
+        ] {
+            let ok = h.ctx.fonts_mut(|f| f.has_glyphs(&family, text));
+            assert!(ok, "{family:?} has no glyphs for {text:?}");
+        }
+    }
+}

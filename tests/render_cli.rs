@@ -580,3 +580,21 @@ fn animations_have_one_frame_per_layer_equal_to_the_stills() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains(".gif file"));
 }
+
+/// Figures draw CJK, Korean and emoji tokens: each character rasterises to its own glyph, not
+/// to the empty box of a character no font has (a private-use code point).
+#[test]
+fn figures_draw_cjk_korean_and_emoji_glyphs() {
+    use albert_lens::figures::{Anchor, Figure, Theme};
+    let raster = |c: &str| {
+        let mut fig = Figure::new(60.0, 60.0, &Theme::LIGHT);
+        fig.text(30.0, 40.0, c, 32.0, Anchor::Middle, [0, 0, 0]);
+        fig.to_rgba(1.0).unwrap().2
+    };
+    let missing = raster("\u{E000}");
+    for c in ["東", "京", "は", "서", "울", "🍕", "é"] {
+        let px = raster(c);
+        let ink = px.chunks(4).filter(|p| p[0] < 128).count();
+        assert!(ink > 20 && px != missing, "{c:?} has no glyph ({ink} dark pixels)");
+    }
+}

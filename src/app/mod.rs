@@ -410,5 +410,25 @@ fn install_fonts(ctx: &egui::Context) {
             p.insert(at, "Hack".to_owned());
         }
     }
+    // emoji and CJK after the rest, in both families: tokens in any script draw (egui's
+    // own defaults leave the emoji fonts out unless a feature of its font crate is on)
+    for (name, data) in [
+        ("NotoEmoji-Regular", epaint_default_fonts::NOTO_EMOJI_REGULAR),
+        ("emoji-icon-font", epaint_default_fonts::EMOJI_ICON),
+        (crate::fonts::CJK_NAME, crate::fonts::CJK),
+    ] {
+        if fonts.font_data.contains_key(name) {
+            continue;
+        }
+        fonts.font_data.insert(
+            name.to_owned(),
+            std::sync::Arc::new(egui::FontData::from_static(data)),
+        );
+        for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+            if let Some(list) = fonts.families.get_mut(&family) {
+                list.push(name.to_owned());
+            }
+        }
+    }
     ctx.set_fonts(fonts);
 }
