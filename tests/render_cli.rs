@@ -595,6 +595,9 @@ fn figures_draw_cjk_korean_and_emoji_glyphs() {
     for c in ["東", "京", "は", "서", "울", "🍕", "é"] {
         let px = raster(c);
         let ink = px.chunks(4).filter(|p| p[0] < 128).count();
-        assert!(ink > 20 && px != missing, "{c:?} has no glyph ({ink} dark pixels)");
+        assert!(
+            ink > 20 && px != missing,
+            "{c:?} has no glyph ({ink} dark pixels)"
+        );
     }
 }

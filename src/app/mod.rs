@@ -413,7 +413,10 @@ fn install_fonts(ctx: &egui::Context) {
     // emoji and CJK after the rest, in both families: tokens in any script draw (egui's
     // own defaults leave the emoji fonts out unless a feature of its font crate is on)
     for (name, data) in [
-        ("NotoEmoji-Regular", epaint_default_fonts::NOTO_EMOJI_REGULAR),
+        (
+            "NotoEmoji-Regular",
+            epaint_default_fonts::NOTO_EMOJI_REGULAR,
+        ),
         ("emoji-icon-font", epaint_default_fonts::EMOJI_ICON),
         (crate::fonts::CJK_NAME, crate::fonts::CJK),
     ] {

@@ -9,11 +9,18 @@ use egui::{
     TextureOptions, Vec2,
 };
 
-/// A texture made from a matrix, remembered with what it was made from.
+/// A texture made from a matrix, remembered with what it was made from, and the pixels of a
+/// newer matrix being coloured on another thread.
 pub struct MapTexture {
     key: u64,
     pub handle: TextureHandle,
+    pending: Option<(u64, std::sync::mpsc::Receiver<egui::ColorImage>)>,
 }
+
+/// Matrices up to this many cells are coloured on the UI thread (well under a millisecond);
+/// larger ones (a 512-token map: 262k cells) on a thread of their own, the previous picture
+/// staying up until they are ready, so that new data never stalls a frame.
+const SYNC_CELLS: usize = 128 * 128;
 
 /// Zoom and pan of one heatmap.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,11 +72,51 @@ pub fn texture(
     (gen, cmap, size).hash(&mut h);
     (scale.lo.to_bits(), scale.hi.to_bits(), scale.log).hash(&mut h);
     let key = h.finish();
-    if let Some(t) = cache.as_ref().filter(|t| t.key == key) {
-        return t.handle.clone();
+    if let Some(t) = cache.as_mut() {
+        if t.key == key {
+            return t.handle.clone();
+        }
+        // a background colouring of this very matrix: take it once it is done
+        if let Some((k, rx)) = &t.pending {
+            if *k == key {
+                if let Ok(image) = rx.try_recv() {
+                    t.handle.set(image, TextureOptions::NEAREST);
+                    t.key = key;
+                    t.pending = None;
+                }
+                return t.handle.clone();
+            }
+        }
     }
-    let px = render_rgba(values, cmap, scale);
-    let image = egui::ColorImage::from_rgba_unmultiplied(size, bytemuck::cast_slice(&px));
+    let colour = {
+        let scale = *scale;
+        move |values: &[f32]| {
+            let px = render_rgba(values, cmap, &scale);
+            egui::ColorImage::from_rgba_unmultiplied(size, bytemuck::cast_slice(&px))
+        }
+    };
+    if values.len() > SYNC_CELLS {
+        if let Some(t) = cache.as_mut() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (owned, ctx) = (values.to_vec(), ctx.clone());
+            let spawned = std::thread::Builder::new()
+                .name("heatmap pixels".into())
+                .spawn(move || {
+                    let _ = tx.send(colour(&owned));
+                    ctx.request_repaint();
+                });
+            if spawned.is_ok() {
+                t.pending = Some((key, rx));
+                return t.handle.clone();
+            }
+            // no thread: colour it here after all
+            let image = render_now(values, cmap, scale, size);
+            t.handle.set(image, TextureOptions::NEAREST);
+            t.key = key;
+            return t.handle.clone();
+        }
+    }
+    let image = colour(values);
     let handle = match cache.take() {
         Some(mut t) => {
             t.handle.set(image, TextureOptions::NEAREST);
@@ -80,8 +127,14 @@ pub fn texture(
     *cache = Some(MapTexture {
         key,
         handle: handle.clone(),
+        pending: None,
     });
     handle
+}
+
+fn render_now(values: &[f32], cmap: Colormap, scale: &Scale, size: [usize; 2]) -> egui::ColorImage {
+    let px = render_rgba(values, cmap, scale);
+    egui::ColorImage::from_rgba_unmultiplied(size, bytemuck::cast_slice(&px))
 }
 
 /// Size of axis labels for cells of `cell` points, or None when they would not be readable.
@@ -309,5 +362,77 @@ fn format_tick(v: f32) -> String {
         format!("{v:.0e}")
     } else {
         format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large matrix is coloured on another thread: the call returns the previous picture at
+    /// once, and the new one is taken on a later frame.
+    #[test]
+    fn large_maps_are_coloured_off_the_ui_thread() {
+        let ctx = egui::Context::default();
+        let scale = Scale {
+            lo: 0.0,
+            hi: 1.0,
+            log: false,
+        };
+        let small = vec![0.5f32; 4];
+        let mut cache = None;
+        fn px(gen: u64, values: &[f32], n: usize) -> Pixels<'_> {
+            Pixels {
+                gen,
+                values,
+                size: [n, n],
+            }
+        }
+        let first = texture(
+            &ctx,
+            &mut cache,
+            "t",
+            px(1, &small, 2),
+            Colormap::Viridis,
+            &scale,
+        );
+        let big: Vec<f32> = (0..300 * 300).map(|i| (i % 7) as f32 / 7.0).collect();
+        let again = texture(
+            &ctx,
+            &mut cache,
+            "t",
+            px(2, &big, 300),
+            Colormap::Viridis,
+            &scale,
+        );
+        assert_eq!(
+            first.id(),
+            again.id(),
+            "the same texture, its old picture for now"
+        );
+        let c = cache.as_ref().map(|c| (c.key, c.pending.is_some()));
+        assert!(
+            c.is_some_and(|(_, pending)| pending),
+            "coloured on another thread"
+        );
+        let old_key = c.map(|(k, _)| k);
+        let t0 = std::time::Instant::now();
+        while cache.as_ref().is_some_and(|c| c.pending.is_some()) {
+            let _ = texture(
+                &ctx,
+                &mut cache,
+                "t",
+                px(2, &big, 300),
+                Colormap::Viridis,
+                &scale,
+            );
+            assert!(t0.elapsed().as_secs() < 10, "the colouring never arrived");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_ne!(
+            cache.as_ref().map(|c| c.key),
+            old_key,
+            "the new picture is in"
+        );
     }
 }
