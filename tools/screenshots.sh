@@ -22,6 +22,22 @@ DISPLAY=:97 "$BIN" --backend cpu --tab lens --text "The capital of the United [M
     --screenshot screenshots/lens.png
 DISPLAY=:97 "$BIN" --backend cpu --tab attribution --text "The capital of the United [MASK] is Washington." \
     --screenshot screenshots/attribution.png
+# a figure rebuilt from a scene file, and a layer-by-layer animation (and its frames side by
+# side, when Python with Pillow is there)
+"$BIN" render --backend cpu --scene screenshots/scene-example.json --out screenshots/scene-figure.png
+"$BIN" render --backend cpu --view rollout --animate gif --scale 1 --out screenshots/rollout-layers.gif
+if python3 -c "import PIL" 2>/dev/null; then
+    python3 - <<'PY'
+from PIL import Image, ImageSequence
+im = Image.open("screenshots/rollout-layers.gif")
+frames = [f.convert("RGB") for f in ImageSequence.Iterator(im)]
+w, h = frames[0].size
+strip = Image.new("RGB", (w * len(frames) // 2, h // 2), "white")
+for i, f in enumerate(frames):
+    strip.paste(f.resize((w // 2, h // 2)), (i * w // 2, 0))
+strip.save("screenshots/rollout-strip.png")
+PY
+fi
 # figures made by the command line (no window)
 "$BIN" render --backend cpu --view attribution --text "The capital of the United [MASK] is Washington." \
     --out screenshots/attribution-figure.png --scale 1.5
