@@ -832,3 +832,39 @@ fn the_heatmap_animates_layer_by_layer() {
     let (still, _) = app.build_export("attention", "attention", &theme).unwrap();
     assert!(frames[2] == still, "frame 3 is the export of layer 3");
 }
+
+/// The projection zooms about the pointer with the scroll wheel and pans by dragging.
+#[test]
+fn the_projection_zooms_and_pans() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Projection");
+    let rect = h.state().tab::<ProjectionTab>().unwrap().plot_rect.unwrap();
+    let c = rect.center();
+    h.hover_at(c);
+    h.run_steps(1);
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 150.0),
+        modifiers: egui::Modifiers::NONE,
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    h.run_steps(6);
+    let zoom = h.state().tab::<ProjectionTab>().unwrap().zoom;
+    assert!(zoom > 1.2, "scrolling zoomed in: {zoom}");
+    let before = h.state().tab::<ProjectionTab>().unwrap().pan;
+    h.drag_at(c);
+    h.run_steps(1);
+    h.hover_at(c + egui::vec2(80.0, 0.0));
+    h.run_steps(1);
+    h.drop_at(c + egui::vec2(80.0, 0.0));
+    h.run_steps(2);
+    let after = h.state().tab::<ProjectionTab>().unwrap().pan;
+    assert!(
+        after.x < before.x,
+        "dragging right moves the view left: {before:?} -> {after:?}"
+    );
+}

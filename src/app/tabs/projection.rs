@@ -63,6 +63,12 @@ pub struct ProjectionTab {
     vocab_asked: u64,
     /// yaw and pitch of the 3D view
     rotation: (f32, f32),
+    /// zoom (1: everything fits) and the view's centre in projected units: scroll or pinch
+    /// zooms about the pointer, dragging pans (in 3D, the secondary button pans)
+    pub zoom: f32,
+    pub pan: Vec2,
+    /// where the scatter was drawn last frame (tests use it)
+    pub plot_rect: Option<egui::Rect>,
     /// the hovered point of the projection (tests read it)
     pub hover: Option<String>,
 }
@@ -211,13 +217,17 @@ impl ProjectionTab {
         let size = ui.available_size().max(Vec2::splat(120.0));
         let (rect, resp) = ui.allocate_exact_size(size, Sense::click_and_drag());
         let three = self.settings.three_d && !p.explained.is_empty();
-        if three && resp.dragged() {
+        if three && resp.dragged_by(egui::PointerButton::Primary) {
             let d = resp.drag_delta();
             self.rotation.0 += d.x * 0.01;
             self.rotation.1 = (self.rotation.1 + d.y * 0.01).clamp(-1.5, 1.5);
         }
         if resp.double_clicked() {
             self.rotation = (0.0, 0.0);
+            (self.zoom, self.pan) = (1.0, Vec2::ZERO);
+        }
+        if self.zoom <= 0.0 {
+            self.zoom = 1.0;
         }
         let (yaw, pitch) = if three { self.rotation } else { (0.0, 0.0) };
         let (cy, sy, cp, sp) = (yaw.cos(), yaw.sin(), pitch.cos(), pitch.sin());
@@ -239,9 +249,39 @@ impl ProjectionTab {
             .fold(1e-6f32, f32::max)
             * 1.08;
         let plot = rect.shrink(24.0);
-        let scale = plot.width().min(plot.height()) / (2.0 * r);
-        let to_screen = |v: (f32, f32, f32)| plot.center() + Vec2::new(v.0 * scale, -v.1 * scale);
+        self.plot_rect = Some(plot);
+        let fit = plot.width().min(plot.height()) / (2.0 * r);
+        // zoom about the pointer (the point under it stays put), pan by dragging
+        if let Some(at) = resp.hover_pos() {
+            let (pinch, scroll) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y));
+            let factor = pinch * (scroll / 200.0).exp();
+            if (factor - 1.0).abs() > 1e-4 {
+                let new_zoom = (self.zoom * factor).clamp(1.0, 200.0);
+                let s0 = fit * self.zoom;
+                let under =
+                    self.pan + Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s0;
+                let s1 = fit * new_zoom;
+                self.pan = under - Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s1;
+                self.zoom = new_zoom;
+            }
+        }
+        let panning = if three {
+            resp.dragged_by(egui::PointerButton::Secondary)
+        } else {
+            resp.dragged()
+        };
+        if panning {
+            let d = resp.drag_delta() / (fit * self.zoom);
+            self.pan -= Vec2::new(d.x, -d.y);
+        }
+        let scale = fit * self.zoom;
+        let pan = self.pan;
+        let to_screen = |v: (f32, f32, f32)| {
+            plot.center() + Vec2::new((v.0 - pan.x) * scale, -(v.1 - pan.y) * scale)
+        };
         let painter = ui.painter_at(rect);
+        // zoomed in, points and lines stop at the frame
+        let inside = painter.with_clip_rect(plot);
         let vis = ui.visuals();
         painter.rect_stroke(
             plot,
@@ -257,7 +297,7 @@ impl ProjectionTab {
                     .iter()
                     .map(|&i| to_screen(view[i]))
                     .collect();
-                painter.add(egui::Shape::line(
+                inside.add(egui::Shape::line(
                     path,
                     Stroke::new(1.2, vis.weak_text_color().gamma_multiply(0.7)),
                 ));
@@ -271,10 +311,10 @@ impl ProjectionTab {
         let last = *p.states.last().unwrap_or(&0);
         for &i in &order {
             let at = to_screen(view[i]);
-            painter.circle_filled(at, 4.0, rgb(colors[i]));
+            inside.circle_filled(at, 4.0, rgb(colors[i]));
             let (s, t) = p.origin[i];
             if self.settings.label_all || s == last {
-                painter.text(
+                inside.text(
                     at + Vec2::new(5.0, -5.0),
                     egui::Align2::LEFT_BOTTOM,
                     &trace.tokens[t],
@@ -308,11 +348,15 @@ impl ProjectionTab {
             Pos2::new(plot.center().x, rect.bottom() - 4.0),
             egui::Align2::CENTER_BOTTOM,
             if three {
-                "drag to rotate, double-click to reset".to_string()
+                "drag to rotate, scroll to zoom, right-drag to pan, double-click to reset".to_string()
             } else if p.explained.is_empty() {
-                "t-SNE 1 across, t-SNE 2 up".to_string()
+                "t-SNE 1 across, t-SNE 2 up; scroll to zoom, drag to pan".to_string()
             } else {
-                format!("PC1 ({:.1}%) across, PC2 ({:.1}%) up", ex(0), ex(1))
+                format!(
+                    "PC1 ({:.1}%) across, PC2 ({:.1}%) up; scroll to zoom, drag to pan, double-click to reset",
+                    ex(0),
+                    ex(1)
+                )
             },
             egui::FontId::proportional(11.0),
             vis.weak_text_color(),
