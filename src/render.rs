@@ -145,10 +145,54 @@ pub fn frames(
                 render(opts, &run, compare, rerun).map(|(f, _)| f)
             })
             .collect(),
+        RenderView::Figure1 => {
+            let lines = figure1_lines(opts, main, compare, rerun)?;
+            Ok(scenes::figure1_frames(&opts.text, &lines, &opts.theme))
+        }
+        RenderView::Projection if opts.trajectories => {
+            let t = main.trace;
+            let keep = t.kept_tokens(opts.hide_special);
+            let states: Vec<usize> = (0..t.hidden_states.len()).collect();
+            let p = if opts.tsne {
+                insight::project_tsne(t, &states, &keep, &insight::Control::default())?
+            } else {
+                insight::project(t, &states, &keep)?
+            };
+            let method = if opts.tsne { "t-SNE" } else { "PCA" };
+            let title = format!("{}: token trajectories through the layers ({method})", main.name);
+            Ok(states
+                .iter()
+                .map(|&s| {
+                    let by = (opts.color_by, false);
+                    scenes::projection_upto(&title, &p, t, by, Some(s), &opts.theme).0
+                })
+                .collect())
+        }
         _ => Err(LensError::Analysis(
-            "--animate draws the head, rollout, links and model views layer by layer".into(),
+            "--animate draws the head, rollout, links, model, figure1 and projection (with trajectories) views layer by layer".into(),
         )),
     }
+}
+
+/// Figure 1's lines: the model, the comparison model, and the what-if repetitions.
+fn figure1_lines(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<Vec<scenes::Figure1Line>> {
+    let mut repeats = Vec::with_capacity(opts.repeats.len());
+    for &r in &opts.repeats {
+        let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
+        repeats.push((r, rerun(&cfg)?));
+    }
+    let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
+    Ok(scenes::figure1_lines(
+        (main.name.as_str(), main.trace),
+        compare.map(|c| (c.name.as_str(), c.trace)),
+        &repeats,
+        opts.hide_special,
+    ))
 }
 
 /// [`render`] of runs already merged to words when `opts.words` asks for it.
@@ -232,18 +276,7 @@ fn render_runs(
             views::build(&view, theme)
         }
         RenderView::Figure1 => {
-            let mut repeats = Vec::with_capacity(opts.repeats.len());
-            for &r in &opts.repeats {
-                let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
-                repeats.push((r, rerun(&cfg)?));
-            }
-            let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
-            let lines = scenes::figure1_lines(
-                (model, t),
-                compare.map(|c| (c.name.as_str(), c.trace)),
-                &repeats,
-                opts.hide_special,
-            );
+            let lines = figure1_lines(opts, main, compare, rerun)?;
             let view = View::Figure1 {
                 text: &opts.text,
                 lines: &lines,

@@ -601,3 +601,36 @@ fn figures_draw_cjk_korean_and_emoji_glyphs() {
         );
     }
 }
+
+/// Figure 1 and the projection's trajectories animate too: Figure 1 one frame per layer of its
+/// deepest line (the what-if's 8), the projection one per hidden state, every frame the same
+/// size (the axes of the whole figure).
+#[test]
+fn figure1_and_trajectories_animate_on_fixed_axes() {
+    use image::AnimationDecoder;
+    let dir = tempfile::tempdir().unwrap();
+    for (args, frames) in [
+        (vec!["--view", "figure1", "--repeats", "8"], 8),
+        (vec!["--view", "projection"], 5),
+    ] {
+        let out = dir.path().join("a.png");
+        let mut a = args.clone();
+        a.extend(["--animate", "apng", "--scale", "1"]);
+        ok(&render(&a, &out));
+        let file = std::io::BufReader::new(std::fs::File::open(&out).unwrap());
+        let got = image::codecs::png::PngDecoder::new(file)
+            .unwrap()
+            .apng()
+            .unwrap()
+            .into_frames()
+            .collect_frames()
+            .unwrap();
+        assert_eq!(got.len(), frames, "{args:?}");
+        let size = got[0].buffer().dimensions();
+        assert!(got.iter().all(|f| f.buffer().dimensions() == size));
+        assert!(
+            got[0].buffer() != got[frames - 1].buffer(),
+            "{args:?}: the frames differ"
+        );
+    }
+}

@@ -306,6 +306,8 @@ pub struct Panel {
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// fixed axes (x from, x to, y from, y to) instead of the data's (animation frames)
+    pub extent: Option<(f64, f64, f64, f64)>,
 }
 
 /// Line-plot panels side by side, one legend under them, and an optional note (what the
@@ -349,6 +351,9 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
         }
         if xlo > xhi {
             (xlo, xhi, ylo, yhi) = (0.0, 1.0, 0.0, 1.0);
+        }
+        if let Some(e) = p.extent {
+            (xlo, xhi, ylo, yhi) = e;
         }
         ylo = ylo.min(0.0);
         if yhi <= ylo {

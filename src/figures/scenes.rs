@@ -121,7 +121,57 @@ pub fn figure1_lines(
 /// The ALBERT paper's Figure 1 for the user's text: L2 distance and angle between each layer's
 /// input and output, one line per model; the matrix has a row per layer and two columns per
 /// line.
-pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Matrix) {
+/// Figure 1 growing layer by layer (an animation): frame k has the lines through layer k, on
+/// the axes of the whole figure.
+pub fn figure1_frames(text: &str, lines: &[Figure1Line], theme: &Theme) -> Vec<Figure> {
+    let panels = figure1_panels(lines);
+    let extent = |p: &Panel| {
+        let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in p.series.iter().flat_map(|s| s.points.iter()) {
+            if x.is_finite() && y.is_finite() {
+                (xlo, xhi) = (xlo.min(x), xhi.max(x));
+                (ylo, yhi) = (ylo.min(y), yhi.max(y));
+            }
+        }
+        (xlo <= xhi).then_some((xlo, xhi, ylo, yhi))
+    };
+    let depth = lines.iter().map(|l| l.transitions.len()).max().unwrap_or(0);
+    let title = figure1_title(text);
+    (1..=depth)
+        .map(|k| {
+            let frame: Vec<Panel> = panels
+                .iter()
+                .map(|p| Panel {
+                    extent: extent(p),
+                    series: p
+                        .series
+                        .iter()
+                        .map(|s| Series {
+                            points: s
+                                .points
+                                .iter()
+                                .copied()
+                                .filter(|&(x, _)| x <= k as f64)
+                                .collect(),
+                            ..s.clone()
+                        })
+                        .collect(),
+                    ..p.clone()
+                })
+                .collect();
+            plots::line_panels(&title, &frame, crate::insight::FIGURE1_AVERAGING, theme)
+        })
+        .collect()
+}
+
+fn figure1_title(text: &str) -> String {
+    format!(
+        "Layer input vs output embeddings (ALBERT paper, Figure 1) on \"{}\"",
+        ellipsis(text, 60)
+    )
+}
+
+fn figure1_panels(lines: &[Figure1Line]) -> [Panel; 2] {
     let series = |f: &dyn Fn(&Transition) -> f64| -> Vec<Series> {
         lines
             .iter()
@@ -138,24 +188,27 @@ pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Mat
             })
             .collect()
     };
-    let panels = [
+    [
         Panel {
             title: "L2 distance".into(),
             x_label: "layer".into(),
             y_label: "L2 distance between input and output".into(),
             series: series(&|t| t.l2),
+            extent: None,
         },
         Panel {
             title: "Cosine similarity (degrees)".into(),
             x_label: "layer".into(),
             y_label: "angle between input and output (degrees)".into(),
             series: series(&|t| t.angle_deg),
+            extent: None,
         },
-    ];
-    let title = format!(
-        "Layer input vs output embeddings (ALBERT paper, Figure 1) on \"{}\"",
-        ellipsis(text, 60)
-    );
+    ]
+}
+
+pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Matrix) {
+    let panels = figure1_panels(lines);
+    let title = figure1_title(text);
     let fig = plots::line_panels(&title, &panels, crate::insight::FIGURE1_AVERAGING, theme);
     let depth = lines.iter().map(|l| l.transitions.len()).max().unwrap_or(0);
     let mut col_labels = Vec::new();
@@ -243,14 +296,34 @@ pub fn projection(
     label_all: bool,
     theme: &Theme,
 ) -> (Figure, Matrix) {
+    projection_upto(title, p, trace, (by, label_all), None, theme)
+}
+
+/// [`projection`] drawn only up to hidden state `upto` (an animation frame): the later points
+/// are in the background colour and unlabelled, so that the axes stay those of the whole
+/// projection, and the trajectories stop there.
+pub fn projection_upto(
+    title: &str,
+    p: &Projection,
+    trace: &Trace,
+    (by, label_all): (ColorBy, bool),
+    upto: Option<usize>,
+    theme: &Theme,
+) -> (Figure, Matrix) {
     let points: Vec<(f32, f32)> = p.points.iter().map(|q| (q[0], q[1])).collect();
-    let colors = point_colors(p, trace, by);
-    let last = *p.states.last().unwrap_or(&0);
+    let mut colors = point_colors(p, trace, by);
+    let shown = |i: usize| upto.is_none_or(|u| p.origin[i].0 <= u);
+    for (i, c) in colors.iter_mut().enumerate() {
+        if !shown(i) {
+            *c = theme.background;
+        }
+    }
+    let last = upto.unwrap_or(*p.states.last().unwrap_or(&0));
     let labels: Vec<String> = p
         .origin
         .iter()
         .map(|&(s, t)| {
-            if label_all || s == last {
+            if (label_all && upto.is_none_or(|u| s <= u)) || s == last {
                 trace.tokens.get(t).cloned().unwrap_or_default()
             } else {
                 String::new()
@@ -258,7 +331,10 @@ pub fn projection(
         })
         .collect();
     let paths: Vec<Vec<usize>> = if p.states.len() > 1 {
-        p.tokens.iter().map(|&t| p.trajectory(t)).collect()
+        p.tokens
+            .iter()
+            .map(|&t| p.trajectory(t).into_iter().filter(|&i| shown(i)).collect())
+            .collect()
     } else {
         Vec::new()
     };

@@ -476,6 +476,42 @@ impl Tab for ProjectionTab {
         views::build(&view, theme).map_err(e)
     }
 
+    fn animates(&self, _what: &str) -> bool {
+        self.settings.mode == ProjMode::Trajectories
+    }
+
+    fn animate(
+        &mut self,
+        _what: &str,
+        cx: &Session,
+        theme: &Theme,
+    ) -> Option<Result<Vec<crate::figures::Figure>, String>> {
+        if !self.animates("projection") {
+            return None;
+        }
+        let trace = cx.trace()?.clone();
+        let key = self.key(cx, &trace);
+        let p = match self.projection.get(&key) {
+            Some(Ok(p)) => p.clone(),
+            _ => return Some(Err("the projection is still being computed".into())),
+        };
+        let method = if p.explained.is_empty() {
+            "t-SNE"
+        } else {
+            "PCA"
+        };
+        let title = format!(
+            "{}: token trajectories through the layers ({method})",
+            cx.label(ModelSlot::Main)
+        );
+        let style = (self.settings.color_by, self.settings.label_all);
+        Some(Ok(p
+            .states
+            .iter()
+            .map(|&s| scenes::projection_upto(&title, &p, &trace, style, Some(s), theme).0)
+            .collect()))
+    }
+
     fn busy(&self) -> bool {
         self.projection.pending() || self.vocab.pending()
     }

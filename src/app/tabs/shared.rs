@@ -602,6 +602,28 @@ impl Tab for SharedTab {
         &["figure1", "js main", "js compare", "params"]
     }
 
+    fn animates(&self, what: &str) -> bool {
+        what == "figure1"
+    }
+
+    fn animate(
+        &mut self,
+        what: &str,
+        cx: &Session,
+        theme: &Theme,
+    ) -> Option<Result<Vec<crate::figures::Figure>, String>> {
+        if what != "figure1" {
+            return None;
+        }
+        let trace = cx.trace()?.clone();
+        let lines = self.figure1_lines(cx, &trace);
+        Some(Ok(crate::figures::scenes::figure1_frames(
+            &cx.input.text,
+            &lines,
+            theme,
+        )))
+    }
+
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
         let trace = cx
             .trace()
