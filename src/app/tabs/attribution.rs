@@ -201,11 +201,7 @@ impl Tab for AttributionTab {
             super::no_trace(ui);
             return;
         };
-        if !cx.info(ModelSlot::Main).is_some_and(|i| i.has_mlm) {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                "This checkpoint has no masked-LM head, so there is no prediction to attribute. Open a *ForMaskedLM or *ForPreTraining checkpoint (like the built-in models).",
-            );
+        if !super::has_mlm_or_say(ui, cx, "there is no prediction to attribute") {
             return;
         }
         ui.weak("Which tokens a prediction depends on, by gradient, beside where attention looks from the same token. If attention were an explanation, the rows would agree; the rank correlations say how much they do on this text.");

@@ -161,11 +161,7 @@ impl Tab for LensTab {
             super::no_trace(ui);
             return;
         };
-        if !cx.info(ModelSlot::Main).is_some_and(|i| i.has_mlm) {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                "This checkpoint has no masked-LM head (it was saved as a bare encoder), so its layers cannot be decoded into words. Open a checkpoint with one (a *ForMaskedLM or *ForPreTraining save, like the built-in models).",
-            );
+        if !super::has_mlm_or_say(ui, cx, "its layers cannot be decoded into words") {
             return;
         }
         self.ask(cx, &trace);

@@ -120,6 +120,21 @@ pub fn from_json<S: serde::de::DeserializeOwned>(json: serde_json::Value, into: 
     }
 }
 
+/// Whether the main model has a masked-LM head; if not, says so (`what` it is needed for) and
+/// the tab shows nothing else.
+pub fn has_mlm_or_say(ui: &mut egui::Ui, cx: &Session, what: &str) -> bool {
+    let has = cx
+        .info(super::worker::ModelSlot::Main)
+        .is_some_and(|i| i.has_mlm);
+    if !has {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("This checkpoint has no masked-LM head (it was saved as a bare encoder), so {what}. Open a checkpoint with one (a *ForMaskedLM or *ForPreTraining save, like the built-in models)."),
+        );
+    }
+    has
+}
+
 /// The greyed line a tab shows before a model has run.
 pub fn no_trace(ui: &mut egui::Ui) {
     ui.weak("Open a model and type some text.");
