@@ -868,3 +868,53 @@ fn the_projection_zooms_and_pans() {
         "dragging right moves the view left: {before:?} -> {after:?}"
     );
 }
+
+/// A large model's model view (12 × 12 heads at N = 128: 2.4M cells) is downsampled on a
+/// thread of its own: the view shows once it is ready, and the tab counts as busy until then.
+#[test]
+fn a_large_model_view_is_built_off_the_ui_thread() {
+    use albert_lens::app::worker::Traced;
+    use albert_lens::app::AttnView;
+    use albert_lens::backend::{Backend, CpuBackend};
+    use std::sync::Arc;
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    let cfg = albert_lens::bench::preset_config("albert-base").unwrap();
+    let weights = albert_lens::model::ModelWeights::random(&cfg, 3).unwrap();
+    let input = albert_lens::bench::synthetic_input(&cfg, 128);
+    let trace = Arc::new(CpuBackend::new().forward(&cfg, &weights, &input).unwrap());
+    {
+        let app = h.state_mut();
+        app.tab_mut::<AttentionTab>().unwrap().settings.view = AttnView::Model;
+        app.session.set_trace(Traced {
+            rollout: Arc::new(albert_lens::analysis::rollout(&trace).unwrap()),
+            trace,
+            ms: 0.0,
+            backend: "cpu".into(),
+            intact: None,
+            prediction: None,
+        });
+    }
+    h.step();
+    assert!(h.state().busy(), "the atlas is being made elsewhere");
+    let t0 = Instant::now();
+    while h.state().busy() {
+        h.step();
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the atlas never came"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_steps(2);
+    assert!(
+        h.state()
+            .tab::<AttentionTab>()
+            .unwrap()
+            .grid_origin
+            .is_some(),
+        "the grid is drawn"
+    );
+}

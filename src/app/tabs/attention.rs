@@ -137,6 +137,10 @@ struct LinkData {
 
 /// The difference run's key: the input's sequence number, the mode, the model's generation.
 type DiffKey = (u64, DiffMode, u64);
+/// Models with up to this many attention cells (layers × heads × N²) have their model-view
+/// atlas made on the UI thread (under a millisecond); larger ones on a thread of their own.
+const ATLAS_SYNC_CELLS: usize = 1 << 20;
+
 /// The model view's atlas key: trace generation, hide special, renormalise, shared scale.
 type AtlasKey = (u64, bool, bool, bool, bool);
 
@@ -155,8 +159,10 @@ pub struct AttentionTab {
     map_gen: u64,
     heat_tex: Option<MapTexture>,
     grid_tex: Option<MapTexture>,
-    atlas: Option<(AtlasKey, Atlas)>,
+    atlas: Option<(AtlasKey, Arc<Atlas>)>,
     atlas_gen: u64,
+    /// a large model's atlas, downsampled on a thread of its own
+    atlas_job: Job<AtlasKey, Arc<Atlas>>,
     pub zoom: ZoomPan,
     /// the tooltip text of the hovered heatmap cell (tests read it)
     pub hover_text: Option<String>,
@@ -431,7 +437,7 @@ impl AttentionTab {
         }
     }
 
-    fn model_view(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
+    fn model_view(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Arc<Trace>) {
         let (p, s) = (&cx.settings, &self.settings);
         let key = (
             cx.trace_gen,
@@ -442,9 +448,26 @@ impl AttentionTab {
         );
         if self.atlas.as_ref().is_none_or(|(k, _)| *k != key) {
             let keep = trace.kept_tokens(p.hide_special);
-            let atlas = model_grid::atlas(trace, &keep, s.renormalise, s.shared_scale);
-            self.atlas = Some((key, atlas));
-            self.atlas_gen += 1;
+            let (renorm, shared) = (s.renormalise, s.shared_scale);
+            let n = trace.num_tokens();
+            let cells = n * n * trace.attentions.len() * trace.num_heads;
+            if cells <= ATLAS_SYNC_CELLS {
+                let atlas = model_grid::atlas(trace, &keep, renorm, shared);
+                self.atlas = Some((key, Arc::new(atlas)));
+                self.atlas_gen += 1;
+            } else {
+                // the previous atlas stays up until this one is ready
+                self.atlas_job.poll();
+                if let Some(Ok(a)) = self.atlas_job.get(&key) {
+                    self.atlas = Some((key, a.clone()));
+                    self.atlas_gen += 1;
+                } else if let Some(ticket) = self.atlas_job.ask(key, &cx.wake) {
+                    let t = trace.clone();
+                    crate::app::jobs::spawn("model view", ticket, move |_| {
+                        Ok(Arc::new(model_grid::atlas(&t, &keep, renorm, shared)))
+                    });
+                }
+            }
         }
         ui.weak(format!(
             "Every layer × head of attention ({}); click one to open it.",
@@ -817,7 +840,7 @@ impl Tab for AttentionTab {
     }
 
     fn busy(&self) -> bool {
-        self.diff.pending() || self.value.pending()
+        self.diff.pending() || self.value.pending() || self.atlas_job.pending()
     }
 
     fn save(&self) -> serde_json::Value {
