@@ -96,6 +96,15 @@ pub fn texture(
         }
     };
     if values.len() > SYNC_CELLS {
+        if cache.is_none() {
+            // the very first picture: a blank one until the colours are ready
+            let blank = egui::ColorImage::new([1, 1], vec![Color32::TRANSPARENT]);
+            *cache = Some(MapTexture {
+                key: 0,
+                handle: ctx.load_texture(name, blank, TextureOptions::NEAREST),
+                pending: None,
+            });
+        }
         if let Some(t) = cache.as_mut() {
             let (tx, rx) = std::sync::mpsc::channel();
             let (owned, ctx) = (values.to_vec(), ctx.clone());
