@@ -174,6 +174,16 @@ pub fn frames(
     }
 }
 
+/// The position a prediction view looks at: `--position`, else the first [MASK].
+fn mask_position(opts: &RenderOptions, t: &Trace) -> Result<usize> {
+    match opts.position {
+        Some(p) => Ok(p),
+        None => t.first_mask().ok_or_else(|| {
+            LensError::Analysis("the text has no [MASK] token: add one, or give --position".into())
+        }),
+    }
+}
+
 /// Figure 1's lines: the model, the comparison model, and the what-if repetitions.
 fn figure1_lines(
     opts: &RenderOptions,
@@ -310,14 +320,7 @@ fn render_runs(
                     "{model} has no masked-LM head, so there is nothing to decode the layers with"
                 )));
             };
-            let pos = match opts.position {
-                Some(p) => p,
-                None => t.first_mask().ok_or_else(|| {
-                    LensError::Analysis(
-                        "the text has no [MASK] token: add one, or give --position".into(),
-                    )
-                })?,
-            };
+            let pos = mask_position(opts, t)?;
             let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
             let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
             let view = View::Lens {
@@ -368,14 +371,7 @@ fn render_runs(
         }
         RenderView::Attribution => {
             let m = main.model;
-            let pos = match opts.position {
-                Some(p) => p,
-                None => t.first_mask().ok_or_else(|| {
-                    LensError::Analysis(
-                        "the text has no [MASK] token: add one, or give --position".into(),
-                    )
-                })?,
-            };
+            let pos = mask_position(opts, t)?;
             let target = match &opts.target {
                 Some(tok) => Some(m.tokenizer.token_to_id(tok).ok_or_else(|| {
                     LensError::Analysis(format!("{tok:?} is not in the model's vocabulary"))

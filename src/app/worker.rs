@@ -128,11 +128,7 @@ impl Engine {
         let t0 = Instant::now();
         let m = loaded(&self.models, slot)?;
         let input = m.encode(text, pair).map_err(|e| e.to_string())?;
-        let mut changed = input.clone();
-        if !iv.masked.is_empty() {
-            let mask = mask_token(m).ok_or("this tokenizer has no mask token")?;
-            iv.apply_masks(&mut changed, mask);
-        }
+        let changed = masked(m, &input, iv)?;
         let opts = ForwardOptions {
             capture: crate::model::Capture::Nothing,
             ablate: iv.ablate.clone(),
@@ -188,12 +184,7 @@ impl Engine {
         let m = loaded(&self.models, slot).ok()?;
         let head = m.weights.mlm.as_ref()?;
         // where the lens looks by default: a masked token, a [MASK], else the first word
-        let position = iv
-            .masked
-            .first()
-            .copied()
-            .or_else(|| after.first_mask())
-            .or_else(|| after.special.iter().position(|s| !s))?;
+        let position = after.focus(iv.masked.first().copied());
         let top = |t: &Trace| -> Option<(String, f32)> {
             let last = t.hidden_states.len().checked_sub(1)?;
             let logits = head.logits(&m.config, t.hidden(last, position)).ok()?;
@@ -218,10 +209,8 @@ impl Engine {
     ) -> Result<crate::insight::explain::Walk, String> {
         use crate::insight::explain::Walk;
         let m = loaded(&self.models, ModelSlot::Main)?;
-        let mut input = m.encode(text, pair).map_err(|e| e.to_string())?;
-        if let Some(mask) = mask_token(m) {
-            iv.apply_masks(&mut input, mask);
-        }
+        let input = m.encode(text, pair).map_err(|e| e.to_string())?;
+        let input = masked(m, &input, iv)?;
         let opts = ForwardOptions {
             capture: crate::model::Capture::Maps(vec![sel.map]),
             ablate: iv.ablate.clone(),
@@ -272,15 +261,25 @@ impl Engine {
     }
 }
 
-/// The model in `slot`, or why there is none (a free function, so that a method can hold it
-/// while it uses the backend).
-/// The model's mask token: its id and text.
-fn mask_token(m: &LoadedModel) -> Option<(u32, &'static str)> {
-    ["[MASK]", "<mask>"]
-        .into_iter()
-        .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
+/// `input` with the intervention's masked positions replaced by the model's mask token.
+fn masked(
+    m: &LoadedModel,
+    input: &crate::model::EncodedInput,
+    iv: &Intervention,
+) -> Result<crate::model::EncodedInput, String> {
+    let mut changed = input.clone();
+    if !iv.masked.is_empty() {
+        let mask = crate::model::trace::MASK_TOKENS
+            .into_iter()
+            .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
+            .ok_or("this tokenizer has no mask token")?;
+        iv.apply_masks(&mut changed, mask);
+    }
+    Ok(changed)
 }
 
+/// The model in `slot`, or why there is none (a free function, so that a method can hold it
+/// while it uses the backend).
 fn loaded(models: &[Option<LoadedModel>; 2], slot: ModelSlot) -> Result<&LoadedModel, String> {
     models[slot as usize]
         .as_ref()

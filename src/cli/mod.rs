@@ -19,10 +19,7 @@ pub(crate) fn attribute(
     let input = m.encode(text, pair)?;
     let position = match position {
         Some(p) => p,
-        None => input
-            .tokens
-            .iter()
-            .position(|t| t == "[MASK]" || t == "<mask>")
+        None => albert_lens::model::trace::first_mask(&input.tokens)
             .context("the text has no [MASK] token: add one, or give --position")?,
     };
     let target = match target {

@@ -12,6 +12,16 @@ use crate::model::internals::{Internals, MapInternals, MAP_TENSORS};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The mask token's text: `[MASK]` in BERT's vocabularies, `<mask>` in some SentencePiece ones.
+pub const MASK_TOKENS: [&str; 2] = ["[MASK]", "<mask>"];
+
+/// The position of the first mask token among `tokens`.
+pub fn first_mask(tokens: &[String]) -> Option<usize> {
+    tokens
+        .iter()
+        .position(|t| MASK_TOKENS.contains(&t.as_str()))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub model_type: ModelType,
@@ -126,12 +136,19 @@ impl Trace {
         }
     }
 
-    /// The position of the first mask token (`[MASK]` for BERT's vocabularies, `<mask>` for
-    /// SentencePiece ones), if the input has one.
+    /// The position of the first mask token ([`MASK_TOKENS`]), if the input has one.
     pub fn first_mask(&self) -> Option<usize> {
-        self.tokens
-            .iter()
-            .position(|t| t == "[MASK]" || t == "<mask>")
+        first_mask(&self.tokens)
+    }
+
+    /// The token a view follows unless told otherwise: `chosen` when it is inside the input,
+    /// else the first mask token, else the first ordinary token (else [CLS]).
+    pub fn focus(&self, chosen: Option<usize>) -> usize {
+        chosen
+            .filter(|&p| p < self.num_tokens())
+            .or_else(|| self.first_mask())
+            .or_else(|| self.special.iter().position(|s| !s))
+            .unwrap_or(0)
     }
 
     /// The token positions a view shows: all, or all but the special tokens ([CLS], [SEP], ...).

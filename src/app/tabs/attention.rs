@@ -574,6 +574,15 @@ impl AttentionTab {
         token_links::token_links(ui, &links.labels, &layers, links.max, hover);
     }
 
+    /// How the model view's thumbnails are coloured.
+    fn grid_style(&self, cx: &Session) -> GridStyle {
+        GridStyle {
+            colormap: cx.settings.colormap,
+            log: self.settings.log_scale,
+            shared_scale: self.settings.shared_scale,
+        }
+    }
+
     /// The heatmap at every layer (the same heads, measure, options and difference), or the
     /// model view filling in layer by layer: the frames of the Export menu's animation.
     fn layer_frames(&mut self, cx: &Session, theme: &Theme) -> Result<Vec<Figure>, String> {
@@ -583,11 +592,7 @@ impl AttentionTab {
         let e = |x: crate::LensError| x.to_string();
         if self.settings.view == AttnView::Model {
             let keep = trace.kept_tokens(cx.settings.hide_special);
-            let style = GridStyle {
-                colormap: cx.settings.colormap,
-                log: self.settings.log_scale,
-                shared_scale: self.settings.shared_scale,
-            };
+            let style = self.grid_style(cx);
             return (0..maps)
                 .map(|l| {
                     // the layers after l still blank
@@ -764,11 +769,7 @@ impl Tab for AttentionTab {
         let e = |x: crate::LensError| x.to_string();
         if self.settings.view == AttnView::Model {
             let keep = trace.kept_tokens(cx.settings.hide_special);
-            let style = GridStyle {
-                colormap: cx.settings.colormap,
-                log: self.settings.log_scale,
-                shared_scale: self.settings.shared_scale,
-            };
+            let style = self.grid_style(cx);
             let view = View::Model {
                 model: &model,
                 trace: &trace,

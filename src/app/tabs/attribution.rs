@@ -58,12 +58,7 @@ pub struct AttributionTab {
 
 impl AttributionTab {
     pub fn position(&self, t: &Trace) -> usize {
-        self.settings
-            .position
-            .filter(|&p| p < t.num_tokens())
-            .or_else(|| t.first_mask())
-            .or_else(|| t.special.iter().position(|s| !s))
-            .unwrap_or(0)
+        t.focus(self.settings.position)
     }
 
     /// The comparison shown, once the worker has answered for the current trace.

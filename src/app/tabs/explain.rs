@@ -76,13 +76,7 @@ pub struct ExplainTab {
 impl ExplainTab {
     /// The selection for `trace`: the settings, kept inside the input.
     pub fn selection(&self, t: &Trace) -> Selection {
-        let pos = self
-            .settings
-            .position
-            .filter(|&p| p < t.num_tokens())
-            .or_else(|| t.first_mask())
-            .or_else(|| t.special.iter().position(|s| !s))
-            .unwrap_or(0);
+        let pos = t.focus(self.settings.position);
         Selection {
             map: self.settings.map.min(t.attentions.len().saturating_sub(1)),
             head: self.settings.head.min(t.num_heads.saturating_sub(1)),

@@ -54,12 +54,7 @@ impl LensTab {
     /// The lens position: the user's choice, else the first [MASK], else the first ordinary
     /// token.
     pub fn position(&self, t: &Trace) -> usize {
-        self.settings
-            .position
-            .filter(|&p| p < t.num_tokens())
-            .or_else(|| t.first_mask())
-            .or_else(|| t.special.iter().position(|s| !s))
-            .unwrap_or(0)
+        t.focus(self.settings.position)
     }
 
     fn ask(&mut self, cx: &mut Session, trace: &std::sync::Arc<Trace>) {

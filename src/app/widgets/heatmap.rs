@@ -88,44 +88,31 @@ pub fn texture(
             }
         }
     }
-    let colour = {
-        let scale = *scale;
-        move |values: &[f32]| {
-            let px = render_rgba(values, cmap, &scale);
-            egui::ColorImage::from_rgba_unmultiplied(size, bytemuck::cast_slice(&px))
-        }
-    };
     if values.len() > SYNC_CELLS {
-        if cache.is_none() {
+        let t = cache.get_or_insert_with(|| {
             // the very first picture: a blank one until the colours are ready
             let blank = egui::ColorImage::new([1, 1], vec![Color32::TRANSPARENT]);
-            *cache = Some(MapTexture {
+            MapTexture {
                 key: 0,
                 handle: ctx.load_texture(name, blank, TextureOptions::NEAREST),
                 pending: None,
-            });
-        }
-        if let Some(t) = cache.as_mut() {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (owned, ctx) = (values.to_vec(), ctx.clone());
-            let spawned = std::thread::Builder::new()
-                .name("heatmap pixels".into())
-                .spawn(move || {
-                    let _ = tx.send(colour(&owned));
-                    ctx.request_repaint();
-                });
-            if spawned.is_ok() {
-                t.pending = Some((key, rx));
-                return t.handle.clone();
             }
-            // no thread: colour it here after all
-            let image = render_now(values, cmap, scale, size);
-            t.handle.set(image, TextureOptions::NEAREST);
-            t.key = key;
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (owned, scale_owned, ctx) = (values.to_vec(), *scale, ctx.clone());
+        let spawned = std::thread::Builder::new()
+            .name("heatmap pixels".into())
+            .spawn(move || {
+                let _ = tx.send(colour(&owned, cmap, &scale_owned, size));
+                ctx.request_repaint();
+            });
+        if spawned.is_ok() {
+            t.pending = Some((key, rx));
             return t.handle.clone();
         }
+        // no thread: colour it here after all
     }
-    let image = colour(values);
+    let image = colour(values, cmap, scale, size);
     let handle = match cache.take() {
         Some(mut t) => {
             t.handle.set(image, TextureOptions::NEAREST);
@@ -141,7 +128,8 @@ pub fn texture(
     handle
 }
 
-fn render_now(values: &[f32], cmap: Colormap, scale: &Scale, size: [usize; 2]) -> egui::ColorImage {
+/// A matrix's pixels in `cmap` on `scale`.
+fn colour(values: &[f32], cmap: Colormap, scale: &Scale, size: [usize; 2]) -> egui::ColorImage {
     let px = render_rgba(values, cmap, scale);
     egui::ColorImage::from_rgba_unmultiplied(size, bytemuck::cast_slice(&px))
 }
