@@ -4,7 +4,7 @@
 //! Data flows one way, each layer importing only those before it:
 //! [`model`] (files, tokenizers, the MLM head) -> [`backend`] (forward passes: a
 //! [`model::Trace`]) -> [`analysis`] and [`insight`] (attention measures, maps, PCA, t-SNE,
-//! Figure 1, JS, the lens, parameter counts in [`params`]) -> [`figures`] (headless scenes) ->
+//! Figure 1, JS, the lens, parameter counts in [`params`], the corpus statistics in [`corpus`]) -> [`figures`] (headless scenes) ->
 //! [`views`] (the view registry) -> [`export`] / [`render`] -> [`app`] (the only module that
 //! uses egui). The `layering` test below checks it from the source.
 
@@ -13,6 +13,7 @@ pub mod app;
 pub mod backend;
 pub mod bench;
 pub mod colormap;
+pub mod corpus;
 pub mod error;
 pub mod export;
 pub mod figures;
@@ -35,7 +36,7 @@ mod layering {
         &["error", "matrix", "colormap", "fonts"],
         &["model"],
         &["backend"],
-        &["analysis", "insight", "params"],
+        &["analysis", "insight", "params", "corpus"],
         &["figures"],
         &["views"],
         &["export", "render", "bench"],

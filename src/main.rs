@@ -270,6 +270,35 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a corpus through a model and write what every head does on it (Clark et al.'s and
+    /// Kobayashi et al.'s statistics, the heads' JS distances) to a safetensors file; `corpus
+    /// merge A B ... --out C` combines shards
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Corpus {
+        #[command(subcommand)]
+        merge: Option<CorpusCommand>,
+        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+        #[arg(long, default_value = "albert-mini")]
+        model: PathBuf,
+        /// "builtin" (held-out Brown sentences) or a file: one text per line, TAB before a
+        /// second segment; or .jsonl with "text" and "pair"
+        #[arg(long, default_value = "builtin")]
+        corpus: String,
+        /// texts per forward pass
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// run only the lines whose 0-based index is i modulo n (e.g. 0/4)
+        #[arg(long, value_parser = albert_lens::corpus::parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// stop after this many texts
+        #[arg(long)]
+        limit: Option<u64>,
+        /// output file (.safetensors)
+        #[arg(long, required = true)]
+        out: Option<PathBuf>,
+    },
     /// Measure forward latency on random weights of real model shapes
     Bench {
         #[arg(long, value_enum, default_value = "both")]
@@ -286,6 +315,18 @@ enum Command {
         /// also time GPU matmuls (4096^3 and ALBERT-base's layer shapes)
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         matmul: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CorpusCommand {
+    /// Combine the statistics of shards of one corpus run (weighted by their rows)
+    Merge {
+        /// the shards' statistics files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -666,6 +707,29 @@ fn run(cli: Cli) -> Result<()> {
                 bytes
             );
             Ok(())
+        }
+        Some(Command::Corpus {
+            merge: Some(CorpusCommand::Merge { files, out }),
+            ..
+        }) => cli::corpus::merge(&files, &out),
+        Some(Command::Corpus {
+            merge: None,
+            model,
+            corpus,
+            batch,
+            backend,
+            shard,
+            limit,
+            out,
+        }) => {
+            let out = out.context("give --out FILE.safetensors")?;
+            let opts = albert_lens::corpus::CorpusOptions {
+                batch: batch.max(1),
+                shard: shard.unwrap_or((0, 1)),
+                limit,
+                model_name: model.display().to_string(),
+            };
+            cli::corpus::run(&model, &corpus, one_backend(backend)?, &opts, &out)
         }
         Some(Command::Bench {
             backend,

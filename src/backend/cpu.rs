@@ -48,32 +48,34 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
 }
 
 /// The fused QKV projection split into heads in one pass over the matmul output, parallel over
-/// heads (instead of a bias add and three strided copies): q and v `[heads, N, d]`, q already
-/// scaled by 1/sqrt(d), and k transposed to `[heads, d, N]` so that Q·Kᵀ reads both operands
-/// contiguously (about 2x faster than a strided Kᵀ for that matmul alone at N = 512).
+/// heads (instead of a bias add and three strided copies): q and v `[B·heads, N, d]`, q already
+/// scaled by 1/sqrt(d), and k transposed to `[B·heads, d, N]` so that Q·Kᵀ reads both operands
+/// contiguously (about 2x faster than a strided Kᵀ for that matmul alone at N = 512). `x` holds
+/// `batch` sequences of N rows each.
 fn qkv_heads(
     x: &Tensor,
     l: &Linear,
-    heads: usize,
-    d: usize,
+    (batch, heads, d): (usize, usize, usize),
 ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
     use rayon::prelude::*;
     let y = x.matmul(&l.w)?;
-    let (n, cols) = y.dims2()?;
+    let (rows, cols) = y.dims2()?;
+    let n = rows / batch.max(1);
     let h = heads * d;
     let data = y.flatten_all()?.to_vec1::<f32>()?;
     let bias = l.b.to_vec1::<f32>()?;
     let scale = 1.0 / (d as f32).sqrt();
-    let mut q = vec![0f32; heads * n * d];
-    let mut k = vec![0f32; heads * n * d];
-    let mut v = vec![0f32; heads * n * d];
+    let mut q = vec![0f32; rows * h];
+    let mut k = vec![0f32; rows * h];
+    let mut v = vec![0f32; rows * h];
     q.par_chunks_mut(n * d)
         .zip(k.par_chunks_mut(n * d))
         .zip(v.par_chunks_mut(n * d))
         .enumerate()
-        .for_each(|(hd, ((qh, kh), vh))| {
+        .for_each(|(bh, ((qh, kh), vh))| {
+            let (b, hd) = (bh / heads, bh % heads);
             for t in 0..n {
-                let row = &data[t * cols..(t + 1) * cols];
+                let row = &data[(b * n + t) * cols..(b * n + t + 1) * cols];
                 for c in 0..d {
                     let j = hd * d + c;
                     qh[t * d + c] = (row[j] + bias[j]) * scale;
@@ -84,20 +86,27 @@ fn qkv_heads(
         });
     let dev = x.device();
     Ok((
-        Tensor::from_vec(q, (heads, n, d), dev)?,
-        Tensor::from_vec(k, (heads, d, n), dev)?,
-        Tensor::from_vec(v, (heads, n, d), dev)?,
+        Tensor::from_vec(q, (batch * heads, n, d), dev)?,
+        Tensor::from_vec(k, (batch * heads, d, n), dev)?,
+        Tensor::from_vec(v, (batch * heads, n, d), dev)?,
     ))
 }
 
 /// Softmax over the last dimension, rows in parallel (candle's runs on one core: 5 ms a layer
-/// for ALBERT-base at N = 512). exp(x - max) / sum in f32, as PyTorch computes it.
-fn softmax_rows(scores: &Tensor) -> candle_core::Result<Tensor> {
+/// for ALBERT-base at N = 512). exp(x - max) / sum in f32, as PyTorch computes it. Row r's keys
+/// from `keys(r)` on are padding: probability 0, as transformers' additive mask (the dtype's
+/// minimum) makes them.
+fn softmax_rows(
+    scores: &Tensor,
+    keys: impl Fn(usize) -> usize + Sync,
+) -> candle_core::Result<Tensor> {
     use rayon::prelude::*;
     let dims = scores.dims().to_vec();
     let n = dims.last().copied().unwrap_or(1).max(1);
     let mut data = scores.flatten_all()?.to_vec1::<f32>()?;
-    data.par_chunks_mut(n).for_each(|row| {
+    data.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+        let (row, pad) = row.split_at_mut(keys(r).clamp(1, n));
+        pad.fill(0.0);
         let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0f32;
         for v in row.iter_mut() {
@@ -149,29 +158,40 @@ fn linear_add_layernorm(
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
-/// One transformer layer on `x` `[N, H]`: returns (output `[N, H]`, attention `[heads, N, N]`),
-/// with the heads in `off` switched off (probabilities 0 after the softmax), filling `keep`
-/// (when given) with the layer's intermediates.
+/// One transformer layer on `x` `[B·N, H]` (B sequences padded to N rows; sequence b's first
+/// `lens[b]` rows are real): returns (output `[B·N, H]`, attention `[B·heads, N, N]`), with the
+/// heads in `off` switched off (probabilities 0 after the softmax), filling `keep` (when given,
+/// one sequence only) with the layer's intermediates.
 fn encoder_layer(
     x: &Tensor,
     layer: &EncoderLayer,
     cfg: &ModelConfig,
+    lens: &[usize],
     (off, keep): (&[usize], Option<&mut MapInternals>),
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (n, h) = x.dims2()?;
+    let (rows, h) = x.dims2()?;
+    let batch = lens.len().max(1);
+    let n = rows / batch;
     let heads = cfg.num_attention_heads;
     let d = cfg.head_dim();
-    let (q, k, v) = qkv_heads(x, &layer.qkv, heads, d)?;
+    let (q, k, v) = qkv_heads(x, &layer.qkv, (batch, heads, d))?;
     let scores = q.matmul(&k)?;
-    let mut probs = softmax_rows(&scores)?;
+    let mut probs = softmax_rows(&scores, |r| lens.get(r / (heads * n)).copied().unwrap_or(n))?;
     if !off.is_empty() {
         let mut p = probs.flatten_all()?.to_vec1::<f32>()?;
-        for &hd in off {
-            p[hd * n * n..(hd + 1) * n * n].fill(0.0);
+        for b in 0..batch {
+            for &hd in off {
+                let m = b * heads + hd;
+                p[m * n * n..(m + 1) * n * n].fill(0.0);
+            }
         }
-        probs = Tensor::from_vec(p, (heads, n, n), x.device())?;
+        probs = Tensor::from_vec(p, (batch * heads, n, n), x.device())?;
     }
-    let ctx = probs.matmul(&v)?.transpose(0, 1)?.reshape((n, h))?;
+    let ctx = probs
+        .matmul(&v)?
+        .reshape((batch, heads, n, d))?
+        .transpose(1, 2)?
+        .reshape((rows, h))?;
     let attn = linear_add_layernorm(&ctx, &layer.attn_out, x, &layer.attn_ln, cfg.layer_norm_eps)?;
     let ff = linear_act(&attn, &layer.ffn, cfg.hidden_act)?;
     let out = linear_add_layernorm(
@@ -259,7 +279,8 @@ impl Backend for CpuBackend {
                 let off: Vec<usize> = (0..cfg.num_attention_heads)
                     .filter(|&h| opts.ablate.off(j, h))
                     .collect();
-                let (out, probs) = encoder_layer(&x, layer, cfg, (&off, keep.as_mut()))?;
+                let (out, probs) =
+                    encoder_layer(&x, layer, cfg, &[input.len()], (&off, keep.as_mut()))?;
                 if let Some(int) = &mut internals {
                     int.maps.push(keep);
                 }
@@ -277,6 +298,83 @@ impl Backend for CpuBackend {
         );
         trace.internals = internals;
         Ok(trace)
+    }
+
+    fn forward_batch(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+    ) -> Result<Vec<Trace>> {
+        for input in inputs {
+            self.validate_input(cfg, input)?;
+        }
+        self.batch(cfg, weights, inputs)
+    }
+}
+
+impl CpuBackend {
+    /// [`Backend::forward_batch`]: the inputs padded to the longest and run as one batch.
+    fn batch(
+        &self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+    ) -> Result<Vec<Trace>> {
+        let lens: Vec<usize> = inputs.iter().map(EncodedInput::len).collect();
+        let n = lens.iter().copied().max().unwrap_or(0);
+        let mut rows = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let e = embed(weights, cfg, input)?;
+            let (len, width) = e.dims2()?;
+            rows.push(if len < n {
+                let pad = Tensor::zeros((n - len, width), DType::F32, &Device::Cpu)?;
+                Tensor::cat(&[&e, &pad], 0)?
+            } else {
+                e
+            });
+        }
+        let mut x = Tensor::cat(&rows, 0)?;
+        if let Some(p) = &weights.embeddings.projection {
+            x = linear(&x, p)?;
+        }
+        let mut hidden = vec![flat(&x)?];
+        let mut attentions = Vec::with_capacity(cfg.num_attention_maps());
+        for i in 0..cfg.num_hidden_layers {
+            for layer in &weights.groups[cfg.group_of_layer(i)] {
+                let (out, probs) = encoder_layer(&x, layer, cfg, &lens, (&[], None))?;
+                x = out;
+                attentions.push(flat(&probs)?);
+                hidden.push(flat(&x)?);
+            }
+        }
+        let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+        let traces = inputs
+            .iter()
+            .enumerate()
+            .map(|(b, input)| {
+                let len = lens[b];
+                let states = hidden
+                    .iter()
+                    .map(|s| s[b * n * h..(b * n + len) * h].to_vec())
+                    .collect();
+                let maps = attentions
+                    .iter()
+                    .map(|a| {
+                        let mut m = Vec::with_capacity(heads * len * len);
+                        for hd in 0..heads {
+                            let block = (b * heads + hd) * n * n;
+                            for r in 0..len {
+                                m.extend_from_slice(&a[block + r * n..block + r * n + len]);
+                            }
+                        }
+                        m
+                    })
+                    .collect();
+                Trace::from_forward(cfg, input, states, maps)
+            })
+            .collect();
+        Ok(traces)
     }
 }
 

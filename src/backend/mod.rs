@@ -47,6 +47,21 @@ pub trait Backend {
         opts: &ForwardOptions,
     ) -> Result<Trace>;
 
+    /// Runs many inputs, each result equal to [`Backend::forward`]'s (within 1e-5): a backend
+    /// that can pads them to the longest and runs them as one batch, padded keys masked as
+    /// transformers' `attention_mask` does. The default runs them one at a time.
+    fn forward_batch(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+    ) -> Result<Vec<Trace>> {
+        inputs
+            .iter()
+            .map(|i| self.forward(config, weights, i))
+            .collect()
+    }
+
     /// Hands back a trace that is no longer needed so that its memory can hold the next one.
     /// Fresh memory costs a page fault per 4 KiB on first touch, which dominates the copy of
     /// a long input's attention maps; the app recycles each trace it replaces.
@@ -204,6 +219,22 @@ impl Backend for FallbackBackend {
             }
         }
         self.cpu.forward_with(config, weights, input, opts)
+    }
+
+    fn forward_batch(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+    ) -> Result<Vec<Trace>> {
+        if self.gpu.is_some() {
+            // one at a time, each with forward_with's fallback to the CPU
+            return inputs
+                .iter()
+                .map(|i| self.forward(config, weights, i))
+                .collect();
+        }
+        self.cpu.forward_batch(config, weights, inputs)
     }
 
     fn recycle(&mut self, trace: Trace) {

@@ -7,6 +7,8 @@ use albert_lens::model::{LoadedModel, Trace};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod corpus;
+
 /// `attribute`: the three attributions of one prediction, to a safetensors file.
 pub(crate) fn attribute(
     model: &Path,

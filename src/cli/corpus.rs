@@ -1,0 +1,99 @@
+//! `corpus` and `corpus merge`: head statistics over a corpus, to a safetensors file.
+
+use crate::{make_backend, resolve_model, BackendChoice};
+use albert_lens::backend::Backend;
+use albert_lens::corpus::{self, stats::stat_index, CorpusOptions, CorpusSource, HeadStats};
+use albert_lens::model::LoadedModel;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+pub(crate) fn run(
+    model: &Path,
+    source: &str,
+    backend: BackendChoice,
+    opts: &CorpusOptions,
+    out: &Path,
+) -> Result<()> {
+    let dir = resolve_model(model)?;
+    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let source = CorpusSource::parse(source);
+    let mut b = make_backend(backend);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut last = std::time::Instant::now();
+    let mut shown = 0usize;
+    let stats = corpus::run(
+        &m,
+        &mut b,
+        &source,
+        opts,
+        &mut |p| {
+            if last.elapsed().as_secs_f64() > 2.0 {
+                last = std::time::Instant::now();
+                eprintln!(
+                    "{:5.1}%  {} texts, {:.1} texts/s",
+                    p.fraction(opts.shard.1) * 100.0,
+                    p.texts,
+                    p.texts as f64 / p.seconds.max(1e-9)
+                );
+            }
+        },
+        &mut |why| {
+            shown += 1;
+            if shown <= 20 {
+                eprintln!("skipped {why}");
+            } else if shown == 21 {
+                eprintln!("(further skipped lines not shown)");
+            }
+        },
+        &cancel,
+    )
+    .with_context(|| format!("running the corpus on {}", b.name()))?;
+    if stats.meta.lines == 0 {
+        anyhow::bail!("the corpus has no texts to run (every line was empty or skipped)");
+    }
+    stats
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    print_summary(&stats);
+    eprintln!(
+        "{} texts ({} truncated, {} skipped), {} query positions -> {}",
+        stats.meta.lines,
+        stats.meta.truncated,
+        stats.meta.skipped,
+        stats.rows,
+        out.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn merge(files: &[PathBuf], out: &Path) -> Result<()> {
+    let stats = corpus::merge_files(files)?;
+    stats
+        .write(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "{} shards, {} texts, {} query positions -> {}",
+        files.len(),
+        stats.meta.lines,
+        stats.rows,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Clark et al.'s Figure 1 as a table: per layer, the mean over heads of the [CLS], [SEP] and
+/// punctuation shares, and Kobayashi et al.'s norm-based [SEP] share.
+fn print_summary(s: &HeadStats) {
+    let cols = ["cls", "sep", "punct", "sep_norm", "entropy"];
+    let means: Vec<Vec<f64>> = cols
+        .iter()
+        .filter_map(|c| stat_index(c))
+        .map(|i| s.layer_means(i))
+        .collect();
+    println!("| layer | {} |", cols.join(" | "));
+    println!("|---|{}", "---|".repeat(cols.len()));
+    for l in 0..s.maps {
+        let row: Vec<String> = means.iter().map(|m| format!("{:.3}", m[l])).collect();
+        println!("| {} | {} |", l + 1, row.join(" | "));
+    }
+}

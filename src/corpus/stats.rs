@@ -1,0 +1,428 @@
+//! What every head does across a corpus (Clark et al. 2019; Kobayashi et al. 2020): for every
+//! attention map l and head h, the mean over every query position i of every text (each position
+//! weighing the same, special tokens included as queries) of
+//!
+//! - `cls`, `sep`: Σ α_ij over keys j that are the [CLS] (resp. [SEP]) token (the special token
+//!   at position 0 is [CLS], every other special token a [SEP], as BERT and ALBERT lay them out);
+//! - `punct`: Σ α_ij over non-special keys whose text, without the '▁' / '##' markers, is
+//!   non-empty and all Unicode punctuation (general categories P*);
+//! - `self` α_ii; `prev` α_i,i−1 (0 at i = 0); `next` α_i,i+1 (0 at the last position);
+//! - `entropy` −Σ_j α_ij ln α_ij (nats); `distance` Σ_j α_ij |i − j|;
+//! - `sep_norm` Σ_{j∈[SEP]} α_ij‖f_h(x_j)‖ / Σ_k α_ik‖f_h(x_k)‖ with f_h(x) = (x W_V^h + b_V^h)
+//!   W_O^h: the head's value through its slice of the output dense, no bias, x the layer's input;
+//!
+//! and `head_js` `[L·heads, L·heads]`: entry (a, b), a = l·heads + h, the mean over query
+//! positions of the Jensen–Shannon divergence in bits between heads a's and b's attention rows.
+//! The file (`--out stats.safetensors`) holds each statistic as F32 `[L, heads]`, `head_js`, `rows`
+//! (I64 `[1]`: the query positions averaged) and metadata; [`HeadStats::merge`] combines shards
+//! exactly, weighting by `rows`.
+
+use crate::error::{LensError, Result};
+use crate::model::{ModelConfig, ModelWeights, Trace};
+use candle_core::Tensor;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The per-head statistics, in file order.
+pub const STATS: [&str; 9] = [
+    "cls", "sep", "punct", "self", "prev", "next", "entropy", "distance", "sep_norm",
+];
+
+/// Index of a statistic in [`STATS`].
+pub fn stat_index(name: &str) -> Option<usize> {
+    STATS.iter().position(|s| *s == name)
+}
+
+/// What the statistics were computed on (the file's metadata).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CorpusMeta {
+    /// The model as the user named it (a folder, a built-in name, hub:ID).
+    pub model: String,
+    /// "builtin:brown-heldout" or the file's name, with the content's SHA-256 prefix.
+    pub corpus: String,
+    /// Texts run.
+    pub lines: u64,
+    /// Texts cut to the model's positions.
+    pub truncated: u64,
+    /// Lines left out (empty, invalid UTF-8, too long), with why, the first few.
+    pub skipped: u64,
+    /// "i/n" for a shard, "" for the whole corpus (or a merge of every shard).
+    pub shard: String,
+}
+
+/// Sums over query positions of every statistic, so that shards add exactly; the means are
+/// what the file and the views show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadStats {
+    pub maps: usize,
+    pub heads: usize,
+    /// Query positions summed over.
+    pub rows: u64,
+    /// `[STATS.len()][maps · heads]`
+    sums: Vec<Vec<f64>>,
+    /// `[K, K]`, K = maps · heads
+    js: Vec<f64>,
+    pub meta: CorpusMeta,
+}
+
+impl HeadStats {
+    pub fn new(maps: usize, heads: usize) -> Self {
+        let k = maps * heads;
+        HeadStats {
+            maps,
+            heads,
+            rows: 0,
+            sums: vec![vec![0.0; k]; STATS.len()],
+            js: vec![0.0; k * k],
+            meta: CorpusMeta::default(),
+        }
+    }
+
+    /// The mean of statistic `s` ([`STATS`] index) for map `l`, head `h`.
+    pub fn mean(&self, s: usize, l: usize, h: usize) -> f64 {
+        self.sums[s][l * self.heads + h] / self.rows.max(1) as f64
+    }
+
+    /// Statistic `s` as `[maps · heads]` means.
+    pub fn means(&self, s: usize) -> Vec<f64> {
+        let r = self.rows.max(1) as f64;
+        self.sums[s].iter().map(|v| v / r).collect()
+    }
+
+    /// The mean over heads of statistic `s`, per map (Clark et al.'s Figure 1 lines).
+    pub fn layer_means(&self, s: usize) -> Vec<f64> {
+        (0..self.maps)
+            .map(|l| (0..self.heads).map(|h| self.mean(s, l, h)).sum::<f64>() / self.heads as f64)
+            .collect()
+    }
+
+    /// `head_js` as `[K, K]` means (bits).
+    pub fn head_js(&self) -> Vec<f64> {
+        let r = self.rows.max(1) as f64;
+        self.js.iter().map(|v| v / r).collect()
+    }
+
+    /// Adds another part of the same model's statistics (a batch, a shard).
+    pub fn merge(&mut self, other: &HeadStats) -> Result<()> {
+        if (self.maps, self.heads) != (other.maps, other.heads) {
+            return Err(LensError::Analysis(format!(
+                "cannot merge statistics of {} maps × {} heads with {} × {}: not the same model",
+                self.maps, self.heads, other.maps, other.heads
+            )));
+        }
+        self.rows += other.rows;
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self.js.iter_mut().zip(&other.js).for_each(|(x, y)| *x += y);
+        self.meta.lines += other.meta.lines;
+        self.meta.truncated += other.meta.truncated;
+        self.meta.skipped += other.meta.skipped;
+        Ok(())
+    }
+
+    /// Adds one text's trace. `norms[j]` holds ‖f_h(x_k)‖ as `[heads, N]` for map j.
+    pub fn add_trace(&mut self, trace: &Trace, norms: &[Vec<f32>]) {
+        let n = trace.num_tokens();
+        let heads = self.heads;
+        let special = |j: usize| trace.special.get(j).copied().unwrap_or(false);
+        let cls: Vec<usize> = (0..n).filter(|&j| j == 0 && special(j)).collect();
+        let sep: Vec<usize> = (0..n).filter(|&j| j > 0 && special(j)).collect();
+        let punct: Vec<usize> = (0..n)
+            .filter(|&j| !special(j) && is_punctuation(&trace.tokens[j]))
+            .collect();
+        let k = self.maps * heads;
+        // every head's row for one query, and Σ p ln p of each, for the JS divergences
+        let mut rows = vec![0f32; k * n];
+        let mut plogp = vec![0f64; k];
+        for i in 0..n {
+            for (l, (map, map_norms)) in trace.attentions.iter().zip(norms).enumerate() {
+                for h in 0..heads {
+                    let row = &map[(h * n + i) * n..(h * n + i + 1) * n];
+                    let a = l * heads + h;
+                    rows[a * n..(a + 1) * n].copy_from_slice(row);
+                    let sum_at = |js: &[usize]| js.iter().map(|&j| f64::from(row[j])).sum::<f64>();
+                    let mut entropy = 0f64;
+                    let mut distance = 0f64;
+                    for (j, &p) in row.iter().enumerate() {
+                        let p = f64::from(p);
+                        if p > 0.0 {
+                            entropy -= p * p.ln();
+                        }
+                        distance += p * (i as f64 - j as f64).abs();
+                    }
+                    plogp[a] = -entropy;
+                    let norm = &map_norms[h * n..(h + 1) * n];
+                    let weighted = |js: &mut dyn Iterator<Item = usize>| {
+                        js.map(|j| f64::from(row[j]) * f64::from(norm[j]))
+                            .sum::<f64>()
+                    };
+                    let all = weighted(&mut (0..n));
+                    let sep_norm = if all > 0.0 {
+                        weighted(&mut sep.iter().copied()) / all
+                    } else {
+                        0.0
+                    };
+                    let v = [
+                        sum_at(&cls),
+                        sum_at(&sep),
+                        sum_at(&punct),
+                        f64::from(row[i]),
+                        if i > 0 { f64::from(row[i - 1]) } else { 0.0 },
+                        if i + 1 < n {
+                            f64::from(row[i + 1])
+                        } else {
+                            0.0
+                        },
+                        entropy,
+                        distance,
+                        sep_norm,
+                    ];
+                    for (s, x) in v.into_iter().enumerate() {
+                        self.sums[s][a] += x;
+                    }
+                }
+            }
+            for a in 0..k {
+                let pa = &rows[a * n..(a + 1) * n];
+                for b in a + 1..k {
+                    let pb = &rows[b * n..(b + 1) * n];
+                    let js = (plogp[a] + plogp[b]) / 2.0 - f64::from(mix_xlogx(pa, pb));
+                    let bits = (js / std::f64::consts::LN_2).max(0.0);
+                    self.js[a * k + b] += bits;
+                    self.js[b * k + a] += bits;
+                }
+            }
+        }
+        self.rows += n as u64;
+    }
+
+    /// The statistics file: every statistic as F32 `[maps, heads]` means, `head_js`, `rows`.
+    pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        use safetensors::tensor::{Dtype, TensorView};
+        let err = |e: safetensors::SafeTensorError| LensError::Export(e.to_string());
+        let f32s = |v: Vec<f64>| -> Vec<u8> {
+            v.into_iter()
+                .flat_map(|x| (x as f32).to_le_bytes())
+                .collect()
+        };
+        let data: Vec<Vec<u8>> = (0..STATS.len()).map(|s| f32s(self.means(s))).collect();
+        let js = f32s(self.head_js());
+        let rows = (self.rows as i64).to_le_bytes();
+        let k = self.maps * self.heads;
+        let mut views = Vec::new();
+        for (name, d) in STATS.iter().zip(&data) {
+            views.push((
+                name.to_string(),
+                TensorView::new(Dtype::F32, vec![self.maps, self.heads], d).map_err(err)?,
+            ));
+        }
+        views.push((
+            "head_js".into(),
+            TensorView::new(Dtype::F32, vec![k, k], &js).map_err(err)?,
+        ));
+        views.push((
+            "rows".into(),
+            TensorView::new(Dtype::I64, vec![1], &rows).map_err(err)?,
+        ));
+        let m = &self.meta;
+        let meta = HashMap::from([
+            (
+                "format".to_string(),
+                "albert-lens corpus statistics 1".into(),
+            ),
+            ("model".to_string(), m.model.clone()),
+            ("corpus".to_string(), m.corpus.clone()),
+            ("lines".to_string(), m.lines.to_string()),
+            ("truncated".to_string(), m.truncated.to_string()),
+            ("skipped".to_string(), m.skipped.to_string()),
+            ("shard".to_string(), m.shard.clone()),
+        ]);
+        safetensors::serialize(views, Some(meta)).map_err(err)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::error::write_file(path, &self.to_safetensors_bytes()?)
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        Self::from_safetensors_bytes(&crate::error::read_file(path)?, path)
+    }
+
+    pub fn from_safetensors_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        use safetensors::tensor::{Dtype, SafeTensors};
+        let err = |msg: String| LensError::TraceFile {
+            path: path.to_path_buf(),
+            msg: format!("not a corpus statistics file: {msg}"),
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(e.to_string()))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let floats = |name: &str| -> Result<(Vec<usize>, Vec<f64>)> {
+            let v = st
+                .tensor(name)
+                .map_err(|_| err(format!("no {name} tensor")))?;
+            if v.dtype() != Dtype::F32 {
+                return Err(err(format!("{name} is {:?}, expected F32", v.dtype())));
+            }
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect();
+            Ok((v.shape().to_vec(), data))
+        };
+        let rows_view = st
+            .tensor("rows")
+            .map_err(|_| err("no rows tensor".into()))?;
+        let rows = match (rows_view.dtype(), rows_view.data()) {
+            (Dtype::I64, d) if d.len() == 8 => {
+                i64::from_le_bytes(d.try_into().unwrap_or([0; 8])).max(0) as u64
+            }
+            _ => return Err(err("rows is not one I64".into())),
+        };
+        let (shape, _) = floats(STATS[0])?;
+        let [maps, heads] = shape[..] else {
+            return Err(err(format!("{} has shape {shape:?}", STATS[0])));
+        };
+        let mut out = HeadStats::new(maps, heads);
+        out.rows = rows;
+        let r = rows as f64;
+        for (s, name) in STATS.iter().enumerate() {
+            let (sh, v) = floats(name)?;
+            if sh != shape {
+                return Err(err(format!("{name} has shape {sh:?}, not {shape:?}")));
+            }
+            out.sums[s] = v.into_iter().map(|x| x * r).collect();
+        }
+        let (sh, js) = floats("head_js")?;
+        let k = maps * heads;
+        if sh != [k, k] {
+            return Err(err(format!("head_js has shape {sh:?}, not [{k}, {k}]")));
+        }
+        out.js = js.into_iter().map(|x| x * r).collect();
+        let num = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let text = |key: &str| meta.get(key).cloned().unwrap_or_default();
+        out.meta = CorpusMeta {
+            model: text("model"),
+            corpus: text("corpus"),
+            lines: num("lines"),
+            truncated: num("truncated"),
+            skipped: num("skipped"),
+            shard: text("shard"),
+        };
+        Ok(out)
+    }
+}
+
+/// Whether a token's text, without the '▁' / '##' markers, is non-empty and all Unicode
+/// punctuation (general categories P*).
+pub fn is_punctuation(token: &str) -> bool {
+    use unicode_categories::UnicodeCategories;
+    let t = token.trim_start_matches('▁').trim_start_matches("##");
+    !t.is_empty() && t.chars().all(|c| c.is_punctuation())
+}
+
+/// ‖f_h(x_k)‖ for every map j, head h and position k: `[heads, N]` per map, x the map's layer
+/// input (`trace.hidden_states[j]`), f_h(x) = (x W_V^h + b_V^h) W_O^h.
+pub fn value_norms(
+    cfg: &ModelConfig,
+    weights: &ModelWeights,
+    trace: &Trace,
+) -> Result<Vec<Vec<f32>>> {
+    let (n, h) = (trace.num_tokens(), cfg.hidden_size);
+    let (heads, d) = (cfg.num_attention_heads, cfg.head_dim());
+    (0..trace.attentions.len())
+        .map(|j| {
+            let (_, group, inner) = ModelWeights::layer_of_attention(cfg, j);
+            let layer = &weights.groups[group][inner];
+            let x = Tensor::from_slice(&trace.hidden_states[j], (n, h), &candle_core::Device::Cpu)?;
+            let wv = layer.qkv.w.narrow(1, 2 * h, h)?;
+            let bv = layer.qkv.b.narrow(0, 2 * h, h)?;
+            let v = x.matmul(&wv)?.broadcast_add(&bv)?; // [N, H]
+            let v = v.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()?; // [heads, N, d]
+            let wo = layer.attn_out.w.reshape((heads, d, h))?;
+            let f = v.matmul(&wo)?; // [heads, N, H]
+            let norms = f.sqr()?.sum(2)?.sqrt()?; // [heads, N]
+            Ok(norms.flatten_all()?.to_vec1::<f32>()?)
+        })
+        .collect()
+}
+
+/// Σ_j m_j ln m_j with m = (p + q) / 2, in f32 with eight running sums and a logarithm the
+/// compiler can vectorize (m below 1e-30 counts as 0: its term is below 1e-28).
+fn mix_xlogx(p: &[f32], q: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = p.len() / 8;
+    for c in 0..chunks {
+        for (l, a) in acc.iter_mut().enumerate() {
+            let m = 0.5 * (p[c * 8 + l] + q[c * 8 + l]);
+            *a += m * ln(m.max(1e-30));
+        }
+    }
+    let mut tail = 0f32;
+    for j in chunks * 8..p.len() {
+        let m = 0.5 * (p[j] + q[j]);
+        tail += m * ln(m.max(1e-30));
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// ln x for a positive normal f32 within a few ulp: x = 2^e · m with m in [√½, √2), and
+/// ln m = 2 atanh(s), s = (m − 1) / (m + 1), |s| ≤ 0.172, to the s⁹ term.
+#[inline(always)]
+fn ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    let m = if big { m * 0.5 } else { m };
+    let e = if big { e + 1 } else { e } as f32;
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0))));
+    2.0 * s * series + e * std::f32::consts::LN_2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_logarithm_matches_std_within_f32_precision() {
+        let mut worst = 0f32;
+        let mut x = 1e-30f32;
+        while x < 1e3 {
+            worst = worst.max((ln(x) - x.ln()).abs() / x.ln().abs().max(1.0));
+            x *= 1.0007;
+        }
+        assert!(worst < 5e-7, "worst relative error {worst:e}");
+    }
+
+    #[test]
+    fn punctuation_is_unicode_p_star_without_piece_markers() {
+        for t in [".", ",", "##.", "▁\"", "—", "«", "...", "'"] {
+            assert!(is_punctuation(t), "{t}");
+        }
+        for t in ["▁", "##", "a.", "$", "+", "1", "[SEP]x"] {
+            assert!(!is_punctuation(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn js_of_a_row_with_itself_is_zero_and_of_disjoint_rows_one_bit() {
+        let p = [0.5f32, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let q = [0.0f32, 0.0, 0.25, 0.25, 0.25, 0.25, 0.0, 0.0, 0.0];
+        let plogp = |r: &[f32]| {
+            r.iter()
+                .filter(|&&x| x > 0.0)
+                .map(|&x| f64::from(x) * f64::from(x).ln())
+                .sum::<f64>()
+        };
+        let js = |a: &[f32], b: &[f32]| {
+            ((plogp(a) + plogp(b)) / 2.0 - f64::from(mix_xlogx(a, b))) / std::f64::consts::LN_2
+        };
+        assert!(js(&p, &p).abs() < 1e-6);
+        assert!((js(&p, &q) - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,338 @@
+//! Corpus mode: the head statistics against transformers' (tests/fixtures/corpus, made by
+//! tools/fixtures/make_corpus.py), batched = one at a time, shards merged = whole, GPU = CPU,
+//! cancel, bad lines, and the `corpus` command.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::corpus::{self, CorpusOptions, CorpusSource, HeadStats, Progress, STATS};
+use albert_lens::model::LoadedModel;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+fn corpus_file() -> PathBuf {
+    fixtures().join("corpus/corpus.txt")
+}
+
+fn run_with(
+    model: &LoadedModel,
+    backend: &mut dyn Backend,
+    source: &CorpusSource,
+    opts: &CorpusOptions,
+) -> (HeadStats, Vec<String>) {
+    let mut skipped = Vec::new();
+    let stats = corpus::run(
+        model,
+        backend,
+        source,
+        opts,
+        &mut |_| {},
+        &mut |w| skipped.push(w.to_string()),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    (stats, skipped)
+}
+
+fn batch(b: usize) -> CorpusOptions {
+    CorpusOptions {
+        batch: b,
+        ..CorpusOptions::default()
+    }
+}
+
+/// Every statistic and head_js within `tol`·max(1, |want|) of `want`.
+fn assert_stats_close(got: &HeadStats, want: &HeadStats, tol: f64, what: &str) {
+    assert_eq!((got.maps, got.heads), (want.maps, want.heads), "{what}");
+    assert_eq!(got.rows, want.rows, "{what}: rows");
+    for (s, name) in STATS.iter().enumerate() {
+        for (i, (a, b)) in got.means(s).iter().zip(want.means(s)).enumerate() {
+            let err = (a - b).abs() / b.abs().max(1.0);
+            assert!(
+                err <= tol,
+                "{what}: {name} of map {} head {}: {a} vs {b}",
+                i / got.heads + 1,
+                i % got.heads + 1
+            );
+        }
+    }
+    for (i, (a, b)) in got.head_js().iter().zip(want.head_js()).enumerate() {
+        assert!(
+            (a - b).abs() <= tol * b.abs().max(1.0),
+            "{what}: head_js[{i}] {a} vs {b}"
+        );
+    }
+}
+
+fn golden(model: &str) -> HeadStats {
+    HeadStats::read(&fixtures().join(format!("corpus/{model}.safetensors"))).unwrap()
+}
+
+#[test]
+fn every_statistic_equals_transformers_on_the_fixture_corpus_within_1e_4() {
+    for name in ["albert_grouped", "bert_mlm", "albert-mini"] {
+        let model = LoadedModel::open(&model_folder(name)).unwrap();
+        let (got, skipped) = run_with(
+            &model,
+            &mut CpuBackend::new(),
+            &CorpusSource::File(corpus_file()),
+            &batch(4),
+        );
+        let want = golden(name);
+        assert_stats_close(&got, &want, 1e-4, name);
+        assert_eq!(got.meta.lines, want.meta.lines, "{name}: texts run");
+        assert_eq!(got.meta.truncated, want.meta.truncated, "{name}: truncated");
+        assert_eq!(got.meta.skipped, want.meta.skipped, "{name}: skipped");
+        assert_eq!(skipped.len(), 2, "{name}: {skipped:?}");
+        assert!(
+            skipped[0].starts_with("line 5: the input text is empty"),
+            "{skipped:?}"
+        );
+        assert_eq!(skipped[1], "line 6: not valid UTF-8", "{name}");
+        // the shares are shares of real probability: something attends to [SEP] and punctuation
+        let sep = albert_lens::corpus::stats::stat_index("sep").unwrap();
+        assert!(got.means(sep).iter().any(|&v| v > 0.01), "{name}");
+    }
+}
+
+#[test]
+fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
+    let model = LoadedModel::open(&model_folder("albert_grouped")).unwrap();
+    let texts = [
+        ("Short.", None),
+        (
+            "A somewhat longer sentence, with a comma and more words in it.",
+            None,
+        ),
+        ("Where is it?", Some("Two streets away.")),
+        ("Mid length text here.", None),
+    ];
+    let inputs: Vec<_> = texts
+        .iter()
+        .map(|(t, p)| model.encode(t, *p).unwrap())
+        .collect();
+    let mut cpu = CpuBackend::new();
+    let batched = cpu
+        .forward_batch(&model.config, &model.weights, &inputs)
+        .unwrap();
+    assert_eq!(batched.len(), inputs.len());
+    for (b, input) in batched.iter().zip(&inputs) {
+        let single = cpu.forward(&model.config, &model.weights, input).unwrap();
+        let d = b.diff(&single).unwrap();
+        assert!(
+            d.attention_max_abs <= 1e-5 && d.hidden_max_rel <= 1e-5,
+            "{d:?}"
+        );
+    }
+    let (one, _) = run_with(
+        &model,
+        &mut cpu,
+        &CorpusSource::File(corpus_file()),
+        &batch(1),
+    );
+    let (many, _) = run_with(
+        &model,
+        &mut cpu,
+        &CorpusSource::File(corpus_file()),
+        &batch(8),
+    );
+    assert_stats_close(&many, &one, 1e-5, "batch 8 vs batch 1");
+}
+
+#[test]
+fn shards_merged_equal_the_whole_run() {
+    let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source = CorpusSource::Builtin;
+    let limit = Some(90);
+    let whole = run_with(
+        &model,
+        &mut CpuBackend::new(),
+        &source,
+        &CorpusOptions {
+            limit: Some(270),
+            ..batch(16)
+        },
+    )
+    .0;
+    let mut files = Vec::new();
+    for i in 0..3 {
+        let opts = CorpusOptions {
+            shard: (i, 3),
+            limit,
+            ..batch(16)
+        };
+        let (s, _) = run_with(&model, &mut CpuBackend::new(), &source, &opts);
+        assert_eq!(s.meta.shard, format!("{i}/3"));
+        let p = dir.path().join(format!("shard{i}.safetensors"));
+        s.write(&p).unwrap();
+        files.push(p);
+    }
+    let merged = corpus::merge_files(&files).unwrap();
+    assert_eq!(merged.meta.lines, 270);
+    assert_eq!(merged.meta.corpus, corpus::BUILTIN_NAME);
+    assert_stats_close(&merged, &whole, 1e-6, "3 shards merged vs whole");
+}
+
+#[test]
+fn merging_statistics_of_different_models_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    golden("albert_grouped").write(&a).unwrap();
+    golden("bert_mlm").write(&b).unwrap();
+    let e = corpus::merge_files(&[a, b]).unwrap_err().to_string();
+    assert!(e.contains("not the same model"), "{e}");
+}
+
+#[test]
+fn gpu_statistics_equal_the_cpu_within_1e_4() {
+    let model = LoadedModel::open(&model_folder("albert_grouped")).unwrap();
+    let source = CorpusSource::File(corpus_file());
+    let (cpu, _) = run_with(&model, &mut CpuBackend::new(), &source, &batch(4));
+    with_gpu(|gpu| {
+        let (g, _) = run_with(&model, gpu, &source, &batch(4));
+        assert_stats_close(&g, &cpu, 1e-4, "gpu vs cpu");
+    });
+}
+
+#[test]
+fn cancel_stops_a_run_between_batches() {
+    let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let cancel = AtomicBool::new(false);
+    let mut seen = Vec::<Progress>::new();
+    let r = corpus::run(
+        &model,
+        &mut CpuBackend::new(),
+        &CorpusSource::Builtin,
+        &batch(8),
+        &mut |p| {
+            seen.push(p);
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        },
+        &mut |_| {},
+        &cancel,
+    );
+    let e = r.unwrap_err();
+    assert!(matches!(e, albert_lens::LensError::Cancelled(_)), "{e}");
+    assert_eq!(seen.len(), 1, "one batch ran before the cancel");
+    assert_eq!(seen[0].texts, 8);
+    assert!(seen[0].total_lines > 2000, "the built-in corpus is counted");
+}
+
+#[test]
+fn bad_lines_are_skipped_with_a_message_and_the_rest_kept() {
+    let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"A first good line.\n\n\t\nnot \xff utf-8\n".to_vec();
+    bytes.extend(std::iter::repeat_n(b'x', corpus::MAX_LINE_BYTES + 1));
+    bytes.extend(b"\r\nA last good line.\tWith a pair.\r\n");
+    let txt = dir.path().join("c.txt");
+    std::fs::write(&txt, &bytes).unwrap();
+    let (s, skipped) = run_with(
+        &model,
+        &mut CpuBackend::new(),
+        &CorpusSource::File(txt),
+        &batch(2),
+    );
+    assert_eq!(s.meta.lines, 2, "the two good lines ran");
+    assert_eq!(s.meta.skipped, 3);
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].contains("line 3") && skipped[0].contains("empty"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[1].contains("line 4: not valid UTF-8"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].contains("line 5") && skipped[2].contains("bytes"),
+        "{skipped:?}"
+    );
+
+    let jsonl = dir.path().join("c.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"text\": \"One.\", \"pair\": \"Two.\"}\n[1, 2]\n{\"txt\": \"x\"}\n{\"text\": \"Three.\"}\n",
+    )
+    .unwrap();
+    let (s, skipped) = run_with(
+        &model,
+        &mut CpuBackend::new(),
+        &CorpusSource::File(jsonl),
+        &batch(2),
+    );
+    assert_eq!((s.meta.lines, s.meta.skipped), (2, 2), "{skipped:?}");
+    assert!(
+        skipped[1].contains("line 3: no \"text\" string"),
+        "{skipped:?}"
+    );
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_corpus_command_writes_the_statistics_and_merge_combines_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let corpus = corpus_file().display().to_string();
+    let model = model_folder("bert_mlm").display().to_string();
+    let base = [
+        "corpus",
+        "--model",
+        &model,
+        "--corpus",
+        &corpus,
+        "--backend",
+        "cpu",
+        "--batch",
+        "3",
+    ];
+    let whole = cli(&[&base[..], &["--out", &p("whole.safetensors")]].concat());
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&whole.stderr);
+    assert!(
+        stderr.contains("skipped line 6: not valid UTF-8"),
+        "{stderr}"
+    );
+    let table = String::from_utf8_lossy(&whole.stdout);
+    assert!(table.contains("| layer | cls | sep |"), "{table}");
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let o = cli(&[
+            &base[..],
+            &["--shard", &shard, "--out", &p(&format!("s{i}.safetensors"))],
+        ]
+        .concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let m = cli(&[
+        "corpus",
+        "merge",
+        &p("s0.safetensors"),
+        &p("s1.safetensors"),
+        "--out",
+        &p("merged.safetensors"),
+    ]);
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let whole = HeadStats::read(Path::new(&p("whole.safetensors"))).unwrap();
+    let merged = HeadStats::read(Path::new(&p("merged.safetensors"))).unwrap();
+    assert_stats_close(&merged, &whole, 1e-6, "cli merge");
+    assert_stats_close(&whole, &golden("bert_mlm"), 1e-4, "cli vs transformers");
+    let bad = cli(&["corpus", "--shard", "3/2", "--out", &p("x.safetensors")]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("0 ≤ i < n"));
+}
