@@ -220,13 +220,24 @@ fn every_export_is_valid_svg_and_png() {
         "Projection",
         "Explain",
         "Attribution",
+        "Corpus",
     ] {
         open_tab(&mut h, tab);
     }
+    private_cache();
+    let corpus = h
+        .state_mut()
+        .tab_mut::<albert_lens::app::tabs::corpus::CorpusTab>()
+        .unwrap();
+    corpus.settings.limit = 20;
+    h.run_steps(2);
+    h.get_by_label("▶ Run corpus").click();
+    h.run_steps(2);
+    wait(&mut h);
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15 + 1, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1 + 5, "{all:?}");
     for what in all {
         let (fig, matrix) = app
             .build_export(what.0, what.1, &Theme::PRESENTATION)
@@ -917,4 +928,105 @@ fn a_large_model_view_is_built_off_the_ui_thread() {
             .is_some(),
         "the grid is drawn"
     );
+}
+
+/// The Corpus tab on the built-in corpus: Run computes both models' statistics off the UI
+/// thread, equal to the library's run on the same models (1e-6); the Layers export holds the
+/// per-layer shares; a second run comes from the disk cache; every view draws.
+#[test]
+fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
+    use albert_lens::app::tabs::corpus::CorpusTab;
+    use albert_lens::corpus::{self, stats::stat_index, CorpusOptions, CorpusSource};
+    private_cache();
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Corpus");
+    h.state_mut().tab_mut::<CorpusTab>().unwrap().settings.limit = 40;
+    h.run_steps(2);
+    h.get_by_label("▶ Run corpus").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let app = h.state_mut();
+    assert!(
+        app.session.status.error.is_none(),
+        "{:?}",
+        app.session.status.error
+    );
+    let ran = app.tab::<CorpusTab>().unwrap().result().cloned().unwrap();
+    assert_eq!(ran.stats.len(), 2, "the main and the comparison model");
+    for ((got, _, cached), name) in ran.stats.iter().zip(["albert-mini", "bert-mini"]) {
+        assert!(!cached);
+        let dir = albert_lens::model::builtin::folder(name).unwrap();
+        let model = albert_lens::model::LoadedModel::open(&dir).unwrap();
+        let opts = CorpusOptions {
+            limit: Some(40),
+            ..CorpusOptions::default()
+        };
+        let mut cpu = albert_lens::backend::CpuBackend::new();
+        let want = corpus::run(
+            &model,
+            &mut cpu,
+            &CorpusSource::Builtin,
+            &opts,
+            &mut |_| {},
+            &mut |_| {},
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!((got.rows, got.meta.lines), (want.rows, 40), "{name}");
+        for s in 0..albert_lens::corpus::STATS.len() {
+            for (a, b) in got.means(s).iter().zip(want.means(s)) {
+                assert!((a - b).abs() < 1e-6, "{name} statistic {s}: {a} vs {b}");
+            }
+        }
+    }
+    let (_, m) = app.build_export("corpus", "layers", &Theme::LIGHT).unwrap();
+    let m = m.unwrap();
+    assert_eq!((m.rows, m.cols), (4, 3));
+    let sep = ran.stats[0].0.layer_means(stat_index("sep").unwrap());
+    for (l, want) in sep.iter().enumerate() {
+        assert!((f64::from(m.values[l * 3 + 1]) - want).abs() < 1e-6);
+    }
+    for view in albert_lens::figures::corpus::VIEWS {
+        let (fig, _) = app.build_export("corpus", view, &Theme::LIGHT).unwrap();
+        assert!(fig.to_svg().contains("<svg"), "{view}");
+    }
+    mask_status_bar(&mut h);
+    h.snapshot("corpus_tab");
+    // the same run in a fresh tab (as after a restart): from the cache
+    let tab = h.state_mut().tab_mut::<CorpusTab>().unwrap();
+    let settings = tab.settings.clone();
+    *tab = CorpusTab::default();
+    tab.settings = settings;
+    h.run_steps(2);
+    h.get_by_label("▶ Run corpus").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let again = h
+        .state()
+        .tab::<CorpusTab>()
+        .unwrap()
+        .result()
+        .cloned()
+        .unwrap();
+    assert!(again.stats.iter().all(|(_, _, cached)| *cached));
+    let (a, b) = (&again.stats[0].0, &ran.stats[0].0);
+    assert_eq!((a.rows, &a.meta), (b.rows, &b.meta));
+    for s in 0..albert_lens::corpus::STATS.len() {
+        for (x, y) in a.means(s).iter().zip(b.means(s)) {
+            assert!(
+                (x - y).abs() <= 1e-6 * y.abs().max(1.0),
+                "cached {s}: {x} vs {y}"
+            );
+        }
+    }
+}
+
+/// The corpus cache of this test binary: a folder of its own, the same for every test.
+fn private_cache() {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    std::env::set_var("XDG_CACHE_HOME", dir.path());
 }

@@ -444,3 +444,61 @@ pub fn cache_key(model_dir: &Path, corpus: &str) -> String {
     let hex: String = h[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("corpus-{hex}.safetensors")
 }
+
+/// Where the app caches corpus statistics: `$XDG_CACHE_HOME/albert-lens/corpus`, else
+/// `~/.cache/albert-lens/corpus` (None without either variable).
+pub fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("albert-lens").join("corpus"))
+}
+
+/// The statistics of `model` on `source` (at most `limit` texts): read from the cache when a
+/// run with the same model folder, corpus content and limit is there, else run (CPU, batched)
+/// and cached. `ctl_progress` gets (note, fraction); `cancel` stops the run.
+pub fn cached_run(
+    model: &LoadedModel,
+    model_name: &str,
+    source: &CorpusSource,
+    limit: Option<u64>,
+    progress: &mut dyn FnMut(Progress),
+    cancel: &AtomicBool,
+) -> Result<(HeadStats, bool)> {
+    let identity = source.identity()?;
+    let limit_tag = limit.map_or(String::new(), |l| format!(" limit {l}"));
+    let file =
+        cache_dir().map(|d| d.join(cache_key(&model.dir, &format!("{identity}{limit_tag}"))));
+    if let Some(f) = &file {
+        if let Ok(s) = HeadStats::read(f) {
+            if s.maps == model.config.num_attention_maps()
+                && s.heads == model.config.num_attention_heads
+            {
+                return Ok((s, true));
+            }
+        }
+    }
+    let opts = CorpusOptions {
+        batch: 16,
+        shard: (0, 1),
+        limit,
+        model_name: model_name.to_string(),
+    };
+    let mut backend = crate::backend::CpuBackend::new();
+    let stats = run(
+        model,
+        &mut backend,
+        source,
+        &opts,
+        progress,
+        &mut |_| {},
+        cancel,
+    )?;
+    if let Some(f) = &file {
+        // a cache that cannot be written costs a rerun next time, nothing more
+        let _ = f.parent().map(std::fs::create_dir_all);
+        let _ = stats.write(f);
+    }
+    Ok((stats, false))
+}

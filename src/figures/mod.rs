@@ -6,6 +6,7 @@
 
 pub mod animate;
 pub mod attribution;
+pub mod corpus;
 pub mod explain;
 pub mod links;
 pub mod plots;

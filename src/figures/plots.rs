@@ -364,7 +364,15 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
         }
         let yt = ticks(ylo, yhi * 1.05, 5);
         let yhi = yt.last().copied().unwrap_or(yhi).max(yhi);
-        let xt = ticks(xlo, xhi, 8);
+        // layers are whole numbers: no ticks between them
+        let whole = p
+            .series
+            .iter()
+            .all(|s| s.points.iter().all(|&(x, _)| x.fract() == 0.0));
+        let xt: Vec<f64> = ticks(xlo, xhi, 8)
+            .into_iter()
+            .filter(|t| !whole || t.fract() == 0.0)
+            .collect();
         let sx = |x: f64| x0 + ((x - xlo) / (xhi - xlo)) as f32 * pw;
         let sy = |y: f64| y0 + ph - ((y - ylo) / (yhi - ylo)) as f32 * ph;
         fig.text(

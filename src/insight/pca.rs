@@ -424,3 +424,97 @@ pub fn tsne(
     }
     Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
 }
+
+/// Classical (Torgerson) multidimensional scaling: `k` coordinates for each of `n` items from
+/// their `n x n` distances (row-major), as Clark et al. 2019 lay out heads by their JS
+/// divergences. B = −½ J D² J (J the centring matrix); its top eigenvectors (power iteration
+/// with deflation) scaled by √λ are the coordinates (0 along an axis whose λ ≤ 0). Signs are
+/// fixed so that each axis's largest-magnitude entry is positive.
+pub fn classical_mds(dist: &[f64], n: usize, k: usize) -> Result<Vec<Vec<f64>>> {
+    if n == 0 || dist.len() != n * n || dist.iter().any(|d| !d.is_finite()) {
+        return Err(LensError::Analysis(format!(
+            "MDS needs an n x n matrix of finite distances; got {} values for n = {n}",
+            dist.len()
+        )));
+    }
+    let sq: Vec<f64> = dist.iter().map(|d| d * d).collect();
+    let row_mean: Vec<f64> = sq
+        .chunks(n)
+        .map(|r| r.iter().sum::<f64>() / n as f64)
+        .collect();
+    let all_mean = row_mean.iter().sum::<f64>() / n as f64;
+    let b: Vec<f64> = (0..n * n)
+        .map(|ij| {
+            let (i, j) = (ij / n, ij % n);
+            -0.5 * (sq[ij] - row_mean[i] - row_mean[j] + all_mean)
+        })
+        .collect();
+    let times = |v: &[f64]| -> Vec<f64> {
+        b.chunks(n)
+            .map(|r| r.iter().zip(v).map(|(x, y)| x * y).sum())
+            .collect()
+    };
+    let mut axes: Vec<(f64, Vec<f64>)> = Vec::new();
+    for a in 0..k.min(n) {
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| 1.0 + ((i * 7 + a * 13) % 11) as f64 / 11.0)
+            .collect();
+        let mut lambda = 0.0;
+        for _ in 0..500 {
+            let mut w = times(&v);
+            for (l, u) in &axes {
+                let dot: f64 = u.iter().zip(&v).map(|(x, y)| x * y).sum();
+                w.iter_mut().zip(u).for_each(|(x, y)| *x -= l * dot * y);
+            }
+            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm < 1e-300 {
+                break;
+            }
+            w.iter_mut().for_each(|x| *x /= norm);
+            lambda = w.iter().zip(times(&w)).map(|(x, y)| x * y).sum::<f64>()
+                - axes
+                    .iter()
+                    .map(|(l, u)| l * u.iter().zip(&w).map(|(x, y)| x * y).sum::<f64>().powi(2))
+                    .sum::<f64>();
+            let change: f64 = w.iter().zip(&v).map(|(x, y)| (x - y).abs()).sum();
+            v = w;
+            if change < 1e-12 {
+                break;
+            }
+        }
+        let big = v
+            .iter()
+            .copied()
+            .fold(0.0, |m: f64, x| if x.abs() > m.abs() { x } else { m });
+        if big < 0.0 {
+            v.iter_mut().for_each(|x| *x = -*x);
+        }
+        axes.push((lambda, v));
+    }
+    Ok((0..n)
+        .map(|i| {
+            axes.iter()
+                .map(|(l, u)| if *l > 0.0 { u[i] * l.sqrt() } else { 0.0 })
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod mds_tests {
+    /// Points on a known plane come back up to rotation: every pairwise distance is kept.
+    #[test]
+    fn classical_mds_keeps_the_distances_of_planar_points() {
+        let pts = [(0.0, 0.0), (3.0, 0.0), (0.0, 4.0), (1.0, 1.0), (-2.0, 0.5)];
+        let n = pts.len();
+        let d = |a: (f64, f64), b: (f64, f64)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+        let dist: Vec<f64> = (0..n * n).map(|ij| d(pts[ij / n], pts[ij % n])).collect();
+        let xy = super::classical_mds(&dist, n, 2).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let got = d((xy[i][0], xy[i][1]), (xy[j][0], xy[j][1]));
+                assert!((got - dist[i * n + j]).abs() < 1e-6, "{i},{j}: {got}");
+            }
+        }
+    }
+}

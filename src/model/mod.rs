@@ -26,7 +26,8 @@ use crate::error::{LensError, Result};
 use std::path::{Path, PathBuf};
 
 /// A model ready to run: config, weights and tokenizer of one folder.
-#[derive(Debug)]
+/// Cloning is cheap: the weights' tensors are shared (a corpus run takes a copy to its thread).
+#[derive(Debug, Clone)]
 pub struct LoadedModel {
     pub dir: PathBuf,
     pub config: ModelConfig,

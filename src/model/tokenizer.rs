@@ -174,6 +174,7 @@ impl EncodedInput {
     }
 }
 
+#[derive(Clone)]
 pub struct LensTokenizer {
     inner: Tokenizer,
     pub source: TokenizerSource,

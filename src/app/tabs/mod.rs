@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod attribution;
+pub mod corpus;
 pub mod explain;
 pub mod lens;
 pub mod projection;
@@ -71,6 +72,7 @@ pub fn registry() -> Vec<Box<dyn Tab>> {
         Box::new(lens::LensTab::default()),
         Box::new(explain::ExplainTab::default()),
         Box::new(attribution::AttributionTab::default()),
+        Box::new(corpus::CorpusTab::default()),
     ]
 }
 

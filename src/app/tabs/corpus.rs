@@ -1,0 +1,439 @@
+//! The Corpus tab: what every head does across many texts (Clark et al. 2019, Kobayashi et al.
+//! 2020). The built-in held-out Brown sentences or a file of one text per line run through the
+//! main model (and the comparison model) in padded batches on a thread of their own, with a
+//! progress bar, ETA and Cancel; results are cached on disk by model and corpus content. Views:
+//! per-layer shares of [CLS] / [SEP] / punctuation, [SEP] by weight against by norm, a layer ×
+//! head grid of any statistic, heads by entropy and distance, and the map of heads from their JS
+//! divergences.
+
+use super::{export_button, from_json, to_json, Built, Tab};
+use crate::app::jobs::{self, Job};
+use crate::app::session::Session;
+use crate::app::worker::ModelSlot;
+use crate::corpus::{self, CorpusSource, HeadStats, STATS};
+use crate::figures::corpus::{self as fig, VIEWS};
+use crate::figures::Theme;
+use crate::model::LoadedModel;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CorpusSettings {
+    /// one of [`VIEWS`]
+    pub view: String,
+    /// the grid's statistic, one of [`STATS`]
+    pub stat: String,
+    /// a corpus file instead of the built-in one
+    pub file: Option<PathBuf>,
+    pub use_file: bool,
+    /// at most this many texts (0: all)
+    pub limit: u64,
+    /// the grid, scatter and head map show the comparison model
+    pub show_compare: bool,
+}
+
+impl Default for CorpusSettings {
+    fn default() -> Self {
+        CorpusSettings {
+            view: VIEWS[0].into(),
+            stat: "sep".into(),
+            file: None,
+            use_file: false,
+            limit: 0,
+            show_compare: false,
+        }
+    }
+}
+
+/// The models, corpus and limit a run is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunKey {
+    pub models: (u64, Option<u64>),
+    pub corpus: CorpusSource,
+    pub limit: u64,
+}
+
+/// Copies of the loaded models (shared tensors) with their names, from the worker.
+type Models = Arc<Vec<(LoadedModel, String)>>;
+
+/// One finished run: each model's statistics and name, and whether they came from the cache.
+pub struct Ran {
+    pub stats: Vec<(HeadStats, String, bool)>,
+    pub seconds: f64,
+}
+
+#[derive(Default)]
+pub struct CorpusTab {
+    pub settings: CorpusSettings,
+    models: Job<RunKey, Models>,
+    run: Job<RunKey, Arc<Ran>>,
+    /// the run the user asked for (set by Run, until its models arrive)
+    wanted: Option<RunKey>,
+    started: Option<std::time::Instant>,
+    picking: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
+    texture: Option<(String, egui::TextureHandle)>,
+}
+
+impl CorpusTab {
+    /// The statistics shown (the newest finished run).
+    pub fn result(&self) -> Option<&Arc<Ran>> {
+        self.run.latest().and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    fn source(&self) -> CorpusSource {
+        match (&self.settings.file, self.settings.use_file) {
+            (Some(f), true) => CorpusSource::File(f.clone()),
+            _ => CorpusSource::Builtin,
+        }
+    }
+
+    /// Asks for a run of the current models on the chosen corpus.
+    pub fn start(&mut self, cx: &mut Session) {
+        let compare = cx.info(ModelSlot::Compare).is_some();
+        let key = RunKey {
+            models: (
+                cx.models[ModelSlot::Main as usize].gen,
+                compare.then(|| cx.models[ModelSlot::Compare as usize].gen),
+            ),
+            corpus: self.source(),
+            limit: self.settings.limit,
+        };
+        self.started = Some(std::time::Instant::now());
+        self.wanted = Some(key.clone());
+        if let Some(ticket) = self.models.ask(key, &cx.wake) {
+            let labels = [cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)];
+            cx.worker.run(ticket, move |e, _| {
+                let mut out = vec![(e.model(ModelSlot::Main)?.clone(), labels[0].clone())];
+                if compare {
+                    if let Ok(m) = e.model(ModelSlot::Compare) {
+                        out.push((m.clone(), labels[1].clone()));
+                    }
+                }
+                Ok(Arc::new(out))
+            });
+        }
+    }
+
+    /// Once the models of the wanted run are in, starts the run on a thread of its own.
+    fn launch(&mut self, cx: &mut Session) {
+        if let Some(e) = self.models.poll_err() {
+            cx.status.error = Some(format!("corpus: {e}"));
+            self.wanted = None;
+        }
+        let Some(key) = self.wanted.clone() else {
+            return;
+        };
+        let Some(Ok(models)) = self.models.get(&key).cloned() else {
+            return;
+        };
+        self.wanted = None;
+        let Some(ticket) = self.run.ask(key.clone(), &cx.wake) else {
+            return;
+        };
+        let limit = (key.limit > 0).then_some(key.limit);
+        jobs::spawn("corpus", ticket, move |ctl| {
+            let t0 = std::time::Instant::now();
+            let mut stats = Vec::new();
+            let count = models.len();
+            for (i, (m, name)) in models.iter().enumerate() {
+                let mut progress = |p: corpus::Progress| {
+                    let part = p.fraction(1)
+                        * limit.map_or(1.0, |l| (p.total_lines as f32 / l as f32).max(1.0));
+                    ctl.report(
+                        format!(
+                            "{name}: {} texts, {:.0} texts/s",
+                            p.texts,
+                            p.texts as f64 / p.seconds.max(1e-9)
+                        ),
+                        Some((i as f32 + part.min(1.0)) / count as f32),
+                    );
+                };
+                let (s, cached) =
+                    corpus::cached_run(m, name, &key.corpus, limit, &mut progress, &ctl.cancel)
+                        .map_err(|e| e.to_string())?;
+                if s.meta.lines == 0 {
+                    return Err(format!(
+                        "{}: no texts to run (every line was empty or skipped)",
+                        name
+                    ));
+                }
+                stats.push((s, name.clone(), cached));
+            }
+            Ok(Arc::new(Ran {
+                stats,
+                seconds: t0.elapsed().as_secs_f64(),
+            }))
+        });
+    }
+
+    fn pick_file(&mut self, ctx: &egui::Context) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("corpus dialog".into())
+            .spawn(move || {
+                let picked = pollster::block_on(
+                    rfd::AsyncFileDialog::new()
+                        .set_title(
+                            "A corpus: one text per line (TAB before a second segment), or .jsonl",
+                        )
+                        .add_filter("text", &["txt", "tsv", "jsonl"])
+                        .pick_file(),
+                );
+                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
+                ctx.request_repaint();
+            });
+        if spawned.is_ok() {
+            self.picking = Some(rx);
+        }
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        if let Some(rx) = &self.picking {
+            if let Ok(picked) = rx.try_recv() {
+                self.picking = None;
+                if let Some(p) = picked {
+                    self.settings.file = Some(p);
+                    self.settings.use_file = true;
+                }
+            }
+        }
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Corpus:");
+            ui.radio_value(
+                &mut self.settings.use_file,
+                false,
+                "built-in (held-out Brown, 2,814 sentences)",
+            )
+            .on_hover_text(
+                "the Brown documents the built-in models never trained on (assets/corpus)",
+            );
+            let name = self
+                .settings
+                .file
+                .as_ref()
+                .and_then(|f| f.file_name())
+                .map_or("no file chosen".to_string(), |n| {
+                    n.to_string_lossy().into_owned()
+                });
+            if self.settings.file.is_some() {
+                ui.radio_value(&mut self.settings.use_file, true, format!("file: {name}"));
+            }
+            if ui.button("Choose file…").clicked() {
+                self.pick_file(ui.ctx());
+            }
+            ui.label("at most");
+            ui.add(egui::DragValue::new(&mut self.settings.limit).range(0..=10_000_000))
+                .on_hover_text("texts to run; 0: all");
+            ui.label("texts (0 = all)");
+        });
+        ui.horizontal(|ui| {
+            let running = self.run.pending() || self.wanted.is_some();
+            if running {
+                let (note, fraction) = self
+                    .run
+                    .control()
+                    .map(|c| c.progress())
+                    .unwrap_or(("getting the models…".into(), None));
+                let f = fraction.unwrap_or(0.0);
+                let eta = self.started.filter(|_| f > 0.01).map(|t| {
+                    let s = t.elapsed().as_secs_f32();
+                    format!(" · about {:.0} s left", s / f - s)
+                });
+                ui.add(
+                    egui::ProgressBar::new(f)
+                        .text(format!("{note}{}", eta.unwrap_or_default()))
+                        .desired_width(420.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    self.run.cancel();
+                    self.models.cancel();
+                    self.wanted = None;
+                }
+            } else if ui.button("▶ Run corpus").clicked() {
+                self.start(cx);
+            }
+        });
+    }
+
+    fn view_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session, has_compare: bool) {
+        ui.horizontal_wrapped(|ui| {
+            for (v, label) in VIEWS.iter().zip([
+                "Layers",
+                "[SEP]: weight vs norm",
+                "Grid",
+                "Entropy vs distance",
+                "Head map",
+            ]) {
+                if ui
+                    .selectable_label(self.settings.view == *v, label)
+                    .clicked()
+                {
+                    self.settings.view = v.to_string();
+                }
+            }
+            if self.settings.view == "grid" {
+                egui::ComboBox::new("corpus_stat", "")
+                    .selected_text(&self.settings.stat)
+                    .show_ui(ui, |ui| {
+                        for s in STATS {
+                            ui.selectable_value(&mut self.settings.stat, s.to_string(), s)
+                                .on_hover_text(fig::describe(s));
+                        }
+                    });
+            }
+            if has_compare
+                && ["grid", "entropy-distance", "head-map"].contains(&self.settings.view.as_str())
+            {
+                ui.checkbox(&mut self.settings.show_compare, "comparison model");
+            }
+            let view = self.settings.view.clone();
+            export_button(self, ui, cx, &view);
+        });
+    }
+
+    /// The figure of the current view for `theme`.
+    fn figure(&self, cx: &Session, theme: &Theme) -> Result<crate::figures::Figure, String> {
+        let ran = self.result().ok_or("run the corpus first")?;
+        let main = ran.stats.first().ok_or("no statistics")?;
+        let other = ran.stats.get(1);
+        let (shown, second) = match (self.settings.show_compare, other) {
+            (true, Some(o)) => (o, None),
+            _ => (main, other),
+        };
+        fig::view(
+            &self.settings.view,
+            (&shown.0, &shown.1),
+            second.map(|o| (&o.0, o.1.as_str())),
+            (&self.settings.stat, cx.settings.colormap),
+            theme,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn show_figure(&mut self, ui: &mut egui::Ui, cx: &Session) {
+        let theme = if ui.visuals().dark_mode {
+            Theme::DARK
+        } else {
+            Theme::LIGHT
+        };
+        let ran_id = self.result().map_or(0, |r| Arc::as_ptr(r) as usize);
+        let key = format!(
+            "{ran_id} {} {} {} {:?} {}",
+            self.settings.view,
+            self.settings.stat,
+            self.settings.show_compare,
+            cx.settings.colormap,
+            ui.visuals().dark_mode
+        );
+        // drawn at the size it is shown (fit to the space, at most 2.5x), so it stays sharp
+        let width = ui.available_width().max(100.0);
+        let height = ui.available_height().max(100.0);
+        let key = format!(
+            "{key} {} {}",
+            (width / 50.0).round(),
+            (height / 50.0).round()
+        );
+        if self.texture.as_ref().is_none_or(|(k, _)| *k != key) {
+            let ppp = ui.ctx().pixels_per_point();
+            let made = self.figure(cx, &theme).and_then(|f| {
+                let fit = (width / f.width).min(height / f.height).clamp(0.5, 2.5);
+                f.to_rgba(ppp * fit).map_err(|e| e.to_string())
+            });
+            match made {
+                Ok((w, h, px)) => {
+                    let image =
+                        egui::ColorImage::from_rgba_unmultiplied([w as usize, h as usize], &px);
+                    let tex =
+                        ui.ctx()
+                            .load_texture("corpus figure", image, egui::TextureOptions::LINEAR);
+                    self.texture = Some((key, tex));
+                }
+                Err(e) => {
+                    ui.weak(e);
+                    return;
+                }
+            }
+        }
+        if let Some((_, tex)) = &self.texture {
+            let size = tex.size_vec2() / ui.ctx().pixels_per_point();
+            let scale = (width / size.x).min(height / size.y).min(1.0);
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.image((tex.id(), size * scale));
+            });
+        }
+    }
+}
+
+impl Tab for CorpusTab {
+    fn id(&self) -> &'static str {
+        "corpus"
+    }
+
+    fn title(&self) -> &'static str {
+        "Corpus"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        if let Some(e) = self.run.poll_err() {
+            if !e.contains("cancelled") {
+                cx.status.error = Some(format!("corpus: {e}"));
+            }
+        }
+        self.launch(cx);
+        if cx.info(ModelSlot::Main).is_none() {
+            ui.weak("Open a model to run a corpus through it.");
+            return;
+        }
+        ui.weak("What every head does across many texts: the share of attention each head gives to [CLS], [SEP] and punctuation, to itself and its neighbours, how spread out it is, and how alike heads are (Clark et al. 2019; Kobayashi et al. 2020). Statistics average over every query position of every text.");
+        self.controls(ui, cx);
+        let Some(ran) = self.result().cloned() else {
+            return;
+        };
+        for (s, name, cached) in &ran.stats {
+            ui.label(format!(
+                "{name}: {} texts ({} cut to the model's positions, {} skipped), {} query positions{}",
+                s.meta.lines,
+                s.meta.truncated,
+                s.meta.skipped,
+                s.rows,
+                if *cached { " · from the cache" } else { "" }
+            ));
+        }
+        self.view_bar(ui, cx, ran.stats.len() > 1);
+        self.show_figure(ui, cx);
+    }
+
+    fn exports(&self) -> &'static [&'static str] {
+        &VIEWS
+    }
+
+    fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
+        let view = std::mem::replace(&mut self.settings.view, what.to_string());
+        let figure = self.figure(cx, theme);
+        self.settings.view = view;
+        let ran = self.result().ok_or("run the corpus first")?;
+        let shown = match (self.settings.show_compare, ran.stats.get(1)) {
+            (true, Some(o)) => o,
+            _ => &ran.stats[0],
+        };
+        Ok((
+            figure?,
+            Some(fig::matrix(what, &shown.0, &self.settings.stat)),
+        ))
+    }
+
+    fn busy(&self) -> bool {
+        self.run.pending() || self.wanted.is_some()
+    }
+
+    fn save(&self) -> serde_json::Value {
+        to_json(&self.settings)
+    }
+
+    fn load(&mut self, settings: serde_json::Value) {
+        from_json(settings, &mut self.settings);
+    }
+}

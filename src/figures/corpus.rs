@@ -1,0 +1,321 @@
+//! Figures of corpus statistics ([`crate::corpus`]): Clark et al.'s per-layer shares (their
+//! Figure 1), raw against norm-based [SEP] attention (Kobayashi et al.), a layer × head grid of
+//! any statistic, heads by entropy and distance, and the map of heads from their JS divergences
+//! (Clark et al.'s Figure 6, classical MDS).
+
+use super::plots::{self, HeatmapSpec, Panel, ScatterSpec, Series};
+use super::{Figure, Rgb, Theme, OKABE_ITO};
+use crate::colormap::{Colormap, Scale};
+use crate::corpus::stats::stat_index;
+use crate::corpus::{HeadStats, STATS};
+use crate::error::{LensError, Result};
+
+/// The views, by name (the tab's choices and its Export menu).
+pub const VIEWS: [&str; 5] = ["layers", "sep-norm", "grid", "entropy-distance", "head-map"];
+
+/// What each statistic means, for titles and the tab's help.
+pub fn describe(stat: &str) -> &'static str {
+    match stat {
+        "cls" => "attention to [CLS]",
+        "sep" => "attention to [SEP]",
+        "punct" => "attention to punctuation",
+        "self" => "attention to the token itself",
+        "prev" => "attention to the previous token",
+        "next" => "attention to the next token",
+        "entropy" => "entropy of the attention (nats)",
+        "distance" => "mean distance attended (tokens)",
+        "sep_norm" => "norm-based share of [SEP] (Kobayashi et al.)",
+        _ => "",
+    }
+}
+
+/// One model's statistics with its name.
+pub type Named<'a> = (&'a HeadStats, &'a str);
+
+/// A statistic's legend name.
+fn legend(stat: &str) -> &'static str {
+    match stat {
+        "cls" => "[CLS]",
+        "sep" => "[SEP] by weight",
+        "punct" => "punctuation",
+        "sep_norm" => "[SEP] by norm",
+        _ => "",
+    }
+}
+
+/// One statistic's per-layer line (the legend names the statistic; the note says which model
+/// is dashed).
+fn layer_series(s: Named<'_>, stat: &str, color: Rgb, dashed: bool) -> Series {
+    let means = stat_index(stat)
+        .map(|i| s.0.layer_means(i))
+        .unwrap_or_default();
+    Series {
+        name: legend(stat).to_string(),
+        points: means
+            .iter()
+            .enumerate()
+            .map(|(l, &v)| ((l + 1) as f64, v))
+            .collect(),
+        color,
+        dashed,
+    }
+}
+
+fn note(main: Named<'_>, other: Option<Named<'_>>) -> String {
+    let s = main.0;
+    let models = match other {
+        Some(o) => format!("Solid: {}; dashed: {}. ", main.1, o.1),
+        None => format!("{}. ", main.1),
+    };
+    format!(
+        "{models}Means over heads and over {} query positions of {} texts ({}).",
+        s.rows, s.meta.lines, s.meta.corpus
+    )
+}
+
+/// Per layer, the mean over heads of the attention to [CLS], [SEP] and punctuation; a second
+/// model dashed.
+pub fn layers(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Figure {
+    let mut series = Vec::new();
+    for (m, dashed) in std::iter::once((main, false)).chain(other.map(|o| (o, true))) {
+        for (k, stat) in ["cls", "sep", "punct"].iter().enumerate() {
+            series.push(layer_series(m, stat, OKABE_ITO[k], dashed));
+        }
+    }
+    let panel = Panel {
+        title: "Where attention goes, per layer".into(),
+        x_label: "layer".into(),
+        y_label: "mean share of attention".into(),
+        series,
+        extent: None,
+    };
+    plots::line_panels(
+        "Attention to [CLS], [SEP] and punctuation (Clark et al. 2019, Figure 1)",
+        &[panel],
+        &note(main, other),
+        theme,
+    )
+}
+
+/// Per layer, the share of attention to [SEP] by weight and by norm ‖α f(x)‖.
+pub fn sep_norm(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Figure {
+    let mut series = Vec::new();
+    for (m, dashed) in std::iter::once((main, false)).chain(other.map(|o| (o, true))) {
+        series.push(layer_series(m, "sep", OKABE_ITO[1], dashed));
+        series.push(layer_series(m, "sep_norm", OKABE_ITO[3], dashed));
+    }
+    let panel = Panel {
+        title: "[SEP] by weight α and by norm ‖α f(x)‖".into(),
+        x_label: "layer".into(),
+        y_label: "mean share".into(),
+        series,
+        extent: None,
+    };
+    plots::line_panels(
+        "Attention to [SEP]: weights against norms (Kobayashi et al. 2020)",
+        &[panel],
+        &note(main, other),
+        theme,
+    )
+}
+
+/// Statistic `stat` of every layer and head.
+pub fn grid(s: Named<'_>, stat: &str, colormap: Colormap, theme: &Theme) -> Result<Figure> {
+    let i = stat_index(stat).ok_or_else(|| {
+        LensError::Analysis(format!(
+            "no statistic {stat:?}; one of {}",
+            STATS.join(", ")
+        ))
+    })?;
+    let values: Vec<f32> = s.0.means(i).iter().map(|&v| v as f32).collect();
+    let hi = values.iter().copied().fold(0f32, f32::max);
+    let scale = Scale {
+        lo: 0.0,
+        hi: hi.max(f32::MIN_POSITIVE),
+        log: false,
+    };
+    let rows: Vec<String> = (1..=s.0.maps).map(|l| l.to_string()).collect();
+    let cols: Vec<String> = (1..=s.0.heads).map(|h| h.to_string()).collect();
+    let title = format!("{}: {} ({stat}), per layer and head", s.1, describe(stat));
+    plots::heatmap(
+        &HeatmapSpec {
+            title: &title,
+            values: &values,
+            rows: s.0.maps,
+            cols: s.0.heads,
+            row_labels: &rows,
+            col_labels: &cols,
+            colormap,
+            scale: &scale,
+            axis_names: ("layer", "head"),
+        },
+        theme,
+    )
+}
+
+/// A colour per layer, from the colormap.
+fn layer_colors(s: &HeadStats, colormap: Colormap) -> (Vec<Rgb>, Vec<(String, Rgb)>) {
+    let c = |l: usize| colormap.at(l as f32 / (s.maps.max(2) - 1) as f32);
+    let colors = (0..s.maps * s.heads).map(|a| c(a / s.heads)).collect();
+    let legend = (0..s.maps)
+        .filter(|l| s.maps <= 12 || l % (s.maps / 6) == 0 || *l == s.maps - 1)
+        .map(|l| (format!("layer {}", l + 1), c(l)))
+        .collect();
+    (colors, legend)
+}
+
+/// Every head as a point: mean entropy against mean distance, coloured by layer.
+pub fn entropy_distance(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Figure {
+    let (e, d) = (stat_index("entropy"), stat_index("distance"));
+    let (e, d) = (
+        e.map(|i| s.0.means(i)).unwrap_or_default(),
+        d.map(|i| s.0.means(i)).unwrap_or_default(),
+    );
+    let points: Vec<(f32, f32)> = d
+        .iter()
+        .zip(&e)
+        .map(|(&x, &y)| (x as f32, y as f32))
+        .collect();
+    let (colors, legend) = layer_colors(s.0, colormap);
+    let title = format!("{}: heads by attention distance (x) and entropy (y)", s.1);
+    plots::scatter(
+        &ScatterSpec {
+            title: &title,
+            points: &points,
+            colors: &colors,
+            labels: &[],
+            paths: &[],
+            axis_names: ("mean distance (tokens)", "mean entropy (nats)"),
+            legend: &legend,
+        },
+        theme,
+    )
+}
+
+/// The heads laid out by classical MDS of their mean JS divergences, coloured by layer.
+pub fn head_map(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Result<Figure> {
+    let k = s.0.maps * s.0.heads;
+    let xy = crate::insight::pca::classical_mds(&s.0.head_js(), k, 2)?;
+    let points: Vec<(f32, f32)> = xy
+        .iter()
+        .map(|p| (p[0] as f32, p.get(1).copied().unwrap_or(0.0) as f32))
+        .collect();
+    let (colors, legend) = layer_colors(s.0, colormap);
+    let labels: Vec<String> = if k <= 64 {
+        (0..k)
+            .map(|a| format!("{}-{}", a / s.0.heads + 1, a % s.0.heads + 1))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let title = format!(
+        "{}: heads placed by the JS divergence of their attention (MDS; Clark et al. Figure 6)",
+        s.1
+    );
+    Ok(plots::scatter(
+        &ScatterSpec {
+            title: &title,
+            points: &points,
+            colors: &colors,
+            labels: &labels,
+            paths: &[],
+            axis_names: ("MDS 1", "MDS 2"),
+            legend: &legend,
+        },
+        theme,
+    ))
+}
+
+/// View `view` ([`VIEWS`]) of `main` (and `other` where the view compares).
+pub fn view(
+    view: &str,
+    main: Named<'_>,
+    other: Option<Named<'_>>,
+    (stat, colormap): (&str, Colormap),
+    theme: &Theme,
+) -> Result<Figure> {
+    match view {
+        "layers" => Ok(layers(main, other, theme)),
+        "sep-norm" => Ok(sep_norm(main, other, theme)),
+        "grid" => grid(main, stat, colormap, theme),
+        "entropy-distance" => Ok(entropy_distance(main, colormap, theme)),
+        "head-map" => head_map(main, colormap, theme),
+        v => Err(LensError::Analysis(format!(
+            "no corpus view {v:?}; one of {}",
+            VIEWS.join(", ")
+        ))),
+    }
+}
+
+/// View `view`'s numbers as a matrix (rows, columns, values) for CSV / npy export.
+pub fn matrix(view: &str, s: &HeadStats, stat: &str) -> crate::matrix::Matrix {
+    let per_head = |name: &str| -> Vec<f32> {
+        stat_index(name)
+            .map(|i| s.means(i).iter().map(|&v| v as f32).collect())
+            .unwrap_or_default()
+    };
+    let layer_rows: Vec<String> = (1..=s.maps).map(|l| format!("layer {l}")).collect();
+    let head_rows: Vec<String> = (0..s.maps * s.heads)
+        .map(|a| format!("layer {} head {}", a / s.heads + 1, a % s.heads + 1))
+        .collect();
+    match view {
+        "layers" | "sep-norm" => {
+            let cols: Vec<&str> = if view == "layers" {
+                vec!["cls", "sep", "punct"]
+            } else {
+                vec!["sep", "sep_norm"]
+            };
+            let per: Vec<Vec<f64>> = cols
+                .iter()
+                .filter_map(|c| stat_index(c))
+                .map(|i| s.layer_means(i))
+                .collect();
+            let values = (0..s.maps)
+                .flat_map(|l| per.iter().map(move |p| p[l] as f32))
+                .collect();
+            mat(
+                view,
+                values,
+                layer_rows,
+                cols.iter().map(|c| c.to_string()).collect(),
+            )
+        }
+        "grid" => mat(
+            stat,
+            per_head(stat),
+            layer_rows,
+            (1..=s.heads).map(|h| format!("head {h}")).collect(),
+        ),
+        "head-map" => mat(
+            "head_js",
+            s.head_js().iter().map(|&v| v as f32).collect(),
+            head_rows.clone(),
+            head_rows,
+        ),
+        _ => {
+            let (e, d) = (per_head("entropy"), per_head("distance"));
+            mat(
+                "entropy_distance",
+                e.iter().zip(&d).flat_map(|(a, b)| [*a, *b]).collect(),
+                head_rows,
+                vec!["entropy".into(), "distance".into()],
+            )
+        }
+    }
+}
+
+fn mat(
+    name: &str,
+    values: Vec<f32>,
+    rows: Vec<String>,
+    cols: Vec<String>,
+) -> crate::matrix::Matrix {
+    crate::matrix::Matrix {
+        name: name.to_string(),
+        values,
+        rows: rows.len(),
+        cols: cols.len(),
+        row_labels: rows,
+        col_labels: cols,
+    }
+}
