@@ -293,3 +293,96 @@ mod tests {
         assert!((forward_flops(&cfg, 512) / 1e9 - 96.7).abs() < 0.1);
     }
 }
+
+/// Texts of realistic length for the corpus benchmark: the first `count` lines of the built-in
+/// corpus tokenized by albert-mini's tokenizer (cut at 128 tokens; its ids fit every preset's
+/// vocabulary). `tools/bench/hf_corpus.py` makes the same inputs.
+pub fn corpus_inputs(count: usize) -> Result<(crate::model::LensTokenizer, Vec<EncodedInput>)> {
+    let dir = crate::model::builtin::folder("albert-mini")?;
+    let config = ModelConfig::from_file(&dir.join("config.json"))?;
+    let tok = crate::model::LensTokenizer::load(&dir, &config)?;
+    let inputs = crate::corpus::BUILTIN
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(count)
+        .map(|l| tok.encode(l, None, 128))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((tok, inputs))
+}
+
+/// One corpus-throughput row: texts through the forward pass and the head statistics.
+#[derive(Debug, Clone)]
+pub struct CorpusRow {
+    pub model: String,
+    pub batch: usize,
+    pub texts: usize,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+impl CorpusRow {
+    pub fn markdown_header() -> &'static str {
+        "| model | batch | texts | tokens | albert-lens texts/s | tokens/s |\n|---|---|---|---|---|---|"
+    }
+
+    pub fn markdown(&self) -> String {
+        format!(
+            "| {} | {} | {} | {} | {:.1} | {:.0} |",
+            self.model,
+            self.batch,
+            self.texts,
+            self.tokens,
+            self.texts as f64 / self.seconds,
+            self.tokens as f64 / self.seconds
+        )
+    }
+}
+
+/// Corpus throughput: `count` built-in texts per model shape (random weights) and batch size,
+/// bucketed by length as `corpus` does, each batch's statistics reduced (best of `iters`).
+pub fn run_corpus(
+    backend: &mut dyn Backend,
+    models: &[String],
+    batches: &[usize],
+    count: usize,
+    iters: usize,
+) -> Result<Vec<CorpusRow>> {
+    let (tokenizer, inputs) = corpus_inputs(count)?;
+    let tokens: usize = inputs.iter().map(EncodedInput::len).sum();
+    let mut rows = Vec::new();
+    for name in models {
+        let config = preset_config(name)?;
+        let model = crate::model::LoadedModel {
+            dir: Path::new(name).to_path_buf(),
+            weights: ModelWeights::random(&config, 42)?,
+            config,
+            tokenizer: tokenizer.clone(),
+            warnings: Vec::new(),
+        };
+        for &b in batches {
+            let b = b.max(1);
+            let mut best = f64::INFINITY;
+            for _ in 0..iters.max(1) {
+                let t = Instant::now();
+                for window in inputs.chunks(b * 16) {
+                    let mut window = window.to_vec();
+                    window.sort_by_key(EncodedInput::len);
+                    for chunk in window.chunks(b) {
+                        crate::corpus::reduce_batch(&model, backend, chunk)?;
+                    }
+                }
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let row = CorpusRow {
+                model: name.clone(),
+                batch: b,
+                texts: inputs.len(),
+                tokens,
+                seconds: best,
+            };
+            eprintln!("{}", row.markdown());
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}

@@ -315,6 +315,16 @@ enum Command {
         /// also time GPU matmuls (4096^3 and ALBERT-base's layer shapes)
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         matmul: bool,
+        /// corpus throughput instead: built-in sentences through the forward pass and the head
+        /// statistics, texts/s per batch size (compare tools/bench/hf_corpus.py)
+        #[arg(long)]
+        corpus: bool,
+        /// corpus: batch sizes
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+        batches: Vec<usize>,
+        /// corpus: how many built-in sentences
+        #[arg(long, default_value_t = 256)]
+        texts: usize,
     },
 }
 
@@ -737,7 +747,16 @@ fn run(cli: Cli) -> Result<()> {
             tokens,
             iters,
             matmul,
-        }) => cli::bench(backend, &models, &tokens, iters.max(1), matmul),
+            corpus,
+            batches,
+            texts,
+        }) => {
+            if corpus {
+                cli::corpus::bench(one_backend(backend)?, &models, &batches, texts, iters)
+            } else {
+                cli::bench(backend, &models, &tokens, iters.max(1), matmul)
+            }
+        }
     }
 }
 

@@ -97,3 +97,27 @@ fn print_summary(s: &HeadStats) {
         println!("| {} | {} |", l + 1, row.join(" | "));
     }
 }
+
+/// `bench --corpus`: corpus throughput per model shape and batch size (best of `iters`, at
+/// most 3: a pass is long).
+pub(crate) fn bench(
+    backend: BackendChoice,
+    models: &[String],
+    batches: &[usize],
+    texts: usize,
+    iters: usize,
+) -> Result<()> {
+    let mut b = make_backend(backend);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "Corpus throughput on {} ({cores} cores), {texts} built-in sentences, best of {} passes\n",
+        b.name(),
+        iters.clamp(1, 3)
+    );
+    let rows = albert_lens::bench::run_corpus(&mut b, models, batches, texts, iters.clamp(1, 3))?;
+    println!("{}", albert_lens::bench::CorpusRow::markdown_header());
+    for r in rows {
+        println!("{}", r.markdown());
+    }
+    Ok(())
+}

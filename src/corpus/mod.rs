@@ -6,6 +6,7 @@
 //! Lines whose 0-based index ≡ i (mod n) make shard i/n. Texts are tokenized and truncated as
 //! `trace` does.
 
+pub mod search;
 pub mod stats;
 
 pub use stats::{CorpusMeta, HeadStats, STATS};
