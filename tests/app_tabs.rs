@@ -1030,3 +1030,74 @@ fn private_cache() {
     let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
     std::env::set_var("XDG_CACHE_HOME", dir.path());
 }
+
+/// Corpus search in the window: the chosen token's hidden state finds corpus tokens, best first,
+/// each shown in its sentence; the query–key view projects every corpus token's query and key
+/// (PCA: two points per token) and exports them.
+#[test]
+fn corpus_search_and_query_key_view_work_in_the_window() {
+    use albert_lens::app::tabs::corpus::CorpusTab;
+    private_cache();
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Corpus");
+    h.get_by_label("Search").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<CorpusTab>()
+        .unwrap()
+        .explore
+        .settings
+        .texts = 25;
+    // the token row of the search (the input panel shows the same tokens first)
+    h.query_all_by_label("animal").last().unwrap().click();
+    h.run_steps(1);
+    h.get_by_label("🔍 Search").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let found = h
+        .state()
+        .tab::<CorpusTab>()
+        .unwrap()
+        .explore
+        .found()
+        .cloned()
+        .unwrap();
+    assert_eq!(found.query, "animal");
+    assert_eq!(found.states.texts.len(), 25);
+    assert_eq!(found.hits.len(), 12);
+    assert!(found.hits.windows(2).all(|w| w[0].cosine >= w[1].cosine));
+    assert!(found
+        .hits
+        .iter()
+        .all(|hit| !found.states.special[hit.token]));
+    // the best hit is on screen, with its cosine
+    let tok = found.states.tokens[found.hits[0].token].trim_start_matches("##");
+    assert!(h.query_all_by_label_contains(tok).count() > 0, "{tok}");
+    let score = format!("{:.3}", found.hits[0].cosine);
+    assert!(h.query_all_by_label_contains(&score).count() > 0, "{score}");
+
+    h.get_by_label("Queries & keys").click();
+    h.run_steps(2);
+    h.get_by_label("Project").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let app = h.state_mut();
+    let p = app
+        .tab::<CorpusTab>()
+        .unwrap()
+        .explore
+        .projected()
+        .cloned()
+        .unwrap();
+    assert_eq!(p.points.len(), 2 * p.states.len());
+    assert_eq!(p.method, "PCA");
+    let (_, m) = app
+        .build_export("corpus", "query-key", &Theme::LIGHT)
+        .unwrap();
+    assert_eq!(m.unwrap().rows, p.points.len());
+    mask_status_bar(&mut h);
+    h.snapshot("corpus_query_key");
+}

@@ -336,3 +336,96 @@ fn the_corpus_command_writes_the_statistics_and_merge_combines_shards() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("0 ≤ i < n"));
 }
+
+/// Corpus search (exBERT): a corpus token's own hidden state finds that token first, and every
+/// hit's cosine equals the one computed from a separate forward pass of its text (the states are
+/// kept in f16: 2e-3).
+#[test]
+fn corpus_search_finds_a_token_itself_first_with_the_cosines_of_separate_runs() {
+    use albert_lens::corpus::search;
+    let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let layer = 2;
+    let states = search::collect(
+        &model,
+        &CorpusSource::Builtin,
+        layer,
+        Some(30),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(states.texts.len(), 30);
+    let mut cpu = CpuBackend::new();
+    let line = corpus::BUILTIN.lines().nth(3).unwrap();
+    let input = model.encode(line, None).unwrap();
+    let trace = cpu.forward(&model.config, &model.weights, &input).unwrap();
+    let h = model.config.hidden_size;
+    let pos = 4;
+    let query = &trace.hidden_states[layer][pos * h..(pos + 1) * h];
+    let hits = states.nearest(query, 8, true);
+    assert_eq!(hits.len(), 8);
+    let (text, at) = states.context(hits[0].token);
+    assert_eq!((text, at), (line, pos), "the token itself comes first");
+    assert!(hits[0].cosine > 0.999);
+    assert!(hits.windows(2).all(|w| w[0].cosine >= w[1].cosine));
+    for hit in &hits {
+        let (text, at) = states.context(hit.token);
+        let t = cpu
+            .forward(
+                &model.config,
+                &model.weights,
+                &model.encode(text, None).unwrap(),
+            )
+            .unwrap();
+        let row = &t.hidden_states[layer][at * h..(at + 1) * h];
+        let dot: f32 = row.iter().zip(query).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let want = dot / (norm(row) * norm(query));
+        assert!((hit.cosine - want).abs() < 2e-3, "{} vs {want}", hit.cosine);
+        assert!(!t.special[at], "special tokens are left out");
+    }
+    // the cache gives the same states back
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.safetensors");
+    std::fs::write(&f, states.to_safetensors_bytes().unwrap()).unwrap();
+    let back =
+        search::TokenStates::from_safetensors_bytes(&std::fs::read(&f).unwrap(), &f).unwrap();
+    assert_eq!(back, states);
+}
+
+/// The query–key view's queries and keys are transformers' (the forward hooks of the internals
+/// fixture) for a corpus holding the fixture's text, within the f16 states' precision.
+#[test]
+fn query_key_view_uses_transformers_queries_and_keys() {
+    use albert_lens::corpus::search;
+    let case = internals_cases()
+        .into_iter()
+        .find(|c| c.name.starts_with("albert-mini"))
+        .unwrap();
+    let model = LoadedModel::open(&case.folder).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.txt");
+    std::fs::write(&file, format!("{}\n", case.text)).unwrap();
+    let (j, head) = (1, 2);
+    let states = search::collect(
+        &model,
+        &CorpusSource::File(file),
+        j,
+        None,
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let (q, k) = states.queries_keys(&model, head).unwrap();
+    let n = states.len();
+    let d = model.config.head_dim();
+    for (name, got) in [("queries", &q), ("keys", &k)] {
+        let want = file_tensor(&case.path, &format!("{name}.{j}")).unwrap();
+        let want = &want[head * n * d..(head + 1) * n * d];
+        let worst = worst_relative(got, want, 1.0);
+        assert!(worst < 2e-2, "{name}: worst {worst}");
+    }
+    let xy = search::project_queries_keys(&q, &k, d).unwrap();
+    assert_eq!(xy.len(), 2 * n);
+    assert!(states.queries_keys(&model, 99).is_err());
+}

@@ -425,6 +425,51 @@ pub fn tsne(
     Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
 }
 
+/// t-SNE for many points (the corpus query-key view): rows `picked` of `data` (`[*, d]`), laid
+/// out by FIt-SNE (the bhtsne crate: interpolation on an FFT grid, about 30 s for 50k points on
+/// two cores), perplexity 30 (less for few points), 750 epochs, progress on `ctl` (it is not
+/// interruptible: a cancelled run's result is dropped).
+pub fn tsne_large(
+    data: &[f32],
+    d: usize,
+    picked: &[usize],
+    ctl: &Control,
+) -> Result<Vec<(f32, f32)>> {
+    const EPOCHS: usize = 750;
+    let n = picked.len();
+    if n < 10 || d == 0 || picked.iter().any(|&i| (i + 1) * d > data.len()) {
+        return Err(LensError::Analysis(format!(
+            "t-SNE needs at least 10 points of {d} values (got {n})"
+        )));
+    }
+    let rows: Vec<&[f32]> = picked.iter().map(|&i| &data[i * d..(i + 1) * d]).collect();
+    let perplexity = (((n - 1) / 3) as f32 - 1.0).clamp(2.0, 30.0);
+    let euclid = |a: &&[f32], b: &&[f32]| -> f32 {
+        a.iter()
+            .zip(b.iter())
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f32>()
+            .sqrt()
+    };
+    let xy = crate::error::catch_panic("t-SNE", || {
+        let mut t: bhtsne::tSNE<f32, &[f32]> = bhtsne::tSNE::new(&rows);
+        t.perplexity(perplexity)
+            .epochs(EPOCHS)
+            .epoch_callback(|e, _| {
+                ctl.report(
+                    format!("t-SNE epoch {e} of {EPOCHS}"),
+                    Some(e as f32 / EPOCHS as f32),
+                )
+            })
+            .fit_sne(euclid);
+        Ok(t.embedding())
+    })?;
+    if xy.len() != 2 * n || xy.iter().any(|v| !v.is_finite()) {
+        return Err(LensError::Analysis("t-SNE gave no finite layout".into()));
+    }
+    Ok(xy.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
 /// Classical (Torgerson) multidimensional scaling: `k` coordinates for each of `n` items from
 /// their `n x n` distances (row-major), as Clark et al. 2019 lay out heads by their JS
 /// divergences. B = −½ J D² J (J the centring matrix); its top eigenvectors (power iteration

@@ -6,6 +6,8 @@
 //! head grid of any statistic, heads by entropy and distance, and the map of heads from their JS
 //! divergences.
 
+mod explore;
+
 use super::{export_button, from_json, to_json, Built, Tab};
 use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
@@ -56,7 +58,7 @@ pub struct RunKey {
 }
 
 /// Copies of the loaded models (shared tensors) with their names, from the worker.
-type Models = Arc<Vec<(LoadedModel, String)>>;
+pub(crate) type Models = Arc<Vec<(LoadedModel, String)>>;
 
 /// One finished run: each model's statistics and name, and whether they came from the cache.
 pub struct Ran {
@@ -67,14 +69,28 @@ pub struct Ran {
 #[derive(Default)]
 pub struct CorpusTab {
     pub settings: CorpusSettings,
-    models: Job<RunKey, Models>,
+    models: Job<(u64, Option<u64>), Models>,
     run: Job<RunKey, Arc<Ran>>,
     /// the run the user asked for (set by Run, until its models arrive)
     wanted: Option<RunKey>,
     started: Option<std::time::Instant>,
     picking: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
     texture: Option<(String, egui::TextureHandle)>,
+    /// corpus search and the query–key view
+    pub explore: explore::Explore,
+    /// the token of the current text searched for
+    token: Option<usize>,
 }
+
+/// The views: the statistics' figures, then corpus search and the query–key view.
+const EXPORTS: [&str; 6] = [
+    VIEWS[0],
+    VIEWS[1],
+    VIEWS[2],
+    VIEWS[3],
+    VIEWS[4],
+    "query-key",
+];
 
 impl CorpusTab {
     /// The statistics shown (the newest finished run).
@@ -89,21 +105,25 @@ impl CorpusTab {
         }
     }
 
-    /// Asks for a run of the current models on the chosen corpus.
-    pub fn start(&mut self, cx: &mut Session) {
+    /// The generations of the loaded models (main, comparison).
+    fn gens(cx: &Session) -> (u64, Option<u64>) {
         let compare = cx.info(ModelSlot::Compare).is_some();
-        let key = RunKey {
-            models: (
-                cx.models[ModelSlot::Main as usize].gen,
-                compare.then(|| cx.models[ModelSlot::Compare as usize].gen),
-            ),
-            corpus: self.source(),
-            limit: self.settings.limit,
-        };
-        self.started = Some(std::time::Instant::now());
-        self.wanted = Some(key.clone());
-        if let Some(ticket) = self.models.ask(key, &cx.wake) {
+        (
+            cx.models[ModelSlot::Main as usize].gen,
+            compare.then(|| cx.models[ModelSlot::Compare as usize].gen),
+        )
+    }
+
+    /// Copies of the loaded models (shared tensors, so cheap), asked of the worker once per
+    /// model generation; None until they arrive.
+    pub(crate) fn loaded(&mut self, cx: &mut Session) -> Option<Models> {
+        if let Some(e) = self.models.poll_err() {
+            cx.status.error = Some(format!("corpus: {e}"));
+        }
+        let gens = Self::gens(cx);
+        if let Some(ticket) = self.models.ask(gens, &cx.wake) {
             let labels = [cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)];
+            let compare = gens.1.is_some();
             cx.worker.run(ticket, move |e, _| {
                 let mut out = vec![(e.model(ModelSlot::Main)?.clone(), labels[0].clone())];
                 if compare {
@@ -114,18 +134,33 @@ impl CorpusTab {
                 Ok(Arc::new(out))
             });
         }
+        match self.models.get(&gens) {
+            Some(Ok(m)) => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    /// Asks for a run of the current models on the chosen corpus.
+    pub fn start(&mut self, cx: &mut Session) {
+        self.started = Some(std::time::Instant::now());
+        self.wanted = Some(RunKey {
+            models: Self::gens(cx),
+            corpus: self.source(),
+            limit: self.settings.limit,
+        });
     }
 
     /// Once the models of the wanted run are in, starts the run on a thread of its own.
     fn launch(&mut self, cx: &mut Session) {
-        if let Some(e) = self.models.poll_err() {
-            cx.status.error = Some(format!("corpus: {e}"));
-            self.wanted = None;
-        }
+        let models = self.loaded(cx);
         let Some(key) = self.wanted.clone() else {
             return;
         };
-        let Some(Ok(models)) = self.models.get(&key).cloned() else {
+        if key.models != Self::gens(cx) {
+            self.wanted = None; // the models changed under the request
+            return;
+        }
+        let Some(models) = models else {
             return;
         };
         self.wanted = None;
@@ -224,8 +259,9 @@ impl CorpusTab {
             if ui.button("Choose file…").clicked() {
                 self.pick_file(ui.ctx());
             }
-            ui.label("at most");
+            let l = ui.label("at most");
             ui.add(egui::DragValue::new(&mut self.settings.limit).range(0..=10_000_000))
+                .labelled_by(l.id)
                 .on_hover_text("texts to run; 0: all");
             ui.label("texts (0 = all)");
         });
@@ -249,7 +285,6 @@ impl CorpusTab {
                 );
                 if ui.button("Cancel").clicked() {
                     self.run.cancel();
-                    self.models.cancel();
                     self.wanted = None;
                 }
             } else if ui.button("▶ Run corpus").clicked() {
@@ -260,12 +295,14 @@ impl CorpusTab {
 
     fn view_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session, has_compare: bool) {
         ui.horizontal_wrapped(|ui| {
-            for (v, label) in VIEWS.iter().zip([
+            for (v, label) in VIEWS.iter().chain(&["search", "query-key"]).zip([
                 "Layers",
                 "[SEP]: weight vs norm",
                 "Grid",
                 "Entropy vs distance",
                 "Head map",
+                "Search",
+                "Queries & keys",
             ]) {
                 if ui
                     .selectable_label(self.settings.view == *v, label)
@@ -290,7 +327,9 @@ impl CorpusTab {
                 ui.checkbox(&mut self.settings.show_compare, "comparison model");
             }
             let view = self.settings.view.clone();
-            export_button(self, ui, cx, &view);
+            if view != "search" {
+                export_button(self, ui, cx, &view);
+            }
         });
     }
 
@@ -389,10 +428,8 @@ impl Tab for CorpusTab {
         }
         ui.weak("What every head does across many texts: the share of attention each head gives to [CLS], [SEP] and punctuation, to itself and its neighbours, how spread out it is, and how alike heads are (Clark et al. 2019; Kobayashi et al. 2020). Statistics average over every query position of every text.");
         self.controls(ui, cx);
-        let Some(ran) = self.result().cloned() else {
-            return;
-        };
-        for (s, name, cached) in &ran.stats {
+        let ran = self.result().cloned();
+        for (s, name, cached) in ran.iter().flat_map(|r| &r.stats) {
             ui.label(format!(
                 "{name}: {} texts ({} cut to the model's positions, {} skipped), {} query positions{}",
                 s.meta.lines,
@@ -402,15 +439,30 @@ impl Tab for CorpusTab {
                 if *cached { " · from the cache" } else { "" }
             ));
         }
-        self.view_bar(ui, cx, ran.stats.len() > 1);
-        self.show_figure(ui, cx);
+        self.view_bar(ui, cx, ran.as_ref().is_some_and(|r| r.stats.len() > 1));
+        let models = self.loaded(cx);
+        let source = self.source();
+        match self.settings.view.as_str() {
+            "search" => self
+                .explore
+                .search_ui(ui, cx, models, &source, &mut self.token),
+            "query-key" => self.explore.qk_ui(ui, cx, models, &source),
+            _ if ran.is_some() => self.show_figure(ui, cx),
+            _ => {
+                ui.weak("Run the corpus to see what the heads do; Search and Queries & keys work on their own.");
+            }
+        }
     }
 
     fn exports(&self) -> &'static [&'static str] {
-        &VIEWS
+        &EXPORTS
     }
 
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
+        if what == "query-key" {
+            let p = self.explore.projected().ok_or("project a head first")?;
+            return Ok(explore::figure(p, theme));
+        }
         let view = std::mem::replace(&mut self.settings.view, what.to_string());
         let figure = self.figure(cx, theme);
         self.settings.view = view;
@@ -426,14 +478,16 @@ impl Tab for CorpusTab {
     }
 
     fn busy(&self) -> bool {
-        self.run.pending() || self.wanted.is_some()
+        self.run.pending() || self.wanted.is_some() || self.explore.busy()
     }
 
     fn save(&self) -> serde_json::Value {
-        to_json(&self.settings)
+        to_json(&(&self.settings, &self.explore.settings))
     }
 
     fn load(&mut self, settings: serde_json::Value) {
-        from_json(settings, &mut self.settings);
+        let mut both = (self.settings.clone(), self.explore.settings.clone());
+        from_json(settings, &mut both);
+        (self.settings, self.explore.settings) = both;
     }
 }

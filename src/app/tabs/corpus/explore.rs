@@ -1,0 +1,512 @@
+//! The Corpus tab's token-level views: corpus search (exBERT: the corpus tokens whose hidden
+//! state is nearest by cosine to a token of the current text) and the query–key view
+//! (AttentionViz: one head's queries and keys of every corpus token in one 2D picture, keys
+//! translated to the queries' centroid; PCA, or t-SNE by FIt-SNE). Token states are computed on
+//! demand per layer on a thread of their own and cached on disk in f16.
+
+use super::Models;
+use crate::app::jobs::{self, Job};
+use crate::app::session::Session;
+use crate::corpus::search::{self, Hit, TokenStates};
+use crate::corpus::CorpusSource;
+use crate::figures::{Rgb, OKABE_ITO};
+use egui::{Color32, RichText};
+use std::sync::Arc;
+
+/// What the panels persist.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ExploreSettings {
+    /// the hidden state searched (0: embeddings, l: after layer l)
+    pub search_layer: usize,
+    pub top_k: usize,
+    /// the query–key view's map and head (from 0)
+    pub qk_map: usize,
+    pub qk_head: usize,
+    pub tsne: bool,
+    /// at most this many texts for the token views (their states are kept in memory)
+    pub texts: u64,
+}
+
+impl Default for ExploreSettings {
+    fn default() -> Self {
+        ExploreSettings {
+            search_layer: 1,
+            top_k: 12,
+            qk_map: 0,
+            qk_head: 0,
+            tsne: false,
+            texts: 1000,
+        }
+    }
+}
+
+/// The token states of one depth of the main model on a corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatesKey {
+    pub model: u64,
+    pub corpus: CorpusSource,
+    pub texts: u64,
+    pub layer: usize,
+}
+
+/// A search: the states it ran on, the query token and its hits.
+pub struct Found {
+    pub states: Arc<TokenStates>,
+    pub query: String,
+    pub hits: Vec<Hit>,
+}
+
+/// The query–key picture: one point per query and per key, with the states they came from.
+pub struct Projected {
+    pub states: Arc<TokenStates>,
+    pub points: Vec<(f32, f32)>,
+    /// for each point: (a key, not a query; its token)
+    pub of: Vec<(bool, usize)>,
+    pub method: &'static str,
+}
+
+/// Points above which t-SNE runs on an even sample (FIt-SNE takes about 30 s for 50k on two
+/// cores).
+pub const TSNE_MAX: usize = 50_000;
+
+#[derive(Default)]
+pub struct Explore {
+    pub settings: ExploreSettings,
+    search: Job<(StatesKey, u64, usize, usize), Arc<Found>>,
+    project: Job<(StatesKey, usize, bool), Arc<Projected>>,
+    /// the last states computed, reused while the key stays
+    states: Option<(StatesKey, Arc<TokenStates>)>,
+}
+
+/// The states for `key`: the ones in hand if they match, else from the cache or a run.
+fn states_for(
+    key: &StatesKey,
+    have: Option<(StatesKey, Arc<TokenStates>)>,
+    model: &crate::model::LoadedModel,
+    ctl: &jobs::Control,
+) -> Result<Arc<TokenStates>, String> {
+    if let Some((k, s)) = have {
+        if k == *key {
+            return Ok(s);
+        }
+    }
+    let total = key.texts;
+    let mut progress = |done: u64| {
+        ctl.report(
+            format!("hidden states of {done} texts"),
+            Some(done as f32 / total.max(1) as f32),
+        );
+    };
+    search::cached_collect(
+        model,
+        &key.corpus,
+        key.layer,
+        Some(key.texts),
+        &mut progress,
+        &ctl.cancel,
+    )
+    .map(Arc::new)
+    .map_err(|e| e.to_string())
+}
+
+impl Explore {
+    /// The search results shown (the newest finished search).
+    pub fn found(&self) -> Option<&Arc<Found>> {
+        self.search.latest().and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    /// The query–key picture shown.
+    pub fn projected(&self) -> Option<&Arc<Projected>> {
+        self.project.latest().and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    pub fn busy(&self) -> bool {
+        self.search.pending() || self.project.pending()
+    }
+
+    fn poll(&mut self, cx: &mut Session) {
+        for e in [self.search.poll_err(), self.project.poll_err()]
+            .into_iter()
+            .flatten()
+        {
+            if !e.contains("cancelled") {
+                cx.status.error = Some(format!("corpus: {e}"));
+            }
+        }
+        let newest = [
+            self.search
+                .latest()
+                .and_then(|(k, r)| r.as_ref().ok().map(|f| (k.0.clone(), f.states.clone()))),
+            self.project
+                .latest()
+                .and_then(|(k, r)| r.as_ref().ok().map(|p| (k.0.clone(), p.states.clone()))),
+        ];
+        for (key, s) in newest.into_iter().flatten() {
+            if self
+                .states
+                .as_ref()
+                .is_none_or(|(_, have)| !Arc::ptr_eq(have, &s))
+            {
+                self.states = Some((key, s));
+            }
+        }
+    }
+
+    fn progress(ui: &mut egui::Ui, job: Option<Arc<jobs::Control>>) -> bool {
+        let Some(ctl) = job else {
+            return false;
+        };
+        let (note, f) = ctl.progress();
+        ui.add(
+            egui::ProgressBar::new(f.unwrap_or(0.0))
+                .text(note)
+                .desired_width(360.0),
+        );
+        ui.button("Cancel").clicked()
+    }
+
+    fn states_key(&self, cx: &Session, corpus: &CorpusSource, layer: usize) -> StatesKey {
+        StatesKey {
+            model: cx.models[crate::app::worker::ModelSlot::Main as usize].gen,
+            corpus: corpus.clone(),
+            texts: self.settings.texts.max(1),
+            layer,
+        }
+    }
+
+    /// Corpus search: pick a token of the current text and a depth; the nearest corpus tokens
+    /// by cosine, each in its sentence.
+    pub fn search_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Session,
+        models: Option<Models>,
+        corpus: &CorpusSource,
+        chosen: &mut Option<usize>,
+    ) {
+        self.poll(cx);
+        let Some(trace) = cx.trace().cloned() else {
+            super::super::no_trace(ui);
+            return;
+        };
+        let maps = trace.attentions.len();
+        let pos = (*chosen)
+            .filter(|&p| p < trace.num_tokens())
+            .unwrap_or_else(|| trace.focus(None));
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 3.0;
+            ui.label("Find corpus tokens like:");
+            for (i, t) in trace.tokens.iter().enumerate() {
+                if ui.selectable_label(i == pos, t).clicked() {
+                    *chosen = Some(i);
+                }
+            }
+        });
+        let mut go = false;
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::Slider::new(&mut self.settings.search_layer, 0..=maps)
+                    .text("hidden state (0: embeddings, L: after layer L)"),
+            );
+            let l = ui.label("the");
+            ui.add(egui::DragValue::new(&mut self.settings.top_k).range(1..=200))
+                .labelled_by(l.id);
+            let l = ui.label("nearest, in the first");
+            ui.add(egui::DragValue::new(&mut self.settings.texts).range(1..=1_000_000))
+                .labelled_by(l.id);
+            ui.label("texts");
+            go = ui.button("🔍 Search").clicked();
+        });
+        if Self::progress(ui, self.search.control().cloned()) {
+            self.search.cancel();
+        }
+        if go {
+            let layer = self.settings.search_layer.min(maps);
+            let key = self.states_key(cx, corpus, layer);
+            let h = trace.hidden_size;
+            let query = trace.hidden_states[layer][pos * h..(pos + 1) * h].to_vec();
+            let word = trace.tokens[pos].clone();
+            let (k, have) = (self.settings.top_k, self.states.clone());
+            if let (Some(models), Some(ticket)) = (
+                models,
+                self.search
+                    .ask((key.clone(), cx.trace_gen, pos, k), &cx.wake),
+            ) {
+                jobs::spawn("corpus search", ticket, move |ctl| {
+                    let states = states_for(&key, have, &models[0].0, ctl)?;
+                    let hits = states.nearest(&query, k, true);
+                    Ok(Arc::new(Found {
+                        states,
+                        query: word,
+                        hits,
+                    }))
+                });
+            }
+        }
+        let Some(found) = self.found().cloned() else {
+            ui.weak("Click a token, pick a depth and search: the corpus tokens whose hidden state points the same way (cosine), as exBERT shows them.");
+            return;
+        };
+        ui.label(format!(
+            "Nearest to “{}” after layer {} among {} corpus tokens of {} texts:",
+            found.query,
+            found.states.layer,
+            found.states.len(),
+            found.states.texts.len()
+        ));
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for hit in &found.hits {
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 0.0;
+                    ui.label(RichText::new(format!("{:.3}  ", hit.cosine)).monospace());
+                    sentence(ui, &found.states, hit.token);
+                });
+            }
+        });
+    }
+
+    /// The query–key view of one head.
+    pub fn qk_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Session,
+        models: Option<Models>,
+        corpus: &CorpusSource,
+    ) {
+        self.poll(cx);
+        let Some(trace) = cx.trace() else {
+            super::super::no_trace(ui);
+            return;
+        };
+        let (maps, heads) = (trace.attentions.len(), trace.num_heads);
+        let mut go = false;
+        ui.horizontal(|ui| {
+            let mut layer = self.settings.qk_map + 1;
+            ui.add(egui::Slider::new(&mut layer, 1..=maps.max(1)).text("layer"));
+            self.settings.qk_map = layer - 1;
+            let mut head = self.settings.qk_head + 1;
+            ui.add(egui::Slider::new(&mut head, 1..=heads.max(1)).text("head"));
+            self.settings.qk_head = head - 1;
+            ui.checkbox(&mut self.settings.tsne, "t-SNE")
+                .on_hover_text(format!(
+                    "FIt-SNE (perplexity 30); above {TSNE_MAX} points an even sample. Off: PCA"
+                ));
+            let l = ui.label("first");
+            ui.add(egui::DragValue::new(&mut self.settings.texts).range(1..=1_000_000))
+                .labelled_by(l.id);
+            ui.label("texts");
+            go = ui.button("Project").clicked();
+        });
+        if Self::progress(ui, self.project.control().cloned()) {
+            self.project.cancel();
+        }
+        if go {
+            let j = self.settings.qk_map.min(maps.saturating_sub(1));
+            let key = self.states_key(cx, corpus, j);
+            let (head, tsne, have) = (
+                self.settings.qk_head,
+                self.settings.tsne,
+                self.states.clone(),
+            );
+            if let (Some(models), Some(ticket)) = (
+                models,
+                self.project.ask((key.clone(), head, tsne), &cx.wake),
+            ) {
+                jobs::spawn("query-key view", ticket, move |ctl| {
+                    let m = &models[0].0;
+                    let states = states_for(&key, have, m, ctl)?;
+                    let (q, k) = states.queries_keys(m, head).map_err(|e| e.to_string())?;
+                    let d = m.config.head_dim();
+                    ctl.report("projecting".into(), None);
+                    let n = states.len();
+                    let (points, of, method) = if tsne {
+                        let (p, of) = tsne_queries_keys(&q, &k, d, ctl)?;
+                        (p, of, "t-SNE")
+                    } else {
+                        let p =
+                            search::project_queries_keys(&q, &k, d).map_err(|e| e.to_string())?;
+                        let of = (0..2 * n).map(|i| (i >= n, i % n)).collect();
+                        (p, of, "PCA")
+                    };
+                    Ok(Arc::new(Projected {
+                        states,
+                        points,
+                        of,
+                        method,
+                    }))
+                });
+            }
+        }
+        let Some(p) = self.projected().cloned() else {
+            ui.weak("Pick a head and project: every corpus token's query (orange) and key (blue) in one picture, keys moved to the queries' centroid as AttentionViz does. Queries sit near the keys they attend to.");
+            return;
+        };
+        qk_plot(ui, &p);
+    }
+}
+
+/// The text of `token`'s sentence with the token highlighted.
+fn sentence(ui: &mut egui::Ui, states: &TokenStates, token: usize) {
+    let (text, at) = states.owner[token];
+    let first = states.owner.partition_point(|&(t, _)| t < text);
+    let mut i = first;
+    while i < states.len() && states.owner[i].0 == text {
+        let tok = &states.tokens[i];
+        let shown = if let Some(rest) = tok.strip_prefix("##") {
+            rest.to_string()
+        } else {
+            format!(" {}", tok.trim_start_matches('▁'))
+        };
+        let mut rt = RichText::new(shown);
+        if states.owner[i].1 == at {
+            rt = rt
+                .strong()
+                .background_color(Color32::from_rgb(0xE6, 0x9F, 0x00))
+                .color(Color32::BLACK);
+        } else if states.special[i] {
+            rt = rt.weak();
+        }
+        ui.label(rt);
+        i += 1;
+    }
+}
+
+fn rgb(c: Rgb) -> Color32 {
+    Color32::from_rgb(c[0], c[1], c[2])
+}
+
+/// Queries and keys (keys moved to the queries' centroid) laid out together by FIt-SNE; above
+/// [`TSNE_MAX`] points, every few tokens (each with its query and its key).
+#[allow(clippy::type_complexity)]
+fn tsne_queries_keys(
+    q: &[f32],
+    k: &[f32],
+    d: usize,
+    ctl: &jobs::Control,
+) -> Result<(Vec<(f32, f32)>, Vec<(bool, usize)>), String> {
+    let n = q.len() / d.max(1);
+    let mut joint = q.to_vec();
+    joint.extend(search::centre_keys(q, k, d));
+    let step = (2 * n).div_ceil(TSNE_MAX).max(1);
+    let tokens: Vec<usize> = (0..n).step_by(step).collect();
+    let picked: Vec<usize> = tokens
+        .iter()
+        .copied()
+        .chain(tokens.iter().map(|t| n + t))
+        .collect();
+    let xy = crate::insight::pca::tsne_large(&joint, d, &picked, ctl).map_err(|e| e.to_string())?;
+    let of = picked.iter().map(|&i| (i >= n, i % n)).collect();
+    Ok((xy, of))
+}
+
+/// The interactive picture: queries and keys, hover for the token and its sentence.
+fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
+    let pts = |key: bool| -> Vec<[f64; 2]> {
+        p.points
+            .iter()
+            .zip(&p.of)
+            .filter(|(_, o)| o.0 == key)
+            .map(|(&(x, y), _)| [f64::from(x), f64::from(y)])
+            .collect()
+    };
+    let mut hovered = None;
+    egui_plot::Plot::new("qk_plot")
+        .data_aspect(1.0)
+        .height((ui.available_height() - 40.0).max(200.0))
+        .legend(egui_plot::Legend::default())
+        .show(ui, |plot| {
+            plot.points(
+                egui_plot::Points::new("queries", pts(false))
+                    .radius(1.5)
+                    .color(rgb(OKABE_ITO[0])),
+            );
+            plot.points(
+                egui_plot::Points::new("keys", pts(true))
+                    .radius(1.5)
+                    .color(rgb(OKABE_ITO[1])),
+            );
+            if let Some(at) = plot.pointer_coordinate() {
+                let b = plot.plot_bounds();
+                let (sx, sy) = (b.width().max(1e-9), b.height().max(1e-9));
+                hovered = p
+                    .points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(x, y))| {
+                        let dx = (f64::from(x) - at.x) / sx;
+                        let dy = (f64::from(y) - at.y) / sy;
+                        (i, dx * dx + dy * dy)
+                    })
+                    .filter(|&(_, d)| d < 4e-4)
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(i, _)| i);
+            }
+        });
+    ui.label(format!(
+        "{} points of {} tokens in {} texts, {} (queries orange, keys blue)",
+        p.points.len(),
+        p.states.len(),
+        p.states.texts.len(),
+        p.method
+    ));
+    if let Some(i) = hovered {
+        let (key, t) = p.of[i];
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing.x = 0.0;
+            let kind = if key { "key" } else { "query" };
+            ui.label(format!("{kind} of “{}”: ", p.states.tokens[t]));
+            sentence(ui, &p.states, t);
+        });
+    }
+}
+
+/// The query–key picture as a figure, with the points as a matrix (x, y; rows named by kind,
+/// token and text).
+pub fn figure(
+    p: &Projected,
+    theme: &crate::figures::Theme,
+) -> (crate::figures::Figure, Option<crate::matrix::Matrix>) {
+    let colors: Vec<Rgb> =
+        p.of.iter()
+            .map(|&(key, _)| if key { OKABE_ITO[1] } else { OKABE_ITO[0] })
+            .collect();
+    let legend = [
+        ("queries".to_string(), OKABE_ITO[0]),
+        ("keys".to_string(), OKABE_ITO[1]),
+    ];
+    let title = format!(
+        "Queries and keys of one head over {} corpus tokens ({}; keys moved to the queries' centroid)",
+        p.states.len(),
+        p.method
+    );
+    let fig = crate::figures::plots::scatter(
+        &crate::figures::plots::ScatterSpec {
+            title: &title,
+            points: &p.points,
+            colors: &colors,
+            labels: &[],
+            paths: &[],
+            axis_names: ("1", "2"),
+            legend: &legend,
+        },
+        theme,
+    );
+    let rows =
+        p.of.iter()
+            .map(|&(key, t)| {
+                let kind = if key { "key" } else { "query" };
+                let (text, pos) = p.states.owner[t];
+                format!("{kind} {} (text {text}, token {pos})", p.states.tokens[t])
+            })
+            .collect::<Vec<_>>();
+    let m = crate::matrix::Matrix {
+        name: "query_key".into(),
+        values: p.points.iter().flat_map(|&(x, y)| [x, y]).collect(),
+        rows: p.points.len(),
+        cols: 2,
+        row_labels: rows,
+        col_labels: vec!["x".into(), "y".into()],
+    };
+    (fig, Some(m))
+}
