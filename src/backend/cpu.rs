@@ -36,14 +36,24 @@ fn linear_act(x: &Tensor, l: &Linear, act: Activation) -> candle_core::Result<Te
     let mut data = y.flatten_all()?.to_vec1::<f32>()?;
     let bias = l.b.to_vec1::<f32>()?;
     let rows_per_chunk = rows.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    data.par_chunks_mut(rows_per_chunk * cols)
-        .for_each(|chunk| {
-            for row in chunk.chunks_exact_mut(cols) {
-                for (v, b) in row.iter_mut().zip(&bias) {
-                    *v = act.apply(*v + b);
+    // one loop per activation, so that each is inlined and vectorized (a match inside the loop
+    // kept it scalar)
+    fn run(data: &mut [f32], bias: &[f32], chunk: usize, f: impl Fn(f32) -> f32 + Sync) {
+        data.par_chunks_mut(chunk).for_each(|chunk| {
+            for row in chunk.chunks_exact_mut(bias.len()) {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v = f(*v + b);
                 }
             }
         });
+    }
+    let chunk = rows_per_chunk * cols;
+    match act {
+        Activation::Gelu => run(&mut data, &bias, chunk, |v| Activation::Gelu.apply(v)),
+        Activation::GeluTanh => run(&mut data, &bias, chunk, |v| Activation::GeluTanh.apply(v)),
+        Activation::Relu => run(&mut data, &bias, chunk, |v| v.max(0.0)),
+        other => run(&mut data, &bias, chunk, move |v| other.apply(v)),
+    }
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
@@ -93,7 +103,8 @@ fn qkv_heads(
 }
 
 /// Softmax over the last dimension, rows in parallel (candle's runs on one core: 5 ms a layer
-/// for ALBERT-base at N = 512). exp(x - max) / sum in f32, as PyTorch computes it. Row r's keys
+/// for ALBERT-base at N = 512). exp(x - max) / sum in f32, as PyTorch computes it (its exp
+/// vectorized, as [`crate::model::activation::exp`] is). Row r's keys
 /// from `keys(r)` on are padding: probability 0, as transformers' additive mask (the dtype's
 /// minimum) makes them.
 fn softmax_rows(
@@ -110,7 +121,7 @@ fn softmax_rows(
         let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0f32;
         for v in row.iter_mut() {
-            *v = (*v - m).exp();
+            *v = crate::model::activation::exp(*v - m);
             sum += *v;
         }
         for v in row.iter_mut() {
@@ -158,16 +169,25 @@ fn linear_add_layernorm(
     Tensor::from_vec(data, (rows, cols), x.device())
 }
 
+/// What [`encoder_layer`] keeps besides its output.
+enum Keep<'a> {
+    Nothing,
+    /// every intermediate of one sequence (`trace --internals`, Explain)
+    All(&'a mut MapInternals),
+    /// the values x·W_V + b_V, `[B·heads, N, d]` (corpus mode)
+    Values(&'a mut Vec<f32>),
+}
+
 /// One transformer layer on `x` `[B·N, H]` (B sequences padded to N rows; sequence b's first
 /// `lens[b]` rows are real): returns (output `[B·N, H]`, attention `[B·heads, N, N]`), with the
-/// heads in `off` switched off (probabilities 0 after the softmax), filling `keep` (when given,
-/// one sequence only) with the layer's intermediates.
+/// heads in `off` switched off (probabilities 0 after the softmax), filling `keep` with the
+/// layer's intermediates.
 fn encoder_layer(
     x: &Tensor,
     layer: &EncoderLayer,
     cfg: &ModelConfig,
     lens: &[usize],
-    (off, keep): (&[usize], Option<&mut MapInternals>),
+    (off, keep): (&[usize], Keep<'_>),
 ) -> candle_core::Result<(Tensor, Tensor)> {
     let (rows, h) = x.dims2()?;
     let batch = lens.len().max(1);
@@ -201,7 +221,9 @@ fn encoder_layer(
         &layer.out_ln,
         cfg.layer_norm_eps,
     )?;
-    if let Some(m) = keep {
+    if let Keep::Values(v_out) = keep {
+        *v_out = flat(&v)?;
+    } else if let Keep::All(m) = keep {
         // q and kᵀ above are scaled and transposed for speed: the projections are kept as
         // transformers computes them, x·W + b split into heads, from one more product
         let qkv = linear(x, &layer.qkv)?;
@@ -279,8 +301,8 @@ impl Backend for CpuBackend {
                 let off: Vec<usize> = (0..cfg.num_attention_heads)
                     .filter(|&h| opts.ablate.off(j, h))
                     .collect();
-                let (out, probs) =
-                    encoder_layer(&x, layer, cfg, &[input.len()], (&off, keep.as_mut()))?;
+                let kept = keep.as_mut().map_or(Keep::Nothing, Keep::All);
+                let (out, probs) = encoder_layer(&x, layer, cfg, &[input.len()], (&off, kept))?;
                 if let Some(int) = &mut internals {
                     int.maps.push(keep);
                 }
@@ -305,11 +327,12 @@ impl Backend for CpuBackend {
         cfg: &ModelConfig,
         weights: &ModelWeights,
         inputs: &[EncodedInput],
+        keep_values: bool,
     ) -> Result<Vec<Trace>> {
         for input in inputs {
             self.validate_input(cfg, input)?;
         }
-        self.batch(cfg, weights, inputs)
+        self.batch(cfg, weights, inputs, keep_values)
     }
 }
 
@@ -320,6 +343,7 @@ impl CpuBackend {
         cfg: &ModelConfig,
         weights: &ModelWeights,
         inputs: &[EncodedInput],
+        keep_values: bool,
     ) -> Result<Vec<Trace>> {
         let lens: Vec<usize> = inputs.iter().map(EncodedInput::len).collect();
         let n = lens.iter().copied().max().unwrap_or(0);
@@ -340,14 +364,25 @@ impl CpuBackend {
         }
         let mut hidden = vec![flat(&x)?];
         let mut attentions = Vec::with_capacity(cfg.num_attention_maps());
+        let mut values = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             for layer in &weights.groups[cfg.group_of_layer(i)] {
-                let (out, probs) = encoder_layer(&x, layer, cfg, &lens, (&[], None))?;
+                let mut v = Vec::new();
+                let keep = if keep_values {
+                    Keep::Values(&mut v)
+                } else {
+                    Keep::Nothing
+                };
+                let (out, probs) = encoder_layer(&x, layer, cfg, &lens, (&[], keep))?;
                 x = out;
                 attentions.push(flat(&probs)?);
                 hidden.push(flat(&x)?);
+                if keep_values {
+                    values.push(v);
+                }
             }
         }
+        let d = cfg.head_dim();
         let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
         let traces = inputs
             .iter()
@@ -371,7 +406,31 @@ impl CpuBackend {
                         m
                     })
                     .collect();
-                Trace::from_forward(cfg, input, states, maps)
+                let mut trace = Trace::from_forward(cfg, input, states, maps);
+                if keep_values {
+                    // values [B·heads, N, d] -> this text's [heads, len, d]
+                    let maps = values
+                        .iter()
+                        .map(|v: &Vec<f32>| {
+                            let mut m = Vec::with_capacity(heads * len * d);
+                            for hd in 0..heads {
+                                let block = (b * heads + hd) * n * d;
+                                m.extend_from_slice(&v[block..block + len * d]);
+                            }
+                            Some(MapInternals {
+                                values: m,
+                                ..MapInternals::default()
+                            })
+                        })
+                        .collect();
+                    trace.internals = Some(Box::new(Internals {
+                        embedding_size: cfg.embedding_size,
+                        intermediate_size: cfg.intermediate_size,
+                        maps,
+                        ..Internals::default()
+                    }));
+                }
+                trace
             })
             .collect();
         Ok(traces)
