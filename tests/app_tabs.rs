@@ -230,14 +230,20 @@ fn every_export_is_valid_svg_and_png() {
         .tab_mut::<albert_lens::app::tabs::corpus::CorpusTab>()
         .unwrap();
     corpus.settings.limit = 20;
+    corpus.explore.settings.texts = 10;
     h.run_steps(2);
     h.get_by_label("▶ Run corpus").click();
+    h.run_steps(2);
+    wait(&mut h);
+    h.get_by_label("Queries & keys").click();
+    h.run_steps(2);
+    h.get_by_label("Project").click();
     h.run_steps(2);
     wait(&mut h);
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15 + 1 + 5, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1 + 6, "{all:?}");
     for what in all {
         let (fig, matrix) = app
             .build_export(what.0, what.1, &Theme::PRESENTATION)

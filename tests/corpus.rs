@@ -115,7 +115,7 @@ fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
         .collect();
     let mut cpu = CpuBackend::new();
     let batched = cpu
-        .forward_batch(&model.config, &model.weights, &inputs)
+        .forward_batch(&model.config, &model.weights, &inputs, true)
         .unwrap();
     assert_eq!(batched.len(), inputs.len());
     for (b, input) in batched.iter().zip(&inputs) {

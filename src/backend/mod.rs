@@ -49,12 +49,16 @@ pub trait Backend {
 
     /// Runs many inputs, each result equal to [`Backend::forward`]'s (within 1e-5): a backend
     /// that can pads them to the longest and runs them as one batch, padded keys masked as
-    /// transformers' `attention_mask` does. The default runs them one at a time.
+    /// transformers' `attention_mask` does. With `keep_values`, a backend that has every map's
+    /// values x·W_V + b_V at hand keeps them in `trace.internals` (only `values`: corpus mode's
+    /// norm-based statistics); others may leave them out. The default runs the inputs one at a
+    /// time and keeps no values.
     fn forward_batch(
         &mut self,
         config: &ModelConfig,
         weights: &ModelWeights,
         inputs: &[EncodedInput],
+        _keep_values: bool,
     ) -> Result<Vec<Trace>> {
         inputs
             .iter()
@@ -226,6 +230,7 @@ impl Backend for FallbackBackend {
         config: &ModelConfig,
         weights: &ModelWeights,
         inputs: &[EncodedInput],
+        keep_values: bool,
     ) -> Result<Vec<Trace>> {
         if self.gpu.is_some() {
             // one at a time, each with forward_with's fallback to the CPU
@@ -234,7 +239,7 @@ impl Backend for FallbackBackend {
                 .map(|i| self.forward(config, weights, i))
                 .collect();
         }
-        self.cpu.forward_batch(config, weights, inputs)
+        self.cpu.forward_batch(config, weights, inputs, keep_values)
     }
 
     fn recycle(&mut self, trace: Trace) {

@@ -381,7 +381,7 @@ pub fn reduce_batch(
 ) -> Result<HeadStats> {
     use rayon::prelude::*;
     let cfg = &model.config;
-    let traces = backend.forward_batch(cfg, &model.weights, inputs)?;
+    let traces = backend.forward_batch(cfg, &model.weights, inputs, true)?;
     let empty = || HeadStats::new(cfg.num_attention_maps(), cfg.num_attention_heads);
     traces
         .par_iter()

@@ -244,7 +244,7 @@ pub fn collect(
     let mut flush =
         |pending: &mut Vec<(EncodedInput, String)>, out: &mut TokenStates| -> Result<()> {
             let inputs: Vec<EncodedInput> = pending.iter().map(|(e, _)| e.clone()).collect();
-            let traces = backend.forward_batch(cfg, &model.weights, &inputs)?;
+            let traces = backend.forward_batch(cfg, &model.weights, &inputs, false)?;
             for (t, (_, text)) in traces.iter().zip(pending.drain(..)) {
                 let id = out.texts.len() as u32;
                 out.texts.push(text);

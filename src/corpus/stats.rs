@@ -318,7 +318,10 @@ pub fn is_punctuation(token: &str) -> bool {
 }
 
 /// ‖f_h(x_k)‖ for every map j, head h and position k: `[heads, N]` per map, x the map's layer
-/// input (`trace.hidden_states[j]`), f_h(x) = (x W_V^h + b_V^h) W_O^h.
+/// input (`trace.hidden_states[j]`), f_h(x) = (x W_V^h + b_V^h) W_O^h. When the trace keeps the
+/// values v = x W_V^h + b_V^h (a CPU corpus batch), ‖f_h‖² = v G_h vᵀ with the head's Gram
+/// matrix G_h = W_O^h W_O^hᵀ (`[d, d]`, made once per layer and model); otherwise v and f are
+/// computed here from the hidden state.
 pub fn value_norms(
     cfg: &ModelConfig,
     weights: &ModelWeights,
@@ -330,6 +333,19 @@ pub fn value_norms(
         .map(|j| {
             let (_, group, inner) = ModelWeights::layer_of_attention(cfg, j);
             let layer = &weights.groups[group][inner];
+            let kept = trace
+                .internals
+                .as_ref()
+                .and_then(|i| i.maps.get(j))
+                .and_then(|m| m.as_ref())
+                .map(|m| &m.values)
+                .filter(|v| v.len() == heads * n * d);
+            if let Some(v) = kept {
+                let g = grams(weights, (group, inner), heads, d)?;
+                let v = Tensor::from_slice(v, (heads, n, d), &candle_core::Device::Cpu)?;
+                let norms = v.matmul(&g)?.mul(&v)?.sum(2)?.relu()?.sqrt()?; // [heads, N]
+                return Ok(norms.flatten_all()?.to_vec1::<f32>()?);
+            }
             let x = Tensor::from_slice(&trace.hidden_states[j], (n, h), &candle_core::Device::Cpu)?;
             let wv = layer.qkv.w.narrow(1, 2 * h, h)?;
             let bv = layer.qkv.b.narrow(0, 2 * h, h)?;
@@ -341,6 +357,37 @@ pub fn value_norms(
             Ok(norms.flatten_all()?.to_vec1::<f32>()?)
         })
         .collect()
+}
+
+/// Every head's Gram matrix W_O^h W_O^hᵀ of one layer, `[heads, d, d]`, kept for the last few
+/// layers and models asked (a corpus run asks for the same ones batch after batch).
+fn grams(
+    weights: &ModelWeights,
+    (group, inner): (usize, usize),
+    heads: usize,
+    d: usize,
+) -> Result<Tensor> {
+    use std::sync::Mutex;
+    type Cache = Vec<((u64, usize, usize), Tensor)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let key = (weights.id, group, inner);
+    if let Ok(c) = CACHE.lock() {
+        if let Some((_, g)) = c.iter().find(|(k, _)| *k == key) {
+            return Ok(g.clone());
+        }
+    }
+    // W_O is stored [in, out]: head h's rows are h·d .. (h + 1)·d
+    let wo = &weights.groups[group][inner].attn_out.w;
+    let h = wo.dims2()?.1;
+    let w = wo.reshape((heads, d, h))?;
+    let g = w.matmul(&w.transpose(1, 2)?.contiguous()?)?.contiguous()?; // [heads, d, d]
+    if let Ok(mut c) = CACHE.lock() {
+        if c.len() >= 64 {
+            c.remove(0);
+        }
+        c.push((key, g.clone()));
+    }
+    Ok(g)
 }
 
 /// Adds the JS divergence in bits of every pair of the K heads' rows to `js` `[K, K]`. `rows`
