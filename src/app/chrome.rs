@@ -48,48 +48,36 @@ impl Chrome {
     }
 
     fn pick_folder(&mut self, ctx: &egui::Context, cx: &mut Session, slot: ModelSlot) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("folder dialog".into())
-            .spawn(move || {
-                let picked = pollster::block_on(
-                    rfd::AsyncFileDialog::new()
-                        .set_title("Open a model folder (config.json, weights, tokenizer)")
-                        .pick_folder(),
-                );
-                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.folder_pick = Some((slot, rx)),
+        let picked = super::jobs::dialog(ctx, "folder", || {
+            pollster::block_on(
+                rfd::AsyncFileDialog::new()
+                    .set_title("Open a model folder (config.json, weights, tokenizer)")
+                    .pick_folder(),
+            )
+        });
+        match picked {
+            Ok(rx) => self.folder_pick = Some((slot, rx)),
             Err(e) => cx.status.error = Some(format!("cannot show the folder dialog: {e}")),
         }
     }
 
     /// A scene file dialog (save or open) on its own thread.
     fn pick_scene(&mut self, ctx: &egui::Context, cx: &mut Session, save: bool) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("scene dialog".into())
-            .spawn(move || {
-                let dialog = rfd::AsyncFileDialog::new().add_filter("scene", &["json"]);
-                let picked = if save {
-                    pollster::block_on(
-                        dialog
-                            .set_title("Save the scene (models, text, view and options)")
-                            .set_file_name("scene.json")
-                            .save_file(),
-                    )
-                } else {
-                    pollster::block_on(dialog.set_title("Open a scene").pick_file())
-                };
-                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.scene_pick = Some((save, rx)),
+        let picked = super::jobs::dialog(ctx, "scene", move || {
+            let dialog = rfd::AsyncFileDialog::new().add_filter("scene", &["json"]);
+            if save {
+                pollster::block_on(
+                    dialog
+                        .set_title("Save the scene (models, text, view and options)")
+                        .set_file_name("scene.json")
+                        .save_file(),
+                )
+            } else {
+                pollster::block_on(dialog.set_title("Open a scene").pick_file())
+            }
+        });
+        match picked {
+            Ok(rx) => self.scene_pick = Some((save, rx)),
             Err(e) => cx.status.error = Some(format!("cannot show the file dialog: {e}")),
         }
     }

@@ -175,3 +175,21 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
         wake();
     }
 }
+
+/// Shows a native file dialog (`pick`, which blocks) on a thread of its own; the receiver gets
+/// the chosen path (None: the user cancelled) and the UI is woken then.
+pub fn dialog(
+    ctx: &egui::Context,
+    name: &str,
+    pick: impl FnOnce() -> Option<rfd::FileHandle> + Send + 'static,
+) -> std::io::Result<std::sync::mpsc::Receiver<Option<std::path::PathBuf>>> {
+    let (tx, rx) = channel();
+    let ctx = ctx.clone();
+    std::thread::Builder::new()
+        .name(format!("{name} dialog"))
+        .spawn(move || {
+            let _ = tx.send(pick().map(|h| h.path().to_path_buf()));
+            ctx.request_repaint();
+        })?;
+    Ok(rx)
+}

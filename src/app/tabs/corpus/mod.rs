@@ -204,25 +204,17 @@ impl CorpusTab {
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("corpus dialog".into())
-            .spawn(move || {
-                let picked = pollster::block_on(
-                    rfd::AsyncFileDialog::new()
-                        .set_title(
-                            "A corpus: one text per line (TAB before a second segment), or .jsonl",
-                        )
-                        .add_filter("text", &["txt", "tsv", "jsonl"])
-                        .pick_file(),
-                );
-                let _ = tx.send(picked.map(|h| h.path().to_path_buf()));
-                ctx.request_repaint();
-            });
-        if spawned.is_ok() {
-            self.picking = Some(rx);
-        }
+        let picked = jobs::dialog(ctx, "corpus", || {
+            pollster::block_on(
+                rfd::AsyncFileDialog::new()
+                    .set_title(
+                        "A corpus: one text per line (TAB before a second segment), or .jsonl",
+                    )
+                    .add_filter("text", &["txt", "tsv", "jsonl"])
+                    .pick_file(),
+            )
+        });
+        self.picking = picked.ok();
     }
 
     fn controls(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
