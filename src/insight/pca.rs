@@ -563,3 +563,49 @@ mod mds_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod tsne_large_tests {
+    /// Three well-separated clusters in 8 dimensions stay apart in FIt-SNE's 2D layout: each
+    /// point's nearest neighbour on the plane is of its own cluster.
+    #[test]
+    fn fit_sne_keeps_clusters_apart() {
+        let (n, d) = (150, 8);
+        let mut s = 7u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let data: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                (0..d)
+                    .map(|k| if k == i % 3 { 20.0 } else { 0.0 })
+                    .collect::<Vec<_>>()
+            })
+            .map(|v| v + rnd())
+            .collect();
+        let picked: Vec<usize> = (0..n).collect();
+        let ctl = super::Control::default();
+        let xy = super::tsne_large(&data, d, &picked, &ctl).unwrap();
+        assert_eq!(xy.len(), n);
+        let mut right = 0;
+        for i in 0..n {
+            let nearest = (0..n)
+                .filter(|&j| j != i)
+                .min_by(|&a, &b| {
+                    let da = (xy[a].0 - xy[i].0).powi(2) + (xy[a].1 - xy[i].1).powi(2);
+                    let db = (xy[b].0 - xy[i].0).powi(2) + (xy[b].1 - xy[i].1).powi(2);
+                    da.total_cmp(&db)
+                })
+                .unwrap();
+            right += usize::from(nearest % 3 == i % 3);
+        }
+        assert!(
+            right >= n * 95 / 100,
+            "{right} of {n} nearest neighbours in their cluster"
+        );
+        assert!(super::tsne_large(&data, d, &picked[..5], &ctl).is_err());
+    }
+}
