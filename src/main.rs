@@ -338,6 +338,32 @@ enum CorpusCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Draw a statistics file as a figure (.png, .svg) or write the view's numbers (.csv, .npy,
+    /// .safetensors): the Corpus tab's views, headless
+    Figure {
+        /// a statistics file (from `corpus` or `corpus merge`)
+        stats: PathBuf,
+        /// a second model's statistics on the same corpus, dashed (layers, sep-norm)
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// layers, sep-norm, grid, entropy-distance or head-map
+        #[arg(long, default_value = "layers")]
+        view: String,
+        /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
+        #[arg(long, default_value = "sep")]
+        stat: String,
+        /// light, dark or presentation
+        #[arg(long, default_value = "light")]
+        theme: String,
+        /// viridis, magma, cividis
+        #[arg(long, default_value = "viridis")]
+        colormap: String,
+        /// PNG scale
+        #[arg(long, default_value_t = 2.0)]
+        scale: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// "3" (a head, from 1), "mean" or "max".
@@ -722,6 +748,25 @@ fn run(cli: Cli) -> Result<()> {
             merge: Some(CorpusCommand::Merge { files, out }),
             ..
         }) => cli::corpus::merge(&files, &out),
+        Some(Command::Corpus {
+            merge:
+                Some(CorpusCommand::Figure {
+                    stats,
+                    compare,
+                    view,
+                    stat,
+                    theme,
+                    colormap,
+                    scale,
+                    out,
+                }),
+            ..
+        }) => cli::corpus::figure(
+            (&stats, compare.as_deref()),
+            (&view, &stat),
+            (&theme, &colormap, scale),
+            &out,
+        ),
         Some(Command::Corpus {
             merge: None,
             model,

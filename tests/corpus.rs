@@ -332,6 +332,65 @@ fn the_corpus_command_writes_the_statistics_and_merge_combines_shards() {
     let merged = HeadStats::read(Path::new(&p("merged.safetensors"))).unwrap();
     assert_stats_close(&merged, &whole, 1e-6, "cli merge");
     assert_stats_close(&whole, &golden("bert_mlm"), 1e-4, "cli vs transformers");
+    // the tab's views, headless, from the files
+    let svg = cli(&[
+        "corpus",
+        "figure",
+        &p("merged.safetensors"),
+        "--view",
+        "head-map",
+        "--out",
+        &p("map.svg"),
+    ]);
+    assert!(
+        svg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&svg.stderr)
+    );
+    let svg = std::fs::read_to_string(p("map.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("MDS"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+    let csv = cli(&[
+        "corpus",
+        "figure",
+        &p("merged.safetensors"),
+        "--compare",
+        &p("whole.safetensors"),
+        "--view",
+        "layers",
+        "--out",
+        &p("layers.csv"),
+    ]);
+    assert!(
+        csv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&csv.stderr)
+    );
+    let csv = std::fs::read_to_string(p("layers.csv")).unwrap();
+    let sep = albert_lens::corpus::stats::stat_index("sep").unwrap();
+    let first: f64 = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((first - whole.layer_means(sep)[0]).abs() < 1e-6, "{csv}");
+    let wrong = cli(&[
+        "corpus",
+        "figure",
+        &p("merged.safetensors"),
+        "--view",
+        "nope",
+        "--out",
+        &p("n.svg"),
+    ]);
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("no corpus view"));
     let bad = cli(&["corpus", "--shard", "3/2", "--out", &p("x.safetensors")]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("0 ≤ i < n"));

@@ -121,3 +121,49 @@ pub(crate) fn bench(
     }
     Ok(())
 }
+
+/// `corpus figure`: one of the Corpus tab's views of a statistics file, headless.
+pub(crate) fn figure(
+    (stats, compare): (&Path, Option<&Path>),
+    (view, stat): (&str, &str),
+    (theme, colormap, scale): (&str, &str, f32),
+    out: &Path,
+) -> Result<()> {
+    use albert_lens::figures::{corpus as fig, Theme};
+    let theme = Theme::by_name(theme)
+        .with_context(|| format!("unknown theme {theme:?}: use light, dark or presentation"))?;
+    let colormap = albert_lens::colormap::Colormap::ALL
+        .into_iter()
+        .find(|c| c.name().split(' ').next() == Some(colormap))
+        .with_context(|| format!("unknown colormap {colormap:?}: use viridis, magma or cividis"))?;
+    let main = HeadStats::read(stats)?;
+    let other = compare.map(HeadStats::read).transpose()?;
+    let name = |s: &HeadStats, p: &Path| {
+        if s.meta.model.is_empty() {
+            p.display().to_string()
+        } else {
+            s.meta.model.clone()
+        }
+    };
+    let main_name = name(&main, stats);
+    let other_name = other
+        .as_ref()
+        .zip(compare)
+        .map(|(s, p)| name(s, p))
+        .unwrap_or_default();
+    let figure = fig::view(
+        view,
+        (&main, &main_name),
+        other.as_ref().map(|o| (o, other_name.as_str())),
+        (stat, colormap),
+        &theme,
+    )?;
+    let matrix = fig::matrix(view, &main, stat);
+    let bytes = albert_lens::export::save(out, &figure, Some(&matrix), scale)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "corpus {view} of {main_name} -> {} ({bytes} bytes)",
+        out.display()
+    );
+    Ok(())
+}

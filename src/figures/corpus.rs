@@ -105,7 +105,7 @@ pub fn sep_norm(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Fig
         series.push(layer_series(m, "sep_norm", OKABE_ITO[3], dashed));
     }
     let panel = Panel {
-        title: "[SEP] by weight α and by norm ‖α f(x)‖".into(),
+        title: "[SEP] by weight and by norm".into(),
         x_label: "layer".into(),
         y_label: "mean share".into(),
         series,
