@@ -84,13 +84,27 @@ fn qkv_heads(
         .enumerate()
         .for_each(|(bh, ((qh, kh), vh))| {
             let (b, hd) = (bh / heads, bh % heads);
+            let (bq, bk, bv) = (
+                &bias[hd * d..(hd + 1) * d],
+                &bias[h + hd * d..h + (hd + 1) * d],
+                &bias[2 * h + hd * d..2 * h + (hd + 1) * d],
+            );
             for t in 0..n {
                 let row = &data[(b * n + t) * cols..(b * n + t + 1) * cols];
-                for c in 0..d {
-                    let j = hd * d + c;
-                    qh[t * d + c] = (row[j] + bias[j]) * scale;
-                    kh[c * n + t] = row[h + j] + bias[h + j];
-                    vh[t * d + c] = row[2 * h + j] + bias[2 * h + j];
+                let (rq, rk, rv) = (
+                    &row[hd * d..(hd + 1) * d],
+                    &row[h + hd * d..h + (hd + 1) * d],
+                    &row[2 * h + hd * d..2 * h + (hd + 1) * d],
+                );
+                // q and v: contiguous rows (vectorized); k: one column of kᵀ
+                for ((o, x), y) in qh[t * d..(t + 1) * d].iter_mut().zip(rq).zip(bq) {
+                    *o = (x + y) * scale;
+                }
+                for ((o, x), y) in vh[t * d..(t + 1) * d].iter_mut().zip(rv).zip(bv) {
+                    *o = x + y;
+                }
+                for (c, (x, y)) in rk.iter().zip(bk).enumerate() {
+                    kh[c * n + t] = x + y;
                 }
             }
         });
@@ -118,17 +132,33 @@ fn softmax_rows(
     data.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
         let (row, pad) = row.split_at_mut(keys(r).clamp(1, n));
         pad.fill(0.0);
-        let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0f32;
+        // max and sum in eight lanes, the exp and the division element-wise: every pass
+        // vectorizes (one running max or sum kept the loops scalar)
+        let m = lanes(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
         for v in row.iter_mut() {
             *v = crate::model::activation::exp(*v - m);
-            sum += *v;
         }
+        let sum = lanes(row, 0.0, |a, b| a + b);
         for v in row.iter_mut() {
             *v /= sum;
         }
     });
     Tensor::from_vec(data, dims, scores.device())
+}
+
+/// `row` folded by `f` in eight independent lanes, then the lanes folded (so that the compiler
+/// can keep the lanes in one vector register).
+#[inline(always)]
+fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = f(acc[l], c[l]);
+        }
+    }
+    acc.iter().fold(tail, |a, &b| f(a, b))
 }
 
 /// LayerNorm(x · w + b + residual): the matmul by candle, bias, residual and layernorm in one
