@@ -276,7 +276,7 @@ enum Command {
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Corpus {
         #[command(subcommand)]
-        merge: Option<CorpusCommand>,
+        merge: Option<cli::corpus::CorpusCommand>,
         /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
         #[arg(long, default_value = "albert-mini")]
         model: PathBuf,
@@ -325,44 +325,6 @@ enum Command {
         /// corpus: how many built-in sentences
         #[arg(long, default_value_t = 256)]
         texts: usize,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum CorpusCommand {
-    /// Combine the statistics of shards of one corpus run (weighted by their rows)
-    Merge {
-        /// the shards' statistics files
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Draw a statistics file as a figure (.png, .svg) or write the view's numbers (.csv, .npy,
-    /// .safetensors): the Corpus tab's views, headless
-    Figure {
-        /// a statistics file (from `corpus` or `corpus merge`)
-        stats: PathBuf,
-        /// a second model's statistics on the same corpus, dashed (layers, sep-norm)
-        #[arg(long)]
-        compare: Option<PathBuf>,
-        /// layers, sep-norm, grid, entropy-distance or head-map
-        #[arg(long, default_value = "layers")]
-        view: String,
-        /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
-        #[arg(long, default_value = "sep")]
-        stat: String,
-        /// light, dark or presentation
-        #[arg(long, default_value = "light")]
-        theme: String,
-        /// viridis, magma, cividis
-        #[arg(long, default_value = "viridis")]
-        colormap: String,
-        /// PNG scale
-        #[arg(long, default_value_t = 2.0)]
-        scale: f32,
-        #[arg(long)]
-        out: PathBuf,
     },
 }
 
@@ -745,12 +707,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Corpus {
-            merge: Some(CorpusCommand::Merge { files, out }),
+            merge: Some(cli::corpus::CorpusCommand::Merge { files, out }),
             ..
         }) => cli::corpus::merge(&files, &out),
         Some(Command::Corpus {
             merge:
-                Some(CorpusCommand::Figure {
+                Some(cli::corpus::CorpusCommand::Figure {
                     stats,
                     compare,
                     view,

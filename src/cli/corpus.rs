@@ -7,6 +7,45 @@ use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+/// `corpus merge` and `corpus figure`.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum CorpusCommand {
+    /// Combine the statistics of shards of one corpus run (weighted by their rows)
+    Merge {
+        /// the shards' statistics files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Draw a statistics file as a figure (.png, .svg) or write the view's numbers (.csv, .npy,
+    /// .safetensors): the Corpus tab's views, headless
+    Figure {
+        /// a statistics file (from `corpus` or `corpus merge`)
+        stats: PathBuf,
+        /// a second model's statistics on the same corpus, dashed (layers, sep-norm)
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// layers, sep-norm, grid, entropy-distance or head-map
+        #[arg(long, default_value = "layers")]
+        view: String,
+        /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
+        #[arg(long, default_value = "sep")]
+        stat: String,
+        /// light, dark or presentation
+        #[arg(long, default_value = "light")]
+        theme: String,
+        /// viridis, magma, cividis
+        #[arg(long, default_value = "viridis")]
+        colormap: String,
+        /// PNG scale
+        #[arg(long, default_value_t = 2.0)]
+        scale: f32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 pub(crate) fn run(
     model: &Path,
     source: &str,
