@@ -488,3 +488,16 @@ fn query_key_view_uses_transformers_queries_and_keys() {
     assert_eq!(xy.len(), 2 * n);
     assert!(states.queries_keys(&model, 99).is_err());
 }
+
+/// The cache key changes when a model folder's files change (a checkpoint rewritten in place),
+/// and with the corpus.
+#[test]
+fn the_cache_key_follows_the_model_files_and_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"one").unwrap();
+    let a = corpus::cache_key(dir.path(), "builtin:brown-heldout");
+    assert_eq!(a, corpus::cache_key(dir.path(), "builtin:brown-heldout"));
+    assert_ne!(a, corpus::cache_key(dir.path(), "other.txt@0123"));
+    std::fs::write(dir.path().join("model.safetensors"), b"a longer one").unwrap();
+    assert_ne!(a, corpus::cache_key(dir.path(), "builtin:brown-heldout"));
+}

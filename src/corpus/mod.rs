@@ -438,10 +438,34 @@ pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
     }
 }
 
-/// The file name a run's statistics are cached under: model and corpus identities hashed.
+/// The file name a run's statistics are cached under: the model folder, the name, size and
+/// modification time of each of its files (so that a checkpoint rewritten in place is not served
+/// stale statistics), and the corpus identity, hashed.
 pub fn cache_key(model_dir: &Path, corpus: &str) -> String {
     use sha2::Digest;
-    let h = sha2::Sha256::digest(format!("{}\n{corpus}", model_dir.display()).as_bytes());
+    let mut files: Vec<String> = std::fs::read_dir(model_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            let age = m
+                .modified()
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some(format!(
+                "{:?} {} {}",
+                e.file_name(),
+                m.len(),
+                age.as_nanos()
+            ))
+        })
+        .collect();
+    files.sort();
+    let h = sha2::Sha256::digest(
+        format!("{}\n{}\n{corpus}", model_dir.display(), files.join("\n")).as_bytes(),
+    );
     let hex: String = h[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("corpus-{hex}.safetensors")
 }
