@@ -1106,4 +1106,28 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
     assert_eq!(m.unwrap().rows, p.points.len());
     mask_status_bar(&mut h);
     h.snapshot("corpus_query_key");
+    // the same head by t-SNE (FIt-SNE) on fewer texts: every token's query and key placed
+    h.state_mut()
+        .tab_mut::<CorpusTab>()
+        .unwrap()
+        .explore
+        .settings
+        .texts = 6;
+    h.get_by_label("t-SNE").click();
+    h.run_steps(1);
+    h.get_by_label("Project").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let t = h
+        .state()
+        .tab::<CorpusTab>()
+        .unwrap()
+        .explore
+        .projected()
+        .cloned()
+        .unwrap();
+    assert_eq!(t.method, "t-SNE");
+    assert_eq!(t.states.texts.len(), 6);
+    assert_eq!(t.points.len(), 2 * t.states.len());
+    assert!(t.points.iter().all(|(x, y)| x.is_finite() && y.is_finite()));
 }
