@@ -242,7 +242,7 @@ pub struct CorpusOptions {
 impl Default for CorpusOptions {
     fn default() -> Self {
         CorpusOptions {
-            batch: 32,
+            batch: 16,
             shard: (0, 1),
             limit: None,
             model_name: String::new(),
