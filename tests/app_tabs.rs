@@ -1030,11 +1030,13 @@ fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
     }
 }
 
-/// The corpus cache of this test binary: a folder of its own, the same for every test.
+/// The corpus cache of this test binary: a folder of its own, the same for every test (set
+/// through the library, not XDG_CACHE_HOME, which would also move the built-in models' folder
+/// under the feet of the tests running beside).
 fn private_cache() {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
-    std::env::set_var("XDG_CACHE_HOME", dir.path());
+    albert_lens::corpus::set_cache_dir(Some(dir.path().to_path_buf()));
 }
 
 /// Corpus search in the window: the chosen token's hidden state finds corpus tokens, best first,

@@ -470,9 +470,24 @@ pub fn cache_key(model_dir: &Path, corpus: &str) -> String {
     format!("corpus-{hex}.safetensors")
 }
 
-/// Where the app caches corpus statistics: `$XDG_CACHE_HOME/albert-lens/corpus`, else
-/// `~/.cache/albert-lens/corpus` (None without either variable).
+/// A corpus cache folder set by the program (tests keep theirs apart this way; changing
+/// `XDG_CACHE_HOME` inside a running process would move other caches too).
+static CACHE_OVERRIDE: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(None);
+
+/// Puts the corpus cache in `dir` for the rest of the process (None: the default again).
+pub fn set_cache_dir(dir: Option<PathBuf>) {
+    if let Ok(mut o) = CACHE_OVERRIDE.write() {
+        *o = dir;
+    }
+}
+
+/// Where the app caches corpus statistics: the folder [`set_cache_dir`] gave, else
+/// `$XDG_CACHE_HOME/albert-lens/corpus`, else `~/.cache/albert-lens/corpus` (None without
+/// either variable).
 pub fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = CACHE_OVERRIDE.read().ok().and_then(|o| o.clone()) {
+        return Some(d);
+    }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -106,8 +106,11 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(root).map_err(crate::error::write_err(root))?;
     // unpack beside, then rename: a half-written folder never has the final name
+    // unique per process and per call: two threads unpacking at once never share a folder
+    static UNPACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = UNPACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = root.join(format!(
-        ".{name}-{hash:016x}.{}.partial",
+        ".{name}-{hash:016x}.{}-{call}.partial",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -118,7 +121,7 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     if dir.exists() {
         // a damaged copy: move it aside first (a rename cannot replace a non-empty folder)
         let old = root.join(format!(
-            ".{name}-{hash:016x}.{}.damaged",
+            ".{name}-{hash:016x}.{}-{call}.damaged",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&old);
