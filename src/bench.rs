@@ -364,10 +364,9 @@ pub fn run_corpus(
             let mut best = f64::INFINITY;
             for _ in 0..iters.max(1) {
                 let t = Instant::now();
-                for window in inputs.chunks(b * 16) {
+                for window in inputs.chunks(b * crate::corpus::WINDOW_BATCHES) {
                     let mut window = window.to_vec();
-                    window.sort_by_key(EncodedInput::len);
-                    for chunk in window.chunks(b) {
+                    for chunk in crate::corpus::buckets(&mut window, b) {
                         crate::corpus::reduce_batch(&model, backend, chunk)?;
                     }
                 }

@@ -328,6 +328,20 @@ enum Command {
     },
 }
 
+/// A figure theme (light, dark, presentation) and a colormap (viridis, magma, cividis) by name.
+fn parse_look(
+    theme: &str,
+    colormap: &str,
+) -> Result<(albert_lens::figures::Theme, albert_lens::colormap::Colormap)> {
+    let theme = albert_lens::figures::Theme::by_name(theme)
+        .with_context(|| format!("unknown theme {theme:?}: use light, dark or presentation"))?;
+    let colormap = albert_lens::colormap::Colormap::ALL
+        .into_iter()
+        .find(|c| c.name().split(' ').next() == Some(colormap))
+        .with_context(|| format!("unknown colormap {colormap:?}: use viridis, magma or cividis"))?;
+    Ok((theme, colormap))
+}
+
 /// "3" (a head, from 1), "mean" or "max".
 fn parse_head(s: &str) -> Result<albert_lens::analysis::HeadSel> {
     use albert_lens::analysis::HeadSel;
@@ -593,15 +607,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let scale = scale.unwrap_or(2.0);
-            let theme = albert_lens::figures::Theme::by_name(&theme).with_context(|| {
-                format!("unknown theme {theme:?}: use light, dark or presentation")
-            })?;
-            let colormap = albert_lens::colormap::Colormap::ALL
-                .into_iter()
-                .find(|c| c.name().split(' ').next() == Some(colormap.as_str()))
-                .with_context(|| {
-                    format!("unknown colormap {colormap:?}: use viridis, magma or cividis")
-                })?;
+            let (theme, colormap) = parse_look(&theme, &colormap)?;
             let color_by = albert_lens::figures::scenes::ColorBy::ALL
                 .into_iter()
                 .find(|c| c.name() == color_by)
@@ -745,6 +751,7 @@ fn run(cli: Cli) -> Result<()> {
                 shard: shard.unwrap_or((0, 1)),
                 limit,
                 model_name: model.display().to_string(),
+                scanned: None,
             };
             cli::corpus::run(&model, &corpus, one_backend(backend)?, &opts, &out)
         }

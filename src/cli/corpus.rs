@@ -168,13 +168,8 @@ pub(crate) fn figure(
     (theme, colormap, scale): (&str, &str, f32),
     out: &Path,
 ) -> Result<()> {
-    use albert_lens::figures::{corpus as fig, Theme};
-    let theme = Theme::by_name(theme)
-        .with_context(|| format!("unknown theme {theme:?}: use light, dark or presentation"))?;
-    let colormap = albert_lens::colormap::Colormap::ALL
-        .into_iter()
-        .find(|c| c.name().split(' ').next() == Some(colormap))
-        .with_context(|| format!("unknown colormap {colormap:?}: use viridis, magma or cividis"))?;
+    use albert_lens::figures::corpus as fig;
+    let (theme, colormap) = crate::parse_look(theme, colormap)?;
     let main = HeadStats::read(stats)?;
     let other = compare.map(HeadStats::read).transpose()?;
     let name = |s: &HeadStats, p: &Path| {

@@ -47,19 +47,27 @@ impl CorpusSource {
     /// The name stored in the statistics file and used for the cache: the built-in corpus's
     /// name, or the file's name and the first 16 hex digits of its content's SHA-256.
     pub fn identity(&self) -> Result<String> {
-        match self {
-            CorpusSource::Builtin => Ok(BUILTIN_NAME.into()),
+        Ok(self.scan()?.identity)
+    }
+
+    /// One pass over the corpus: its [`identity`](Self::identity) and its number of lines (for
+    /// the progress bar and its ETA).
+    pub fn scan(&self) -> Result<Scan> {
+        use sha2::Digest;
+        let mut r = self.reader()?;
+        let mut h = sha2::Sha256::new();
+        let (mut lines, mut buf) = (0u64, Vec::new());
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf).map_err(|e| self.io(e))? == 0 {
+                break;
+            }
+            h.update(&buf);
+            lines += 1;
+        }
+        let identity = match self {
+            CorpusSource::Builtin => BUILTIN_NAME.into(),
             CorpusSource::File(p) => {
-                use sha2::Digest;
-                let mut f = std::fs::File::open(p).map_err(|source| LensError::Io {
-                    path: p.clone(),
-                    source,
-                })?;
-                let mut h = sha2::Sha256::new();
-                std::io::copy(&mut f, &mut h).map_err(|source| LensError::Io {
-                    path: p.clone(),
-                    source,
-                })?;
                 let hex: String = h.finalize()[..8]
                     .iter()
                     .map(|b| format!("{b:02x}"))
@@ -68,9 +76,10 @@ impl CorpusSource {
                     .file_name()
                     .map(|n| n.to_string_lossy())
                     .unwrap_or_default();
-                Ok(format!("{name}@{hex}"))
+                format!("{name}@{hex}")
             }
-        }
+        };
+        Ok(Scan { identity, lines })
     }
 
     fn reader(&self) -> Result<Box<dyn BufRead + Send>> {
@@ -88,21 +97,6 @@ impl CorpusSource {
 
     fn is_jsonl(&self) -> bool {
         matches!(self, CorpusSource::File(p) if p.extension().is_some_and(|e| e == "jsonl"))
-    }
-
-    /// The number of lines (one fast pass; for the progress bar and its ETA).
-    pub fn count_lines(&self) -> Result<u64> {
-        let mut r = self.reader()?;
-        let mut n = 0u64;
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let got = r.read_until(b'\n', &mut buf).map_err(|e| self.io(e))?;
-            if got == 0 {
-                return Ok(n);
-            }
-            n += 1;
-        }
     }
 
     fn io(&self, source: std::io::Error) -> LensError {
@@ -127,6 +121,13 @@ impl CorpusSource {
             source: self.clone(),
         })
     }
+}
+
+/// What one pass over a corpus finds ([`CorpusSource::scan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub identity: String,
+    pub lines: u64,
 }
 
 /// One line of a corpus.
@@ -237,6 +238,9 @@ pub struct CorpusOptions {
     pub limit: Option<u64>,
     /// The model's name for the file's metadata.
     pub model_name: String,
+    /// The corpus's [`Scan`] when the caller has made it already (one pass less over a big
+    /// file); None: the run makes it.
+    pub scanned: Option<Scan>,
 }
 
 impl Default for CorpusOptions {
@@ -246,6 +250,7 @@ impl Default for CorpusOptions {
             shard: (0, 1),
             limit: None,
             model_name: String::new(),
+            scanned: None,
         }
     }
 }
@@ -275,7 +280,14 @@ impl Progress {
 
 /// Texts are bucketed by length within windows of this many batches, so that a batch pads
 /// little while memory stays bounded.
-const WINDOW_BATCHES: usize = 16;
+pub const WINDOW_BATCHES: usize = 16;
+
+/// One window of texts as batches of `batch`: sorted by length first, so that each batch pads
+/// little.
+pub fn buckets(window: &mut [EncodedInput], batch: usize) -> std::slice::Chunks<'_, EncodedInput> {
+    window.sort_by_key(EncodedInput::len);
+    window.chunks(batch.max(1))
+}
 
 /// Runs the corpus through `model` on `backend` and reduces every attention map to the head
 /// statistics. Skipped lines are reported through `skipped` (and counted); `cancel` stops the
@@ -295,11 +307,15 @@ pub fn run(
             "shard {i}/{n}: give i/n with 0 ≤ i < n"
         )));
     }
+    let scan = match &opts.scanned {
+        Some(s) => s.clone(),
+        None => source.scan()?,
+    };
     let cfg = &model.config;
     let mut total = HeadStats::new(cfg.num_attention_maps(), cfg.num_attention_heads);
     total.meta = CorpusMeta {
         model: opts.model_name.clone(),
-        corpus: source.identity()?,
+        corpus: scan.identity,
         shard: if n > 1 {
             format!("{i}/{n}")
         } else {
@@ -311,7 +327,7 @@ pub fn run(
     let start = std::time::Instant::now();
     let mut at = Progress {
         lines: 0,
-        total_lines: source.count_lines()?,
+        total_lines: scan.lines,
         texts: 0,
         tokens: 0,
         seconds: 0.0,
@@ -348,8 +364,7 @@ pub fn run(
             None => {}
         }
         if window.len() >= batch * WINDOW_BATCHES || (done && !window.is_empty()) {
-            window.sort_by_key(EncodedInput::len);
-            for chunk in window.chunks(batch) {
+            for chunk in buckets(&mut window, batch) {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(LensError::Cancelled(format!(
                         "the corpus run stopped after {} texts",
@@ -506,39 +521,59 @@ pub fn cached_run(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<(HeadStats, bool)> {
-    let identity = source.identity()?;
+    let scan = source.scan()?;
     let limit_tag = limit.map_or(String::new(), |l| format!(" limit {l}"));
-    let file =
-        cache_dir().map(|d| d.join(cache_key(&model.dir, &format!("{identity}{limit_tag}"))));
-    if let Some(f) = &file {
-        if let Ok(s) = HeadStats::read(f) {
-            if s.maps == model.config.num_attention_maps()
-                && s.heads == model.config.num_attention_heads
-            {
-                return Ok((s, true));
-            }
-        }
+    let tag = format!("{}{limit_tag}", scan.identity);
+    let cfg = &model.config;
+    cached(
+        &model.dir,
+        &tag,
+        |f| {
+            HeadStats::read(f).ok().filter(|s| {
+                (s.maps, s.heads) == (cfg.num_attention_maps(), cfg.num_attention_heads)
+            })
+        },
+        || {
+            let opts = CorpusOptions {
+                batch: 16,
+                shard: (0, 1),
+                limit,
+                model_name: model_name.to_string(),
+                scanned: Some(scan),
+            };
+            let mut backend = crate::backend::CpuBackend::new();
+            run(
+                model,
+                &mut backend,
+                source,
+                &opts,
+                progress,
+                &mut |_| {},
+                cancel,
+            )
+        },
+        HeadStats::to_safetensors_bytes,
+    )
+}
+
+/// A value from the corpus cache, the file named by the model folder and `tag`, when `read`
+/// accepts what is there (true: it came from the cache); else `make`'s, written there as
+/// `bytes` gives it. A cache that cannot be read or written costs a rerun, nothing more.
+pub(crate) fn cached<T>(
+    model_dir: &Path,
+    tag: &str,
+    read: impl FnOnce(&Path) -> Option<T>,
+    make: impl FnOnce() -> Result<T>,
+    bytes: impl FnOnce(&T) -> Result<Vec<u8>>,
+) -> Result<(T, bool)> {
+    let file = cache_dir().map(|d| d.join(cache_key(model_dir, tag)));
+    if let Some(v) = file.as_deref().and_then(read) {
+        return Ok((v, true));
     }
-    let opts = CorpusOptions {
-        batch: 16,
-        shard: (0, 1),
-        limit,
-        model_name: model_name.to_string(),
-    };
-    let mut backend = crate::backend::CpuBackend::new();
-    let stats = run(
-        model,
-        &mut backend,
-        source,
-        &opts,
-        progress,
-        &mut |_| {},
-        cancel,
-    )?;
+    let v = make()?;
     if let Some(f) = &file {
-        // a cache that cannot be written costs a rerun next time, nothing more
         let _ = f.parent().map(std::fs::create_dir_all);
-        let _ = stats.write(f);
+        let _ = bytes(&v).and_then(|b| crate::error::write_file(f, &b));
     }
-    Ok((stats, false))
+    Ok((v, false))
 }

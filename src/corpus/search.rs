@@ -304,21 +304,19 @@ pub fn cached_collect(
 ) -> Result<TokenStates> {
     let identity = source.identity()?;
     let tag = format!("{identity} limit {limit:?} states {layer}");
-    let file = super::cache_dir().map(|d| d.join(super::cache_key(&model.dir, &tag)));
-    if let Some(f) = &file {
-        if let Ok(bytes) = std::fs::read(f) {
-            if let Ok(s) = TokenStates::from_safetensors_bytes(&bytes, f) {
-                if s.width == model.config.hidden_size && s.layer == layer {
-                    return Ok(s);
-                }
-            }
-        }
-    }
-    let s = collect(model, source, layer, limit, progress, cancel)?;
-    if let Some(f) = &file {
-        let _ = f.parent().map(std::fs::create_dir_all);
-        let _ = s.to_safetensors_bytes().map(|b| std::fs::write(f, b));
-    }
+    let width = model.config.hidden_size;
+    let (s, _) = super::cached(
+        &model.dir,
+        &tag,
+        |f| {
+            let bytes = std::fs::read(f).ok()?;
+            TokenStates::from_safetensors_bytes(&bytes, f)
+                .ok()
+                .filter(|s| s.width == width && s.layer == layer)
+        },
+        || collect(model, source, layer, limit, progress, cancel),
+        TokenStates::to_safetensors_bytes,
+    )?;
     Ok(s)
 }
 
