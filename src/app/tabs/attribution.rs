@@ -202,21 +202,7 @@ impl Tab for AttributionTab {
         ui.weak("Which tokens a prediction depends on, by gradient, beside where attention looks from the same token. If attention were an explanation, the rows would agree; the rank correlations say how much they do on this text.");
         self.controls(ui, cx, &trace);
         self.ask(cx, &trace);
-        if let Some(ctl) = self.job.control().cloned() {
-            if self.job.pending() {
-                ui.horizontal(|ui| {
-                    let (note, fraction) = ctl.progress();
-                    ui.add(
-                        egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                            .text(note)
-                            .desired_width(300.0),
-                    );
-                    if ui.button("Cancel").clicked() {
-                        self.job.cancel();
-                    }
-                });
-            }
-        }
+        super::job_progress(ui, &mut self.job, 300.0);
         let Some(result) = self.comparison(cx) else {
             return;
         };

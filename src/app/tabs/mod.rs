@@ -137,6 +137,28 @@ pub fn has_mlm_or_say(ui: &mut egui::Ui, cx: &Session, what: &str) -> bool {
     has
 }
 
+/// While `job` runs: its progress (note and fraction) and a Cancel button that stops it.
+pub fn job_progress<K: PartialEq + Clone, T>(
+    ui: &mut egui::Ui,
+    job: &mut super::jobs::Job<K, T>,
+    width: f32,
+) {
+    let Some(ctl) = job.control().cloned() else {
+        return;
+    };
+    ui.horizontal(|ui| {
+        let (note, fraction) = ctl.progress();
+        ui.add(
+            egui::ProgressBar::new(fraction.unwrap_or(0.0))
+                .text(note)
+                .desired_width(width),
+        );
+        if ui.button("Cancel").clicked() {
+            job.cancel();
+        }
+    });
+}
+
 /// The greyed line a tab shows before a model has run.
 pub fn no_trace(ui: &mut egui::Ui) {
     ui.weak("Open a model and type some text.");

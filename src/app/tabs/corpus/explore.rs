@@ -153,19 +153,6 @@ impl Explore {
         }
     }
 
-    fn progress(ui: &mut egui::Ui, job: Option<Arc<jobs::Control>>) -> bool {
-        let Some(ctl) = job else {
-            return false;
-        };
-        let (note, f) = ctl.progress();
-        ui.add(
-            egui::ProgressBar::new(f.unwrap_or(0.0))
-                .text(note)
-                .desired_width(360.0),
-        );
-        ui.button("Cancel").clicked()
-    }
-
     fn states_key(&self, cx: &Session, corpus: &CorpusSource, layer: usize) -> StatesKey {
         StatesKey {
             model: cx.models[crate::app::worker::ModelSlot::Main as usize].gen,
@@ -218,9 +205,7 @@ impl Explore {
             ui.label("texts");
             go = ui.button("🔍 Search").clicked();
         });
-        if Self::progress(ui, self.search.control().cloned()) {
-            self.search.cancel();
-        }
+        super::super::job_progress(ui, &mut self.search, 360.0);
         if go {
             let layer = self.settings.search_layer.min(maps);
             let key = self.states_key(cx, corpus, layer);
@@ -298,9 +283,7 @@ impl Explore {
             ui.label("texts");
             go = ui.button("Project").clicked();
         });
-        if Self::progress(ui, self.project.control().cloned()) {
-            self.project.cancel();
-        }
+        super::super::job_progress(ui, &mut self.project, 360.0);
         if go {
             let j = self.settings.qk_map.min(maps.saturating_sub(1));
             let key = self.states_key(cx, corpus, j);

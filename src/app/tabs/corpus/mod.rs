@@ -60,9 +60,12 @@ pub struct RunKey {
 /// Copies of the loaded models (shared tensors) with their names, from the worker.
 pub(crate) type Models = Arc<Vec<(LoadedModel, String)>>;
 
-/// One finished run: each model's statistics and name, and whether they came from the cache.
+/// One model's statistics, its name, and whether they came from the cache.
+pub type Stats = (HeadStats, String, bool);
+
+/// One finished run: each model's statistics.
 pub struct Ran {
-    pub stats: Vec<(HeadStats, String, bool)>,
+    pub stats: Vec<Stats>,
     pub seconds: f64,
 }
 
@@ -325,17 +328,28 @@ impl CorpusTab {
         });
     }
 
-    /// The figure of the current view for `theme`.
-    fn figure(&self, cx: &Session, theme: &Theme) -> Result<crate::figures::Figure, String> {
+    /// The model whose statistics the views show, and the second one the line views dash:
+    /// with "comparison model" ticked, the comparison model alone.
+    fn shown(&self) -> Result<(&Stats, Option<&Stats>), String> {
         let ran = self.result().ok_or("run the corpus first")?;
         let main = ran.stats.first().ok_or("no statistics")?;
         let other = ran.stats.get(1);
-        let (shown, second) = match (self.settings.show_compare, other) {
+        Ok(match (self.settings.show_compare, other) {
             (true, Some(o)) => (o, None),
             _ => (main, other),
-        };
+        })
+    }
+
+    /// View `view`'s figure for `theme`.
+    fn figure(
+        &self,
+        view: &str,
+        cx: &Session,
+        theme: &Theme,
+    ) -> Result<crate::figures::Figure, String> {
+        let (shown, second) = self.shown()?;
         fig::view(
-            &self.settings.view,
+            view,
             (&shown.0, &shown.1),
             second.map(|o| (&o.0, o.1.as_str())),
             (&self.settings.stat, cx.settings.colormap),
@@ -369,7 +383,7 @@ impl CorpusTab {
         );
         if self.texture.as_ref().is_none_or(|(k, _)| *k != key) {
             let ppp = ui.ctx().pixels_per_point();
-            let made = self.figure(cx, &theme).and_then(|f| {
+            let made = self.figure(&self.settings.view, cx, &theme).and_then(|f| {
                 let fit = (width / f.width).min(height / f.height).clamp(0.5, 2.5);
                 f.to_rgba(ppp * fit).map_err(|e| e.to_string())
             });
@@ -455,16 +469,10 @@ impl Tab for CorpusTab {
             let p = self.explore.projected().ok_or("project a head first")?;
             return Ok(explore::figure(p, theme));
         }
-        let view = std::mem::replace(&mut self.settings.view, what.to_string());
-        let figure = self.figure(cx, theme);
-        self.settings.view = view;
-        let ran = self.result().ok_or("run the corpus first")?;
-        let shown = match (self.settings.show_compare, ran.stats.get(1)) {
-            (true, Some(o)) => o,
-            _ => &ran.stats[0],
-        };
+        let figure = self.figure(what, cx, theme)?;
+        let (shown, _) = self.shown()?;
         Ok((
-            figure?,
+            figure,
             Some(fig::matrix(what, &shown.0, &self.settings.stat)),
         ))
     }
