@@ -366,6 +366,25 @@ impl Backend for CpuBackend {
     }
 }
 
+/// Text `b`'s part of a batched `[B·heads, n, cols]` tensor: for each head, the first `rows`
+/// rows (the text's own tokens, before the padding), each cut to its first `keep` columns.
+fn text_blocks(
+    all: &[f32],
+    (b, heads): (usize, usize),
+    (n, cols): (usize, usize),
+    (rows, keep): (usize, usize),
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(heads * rows * keep);
+    for hd in 0..heads {
+        let block = (b * heads + hd) * n * cols;
+        for r in 0..rows {
+            let at = block + r * cols;
+            out.extend_from_slice(&all[at..at + keep]);
+        }
+    }
+    out
+}
+
 impl CpuBackend {
     /// [`Backend::forward_batch`]: the inputs padded to the longest and run as one batch.
     fn batch(
@@ -423,18 +442,10 @@ impl CpuBackend {
                     .iter()
                     .map(|s| s[b * n * h..(b * n + len) * h].to_vec())
                     .collect();
+                // attentions [B·heads, N, N] -> this text's [heads, len, len]
                 let maps = attentions
                     .iter()
-                    .map(|a| {
-                        let mut m = Vec::with_capacity(heads * len * len);
-                        for hd in 0..heads {
-                            let block = (b * heads + hd) * n * n;
-                            for r in 0..len {
-                                m.extend_from_slice(&a[block + r * n..block + r * n + len]);
-                            }
-                        }
-                        m
-                    })
+                    .map(|a| text_blocks(a, (b, heads), (n, n), (len, len)))
                     .collect();
                 let mut trace = Trace::from_forward(cfg, input, states, maps);
                 if keep_values {
@@ -442,13 +453,8 @@ impl CpuBackend {
                     let maps = values
                         .iter()
                         .map(|v: &Vec<f32>| {
-                            let mut m = Vec::with_capacity(heads * len * d);
-                            for hd in 0..heads {
-                                let block = (b * heads + hd) * n * d;
-                                m.extend_from_slice(&v[block..block + len * d]);
-                            }
                             Some(MapInternals {
-                                values: m,
+                                values: text_blocks(v, (b, heads), (n, d), (len, d)),
                                 ..MapInternals::default()
                             })
                         })
