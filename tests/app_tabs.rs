@@ -225,10 +225,7 @@ fn every_export_is_valid_svg_and_png() {
         open_tab(&mut h, tab);
     }
     private_cache();
-    let corpus = h
-        .state_mut()
-        .tab_mut::<albert_lens::app::tabs::corpus::CorpusTab>()
-        .unwrap();
+    let corpus = corpus_tab(&mut h);
     corpus.settings.limit = 20;
     corpus.explore.settings.texts = 10;
     h.run_steps(2);
@@ -949,7 +946,7 @@ fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
         albert_lens::app::EXAMPLE_TEXT,
     );
     open_tab(&mut h, "Corpus");
-    h.state_mut().tab_mut::<CorpusTab>().unwrap().settings.limit = 40;
+    corpus_tab(&mut h).settings.limit = 40;
     h.run_steps(2);
     h.get_by_label("▶ Run corpus").click();
     h.run_steps(2);
@@ -1002,7 +999,7 @@ fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
     mask_status_bar(&mut h);
     h.snapshot("corpus_tab");
     // the same run in a fresh tab (as after a restart): from the cache
-    let tab = h.state_mut().tab_mut::<CorpusTab>().unwrap();
+    let tab = corpus_tab(&mut h);
     let settings = tab.settings.clone();
     *tab = CorpusTab::default();
     tab.settings = settings;
@@ -1010,13 +1007,7 @@ fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
     h.get_by_label("▶ Run corpus").click();
     h.run_steps(2);
     wait(&mut h);
-    let again = h
-        .state()
-        .tab::<CorpusTab>()
-        .unwrap()
-        .result()
-        .cloned()
-        .unwrap();
+    let again = corpus_tab(&mut h).result().cloned().unwrap();
     assert!(again.stats.iter().all(|(_, _, cached)| *cached));
     let (a, b) = (&again.stats[0].0, &ran.stats[0].0);
     assert_eq!((a.rows, &a.meta), (b.rows, &b.meta));
@@ -1028,6 +1019,13 @@ fn corpus_tab_runs_both_models_caches_the_result_and_draws_every_view() {
             );
         }
     }
+}
+
+/// The window's Corpus tab.
+fn corpus_tab<'a>(
+    h: &'a mut Harness<'static, LensApp>,
+) -> &'a mut albert_lens::app::tabs::corpus::CorpusTab {
+    h.state_mut().tab_mut().unwrap()
 }
 
 /// The corpus cache of this test binary: a folder of its own, the same for every test (set
@@ -1044,7 +1042,6 @@ fn private_cache() {
 /// (PCA: two points per token) and exports them.
 #[test]
 fn corpus_search_and_query_key_view_work_in_the_window() {
-    use albert_lens::app::tabs::corpus::CorpusTab;
     private_cache();
     let mut h = harness(
         ModelSource::Builtin("albert-mini".into()),
@@ -1053,26 +1050,14 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
     open_tab(&mut h, "Corpus");
     h.get_by_label("Search").click();
     h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<CorpusTab>()
-        .unwrap()
-        .explore
-        .settings
-        .texts = 25;
+    corpus_tab(&mut h).explore.settings.texts = 25;
     // the token row of the search (the input panel shows the same tokens first)
     h.query_all_by_label("animal").last().unwrap().click();
     h.run_steps(1);
     h.get_by_label("🔍 Search").click();
     h.run_steps(2);
     wait(&mut h);
-    let found = h
-        .state()
-        .tab::<CorpusTab>()
-        .unwrap()
-        .explore
-        .found()
-        .cloned()
-        .unwrap();
+    let found = corpus_tab(&mut h).explore.found().cloned().unwrap();
     assert_eq!(found.query, "animal");
     assert_eq!(found.states.texts.len(), 25);
     assert_eq!(found.hits.len(), 12);
@@ -1092,42 +1077,24 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
     h.get_by_label("Project").click();
     h.run_steps(2);
     wait(&mut h);
-    let app = h.state_mut();
-    let p = app
-        .tab::<CorpusTab>()
-        .unwrap()
-        .explore
-        .projected()
-        .cloned()
-        .unwrap();
+    let p = corpus_tab(&mut h).explore.projected().cloned().unwrap();
     assert_eq!(p.points.len(), 2 * p.states.len());
     assert_eq!(p.method, "PCA");
-    let (_, m) = app
+    let (_, m) = h
+        .state_mut()
         .build_export("corpus", "query-key", &Theme::LIGHT)
         .unwrap();
     assert_eq!(m.unwrap().rows, p.points.len());
     mask_status_bar(&mut h);
     h.snapshot("corpus_query_key");
     // the same head by t-SNE (FIt-SNE) on fewer texts: every token's query and key placed
-    h.state_mut()
-        .tab_mut::<CorpusTab>()
-        .unwrap()
-        .explore
-        .settings
-        .texts = 6;
+    corpus_tab(&mut h).explore.settings.texts = 6;
     h.get_by_label("t-SNE").click();
     h.run_steps(1);
     h.get_by_label("Project").click();
     h.run_steps(2);
     wait(&mut h);
-    let t = h
-        .state()
-        .tab::<CorpusTab>()
-        .unwrap()
-        .explore
-        .projected()
-        .cloned()
-        .unwrap();
+    let t = corpus_tab(&mut h).explore.projected().cloned().unwrap();
     assert_eq!(t.method, "t-SNE");
     assert_eq!(t.states.texts.len(), 6);
     assert_eq!(t.points.len(), 2 * t.states.len());
