@@ -193,7 +193,7 @@ fn without_a_gpu_the_fallback_backend_is_the_cpu() {
     let model = LoadedModel::open(&fixture("albert_single")).unwrap();
     let input = model.encode("hello world", None).unwrap();
     let mut b = FallbackBackend::with_gpu(None);
-    assert_eq!(b.name(), "cpu (candle)");
+    assert_eq!(b.name(), "cpu");
     let t = b.forward(&model.config, &model.weights, &input).unwrap();
     assert!(t.warnings.is_empty());
 }

@@ -11,7 +11,7 @@ pub use cpu::CpuBackend;
 pub use gpu::GpuBackend;
 
 pub trait Backend {
-    /// A short name for the status bar and CLI ("cpu (candle)", "gpu: <adapter>").
+    /// A short name for the status bar and CLI ("cpu", "gpu: <adapter>").
     fn name(&self) -> String;
 
     /// Runs the model on one tokenized input, returning every hidden state and attention map.

@@ -1,0 +1,360 @@
+//! One transformer layer on host buffers, as transformers' eager `AlbertLayer` / `BertLayer`
+//! computes it, with the work arranged for two to a few cores: each product runs once over
+//! the whole batch through [`matmul`]; the bias, activation, residual and LayerNorm are one
+//! parallel pass over the product's rows; the attention is one task per (text, head) that
+//! writes its scores into the trace's own map, applies the softmax there, and writes its share
+//! of the context in place. The layer's scratch buffers are kept between layers and passes.
+
+use super::gemm::{matmul, Mat, Out};
+use crate::model::activation::exp;
+use crate::model::config::Activation;
+use rayon::prelude::*;
+
+/// Defines `fn $name` so that its body runs compiled for the widest vectors the CPU has
+/// (AVX-512, else AVX2 + FMA, else the baseline), chosen at run time: the crate is built for
+/// baseline x86-64, whose 4-lane SSE kept the element-wise passes at a quarter of the width
+/// PyTorch's kernels use. Each parallel task calls such a function on its share.
+macro_rules! widest {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn inner($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                fn v4($($arg: $ty),*) {
+                    inner($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn v3($($arg: $ty),*) {
+                    inner($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has every feature `v4` is compiled for (checked above).
+                    #[allow(unsafe_code)]
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA (checked above).
+                    #[allow(unsafe_code)]
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
+}
+
+/// A linear layer's host floats: `w` `[in, out]` row-major, `b` `[out]`.
+#[derive(Clone, Copy)]
+pub(super) struct Linear<'a> {
+    pub w: &'a [f32],
+    pub b: &'a [f32],
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct Norm<'a> {
+    pub w: &'a [f32],
+    pub b: &'a [f32],
+}
+
+/// One layer's weights as host floats.
+pub(super) struct Layer<'a> {
+    pub qkv: Linear<'a>,
+    pub attn_out: Linear<'a>,
+    pub attn_ln: Norm<'a>,
+    pub ffn: Linear<'a>,
+    pub ffn_out: Linear<'a>,
+    pub out_ln: Norm<'a>,
+}
+
+/// The shapes of one pass: `batch` texts padded to `n` rows each, text b's first `lens[b]`
+/// rows real.
+pub(super) struct Dims<'a> {
+    pub lens: &'a [usize],
+    pub n: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub inter: usize,
+    pub eps: f64,
+    pub act: Activation,
+}
+
+impl Dims<'_> {
+    fn rows(&self) -> usize {
+        self.lens.len() * self.n
+    }
+    fn d(&self) -> usize {
+        self.hidden / self.heads.max(1)
+    }
+}
+
+/// Buffers a layer needs besides its input and outputs, kept from layer to layer.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// x·W_qkv + b `[rows, 3H]`
+    pub qkv: Vec<f32>,
+    /// per (text, head) `[n, d]`: q scaled by 1/sqrt(d), k and v as projected
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    /// the attention's context `[rows, H]`
+    pub ctx: Vec<f32>,
+    /// LayerNorm(ctx·W_o + b + x) `[rows, H]`
+    pub attn: Vec<f32>,
+    /// act(attn·W_in + b) `[rows, I]`
+    pub ff: Vec<f32>,
+}
+
+/// `v` resized to `len` (its old contents are overwritten before they are read).
+fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    v.resize(len, 0.0);
+    &mut v[..len]
+}
+
+/// Runs one layer: `out` `[rows, H]` gets the layer's output and `probs` `[batch·heads, n, n]`
+/// its attention (padded keys 0; the heads in `off` all 0).
+pub(super) fn run(
+    x: &[f32],
+    w: &Layer<'_>,
+    dims: &Dims<'_>,
+    off: &[usize],
+    s: &mut Scratch,
+    (out, probs): (&mut [f32], &mut [f32]),
+) {
+    let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
+    // Q, K and V in one product, then split per (text, head) with the bias
+    let qkv = sized(&mut s.qkv, rows * 3 * h);
+    matmul(
+        Mat::rows(x, h),
+        Mat::rows(w.qkv.w, 3 * h),
+        Out::new(qkv, 3 * h),
+        (rows, h, 3 * h),
+        false,
+        true,
+    );
+    split_heads(&s.qkv, w.qkv.b, dims, (&mut s.q, &mut s.k, &mut s.v));
+    // attention: per (text, head), scores into the map, softmax in place, context in place
+    let ctx = sized(&mut s.ctx, rows * h);
+    let ctx_out = Out::new(ctx, h);
+    let (q, k, v) = (&s.q, &s.k, &s.v);
+    probs
+        .par_chunks_mut(n * n)
+        .enumerate()
+        .for_each(|(bh, map)| {
+            let (b, hd) = (bh / heads, bh % heads);
+            let keys = dims.lens[b].clamp(1, n);
+            let at = bh * n * d;
+            let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
+            matmul(
+                Mat::rows(qh, d),
+                Mat::transposed(kh, d),
+                Out::new(map, n),
+                (n, d, keys),
+                false,
+                false,
+            );
+            if off.contains(&hd) {
+                map.fill(0.0);
+            } else {
+                softmax_rows(map, n, keys);
+            }
+            // keys past the text's length have probability 0: the product stops at them
+            matmul(
+                Mat::rows(map, n),
+                Mat::rows(vh, d),
+                ctx_out.at(b * n * h + hd * d),
+                (n, keys, d),
+                false,
+                false,
+            );
+        });
+    // output projection + residual + LayerNorm
+    let attn = sized(&mut s.attn, rows * h);
+    matmul(
+        Mat::rows(&s.ctx, h),
+        Mat::rows(w.attn_out.w, h),
+        Out::new(attn, h),
+        (rows, h, h),
+        false,
+        true,
+    );
+    add_norm(attn, w.attn_out.b, x, w.attn_ln, dims.eps);
+    // feed-forward
+    let inter = dims.inter;
+    let ff = sized(&mut s.ff, rows * inter);
+    matmul(
+        Mat::rows(&s.attn, h),
+        Mat::rows(w.ffn.w, inter),
+        Out::new(ff, inter),
+        (rows, h, inter),
+        false,
+        true,
+    );
+    bias_act(ff, w.ffn.b, dims.act);
+    matmul(
+        Mat::rows(&s.ff, inter),
+        Mat::rows(w.ffn_out.w, h),
+        Out::new(out, h),
+        (rows, inter, h),
+        false,
+        true,
+    );
+    add_norm(out, w.ffn_out.b, &s.attn, w.out_ln, dims.eps);
+}
+
+/// x·W_qkv (without its bias) `[rows, 3H]` split per (text, head) into q (with the bias,
+/// scaled by 1/sqrt(d)), k and v (with the bias), each `[batch·heads, n, d]`, parallel over
+/// (text, head).
+fn split_heads(
+    qkv: &[f32],
+    bias: &[f32],
+    dims: &Dims<'_>,
+    (q, k, v): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
+) {
+    let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
+    let scale = 1.0 / (d as f32).sqrt();
+    let (q, k, v) = (sized(q, rows * h), sized(k, rows * h), sized(v, rows * h));
+    q.par_chunks_mut(n * d)
+        .zip(k.par_chunks_mut(n * d))
+        .zip(v.par_chunks_mut(n * d))
+        .enumerate()
+        .for_each(|(bh, ((qh, kh), vh))| {
+            let (b, hd) = (bh / heads, bh % heads);
+            for (part, dst) in [qh, kh, vh].into_iter().enumerate() {
+                let col = part * h + hd * d;
+                let scale = if part == 0 { scale } else { 1.0 };
+                let src = &qkv[b * n * 3 * h + col..];
+                head_columns(dst, src, 3 * h, &bias[col..col + d], scale);
+            }
+        });
+}
+
+widest! {
+    /// `dst` `[rows, d]` = (src's first d columns of each row (`ld` apart) + bias) · scale.
+    fn head_columns(dst: &mut [f32], src: &[f32], ld: usize, bias: &[f32], scale: f32) {
+        let d = bias.len();
+        for (t, o) in dst.chunks_exact_mut(d).enumerate() {
+            for ((o, x), y) in o.iter_mut().zip(&src[t * ld..t * ld + d]).zip(bias) {
+                *o = (x + y) * scale;
+            }
+        }
+    }
+}
+
+widest! {
+    /// Softmax over each of the `n` rows of `map` (`[n, n]`), the first `keys` columns: exp(x -
+    /// max) / sum in f32, as PyTorch computes it; the columns from `keys` on (padding) are 0, as
+    /// transformers' additive mask (the dtype's minimum) makes them.
+fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
+    for row in map.chunks_exact_mut(n) {
+        let (row, pad) = row.split_at_mut(keys);
+        pad.fill(0.0);
+        // max and sum in eight lanes, the exp and the division element-wise: every pass
+        // vectorizes (one running max or sum kept the loops scalar)
+        let m = lanes(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+        for v in row.iter_mut() {
+            *v = exp(*v - m);
+        }
+        let sum = lanes(row, 0.0, |a, b| a + b);
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+}
+
+/// `row` folded by `f` in eight independent lanes, then the lanes folded (so that the compiler
+/// can keep the lanes in one vector register).
+#[inline(always)]
+fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = f(acc[l], c[l]);
+        }
+    }
+    acc.iter().fold(tail, |a, &b| f(a, b))
+}
+
+/// Rows per parallel task of an element-wise pass: a few tasks per worker.
+fn row_chunk(rows: usize) -> usize {
+    rows.div_ceil(rayon::current_num_threads().max(1) * 2)
+        .max(1)
+}
+
+/// `y = LayerNorm(y + bias + residual)` row by row, in parallel (mean and variance in f64).
+pub(super) fn add_norm(y: &mut [f32], bias: &[f32], residual: &[f32], ln: Norm<'_>, eps: f64) {
+    let cols = bias.len();
+    let chunk = row_chunk(y.len() / cols.max(1)) * cols;
+    y.par_chunks_mut(chunk)
+        .zip(residual.par_chunks(chunk))
+        .for_each(|(ys, rs)| add_norm_rows(ys, rs, bias, ln, eps));
+}
+
+widest! {
+    /// [`add_norm`] on a run of rows. Mean and variance in f64, summed in eight lanes (one
+    /// running f64 sum was a chain of dependent adds, 4 cycles an element).
+    fn add_norm_rows(ys: &mut [f32], rs: &[f32], bias: &[f32], ln: Norm<'_>, eps: f64) {
+        let cols = bias.len();
+        for (row, r) in ys.chunks_exact_mut(cols).zip(rs.chunks_exact(cols)) {
+            for ((v, b), r) in row.iter_mut().zip(bias).zip(r) {
+                *v += b + r;
+            }
+            let mean = sum8(row, |v| v) / cols as f64;
+            let var = sum8(row, |v| (v - mean) * (v - mean)) / cols as f64;
+            let inv = 1.0 / (var + eps).sqrt();
+            for ((v, w), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
+                *v = ((f64::from(*v) - mean) * inv) as f32 * w + b;
+            }
+        }
+    }
+}
+
+/// Σ f(x) over `row` in f64, in eight independent lanes.
+#[inline(always)]
+fn sum8(row: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(f64::from(v))).sum();
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] += f(f64::from(c[l]));
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// `y = act(y + bias)` in parallel, one loop per activation (so that each is inlined and
+/// vectorized; a match inside the loop kept it scalar).
+fn bias_act(y: &mut [f32], bias: &[f32], act: Activation) {
+    let chunk = row_chunk(y.len() / bias.len().max(1)) * bias.len();
+    y.par_chunks_mut(chunk)
+        .for_each(|rows| bias_act_rows(rows, bias, act));
+}
+
+widest! {
+    fn bias_act_rows(rows: &mut [f32], bias: &[f32], act: Activation) {
+        #[inline(always)]
+        fn run(rows: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
+            for row in rows.chunks_exact_mut(bias.len()) {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    *v = f(*v + b);
+                }
+            }
+        }
+        match act {
+            Activation::Gelu => run(rows, bias, |v| Activation::Gelu.apply(v)),
+            Activation::GeluTanh => run(rows, bias, |v| Activation::GeluTanh.apply(v)),
+            Activation::Relu => run(rows, bias, |v| v.max(0.0)),
+            other => run(rows, bias, move |v| other.apply(v)),
+        }
+    }
+}

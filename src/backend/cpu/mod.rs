@@ -1,0 +1,478 @@
+//! The CPU reference forward pass. It follows Hugging Face's `AlbertModel` / `BertModel`
+//! (eager attention) step for step, so its outputs match transformers' `output_hidden_states`
+//! and `output_attentions`. The embeddings run on candle tensors; the layers run on host
+//! buffers ([`layer`]), reading the weights where candle holds them, with the `gemm` crate's
+//! kernels for the products ([`gemm`]).
+
+mod gemm;
+mod layer;
+
+use crate::backend::Backend;
+use crate::error::{LensError, Result};
+use crate::model::config::ModelConfig;
+use crate::model::weights::{EncoderLayer, LayerNormWeights, Linear, ModelWeights};
+use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, Trace};
+use candle_core::{DType, Device, Tensor};
+use gemm::{matmul, Mat, Out};
+
+/// The CPU backend. It keeps its scratch buffers, and the vectors of traces handed back to
+/// [`Backend::recycle`], from one pass to the next (fresh memory costs a page fault per 4 KiB:
+/// 150 MB of attention maps for ALBERT-base at N = 512).
+#[derive(Default)]
+pub struct CpuBackend {
+    scratch: layer::Scratch,
+    spare: Vec<Vec<f32>>,
+}
+
+impl std::fmt::Debug for CpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CpuBackend")
+    }
+}
+
+/// Most f32 values kept in recycled vectors (1 GiB).
+const MAX_SPARE_FLOATS: usize = 256 << 20;
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        CpuBackend::default()
+    }
+
+    /// A vector of `len` floats whose contents the caller overwrites: a recycled one when
+    /// there is one (its pages already mapped in).
+    fn vector(&mut self, len: usize) -> Vec<f32> {
+        let mut v = match self.spare.iter().position(|v| v.capacity() >= len) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        v.truncate(len);
+        v.resize(len, 0.0);
+        v
+    }
+}
+
+/// A tensor's host floats, borrowed where candle keeps them (the weights are contiguous f32
+/// on the CPU).
+struct Host<'a> {
+    guard: candle_core::StorageRef<'a>,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Host<'a> {
+    fn of(t: &'a Tensor) -> Result<Self> {
+        let (guard, layout) = t.storage_and_layout();
+        let range = match layout.contiguous_offsets() {
+            Some((a, b)) if t.dtype() == DType::F32 => a..b,
+            _ => {
+                return Err(LensError::Compute(format!(
+                    "a weight of shape {:?} is not contiguous f32 on the CPU",
+                    t.dims()
+                )))
+            }
+        };
+        Ok(Host { guard, range })
+    }
+
+    fn slice(&self) -> Result<&[f32]> {
+        match &*self.guard {
+            candle_core::Storage::Cpu(c) => Ok(&c.as_slice::<f32>()?[self.range.clone()]),
+            #[allow(unreachable_patterns)]
+            _ => Err(LensError::Compute("a weight is not on the CPU".into())),
+        }
+    }
+}
+
+/// The host floats of every weight of one layer, borrowed for a pass.
+struct LayerHosts<'a>([Host<'a>; 12]);
+
+impl<'a> LayerHosts<'a> {
+    fn of(l: &'a EncoderLayer) -> Result<Self> {
+        let lin = |x: &'a Linear| [&x.w, &x.b];
+        let ln = |x: &'a LayerNormWeights| [&x.w, &x.b];
+        let ts: [&Tensor; 12] = {
+            let [a, b] = lin(&l.qkv);
+            let [c, d] = lin(&l.attn_out);
+            let [e, f] = ln(&l.attn_ln);
+            let [g, h] = lin(&l.ffn);
+            let [i, j] = lin(&l.ffn_out);
+            let [k, m] = ln(&l.out_ln);
+            [a, b, c, d, e, f, g, h, i, j, k, m]
+        };
+        let hosts: Vec<Host<'a>> = ts.into_iter().map(Host::of).collect::<Result<_>>()?;
+        Ok(LayerHosts(hosts.try_into().map_err(|_| {
+            LensError::Compute("a layer has the wrong number of weights".into())
+        })?))
+    }
+
+    fn layer(&self) -> Result<layer::Layer<'_>> {
+        let s = |i: usize| self.0[i].slice();
+        let lin = |i: usize| -> Result<layer::Linear<'_>> {
+            Ok(layer::Linear {
+                w: s(i)?,
+                b: s(i + 1)?,
+            })
+        };
+        let ln = |i: usize| -> Result<layer::Norm<'_>> {
+            Ok(layer::Norm {
+                w: s(i)?,
+                b: s(i + 1)?,
+            })
+        };
+        Ok(layer::Layer {
+            qkv: lin(0)?,
+            attn_out: lin(2)?,
+            attn_ln: ln(4)?,
+            ffn: lin(6)?,
+            ffn_out: lin(8)?,
+            out_ln: ln(10)?,
+        })
+    }
+}
+
+fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
+fn layer_norm(x: &Tensor, ln: &LayerNormWeights, eps: f64) -> candle_core::Result<Tensor> {
+    candle_nn::ops::layer_norm(x, &ln.w, &ln.b, eps as f32)
+}
+
+/// The embedding output `[N, E]` (before ALBERT's projection).
+fn embed(
+    weights: &ModelWeights,
+    cfg: &ModelConfig,
+    input: &EncodedInput,
+) -> candle_core::Result<Tensor> {
+    let n = input.ids.len();
+    let dev = Device::Cpu;
+    let ids = Tensor::from_slice(&input.ids, n, &dev)?;
+    let types = Tensor::from_slice(&input.type_ids, n, &dev)?;
+    let e = &weights.embeddings;
+    let x = (e.word.index_select(&ids, 0)?
+        + e.position.narrow(0, 0, n)?
+        + e.token_type.index_select(&types, 0)?)?;
+    layer_norm(&x, &e.ln, cfg.layer_norm_eps)
+}
+
+impl CpuBackend {
+    /// The encoder over `x` `[B·N, H]` (texts padded to N rows, text b's first `lens[b]`
+    /// real): every hidden state (x first) and every attention map `[B·heads, N, N]`. `keep(j)`
+    /// says what map j keeps besides; `off(j)` lists its heads switched off.
+    fn encode(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        x: Vec<f32>,
+        lens: &[usize],
+        mut keep: impl FnMut(usize) -> Option<Keeping>,
+        off: impl Fn(usize) -> Vec<usize>,
+    ) -> Result<Encoded> {
+        let n = lens.iter().copied().max().unwrap_or(0);
+        let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+        let dims = layer::Dims {
+            lens,
+            n,
+            hidden: h,
+            heads,
+            inter: cfg.intermediate_size,
+            eps: cfg.layer_norm_eps,
+            act: cfg.hidden_act,
+        };
+        let rows = lens.len() * n;
+        let hosts: Vec<Vec<LayerHosts<'_>>> = weights
+            .groups
+            .iter()
+            .map(|g| g.iter().map(LayerHosts::of).collect::<Result<_>>())
+            .collect::<Result<_>>()?;
+        let mut hidden = Vec::with_capacity(cfg.num_attention_maps() + 1);
+        hidden.push(x);
+        let mut attentions = Vec::with_capacity(cfg.num_attention_maps());
+        let mut kept = Vec::with_capacity(cfg.num_attention_maps());
+        for i in 0..cfg.num_hidden_layers {
+            for lh in &hosts[cfg.group_of_layer(i)] {
+                let j = attentions.len();
+                let w = lh.layer()?;
+                let mut out = self.vector(rows * h);
+                let mut probs = self.vector(lens.len() * heads * n * n);
+                let x = hidden.last().map(Vec::as_slice).unwrap_or_default();
+                let scratch = &mut self.scratch;
+                layer::run(x, &w, &dims, &off(j), scratch, (&mut out, &mut probs));
+                kept.push(keep(j).map(|k| k.take(x, &w, &dims, scratch)));
+                hidden.push(out);
+                attentions.push(probs);
+            }
+        }
+        Ok((hidden, attentions, kept))
+    }
+}
+
+/// The encoder's outputs: every hidden state (the input first), every attention map, and
+/// what each map kept.
+type Encoded = (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Option<MapInternals>>);
+
+/// What one map keeps of its layer's intermediates.
+#[derive(Clone, Copy, PartialEq)]
+enum Keeping {
+    /// every intermediate of one sequence (`trace --internals`, Explain)
+    All,
+    /// the values x·W_V + b_V, `[B·heads, N, d]` (corpus mode)
+    Values,
+}
+
+impl Keeping {
+    fn take(
+        self,
+        x: &[f32],
+        w: &layer::Layer<'_>,
+        dims: &layer::Dims<'_>,
+        s: &layer::Scratch,
+    ) -> MapInternals {
+        let (n, heads) = (dims.n, dims.heads);
+        let d = dims.hidden / heads.max(1);
+        match self {
+            Keeping::Values => MapInternals {
+                values: s.v.clone(),
+                ..MapInternals::default()
+            },
+            Keeping::All => {
+                // x·W + b split into heads as transformers has them (the pass's q is scaled)
+                let cols = 3 * dims.hidden;
+                let mut qkv = s.qkv[..x.len() / dims.hidden * cols].to_vec();
+                for row in qkv.chunks_exact_mut(cols) {
+                    for (v, b) in row.iter_mut().zip(w.qkv.b) {
+                        *v += b;
+                    }
+                }
+                let [queries, keys, values] = MapInternals::split_qkv(&qkv, n, heads, d);
+                let scores = MapInternals::scores_of(&queries, &keys, n, heads, d);
+                MapInternals {
+                    queries,
+                    keys,
+                    values,
+                    scores,
+                    context: s.ctx.clone(),
+                    attention_output: s.attn.clone(),
+                    intermediate: s.ff.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// `x` `[rows, in]` through a linear layer: `[rows, out]`.
+fn linear(x: &[f32], l: &Linear) -> Result<Vec<f32>> {
+    let (w, b) = (Host::of(&l.w)?, Host::of(&l.b)?);
+    let (w, b) = (w.slice()?, b.slice()?);
+    let (inp, outp) = (w.len() / b.len().max(1), b.len());
+    let rows = x.len() / inp.max(1);
+    let mut y = vec![0f32; rows * outp];
+    matmul(
+        Mat::rows(x, inp),
+        Mat::rows(w, outp),
+        Out::new(&mut y, outp),
+        (rows, inp, outp),
+        false,
+        true,
+    );
+    for row in y.chunks_exact_mut(outp) {
+        for (v, b) in row.iter_mut().zip(b) {
+            *v += b;
+        }
+    }
+    Ok(y)
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn forward_with(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        input: &EncodedInput,
+        opts: &ForwardOptions,
+    ) -> Result<Trace> {
+        self.validate_input(cfg, input)?;
+        opts.ablate
+            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
+            .map_err(crate::LensError::Unsupported)?;
+        let capture = &opts.capture;
+        let e = embed(weights, cfg, input)?;
+        let mut internals = capture
+            .any()
+            .then(|| -> Result<Box<Internals>> {
+                let ids = Tensor::from_slice(&input.ids, input.ids.len(), &Device::Cpu)?;
+                Ok(Box::new(Internals {
+                    embedding_size: cfg.embedding_size,
+                    intermediate_size: cfg.intermediate_size,
+                    word: flat(&weights.embeddings.word.index_select(&ids, 0)?)?,
+                    embedded: flat(&e)?,
+                    maps: Vec::new(),
+                }))
+            })
+            .transpose()?;
+        let mut x = flat(&e)?;
+        if let Some(p) = &weights.embeddings.projection {
+            x = linear(&x, p)?;
+        }
+        let heads = cfg.num_attention_heads;
+        let (hidden, attentions, kept) = self.encode(
+            cfg,
+            weights,
+            x,
+            &[input.len()],
+            |j| capture.wants(j).then_some(Keeping::All),
+            |j| (0..heads).filter(|&h| opts.ablate.off(j, h)).collect(),
+        )?;
+        if let Some(int) = &mut internals {
+            int.maps = kept;
+        }
+        let mut trace = Trace::from_forward(cfg, input, hidden, attentions);
+        trace.internals = internals;
+        Ok(trace)
+    }
+
+    fn forward_batch(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        keep_values: bool,
+    ) -> Result<Vec<Trace>> {
+        for input in inputs {
+            self.validate_input(cfg, input)?;
+        }
+        self.batch(cfg, weights, inputs, keep_values)
+    }
+
+    fn recycle(&mut self, trace: Trace) {
+        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
+        let incoming: usize = trace
+            .attentions
+            .iter()
+            .chain(&trace.hidden_states)
+            .map(Vec::capacity)
+            .sum();
+        if kept + incoming <= MAX_SPARE_FLOATS {
+            self.spare.extend(trace.attentions);
+            self.spare.extend(trace.hidden_states);
+        }
+    }
+}
+
+/// Text `b`'s part of a batched `[B·heads, n, cols]` tensor: for each head, the first `rows`
+/// rows (the text's own tokens, before the padding), each cut to its first `keep` columns.
+fn text_blocks(
+    all: &[f32],
+    (b, heads): (usize, usize),
+    (n, cols): (usize, usize),
+    (rows, keep): (usize, usize),
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(heads * rows * keep);
+    for hd in 0..heads {
+        let block = (b * heads + hd) * n * cols;
+        for r in 0..rows {
+            let at = block + r * cols;
+            out.extend_from_slice(&all[at..at + keep]);
+        }
+    }
+    out
+}
+
+impl CpuBackend {
+    /// [`Backend::forward_batch`]: the inputs padded to the longest and run as one batch.
+    fn batch(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        keep_values: bool,
+    ) -> Result<Vec<Trace>> {
+        let lens: Vec<usize> = inputs.iter().map(EncodedInput::len).collect();
+        let n = lens.iter().copied().max().unwrap_or(0);
+        let mut x = Vec::new();
+        for input in inputs {
+            let e = flat(&embed(weights, cfg, input)?)?;
+            let width = e.len() / input.len().max(1);
+            x.extend_from_slice(&e);
+            x.resize(x.len() + (n - input.len()) * width, 0.0);
+        }
+        if let Some(p) = &weights.embeddings.projection {
+            x = linear(&x, p)?;
+        }
+        let keep = keep_values.then_some(Keeping::Values);
+        let (hidden, attentions, values) =
+            self.encode(cfg, weights, x, &lens, |_| keep, |_| Vec::new())?;
+        let d = cfg.head_dim();
+        let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
+        let traces = inputs
+            .iter()
+            .enumerate()
+            .map(|(b, input)| {
+                let len = lens[b];
+                let states = hidden
+                    .iter()
+                    .map(|s| s[b * n * h..(b * n + len) * h].to_vec())
+                    .collect();
+                // attentions [B·heads, N, N] -> this text's [heads, len, len]
+                let maps = attentions
+                    .iter()
+                    .map(|a| text_blocks(a, (b, heads), (n, n), (len, len)))
+                    .collect();
+                let mut trace = Trace::from_forward(cfg, input, states, maps);
+                if keep_values {
+                    // values [B·heads, N, d] -> this text's [heads, len, d]
+                    let maps = values
+                        .iter()
+                        .map(|v| {
+                            v.as_ref().map(|v| MapInternals {
+                                values: text_blocks(&v.values, (b, heads), (n, d), (len, d)),
+                                ..MapInternals::default()
+                            })
+                        })
+                        .collect();
+                    trace.internals = Some(Box::new(Internals {
+                        embedding_size: cfg.embedding_size,
+                        intermediate_size: cfg.intermediate_size,
+                        maps,
+                        ..Internals::default()
+                    }));
+                }
+                trace
+            })
+            .collect();
+        for v in hidden.into_iter().chain(attentions) {
+            self.recycle_vector(v);
+        }
+        Ok(traces)
+    }
+
+    /// Keeps one vector for reuse, within the bound.
+    fn recycle_vector(&mut self, v: Vec<f32>) {
+        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
+        if kept + v.capacity() <= MAX_SPARE_FLOATS {
+            self.spare.push(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::config::Activation;
+
+    #[test]
+    fn f32_activations_match_the_f64_reference() {
+        for act in Activation::ALL {
+            let mut worst = 0.0f64;
+            for i in -4000..=4000 {
+                let x = i as f32 * 0.005;
+                let want = act.apply_f64(f64::from(x));
+                let got = f64::from(act.apply(x));
+                worst = worst.max((got - want).abs() / want.abs().max(1.0));
+            }
+            assert!(worst < 1e-6, "{act:?}: worst relative error {worst:e}");
+        }
+    }
+}
