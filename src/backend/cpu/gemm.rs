@@ -77,8 +77,8 @@ impl Out {
 }
 
 /// `c = a · b` (`accumulate`: `c += a · b`) for `a` `[m, depth]`, `b` `[depth, n]`. `parallel`
-/// lets the crate split the product over rayon's pool (the big products; the attention calls
-/// it from its own per-head workers).
+/// splits the product over rayon's pool (the big products; the attention calls it from its own
+/// per-head workers).
 pub(crate) fn matmul(
     a: Mat<'_>,
     b: Mat<'_>,
@@ -98,13 +98,31 @@ pub(crate) fn matmul(
         "matmul: C is smaller than {m}x{n}"
     );
     let threads = rayon::current_num_threads();
-    let parallelism = if parallel && threads > 1 && m * depth * n >= 1 << 18 {
-        gemm::Parallelism::Rayon(threads)
+    if parallel && threads > 1 && m * depth * n >= 1 << 18 {
+        // C's columns in one block per worker (multiples of 16), each a single-threaded
+        // product: each worker streams only its share of B, a weight matrix that for BERT
+        // (unshared layers, 340 MB) comes from memory on every pass. The crate's own
+        // splitting was 10-30% slower on BERT-base and the same on ALBERT-base (2 cores).
+        use rayon::prelude::*;
+        let per = n.div_ceil(16).div_ceil(threads) * 16;
+        (0..threads).into_par_iter().for_each(|t| {
+            let (j0, j1) = ((t * per).min(n), ((t + 1) * per).min(n));
+            if j1 > j0 {
+                let b = Mat {
+                    data: &b.data[j0 * b.cs..],
+                    ..b
+                };
+                product(a, b, c.at(j0), (m, depth, j1 - j0), accumulate);
+            }
+        });
     } else {
-        gemm::Parallelism::None
-    };
+        product(a, b, c, (m, depth, n), accumulate);
+    }
+}
+
+fn product(a: Mat<'_>, b: Mat<'_>, c: Out, (m, depth, n): (usize, usize, usize), accumulate: bool) {
     let s = |v: usize| v as isize;
-    // SAFETY: the asserts above keep every read of A and B and every write of C inside their
+    // SAFETY: `matmul`'s asserts keep every read of A and B and every write of C inside their
     // buffers; C does not overlap A or B (it is a `&mut` borrow's view, they are `&` borrows).
     #[allow(unsafe_code)]
     unsafe {
@@ -127,7 +145,7 @@ pub(crate) fn matmul(
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }

@@ -261,9 +261,10 @@ fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
         for v in row.iter_mut() {
             *v = exp(*v - m);
         }
-        let sum = lanes(row, 0.0, |a, b| a + b);
+        // times the reciprocal of the sum, as PyTorch's vectorized softmax does
+        let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
         for v in row.iter_mut() {
-            *v /= sum;
+            *v *= inv;
         }
     }
 }

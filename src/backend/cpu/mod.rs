@@ -476,3 +476,37 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+    use crate::model::Ablation;
+
+    /// A backend that has run (and been handed back) a longer pass, with a head switched off,
+    /// gives a shorter text exactly what a fresh backend gives: recycled vectors and scratch
+    /// buffers keep no value of the earlier pass.
+    #[test]
+    fn recycled_buffers_leave_no_trace_of_the_previous_pass() -> Result<()> {
+        let cfg = ModelConfig::from_json_bytes(
+            br#"{"model_type":"albert","vocab_size":300,"embedding_size":16,"hidden_size":32,"num_hidden_layers":3,"num_attention_heads":4,"intermediate_size":64,"hidden_act":"gelu_new","max_position_embeddings":64}"#,
+            std::path::Path::new("tiny"),
+        )?;
+        let weights = ModelWeights::random(&cfg, 7)?;
+        let (long, short) = (
+            crate::bench::synthetic_input(&cfg, 40),
+            crate::bench::synthetic_input(&cfg, 11),
+        );
+        let fresh = CpuBackend::new().forward(&cfg, &weights, &short)?;
+        let mut used = CpuBackend::new();
+        let opts = ForwardOptions {
+            ablate: Ablation(vec![(1, 2)]),
+            ..ForwardOptions::default()
+        };
+        let first = used.forward_with(&cfg, &weights, &long, &opts)?;
+        used.recycle(first);
+        let again = used.forward(&cfg, &weights, &short)?;
+        assert_eq!(again.attentions, fresh.attentions);
+        assert_eq!(again.hidden_states, fresh.hidden_states);
+        Ok(())
+    }
+}
