@@ -492,10 +492,19 @@ mod reuse_tests {
             std::path::Path::new("tiny"),
         )?;
         let weights = ModelWeights::random(&cfg, 7)?;
-        let (long, short) = (
-            crate::bench::synthetic_input(&cfg, 40),
-            crate::bench::synthetic_input(&cfg, 11),
-        );
+        let input = |n: usize| {
+            let ids: Vec<u32> = (0..n as u32).map(|i| (i * 37 + 5) % 300).collect();
+            EncodedInput {
+                tokens: ids.iter().map(|i| format!("t{i}")).collect(),
+                type_ids: vec![0; n],
+                special: vec![false; n],
+                ids,
+                truncated: None,
+                segments_cut: None,
+                word_ids: (0..n as u32).map(Some).collect(),
+            }
+        };
+        let (long, short) = (input(40), input(11));
         let fresh = CpuBackend::new().forward(&cfg, &weights, &short)?;
         let mut used = CpuBackend::new();
         let opts = ForwardOptions {
