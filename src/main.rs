@@ -88,6 +88,24 @@ impl BackendChoice {
     }
 }
 
+#[derive(Clone, Copy, ValueEnum, Debug, PartialEq, Eq)]
+enum PrecisionArg {
+    /// f32 throughout, within the tolerances of transformers (the default)
+    Exact,
+    /// the GPU's weight products on cooperative matrices (tensor cores): f16 inputs, f32
+    /// accumulation; the exact path, with a note, where the GPU has none
+    Fast,
+}
+
+impl PrecisionArg {
+    fn lib(self) -> albert_lens::backend::Precision {
+        match self {
+            PrecisionArg::Exact => albert_lens::backend::Precision::Exact,
+            PrecisionArg::Fast => albert_lens::backend::Precision::Fast,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 // parsed once per run: the size of the largest variant (render's options) does not matter
 #[allow(clippy::large_enum_variant)]
@@ -113,6 +131,9 @@ enum Command {
         pair: Option<String>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
+        /// the GPU's weight products: exact (f32) or fast (cooperative matrices)
+        #[arg(long, value_enum, default_value = "exact")]
+        precision: PrecisionArg,
         /// also write every intermediate the Explain tab shows: queries/keys/values.{j},
         /// scores.{j}, context.{j}, attention_output.{j}, intermediate.{j}, embeddings.word and
         /// embeddings.output (definitions: the README's trace file section)
@@ -174,6 +195,10 @@ enum Command {
     Verify {
         #[arg(long, value_enum, default_value = "gpu")]
         backend: BackendChoice,
+        /// fast: measure the cooperative-matrix path's error (reported, not held to the
+        /// exact path's tolerances)
+        #[arg(long, value_enum, default_value = "exact")]
+        precision: PrecisionArg,
         /// folder holding the fixture models and golden/
         #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
         fixtures: PathBuf,
@@ -312,6 +337,9 @@ enum Command {
         /// timed runs per case (the median is reported)
         #[arg(long, default_value_t = 5)]
         iters: usize,
+        /// the GPU's weight products: exact (f32) or fast (cooperative matrices)
+        #[arg(long, value_enum, default_value = "exact")]
+        precision: PrecisionArg,
         /// also time GPU matmuls (4096^3 and ALBERT-base's layer shapes)
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         matmul: bool,
@@ -472,6 +500,7 @@ fn run(cli: Cli) -> Result<()> {
             text_file,
             pair,
             backend,
+            precision,
             internals,
             ablate,
             out,
@@ -493,12 +522,12 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 ablate: ablate.unwrap_or_default(),
             };
-            let (_, trace, backend_name) = run_trace_on(
-                &model,
-                (&text, pair.as_deref()),
-                &mut make_backend(one_backend(backend)?),
-                &opts,
-            )?;
+            let mut b = make_backend(one_backend(backend)?);
+            if let Some(n) = b.set_precision(precision.lib()) {
+                eprintln!("note: {n}");
+            }
+            let (_, trace, backend_name) =
+                run_trace_on(&model, (&text, pair.as_deref()), &mut b, &opts)?;
             for w in &trace.warnings {
                 eprintln!("warning: {w}");
             }
@@ -514,9 +543,11 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Some(Command::Verify { backend, fixtures }) => {
-            cli::verify(one_backend(backend)?, &fixtures)
-        }
+        Some(Command::Verify {
+            backend,
+            precision,
+            fixtures,
+        }) => cli::verify(one_backend(backend)?, precision.lib(), &fixtures),
         Some(Command::Attribute {
             model,
             text,
@@ -760,6 +791,7 @@ fn run(cli: Cli) -> Result<()> {
             models,
             tokens,
             iters,
+            precision,
             matmul,
             corpus,
             batches,
@@ -768,7 +800,8 @@ fn run(cli: Cli) -> Result<()> {
             if corpus {
                 cli::corpus::bench(one_backend(backend)?, &models, &batches, texts, iters)
             } else {
-                cli::bench(backend, &models, &tokens, iters.max(1), matmul)
+                let gpu_opts = (precision.lib(), matmul);
+                cli::bench(backend, &models, &tokens, iters.max(1), gpu_opts)
             }
         }
     }

@@ -424,3 +424,41 @@ fn the_window_has_glyphs_for_cjk_korean_and_emoji_tokens() {
         }
     }
 }
+
+/// Compute > Fast GPU matmuls: on a backend without cooperative matrices (here the CPU) the
+/// status bar says the numbers stay exact f32, the text runs again, and its attention is
+/// still transformers'; switching back clears the notice.
+#[test]
+fn the_fast_gpu_switch_says_when_there_are_no_tensor_cores_and_keeps_the_exact_numbers() {
+    let golden = golden_plain("albert_single");
+    let mut h = harness(
+        ModelSource::Folder(common::fixture("albert_single")),
+        &golden.text,
+    );
+    let before = h.state().session.input.seq;
+    h.get_by_label("Compute").click();
+    h.run_steps(2);
+    h.get_by_label("Fast GPU matmuls (tensor cores)").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let name = loop {
+        h.step();
+        let n = h.state().session.worker.backend_name.lock().unwrap().clone();
+        if n.contains("cooperative") || std::time::Instant::now() > deadline {
+            break n;
+        }
+    };
+    assert!(name.contains("cooperative matrices") && name.contains("f32"), "{name}");
+    let cx = &h.state().session;
+    assert!(cx.fast_gpu && cx.input.seq > before);
+    let trace = cx.trace().unwrap();
+    common::assert_trace_matches(trace, &golden.trace, "fast switch on the CPU");
+    h.state_mut().session.set_fast_gpu(false);
+    wait(&mut h);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while h.state().session.worker.backend_name.lock().unwrap().contains("cooperative") {
+        h.step();
+        assert!(std::time::Instant::now() < deadline, "the notice stayed");
+    }
+}

@@ -270,3 +270,32 @@ fn gpu_ablated_heads_match_transformers_with_those_heads_zeroed() {
         }
     });
 }
+
+/// `--precision fast` where the GPU has no cooperative matrices (lavapipe, CI): the check says
+/// so, naming the adapter, the backend stays exact and gives the exact path's numbers; without
+/// a GPU the fallback backend says the CPU computes in f32.
+#[test]
+fn fast_precision_without_cooperative_matrices_says_so_and_runs_the_exact_path() {
+    use albert_lens::backend::{FallbackBackend, Precision};
+    let model = LoadedModel::open(&fixture("albert_single")).unwrap();
+    let input = model.encode("the cat sat on the mat", None).unwrap();
+    let want = CpuBackend::new()
+        .forward(&model.config, &model.weights, &input)
+        .unwrap();
+    with_gpu(|gpu| {
+        if gpu.context().tensor_cores() {
+            return; // a GPU with cooperative matrices: the fast path is measured by `verify`
+        }
+        let said = gpu.set_precision(Precision::Fast).unwrap();
+        assert!(said.contains(&gpu.context().adapter_name()), "{said}");
+        assert!(said.contains("exact"), "{said}");
+        assert!(!gpu.is_fast() && !gpu.name().contains("fast"));
+        let got = gpu.forward(&model.config, &model.weights, &input).unwrap();
+        assert_trace_matches(&got, &want, "fast requested without cooperative matrices");
+        assert!(gpu.set_precision(Precision::Exact).is_none());
+    });
+    let mut cpu_only = FallbackBackend::with_gpu(None);
+    let said = cpu_only.set_precision(Precision::Fast).unwrap();
+    assert!(said.contains("f32"), "{said}");
+    assert_eq!(cpu_only.notice.as_deref(), Some(said.as_str()));
+}

@@ -170,6 +170,31 @@ fn trace_on_the_gpu_backend_equals_the_golden_file() {
     }
     let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
     assert_trace_matches(&trace, &golden.trace, "trace --backend gpu");
+    // --precision fast: where the adapter has no cooperative matrices (lavapipe) a note says
+    // so and the exact numbers come out
+    let fast = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["trace", "--backend", "gpu", "--precision", "fast", "--text"])
+        .arg(&golden.text)
+        .arg("--model")
+        .arg(fixture("albert_single"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&fast.stderr);
+    assert!(fast.status.success(), "{stderr}");
+    if !stderr.contains("fast: cooperative matrices") {
+        assert!(
+            stderr.contains("note:") && stderr.contains("f32"),
+            "{stderr}"
+        );
+        let trace = albert_lens::model::Trace::read_safetensors(&out).unwrap();
+        assert_trace_matches(
+            &trace,
+            &golden.trace,
+            "trace --precision fast, exact fallback",
+        );
+    }
 }
 
 #[test]
@@ -452,4 +477,24 @@ fn empty_pairs_cut_pairs_backend_both_and_a_missing_runtime_dir() {
     let err = String::from_utf8_lossy(&re.stderr);
     assert!(re.status.success(), "{err}");
     assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+}
+
+/// `verify` checks every golden case, the built-in models' (albert-mini, bert-mini) included,
+/// and passes on the CPU reference.
+#[test]
+fn verify_checks_every_golden_case_including_the_built_in_models() {
+    let out = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["verify", "--backend", "cpu"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for case in ["| albert-mini/", "| bert-mini/", "| albert_single/"] {
+        assert!(stdout.contains(case), "{case} missing: {stdout}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
 }

@@ -127,6 +127,19 @@ impl Chrome {
                     }
                 });
             }
+            ui.menu_button("Compute", |ui| {
+                let mut fast = cx.fast_gpu;
+                let hint = "the GPU's weight products on cooperative matrices (tensor cores): \
+                    f16 inputs, f32 accumulation, faster and about 1e-3 off the exact numbers; \
+                    the status bar says when the GPU has none (then the exact path runs)";
+                if ui
+                    .checkbox(&mut fast, "Fast GPU matmuls (tensor cores)")
+                    .on_hover_text(hint)
+                    .changed()
+                {
+                    cx.set_fast_gpu(fast);
+                }
+            });
             ui.menu_button("View", |ui| {
                 ui.radio_value(&mut cx.settings.dark, true, "Dark theme");
                 ui.radio_value(&mut cx.settings.dark, false, "Light theme");

@@ -126,6 +126,8 @@ pub struct Session {
     pub view_request: Option<ViewRequest>,
     dirty_at: Option<Instant>,
     exports: Vec<Job<u64, ExportDone>>,
+    /// the GPU's weight products on cooperative matrices (Compute menu; exact by default)
+    pub fast_gpu: bool,
 }
 
 impl Session {
@@ -144,6 +146,7 @@ impl Session {
             view_request: None,
             dirty_at: None,
             exports: Vec::new(),
+            fast_gpu: false,
         }
     }
 
@@ -196,6 +199,19 @@ impl Session {
     /// Marks the input as edited, to run at the next frame.
     pub fn touch_now(&mut self) {
         self.dirty_at = Some(Instant::now() - DEBOUNCE);
+    }
+
+    /// Switches the GPU's weight products between exact f32 and cooperative matrices, then
+    /// runs the text again (the switch reaches the worker before the run).
+    pub fn set_fast_gpu(&mut self, fast: bool) {
+        self.fast_gpu = fast;
+        let p = if fast {
+            crate::backend::Precision::Fast
+        } else {
+            crate::backend::Precision::Exact
+        };
+        self.worker.set_precision(p, self.wake.clone());
+        self.request_run();
     }
 
     /// Asks for a forward pass of the current text. Tabs that run on the same input (the

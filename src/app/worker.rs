@@ -334,6 +334,23 @@ impl Worker {
         Worker { tx, backend_name }
     }
 
+    /// Sets the backend's precision on the worker (after the tasks already sent), and its name
+    /// in the status bar: with the notice where fast is not available there.
+    pub fn set_precision(&self, precision: crate::backend::Precision, wake: Waker) {
+        let name = self.backend_name.clone();
+        let task: Task = Box::new(move |engine: &mut Engine| {
+            let said = engine.backend.set_precision(precision);
+            if let Ok(mut n) = name.lock() {
+                *n = match said {
+                    Some(notice) => format!("{} — {notice}", engine.backend_label()),
+                    None => engine.backend_label(),
+                };
+            }
+            wake();
+        });
+        let _ = self.tx.send(task);
+    }
+
     /// Runs `f` on the worker for `ticket`, unless the ticket is cancelled before its turn. A
     /// panic in `f` (third-party code included) fails this job only: the worker, its models and
     /// its traces stay.

@@ -119,6 +119,19 @@ pub enum BackendChoice {
     Gpu,
 }
 
+/// How the GPU computes the weight products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 throughout: every number within the project's tolerances of transformers (the
+    /// default).
+    #[default]
+    Exact,
+    /// The weight products on cooperative matrices (tensor cores): f16 inputs, f32
+    /// accumulation. Faster where the GPU has them, and off by the error that f16 rounding
+    /// gives; the attention, softmax, LayerNorm and activations stay f32.
+    Fast,
+}
+
 /// A GPU backend that falls back to the CPU reference when the GPU is missing or fails
 /// (device lost, out of memory, a shader error): the run still succeeds, with a warning.
 pub struct FallbackBackend {
@@ -185,6 +198,23 @@ impl FallbackBackend {
 
     pub fn gpu(&mut self) -> Option<&mut GpuBackend> {
         self.gpu.as_mut()
+    }
+
+    /// Sets the GPU's precision. Fast where there is no GPU or no cooperative matrices gives a
+    /// notice (also kept in `notice`) and the exact path.
+    pub fn set_precision(&mut self, precision: Precision) -> Option<String> {
+        let said = match &mut self.gpu {
+            Some(g) => g.set_precision(precision),
+            None if precision == Precision::Fast => Some(
+                "--precision fast needs a GPU with cooperative matrices; the CPU computes in f32"
+                    .to_string(),
+            ),
+            None => None,
+        };
+        if let Some(s) = &said {
+            self.notice = Some(s.clone());
+        }
+        said
     }
 }
 

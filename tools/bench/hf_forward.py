@@ -4,6 +4,9 @@
 for side-by-side comparisons in one run. Random weights; nothing is downloaded.
 
     python3 tools/bench/hf_forward.py --device cpu --models albert-base,bert-base --tokens 128,512
+
+`--precision tf32` lets cuBLAS use TF32 tensor cores for fp32 matmuls and `--precision bf16` runs
+the model under bf16 autocast: the baselines beside `albert-lens bench --precision fast`.
 """
 
 import argparse
@@ -29,11 +32,14 @@ def main():
     ap.add_argument("--models", default="albert-base,bert-base")
     ap.add_argument("--tokens", default="128,512")
     ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32")
     args = ap.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    tf32 = args.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     dev = torch.device(args.device)
-    print(f"| model | N | HF eager fp32 on {args.device}, GPU/compute time (ms) | with all attentions + hidden states on host (ms) |")
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    print(f"| model | N | HF eager {args.precision} on {args.device}, GPU/compute time (ms) | with all attentions + hidden states on host (ms) |")
     print("|---|---|---|---|")
     for name in args.models.split(","):
         cfg_cls, model_cls, kw = SHAPES[name]
@@ -44,7 +50,7 @@ def main():
             ids = ids.unsqueeze(0).to(dev)
 
             def run(copy):
-                with torch.no_grad():
+                with torch.no_grad(), autocast:
                     out = model(input_ids=ids, output_attentions=True, output_hidden_states=True)
                 if copy:
                     _ = [a.cpu() for a in out.attentions] + [h.cpu() for h in out.hidden_states]

@@ -33,14 +33,45 @@ fn gpu_err(msg: impl Into<String>) -> LensError {
 /// need big storage buffers) and timestamp queries where it has them. The app asks eframe for
 /// the same, so that the window's device can compute too.
 pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+    let mut experimental = wgpu::ExperimentalFeatures::disabled();
+    if tensor_cores(adapter) {
+        features |= COOPERATIVE;
+        // SAFETY (wgpu's terms for experimental features): only `--precision fast`'s kernel
+        // uses cooperative matrices, one 16x16 f16 -> f32 configuration the adapter lists,
+        // in uniform control flow, on subgroups of the size it was written for.
+        #[allow(unsafe_code)]
+        {
+            experimental = unsafe { wgpu::ExperimentalFeatures::enabled() };
+        }
+    }
     wgpu::DeviceDescriptor {
         label: Some("albert-lens"),
-        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+        required_features: features,
         required_limits: adapter.limits(),
-        experimental_features: Default::default(),
+        experimental_features: experimental,
         memory_hints: wgpu::MemoryHints::Performance,
         trace: wgpu::Trace::Off,
     }
+}
+
+/// What `--precision fast` needs of a device: cooperative matrices and f16 in shaders.
+const COOPERATIVE: wgpu::Features =
+    wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX.union(wgpu::Features::SHADER_F16);
+
+/// Whether `adapter` can run `--precision fast`'s kernel (shaders/matmul_coop.wgsl): the
+/// features, a 16x16x16 configuration with f16 inputs and an f32 accumulator, and subgroups of
+/// exactly 32 (the kernel gives each subgroup of 32 its own quadrant).
+fn tensor_cores(adapter: &wgpu::Adapter) -> bool {
+    let info = adapter.get_info();
+    adapter.features().contains(COOPERATIVE)
+        && info.subgroup_min_size == 32
+        && info.subgroup_max_size == 32
+        && adapter.cooperative_matrix_properties().iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (16, 16, 16)
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
 }
 
 impl GpuContext {
@@ -92,6 +123,14 @@ impl GpuContext {
             lost,
             uncaptured,
         }
+    }
+
+    /// Whether this device runs `--precision fast` (cooperative matrices were asked for and
+    /// granted: see [`device_descriptor`]).
+    pub fn tensor_cores(&self) -> bool {
+        self.device.features().contains(COOPERATIVE)
+            && self.info.subgroup_min_size == 32
+            && self.info.subgroup_max_size == 32
     }
 
     /// "NVIDIA H200 (Vulkan)"

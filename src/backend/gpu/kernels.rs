@@ -17,6 +17,7 @@ const ATTENTION: &str = include_str!("../../../shaders/attention.wgsl");
 const LAYERNORM: &str = include_str!("../../../shaders/layernorm.wgsl");
 const EMBEDDING: &str = include_str!("../../../shaders/embedding.wgsl");
 const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
+const MATMUL_COOP: &str = include_str!("../../../shaders/matmul_coop.wgsl");
 
 /// Largest head dimension the attention kernel holds in workgroup memory (attention.wgsl).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -276,15 +277,41 @@ pub struct Kernels {
     pub add_layernorm: wgpu::ComputePipeline,
     pub embedding: wgpu::ComputePipeline,
     pub softmax: wgpu::ComputePipeline,
+    /// `--precision fast`'s matmul on cooperative matrices, where the device has them.
+    pub coop: Option<wgpu::ComputePipeline>,
+}
+
+/// The cooperative-matrix kernel's tile (rows, columns of C per workgroup).
+pub const COOP_TILE: u32 = 64;
+
+/// A kernel's full source: its `enable` directives first (WGSL wants them before any
+/// declaration), then common.wgsl and the parts.
+pub fn source(parts: &[&str]) -> String {
+    let all = std::iter::once(COMMON).chain(parts.iter().copied());
+    let (mut enables, mut body) = (String::new(), String::new());
+    for part in all {
+        for line in part.lines() {
+            let out = if line.trim_start().starts_with("enable ") {
+                &mut enables
+            } else {
+                &mut body
+            };
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    enables + &body
+}
+
+/// The cooperative-matrix kernel's source (for the shader tests too).
+pub fn coop_source() -> String {
+    source(&[MATMUL_PARAMS, MATMUL_COOP])
 }
 
 /// Builds a pipeline from WGSL parts (shared headers first, the kernel last), each after
 /// common.wgsl.
 fn pipeline(ctx: &GpuContext, label: &str, parts: &[&str]) -> wgpu::ComputePipeline {
-    let source = std::iter::once(COMMON)
-        .chain(parts.iter().copied())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let source = source(parts);
     let module = ctx
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -333,6 +360,13 @@ impl Kernels {
                 add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, ROWNORM, LAYERNORM]),
                 embedding: pipeline(ctx, "embedding", &[REDUCE, ROWNORM, EMBEDDING]),
                 softmax: pipeline(ctx, "softmax", &[REDUCE, SOFTMAX]),
+                coop: ctx.tensor_cores().then(|| {
+                    pipeline(
+                        ctx,
+                        "matmul (cooperative matrices)",
+                        &[MATMUL_PARAMS, MATMUL_COOP],
+                    )
+                }),
             }
         })
     }

@@ -31,6 +31,8 @@ pub struct GpuBackend {
     plans: Vec<Plan>,
     /// Host vectors of recycled traces, reused for the next readback.
     spare: Vec<Vec<f32>>,
+    /// Fast: the weight products on cooperative matrices (only where the device has them).
+    fast: bool,
 }
 
 /// Most f32 values kept in recycled vectors (2 GiB).
@@ -62,7 +64,27 @@ impl GpuBackend {
             models: Vec::new(),
             plans: Vec::new(),
             spare: Vec::new(),
+            fast: false,
         })
+    }
+
+    /// Sets how the weight products are computed. Fast on a device without cooperative
+    /// matrices returns a notice naming the device, and the exact path runs.
+    pub fn set_precision(&mut self, precision: crate::backend::Precision) -> Option<String> {
+        let want = precision == crate::backend::Precision::Fast;
+        self.fast = want && self.kernels.coop.is_some();
+        (want && !self.fast).then(|| {
+            format!(
+                "{} has no cooperative matrices through wgpu (16x16 f16 with f32 accumulation, \
+                 subgroups of 32): --precision fast runs the exact f32 path",
+                self.ctx.adapter_name()
+            )
+        })
+    }
+
+    /// Whether the weight products run on cooperative matrices.
+    pub fn is_fast(&self) -> bool {
+        self.fast
     }
 
     pub fn context(&self) -> &GpuContext {
@@ -97,7 +119,7 @@ impl GpuBackend {
         if let Some(i) = self
             .plans
             .iter()
-            .position(|p| p.weights_id == weights.id && p.n == n)
+            .position(|p| p.weights_id == weights.id && p.n == n && p.fast == self.fast)
         {
             return Ok(i);
         }
@@ -106,7 +128,7 @@ impl GpuBackend {
             .iter()
             .find(|m| m.id == weights.id)
             .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
-        let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, n)?;
+        let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, (n, self.fast))?;
         if self.plans.len() >= MAX_CACHED_PLANS {
             self.plans.remove(0);
         }
@@ -160,7 +182,12 @@ impl GpuBackend {
 
 impl Backend for GpuBackend {
     fn name(&self) -> String {
-        format!("gpu: {}", self.ctx.adapter_name())
+        let fast = if self.fast {
+            ", fast: cooperative matrices"
+        } else {
+            ""
+        };
+        format!("gpu: {}{fast}", self.ctx.adapter_name())
     }
 
     fn forward_with(

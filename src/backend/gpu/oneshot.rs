@@ -155,6 +155,46 @@ impl GpuBackend {
         Ok(out.into_iter().next().unwrap_or_default())
     }
 
+    /// [`Self::matmul`] on the cooperative-matrix kernel (`--precision fast`: f16 inputs, f32
+    /// accumulation); an error where the device has none.
+    pub fn matmul_fast(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        bias: Option<&[f32]>,
+        (m, k, n): (usize, usize, usize),
+        act: Activation,
+    ) -> Result<Vec<f32>> {
+        if a.len() != m * k || b.len() != k * n || bias.is_some_and(|x| x.len() != n) {
+            return Err(LensError::Gpu("matmul operands do not fit m, k, n".into()));
+        }
+        let pipeline = self.kernels.coop.as_ref().ok_or_else(|| {
+            LensError::Gpu(format!(
+                "{} has no cooperative matrices",
+                self.ctx.adapter_name()
+            ))
+        })?;
+        let p = MatmulParams::plain(m as u32, k as u32, n as u32, act, bias.is_some());
+        let zeros = vec![0f32; n];
+        let t = super::kernels::COOP_TILE;
+        let groups = ((n as u32).div_ceil(t), (m as u32).div_ceil(t), 1);
+        let out = self.oneshot(
+            pipeline,
+            bytemuck::bytes_of(&p),
+            [
+                &[
+                    bytemuck::cast_slice(a),
+                    bytemuck::cast_slice(b),
+                    bytemuck::cast_slice(bias.unwrap_or(&zeros)),
+                ],
+                &[],
+            ],
+            &[m * n],
+            groups,
+        )?;
+        Ok(out.into_iter().next().unwrap_or_default())
+    }
+
     /// Attention for one sequence: returns (probabilities [heads, n, n], context [n, H]).
     pub fn attention(
         &self,
@@ -264,6 +304,7 @@ impl GpuBackend {
 
     /// Milliseconds per `m x k x n` matmul, from `iters` dispatches in one submit (after one
     /// warm-up submit), with the given kernel variant or the one the forward pass would pick.
+    /// `variant` None: the cooperative-matrix kernel (`--precision fast`).
     pub fn time_matmul(
         &self,
         (m, k, n): (usize, usize, usize),
@@ -272,15 +313,30 @@ impl GpuBackend {
     ) -> Result<f64> {
         let ctx = &self.ctx;
         let dev = &ctx.device;
-        let tile = variant.unwrap_or_else(|| pick_variant(m as u32, k as u32, n as u32));
-        if !VARIANTS
-            .get(tile)
-            .is_some_and(|v| variant_fits(*v, k as u32, n as u32))
-        {
-            return Err(LensError::Gpu(format!(
-                "matmul kernel {tile} cannot do {m}x{k}x{n}"
-            )));
-        }
+        let (pipeline, (gx, gy)) = match variant {
+            Some(tile) => {
+                if !VARIANTS
+                    .get(tile)
+                    .is_some_and(|v| variant_fits(*v, k as u32, n as u32))
+                {
+                    return Err(LensError::Gpu(format!(
+                        "matmul kernel {tile} cannot do {m}x{k}x{n}"
+                    )));
+                }
+                let groups = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
+                (&self.kernels.matmul[tile], groups)
+            }
+            None => {
+                let coop = self.kernels.coop.as_ref().ok_or_else(|| {
+                    LensError::Gpu(format!(
+                        "{} has no cooperative matrices",
+                        self.ctx.adapter_name()
+                    ))
+                })?;
+                let t = super::kernels::COOP_TILE;
+                (coop, ((n as u32).div_ceil(t), (m as u32).div_ceil(t)))
+            }
+        };
         let p = MatmulParams::plain(m as u32, k as u32, n as u32, Activation::Linear, true);
         let make = |floats: usize, usage| {
             dev.create_buffer(&wgpu::BufferDescriptor {
@@ -303,7 +359,6 @@ impl GpuBackend {
                 contents: bytemuck::bytes_of(&p),
                 usage: wgpu::BufferUsages::UNIFORM,
             });
-            let pipeline = &self.kernels.matmul[tile];
             fn bind(i: u32, buf: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
                 wgpu::BindGroupEntry {
                     binding: i,
@@ -325,7 +380,6 @@ impl GpuBackend {
                     bind(4, &c),
                 ],
             });
-            let (gx, gy) = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
             let run = |count: usize| -> Result<f64> {
                 let t = std::time::Instant::now();
                 let mut enc = dev.create_command_encoder(&Default::default());

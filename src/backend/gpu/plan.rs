@@ -22,6 +22,8 @@ const SLOT_ALIGN_FLOATS: u64 = 64;
 #[derive(Clone, Copy)]
 enum Kernel {
     Matmul(usize),
+    /// `--precision fast`'s matmul on cooperative matrices
+    MatmulCoop,
     Attention,
     Softmax,
     AddLayerNorm,
@@ -29,14 +31,17 @@ enum Kernel {
 }
 
 impl Kernel {
-    fn pipeline(self, k: &Kernels) -> &wgpu::ComputePipeline {
-        match self {
+    /// The kernel's pipeline; None for the cooperative-matrix kernel on a device without it
+    /// (plans only ask for it where it exists).
+    fn pipeline(self, k: &Kernels) -> Option<&wgpu::ComputePipeline> {
+        Some(match self {
             Kernel::Matmul(t) => &k.matmul[t],
+            Kernel::MatmulCoop => return k.coop.as_ref(),
             Kernel::Attention => &k.attention,
             Kernel::Softmax => &k.softmax,
             Kernel::AddLayerNorm => &k.add_layernorm,
             Kernel::Embedding => &k.embedding,
-        }
+        })
     }
 }
 
@@ -103,6 +108,8 @@ pub struct RunOutput {
 pub struct Plan {
     pub weights_id: u64,
     pub n: usize,
+    /// the weight products on cooperative matrices (`--precision fast`)
+    pub fast: bool,
     ids: wgpu::Buffer,
     type_ids: wgpu::Buffer,
     pub(super) hidden: wgpu::Buffer,
@@ -135,6 +142,8 @@ struct Steps<'a> {
     params: Vec<u8>,
     steps: Vec<Step<'a>>,
     grabs: Vec<Grab>,
+    /// the weight products on cooperative matrices (`--precision fast`)
+    fast: bool,
 }
 
 impl<'a> Steps<'a> {
@@ -187,10 +196,16 @@ impl<'a> Steps<'a> {
         (bias, has_bias): (Slice<'a>, bool),
     ) {
         let (k, n) = (l.in_dim, l.out_dim);
-        let tile = pick_variant(m, k, n);
         let p = MatmulParams::plain(m, k, n, act, has_bias);
-        let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
         let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
+        if self.fast {
+            let t = super::kernels::COOP_TILE;
+            let groups = (n.div_ceil(t), m.div_ceil(t), 1);
+            self.push(Kernel::MatmulCoop, &p, vec![a, w, bias, c], groups);
+            return;
+        }
+        let tile = pick_variant(m, k, n);
+        let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
         self.push(Kernel::Matmul(tile), &p, vec![a, w, bias, c], (gx, gy, 1));
     }
 
@@ -224,7 +239,7 @@ impl<'a> Steps<'a> {
         m: u32,
     ) -> u32 {
         let (k, n) = (l.in_dim, l.out_dim);
-        let parts = split_k(m, k, n);
+        let parts = if self.fast { 1 } else { split_k(m, k, n) };
         if parts == 1 {
             self.plain_matmul([a, partials], l, m, Activation::Linear, (dummy, false));
             return 1;
@@ -257,6 +272,10 @@ impl<'a> Steps<'a> {
     }
 }
 
+fn no_coop() -> LensError {
+    LensError::Gpu("this device has no cooperative-matrix kernel (--precision fast)".into())
+}
+
 fn new_buffer(
     ctx: &GpuContext,
     label: &str,
@@ -277,7 +296,7 @@ impl Plan {
         kernels: &Kernels,
         cfg: &ModelConfig,
         w: &GpuWeights,
-        n: usize,
+        (n, fast): (usize, bool),
     ) -> Result<Self> {
         let limits = ctx.device.limits();
         let max_binding = limits
@@ -373,7 +392,10 @@ impl Plan {
                 offset: j * hidden_slot,
                 len: hidden_len,
             };
-            let mut s = Steps::default();
+            let mut s = Steps {
+                fast,
+                ..Steps::default()
+            };
             let m = n as u32;
             let eps = cfg.layer_norm_eps as f32;
 
@@ -518,8 +540,12 @@ impl Plan {
             let dispatches = s
                 .steps
                 .iter()
-                .map(|st| {
-                    let layout = st.kernel.pipeline(kernels).get_bind_group_layout(0);
+                .map(|st| -> Result<Dispatch> {
+                    let layout = st
+                        .kernel
+                        .pipeline(kernels)
+                        .ok_or_else(no_coop)?
+                        .get_bind_group_layout(0);
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -538,7 +564,7 @@ impl Plan {
                             }),
                         });
                     }
-                    Dispatch {
+                    Ok(Dispatch {
                         kernel: st.kernel,
                         bind_group: ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                             label: None,
@@ -546,14 +572,15 @@ impl Plan {
                             entries: &entries,
                         }),
                         groups: st.groups,
-                    }
+                    })
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             let grabs = std::mem::take(&mut s.grabs);
             drop(s);
             Ok(Plan {
                 weights_id: w.id,
                 n,
+                fast,
                 ids,
                 type_ids,
                 hidden,
@@ -620,7 +647,7 @@ impl Plan {
                     timestamp_writes: None,
                 });
                 for d in &self.dispatches[i..stop] {
-                    pass.set_pipeline(d.kernel.pipeline(kernels));
+                    pass.set_pipeline(d.kernel.pipeline(kernels).ok_or_else(no_coop)?);
                     pass.set_bind_group(0, &d.bind_group, &[]);
                     pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
                 }
