@@ -444,12 +444,22 @@ fn the_fast_gpu_switch_says_when_there_are_no_tensor_cores_and_keeps_the_exact_n
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let name = loop {
         h.step();
-        let n = h.state().session.worker.backend_name.lock().unwrap().clone();
+        let n = h
+            .state()
+            .session
+            .worker
+            .backend_name
+            .lock()
+            .unwrap()
+            .clone();
         if n.contains("cooperative") || std::time::Instant::now() > deadline {
             break n;
         }
     };
-    assert!(name.contains("cooperative matrices") && name.contains("f32"), "{name}");
+    assert!(
+        name.contains("cooperative matrices") && name.contains("f32"),
+        "{name}"
+    );
     let cx = &h.state().session;
     assert!(cx.fast_gpu && cx.input.seq > before);
     let trace = cx.trace().unwrap();
@@ -457,7 +467,15 @@ fn the_fast_gpu_switch_says_when_there_are_no_tensor_cores_and_keeps_the_exact_n
     h.state_mut().session.set_fast_gpu(false);
     wait(&mut h);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while h.state().session.worker.backend_name.lock().unwrap().contains("cooperative") {
+    while h
+        .state()
+        .session
+        .worker
+        .backend_name
+        .lock()
+        .unwrap()
+        .contains("cooperative")
+    {
         h.step();
         assert!(std::time::Instant::now() < deadline, "the notice stayed");
     }

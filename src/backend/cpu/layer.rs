@@ -255,14 +255,24 @@ fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
     for row in map.chunks_exact_mut(n) {
         let (row, pad) = row.split_at_mut(keys);
         pad.fill(0.0);
-        // max and sum in eight lanes, the exp and the division element-wise: every pass
-        // vectorizes (one running max or sum kept the loops scalar)
+        // the max in 32 lanes; then exp(x - max), stored and summed in 32 lanes in one pass;
+        // then times the reciprocal of the sum, as PyTorch's vectorized softmax does (lanes in
+        // two vector registers each: one running max or sum was a chain of dependent ops)
         let m = lanes(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-        for v in row.iter_mut() {
-            *v = exp(*v - m);
+        let mut acc = [0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (v, a) in c.iter_mut().zip(acc.iter_mut()) {
+                *v = exp(*v - m);
+                *a += *v;
+            }
         }
-        // times the reciprocal of the sum, as PyTorch's vectorized softmax does
-        let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
+        let mut tail = 0.0;
+        for v in chunks.into_remainder() {
+            *v = exp(*v - m);
+            tail += *v;
+        }
+        let inv = 1.0 / (acc.iter().sum::<f32>() + tail);
         for v in row.iter_mut() {
             *v *= inv;
         }
@@ -270,15 +280,18 @@ fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
 }
 }
 
-/// `row` folded by `f` in eight independent lanes, then the lanes folded (so that the compiler
-/// can keep the lanes in one vector register).
+/// Independent accumulators of a row reduction: two 16-lane vectors.
+const LANES: usize = 32;
+
+/// `row` folded by `f` in [`LANES`] independent lanes, then the lanes folded (so that the
+/// compiler keeps the lanes in vector registers).
 #[inline(always)]
 fn lanes(row: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = row.chunks_exact(8);
+    let mut acc = [init; LANES];
+    let chunks = row.chunks_exact(LANES);
     let tail = chunks.remainder().iter().fold(init, |a, &b| f(a, b));
     for c in chunks {
-        for l in 0..8 {
+        for l in 0..LANES {
             acc[l] = f(acc[l], c[l]);
         }
     }
