@@ -64,18 +64,7 @@ pub fn forward_flops(cfg: &ModelConfig, n: usize) -> f64 {
 
 /// A deterministic input of `n` tokens (ids spread over the vocabulary, [CLS] ... [SEP]-like).
 pub fn synthetic_input(cfg: &ModelConfig, n: usize) -> EncodedInput {
-    let ids: Vec<u32> = (0..n)
-        .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
-        .collect();
-    EncodedInput {
-        tokens: ids.iter().map(|i| format!("t{i}")).collect(),
-        type_ids: vec![0; n],
-        special: vec![false; n],
-        ids,
-        truncated: None,
-        segments_cut: None,
-        word_ids: (0..n as u32).map(Some).collect(),
-    }
+    EncodedInput::synthetic(n, cfg.vocab_size)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -71,6 +71,19 @@ pub trait Backend {
     /// a long input's attention maps; the app recycles each trace it replaces.
     fn recycle(&mut self, _trace: Trace) {}
 
+    /// [`Backend::validate_input`], and that the heads `opts` switches off exist.
+    fn validate_options(
+        &self,
+        cfg: &ModelConfig,
+        input: &EncodedInput,
+        opts: &ForwardOptions,
+    ) -> Result<()> {
+        self.validate_input(cfg, input)?;
+        opts.ablate
+            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
+            .map_err(LensError::Unsupported)
+    }
+
     /// Checks what a forward pass needs of its input (not empty, within the positions, ids
     /// inside the vocabulary and segment types); every backend's `forward` calls it first.
     fn validate_input(&self, cfg: &ModelConfig, input: &EncodedInput) -> Result<()> {
@@ -106,6 +119,21 @@ pub trait Backend {
             )));
         }
         Ok(())
+    }
+}
+
+/// Keeps `vectors` in `spare` for the next pass's outputs (their pages already mapped in),
+/// unless that would hold more than `max` floats in all.
+pub(crate) fn keep_spare(
+    spare: &mut Vec<Vec<f32>>,
+    vectors: impl Iterator<Item = Vec<f32>>,
+    max: usize,
+) {
+    let vectors: Vec<Vec<f32>> = vectors.collect();
+    let kept: usize = spare.iter().map(Vec::capacity).sum();
+    let incoming: usize = vectors.iter().map(Vec::capacity).sum();
+    if kept + incoming <= max {
+        spare.extend(vectors);
     }
 }
 

@@ -155,6 +155,23 @@ pub struct EncodedInput {
 }
 
 impl EncodedInput {
+    /// A deterministic input of `n` tokens with ids spread over a vocabulary of `vocab` (for
+    /// benchmarks and tests with random weights).
+    pub fn synthetic(n: usize, vocab: usize) -> Self {
+        let ids: Vec<u32> = (0..n)
+            .map(|i| ((i * 7919 + 13) % vocab.max(1)) as u32)
+            .collect();
+        EncodedInput {
+            tokens: ids.iter().map(|i| format!("t{i}")).collect(),
+            type_ids: vec![0; n],
+            special: vec![false; n],
+            ids,
+            truncated: None,
+            segments_cut: None,
+            word_ids: (0..n as u32).map(Some).collect(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ids.len()
     }

@@ -294,10 +294,7 @@ impl Backend for CpuBackend {
         input: &EncodedInput,
         opts: &ForwardOptions,
     ) -> Result<Trace> {
-        self.validate_input(cfg, input)?;
-        opts.ablate
-            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
-            .map_err(crate::LensError::Unsupported)?;
+        self.validate_options(cfg, input, opts)?;
         let capture = &opts.capture;
         let e = embed(weights, cfg, input)?;
         let mut internals = capture
@@ -341,55 +338,10 @@ impl Backend for CpuBackend {
         inputs: &[EncodedInput],
         keep_values: bool,
     ) -> Result<Vec<Trace>> {
+        // the inputs padded to the longest and run as one batch
         for input in inputs {
             self.validate_input(cfg, input)?;
         }
-        self.batch(cfg, weights, inputs, keep_values)
-    }
-
-    fn recycle(&mut self, trace: Trace) {
-        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
-        let incoming: usize = trace
-            .attentions
-            .iter()
-            .chain(&trace.hidden_states)
-            .map(Vec::capacity)
-            .sum();
-        if kept + incoming <= MAX_SPARE_FLOATS {
-            self.spare.extend(trace.attentions);
-            self.spare.extend(trace.hidden_states);
-        }
-    }
-}
-
-/// Text `b`'s part of a batched `[B·heads, n, cols]` tensor: for each head, the first `rows`
-/// rows (the text's own tokens, before the padding), each cut to its first `keep` columns.
-fn text_blocks(
-    all: &[f32],
-    (b, heads): (usize, usize),
-    (n, cols): (usize, usize),
-    (rows, keep): (usize, usize),
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(heads * rows * keep);
-    for hd in 0..heads {
-        let block = (b * heads + hd) * n * cols;
-        for r in 0..rows {
-            let at = block + r * cols;
-            out.extend_from_slice(&all[at..at + keep]);
-        }
-    }
-    out
-}
-
-impl CpuBackend {
-    /// [`Backend::forward_batch`]: the inputs padded to the longest and run as one batch.
-    fn batch(
-        &mut self,
-        cfg: &ModelConfig,
-        weights: &ModelWeights,
-        inputs: &[EncodedInput],
-        keep_values: bool,
-    ) -> Result<Vec<Trace>> {
         let lens: Vec<usize> = inputs.iter().map(EncodedInput::len).collect();
         let n = lens.iter().copied().max().unwrap_or(0);
         let mut x = Vec::new();
@@ -443,19 +395,34 @@ impl CpuBackend {
                 trace
             })
             .collect();
-        for v in hidden.into_iter().chain(attentions) {
-            self.recycle_vector(v);
-        }
+        let vectors = hidden.into_iter().chain(attentions);
+        crate::backend::keep_spare(&mut self.spare, vectors, MAX_SPARE_FLOATS);
         Ok(traces)
     }
 
-    /// Keeps one vector for reuse, within the bound.
-    fn recycle_vector(&mut self, v: Vec<f32>) {
-        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
-        if kept + v.capacity() <= MAX_SPARE_FLOATS {
-            self.spare.push(v);
+    fn recycle(&mut self, trace: Trace) {
+        let vectors = trace.attentions.into_iter().chain(trace.hidden_states);
+        crate::backend::keep_spare(&mut self.spare, vectors, MAX_SPARE_FLOATS);
+    }
+}
+
+/// Text `b`'s part of a batched `[B·heads, n, cols]` tensor: for each head, the first `rows`
+/// rows (the text's own tokens, before the padding), each cut to its first `keep` columns.
+fn text_blocks(
+    all: &[f32],
+    (b, heads): (usize, usize),
+    (n, cols): (usize, usize),
+    (rows, keep): (usize, usize),
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(heads * rows * keep);
+    for hd in 0..heads {
+        let block = (b * heads + hd) * n * cols;
+        for r in 0..rows {
+            let at = block + r * cols;
+            out.extend_from_slice(&all[at..at + keep]);
         }
     }
+    out
 }
 
 #[cfg(test)]
@@ -492,18 +459,7 @@ mod reuse_tests {
             std::path::Path::new("tiny"),
         )?;
         let weights = ModelWeights::random(&cfg, 7)?;
-        let input = |n: usize| {
-            let ids: Vec<u32> = (0..n as u32).map(|i| (i * 37 + 5) % 300).collect();
-            EncodedInput {
-                tokens: ids.iter().map(|i| format!("t{i}")).collect(),
-                type_ids: vec![0; n],
-                special: vec![false; n],
-                ids,
-                truncated: None,
-                segments_cut: None,
-                word_ids: (0..n as u32).map(Some).collect(),
-            }
-        };
+        let input = |n: usize| EncodedInput::synthetic(n, 300);
         let (long, short) = (input(40), input(11));
         let fresh = CpuBackend::new().forward(&cfg, &weights, &short)?;
         let mut used = CpuBackend::new();

@@ -197,10 +197,7 @@ impl Backend for GpuBackend {
         input: &EncodedInput,
         opts: &ForwardOptions,
     ) -> Result<Trace> {
-        self.validate_input(cfg, input)?;
-        opts.ablate
-            .check(cfg.num_attention_maps(), cfg.num_attention_heads)
-            .map_err(LensError::Unsupported)?;
+        self.validate_options(cfg, input, opts)?;
         let capture = &opts.capture;
         let i = self.prepare(cfg, weights, input.len())?;
         let (out, internals) = if capture.any() {
@@ -240,16 +237,7 @@ impl Backend for GpuBackend {
     }
 
     fn recycle(&mut self, trace: Trace) {
-        let kept: usize = self.spare.iter().map(Vec::capacity).sum();
-        let incoming: usize = trace
-            .attentions
-            .iter()
-            .chain(&trace.hidden_states)
-            .map(Vec::capacity)
-            .sum();
-        if kept + incoming <= MAX_SPARE_FLOATS {
-            self.spare.extend(trace.attentions);
-            self.spare.extend(trace.hidden_states);
-        }
+        let vectors = trace.attentions.into_iter().chain(trace.hidden_states);
+        crate::backend::keep_spare(&mut self.spare, vectors, MAX_SPARE_FLOATS);
     }
 }

@@ -120,39 +120,11 @@ impl GpuBackend {
         a: &[f32],
         b: &[f32],
         bias: Option<&[f32]>,
-        (m, k, n): (usize, usize, usize),
+        dims: (usize, usize, usize),
         act: Activation,
         tile: usize,
     ) -> Result<Vec<f32>> {
-        if a.len() != m * k || b.len() != k * n || bias.is_some_and(|x| x.len() != n) {
-            return Err(LensError::Gpu("matmul operands do not fit m, k, n".into()));
-        }
-        let fits = VARIANTS
-            .get(tile)
-            .is_some_and(|v| variant_fits(*v, k as u32, n as u32));
-        if !fits {
-            return Err(LensError::Gpu(format!(
-                "matmul kernel {tile} cannot do {m}x{k}x{n}"
-            )));
-        }
-        let p = MatmulParams::plain(m as u32, k as u32, n as u32, act, bias.is_some());
-        let zeros = vec![0f32; n];
-        let (gx, gy) = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
-        let out = self.oneshot(
-            &self.kernels.matmul[tile],
-            bytemuck::bytes_of(&p),
-            [
-                &[
-                    bytemuck::cast_slice(a),
-                    bytemuck::cast_slice(b),
-                    bytemuck::cast_slice(bias.unwrap_or(&zeros)),
-                ],
-                &[],
-            ],
-            &[m * n],
-            (gx, gy, 1),
-        )?;
-        Ok(out.into_iter().next().unwrap_or_default())
+        self.matmul_on(Some(tile), [a, b], bias, dims, act)
     }
 
     /// [`Self::matmul`] on the cooperative-matrix kernel (`--precision fast`: f16 inputs, f32
@@ -162,22 +134,57 @@ impl GpuBackend {
         a: &[f32],
         b: &[f32],
         bias: Option<&[f32]>,
+        dims: (usize, usize, usize),
+        act: Activation,
+    ) -> Result<Vec<f32>> {
+        self.matmul_on(None, [a, b], bias, dims, act)
+    }
+
+    /// The pipeline and workgroup counts of matmul kernel `which` (None: the cooperative-matrix
+    /// kernel) for an `m x k x n` product, or why it cannot do it.
+    fn matmul_kernel(
+        &self,
+        which: Option<usize>,
+        (m, k, n): (usize, usize, usize),
+    ) -> Result<(&wgpu::ComputePipeline, (u32, u32, u32))> {
+        let (m, k, n) = (m as u32, k as u32, n as u32);
+        match which {
+            Some(tile) => {
+                if !VARIANTS.get(tile).is_some_and(|v| variant_fits(*v, k, n)) {
+                    return Err(LensError::Gpu(format!(
+                        "matmul kernel {tile} cannot do {m}x{k}x{n}"
+                    )));
+                }
+                let (gx, gy) = workgroups(VARIANTS[tile].tile, m, n);
+                Ok((&self.kernels.matmul[tile], (gx, gy, 1)))
+            }
+            None => {
+                let coop = self.kernels.coop.as_ref().ok_or_else(|| {
+                    LensError::Gpu(format!(
+                        "{} has no cooperative matrices",
+                        self.ctx.adapter_name()
+                    ))
+                })?;
+                let t = super::kernels::COOP_TILE;
+                Ok((coop, (n.div_ceil(t), m.div_ceil(t), 1)))
+            }
+        }
+    }
+
+    fn matmul_on(
+        &self,
+        which: Option<usize>,
+        [a, b]: [&[f32]; 2],
+        bias: Option<&[f32]>,
         (m, k, n): (usize, usize, usize),
         act: Activation,
     ) -> Result<Vec<f32>> {
         if a.len() != m * k || b.len() != k * n || bias.is_some_and(|x| x.len() != n) {
             return Err(LensError::Gpu("matmul operands do not fit m, k, n".into()));
         }
-        let pipeline = self.kernels.coop.as_ref().ok_or_else(|| {
-            LensError::Gpu(format!(
-                "{} has no cooperative matrices",
-                self.ctx.adapter_name()
-            ))
-        })?;
+        let (pipeline, groups) = self.matmul_kernel(which, (m, k, n))?;
         let p = MatmulParams::plain(m as u32, k as u32, n as u32, act, bias.is_some());
         let zeros = vec![0f32; n];
-        let t = super::kernels::COOP_TILE;
-        let groups = ((n as u32).div_ceil(t), (m as u32).div_ceil(t), 1);
         let out = self.oneshot(
             pipeline,
             bytemuck::bytes_of(&p),
@@ -303,8 +310,7 @@ impl GpuBackend {
     }
 
     /// Milliseconds per `m x k x n` matmul, from `iters` dispatches in one submit (after one
-    /// warm-up submit), with the given kernel variant or the one the forward pass would pick.
-    /// `variant` None: the cooperative-matrix kernel (`--precision fast`).
+    /// warm-up submit), with kernel variant `variant` (None: the cooperative-matrix kernel).
     pub fn time_matmul(
         &self,
         (m, k, n): (usize, usize, usize),
@@ -313,30 +319,7 @@ impl GpuBackend {
     ) -> Result<f64> {
         let ctx = &self.ctx;
         let dev = &ctx.device;
-        let (pipeline, (gx, gy)) = match variant {
-            Some(tile) => {
-                if !VARIANTS
-                    .get(tile)
-                    .is_some_and(|v| variant_fits(*v, k as u32, n as u32))
-                {
-                    return Err(LensError::Gpu(format!(
-                        "matmul kernel {tile} cannot do {m}x{k}x{n}"
-                    )));
-                }
-                let groups = workgroups(VARIANTS[tile].tile, m as u32, n as u32);
-                (&self.kernels.matmul[tile], groups)
-            }
-            None => {
-                let coop = self.kernels.coop.as_ref().ok_or_else(|| {
-                    LensError::Gpu(format!(
-                        "{} has no cooperative matrices",
-                        self.ctx.adapter_name()
-                    ))
-                })?;
-                let t = super::kernels::COOP_TILE;
-                (coop, ((n as u32).div_ceil(t), (m as u32).div_ceil(t)))
-            }
-        };
+        let (pipeline, (gx, gy, _)) = self.matmul_kernel(variant, (m, k, n))?;
         let p = MatmulParams::plain(m as u32, k as u32, n as u32, Activation::Linear, true);
         let make = |floats: usize, usage| {
             dev.create_buffer(&wgpu::BufferDescriptor {
