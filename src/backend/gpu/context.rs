@@ -55,16 +55,21 @@ pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'sta
     }
 }
 
+/// Workgroup memory of the cooperative-matrix kernel: two 64x32 f16 tiles and a 64x64 f32 tile.
+const COOP_WORKGROUP_BYTES: u32 = 2 * 64 * 32 * 2 + 64 * 64 * 4;
+
 /// What `--precision fast` needs of a device: cooperative matrices and f16 in shaders.
 const COOPERATIVE: wgpu::Features =
     wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX.union(wgpu::Features::SHADER_F16);
 
 /// Whether `adapter` can run `--precision fast`'s kernel (shaders/matmul_coop.wgsl): the
 /// features, a 16x16x16 configuration with f16 inputs and an f32 accumulator, and subgroups of
-/// exactly 32 (the kernel gives each subgroup of 32 its own quadrant).
+/// exactly 32 (the kernel gives each subgroup of 32 its own quadrant), and room for its
+/// workgroup memory.
 fn tensor_cores(adapter: &wgpu::Adapter) -> bool {
     let info = adapter.get_info();
     adapter.features().contains(COOPERATIVE)
+        && adapter.limits().max_compute_workgroup_storage_size >= COOP_WORKGROUP_BYTES
         && info.subgroup_min_size == 32
         && info.subgroup_max_size == 32
         && adapter.cooperative_matrix_properties().iter().any(|p| {

@@ -279,6 +279,8 @@ pub struct Kernels {
     pub softmax: wgpu::ComputePipeline,
     /// `--precision fast`'s matmul on cooperative matrices, where the device has them.
     pub coop: Option<wgpu::ComputePipeline>,
+    /// why the device, though it lists cooperative matrices, did not build that kernel
+    pub coop_refused: Option<String>,
 }
 
 /// The cooperative-matrix kernel's tile (rows, columns of C per workgroup).
@@ -360,14 +362,27 @@ impl Kernels {
                 add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, ROWNORM, LAYERNORM]),
                 embedding: pipeline(ctx, "embedding", &[REDUCE, ROWNORM, EMBEDDING]),
                 softmax: pipeline(ctx, "softmax", &[REDUCE, SOFTMAX]),
-                coop: ctx.tensor_cores().then(|| {
+                coop: None,
+                coop_refused: None,
+            }
+        })
+        .map(|mut k| {
+            // the fast path's kernel in a scope of its own: a driver that refuses it (it is an
+            // experimental wgpu feature) leaves the exact path working, and says why
+            if ctx.tensor_cores() {
+                let made = ctx.scoped("compiling the cooperative-matrix kernel", || {
                     pipeline(
                         ctx,
                         "matmul (cooperative matrices)",
                         &[MATMUL_PARAMS, MATMUL_COOP],
                     )
-                }),
+                });
+                match made {
+                    Ok(p) => k.coop = Some(p),
+                    Err(e) => k.coop_refused = Some(e.to_string()),
+                }
             }
+            k
         })
     }
 }

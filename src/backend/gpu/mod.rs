@@ -73,12 +73,13 @@ impl GpuBackend {
     pub fn set_precision(&mut self, precision: crate::backend::Precision) -> Option<String> {
         let want = precision == crate::backend::Precision::Fast;
         self.fast = want && self.kernels.coop.is_some();
-        (want && !self.fast).then(|| {
-            format!(
+        (want && !self.fast).then(|| match &self.kernels.coop_refused {
+            Some(why) => format!("{why}: --precision fast runs the exact f32 path"),
+            None => format!(
                 "{} has no cooperative matrices through wgpu (16x16 f16 with f32 accumulation, \
                  subgroups of 32): --precision fast runs the exact f32 path",
                 self.ctx.adapter_name()
-            )
+            ),
         })
     }
 
