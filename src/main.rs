@@ -69,7 +69,7 @@ enum ViewArg {
 enum BackendChoice {
     /// the GPU when there is a hardware adapter, else the CPU
     Auto,
-    /// the candle CPU reference
+    /// the CPU reference
     Cpu,
     /// the wgpu GPU backend (falls back to the CPU if there is no adapter)
     Gpu,
