@@ -122,6 +122,16 @@ pub trait Backend {
     }
 }
 
+/// A vector with room for `len` floats: a kept one from `spare` when one is big enough (see
+/// [`keep_spare`]; it still holds its old values, for the caller to clear or overwrite), else a
+/// new empty one.
+pub(crate) fn take_spare(spare: &mut Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    match spare.iter().position(|v| v.capacity() >= len) {
+        Some(i) => spare.swap_remove(i),
+        None => Vec::with_capacity(len),
+    }
+}
+
 /// Keeps `vectors` in `spare` for the next pass's outputs (their pages already mapped in),
 /// unless that would hold more than `max` floats in all.
 pub(crate) fn keep_spare(

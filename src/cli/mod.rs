@@ -208,13 +208,14 @@ pub(crate) fn verify(
             );
             match trace.diff(&golden) {
                 Some(d) => {
-                    ok &= judge(&d);
+                    let pass = judge(&d);
+                    ok &= pass;
                     rows.push(format!(
                         "| {what} | {} | {:.2e} | {:.2e} | {} |",
                         input.len(),
                         d.attention_max_abs,
                         d.hidden_max_rel,
-                        if judge(&d) { "ok" } else { "FAIL" }
+                        if pass { "ok" } else { "FAIL" }
                     ));
                 }
                 None => {
@@ -238,12 +239,13 @@ pub(crate) fn verify(
             let d = got
                 .diff(&want)
                 .context("GPU and CPU traces differ in shape")?;
-            ok &= judge(&d);
+            let pass = judge(&d);
+            ok &= pass;
             rows.push(format!(
                 "| {preset} random weights vs CPU | {n} | {:.2e} | {:.2e} | {} |",
                 d.attention_max_abs,
                 d.hidden_max_rel,
-                if judge(&d) { "ok" } else { "FAIL" }
+                if pass { "ok" } else { "FAIL" }
             ));
         }
     }

@@ -57,6 +57,41 @@ pub(super) struct Linear<'a> {
     pub b: &'a [f32],
 }
 
+impl Linear<'_> {
+    /// The layer's input width.
+    fn inputs(&self) -> usize {
+        self.w.len() / self.b.len().max(1)
+    }
+
+    /// `y = x · w` (the bias is left to the pass that follows) for `x` `[rows, in]`, `y`
+    /// `[rows, out]`, split over the workers.
+    pub fn product(&self, x: &[f32], y: &mut [f32]) {
+        let (inp, out) = (self.inputs(), self.b.len());
+        let dims = (x.len() / inp.max(1), inp, out);
+        matmul(
+            Mat::rows(x, inp),
+            Mat::rows(self.w, out),
+            Out::new(y, out),
+            dims,
+            false,
+            true,
+        );
+    }
+
+    /// `x · w + b` for `x` `[rows, in]`, as a new `[rows, out]`.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let out = self.b.len();
+        let mut y = vec![0f32; x.len() / self.inputs().max(1) * out];
+        self.product(x, &mut y);
+        for row in y.chunks_exact_mut(out.max(1)) {
+            for (v, b) in row.iter_mut().zip(self.b) {
+                *v += b;
+            }
+        }
+        y
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(super) struct Norm<'a> {
     pub w: &'a [f32],
@@ -97,7 +132,7 @@ impl Dims<'_> {
 /// Buffers a layer needs besides its input and outputs, kept from layer to layer.
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// x·W_qkv + b `[rows, 3H]`
+    /// x·W_qkv `[rows, 3H]` (the bias is added by the head split)
     pub qkv: Vec<f32>,
     /// per (text, head) `[n, d]`: q scaled by 1/sqrt(d), k and v as projected
     pub q: Vec<f32>,
@@ -129,16 +164,9 @@ pub(super) fn run(
 ) {
     let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
     // Q, K and V in one product, then split per (text, head) with the bias
-    let qkv = sized(&mut s.qkv, rows * 3 * h);
-    matmul(
-        Mat::rows(x, h),
-        Mat::rows(w.qkv.w, 3 * h),
-        Out::new(qkv, 3 * h),
-        (rows, h, 3 * h),
-        false,
-        true,
-    );
-    split_heads(&s.qkv, w.qkv.b, dims, (&mut s.q, &mut s.k, &mut s.v));
+    w.qkv.product(x, sized(&mut s.qkv, rows * 3 * h));
+    let scale = 1.0 / (d as f32).sqrt();
+    split_heads(&s.qkv, w.qkv.b, dims, scale, (&mut s.q, &mut s.k, &mut s.v));
     // attention: per (text, head), scores into the map, softmax in place, context in place
     let ctx = sized(&mut s.ctx, rows * h);
     let ctx_out = Out::new(ctx, h);
@@ -176,49 +204,27 @@ pub(super) fn run(
         });
     // output projection + residual + LayerNorm
     let attn = sized(&mut s.attn, rows * h);
-    matmul(
-        Mat::rows(&s.ctx, h),
-        Mat::rows(w.attn_out.w, h),
-        Out::new(attn, h),
-        (rows, h, h),
-        false,
-        true,
-    );
+    w.attn_out.product(&s.ctx, attn);
     add_norm(attn, w.attn_out.b, x, w.attn_ln, dims.eps);
     // feed-forward
-    let inter = dims.inter;
-    let ff = sized(&mut s.ff, rows * inter);
-    matmul(
-        Mat::rows(&s.attn, h),
-        Mat::rows(w.ffn.w, inter),
-        Out::new(ff, inter),
-        (rows, h, inter),
-        false,
-        true,
-    );
+    let ff = sized(&mut s.ff, rows * dims.inter);
+    w.ffn.product(&s.attn, ff);
     bias_act(ff, w.ffn.b, dims.act);
-    matmul(
-        Mat::rows(&s.ff, inter),
-        Mat::rows(w.ffn_out.w, h),
-        Out::new(out, h),
-        (rows, inter, h),
-        false,
-        true,
-    );
+    w.ffn_out.product(&s.ff, out);
     add_norm(out, w.ffn_out.b, &s.attn, w.out_ln, dims.eps);
 }
 
 /// x·W_qkv (without its bias) `[rows, 3H]` split per (text, head) into q (with the bias,
-/// scaled by 1/sqrt(d)), k and v (with the bias), each `[batch·heads, n, d]`, parallel over
-/// (text, head).
-fn split_heads(
+/// times `q_scale`: 1/sqrt(d) in the pass, 1 for the kept intermediates), k and v (with the
+/// bias), each `[batch·heads, n, d]`, parallel over (text, head).
+pub(super) fn split_heads(
     qkv: &[f32],
     bias: &[f32],
     dims: &Dims<'_>,
+    q_scale: f32,
     (q, k, v): (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>),
 ) {
     let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
-    let scale = 1.0 / (d as f32).sqrt();
     let (q, k, v) = (sized(q, rows * h), sized(k, rows * h), sized(v, rows * h));
     q.par_chunks_mut(n * d)
         .zip(k.par_chunks_mut(n * d))
@@ -228,7 +234,7 @@ fn split_heads(
             let (b, hd) = (bh / heads, bh % heads);
             for (part, dst) in [qh, kh, vh].into_iter().enumerate() {
                 let col = part * h + hd * d;
-                let scale = if part == 0 { scale } else { 1.0 };
+                let scale = if part == 0 { q_scale } else { 1.0 };
                 let src = &qkv[b * n * 3 * h + col..];
                 head_columns(dst, src, 3 * h, &bias[col..col + d], scale);
             }
@@ -251,33 +257,33 @@ widest! {
     /// Softmax over each of the `n` rows of `map` (`[n, n]`), the first `keys` columns: exp(x -
     /// max) / sum in f32, as PyTorch computes it; the columns from `keys` on (padding) are 0, as
     /// transformers' additive mask (the dtype's minimum) makes them.
-fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
-    for row in map.chunks_exact_mut(n) {
-        let (row, pad) = row.split_at_mut(keys);
-        pad.fill(0.0);
-        // the max in 32 lanes; then exp(x - max), stored and summed in 32 lanes in one pass;
-        // then times the reciprocal of the sum, as PyTorch's vectorized softmax does (lanes in
-        // two vector registers each: one running max or sum was a chain of dependent ops)
-        let m = lanes(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-        let mut acc = [0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for (v, a) in c.iter_mut().zip(acc.iter_mut()) {
+    fn softmax_rows(map: &mut [f32], n: usize, keys: usize) {
+        for row in map.chunks_exact_mut(n) {
+            let (row, pad) = row.split_at_mut(keys);
+            pad.fill(0.0);
+            // the max in 32 lanes; then exp(x - max), stored and summed in 32 lanes in one pass;
+            // then times the reciprocal of the sum, as PyTorch's vectorized softmax does (lanes in
+            // two vector registers each: one running max or sum was a chain of dependent ops)
+            let m = lanes(row, f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+            let mut acc = [0f32; LANES];
+            let mut chunks = row.chunks_exact_mut(LANES);
+            for c in &mut chunks {
+                for (v, a) in c.iter_mut().zip(acc.iter_mut()) {
+                    *v = exp(*v - m);
+                    *a += *v;
+                }
+            }
+            let mut tail = 0.0;
+            for v in chunks.into_remainder() {
                 *v = exp(*v - m);
-                *a += *v;
+                tail += *v;
+            }
+            let inv = 1.0 / (acc.iter().sum::<f32>() + tail);
+            for v in row.iter_mut() {
+                *v *= inv;
             }
         }
-        let mut tail = 0.0;
-        for v in chunks.into_remainder() {
-            *v = exp(*v - m);
-            tail += *v;
-        }
-        let inv = 1.0 / (acc.iter().sum::<f32>() + tail);
-        for v in row.iter_mut() {
-            *v *= inv;
-        }
     }
-}
 }
 
 /// Independent accumulators of a row reduction: two 16-lane vectors.

@@ -13,7 +13,6 @@ use crate::model::config::ModelConfig;
 use crate::model::weights::{EncoderLayer, LayerNormWeights, Linear, ModelWeights};
 use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, Trace};
 use candle_core::{DType, Device, Tensor};
-use gemm::{matmul, Mat, Out};
 
 /// The CPU backend. It keeps its scratch buffers, and the vectors of traces handed back to
 /// [`Backend::recycle`], from one pass to the next (fresh memory costs a page fault per 4 KiB:
@@ -39,12 +38,9 @@ impl CpuBackend {
     }
 
     /// A vector of `len` floats whose contents the caller overwrites: a recycled one when
-    /// there is one (its pages already mapped in).
+    /// there is one (its pages already mapped in; only what it lacks is zeroed).
     fn vector(&mut self, len: usize) -> Vec<f32> {
-        let mut v = match self.spare.iter().position(|v| v.capacity() >= len) {
-            Some(i) => self.spare.swap_remove(i),
-            None => Vec::with_capacity(len),
-        };
+        let mut v = crate::backend::take_spare(&mut self.spare, len);
         v.truncate(len);
         v.resize(len, 0.0);
         v
@@ -197,7 +193,7 @@ impl CpuBackend {
                 let x = hidden.last().map(Vec::as_slice).unwrap_or_default();
                 let scratch = &mut self.scratch;
                 layer::run(x, &w, &dims, &off(j), scratch, (&mut out, &mut probs));
-                kept.push(keep(j).map(|k| k.take(x, &w, &dims, scratch)));
+                kept.push(keep(j).map(|k| k.take(&w, &dims, scratch)));
                 hidden.push(out);
                 attentions.push(probs);
             }
@@ -222,7 +218,6 @@ enum Keeping {
 impl Keeping {
     fn take(
         self,
-        x: &[f32],
         w: &layer::Layer<'_>,
         dims: &layer::Dims<'_>,
         s: &layer::Scratch,
@@ -236,14 +231,9 @@ impl Keeping {
             },
             Keeping::All => {
                 // x·W + b split into heads as transformers has them (the pass's q is scaled)
-                let cols = 3 * dims.hidden;
-                let mut qkv = s.qkv[..x.len() / dims.hidden * cols].to_vec();
-                for row in qkv.chunks_exact_mut(cols) {
-                    for (v, b) in row.iter_mut().zip(w.qkv.b) {
-                        *v += b;
-                    }
-                }
-                let [queries, keys, values] = MapInternals::split_qkv(&qkv, n, heads, d);
+                let (mut queries, mut keys, mut values) = Default::default();
+                let parts = (&mut queries, &mut keys, &mut values);
+                layer::split_heads(&s.qkv, w.qkv.b, dims, 1.0, parts);
                 let scores = MapInternals::scores_of(&queries, &keys, n, heads, d);
                 MapInternals {
                     queries,
@@ -262,24 +252,11 @@ impl Keeping {
 /// `x` `[rows, in]` through a linear layer: `[rows, out]`.
 fn linear(x: &[f32], l: &Linear) -> Result<Vec<f32>> {
     let (w, b) = (Host::of(&l.w)?, Host::of(&l.b)?);
-    let (w, b) = (w.slice()?, b.slice()?);
-    let (inp, outp) = (w.len() / b.len().max(1), b.len());
-    let rows = x.len() / inp.max(1);
-    let mut y = vec![0f32; rows * outp];
-    matmul(
-        Mat::rows(x, inp),
-        Mat::rows(w, outp),
-        Out::new(&mut y, outp),
-        (rows, inp, outp),
-        false,
-        true,
-    );
-    for row in y.chunks_exact_mut(outp) {
-        for (v, b) in row.iter_mut().zip(b) {
-            *v += b;
-        }
-    }
-    Ok(y)
+    let lin = layer::Linear {
+        w: w.slice()?,
+        b: b.slice()?,
+    };
+    Ok(lin.apply(x))
 }
 
 impl Backend for CpuBackend {

@@ -283,8 +283,11 @@ pub struct Kernels {
     pub coop_refused: Option<String>,
 }
 
-/// The cooperative-matrix kernel's tile (rows, columns of C per workgroup).
-pub const COOP_TILE: u32 = 64;
+/// Workgroups of the cooperative-matrix kernel for an `m x n` result (64 x 64 of C each).
+pub fn coop_workgroups(m: u32, n: u32) -> (u32, u32, u32) {
+    const TILE: u32 = 64;
+    (n.div_ceil(TILE), m.div_ceil(TILE), 1)
+}
 
 /// A kernel's full source: its `enable` directives first (WGSL wants them before any
 /// declaration), then common.wgsl and the parts.

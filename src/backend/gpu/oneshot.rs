@@ -165,8 +165,7 @@ impl GpuBackend {
                         self.ctx.adapter_name()
                     ))
                 })?;
-                let t = super::kernels::COOP_TILE;
-                Ok((coop, (n.div_ceil(t), m.div_ceil(t), 1)))
+                Ok((coop, super::kernels::coop_workgroups(m, n)))
             }
         }
     }

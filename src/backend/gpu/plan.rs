@@ -199,8 +199,7 @@ impl<'a> Steps<'a> {
         let p = MatmulParams::plain(m, k, n, act, has_bias);
         let w = Slice::whole(&l.w, u64::from(k) * u64::from(n));
         if self.fast {
-            let t = super::kernels::COOP_TILE;
-            let groups = (n.div_ceil(t), m.div_ceil(t), 1);
+            let groups = super::kernels::coop_workgroups(m, n);
             self.push(Kernel::MatmulCoop, &p, vec![a, w, bias, c], groups);
             return;
         }
@@ -742,10 +741,7 @@ pub(super) fn read_back(
         let floats: &[f32] = bytemuck::cast_slice(&view);
         let mut outs: Vec<Vec<f32>> = (0..count)
             .map(|_| {
-                let mut v = match spare.iter().position(|v| v.capacity() >= chunk) {
-                    Some(i) => spare.swap_remove(i),
-                    None => Vec::with_capacity(chunk),
-                };
+                let mut v = crate::backend::take_spare(spare, chunk);
                 v.clear();
                 v
             })
