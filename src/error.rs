@@ -158,11 +158,6 @@ pub fn write_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> LensError
     }
 }
 
-/// Writes a whole file, naming it in the error.
-pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(write_err(path))
-}
-
 thread_local! {
     /// Set while [`catch_panic`] runs: the panic hook then records the message quietly.
     static CAUGHT: std::cell::RefCell<Option<Option<String>>> = const { std::cell::RefCell::new(None) };

@@ -62,29 +62,10 @@ pub fn encode(
     })
 }
 
-/// Encodes a figure or matrix for `path`'s extension ([`encode`]) and writes it atomically.
+/// Encodes a figure or matrix for `path`'s extension ([`encode`]) and writes it atomically,
+/// never through a link planted beside it ([`crate::files::write_atomic`]).
 pub fn save(path: &Path, figure: &Figure, matrix: Option<&Matrix>, scale: f32) -> Result<usize> {
     let bytes = encode(path, figure, matrix, scale)?;
-    write_atomic(path, &bytes)?;
+    crate::files::write_atomic(path, &bytes).map_err(|e| LensError::Export(e.to_string()))?;
     Ok(bytes.len())
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, so that a failed
-/// export never leaves half a file where an earlier good one was.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "export".into());
-    let tmp = dir.join(format!(".{name}.partial"));
-    let io = |e: std::io::Error| LensError::Export(format!("cannot write {}: {e}", path.display()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
 }

@@ -17,11 +17,13 @@ pub mod corpus;
 pub mod error;
 pub mod export;
 pub mod figures;
+pub mod files;
 pub mod fonts;
 pub mod insight;
 pub mod matrix;
 pub mod model;
 pub mod params;
+pub mod ranges;
 pub mod render;
 pub mod views;
 
@@ -33,7 +35,7 @@ pub use error::{LensError, Result};
 mod layering {
     /// Top-level modules, lowest layer first.
     const LAYERS: [&[&str]; 8] = [
-        &["error", "matrix", "colormap", "fonts"],
+        &["error", "files", "ranges", "matrix", "colormap", "fonts"],
         &["model"],
         &["backend"],
         &["analysis", "insight", "params", "corpus"],

@@ -95,7 +95,7 @@ pub fn run_animation(
         return Ok(ExportDone::Cancelled);
     };
     let path = file.path().to_path_buf();
-    crate::error::write_file(&path, &bytes).map_err(|e| e.to_string())?;
+    crate::files::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
     Ok(ExportDone::Saved(path))
 }
 

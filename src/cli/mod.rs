@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 pub(crate) mod corpus;
+pub(crate) mod ranges;
 
 /// `attribute`: the three attributions of one prediction, to a safetensors file.
 pub(crate) fn attribute(
@@ -35,7 +36,7 @@ pub(crate) fn attribute(
     let ctl = albert_lens::insight::Control::default();
     let a =
         albert_lens::insight::attribution::attribute(&m, &input, position, target, steps, &ctl)?;
-    albert_lens::error::write_file(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
+    albert_lens::files::write_atomic(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
         "{} at token {position} (\"{}\"): logit {:.4}; {} tokens, integrated gradients in {steps} steps (cpu) -> {}",
@@ -270,4 +271,43 @@ pub(crate) fn verify(
         anyhow::bail!("some results are outside the tolerances");
     }
     Ok(())
+}
+
+/// The prefix of the private runtime folders [`private_runtime_dir`] makes.
+const RUNTIME_PREFIX: &str = "albert-lens-runtime-";
+
+/// Mesa's Wayland client prints "XDG_RUNTIME_DIR is invalid or not set" on every device it
+/// creates when the variable is missing (a headless shell, CI): give the process a private one,
+/// removed at exit. Folders that earlier processes left behind (killed, aborted) are removed
+/// here first: one whose process is gone, owned by this user. Without the variable no Wayland
+/// display was reachable anyway, so nothing else changes.
+pub(crate) fn private_runtime_dir() -> Option<PathBuf> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).is_dir()) {
+        return None;
+    }
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let tmp = std::env::temp_dir();
+    // this process's user: /proc/self belongs to it
+    let me = std::fs::metadata("/proc/self").ok().map(|m| m.uid());
+    for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix(RUNTIME_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(m) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if m.is_dir() && !alive && Some(m.uid()) == me {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    let dir = tmp.join(format!("{RUNTIME_PREFIX}{}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
+    // before any thread exists: nothing reads the environment concurrently
+    std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    Some(dir)
 }

@@ -116,7 +116,7 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(crate::error::write_err(&tmp))?;
     for (f, bytes) in files.iter() {
-        crate::error::write_file(&tmp.join(f), bytes)?;
+        crate::files::write_atomic(&tmp.join(f), bytes)?;
     }
     if dir.exists() {
         // a damaged copy: move it aside first (a rename cannot replace a non-empty folder)

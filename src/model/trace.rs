@@ -133,6 +133,7 @@ impl Trace {
             truncated: None,
             segments_cut: None,
             word_ids: self.word_ids.clone(),
+            chars_cut: None,
         }
     }
 
@@ -179,7 +180,7 @@ impl Trace {
     /// Writes the trace in the documented safetensors layout.
     pub fn write_safetensors(&self, path: &Path) -> Result<()> {
         let bytes = self.to_safetensors_bytes()?;
-        crate::error::write_file(path, &bytes)
+        crate::files::write_atomic(path, &bytes)
     }
 
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
