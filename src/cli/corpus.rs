@@ -15,7 +15,7 @@ pub(crate) enum CorpusCommand {
         /// the shards' statistics files
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        #[arg(long)]
+        #[arg(long, value_parser = super::ranges::safetensors_out)]
         out: PathBuf,
     },
     /// Draw a statistics file as a figure (.png, .svg) or write the view's numbers (.csv, .npy,
@@ -56,6 +56,14 @@ pub(crate) fn run(
     let dir = resolve_model(model)?;
     let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
     let source = CorpusSource::parse(source);
+    if let CorpusSource::File(p) = &source {
+        if albert_lens::files::same_file(p, out) {
+            anyhow::bail!(
+                "--out {} is the corpus being read: choose another output file",
+                out.display()
+            );
+        }
+    }
     let mut b = make_backend(backend);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let mut last = std::time::Instant::now();
@@ -70,7 +78,7 @@ pub(crate) fn run(
                 last = std::time::Instant::now();
                 eprintln!(
                     "{:5.1}%  {} texts, {:.1} texts/s",
-                    p.fraction(opts.shard.1) * 100.0,
+                    p.fraction() * 100.0,
                     p.texts,
                     p.texts as f64 / p.seconds.max(1e-9)
                 );
@@ -106,6 +114,13 @@ pub(crate) fn run(
 }
 
 pub(crate) fn merge(files: &[PathBuf], out: &Path) -> Result<()> {
+    if let Some(f) = files.iter().find(|f| albert_lens::files::same_file(f, out)) {
+        anyhow::bail!(
+            "--out {} is one of the files being merged ({}): choose another output file",
+            out.display(),
+            f.display()
+        );
+    }
     let stats = corpus::merge_files(files)?;
     stats
         .write(out)

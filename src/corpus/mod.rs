@@ -2,9 +2,13 @@
 //! head does ([`stats`]), with bounded memory for any corpus size.
 //!
 //! A corpus file holds one text per line; a TAB separates a sentence pair; empty lines are
-//! skipped. A `.jsonl` file holds one JSON object per line with `text` (and optionally `pair`).
-//! Lines whose 0-based index ≡ i (mod n) make shard i/n. Texts are tokenized and truncated as
-//! `trace` does.
+//! skipped. A `.jsonl` file (any case of the extension) holds one JSON object per line with
+//! `text` (and optionally `pair`). Lines whose 0-based index ≡ i (mod n) make shard i/n. Texts
+//! are tokenized and truncated as `trace` does.
+//!
+//! A corpus is read once, front to back, in bounded memory: a pipe (`<(cmd)`, a FIFO) works as
+//! well as a file; a line is never held past [`MAX_LINE_BYTES`] (the rest of a longer line is
+//! read past, not kept); its identity (content hash) is made during the run.
 
 pub mod search;
 pub mod stats;
@@ -14,6 +18,7 @@ pub use stats::{CorpusMeta, HeadStats, STATS};
 use crate::backend::Backend;
 use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, LoadedModel};
+use sha2::Digest;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,59 +49,58 @@ impl CorpusSource {
         }
     }
 
-    /// The name stored in the statistics file and used for the cache: the built-in corpus's
-    /// name, or the file's name and the first 16 hex digits of its content's SHA-256.
-    pub fn identity(&self) -> Result<String> {
-        Ok(self.scan()?.identity)
+    /// A cheap key for caches, read from the file system without reading the corpus: the
+    /// built-in corpus's name, or a regular file's full path, size, modification time and
+    /// inode. None for a pipe (read once, it cannot be cached).
+    pub fn fingerprint(&self) -> Option<String> {
+        match self {
+            CorpusSource::Builtin => Some(BUILTIN_NAME.into()),
+            CorpusSource::File(p) => {
+                let m = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
+                let age = m
+                    .modified()
+                    .ok()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?;
+                #[cfg(unix)]
+                let ino = std::os::unix::fs::MetadataExt::ino(&m);
+                #[cfg(not(unix))]
+                let ino = 0u64;
+                let full = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+                Some(format!(
+                    "{} {} {} {ino}",
+                    full.display(),
+                    m.len(),
+                    age.as_nanos()
+                ))
+            }
+        }
     }
 
-    /// One pass over the corpus: its [`identity`](Self::identity) and its number of lines (for
-    /// the progress bar and its ETA).
-    pub fn scan(&self) -> Result<Scan> {
-        use sha2::Digest;
-        let mut r = self.reader()?;
-        let mut h = sha2::Sha256::new();
-        let (mut lines, mut buf) = (0u64, Vec::new());
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf).map_err(|e| self.io(e))? == 0 {
-                break;
-            }
-            h.update(&buf);
-            lines += 1;
+    /// The size in bytes when it is known before reading (a regular file, the built-in).
+    fn size(&self) -> u64 {
+        match self {
+            CorpusSource::Builtin => BUILTIN.len() as u64,
+            CorpusSource::File(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map_or(0, |m| m.len()),
         }
-        let identity = match self {
-            CorpusSource::Builtin => BUILTIN_NAME.into(),
-            CorpusSource::File(p) => {
-                let hex: String = h.finalize()[..8]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
-                format!("{name}@{hex}")
-            }
-        };
-        Ok(Scan { identity, lines })
     }
 
     fn reader(&self) -> Result<Box<dyn BufRead + Send>> {
         match self {
             CorpusSource::Builtin => Ok(Box::new(std::io::Cursor::new(BUILTIN.as_bytes()))),
-            CorpusSource::File(p) => {
-                let f = std::fs::File::open(p).map_err(|source| LensError::Io {
-                    path: p.clone(),
-                    source,
-                })?;
-                Ok(Box::new(std::io::BufReader::new(f)))
-            }
+            CorpusSource::File(p) => Ok(Box::new(std::io::BufReader::with_capacity(
+                1 << 16,
+                crate::files::open_stream(p)?,
+            ))),
         }
     }
 
     fn is_jsonl(&self) -> bool {
-        matches!(self, CorpusSource::File(p) if p.extension().is_some_and(|e| e == "jsonl"))
+        matches!(self, CorpusSource::File(p)
+            if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl")))
     }
 
     fn io(&self, source: std::io::Error) -> LensError {
@@ -110,8 +114,8 @@ impl CorpusSource {
     }
 
     /// Streams the texts of shard `shard.0` of `shard.1`: each line's index and its text and
-    /// pair, or why it was skipped. Empty lines are passed over silently; a line of only
-    /// blanks is a text that fails to tokenize (skipped with a message).
+    /// pair, or why it was skipped. Empty lines are passed over silently; a line with no
+    /// visible character (blanks, NULs, zero-width spaces) is skipped with a message.
     pub fn lines(&self, shard: (usize, usize)) -> Result<Lines> {
         Ok(Lines {
             reader: self.reader()?,
@@ -119,15 +123,13 @@ impl CorpusSource {
             index: 0,
             shard,
             source: self.clone(),
+            hash: sha2::Sha256::new(),
+            bytes: 0,
+            size: self.size(),
+            ended: false,
+            newline: false,
         })
     }
-}
-
-/// What one pass over a corpus finds ([`CorpusSource::scan`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
-    pub identity: String,
-    pub lines: u64,
 }
 
 /// One line of a corpus.
@@ -144,13 +146,91 @@ pub enum Line {
     },
 }
 
-/// The lines of one shard, read as they are needed.
+/// The lines of one shard, read as they are needed, hashed as they go by.
 pub struct Lines {
     reader: Box<dyn BufRead + Send>,
     jsonl: bool,
     index: u64,
     shard: (usize, usize),
     source: CorpusSource,
+    hash: sha2::Sha256,
+    bytes: u64,
+    size: u64,
+    ended: bool,
+    /// whether the last line read ended with a newline
+    newline: bool,
+}
+
+impl Lines {
+    /// Bytes read so far, and the whole input's size (0 when unknown: a pipe).
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.bytes, self.size)
+    }
+
+    /// The corpus's name in statistics files and caches: the built-in corpus's name, or the
+    /// file's name and the first 16 hex digits of the SHA-256 of what was read — the whole
+    /// content when the reading reached the end, else marked as the first lines only.
+    pub fn identity(&self) -> String {
+        let CorpusSource::File(p) = &self.source else {
+            return BUILTIN_NAME.into();
+        };
+        let hex: String = self.hash.clone().finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let name = p
+            .file_name()
+            .map(|n| crate::files::printable(&n.to_string_lossy(), 200))
+            .unwrap_or_default();
+        if self.ended {
+            format!("{name}@{hex}")
+        } else {
+            format!("{name}@{hex}:first-{}-lines", self.index)
+        }
+    }
+
+    /// Reads one line into `buf`, keeping at most `MAX_LINE_BYTES + 1` of its bytes; returns
+    /// the line's whole length with its end (0 at the end of the input).
+    fn read_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let mut total = 0usize;
+        loop {
+            let avail = match self.reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if avail.is_empty() {
+                return Ok(total);
+            }
+            let (take, end) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            self.hash.update(&avail[..take]);
+            let room = (MAX_LINE_BYTES + 1).saturating_sub(buf.len());
+            buf.extend_from_slice(&avail[..take.min(room)]);
+            total = total.saturating_add(take);
+            self.reader.consume(take);
+            self.bytes += take as u64;
+            self.newline = end;
+            if end {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// Whether a text has nothing a tokenizer would keep: only blanks, NULs, other control
+/// characters or zero-width characters.
+pub fn is_invisible(s: &str) -> bool {
+    s.chars().all(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{00ad}'
+            )
+    })
 }
 
 impl Iterator for Lines {
@@ -160,16 +240,22 @@ impl Iterator for Lines {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            match self.reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let len = match self.read_line(&mut buf) {
+                Ok(0) => {
+                    self.ended = true;
+                    return None;
+                }
+                Ok(n) => n,
                 Err(e) => return Some(Err(self.source.io(e))),
-            }
+            };
             let index = self.index;
             self.index += 1;
             let (i, n) = self.shard;
             if n > 1 && index % n as u64 != i as u64 {
                 continue;
+            }
+            if index == 0 && buf.starts_with(b"\xef\xbb\xbf") {
+                buf.drain(..3);
             }
             while buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
                 buf.pop();
@@ -179,11 +265,12 @@ impl Iterator for Lines {
             }
             let line_no = index + 1;
             if buf.len() > MAX_LINE_BYTES {
+                // the line's own bytes, without its end
+                let len = len - usize::from(self.newline);
                 return Some(Ok(Line::Skipped {
                     index,
                     why: format!(
-                        "line {line_no}: {} bytes, more than the {MAX_LINE_BYTES} a line may have",
-                        buf.len()
+                        "line {line_no}: {len} bytes, more than the {MAX_LINE_BYTES} a line may have"
                     ),
                 }));
             }
@@ -193,7 +280,7 @@ impl Iterator for Lines {
                     why: format!("line {line_no}: not valid UTF-8"),
                 }));
             };
-            return Some(Ok(if self.jsonl {
+            let line = if self.jsonl {
                 parse_json_line(index, s)
             } else {
                 let (text, pair) = match s.split_once('\t') {
@@ -205,12 +292,26 @@ impl Iterator for Lines {
                     text: text.to_string(),
                     pair,
                 }
+            };
+            return Some(Ok(match line {
+                Line::Text { ref text, ref pair, .. }
+                    if is_invisible(text) && pair.as_deref().is_none_or(is_invisible) =>
+                {
+                    Line::Skipped {
+                        index,
+                        why: format!(
+                            "line {line_no}: the input text is empty (no visible characters: only blanks, NULs or zero-width characters)"
+                        ),
+                    }
+                }
+                other => other,
             }));
         }
     }
 }
 
-fn parse_json_line(index: u64, s: &str) -> Line {
+/// One JSONL record: `text` (and `pair`) strings.
+pub fn parse_json_line(index: u64, s: &str) -> Line {
     let line_no = index + 1;
     let skipped = |why: String| Line::Skipped { index, why };
     let v: serde_json::Value = match serde_json::from_str(s) {
@@ -238,9 +339,6 @@ pub struct CorpusOptions {
     pub limit: Option<u64>,
     /// The model's name for the file's metadata.
     pub model_name: String,
-    /// The corpus's [`Scan`] when the caller has made it already (one pass less over a big
-    /// file); None: the run makes it.
-    pub scanned: Option<Scan>,
 }
 
 impl Default for CorpusOptions {
@@ -250,7 +348,6 @@ impl Default for CorpusOptions {
             shard: (0, 1),
             limit: None,
             model_name: String::new(),
-            scanned: None,
         }
     }
 }
@@ -258,23 +355,30 @@ impl Default for CorpusOptions {
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Progress {
-    /// Lines read (of this shard's part of the file).
-    pub lines: u64,
-    /// Lines in the whole file (0 when unknown).
-    pub total_lines: u64,
+    /// Bytes of the input read.
+    pub bytes: u64,
+    /// The input's size in bytes (0 when unknown: a pipe).
+    pub total_bytes: u64,
     pub texts: u64,
     pub tokens: u64,
     pub seconds: f64,
+    /// The run's text limit, if any.
+    pub limit: Option<u64>,
 }
 
 impl Progress {
-    /// The fraction done, from the lines read.
-    pub fn fraction(&self, shard_count: usize) -> f32 {
-        if self.total_lines == 0 {
-            return 0.0;
-        }
-        let mine = self.total_lines as f64 / shard_count.max(1) as f64;
-        (self.lines as f64 / mine).min(1.0) as f32
+    /// The fraction done: of the input read, or of the texts the limit allows, whichever is
+    /// further (0 when neither is known).
+    pub fn fraction(&self) -> f32 {
+        let read = if self.total_bytes == 0 {
+            0.0
+        } else {
+            self.bytes as f64 / self.total_bytes as f64
+        };
+        let taken = self
+            .limit
+            .map_or(0.0, |l| self.texts as f64 / l.max(1) as f64);
+        read.max(taken).min(1.0) as f32
     }
 }
 
@@ -307,15 +411,10 @@ pub fn run(
             "shard {i}/{n}: give i/n with 0 ≤ i < n"
         )));
     }
-    let scan = match &opts.scanned {
-        Some(s) => s.clone(),
-        None => source.scan()?,
-    };
     let cfg = &model.config;
     let mut total = HeadStats::new(cfg.num_attention_maps(), cfg.num_attention_heads);
     total.meta = CorpusMeta {
         model: opts.model_name.clone(),
-        corpus: scan.identity,
         shard: if n > 1 {
             format!("{i}/{n}")
         } else {
@@ -325,15 +424,16 @@ pub fn run(
     };
     let batch = opts.batch.max(1);
     let start = std::time::Instant::now();
+    let mut lines = source.lines(opts.shard)?;
     let mut at = Progress {
-        lines: 0,
-        total_lines: scan.lines,
+        bytes: 0,
+        total_bytes: lines.bytes().1,
         texts: 0,
         tokens: 0,
         seconds: 0.0,
+        limit: opts.limit,
     };
     let mut window: Vec<EncodedInput> = Vec::with_capacity(batch * WINDOW_BATCHES);
-    let mut lines = source.lines(opts.shard)?;
     let limit = opts.limit.unwrap_or(u64::MAX);
     let mut taken = 0u64;
     loop {
@@ -341,7 +441,6 @@ pub fn run(
         let done = line.is_none();
         match line.transpose()? {
             Some(Line::Text { index, text, pair }) => {
-                at.lines = index / n as u64 + 1;
                 taken += 1;
                 match model.encode(&text, pair.as_deref()) {
                     Ok(e) => {
@@ -356,8 +455,7 @@ pub fn run(
                     }
                 }
             }
-            Some(Line::Skipped { index, why }) => {
-                at.lines = index / n as u64 + 1;
+            Some(Line::Skipped { why, .. }) => {
                 total.meta.skipped += 1;
                 skipped(&why);
             }
@@ -376,6 +474,7 @@ pub fn run(
                 at.texts += chunk.len() as u64;
                 at.tokens += chunk.iter().map(|e| e.len() as u64).sum::<u64>();
                 at.seconds = start.elapsed().as_secs_f64();
+                at.bytes = lines.bytes().0;
                 progress(at);
             }
             window.clear();
@@ -385,6 +484,7 @@ pub fn run(
         }
     }
     total.meta.lines = at.texts;
+    total.meta.corpus = lines.identity();
     Ok(total)
 }
 
@@ -412,13 +512,17 @@ pub fn reduce_batch(
         })
 }
 
-/// Merges statistics files of shards of one corpus run on one model into one.
+/// Merges statistics files of shards of one corpus run on one model into one. Files of other
+/// models or corpora, a shard given twice and shards of different splits are refused; a merge
+/// that lacks some shards says which it holds (`shard` = "0,2/4"), never "the whole corpus".
 pub fn merge_files(paths: &[PathBuf]) -> Result<HeadStats> {
     let mut it = paths.iter();
     let first = it
         .next()
         .ok_or_else(|| LensError::Unsupported("merge needs at least one statistics file".into()))?;
     let mut out = HeadStats::read(first)?;
+    let mut held = ShardSet::parse(&out.meta.shard)
+        .map_err(|e| LensError::Unsupported(format!("{}: {e}", first.display())))?;
     for p in it {
         let s = HeadStats::read(p)?;
         for (what, a, b) in [
@@ -434,9 +538,92 @@ pub fn merge_files(paths: &[PathBuf]) -> Result<HeadStats> {
             }
         }
         out.merge(&s)?;
+        let theirs = ShardSet::parse(&s.meta.shard)
+            .map_err(|e| LensError::Unsupported(format!("{}: {e}", p.display())))?;
+        held = held
+            .union(&theirs)
+            .map_err(|e| LensError::Unsupported(format!("{}: {e}", p.display())))?;
     }
-    out.meta.shard = String::new();
+    out.meta.shard = held.to_string();
     Ok(out)
+}
+
+/// Which shards of an i/n split a statistics file holds: "" is the whole corpus, "i/n" one
+/// shard, "i,j/n" a partial merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardSet {
+    pub of: usize,
+    pub held: std::collections::BTreeSet<usize>,
+}
+
+/// No run is split into more shards than this.
+pub const MAX_SHARDS: usize = 100_000;
+
+impl ShardSet {
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        if s.is_empty() {
+            return Ok(ShardSet {
+                of: 1,
+                held: [0].into(),
+            });
+        }
+        let bad = || {
+            format!(
+                "shard field {:?} is not i/n or i,j,…/n",
+                crate::files::printable(s, 40)
+            )
+        };
+        let (list, n) = s.rsplit_once('/').ok_or_else(bad)?;
+        let of: usize = n.trim().parse().map_err(|_| bad())?;
+        if of == 0 || of > MAX_SHARDS {
+            return Err(bad());
+        }
+        let mut held = std::collections::BTreeSet::new();
+        for part in list.split(',') {
+            let i: usize = part.trim().parse().map_err(|_| bad())?;
+            if i >= of || !held.insert(i) {
+                return Err(bad());
+            }
+        }
+        Ok(ShardSet { of, held })
+    }
+
+    /// Both sets together; an error for shards of different splits or a shard in both.
+    pub fn union(&self, other: &ShardSet) -> std::result::Result<Self, String> {
+        if self.of != other.of {
+            return Err(format!(
+                "its shards are of a split into {} but the others' of a split into {}: \
+                 only shards of one split merge",
+                other.of, self.of
+            ));
+        }
+        if let Some(i) = self.held.intersection(&other.held).next() {
+            return Err(if self.of == 1 {
+                "the whole corpus is in the merge twice".to_string()
+            } else {
+                format!("shard {i}/{} is in the merge twice", self.of)
+            });
+        }
+        Ok(ShardSet {
+            of: self.of,
+            held: self.held.union(&other.held).copied().collect(),
+        })
+    }
+
+    pub fn complete(&self) -> bool {
+        self.held.len() == self.of
+    }
+}
+
+impl std::fmt::Display for ShardSet {
+    /// "" when complete, else the held shards: "0,2/4".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.complete() {
+            return Ok(());
+        }
+        let list: Vec<String> = self.held.iter().map(|i| i.to_string()).collect();
+        write!(f, "{}/{}", list.join(","), self.of)
+    }
 }
 
 /// Parses "i/n" (0 ≤ i < n).
@@ -511,8 +698,8 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// The statistics of `model` on `source` (at most `limit` texts): read from the cache when a
-/// run with the same model folder, corpus content and limit is there, else run (CPU, batched)
-/// and cached. `ctl_progress` gets (note, fraction); `cancel` stops the run.
+/// run with the same model folder, corpus file and limit is there, else run on `backend`
+/// (batched) and cached. `progress` reports the run; `cancel` stops it.
 pub fn cached_run(
     model: &LoadedModel,
     model_name: &str,
@@ -521,17 +708,20 @@ pub fn cached_run(
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<(HeadStats, bool)> {
-    let scan = source.scan()?;
     let limit_tag = limit.map_or(String::new(), |l| format!(" limit {l}"));
-    let tag = format!("{}{limit_tag}", scan.identity);
+    let tag = source
+        .fingerprint()
+        .map(|f| format!("{f}{limit_tag} statistics {model_name}"));
     let cfg = &model.config;
     cached(
         &model.dir,
-        &tag,
-        |f| {
-            HeadStats::read(f).ok().filter(|s| {
-                (s.maps, s.heads) == (cfg.num_attention_maps(), cfg.num_attention_heads)
-            })
+        tag.as_deref(),
+        |bytes| {
+            HeadStats::from_safetensors_bytes(bytes, Path::new("corpus cache"))
+                .ok()
+                .filter(|s| {
+                    (s.maps, s.heads) == (cfg.num_attention_maps(), cfg.num_attention_heads)
+                })
         },
         || {
             let opts = CorpusOptions {
@@ -539,7 +729,6 @@ pub fn cached_run(
                 shard: (0, 1),
                 limit,
                 model_name: model_name.to_string(),
-                scanned: Some(scan),
             };
             let mut backend = crate::backend::CpuBackend::new();
             run(
@@ -556,24 +745,50 @@ pub fn cached_run(
     )
 }
 
-/// A value from the corpus cache, the file named by the model folder and `tag`, when `read`
-/// accepts what is there (true: it came from the cache); else `make`'s, written there as
-/// `bytes` gives it. A cache that cannot be read or written costs a rerun, nothing more.
+/// A cache file is this many bytes at most (the token states of a large corpus run are the
+/// largest entries).
+pub const MAX_CACHE_BYTES: u64 = 1 << 30;
+
+/// A value from the corpus cache, the file named by the model folder and `tag`, when it is
+/// intact (its checksum covers the tag and the content, so a file of another key, a truncated
+/// or a tampered one is never served) and `read` accepts it (true: it came from the cache);
+/// else `make`'s, written there as `bytes` gives it, through a new file renamed into place.
+/// No tag (a corpus read from a pipe): no cache. A cache that cannot be read or written costs
+/// a rerun, nothing more.
 pub(crate) fn cached<T>(
     model_dir: &Path,
-    tag: &str,
-    read: impl FnOnce(&Path) -> Option<T>,
+    tag: Option<&str>,
+    read: impl FnOnce(&[u8]) -> Option<T>,
     make: impl FnOnce() -> Result<T>,
     bytes: impl FnOnce(&T) -> Result<Vec<u8>>,
 ) -> Result<(T, bool)> {
-    let file = cache_dir().map(|d| d.join(cache_key(model_dir, tag)));
-    if let Some(v) = file.as_deref().and_then(read) {
-        return Ok((v, true));
+    let file = tag.and_then(|t| Some((cache_dir()?.join(cache_key(model_dir, t)), t)));
+    let seal = |tag: &str, body: &[u8]| -> [u8; 32] {
+        let mut h = sha2::Sha256::new();
+        h.update((tag.len() as u64).to_le_bytes());
+        h.update(tag.as_bytes());
+        h.update(body);
+        h.finalize().into()
+    };
+    if let Some((f, tag)) = &file {
+        let found = crate::error::read_file_limited(f, MAX_CACHE_BYTES + 32)
+            .ok()
+            .filter(|b| b.len() >= 32 && b[..32] == seal(tag, &b[32..]))
+            .and_then(|b| read(&b[32..]));
+        if let Some(v) = found {
+            return Ok((v, true));
+        }
     }
     let v = make()?;
-    if let Some(f) = &file {
+    if let Some((f, tag)) = &file {
         let _ = f.parent().map(std::fs::create_dir_all);
-        let _ = bytes(&v).and_then(|b| crate::error::write_file(f, &b));
+        if let Ok(body) = bytes(&v) {
+            if body.len() as u64 <= MAX_CACHE_BYTES {
+                let mut sealed = seal(tag, &body).to_vec();
+                sealed.extend_from_slice(&body);
+                let _ = crate::files::write_atomic(f, &sealed);
+            }
+        }
     }
     Ok((v, false))
 }

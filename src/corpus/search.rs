@@ -302,15 +302,15 @@ pub fn cached_collect(
     progress: &mut dyn FnMut(u64),
     cancel: &AtomicBool,
 ) -> Result<TokenStates> {
-    let identity = source.identity()?;
-    let tag = format!("{identity} limit {limit:?} states {layer}");
+    let tag = source
+        .fingerprint()
+        .map(|f| format!("{f} limit {limit:?} states {layer}"));
     let width = model.config.hidden_size;
     let (s, _) = super::cached(
         &model.dir,
-        &tag,
-        |f| {
-            let bytes = std::fs::read(f).ok()?;
-            TokenStates::from_safetensors_bytes(&bytes, f)
+        tag.as_deref(),
+        |bytes| {
+            TokenStates::from_safetensors_bytes(bytes, Path::new("corpus cache"))
                 .ok()
                 .filter(|s| s.width == width && s.layer == layer)
         },

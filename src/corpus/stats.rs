@@ -110,14 +110,24 @@ impl HeadStats {
                 self.maps, self.heads, other.maps, other.heads
             )));
         }
-        self.rows += other.rows;
+        let too_many = || {
+            LensError::Analysis(format!(
+                "cannot merge: the counts would pass {MAX_ROWS} query positions"
+            ))
+        };
+        self.rows = self
+            .rows
+            .checked_add(other.rows)
+            .filter(|r| *r <= MAX_ROWS as u64)
+            .ok_or_else(too_many)?;
         for (a, b) in self.sums.iter_mut().zip(&other.sums) {
             a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         }
         self.js.iter_mut().zip(&other.js).for_each(|(x, y)| *x += y);
-        self.meta.lines += other.meta.lines;
-        self.meta.truncated += other.meta.truncated;
-        self.meta.skipped += other.meta.skipped;
+        let m = &mut self.meta;
+        m.lines = m.lines.checked_add(other.meta.lines).ok_or_else(too_many)?;
+        m.truncated = m.truncated.saturating_add(other.meta.truncated);
+        m.skipped = m.skipped.saturating_add(other.meta.skipped);
         Ok(())
     }
 
@@ -221,10 +231,7 @@ impl HeadStats {
         ));
         let m = &self.meta;
         let meta = HashMap::from([
-            (
-                "format".to_string(),
-                "albert-lens corpus statistics 1".into(),
-            ),
+            ("format".to_string(), FORMAT.into()),
             ("model".to_string(), m.model.clone()),
             ("corpus".to_string(), m.corpus.clone()),
             ("lines".to_string(), m.lines.to_string()),
@@ -236,78 +243,160 @@ impl HeadStats {
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::error::write_file(path, &self.to_safetensors_bytes()?)
+        crate::files::write_atomic(path, &self.to_safetensors_bytes()?)
     }
 
+    /// Reads a statistics file: [`Self::from_safetensors_bytes`] on a regular file of at most
+    /// [`MAX_STATS_BYTES`] (its size checked before anything is read; a pipe, device or folder
+    /// refused by name).
     pub fn read(path: &Path) -> Result<Self> {
-        Self::from_safetensors_bytes(&crate::error::read_file(path)?, path)
+        Self::from_safetensors_bytes(
+            &crate::error::read_file_limited(path, MAX_STATS_BYTES)?,
+            path,
+        )
     }
 
+    /// Parses and validates a statistics file: the format tag (when there is one); the header's shapes against one
+    /// another and the limits (before anything proportional to them is allocated); every value
+    /// finite; `rows` ≥ 1 and ≥ the texts counted; the metadata's counts whole numbers and its
+    /// strings made printable ([`crate::files::printable`]).
     pub fn from_safetensors_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         use safetensors::tensor::{Dtype, SafeTensors};
         let err = |msg: String| LensError::TraceFile {
             path: path.to_path_buf(),
-            msg: format!("not a corpus statistics file: {msg}"),
+            msg: format!("not a valid corpus statistics file: {msg}"),
         };
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(e.to_string()))?;
-        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let floats = |name: &str| -> Result<(Vec<usize>, Vec<f64>)> {
+        // files made elsewhere (the Python reference) may leave the tag out; one that names
+        // another format is refused
+        match meta.get("format").map(String::as_str) {
+            Some(FORMAT) | None => {}
+            Some(other) => {
+                return Err(err(format!(
+                    "its format is {:?}, not {FORMAT:?}",
+                    crate::files::printable(other, 60)
+                )))
+            }
+        }
+        let tensors = header.tensors();
+        let shape_of = |name: &str| -> Result<Vec<usize>> {
+            tensors
+                .get(name)
+                .map(|t| t.shape.clone())
+                .ok_or_else(|| err(format!("no {name} tensor")))
+        };
+        let shape = shape_of(STATS[0])?;
+        let [maps, heads] = shape[..] else {
+            return Err(err(format!(
+                "{} has shape {shape:?}, not [maps, heads]",
+                STATS[0]
+            )));
+        };
+        if !(1..=MAX_MAPS).contains(&maps)
+            || !(1..=MAX_HEADS).contains(&heads)
+            || maps * heads > MAX_MAPS_HEADS
+        {
+            return Err(err(format!(
+                "shape [{maps}, {heads}]: statistics have 1 to {MAX_MAPS} maps, 1 to {MAX_HEADS} heads and at most {MAX_MAPS_HEADS} of both"
+            )));
+        }
+        let k = maps * heads;
+        for name in STATS {
+            let sh = shape_of(name)?;
+            if sh != shape {
+                return Err(err(format!("{name} has shape {sh:?}, not {shape:?}")));
+            }
+        }
+        let sh = shape_of("head_js")?;
+        if sh != [k, k] {
+            return Err(err(format!("head_js has shape {sh:?}, not [{k}, {k}]")));
+        }
+        let st = SafeTensors::deserialize(bytes).map_err(|e| err(e.to_string()))?;
+        let floats = |name: &str| -> Result<Vec<f64>> {
             let v = st
                 .tensor(name)
                 .map_err(|_| err(format!("no {name} tensor")))?;
             if v.dtype() != Dtype::F32 {
                 return Err(err(format!("{name} is {:?}, expected F32", v.dtype())));
             }
-            let data = v
-                .data()
+            v.data()
                 .chunks_exact(4)
                 .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                .collect();
-            Ok((v.shape().to_vec(), data))
+                .map(|x| {
+                    x.is_finite()
+                        .then_some(x)
+                        .ok_or_else(|| err(format!("{name} holds {x}, not a finite number")))
+                })
+                .collect()
         };
         let rows_view = st
             .tensor("rows")
             .map_err(|_| err("no rows tensor".into()))?;
         let rows = match (rows_view.dtype(), rows_view.data()) {
-            (Dtype::I64, d) if d.len() == 8 => {
-                i64::from_le_bytes(d.try_into().unwrap_or([0; 8])).max(0) as u64
-            }
+            (Dtype::I64, d) if d.len() == 8 => i64::from_le_bytes(d.try_into().unwrap_or([0; 8])),
             _ => return Err(err("rows is not one I64".into())),
         };
-        let (shape, _) = floats(STATS[0])?;
-        let [maps, heads] = shape[..] else {
-            return Err(err(format!("{} has shape {shape:?}", STATS[0])));
+        if !(1..=MAX_ROWS).contains(&rows) {
+            return Err(err(format!(
+                "rows is {rows}: a run counts 1 to {MAX_ROWS} query positions"
+            )));
+        }
+        let rows = rows as u64;
+        let num = |key: &str| -> Result<u64> {
+            let v = meta
+                .get(key)
+                .ok_or_else(|| err(format!("the metadata has no {key:?}")))?;
+            v.parse::<u64>().map_err(|_| {
+                err(format!(
+                    "the metadata's {key:?} is {:?}, not a whole number ≥ 0",
+                    crate::files::printable(v, 40)
+                ))
+            })
         };
+        let text = |key: &str| {
+            meta.get(key)
+                .map(|v| crate::files::printable(v, MAX_META_CHARS))
+                .unwrap_or_default()
+        };
+        let m = CorpusMeta {
+            model: text("model"),
+            corpus: text("corpus"),
+            lines: num("lines")?,
+            truncated: num("truncated")?,
+            skipped: num("skipped")?,
+            shard: text("shard"),
+        };
+        if m.lines > rows || m.truncated > m.lines {
+            return Err(err(format!(
+                "its counts disagree: {} texts ({} truncated) over {rows} query positions",
+                m.lines, m.truncated
+            )));
+        }
+        super::ShardSet::parse(&m.shard).map_err(err)?;
         let mut out = HeadStats::new(maps, heads);
         out.rows = rows;
         let r = rows as f64;
         for (s, name) in STATS.iter().enumerate() {
-            let (sh, v) = floats(name)?;
-            if sh != shape {
-                return Err(err(format!("{name} has shape {sh:?}, not {shape:?}")));
-            }
-            out.sums[s] = v.into_iter().map(|x| x * r).collect();
+            out.sums[s] = floats(name)?.into_iter().map(|x| x * r).collect();
         }
-        let (sh, js) = floats("head_js")?;
-        let k = maps * heads;
-        if sh != [k, k] {
-            return Err(err(format!("head_js has shape {sh:?}, not [{k}, {k}]")));
-        }
-        out.js = js.into_iter().map(|x| x * r).collect();
-        let num = |key: &str| meta.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let text = |key: &str| meta.get(key).cloned().unwrap_or_default();
-        out.meta = CorpusMeta {
-            model: text("model"),
-            corpus: text("corpus"),
-            lines: num("lines"),
-            truncated: num("truncated"),
-            skipped: num("skipped"),
-            shard: text("shard"),
-        };
+        out.js = floats("head_js")?.into_iter().map(|x| x * r).collect();
+        out.meta = m;
         Ok(out)
     }
 }
+
+/// The format tag a statistics file carries in its metadata.
+pub const FORMAT: &str = "albert-lens corpus statistics 1";
+/// Limits a statistics file must keep: attention maps (layer applications), heads, both
+/// together (head_js is `[K, K]`), query positions, and the file's size.
+pub const MAX_MAPS: usize = 256;
+pub const MAX_HEADS: usize = 256;
+pub const MAX_MAPS_HEADS: usize = 4096;
+pub const MAX_ROWS: i64 = 1 << 50;
+pub const MAX_STATS_BYTES: u64 = (MAX_MAPS_HEADS * MAX_MAPS_HEADS * 4 + (1 << 24)) as u64;
+/// Model and corpus names from a file are cut to this many characters.
+pub const MAX_META_CHARS: usize = 200;
 
 /// Whether a token's text, without the '▁' / '##' markers, is non-empty and all Unicode
 /// punctuation (general categories P*).

@@ -67,8 +67,20 @@ fn note(main: Named<'_>, other: Option<Named<'_>>) -> String {
         Some(o) => format!("Solid: {}; dashed: {}. ", main.1, o.1),
         None => format!("{}. ", main.1),
     };
+    let part = match crate::corpus::ShardSet::parse(&s.meta.shard) {
+        Ok(set) if !set.complete() => format!(
+            " Partial: shards {} of {} only.",
+            set.held
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            set.of
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{models}Means over heads and over {} query positions of {} texts ({}).",
+        "{models}Means over heads and over {} query positions of {} texts ({}).{part}",
         s.rows, s.meta.lines, s.meta.corpus
     )
 }

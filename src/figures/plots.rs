@@ -23,11 +23,19 @@ pub fn ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let mut t = (lo / step).ceil() * step;
-    let mut out = Vec::new();
-    while t <= hi + step * 1e-9 {
-        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
-        t += step;
+    if !(step.is_finite() && step > 0.0) {
+        return vec![lo, hi];
+    }
+    let first = (lo / step).ceil() * step;
+    // counted, not stepped: a range a few ulps wide (where t + step == t) still ends
+    let mut out: Vec<f64> = (0..=4 * count.max(1) + 2)
+        .map(|k| first + k as f64 * step)
+        .take_while(|t| *t <= hi + step * 1e-9)
+        .map(|t| if t.abs() < step * 1e-9 { 0.0 } else { t })
+        .collect();
+    out.dedup();
+    if out.is_empty() {
+        out.push(lo);
     }
     out
 }
@@ -47,12 +55,18 @@ pub fn tick_label(v: f64) -> String {
 }
 
 /// The figure's title, top left.
+/// The title, top left; the figure widens to hold it whole (a title is never cut).
 fn draw_title(fig: &mut Figure, text: impl Into<String>, theme: &Theme) {
+    let text = text.into();
+    let size = theme.font * 1.1;
+    // bold glyphs run about a tenth wider than text_width's estimate
+    let need = (24.0 + text_width(&text, size) * 1.1).ceil();
+    fig.width = fig.width.max(need);
     fig.items.push(Item::Text {
         x: 12.0,
         y: theme.font * 1.4,
-        text: text.into(),
-        size: theme.font * 1.1,
+        text,
+        size,
         anchor: Anchor::Start,
         rotate: 0.0,
         color: theme.foreground,

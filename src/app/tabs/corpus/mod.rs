@@ -6,7 +6,7 @@
 //! head grid of any statistic, heads by entropy and distance, and the map of heads from their JS
 //! divergences.
 
-mod explore;
+pub mod explore;
 
 use super::{export_button, from_json, to_json, Built, Tab};
 use crate::app::jobs::{self, Job};
@@ -177,8 +177,7 @@ impl CorpusTab {
             let count = models.len();
             for (i, (m, name)) in models.iter().enumerate() {
                 let mut progress = |p: corpus::Progress| {
-                    let part = p.fraction(1)
-                        * limit.map_or(1.0, |l| (p.total_lines as f32 / l as f32).max(1.0));
+                    let part = p.fraction();
                     ctl.report(
                         format!(
                             "{name}: {} texts, {:.0} texts/s",
