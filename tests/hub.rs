@@ -34,6 +34,8 @@ enum Fault {
     Endless,
     /// the body in small slices with pauses (a slow link)
     Slow,
+    /// one byte every 400 ms: each read beats the read timeout, the download never ends
+    Drip,
 }
 
 /// Files by (model id, file name), with what the Hub does around them.
@@ -144,6 +146,15 @@ fn send_body(s: &mut std::net::TcpStream, body: &[u8], fault: Option<Fault>, fir
         Some(Fault::Endless) => {
             let chunk = vec![b'x'; 1 << 16];
             while s.write_all(&chunk).is_ok() {}
+        }
+        Some(Fault::Drip) => {
+            for b in body {
+                if s.write_all(&[*b]).is_err() {
+                    return;
+                }
+                let _ = s.flush();
+                std::thread::sleep(std::time::Duration::from_millis(400));
+            }
         }
         Some(Fault::Slow) => {
             for part in body.chunks(body.len().div_ceil(20).max(1)) {
@@ -868,4 +879,180 @@ fn a_download_cut_off_while_another_waits_is_redone_whole_by_the_other() {
     let bytes = std::fs::read(fixture("albert_single/model.safetensors")).unwrap();
     assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), bytes);
     LoadedModel::open(dir).unwrap();
+}
+
+/// [`options`] with `HF_HUB_OFFLINE` set.
+fn offline_at(endpoint: &str, cache: &Path) -> HubOptions {
+    HubOptions {
+        offline: true,
+        ..options(endpoint, cache)
+    }
+}
+
+/// The weights file's blob name (its sha256) in the fixture `name`.
+fn weights_sha(name: &str) -> String {
+    sha256(&std::fs::read(fixture(name).join("model.safetensors")).unwrap())
+}
+
+#[test]
+fn a_link_planted_at_the_partial_download_is_replaced_and_its_target_untouched() {
+    let id = "org/planted";
+    let server = serve(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, b"another user's file").unwrap();
+    let blobs = cache.path().join("models--org--planted/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let sha = weights_sha("albert_single");
+    std::os::unix::fs::symlink(&victim, blobs.join(format!("{sha}.incomplete"))).unwrap();
+    let dir = open_at(&server, id, cache.path()).unwrap();
+    assert!(LoadedModel::open(&dir).is_ok());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"another user's file");
+}
+
+#[test]
+fn a_link_planted_at_the_lock_file_is_refused_and_creates_nothing_outside() {
+    let id = "org/lockplant";
+    let server = serve(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("created-through-the-link");
+    let locks = cache.path().join(".locks/models--org--lockplant");
+    std::fs::create_dir_all(&locks).unwrap();
+    let sha = weights_sha("albert_single");
+    std::os::unix::fs::symlink(&target, locks.join(format!("{sha}.lock"))).unwrap();
+    let e = open_at(&server, id, cache.path()).unwrap_err();
+    assert!(e.to_string().contains(".lock"), "{e}");
+    assert!(
+        !target.exists(),
+        "a file was created through the planted link"
+    );
+}
+
+#[test]
+fn a_blob_changed_on_disk_is_refused_offline_and_downloaded_again_online() {
+    let id = "org/flipped";
+    let server = serve(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let dir = open_at(&server, id, cache.path()).unwrap();
+    let blob = cache
+        .path()
+        .join("models--org--flipped/blobs")
+        .join(weights_sha("albert_single"));
+    let good = std::fs::read(&blob).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x55;
+    std::fs::write(&blob, &bad).unwrap();
+    let offline = offline_at(&server.endpoint, cache.path());
+    let e = hub::open(id, &offline, &mut no_progress()).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+    assert!(hub::cached(&offline, id).is_none());
+    // online: the damaged blob is fetched again
+    assert_eq!(open_at(&server, id, cache.path()).unwrap(), dir);
+    assert_eq!(std::fs::read(&blob).unwrap(), good);
+    // and a verified blob opens offline again
+    assert_eq!(hub::open(id, &offline, &mut no_progress()).unwrap(), dir);
+}
+
+#[test]
+fn a_snapshot_link_leading_outside_the_cache_is_refused() {
+    let id = "org/outside";
+    let server = serve(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let dir = open_at(&server, id, cache.path()).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let evil = outside.path().join("config.json");
+    std::fs::copy(dir.join("config.json"), &evil).unwrap();
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+    std::os::unix::fs::symlink(&evil, dir.join("config.json")).unwrap();
+    let offline = offline_at(&server.endpoint, cache.path());
+    let e = hub::open(id, &offline, &mut no_progress()).unwrap_err();
+    assert!(e.to_string().contains("outside the repository"), "{e}");
+}
+
+#[test]
+fn a_snapshot_file_that_is_a_folder_is_named_as_the_damage() {
+    let id = "org/folder";
+    let server = serve(repo_with(id, "albert_single"));
+    let cache = tempfile::tempdir().unwrap();
+    let dir = open_at(&server, id, cache.path()).unwrap();
+    std::fs::remove_file(dir.join("tokenizer.json")).unwrap();
+    std::fs::create_dir(dir.join("tokenizer.json")).unwrap();
+    let offline = offline_at(&server.endpoint, cache.path());
+    let e = hub::open(id, &offline, &mut no_progress()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("is a folder"),
+        "{msg}"
+    );
+    assert!(!msg.contains("HF_HUB_OFFLINE forbids"), "{msg}");
+}
+
+#[test]
+fn a_revision_file_that_is_a_pipe_is_refused_at_once() {
+    let id = "org/fifo";
+    let cache = tempfile::tempdir().unwrap();
+    let refs = cache.path().join("models--org--fifo/refs");
+    std::fs::create_dir_all(&refs).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(refs.join("main"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let offline = offline_at("http://127.0.0.1:1", cache.path());
+    let t = std::time::Instant::now();
+    let e = hub::open(id, &offline, &mut no_progress()).unwrap_err();
+    assert!(t.elapsed().as_secs() < 5, "took {:?}", t.elapsed());
+    assert!(
+        e.to_string().contains("a pipe") || e.to_string().contains("not a regular file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_server_that_drips_a_byte_at_a_time_is_abandoned_by_the_rate_floor() {
+    let id = "org/drip";
+    let mut repo = repo_with(id, "albert_single");
+    repo.fault(id, "model.safetensors", Fault::Drip);
+    let server = serve(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let e = open_at(&server, id, cache.path()).unwrap_err();
+    assert!(t.elapsed().as_secs() < 15, "took {:?}", t.elapsed());
+    assert!(e.to_string().contains("too slow"), "{e}");
+    nothing_cached(cache.path(), id);
+}
+
+#[test]
+fn out_of_range_timeouts_in_the_environment_are_an_error_naming_the_variable() {
+    for (name, value) in [
+        ("HF_HUB_DOWNLOAD_TIMEOUT", "1e20"),
+        ("HF_HUB_ETAG_TIMEOUT", "1e300"),
+        ("HF_HUB_ETAG_TIMEOUT", "-3"),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let out = home.path().join("t.safetensors");
+        let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+            .args([
+                "trace",
+                "--model",
+                "hub:org/x",
+                "--text",
+                "hi",
+                "--backend",
+                "cpu",
+                "--out",
+            ])
+            .arg(&out)
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", "http://127.0.0.1:1")
+            .env(name, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert_eq!(res.status.code(), Some(1), "{err}");
+        assert!(err.contains(name) && !err.contains("panicked"), "{err}");
+    }
 }

@@ -47,6 +47,9 @@ pub struct HubOptions {
     pub read_timeout: Duration,
 }
 
+/// The longest timeout accepted from the environment: a day.
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+
 /// huggingface_hub's default for both timeouts: 10 s.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,6 +57,30 @@ impl HubOptions {
     /// Options from the environment, as huggingface_hub reads them.
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Self::from_env`], with the timeouts checked as a flag would be: a variable that is
+    /// set but not a number of seconds in 0.001..=86400 is an error naming it.
+    pub fn from_env_checked() -> Result<Self> {
+        for name in ["HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"] {
+            let Ok(v) = std::env::var(name) else {
+                continue;
+            };
+            if v.is_empty() {
+                continue;
+            }
+            if !v
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|s| (0.001..=MAX_TIMEOUT_S).contains(&s))
+            {
+                return Err(LensError::Hub(format!(
+                    "{name}={}: give a number of seconds from 0.001 to {MAX_TIMEOUT_S}",
+                    crate::files::printable(&v, 40)
+                )));
+            }
+        }
+        Ok(Self::from_env())
     }
 
     /// Options from any variable lookup (tests pass their own).
@@ -76,7 +103,7 @@ impl HubOptions {
         let seconds = |name: &str| {
             get(name)
                 .and_then(|v| v.parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s > 0.0)
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= MAX_TIMEOUT_S)
                 .map(Duration::from_secs_f64)
                 .unwrap_or(DEFAULT_TIMEOUT)
         };
@@ -151,19 +178,22 @@ fn complete(dir: &Path) -> bool {
             .any(|f| dir.join(f).is_file())
 }
 
-/// The cached snapshot for `id` at the configured revision, if it is complete.
+/// The cached snapshot for `id` at the configured revision, if it is complete and intact.
 pub fn cached(opts: &HubOptions, id: &str) -> Option<PathBuf> {
+    checked_cache(opts, id).ok().flatten()
+}
+
+/// [`cached`], telling a damaged cache (a revision file that is not a file, a snapshot entry
+/// that is a folder or links outside the repository, a blob whose content is not its hash)
+/// from a missing one.
+pub fn checked_cache(
+    opts: &HubOptions,
+    id: &str,
+) -> std::result::Result<Option<PathBuf>, super::hub_cache::Broken> {
     if !valid_id(id) || !valid_revision(&opts.revision) {
-        return None;
+        return Ok(None);
     }
-    let repo = repo_dir(opts, id);
-    let commit = std::fs::read_to_string(repo.join("refs").join(&opts.revision)).ok()?;
-    let commit = commit.trim();
-    if !is_hex(commit, 40) {
-        return None;
-    }
-    let snap = repo.join("snapshots").join(commit);
-    complete(&snap).then_some(snap)
+    super::hub_cache::snapshot(&repo_dir(opts, id), &opts.revision, complete)
 }
 
 /// `scheme://host[:port]` of a URL, lower-cased, for same-host checks.
@@ -225,6 +255,9 @@ impl Checksum {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
+
+/// A download slower than this many bytes per three read timeouts is abandoned.
+const MIN_WINDOW_BYTES: u64 = 16 << 10;
 
 /// At most this many redirects are followed for one file.
 const MAX_REDIRECTS: usize = 5;
@@ -417,12 +450,7 @@ impl Fetcher<'_> {
             .join(self.repo.file_name().unwrap_or_default());
         std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
         let path = dir.join(format!("{etag}.lock"));
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(write_err(&path))?;
+        let lock = crate::files::open_lock(&path).map_err(write_err(&path))?;
         loop {
             match lock.try_lock() {
                 Ok(()) => return Ok(lock),
@@ -494,11 +522,30 @@ impl Fetcher<'_> {
                 format!("{file}: the server gave its git hash but not its size"),
             )
         })?;
-        let mut out = std::fs::File::create(to).map_err(write_err(to))?;
+        // made new, never through a link planted at the name
+        let _ = std::fs::remove_file(to);
+        let mut out = crate::files::create_new(to).map_err(write_err(to))?;
         let mut body = resp.into_body().into_reader();
         let mut buf = vec![0u8; 1 << 20];
         let mut done = 0u64;
+        // a server that sends a byte now and then beats every read timeout: over each window
+        // of three read timeouts at least MIN_WINDOW_BYTES must arrive
+        let window = self.opts.read_timeout.saturating_mul(3);
+        let (mut since, mut at_since) = (std::time::Instant::now(), 0u64);
         loop {
+            if since.elapsed() >= window {
+                if done - at_since < MIN_WINDOW_BYTES {
+                    return Err(hub_err(
+                        id,
+                        format!(
+                            "the download of {file} is too slow: {} bytes in the last {:.0} s (at least {MIN_WINDOW_BYTES} are needed)",
+                            done - at_since,
+                            window.as_secs_f64()
+                        ),
+                    ));
+                }
+                (since, at_since) = (std::time::Instant::now(), done);
+            }
             let n = body.read(&mut buf).map_err(|e| {
                 let why = if e.kind() == std::io::ErrorKind::TimedOut
                     || e.to_string().contains("imeout")
@@ -598,7 +645,7 @@ impl Fetcher<'_> {
         if let Some(parent) = ref_file.parent() {
             std::fs::create_dir_all(parent).map_err(write_err(parent))?;
         }
-        std::fs::write(&ref_file, &commit).map_err(write_err(&ref_file))?;
+        crate::files::write_atomic(&ref_file, commit.as_bytes())?;
         Ok(snap)
     }
 }
@@ -632,8 +679,16 @@ pub fn open(
             format!("not a valid revision: {:?}", opts.revision),
         ));
     }
-    if let Some(dir) = cached(opts, id) {
-        return Ok(dir);
+    match checked_cache(opts, id) {
+        Ok(Some(dir)) => return Ok(dir),
+        Ok(None) => {}
+        // online, a blob changed on disk is downloaded again; anything else is named
+        Err(b) if !opts.offline && !b.corrupt_blobs.is_empty() => {
+            for blob in &b.corrupt_blobs {
+                let _ = std::fs::remove_file(blob);
+            }
+        }
+        Err(b) => return Err(hub_err(id, b.msg)),
     }
     if opts.offline {
         return Err(hub_err(

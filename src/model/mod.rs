@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod config;
 pub mod family;
 pub mod hub;
+pub mod hub_cache;
 pub mod internals;
 pub mod mlm;
 pub mod source;

@@ -46,7 +46,7 @@ impl ModelSource {
             ModelSource::Folder(p) => Ok(p.clone()),
             ModelSource::Builtin(name) => super::builtin::folder(name),
             ModelSource::Hub(id) => {
-                let opts = super::hub::HubOptions::from_env();
+                let opts = super::hub::HubOptions::from_env_checked()?;
                 let mut each = |p: super::hub::DownloadProgress| {
                     progress(
                         format!("downloading {id}: {}", p.file),
