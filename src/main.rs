@@ -144,7 +144,7 @@ enum Command {
         #[arg(long, value_parser = parse_ablation)]
         ablate: Option<Ablation>,
         /// output file (.safetensors)
-        #[arg(long)]
+        #[arg(long, value_parser = cli::ranges::safetensors_out)]
         out: PathBuf,
     },
     /// Gradient attributions of a masked-LM prediction: grad x input, gradient norm and
@@ -158,19 +158,19 @@ enum Command {
         #[arg(long)]
         pair: Option<String>,
         /// the token position predicted, from 0 ([CLS] = 0; default: the first [MASK])
-        #[arg(long)]
+        #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::POSITION))]
         position: Option<usize>,
         /// the predicted token attributed (a vocabulary entry; default: the model's top 1)
         #[arg(long)]
         target: Option<String>,
-        /// integrated-gradients steps
-        #[arg(long, default_value_t = 50)]
+        /// integrated-gradients steps (1 to 10000)
+        #[arg(long, default_value_t = 50, value_parser = cli::ranges::count(albert_lens::ranges::STEPS))]
         steps: usize,
         /// accepted as elsewhere; the gradients run on the CPU
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
         /// output file (.safetensors)
-        #[arg(long)]
+        #[arg(long, value_parser = cli::ranges::safetensors_out)]
         out: PathBuf,
     },
     /// Run a model on a text and print, per layer, the token each token attends to most
@@ -186,8 +186,8 @@ enum Command {
     /// Measure the app's frame time headless: a 512 x 512 head heatmap, and the 144 thumbnails
     /// of a 12 x 12 model at N = 128 (ALBERT-base shapes, random weights)
     BenchUi {
-        /// frames per case (the median is reported)
-        #[arg(long, default_value_t = 120)]
+        /// frames per case (the median is reported; 1 to 100000)
+        #[arg(long, default_value_t = 120, value_parser = cli::ranges::count(1..=100_000))]
         frames: usize,
     },
     /// Check a backend against the golden outputs of transformers (tests/fixtures/golden) and,
@@ -217,7 +217,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "head")]
         view: albert_lens::render::RenderView,
         /// layer, from 1 (default: the last)
-        #[arg(long)]
+        #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::LAYER))]
         layer: Option<usize>,
         /// head, from 1, or "mean" / "max" (default: mean; for js: head h vs head h, averaged)
         #[arg(long)]
@@ -227,14 +227,14 @@ enum Command {
         compare: Option<PathBuf>,
         /// Figure 1 what-if: also run the (ALBERT) model with its shared layer applied these
         /// many times, e.g. 6,12,24
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = cli::ranges::repeats)]
         repeats: Vec<usize>,
         /// lens / explain: the token position, from 0 (default: the first [MASK]; explain
         /// without one: the first token after [CLS])
-        #[arg(long)]
+        #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::POSITION))]
         position: Option<usize>,
-        /// explain: the softmax temperature of the what-if (1 is the model)
-        #[arg(long, default_value_t = 1.0)]
+        /// explain: the softmax temperature of the what-if (1 is the model; 0.05 to 20)
+        #[arg(long, default_value_t = 1.0, value_parser = cli::ranges::temperature)]
         temperature: f32,
         /// attribution: integrated-gradients, grad-x-input or gradient-norm
         #[arg(long, default_value = "integrated-gradients")]
@@ -242,8 +242,8 @@ enum Command {
         /// attribution: the predicted token attributed (default: the model's top 1)
         #[arg(long)]
         target: Option<String>,
-        /// attribution: integrated-gradients steps
-        #[arg(long, default_value_t = 50)]
+        /// attribution: integrated-gradients steps (1 to 10000)
+        #[arg(long, default_value_t = 50, value_parser = cli::ranges::count(albert_lens::ranges::STEPS))]
         steps: usize,
         /// head, model, rollout: attention per word instead of per word piece (to a word = sum
         /// over its pieces, from a word = mean)
@@ -252,8 +252,8 @@ enum Command {
         /// switch heads off in the main model: LAYER:HEAD[,...], from 1
         #[arg(long, value_parser = parse_ablation)]
         ablate: Option<Ablation>,
-        /// lens: how many predictions per layer
-        #[arg(long, default_value_t = 5)]
+        /// lens: how many predictions per layer (1 to 50)
+        #[arg(long, default_value_t = 5, value_parser = cli::ranges::count(albert_lens::ranges::TOP_K))]
         top_k: usize,
         /// projection: every layer with each token's trajectory (default), or only --layer
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -276,14 +276,15 @@ enum Command {
         /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
         #[arg(long)]
         hide_special: bool,
-        /// PNG scale: 1, 2 or 4 (any factor up to 16); with --scene, the scene's unless given
-        #[arg(long)]
+        /// PNG scale: 1, 2 or 4 (any factor from 0.25 up to 16); with --scene, the scene's
+        /// unless given
+        #[arg(long, value_parser = cli::ranges::png_scale)]
         scale: Option<f32>,
         /// a layer-by-layer animation instead of one figure: gif, or apng (written as .png)
         #[arg(long)]
         animate: Option<String>,
-        /// animation frames per second
-        #[arg(long, default_value_t = 2.0)]
+        /// animation frames per second (0.1 to 60)
+        #[arg(long, default_value_t = 2.0, value_parser = cli::ranges::fps)]
         fps: f32,
         /// draw the figure a scene file describes (File > Save scene… in the window): the other
         /// view options are the scene's
@@ -309,19 +310,19 @@ enum Command {
         /// second segment; or .jsonl with "text" and "pair"
         #[arg(long, default_value = "builtin")]
         corpus: String,
-        /// texts per forward pass (on 2 cores 8 to 32 run within 10% of each other)
-        #[arg(long, default_value_t = 16)]
+        /// texts per forward pass, 1 to 1024 (on 2 cores 8 to 32 run within 10% of each other)
+        #[arg(long, default_value_t = 16, value_parser = cli::ranges::count(albert_lens::ranges::BATCH))]
         batch: usize,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
         /// run only the lines whose 0-based index is i modulo n (e.g. 0/4)
         #[arg(long, value_parser = albert_lens::corpus::parse_shard)]
         shard: Option<(usize, usize)>,
-        /// stop after this many texts
-        #[arg(long)]
+        /// stop after this many texts (reading stops there too)
+        #[arg(long, value_parser = cli::ranges::positive64())]
         limit: Option<u64>,
         /// output file (.safetensors)
-        #[arg(long, required = true)]
+        #[arg(long, required = true, value_parser = cli::ranges::safetensors_out)]
         out: Option<PathBuf>,
     },
     /// Measure forward latency on random weights of real model shapes
@@ -331,11 +332,11 @@ enum Command {
         /// model shapes: albert-base, albert-large, bert-base
         #[arg(long, value_delimiter = ',', default_value = "albert-base,bert-base")]
         models: Vec<String>,
-        /// token counts
-        #[arg(long, value_delimiter = ',', default_value = "128,512")]
+        /// token counts (each 1 to 8192)
+        #[arg(long, value_delimiter = ',', default_value = "128,512", value_parser = cli::ranges::count(1..=8192))]
         tokens: Vec<usize>,
-        /// timed runs per case (the median is reported)
-        #[arg(long, default_value_t = 5)]
+        /// timed runs per case (the median is reported; 1 to 1000)
+        #[arg(long, default_value_t = 5, value_parser = cli::ranges::count(1..=1000))]
         iters: usize,
         /// the GPU's weight products: exact (f32) or fast (cooperative matrices)
         #[arg(long, value_enum, default_value = "exact")]
@@ -347,14 +348,18 @@ enum Command {
         /// statistics, texts/s per batch size (compare tools/bench/hf_corpus.py)
         #[arg(long)]
         corpus: bool,
-        /// corpus: batch sizes
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+        /// corpus: batch sizes (each 1 to 1024)
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32,128", value_parser = cli::ranges::count(albert_lens::ranges::BATCH))]
         batches: Vec<usize>,
-        /// corpus: how many built-in sentences
-        #[arg(long, default_value_t = 256)]
+        /// corpus: how many built-in sentences (1 to 100000)
+        #[arg(long, default_value_t = 256, value_parser = cli::ranges::count(1..=100_000))]
         texts: usize,
     },
 }
+
+/// `trace --text-file` reads at most this much (a model of 8192 positions sees at most about
+/// 130,000 characters of it; see `max_chars`).
+const TEXT_FILE_BYTES: usize = 4 << 20;
 
 /// A figure theme (light, dark, presentation) and a colormap (viridis, magma, cividis) by name.
 fn parse_look(
@@ -402,7 +407,7 @@ fn resolve_model(spec: &Path) -> Result<PathBuf> {
         ModelSource::Builtin(name) => return Ok(albert_lens::model::builtin::folder(&name)?),
         ModelSource::Hub(id) => id,
     };
-    let opts = albert_lens::model::hub::HubOptions::from_env();
+    let opts = albert_lens::model::hub::HubOptions::from_env_checked()?;
     let mut last_file = String::new();
     let mut progress = |p: albert_lens::model::hub::DownloadProgress| {
         if p.file != last_file {
@@ -449,24 +454,9 @@ fn run_trace_on(
     Ok((model, trace, backend.name()))
 }
 
-/// Mesa's Wayland client prints "XDG_RUNTIME_DIR is invalid or not set" on every device it
-/// creates when the variable is missing (a headless shell, CI): give the process a private one.
-/// Without the variable no Wayland display was reachable anyway, so nothing else changes.
-fn private_runtime_dir() -> Option<PathBuf> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| Path::new(&d).is_dir()) {
-        return None;
-    }
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = std::env::temp_dir().join(format!("albert-lens-runtime-{}", std::process::id()));
-    std::fs::DirBuilder::new().mode(0o700).create(&dir).ok()?;
-    // before any thread exists: nothing reads the environment concurrently
-    std::env::set_var("XDG_RUNTIME_DIR", &dir);
-    Some(dir)
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let runtime_dir = private_runtime_dir();
+    let runtime_dir = cli::private_runtime_dir();
     let result = run(cli);
     if let Some(d) = runtime_dir {
         let _ = std::fs::remove_dir_all(d);
@@ -508,9 +498,15 @@ fn run(cli: Cli) -> Result<()> {
             let text = match (text, text_file) {
                 (Some(t), _) => t,
                 (None, Some(f)) => {
-                    let bytes = albert_lens::error::read_file(&f)?;
-                    String::from_utf8(bytes)
-                        .with_context(|| format!("{} is not UTF-8 text", f.display()))?
+                    let max = TEXT_FILE_BYTES;
+                    let (t, more) = albert_lens::files::read_text_start(&f, max)?;
+                    if more {
+                        eprintln!(
+                            "note: {} is longer than {max} bytes: only its start was read (a model sees far less)",
+                            f.display()
+                        );
+                    }
+                    t
                 }
                 (None, None) => anyhow::bail!("give --text or --text-file"),
             };
@@ -598,6 +594,11 @@ fn run(cli: Cli) -> Result<()> {
             out,
         }) => {
             use albert_lens::render::RenderOptions;
+            if scene.is_some() && animate.is_some() {
+                anyhow::bail!(
+                    "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
+                );
+            }
             let anim = match animate.as_deref() {
                 None => None,
                 Some("gif") => Some(albert_lens::figures::animate::AnimFormat::Gif),
@@ -620,6 +621,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             if let Some(path) = scene {
                 let scene = albert_lens::app::scene::Scene::read(&path)?;
+                for n in &scene.notes {
+                    eprintln!("note: {n}");
+                }
                 let (figure, matrix) = albert_lens::app::scene::render_scene(
                     &scene,
                     one_backend(backend)?.lib(),
@@ -720,7 +724,7 @@ fn run(cli: Cli) -> Result<()> {
                 let frames = albert_lens::render::frames(&opts, &main, cmp.as_ref(), &mut rerun)?;
                 let ctl = albert_lens::insight::Control::default();
                 let bytes = albert_lens::figures::animate::encode(&frames, (fps, scale), a, &ctl)?;
-                albert_lens::error::write_file(&out, &bytes)?;
+                albert_lens::files::write_atomic(&out, &bytes)?;
                 eprintln!(
                     "{view:?} of {}, {} frames at {fps}/s -> {} ({a:?}, {} bytes)",
                     main.name,
@@ -782,7 +786,6 @@ fn run(cli: Cli) -> Result<()> {
                 shard: shard.unwrap_or((0, 1)),
                 limit,
                 model_name: model.display().to_string(),
-                scanned: None,
             };
             cli::corpus::run(&model, &corpus, one_backend(backend)?, &opts, &out)
         }

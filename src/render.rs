@@ -216,6 +216,13 @@ fn render_runs(
     let keep = t.kept_tokens(opts.hide_special);
     let layers = t.attentions.len();
     let layer = opts.layer.unwrap_or(layers.saturating_sub(1));
+    if let Some(p) = opts.position.filter(|&p| p >= t.num_tokens()) {
+        return Err(LensError::Analysis(format!(
+            "--position {p} is outside this input: it has {} tokens (positions count from 0, up to {})",
+            t.num_tokens(),
+            t.num_tokens().saturating_sub(1)
+        )));
+    }
     if layer >= layers {
         return Err(LensError::Analysis(format!(
             "layer {} does not exist: {} has {layers}",

@@ -9,6 +9,7 @@ pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
 pub mod scene;
+pub mod scene_check;
 pub mod session;
 pub mod tabs;
 pub mod widgets;

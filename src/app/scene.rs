@@ -33,14 +33,26 @@ pub struct Scene {
     pub figure: (String, String),
     /// the PNG scale
     pub scale: f32,
+    /// what reading the file changed, for the user (a text cut to what a model can see)
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 pub const FORMAT: &str = "albert-lens scene";
 
+/// The most positions of any model the app opens (the text of a scene is cut to what such a
+/// model can see).
+const MAX_POSITIONS: usize = 8192;
+
+/// A scene file is at most this large (its text is cut to what the model can see anyway).
+pub const MAX_SCENE_BYTES: u64 = 256 << 20;
+
 impl Scene {
+    /// Reads and checks a scene file ([`super::scene_check`]): a field out of its flag's
+    /// range, of the wrong type, or a figure the tab lacks is an error naming it.
     pub fn read(path: &Path) -> anyhow::Result<Scene> {
-        let bytes = crate::error::read_file(path)?;
-        let scene: Scene = serde_json::from_slice(&bytes)
+        let bytes = crate::error::read_file_limited(path, MAX_SCENE_BYTES)?;
+        let mut scene: Scene = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
         if scene.format != FORMAT || scene.version != 1 {
             anyhow::bail!(
@@ -50,12 +62,26 @@ impl Scene {
                 scene.version
             );
         }
+        let max = crate::model::tokenizer::max_chars(MAX_POSITIONS);
+        for (what, t) in [
+            ("text", &mut scene.session.text),
+            ("pair", &mut scene.session.pair),
+        ] {
+            if let Some((i, _)) = t.char_indices().nth(max) {
+                scene.notes.push(format!(
+                    "the scene's {what} has more characters than any model can see: only its first {max} were kept"
+                ));
+                t.truncate(i);
+            }
+        }
+        super::scene_check::check(&scene, None)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(scene)
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(self)?;
-        crate::error::write_file(path, &json)?;
+        crate::files::write_atomic(path, &json)?;
         Ok(())
     }
 
@@ -102,6 +128,7 @@ impl LensApp {
                 .collect(),
             figure: (tab.id().to_string(), what.to_string()),
             scale: 2.0,
+            notes: Vec::new(),
         })
     }
 
@@ -112,7 +139,8 @@ impl LensApp {
         let recent = std::mem::take(&mut self.session.settings.recent);
         self.session.settings = scene.session.clone();
         self.session.settings.recent = recent;
-        self.session.intervention = scene.intervention.clone();
+        // the scene's masked positions belong to the scene's text
+        self.session.adopt_input(scene.intervention.clone());
         for tab in &mut self.tabs {
             if let Some(v) = scene.tabs.get(tab.id()) {
                 tab.load(v.clone());
@@ -172,6 +200,15 @@ pub fn render_scene(
         // no renderer: the textures the views made are not sent anywhere
         out.textures_delta.clear();
         let cx = &app.session;
+        if let Some(info) = cx.info(super::worker::ModelSlot::Main) {
+            // the model is open: its layers and heads bound the scene before any run
+            let shape = super::scene_check::RunShape {
+                maps: info.arch.layers,
+                heads: info.heads,
+                tokens: usize::MAX,
+            };
+            super::scene_check::check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         let ran = cx.trace().is_some() && cx.input.intervention == scene.intervention;
         if ran && !app.busy() {
             settled += 1;
@@ -187,6 +224,23 @@ pub fn render_scene(
         if t0.elapsed() > timeout {
             anyhow::bail!("the scene did not finish in {} s", timeout.as_secs());
         }
+    }
+    if let Some(t) = app.session.trace() {
+        let tokens = t.num_tokens();
+        let maps = t.attentions.len();
+        let heads = t
+            .attentions
+            .first()
+            .map_or(0, |a| a.len() / (tokens * tokens).max(1));
+        super::scene_check::check(
+            scene,
+            Some(super::scene_check::RunShape {
+                maps,
+                heads,
+                tokens,
+            }),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let theme = scene.session.export_theme.theme();
     let (tab, what) = &scene.figure;

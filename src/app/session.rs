@@ -214,6 +214,24 @@ impl Session {
         self.request_run();
     }
 
+    /// The text and pair the settings ask for.
+    fn wanted_text(&self) -> (String, Option<String>) {
+        let s = &self.settings;
+        (
+            s.text.clone(),
+            s.pair_on
+                .then(|| s.pair.clone())
+                .filter(|p| !p.trim().is_empty()),
+        )
+    }
+
+    /// Takes an intervention that belongs to the settings' text (a scene's): the next run
+    /// keeps its masked positions instead of clearing them as an edit of the text does.
+    pub fn adopt_input(&mut self, intervention: Intervention) {
+        (self.input.text, self.input.pair) = self.wanted_text();
+        self.intervention = intervention;
+    }
+
     /// Asks for a forward pass of the current text. Tabs that run on the same input (the
     /// second text of a difference, the comparison model, the what-if) follow [`Input::seq`].
     pub fn request_run(&mut self) {
@@ -221,13 +239,7 @@ impl Session {
         if self.info(ModelSlot::Main).is_none() {
             return;
         }
-        let s = &self.settings;
-        let (text, pair) = (
-            s.text.clone(),
-            s.pair_on
-                .then(|| s.pair.clone())
-                .filter(|p| !p.trim().is_empty()),
-        );
+        let (text, pair) = self.wanted_text();
         if (&text, &pair) != (&self.input.text, &self.input.pair) {
             // masked positions belong to the old tokens
             self.intervention.masked.clear();

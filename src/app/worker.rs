@@ -59,6 +59,8 @@ pub struct ModelInfo {
     /// the parameter accounting, from the loaded tensors
     pub params: crate::params::Loaded,
     pub arch: crate::params::Arch,
+    /// attention heads per layer
+    pub heads: usize,
 }
 
 /// The models and the backend, as the worker's tasks see them.
@@ -419,6 +421,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
             .join("+"),
     );
     ModelInfo {
+        heads: m.config.num_attention_heads,
         source,
         summary,
         model_type: c.model_type,

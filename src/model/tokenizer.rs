@@ -152,6 +152,24 @@ pub struct EncodedInput {
     /// The word each token belongs to, counted per segment (None for special tokens): what
     /// transformers' `word_ids()` gives, from the pre-tokenizer's split.
     pub word_ids: Vec<Option<u32>>,
+    /// Set when the text (or pair) was longer than [`max_chars`] allows and only its start was
+    /// tokenized: the characters it had.
+    pub chars_cut: Option<usize>,
+}
+
+/// Text beyond this many characters cannot reach a model of `max_len` positions in any
+/// realistic tokenization (a token covers at least one character; runs of blanks aside), so it
+/// is cut before tokenizing: a 100 MB text costs no gigabytes.
+pub fn max_chars(max_len: usize) -> usize {
+    max_len.saturating_mul(16).max(4096)
+}
+
+/// `s` cut to its first `max` characters, and whether it was cut.
+fn cut_chars(s: &str, max: usize) -> (&str, bool) {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => (&s[..i], true),
+        None => (s, false),
+    }
 }
 
 impl EncodedInput {
@@ -169,6 +187,7 @@ impl EncodedInput {
             truncated: None,
             segments_cut: None,
             word_ids: (0..n as u32).map(Some).collect(),
+            chars_cut: None,
         }
     }
 
@@ -180,6 +199,13 @@ impl EncodedInput {
     }
     /// A warning for the UI / CLI when the input was cut.
     pub fn truncation_warning(&self) -> Option<String> {
+        if let Some(chars) = self.chars_cut {
+            return Some(format!(
+                "the input has {chars} characters, far more than the model's {} positions can hold: only its start was tokenized, and truncated to the first {} tokens",
+                self.truncated.map_or(self.len(), |t| t.1),
+                self.len()
+            ));
+        }
         self.truncated.map(|(before, kept)| match self.segments_cut {
             Some([(a0, a1), (b0, b1)]) => format!(
                 "the pair has {before} tokens but the model takes at most {kept}: it was cut longest-first (as transformers does), segment A from {a0} to {a1} tokens and segment B from {b0} to {b1}"
@@ -265,8 +291,11 @@ impl LensTokenizer {
 
     fn from_tokenizer_json(path: &Path, o: &TokOptions) -> Result<Self> {
         let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
-        let mut inner = Tokenizer::from_bytes(&bytes)
-            .map_err(|e| tok_err(path, format!("cannot parse: {e}")))?;
+        // the library panics on some corrupt fields (a precompiled character map that is not
+        // base64): a panic is an error naming the file
+        let mut inner = crate::error::catch_panic(&format!("reading {}", path.display()), || {
+            Tokenizer::from_bytes(&bytes).map_err(|e| tok_err(path, format!("cannot parse: {e}")))
+        })?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
         // builds the normalizer and pre-tokenizer from the tokenizer class.
         match o.family.tokenization {
@@ -429,9 +458,25 @@ impl LensTokenizer {
             return Err(LensError::EmptyInput);
         }
         let path = self.source.path();
-        crate::error::catch_panic(&format!("tokenizing with {}", path.display()), || {
-            self.encode_unguarded(text, pair, max_len)
-        })
+        let cap = max_chars(max_len);
+        let (text_kept, a_cut) = cut_chars(text, cap);
+        let (pair_kept, b_cut) = match pair {
+            Some(p) => {
+                let (k, c) = cut_chars(p, cap);
+                (Some(k), c)
+            }
+            None => (None, false),
+        };
+        let mut e =
+            crate::error::catch_panic(&format!("tokenizing with {}", path.display()), || {
+                self.encode_unguarded(text_kept, pair_kept, max_len)
+            })?;
+        if a_cut || b_cut {
+            let chars = text.chars().count() + pair.map_or(0, |p| p.chars().count());
+            e.chars_cut = Some(chars);
+            e.truncated.get_or_insert((e.len(), e.len()));
+        }
+        Ok(e)
     }
 
     fn encode_unguarded(
@@ -500,6 +545,7 @@ impl LensTokenizer {
             ids,
             truncated,
             segments_cut,
+            chars_cut: None,
         })
     }
 }

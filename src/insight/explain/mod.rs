@@ -251,16 +251,27 @@ impl Walk {
         let int = trace.internals.as_ref().ok_or_else(|| {
             LensError::Analysis("this trace has no intermediates to explain".into())
         })?;
+        // counted as the command line counts: layers and heads from 1, positions from 0
         let m = int.map(sel.map).ok_or_else(|| {
             LensError::Analysis(format!(
-                "the intermediates of attention map {} were not kept",
-                sel.map
+                "the intermediates of layer {} (map {} counting from 0, as the trace file does) were not kept (the model has layers 1 to {})",
+                sel.map + 1,
+                sel.map,
+                trace.attentions.len()
             ))
         })?;
-        if sel.pos >= n || sel.head >= cfg.num_attention_heads {
+        if sel.pos >= n {
             return Err(LensError::Analysis(format!(
-                "token {} / head {} is outside this input ({n} tokens, {} heads)",
-                sel.pos, sel.head, cfg.num_attention_heads
+                "position {} is outside this input: it has {n} tokens (positions count from 0, up to {})",
+                sel.pos,
+                n.saturating_sub(1)
+            )));
+        }
+        if sel.head >= cfg.num_attention_heads {
+            return Err(LensError::Analysis(format!(
+                "head {} does not exist: the model has heads 1 to {}",
+                sel.head + 1,
+                cfg.num_attention_heads
             )));
         }
         let (e, h, d) = (cfg.embedding_size, cfg.hidden_size, cfg.head_dim());

@@ -1,0 +1,205 @@
+//! A scene is checked by the rules of the command-line flags it stands for
+//! ([`crate::ranges`], the same functions the CLI's parsers call): every tab setting must parse
+//! as its type (no field silently replaced by its default), every number must lie in its
+//! flag's range, the figure must be one the tab exports; once the model has run, layers,
+//! heads and positions must exist in it. Each error names the field, its value and what is
+//! allowed.
+
+use super::scene::Scene;
+use super::tabs::attention::AttentionSettings;
+use super::tabs::attribution::AttributionSettings;
+use super::tabs::corpus::explore::ExploreSettings;
+use super::tabs::corpus::CorpusSettings;
+use super::tabs::explain::ExplainSettings;
+use super::tabs::lens::LensSettings;
+use super::tabs::projection::ProjectionSettings;
+use super::tabs::shared::SharedSettings;
+use crate::analysis::HeadSel;
+use crate::ranges::{self as r, whole};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What the scene's run gave: attention maps (layer applications), heads, tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunShape {
+    pub maps: usize,
+    pub heads: usize,
+    pub tokens: usize,
+}
+
+/// A tab's settings parsed strictly: each field on its own (so that the message names it),
+/// and no field the type does not have.
+fn strict<S: DeserializeOwned + Serialize + Default>(
+    tab: &str,
+    v: &serde_json::Value,
+) -> Result<S, String> {
+    let serde_json::Value::Object(fields) = v else {
+        return Err(format!("tabs.{tab} is not an object of settings"));
+    };
+    let known = serde_json::to_value(S::default()).map_err(|e| e.to_string())?;
+    for (k, x) in fields {
+        if known.get(k).is_none() {
+            return Err(format!("tabs.{tab}.{k}: the {tab} tab has no such setting"));
+        }
+        let one = serde_json::Value::Object([(k.clone(), x.clone())].into_iter().collect());
+        serde_json::from_value::<S>(one)
+            .map_err(|e| format!("tabs.{tab}.{k} = {}: {e}", shown(x)))?;
+    }
+    serde_json::from_value(v.clone()).map_err(|e| format!("tabs.{tab}: {e}"))
+}
+
+/// A JSON value for a message, shortened.
+fn shown(v: &serde_json::Value) -> String {
+    crate::files::printable(&v.to_string(), 60)
+}
+
+/// A 0-based index checked as the CLI's 1-based flag is.
+fn from_one(what: &str, i: usize, range: &std::ops::RangeInclusive<u64>) -> Result<(), String> {
+    whole(what, (i as u64).saturating_add(1), range).map(|_| ())
+}
+
+fn below(what: &str, i: usize, n: usize, unit: &str) -> Result<(), String> {
+    if i < n {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} is {}, but the model's run has {unit} 1 to {n}",
+            i + 1
+        ))
+    }
+}
+
+fn position(what: &str, p: Option<usize>, run: Option<RunShape>) -> Result<(), String> {
+    let Some(p) = p else { return Ok(()) };
+    whole(what, p as u64, &r::POSITION)?;
+    match run {
+        Some(s) if p >= s.tokens => Err(format!(
+            "{what} is {p}, past the text's {} tokens (positions count from 0)",
+            s.tokens
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks `scene`; with `run`, also against the model's run.
+pub fn check(scene: &Scene, run: Option<RunShape>) -> Result<(), String> {
+    let (tab, what) = &scene.figure;
+    let tabs = super::tabs::registry();
+    let Some(t) = tabs.iter().find(|t| t.id() == tab) else {
+        let ids: Vec<&str> = tabs.iter().map(|t| t.id()).collect();
+        return Err(format!(
+            "figure: no tab {:?} (tabs: {})",
+            crate::files::printable(tab, 40),
+            ids.join(", ")
+        ));
+    };
+    if !t.exports().contains(&what.as_str()) {
+        return Err(format!(
+            "figure: the {tab} tab has no figure {:?} (it has {})",
+            crate::files::printable(what, 40),
+            t.exports().join(", ")
+        ));
+    }
+    r::real("scale", scene.scale, &r::PNG_SCALE)?;
+    let layer = scene.session.layer;
+    from_one("session.layer (+1)", layer, &r::LAYER)?;
+    let iv = &scene.intervention;
+    if iv.masked.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("intervention.masked: positions must be in increasing order, each once".into());
+    }
+    for &p in &iv.masked {
+        position("intervention.masked", Some(p), run)?;
+    }
+    for &(j, h) in &iv.ablate.0 {
+        from_one("intervention.ablate layer", j, &r::LAYER)?;
+        from_one("intervention.ablate head", h, &r::LAYER)?;
+        if let Some(s) = run {
+            below("intervention.ablate layer", j, s.maps, "layers")?;
+            below("intervention.ablate head", h, s.heads, "heads")?;
+        }
+    }
+    if let Some(s) = run {
+        below("session.layer (+1)", layer, s.maps, "layers")?;
+    }
+    for (id, v) in &scene.tabs {
+        check_tab(id, v, run)?;
+    }
+    Ok(())
+}
+
+fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(), String> {
+    let heads = |what: &str, h: usize| -> Result<(), String> {
+        from_one(what, h, &r::LAYER)?;
+        match run {
+            Some(s) => below(what, h, s.heads, "heads"),
+            None => Ok(()),
+        }
+    };
+    match id {
+        "attention" => {
+            let s: AttentionSettings = strict(id, v)?;
+            if let HeadSel::Head(h) = s.head {
+                heads("tabs.attention.head (+1)", h)?;
+            }
+            for &h in &s.link_heads {
+                heads("tabs.attention.link_heads (+1)", h)?;
+            }
+        }
+        "lens" => {
+            let s: LensSettings = strict(id, v)?;
+            whole("tabs.lens.k", s.k as u64, &r::TOP_K)?;
+            position("tabs.lens.position", s.position, run)?;
+        }
+        "explain" => {
+            let s: ExplainSettings = strict(id, v)?;
+            from_one("tabs.explain.map (+1)", s.map, &r::LAYER)?;
+            if let Some(run) = run {
+                below("tabs.explain.map (+1)", s.map, run.maps, "layers")?;
+            }
+            heads("tabs.explain.head (+1)", s.head)?;
+            position("tabs.explain.position", s.position, run)?;
+            r::real("tabs.explain.temperature", s.temperature, &r::TEMPERATURE)?;
+        }
+        "attribution" => {
+            let s: AttributionSettings = strict(id, v)?;
+            whole("tabs.attribution.steps", s.steps as u64, &r::STEPS)?;
+            position("tabs.attribution.position", s.position, run)?;
+        }
+        "projection" => {
+            strict::<ProjectionSettings>(id, v)?;
+        }
+        "shared" => {
+            let s: SharedSettings = strict(id, v)?;
+            super::tabs::shared::parse_repeats(&s.repeats_text)
+                .map_err(|e| format!("tabs.shared.repeats_text: {e}"))?;
+        }
+        "corpus" => {
+            let (s, e): (CorpusSettings, ExploreSettings) =
+                serde_json::from_value(v.clone()).map_err(|e| format!("tabs.corpus: {e}"))?;
+            if !crate::figures::corpus::VIEWS.contains(&s.view.as_str()) {
+                return Err(format!(
+                    "tabs.corpus.view is {:?}: use one of {}",
+                    crate::files::printable(&s.view, 40),
+                    crate::figures::corpus::VIEWS.join(", ")
+                ));
+            }
+            if crate::corpus::stats::stat_index(&s.stat).is_none() {
+                return Err(format!(
+                    "tabs.corpus.stat is {:?}: use one of {}",
+                    crate::files::printable(&s.stat, 40),
+                    crate::corpus::STATS.join(", ")
+                ));
+            }
+            whole("tabs.corpus.top_k", e.top_k as u64, &r::TOP_K)?;
+            from_one("tabs.corpus.qk_map (+1)", e.qk_map, &r::LAYER)?;
+            heads("tabs.corpus.qk_head (+1)", e.qk_head)?;
+        }
+        other => {
+            return Err(format!(
+                "tabs.{}: no such tab",
+                crate::files::printable(other, 40)
+            ))
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Every numeric option's range (from [`albert_lens::ranges`], which scenes are checked
+//! against too) and every output's extension, checked when the command line is parsed, so
+//! that a value out of range is a usage error naming the option and its range before anything
+//! runs or is allocated.
+
+use albert_lens::ranges as r;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+/// A whole number in `range`.
+pub(crate) fn count(range: RangeInclusive<u64>) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(range)
+}
+
+/// A `u64` of at least 1.
+pub(crate) fn positive64() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
+}
+
+/// The what-if's repetition counts, said as the what-if says them ("give 1 to 96").
+pub(crate) fn repeats(s: &str) -> Result<usize, String> {
+    r::parse_count(s, "repetitions", &r::REPEATS)
+}
+
+pub(crate) fn temperature(s: &str) -> Result<f32, String> {
+    r::parse_real(s, &r::TEMPERATURE)
+}
+
+pub(crate) fn fps(s: &str) -> Result<f32, String> {
+    r::parse_real(s, &r::FPS)
+}
+
+pub(crate) fn png_scale(s: &str) -> Result<f32, String> {
+    r::parse_real(s, &r::PNG_SCALE)
+}
+
+/// An output file that must be a safetensors file.
+pub(crate) fn safetensors_out(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+    {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{s:?}: this command writes safetensors; name the file *.safetensors"
+        ))
+    }
+}
