@@ -513,6 +513,13 @@ fn huge_shapes_in_a_tiny_file_and_a_huge_file_are_refused_before_allocating() {
         assert!(msg.contains(s(&f)), "{msg}");
         assert!(took < Duration::from_secs(20));
     }
+    // a statistics file that is a pipe no program writes: refused at once, not waited on
+    let fifo = d.path().join("stats-fifo.safetensors");
+    mkfifo(&fifo);
+    let (code, msg, took) = figure(&fifo, &d.path().join("f.png"), "layers");
+    assert_eq!(code, Some(1), "{msg}");
+    assert!(msg.contains("stats-fifo") && msg.contains("pipe"), "{msg}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     let big = d.path().join("big.safetensors");
     std::fs::File::create(&big)
         .unwrap()
