@@ -1124,3 +1124,97 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
     assert_eq!(t.points.len(), 2 * t.states.len());
     assert!(t.points.iter().all(|(x, y)| x.is_finite() && y.is_finite()));
 }
+
+/// Steps the UI until `done` holds (or 60 s pass).
+fn step_until(h: &mut Harness<'static, LensApp>, done: impl Fn(&LensApp) -> bool) {
+    let t0 = Instant::now();
+    while !done(h.state()) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "timed out");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+}
+
+/// Where no native file dialog can open (no portal, no zenity), Export and File > Save scene
+/// say so in the status bar and ask for the path in the window, filled in with the working
+/// folder and the default name; the typed path is written.
+#[test]
+fn without_a_native_dialog_export_and_save_scene_ask_for_a_typed_path() {
+    albert_lens::app::file_dialog::set_native(false);
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Export > SVG…
+    h.get_by_label("Export").click();
+    h.run_steps(2);
+    h.get_by_label("SVG…").click();
+    step_until(&mut h, |a| a.session.prompt.is_some());
+    {
+        let cx = &h.state().session;
+        let err = cx.status.error.clone().unwrap_or_default();
+        assert!(err.contains("no file dialog could open"), "{err}");
+        let text = &cx.prompt.as_ref().unwrap().text;
+        assert!(text.ends_with("albert-lens.svg"), "{text}");
+    }
+    let svg = dir.path().join("typed.svg");
+    h.state_mut().session.prompt.as_mut().unwrap().text = svg.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    step_until(&mut h, |_| svg.exists());
+    step_until(&mut h, |a| a.session.status.notice.is_some());
+    let app = h.state_mut();
+    let theme = app.session.settings.export_theme.theme();
+    let (fig, _) = app.build_export("attention", "attention", &theme).unwrap();
+    assert!(
+        std::fs::read_to_string(&svg).unwrap() == fig.to_svg(),
+        "the typed path holds the view's SVG"
+    );
+    assert!(h.state().session.prompt.is_none());
+    // File > Save scene…
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Save scene…").click();
+    step_until(&mut h, |a| a.session.prompt.is_some());
+    let scene = dir.path().join("typed.json");
+    h.state_mut().session.prompt.as_mut().unwrap().text = scene.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    step_until(&mut h, |_| scene.exists());
+    let read = albert_lens::app::scene::Scene::read(&scene).unwrap();
+    assert_eq!(read.figure.0, "attention");
+    albert_lens::app::file_dialog::set_native(true);
+}
+
+/// Cancelling a corpus run leaves a trace: the tab says it was cancelled and that the views
+/// still show the earlier run (named by its corpus), and the status bar says "cancelled".
+#[test]
+fn a_cancelled_corpus_run_says_so_and_names_the_run_still_shown() {
+    use albert_lens::app::tabs::corpus::CorpusTab;
+    private_cache();
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Corpus");
+    corpus_tab(&mut h).settings.limit = 8;
+    h.run_steps(2);
+    h.get_by_label("▶ Run corpus").click();
+    h.run_steps(2);
+    wait(&mut h);
+    assert!(h.state().tab::<CorpusTab>().unwrap().result().is_some());
+    // the whole built-in corpus: long enough to be cancelled
+    corpus_tab(&mut h).settings.limit = 0;
+    h.run_steps(2);
+    h.get_by_label("▶ Run corpus").click();
+    h.run_steps(3);
+    h.get_by_label("Cancel").click();
+    h.run_steps(3);
+    let cx = &h.state().session;
+    assert_eq!(cx.status.notice.as_deref(), Some("corpus run cancelled"));
+    h.get_by_label_contains("Cancelled: the corpus run was cancelled");
+    h.get_by_label_contains("still those of the earlier run");
+    h.get_by_label_contains("albert-mini (built in) on builtin:brown-heldout: 8 texts");
+}

@@ -498,3 +498,29 @@ fn verify_checks_every_golden_case_including_the_built_in_models() {
     }
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
+
+/// CJK and emoji that the built-in model's vocabulary lacks are counted in a warning that says
+/// what to do; `summary` counts layers from 1, as the window and `render --layer` do.
+#[test]
+fn unknown_tokens_are_counted_in_a_warning_and_summary_counts_layers_from_one() {
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["summary", "--model", "albert-mini", "--backend", "cpu"])
+        .args(["--text", "日本語のテキスト 🙂 hello"])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr),
+    );
+    assert!(res.status.success(), "{err}");
+    assert!(
+        err.contains("5 of the text's 7 tokens are unknown to this model's vocabulary")
+            && err.contains("bert-base-multilingual-cased"),
+        "{err}"
+    );
+    assert!(
+        out.contains("\nlayer 1: ") && out.contains("\nlayer 4: "),
+        "{out}"
+    );
+    assert!(!out.contains("layer 0:"), "{out}");
+}

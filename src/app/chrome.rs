@@ -2,6 +2,7 @@
 //! Hub, the built-in models, the recent list; the theme), the model and input side panel, and
 //! the status bar (backend, timing, memory, progress with cancel, the last error or notice).
 
+use super::file_dialog::{PathFor, PathPrompt, Picked};
 use super::session::Session;
 use super::widgets::token_links;
 use super::worker::ModelSlot;
@@ -14,34 +15,18 @@ use std::sync::mpsc::Receiver;
 pub struct Chrome {
     /// the path / Hub id dialog: (text, slot, from the Hub)
     path_dialog: Option<(String, ModelSlot, bool)>,
-    /// a folder dialog running on its own thread
-    folder_pick: Option<(ModelSlot, Receiver<Option<PathBuf>>)>,
-    /// a scene file dialog on its own thread: (saving?, the answer)
-    scene_pick: Option<(bool, Receiver<Option<PathBuf>>)>,
+    /// a native dialog (model folder, scene) on its own thread: what it is for, its answer
+    pick: Option<(PathPrompt, Receiver<Picked>)>,
 }
 
 impl Chrome {
-    /// Opens the folder a dialog picked, once it is closed.
+    /// Acts on a dialog's answer once it is closed (where none could open: the typed-path
+    /// prompt).
     pub fn poll(&mut self, cx: &mut Session) {
-        if let Some((save, rx)) = &self.scene_pick {
+        if let Some((_, rx)) = &self.pick {
             if let Ok(picked) = rx.try_recv() {
-                let save = *save;
-                self.scene_pick = None;
-                if let Some(path) = picked {
-                    cx.view_request = Some(if save {
-                        super::session::ViewRequest::SaveScene(path)
-                    } else {
-                        super::session::ViewRequest::OpenScene(path)
-                    });
-                }
-            }
-        }
-        if let Some((slot, rx)) = &self.folder_pick {
-            if let Ok(picked) = rx.try_recv() {
-                let slot = *slot;
-                self.folder_pick = None;
-                if let Some(dir) = picked {
-                    cx.open(slot, ModelSource::Folder(dir));
+                if let Some((prompt, _)) = self.pick.take() {
+                    cx.answer(prompt, picked);
                 }
             }
         }
@@ -55,8 +40,9 @@ impl Chrome {
                     .pick_folder(),
             )
         });
+        let prompt = PathPrompt::new(PathFor::ModelFolder(slot), "Open a model folder", "");
         match picked {
-            Ok(rx) => self.folder_pick = Some((slot, rx)),
+            Ok(rx) => self.pick = Some((prompt, rx)),
             Err(e) => cx.status.error = Some(format!("cannot show the folder dialog: {e}")),
         }
     }
@@ -76,8 +62,13 @@ impl Chrome {
                 pollster::block_on(dialog.set_title("Open a scene").pick_file())
             }
         });
+        let prompt = if save {
+            PathPrompt::new(PathFor::SaveScene, "Save the scene", "scene.json")
+        } else {
+            PathPrompt::new(PathFor::OpenScene, "Open a scene", "")
+        };
         match picked {
-            Ok(rx) => self.scene_pick = Some((save, rx)),
+            Ok(rx) => self.pick = Some((prompt, rx)),
             Err(e) => cx.status.error = Some(format!("cannot show the file dialog: {e}")),
         }
     }
@@ -189,6 +180,35 @@ impl Chrome {
             cx.open(slot, src);
         } else if close {
             self.path_dialog = None;
+        }
+    }
+
+    /// The typed-path prompt, where no native file dialog could open.
+    pub fn path_prompt(&mut self, ctx: &egui::Context, cx: &mut Session) {
+        let Some(prompt) = cx.prompt.as_mut() else {
+            return;
+        };
+        let (mut go, mut close) = (false, false);
+        let saves = prompt.saves();
+        egui::Window::new(prompt.title.clone())
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label("No file dialog could open here. Path:");
+                let r = ui.add(egui::TextEdit::singleline(&mut prompt.text).desired_width(460.0));
+                go = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                ui.horizontal(|ui| {
+                    go |= ui.button(if saves { "Save" } else { "Open" }).clicked();
+                    close = ui.button("Cancel").clicked();
+                });
+            });
+        let text = prompt.text.trim().to_string();
+        if go && !text.is_empty() {
+            cx.confirm_prompt(PathBuf::from(text));
+        } else if close {
+            cx.prompt = None;
+            cx.status.error = None;
         }
     }
 

@@ -42,6 +42,9 @@ pub enum ExportDone {
     Saved(PathBuf),
     Copied(egui::ColorImage),
     Cancelled,
+    /// no save dialog could open: the encoded file and its suggested name, for the typed-path
+    /// prompt
+    NoDialog(Vec<u8>, String),
 }
 
 impl ExportAsk {
@@ -59,19 +62,29 @@ impl ExportAsk {
                 return Err("an animation is exported by run_animation".into());
             }
         };
-        let file = pollster::block_on(
-            rfd::AsyncFileDialog::new()
-                .set_title("Export")
-                .set_file_name(format!("albert-lens.{ext}"))
-                .add_filter(ext, &[ext])
-                .save_file(),
-        );
-        let Some(file) = file else {
-            return Ok(ExportDone::Cancelled);
-        };
-        let path = file.path().to_path_buf();
-        crate::export::save(&path, figure, matrix, scale).map_err(|e| e.to_string())?;
-        Ok(ExportDone::Saved(path))
+        let name = format!("albert-lens.{ext}");
+        let picked = super::file_dialog::ask(|| {
+            pollster::block_on(
+                rfd::AsyncFileDialog::new()
+                    .set_title("Export")
+                    .set_file_name(&name)
+                    .add_filter(ext, &[ext])
+                    .save_file(),
+            )
+        });
+        match picked {
+            super::file_dialog::Picked::Path(path) => {
+                crate::export::save(&path, figure, matrix, scale).map_err(|e| e.to_string())?;
+                Ok(ExportDone::Saved(path))
+            }
+            super::file_dialog::Picked::Cancelled => Ok(ExportDone::Cancelled),
+            super::file_dialog::Picked::Unavailable => {
+                let bytes =
+                    crate::export::encode(std::path::Path::new(&name), figure, matrix, scale)
+                        .map_err(|e| e.to_string())?;
+                Ok(ExportDone::NoDialog(bytes, name))
+            }
+        }
     }
 }
 
@@ -84,19 +97,24 @@ pub fn run_animation(
     let bytes = crate::figures::animate::encode(frames, (2.0, 1.5), format, ctl)
         .map_err(|e| e.to_string())?;
     let ext = format.ext();
-    let file = pollster::block_on(
-        rfd::AsyncFileDialog::new()
-            .set_title("Save the animation")
-            .set_file_name(format!("albert-lens-layers.{ext}"))
-            .add_filter(ext, &[ext])
-            .save_file(),
-    );
-    let Some(file) = file else {
-        return Ok(ExportDone::Cancelled);
-    };
-    let path = file.path().to_path_buf();
-    crate::files::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
-    Ok(ExportDone::Saved(path))
+    let name = format!("albert-lens-layers.{ext}");
+    let picked = super::file_dialog::ask(|| {
+        pollster::block_on(
+            rfd::AsyncFileDialog::new()
+                .set_title("Save the animation")
+                .set_file_name(&name)
+                .add_filter(ext, &[ext])
+                .save_file(),
+        )
+    });
+    match picked {
+        super::file_dialog::Picked::Path(path) => {
+            crate::files::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
+            Ok(ExportDone::Saved(path))
+        }
+        super::file_dialog::Picked::Cancelled => Ok(ExportDone::Cancelled),
+        super::file_dialog::Picked::Unavailable => Ok(ExportDone::NoDialog(bytes, name)),
+    }
 }
 
 /// The Export menu button (ids kept apart by `id`): what was picked, if anything this frame.

@@ -60,6 +60,8 @@ impl<K: PartialEq + Clone, T> Job<K, T> {
         }
         self.cancel();
         let control = Arc::new(Control::default());
+        // progress reaches the screen as it happens, not at the next pointer move
+        control.set_wake(wake.clone());
         let (tx, rx) = channel();
         self.asked = Some((key.clone(), control.clone()));
         self.rx = Some(rx);
@@ -177,19 +179,55 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
 }
 
 /// Shows a native file dialog (`pick`, which blocks) on a thread of its own; the receiver gets
-/// the chosen path (None: the user cancelled) and the UI is woken then.
+/// what it gave ([`super::file_dialog::ask`]: a path, a cancel, or no dialog at all) and the
+/// UI is woken then.
 pub fn dialog(
     ctx: &egui::Context,
     name: &str,
     pick: impl FnOnce() -> Option<rfd::FileHandle> + Send + 'static,
-) -> std::io::Result<std::sync::mpsc::Receiver<Option<std::path::PathBuf>>> {
+) -> std::io::Result<std::sync::mpsc::Receiver<super::file_dialog::Picked>> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
     std::thread::Builder::new()
         .name(format!("{name} dialog"))
         .spawn(move || {
-            let _ = tx.send(pick().map(|h| h.path().to_path_buf()));
+            let _ = tx.send(super::file_dialog::ask(pick));
             ctx.request_repaint();
         })?;
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn progress_wakes_the_ui_without_an_input_event_throttled() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let wake: Waker = Arc::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut job: Job<u32, u32> = Job::default();
+        let ticket = job.ask(1, &wake).expect("a ticket");
+        let ctl = ticket.control.clone();
+        let worker = std::thread::spawn(move || {
+            for i in 0..5 {
+                ctl.report(format!("step {i}"), Some(i as f32 / 5.0));
+                std::thread::sleep(std::time::Duration::from_millis(60));
+            }
+            // reports faster than the throttle wake at most once more
+            for i in 0..100 {
+                ctl.report(format!("fast {i}"), Some(0.9));
+            }
+            ticket.finish(Ok(7));
+        });
+        worker.join().expect("worker");
+        let n = wakes.load(Ordering::SeqCst);
+        // five spaced reports, at most one of the burst, and the finish
+        assert!((6..=7).contains(&n), "{n} wakes");
+        assert!(job.poll());
+        assert_eq!(job.current(), Some(&Ok(7)));
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod chrome;
 pub mod export_menu;
+pub mod file_dialog;
 pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
@@ -294,6 +295,7 @@ impl LensApp {
             }
         });
         chrome.path_dialog(&ctx, cx);
+        chrome.path_prompt(&ctx, cx);
         self.view_request();
         self.screenshot_step(&ctx);
     }
@@ -330,6 +332,12 @@ impl LensApp {
                             Some(format!("scene saved: {}", path.display()));
                     }
                     Err(e) => self.session.status.error = Some(format!("saving the scene: {e}")),
+                }
+            }
+            Some(session::ViewRequest::CorpusFile(path)) => {
+                if let Some(c) = self.tab_mut::<tabs::corpus::CorpusTab>() {
+                    c.settings.file = Some(path);
+                    c.settings.use_file = true;
                 }
             }
             Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {

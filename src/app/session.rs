@@ -106,6 +106,8 @@ pub enum ViewRequest {
     Lens(usize),
     /// the attention views' difference: the changed run minus the intact one
     InterventionDiff,
+    /// the Corpus tab's file, typed where no file dialog could open
+    CorpusFile(std::path::PathBuf),
 }
 
 pub struct Session {
@@ -126,6 +128,8 @@ pub struct Session {
     pub view_request: Option<ViewRequest>,
     dirty_at: Option<Instant>,
     exports: Vec<Job<u64, ExportDone>>,
+    /// the path typed where no native file dialog could open
+    pub prompt: Option<super::file_dialog::PathPrompt>,
     /// the GPU's weight products on cooperative matrices (Compute menu; exact by default)
     pub fast_gpu: bool,
 }
@@ -146,6 +150,7 @@ impl Session {
             view_request: None,
             dirty_at: None,
             exports: Vec::new(),
+            prompt: None,
             fast_gpu: false,
         }
     }
@@ -387,9 +392,60 @@ impl Session {
         self.exports.push(job);
     }
 
+    /// No native file dialog could open: the status bar says so and `prompt` asks for the path.
+    pub fn no_dialog(&mut self, prompt: super::file_dialog::PathPrompt) {
+        self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
+        self.prompt = Some(prompt);
+    }
+
+    /// What a native dialog for `prompt`'s purpose gave: the chosen path acted on, a cancel
+    /// ignored, no dialog at all turned into the typed-path prompt.
+    pub fn answer(
+        &mut self,
+        prompt: super::file_dialog::PathPrompt,
+        picked: super::file_dialog::Picked,
+    ) {
+        use super::file_dialog::Picked;
+        match picked {
+            Picked::Path(p) => {
+                self.prompt = Some(prompt);
+                self.confirm_prompt(p);
+            }
+            Picked::Unavailable => self.no_dialog(prompt),
+            Picked::Cancelled => {}
+        }
+    }
+
+    /// The path typed into the prompt: does what the prompt was for (a save runs off the UI
+    /// thread, as the dialog's would).
+    pub fn confirm_prompt(&mut self, path: std::path::PathBuf) {
+        use super::file_dialog::PathFor;
+        let Some(prompt) = self.prompt.take() else {
+            return;
+        };
+        self.status.error = None;
+        match prompt.purpose {
+            PathFor::SaveBytes(bytes) => {
+                let mut job = Job::default();
+                if let Some(ticket) = job.ask(0u64, &self.wake) {
+                    jobs::spawn("export", ticket, move |_| {
+                        crate::files::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
+                        Ok(ExportDone::Saved(path))
+                    });
+                }
+                self.exports.push(job);
+            }
+            PathFor::SaveScene => self.view_request = Some(ViewRequest::SaveScene(path)),
+            PathFor::OpenScene => self.view_request = Some(ViewRequest::OpenScene(path)),
+            PathFor::CorpusFile => self.view_request = Some(ViewRequest::CorpusFile(path)),
+            PathFor::ModelFolder(slot) => self.open(slot, ModelSource::Folder(path)),
+        }
+    }
+
     /// Results of finished exports: a note in the status bar, an image on the clipboard.
     fn poll_exports(&mut self, ctx: &egui::Context) {
         let status = &mut self.status;
+        let prompt = &mut self.prompt;
         self.exports.retain_mut(|job| {
             if !job.poll() {
                 return true;
@@ -403,6 +459,14 @@ impl Session {
                     status.notice = Some("image copied to the clipboard".into());
                 }
                 Some(Ok(ExportDone::Cancelled)) | None => {}
+                Some(Ok(ExportDone::NoDialog(bytes, name))) => {
+                    status.error = Some(super::file_dialog::UNAVAILABLE.into());
+                    *prompt = Some(super::file_dialog::PathPrompt::new(
+                        super::file_dialog::PathFor::SaveBytes(bytes.clone()),
+                        "Export: save as",
+                        name,
+                    ));
+                }
                 Some(Err(e)) => status.error = Some(format!("export: {e}")),
             }
             false

@@ -59,6 +59,9 @@ pub(crate) fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<
         model.weights.param_count
     );
     println!("text: {text}\ntokens: {}", trace.tokens.join(" "));
+    for w in &trace.warnings {
+        eprintln!("warning: {w}");
+    }
     let n = trace.num_tokens();
     for j in 0..trace.attentions.len() {
         // each token's most attended token, averaged over heads
@@ -75,7 +78,8 @@ pub(crate) fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<
                 format!("{}→{}", trace.tokens[q], trace.tokens[best.0])
             })
             .collect();
-        println!("layer {j}: {}", picks.join("  "));
+        // layers count from 1, as in the window and `render --layer`
+        println!("layer {}: {}", j + 1, picks.join("  "));
     }
     Ok(())
 }

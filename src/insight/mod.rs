@@ -15,8 +15,14 @@ pub use lens::*;
 pub use pca::*;
 pub use vocab::*;
 
+/// Wakes whoever shows a computation's progress (the app: a repaint).
+pub type Wake = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// How often at most progress wakes the UI (a repaint costs a frame; 30 a second is smooth).
+const WAKE_EVERY: std::time::Duration = std::time::Duration::from_millis(33);
+
 /// Progress and cancellation of a long computation shared with the UI.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Control {
     /// steps done so far
     pub done: std::sync::atomic::AtomicUsize,
@@ -26,6 +32,19 @@ pub struct Control {
     pub cancel: std::sync::atomic::AtomicBool,
     /// what it is doing now, for a progress line ("downloading …")
     pub note: std::sync::Mutex<String>,
+    /// called (at most every [`WAKE_EVERY`]) when progress changes, so that the progress
+    /// reaches the screen without waiting for an input event
+    wake: std::sync::OnceLock<Wake>,
+    last_wake: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("progress", &self.progress())
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
 }
 
 impl Control {
@@ -46,6 +65,38 @@ impl Control {
         };
         self.total.store(total, Relaxed);
         self.done.store(done, Relaxed);
+        self.woken();
+    }
+
+    /// Steps: `done` of `total` (a computation that counts its steps).
+    pub fn advance(&self, done: usize, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.total.store(total, Relaxed);
+        self.done.store(done, Relaxed);
+        self.woken();
+    }
+
+    /// Has progress wake `wake` (once; a second call is ignored).
+    pub fn set_wake(&self, wake: Wake) {
+        let _ = self.wake.set(wake);
+    }
+
+    /// Wakes the UI for new progress, unless it was woken less than [`WAKE_EVERY`] ago.
+    fn woken(&self) {
+        let Some(w) = self.wake.get() else { return };
+        let due = match self.last_wake.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() >= WAKE_EVERY);
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            }
+            Err(_) => true,
+        };
+        if due {
+            w();
+        }
     }
 
     /// The note and the fraction done (None: not known).

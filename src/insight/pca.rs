@@ -271,8 +271,7 @@ pub fn tsne(
             data.len()
         )));
     }
-    ctl.total.store(STEPS, Relaxed);
-    ctl.done.store(0, Relaxed);
+    ctl.advance(0, STEPS);
     let perplexity = perplexity.min((n - 1) as f64 / 3.0).max(1.0);
     // squared distances
     let row = |i: usize| &data[i * d..(i + 1) * d];
@@ -420,7 +419,7 @@ pub fn tsne(
             let mean = y.iter().map(|p| p[k]).sum::<f64>() / n as f64;
             y.iter_mut().for_each(|p| p[k] -= mean);
         }
-        ctl.done.store(step + 1, Relaxed);
+        ctl.advance(step + 1, STEPS);
     }
     Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
 }

@@ -197,6 +197,30 @@ impl EncodedInput {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+    /// What the UI and the CLI warn of: the input was cut, or some of its tokens are unknown to
+    /// the vocabulary.
+    pub fn warnings(&self) -> Vec<String> {
+        self.truncation_warning()
+            .into_iter()
+            .chain(self.unknown_warning())
+            .collect()
+    }
+
+    /// Tokens the vocabulary does not know (`[UNK]`, `<unk>`), counted, with what to do.
+    pub fn unknown_warning(&self) -> Option<String> {
+        let unknown = self
+            .tokens
+            .iter()
+            .filter(|t| matches!(t.as_str(), "[UNK]" | "<unk>"))
+            .count();
+        (unknown > 0).then(|| {
+            let words = self.tokens.len() - self.special.iter().filter(|&&s| s).count();
+            format!(
+                "{unknown} of the text's {words} tokens are unknown to this model's vocabulary (shown as [UNK]): its tokenizer does not cover some characters (CJK, emoji and other scripts often), so the model sees only that they are there. A multilingual model covers them, e.g. hub:bert-base-multilingual-cased."
+            )
+        })
+    }
+
     /// A warning for the UI / CLI when the input was cut.
     pub fn truncation_warning(&self) -> Option<String> {
         if let Some(chars) = self.chars_cut {

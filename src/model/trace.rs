@@ -82,7 +82,7 @@ impl Trace {
             num_heads: cfg.num_attention_heads,
             hidden_states,
             attentions,
-            warnings: input.truncation_warning().into_iter().collect(),
+            warnings: input.warnings(),
             internals: None,
             word_ids: input.word_ids.clone(),
         }

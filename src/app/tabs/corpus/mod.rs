@@ -77,12 +77,14 @@ pub struct CorpusTab {
     /// the run the user asked for (set by Run, until its models arrive)
     wanted: Option<RunKey>,
     started: Option<std::time::Instant>,
-    picking: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
+    picking: Option<std::sync::mpsc::Receiver<crate::app::file_dialog::Picked>>,
     texture: Option<(String, egui::TextureHandle)>,
     /// corpus search and the query–key view
     pub explore: explore::Explore,
     /// the token of the current text searched for
     token: Option<usize>,
+    /// set by Cancel until the next run: what was stopped
+    cancelled: Option<String>,
 }
 
 /// The views: the statistics' figures, then corpus search and the query–key view.
@@ -146,6 +148,7 @@ impl CorpusTab {
     /// Asks for a run of the current models on the chosen corpus.
     pub fn start(&mut self, cx: &mut Session) {
         self.started = Some(std::time::Instant::now());
+        self.cancelled = None;
         self.wanted = Some(RunKey {
             models: Self::gens(cx),
             corpus: self.source(),
@@ -223,10 +226,9 @@ impl CorpusTab {
         if let Some(rx) = &self.picking {
             if let Ok(picked) = rx.try_recv() {
                 self.picking = None;
-                if let Some(p) = picked {
-                    self.settings.file = Some(p);
-                    self.settings.use_file = true;
-                }
+                use crate::app::file_dialog::{PathFor, PathPrompt};
+                let prompt = PathPrompt::new(PathFor::CorpusFile, "A corpus file", "");
+                cx.answer(prompt, picked);
             }
         }
         ui.horizontal_wrapped(|ui| {
@@ -278,8 +280,16 @@ impl CorpusTab {
                         .desired_width(420.0),
                 );
                 if ui.button("Cancel").clicked() {
+                    let done = self
+                        .run
+                        .control()
+                        .map(|c| c.progress().0)
+                        .filter(|n| !n.is_empty())
+                        .map_or(String::new(), |n| format!(" ({n})"));
                     self.run.cancel();
                     self.wanted = None;
+                    self.cancelled = Some(format!("the corpus run was cancelled{done}"));
+                    cx.status.notice = Some("corpus run cancelled".into());
                 }
             } else if ui.button("▶ Run corpus").clicked() {
                 self.start(cx);
@@ -434,9 +444,20 @@ impl Tab for CorpusTab {
         ui.weak("What every head does across many texts: the share of attention each head gives to [CLS], [SEP] and punctuation, to itself and its neighbours, how spread out it is, and how alike heads are (Clark et al. 2019; Kobayashi et al. 2020). Statistics average over every query position of every text.");
         self.controls(ui, cx);
         let ran = self.result().cloned();
+        if let Some(c) = &self.cancelled {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                if ran.is_some() {
+                    format!("Cancelled: {c}. The views below are still those of the earlier run:")
+                } else {
+                    format!("Cancelled: {c}. Nothing has run yet.")
+                },
+            );
+        }
         for (s, name, cached) in ran.iter().flat_map(|r| &r.stats) {
             ui.label(format!(
-                "{name}: {} texts ({} cut to the model's positions, {} skipped), {} query positions{}",
+                "{name} on {}: {} texts ({} cut to the model's positions, {} skipped), {} query positions{}",
+                s.meta.corpus,
                 s.meta.lines,
                 s.meta.truncated,
                 s.meta.skipped,
