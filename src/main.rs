@@ -37,7 +37,8 @@ struct Cli {
     /// (window) start in this attention view
     #[arg(long, value_enum)]
     view: Option<ViewArg>,
-    /// (window) start on this tab: attention, projection, shared or lens
+    /// (window) start on this tab: attention, projection, shared, lens, explain, attribution or
+    /// corpus
     #[arg(long, value_parser = tab_id)]
     tab: Option<String>,
     /// (window) save a PNG of the window once the first result is shown, then quit
@@ -216,7 +217,7 @@ enum Command {
         pair: Option<String>,
         #[arg(long, value_enum, default_value = "head")]
         view: albert_lens::render::RenderView,
-        /// layer, from 1 (default: the last)
+        /// layer, from 1 (default: 1, the layer the window opens on)
         #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::LAYER))]
         layer: Option<usize>,
         /// head, from 1, or "mean" / "max" (default: mean; for js: head h vs head h, averaged)

@@ -43,7 +43,7 @@ pub enum RenderView {
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
     pub view: RenderView,
-    /// 0-based layer (attention map index); None: the last
+    /// 0-based layer (attention map index); None: the first, as the window opens on it
     pub layer: Option<usize>,
     /// None: the view's default (mean of heads; matched heads for `js`)
     pub head: Option<HeadSel>,
@@ -215,7 +215,8 @@ fn render_runs(
     let t = main.trace;
     let keep = t.kept_tokens(opts.hide_special);
     let layers = t.attentions.len();
-    let layer = opts.layer.unwrap_or(layers.saturating_sub(1));
+    // the first layer, as the window opens on it
+    let layer = opts.layer.unwrap_or(0);
     if let Some(p) = opts.position.filter(|&p| p >= t.num_tokens()) {
         return Err(LensError::Analysis(format!(
             "--position {p} is outside this input: it has {} tokens (positions count from 0, up to {})",
@@ -470,12 +471,16 @@ fn map_data(
         }
         None => None,
     };
-    maps::compute(
+    let mut data = maps::compute(
         t,
         &rollout,
         None,
         diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
         &key,
     )
-    .map_err(LensError::Analysis)
+    .map_err(LensError::Analysis)?;
+    if let Some(c) = compare {
+        data.name_operands(&main.name, &c.name);
+    }
+    Ok(data)
 }

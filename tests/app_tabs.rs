@@ -106,8 +106,10 @@ fn shared_panel_figure1_matches_transformers_hidden_states_and_runs_the_what_if(
     for layer in 0..4 {
         assert_eq!(m.values[layer * m.cols], m.values[layer * m.cols + 4]);
     }
-    // parameter accounting from the loaded tensors (albert-mini: 466,944 without the pooler)
-    h.get_by_label_contains("466.9k");
+    // parameter accounting from the loaded tensors (albert-mini: 466,944 without the pooler):
+    // the table's cell, and the side panel's summary by the same definition
+    h.get_by_label("466.9k");
+    h.get_by_label_contains("466.9k parameters + 12.4k masked-LM head");
     mask_status_bar(&mut h);
     h.snapshot("shared_tab");
 }
@@ -1217,4 +1219,123 @@ fn a_cancelled_corpus_run_says_so_and_names_the_run_still_shown() {
     h.get_by_label_contains("Cancelled: the corpus run was cancelled");
     h.get_by_label_contains("still those of the earlier run");
     h.get_by_label_contains("albert-mini (built in) on builtin:brown-heldout: 8 texts");
+}
+
+/// Every widget of the open tab that does not fit the 1280 x 800 window, unless a scroll bar
+/// of that direction lets the user reach it; and every button whose label wrapped (taller than
+/// two text lines).
+fn clipped_widgets(h: &Harness<'static, LensApp>) -> Vec<String> {
+    use egui_kittest::kittest::NodeT;
+    let (w, hgt) = (1280.0, 800.0);
+    let nodes = h.get_all_by(|_| true).collect::<Vec<_>>();
+    let ppp = h.ctx.pixels_per_point();
+    let rect = |n: &egui_kittest::Node<'_>| {
+        n.accesskit_node().bounding_box().map(|b| {
+            egui::Rect::from_min_max(
+                egui::pos2(b.x0 as f32 / ppp, b.y0 as f32 / ppp),
+                egui::pos2(b.x1 as f32 / ppp, b.y1 as f32 / ppp),
+            )
+        })
+    };
+    let bars: Vec<egui::Rect> = nodes
+        .iter()
+        .filter(|n| n.accesskit_node().role() == egui::accesskit::Role::ScrollBar)
+        .filter_map(rect)
+        .collect();
+    let horizontal = bars.iter().any(|r| r.width() > r.height());
+    let vertical = bars.iter().any(|r| r.height() > r.width());
+    let line = h.ctx.global_style().spacing.interact_size.y;
+    let mut bad = Vec::new();
+    for n in &nodes {
+        let node = n.accesskit_node();
+        let Some(r) = rect(n) else { continue };
+        let label = node.label().unwrap_or_default();
+        if r.width() <= 0.0 || r.height() <= 0.0 {
+            continue;
+        }
+        let out_x = r.max.x > w + 1.0 || r.min.x < -1.0;
+        let out_y = r.max.y > hgt + 1.0 || r.min.y < -1.0;
+        if (out_x && !horizontal) || (out_y && !vertical) {
+            bad.push(format!("{:?} {label:?} at {r:?} is cut off", node.role()));
+        }
+        if node.role() == egui::accesskit::Role::Button && r.height() > 2.0 * line + 4.0 {
+            bad.push(format!("button {label:?} wrapped ({r:?})"));
+        }
+    }
+    bad
+}
+
+/// At 1280 x 800, in the normal and the presentation theme, no tab (and no corpus view) has
+/// a widget cut off without a scroll bar to reach it, or a button whose label wraps.
+#[test]
+fn no_tab_cuts_off_a_widget_at_1280_by_800() {
+    private_cache();
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    let mut problems = Vec::new();
+    for presentation in [false, true] {
+        h.state_mut().session.settings.presentation = presentation;
+        h.run_steps(3);
+        for tab in [
+            "Attention",
+            "Projection",
+            "Shared vs unshared",
+            "Layer lens",
+            "Explain",
+            "Attribution",
+            "Corpus",
+        ] {
+            open_tab(&mut h, tab);
+            h.run_steps(3);
+            wait(&mut h);
+            for p in clipped_widgets(&h) {
+                problems.push(format!("{tab} (presentation {presentation}): {p}"));
+            }
+        }
+        corpus_tab(&mut h).settings.limit = 8;
+        h.run_steps(2);
+        if let Some(b) = h.query_by_label("▶ Run corpus") {
+            b.click();
+        }
+        h.run_steps(2);
+        wait(&mut h);
+        for view in [
+            "layers",
+            "sep-norm",
+            "grid",
+            "entropy-distance",
+            "head-map",
+            "search",
+            "query-key",
+        ] {
+            corpus_tab(&mut h).settings.view = view.into();
+            h.run_steps(3);
+            wait(&mut h);
+            for p in clipped_widgets(&h) {
+                problems.push(format!("Corpus {view} (presentation {presentation}): {p}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Attribution at a token that is not masked says that the model predicts the token it can
+/// see; the integrated-gradients baseline and the colours are stated.
+#[test]
+fn attribution_of_an_unmasked_token_says_the_model_copies_it() {
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    open_tab(&mut h, "Attribution");
+    h.get_by_label_contains("baseline of all-zero word embeddings");
+    h.get_by_label_contains("red: raises it");
+    assert!(h.query_by_label_contains("is not masked").is_none());
+    h.state_mut()
+        .tab_mut::<albert_lens::app::tabs::attribution::AttributionTab>()
+        .unwrap()
+        .settings
+        .position = Some(2);
+    h.run_steps(3);
+    wait(&mut h);
+    h.get_by_label_contains("Token 2 (“capital”) is not masked");
 }

@@ -220,6 +220,8 @@ fn a_broken_folder_shows_its_path_and_reason_in_the_status_bar() {
     let err = shown_error(&h);
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     assert!(err.contains("config.json"), "{err}");
+    let path = dir.path().display().to_string();
+    assert_eq!(err.matches(&path).count(), 1, "the path once: {err}");
     h.run_steps(2);
     assert!(h.query_by_label_contains("config.json").is_some());
     assert!(h.state().session.trace().is_none());

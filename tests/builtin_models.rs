@@ -107,3 +107,28 @@ fn unknown_built_in_name_is_a_clear_error() {
     let e = builtin::folder("gpt2-mini").unwrap_err().to_string();
     assert!(e.contains("albert-mini") && e.contains("gpt2-mini"), "{e}");
 }
+
+/// The README's parameter counts of the built-in models are the app's (one definition: the
+/// embeddings, projection and encoder as loaded, the masked-LM head apart).
+#[test]
+fn the_readme_states_the_parameters_the_app_shows() {
+    use albert_lens::app::worker::format_count;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for name in ["albert-mini", "bert-mini"] {
+        let dir = albert_lens::model::builtin::folder(name).unwrap();
+        let m = albert_lens::model::LoadedModel::open(&dir).unwrap();
+        let p = albert_lens::params::Loaded::of(&m.config, &m.weights);
+        let backbone = p.backbone();
+        let shown = if backbone >= 1_000_000 {
+            format!("{:.2}M", backbone as f64 / 1e6)
+        } else {
+            format_count(backbone)
+        };
+        let row = format!(
+            "| {name} | {shown} + {} MLM head |",
+            format_count(p.mlm_head)
+        );
+        assert!(readme.contains(&row), "the README lacks {row:?}");
+    }
+}

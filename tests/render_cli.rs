@@ -634,3 +634,31 @@ fn figure1_and_trajectories_animate_on_fixed_axes() {
         );
     }
 }
+
+/// A difference map names A and B in its title (not just "A − B"); `render` opens on layer 1,
+/// as the window does.
+#[test]
+fn a_difference_names_its_operands_and_render_defaults_to_the_first_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("d.svg");
+    let o = render(
+        &[
+            "--model",
+            "albert-mini",
+            "--compare",
+            "albert-mini",
+            "--view",
+            "head",
+            "--text",
+            "a short text",
+        ],
+        &svg,
+    );
+    ok(&o);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.contains("A − B, A = albert-mini, B = albert-mini"),
+        "the title names A and B"
+    );
+    assert!(text.contains("layer 1,"), "the first layer by default");
+}

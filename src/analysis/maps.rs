@@ -51,6 +51,19 @@ pub struct ValueMaps {
 /// Why no matrix can be shown (said in the view instead).
 pub type Missing = String;
 
+/// How a difference map's title begins, before [`MapData::name_operands`] names A and B.
+const DIFFERENCE: &str = "difference (A − B) of ";
+
+impl MapData {
+    /// Says what A and B of a difference map are, in its title (e.g. the two models' names);
+    /// other maps are left as they are.
+    pub fn name_operands(&mut self, a: &str, b: &str) {
+        if let Some(what) = self.matrix.name.strip_prefix(DIFFERENCE) {
+            self.matrix.name = format!("difference of {what}: A − B, A = {a}, B = {b}");
+        }
+    }
+}
+
 fn raw_map(
     trace: &Trace,
     rollout: &[Vec<f32>],
@@ -196,7 +209,7 @@ pub fn compute(
         what
     };
     let title = if diverging {
-        format!("difference (A − B) of {what}")
+        format!("{DIFFERENCE}{what}")
     } else if renorm {
         format!("{what}, special tokens hidden, rows renormalised")
     } else if key.hide_special {

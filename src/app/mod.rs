@@ -279,7 +279,8 @@ impl LensApp {
             .show(ui, |ui| chrome.side_panel(ui, cx));
         let tabs = &mut self.tabs;
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            ui.horizontal(|ui| {
+            // wrapped: in presentation mode's large type the tabs take two rows, none cut off
+            ui.horizontal_wrapped(|ui| {
                 for tab in tabs.iter() {
                     let on = cx.settings.open_tab == tab.id();
                     let title = egui::RichText::new(tab.title()).heading();

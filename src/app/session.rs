@@ -307,13 +307,14 @@ impl Session {
             if !m.opening.poll() {
                 continue;
             }
-            let Some(((source, _), result)) = m.opening.latest().cloned() else {
+            let Some((_, result)) = m.opening.latest().cloned() else {
                 continue;
             };
             match result {
                 Ok(info) => self.loaded(slot, info),
                 Err(e) => {
-                    self.status.error = Some(format!("opening {}: {e}", source.label()));
+                    // the error names the folder, file or Hub id once
+                    self.status.error = Some(format!("cannot open the model: {e}"));
                 }
             }
         }

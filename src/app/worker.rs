@@ -97,7 +97,6 @@ impl Engine {
         source: ModelSource,
         ctl: &Control,
     ) -> Result<ModelInfo, String> {
-        use anyhow::Context;
         let opened = (|| -> anyhow::Result<LoadedModel> {
             let mut progress = |what: String, fraction: Option<f32>| {
                 ctl.report(what, fraction);
@@ -105,7 +104,8 @@ impl Engine {
             };
             let dir = source.folder(&mut progress)?;
             ctl.report(format!("loading {}", dir.display()), None);
-            LoadedModel::open(&dir).with_context(|| format!("{}", dir.display()))
+            // its errors name the folder or file already: no second copy of the path
+            Ok(LoadedModel::open(&dir)?)
         })();
         let model = opened.map_err(|e| format!("{e:#}"))?;
         let info = info_of(&model, source);
@@ -391,8 +391,11 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
     std::fs::read(m.tokenizer.source.path())
         .unwrap_or_default()
         .hash(&mut h);
+    let params = crate::params::Loaded::of(c, &m.weights);
+    // one definition everywhere (this line, the parameter table, the README): embeddings,
+    // projection and encoder as loaded; the masked-LM head apart; no [CLS] pooler
     let summary = format!(
-        "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters ({})",
+        "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters + {} masked-LM head ({})",
         c.model_type.as_str(),
         c.num_hidden_layers,
         if c.model_type.family().shared_layers {
@@ -412,7 +415,8 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
             String::new()
         },
         c.vocab_size,
-        format_count(m.weights.param_count),
+        format_count(params.backbone()),
+        format_count(params.mlm_head),
         m.weights
             .stored_dtypes
             .iter()
@@ -428,7 +432,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         has_mlm: m.weights.mlm.is_some(),
         warnings: m.warnings.clone(),
         tokenizer_id: h.finish(),
-        params: crate::params::Loaded::of(c, &m.weights),
+        params,
         arch: crate::params::Arch::of_config(c),
     }
 }

@@ -344,13 +344,20 @@ impl AttentionTab {
             }
             (v, _) => v,
         };
-        self.map = Some(maps::compute(
-            &trace,
-            &rollout,
-            value,
-            diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
-            &key,
-        ));
+        let (a, b) = self.operands(cx);
+        self.map = Some(
+            maps::compute(
+                &trace,
+                &rollout,
+                value,
+                diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
+                &key,
+            )
+            .map(|mut d| {
+                d.name_operands(&a, &b);
+                d
+            }),
+        );
         self.map_gen += 1;
         self.map_key = Some(key);
     }
@@ -370,36 +377,36 @@ impl AttentionTab {
                 // shown within the model's layers, stored only when moved (so that a layer set
                 // before a model has run, by a scene, survives the first frames)
                 let mut l = p.layer.min(maps - 1) + 1;
-                if ui
-                    .add(egui::Slider::new(&mut l, 1..=maps).text("Layer"))
+                if crate::app::widgets::labelled(ui, "Layer", egui::Slider::new(&mut l, 1..=maps))
                     .changed()
                 {
                     p.layer = l - 1;
                 }
-                egui::ComboBox::new("heads", "Heads")
-                    .selected_text(s.head.name())
-                    .show_ui(ui, |ui| {
+                // rollout folds every head in (Abnar & Zuidema): no heads choice applies to it
+                let rollout = s.measure == Measure::Rollout;
+                ui.add_enabled_ui(!rollout, |ui| {
+                    crate::app::widgets::combo(ui, ("heads", "Heads"), s.head.name(), |ui| {
                         ui.selectable_value(&mut s.head, HeadSel::Mean, HeadSel::Mean.name());
                         ui.selectable_value(&mut s.head, HeadSel::Max, HeadSel::Max.name());
                         for h in 0..heads {
                             let sel = HeadSel::Head(h);
                             ui.selectable_value(&mut s.head, sel, sel.name());
                         }
-                    });
-                egui::ComboBox::new("measure", "Measure")
-                    .selected_text(s.measure.name())
-                    .show_ui(ui, |ui| {
-                        for m in Measure::ALL {
-                            ui.selectable_value(&mut s.measure, m, m.name())
-                                .on_hover_text(m.description());
-                        }
-                    });
+                    })
+                    .on_disabled_hover_text(
+                        "rollout combines every head of every layer up to this one (the mean of heads with the residual folded in): the heads choice does not apply",
+                    );
+                });
+                crate::app::widgets::combo(ui, ("measure", "Measure"), s.measure.name(), |ui| {
+                    for m in Measure::ALL {
+                        ui.selectable_value(&mut s.measure, m, m.name())
+                            .on_hover_text(m.description());
+                    }
+                });
             }
         });
         ui.horizontal_wrapped(|ui| {
-            egui::ComboBox::new("colormap", "Colormap")
-                .selected_text(p.colormap.name())
-                .show_ui(ui, |ui| {
+            crate::app::widgets::combo(ui, ("colormap", "Colormap"), p.colormap.name(), |ui| {
                     for c in Colormap::ALL {
                         ui.selectable_value(&mut p.colormap, c, c.name());
                     }
@@ -417,9 +424,7 @@ impl AttentionTab {
                 egui::Checkbox::new(&mut s.renormalise, "Renormalise rows"),
             );
             ui.separator();
-            egui::ComboBox::new("diff", "Difference")
-                .selected_text(s.diff.name())
-                .show_ui(ui, |ui| {
+            crate::app::widgets::combo(ui, ("diff", "Difference"), s.diff.name(), |ui| {
                     for d in DiffMode::ALL {
                         ui.selectable_value(&mut s.diff, d, d.name());
                     }
@@ -616,6 +621,7 @@ impl AttentionTab {
         }
         self.update_map(cx);
         let key = self.map_key.clone().ok_or("no map yet")?;
+        let (a, b) = self.operands(cx);
         let diff = match self.settings.diff {
             DiffMode::Off => None,
             DiffMode::Intervention => cx.traced().and_then(|t| t.intact.clone()).map(|t| {
@@ -639,13 +645,14 @@ impl AttentionTab {
                     layer: l,
                     ..key.clone()
                 };
-                let data = maps::compute(
+                let mut data = maps::compute(
                     &trace,
                     &rollout,
                     None,
                     diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
                     &key,
                 )?;
+                data.name_operands(&a, &b);
                 let view = View::Map {
                     model: &model,
                     data: &data,
@@ -654,6 +661,27 @@ impl AttentionTab {
                 views::build(&view, theme).map(|(f, _)| f).map_err(e)
             })
             .collect()
+    }
+
+    /// What A and B of the difference are, for its title.
+    fn operands(&self, cx: &Session) -> (String, String) {
+        let quoted = |t: &str| {
+            let short: String = t.chars().take(40).collect();
+            if short.len() < t.len() {
+                format!("\"{short}…\"")
+            } else {
+                format!("\"{short}\"")
+            }
+        };
+        match self.settings.diff {
+            DiffMode::SecondText => (quoted(&cx.settings.text), quoted(&self.settings.diff_text)),
+            DiffMode::CompareModel => (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)),
+            DiffMode::Intervention => (
+                "the run with the intervention".into(),
+                "the intact run".into(),
+            ),
+            DiffMode::Off => (String::new(), String::new()),
+        }
     }
 
     /// What the token links draw: the shown map, or each ticked head's (restricted like it).

@@ -132,17 +132,15 @@ impl AttributionTab {
             }
         });
         ui.horizontal_wrapped(|ui| {
-            egui::ComboBox::new("attr_method", "Attribution")
-                .selected_text(self.settings.method.name())
-                .show_ui(ui, |ui| {
+            crate::app::widgets::combo(ui, ("attr_method", "Attribution"), self.settings.method.name(), |ui| {
                     for m in Method::ALL {
                         ui.selectable_value(&mut self.settings.method, m, m.name());
                     }
                 });
-            ui.add(
-                egui::Slider::new(&mut self.settings.steps, 1..=200)
-                    .logarithmic(true)
-                    .text("IG steps"),
+            crate::app::widgets::labelled(
+                ui,
+                "IG steps",
+                egui::Slider::new(&mut self.settings.steps, 1..=200).logarithmic(true),
             );
             ui.label("Target:");
             ui.add(
@@ -154,6 +152,27 @@ impl AttributionTab {
             export_button(self, ui, cx, "attribution");
         });
     }
+}
+
+/// What the token colours mean: the diverging map, each row scaled to its own largest |value|.
+fn colour_legend(ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Colour, each row to its own largest |value|:");
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(160.0, 14.0), egui::Sense::hover());
+        let steps = 32;
+        for k in 0..steps {
+            let t = k as f32 / (steps - 1) as f32;
+            let [r, g, b] = shade(2.0 * t - 1.0, 1.0, true);
+            let x0 = rect.left() + rect.width() * k as f32 / steps as f32;
+            let x1 = rect.left() + rect.width() * (k + 1) as f32 / steps as f32;
+            ui.painter().rect_filled(
+                egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1, rect.bottom())),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.label("blue: lowers the prediction · white: 0 · red: raises it (rows never negative: white to red)");
+    });
 }
 
 /// One row of tokens coloured by `values` (signed rows on the diverging map).
@@ -201,6 +220,16 @@ impl Tab for AttributionTab {
         }
         ui.weak("Which tokens a prediction depends on, by gradient, beside where attention looks from the same token. If attention were an explanation, the rows would agree; the rank correlations say how much they do on this text.");
         self.controls(ui, cx, &trace);
+        let pos = self.position(&trace);
+        if let Some(tok) = trace.tokens.get(pos) {
+            if !crate::model::trace::MASK_TOKENS.contains(&tok.as_str()) {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!("Token {pos} (“{tok}”) is not masked: the model predicts the token that is already there, which it can see, so the gradients explain copying it rather than a guess. Mask a token (click it in the side panel) for a real prediction."),
+                );
+            }
+        }
+        ui.weak(format!("Integrated gradients: from a baseline of all-zero word embeddings to the text's own, {} steps (a right Riemann sum), summed over the embedding; grad × input and the gradient norm use the text's embeddings alone.", self.settings.steps));
         self.ask(cx, &trace);
         super::job_progress(ui, &mut self.job, 300.0);
         let Some(result) = self.comparison(cx) else {
@@ -232,6 +261,7 @@ impl Tab for AttributionTab {
                 }
             ));
         }
+        colour_legend(ui);
         egui::ScrollArea::vertical().show(ui, |ui| {
             for (name, values) in &c.rows {
                 ui.add_space(6.0);

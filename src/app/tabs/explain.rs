@@ -117,8 +117,7 @@ impl ExplainTab {
         ui.horizontal_wrapped(|ui| {
             let maps = t.attentions.len().max(1);
             let mut layer = self.settings.map.min(maps - 1) + 1;
-            if ui
-                .add(egui::Slider::new(&mut layer, 1..=maps).text("layer"))
+            if crate::app::widgets::labelled(ui, "Layer", egui::Slider::new(&mut layer, 1..=maps))
                 .on_hover_text("which application of a layer (with ALBERT's sharing, every one runs the same weights)")
                 .changed()
             {
@@ -126,17 +125,15 @@ impl ExplainTab {
             }
             let heads = t.num_heads.max(1);
             let mut head = self.settings.head.min(heads - 1) + 1;
-            if ui
-                .add(egui::Slider::new(&mut head, 1..=heads).text("head"))
-                .changed()
+            if crate::app::widgets::labelled(ui, "Head", egui::Slider::new(&mut head, 1..=heads)).changed()
             {
                 self.settings.head = head - 1;
             }
             ui.separator();
-            ui.add(
-                egui::Slider::new(&mut self.settings.temperature, 0.1..=5.0)
-                    .logarithmic(true)
-                    .text("what-if temperature T"),
+            crate::app::widgets::labelled(
+                ui,
+                "What-if temperature T",
+                egui::Slider::new(&mut self.settings.temperature, 0.1..=5.0).logarithmic(true),
             )
             .on_hover_text("α(T) = softmax(s / T), drawn as outlines beside the model's α. T = 1 is what the model computes; this changes nothing else.");
             if ui

@@ -171,7 +171,11 @@ impl Tab for LensTab {
             }
         });
         ui.horizontal(|ui| {
-            ui.add(egui::Slider::new(&mut self.settings.k, 1..=10).text("top k"));
+            crate::app::widgets::labelled(
+                ui,
+                "Top k",
+                egui::Slider::new(&mut self.settings.k, 1..=10),
+            );
             export_button(self, ui, cx, "lens");
         });
         let key = (cx.trace_gen, pos, self.settings.k);

@@ -109,13 +109,16 @@ impl ProjectionTab {
             ui.selectable_value(&mut s.mode, ProjMode::Vocabulary, "Vocabulary");
             ui.separator();
             if s.mode != ProjMode::Vocabulary {
-                egui::ComboBox::new("color_by", "Colour by")
-                    .selected_text(s.color_by.name())
-                    .show_ui(ui, |ui| {
+                crate::app::widgets::combo(
+                    ui,
+                    ("color_by", "Colour by"),
+                    s.color_by.name(),
+                    |ui| {
                         for c in ColorBy::ALL {
                             ui.selectable_value(&mut s.color_by, c, c.name());
                         }
-                    });
+                    },
+                );
                 ui.selectable_value(&mut s.tsne, false, "PCA");
                 ui.selectable_value(&mut s.tsne, true, "t-SNE");
                 ui.add_enabled(
@@ -133,7 +136,11 @@ impl ProjectionTab {
         if self.settings.mode == ProjMode::Layer {
             ui.horizontal(|ui| {
                 let mut l = cx.settings.layer + 1;
-                ui.add(egui::Slider::new(&mut l, 1..=layers.max(1)).text("Layer"));
+                crate::app::widgets::labelled(
+                    ui,
+                    "Layer",
+                    egui::Slider::new(&mut l, 1..=layers.max(1)),
+                );
                 cx.settings.layer = l.saturating_sub(1).min(layers.saturating_sub(1));
             });
         }

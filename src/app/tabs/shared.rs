@@ -229,14 +229,12 @@ impl SharedTab {
         let heads = trace.num_heads;
         let mode = &mut self.settings.js_mode;
         ui.horizontal_wrapped(|ui| {
-            egui::ComboBox::new("js_mode", "Compare")
-                .selected_text(mode.name())
-                .show_ui(ui, |ui| {
-                    let all = [JsMode::MatchedHeads, JsMode::MeanOfHeads];
-                    for m in all.into_iter().chain((0..heads).map(JsMode::Head)) {
-                        ui.selectable_value(mode, m, m.name());
-                    }
-                });
+            crate::app::widgets::combo(ui, ("js_mode", "Compare"), mode.name(), |ui| {
+                let all = [JsMode::MatchedHeads, JsMode::MeanOfHeads];
+                for m in all.into_iter().chain((0..heads).map(JsMode::Head)) {
+                    ui.selectable_value(mode, m, m.name());
+                }
+            });
         });
         ui.weak("Each cell: the Jensen-Shannon distance (base 2, 0 = the same attention, 1 = disjoint) between two layers' attention distributions, averaged over query tokens. ALBERT runs one set of weights at every depth, yet attends differently at each.");
         let mode = self.settings.js_mode;
@@ -284,7 +282,8 @@ impl SharedTab {
             .flat_map(|m| m.2.iter().copied())
             .fold(0.0f32, f32::max)
             .max(f32::MIN_POSITIVE);
-        let side = (ui.available_width() / mats.len().max(1) as f32 - 16.0).clamp(160.0, 420.0);
+        // each map takes its side plus 160 points of labels and colour bar: both fit the row
+        let side = (ui.available_width() / mats.len().max(1) as f32 - 176.0).clamp(120.0, 420.0);
         let colormap = cx.settings.colormap;
         ui.horizontal(|ui| {
             for (i, (slot, name, m, l)) in mats.iter().enumerate() {
@@ -587,7 +586,8 @@ impl Tab for SharedTab {
             super::no_trace(ui);
             return;
         };
-        egui::ScrollArea::vertical().show(ui, |ui| {
+        // both ways: a narrow window scrolls to the comparison model's matrix, not cut off
+        egui::ScrollArea::both().show(ui, |ui| {
             self.figure1(ui, cx, &trace);
             ui.separator();
             ui.heading("Parameters");

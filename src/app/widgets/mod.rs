@@ -6,3 +6,24 @@ pub mod heatmap;
 pub mod model_grid;
 pub mod token_links;
 pub mod vectors;
+
+/// A label, then its widget, labelled by it: rows read "Layer [slider]", not "[slider] Layer".
+pub fn labelled(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(widget).labelled_by(l.id)
+}
+
+/// A label, then a combo box (`id`) showing `selected`, labelled by it.
+pub fn combo<R>(
+    ui: &mut egui::Ui,
+    (id, label): (&str, &str),
+    selected: impl Into<egui::WidgetText>,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> egui::Response {
+    let l = ui.label(label);
+    egui::ComboBox::new(id, "")
+        .selected_text(selected)
+        .show_ui(ui, add)
+        .response
+        .labelled_by(l.id)
+}

@@ -191,11 +191,11 @@ impl Explore {
             }
         });
         let mut go = false;
-        ui.horizontal(|ui| {
-            ui.add(
-                egui::Slider::new(&mut self.settings.search_layer, 0..=maps)
-                    .text("hidden state (0: embeddings, L: after layer L)"),
-            );
+        // wrapped, labels before their widgets: it fits the window in presentation type too
+        ui.horizontal_wrapped(|ui| {
+            let l = ui.label("Hidden state (0: embeddings, L: after layer L):");
+            ui.add(egui::Slider::new(&mut self.settings.search_layer, 0..=maps))
+                .labelled_by(l.id);
             let l = ui.label("the");
             ui.add(egui::DragValue::new(&mut self.settings.top_k).range(1..=200))
                 .labelled_by(l.id);
@@ -268,10 +268,18 @@ impl Explore {
         let mut go = false;
         ui.horizontal(|ui| {
             let mut layer = self.settings.qk_map + 1;
-            ui.add(egui::Slider::new(&mut layer, 1..=maps.max(1)).text("layer"));
+            crate::app::widgets::labelled(
+                ui,
+                "Layer",
+                egui::Slider::new(&mut layer, 1..=maps.max(1)),
+            );
             self.settings.qk_map = layer - 1;
             let mut head = self.settings.qk_head + 1;
-            ui.add(egui::Slider::new(&mut head, 1..=heads.max(1)).text("head"));
+            crate::app::widgets::labelled(
+                ui,
+                "Head",
+                egui::Slider::new(&mut head, 1..=heads.max(1)),
+            );
             self.settings.qk_head = head - 1;
             ui.checkbox(&mut self.settings.tsne, "t-SNE")
                 .on_hover_text(format!(
