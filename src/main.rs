@@ -277,6 +277,10 @@ enum Command {
         /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
         #[arg(long)]
         hide_special: bool,
+        /// one colour scale, 0 to 1 (±1 for a difference), instead of the map's own range;
+        /// animations always use it, so that their frames compare
+        #[arg(long)]
+        shared_scale: bool,
         /// PNG scale: 1, 2 or 4 (any factor from 0.25 up to 16); with --scene, the scene's
         /// unless given
         #[arg(long, value_parser = cli::ranges::png_scale)]
@@ -587,6 +591,7 @@ fn run(cli: Cli) -> Result<()> {
             colormap,
             log,
             hide_special,
+            shared_scale,
             scale,
             scene,
             animate,
@@ -677,6 +682,7 @@ fn run(cli: Cli) -> Result<()> {
                 steps,
                 words,
                 text: text.clone(),
+                shared_scale,
             };
             let mut be = make_backend(one_backend(backend)?);
             let main_opts = ForwardOptions {

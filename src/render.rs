@@ -70,6 +70,9 @@ pub struct RenderOptions {
     pub target: Option<String>,
     pub steps: usize,
     pub text: String,
+    /// one 0–1 colour scale (±1 for a difference) instead of each map's own range: what an
+    /// animation uses, so that its frames compare
+    pub shared_scale: bool,
 }
 
 /// One model and its trace on the text.
@@ -124,8 +127,10 @@ pub fn frames(
     match opts.view {
         RenderView::Head | RenderView::Rollout | RenderView::Links => (0..layers)
             .map(|l| {
+                // one colour scale for every frame, so that the layers compare
                 let o = RenderOptions {
                     layer: Some(l),
+                    shared_scale: true,
                     ..opts.clone()
                 };
                 render(&o, main, compare, rerun).map(|(f, _)| f)
@@ -133,6 +138,10 @@ pub fn frames(
             .collect(),
         RenderView::Model => (0..layers)
             .map(|l| {
+                let opts = &RenderOptions {
+                    shared_scale: true,
+                    ..opts.clone()
+                };
                 let mut t = main.trace.clone();
                 for a in &mut t.attentions[l + 1..] {
                     a.fill(0.0);
@@ -282,7 +291,7 @@ fn render_runs(
             let style = GridStyle {
                 colormap: opts.colormap,
                 log: opts.log,
-                shared_scale: false,
+                shared_scale: opts.shared_scale,
             };
             let view = View::Model {
                 model,
@@ -447,7 +456,7 @@ fn map_data(
         measure,
         hide_special: opts.hide_special,
         renormalise: true,
-        shared_scale: false,
+        shared_scale: opts.shared_scale,
         log: opts.log,
         words: opts.words,
     };

@@ -868,9 +868,14 @@ fn the_heatmap_animates_layer_by_layer() {
         .unwrap()
         .unwrap();
     assert_eq!(frames.len(), 4);
+    // every frame on one colour scale: the still of layer 3 with the shared scale ticked
     app.session.settings.layer = 2;
+    app.tab_mut::<AttentionTab>().unwrap().settings.shared_scale = true;
     let (still, _) = app.build_export("attention", "attention", &theme).unwrap();
     assert!(frames[2] == still, "frame 3 is the export of layer 3");
+    app.tab_mut::<AttentionTab>().unwrap().settings.shared_scale = false;
+    let (own, _) = app.build_export("attention", "attention", &theme).unwrap();
+    assert!(frames[2] != own, "not on layer 3's own scale");
 }
 
 /// The projection zooms about the pointer with the scroll wheel and pans by dragging.

@@ -551,6 +551,8 @@ fn animations_have_one_frame_per_layer_equal_to_the_stills() {
                 &(l + 1).to_string(),
                 "--scale",
                 "1",
+                // an animation puts every frame on one colour scale
+                "--shared-scale",
             ],
             &still,
         ));

@@ -132,8 +132,18 @@ impl Chrome {
                 }
             });
             ui.menu_button("View", |ui| {
-                ui.radio_value(&mut cx.settings.dark, true, "Dark theme");
-                ui.radio_value(&mut cx.settings.dark, false, "Light theme");
+                // presentation mode is light whatever the theme: the theme waits, greyed out
+                let presenting = cx.settings.presentation;
+                ui.add_enabled_ui(!presenting, |ui| {
+                    let mut dark = cx.settings.dark && !presenting;
+                    ui.radio_value(&mut dark, true, "Dark theme");
+                    ui.radio_value(&mut dark, false, "Light theme");
+                    if !presenting {
+                        cx.settings.dark = dark;
+                    }
+                })
+                .response
+                .on_disabled_hover_text("presentation mode uses the light theme");
                 ui.checkbox(
                     &mut cx.settings.presentation,
                     "Presentation mode (light, large type)",

@@ -76,6 +76,10 @@ pub const OKABE_ITO: [Rgb; 8] = [
     [0x00, 0x00, 0x00],
 ];
 
+/// Indices into [`OKABE_ITO`] in an order whose first six are told apart at a glance (the
+/// palette's two blues and the yellow on white come last): for lines of several candidates.
+pub const DISTINCT: [usize; 8] = [0, 4, 2, 3, 5, 1, 6, 7];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchor {
     Start,

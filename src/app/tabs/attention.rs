@@ -597,7 +597,11 @@ impl AttentionTab {
         let e = |x: crate::LensError| x.to_string();
         if self.settings.view == AttnView::Model {
             let keep = trace.kept_tokens(cx.settings.hide_special);
-            let style = self.grid_style(cx);
+            // one colour scale for every frame, so that the layers compare
+            let style = GridStyle {
+                shared_scale: true,
+                ..self.grid_style(cx)
+            };
             return (0..maps)
                 .map(|l| {
                     // the layers after l still blank
@@ -641,8 +645,10 @@ impl AttentionTab {
         };
         (0..maps)
             .map(|l| {
+                // one colour scale for every frame (its bar in each), so that the layers compare
                 let key = MapKey {
                     layer: l,
+                    shared_scale: true,
                     ..key.clone()
                 };
                 let mut data = maps::compute(

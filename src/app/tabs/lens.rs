@@ -116,14 +116,20 @@ impl LensTab {
             c.truncate(6);
             c
         };
+        // the axis fits the data (a tenth above the highest point, at most 1), and says so
+        let top = final_top
+            .iter()
+            .flat_map(|(_, p)| p.iter().copied())
+            .fold(0.0f32, f32::max);
+        let y_max = f64::from((top * 1.1).clamp(0.01, 1.0));
         egui_plot::Plot::new("lens_plot")
             .height(240.0)
             .width(ui.available_width().min(900.0))
             .legend(egui_plot::Legend::default())
             .x_axis_label("depth (0 = embeddings)")
-            .y_axis_label("probability")
+            .y_axis_label(format!("probability (axis 0 to {y_max:.2})"))
             .include_y(0.0)
-            .include_y(1.0)
+            .include_y(y_max)
             .allow_scroll(false)
             .show(ui, |plot| {
                 for (i, (tok, probs)) in final_top.iter().enumerate() {
@@ -134,7 +140,7 @@ impl LensTab {
                         .collect();
                     plot.line(
                         egui_plot::Line::new(tok.clone(), pts)
-                            .color(rgb(OKABE_ITO[i % 8]))
+                            .color(rgb(OKABE_ITO[crate::figures::DISTINCT[i % 8]]))
                             .width(2.0),
                     );
                 }

@@ -52,8 +52,9 @@ type RepeatKey = (u64, u64, Vec<usize>);
 type JsKey = (u64, Option<CompareKey>, JsMode);
 /// Figure 1's cache key: trace generation, comparison and what-if keys, special tokens hidden.
 type Fig1Key = (u64, Option<CompareKey>, Option<RepeatKey>, bool);
-/// A what-if thumbnail: (what-if key, repetitions, colormap) and its texture.
-type RepeatTexture = ((RepeatKey, usize, Colormap), egui::TextureHandle);
+/// A what-if thumbnail: (what-if key, repetitions, colormap, the shared scale's top as bits)
+/// and its texture.
+type RepeatTexture = ((RepeatKey, usize, Colormap, u32), egui::TextureHandle);
 
 #[derive(Default)]
 pub struct SharedTab {
@@ -363,25 +364,38 @@ impl SharedTab {
         }
         ui.add_space(6.0);
         ui.strong("What-if: attention of the last layer (mean of heads) with the shared layer applied more times");
+        // one colour scale for every thumbnail (shown beside them), so that they compare: a
+        // near-uniform map reads as pale, not as solid yellow at its own maximum
+        let means: Vec<Vec<f32>> = reps
+            .iter()
+            .map(|(_, t)| {
+                let last = t.attentions.len() - 1;
+                crate::analysis::mean_heads(&t.attentions[last], t.num_heads, t.num_tokens())
+            })
+            .collect();
+        let hi = means
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0, f32::max)
+            .max(1e-9);
+        let scale = Scale {
+            lo: 0.0,
+            hi,
+            log: false,
+        };
         ui.horizontal_wrapped(|ui| {
-            for (i, (r, t)) in reps.iter().enumerate() {
+            for (i, ((r, t), m)) in reps.iter().zip(&means).enumerate() {
                 let n = t.num_tokens();
                 let last = t.attentions.len() - 1;
                 while self.repeat_tex.len() <= i {
                     self.repeat_tex.push(None);
                 }
-                let want = (key.clone(), *r, cmap);
+                let want = (key.clone(), *r, cmap, hi.to_bits());
                 let tex = match &mut self.repeat_tex[i] {
                     Some((k, h)) if *k == want => h.clone(),
                     slot => {
-                        let m = crate::analysis::mean_heads(&t.attentions[last], t.num_heads, n);
-                        let hi = m.iter().copied().fold(0.0, f32::max).max(1e-9);
-                        let scale = Scale {
-                            lo: 0.0,
-                            hi,
-                            log: false,
-                        };
-                        let px = crate::colormap::render_rgba(&m, cmap, &scale);
+                        let px = crate::colormap::render_rgba(m, cmap, &scale);
                         let img = egui::ColorImage::from_rgba_unmultiplied(
                             [n, n],
                             bytemuck::cast_slice(&px),
@@ -400,6 +414,13 @@ impl SharedTab {
                     ui.image((tex.id(), Vec2::splat(140.0)));
                 });
             }
+            ui.vertical(|ui| {
+                ui.label("weight");
+                let (rect, _) =
+                    ui.allocate_exact_size(Vec2::new(14.0, 140.0), egui::Sense::hover());
+                crate::app::widgets::heatmap::colorbar(ui, rect, cmap, &scale);
+            });
+            ui.add_space(40.0);
         });
     }
 
