@@ -664,3 +664,35 @@ fn a_difference_names_its_operands_and_render_defaults_to_the_first_layer() {
     );
     assert!(text.contains("layer 1,"), "the first layer by default");
 }
+
+/// Explain's softmax step: at T = 1 no what-if outlines over identical bars; at T ≠ 1 the
+/// number beside each bar is the model's α, the what-if's following it, marked.
+#[test]
+fn the_explain_what_if_is_drawn_only_when_it_differs_and_its_numbers_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = |t: &str| {
+        let out = dir.path().join(format!("e{t}.svg"));
+        ok(&render(
+            &[
+                "--view",
+                "explain",
+                "--head",
+                "1",
+                "--text",
+                "the cat sat on the mat",
+                "--temperature",
+                t,
+            ],
+            &out,
+        ));
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let model = svg("1");
+    assert!(!model.contains("(what-if)") && !model.contains("what-if</text>"));
+    let hot = svg("2");
+    assert!(hot.contains("(what-if)"), "the legend names the outlines");
+    assert!(
+        hot.contains("% → ") && hot.contains("% what-if"),
+        "marked what-if numbers"
+    );
+}

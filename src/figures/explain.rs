@@ -198,15 +198,22 @@ fn strips(
 
 fn bars(fig: &mut Figure, y0: f32, m: &crate::matrix::Matrix, step: Step, theme: &Theme) -> f32 {
     let f = theme.font;
-    let (x0, x1) = (16.0 + LABEL_W, WIDTH - 90.0);
     let row_h = f * 1.25;
     // which columns are bars: the score; the model's α and α(T); a probability
+    let col = |r: usize, c: usize| m.values[r * m.cols + c];
+    // at T = 1 the what-if is the model itself: no outlines over identical bars
+    let what_if = step == Step::Softmax
+        && m.cols > 2
+        && (0..m.rows).any(|r| (col(r, 1) - col(r, 2)).abs() > 1e-5);
     let (series, signed): (Vec<usize>, bool) = match step {
         Step::Scores => (vec![0], true),
-        Step::Softmax => (vec![1, 2], false),
+        Step::Softmax if what_if => (vec![1, 2], false),
+        Step::Softmax => (vec![1], false),
         _ => (vec![0], false),
     };
-    let col = |r: usize, c: usize| m.values[r * m.cols + c];
+    // room on the right for the numbers ("12.3% → 20.1% what-if" takes more)
+    let right = if series.len() > 1 { 190.0 } else { 90.0 };
+    let (x0, x1) = (16.0 + LABEL_W, WIDTH - right);
     let max = (0..m.rows)
         .flat_map(|r| series.iter().map(move |&c| (r, c)))
         .map(|(r, c)| col(r, c).abs())
@@ -259,12 +266,18 @@ fn bars(fig: &mut Figure, y0: f32, m: &crate::matrix::Matrix, step: Step, theme:
                 fig.frame(x, by, len.max(0.5), bh, OKABE_ITO[3], 1.5);
             }
         }
-        let v = col(r, *series.last().unwrap_or(&0));
-        let label = if step == Step::Prediction || step == Step::Softmax {
-            format!("{:.1}%", v * 100.0)
-        } else {
-            format!("{v:.3}")
+        // the number is the filled bar's (the model's); a what-if's follows it, marked
+        let fmt = |v: f32| {
+            if step == Step::Prediction || step == Step::Softmax {
+                format!("{:.1}%", v * 100.0)
+            } else {
+                format!("{v:.3}")
+            }
         };
+        let mut label = fmt(col(r, series[0]));
+        if let Some(&w) = series.get(1) {
+            label = format!("{label} → {} what-if", fmt(col(r, w)));
+        }
         fig.text(
             x1 + 6.0,
             y + row_h * 0.72,

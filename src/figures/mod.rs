@@ -8,6 +8,7 @@ pub mod animate;
 pub mod attribution;
 pub mod corpus;
 pub mod explain;
+pub mod labels;
 pub mod links;
 pub mod plots;
 pub mod scenes;
@@ -77,8 +78,9 @@ pub const OKABE_ITO: [Rgb; 8] = [
 ];
 
 /// Indices into [`OKABE_ITO`] in an order whose first six are told apart at a glance (the
-/// palette's two blues and the yellow on white come last): for lines of several candidates.
-pub const DISTINCT: [usize; 8] = [0, 4, 2, 3, 5, 1, 6, 7];
+/// sky blue, too close to the blue, and the black, lost on a dark background, come last): for
+/// lines of several candidates.
+pub const DISTINCT: [usize; 8] = [0, 4, 2, 3, 5, 6, 1, 7];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Anchor {

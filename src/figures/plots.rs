@@ -376,8 +376,10 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
         if xhi <= xlo {
             xhi = xlo + 1.0;
         }
-        let yt = ticks(ylo, yhi * 1.05, 5);
-        let yhi = yt.last().copied().unwrap_or(yhi).max(yhi);
+        // headroom above the highest point: it never sits on the frame
+        let top = yhi + (yhi - ylo) * 0.06;
+        let yt = ticks(ylo, top, 5);
+        let yhi = yt.last().copied().unwrap_or(top).max(top);
         // layers are whole numbers: no ticks between them
         let whole = p
             .series
@@ -444,13 +446,21 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
             Anchor::Middle,
             theme.muted,
         );
-        // the last series first, so that the first (the model itself) is drawn on top
-        for s in p.series.iter().rev() {
+        // in order, each dashed (what-if) line thinner than the lines under it: where the
+        // what-ifs share the model's first layers, every line still shows
+        let dashed = p.series.iter().filter(|s| s.dashed).count();
+        for (k, s) in p.series.iter().enumerate() {
+            let thin = if s.dashed {
+                let rank = k.saturating_sub(p.series.len() - dashed);
+                0.75 - 0.4 * rank as f32 / (dashed.max(2) - 1) as f32
+            } else {
+                1.0
+            };
             let line: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
             fig.items.push(Item::Line {
                 points: line.clone(),
                 color: s.color,
-                width: theme.line_width,
+                width: theme.line_width * thin,
                 dashed: s.dashed,
                 opacity: 1.0,
             });
@@ -458,7 +468,7 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
                 fig.items.push(Item::Circle {
                     x,
                     y,
-                    r: theme.line_width * 1.6,
+                    r: theme.line_width * 1.6 * thin,
                     fill: s.color,
                     opacity: 1.0,
                 });
@@ -533,9 +543,10 @@ pub struct ScatterSpec<'a> {
 pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
     let f = theme.font;
     let (pw, ph) = (f * 44.0, f * 34.0);
-    let (x0, y0) = (12.0 + f * 2.0, f * 3.0);
+    // room on the left for the axis name and the y tick numbers, below for the x ones
+    let (x0, y0) = (12.0 + f * 5.0, f * 3.0);
     let legend_h = if spec.legend.is_empty() { 0.0 } else { f * 1.8 };
-    let mut fig = Figure::new(x0 + pw + 24.0, y0 + ph + f * 3.0 + legend_h, theme);
+    let mut fig = Figure::new(x0 + pw + 24.0, y0 + ph + f * 4.0 + legend_h, theme);
     draw_title(&mut fig, spec.title, theme);
     let (mut xlo, mut xhi, mut ylo, mut yhi) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
     for &(x, y) in spec.points {
@@ -555,6 +566,35 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
     let sx = |x: f32| x0 + (x - xlo) / (xhi - xlo) * pw;
     let sy = |y: f32| y0 + ph - (y - ylo) / (yhi - ylo) * ph;
     fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
+    // tick numbers on both axes
+    for t in ticks(f64::from(xlo), f64::from(xhi), 6) {
+        let x = sx(t as f32);
+        if (x0..=x0 + pw).contains(&x) {
+            fig.line(vec![(x, y0 + ph), (x, y0 + ph + 4.0)], theme.muted, 0.8);
+            fig.text(
+                x,
+                y0 + ph + f * 1.1,
+                tick_label(t),
+                f * 0.7,
+                Anchor::Middle,
+                theme.muted,
+            );
+        }
+    }
+    for t in ticks(f64::from(ylo), f64::from(yhi), 6) {
+        let y = sy(t as f32);
+        if (y0..=y0 + ph).contains(&y) {
+            fig.line(vec![(x0 - 4.0, y), (x0, y)], theme.muted, 0.8);
+            fig.text(
+                x0 - 6.0,
+                y + f * 0.25,
+                tick_label(t),
+                f * 0.7,
+                Anchor::End,
+                theme.muted,
+            );
+        }
+    }
     if xlo < 0.0 && xhi > 0.0 {
         fig.items.push(Item::Line {
             points: vec![(sx(0.0), y0), (sx(0.0), y0 + ph)],
@@ -592,28 +632,49 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
             opacity: 0.55,
         });
     }
-    for (i, &(x, y)) in spec.points.iter().enumerate() {
+    let r = theme.line_width * 2.0;
+    let screen: Vec<(f32, f32)> = spec.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
+    for (i, &(x, y)) in screen.iter().enumerate() {
+        // a ring in the text colour under each point: dark points stay visible on a dark
+        // background (and light ones on a light one)
         fig.items.push(Item::Circle {
-            x: sx(x),
-            y: sy(y),
-            r: theme.line_width * 2.0,
-            fill: spec.colors.get(i).copied().unwrap_or(theme.foreground),
-            opacity: 0.9,
+            x,
+            y,
+            r: r + 1.0,
+            fill: theme.foreground,
+            opacity: 0.45,
         });
-        if let Some(l) = spec.labels.get(i).filter(|l| !l.is_empty()) {
-            fig.text(
-                sx(x) + 5.0,
-                sy(y) - 4.0,
-                l,
-                f * 0.75,
-                Anchor::Start,
-                theme.foreground,
-            );
-        }
+        fig.items.push(Item::Circle {
+            x,
+            y,
+            r,
+            fill: spec.colors.get(i).copied().unwrap_or(theme.foreground),
+            opacity: 0.95,
+        });
+    }
+    // labels beside their points, not on them or on each other
+    let size = f * 0.75;
+    let wanted: Vec<(usize, f32)> = spec
+        .labels
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !l.is_empty() && *i < screen.len())
+        .map(|(i, l)| (i, text_width(l, size)))
+        .collect();
+    let at = super::labels::place(&screen, &wanted, size, r);
+    for (&(i, _), &(lx, ly)) in wanted.iter().zip(&at) {
+        fig.text(
+            lx,
+            ly,
+            &spec.labels[i],
+            size,
+            Anchor::Start,
+            theme.foreground,
+        );
     }
     fig.text(
         x0 + pw / 2.0,
-        y0 + ph + f * 1.4,
+        y0 + ph + f * 2.4,
         spec.axis_names.0,
         f * 0.9,
         Anchor::Middle,
@@ -621,14 +682,14 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
     );
     vertical_text(
         &mut fig,
-        (x0 - f * 0.6, y0 + ph / 2.0),
+        (x0 - f * 3.6, y0 + ph / 2.0),
         spec.axis_names.1,
         f * 0.9,
         Anchor::Middle,
         theme.muted,
     );
     let mut x = x0;
-    let y = y0 + ph + f * 3.2;
+    let y = y0 + ph + f * 4.2;
     for (name, color) in spec.legend {
         fig.items.push(Item::Circle {
             x: x + 5.0,

@@ -316,25 +316,58 @@ impl ProjectionTab {
         let hover = resp.hover_pos();
         let mut nearest: Option<(usize, f32)> = None;
         let last = *p.states.last().unwrap_or(&0);
+        if three {
+            // the three principal axes through the origin, turned with the cloud
+            let origin = to_screen((0.0, 0.0, 0.0));
+            for (k, name) in ["PC1", "PC2", "PC3"].iter().enumerate() {
+                let mut a = [0.0f32; 3];
+                a[k] = r * 0.7;
+                let x1 = cy * a[0] + sy * a[2];
+                let z1 = -sy * a[0] + cy * a[2];
+                let end = to_screen((x1, cp * a[1] - sp * z1, 0.0));
+                let c = vis.weak_text_color();
+                inside.line_segment([origin, end], Stroke::new(1.0, c));
+                inside.text(
+                    end,
+                    egui::Align2::CENTER_CENTER,
+                    *name,
+                    egui::FontId::proportional(11.0),
+                    c,
+                );
+            }
+        }
+        let mut dots: Vec<(f32, f32)> = Vec::with_capacity(order.len());
+        let mut wanted: Vec<(usize, f32)> = Vec::new();
+        let size = 11.0;
         for &i in &order {
             let at = to_screen(view[i]);
+            // a ring in the text colour keeps dark points visible on a dark background
+            inside.circle_filled(at, 5.0, vis.text_color().gamma_multiply(0.45));
             inside.circle_filled(at, 4.0, rgb(colors[i]));
             let (s, t) = p.origin[i];
             if self.settings.label_all || s == last {
-                inside.text(
-                    at + Vec2::new(5.0, -5.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    &trace.tokens[t],
-                    egui::FontId::proportional(11.0),
-                    vis.text_color(),
-                );
+                let w = crate::figures::plots::text_width(&trace.tokens[t], size);
+                wanted.push((dots.len(), w));
             }
+            dots.push((at.x, at.y));
             if let Some(h) = hover {
                 let d = at.distance(h);
                 if d < 10.0 && nearest.is_none_or(|(_, b)| d < b) {
                     nearest = Some((i, d));
                 }
             }
+        }
+        // labels beside their points, not on them or on one another
+        let placed = crate::figures::labels::place(&dots, &wanted, size, 5.0);
+        for (&(k, _), &(lx, ly)) in wanted.iter().zip(&placed) {
+            let t = p.origin[order[k]].1;
+            inside.text(
+                Pos2::new(lx, ly + size * 0.2),
+                egui::Align2::LEFT_BOTTOM,
+                &trace.tokens[t],
+                egui::FontId::proportional(size),
+                vis.text_color(),
+            );
         }
         self.hover = nearest.map(|(i, _)| {
             let (s, t) = p.origin[i];
@@ -561,8 +594,10 @@ fn vocab_plot(ui: &mut egui::Ui, a: &VocabAnswer) {
                     egui_plot::Text::new(
                         name.clone(),
                         egui_plot::PlotPoint::new(x as f64, y as f64),
-                        name,
+                        format!("  {name}"),
                     )
+                    // beside its dot, not on it
+                    .anchor(egui::Align2::LEFT_BOTTOM)
                     .color(color),
                 );
             }

@@ -746,22 +746,31 @@ fn figure1_plots(ui: &mut egui::Ui, lines: &[Figure1Line]) {
                 egui_plot::Plot::new(id)
                     .width(w)
                     .height(260.0)
-                    .legend(egui_plot::Legend::default())
+                    // the legend in the lines' order (x6, x12, x24), not sorted as text
+                    .legend(egui_plot::Legend::default().follow_insertion_order(true))
                     .x_axis_label("layer")
                     .include_y(0.0)
                     .allow_scroll(false)
                     .show(ui, |plot| {
-                        // the model itself last, so that it is drawn on top
-                        for l in lines.iter().rev() {
+                        // in order, each line drawn thinner than the ones under it: where the
+                        // what-ifs share the model's first layers, every line still shows
+                        let dashed = lines.iter().filter(|l| l.dashed).count();
+                        for (k, l) in lines.iter().enumerate() {
                             let pts: Vec<[f64; 2]> = l
                                 .transitions
                                 .iter()
                                 .enumerate()
                                 .map(|(i, t)| [(i + 1) as f64, f(t)])
                                 .collect();
+                            let width = if l.dashed {
+                                let rank = k.saturating_sub(lines.len() - dashed);
+                                2.2 - 1.2 * rank as f32 / (dashed.max(2) - 1) as f32
+                            } else {
+                                3.0
+                            };
                             let mut line = egui_plot::Line::new(l.name.clone(), pts)
                                 .color(rgb(l.color))
-                                .width(2.0);
+                                .width(width);
                             if l.dashed {
                                 line = line.style(egui_plot::LineStyle::dashed_loose());
                             }

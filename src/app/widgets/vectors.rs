@@ -153,7 +153,15 @@ pub fn bars(ui: &mut egui::Ui, spec: &Bars<'_>) -> Option<usize> {
                 fill.gamma_multiply(0.8)
             },
         );
-        let mut shown = v;
+        let fmt = |x: f32| {
+            if spec.percent {
+                format!("{:.1}%", x * 100.0)
+            } else {
+                format!("{x:.3}")
+            }
+        };
+        // the number beside a bar is the bar's (the model's); a what-if's follows, marked
+        let mut value = fmt(v);
         if let Some(o) = spec.outline {
             painter.rect_stroke(
                 bar(o[r]),
@@ -161,13 +169,8 @@ pub fn bars(ui: &mut egui::Ui, spec: &Bars<'_>) -> Option<usize> {
                 Stroke::new(1.5, orange),
                 egui::StrokeKind::Inside,
             );
-            shown = o[r];
+            value = format!("{value} → {} what-if", fmt(o[r]));
         }
-        let value = if spec.percent {
-            format!("{:.1}%", shown * 100.0)
-        } else {
-            format!("{shown:.3}")
-        };
         painter.text(
             Pos2::new(x1 + 6.0, y + row_h / 2.0),
             Align2::LEFT_CENTER,
