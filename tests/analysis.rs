@@ -499,3 +499,57 @@ fn word_level_attention_matches_transformers_word_ids() {
         );
     }
 }
+
+/// The corpus head map (MDS of the heads' JS divergences, each head labelled "layer-head"): no
+/// two labels overlap and no label covers a point; the scatter carries tick numbers on both
+/// axes (statistics of the grouped ALBERT fixture, made by transformers).
+#[test]
+fn head_map_labels_sit_apart_and_its_axes_have_tick_numbers() {
+    use albert_lens::figures::{corpus, Anchor, Item, Theme};
+    let stats = albert_lens::corpus::HeadStats::read(
+        &common::fixtures().join("corpus/albert_grouped.safetensors"),
+    )
+    .unwrap();
+    let theme = Theme::LIGHT;
+    let fig = corpus::head_map((&stats, "albert_grouped"), Colormap::Viridis, &theme).unwrap();
+    let label_size = theme.font * 0.75;
+    let mut labels = Vec::new();
+    let mut dots = Vec::new();
+    let mut ticks = 0;
+    for item in &fig.items {
+        match item {
+            Item::Text {
+                x,
+                y,
+                text,
+                size,
+                anchor,
+                ..
+            } if (*size - label_size).abs() < 1e-3 => {
+                assert_eq!(*anchor, Anchor::Start);
+                let w = text.chars().count() as f32 * size * 0.56;
+                labels.push([*x, y - size * 0.8, x + w, y + size * 0.2]);
+            }
+            Item::Text { size, .. } if (*size - theme.font * 0.7).abs() < 1e-3 => ticks += 1,
+            Item::Circle { x, y, r, .. } => dots.push([x - r, y - r, x + r, y + r]),
+            _ => {}
+        }
+    }
+    let overlap = |a: &[f32; 4], b: &[f32; 4]| {
+        (a[2].min(b[2]) - a[0].max(b[0])).max(0.0) * (a[3].min(b[3]) - a[1].max(b[1])).max(0.0)
+    };
+    assert_eq!(
+        labels.len(),
+        stats.maps * stats.heads,
+        "every head labelled"
+    );
+    for (i, a) in labels.iter().enumerate() {
+        for b in &labels[i + 1..] {
+            assert!(overlap(a, b) < 1.0, "labels overlap: {a:?} {b:?}");
+        }
+        for d in &dots {
+            assert!(overlap(a, d) < 1.0, "a label covers a point: {a:?} {d:?}");
+        }
+    }
+    assert!(ticks >= 4, "tick numbers on both axes ({ticks})");
+}

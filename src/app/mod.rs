@@ -399,12 +399,34 @@ impl eframe::App for LensApp {
         self.frame(ui);
     }
 
+    /// A scripted screenshot shows the window as it is, not a tooltip or a hover effect under
+    /// wherever the pointer happens to be: the pointer is taken away from it.
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        if self.screenshot.is_some() {
+            strip_pointer(raw_input);
+        }
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, &self.session.settings);
         for tab in &self.tabs {
             eframe::set_value(storage, &format!("tab.{}", tab.id()), &tab.save());
         }
     }
+}
+
+/// Removes every pointer event from `input` and says the pointer has left the window.
+pub fn strip_pointer(input: &mut egui::RawInput) {
+    input.events.retain(|e| {
+        !matches!(
+            e,
+            egui::Event::PointerMoved(_)
+                | egui::Event::MouseMoved(_)
+                | egui::Event::PointerButton { .. }
+                | egui::Event::MouseWheel { .. }
+        )
+    });
+    input.events.push(egui::Event::PointerGone);
 }
 
 /// egui's default fonts, with Hack (which has SentencePiece's "▁" and the arrows) as a fallback
@@ -444,4 +466,37 @@ fn install_fonts(ctx: &egui::Context) {
         }
     }
     ctx.set_fonts(fonts);
+}
+
+#[cfg(test)]
+mod screenshot_tests {
+    /// A frame of a label under the pointer: whether it is hovered.
+    fn hovered(strip: bool) -> bool {
+        let ctx = egui::Context::default();
+        let mut hovered = false;
+        for _ in 0..3 {
+            let mut input = egui::RawInput {
+                screen_rect: Some(egui::Rect::from_min_size(
+                    egui::Pos2::ZERO,
+                    egui::vec2(400.0, 300.0),
+                )),
+                events: vec![egui::Event::PointerMoved(egui::pos2(20.0, 20.0))],
+                ..Default::default()
+            };
+            if strip {
+                super::strip_pointer(&mut input);
+            }
+            let mut out = ctx.run_ui(input, |ui| {
+                hovered = ui.label("a label under the pointer").hovered();
+            });
+            out.textures_delta.clear();
+        }
+        hovered
+    }
+
+    #[test]
+    fn a_screenshot_takes_the_pointer_away_so_no_hover_shows() {
+        assert!(hovered(false), "the label is under the pointer");
+        assert!(!hovered(true), "no hover once the pointer is taken away");
+    }
 }

@@ -340,13 +340,14 @@ fn sharing_row(
             opacity: 1.0,
         });
         let name = format!("{}", j + 1);
+        // the highlighted depth: black on the orange box, whatever the theme
         fig.text(
             cx,
             top + f * 1.1,
             name,
             f * 0.85,
             Anchor::Middle,
-            theme.foreground,
+            if now { [0, 0, 0] } else { theme.foreground },
         );
         let sx = x0 + (st as f32 + 0.5) * sslot;
         let color = if now { OKABE_ITO[3] } else { theme.muted };

@@ -1,8 +1,12 @@
 //! Where the labels of a scatter go: beside their point, not on it, and not on one another.
 //! A greedy placement, point by point: each label tries eight places around its point (right,
-//! left, above, below and the four corners, in that order) and takes the first that covers no
-//! point and no label already placed; where every place is taken, the one that overlaps least.
+//! left, above, below and the four corners, in that order), then the same farther out, and
+//! takes the first that covers no point and no label already placed; where every place is
+//! taken, the one that overlaps least.
 //! Good enough for the tens of labels a projection or a head map carries, in O(n²).
+
+/// How many rings of places around a point a label tries.
+const RINGS: usize = 8;
 
 /// A label's box: left, top, right, bottom (y grows downwards, as on screen and in SVG).
 type Box4 = [f32; 4];
@@ -29,17 +33,24 @@ pub fn place(points: &[(f32, f32)], labels: &[(usize, f32)], size: f32, r: f32) 
             out.push((0.0, 0.0));
             continue;
         };
-        // boxes as (left, top) of a w × size box
-        let candidates = [
-            (x + gap, y - size / 2.0),
-            (x - gap - w, y - size / 2.0),
-            (x - w / 2.0, y - gap - size),
-            (x - w / 2.0, y + gap),
-            (x + gap, y - gap - size * 0.8),
-            (x - gap - w, y - gap - size * 0.8),
-            (x + gap, y + gap * 0.6),
-            (x - gap - w, y + gap * 0.6),
-        ];
+        // boxes as (left, top) of a w × size box: the eight places next to the point, then
+        // the same eight a label height further out each time (a crowded cluster)
+        let ring = |d: f32| {
+            [
+                (x + d, y - size / 2.0),
+                (x - d - w, y - size / 2.0),
+                (x - w / 2.0, y - d - size),
+                (x - w / 2.0, y + d),
+                (x + d, y - d - size * 0.8),
+                (x - d - w, y - d - size * 0.8),
+                (x + d, y + d * 0.6),
+                (x - d - w, y + d * 0.6),
+            ]
+        };
+        let candidates: Vec<(f32, f32)> = (0..RINGS)
+            .map(|k| gap + k as f32 * size)
+            .flat_map(ring)
+            .collect();
         let mut best = (f32::MAX, candidates[0]);
         for &(l, t) in &candidates {
             let b = [l, t, l + w, t + size];
@@ -57,6 +68,22 @@ pub fn place(points: &[(f32, f32)], labels: &[(usize, f32)], size: f32, r: f32) 
         out.push((l, t + size * 0.8));
     }
     out
+}
+
+/// Where a leader line from point `(x, y)` to its label (baseline left end `(lx, ly)`, width
+/// `w`, height `size`) should end, when the label sits away from the point (None when it is
+/// next to it): the label box's point nearest to the point.
+pub fn leader(
+    (x, y): (f32, f32),
+    (lx, ly): (f32, f32),
+    (w, size): (f32, f32),
+    r: f32,
+) -> Option<(f32, f32)> {
+    let (top, bottom) = (ly - size * 0.8, ly + size * 0.2);
+    let nx = x.clamp(lx, lx + w);
+    let ny = y.clamp(top, bottom);
+    let d = ((nx - x).powi(2) + (ny - y).powi(2)).sqrt();
+    (d > r + size * 0.5).then_some((nx, ny))
 }
 
 #[cfg(test)]

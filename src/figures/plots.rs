@@ -662,7 +662,17 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
         .map(|(i, l)| (i, text_width(l, size)))
         .collect();
     let at = super::labels::place(&screen, &wanted, size, r);
-    for (&(i, _), &(lx, ly)) in wanted.iter().zip(&at) {
+    for (&(i, w), &(lx, ly)) in wanted.iter().zip(&at) {
+        // a label pushed away from a crowded point keeps a thin line to it
+        if let Some(end) = super::labels::leader(screen[i], (lx, ly), (w, size), r) {
+            fig.items.push(Item::Line {
+                points: vec![screen[i], end],
+                color: theme.muted,
+                width: 0.6,
+                dashed: false,
+                opacity: 0.7,
+            });
+        }
         fig.text(
             lx,
             ly,

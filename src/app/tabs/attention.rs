@@ -406,11 +406,23 @@ impl AttentionTab {
             }
         });
         ui.horizontal_wrapped(|ui| {
-            crate::app::widgets::combo(ui, ("colormap", "Colormap"), p.colormap.name(), |ui| {
+            // a difference is always drawn on the diverging map: the box says so, greyed
+            let diverging = s.diff != DiffMode::Off;
+            let shown = if diverging {
+                Colormap::Diverging.name()
+            } else {
+                p.colormap.name()
+            };
+            ui.add_enabled_ui(!diverging, |ui| {
+                crate::app::widgets::combo(ui, ("colormap", "Colormap"), shown, |ui| {
                     for c in Colormap::ALL {
                         ui.selectable_value(&mut p.colormap, c, c.name());
                     }
-                });
+                })
+                .on_disabled_hover_text(
+                    "a difference is drawn on the diverging map (blue below 0, red above)",
+                );
+            });
             ui.checkbox(&mut s.log_scale, "Log scale");
             ui.checkbox(&mut s.shared_scale, "Shared colour scale").on_hover_text(
                 "one scale for every layer and head (0–1 for weights) instead of each map's own range",

@@ -14,7 +14,7 @@ use crate::figures::Theme;
 use crate::insight::explain::{Selection, Sharing, Step, Walk};
 use crate::model::Trace;
 use crate::views::{self, View};
-use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Stroke, Vec2};
+use egui::{Align2, Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 use std::sync::Arc;
 
 /// What the tab persists.
@@ -354,7 +354,7 @@ fn table_costs(ui: &mut egui::Ui, walk: &Walk) {
             Pos2::new(rect.left(), y + 9.0),
             Align2::LEFT_CENTER,
             label,
-            FontId::proportional(12.0),
+            crate::app::widgets::font(ui, 12.0),
             text,
         );
         let w = width * count as f32 / full.max(factorized).max(1) as f32;
@@ -368,7 +368,7 @@ fn table_costs(ui: &mut egui::Ui, walk: &Walk) {
             Pos2::new(x0 + w + 6.0, y + 9.0),
             Align2::LEFT_CENTER,
             format!("{} numbers", crate::insight::explain::count(count)),
-            FontId::proportional(12.0),
+            crate::app::widgets::font(ui, 12.0),
             text,
         );
     }
@@ -419,12 +419,13 @@ fn sharing_row(ui: &mut egui::Ui, s: &Sharing, here: Option<usize>) {
             },
         );
         painter.rect_stroke(b, 2.0, Stroke::new(1.0, weak), egui::StrokeKind::Inside);
+        // the highlighted depth: dark bold text on the orange box, whatever the theme
         painter.text(
             b.center(),
             Align2::CENTER_CENTER,
             format!("{}", j + 1),
-            FontId::proportional(11.0),
-            text,
+            crate::app::widgets::font(ui, if now { 13.0 } else { 11.0 }),
+            if now { Color32::BLACK } else { text },
         );
         let sx = rect.left() + (st as f32 + 0.5) * sslot;
         let stroke = if now {

@@ -331,14 +331,14 @@ impl ProjectionTab {
                     end,
                     egui::Align2::CENTER_CENTER,
                     *name,
-                    egui::FontId::proportional(11.0),
+                    crate::app::widgets::font(ui, 11.0),
                     c,
                 );
             }
         }
         let mut dots: Vec<(f32, f32)> = Vec::with_capacity(order.len());
         let mut wanted: Vec<(usize, f32)> = Vec::new();
-        let size = 11.0;
+        let size = crate::app::widgets::font(ui, 11.0).size;
         for &i in &order {
             let at = to_screen(view[i]);
             // a ring in the text colour keeps dark points visible on a dark background
@@ -359,8 +359,14 @@ impl ProjectionTab {
         }
         // labels beside their points, not on them or on one another
         let placed = crate::figures::labels::place(&dots, &wanted, size, 5.0);
-        for (&(k, _), &(lx, ly)) in wanted.iter().zip(&placed) {
+        for (&(k, w), &(lx, ly)) in wanted.iter().zip(&placed) {
             let t = p.origin[order[k]].1;
+            if let Some(end) = crate::figures::labels::leader(dots[k], (lx, ly), (w, size), 5.0) {
+                inside.line_segment(
+                    [Pos2::new(dots[k].0, dots[k].1), Pos2::new(end.0, end.1)],
+                    Stroke::new(0.6, vis.weak_text_color()),
+                );
+            }
             inside.text(
                 Pos2::new(lx, ly + size * 0.2),
                 egui::Align2::LEFT_BOTTOM,
@@ -398,7 +404,7 @@ impl ProjectionTab {
                     ex(1)
                 )
             },
-            egui::FontId::proportional(11.0),
+            crate::app::widgets::font(ui, 11.0),
             vis.weak_text_color(),
         );
     }

@@ -273,7 +273,7 @@ pub fn show(
                 "{} × {} — scroll to zoom in for token labels",
                 data.matrix.rows, data.matrix.cols
             ),
-            FontId::proportional(11.0),
+            crate::app::widgets::font(ui, 11.0),
             ui.visuals().weak_text_color(),
         );
     }
@@ -346,7 +346,7 @@ pub fn colorbar(ui: &egui::Ui, rect: Rect, cmap: Colormap, scale: &Scale) {
             Pos2::new(rect.right() + 4.0, y),
             Align2::LEFT_CENTER,
             format_tick(scale.value_at(t)),
-            FontId::proportional(11.0),
+            crate::app::widgets::font(ui, 11.0),
             ui.visuals().text_color(),
         );
     }

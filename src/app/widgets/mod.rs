@@ -27,3 +27,14 @@ pub fn combo<R>(
         .response
         .labelled_by(l.id)
 }
+
+/// A font of `size` points at the window's text scale: drawn text (axis ticks, token labels)
+/// grows with the rest in presentation mode's large type.
+pub fn font(ui: &egui::Ui, size: f32) -> egui::FontId {
+    let body = ui
+        .style()
+        .text_styles
+        .get(&egui::TextStyle::Body)
+        .map_or(13.0, |f| f.size);
+    egui::FontId::proportional(size * body / 13.0)
+}

@@ -5,7 +5,7 @@ use super::heatmap::{self, MapTexture};
 use crate::analysis::{self, HeadSel};
 use crate::colormap::{Colormap, Scale};
 use crate::model::Trace;
-use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
+use egui::{Align2, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
 /// Largest thumbnail side in texels; larger maps are averaged down to it.
 pub const THUMB: usize = 64;
@@ -116,7 +116,7 @@ pub fn model_grid(
     egui::ScrollArea::both().show(ui, |ui| {
         let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
         let painter = ui.painter_at(rect);
-        let font = FontId::proportional(11.0);
+        let font = crate::app::widgets::font(ui, 11.0);
         let color = ui.visuals().text_color();
         let (tw, th) = (1.0 / atlas.heads as f32, 1.0 / atlas.layers as f32);
         for h in 0..atlas.heads {

@@ -2,7 +2,7 @@
 //! chips of the input panel.
 
 use crate::model::Trace;
-use egui::{Align2, Color32, FontId, Pos2, Sense, Stroke, Vec2};
+use egui::{Align2, Color32, Pos2, Sense, Stroke, Vec2};
 
 /// The Okabe–Ito palette (distinguishable with colour-vision deficiency), for overlaid heads.
 pub const HEAD_COLORS: [Color32; 8] = [
@@ -90,7 +90,7 @@ pub fn token_links(
                 }
             }
         }
-        let font = FontId::proportional(13.0);
+        let font = crate::app::widgets::font(ui, 13.0);
         for (i, label) in labels.iter().enumerate() {
             let strong = |left: bool| now == Some((left, i));
             let col = |left: bool| {

@@ -3,7 +3,7 @@
 //! each with the value under the pointer.
 
 use crate::colormap::Colormap;
-use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, Vec2};
+use egui::{Align2, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
 /// Width of the row labels left of strips and bars.
 pub const LABEL_W: f32 = 170.0;
@@ -42,7 +42,7 @@ pub fn strips(
     let mut hovered = None;
     for (r, (label, values)) in rows.iter().enumerate() {
         let y = rect.top() + r as f32 * row_h;
-        let font = FontId::proportional((row_h * 0.8).clamp(8.0, 13.0));
+        let font = crate::app::widgets::font(ui, (row_h * 0.8).clamp(8.0, 13.0));
         let color = if bold(r) { text } else { weak };
         painter.text(
             Pos2::new(rect.left(), y + row_h / 2.0),
@@ -129,7 +129,7 @@ pub fn bars(ui: &mut egui::Ui, spec: &Bars<'_>) -> Option<usize> {
                 ui.visuals().faint_bg_color,
             );
         }
-        let font = FontId::proportional(12.0);
+        let font = crate::app::widgets::font(ui, 12.0);
         painter.text(
             Pos2::new(rect.left(), y + row_h / 2.0),
             Align2::LEFT_CENTER,

@@ -368,19 +368,23 @@ impl CorpusTab {
     }
 
     fn show_figure(&mut self, ui: &mut egui::Ui, cx: &Session) {
-        let theme = if ui.visuals().dark_mode {
+        // presentation mode draws the figure in the presentation theme: large type, thick lines
+        let theme = if cx.settings.presentation {
+            Theme::PRESENTATION
+        } else if ui.visuals().dark_mode {
             Theme::DARK
         } else {
             Theme::LIGHT
         };
         let ran_id = self.result().map_or(0, |r| Arc::as_ptr(r) as usize);
         let key = format!(
-            "{ran_id} {} {} {} {:?} {}",
+            "{ran_id} {} {} {} {:?} {} {}",
             self.settings.view,
             self.settings.stat,
             self.settings.show_compare,
             cx.settings.colormap,
-            ui.visuals().dark_mode
+            ui.visuals().dark_mode,
+            cx.settings.presentation
         );
         // drawn at the size it is shown (fit to the space, at most 2.5x), so it stays sharp
         let width = ui.available_width().max(100.0);
