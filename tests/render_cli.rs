@@ -696,3 +696,28 @@ fn the_explain_what_if_is_drawn_only_when_it_differs_and_its_numbers_are_marked(
         "marked what-if numbers"
     );
 }
+
+/// Figure 1's legend lists the what-ifs in their order (x6, x12, x24), not sorted as text.
+#[test]
+fn figure1_lists_the_what_ifs_in_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("f1.svg");
+    ok(&render(
+        &[
+            "--view",
+            "figure1",
+            "--repeats",
+            "24,6,12",
+            "--text",
+            "a short text",
+        ],
+        &svg,
+    ));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} missing"));
+    assert!(at(">albert-mini x24<") < at(">albert-mini x6<"));
+    assert!(
+        at(">albert-mini x6<") < at(">albert-mini x12<"),
+        "as asked: 24, 6, 12"
+    );
+}

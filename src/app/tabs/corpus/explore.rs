@@ -402,7 +402,7 @@ fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
             .collect()
     };
     let mut hovered = None;
-    egui_plot::Plot::new("qk_plot")
+    let shown = egui_plot::Plot::new("qk_plot")
         .data_aspect(1.0)
         .height((ui.available_height() - 40.0).max(200.0))
         .legend(egui_plot::Legend::default())
@@ -434,6 +434,20 @@ fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
                     .map(|(i, _)| i);
             }
         });
+    // the hovered token's sentence in a tooltip beside the pointer: egui keeps it on the
+    // screen, where a line under the plot was cut by the status bar
+    if let Some(i) = hovered {
+        let (key, t) = p.of[i];
+        shown.response.on_hover_ui_at_pointer(|ui| {
+            ui.set_max_width(420.0);
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 0.0;
+                let kind = if key { "key" } else { "query" };
+                ui.label(format!("{kind} of “{}”: ", p.states.tokens[t]));
+                sentence(ui, &p.states, t);
+            });
+        });
+    }
     ui.label(format!(
         "{} points of {} tokens in {} texts, {} (queries orange, keys blue)",
         p.points.len(),
@@ -441,15 +455,6 @@ fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
         p.states.texts.len(),
         p.method
     ));
-    if let Some(i) = hovered {
-        let (key, t) = p.of[i];
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 0.0;
-            let kind = if key { "key" } else { "query" };
-            ui.label(format!("{kind} of “{}”: ", p.states.tokens[t]));
-            sentence(ui, &p.states, t);
-        });
-    }
 }
 
 /// The query–key picture as a figure, with the points as a matrix (x, y; rows named by kind,
