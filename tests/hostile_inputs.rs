@@ -811,6 +811,18 @@ fn a_scene_field_out_of_its_flags_range_is_an_error_naming_it() {
             "tabs.attribution.steps",
         ),
         (
+            &["session", "layer"],
+            serde_json::json!(-1),
+            "session.layer",
+        ),
+        (&["session", "text"], serde_json::json!(42), "session.text"),
+        (
+            &["intervention", "masked"],
+            serde_json::json!(["x"]),
+            "intervention.masked",
+        ),
+        (&["scale"], serde_json::json!("big"), "scale"),
+        (
             &["intervention", "masked"],
             serde_json::json!((0..2_000_000).collect::<Vec<u64>>()),
             "intervention.masked",

@@ -52,7 +52,13 @@ impl Scene {
     /// range, of the wrong type, or a figure the tab lacks is an error naming it.
     pub fn read(path: &Path) -> anyhow::Result<Scene> {
         let bytes = crate::error::read_file_limited(path, MAX_SCENE_BYTES)?;
-        let mut scene: Scene = serde_json::from_slice(&bytes)
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
+        if json.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
+            super::scene_check::check_fields(&json)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        let mut scene: Scene = serde_json::from_value(json)
             .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
         if scene.format != FORMAT || scene.version != 1 {
             anyhow::bail!(

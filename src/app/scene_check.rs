@@ -33,19 +33,46 @@ fn strict<S: DeserializeOwned + Serialize + Default>(
     tab: &str,
     v: &serde_json::Value,
 ) -> Result<S, String> {
+    fields_of::<S>(&format!("tabs.{tab}"), v)
+}
+
+/// `v` parsed as `S` field by field, each error naming `at.field`; no field `S` lacks.
+fn fields_of<S: DeserializeOwned + Serialize + Default>(
+    at: &str,
+    v: &serde_json::Value,
+) -> Result<S, String> {
     let serde_json::Value::Object(fields) = v else {
-        return Err(format!("tabs.{tab} is not an object of settings"));
+        return Err(format!("{at} is not an object of settings"));
     };
     let known = serde_json::to_value(S::default()).map_err(|e| e.to_string())?;
     for (k, x) in fields {
         if known.get(k).is_none() {
-            return Err(format!("tabs.{tab}.{k}: the {tab} tab has no such setting"));
+            return Err(format!("{at}.{k}: there is no such setting"));
         }
         let one = serde_json::Value::Object([(k.clone(), x.clone())].into_iter().collect());
-        serde_json::from_value::<S>(one)
-            .map_err(|e| format!("tabs.{tab}.{k} = {}: {e}", shown(x)))?;
+        serde_json::from_value::<S>(one).map_err(|e| format!("{at}.{k} = {}: {e}", shown(x)))?;
     }
-    serde_json::from_value(v.clone()).map_err(|e| format!("tabs.{tab}: {e}"))
+    serde_json::from_value(v.clone()).map_err(|e| format!("{at}: {e}"))
+}
+
+/// Before a scene file is parsed whole: its session and intervention field by field, so that a
+/// wrong type is an error naming the field (serde's own names only a line and column).
+pub fn check_fields(v: &serde_json::Value) -> Result<(), String> {
+    if let Some(s) = v.get("session") {
+        fields_of::<super::session::SessionSettings>("session", s)?;
+    }
+    if let Some(i) = v.get("intervention") {
+        fields_of::<crate::model::Intervention>("intervention", i)?;
+    }
+    for key in ["scale", "figure", "version", "format"] {
+        if v.get(key).is_none() {
+            return Err(format!("{key}: the scene has none"));
+        }
+    }
+    if !v.get("scale").is_some_and(|s| s.is_number()) {
+        return Err(format!("scale = {}: not a number", shown(&v["scale"])));
+    }
+    Ok(())
 }
 
 /// A JSON value for a message, shortened.

@@ -276,6 +276,7 @@ impl ForwardOptions {
 /// What the user changed before a run: heads switched off, and token positions replaced by the
 /// mask token (exBERT's "mask and re-run": the ids change, the positions stay).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Intervention {
     pub ablate: Ablation,
     /// sorted token positions shown as [MASK]
