@@ -221,6 +221,21 @@ pub fn kind_of(meta: &std::fs::Metadata) -> Kind {
     Kind::Other
 }
 
+/// What identifies a file's bytes on disk without reading them: its size, modification time
+/// (nanoseconds) and inode. A file rewritten in place gets another stamp.
+pub fn stamp(m: &std::fs::Metadata) -> String {
+    let age = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(m);
+    #[cfg(not(unix))]
+    let ino = 0u64;
+    format!("{} {age} {ino}", m.len())
+}
+
 /// Whether two paths name the same file (same device and inode); false when either is missing.
 pub fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]

@@ -57,22 +57,8 @@ impl CorpusSource {
             CorpusSource::Builtin => Some(BUILTIN_NAME.into()),
             CorpusSource::File(p) => {
                 let m = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
-                let age = m
-                    .modified()
-                    .ok()?
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()?;
-                #[cfg(unix)]
-                let ino = std::os::unix::fs::MetadataExt::ino(&m);
-                #[cfg(not(unix))]
-                let ino = 0u64;
                 let full = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-                Some(format!(
-                    "{} {} {} {ino}",
-                    full.display(),
-                    m.len(),
-                    age.as_nanos()
-                ))
+                Some(format!("{} {}", full.display(), crate::files::stamp(&m)))
             }
         }
     }

@@ -131,20 +131,6 @@ fn record_dir() -> Option<PathBuf> {
     Some(base.join("albert-lens").join("verified-blobs"))
 }
 
-/// What identifies a blob's bytes on disk without reading them.
-fn stamp(m: &std::fs::Metadata) -> String {
-    let age = m
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    #[cfg(unix)]
-    let ino = std::os::unix::fs::MetadataExt::ino(m);
-    #[cfg(not(unix))]
-    let ino = 0u64;
-    format!("{} {age} {ino}", m.len())
-}
-
 /// Checks that `blob`'s content hashes to `name` (a sha256 for LFS files, git's blob sha1 for
 /// the others; names of other shapes are not checksums and pass). Err(Some(hash)) on a
 /// mismatch, Err(None) when it cannot be read.
@@ -160,7 +146,7 @@ pub fn verify_blob(blob: &Path, name: &str) -> Result<(), Option<String>> {
         let key: String = key[..16].iter().map(|b| format!("{b:02x}")).collect();
         d.join(key)
     });
-    let now = stamp(&m);
+    let now = crate::files::stamp(&m);
     if let Some(r) = &record {
         if crate::error::read_file_limited(r, 256).ok().as_deref() == Some(now.as_bytes()) {
             return Ok(());

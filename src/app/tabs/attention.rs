@@ -683,14 +683,7 @@ impl AttentionTab {
 
     /// What A and B of the difference are, for its title.
     fn operands(&self, cx: &Session) -> (String, String) {
-        let quoted = |t: &str| {
-            let short: String = t.chars().take(40).collect();
-            if short.len() < t.len() {
-                format!("\"{short}…\"")
-            } else {
-                format!("\"{short}\"")
-            }
-        };
+        let quoted = |t: &str| format!("\"{}\"", crate::files::printable(t, 40));
         match self.settings.diff {
             DiffMode::SecondText => (quoted(&cx.settings.text), quoted(&self.settings.diff_text)),
             DiffMode::CompareModel => (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)),
