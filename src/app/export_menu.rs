@@ -128,6 +128,8 @@ pub fn menu(
 ) -> Option<ExportAsk> {
     let mut ask = None;
     ui.push_id(id, |ui| {
+        // never wrapped ("Exp/ort"): at the end of a full row it moves to the next one whole
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         ui.menu_button("Export", |ui| {
             for (label, ext, scale) in [
                 ("PNG 1x…", "png", 1.0),

@@ -330,11 +330,13 @@ impl CorpusTab {
             {
                 ui.checkbox(&mut self.settings.show_compare, "comparison model");
             }
-            let view = self.settings.view.clone();
-            if view != "search" {
-                export_button(self, ui, cx, &view);
-            }
         });
+        // the Export button on a row of its own: at the end of a full row it was squeezed
+        // ("Exp/ort") or pushed past the window
+        let view = self.settings.view.clone();
+        if view != "search" {
+            ui.horizontal(|ui| export_button(self, ui, cx, &view));
+        }
     }
 
     /// The model whose statistics the views show, and the second one the line views dash:
