@@ -297,9 +297,12 @@ enum Command {
         scene: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
-        /// output: .png, .svg, .csv, .npy or .safetensors
+        /// print every view id (and the corpus views of `corpus figure`), then stop
         #[arg(long)]
-        out: PathBuf,
+        list_views: bool,
+        /// output: .png, .svg, .csv, .npy or .safetensors
+        #[arg(long, required_unless_present = "list_views")]
+        out: Option<PathBuf>,
     },
     /// Run a corpus through a model and write what every head does on it (Clark et al.'s and
     /// Kobayashi et al.'s statistics, the heads' JS distances) to a safetensors file; `corpus
@@ -597,9 +600,15 @@ fn run(cli: Cli) -> Result<()> {
             animate,
             fps,
             backend,
+            list_views,
             out,
         }) => {
             use albert_lens::render::RenderOptions;
+            if list_views {
+                cli::list_views();
+                return Ok(());
+            }
+            let out = out.context("give --out FILE")?;
             if scene.is_some() && animate.is_some() {
                 anyhow::bail!(
                     "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"

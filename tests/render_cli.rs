@@ -721,3 +721,53 @@ fn figure1_lists_the_what_ifs_in_their_order() {
         "as asked: 24, 6, 12"
     );
 }
+
+/// `render --list-views` names every view `--view` takes (and the corpus figure views), and
+/// each render view draws on a masked sentence with its defaults (explain: one head).
+#[test]
+fn list_views_names_every_view_and_each_renders() {
+    let out = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["render", "--list-views"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    let ids: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    for v in [
+        "head",
+        "model",
+        "links",
+        "rollout",
+        "figure1",
+        "projection",
+        "lens",
+        "js",
+    ] {
+        assert!(ids.contains(&v), "{v} is not listed: {listed}");
+    }
+    for v in ["explain", "attribution", "layers", "grid", "head-map"] {
+        assert!(ids.contains(&v), "{v} is not listed: {listed}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for line in listed.lines().filter(|l| !l.contains("corpus figure")) {
+        let id = line.split('\t').next().unwrap();
+        let svg = dir.path().join(format!("{id}.svg"));
+        let mut args = vec![
+            "--view",
+            id,
+            "--text",
+            "The capital of the United [MASK] is Washington.",
+        ];
+        if id == "explain" {
+            args.extend(["--head", "1"]);
+        }
+        ok(&render(&args, &svg));
+        assert!(
+            std::fs::read_to_string(&svg).unwrap().contains("<svg"),
+            "{id}"
+        );
+    }
+}

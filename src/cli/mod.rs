@@ -315,3 +315,18 @@ pub(crate) fn private_runtime_dir() -> Option<PathBuf> {
     std::env::set_var("XDG_RUNTIME_DIR", &dir);
     Some(dir)
 }
+
+/// `render --list-views`: every view id `render --view` draws, with what it shows, then the
+/// corpus views (`corpus figure --view`).
+pub(crate) fn list_views() {
+    use clap::ValueEnum;
+    for v in albert_lens::render::RenderView::value_variants() {
+        if let Some(p) = v.to_possible_value() {
+            let help = p.get_help().map(|h| h.to_string()).unwrap_or_default();
+            println!("{}\t{help}", p.get_name());
+        }
+    }
+    for v in albert_lens::figures::corpus::VIEWS {
+        println!("{v}\t(corpus figure --view {v}: from a statistics file)");
+    }
+}
