@@ -553,3 +553,56 @@ fn head_map_labels_sit_apart_and_its_axes_have_tick_numbers() {
     }
     assert!(ticks >= 4, "tick numbers on both axes ({ticks})");
 }
+
+/// Figure 1 leaves headroom above its highest point (no point on the frame), for albert-mini
+/// and bert-mini on the example sentence.
+#[test]
+fn figure1_points_sit_inside_their_frames() {
+    use albert_lens::figures::{scenes, Item, Theme};
+    let run = |name: &str| {
+        let m = albert_lens::model::LoadedModel::open(
+            &albert_lens::model::builtin::folder(name).unwrap(),
+        )
+        .unwrap();
+        let input = m.encode(albert_lens::app::EXAMPLE_TEXT, None).unwrap();
+        CpuBackend::new()
+            .forward(&m.config, &m.weights, &input)
+            .unwrap()
+    };
+    let (a, b) = (run("albert-mini"), run("bert-mini"));
+    let lines = scenes::figure1_lines(("albert-mini", &a), Some(("bert-mini", &b)), &[], false);
+    let (fig, _) = scenes::figure1(albert_lens::app::EXAMPLE_TEXT, &lines, &Theme::LIGHT);
+    let frames: Vec<(f32, f32, f32, f32)> = fig
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Rect {
+                x,
+                y,
+                w,
+                h,
+                fill: None,
+                stroke: Some(_),
+                ..
+            } => Some((*x, *y, *w, *h)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 2, "two panels");
+    let mut points = 0;
+    for item in &fig.items {
+        if let Item::Circle { x, y, r, .. } = item {
+            let (_, fy, _, _) = frames
+                .iter()
+                .copied()
+                .find(|(fx, _, fw, _)| (*fx..=fx + fw).contains(x))
+                .expect("a point outside both panels");
+            assert!(
+                y - r > fy + 1.0,
+                "a point touches its frame's top: {y} vs {fy}"
+            );
+            points += 1;
+        }
+    }
+    assert!(points >= 16, "{points} points");
+}
