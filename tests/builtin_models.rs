@@ -132,3 +132,41 @@ fn the_readme_states_the_parameters_the_app_shows() {
         assert!(readme.contains(&row), "the README lacks {row:?}");
     }
 }
+
+/// Several processes starting together on a fresh cache (a job array's tasks on one node) all
+/// open the built-in model: none moves an intact unpacked folder away from under another.
+#[test]
+fn processes_unpacking_the_built_in_model_at_once_all_open_it() {
+    let cache = tempfile::tempdir().unwrap();
+    for _round in 0..5 {
+        let children: Vec<std::process::Child> = (0..6)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+                    .args([
+                        "summary",
+                        "--model",
+                        "albert-mini",
+                        "--backend",
+                        "cpu",
+                        "--text",
+                        "hi",
+                    ])
+                    .env("XDG_CACHE_HOME", cache.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // start the next round from nothing again
+        let _ = std::fs::remove_dir_all(cache.path().join("albert-lens"));
+    }
+}

@@ -97,11 +97,13 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
     let dir = root.join(format!("{name}-{hash:016x}"));
     // Compared byte for byte with the copy compiled in (a few MB, read in milliseconds): a file
     // changed in place, even at the same size, is noticed and the folder unpacked again.
-    let intact = files.iter().all(|(f, bytes)| {
-        crate::error::read_file_limited(&dir.join(f), bytes.len() as u64)
-            .is_ok_and(|on_disk| on_disk == *bytes)
-    });
-    if intact {
+    let intact = |dir: &Path| {
+        files.iter().all(|(f, bytes)| {
+            crate::error::read_file_limited(&dir.join(f), bytes.len() as u64)
+                .is_ok_and(|on_disk| on_disk == *bytes)
+        })
+    };
+    if intact(&dir) {
         return Ok(dir);
     }
     std::fs::create_dir_all(root).map_err(crate::error::write_err(root))?;
@@ -119,6 +121,12 @@ pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
         crate::files::write_atomic(&tmp.join(f), bytes)?;
     }
     if dir.exists() {
+        // another process (a job array's tasks start together) may have unpacked it while
+        // this one did: an intact folder is never moved away from under its readers
+        if intact(&dir) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Ok(dir);
+        }
         // a damaged copy: move it aside first (a rename cannot replace a non-empty folder)
         let old = root.join(format!(
             ".{name}-{hash:016x}.{}-{call}.damaged",
