@@ -27,7 +27,6 @@ use crate::error::{write_err, LensError, Result};
 use crate::model::config::MAX_CONFIG_BYTES;
 use crate::model::tensors::MAX_INDEX_BYTES;
 use crate::model::tokenizer::MAX_TOKENIZER_FILE;
-use sha1::Digest;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -221,39 +220,6 @@ struct FileMeta {
     size: Option<u64>,
     /// where the bytes are: the resolve URL itself, or a CDN's
     location: String,
-}
-
-/// A checksum of the bytes as they stream, to compare with the ETag.
-enum Checksum {
-    /// LFS files: the ETag is the sha256 of the content
-    Sha256(sha2::Sha256),
-    /// regular git files: the ETag is git's blob id, sha1("blob <size>\0" + content)
-    GitSha1(sha1::Sha1),
-}
-
-impl Checksum {
-    fn for_etag(etag: &str, size: Option<u64>) -> Option<Self> {
-        if etag.len() == 64 {
-            Some(Checksum::Sha256(sha2::Sha256::new()))
-        } else {
-            let mut h = sha1::Sha1::new();
-            h.update(format!("blob {}\0", size?).as_bytes());
-            Some(Checksum::GitSha1(h))
-        }
-    }
-    fn update(&mut self, b: &[u8]) {
-        match self {
-            Checksum::Sha256(h) => h.update(b),
-            Checksum::GitSha1(h) => h.update(b),
-        }
-    }
-    fn hex(self) -> String {
-        let bytes: Vec<u8> = match self {
-            Checksum::Sha256(h) => h.finalize().to_vec(),
-            Checksum::GitSha1(h) => h.finalize().to_vec(),
-        };
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 }
 
 /// A download slower than this many bytes per three read timeouts is abandoned.
@@ -516,12 +482,13 @@ impl Fetcher<'_> {
             }
         }
         let limit = total.unwrap_or(cap);
-        let mut checksum = Checksum::for_etag(&meta.etag, total).ok_or_else(|| {
-            hub_err(
-                id,
-                format!("{file}: the server gave its git hash but not its size"),
-            )
-        })?;
+        let mut checksum =
+            super::hub_cache::Checksum::for_etag(&meta.etag, total).ok_or_else(|| {
+                hub_err(
+                    id,
+                    format!("{file}: the server gave its git hash but not its size"),
+                )
+            })?;
         // made new, never through a link planted at the name
         let _ = std::fs::remove_file(to);
         let mut out = crate::files::create_new(to).map_err(write_err(to))?;

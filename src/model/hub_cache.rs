@@ -5,6 +5,7 @@
 //! are then remembered (in albert-lens's own cache, not in the Hub's), so a verified blob costs
 //! nothing on the next open.
 
+use sha2::Digest;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -135,7 +136,6 @@ fn record_dir() -> Option<PathBuf> {
 /// the others; names of other shapes are not checksums and pass). Err(Some(hash)) on a
 /// mismatch, Err(None) when it cannot be read.
 pub fn verify_blob(blob: &Path, name: &str) -> Result<(), Option<String>> {
-    use sha2::Digest;
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
     if !(hex(name, 64) || hex(name, 40)) {
         return Ok(());
@@ -153,32 +153,17 @@ pub fn verify_blob(blob: &Path, name: &str) -> Result<(), Option<String>> {
         }
     }
     let mut f = std::fs::File::open(blob).map_err(|_| None)?;
-    let mut sha256 = sha2::Sha256::new();
-    let mut sha1 = sha1::Sha1::new();
-    if name.len() == 40 {
-        sha1.update(format!("blob {}\0", m.len()).as_bytes());
-    }
+    // the download's own checksum: sha256, or git's blob sha1 over "blob <size>\0" + content
+    let mut sum = Checksum::for_etag(name, Some(m.len())).ok_or(None)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|_| None)?;
         if n == 0 {
             break;
         }
-        if name.len() == 64 {
-            sha256.update(&buf[..n]);
-        } else {
-            sha1.update(&buf[..n]);
-        }
+        sum.update(&buf[..n]);
     }
-    let got: String = if name.len() == 64 {
-        sha256
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    } else {
-        sha1.finalize().iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let got = sum.hex();
     if !got.eq_ignore_ascii_case(name) {
         return Err(Some(got));
     }
@@ -189,4 +174,38 @@ pub fn verify_blob(blob: &Path, name: &str) -> Result<(), Option<String>> {
         let _ = crate::files::write_atomic(r, now.as_bytes());
     }
     Ok(())
+}
+
+/// A checksum of the bytes as they stream, to compare with the ETag (and, in the cache, with
+/// a blob's name).
+pub(crate) enum Checksum {
+    /// LFS files: the ETag is the sha256 of the content
+    Sha256(sha2::Sha256),
+    /// regular git files: the ETag is git's blob id, sha1("blob <size>\0" + content)
+    GitSha1(sha1::Sha1),
+}
+
+impl Checksum {
+    pub(crate) fn for_etag(etag: &str, size: Option<u64>) -> Option<Self> {
+        if etag.len() == 64 {
+            Some(Checksum::Sha256(sha2::Sha256::new()))
+        } else {
+            let mut h = sha1::Sha1::new();
+            h.update(format!("blob {}\0", size?).as_bytes());
+            Some(Checksum::GitSha1(h))
+        }
+    }
+    pub(crate) fn update(&mut self, b: &[u8]) {
+        match self {
+            Checksum::Sha256(h) => h.update(b),
+            Checksum::GitSha1(h) => h.update(b),
+        }
+    }
+    pub(crate) fn hex(self) -> String {
+        let bytes: Vec<u8> = match self {
+            Checksum::Sha256(h) => h.finalize().to_vec(),
+            Checksum::GitSha1(h) => h.finalize().to_vec(),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
