@@ -112,42 +112,7 @@ impl PrecisionArg {
 #[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run a model on a text and write every hidden state and attention map to a safetensors file
-    Trace {
-        /// model folder in Hugging Face layout (config.json, weights, tokenizer), or hub:ID to
-        /// download from the Hugging Face Hub into its cache (HF_ENDPOINT, HF_HOME honoured)
-        #[arg(long)]
-        model: PathBuf,
-        /// the text to run
-        #[arg(
-            long,
-            required_unless_present = "text_file",
-            conflicts_with = "text_file"
-        )]
-        text: Option<String>,
-        /// read the text from a file instead (for texts longer than a command line allows)
-        #[arg(long)]
-        text_file: Option<PathBuf>,
-        /// optional second segment (sentence pair)
-        #[arg(long)]
-        pair: Option<String>,
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-        /// the GPU's weight products: exact (f32) or fast (cooperative matrices)
-        #[arg(long, value_enum, default_value = "exact")]
-        precision: PrecisionArg,
-        /// also write every intermediate the Explain tab shows: queries/keys/values.{j},
-        /// scores.{j}, context.{j}, attention_output.{j}, intermediate.{j}, embeddings.word and
-        /// embeddings.output (definitions: the README's trace file section)
-        #[arg(long)]
-        internals: bool,
-        /// switch heads off: LAYER:HEAD[,LAYER:HEAD...], from 1 (for ALBERT the layer is the
-        /// application, though its weights are shared); their attention is 0 after the softmax
-        #[arg(long, value_parser = parse_ablation)]
-        ablate: Option<Ablation>,
-        /// output file (.safetensors)
-        #[arg(long, value_parser = cli::ranges::safetensors_out)]
-        out: PathBuf,
-    },
+    Trace(cli::trace::TraceArgs),
     /// Gradient attributions of a masked-LM prediction: grad x input, gradient norm and
     /// integrated gradients per input token, written to a safetensors file
     Attribute {
@@ -365,10 +330,6 @@ enum Command {
     },
 }
 
-/// `trace --text-file` reads at most this much (a model of 8192 positions sees at most about
-/// 130,000 characters of it; see `max_chars`).
-const TEXT_FILE_BYTES: usize = 4 << 20;
-
 /// A figure theme (light, dark, presentation) and a colormap (viridis, magma, cividis) by name.
 fn parse_look(
     theme: &str,
@@ -492,61 +453,7 @@ fn run(cli: Cli) -> Result<()> {
             backend,
         }) => cli::summary(&model, &text, one_backend(backend)?),
         Some(Command::BenchUi { frames }) => albert_lens::app::frame_bench::run(frames.max(5)),
-        Some(Command::Trace {
-            model,
-            text,
-            text_file,
-            pair,
-            backend,
-            precision,
-            internals,
-            ablate,
-            out,
-        }) => {
-            let text = match (text, text_file) {
-                (Some(t), _) => t,
-                (None, Some(f)) => {
-                    let max = TEXT_FILE_BYTES;
-                    let (t, more) = albert_lens::files::read_text_start(&f, max)?;
-                    if more {
-                        eprintln!(
-                            "note: {} is longer than {max} bytes: only its start was read (a model sees far less)",
-                            f.display()
-                        );
-                    }
-                    t
-                }
-                (None, None) => anyhow::bail!("give --text or --text-file"),
-            };
-            let opts = ForwardOptions {
-                capture: if internals {
-                    Capture::All
-                } else {
-                    Capture::Nothing
-                },
-                ablate: ablate.unwrap_or_default(),
-            };
-            let mut b = make_backend(one_backend(backend)?);
-            if let Some(n) = b.set_precision(precision.lib()) {
-                eprintln!("note: {n}");
-            }
-            let (_, trace, backend_name) =
-                run_trace_on(&model, (&text, pair.as_deref()), &mut b, &opts)?;
-            for w in &trace.warnings {
-                eprintln!("warning: {w}");
-            }
-            trace
-                .write_safetensors(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!(
-                "{} tokens, {} hidden states, {} attention maps ({backend_name}) -> {}",
-                trace.num_tokens(),
-                trace.hidden_states.len(),
-                trace.attentions.len(),
-                out.display()
-            );
-            Ok(())
-        }
+        Some(Command::Trace(args)) => cli::trace::run(args),
         Some(Command::Verify {
             backend,
             precision,

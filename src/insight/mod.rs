@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod explain;
 pub mod layers;
 pub mod lens;
+pub mod mixing;
 pub mod pca;
 pub mod vocab;
 

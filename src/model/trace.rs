@@ -184,6 +184,25 @@ impl Trace {
     }
 
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
+        self.to_safetensors_bytes_with(&[])
+    }
+
+    /// Writes the trace with `extra` F32 tensors `(name, shape, values)` after its own (what
+    /// `trace --contributions` adds).
+    pub fn write_safetensors_with(
+        &self,
+        path: &Path,
+        extra: &[(String, Vec<usize>, &[f32])],
+    ) -> Result<()> {
+        let bytes = self.to_safetensors_bytes_with(extra)?;
+        crate::files::write_atomic(path, &bytes)
+    }
+
+    /// [`Trace::to_safetensors_bytes`] with `extra` F32 tensors after the trace's own.
+    pub fn to_safetensors_bytes_with(
+        &self,
+        extra: &[(String, Vec<usize>, &[f32])],
+    ) -> Result<Vec<u8>> {
         use safetensors::tensor::{Dtype, TensorView};
         let n = self.num_tokens();
         let err = |e: safetensors::SafeTensorError| LensError::Compute(e.to_string());
@@ -212,7 +231,10 @@ impl Trace {
                 TensorView::new(Dtype::F32, vec![self.num_heads, n, n], a).map_err(err)?,
             ));
         }
-        let internal_bytes = self.internal_tensors(to_bytes);
+        let mut internal_bytes = self.internal_tensors(to_bytes);
+        for (name, shape, values) in extra {
+            internal_bytes.push((name.clone(), shape.clone(), to_bytes(values)));
+        }
         for (name, shape, bytes) in &internal_bytes {
             views.push((
                 name.clone(),

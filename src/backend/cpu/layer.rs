@@ -378,3 +378,73 @@ widest! {
         }
     }
 }
+
+/// The part of a layer after the attention's output dense, over rows of LN1's input `p1`
+/// `[rows, H]` (x + dense(context) + b_O): `out` `[rows, H]` gets LN2(a + FFN(a)) with
+/// a = LN1(p1); `sigma2`, when given, each row's sqrt(var(a + FFN(a)) + ε) (LN2's divisor).
+pub(super) fn tail(
+    p1: &[f32],
+    w: &Layer<'_>,
+    dims: &Dims<'_>,
+    s: &mut Scratch,
+    out: &mut [f32],
+    sigma2: Option<&mut [f64]>,
+) {
+    let (h, eps) = (dims.hidden, dims.eps);
+    let rows = p1.len() / h.max(1);
+    let attn = sized(&mut s.attn, rows * h);
+    attn.copy_from_slice(p1);
+    norm_rows(attn, (&[], &[]), w.attn_ln, eps, None);
+    let ff = sized(&mut s.ff, rows * dims.inter);
+    w.ffn.product(&s.attn, ff);
+    bias_act(ff, w.ffn.b, dims.act);
+    w.ffn_out.product(&s.ff, out);
+    norm_rows(out, (w.ffn_out.b, &s.attn), w.out_ln, eps, sigma2);
+}
+
+/// LayerNorm of each row of `y` (+ `bias` and `residual`, each when not empty), in parallel,
+/// mean and variance in f64; each row's divisor sqrt(var + ε) into `sigmas` when given.
+fn norm_rows(
+    y: &mut [f32],
+    (bias, residual): (&[f32], &[f32]),
+    ln: Norm<'_>,
+    eps: f64,
+    sigmas: Option<&mut [f64]>,
+) {
+    let cols = ln.w.len().max(1);
+    let rows = y.len() / cols;
+    let mut own = Vec::new();
+    let sig: &mut [f64] = match sigmas {
+        Some(s) => s,
+        None => {
+            own.resize(rows, 0.0);
+            &mut own
+        }
+    };
+    let chunk = row_chunk(rows);
+    y.par_chunks_mut(chunk * cols)
+        .zip(sig.par_chunks_mut(chunk))
+        .enumerate()
+        .for_each(|(c, (ys, ss))| {
+            for (r, (row, s)) in ys.chunks_exact_mut(cols).zip(ss).enumerate() {
+                if !bias.is_empty() {
+                    for (v, b) in row.iter_mut().zip(bias) {
+                        *v += b;
+                    }
+                }
+                if !residual.is_empty() {
+                    let at = (c * chunk + r) * cols;
+                    for (v, x) in row.iter_mut().zip(&residual[at..at + cols]) {
+                        *v += x;
+                    }
+                }
+                let mean = sum8(row, |v| v) / cols as f64;
+                let var = sum8(row, |v| (v - mean) * (v - mean)) / cols as f64;
+                *s = (var + eps).sqrt();
+                let inv = 1.0 / *s;
+                for ((v, g), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
+                    *v = ((f64::from(*v) - mean) * inv) as f32 * g + b;
+                }
+            }
+        });
+}

@@ -259,6 +259,50 @@ fn linear(x: &[f32], l: &Linear) -> Result<Vec<f32>> {
     Ok(lin.apply(x))
 }
 
+/// LN1, the feed-forward and LN2 of attention map `j`'s layer over rows of LN1's input `p1`
+/// `[rows, H]` (x + dense(context) + b_O), as the forward pass runs them: the layer's output
+/// rows, and with `sigma2` each row's LN2 divisor sqrt(var(a + FFN(a)) + ε). Context mixing
+/// ([`crate::insight::mixing`]) runs it on every value-zeroed variant of a layer in one batch.
+pub fn layer_tail(
+    cfg: &ModelConfig,
+    weights: &ModelWeights,
+    j: usize,
+    p1: &[f32],
+    sigma2: bool,
+) -> Result<(Vec<f32>, Vec<f64>)> {
+    let (_, group, inner) = ModelWeights::layer_of_attention(cfg, j);
+    let stored = weights
+        .groups
+        .get(group)
+        .and_then(|g| g.get(inner))
+        .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
+    let hosts = LayerHosts::of(stored)?;
+    let w = hosts.layer()?;
+    let h = cfg.hidden_size;
+    let rows = p1.len() / h.max(1);
+    let dims = layer::Dims {
+        lens: &[rows],
+        n: rows,
+        hidden: h,
+        heads: cfg.num_attention_heads,
+        inter: cfg.intermediate_size,
+        eps: cfg.layer_norm_eps,
+        act: cfg.hidden_act,
+    };
+    let mut out = vec![0f32; rows * h];
+    let mut sig = vec![0f64; if sigma2 { rows } else { 0 }];
+    let mut scratch = layer::Scratch::default();
+    layer::tail(
+        p1,
+        &w,
+        &dims,
+        &mut scratch,
+        &mut out,
+        sigma2.then_some(sig.as_mut_slice()),
+    );
+    Ok((out, sig))
+}
+
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         "cpu".into()
