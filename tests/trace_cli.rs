@@ -524,3 +524,406 @@ fn unknown_tokens_are_counted_in_a_warning_and_summary_counts_layers_from_one() 
     );
     assert!(!out.contains("layer 0:"), "{out}");
 }
+
+/// Every tensor of a safetensors file: name -> (dtype, shape, f64 values).
+fn all_tensors(
+    path: &std::path::Path,
+) -> std::collections::BTreeMap<String, (Dtype, Vec<usize>, Vec<f64>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let v: Vec<f64> = match t.dtype() {
+                Dtype::F32 => t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                    .collect(),
+                Dtype::F64 => t
+                    .data()
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (name, (t.dtype(), t.shape().to_vec(), v))
+        })
+        .collect()
+}
+
+/// P(M_0, …, M_{L−1}) = M_{L−1} ⋯ M_0 in f64.
+fn product64(mats: &[&[f64]], n: usize) -> Vec<f64> {
+    let mut r = mats[0].to_vec();
+    for m in &mats[1..] {
+        let mut next = vec![0f64; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                let a = m[i * n + k];
+                for c in 0..n {
+                    next[i * n + c] += a * r[k * n + c];
+                }
+            }
+        }
+        r = next;
+    }
+    r
+}
+
+/// The contract's exact requirements on a `trace --contributions` file (names, dtypes,
+/// shapes, finiteness, rows summing to 1, each rollout the product of the file's own
+/// per-layer matrices), then its numbers against the float64 reference at the contract's
+/// tolerances. `flow`: whether contributions.flow must be there. In an ablated run the head
+/// mean of an application with a head switched off sums to less than 1 (the ablated run's own
+/// attention), so `ablated` leaves `attention.{j}`'s rows out of the sum check.
+fn check_contributions(
+    got: &std::path::Path,
+    reference: Option<&std::path::Path>,
+    (flow, ablated): (bool, bool),
+    what: &str,
+) {
+    let t = all_tensors(got);
+    let n = t["input_ids"].1[0];
+    let layers = t.keys().filter(|k| k.starts_with("attentions.")).count();
+    let per = ["attention", "norm", "globenc", "alti", "value_zeroing"];
+    let mut want: Vec<String> = Vec::new();
+    for m in per {
+        for j in 0..layers {
+            want.push(format!("contributions.{m}.{j}"));
+        }
+    }
+    for m in ["attention", "globenc", "alti", "value_zeroing"] {
+        want.push(format!("contributions.{m}.rollout"));
+    }
+    if flow {
+        want.push("contributions.flow".into());
+    }
+    want.sort();
+    let mut have: Vec<String> = t
+        .keys()
+        .filter(|k| k.starts_with("contributions."))
+        .cloned()
+        .collect();
+    have.sort();
+    assert_eq!(have, want, "{what}: the contributions.* names");
+    for name in &have {
+        let (dtype, shape, v) = &t[name];
+        assert_eq!(*dtype, Dtype::F32, "{what}: {name}");
+        assert_eq!(shape, &vec![n, n], "{what}: {name}");
+        assert!(
+            v.iter().all(|x| x.is_finite()),
+            "{what}: {name} has a non-finite value"
+        );
+        let proportions = ["attention.", "alti.", "value_zeroing.", "flow"]
+            .iter()
+            .any(|p| name.contains(p))
+            && !(ablated
+                && name.starts_with("contributions.attention.")
+                && !name.ends_with("rollout"));
+        if proportions {
+            for (i, row) in v.chunks_exact(n).enumerate() {
+                let s: f64 = row.iter().sum();
+                assert!(
+                    (s - 1.0).abs() <= 1e-4,
+                    "{what}: {name} row {i} sums to {s}"
+                );
+                assert!(
+                    row.iter().all(|&x| x >= 0.0),
+                    "{what}: {name} row {i} is negative"
+                );
+            }
+        }
+    }
+    // each rollout is the product of the file's own matrices (attention: with the residual)
+    let hats: Vec<Vec<f64>> = (0..layers)
+        .map(|j| {
+            let mut a = t[&format!("contributions.attention.{j}")].2.clone();
+            for (i, row) in a.chunks_exact_mut(n).enumerate() {
+                row[i] += 1.0;
+                let s: f64 = row.iter().sum();
+                row.iter_mut().for_each(|x| *x /= s);
+            }
+            a
+        })
+        .collect();
+    for m in ["attention", "globenc", "alti", "value_zeroing"] {
+        let mats: Vec<&[f64]> = if m == "attention" {
+            hats.iter().map(Vec::as_slice).collect()
+        } else {
+            (0..layers)
+                .map(|j| t[&format!("contributions.{m}.{j}")].2.as_slice())
+                .collect()
+        };
+        let p = product64(&mats, n);
+        let r = &t[&format!("contributions.{m}.rollout")].2;
+        let scale = p.iter().fold(1f64, |a, x| a.max(x.abs()));
+        let d = p.iter().zip(r).fold(0f64, |a, (x, y)| a.max((x - y).abs()));
+        assert!(
+            d <= 1e-5 * scale,
+            "{what}: {m}.rollout is {d:e} from the product of its layers"
+        );
+    }
+    let Some(reference) = reference else { return };
+    let r = all_tensors(reference);
+    let maxabs = |v: &[f64]| v.iter().fold(0f64, |a, x| a.max(x.abs()));
+    let diff = |name: &str| -> (Vec<f64>, &Vec<f64>) {
+        let a = &t[name].2;
+        let b = &r[name].2;
+        (a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect(), b)
+    };
+    let mut vz_carry = 0.0;
+    for j in 0..layers {
+        for m in ["attention", "alti"] {
+            let name = format!("contributions.{m}.{j}");
+            let (d, _) = diff(&name);
+            assert!(maxabs(&d) <= 1e-4, "{what}: {name} off by {:e}", maxabs(&d));
+        }
+        for m in ["norm", "globenc"] {
+            let name = format!("contributions.{m}.{j}");
+            let (d, b) = diff(&name);
+            let tol = 1e-4 * maxabs(b).max(1.0);
+            assert!(
+                maxabs(&d) <= tol,
+                "{what}: {name} off by {:e} > {tol:e}",
+                maxabs(&d)
+            );
+        }
+        let name = format!("contributions.value_zeroing.{j}");
+        let (d, _) = diff(&name);
+        let sums = &r[&format!("reference.value_zeroing_rowsum.{j}")].2;
+        let mut worst_tol = 0f64;
+        for (i, row) in d.chunks_exact(n).enumerate() {
+            let tol = 1e-4 + 1e-6 * (n + 1) as f64 / sums[i];
+            worst_tol = worst_tol.max(tol);
+            assert!(
+                maxabs(row) <= tol,
+                "{what}: {name} row {i} off by {:e} > {tol:e}",
+                maxabs(row)
+            );
+        }
+        vz_carry += n as f64 * worst_tol;
+    }
+    for (m, tol) in [
+        ("attention", 2e-4),
+        ("alti", 2e-4),
+        (
+            "globenc",
+            2e-4 * maxabs(&r["contributions.globenc.rollout"].2),
+        ),
+        ("value_zeroing", 2e-4 + vz_carry),
+    ] {
+        let name = format!("contributions.{m}.rollout");
+        let (d, _) = diff(&name);
+        assert!(
+            maxabs(&d) <= tol,
+            "{what}: {name} off by {:e} > {tol:e}",
+            maxabs(&d)
+        );
+    }
+    if flow {
+        let (d, _) = diff("contributions.flow");
+        assert!(maxabs(&d) <= 2e-4, "{what}: flow off by {:e}", maxabs(&d));
+    }
+}
+
+/// The reference cases of tools/fixtures/make_contributions.py: (model folder, file, text, pair).
+fn contribution_cases() -> Vec<(
+    std::path::PathBuf,
+    std::path::PathBuf,
+    String,
+    Option<String>,
+)> {
+    let root = fixtures().join("contributions");
+    let mut out = Vec::new();
+    for model in ["albert_grouped", "bert_mlm", "albert-mini", "bert-mini"] {
+        for e in std::fs::read_dir(root.join(model)).unwrap() {
+            let p = e.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+            let meta = meta.metadata().clone().unwrap();
+            let pair = Some(meta["pair"].clone()).filter(|s| !s.is_empty());
+            out.push((model_folder(model), p, meta["text"].clone(), pair));
+        }
+    }
+    out
+}
+
+#[test]
+fn trace_contributions_equal_the_float64_references_on_the_cpu_and_the_gpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.safetensors");
+    for (i, (model, reference, text, pair)) in contribution_cases().into_iter().enumerate() {
+        // the GPU backend (lavapipe in CI) on every other case: it is slow on a CPU
+        let backends: &[&str] = if i % 2 == 0 {
+            &["cpu", "gpu"]
+        } else {
+            &["cpu"]
+        };
+        for backend in backends {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_albert-lens"));
+            cmd.args(["trace", "--contributions", "--backend", backend, "--model"])
+                .arg(&model)
+                .arg("--text")
+                .arg(&text)
+                .arg("--out")
+                .arg(&out);
+            if let Some(p) = &pair {
+                cmd.arg("--pair").arg(p);
+            }
+            let res = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&res.stderr);
+            assert!(res.status.success(), "{stderr}");
+            assert!(!stderr.contains("warning: contributions.flow"), "{stderr}");
+            if *backend == "gpu" && std::env::var("CI").is_ok_and(|v| v == "true") {
+                assert!(stderr.contains("backend: gpu:"), "CI has lavapipe: {stderr}");
+            }
+            let what = format!("{} on {backend}", reference.display());
+            check_contributions(&out, Some(&reference), (true, false), &what);
+        }
+    }
+}
+
+#[test]
+fn contributions_over_64_tokens_skip_flow_with_one_warning_line_and_exit_0() {
+    // bert_mlm with 96 positions (its position table repeated) so that a text can pass 64
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("bert96");
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(fixture("bert_mlm")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+    }
+    let cfg = std::fs::read_to_string(dst.join("config.json")).unwrap();
+    std::fs::write(
+        dst.join("config.json"),
+        cfg.replace(
+            "\"max_position_embeddings\": 40",
+            "\"max_position_embeddings\": 96",
+        ),
+    )
+    .unwrap();
+    let bytes = std::fs::read(dst.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let (mut shape, mut data) = (t.shape().to_vec(), t.data().to_vec());
+            if name.ends_with("position_embeddings.weight") {
+                shape[0] = 96;
+                data = data
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(data.len() / 40 * 96)
+                    .collect();
+            }
+            (name, t.dtype(), shape, data)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        dst.join("model.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    let text = "the cat sat on the mat and the dog ran in the park ".repeat(6);
+    let out = tmp.path().join("long.safetensors");
+    let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["trace", "--contributions", "--backend", "cpu", "--model"])
+        .arg(&dst)
+        .arg("--text")
+        .arg(&text)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    let n = all_tensors(&out)["input_ids"].1[0];
+    assert!(n > 64 && n <= 96, "{n} tokens");
+    let line = format!(
+        "warning: contributions.flow skipped: N = {n} tokens > 64 (attention flow solves N² max-flow problems)"
+    );
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("contributions.flow"))
+        .collect();
+    assert_eq!(warnings, vec![line.as_str()], "{stderr}");
+    check_contributions(
+        &out,
+        None,
+        (false, false),
+        "96-position bert over 64 tokens",
+    );
+}
+
+#[test]
+fn contributions_combine_with_ablate_text_file_and_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("text.txt");
+    std::fs::write(&text_file, "Where is the café?").unwrap();
+    let run = |extra: &[&str], out: &std::path::Path| {
+        let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+            .args(["trace", "--contributions", "--backend", "cpu", "--model"])
+            .arg(fixture("albert_grouped"))
+            .arg("--text-file")
+            .arg(&text_file)
+            .args(["--pair", "It is near the old station."])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        all_tensors(out)
+    };
+    let plain = run(&[], &dir.path().join("plain.safetensors"));
+    // the same text and pair as the reference's "pair" case: its numbers
+    check_contributions(
+        &dir.path().join("plain.safetensors"),
+        Some(&fixtures().join("contributions/albert_grouped/pair.safetensors")),
+        (true, false),
+        "--text-file with --pair",
+    );
+    let out = dir.path().join("ablated.safetensors");
+    let ablated = run(&["--ablate", "3:2"], &out);
+    check_contributions(&out, None, (true, true), "--ablate 3:2");
+    // the ablated run's own attention: head 2 of application 3 is 0, and the head mean in
+    // contributions.attention.2 is the file's attentions.2 averaged (the zero head included)
+    let (_, shape, att) = &ablated["attentions.2"];
+    let (heads, n) = (shape[0], shape[1]);
+    assert!(att[n * n..2 * n * n].iter().all(|&x| x == 0.0));
+    let mean = &ablated["contributions.attention.2"].2;
+    for q in 0..n * n {
+        let m: f64 = (0..heads).map(|h| att[h * n * n + q]).sum::<f64>() / heads as f64;
+        assert!((m - mean[q]).abs() < 1e-6);
+    }
+    // before the ablated application nothing changes; from it on the contributions do
+    for m in ["norm", "globenc", "alti", "value_zeroing"] {
+        let a = format!("contributions.{m}.1");
+        assert_eq!(plain[&a].2, ablated[&a].2, "{a}");
+        let b = format!("contributions.{m}.2");
+        let moved = plain[&b]
+            .2
+            .iter()
+            .zip(&ablated[&b].2)
+            .fold(0f64, |x, (p, q)| x.max((p - q).abs()));
+        assert!(
+            moved > 1e-3,
+            "{b} did not change under the ablation ({moved:e})"
+        );
+    }
+}

@@ -89,14 +89,8 @@ pub(crate) fn run(a: TraceArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let contributions = if a.contributions {
-        let c = mixing::compute(
-            &model.config,
-            &model.weights,
-            &trace,
-            &Method::ALL,
-            None,
-        )
-        .context("computing the context-mixing matrices")?;
+        let c = mixing::compute(&model.config, &model.weights, &trace, &Method::ALL, None)
+            .context("computing the context-mixing matrices")?;
         for w in &c.warnings {
             eprintln!("warning: {w}");
         }

@@ -73,7 +73,7 @@ impl<'a> LayerInputs<'a> {
         let bv = layer.qkv.b.narrow(0, 2 * h, h)?;
         let v = xt.matmul(&wv)?.broadcast_add(&bv)?; // [N, H]
         let vh = v.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()?; // [heads, N, d]
-        // W_O stored [in, out]: head h's block is rows h·d .. (h + 1)·d
+                                                                           // W_O stored [in, out]: head h's block is rows h·d .. (h + 1)·d
         let wo = layer.attn_out.w.reshape((heads, d, h))?;
         let f = vh.matmul(&wo)?; // [heads, N, H]
         let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
@@ -138,7 +138,11 @@ impl<'a> LayerInputs<'a> {
                 // ALTI's resultant ŷ_i = γ1 ⊙ C(p1_i) / s_i + β1 (= LN1's output)
                 let p1 = &self.p1[i * h..(i + 1) * h];
                 let mean = p1.iter().map(|&v| f64::from(v)).sum::<f64>() / h as f64;
-                let s = if self.s[i] > 0.0 { self.s[i] } else { self.sigma1[i] };
+                let s = if self.s[i] > 0.0 {
+                    self.s[i]
+                } else {
+                    self.sigma1[i]
+                };
                 let yhat: Vec<f64> = (0..h)
                     .map(|c| {
                         f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s
@@ -182,5 +186,8 @@ impl<'a> LayerInputs<'a> {
 pub(super) fn variance(row: &[f32]) -> f64 {
     let n = row.len().max(1) as f64;
     let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n
+    row.iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n
 }

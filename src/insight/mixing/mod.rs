@@ -343,3 +343,6 @@ pub(crate) fn normalise_rows(m: &mut [f32], n: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

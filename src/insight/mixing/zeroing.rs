@@ -28,22 +28,23 @@ pub(super) fn value_zeroing(
         }
         let t1 = (t0 + per).min(n);
         let mut p = vec![0f32; (t1 - t0) * n * h];
-        p.par_chunks_mut(h.max(1)).enumerate().for_each(|(row, out)| {
-            let (t, i) = (t0 + row / n, row % n);
-            out.copy_from_slice(&layer.p1[i * h..(i + 1) * h]);
-            for hd in 0..layer.heads {
-                let w = layer.a[(hd * n + i) * n + t];
-                if w == 0.0 {
-                    continue;
+        p.par_chunks_mut(h.max(1))
+            .enumerate()
+            .for_each(|(row, out)| {
+                let (t, i) = (t0 + row / n, row % n);
+                out.copy_from_slice(&layer.p1[i * h..(i + 1) * h]);
+                for hd in 0..layer.heads {
+                    let w = layer.a[(hd * n + i) * n + t];
+                    if w == 0.0 {
+                        continue;
+                    }
+                    let f = &layer.f[(hd * n + t) * h..(hd * n + t + 1) * h];
+                    for (o, v) in out.iter_mut().zip(f) {
+                        *o -= w * v;
+                    }
                 }
-                let f = &layer.f[(hd * n + t) * h..(hd * n + t + 1) * h];
-                for (o, v) in out.iter_mut().zip(f) {
-                    *o -= w * v;
-                }
-            }
-        });
-        let (y, _) =
-            crate::backend::cpu::layer_tail(layer.cfg, layer.weights, layer.j, &p, false)?;
+            });
+        let (y, _) = crate::backend::cpu::layer_tail(layer.cfg, layer.weights, layer.j, &p, false)?;
         for (row, yt) in y.chunks_exact(h.max(1)).enumerate() {
             let (t, i) = (t0 + row / n, row % n);
             let yi = &layer.y[i * h..(i + 1) * h];
@@ -53,11 +54,18 @@ pub(super) fn value_zeroing(
         progress(t0);
     }
     let mut out = vec![0f32; n * n];
-    for (row, d) in out.chunks_exact_mut(n.max(1)).zip(dist.chunks_exact(n.max(1))) {
+    for (row, d) in out
+        .chunks_exact_mut(n.max(1))
+        .zip(dist.chunks_exact(n.max(1)))
+    {
         let s: f64 = d.iter().sum();
         for (o, v) in row.iter_mut().zip(d) {
             // every distance 0 (only f32 rounding can do it): an even share, no NaN
-            *o = if s > 0.0 { (v / s) as f32 } else { 1.0 / n as f32 };
+            *o = if s > 0.0 {
+                (v / s) as f32
+            } else {
+                1.0 / n as f32
+            };
         }
     }
     Ok(out)
