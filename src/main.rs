@@ -182,9 +182,10 @@ enum Command {
         pair: Option<String>,
         #[arg(long, value_enum, default_value = "head")]
         view: albert_lens::render::RenderView,
-        /// layer, from 1 (default: 1, the layer the window opens on)
-        #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::LAYER))]
-        layer: Option<usize>,
+        /// layer, from 1 (default: 1, the layer the window opens on); mixing: a layer or
+        /// "rollout" (the aggregate over all layers, its default)
+        #[arg(long, value_parser = cli::ranges::layer_or_rollout)]
+        layer: Option<cli::ranges::LayerArg>,
         /// head, from 1, or "mean" / "max" (default: mean; for js: head h vs head h, averaged)
         #[arg(long)]
         head: Option<String>,
@@ -202,9 +203,10 @@ enum Command {
         /// explain: the softmax temperature of the what-if (1 is the model; 0.05 to 20)
         #[arg(long, default_value_t = 1.0, value_parser = cli::ranges::temperature)]
         temperature: f32,
-        /// attribution: integrated-gradients, grad-x-input or gradient-norm
-        #[arg(long, default_value = "integrated-gradients")]
-        method: String,
+        /// attribution: integrated-gradients (default), grad-x-input or gradient-norm; mixing:
+        /// attention, norm, globenc, alti (default), value-zeroing or flow
+        #[arg(long)]
+        method: Option<String>,
         /// attribution: the predicted token attributed (default: the model's top 1)
         #[arg(long)]
         target: Option<String>,
@@ -572,12 +574,22 @@ fn run(cli: Cli) -> Result<()> {
                     format!("unknown --color-by {color_by:?}: use layer, position or segment")
                 })?;
             let head = head.as_deref().map(parse_head).transpose()?;
-            if layer == Some(0) {
-                anyhow::bail!("layers count from 1");
-            }
+            let mixing = cli::render::mixing_options(view, layer, method.as_deref(), position)?;
+            let layer = match layer {
+                Some(cli::ranges::LayerArg::Layer(l)) => Some(l - 1),
+                Some(cli::ranges::LayerArg::Rollout) if mixing.is_none() => anyhow::bail!(
+                    "--layer rollout is the mixing view's aggregate; for attention rollout use --view rollout"
+                ),
+                _ => None,
+            };
+            // --method names the mixing view's method there, the attribution's elsewhere
+            let method = method
+                .filter(|_| mixing.is_none())
+                .unwrap_or_else(|| "integrated-gradients".into());
             let opts = RenderOptions {
                 view,
-                layer: layer.map(|l| l - 1),
+                layer,
+                mixing: mixing.unwrap_or_default(),
                 head,
                 theme,
                 colormap,

@@ -37,6 +37,9 @@ pub enum RenderView {
     /// a prediction's gradient attribution beside attention rollout and value-weighted
     /// attention to the same position, with their rank correlations
     Attribution,
+    /// context mixing: what each token takes from the others by attention, norm, GlobEnc,
+    /// ALTI, value zeroing or attention flow, every method at one token, and their agreement
+    Mixing,
 }
 
 /// Everything about a render except the models and traces.
@@ -45,6 +48,9 @@ pub struct RenderOptions {
     pub view: RenderView,
     /// 0-based layer (attention map index); None: the first, as the window opens on it
     pub layer: Option<usize>,
+    /// the mixing view's method, layer or aggregate, and token (its hide-special and colormap
+    /// are taken from the options below)
+    pub mixing: crate::views::mixing::Options,
     /// None: the view's default (mean of heads; matched heads for `js`)
     pub head: Option<HeadSel>,
     pub theme: Theme,
@@ -410,6 +416,10 @@ fn render_runs(
                 theme,
             )
         }
+        RenderView::Mixing => {
+            let data = mixing_data(opts, main, compare)?;
+            views::build(&View::Mixing { data: &data }, theme)
+        }
         RenderView::Js => {
             let mode = match opts.head {
                 None => JsMode::MatchedHeads,
@@ -492,4 +502,53 @@ fn map_data(
         data.name_operands(&main.name, &c.name);
     }
     Ok(data)
+}
+
+/// The mixing view's data: each model's context-mixing matrices (the methods the view shows;
+/// flow only where it is defined) and, with a masked-LM head, the gradient attribution at the
+/// followed token.
+fn mixing_data(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+) -> Result<crate::views::mixing::Data> {
+    use crate::insight::mixing::{self, Method};
+    let o = crate::views::mixing::Options {
+        hide_special: opts.hide_special,
+        colormap: opts.colormap,
+        ..opts.mixing.clone()
+    };
+    let computed = |r: &Run<'_>| -> Result<(mixing::Contributions, Option<Vec<f32>>)> {
+        let m = r.model;
+        let c = mixing::compute(&m.config, &m.weights, r.trace, &Method::ALL, None)?;
+        let gradient = match &m.weights.mlm {
+            Some(_) => {
+                let pos = r.trace.focus(o.position);
+                let ctl = insight::Control::default();
+                let input = r.trace.input();
+                let a = insight::attribution::attribute(m, &input, pos, None, opts.steps, &ctl)?;
+                Some(a.integrated_gradients)
+            }
+            None => None,
+        };
+        Ok((c, gradient))
+    };
+    let main_c = computed(main)?;
+    let compare_c = compare.map(|c| computed(c)).transpose()?;
+    fn side<'a>(
+        r: &'a Run<'_>,
+        c: &'a (mixing::Contributions, Option<Vec<f32>>),
+    ) -> crate::views::mixing::Side<'a> {
+        crate::views::mixing::Side {
+            model: &r.name,
+            trace: r.trace,
+            contributions: &c.0,
+            gradient: c.1.as_deref().map(|g| ("Integrated gradients", g)),
+        }
+    }
+    let inputs = crate::views::mixing::Inputs {
+        main: side(main, &main_c),
+        compare: compare.zip(compare_c.as_ref()).map(|(r, c)| side(r, c)),
+    };
+    crate::views::mixing::derive(&inputs, &o)
 }

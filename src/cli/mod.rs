@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) mod corpus;
 pub(crate) mod ranges;
+pub(crate) mod render;
 pub(crate) mod trace;
 
 /// `attribute`: the three attributions of one prediction, to a safetensors file.

@@ -47,3 +47,19 @@ pub(crate) fn safetensors_out(s: &str) -> Result<PathBuf, String> {
         ))
     }
 }
+
+/// `--layer`: a layer from 1, or `rollout` (the mixing view's aggregate over all layers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerArg {
+    Layer(usize),
+    Rollout,
+}
+
+pub(crate) fn layer_or_rollout(s: &str) -> Result<LayerArg, String> {
+    if s.trim().eq_ignore_ascii_case("rollout") {
+        return Ok(LayerArg::Rollout);
+    }
+    r::parse_count(s, "is not a layer", &r::LAYER)
+        .map(LayerArg::Layer)
+        .map_err(|e| format!("{e} (or \"rollout\" for the mixing view's aggregate)"))
+}

@@ -157,6 +157,30 @@ impl Figure {
         }
     }
 
+    /// Draws `other`'s items into this figure with its top left at (`dx`, `dy`) (a figure
+    /// made of panels; the other's background is not drawn).
+    pub fn place(&mut self, other: &Figure, dx: f32, dy: f32) {
+        for item in &other.items {
+            let mut item = item.clone();
+            match &mut item {
+                Item::Rect { x, y, .. }
+                | Item::Circle { x, y, .. }
+                | Item::Text { x, y, .. }
+                | Item::Raster { x, y, .. } => {
+                    *x += dx;
+                    *y += dy;
+                }
+                Item::Line { points, .. } => {
+                    for (x, y) in points.iter_mut() {
+                        *x += dx;
+                        *y += dy;
+                    }
+                }
+            }
+            self.items.push(item);
+        }
+    }
+
     pub fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, fill: Rgb) {
         self.items.push(Item::Rect {
             x,

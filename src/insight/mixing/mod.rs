@@ -29,7 +29,9 @@ use crate::model::{ModelConfig, ModelWeights, Trace};
 pub const FLOW_MAX_TOKENS: usize = 64;
 
 /// One context-mixing measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Method {
     Attention,
     Norm,
@@ -120,7 +122,7 @@ impl Method {
 }
 
 /// Which matrix of a method: one layer application's or the aggregate over all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Stage {
     Layer(usize),
     Aggregate,

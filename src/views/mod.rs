@@ -3,6 +3,8 @@
 //! and, where it has one, its matrix. Every tab's Export menu, `albert-lens render` and the
 //! tests come through here, so a view looks the same wherever it is saved from.
 
+pub mod mixing;
+
 use crate::analysis::maps::MapData;
 use crate::colormap::Colormap;
 use crate::error::Result;
@@ -78,6 +80,8 @@ pub enum View<'a> {
         /// the map of the first set, as the matrix export (rows = queries)
         matrix: Matrix,
     },
+    /// context mixing: one method's map, every method at one token, their agreement
+    Mixing { data: &'a mixing::Data },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
         model: &'a str,
@@ -179,6 +183,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             let f = crate::figures::attribution::figure(model, comparison, theme);
             let title = format!("{model}: attribution of “{}”", comparison.target);
             (f, Some(comparison.matrix(&title)))
+        }
+        View::Mixing { data } => {
+            let (f, m) = mixing::figure(data, theme)?;
+            (f, Some(m))
         }
         View::Lens {
             model,
