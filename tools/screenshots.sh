@@ -22,6 +22,8 @@ DISPLAY=:97 "$BIN" --backend cpu --tab lens --text "The capital of the United [M
     --screenshot screenshots/lens.png
 DISPLAY=:97 "$BIN" --backend cpu --tab attribution --text "The capital of the United [MASK] is Washington." \
     --screenshot screenshots/attribution.png
+DISPLAY=:97 "$BIN" --backend cpu --tab mixing --text "The capital of the United [MASK] is Washington." \
+    --screenshot screenshots/mixing.png
 # a figure rebuilt from a scene file, and a layer-by-layer animation (and its frames side by
 # side, when Python with Pillow is there)
 "$BIN" render --backend cpu --scene screenshots/scene-example.json --out screenshots/scene-figure.png

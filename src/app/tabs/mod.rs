@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod corpus;
 pub mod explain;
 pub mod lens;
+pub mod mixing;
 pub mod projection;
 pub mod shared;
 
@@ -72,6 +73,7 @@ pub fn registry() -> Vec<Box<dyn Tab>> {
         Box::new(lens::LensTab::default()),
         Box::new(explain::ExplainTab::default()),
         Box::new(attribution::AttributionTab::default()),
+        Box::new(mixing::MixingTab::default()),
         Box::new(corpus::CorpusTab::default()),
     ]
 }

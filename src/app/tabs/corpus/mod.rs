@@ -371,59 +371,21 @@ impl CorpusTab {
 
     fn show_figure(&mut self, ui: &mut egui::Ui, cx: &Session) {
         // presentation mode draws the figure in the presentation theme: large type, thick lines
-        let theme = if cx.settings.presentation {
-            Theme::PRESENTATION
-        } else if ui.visuals().dark_mode {
-            Theme::DARK
-        } else {
-            Theme::LIGHT
-        };
+        let theme = crate::app::widgets::screen_theme(ui, cx.settings.presentation);
         let ran_id = self.result().map_or(0, |r| Arc::as_ptr(r) as usize);
         let key = format!(
-            "{ran_id} {} {} {} {:?} {} {}",
+            "{ran_id} {} {} {} {:?} {}",
             self.settings.view,
             self.settings.stat,
             self.settings.show_compare,
             cx.settings.colormap,
-            ui.visuals().dark_mode,
             cx.settings.presentation
         );
-        // drawn at the size it is shown (fit to the space, at most 2.5x), so it stays sharp
-        let width = ui.available_width().max(100.0);
-        let height = ui.available_height().max(100.0);
-        let key = format!(
-            "{key} {} {}",
-            (width / 50.0).round(),
-            (height / 50.0).round()
-        );
-        if self.texture.as_ref().is_none_or(|(k, _)| *k != key) {
-            let ppp = ui.ctx().pixels_per_point();
-            let made = self.figure(&self.settings.view, cx, &theme).and_then(|f| {
-                let fit = (width / f.width).min(height / f.height).clamp(0.5, 2.5);
-                f.to_rgba(ppp * fit).map_err(|e| e.to_string())
-            });
-            match made {
-                Ok((w, h, px)) => {
-                    let image =
-                        egui::ColorImage::from_rgba_unmultiplied([w as usize, h as usize], &px);
-                    let tex =
-                        ui.ctx()
-                            .load_texture("corpus figure", image, egui::TextureOptions::LINEAR);
-                    self.texture = Some((key, tex));
-                }
-                Err(e) => {
-                    ui.weak(e);
-                    return;
-                }
-            }
-        }
-        if let Some((_, tex)) = &self.texture {
-            let size = tex.size_vec2() / ui.ctx().pixels_per_point();
-            let scale = (width / size.x).min(height / size.y).min(1.0);
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.image((tex.id(), size * scale));
-            });
-        }
+        let mut cache = self.texture.take();
+        crate::app::widgets::figure_texture(ui, &mut cache, (&key, false), || {
+            self.figure(&self.settings.view, cx, &theme)
+        });
+        self.texture = cache;
     }
 }
 
