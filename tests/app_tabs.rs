@@ -223,6 +223,7 @@ fn every_export_is_valid_svg_and_png() {
         "Projection",
         "Explain",
         "Attribution",
+        "Mixing",
         "Corpus",
     ] {
         open_tab(&mut h, tab);
@@ -243,7 +244,7 @@ fn every_export_is_valid_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15 + 1 + 6, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1 + 6 + 1, "{all:?}");
     for what in all {
         let (fig, matrix) = app
             .build_export(what.0, what.1, &Theme::PRESENTATION)
@@ -1343,4 +1344,91 @@ fn attribution_of_an_unmasked_token_says_the_model_copies_it() {
     h.run_steps(3);
     wait(&mut h);
     h.get_by_label_contains("Token 2 (“capital”) is not masked");
+}
+
+/// The Mixing tab on both built-ins (bert-mini as the comparison model): every method's map on
+/// screen equals the float64 reference of tools/fixtures/make_contributions.py for that model
+/// at the contract's tolerances, the agreement panel has every method and integrated
+/// gradients, the window's export equals `render --view mixing` (the matrix) and a saved
+/// scene rebuilds the same figure byte for byte.
+#[test]
+fn mixing_tab_shows_every_method_for_both_models_equal_to_the_references() {
+    use albert_lens::app::tabs::mixing::MixingTab;
+    use albert_lens::insight::mixing::{Method, Stage};
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Mixing");
+    h.state_mut().tab_mut::<MixingTab>().unwrap().settings.compare = true;
+    h.run_steps(2);
+    wait(&mut h);
+    let reference = |model: &str, name: &str| {
+        let p = fixtures().join(format!("contributions/{model}/example.safetensors"));
+        file_tensor(&p, name).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for method in Method::ALL {
+        let (stage, suffix, tol) = match method {
+            Method::Norm => (Stage::Layer(3), "3", 1e-4),
+            Method::Flow => (Stage::Aggregate, "", 2e-4),
+            _ => (Stage::Aggregate, "rollout", 2e-4),
+        };
+        {
+            let tab = h.state_mut().tab_mut::<MixingTab>().unwrap();
+            tab.settings.view.method = method;
+            tab.settings.view.stage = stage;
+        }
+        h.run_steps(2);
+        wait(&mut h);
+        let app = h.state();
+        let data = app
+            .tab::<MixingTab>()
+            .unwrap()
+            .data(&app.session)
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        assert_eq!(data.panels.len(), 2, "{method:?}: both models");
+        for (panel, model) in data.panels.iter().zip(["albert-mini", "bert-mini"]) {
+            let name = match method {
+                Method::Flow => "contributions.flow".to_string(),
+                m => format!("contributions.{}.{suffix}", m.key()),
+            };
+            let want = reference(model, &name);
+            let scale = if method == Method::GlobEnc || method == Method::Norm {
+                want.iter().fold(1f32, |a, v| a.max(v.abs()))
+            } else {
+                1.0
+            };
+            let d = max_abs_diff(&panel.matrix.values, &want);
+            assert!(d <= tol * scale, "{model} {method:?}: off by {d:e}");
+            let names = &panel.agreement.0;
+            assert_eq!(names.len(), 7, "{model} {method:?}: {names:?}");
+            assert!(names[6].starts_with("Integrated gradients"), "{names:?}");
+        }
+        // the window's export and render's file have the same numbers
+        let app = h.state_mut();
+        let (_, matrix) = app.build_export("mixing", "mixing", &Theme::LIGHT).unwrap();
+        let matrix = matrix.unwrap();
+        let out = dir.path().join(format!("{}.csv", method.key()));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"));
+        cmd.args(["render", "--backend", "cpu", "--view", "mixing", "--method"])
+            .arg(method.cli_name())
+            .arg("--out")
+            .arg(&out);
+        if let Stage::Layer(j) = stage {
+            cmd.args(["--layer", &(j + 1).to_string()]);
+        }
+        let res = cmd.output().unwrap();
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        let csv = std::fs::read_to_string(&out).unwrap();
+        let values: Vec<f32> = csv
+            .lines()
+            .skip(1)
+            .flat_map(|l| l.rsplit(',').take(matrix.cols).collect::<Vec<_>>().into_iter().rev())
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(values, matrix.values, "{method:?}: render's CSV vs the window's export");
+    }
+    rebuilt_by_render_equals_the_window(h.state_mut(), dir.path(), "mixing");
 }

@@ -195,6 +195,19 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
         "projection" => {
             strict::<ProjectionSettings>(id, v)?;
         }
+        "mixing" => {
+            use crate::insight::mixing::{Method, Stage};
+            let s: crate::app::tabs::mixing::MixingSettings = strict(id, v)?;
+            position("tabs.mixing.view.position", s.view.position, run)?;
+            if let Stage::Layer(j) = s.view.stage {
+                from_one("tabs.mixing.view.stage.Layer (+1)", j, &r::LAYER)?;
+                if let Some(run) = run {
+                    below("tabs.mixing.view.stage.Layer (+1)", j, run.maps, "layers")?;
+                }
+            } else if s.view.method == Method::Norm {
+                return Err("tabs.mixing.view: norm has no aggregate over layers: give a layer".into());
+            }
+        }
         "shared" => {
             let s: SharedSettings = strict(id, v)?;
             super::tabs::shared::parse_repeats(&s.repeats_text)
