@@ -68,6 +68,9 @@ fn every_view_renders_as_svg_and_png() {
             "explain",
             &["--layer", "3", "--head", "2", "--temperature", "0.5"],
         ),
+        ("mixing", &["--model", "bert-mini", "--method", "flow"]),
+        ("mixing", &["--method", "norm", "--layer", "2", "--compare", "bert-mini"]),
+        ("mixing", &["--method", "value-zeroing", "--layer", "rollout", "--hide-special"]),
     ];
     for (view, extra) in views {
         let svg_path = dir.path().join(format!("{view}{}.svg", extra.len()));
@@ -273,6 +276,36 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             &["--view", "figure1", "--repeats", "500"],
             "r.png",
             "1 to 96",
+        ),
+        (
+            &["--view", "mixing", "--method", "saliency"],
+            "x.png",
+            "unknown --method \"saliency\" for the mixing view: use attention, norm, globenc, alti, value-zeroing, flow",
+        ),
+        (
+            &["--view", "mixing", "--method", "norm"],
+            "x.png",
+            "norm has no aggregate",
+        ),
+        (
+            &["--view", "mixing", "--layer", "9"],
+            "x.png",
+            "layer 9 does not exist",
+        ),
+        (
+            &["--view", "mixing", "--position", "99"],
+            "x.png",
+            "outside this input",
+        ),
+        (
+            &["--view", "head", "--layer", "rollout"],
+            "x.png",
+            "--layer rollout is the mixing view's aggregate",
+        ),
+        (
+            &["--view", "mixing", "--layer", "0"],
+            "x.png",
+            "or \"rollout\"",
         ),
     ];
     for (args, file, msg) in cases {
