@@ -383,3 +383,59 @@ pub fn run_corpus(
     }
     Ok(rows)
 }
+
+/// `bench --contributions`: each context-mixing method's time (its matrices per layer and its
+/// aggregate, one run) on random weights of each model shape at each token count, and the
+/// process's peak resident memory after the runs of each shape. Flow runs only up to
+/// [`crate::insight::mixing::FLOW_MAX_TOKENS`] tokens; value zeroing only up to
+/// `vz_max_tokens` (its cost grows as N² rows through the feed-forward).
+pub fn run_contributions(
+    models: &[String],
+    tokens: &[usize],
+    vz_max_tokens: usize,
+) -> Result<Vec<String>> {
+    use crate::backend::{Backend, CpuBackend};
+    use crate::insight::mixing::{compute, Method, FLOW_MAX_TOKENS};
+    let mut rows = vec![
+        "| model | N | method | ms | peak RSS so far (MB) |".to_string(),
+        "|---|---|---|---|---|".to_string(),
+    ];
+    for name in models {
+        let cfg = preset_config(name)?;
+        let weights = crate::model::ModelWeights::random(&cfg, 1)?;
+        for &n in tokens {
+            let trace = CpuBackend::new().forward(&cfg, &weights, &synthetic_input(&cfg, n))?;
+            for m in Method::ALL {
+                let skip = (m == Method::Flow && n > FLOW_MAX_TOKENS)
+                    || (m == Method::ValueZeroing && n > vz_max_tokens);
+                if skip {
+                    continue;
+                }
+                let t0 = std::time::Instant::now();
+                let c = compute(&cfg, &weights, &trace, &[m], None)?;
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                drop(c);
+                rows.push(format!(
+                    "| {name} | {n} | {} | {ms:.0} | {:.0} |",
+                    m.cli_name(),
+                    peak_rss_mb()
+                ));
+                eprintln!("{}", rows.last().map_or("", String::as_str));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The process's peak resident set (VmHWM) in MB; 0 where /proc is not there.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

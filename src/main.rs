@@ -329,6 +329,14 @@ enum Command {
         /// corpus: how many built-in sentences (1 to 100000)
         #[arg(long, default_value_t = 256, value_parser = cli::ranges::count(1..=100_000))]
         texts: usize,
+        /// context mixing instead: each method's time and the peak memory on the CPU (compare
+        /// tools/bench/contributions_torch.py); flow up to 64 tokens
+        #[arg(long)]
+        contributions: bool,
+        /// contributions: value zeroing only up to this many tokens (its N² rows through the
+        /// feed-forward take minutes at 512 on two cores)
+        #[arg(long, default_value_t = 128)]
+        vz_max_tokens: usize,
     },
 }
 
@@ -734,8 +742,14 @@ fn run(cli: Cli) -> Result<()> {
             corpus,
             batches,
             texts,
+            contributions,
+            vz_max_tokens,
         }) => {
-            if corpus {
+            if contributions {
+                let rows = albert_lens::bench::run_contributions(&models, &tokens, vz_max_tokens)?;
+                println!("{}", rows.join("\n"));
+                Ok(())
+            } else if corpus {
                 cli::corpus::bench(one_backend(backend)?, &models, &batches, texts, iters)
             } else {
                 let gpu_opts = (precision.lib(), matmul);

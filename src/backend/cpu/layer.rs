@@ -49,6 +49,7 @@ macro_rules! widest {
         }
     };
 }
+pub(crate) use widest;
 
 /// A linear layer's host floats: `w` `[in, out]` row-major, `b` `[out]`.
 #[derive(Clone, Copy)]

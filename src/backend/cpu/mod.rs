@@ -7,6 +7,9 @@
 mod gemm;
 mod layer;
 
+/// Compiles a function for the widest vectors the CPU has (see the macro in `layer`).
+pub(crate) use layer::widest;
+
 use crate::backend::Backend;
 use crate::error::{LensError, Result};
 use crate::model::config::ModelConfig;

@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
 /// ALTI's distance carries torch's `pairwise_distance` eps on every component.
-const PAIRWISE_EPS: f64 = 1e-6;
+const PAIRWISE_EPS: f32 = 1e-6;
 
 /// What one layer application's decompositions are made of (see the module's definitions).
 pub(super) struct LayerInputs<'a> {
@@ -46,11 +46,13 @@ fn host(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 impl<'a> LayerInputs<'a> {
+    /// With `tail`, also the layer's output y and LN2's σ (what GlobEnc and value zeroing
+    /// need; one pass of the layer's feed-forward).
     pub fn of(
         cfg: &'a ModelConfig,
         weights: &'a ModelWeights,
         trace: &'a Trace,
-        j: usize,
+        (j, tail): (usize, bool),
     ) -> Result<Self> {
         let (n, h, heads) = (trace.num_tokens(), cfg.hidden_size, cfg.num_attention_heads);
         let d = cfg.head_dim();
@@ -84,7 +86,11 @@ impl<'a> LayerInputs<'a> {
         let p1 = host(&(xt + dense)?)?;
         let eps = cfg.layer_norm_eps;
         let var: Vec<f64> = p1.chunks_exact(h.max(1)).map(variance).collect();
-        let (y, sigma2) = crate::backend::cpu::layer_tail(cfg, weights, j, &p1, true)?;
+        let (y, sigma2) = if tail {
+            crate::backend::cpu::layer_tail(cfg, weights, j, &p1, true)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(LayerInputs {
             cfg,
             weights,
@@ -106,79 +112,178 @@ impl<'a> LayerInputs<'a> {
         })
     }
 
-    /// z_ik into `z` (`[H]`): Σ_h A^h_ik f^h(x_k).
-    pub fn summand(&self, i: usize, k: usize, z: &mut [f32]) {
+    /// `[norm, globenc, alti]`, each `[N, N]` (empty where `want` leaves it out), one output
+    /// row per parallel task.
+    pub fn decompose(&self, want: [bool; 3]) -> Result<[Vec<f32>; 3]> {
         let (n, h) = (self.n, self.h);
-        z.fill(0.0);
-        for hd in 0..self.heads {
-            let w = self.a[(hd * n + i) * n + k];
-            if w == 0.0 {
-                continue;
-            }
-            let f = &self.f[(hd * n + k) * h..(hd * n + k + 1) * h];
-            for (o, v) in z.iter_mut().zip(f) {
-                *o += w * v;
-            }
-        }
-    }
-
-    /// `[norm, globenc, alti]`, each `[N, N]`.
-    pub fn decompose(&self) -> Result<[Vec<f32>; 3]> {
-        let (n, h) = (self.n, self.h);
+        let size = |w: bool| if w { n * n } else { 0 };
         let mut norm = vec![0f32; n * n];
-        let mut globenc = vec![0f32; n * n];
-        let mut alti = vec![0f32; n * n];
-        norm.par_chunks_mut(n.max(1))
-            .zip(globenc.par_chunks_mut(n.max(1)))
-            .zip(alti.par_chunks_mut(n.max(1)))
-            .enumerate()
-            .for_each(|(i, ((nr, gr), ar))| {
+        let mut globenc = vec![0f32; size(want[1])];
+        let mut alti = vec![0f32; size(want[2])];
+        let deep = want[1] || want[2];
+        let rows: Vec<(Vec<f32>, Vec<f32>)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
                 let mut z = vec![0f32; h];
-                let mut r = vec![0f64; h];
+                let mut weights = vec![0f32; self.heads];
+                let mut out = (vec![0f32; n], vec![0f32; if deep { 2 * n } else { 0 }]);
                 // ALTI's resultant ŷ_i = γ1 ⊙ C(p1_i) / s_i + β1 (= LN1's output)
                 let p1 = &self.p1[i * h..(i + 1) * h];
                 let mean = p1.iter().map(|&v| f64::from(v)).sum::<f64>() / h as f64;
-                let s = if self.s[i] > 0.0 {
-                    self.s[i]
-                } else {
-                    self.sigma1[i]
-                };
-                let yhat: Vec<f64> = (0..h)
+                let s = if self.s[i] > 0.0 { self.s[i] } else { self.sigma1[i] };
+                let yhat: Vec<f32> = (0..h)
                     .map(|c| {
-                        f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s
-                            + f64::from(self.beta1[c])
+                        (f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s
+                            + f64::from(self.beta1[c])) as f32
                     })
                     .collect();
-                let l1: f64 = yhat.iter().map(|v| v.abs()).sum();
-                let (s1, s2) = (self.sigma1[i], self.sigma2[i]);
+                let l1: f64 = yhat.iter().map(|&v| f64::from(v).abs()).sum();
+                let s2 = self.sigma2.get(i).copied().unwrap_or(1.0);
+                let consts = [(1.0 / self.sigma1[i]) as f32, (1.0 / s) as f32];
                 let xi = &self.x[i * h..(i + 1) * h];
                 for k in 0..n {
-                    self.summand(i, k, &mut z);
-                    nr[k] = z.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt() as f32;
-                    for c in 0..h {
-                        r[c] = f64::from(z[c]) + if k == i { f64::from(xi[c]) } else { 0.0 };
+                    for (hd, w) in weights.iter_mut().enumerate() {
+                        *w = self.a[(hd * n + i) * n + k];
                     }
-                    let m = r.iter().sum::<f64>() / h as f64;
-                    // GlobEnc: u = γ1 ⊙ C(r) / σ1, g = γ2 ⊙ C(u) / σ2
-                    let mut mu = 0.0;
-                    for c in 0..h {
-                        mu += f64::from(self.gamma1[c]) * (r[c] - m) / s1;
+                    let f = |hd: usize| &self.f[(hd * n + k) * h..(hd * n + k + 1) * h];
+                    summand(&mut z, &weights, &|hd| f(hd));
+                    out.0[k] = sum_sq(&z, &z).sqrt() as f32;
+                    if !deep {
+                        continue;
                     }
-                    mu /= h as f64;
-                    let mut g2 = 0.0;
-                    let mut dist = 0.0;
-                    for c in 0..h {
-                        let centred = f64::from(self.gamma1[c]) * (r[c] - m);
-                        let g = f64::from(self.gamma2[c]) * (centred / s1 - mu);
-                        g2 += g * g;
-                        dist += (centred / s - yhat[c] + PAIRWISE_EPS).abs();
+                    if k == i {
+                        for (o, v) in z.iter_mut().zip(xi) {
+                            *o += v;
+                        }
                     }
-                    gr[k] = (g2.sqrt() / s2) as f32;
-                    ar[k] = (l1 - dist).max(0.0) as f32;
+                    let mut sums = [0f64; 3];
+                    shares(&z, (&self.gamma1, &self.gamma2, &yhat), consts, &mut sums);
+                    let [g2, dist, _] = sums;
+                    out.1[2 * k] = (g2.max(0.0).sqrt() / s2) as f32;
+                    out.1[2 * k + 1] = (l1 - dist).max(0.0) as f32;
                 }
-                super::normalise_rows(ar, n);
-            });
+                out
+            })
+            .collect();
+        for (i, (nr, deep_row)) in rows.into_iter().enumerate() {
+            norm[i * n..(i + 1) * n].copy_from_slice(&nr);
+            if want[1] {
+                for k in 0..n {
+                    globenc[i * n + k] = deep_row[2 * k];
+                }
+            }
+            if want[2] {
+                let row = &mut alti[i * n..(i + 1) * n];
+                for k in 0..n {
+                    row[k] = deep_row[2 * k + 1];
+                }
+                super::normalise_rows(row, n);
+            }
+        }
+        if !want[0] {
+            norm = Vec::new();
+        }
         Ok([norm, globenc, alti])
+    }
+}
+
+/// Independent accumulators of a reduction over H (two 8-lane vectors).
+const LANES: usize = 16;
+
+/// z = Σ_h weights[h] · f(h) (the heads whose weight is 0 skipped).
+fn summand<'f>(z: &mut [f32], weights: &[f32], f: &dyn Fn(usize) -> &'f [f32]) {
+    z.fill(0.0);
+    for (hd, &w) in weights.iter().enumerate() {
+        if w != 0.0 {
+            axpy(z, w, f(hd));
+        }
+    }
+}
+
+crate::backend::cpu::widest! {
+    /// z += w · f
+    fn axpy(z: &mut [f32], w: f32, f: &[f32]) {
+        for (o, v) in z.iter_mut().zip(f) {
+            *o += w * v;
+        }
+    }
+}
+
+/// Σ a·b in [`LANES`] lanes, the lanes summed in f64.
+fn sum_sq(a: &[f32], b: &[f32]) -> f64 {
+    let mut out = [0f64; 1];
+    dot_lanes(a, b, &mut out);
+    out[0]
+}
+
+crate::backend::cpu::widest! {
+    fn dot_lanes(a: &[f32], b: &[f32], out: &mut [f64; 1]) {
+        let mut acc = [0f32; LANES];
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        for (x, y) in ca.zip(cb) {
+            for l in 0..LANES {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        out[0] = acc.iter().map(|&v| f64::from(v)).sum::<f64>() + f64::from(tail);
+    }
+}
+
+crate::backend::cpu::widest! {
+    /// For one summand r (`z`): GlobEnc's Σ_c (γ2_c (u_c − mean u))² with u = γ1 ⊙ C(r) / σ1
+    /// (`inv[0]` = 1/σ1), and ALTI's Σ_c |γ1_c C(r)_c / s − ŷ_c + 1e-6| (`inv[1]` = 1/s), into
+    /// `sums[0]` and `sums[1]`; each sum in [`LANES`] lanes, the lanes added in f64.
+    fn shares(
+        z: &[f32],
+        gammas: (&[f32], &[f32], &[f32]),
+        inv: [f32; 2],
+        sums: &mut [f64; 3],
+    ) {
+        let (g1, g2, yhat) = gammas;
+        let h = z.len() as f64;
+        let full = z.len() / LANES * LANES;
+        let fold = |acc: &[f32; LANES], tail: f32| {
+            acc.iter().map(|&x| f64::from(x)).sum::<f64>() + f64::from(tail)
+        };
+        // the mean of r, and of γ1 (r − m) (u's mean times σ1)
+        let (mut acc_r, mut acc_gr, mut acc_g) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
+        for c in (0..full).step_by(LANES) {
+            for l in 0..LANES {
+                acc_r[l] += z[c + l];
+                acc_gr[l] += g1[c + l] * z[c + l];
+                acc_g[l] += g1[c + l];
+            }
+        }
+        let (mut t_r, mut t_gr, mut t_g) = (0f32, 0f32, 0f32);
+        for c in full..z.len() {
+            t_r += z[c];
+            t_gr += g1[c] * z[c];
+            t_g += g1[c];
+        }
+        let m = (fold(&acc_r, t_r) / h) as f32;
+        let mu = ((fold(&acc_gr, t_gr) - f64::from(m) * fold(&acc_g, t_g)) / h) as f32 * inv[0];
+        let (mut acc_e, mut acc_d) = ([0f32; LANES], [0f32; LANES]);
+        let term = |c: usize| {
+            let centred = g1[c] * (z[c] - m);
+            let g = g2[c] * (centred * inv[0] - mu);
+            (g * g, (centred * inv[1] - yhat[c] + PAIRWISE_EPS).abs())
+        };
+        for c in (0..full).step_by(LANES) {
+            for l in 0..LANES {
+                let (e, d) = term(c + l);
+                acc_e[l] += e;
+                acc_d[l] += d;
+            }
+        }
+        let (mut t_e, mut t_d) = (0f32, 0f32);
+        for c in full..z.len() {
+            let (e, d) = term(c);
+            t_e += e;
+            t_d += d;
+        }
+        sums[0] = fold(&acc_e, t_e);
+        sums[1] = fold(&acc_d, t_d);
     }
 }
 

@@ -249,9 +249,10 @@ pub fn compute(
                     Some(steps as f32 / total_steps.max(1) as f32),
                 );
             }
-            let layer = decompose::LayerInputs::of(cfg, weights, trace, j)?;
+            let tail = want(Method::GlobEnc) || want(Method::ValueZeroing);
+            let layer = decompose::LayerInputs::of(cfg, weights, trace, (j, tail))?;
             if cheap.iter().any(|&m| want(m)) {
-                let [norm, globenc, alti] = layer.decompose()?;
+                let [norm, globenc, alti] = layer.decompose(cheap.map(want))?;
                 per[0].push(norm);
                 per[1].push(globenc);
                 per[2].push(alti);
