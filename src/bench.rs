@@ -405,6 +405,8 @@ pub fn run_contributions(
         let weights = crate::model::ModelWeights::random(&cfg, 1)?;
         for &n in tokens {
             let trace = CpuBackend::new().forward(&cfg, &weights, &synthetic_input(&cfg, n))?;
+            // one untimed run first: the worker threads and the pages of this size in place
+            compute(&cfg, &weights, &trace, &[Method::Attention], None)?;
             for m in Method::ALL {
                 let skip = (m == Method::Flow && n > FLOW_MAX_TOKENS)
                     || (m == Method::ValueZeroing && n > vz_max_tokens);

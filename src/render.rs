@@ -534,7 +534,7 @@ fn mixing_data(
         Ok((c, gradient))
     };
     let main_c = computed(main)?;
-    let compare_c = compare.map(|c| computed(c)).transpose()?;
+    let compare_c = compare.map(computed).transpose()?;
     fn side<'a>(
         r: &'a Run<'_>,
         c: &'a (mixing::Contributions, Option<Vec<f32>>),

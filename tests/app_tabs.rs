@@ -1360,7 +1360,11 @@ fn mixing_tab_shows_every_method_for_both_models_equal_to_the_references() {
         albert_lens::app::EXAMPLE_TEXT,
     );
     open_tab(&mut h, "Mixing");
-    h.state_mut().tab_mut::<MixingTab>().unwrap().settings.compare = true;
+    h.state_mut()
+        .tab_mut::<MixingTab>()
+        .unwrap()
+        .settings
+        .compare = true;
     h.run_steps(2);
     wait(&mut h);
     let reference = |model: &str, name: &str| {
@@ -1420,15 +1424,28 @@ fn mixing_tab_shows_every_method_for_both_models_equal_to_the_references() {
             cmd.args(["--layer", &(j + 1).to_string()]);
         }
         let res = cmd.output().unwrap();
-        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
         let csv = std::fs::read_to_string(&out).unwrap();
         let values: Vec<f32> = csv
             .lines()
             .skip(1)
-            .flat_map(|l| l.rsplit(',').take(matrix.cols).collect::<Vec<_>>().into_iter().rev())
+            .flat_map(|l| {
+                l.rsplit(',')
+                    .take(matrix.cols)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+            })
             .map(|v| v.parse().unwrap())
             .collect();
-        assert_eq!(values, matrix.values, "{method:?}: render's CSV vs the window's export");
+        assert_eq!(
+            values, matrix.values,
+            "{method:?}: render's CSV vs the window's export"
+        );
     }
     rebuilt_by_render_equals_the_window(h.state_mut(), dir.path(), "mixing");
 }

@@ -69,8 +69,20 @@ fn every_view_renders_as_svg_and_png() {
             &["--layer", "3", "--head", "2", "--temperature", "0.5"],
         ),
         ("mixing", &["--model", "bert-mini", "--method", "flow"]),
-        ("mixing", &["--method", "norm", "--layer", "2", "--compare", "bert-mini"]),
-        ("mixing", &["--method", "value-zeroing", "--layer", "rollout", "--hide-special"]),
+        (
+            "mixing",
+            &["--method", "norm", "--layer", "2", "--compare", "bert-mini"],
+        ),
+        (
+            "mixing",
+            &[
+                "--method",
+                "value-zeroing",
+                "--layer",
+                "rollout",
+                "--hide-special",
+            ],
+        ),
     ];
     for (view, extra) in views {
         let svg_path = dir.path().join(format!("{view}{}.svg", extra.len()));

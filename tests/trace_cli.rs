@@ -775,7 +775,10 @@ fn trace_contributions_equal_the_float64_references_on_the_cpu_and_the_gpu() {
             assert!(res.status.success(), "{stderr}");
             assert!(!stderr.contains("warning: contributions.flow"), "{stderr}");
             if *backend == "gpu" && std::env::var("CI").is_ok_and(|v| v == "true") {
-                assert!(stderr.contains("backend: gpu:"), "CI has lavapipe: {stderr}");
+                assert!(
+                    stderr.contains("backend: gpu:"),
+                    "CI has lavapipe: {stderr}"
+                );
             }
             let what = format!("{} on {backend}", reference.display());
             check_contributions(&out, Some(&reference), (true, false), &what);

@@ -28,6 +28,8 @@ DISPLAY=:97 "$BIN" --backend cpu --tab mixing --text "The capital of the United 
 # side, when Python with Pillow is there)
 "$BIN" render --backend cpu --scene screenshots/scene-example.json --out screenshots/scene-figure.png
 "$BIN" render --backend cpu --view rollout --animate gif --scale 1 --out screenshots/rollout-layers.gif
+"$BIN" render --backend cpu --view mixing --method value-zeroing --layer 2 --compare bert-mini \
+    --scale 1 --out screenshots/mixing-figure.png
 if python3 -c "import PIL" 2>/dev/null; then
     python3 - <<'PY'
 from PIL import Image, ImageSequence

@@ -205,7 +205,9 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
                     below("tabs.mixing.view.stage.Layer (+1)", j, run.maps, "layers")?;
                 }
             } else if s.view.method == Method::Norm {
-                return Err("tabs.mixing.view: norm has no aggregate over layers: give a layer".into());
+                return Err(
+                    "tabs.mixing.view: norm has no aggregate over layers: give a layer".into(),
+                );
             }
         }
         "shared" => {

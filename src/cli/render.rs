@@ -22,7 +22,10 @@ pub(crate) fn mixing_options(
         None => defaults.method,
         Some(m) => Method::from_name(m).ok_or_else(|| {
             let names: Vec<&str> = Method::ALL.iter().map(|m| m.cli_name()).collect();
-            anyhow::anyhow!("unknown --method {m:?} for the mixing view: use {}", names.join(", "))
+            anyhow::anyhow!(
+                "unknown --method {m:?} for the mixing view: use {}",
+                names.join(", ")
+            )
         })?,
     };
     let stage = match layer {
@@ -30,7 +33,9 @@ pub(crate) fn mixing_options(
         Some(LayerArg::Rollout) | None => Stage::Aggregate,
     };
     if method == Method::Norm && stage == Stage::Aggregate {
-        anyhow::bail!("norm has no aggregate over layers (Kobayashi et al. define none): give --layer L");
+        anyhow::bail!(
+            "norm has no aggregate over layers (Kobayashi et al. define none): give --layer L"
+        );
     }
     Ok(Some(Options {
         method,

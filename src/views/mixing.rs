@@ -92,7 +92,8 @@ fn stage_of(method: Method, stage: Stage) -> Result<Stage> {
     match (method, stage) {
         (Method::Flow, _) => Ok(Stage::Aggregate),
         (Method::Norm, Stage::Aggregate) => Err(LensError::Analysis(
-            "norm has no aggregate over layers (Kobayashi et al. define none): choose a layer".into(),
+            "norm has no aggregate over layers (Kobayashi et al. define none): choose a layer"
+                .into(),
         )),
         _ => Ok(stage),
     }
@@ -152,7 +153,11 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
     let hi = kept.iter().fold(0f32, |a, &v| a.max(v));
     let scale = Scale {
         lo: 0.0,
-        hi: if opts.method.proportions() && hi <= 1.0 { hi.max(1e-6) } else { hi.max(1e-12) },
+        hi: if opts.method.proportions() && hi <= 1.0 {
+            hi.max(1e-6)
+        } else {
+            hi.max(1e-12)
+        },
         log: false,
     };
     let matrix = Matrix {
@@ -189,7 +194,11 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
     let mut rho = vec![None; k * k];
     for a in 0..k {
         for b in 0..k {
-            rho[a * k + b] = if a == b { Some(1.0) } else { spearman(&rows[a].1, &rows[b].1) };
+            rho[a * k + b] = if a == b {
+                Some(1.0)
+            } else {
+                spearman(&rows[a].1, &rows[b].1)
+            };
         }
     }
     let names = rows.iter().map(|(n, _)| n.clone()).collect();
@@ -280,7 +289,10 @@ fn panel_figure(p: &Panel, data: &Data, theme: &Theme) -> Result<Figure> {
     fig.items.push(Item::Text {
         x: 16.0,
         y,
-        text: format!("What output token {} (“{tok}”) takes from each input token, by every method", p.position),
+        text: format!(
+            "What output token {} (“{tok}”) takes from each input token, by every method",
+            p.position
+        ),
         size: f * 1.0,
         anchor: Anchor::Start,
         rotate: 0.0,
@@ -326,7 +338,14 @@ fn chips(fig: &mut Figure, p: &Panel, mut y: f32, width: f32, theme: &Theme) -> 
             });
             let deep = (v / max.max(1e-12)).abs() > 0.7;
             let color = if deep { [255, 255, 255] } else { [20, 20, 20] };
-            fig.text(x + w / 2.0, y + chip_h * 0.7, tok.clone(), f * 0.85, Anchor::Middle, color);
+            fig.text(
+                x + w / 2.0,
+                y + chip_h * 0.7,
+                tok.clone(),
+                f * 0.85,
+                Anchor::Middle,
+                color,
+            );
             x += w + 2.0;
         }
         y += chip_h;
@@ -356,17 +375,35 @@ fn agreement(fig: &mut Figure, p: &Panel, mut y: f32, theme: &Theme) -> f32 {
         .map(|n| n.split(" (").next().unwrap_or(n).to_string())
         .collect();
     let abbrev: Vec<String> = short.iter().map(|s| abbreviation(s)).collect();
-    let label_w = short.iter().map(|s| plots::text_width(s, f * 0.85)).fold(0.0, f32::max) + 24.0;
+    let label_w = short
+        .iter()
+        .map(|s| plots::text_width(s, f * 0.85))
+        .fold(0.0, f32::max)
+        + 24.0;
     let cell_w = f * 3.6;
     let cell_h = f * 1.5;
     let x0 = 16.0 + label_w;
     for (b, s) in abbrev.iter().enumerate() {
         let x = x0 + b as f32 * cell_w + cell_w / 2.0;
-        fig.text(x, y + f * 0.9, s.clone(), f * 0.75, Anchor::Middle, theme.muted);
+        fig.text(
+            x,
+            y + f * 0.9,
+            s.clone(),
+            f * 0.75,
+            Anchor::Middle,
+            theme.muted,
+        );
     }
     y += f * 1.3;
     for a in 0..k {
-        fig.text(16.0, y + cell_h * 0.68, short[a].clone(), f * 0.85, Anchor::Start, theme.foreground);
+        fig.text(
+            16.0,
+            y + cell_h * 0.68,
+            short[a].clone(),
+            f * 0.85,
+            Anchor::Start,
+            theme.foreground,
+        );
         for b in 0..k {
             let x = x0 + b as f32 * cell_w;
             let (fill, text) = match rho[a * k + b] {
@@ -387,7 +424,14 @@ fn agreement(fig: &mut Figure, p: &Panel, mut y: f32, theme: &Theme) -> f32 {
             });
             let deep = rho[a * k + b].is_some_and(|r| r.abs() > 0.7);
             let color = if deep { [255, 255, 255] } else { [20, 20, 20] };
-            fig.text(x + cell_w / 2.0 - 1.0, y + cell_h * 0.65, text, f * 0.8, Anchor::Middle, color);
+            fig.text(
+                x + cell_w / 2.0 - 1.0,
+                y + cell_h * 0.65,
+                text,
+                f * 0.8,
+                Anchor::Middle,
+                color,
+            );
         }
         y += cell_h;
     }

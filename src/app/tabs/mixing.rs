@@ -58,7 +58,11 @@ fn compute(
     compare: Option<(String, Option<String>, String)>,
 ) -> Result<Arc<Vec<Mixed>>, String> {
     let mut out = Vec::new();
-    let mut one = |slot: ModelSlot, name: String, trace: Arc<Trace>, e: &mut crate::app::worker::Engine| -> Result<(), String> {
+    let mut one = |slot: ModelSlot,
+                   name: String,
+                   trace: Arc<Trace>,
+                   e: &mut crate::app::worker::Engine|
+     -> Result<(), String> {
         let m = e.model(slot)?;
         let c = mixing::compute(&m.config, &m.weights, &trace, &Method::ALL, Some(ctl))
             .map_err(|e| e.to_string())?;
@@ -191,7 +195,11 @@ impl MixingTab {
                         ui.selectable_value(&mut v.stage, Stage::Aggregate, "all layers");
                     }
                     for j in 0..layers {
-                        ui.selectable_value(&mut v.stage, Stage::Layer(j), format!("layer {}", j + 1));
+                        ui.selectable_value(
+                            &mut v.stage,
+                            Stage::Layer(j),
+                            format!("layer {}", j + 1),
+                        );
                     }
                 });
             })
@@ -250,7 +258,9 @@ impl Tab for MixingTab {
         let theme = crate::app::widgets::screen_theme(ui, cx.settings.presentation);
         let key = format!(
             "{:?} {:?} {:?} {} {:?} {}",
-            self.job.latest().map(|(k, r)| (k.clone(), r.as_ref().map(Arc::as_ptr).ok())),
+            self.job
+                .latest()
+                .map(|(k, r)| (k.clone(), r.as_ref().map(Arc::as_ptr).ok())),
             self.settings,
             cx.settings.colormap,
             cx.settings.hide_special,

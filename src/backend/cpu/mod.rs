@@ -262,6 +262,23 @@ fn linear(x: &[f32], l: &Linear) -> Result<Vec<f32>> {
     Ok(lin.apply(x))
 }
 
+/// `a · b` of two `[n, n]` row-major matrices with the forward pass's product kernel, split
+/// over the workers (context mixing's rollouts).
+pub fn square_product(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0f32; n * n];
+    if n > 0 && a.len() == n * n && b.len() == n * n {
+        gemm::matmul(
+            gemm::Mat::rows(a, n),
+            gemm::Mat::rows(b, n),
+            gemm::Out::new(&mut out, n),
+            (n, n, n),
+            false,
+            true,
+        );
+    }
+    out
+}
+
 /// LN1, the feed-forward and LN2 of attention map `j`'s layer over rows of LN1's input `p1`
 /// `[rows, H]` (x + dense(context) + b_O), as the forward pass runs them: the layer's output
 /// rows, and with `sigma2` each row's LN2 divisor sqrt(var(a + FFN(a)) + ε). Context mixing

@@ -130,7 +130,11 @@ impl<'a> LayerInputs<'a> {
                 // ALTI's resultant ŷ_i = γ1 ⊙ C(p1_i) / s_i + β1 (= LN1's output)
                 let p1 = &self.p1[i * h..(i + 1) * h];
                 let mean = p1.iter().map(|&v| f64::from(v)).sum::<f64>() / h as f64;
-                let s = if self.s[i] > 0.0 { self.s[i] } else { self.sigma1[i] };
+                let s = if self.s[i] > 0.0 {
+                    self.s[i]
+                } else {
+                    self.sigma1[i]
+                };
                 let yhat: Vec<f32> = (0..h)
                     .map(|c| {
                         (f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s

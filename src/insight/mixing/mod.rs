@@ -219,11 +219,14 @@ pub fn compute(
     let stop = || LensError::Cancelled("context mixing".into());
     let want = |m: Method| methods.contains(&m);
     // the residual-augmented head means: attention, its rollout, and flow's capacities
-    let mean: Vec<Vec<f32>> = trace
-        .attentions
-        .iter()
-        .map(|a| crate::analysis::mean_heads(a, trace.num_heads, n))
-        .collect();
+    let mean: Vec<Vec<f32>> = {
+        use rayon::prelude::*;
+        trace
+            .attentions
+            .par_iter()
+            .map(|a| crate::analysis::mean_heads(a, trace.num_heads, n))
+            .collect()
+    };
     if want(Method::Attention) {
         let hat: Vec<Vec<f32>> = mean.iter().map(|a| with_residual(a, n)).collect();
         out.maps.insert(
@@ -320,21 +323,20 @@ fn with_residual(mean: &[f32], n: usize) -> Vec<f32> {
     a
 }
 
-/// P(M_0, …, M_{L−1}) = M_{L−1} ⋯ M_1 M_0 (ordinary products, row = output side).
+/// P(M_0, …, M_{L−1}) = M_{L−1} ⋯ M_1 M_0 (ordinary products, row = output side), on the
+/// forward pass's product kernel.
 pub fn product(mats: &[Vec<f32>], n: usize) -> Result<Vec<f32>> {
-    use candle_core::{Device, Tensor};
-    let mut acc: Option<Tensor> = None;
+    let mut acc: Option<Vec<f32>> = None;
     for m in mats {
-        let t = Tensor::from_slice(m, (n, n), &Device::Cpu)?;
+        if m.len() != n * n {
+            return Err(LensError::Compute("a mixing matrix is not [N, N]".into()));
+        }
         acc = Some(match acc {
-            Some(r) => t.matmul(&r)?,
-            None => t,
+            Some(r) => crate::backend::cpu::square_product(m, &r, n),
+            None => m.clone(),
         });
     }
-    match acc {
-        Some(r) => Ok(r.flatten_all()?.to_vec1::<f32>()?),
-        None => Ok(Vec::new()),
-    }
+    Ok(acc.unwrap_or_default())
 }
 
 /// Each row divided by its sum (a row summing to 0 is left as it is).
