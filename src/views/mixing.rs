@@ -275,10 +275,32 @@ fn panel_figure(p: &Panel, data: &Data, theme: &Theme) -> Result<Figure> {
         },
         theme,
     )?;
-    let width = PANEL_W.max(map.width);
+    // token links beside the map: the followed output token's lines to every input token
+    let row = p.matrix.row_labels.len();
+    let followed = p
+        .tokens
+        .get(p.position)
+        .and_then(|t| p.matrix.row_labels.iter().position(|l| l == t))
+        .filter(|&r| r < row);
+    let sets = [crate::figures::links::LinkSet {
+        map: &p.matrix.values,
+        color: [0x00, 0x72, 0xB2],
+    }];
+    let links = crate::figures::links::links(
+        &crate::figures::links::LinksSpec {
+            title: "token links: the followed output token",
+            labels: &p.matrix.row_labels,
+            sets: &sets,
+            scale_max: p.scale.hi,
+            hovered: followed.map(|r| (true, r)),
+        },
+        theme,
+    );
+    let width = PANEL_W.max(map.width + links.width);
     let mut fig = Figure::new(width, 10.0, theme);
     fig.place(&map, 0.0, 0.0);
-    let mut y = map.height + f * 1.2;
+    fig.place(&links, map.width, 0.0);
+    let mut y = map.height.max(links.height) + f * 1.2;
     let caption = format!("{}: {}", data.method.label(), data.method.caption());
     for line in plots::wrap(&caption, (width / (f * 0.5)) as usize) {
         fig.text(16.0, y, line, f * 0.85, Anchor::Start, theme.muted);
