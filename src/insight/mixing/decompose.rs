@@ -46,13 +46,14 @@ fn host(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 impl<'a> LayerInputs<'a> {
-    /// With `tail`, also the layer's output y and LN2's σ (what GlobEnc and value zeroing
-    /// need; one pass of the layer's feed-forward).
+    /// With `deep`, also LN1's input and σ (what GlobEnc, ALTI and value zeroing need; norm
+    /// needs only f); with `tail`, also the layer's output y and LN2's σ (GlobEnc and value
+    /// zeroing; one pass of the layer's feed-forward).
     pub fn of(
         cfg: &'a ModelConfig,
         weights: &'a ModelWeights,
         trace: &'a Trace,
-        (j, tail): (usize, bool),
+        (j, deep, tail): (usize, bool, bool),
     ) -> Result<Self> {
         let (n, h, heads) = (trace.num_tokens(), cfg.hidden_size, cfg.num_attention_heads);
         let d = cfg.head_dim();
@@ -78,12 +79,16 @@ impl<'a> LayerInputs<'a> {
                                                                            // W_O stored [in, out]: head h's block is rows h·d .. (h + 1)·d
         let wo = layer.attn_out.w.reshape((heads, d, h))?;
         let f = vh.matmul(&wo)?; // [heads, N, H]
-        let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
-        let ctx = at.matmul(&vh)?.transpose(0, 1)?.reshape((n, h))?; // [N, H]
-        let dense = ctx
-            .matmul(&layer.attn_out.w)?
-            .broadcast_add(&layer.attn_out.b)?;
-        let p1 = host(&(xt + dense)?)?;
+        let p1 = if deep || tail {
+            let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
+            let ctx = at.matmul(&vh)?.transpose(0, 1)?.reshape((n, h))?; // [N, H]
+            let dense = ctx
+                .matmul(&layer.attn_out.w)?
+                .broadcast_add(&layer.attn_out.b)?;
+            host(&(xt + dense)?)?
+        } else {
+            Vec::new()
+        };
         let eps = cfg.layer_norm_eps;
         let var: Vec<f64> = p1.chunks_exact(h.max(1)).map(variance).collect();
         let (y, sigma2) = if tail {
@@ -128,22 +133,31 @@ impl<'a> LayerInputs<'a> {
                 let mut weights = vec![0f32; self.heads];
                 let mut out = (vec![0f32; n], vec![0f32; if deep { 2 * n } else { 0 }]);
                 // ALTI's resultant ŷ_i = γ1 ⊙ C(p1_i) / s_i + β1 (= LN1's output)
-                let p1 = &self.p1[i * h..(i + 1) * h];
-                let mean = p1.iter().map(|&v| f64::from(v)).sum::<f64>() / h as f64;
-                let s = if self.s[i] > 0.0 {
-                    self.s[i]
+                let (yhat, l1, s2, consts) = if deep {
+                    let p1 = &self.p1[i * h..(i + 1) * h];
+                    let mean = p1.iter().map(|&v| f64::from(v)).sum::<f64>() / h as f64;
+                    let s = if self.s[i] > 0.0 {
+                        self.s[i]
+                    } else {
+                        self.sigma1[i]
+                    };
+                    let yhat: Vec<f32> = (0..h)
+                        .map(|c| {
+                            (f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s
+                                + f64::from(self.beta1[c])) as f32
+                        })
+                        .collect();
+                    let l1: f64 = yhat.iter().map(|&v| f64::from(v).abs()).sum();
+                    let s2 = self.sigma2.get(i).copied().unwrap_or(1.0);
+                    (
+                        yhat,
+                        l1,
+                        s2,
+                        [(1.0 / self.sigma1[i]) as f32, (1.0 / s) as f32],
+                    )
                 } else {
-                    self.sigma1[i]
+                    (Vec::new(), 0.0, 1.0, [1.0; 2])
                 };
-                let yhat: Vec<f32> = (0..h)
-                    .map(|c| {
-                        (f64::from(self.gamma1[c]) * (f64::from(p1[c]) - mean) / s
-                            + f64::from(self.beta1[c])) as f32
-                    })
-                    .collect();
-                let l1: f64 = yhat.iter().map(|&v| f64::from(v).abs()).sum();
-                let s2 = self.sigma2.get(i).copied().unwrap_or(1.0);
-                let consts = [(1.0 / self.sigma1[i]) as f32, (1.0 / s) as f32];
                 let xi = &self.x[i * h..(i + 1) * h];
                 for k in 0..n {
                     for (hd, w) in weights.iter_mut().enumerate() {

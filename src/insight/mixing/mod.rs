@@ -253,7 +253,8 @@ pub fn compute(
                 );
             }
             let tail = want(Method::GlobEnc) || want(Method::ValueZeroing);
-            let layer = decompose::LayerInputs::of(cfg, weights, trace, (j, tail))?;
+            let deep = tail || want(Method::Alti);
+            let layer = decompose::LayerInputs::of(cfg, weights, trace, (j, deep, tail))?;
             if cheap.iter().any(|&m| want(m)) {
                 let [norm, globenc, alti] = layer.decompose(cheap.map(want))?;
                 per[0].push(norm);
