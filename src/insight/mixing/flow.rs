@@ -97,12 +97,14 @@ impl Graph {
 }
 
 /// `[N, N]`: row i = last-layer token i's flows to the input tokens, divided by their sum;
-/// None when `cancelled` said stop.
+/// None when `cancelled` said stop. `progress` hears how many rows are done.
 pub(super) fn attention_flow(
     hat: &[Vec<f32>],
     n: usize,
     cancelled: &(dyn Fn() -> bool + Sync),
+    progress: &(dyn Fn(usize) + Sync),
 ) -> Option<Vec<f32>> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let layers = hat.len();
     let mut g = Graph::new((layers + 1) * n);
     for (l, m) in hat.iter().enumerate() {
@@ -124,6 +126,7 @@ pub(super) fn attention_flow(
             }
             let mut g = g.clone();
             let flows: Vec<f64> = (0..n).map(|k| g.max_flow(layers * n + i, k)).collect();
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
             let s: f64 = flows.iter().sum();
             Some(
                 flows

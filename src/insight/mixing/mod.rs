@@ -294,10 +294,15 @@ pub fn compute(
             out.warnings.push(flow_skipped(n));
         } else {
             if let Some(c) = control {
-                c.report("context mixing: attention flow".into(), None);
+                c.report("context mixing: attention flow".into(), Some(0.0));
             }
+            let progress = |rows: usize| {
+                if let Some(c) = control {
+                    c.advance(rows, n);
+                }
+            };
             let hat: Vec<Vec<f32>> = mean.iter().map(|a| with_residual(a, n)).collect();
-            let flow = flow::attention_flow(&hat, n, &cancelled).ok_or_else(stop)?;
+            let flow = flow::attention_flow(&hat, n, &cancelled, &progress).ok_or_else(stop)?;
             out.maps.insert(
                 Method::Flow,
                 MethodMaps {

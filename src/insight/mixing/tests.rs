@@ -147,3 +147,16 @@ fn method_names_round_trip() {
     }
     assert_eq!(Method::from_name("rollout"), None);
 }
+
+#[test]
+fn progress_ends_complete_for_value_zeroing_and_flow() -> Result<()> {
+    let (cfg, weights, trace, _) = identity_model()?;
+    for m in [Method::ValueZeroing, Method::Flow] {
+        let control = Control::default();
+        compute(&cfg, &weights, &trace, &[m], Some(&control))?;
+        let (note, fraction) = control.progress();
+        assert_eq!(fraction, Some(1.0), "{m:?}: {note}");
+        assert!(note.starts_with("context mixing"), "{note}");
+    }
+    Ok(())
+}
