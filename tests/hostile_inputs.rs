@@ -784,6 +784,26 @@ fn a_scene_field_out_of_its_flags_range_is_an_error_naming_it() {
             "tabs.lens.bogus",
         ),
         (
+            &["tabs", "mixing"],
+            serde_json::json!({"view": {"method": "Norm", "stage": "Aggregate"}}),
+            "norm has no aggregate",
+        ),
+        (
+            &["tabs", "mixing"],
+            serde_json::json!({"view": {"method": "Alti", "stage": {"Layer": 99}}}),
+            "tabs.mixing.view.stage",
+        ),
+        (
+            &["tabs", "mixing"],
+            serde_json::json!({"view": {"method": "Saliency"}}),
+            "tabs.mixing.view",
+        ),
+        (
+            &["tabs", "mixing"],
+            serde_json::json!({"view": {"position": 999}}),
+            "tabs.mixing.view.position",
+        ),
+        (
             &["figure"],
             serde_json::json!(["attention", "nonsense"]),
             "figure",
