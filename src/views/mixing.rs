@@ -153,11 +153,8 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
     let hi = kept.iter().fold(0f32, |a, &v| a.max(v));
     let scale = Scale {
         lo: 0.0,
-        hi: if opts.method.proportions() && hi <= 1.0 {
-            hi.max(1e-6)
-        } else {
-            hi.max(1e-12)
-        },
+        // 0 to the map's largest value (raw GlobEnc products run to 10^4 and more)
+        hi: hi.max(1e-12),
         log: false,
     };
     let matrix = Matrix {
@@ -179,7 +176,10 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
         // norm has no aggregate: its last layer stands in, named so
         let (st, label) = match (method, stage_of(method, opts.stage)) {
             (_, Ok(s)) => (s, stage_label(method, opts.stage)),
-            (_, Err(_)) => (Stage::Layer(layers - 1), "last layer".to_string()),
+            (_, Err(_)) => (
+                Stage::Layer(layers.saturating_sub(1)),
+                "last layer".to_string(),
+            ),
         };
         if let Some(v) = c.get(method, st) {
             let row = v[position * n..(position + 1) * n].to_vec();

@@ -100,24 +100,9 @@ impl Method {
         }
     }
 
-    /// Whether the method has a matrix per layer application (all but flow).
-    pub fn per_layer(self) -> bool {
-        self != Method::Flow
-    }
-
     /// Whether it has an aggregate over all layers (all but norm).
     pub fn aggregates(self) -> bool {
         self != Method::Norm
-    }
-
-    /// Whether its rows are proportions summing to 1 (attention, ALTI, value zeroing, flow).
-    pub fn proportions(self) -> bool {
-        !matches!(self, Method::Norm | Method::GlobEnc)
-    }
-
-    /// Whether it is costly enough to run as a job with progress (value zeroing, flow).
-    pub fn costly(self) -> bool {
-        matches!(self, Method::ValueZeroing | Method::Flow)
     }
 }
 
