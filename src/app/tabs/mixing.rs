@@ -1,18 +1,20 @@
 //! The Mixing tab: what each token really takes from the others — attention beside norm,
 //! GlobEnc, ALTI, value zeroing and attention flow (../shared/notes/contributions.md) — on the
 //! user's text, with the agreement of the methods and of the gradient attribution at one
-//! token. The tab holds the view's [`Options`]; a worker job computes the matrices (value
-//! zeroing and flow with progress and Cancel), and the view component
+//! token. The tab holds the view's [`Options`]; a short worker job hands over the models (and
+//! runs the comparison model), the matrices are computed on a thread of their own (value
+//! zeroing and flow with progress and Cancel; the worker's next forward pass never waits on
+//! them), and the view component
 //! ([`crate::views::mixing`]) derives and draws them: the figure on screen is the one the
 //! Export menu saves and `render --view mixing` writes.
 
 use super::{export_button, from_json, to_json, Built, Tab};
-use crate::app::jobs::Job;
+use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::Theme;
 use crate::insight::mixing::{self, Contributions, Method, Stage};
-use crate::model::Trace;
+use crate::model::{LoadedModel, Trace};
 use crate::views::mixing::{derive, Data, Inputs, Options, Side};
 use crate::views::{self, View};
 use std::sync::Arc;
@@ -33,8 +35,8 @@ pub struct Mixed {
     pub gradient: Option<Vec<f32>>,
 }
 
-/// The main trace's generation, the followed token, the comparison model's generation (when
-/// shown) and the text.
+/// The main trace's generation, the followed token and the comparison model's generation
+/// (when shown).
 #[derive(Debug, Clone, PartialEq)]
 struct MixKey {
     trace_gen: u64,
@@ -42,69 +44,52 @@ struct MixKey {
     compare: Option<u64>,
 }
 
+/// The models the matrices are computed with (clones that share the worker's weights) and the
+/// comparison model's trace on the same input, with its name.
+type Fetched = Arc<(LoadedModel, Option<(LoadedModel, String, Arc<Trace>)>)>;
+
 #[derive(Default)]
 pub struct MixingTab {
     pub settings: MixingSettings,
+    /// a short worker job: the models, and the comparison model's run
+    fetch: Job<(u64, Option<u64>), Fetched>,
+    /// the computation, on a thread of its own (value zeroing at 512 tokens takes minutes and
+    /// must not hold up the worker's next forward pass)
     job: Job<MixKey, Arc<Vec<Mixed>>>,
     texture: Option<(String, egui::TextureHandle)>,
 }
 
-/// The models' matrices for one key: all six methods (flow up to its token limit) and, with a
-/// masked-LM head, integrated gradients at the followed token (50 steps).
-fn compute(
-    e: &mut crate::app::worker::Engine,
+/// One model's matrices: all six methods (flow up to its token limit) and, with a masked-LM
+/// head, integrated gradients at the followed token (50 steps).
+fn mixed(
+    m: &LoadedModel,
+    (name, trace): (String, Arc<Trace>),
+    (position, ablate): (usize, &crate::model::Ablation),
     ctl: &crate::insight::Control,
-    (main, position, intervention): (Arc<Trace>, usize, crate::model::Intervention),
-    compare: Option<(String, Option<String>, String)>,
-) -> Result<Arc<Vec<Mixed>>, String> {
-    let mut out = Vec::new();
-    let mut one = |slot: ModelSlot,
-                   name: String,
-                   trace: Arc<Trace>,
-                   e: &mut crate::app::worker::Engine|
-     -> Result<(), String> {
-        let m = e.model(slot)?;
-        let c = mixing::compute(&m.config, &m.weights, &trace, &Method::ALL, Some(ctl))
+) -> Result<Mixed, String> {
+    let c = mixing::compute(&m.config, &m.weights, &trace, &Method::ALL, Some(ctl))
+        .map_err(|e| e.to_string())?;
+    let gradient = match &m.weights.mlm {
+        Some(_) => {
+            let pos = trace.focus(Some(position));
+            let a = crate::insight::attribution::attribute_with(
+                m,
+                (&trace.input(), ablate),
+                (pos, None),
+                50,
+                ctl,
+            )
             .map_err(|e| e.to_string())?;
-        let gradient = match (&m.weights.mlm, slot) {
-            (Some(_), _) => {
-                let ablate = if slot == ModelSlot::Main {
-                    intervention.ablate.clone()
-                } else {
-                    Default::default()
-                };
-                let pos = trace.focus(Some(position));
-                let a = crate::insight::attribution::attribute_with(
-                    m,
-                    (&trace.input(), &ablate),
-                    (pos, None),
-                    50,
-                    ctl,
-                )
-                .map_err(|e| e.to_string())?;
-                Some(a.integrated_gradients)
-            }
-            (None, _) => None,
-        };
-        out.push(Mixed {
-            name,
-            trace,
-            contributions: c,
-            gradient,
-        });
-        Ok(())
+            Some(a.integrated_gradients)
+        }
+        None => None,
     };
-    one(ModelSlot::Main, String::new(), main, e)?;
-    if let Some((text, pair, name)) = compare {
-        let traced = e.run(
-            ModelSlot::Compare,
-            (&text, pair.as_deref()),
-            false,
-            &Default::default(),
-        )?;
-        one(ModelSlot::Compare, name, traced.trace, e)?;
-    }
-    Ok(Arc::new(out))
+    Ok(Mixed {
+        name,
+        trace,
+        contributions: c,
+        gradient,
+    })
 }
 
 impl MixingTab {
@@ -118,23 +103,62 @@ impl MixingTab {
     }
 
     fn ask(&mut self, cx: &mut Session, trace: &Arc<Trace>) {
-        if let Some(e) = self.job.poll_err() {
+        for e in [self.fetch.poll_err(), self.job.poll_err()]
+            .into_iter()
+            .flatten()
+        {
             if !e.contains("cancelled") {
                 cx.status.error = Some(format!("context mixing: {e}"));
             }
         }
         let key = self.key(cx, trace);
-        let compare = key.compare.map(|_| {
-            (
-                cx.input.text.clone(),
-                cx.input.pair.clone(),
-                cx.label(ModelSlot::Compare),
-            )
-        });
+        let fetch_key = (key.trace_gen, key.compare);
+        if let Some(ticket) = self.fetch.ask(fetch_key, &cx.wake) {
+            let compare = key.compare.map(|_| {
+                (
+                    cx.input.text.clone(),
+                    cx.input.pair.clone(),
+                    cx.label(ModelSlot::Compare),
+                )
+            });
+            cx.worker.run(ticket, move |e, _| {
+                let main = e.model(ModelSlot::Main)?.clone();
+                let compare = match compare {
+                    Some((text, pair, name)) => {
+                        let run = (text.as_str(), pair.as_deref());
+                        let traced = e.run(ModelSlot::Compare, run, false, &Default::default())?;
+                        Some((e.model(ModelSlot::Compare)?.clone(), name, traced.trace))
+                    }
+                    None => None,
+                };
+                Ok(Arc::new((main, compare)))
+            });
+        }
+        let fetched = match self.fetch.latest() {
+            Some((k, Ok(f))) if *k == fetch_key => f.clone(),
+            _ => return,
+        };
         if let Some(ticket) = self.job.ask(key.clone(), &cx.wake) {
-            let args = (trace.clone(), key.position, cx.input.intervention.clone());
-            cx.worker
-                .run(ticket, move |e, ctl| compute(e, ctl, args, compare));
+            let (t, ablate) = (trace.clone(), cx.input.intervention.ablate.clone());
+            jobs::spawn("context mixing", ticket, move |ctl| {
+                let (main, compare) = &*fetched;
+                let none = crate::model::Ablation::default();
+                let mut out = vec![mixed(
+                    main,
+                    (String::new(), t),
+                    (key.position, &ablate),
+                    ctl,
+                )?];
+                if let Some((m, name, t)) = compare {
+                    out.push(mixed(
+                        m,
+                        (name.clone(), t.clone()),
+                        (key.position, &none),
+                        ctl,
+                    )?);
+                }
+                Ok(Arc::new(out))
+            });
         }
     }
 
@@ -298,7 +322,7 @@ impl Tab for MixingTab {
     }
 
     fn busy(&self) -> bool {
-        self.job.pending()
+        self.job.pending() || self.fetch.pending()
     }
 
     fn save(&self) -> serde_json::Value {
