@@ -598,6 +598,7 @@ fn run(cli: Cli) -> Result<()> {
                 view,
                 layer,
                 mixing: mixing.unwrap_or_default(),
+                ablate: ablate.clone().unwrap_or_default(),
                 head,
                 theme,
                 colormap,

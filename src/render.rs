@@ -51,6 +51,9 @@ pub struct RenderOptions {
     /// the mixing view's method, layer or aggregate, and token (its hide-special and colormap
     /// are taken from the options below)
     pub mixing: crate::views::mixing::Options,
+    /// the heads switched off in the main model's run (the mixing view's gradients run with
+    /// them, as the window's do)
+    pub ablate: crate::model::Ablation,
     /// None: the view's default (mean of heads; matched heads for `js`)
     pub head: Option<HeadSel>,
     pub theme: Theme,
@@ -512,29 +515,19 @@ fn mixing_data(
     main: &Run<'_>,
     compare: Option<&Run<'_>>,
 ) -> Result<crate::views::mixing::Data> {
-    use crate::insight::mixing::{self, Method};
+    use crate::insight::mixing;
     let o = crate::views::mixing::Options {
         hide_special: opts.hide_special,
         colormap: opts.colormap,
         ..opts.mixing.clone()
     };
-    let computed = |r: &Run<'_>| -> Result<(mixing::Contributions, Option<Vec<f32>>)> {
-        let m = r.model;
-        let c = mixing::compute(&m.config, &m.weights, r.trace, &Method::ALL, None)?;
-        let gradient = match &m.weights.mlm {
-            Some(_) => {
-                let pos = r.trace.focus(o.position);
-                let ctl = insight::Control::default();
-                let input = r.trace.input();
-                let a = insight::attribution::attribute(m, &input, pos, None, opts.steps, &ctl)?;
-                Some(a.integrated_gradients)
-            }
-            None => None,
-        };
-        Ok((c, gradient))
+    let ctl = insight::Control::default();
+    let none = crate::model::Ablation::default();
+    let computed = |r: &Run<'_>, ablate| {
+        crate::views::mixing::numbers(r.model, r.trace, (o.position, ablate, opts.steps), &ctl)
     };
-    let main_c = computed(main)?;
-    let compare_c = compare.map(computed).transpose()?;
+    let main_c = computed(main, &opts.ablate)?;
+    let compare_c = compare.map(|c| computed(c, &none)).transpose()?;
     fn side<'a>(
         r: &'a Run<'_>,
         c: &'a (mixing::Contributions, Option<Vec<f32>>),

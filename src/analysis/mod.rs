@@ -105,13 +105,7 @@ pub fn rollout(trace: &Trace) -> Result<Vec<Vec<f32>>> {
     let mut out: Vec<Vec<f32>> = Vec::with_capacity(trace.attentions.len());
     let mut prev: Option<Tensor> = None;
     for layer in &trace.attentions {
-        let mut a = mean_heads(layer, trace.num_heads, n);
-        for i in 0..n {
-            let row = &mut a[i * n..(i + 1) * n];
-            row[i] += 1.0;
-            let s: f32 = row.iter().sum();
-            row.iter_mut().for_each(|v| *v /= s);
-        }
+        let a = with_residual(&mean_heads(layer, trace.num_heads, n), n);
         let a = Tensor::from_vec(a, (n, n), &Device::Cpu)?;
         let r = match &prev {
             Some(p) => a.matmul(p)?,
@@ -121,6 +115,19 @@ pub fn rollout(trace: &Trace) -> Result<Vec<Vec<f32>>> {
         prev = Some(r);
     }
     Ok(out)
+}
+
+/// (Ā + I) / rowsum(Ā + I) for a head mean Ā `[N, N]`: attention with the residual folded in,
+/// each row a distribution again (Abnar & Zuidema's `compute_joint_attention(add_residual=True)`;
+/// rollout's factors and attention flow's capacities).
+pub fn with_residual(mean: &[f32], n: usize) -> Vec<f32> {
+    let mut a = mean.to_vec();
+    for (i, row) in a.chunks_exact_mut(n.max(1)).enumerate() {
+        row[i] += 1.0;
+        let s: f32 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= s);
+    }
+    a
 }
 
 /// A map restricted to the rows and columns of `keep` (in order). With `renormalise`, each
@@ -166,11 +173,8 @@ pub fn value_weighted(
             trace.attentions.len()
         )));
     };
-    let (_, g, inner) = ModelWeights::layer_of_attention(cfg, j);
     let layer = weights
-        .groups
-        .get(g)
-        .and_then(|grp| grp.get(inner))
+        .layer_for_map(cfg, j)
         .ok_or_else(|| LensError::Analysis(format!("no weights for attention map {j}")))?;
     let qkv_w: Vec<f32> = flat(&layer.qkv.w)?; // [H, 3H]
     let qkv_b: Vec<f32> = flat(&layer.qkv.b)?; // [3H]

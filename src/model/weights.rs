@@ -453,6 +453,12 @@ impl ModelWeights {
         let outer = j / cfg.inner_group_num;
         (outer, cfg.group_of_layer(outer), j % cfg.inner_group_num)
     }
+
+    /// The stored layer that attention map `j` runs (None past the model's maps).
+    pub fn layer_for_map(&self, cfg: &ModelConfig, j: usize) -> Option<&EncoderLayer> {
+        let (_, group, inner) = Self::layer_of_attention(cfg, j);
+        self.groups.get(group).and_then(|g| g.get(inner))
+    }
 }
 
 fn build_layer(

@@ -144,12 +144,8 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
     let keep = t.kept_tokens(opts.hide_special);
     let labels: Vec<String> = keep.iter().map(|&i| t.tokens[i].clone()).collect();
     let m = keep.len();
-    let mut kept = Vec::with_capacity(m * m);
-    for &i in &keep {
-        for &k in &keep {
-            kept.push(values[i * n + k]);
-        }
-    }
+    // the values as they are: a hidden token's share is not spread over the others
+    let kept = crate::analysis::restrict(values, n, &keep, false);
     let hi = kept.iter().fold(0f32, |a, &v| a.max(v));
     let scale = Scale {
         lo: 0.0,
@@ -211,6 +207,31 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
         rows,
         agreement: (names, rho),
     })
+}
+
+/// One model's numbers for the view, computed (the costly part: the window runs it as a job):
+/// every method's matrices for `trace`, and, with a masked-LM head, integrated gradients in
+/// `steps` at the followed token `position` with the heads `ablate` switched off, as `trace`
+/// was made.
+pub fn numbers(
+    m: &crate::model::LoadedModel,
+    trace: &Trace,
+    (position, ablate, steps): (Option<usize>, &crate::model::Ablation, usize),
+    ctl: &crate::insight::Control,
+) -> Result<(Contributions, Option<Vec<f32>>)> {
+    use crate::insight::mixing;
+    let c = mixing::compute(&m.config, &m.weights, trace, &Method::ALL, Some(ctl))?;
+    let gradient = match &m.weights.mlm {
+        Some(_) => {
+            let at = (trace.focus(position), None);
+            let input = trace.input();
+            let a =
+                crate::insight::attribution::attribute_with(m, (&input, ablate), at, steps, ctl)?;
+            Some(a.integrated_gradients)
+        }
+        None => None,
+    };
+    Ok((c, gradient))
 }
 
 /// The view's numbers for `opts`.

@@ -15,7 +15,7 @@ use crate::app::worker::ModelSlot;
 use crate::figures::Theme;
 use crate::insight::mixing::{self, Contributions, Method, Stage};
 use crate::model::{LoadedModel, Trace};
-use crate::views::mixing::{derive, Data, Inputs, Options, Side};
+use crate::views::mixing::{derive, numbers, Data, Inputs, Options, Side};
 use crate::views::{self, View};
 use std::sync::Arc;
 
@@ -59,35 +59,19 @@ pub struct MixingTab {
     texture: Option<(String, egui::TextureHandle)>,
 }
 
-/// One model's matrices: all six methods (flow up to its token limit) and, with a masked-LM
-/// head, integrated gradients at the followed token (50 steps).
+/// One model's matrices and gradients ([`numbers`]; integrated gradients in 50 steps).
 fn mixed(
     m: &LoadedModel,
     (name, trace): (String, Arc<Trace>),
     (position, ablate): (usize, &crate::model::Ablation),
     ctl: &crate::insight::Control,
 ) -> Result<Mixed, String> {
-    let c = mixing::compute(&m.config, &m.weights, &trace, &Method::ALL, Some(ctl))
-        .map_err(|e| e.to_string())?;
-    let gradient = match &m.weights.mlm {
-        Some(_) => {
-            let pos = trace.focus(Some(position));
-            let a = crate::insight::attribution::attribute_with(
-                m,
-                (&trace.input(), ablate),
-                (pos, None),
-                50,
-                ctl,
-            )
-            .map_err(|e| e.to_string())?;
-            Some(a.integrated_gradients)
-        }
-        None => None,
-    };
+    let (contributions, gradient) =
+        numbers(m, &trace, (Some(position), ablate, 50), ctl).map_err(|e| e.to_string())?;
     Ok(Mixed {
         name,
         trace,
-        contributions: c,
+        contributions,
         gradient,
     })
 }

@@ -290,11 +290,8 @@ pub fn layer_tail(
     p1: &[f32],
     sigma2: bool,
 ) -> Result<(Vec<f32>, Vec<f64>)> {
-    let (_, group, inner) = ModelWeights::layer_of_attention(cfg, j);
     let stored = weights
-        .groups
-        .get(group)
-        .and_then(|g| g.get(inner))
+        .layer_for_map(cfg, j)
         .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
     let hosts = LayerHosts::of(stored)?;
     let w = hosts.layer()?;

@@ -57,11 +57,8 @@ impl<'a> LayerInputs<'a> {
     ) -> Result<Self> {
         let (n, h, heads) = (trace.num_tokens(), cfg.hidden_size, cfg.num_attention_heads);
         let d = cfg.head_dim();
-        let (_, group, inner) = ModelWeights::layer_of_attention(cfg, j);
         let layer = weights
-            .groups
-            .get(group)
-            .and_then(|g| g.get(inner))
+            .layer_for_map(cfg, j)
             .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
         let x = &trace.hidden_states[j];
         let a = &trace.attentions[j];

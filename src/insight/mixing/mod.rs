@@ -203,22 +203,28 @@ pub fn compute(
     let cancelled = || control.is_some_and(Control::cancelled);
     let stop = || LensError::Cancelled("context mixing".into());
     let want = |m: Method| methods.contains(&m);
-    // the residual-augmented head means: attention, its rollout, and flow's capacities
-    let mean: Vec<Vec<f32>> = {
+    // the head means (attention) and with the residual folded in (its rollout's factors and
+    // flow's capacities), made once for both
+    let mean: Vec<Vec<f32>> = if want(Method::Attention) || want(Method::Flow) {
         use rayon::prelude::*;
         trace
             .attentions
             .par_iter()
             .map(|a| crate::analysis::mean_heads(a, trace.num_heads, n))
             .collect()
+    } else {
+        Vec::new()
     };
+    let hat: Vec<Vec<f32>> = mean
+        .iter()
+        .map(|a| crate::analysis::with_residual(a, n))
+        .collect();
     if want(Method::Attention) {
-        let hat: Vec<Vec<f32>> = mean.iter().map(|a| with_residual(a, n)).collect();
         out.maps.insert(
             Method::Attention,
             MethodMaps {
                 aggregate: Some(product(&hat, n)?),
-                layers: mean.clone(),
+                layers: mean,
             },
         );
     }
@@ -286,7 +292,6 @@ pub fn compute(
                     c.advance(rows, n);
                 }
             };
-            let hat: Vec<Vec<f32>> = mean.iter().map(|a| with_residual(a, n)).collect();
             let flow = flow::attention_flow(&hat, n, &cancelled, &progress).ok_or_else(stop)?;
             out.maps.insert(
                 Method::Flow,
@@ -298,20 +303,6 @@ pub fn compute(
         }
     }
     Ok(out)
-}
-
-/// (Ā + I) / rowsum(Ā + I): attention with the residual folded in (AZ's
-/// `compute_joint_attention(add_residual=True)` and flow's capacities).
-fn with_residual(mean: &[f32], n: usize) -> Vec<f32> {
-    let mut a = mean.to_vec();
-    for (i, row) in a.chunks_exact_mut(n.max(1)).enumerate() {
-        row[i] += 1.0;
-        let s: f64 = row.iter().map(|&v| f64::from(v)).sum();
-        if s > 0.0 {
-            row.iter_mut().for_each(|v| *v = (f64::from(*v) / s) as f32);
-        }
-    }
-    a
 }
 
 /// P(M_0, …, M_{L−1}) = M_{L−1} ⋯ M_1 M_0 (ordinary products, row = output side), on the

@@ -96,7 +96,7 @@ fn flow_through_one_layer_is_its_residual_augmented_attention() -> Result<()> {
         .get(Method::Flow, Stage::Aggregate)
         .ok_or(LensError::EmptyInput)?;
     // one layer: the only path from (1, i) to (0, k) is the edge of capacity Â[i, k]
-    let hat = with_residual(&a, n);
+    let hat = crate::analysis::with_residual(&a, n);
     for (f, h) in flow.iter().zip(&hat) {
         assert!((f - h).abs() < 1e-6, "{f} vs {h}");
     }
