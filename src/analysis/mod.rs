@@ -5,6 +5,7 @@
 //! column = key), independent of the UI so that tests can check them on hand-made inputs.
 
 pub mod maps;
+pub mod values;
 pub mod words;
 
 use crate::error::{LensError, Result};
@@ -166,7 +167,6 @@ pub fn value_weighted(
     let n = trace.num_tokens();
     let h = cfg.hidden_size;
     let heads = cfg.num_attention_heads;
-    let d = cfg.head_dim();
     let (Some(att), Some(x)) = (trace.attentions.get(j), trace.hidden_states.get(j)) else {
         return Err(LensError::Analysis(format!(
             "the trace has no attention map {j} (it has {})",
@@ -176,40 +176,13 @@ pub fn value_weighted(
     let layer = weights
         .layer_for_map(cfg, j)
         .ok_or_else(|| LensError::Analysis(format!("no weights for attention map {j}")))?;
-    let qkv_w: Vec<f32> = flat(&layer.qkv.w)?; // [H, 3H]
-    let qkv_b: Vec<f32> = flat(&layer.qkv.b)?; // [3H]
-    let wo: Vec<f32> = flat(&layer.attn_out.w)?; // [H, H], rows are input dims
-                                                 // v = x W_V + b_V: [N, H]
-    let mut v = vec![0.0f32; n * h];
-    for t in 0..n {
-        let xr = &x[t * h..(t + 1) * h];
-        let vr = &mut v[t * h..(t + 1) * h];
-        vr.copy_from_slice(&qkv_b[2 * h..3 * h]);
-        for (k, xv) in xr.iter().enumerate() {
-            let wr = &qkv_w[k * 3 * h + 2 * h..k * 3 * h + 3 * h];
-            for (o, w) in vr.iter_mut().zip(wr) {
-                *o += xv * w;
-            }
-        }
+    if x.len() != n * h || att.len() != heads * n * n {
+        return Err(LensError::Analysis(format!(
+            "attention map {j} of the trace does not have this model's shape"
+        )));
     }
-    // f_h(x_t) = v_t[h*d..(h+1)*d] · W_O[h*d..(h+1)*d, :]: [heads, N, H]
-    let mut f = vec![0.0f32; heads * n * h];
-    for hd in 0..heads {
-        for t in 0..n {
-            let out = &mut f[(hd * n + t) * h..(hd * n + t + 1) * h];
-            for c in 0..d {
-                let vv = v[t * h + hd * d + c];
-                let wr = &wo[(hd * d + c) * h..(hd * d + c + 1) * h];
-                for (o, w) in out.iter_mut().zip(wr) {
-                    *o += vv * w;
-                }
-            }
-        }
-    }
-    let norms: Vec<f32> = f
-        .chunks_exact(h)
-        .map(|r| r.iter().map(|a| a * a).sum::<f32>().sqrt())
-        .collect(); // [heads, N]
+    let (_, f) = values::value_vectors(layer, x, n, heads)?; // [heads, N, H]
+    let norms: Vec<f32> = f.chunks_exact(h).map(|r| values::norm(r) as f32).collect(); // [heads, N]
     let mut per_head = vec![0.0f32; heads * n * n];
     for hd in 0..heads {
         for i in 0..n {
@@ -219,31 +192,19 @@ pub fn value_weighted(
             }
         }
     }
-    // ‖Σ_h α^h_ij f_h(x_j)‖: N²·heads·H multiply-adds, one query row per task
+    // ‖Σ_h α^h_ij f_h(x_j)‖: N²·heads·H multiply-adds, one query row per task (context
+    // mixing's `norm`, from the same two functions)
     let mut all = vec![0.0f32; n * n];
     all.par_chunks_mut(n.max(1))
         .enumerate()
         .for_each(|(i, row)| {
-            let mut acc = vec![0.0f32; h];
-            for (jj, out) in row.iter_mut().enumerate() {
-                acc.iter_mut().for_each(|a| *a = 0.0);
-                for hd in 0..heads {
-                    let a = att[(hd * n + i) * n + jj];
-                    let fr = &f[(hd * n + jj) * h..(hd * n + jj + 1) * h];
-                    for (o, fv) in acc.iter_mut().zip(fr) {
-                        *o += a * fv;
-                    }
-                }
-                *out = acc.iter().map(|a| a * a).sum::<f32>().sqrt();
+            let mut z = vec![0.0f32; h];
+            for (k, out) in row.iter_mut().enumerate() {
+                values::summand(&mut z, (att, &f), (i, k), n);
+                *out = values::norm(&z) as f32;
             }
         });
     Ok((per_head, all))
-}
-
-fn flat(t: &candle_core::Tensor) -> Result<Vec<f32>> {
-    t.flatten_all()
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| LensError::Analysis(format!("reading weights: {e}")))
 }
 
 /// The smallest and largest finite values of a map (for a colour scale), or (0, 1) if none.

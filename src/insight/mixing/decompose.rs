@@ -4,6 +4,7 @@
 //! real vectors' σ) and `alti` (Manhattan distance of LN1's share T_ik to LN1's output),
 //! streamed one output row at a time (an `[N, N, H]` tensor is never held).
 
+use crate::analysis::values::{self, LANES};
 use crate::error::{LensError, Result};
 use crate::model::{ModelConfig, ModelWeights, Trace};
 use candle_core::{Device, Tensor};
@@ -56,7 +57,6 @@ impl<'a> LayerInputs<'a> {
         (j, deep, tail): (usize, bool, bool),
     ) -> Result<Self> {
         let (n, h, heads) = (trace.num_tokens(), cfg.hidden_size, cfg.num_attention_heads);
-        let d = cfg.head_dim();
         let layer = weights
             .layer_for_map(cfg, j)
             .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
@@ -68,21 +68,14 @@ impl<'a> LayerInputs<'a> {
             )));
         }
         let dev = Device::Cpu;
-        let xt = Tensor::from_slice(x, (n, h), &dev)?;
-        let wv = layer.qkv.w.narrow(1, 2 * h, h)?;
-        let bv = layer.qkv.b.narrow(0, 2 * h, h)?;
-        let v = xt.matmul(&wv)?.broadcast_add(&bv)?; // [N, H]
-        let vh = v.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()?; // [heads, N, d]
-                                                                           // W_O stored [in, out]: head h's block is rows h·d .. (h + 1)·d
-        let wo = layer.attn_out.w.reshape((heads, d, h))?;
-        let f = vh.matmul(&wo)?; // [heads, N, H]
+        let (vh, f) = crate::analysis::values::value_vectors(layer, x, n, heads)?;
         let p1 = if deep || tail {
             let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
             let ctx = at.matmul(&vh)?.transpose(0, 1)?.reshape((n, h))?; // [N, H]
             let dense = ctx
                 .matmul(&layer.attn_out.w)?
                 .broadcast_add(&layer.attn_out.b)?;
-            host(&(xt + dense)?)?
+            host(&(Tensor::from_slice(x, (n, h), &dev)? + dense)?)?
         } else {
             Vec::new()
         };
@@ -102,7 +95,7 @@ impl<'a> LayerInputs<'a> {
             heads,
             x,
             a,
-            f: host(&f)?,
+            f,
             sigma1: var.iter().map(|v| (v + eps).sqrt()).collect(),
             s: var.iter().map(|v| v.sqrt()).collect(),
             p1,
@@ -127,7 +120,6 @@ impl<'a> LayerInputs<'a> {
             .into_par_iter()
             .map(|i| {
                 let mut z = vec![0f32; h];
-                let mut weights = vec![0f32; self.heads];
                 let mut out = (vec![0f32; n], vec![0f32; if deep { 2 * n } else { 0 }]);
                 // ALTI's resultant ŷ_i = γ1 ⊙ C(p1_i) / s_i + β1 (= LN1's output)
                 let (yhat, l1, s2, consts) = if deep {
@@ -157,12 +149,8 @@ impl<'a> LayerInputs<'a> {
                 };
                 let xi = &self.x[i * h..(i + 1) * h];
                 for k in 0..n {
-                    for (hd, w) in weights.iter_mut().enumerate() {
-                        *w = self.a[(hd * n + i) * n + k];
-                    }
-                    let f = |hd: usize| &self.f[(hd * n + k) * h..(hd * n + k + 1) * h];
-                    summand(&mut z, &weights, &|hd| f(hd));
-                    out.0[k] = sum_sq(&z, &z).sqrt() as f32;
+                    values::summand(&mut z, (self.a, &self.f), (i, k), n);
+                    out.0[k] = values::norm(&z) as f32;
                     if !deep {
                         continue;
                     }
@@ -199,49 +187,6 @@ impl<'a> LayerInputs<'a> {
             norm = Vec::new();
         }
         Ok([norm, globenc, alti])
-    }
-}
-
-/// Independent accumulators of a reduction over H (two 8-lane vectors).
-const LANES: usize = 16;
-
-/// z = Σ_h weights[h] · f(h) (the heads whose weight is 0 skipped).
-fn summand<'f>(z: &mut [f32], weights: &[f32], f: &dyn Fn(usize) -> &'f [f32]) {
-    z.fill(0.0);
-    for (hd, &w) in weights.iter().enumerate() {
-        if w != 0.0 {
-            axpy(z, w, f(hd));
-        }
-    }
-}
-
-crate::backend::cpu::widest! {
-    /// z += w · f
-    fn axpy(z: &mut [f32], w: f32, f: &[f32]) {
-        for (o, v) in z.iter_mut().zip(f) {
-            *o += w * v;
-        }
-    }
-}
-
-/// Σ a·b in [`LANES`] lanes, the lanes summed in f64.
-fn sum_sq(a: &[f32], b: &[f32]) -> f64 {
-    let mut out = [0f64; 1];
-    dot_lanes(a, b, &mut out);
-    out[0]
-}
-
-crate::backend::cpu::widest! {
-    fn dot_lanes(a: &[f32], b: &[f32], out: &mut [f64; 1]) {
-        let mut acc = [0f32; LANES];
-        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-        for (x, y) in ca.zip(cb) {
-            for l in 0..LANES {
-                acc[l] += x[l] * y[l];
-            }
-        }
-        out[0] = acc.iter().map(|&v| f64::from(v)).sum::<f64>() + f64::from(tail);
     }
 }
 
