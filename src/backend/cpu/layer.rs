@@ -313,25 +313,70 @@ fn row_chunk(rows: usize) -> usize {
 
 /// `y = LayerNorm(y + bias + residual)` row by row, in parallel (mean and variance in f64).
 pub(super) fn add_norm(y: &mut [f32], bias: &[f32], residual: &[f32], ln: Norm<'_>, eps: f64) {
-    let cols = bias.len();
-    let chunk = row_chunk(y.len() / cols.max(1)) * cols;
-    y.par_chunks_mut(chunk)
-        .zip(residual.par_chunks(chunk))
-        .for_each(|(ys, rs)| add_norm_rows(ys, rs, bias, ln, eps));
+    add_norm_with(y, (bias, residual), ln, eps, None);
+}
+
+/// [`add_norm`] where `bias` and `residual` may each be empty (nothing added), keeping each
+/// row's divisor sqrt(var + ε) in `sigmas` when given (context mixing's layer tail).
+fn add_norm_with(
+    y: &mut [f32],
+    (bias, residual): (&[f32], &[f32]),
+    ln: Norm<'_>,
+    eps: f64,
+    sigmas: Option<&mut [f64]>,
+) {
+    let cols = ln.w.len().max(1);
+    let chunk = row_chunk(y.len() / cols);
+    // the residual rows of the task that starts at row chunk c
+    let part = |c: usize, len: usize| match residual.is_empty() {
+        true => residual,
+        false => &residual[c * chunk * cols..c * chunk * cols + len],
+    };
+    match sigmas {
+        Some(sig) => y
+            .par_chunks_mut(chunk * cols)
+            .zip(sig.par_chunks_mut(chunk))
+            .enumerate()
+            .for_each(|(c, (ys, ss))| add_norm_rows(ys, part(c, ys.len()), bias, ln, eps, ss)),
+        None => y
+            .par_chunks_mut(chunk * cols)
+            .enumerate()
+            .for_each(|(c, ys)| add_norm_rows(ys, part(c, ys.len()), bias, ln, eps, &mut [])),
+    }
 }
 
 widest! {
-    /// [`add_norm`] on a run of rows. Mean and variance in f64, summed in eight lanes (one
-    /// running f64 sum was a chain of dependent adds, 4 cycles an element).
-    fn add_norm_rows(ys: &mut [f32], rs: &[f32], bias: &[f32], ln: Norm<'_>, eps: f64) {
-        let cols = bias.len();
-        for (row, r) in ys.chunks_exact_mut(cols).zip(rs.chunks_exact(cols)) {
-            for ((v, b), r) in row.iter_mut().zip(bias).zip(r) {
-                *v += b + r;
+    /// [`add_norm_with`] on a run of rows (`rs` and `bias` empty: not added; `sigmas` empty:
+    /// not kept). Mean and variance in f64, summed in eight lanes (one running f64 sum was a
+    /// chain of dependent adds, 4 cycles an element).
+    fn add_norm_rows(
+        ys: &mut [f32],
+        rs: &[f32],
+        bias: &[f32],
+        ln: Norm<'_>,
+        eps: f64,
+        sigmas: &mut [f64],
+    ) {
+        let cols = ln.w.len();
+        for (r, row) in ys.chunks_exact_mut(cols).enumerate() {
+            let res = rs.get(r * cols..(r + 1) * cols).unwrap_or_default();
+            match (bias.is_empty(), res.is_empty()) {
+                (false, false) => {
+                    for ((v, b), x) in row.iter_mut().zip(bias).zip(res) {
+                        *v += b + x;
+                    }
+                }
+                (false, true) => row.iter_mut().zip(bias).for_each(|(v, b)| *v += b),
+                (true, false) => row.iter_mut().zip(res).for_each(|(v, x)| *v += x),
+                (true, true) => {}
             }
             let mean = sum8(row, |v| v) / cols as f64;
             let var = sum8(row, |v| (v - mean) * (v - mean)) / cols as f64;
-            let inv = 1.0 / (var + eps).sqrt();
+            let sd = (var + eps).sqrt();
+            if let Some(s) = sigmas.get_mut(r) {
+                *s = sd;
+            }
+            let inv = 1.0 / sd;
             for ((v, w), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
                 *v = ((f64::from(*v) - mean) * inv) as f32 * w + b;
             }
@@ -395,57 +440,10 @@ pub(super) fn tail(
     let rows = p1.len() / h.max(1);
     let attn = sized(&mut s.attn, rows * h);
     attn.copy_from_slice(p1);
-    norm_rows(attn, (&[], &[]), w.attn_ln, eps, None);
+    add_norm_with(attn, (&[], &[]), w.attn_ln, eps, None);
     let ff = sized(&mut s.ff, rows * dims.inter);
     w.ffn.product(&s.attn, ff);
     bias_act(ff, w.ffn.b, dims.act);
     w.ffn_out.product(&s.ff, out);
-    norm_rows(out, (w.ffn_out.b, &s.attn), w.out_ln, eps, sigma2);
-}
-
-/// LayerNorm of each row of `y` (+ `bias` and `residual`, each when not empty), in parallel,
-/// mean and variance in f64; each row's divisor sqrt(var + ε) into `sigmas` when given.
-fn norm_rows(
-    y: &mut [f32],
-    (bias, residual): (&[f32], &[f32]),
-    ln: Norm<'_>,
-    eps: f64,
-    sigmas: Option<&mut [f64]>,
-) {
-    let cols = ln.w.len().max(1);
-    let rows = y.len() / cols;
-    let mut own = Vec::new();
-    let sig: &mut [f64] = match sigmas {
-        Some(s) => s,
-        None => {
-            own.resize(rows, 0.0);
-            &mut own
-        }
-    };
-    let chunk = row_chunk(rows);
-    y.par_chunks_mut(chunk * cols)
-        .zip(sig.par_chunks_mut(chunk))
-        .enumerate()
-        .for_each(|(c, (ys, ss))| {
-            for (r, (row, s)) in ys.chunks_exact_mut(cols).zip(ss).enumerate() {
-                if !bias.is_empty() {
-                    for (v, b) in row.iter_mut().zip(bias) {
-                        *v += b;
-                    }
-                }
-                if !residual.is_empty() {
-                    let at = (c * chunk + r) * cols;
-                    for (v, x) in row.iter_mut().zip(&residual[at..at + cols]) {
-                        *v += x;
-                    }
-                }
-                let mean = sum8(row, |v| v) / cols as f64;
-                let var = sum8(row, |v| (v - mean) * (v - mean)) / cols as f64;
-                *s = (var + eps).sqrt();
-                let inv = 1.0 / *s;
-                for ((v, g), b) in row.iter_mut().zip(ln.w).zip(ln.b) {
-                    *v = ((f64::from(*v) - mean) * inv) as f32 * g + b;
-                }
-            }
-        });
+    add_norm_with(out, (w.ffn_out.b, &s.attn), w.out_ln, eps, sigma2);
 }
