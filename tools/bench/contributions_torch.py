@@ -13,12 +13,18 @@ edmonds_karp, as samiraabnar/attention_flow does.
 """
 
 import argparse
+import os
 import resource
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 from transformers import AlbertConfig, AlbertModel, BertConfig, BertModel
+
+# the layer's modules and the product, as the reference fixtures take them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from make_contributions import layer_parts as parts, product  # noqa: E402
 
 SHAPES = {
     "albert-base": lambda: AlbertModel(AlbertConfig(vocab_size=30000, embedding_size=128,
@@ -29,28 +35,6 @@ SHAPES = {
                                        add_pooling_layer=False),
     "bert-base": lambda: BertModel(BertConfig(), add_pooling_layer=False),
 }
-
-
-def parts(model, j):
-    cfg = model.config
-    if cfg.model_type == "albert":
-        i, k = divmod(j, cfg.inner_group_num)
-        g = int(i / (cfg.num_hidden_layers / cfg.num_hidden_groups))
-        layer = model.encoder.albert_layer_groups[g].albert_layers[k]
-        a = layer.attention
-        ffn = lambda x: layer.ffn_output(layer.activation(layer.ffn(x)))
-        return layer, a.value, a.dense, a.LayerNorm, ffn, layer.full_layer_layer_norm
-    layer = model.encoder.layer[j]
-    a = layer.attention
-    ffn = lambda x: layer.output.dense(layer.intermediate(x))
-    return layer, a.self.value, a.output.dense, a.output.LayerNorm, ffn, layer.output.LayerNorm
-
-
-def product(mats):
-    r = mats[0]
-    for m in mats[1:]:
-        r = m @ r
-    return r
 
 
 def decompose(model, x, att, j, method):
