@@ -5,43 +5,9 @@ mod common;
 
 use albert_lens::model::LoadedModel;
 use albert_lens::LensError;
-use common::fixture;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use std::path::{Path, PathBuf};
-
-/// A writable copy of a fixture model folder.
-fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dst = tmp.path().join(name);
-    std::fs::create_dir(&dst).unwrap();
-    for e in std::fs::read_dir(fixture(name)).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-    }
-    (tmp, dst)
-}
-
-type Owned = Vec<(String, Dtype, Vec<usize>, Vec<u8>)>;
-
-fn read_st(path: &Path) -> Owned {
-    let bytes = std::fs::read(path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Owned = st
-        .tensors()
-        .into_iter()
-        .map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-fn write_st(path: &Path, tensors: &Owned) {
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
-}
+use common::{copy_fixture, fixture, read_st, write_st};
+use safetensors::tensor::Dtype;
+use std::path::Path;
 
 fn open_err(dir: &Path) -> (LensError, String) {
     let e = LoadedModel::open(dir).expect_err("must fail");

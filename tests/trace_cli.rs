@@ -789,13 +789,7 @@ fn trace_contributions_equal_the_float64_references_on_the_cpu_and_the_gpu() {
 #[test]
 fn contributions_over_64_tokens_skip_flow_with_one_warning_line_and_exit_0() {
     // bert_mlm with 96 positions (its position table repeated) so that a text can pass 64
-    let tmp = tempfile::tempdir().unwrap();
-    let dst = tmp.path().join("bert96");
-    std::fs::create_dir(&dst).unwrap();
-    for e in std::fs::read_dir(fixture("bert_mlm")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-    }
+    let (tmp, dst) = copy_fixture("bert_mlm");
     let cfg = std::fs::read_to_string(dst.join("config.json")).unwrap();
     std::fs::write(
         dst.join("config.json"),
@@ -805,39 +799,19 @@ fn contributions_over_64_tokens_skip_flow_with_one_warning_line_and_exit_0() {
         ),
     )
     .unwrap();
-    let bytes = std::fs::read(dst.join("model.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, t)| {
-            let (mut shape, mut data) = (t.shape().to_vec(), t.data().to_vec());
-            if name.ends_with("position_embeddings.weight") {
-                shape[0] = 96;
-                data = data
-                    .iter()
-                    .copied()
-                    .cycle()
-                    .take(data.len() / 40 * 96)
-                    .collect();
-            }
-            (name, t.dtype(), shape, data)
-        })
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
-        .iter()
-        .map(|(n, d, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    std::fs::write(
-        dst.join("model.safetensors"),
-        safetensors::serialize(views, None).unwrap(),
-    )
-    .unwrap();
+    let mut tensors = read_st(&dst.join("model.safetensors"));
+    for (name, _, shape, data) in &mut tensors {
+        if name.ends_with("position_embeddings.weight") {
+            shape[0] = 96;
+            *data = data
+                .iter()
+                .copied()
+                .cycle()
+                .take(data.len() / 40 * 96)
+                .collect();
+        }
+    }
+    write_st(&dst.join("model.safetensors"), &tensors);
     let text = "the cat sat on the mat and the dog ran in the park ".repeat(6);
     let out = tmp.path().join("long.safetensors");
     let res = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
