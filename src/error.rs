@@ -75,6 +75,9 @@ pub enum LensError {
     #[error("trace file {path}: {msg}")]
     TraceFile { path: PathBuf, msg: String },
 
+    #[error("labelled data {path}: {msg}")]
+    LabelledData { path: PathBuf, msg: String },
+
     #[error("computation failed: {0}")]
     Compute(String),
 

@@ -113,32 +113,13 @@ impl PrecisionArg {
 enum Command {
     /// Run a model on a text and write every hidden state and attention map to a safetensors file
     Trace(cli::trace::TraceArgs),
-    /// Gradient attributions of a masked-LM prediction: grad x input, gradient norm and
-    /// integrated gradients per input token, written to a safetensors file
-    Attribute {
-        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
-        #[arg(long, default_value = "albert-mini")]
-        model: PathBuf,
-        #[arg(long)]
-        text: String,
-        #[arg(long)]
-        pair: Option<String>,
-        /// the token position predicted, from 0 ([CLS] = 0; default: the first [MASK])
-        #[arg(long, value_parser = cli::ranges::count(albert_lens::ranges::POSITION))]
-        position: Option<usize>,
-        /// the predicted token attributed (a vocabulary entry; default: the model's top 1)
-        #[arg(long)]
-        target: Option<String>,
-        /// integrated-gradients steps (1 to 10000)
-        #[arg(long, default_value_t = 50, value_parser = cli::ranges::count(albert_lens::ranges::STEPS))]
-        steps: usize,
-        /// accepted as elsewhere; the gradients run on the CPU
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-        /// output file (.safetensors)
-        #[arg(long, value_parser = cli::ranges::safetensors_out)]
-        out: PathBuf,
-    },
+    /// Gradient attributions of one prediction (a masked-LM token, a class, a token label, a
+    /// QA start or end): grad x input, gradient norm and integrated gradients per input token,
+    /// written to a safetensors file
+    Attribute(cli::attribute::AttributeArgs),
+    /// A fine-tuned classifier over a labelled file: accuracy, confusion matrix, head
+    /// importance (Michel et al. 2019) and the pruning curve, written to a safetensors file
+    Heads(cli::heads::HeadsArgs),
     /// Run a model on a text and print, per layer, the token each token attends to most
     Summary {
         /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
@@ -469,24 +450,8 @@ fn run(cli: Cli) -> Result<()> {
             precision,
             fixtures,
         }) => cli::verify(one_backend(backend)?, precision.lib(), &fixtures),
-        Some(Command::Attribute {
-            model,
-            text,
-            pair,
-            position,
-            target,
-            steps,
-            backend,
-            out,
-        }) => {
-            one_backend(backend)?;
-            cli::attribute(
-                &model,
-                (&text, pair.as_deref()),
-                (position, target.as_deref(), steps),
-                &out,
-            )
-        }
+        Some(Command::Attribute(args)) => cli::attribute::run(args),
+        Some(Command::Heads(args)) => cli::heads::run(args),
         Some(Command::Render {
             model,
             text,

@@ -398,14 +398,13 @@ fn render_runs(
         RenderView::Attribution => {
             let m = main.model;
             let pos = mask_position(opts, t)?;
-            let target = match &opts.target {
-                Some(tok) => Some(m.tokenizer.token_to_id(tok).ok_or_else(|| {
-                    LensError::Analysis(format!("{tok:?} is not in the model's vocabulary"))
-                })?),
-                None => None,
-            };
+            let target = insight::attribution::Target::from_text(
+                m,
+                pos,
+                opts.target.as_deref().unwrap_or_default(),
+            )?;
             let ctl = insight::Control::default();
-            let a = insight::attribution::attribute(m, &t.input(), pos, target, opts.steps, &ctl)?;
+            let a = insight::attribution::attribute(m, &t.input(), target, opts.steps, &ctl)?;
             let rollout = crate::analysis::rollout(t)?;
             let (_, value_all) =
                 crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;

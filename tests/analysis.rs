@@ -347,7 +347,7 @@ fn explain_sharing_names_the_stored_layer_of_every_depth() {
 /// default target and the logit are transformers'.
 #[test]
 fn attributions_match_torch_autograd() {
-    use albert_lens::insight::attribution::{attribute, Method};
+    use albert_lens::insight::attribution::{attribute, Method, Target};
     use albert_lens::insight::Control;
     use albert_lens::model::LoadedModel;
     let cases = common::golden_cases(
@@ -364,7 +364,11 @@ fn attributions_match_torch_autograd() {
         // the target named by its token when the fixture chose one, else the model's top-1
         let target = (name.ends_with("target"))
             .then(|| model.tokenizer.token_to_id(&meta["target"]).unwrap());
-        let a = attribute(&model, &input, pos, target, steps, &Control::default()).unwrap();
+        let at = Target::Token {
+            position: pos,
+            token: target,
+        };
+        let a = attribute(&model, &input, at, steps, &Control::default()).unwrap();
         assert_eq!(a.target, want_id, "{name}: target");
         assert_eq!(a.target_token, meta["target"], "{name}");
         let logit: f32 = meta["logit"].parse().unwrap();
@@ -390,20 +394,50 @@ fn attributions_match_torch_autograd() {
 /// Attribution without an MLM head, past the end, or cancelled: a clear error each.
 #[test]
 fn attribution_refuses_what_it_cannot_do() {
-    use albert_lens::insight::attribution::attribute;
+    use albert_lens::insight::attribution::{attribute, Target};
     use albert_lens::insight::Control;
     use albert_lens::model::LoadedModel;
     let bare = LoadedModel::open(&common::fixture("albert_single")).unwrap();
     let input = bare.encode("hello world", None).unwrap();
-    let e = attribute(&bare, &input, 1, None, 5, &Control::default()).unwrap_err();
+    let e = attribute(
+        &bare,
+        &input,
+        Target::Token {
+            position: 1,
+            token: None,
+        },
+        5,
+        &Control::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("no masked-LM head"), "{e}");
     let mlm = LoadedModel::open(&common::fixture("bert_mlm")).unwrap();
     let input = mlm.encode("hello world", None).unwrap();
-    let e = attribute(&mlm, &input, 99, None, 5, &Control::default()).unwrap_err();
+    let e = attribute(
+        &mlm,
+        &input,
+        Target::Token {
+            position: 99,
+            token: None,
+        },
+        5,
+        &Control::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("past the end"), "{e}");
     let ctl = Control::default();
     ctl.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-    let e = attribute(&mlm, &input, 1, None, 5, &ctl).unwrap_err();
+    let e = attribute(
+        &mlm,
+        &input,
+        Target::Token {
+            position: 1,
+            token: None,
+        },
+        5,
+        &ctl,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("cancelled"), "{e}");
 }
 
@@ -412,7 +446,7 @@ fn attribution_refuses_what_it_cannot_do() {
 /// heads zeroed, tests/hf_parity.rs), and the gradients change.
 #[test]
 fn attribution_of_an_ablated_model_attributes_the_ablated_logit() {
-    use albert_lens::insight::attribution::{attribute, attribute_with};
+    use albert_lens::insight::attribution::{attribute, attribute_with, Target};
     use albert_lens::insight::Control;
     use albert_lens::model::{Ablation, ForwardOptions, LoadedModel};
     let model = LoadedModel::open(&common::model_folder("albert-mini")).unwrap();
@@ -424,7 +458,10 @@ fn attribution_of_an_ablated_model_attributes_the_ablated_logit() {
     let a = attribute_with(
         &model,
         (&input, &ablate),
-        (pos, target),
+        Target::Token {
+            position: pos,
+            token: target,
+        },
         4,
         &Control::default(),
     )
@@ -450,7 +487,11 @@ fn attribution_of_an_ablated_model_attributes_the_ablated_logit() {
         "{} vs {want}",
         a.logit
     );
-    let intact = attribute(&model, &input, pos, target, 4, &Control::default()).unwrap();
+    let at = Target::Token {
+        position: pos,
+        token: target,
+    };
+    let intact = attribute(&model, &input, at, 4, &Control::default()).unwrap();
     assert_ne!(intact.grad_x_input, a.grad_x_input);
 }
 

@@ -1,55 +1,18 @@
 //! The command line's longer commands (the window and the option parsing stay in main.rs):
 //! `attribute`, `summary`, `bench` and `verify`.
 
-use crate::{make_backend, resolve_model, run_trace, BackendChoice};
+use crate::{make_backend, run_trace, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::model::{LoadedModel, Trace};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
+pub(crate) mod attribute;
 pub(crate) mod corpus;
+pub(crate) mod heads;
 pub(crate) mod ranges;
 pub(crate) mod render;
 pub(crate) mod trace;
-
-/// `attribute`: the three attributions of one prediction, to a safetensors file.
-pub(crate) fn attribute(
-    model: &Path,
-    (text, pair): (&str, Option<&str>),
-    (position, target, steps): (Option<usize>, Option<&str>, usize),
-    out: &Path,
-) -> Result<()> {
-    let dir = resolve_model(model)?;
-    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
-    let input = m.encode(text, pair)?;
-    let position = match position {
-        Some(p) => p,
-        None => albert_lens::model::trace::first_mask(&input.tokens)
-            .context("the text has no [MASK] token: add one, or give --position")?,
-    };
-    let target = match target {
-        Some(t) => Some(
-            m.tokenizer
-                .token_to_id(t)
-                .with_context(|| format!("{t:?} is not in the model's vocabulary"))?,
-        ),
-        None => None,
-    };
-    let ctl = albert_lens::insight::Control::default();
-    let a =
-        albert_lens::insight::attribution::attribute(&m, &input, position, target, steps, &ctl)?;
-    albert_lens::files::write_atomic(out, &a.to_safetensors_bytes(&input.tokens, &input.ids)?)
-        .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!(
-        "{} at token {position} (\"{}\"): logit {:.4}; {} tokens, integrated gradients in {steps} steps (cpu) -> {}",
-        a.target_token,
-        input.tokens[position],
-        a.logit,
-        input.len(),
-        out.display()
-    );
-    Ok(())
-}
 
 pub(crate) fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {
     let (model, trace, backend) = run_trace(dir, text, None, backend)?;

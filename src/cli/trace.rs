@@ -99,18 +99,34 @@ pub(crate) fn run(a: TraceArgs) -> Result<()> {
         None
     };
     let n = trace.num_tokens();
+    let (task, meta) =
+        match albert_lens::model::task::predict(&model.config, &model.weights, &trace) {
+            Some(p) => p.context("running the task head")?.trace_entries(),
+            None => (Vec::new(), Vec::new()),
+        };
     let extra: Vec<(String, Vec<usize>, &[f32])> = contributions
         .iter()
         .flat_map(|c| c.tensors())
         .map(|(name, v)| (name, vec![n, n], v))
+        .chain(
+            task.iter()
+                .map(|(name, s, v)| (name.clone(), s.clone(), &v[..])),
+        )
         .collect();
     trace
-        .write_safetensors_with(out, &extra)
+        .write_safetensors_with(out, &extra, &meta)
         .with_context(|| format!("writing {}", out.display()))?;
-    let mixing = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {} context-mixing matrices", extra.len())
+    let mixing = match contributions
+        .iter()
+        .map(|c| c.tensors().len())
+        .sum::<usize>()
+    {
+        0 => String::new(),
+        k => format!(", {k} context-mixing matrices"),
+    };
+    let mixing = match meta.first() {
+        Some((_, task)) => format!("{mixing}, the {task} head's outputs"),
+        None => mixing,
     };
     eprintln!(
         "{} tokens, {} hidden states, {} attention maps{mixing} ({backend_name}) -> {}",

@@ -5,6 +5,8 @@
 
 pub mod attribution;
 pub mod explain;
+pub mod importance;
+pub mod labelled;
 pub mod layers;
 pub mod lens;
 pub mod mixing;

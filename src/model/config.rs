@@ -219,6 +219,10 @@ struct RawConfig {
     num_hidden_groups: Option<usize>,
     inner_group_num: Option<usize>,
     position_embedding_type: Option<String>,
+    architectures: Option<Vec<String>>,
+    id2label: Option<std::collections::BTreeMap<String, String>>,
+    num_labels: Option<usize>,
+    problem_type: Option<String>,
 }
 
 /// A validated model configuration. For BERT, `embedding_size == hidden_size`, one group per
@@ -239,6 +243,10 @@ pub struct ModelConfig {
     pub type_vocab_size: usize,
     pub num_hidden_groups: usize,
     pub inner_group_num: usize,
+    /// `architectures` as config.json lists them
+    pub architectures: Vec<String>,
+    /// the fine-tuned head `architectures` names (None: a pretrained or bare encoder)
+    pub task: Option<super::task::TaskSpec>,
 }
 
 /// The largest config.json accepted (no real one comes near it).
@@ -331,6 +339,14 @@ impl ModelConfig {
             type_vocab_size: raw.type_vocab_size.unwrap_or(2),
             num_hidden_groups,
             inner_group_num,
+            architectures: raw.architectures.clone().unwrap_or_default(),
+            task: super::task::TaskSpec::from_config(
+                raw.architectures.as_deref().unwrap_or_default(),
+                raw.id2label.as_ref(),
+                raw.num_labels,
+                raw.problem_type.as_deref(),
+            )
+            .map_err(err)?,
         };
         cfg.validate().map_err(err)?;
         Ok(cfg)

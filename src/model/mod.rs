@@ -10,6 +10,7 @@ pub mod internals;
 pub mod mlm;
 pub mod source;
 pub mod spm;
+pub mod task;
 pub mod tensors;
 pub mod tokenizer;
 pub mod torch_pickle;

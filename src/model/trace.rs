@@ -184,24 +184,27 @@ impl Trace {
     }
 
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
-        self.to_safetensors_bytes_with(&[])
+        self.to_safetensors_bytes_with(&[], &[])
     }
 
     /// Writes the trace with `extra` F32 tensors `(name, shape, values)` after its own (what
-    /// `trace --contributions` adds).
+    /// `trace --contributions` and a task head add) and `meta` entries beside its own.
     pub fn write_safetensors_with(
         &self,
         path: &Path,
         extra: &[(String, Vec<usize>, &[f32])],
+        meta: &[(String, String)],
     ) -> Result<()> {
-        let bytes = self.to_safetensors_bytes_with(extra)?;
+        let bytes = self.to_safetensors_bytes_with(extra, meta)?;
         crate::files::write_atomic(path, &bytes)
     }
 
-    /// [`Trace::to_safetensors_bytes`] with `extra` F32 tensors after the trace's own.
+    /// [`Trace::to_safetensors_bytes`] with `extra` F32 tensors after the trace's own and
+    /// `meta` entries beside `tokens` and `model_type`.
     pub fn to_safetensors_bytes_with(
         &self,
         extra: &[(String, Vec<usize>, &[f32])],
+        meta: &[(String, String)],
     ) -> Result<Vec<u8>> {
         use safetensors::tensor::{Dtype, TensorView};
         let n = self.num_tokens();
@@ -243,13 +246,12 @@ impl Trace {
         }
         let tokens =
             serde_json::to_string(&self.tokens).map_err(|e| LensError::Compute(e.to_string()))?;
-        let meta = HashMap::from([
-            ("tokens".to_string(), tokens),
-            (
-                "model_type".to_string(),
-                self.model_type.as_str().to_string(),
-            ),
-        ]);
+        let mut meta: HashMap<String, String> = meta.iter().cloned().collect();
+        meta.insert("tokens".to_string(), tokens);
+        meta.insert(
+            "model_type".to_string(),
+            self.model_type.as_str().to_string(),
+        );
         safetensors::serialize(views, Some(meta)).map_err(err)
     }
 

@@ -73,6 +73,8 @@ pub struct ModelWeights {
     /// ALBERT: `num_hidden_groups` groups of `inner_group_num` layers. BERT: one per layer.
     pub groups: Vec<Vec<EncoderLayer>>,
     pub mlm: Option<MlmHead>,
+    /// The fine-tuned head config.json's `architectures` names, when the file has it.
+    pub task: Option<crate::model::task::TaskHead>,
     /// Parameters stored in the checkpoint and used by the model, shared ones counted once.
     pub param_count: usize,
     /// Float dtypes found in the file (e.g. "F16").
@@ -96,6 +98,66 @@ fn ignorable(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p))
         || name == "predictions.decoder.bias"
         || name == "cls.predictions.decoder.bias"
+}
+
+/// The task head config.json names, taken out of the checkpoint (its shapes checked like every
+/// other weight), and a sentence for the user when the config and the file disagree: a head
+/// named but absent (the model opens as a bare encoder), or head weights the config names no
+/// head for (they are not used).
+fn take_task_head(
+    t: &mut Taker,
+    cfg: &ModelConfig,
+) -> (Option<crate::model::task::TaskHead>, Option<String>) {
+    let head_weights: Vec<&String> = t
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("classifier.") || k.starts_with("qa_outputs."))
+        .collect();
+    let Some(spec) = &cfg.task else {
+        let warning = (!head_weights.is_empty()).then(|| {
+            format!(
+                "the checkpoint has task-head weights ({}) but config.json's architectures ({}) name no sequence-classification, token-classification or question-answering head, so they are not used",
+                head_weights.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                if cfg.architectures.is_empty() { "none".to_string() } else { cfg.architectures.join(", ") }
+            )
+        });
+        return (None, warning);
+    };
+    let (pooler, out) = spec.weight_prefixes(cfg);
+    let needed: Vec<String> = pooler
+        .into_iter()
+        .chain([out])
+        .map(|p| format!("{p}.weight"))
+        .filter(|name| !t.tensors.contains_key(name))
+        .collect();
+    if !needed.is_empty() {
+        return (
+            None,
+            Some(format!(
+                "config.json names {} but the checkpoint has no {}: the model opens without its prediction",
+                spec.architecture,
+                needed.join(" or ")
+            )),
+        );
+    }
+    let h = cfg.hidden_size;
+    let pooler = pooler.map(|p| t.linear(p, h, h));
+    let out = t.linear(out, h, spec.outputs());
+    let head = match (pooler, out) {
+        (None, Some(out)) => Some(crate::model::task::TaskHead {
+            spec: spec.clone(),
+            pooler: None,
+            out,
+        }),
+        (Some(Some(p)), Some(out)) => Some(crate::model::task::TaskHead {
+            spec: spec.clone(),
+            pooler: Some(p),
+            out,
+        }),
+        // a misshaped head weight is already recorded and fails the load
+        _ => None,
+    };
+    (head, None)
 }
 
 fn canonical_name(raw: &str) -> String {
@@ -306,6 +368,8 @@ impl ModelWeights {
             None
         };
 
+        let (task, task_warning) = take_task_head(&mut t, cfg);
+
         let mut unexpected: Vec<String> = t
             .tensors
             .keys()
@@ -355,7 +419,7 @@ impl ModelWeights {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| internal("a layer"))?;
 
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = task_warning.into_iter().collect();
         if !t.non_finite.is_empty() {
             warnings.push(format!(
                 "{} tensors hold NaN or infinite values ({}): outputs will be NaN",
@@ -369,6 +433,7 @@ impl ModelWeights {
                 embeddings,
                 groups,
                 mlm,
+                task,
                 param_count: t.params,
                 stored_dtypes: t.dtypes,
                 word_rows: Default::default(),
@@ -441,6 +506,7 @@ impl ModelWeights {
             embeddings,
             groups,
             mlm: None,
+            task: None,
             param_count,
             stored_dtypes: BTreeSet::from(["F32"]),
             word_rows: Default::default(),

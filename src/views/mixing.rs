@@ -221,15 +221,15 @@ pub fn numbers(
 ) -> Result<(Contributions, Option<Vec<f32>>)> {
     use crate::insight::mixing;
     let c = mixing::compute(&m.config, &m.weights, trace, &Method::ALL, Some(ctl))?;
-    let gradient = match &m.weights.mlm {
-        Some(_) => {
-            let at = (trace.focus(position), None);
+    let gradient = match (&m.weights.mlm, &m.weights.task) {
+        (_, Some(_)) | (Some(_), None) => {
+            let at = crate::insight::attribution::Target::from_text(m, trace.focus(position), "")?;
             let input = trace.input();
             let a =
                 crate::insight::attribution::attribute_with(m, (&input, ablate), at, steps, ctl)?;
             Some(a.integrated_gradients)
         }
-        None => None,
+        (None, None) => None,
     };
     Ok((c, gradient))
 }

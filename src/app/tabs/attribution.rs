@@ -11,7 +11,7 @@ use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::attribution::{shade, signed};
 use crate::figures::Theme;
-use crate::insight::attribution::{attribute_with, Attribution, Comparison, Method};
+use crate::insight::attribution::{attribute_with, Attribution, Comparison, Method, Target};
 use crate::model::Trace;
 use crate::views::{self, View};
 use egui::{Color32, RichText};
@@ -97,17 +97,9 @@ impl AttributionTab {
             let (t, ablate) = (trace.clone(), cx.input.intervention.ablate.clone());
             cx.worker.run(ticket, move |e, ctl| {
                 let m = e.model(ModelSlot::Main)?;
-                let target = match key.3.as_str() {
-                    "" => None,
-                    tok => Some(
-                        m.tokenizer
-                            .token_to_id(tok)
-                            .ok_or_else(|| format!("{tok:?} is not in the model's vocabulary"))?,
-                    ),
-                };
-                let attribution =
-                    attribute_with(m, (&t.input(), &ablate), (key.1, target), key.2, ctl)
-                        .map_err(|e| e.to_string())?;
+                let target = Target::from_text(m, key.1, &key.3).map_err(|e| e.to_string())?;
+                let attribution = attribute_with(m, (&t.input(), &ablate), target, key.2, ctl)
+                    .map_err(|e| e.to_string())?;
                 let last = t.attentions.len().saturating_sub(1);
                 let (_, value_all) =
                     crate::analysis::value_weighted(&m.config, &m.weights, &t, last)

@@ -37,5 +37,6 @@ pub const ALBERT: Family = Family {
         norm: "LayerNorm",
         on_embedding_width: true,
     },
+    pooler: "pooler",
     tell: "albert_layer_groups",
 };

@@ -36,5 +36,6 @@ pub const BERT: Family = Family {
         norm: "transform.LayerNorm",
         on_embedding_width: false,
     },
+    pooler: "pooler.dense",
     tell: "encoder.layer.",
 };

@@ -76,6 +76,8 @@ pub struct Family {
     pub layer_prefix: fn(usize, usize) -> String,
     pub layer: LayerNames,
     pub mlm: MlmNames,
+    /// the sequence classifier's pooler (dense H -> H, then tanh) below the model prefix
+    pub pooler: &'static str,
     /// a weight-name fragment that only this family has (to say so when a checkpoint's
     /// config names another family)
     pub tell: &'static str,

@@ -1,7 +1,8 @@
-//! Gradient attributions for a masked-LM prediction, beside attention: which input words the
-//! prediction depends on. With logit = the MLM logit of `target` at `position`, xᵢ the
-//! word-embedding row of token i (E values for ALBERT, H for BERT; position and type
-//! embeddings untouched) and gᵢ = ∂logit/∂xᵢ:
+//! Gradient attributions of one prediction, beside attention: which input words it depends
+//! on. The prediction is one logit ([`Target`]): the MLM logit of a token at a position, a
+//! classifier's class, a tagger's label at a position, or a QA model's start or end logit at a
+//! position. With xᵢ the word-embedding row of token i (E values for ALBERT, H for BERT;
+//! position and type embeddings untouched) and gᵢ = ∂logit/∂xᵢ:
 //!
 //! - `grad_x_input`: gᵢ · xᵢ;
 //! - `gradient_norm`: ‖gᵢ‖₂;
@@ -14,8 +15,8 @@
 
 use super::Control;
 use crate::error::{LensError, Result};
-use crate::model::weights::{LayerNormWeights, Linear};
-use crate::model::{Ablation, Activation, EncodedInput, LoadedModel};
+use crate::model::task::TaskKind;
+use crate::model::{Ablation, EncodedInput, LoadedModel};
 use candle_core::{DType, Device, Tensor, Var, D};
 
 /// The three attributions of one prediction.
@@ -134,131 +135,160 @@ impl Attribution {
     }
 }
 
-fn f64t(t: &Tensor) -> candle_core::Result<Tensor> {
-    t.to_dtype(DType::F64)
+mod forward;
+pub(crate) use forward::{encoder, gate_of, task_logits};
+
+/// What an attribution explains: one logit of the model's prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// the masked-LM logit of a vocabulary entry (None: the model's top 1) at a position
+    Token { position: usize, token: Option<u32> },
+    /// sequence classification: a class's logit (None: the predicted class); its position is
+    /// the [CLS] token the pooler reads
+    Class(Option<usize>),
+    /// token classification: a label's logit (None: the predicted label) at a position
+    TokenLabel {
+        position: usize,
+        label: Option<usize>,
+    },
+    /// question answering: the start logit at a position
+    Start(usize),
+    /// question answering: the end logit at a position
+    End(usize),
 }
 
-fn linear(x: &Tensor, l: &Linear) -> candle_core::Result<Tensor> {
-    x.matmul(&f64t(&l.w)?)?.broadcast_add(&f64t(&l.b)?)
-}
-
-/// LayerNorm over the last dimension from differentiable operations.
-fn layer_norm(x: &Tensor, ln: &LayerNormWeights, eps: f64) -> candle_core::Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed
-        .broadcast_mul(&f64t(&ln.w)?)?
-        .broadcast_add(&f64t(&ln.b)?)
-}
-
-fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
-    (x.neg()?.exp()? + 1.0)?.recip()
-}
-
-/// `hidden_act` from operations candle differentiates (transformers' definitions).
-fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-    match act {
-        Activation::Gelu => x.gelu_erf(),
-        Activation::GeluTanh => x.gelu(),
-        Activation::QuickGelu => x.mul(&sigmoid(&(x * 1.702)?)?),
-        Activation::Relu => x.relu(),
-        Activation::Relu6 => x.relu()? - (x - 6.0)?.relu()?,
-        Activation::Silu => x.mul(&sigmoid(x)?),
-        Activation::Mish => {
-            let softplus = (x.exp()? + 1.0)?.log()?;
-            x.mul(&softplus.tanh()?)
+impl Target {
+    /// The token whose prediction is explained (row of the views beside the attribution).
+    pub fn position(self) -> usize {
+        match self {
+            Target::Token { position, .. } | Target::TokenLabel { position, .. } => position,
+            Target::Class(_) => 0,
+            Target::Start(p) | Target::End(p) => p,
         }
-        Activation::Tanh => x.tanh(),
-        Activation::Sigmoid => sigmoid(x),
-        Activation::Linear => Ok(x.clone()),
     }
 }
 
-/// The MLM logit of `target` at `pos` as a function of the word-embedding rows `word` `[N, E]`.
+impl Target {
+    /// The target the user's words name for `model`: with a task head, a class or token label
+    /// (`label`: its name or number; None: the predicted one), or for a QA model `token`
+    /// "start" or "end"; without one, the MLM's vocabulary entry `token` (None: its top 1).
+    /// Sequence classification ignores `position`; every other target needs it.
+    pub fn choose(
+        model: &LoadedModel,
+        position: Option<usize>,
+        token: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Target> {
+        let err = |m: String| LensError::Analysis(m);
+        let at = |what: &str| {
+            position.ok_or_else(|| err(format!("{what} needs a token position (--position)")))
+        };
+        let Some(head) = &model.weights.task else {
+            if label.is_some() {
+                return Err(forward::no_task_head());
+            }
+            let token = match token {
+                Some(t) => Some(
+                    model
+                        .tokenizer
+                        .token_to_id(t)
+                        .ok_or_else(|| err(format!("{t:?} is not in the model's vocabulary")))?,
+                ),
+                None => None,
+            };
+            return Ok(Target::Token {
+                position: at("a word prediction")?,
+                token,
+            });
+        };
+        let spec = &head.spec;
+        let label = match label {
+            Some(l) => Some(spec.label_index(l).ok_or_else(|| {
+                err(format!(
+                    "{l:?} is not one of the model's labels ({})",
+                    spec.labels.join(", ")
+                ))
+            })?),
+            None => None,
+        };
+        match spec.kind {
+            TaskKind::QuestionAnswering => {
+                if label.is_some() {
+                    return Err(err(
+                        "a question-answering model has no labels: attribute its start or end logit (--target start|end)".into(),
+                    ));
+                }
+                match token {
+                    Some("start") | None => Ok(Target::Start(at("a start target")?)),
+                    Some("end") => Ok(Target::End(at("an end target")?)),
+                    Some(other) => Err(err(format!(
+                        "a question-answering model's target is start or end, not {other:?}"
+                    ))),
+                }
+            }
+            _ if token.is_some() => Err(err(format!(
+                "this model is a {} ({}): name one of its labels ({}) instead of a vocabulary entry",
+                spec.kind.name(),
+                spec.architecture,
+                spec.labels.join(", ")
+            ))),
+            TaskKind::SequenceClassification => Ok(Target::Class(label)),
+            TaskKind::TokenClassification => Ok(Target::TokenLabel {
+                position: at("a token label")?,
+                label,
+            }),
+        }
+    }
+
+    /// [`Target::choose`] from one text field (what the window and `render --target` take):
+    /// a label for a classifier, start/end for a QA model, a vocabulary entry for the MLM; an
+    /// empty text leaves the choice to the model.
+    pub fn from_text(model: &LoadedModel, position: usize, text: &str) -> Result<Target> {
+        let text = Some(text.trim()).filter(|t| !t.is_empty());
+        let classifier = model
+            .weights
+            .task
+            .as_ref()
+            .is_some_and(|h| h.spec.kind != TaskKind::QuestionAnswering);
+        if classifier {
+            Target::choose(model, Some(position), None, text)
+        } else {
+            Target::choose(model, Some(position), text, None)
+        }
+    }
+}
+
+/// A target made definite: the position, the logit's (row, column) in the head's output (for
+/// the MLM: the vocabulary id) and its name.
+struct Resolved {
+    position: usize,
+    target: Target,
+    row: usize,
+    index: u32,
+    name: String,
+}
+
+/// The logit a resolved target names, as a function of the word rows.
 fn logit_of(
     model: &LoadedModel,
-    (input, ablate): (&EncodedInput, &Ablation),
+    (input, gate): (&EncodedInput, Option<&Tensor>),
     word: &Tensor,
-    (pos, target): (usize, u32),
+    at: &Resolved,
 ) -> Result<Tensor> {
-    let cfg = &model.config;
-    let w = &model.weights;
-    let head = w.mlm.as_ref().ok_or_else(no_head)?;
-    let n = input.len();
-    let dev = Device::Cpu;
-    let e = &w.embeddings;
-    let types = Tensor::from_slice(&input.type_ids, n, &dev)?;
-    let x = (word + f64t(&e.position.narrow(0, 0, n)?)?)?;
-    let x = (x + f64t(&e.token_type.index_select(&types, 0)?)?)?;
-    let mut x = layer_norm(&x, &e.ln, cfg.layer_norm_eps)?;
-    if let Some(p) = &e.projection {
-        x = linear(&x, p)?;
+    let x = encoder(model, input, word, gate)?;
+    match at.target {
+        Target::Token { .. } => forward::mlm_logit(model, &x, (at.position, at.index)),
+        _ => forward::task_logit(model, &x, (at.row, at.index as usize)),
     }
-    let (heads, d, h) = (cfg.num_attention_heads, cfg.head_dim(), cfg.hidden_size);
-    let scale = 1.0 / (d as f64).sqrt();
-    let split = |t: Tensor| -> candle_core::Result<Tensor> {
-        t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
-    };
-    let mut j = 0;
-    for i in 0..cfg.num_hidden_layers {
-        for layer in &w.groups[cfg.group_of_layer(i)] {
-            let qkv = linear(&x, &layer.qkv)?;
-            let q = split(qkv.narrow(1, 0, h)?)?;
-            let k = split(qkv.narrow(1, h, h)?)?;
-            let v = split(qkv.narrow(1, 2 * h, h)?)?;
-            let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
-            let s = s
-                .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
-                .exp()?;
-            let mut probs = s.broadcast_div(&s.sum_keepdim(D::Minus1)?)?;
-            if (0..heads).any(|h| ablate.off(j, h)) {
-                let keep: Vec<f64> = (0..heads)
-                    .map(|h| if ablate.off(j, h) { 0.0 } else { 1.0 })
-                    .collect();
-                probs = probs.broadcast_mul(&Tensor::from_vec(keep, (heads, 1, 1), &dev)?)?;
-            }
-            j += 1;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(0, 1)?
-                .contiguous()?
-                .reshape((n, h))?;
-            let attn = layer_norm(
-                &(&x + linear(&ctx, &layer.attn_out)?)?,
-                &layer.attn_ln,
-                cfg.layer_norm_eps,
-            )?;
-            let ff = activate(&linear(&attn, &layer.ffn)?, cfg.hidden_act)?;
-            x = layer_norm(
-                &(&attn + linear(&ff, &layer.ffn_out)?)?,
-                &layer.out_ln,
-                cfg.layer_norm_eps,
-            )?;
-        }
-    }
-    let y = activate(&linear(&x.narrow(0, pos, 1)?, &head.dense)?, cfg.hidden_act)?;
-    let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
-    let row = f64t(&head.decoder.narrow(0, target as usize, 1)?)?;
-    let bias = f64t(&head.bias.narrow(0, target as usize, 1)?)?;
-    Ok((y.mul(&row)?.sum_all()? + bias.sum_all()?)?)
-}
-
-fn no_head() -> LensError {
-    LensError::Analysis(
-        "this checkpoint has no masked-LM head (it was saved as a bare encoder), so there is no prediction to attribute"
-            .into(),
-    )
 }
 
 /// The logit and its gradient with respect to the word rows, at `word` scaled by `alpha`.
 fn gradient(
     model: &LoadedModel,
-    input: (&EncodedInput, &Ablation),
+    input: (&EncodedInput, Option<&Tensor>),
     word: &Tensor,
     alpha: f64,
-    at: (usize, u32),
+    at: &Resolved,
 ) -> Result<(f64, Tensor)> {
     let var = Var::from_tensor(&(word * alpha)?)?;
     let logit = logit_of(model, input, var.as_tensor(), at)?;
@@ -270,24 +300,134 @@ fn gradient(
     Ok((logit.to_scalar::<f64>()?, g))
 }
 
-/// The three attributions of the prediction at `position` (0-based, [CLS] = 0) for `target`
-/// (default: the model's top-1 there), integrated gradients with `steps` steps, reporting
-/// progress and stopping when `ctl` is cancelled.
+/// The three attributions of `target`'s logit, integrated gradients with `steps` steps,
+/// reporting progress and stopping when `ctl` is cancelled.
 pub fn attribute(
     model: &LoadedModel,
     input: &EncodedInput,
-    position: usize,
-    target: Option<u32>,
+    target: Target,
     steps: usize,
     ctl: &Control,
 ) -> Result<Attribution> {
-    attribute_with(
-        model,
-        (input, &Ablation::default()),
-        (position, target),
-        steps,
-        ctl,
-    )
+    attribute_with(model, (input, &Ablation::default()), target, steps, ctl)
+}
+
+/// Checks a target against the model and input and fills in a missing choice with the model's
+/// own prediction (of the ablated model, as the gradients are).
+fn resolve(
+    model: &LoadedModel,
+    (input, ablate): (&EncodedInput, &Ablation),
+    target: Target,
+) -> Result<Resolved> {
+    let cfg = &model.config;
+    let n = input.len();
+    let position = target.position();
+    if position >= n {
+        return Err(LensError::Analysis(format!(
+            "position {position} is past the end of the input ({n} tokens, counted from 0)"
+        )));
+    }
+    // the model's own outputs at the position, only when a choice is left to them
+    let run = || -> Result<(crate::model::Trace, usize)> {
+        use crate::backend::Backend;
+        let opts = crate::model::ForwardOptions {
+            capture: crate::model::Capture::Nothing,
+            ablate: ablate.clone(),
+        };
+        let trace =
+            crate::backend::CpuBackend::new().forward_with(cfg, &model.weights, input, &opts)?;
+        let last = trace.hidden_states.len() - 1;
+        Ok((trace, last))
+    };
+    let top = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    };
+    let wants = |kind: TaskKind, what: &str| -> Result<&crate::model::task::TaskHead> {
+        let head = model
+            .weights
+            .task
+            .as_ref()
+            .ok_or_else(forward::no_task_head)?;
+        if head.spec.kind != kind {
+            return Err(LensError::Analysis(format!(
+                "{what} needs a {} model; this one is a {} ({})",
+                kind.name(),
+                head.spec.kind.name(),
+                head.spec.architecture
+            )));
+        }
+        Ok(head)
+    };
+    let label_of = |head: &crate::model::task::TaskHead, label: Option<usize>, row: usize| {
+        let chosen = match label {
+            Some(l) if l < head.spec.labels.len() => l,
+            Some(l) => {
+                return Err(LensError::Analysis(format!(
+                    "label {l} is not one of the model's {} labels ({})",
+                    head.spec.labels.len(),
+                    head.spec.labels.join(", ")
+                )))
+            }
+            None => {
+                let (trace, last) = run()?;
+                let p = head.predict(cfg, &trace.hidden_states[last])?;
+                p.predicted(row)
+            }
+        };
+        Ok((chosen, head.spec.labels[chosen].clone()))
+    };
+    let (row, index, name) = match target {
+        Target::Token { token, .. } => {
+            let head = model
+                .weights
+                .mlm
+                .as_ref()
+                .ok_or_else(forward::no_mlm_head)?;
+            let id = match token {
+                Some(t) if (t as usize) < cfg.vocab_size => t,
+                Some(t) => {
+                    return Err(LensError::Analysis(format!(
+                        "token id {t} is outside the vocabulary of {}",
+                        cfg.vocab_size
+                    )))
+                }
+                None => {
+                    let (trace, last) = run()?;
+                    top(&head.logits(cfg, trace.hidden(last, position))?) as u32
+                }
+            };
+            (position, id, model.tokenizer.token_or_id(id))
+        }
+        Target::Class(label) => {
+            let head = wants(TaskKind::SequenceClassification, "a class target")?;
+            let (l, name) = label_of(head, label, 0)?;
+            (0, l as u32, name)
+        }
+        Target::TokenLabel { label, .. } => {
+            let head = wants(TaskKind::TokenClassification, "a token-label target")?;
+            let (l, name) = label_of(head, label, position)?;
+            (position, l as u32, name)
+        }
+        Target::Start(_) | Target::End(_) => {
+            wants(TaskKind::QuestionAnswering, "a start or end target")?;
+            let end = matches!(target, Target::End(_));
+            (
+                position,
+                u32::from(end),
+                if end { "end" } else { "start" }.to_string(),
+            )
+        }
+    };
+    Ok(Resolved {
+        position,
+        target,
+        row,
+        index,
+        name,
+    })
 }
 
 /// [`attribute`] of the model with the heads of `ablate` switched off (its prediction and
@@ -295,62 +435,26 @@ pub fn attribute(
 pub fn attribute_with(
     model: &LoadedModel,
     (input, ablate): (&EncodedInput, &Ablation),
-    (position, target): (usize, Option<u32>),
+    target: Target,
     steps: usize,
     ctl: &Control,
 ) -> Result<Attribution> {
-    let cfg = &model.config;
-    let head = model.weights.mlm.as_ref().ok_or_else(no_head)?;
     let n = input.len();
     if n == 0 {
         return Err(LensError::EmptyInput);
-    }
-    if position >= n {
-        return Err(LensError::Analysis(format!(
-            "position {position} is past the end of the input ({n} tokens, counted from 0)"
-        )));
     }
     if steps == 0 || steps > 10_000 {
         return Err(LensError::Analysis(format!(
             "integrated gradients take 1 to 10000 steps, not {steps}"
         )));
     }
-    let target = match target {
-        Some(t) if (t as usize) < cfg.vocab_size => t,
-        Some(t) => {
-            return Err(LensError::Analysis(format!(
-                "token id {t} is outside the vocabulary of {}",
-                cfg.vocab_size
-            )))
-        }
-        None => {
-            // the model's own top-1, from the same head the app's lens uses
-            use crate::backend::Backend;
-            let opts = crate::model::ForwardOptions {
-                capture: crate::model::Capture::Nothing,
-                ablate: ablate.clone(),
-            };
-            let trace = crate::backend::CpuBackend::new().forward_with(
-                cfg,
-                &model.weights,
-                input,
-                &opts,
-            )?;
-            let last = trace.hidden_states.len() - 1;
-            let logits = head.logits(cfg, trace.hidden(last, position))?;
-            logits
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i as u32)
-        }
-    };
+    let at = resolve(model, (input, ablate), target)?;
+    let gate = gate_of(model, ablate)?;
     let ids = Tensor::from_slice(&input.ids, n, &Device::Cpu)?;
-    let word = f64t(&model.weights.embeddings.word.index_select(&ids, 0)?)?;
-    let at = (position, target);
+    let word = forward::f64t(&model.weights.embeddings.word.index_select(&ids, 0)?)?;
     ctl.report(format!("gradients 0/{steps}"), Some(0.0));
-    let input = (input, ablate);
-    let (logit, g) = gradient(model, input, &word, 1.0, at)?;
+    let input = (input, gate.as_ref());
+    let (logit, g) = gradient(model, input, &word, 1.0, &at)?;
     let per_token = |t: &Tensor| -> Result<Vec<f32>> {
         Ok(t.sum(D::Minus1)?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
     };
@@ -366,7 +470,7 @@ pub fn attribute_with(
         if ctl.cancelled() {
             return Err(LensError::Cancelled("integrated gradients".into()));
         }
-        let (_, gk) = gradient(model, input, &word, k as f64 / steps as f64, at)?;
+        let (_, gk) = gradient(model, input, &word, k as f64 / steps as f64, &at)?;
         total = (total + gk)?;
         ctl.report(
             format!("integrated gradients {k}/{steps}"),
@@ -375,9 +479,9 @@ pub fn attribute_with(
     }
     let integrated_gradients = per_token(&((total / steps as f64)? * &word)?)?;
     Ok(Attribution {
-        position,
-        target,
-        target_token: model.tokenizer.token_or_id(target),
+        position: at.position,
+        target: at.index,
+        target_token: at.name,
         logit: logit as f32,
         steps,
         grad_x_input,

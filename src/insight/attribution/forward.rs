@@ -1,0 +1,179 @@
+//! The model's forward pass from operations candle differentiates, in f64: the same computation
+//! as the CPU backend, with every attention map's heads multiplied by a gate ξ (1 = as the
+//! model is, 0 = switched off: what `--ablate` and the former transformers `head_mask` do), and
+//! the read-outs attributions and head importance differentiate: an MLM logit, a task head's
+//! logits.
+
+use crate::error::{LensError, Result};
+use crate::model::weights::{LayerNormWeights, Linear};
+use crate::model::{Ablation, Activation, EncodedInput, LoadedModel};
+use candle_core::{DType, Device, Tensor, D};
+
+pub(super) fn f64t(t: &Tensor) -> candle_core::Result<Tensor> {
+    t.to_dtype(DType::F64)
+}
+
+fn linear(x: &Tensor, l: &Linear) -> candle_core::Result<Tensor> {
+    x.matmul(&f64t(&l.w)?)?.broadcast_add(&f64t(&l.b)?)
+}
+
+/// LayerNorm over the last dimension from differentiable operations.
+fn layer_norm(x: &Tensor, ln: &LayerNormWeights, eps: f64) -> candle_core::Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed
+        .broadcast_mul(&f64t(&ln.w)?)?
+        .broadcast_add(&f64t(&ln.b)?)
+}
+
+fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
+    (x.neg()?.exp()? + 1.0)?.recip()
+}
+
+/// `hidden_act` from operations candle differentiates (transformers' definitions).
+fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::Gelu => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::QuickGelu => x.mul(&sigmoid(&(x * 1.702)?)?),
+        Activation::Relu => x.relu(),
+        Activation::Relu6 => x.relu()? - (x - 6.0)?.relu()?,
+        Activation::Silu => x.mul(&sigmoid(x)?),
+        Activation::Mish => {
+            let softplus = (x.exp()? + 1.0)?.log()?;
+            x.mul(&softplus.tanh()?)
+        }
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::Linear => Ok(x.clone()),
+    }
+}
+
+/// The gate `[maps, heads]` of an ablation (0 for the heads switched off), None when no head is.
+pub(crate) fn gate_of(model: &LoadedModel, ablate: &Ablation) -> Result<Option<Tensor>> {
+    if ablate.is_empty() {
+        return Ok(None);
+    }
+    let (maps, heads) = (
+        model.config.num_attention_maps(),
+        model.config.num_attention_heads,
+    );
+    let values: Vec<f64> = (0..maps)
+        .flat_map(|j| (0..heads).map(move |h| if ablate.off(j, h) { 0.0 } else { 1.0 }))
+        .collect();
+    Ok(Some(Tensor::from_vec(values, (maps, heads), &Device::Cpu)?))
+}
+
+/// The last hidden state `[N, H]` as a function of the word-embedding rows `word` `[N, E]`,
+/// each map's attention probabilities multiplied by its row of `gate` `[maps, heads]`.
+pub(crate) fn encoder(
+    model: &LoadedModel,
+    input: &EncodedInput,
+    word: &Tensor,
+    gate: Option<&Tensor>,
+) -> Result<Tensor> {
+    let cfg = &model.config;
+    let w = &model.weights;
+    let n = input.len();
+    let dev = Device::Cpu;
+    let e = &w.embeddings;
+    let types = Tensor::from_slice(&input.type_ids, n, &dev)?;
+    let x = (word + f64t(&e.position.narrow(0, 0, n)?)?)?;
+    let x = (x + f64t(&e.token_type.index_select(&types, 0)?)?)?;
+    let mut x = layer_norm(&x, &e.ln, cfg.layer_norm_eps)?;
+    if let Some(p) = &e.projection {
+        x = linear(&x, p)?;
+    }
+    let (heads, d, h) = (cfg.num_attention_heads, cfg.head_dim(), cfg.hidden_size);
+    let scale = 1.0 / (d as f64).sqrt();
+    let split = |t: Tensor| -> candle_core::Result<Tensor> {
+        t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
+    };
+    let mut j = 0;
+    for i in 0..cfg.num_hidden_layers {
+        for layer in &w.groups[cfg.group_of_layer(i)] {
+            let qkv = linear(&x, &layer.qkv)?;
+            let q = split(qkv.narrow(1, 0, h)?)?;
+            let k = split(qkv.narrow(1, h, h)?)?;
+            let v = split(qkv.narrow(1, 2 * h, h)?)?;
+            let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+            let s = s
+                .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
+                .exp()?;
+            let mut probs = s.broadcast_div(&s.sum_keepdim(D::Minus1)?)?;
+            if let Some(g) = gate {
+                probs = probs.broadcast_mul(&g.narrow(0, j, 1)?.reshape((heads, 1, 1))?)?;
+            }
+            j += 1;
+            let ctx = probs
+                .matmul(&v)?
+                .transpose(0, 1)?
+                .contiguous()?
+                .reshape((n, h))?;
+            let attn = layer_norm(
+                &(&x + linear(&ctx, &layer.attn_out)?)?,
+                &layer.attn_ln,
+                cfg.layer_norm_eps,
+            )?;
+            let ff = activate(&linear(&attn, &layer.ffn)?, cfg.hidden_act)?;
+            x = layer_norm(
+                &(&attn + linear(&ff, &layer.ffn_out)?)?,
+                &layer.out_ln,
+                cfg.layer_norm_eps,
+            )?;
+        }
+    }
+    Ok(x)
+}
+
+/// The MLM logit of `target` at `pos` from the last hidden state `x`.
+pub(crate) fn mlm_logit(
+    model: &LoadedModel,
+    x: &Tensor,
+    (pos, target): (usize, u32),
+) -> Result<Tensor> {
+    let cfg = &model.config;
+    let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
+    let y = activate(&linear(&x.narrow(0, pos, 1)?, &head.dense)?, cfg.hidden_act)?;
+    let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
+    let row = f64t(&head.decoder.narrow(0, target as usize, 1)?)?;
+    let bias = f64t(&head.bias.narrow(0, target as usize, 1)?)?;
+    Ok((y.mul(&row)?.sum_all()? + bias.sum_all()?)?)
+}
+
+/// The task head's logits from the last hidden state `x`: `[1, labels]` for sequence
+/// classification (pooled [CLS]), `[N, labels]` for token classification, `[N, 2]` (start,
+/// end) for question answering.
+pub(crate) fn task_logits(model: &LoadedModel, x: &Tensor) -> Result<Tensor> {
+    let head = model.weights.task.as_ref().ok_or_else(no_task_head)?;
+    let x = match &head.pooler {
+        Some(p) => linear(&x.narrow(0, 0, 1)?, p)?.tanh()?,
+        None => x.clone(),
+    };
+    Ok(linear(&x, &head.out)?)
+}
+
+/// One task logit: row `row`, column `col` of [`task_logits`].
+pub(crate) fn task_logit(
+    model: &LoadedModel,
+    x: &Tensor,
+    (row, col): (usize, usize),
+) -> Result<Tensor> {
+    let logits = task_logits(model, x)?;
+    Ok(logits.narrow(0, row, 1)?.narrow(1, col, 1)?.sum_all()?)
+}
+
+pub(crate) fn no_mlm_head() -> LensError {
+    LensError::Analysis(
+        "this checkpoint has no masked-LM head (it was saved as a bare encoder or with a task head), so there is no word prediction to attribute"
+            .into(),
+    )
+}
+
+pub(crate) fn no_task_head() -> LensError {
+    LensError::Analysis(
+        "this checkpoint has no fine-tuned task head (config.json's architectures name no sequence-classification, token-classification or question-answering model)".into(),
+    )
+}

@@ -1,0 +1,551 @@
+//! Fine-tuned task heads as transformers defines them for ALBERT and BERT: what a classifier,
+//! tagger or question-answering checkpoint predicts from the encoder's last hidden state.
+//!
+//! - `*ForSequenceClassification`: pooled = tanh(W_p h_[CLS] + b_p) (the family's pooler),
+//!   logits = W_c pooled + b_c `[labels]`; probabilities by softmax (single label), one sigmoid
+//!   per label (`problem_type` "multi_label_classification") or none (regression: one output,
+//!   or `problem_type` "regression").
+//! - `*ForTokenClassification`: logits = W_c h_t + b_c for every token `[N, labels]`.
+//! - `*ForQuestionAnswering`: (start, end) = W_qa h_t + b_qa for every token, `[N]` each.
+//!
+//! config.json's `architectures` decides the head and `id2label` names the labels (absent:
+//! `LABEL_0`…, `num_labels` of them, two by default). Dropout is the identity at inference.
+
+use super::config::ModelConfig;
+use super::weights::Linear;
+use crate::error::{LensError, Result};
+use candle_core::{Device, Tensor};
+use std::collections::BTreeMap;
+
+/// Which head a fine-tuned checkpoint carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TaskKind {
+    SequenceClassification,
+    TokenClassification,
+    QuestionAnswering,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 3] = [
+        TaskKind::SequenceClassification,
+        TaskKind::TokenClassification,
+        TaskKind::QuestionAnswering,
+    ];
+
+    /// The name a trace's `task` metadata carries: "sequence-classification", ...
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskKind::SequenceClassification => "sequence-classification",
+            TaskKind::TokenClassification => "token-classification",
+            TaskKind::QuestionAnswering => "question-answering",
+        }
+    }
+
+    /// The end of a transformers class name with this head ("ForSequenceClassification").
+    fn class_suffix(self) -> &'static str {
+        match self {
+            TaskKind::SequenceClassification => "ForSequenceClassification",
+            TaskKind::TokenClassification => "ForTokenClassification",
+            TaskKind::QuestionAnswering => "ForQuestionAnswering",
+        }
+    }
+
+    /// The head named by a transformers class name ("AlbertForSequenceClassification").
+    pub fn of_architecture(arch: &str) -> Option<TaskKind> {
+        TaskKind::ALL
+            .into_iter()
+            .find(|k| arch.ends_with(k.class_suffix()))
+    }
+
+    /// The head's output layer below the model prefix.
+    fn output_layer(self) -> &'static str {
+        match self {
+            TaskKind::QuestionAnswering => "qa_outputs",
+            _ => "classifier",
+        }
+    }
+}
+
+/// How a sequence classifier's logits become scores (`problem_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Problem {
+    SingleLabel,
+    MultiLabel,
+    Regression,
+}
+
+impl Problem {
+    fn from_hf(name: Option<&str>, labels: usize) -> std::result::Result<Problem, String> {
+        Ok(match name {
+            Some("single_label_classification") => Problem::SingleLabel,
+            Some("multi_label_classification") => Problem::MultiLabel,
+            Some("regression") => Problem::Regression,
+            None if labels == 1 => Problem::Regression,
+            None => Problem::SingleLabel,
+            Some(other) => {
+                return Err(format!(
+                    "problem_type {other:?} is not one transformers knows (single_label_classification, multi_label_classification, regression)"
+                ))
+            }
+        })
+    }
+}
+
+/// The head config.json asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub kind: TaskKind,
+    /// the `architectures` entry that named it
+    pub architecture: String,
+    /// label names in id order
+    pub labels: Vec<String>,
+    pub problem: Problem,
+}
+
+/// The most labels a head may have (real ones have at most a few thousand).
+const MAX_LABELS: usize = 1 << 16;
+
+impl TaskSpec {
+    /// The head named by config.json's `architectures`, with `id2label` / `num_labels` /
+    /// `problem_type`; None for a checkpoint without one of the three heads.
+    pub(crate) fn from_config(
+        architectures: &[String],
+        id2label: Option<&BTreeMap<String, String>>,
+        num_labels: Option<usize>,
+        problem_type: Option<&str>,
+    ) -> std::result::Result<Option<TaskSpec>, String> {
+        let Some((kind, arch)) = architectures
+            .iter()
+            .find_map(|a| TaskKind::of_architecture(a).map(|k| (k, a)))
+        else {
+            return Ok(None);
+        };
+        let labels = match id2label {
+            Some(map) => {
+                let mut pairs = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    let id: usize = k.trim().parse().map_err(|_| {
+                        format!("id2label has the key {k:?}, which is not a label number")
+                    })?;
+                    pairs.push((id, v.clone()));
+                }
+                pairs.sort();
+                if let Some((i, (id, _))) = pairs.iter().enumerate().find(|(i, (id, _))| *i != *id)
+                {
+                    return Err(format!(
+                        "id2label's numbers must run 0, 1, 2, … without gaps; label {i} is missing (the next is {id})"
+                    ));
+                }
+                pairs.into_iter().map(|(_, v)| v).collect()
+            }
+            None => (0..num_labels.unwrap_or(2))
+                .map(|i| format!("LABEL_{i}"))
+                .collect::<Vec<_>>(),
+        };
+        if let (Some(n), Some(_)) = (num_labels, id2label) {
+            if n != labels.len() {
+                return Err(format!(
+                    "num_labels is {n} but id2label names {} labels",
+                    labels.len()
+                ));
+            }
+        }
+        if labels.is_empty() || labels.len() > MAX_LABELS {
+            return Err(format!(
+                "a {arch} head needs 1 to {MAX_LABELS} labels, not {}",
+                labels.len()
+            ));
+        }
+        let problem = match kind {
+            TaskKind::SequenceClassification => Problem::from_hf(problem_type, labels.len())?,
+            _ => Problem::SingleLabel,
+        };
+        Ok(Some(TaskSpec {
+            kind,
+            architecture: arch.clone(),
+            labels,
+            problem,
+        }))
+    }
+
+    /// Outputs per row of the head's linear layer: the labels, or 2 (start, end) for QA.
+    pub fn outputs(&self) -> usize {
+        match self.kind {
+            TaskKind::QuestionAnswering => 2,
+            _ => self.labels.len(),
+        }
+    }
+
+    /// The head's weight prefixes below the model prefix: the pooler (sequence classification
+    /// only) and the output layer.
+    pub fn weight_prefixes(&self, cfg: &ModelConfig) -> (Option<&'static str>, &'static str) {
+        let pooler = (self.kind == TaskKind::SequenceClassification)
+            .then_some(cfg.model_type.family().pooler);
+        (pooler, self.kind.output_layer())
+    }
+
+    /// The index of a label by name, or by its number.
+    pub fn label_index(&self, label: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l == label).or_else(|| {
+            label
+                .parse()
+                .ok()
+                .filter(|&i: &usize| i < self.labels.len())
+        })
+    }
+}
+
+/// A task head's weights.
+#[derive(Debug, Clone)]
+pub struct TaskHead {
+    pub spec: TaskSpec,
+    /// sequence classification's pooler (tanh after it)
+    pub pooler: Option<Linear>,
+    /// classifier or qa_outputs, stored `[H, outputs]`
+    pub out: Linear,
+}
+
+/// What a head predicts for one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub kind: TaskKind,
+    pub problem: Problem,
+    pub labels: Vec<String>,
+    /// sequence classification `[labels]`; token classification `[N, labels]`; QA `[N, 2]`
+    /// with (start, end) per token
+    pub logits: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl TaskHead {
+    /// The head's logits for the last hidden state `[N, H]` (row-major).
+    pub fn predict(&self, cfg: &ModelConfig, hidden: &[f32]) -> Result<Prediction> {
+        let h = cfg.hidden_size;
+        if h == 0 || hidden.is_empty() || !hidden.len().is_multiple_of(h) {
+            return Err(LensError::Compute(format!(
+                "a hidden state of {} values is not a whole number of rows of {h}",
+                hidden.len()
+            )));
+        }
+        let n = hidden.len() / h;
+        let x = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
+        let (x, rows) = match &self.pooler {
+            Some(p) => {
+                let cls = x.narrow(0, 0, 1)?;
+                (cls.matmul(&p.w)?.broadcast_add(&p.b)?.tanh()?, 1)
+            }
+            None => (x, n),
+        };
+        let y = x.matmul(&self.out.w)?.broadcast_add(&self.out.b)?;
+        Ok(Prediction {
+            kind: self.spec.kind,
+            problem: self.spec.problem,
+            labels: self.spec.labels.clone(),
+            logits: y.flatten_all()?.to_vec1::<f32>()?,
+            rows,
+            cols: self.spec.outputs(),
+        })
+    }
+}
+
+/// The prediction of `weights`' task head for a trace of its model (None: no head).
+pub fn predict(
+    cfg: &ModelConfig,
+    weights: &super::ModelWeights,
+    trace: &super::Trace,
+) -> Option<Result<Prediction>> {
+    let head = weights.task.as_ref()?;
+    let last = trace.hidden_states.last()?;
+    Some(head.predict(cfg, last))
+}
+
+/// A tensor for a file: name, shape, values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+impl Prediction {
+    /// The trace file's head outputs: `task.logits` (`[labels]` or `[N, labels]`) or
+    /// `task.start_logits` and `task.end_logits` (`[N]`), and the metadata `task` and
+    /// `labels` (a JSON list in id order).
+    pub fn trace_entries(&self) -> (Vec<NamedTensor>, Vec<(String, String)>) {
+        let tensors = match self.kind {
+            TaskKind::SequenceClassification => {
+                vec![(
+                    "task.logits".to_string(),
+                    vec![self.cols],
+                    self.logits.clone(),
+                )]
+            }
+            TaskKind::TokenClassification => vec![(
+                "task.logits".to_string(),
+                vec![self.rows, self.cols],
+                self.logits.clone(),
+            )],
+            TaskKind::QuestionAnswering => vec![
+                (
+                    "task.start_logits".to_string(),
+                    vec![self.rows],
+                    self.start_logits(),
+                ),
+                (
+                    "task.end_logits".to_string(),
+                    vec![self.rows],
+                    self.end_logits(),
+                ),
+            ],
+        };
+        let labels = serde_json::to_string(&self.labels).unwrap_or_else(|_| "[]".into());
+        let meta = vec![
+            ("task".to_string(), self.kind.name().to_string()),
+            ("labels".to_string(), labels),
+        ];
+        (tensors, meta)
+    }
+}
+
+/// Softmax of a row in f64.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+    let e: Vec<f64> = row.iter().map(|&v| (v as f64 - max).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| (v / s) as f32).collect()
+}
+
+/// One entity of a tagger's output: consecutive tokens of one type (BIO tags merged).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    /// the label without its B-/I- prefix
+    pub label: String,
+    /// token positions, first and last (inclusive)
+    pub start: usize,
+    pub end: usize,
+    /// the mean probability of the tokens' predicted labels
+    pub score: f32,
+}
+
+/// A question-answering model's answer: the best span and its probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    /// p_start(start) · p_end(end)
+    pub score: f32,
+}
+
+/// The longest answer span [`Prediction::best_span`] considers, in tokens (transformers'
+/// question-answering pipeline's default `max_answer_len`).
+pub const MAX_ANSWER_TOKENS: usize = 15;
+
+impl Prediction {
+    /// Row `r` of the logits.
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.logits[r * self.cols..(r + 1) * self.cols]
+    }
+
+    /// Row `r`'s scores: softmax (single label, token labels), sigmoid (multi-label), the logit
+    /// itself (regression); for QA, column 0 is p_start and column 1 p_end over tokens.
+    pub fn scores(&self, r: usize) -> Vec<f32> {
+        match (self.kind, self.problem) {
+            (TaskKind::QuestionAnswering, _) => {
+                let (s, e) = (self.start_probabilities(), self.end_probabilities());
+                vec![s[r], e[r]]
+            }
+            (_, Problem::MultiLabel) => self
+                .row(r)
+                .iter()
+                .map(|&v| (1.0 / (1.0 + (-(v as f64)).exp())) as f32)
+                .collect(),
+            (_, Problem::Regression) => self.row(r).to_vec(),
+            _ => softmax(self.row(r)),
+        }
+    }
+
+    /// The label row `r` predicts: the largest logit.
+    pub fn predicted(&self, r: usize) -> usize {
+        self.row(r)
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
+    }
+
+    /// Question answering: one column of the `[N, 2]` logits.
+    fn column(&self, c: usize) -> Vec<f32> {
+        (0..self.rows)
+            .map(|r| self.logits[r * self.cols + c])
+            .collect()
+    }
+
+    pub fn start_logits(&self) -> Vec<f32> {
+        self.column(0)
+    }
+
+    pub fn end_logits(&self) -> Vec<f32> {
+        self.column(1)
+    }
+
+    /// Softmax of the start logits over all tokens.
+    pub fn start_probabilities(&self) -> Vec<f32> {
+        softmax(&self.start_logits())
+    }
+
+    pub fn end_probabilities(&self) -> Vec<f32> {
+        softmax(&self.end_logits())
+    }
+
+    /// The span (start ≤ end < start + [`MAX_ANSWER_TOKENS`]) with the largest
+    /// p_start · p_end among the tokens `allowed` says may answer (the context's own tokens).
+    pub fn best_span(&self, allowed: &[bool]) -> Option<Span> {
+        let (ps, pe) = (self.start_probabilities(), self.end_probabilities());
+        let mut best: Option<Span> = None;
+        for s in (0..self.rows).filter(|&s| allowed.get(s) == Some(&true)) {
+            let last = (s + MAX_ANSWER_TOKENS).min(self.rows);
+            for (e, p_end) in pe.iter().enumerate().take(last).skip(s) {
+                if allowed.get(e) != Some(&true) {
+                    break;
+                }
+                let score = ps[s] * p_end;
+                if best.as_ref().is_none_or(|b| score > b.score) {
+                    best = Some(Span {
+                        start: s,
+                        end: e,
+                        score,
+                    });
+                }
+            }
+        }
+        best
+    }
+
+    /// A tagger's entities: tokens not `skip`ped (special tokens) whose predicted label is not
+    /// "O", merged while the type continues (`I-X` after `B-X`/`I-X`, or the same plain label).
+    pub fn entities(&self, skip: &[bool]) -> Vec<Entity> {
+        let mut out: Vec<Entity> = Vec::new();
+        let mut probs: Vec<Vec<f32>> = Vec::new();
+        let mut open = false;
+        for t in 0..self.rows {
+            let best = self.predicted(t);
+            let label = &self.labels[best];
+            if skip.get(t) == Some(&true) || label == "O" {
+                open = false;
+                continue;
+            }
+            let (begin, ty) = match label.split_once('-') {
+                Some(("B", ty)) => (true, ty),
+                Some(("I", ty)) => (false, ty),
+                _ => (false, label.as_str()),
+            };
+            let p = self.scores(t)[best];
+            match (out.last_mut(), probs.last_mut()) {
+                (Some(e), Some(ps)) if open && !begin && e.label == ty => {
+                    e.end = t;
+                    ps.push(p);
+                }
+                _ => {
+                    out.push(Entity {
+                        label: ty.to_string(),
+                        start: t,
+                        end: t,
+                        score: 0.0,
+                    });
+                    probs.push(vec![p]);
+                    open = true;
+                }
+            }
+        }
+        for (e, ps) in out.iter_mut().zip(&probs) {
+            e.score = ps.iter().sum::<f32>() / ps.len() as f32;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: TaskKind, labels: &[&str]) -> TaskSpec {
+        TaskSpec {
+            kind,
+            architecture: "x".into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            problem: Problem::SingleLabel,
+        }
+    }
+
+    #[test]
+    fn architectures_name_the_head_and_id2label_its_labels() {
+        let arch = vec!["AlbertForSequenceClassification".to_string()];
+        let map = BTreeMap::from([
+            ("1".to_string(), "positive".to_string()),
+            ("0".to_string(), "negative".to_string()),
+        ]);
+        let s = TaskSpec::from_config(&arch, Some(&map), None, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.kind, TaskKind::SequenceClassification);
+        assert_eq!(s.labels, ["negative", "positive"]);
+        assert_eq!(s.problem, Problem::SingleLabel);
+        // one label without problem_type is a regression, as transformers' loss decides
+        let one = TaskSpec::from_config(&arch, None, Some(1), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(one.problem, Problem::Regression);
+        assert_eq!(one.labels, ["LABEL_0"]);
+        let masked = vec!["AlbertForMaskedLM".to_string()];
+        assert_eq!(TaskSpec::from_config(&masked, None, None, None), Ok(None));
+        let gap = BTreeMap::from([("0".to_string(), "a".to_string()), ("2".into(), "c".into())]);
+        let e = TaskSpec::from_config(&arch, Some(&gap), None, None).unwrap_err();
+        assert!(e.contains("label 1 is missing"), "{e}");
+        let e = TaskSpec::from_config(&arch, None, None, Some("ranking")).unwrap_err();
+        assert!(e.contains("ranking"), "{e}");
+    }
+
+    #[test]
+    fn bio_tags_merge_into_entities_and_special_tokens_break_them() {
+        // tokens: [CLS] B-PER I-PER O B-LOC I-PER [SEP]
+        let labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"];
+        let pick = [0usize, 1, 2, 0, 3, 2, 1];
+        let mut logits = Vec::new();
+        for &p in &pick {
+            logits.extend((0..5).map(|i| if i == p { 5.0 } else { 0.0 }));
+        }
+        let pred = Prediction {
+            kind: TaskKind::TokenClassification,
+            problem: Problem::SingleLabel,
+            labels: spec(TaskKind::TokenClassification, &labels).labels,
+            logits,
+            rows: 7,
+            cols: 5,
+        };
+        let skip = [true, false, false, false, false, false, true];
+        let e = pred.entities(&skip);
+        let spans: Vec<(&str, usize, usize)> = e
+            .iter()
+            .map(|e| (e.label.as_str(), e.start, e.end))
+            .collect();
+        assert_eq!(spans, [("PER", 1, 2), ("LOC", 4, 4), ("PER", 5, 5)]);
+        assert!(e.iter().all(|e| e.score > 0.9 && e.score < 1.0));
+    }
+
+    #[test]
+    fn best_span_maximises_start_times_end_within_the_allowed_tokens() {
+        // start logits favour 0 (not allowed) then 2; end favours 1 (before 2) then 3
+        let start = [9.0f32, 0.0, 4.0, 1.0];
+        let end = [0.0f32, 5.0, 0.0, 3.0];
+        let logits = start.iter().zip(&end).flat_map(|(s, e)| [*s, *e]).collect();
+        let pred = Prediction {
+            kind: TaskKind::QuestionAnswering,
+            problem: Problem::SingleLabel,
+            labels: vec!["LABEL_0".into(), "LABEL_1".into()],
+            logits,
+            rows: 4,
+            cols: 2,
+        };
+        let span = pred.best_span(&[false, true, true, true]).unwrap();
+        assert_eq!((span.start, span.end), (2, 3));
+        let (ps, pe) = (pred.start_probabilities(), pred.end_probabilities());
+        assert!((span.score - ps[2] * pe[3]).abs() < 1e-7);
+        assert!(pred.best_span(&[false; 4]).is_none());
+    }
+}

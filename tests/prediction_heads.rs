@@ -1,0 +1,501 @@
+//! The prediction heads against transformers and torch.
+//!
+//! - The masked-LM head kept from ...ForMaskedLM / ...ForPreTraining checkpoints against
+//!   transformers' own logits (the golden files' `mlm_logits`): the last hidden state of our CPU
+//!   forward through the head must give HF's logits within 1e-4 * max(1, |reference|).
+//! - Fine-tuned task heads (tests/fixtures/tasks, made by tools/fixtures/make_tasks.py): the
+//!   logits of every head type, ALBERT (grouped) and BERT, on the CPU and the GPU within
+//!   1e-4 * max(1, |reference|); the attribution of a class, a token label and a QA start or
+//!   end, and head importance with the pruning curve, against torch autograd within
+//!   1e-3 * max(1, max |reference|); the trace, attribute and heads commands' files.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use albert_lens::backend::{Backend, CpuBackend};
+use albert_lens::model::LoadedModel;
+use common::*;
+use std::process::Command;
+
+fn check(name: &str) {
+    let model = LoadedModel::open(&fixture(name)).unwrap();
+    let head = model.weights.mlm.as_ref().expect("an MLM head");
+    let mut checked = 0;
+    for g in goldens(name) {
+        let want = g.mlm_logits.expect("golden logits");
+        let input = model.encode(&g.text, g.pair.as_deref()).unwrap();
+        let trace = CpuBackend::new()
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        let last = trace.hidden_states.last().unwrap();
+        let got = head.logits(&model.config, last).unwrap();
+        let w = worst_relative(&got, &want, HIDDEN_REL_TOL);
+        assert!(w <= 1.0, "{name}/{}: logits {w:.2}x the tolerance", g.case);
+        // the top prediction at every position agrees with HF
+        let v = model.config.vocab_size;
+        for (row_got, row_want) in got.chunks(v).zip(want.chunks(v)) {
+            let argmax = |r: &[f32]| {
+                r.iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |a, (i, &x)| if x > a.1 { (i, x) } else { a })
+                    .0
+            };
+            assert_eq!(argmax(row_got), argmax(row_want), "{name}/{}", g.case);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}
+
+#[test]
+fn albert_masked_lm_head_with_tied_decoder_matches_hf_logits() {
+    let model = LoadedModel::open(&fixture("albert_mlm_sharded_f16")).unwrap();
+    assert!(model.weights.mlm.as_ref().unwrap().tied);
+    check("albert_mlm_sharded_f16");
+}
+
+#[test]
+fn albert_pretraining_head_from_pytorch_model_bin_matches_hf_logits() {
+    check("albert_pretraining_bin");
+}
+
+#[test]
+fn bert_masked_lm_head_matches_hf_logits() {
+    check("bert_mlm");
+}
+
+#[test]
+fn a_hidden_state_of_the_wrong_size_is_an_error() {
+    let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
+    let head = model.weights.mlm.as_ref().unwrap();
+    assert!(head.logits(&model.config, &[0.0; 7]).is_err());
+}
+
+fn task_fixture(name: &str) -> std::path::PathBuf {
+    fixtures().join("tasks").join(name)
+}
+
+/// The golden files of one task fixture: (case, text, pair, tensors by name).
+fn task_goldens(
+    name: &str,
+    kind: &str,
+) -> Vec<(String, String, Option<String>, std::path::PathBuf)> {
+    let dir = task_fixture(name).join(kind);
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let meta = meta.metadata().clone().unwrap();
+        let pair = Some(meta["pair"].clone()).filter(|p| !p.is_empty());
+        let case = p.file_stem().unwrap().to_string_lossy().to_string();
+        out.push((case, meta["text"].clone(), pair, p));
+    }
+    assert!(!out.is_empty(), "no {kind} goldens for {name}");
+    out
+}
+
+fn meta_of(path: &std::path::Path) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    meta.metadata().clone().unwrap()
+}
+
+/// |got - want| <= tol * max(1, |want|) everywhere.
+fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let w = worst_relative(got, want, tol);
+    assert!(
+        w <= 1.0,
+        "{what}: {w:.2}x the tolerance {tol}\n got {got:?}\nwant {want:?}"
+    );
+}
+
+/// Every task fixture's head outputs on `backend` against transformers'.
+fn check_task_logits(backend: &mut dyn Backend, name: &str) {
+    use albert_lens::model::task::TaskKind;
+    let model = LoadedModel::open(&task_fixture(name)).unwrap();
+    assert!(model.warnings.is_empty(), "{name}: {:?}", model.warnings);
+    let head = model.weights.task.as_ref().expect("a task head");
+    for (case, text, pair, path) in task_goldens(name, "golden") {
+        let input = model.encode(&text, pair.as_deref()).unwrap();
+        let trace = backend
+            .forward(&model.config, &model.weights, &input)
+            .unwrap();
+        let p = head
+            .predict(&model.config, trace.hidden_states.last().unwrap())
+            .unwrap();
+        let what = format!("{} {name}/{case}", backend.name());
+        match p.kind {
+            TaskKind::QuestionAnswering => {
+                let start = file_tensor(&path, "start_logits").unwrap();
+                let end = file_tensor(&path, "end_logits").unwrap();
+                assert_close(&p.start_logits(), &start, HIDDEN_REL_TOL, &what);
+                assert_close(&p.end_logits(), &end, HIDDEN_REL_TOL, &what);
+            }
+            _ => {
+                let want = file_tensor(&path, "logits").unwrap();
+                assert_close(&p.logits, &want, HIDDEN_REL_TOL, &what);
+            }
+        }
+    }
+}
+
+const TASKS: [&str; 7] = [
+    "albert_seqcls",
+    "albert_tokcls",
+    "albert_qa",
+    "bert_seqcls",
+    "bert_multilabel",
+    "bert_tokcls",
+    "bert_qa",
+];
+
+#[test]
+fn every_task_head_gives_transformers_logits_on_the_cpu() {
+    for name in TASKS {
+        check_task_logits(&mut CpuBackend::new(), name);
+    }
+}
+
+#[test]
+fn every_task_head_gives_transformers_logits_on_the_gpu() {
+    with_gpu(|gpu| {
+        for name in TASKS {
+            check_task_logits(gpu, name);
+        }
+    });
+}
+
+#[test]
+fn config_names_the_head_and_its_labels() {
+    use albert_lens::model::task::{Problem, TaskKind};
+    let m = LoadedModel::open(&task_fixture("albert_seqcls")).unwrap();
+    let spec = &m.weights.task.as_ref().unwrap().spec;
+    assert_eq!(spec.kind, TaskKind::SequenceClassification);
+    assert_eq!(spec.labels, ["negative", "neutral", "positive"]);
+    assert!(m.weights.mlm.is_none());
+    let m = LoadedModel::open(&task_fixture("bert_multilabel")).unwrap();
+    assert_eq!(m.config.task.as_ref().unwrap().problem, Problem::MultiLabel);
+    let m = LoadedModel::open(&task_fixture("bert_qa")).unwrap();
+    assert_eq!(
+        m.config.task.as_ref().unwrap().kind,
+        TaskKind::QuestionAnswering
+    );
+}
+
+#[test]
+fn head_weights_the_config_does_not_name_are_reported_not_used() {
+    let (_tmp, dir) = copy_fixture_from(&task_fixture("bert_seqcls"));
+    let cfg_path = dir.join("config.json");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("BertForSequenceClassification", "BertModel"),
+    )
+    .unwrap();
+    let m = LoadedModel::open(&dir).unwrap();
+    assert!(m.weights.task.is_none());
+    let w = m.warnings.join(" ");
+    assert!(
+        w.contains("classifier.weight") && w.contains("BertModel"),
+        "{w}"
+    );
+}
+
+#[test]
+fn a_named_head_missing_from_the_file_opens_the_encoder_with_a_warning() {
+    let (_tmp, dir) = copy_fixture_from(&task_fixture("albert_tokcls"));
+    let st = dir.join("model.safetensors");
+    let kept: Owned = read_st(&st)
+        .into_iter()
+        .filter(|t| !t.0.starts_with("classifier."))
+        .collect();
+    write_st(&st, &kept);
+    let m = LoadedModel::open(&dir).unwrap();
+    assert!(m.weights.task.is_none());
+    let w = m.warnings.join(" ");
+    assert!(
+        w.contains("AlbertForTokenClassification") && w.contains("classifier.weight"),
+        "{w}"
+    );
+}
+
+#[test]
+fn a_classifier_of_the_wrong_shape_is_an_error_naming_it() {
+    let (_tmp, dir) = copy_fixture_from(&task_fixture("albert_seqcls"));
+    let cfg_path = dir.join("config.json");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    // two labels in the config, three rows in the classifier
+    let cfg = cfg
+        .replace("    \"2\": \"positive\"\n", "")
+        .replace("\"1\": \"neutral\",", "\"1\": \"neutral\"");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let e = LoadedModel::open(&dir).unwrap_err().to_string();
+    assert!(e.contains("classifier.weight"), "{e}");
+}
+
+/// A copy of any fixture folder.
+fn copy_fixture_from(src: &std::path::Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dst = tmp.path().join("model");
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    (tmp, dst)
+}
+
+fn lens(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn attribute_explains_a_class_a_token_label_and_a_span_end_as_torch_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in [
+        "albert_seqcls",
+        "bert_seqcls",
+        "albert_tokcls",
+        "albert_qa",
+        "bert_qa",
+    ] {
+        for (case, text, pair, path) in task_goldens(name, "attribution") {
+            let meta = meta_of(&path);
+            let out = tmp.path().join(format!("{name}-{case}.safetensors"));
+            let dir = task_fixture(name);
+            let mut args: Vec<std::ffi::OsString> = vec![
+                "attribute".into(),
+                "--model".into(),
+                dir.into(),
+                "--text".into(),
+                text.into(),
+                "--steps".into(),
+                meta["steps"].clone().into(),
+                "--out".into(),
+                out.clone().into(),
+            ];
+            if let Some(p) = pair {
+                args.extend(["--pair".into(), p.into()]);
+            }
+            let target = meta["target"].clone();
+            if target == "start" || target == "end" {
+                args.extend(["--target".into(), target.into()]);
+            } else {
+                args.extend(["--target-label".into(), target.into()]);
+            }
+            if name.contains("tokcls") || name.contains("qa") {
+                args.extend(["--position".into(), meta["position"].clone().into()]);
+            }
+            let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+            let res = lens(&refs);
+            assert!(
+                res.status.success(),
+                "{name}/{case}: {}",
+                String::from_utf8_lossy(&res.stderr)
+            );
+            let got_meta = meta_of(&out);
+            assert_eq!(got_meta["target"], meta["target"], "{name}/{case}");
+            assert_eq!(got_meta["position"], meta["position"], "{name}/{case}");
+            let logit: f32 = got_meta["logit"].parse().unwrap();
+            let want_logit: f32 = meta["logit"].parse().unwrap();
+            assert!(
+                (logit - want_logit).abs() <= 1e-4 * want_logit.abs().max(1.0),
+                "{name}/{case}: logit {logit} vs {want_logit}"
+            );
+            for key in ["integrated_gradients", "grad_x_input", "gradient_norm"] {
+                let want = file_tensor(&path, key).unwrap();
+                let got = file_tensor(&out, key).unwrap();
+                let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                let worst = max_abs_diff(&got, &want);
+                assert!(
+                    worst <= 1e-3 * scale,
+                    "{name}/{case} {key}: off by {worst} (scale {scale})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn heads_measures_importance_and_the_pruning_curve_as_torch_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["albert_seqcls", "bert_seqcls"] {
+        let dir = task_fixture(name);
+        let out = tmp.path().join(format!("{name}.safetensors"));
+        let res = lens(&[
+            "heads".as_ref(),
+            "--model".as_ref(),
+            dir.as_os_str(),
+            "--data".as_ref(),
+            dir.join("data.tsv").as_os_str(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let want = dir.join("heads.safetensors");
+        let imp = file_tensor(&out, "importance").unwrap();
+        let want_imp = file_tensor(&want, "importance").unwrap();
+        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(
+            max_abs_diff(&imp, &want_imp) <= 1e-3 * scale,
+            "{name}: importance {imp:?} vs {want_imp:?}"
+        );
+        for key in ["accuracy", "pruned_accuracy"] {
+            assert_eq!(
+                file_tensor(&out, key),
+                file_tensor(&want, key),
+                "{name}: {key}"
+            );
+        }
+        let meta = meta_of(&out);
+        assert_eq!(meta["examples"], "6");
+        assert_eq!(meta["labels"], r#"["negative","neutral","positive"]"#);
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        assert!(stdout.contains("accuracy 0.3333 on 6 examples"), "{stdout}");
+    }
+}
+
+#[test]
+fn trace_writes_the_head_outputs_and_names_the_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, task, keys) in [
+        (
+            "albert_seqcls",
+            "sequence-classification",
+            &["task.logits"][..],
+        ),
+        ("bert_tokcls", "token-classification", &["task.logits"][..]),
+        (
+            "albert_qa",
+            "question-answering",
+            &["task.start_logits", "task.end_logits"][..],
+        ),
+    ] {
+        let (case, text, pair, golden) = task_goldens(name, "golden").remove(0);
+        let out = tmp.path().join(format!("{name}.safetensors"));
+        let dir = task_fixture(name);
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "trace".as_ref(),
+            "--model".as_ref(),
+            dir.as_os_str(),
+            "--text".as_ref(),
+            text.as_ref(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        if let Some(p) = &pair {
+            args.extend::<[&std::ffi::OsStr; 2]>(["--pair".as_ref(), p.as_ref()]);
+        }
+        let res = lens(&args);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let meta = meta_of(&out);
+        assert_eq!(meta["task"], task);
+        let labels: Vec<String> = serde_json::from_str(&meta["labels"]).unwrap();
+        let m = LoadedModel::open(&dir).unwrap();
+        assert_eq!(labels, m.weights.task.as_ref().unwrap().spec.labels);
+        for key in keys {
+            let want = file_tensor(&golden, key.trim_start_matches("task.")).unwrap();
+            let got = file_tensor(&out, key).unwrap();
+            assert_close(&got, &want, HIDDEN_REL_TOL, &format!("{name}/{case} {key}"));
+        }
+    }
+}
+
+#[test]
+fn wrong_targets_and_bad_labelled_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o.safetensors");
+    let seq = task_fixture("albert_seqcls");
+    let text = "The fox.";
+    let run = |args: &[&std::ffi::OsStr]| {
+        let res = lens(args);
+        assert!(!res.status.success());
+        String::from_utf8_lossy(&res.stderr).to_string()
+    };
+    let base = |model: &std::path::Path| -> Vec<std::ffi::OsString> {
+        vec![
+            "attribute".into(),
+            "--model".into(),
+            model.into(),
+            "--text".into(),
+            text.into(),
+            "--out".into(),
+            out.clone().into(),
+        ]
+    };
+    let with = |model: &std::path::Path, extra: &[&str]| {
+        let mut a = base(model);
+        a.extend(extra.iter().map(|s| std::ffi::OsString::from(*s)));
+        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
+        run(&refs)
+    };
+    let e = with(&seq, &["--target-label", "happy"]);
+    assert!(
+        e.contains("\"happy\" is not one of the model's labels (negative, neutral, positive)"),
+        "{e}"
+    );
+    let e = with(&seq, &["--target", "fox"]);
+    assert!(
+        e.contains("sequence-classification") && e.contains("labels"),
+        "{e}"
+    );
+    let e = with(
+        &task_fixture("albert_qa"),
+        &["--target", "middle", "--position", "2"],
+    );
+    assert!(e.contains("start or end"), "{e}");
+    let e = with(&task_fixture("albert_tokcls"), &["--target-label", "B-PER"]);
+    assert!(e.contains("--position"), "{e}");
+    let e = with(
+        &fixture("albert_grouped"),
+        &["--target-label", "x", "--position", "1"],
+    );
+    assert!(e.contains("no fine-tuned task head"), "{e}");
+    // heads: a labelled file with an unknown label, a model without a classifier
+    let data = tmp.path().join("bad.tsv");
+    std::fs::write(&data, "good\tpositive\nbad\tawful\n").unwrap();
+    let heads = |model: &std::path::Path| {
+        run(&[
+            "heads".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    let e = heads(&seq);
+    assert!(
+        e.contains("line 2") && e.contains("awful") && e.contains("bad.tsv"),
+        "{e}"
+    );
+    let e = heads(&fixture("albert_grouped"));
+    assert!(e.contains("no fine-tuned classifier head"), "{e}");
+    std::fs::write(&data, "a b\tpositive\n").unwrap();
+    let e = heads(&task_fixture("albert_qa"));
+    assert!(
+        e.contains("single-label sequence classifiers") || e.contains("LABEL_0"),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing is written on an error");
+}
