@@ -244,6 +244,8 @@ pub struct Loaded {
     pub applied_layers: usize,
     /// the masked-LM head's own parameters (a tied decoder counts with the word embeddings)
     pub mlm_head: usize,
+    /// a fine-tuned task head's parameters (pooler and classifier, or qa_outputs)
+    pub task_head: usize,
 }
 
 impl Loaded {
@@ -274,6 +276,10 @@ impl Loaded {
             mlm_head: w.mlm.as_ref().map_or(0, |m| {
                 lin(&m.dense) + ln(&m.ln) + n(&m.bias) + if m.tied { 0 } else { n(&m.decoder) }
             }),
+            task_head: w
+                .task
+                .as_ref()
+                .map_or(0, |t| t.pooler.as_ref().map_or(0, lin) + lin(&t.out)),
         }
     }
 

@@ -40,6 +40,9 @@ pub enum RenderView {
     /// context mixing: what each token takes from the others by attention, norm, GlobEnc,
     /// ALTI, value zeroing or attention flow, every method at one token, and their agreement
     Mixing,
+    /// what a fine-tuned head predicts: class probabilities, token labels and entities, or the
+    /// answer span (with --ablate: before and after)
+    Prediction,
 }
 
 /// Everything about a render except the models and traces.
@@ -422,6 +425,10 @@ fn render_runs(
             let data = mixing_data(opts, main, compare)?;
             views::build(&View::Mixing { data: &data }, theme)
         }
+        RenderView::Prediction => {
+            let data = prediction_data(opts, main, rerun)?;
+            views::build(&View::Prediction { data: &data }, theme)
+        }
         RenderView::Js => {
             let mode = match opts.head {
                 None => JsMode::MatchedHeads,
@@ -504,6 +511,43 @@ fn map_data(
         data.name_operands(&main.name, &c.name);
     }
     Ok(data)
+}
+
+/// The prediction view's data: the head's outputs on the main trace and, with heads switched
+/// off, on the intact run (`rerun` with the model's own config runs without the ablation).
+fn prediction_data(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<crate::views::prediction::Data> {
+    use crate::model::task::predict;
+    let m = main.model;
+    let no_head = || {
+        LensError::Analysis(format!(
+            "{} has no fine-tuned task head (config.json's architectures: {}), so there is no prediction to show; the lens view shows a masked-LM's",
+            main.name,
+            if m.config.architectures.is_empty() { "none".to_string() } else { m.config.architectures.join(", ") }
+        ))
+    };
+    let head = m.weights.task.as_ref().ok_or_else(no_head)?;
+    let after = predict(&m.config, &m.weights, main.trace).ok_or_else(no_head)??;
+    let intact = match opts.ablate.is_empty() {
+        true => None,
+        false => Some(rerun(&m.config)?),
+    };
+    let before = match &intact {
+        Some(t) => Some((t, predict(&m.config, &m.weights, t).ok_or_else(no_head)??)),
+        None => None,
+    };
+    let o = crate::views::prediction::Options {
+        position: opts.position,
+    };
+    crate::views::prediction::derive(
+        (&main.name, &head.spec.architecture),
+        (main.trace, &after),
+        before.as_ref().map(|(t, p)| (*t, p)),
+        &o,
+    )
 }
 
 /// The mixing view's data: each model's context-mixing matrices (the methods the view shows;

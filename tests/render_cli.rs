@@ -793,7 +793,14 @@ fn list_views_names_every_view_and_each_renders() {
     ] {
         assert!(ids.contains(&v), "{v} is not listed: {listed}");
     }
-    for v in ["explain", "attribution", "layers", "grid", "head-map"] {
+    for v in [
+        "explain",
+        "attribution",
+        "layers",
+        "grid",
+        "head-map",
+        "prediction",
+    ] {
         assert!(ids.contains(&v), "{v} is not listed: {listed}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -808,6 +815,10 @@ fn list_views_names_every_view_and_each_renders() {
         ];
         if id == "explain" {
             args.extend(["--head", "1"]);
+        }
+        if id == "prediction" {
+            // a fine-tuned classifier: the built-in models are masked LMs
+            args.extend(["--model", "tests/fixtures/tasks/albert_seqcls"]);
         }
         ok(&render(&args, &svg));
         assert!(

@@ -304,8 +304,23 @@ impl Chrome {
                 Some(info) => {
                     ui.label(egui::RichText::new(info.source.label()).strong());
                     ui.label(&info.summary);
-                    if !info.has_mlm {
-                        ui.weak("no masked-LM head in this checkpoint");
+                    match &info.task {
+                        Some(t) if t.kind == crate::model::task::TaskKind::QuestionAnswering => {
+                            ui.label(format!("{}: a start and an end logit per token", t.architecture));
+                        }
+                        Some(t) => {
+                            ui.label(format!(
+                                "{}: {} label{} ({})",
+                                t.architecture,
+                                t.labels.len(),
+                                if t.labels.len() == 1 { "" } else { "s" },
+                                t.labels.join(", ")
+                            ));
+                        }
+                        None if !info.has_mlm => {
+                            ui.weak("no masked-LM head in this checkpoint");
+                        }
+                        None => {}
                     }
                     for w in &info.warnings {
                         ui.colored_label(ui.visuals().warn_fg_color, w);

@@ -127,6 +127,7 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             backend: "cpu".into(),
             intact: None,
             prediction: None,
+            task: None,
         };
         app.session.set_trace(traced.clone());
         if tab == "shared" {

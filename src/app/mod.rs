@@ -281,9 +281,16 @@ impl LensApp {
         egui::CentralPanel::default_margins().show(ui, |ui| {
             // wrapped: in presentation mode's large type the tabs take two rows, none cut off
             ui.horizontal_wrapped(|ui| {
+                // a little under the heading size: nine tabs fit one row at 1280 px
+                let size = ui
+                    .style()
+                    .text_styles
+                    .get(&egui::TextStyle::Heading)
+                    .map_or(18.0, |f| f.size)
+                    * 0.88;
                 for tab in tabs.iter() {
                     let on = cx.settings.open_tab == tab.id();
-                    let title = egui::RichText::new(tab.title()).heading();
+                    let title = egui::RichText::new(tab.title()).size(size);
                     if ui.selectable_label(on, title).clicked() {
                         cx.settings.open_tab = tab.id().to_string();
                     }

@@ -195,6 +195,10 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
         "projection" => {
             strict::<ProjectionSettings>(id, v)?;
         }
+        "prediction" => {
+            let s: crate::views::prediction::Options = strict(id, v)?;
+            position("tabs.prediction.position", s.position, run)?;
+        }
         "mixing" => {
             use crate::insight::mixing::{Method, Stage};
             let s: crate::app::tabs::mixing::MixingSettings = strict(id, v)?;

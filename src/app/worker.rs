@@ -32,8 +32,10 @@ pub struct Traced {
     pub backend: String,
     /// with an intervention (heads off, tokens masked): the same input run without it
     pub intact: Option<Arc<Traced>>,
-    /// with an intervention and a masked-LM head: the top prediction before and after it
+    /// with an intervention and a masked-LM or task head: the top prediction before and after it
     pub prediction: Option<PredictionChange>,
+    /// the fine-tuned task head's prediction (models with one)
+    pub task: Option<Arc<crate::model::task::Prediction>>,
 }
 
 /// The masked-LM head's top prediction at one position, without and with an intervention.
@@ -45,6 +47,25 @@ pub struct PredictionChange {
     pub after: (String, f32),
 }
 
+/// A task head's prediction before and after an intervention: the class, the label of the
+/// first masked token (else the first ordinary one), or the answer span.
+fn task_change(
+    iv: &Intervention,
+    (t0, before): (&Trace, &crate::model::task::Prediction),
+    (t1, after): (&Trace, &crate::model::task::Prediction),
+) -> PredictionChange {
+    let position = match before.kind {
+        crate::model::task::TaskKind::SequenceClassification => 0,
+        _ => t1.focus(iv.masked.first().copied()),
+    };
+    let context = |t: &Trace| crate::views::prediction::answerable(t);
+    PredictionChange {
+        position,
+        before: before.headline(&t0.tokens, position, &context(t0)),
+        after: after.headline(&t1.tokens, position, &context(t1)),
+    }
+}
+
 /// What the UI shows about a loaded model.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
@@ -52,6 +73,8 @@ pub struct ModelInfo {
     pub summary: String,
     pub model_type: crate::model::ModelType,
     pub has_mlm: bool,
+    /// the fine-tuned head, when the model has one
+    pub task: Option<crate::model::task::TaskSpec>,
     pub warnings: Vec<String>,
     /// an identity for the tokenizer (its file's bytes hashed), to tell whether two models
     /// tokenize alike
@@ -138,7 +161,14 @@ impl Engine {
         let mut traced = self.forward(slot, &changed, &opts)?;
         if !iv.is_empty() {
             let intact = self.forward(slot, &input, &ForwardOptions::default())?;
-            traced.prediction = self.prediction_change(slot, iv, (&intact.trace, &traced.trace));
+            traced.prediction = match (&intact.task, &traced.task) {
+                (Some(before), Some(after)) => Some(task_change(
+                    iv,
+                    (&intact.trace, before),
+                    (&traced.trace, after),
+                )),
+                _ => self.prediction_change(slot, iv, (&intact.trace, &traced.trace)),
+            };
             traced.intact = Some(Arc::new(intact));
         }
         let trace = traced.trace.clone();
@@ -165,6 +195,10 @@ impl Engine {
             .forward_with(&m.config, &m.weights, input, opts)
             .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)))
             .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
+        let task = crate::model::task::predict(&m.config, &m.weights, &trace)
+            .transpose()
+            .map_err(|e| format!("the task head of {}: {e}", m.dir.display()))?
+            .map(Arc::new);
         Ok(Traced {
             trace: Arc::new(trace),
             rollout: Arc::new(rollout),
@@ -172,6 +206,7 @@ impl Engine {
             backend: self.backend_label(),
             intact: None,
             prediction: None,
+            task,
         })
     }
 
@@ -395,7 +430,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
     // one definition everywhere (this line, the parameter table, the README): embeddings,
     // projection and encoder as loaded; the masked-LM head apart; no [CLS] pooler
     let summary = format!(
-        "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters + {} masked-LM head ({})",
+        "{} · {} layers{} · {} heads · H {}{} · vocab {} · {} parameters + {} ({})",
         c.model_type.as_str(),
         c.num_hidden_layers,
         if c.model_type.family().shared_layers {
@@ -416,7 +451,14 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         },
         c.vocab_size,
         format_count(params.backbone()),
-        format_count(params.mlm_head),
+        match &m.weights.task {
+            Some(t) => format!(
+                "{} {} head",
+                format_count(params.task_head),
+                t.spec.kind.name().replace('-', " ")
+            ),
+            None => format!("{} masked-LM head", format_count(params.mlm_head)),
+        },
         m.weights
             .stored_dtypes
             .iter()
@@ -430,6 +472,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         summary,
         model_type: c.model_type,
         has_mlm: m.weights.mlm.is_some(),
+        task: m.weights.task.as_ref().map(|h| h.spec.clone()),
         warnings: m.warnings.clone(),
         tokenizer_id: h.finish(),
         params,

@@ -311,6 +311,24 @@ pub fn softmax(row: &[f32]) -> Vec<f32> {
     e.iter().map(|v| (v / s) as f32).collect()
 }
 
+/// Tokens back to text: SentencePiece pieces ("▁" starts a word) or WordPiece ("##" continues
+/// one), as a reader would write the span.
+pub fn join_tokens(tokens: &[String]) -> String {
+    let sentencepiece = tokens.iter().any(|t| t.contains('\u{2581}'));
+    let mut out = String::new();
+    for t in tokens {
+        if sentencepiece {
+            out.push_str(&t.replace('\u{2581}', " "));
+        } else if let Some(rest) = t.strip_prefix("##") {
+            out.push_str(rest);
+        } else {
+            out.push(' ');
+            out.push_str(t);
+        }
+    }
+    out.trim().to_string()
+}
+
 /// One entity of a tagger's output: consecutive tokens of one type (BIO tags merged).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entity {
@@ -337,6 +355,30 @@ pub struct Span {
 pub const MAX_ANSWER_TOKENS: usize = 15;
 
 impl Prediction {
+    /// The prediction in a few words, with its probability: the predicted class (sequence
+    /// classification), the label of token `position` (token classification), or the best
+    /// answer span's tokens (QA, among `allowed`); regression gives its value.
+    pub fn headline(&self, tokens: &[String], position: usize, allowed: &[bool]) -> (String, f32) {
+        match self.kind {
+            TaskKind::QuestionAnswering => match self.best_span(allowed) {
+                Some(s) => (join_tokens(&tokens[s.start..=s.end]), s.score),
+                None => ("no answer".to_string(), 0.0),
+            },
+            _ => {
+                let row = if self.kind == TaskKind::SequenceClassification {
+                    0
+                } else {
+                    position.min(self.rows.saturating_sub(1))
+                };
+                if self.problem == Problem::Regression {
+                    return (format!("{:.4}", self.row(row)[0]), self.row(row)[0]);
+                }
+                let best = self.predicted(row);
+                (self.labels[best].clone(), self.scores(row)[best])
+            }
+        }
+    }
+
     /// Row `r` of the logits.
     pub fn row(&self, r: usize) -> &[f32] {
         &self.logits[r * self.cols..(r + 1) * self.cols]
@@ -526,6 +568,16 @@ mod tests {
             .collect();
         assert_eq!(spans, [("PER", 1, 2), ("LOC", 4, 4), ("PER", 5, 5)]);
         assert!(e.iter().all(|e| e.score > 0.9 && e.score < 1.0));
+    }
+
+    #[test]
+    fn tokens_join_back_to_words() {
+        let sp: Vec<String> = ["\u{2581}the", "\u{2581}fo", "x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(join_tokens(&sp), "the fox");
+        let wp: Vec<String> = ["the", "fo", "##x", "."].map(String::from).to_vec();
+        assert_eq!(join_tokens(&wp), "the fox .");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! tests come through here, so a view looks the same wherever it is saved from.
 
 pub mod mixing;
+pub mod prediction;
 
 use crate::analysis::maps::MapData;
 use crate::colormap::Colormap;
@@ -82,6 +83,8 @@ pub enum View<'a> {
     },
     /// context mixing: one method's map, every method at one token, their agreement
     Mixing { data: &'a mixing::Data },
+    /// what a fine-tuned head predicts, and how an intervention changed it
+    Prediction { data: &'a prediction::Data },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
         model: &'a str,
@@ -186,6 +189,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
         }
         View::Mixing { data } => {
             let (f, m) = mixing::figure(data, theme)?;
+            (f, Some(m))
+        }
+        View::Prediction { data } => {
+            let (f, m) = prediction::figure(data, theme)?;
             (f, Some(m))
         }
         View::Lens {

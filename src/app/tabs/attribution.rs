@@ -12,6 +12,7 @@ use crate::app::worker::ModelSlot;
 use crate::figures::attribution::{shade, signed};
 use crate::figures::Theme;
 use crate::insight::attribution::{attribute_with, Attribution, Comparison, Method, Target};
+use crate::model::task::TaskKind;
 use crate::model::Trace;
 use crate::views::{self, View};
 use egui::{Color32, RichText};
@@ -114,15 +115,22 @@ impl AttributionTab {
 
     fn controls(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
         let pos = self.position(trace);
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 3.0;
-            ui.label("Prediction at:");
-            for (i, t) in trace.tokens.iter().enumerate() {
-                if ui.selectable_label(i == pos, t).clicked() {
-                    self.settings.position = Some(i);
+        let task = cx.info(ModelSlot::Main).and_then(|i| i.task.clone());
+        // a sequence classifier's prediction is made at [CLS]: no position to choose
+        if task
+            .as_ref()
+            .is_none_or(|t| t.kind != TaskKind::SequenceClassification)
+        {
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 3.0;
+                ui.label("Prediction at:");
+                for (i, t) in trace.tokens.iter().enumerate() {
+                    if ui.selectable_label(i == pos, t).clicked() {
+                        self.settings.position = Some(i);
+                    }
                 }
-            }
-        });
+            });
+        }
         ui.horizontal_wrapped(|ui| {
             crate::app::widgets::combo(ui, ("attr_method", "Attribution"), self.settings.method.name(), |ui| {
                     for m in Method::ALL {
@@ -134,13 +142,37 @@ impl AttributionTab {
                 "IG steps",
                 egui::Slider::new(&mut self.settings.steps, 1..=200).logarithmic(true),
             );
-            ui.label("Target:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.settings.target)
-                    .desired_width(110.0)
-                    .hint_text("top 1"),
-            )
-            .on_hover_text("the predicted token whose logit is attributed (a vocabulary entry); empty: the model's top 1");
+            match &task {
+                Some(spec) => {
+                    let choices: Vec<String> = match spec.kind {
+                        TaskKind::QuestionAnswering => vec!["start".into(), "end".into()],
+                        _ => spec.labels.clone(),
+                    };
+                    let shown = match self.settings.target.trim() {
+                        "" if spec.kind == TaskKind::QuestionAnswering => "start",
+                        "" => "predicted",
+                        t => t,
+                    }
+                    .to_string();
+                    crate::app::widgets::combo(ui, ("attr_target", "Target"), &shown, |ui| {
+                        if spec.kind != TaskKind::QuestionAnswering {
+                            ui.selectable_value(&mut self.settings.target, String::new(), "predicted");
+                        }
+                        for c in choices {
+                            ui.selectable_value(&mut self.settings.target, c.clone(), c);
+                        }
+                    });
+                }
+                None => {
+                    ui.label("Target:");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.settings.target)
+                            .desired_width(110.0)
+                            .hint_text("top 1"),
+                    )
+                    .on_hover_text("the predicted token whose logit is attributed (a vocabulary entry); empty: the model's top 1");
+                }
+            }
             export_button(self, ui, cx, "attribution");
         });
     }
@@ -207,13 +239,14 @@ impl Tab for AttributionTab {
             super::no_trace(ui);
             return;
         };
-        if !super::has_mlm_or_say(ui, cx, "there is no prediction to attribute") {
+        let has_task = cx.info(ModelSlot::Main).is_some_and(|i| i.task.is_some());
+        if !has_task && !super::has_mlm_or_say(ui, cx, "there is no prediction to attribute") {
             return;
         }
         ui.weak("Which tokens a prediction depends on, by gradient, beside where attention looks from the same token. If attention were an explanation, the rows would agree; the rank correlations say how much they do on this text.");
         self.controls(ui, cx, &trace);
         let pos = self.position(&trace);
-        if let Some(tok) = trace.tokens.get(pos) {
+        if let Some(tok) = trace.tokens.get(pos).filter(|_| !has_task) {
             if !crate::model::trace::MASK_TOKENS.contains(&tok.as_str()) {
                 ui.colored_label(
                     ui.visuals().warn_fg_color,

@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod explain;
 pub mod lens;
 pub mod mixing;
+pub mod prediction;
 pub mod projection;
 pub mod shared;
 
@@ -68,6 +69,7 @@ pub trait Tab: AsAny {
 pub fn registry() -> Vec<Box<dyn Tab>> {
     vec![
         Box::new(attention::AttentionTab::default()),
+        Box::new(prediction::PredictionTab::default()),
         Box::new(projection::ProjectionTab::default()),
         Box::new(shared::SharedTab::default()),
         Box::new(lens::LensTab::default()),
