@@ -245,6 +245,12 @@ enum Command {
         scene: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
+        /// importance, pruning, confusion: the labelled file the classifier is measured on
+        /// (text<TAB>label, text<TAB>pair<TAB>label or .jsonl), and how many of its examples
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, value_parser = cli::ranges::count(1..=10_000_000))]
+        limit: Option<usize>,
         /// print every view id (and the corpus views of `corpus figure`), then stop
         #[arg(long)]
         list_views: bool,
@@ -482,6 +488,8 @@ fn run(cli: Cli) -> Result<()> {
             animate,
             fps,
             backend,
+            data,
+            limit,
             list_views,
             out,
         }) => {
@@ -559,7 +567,8 @@ fn run(cli: Cli) -> Result<()> {
             let method = method
                 .filter(|_| mixing.is_none())
                 .unwrap_or_else(|| "integrated-gradients".into());
-            let opts = RenderOptions {
+            let mut opts = RenderOptions {
+                evaluation: None,
                 view,
                 layer,
                 mixing: mixing.unwrap_or_default(),
@@ -625,6 +634,12 @@ fn run(cli: Cli) -> Result<()> {
                     model: m,
                     trace: t,
                 });
+            opts.evaluation = cli::heads::for_render(
+                view,
+                (data.as_deref(), limit),
+                (&main_model, &main.name),
+                &mut be,
+            )?;
             let input = main_model.encode(&text, pair.as_deref())?;
             let mut rerun = |cfg: &albert_lens::model::ModelConfig| {
                 be.forward(cfg, &main_model.weights, &input)

@@ -43,6 +43,12 @@ pub enum RenderView {
     /// what a fine-tuned head predicts: class probabilities, token labels and entities, or the
     /// answer span (with --ablate: before and after)
     Prediction,
+    /// a classifier's head importance over a labelled file (--data), layer × head
+    Importance,
+    /// a classifier's accuracy over a labelled file (--data) as heads are masked
+    Pruning,
+    /// a classifier's confusion matrix over a labelled file (--data)
+    Confusion,
 }
 
 /// Everything about a render except the models and traces.
@@ -54,6 +60,8 @@ pub struct RenderOptions {
     /// the mixing view's method, layer or aggregate, and token (its hide-special and colormap
     /// are taken from the options below)
     pub mixing: crate::views::mixing::Options,
+    /// importance, pruning and confusion: the classifier's report on the labelled file
+    pub evaluation: Option<crate::views::evaluation::Data>,
     /// the heads switched off in the main model's run (the mixing view's gradients run with
     /// them, as the window's do)
     pub ablate: crate::model::Ablation,
@@ -428,6 +436,20 @@ fn render_runs(
         RenderView::Prediction => {
             let data = prediction_data(opts, main, rerun)?;
             views::build(&View::Prediction { data: &data }, theme)
+        }
+        RenderView::Importance | RenderView::Pruning | RenderView::Confusion => {
+            use crate::views::evaluation::Which;
+            let data = opts.evaluation.as_ref().ok_or_else(|| {
+                LensError::Analysis(
+                    "the importance, pruning and confusion views measure a classifier on a labelled file: give --data FILE".into(),
+                )
+            })?;
+            let which = match opts.view {
+                RenderView::Importance => Which::Importance,
+                RenderView::Pruning => Which::Pruning,
+                _ => Which::Confusion,
+            };
+            views::build(&View::Evaluation { data, which }, theme)
         }
         RenderView::Js => {
             let mode = match opts.head {

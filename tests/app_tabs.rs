@@ -1606,3 +1606,58 @@ fn a_classifier_is_explained_then_its_most_important_head_switched_off() {
     mask_status_bar(&mut h);
     h.snapshot("prediction_tab");
 }
+
+/// The Prediction tab's labelled-file mode on the fixture classifier: ▶ Measure runs on the
+/// worker; the accuracy and head importance equal torch's (tools/fixtures/make_tasks.py); the
+/// figures export; clicking a wrong example opens it as the input.
+#[test]
+fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
+    use albert_lens::app::tabs::prediction::PredictionTab;
+    let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
+    let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
+    open_tab(&mut h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<PredictionTab>()
+        .unwrap()
+        .settings
+        .file = Some(folder.join("data.tsv"));
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let want = folder.join("heads.safetensors");
+    let acc = file_tensor(&want, "accuracy").unwrap()[0];
+    h.get_by_label_contains(&format!("Accuracy {:.1}% on 6 examples", acc * 100.0));
+    let m = {
+        let app = h.state();
+        app.tab::<PredictionTab>()
+            .unwrap()
+            .measured()
+            .unwrap()
+            .unwrap()
+    };
+    let imp = file_tensor(&want, "importance").unwrap();
+    let scale = imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+    assert!(max_abs_diff(&m.view.report.importance, &imp) <= 1e-3 * scale);
+    for what in ["importance", "pruning", "confusion"] {
+        let (fig, matrix) = h
+            .state_mut()
+            .build_export("prediction", what, &Theme::LIGHT)
+            .unwrap();
+        assert!(
+            albert_lens::figures::parse_svg(&fig.to_svg()).is_ok(),
+            "{what}"
+        );
+        assert!(matrix.is_some(), "{what}");
+    }
+    let wrong = m.view.report.wrong(&m.data);
+    let first = &m.data.examples[wrong[0]];
+    h.get_by_label_contains(&format!("line {}:", first.line))
+        .click();
+    h.run_steps(2);
+    wait(&mut h);
+    assert_eq!(h.state().session.settings.text, first.text);
+    assert!(!h.state().tab::<PredictionTab>().unwrap().settings.evaluate);
+}

@@ -490,7 +490,10 @@ fn wrong_targets_and_bad_labelled_files_are_clear_errors() {
         "{e}"
     );
     let e = heads(&fixture("albert_grouped"));
-    assert!(e.contains("no fine-tuned classifier head"), "{e}");
+    assert!(
+        e.contains("neither a fine-tuned classifier head nor a masked-LM head"),
+        "{e}"
+    );
     std::fs::write(&data, "a b\tpositive\n").unwrap();
     let e = heads(&task_fixture("albert_qa"));
     assert!(
@@ -498,4 +501,158 @@ fn wrong_targets_and_bad_labelled_files_are_clear_errors() {
         "{e}"
     );
     assert!(!out.exists(), "nothing is written on an error");
+}
+
+/// The rows of a CSV the render command wrote: (row label, values).
+fn csv_rows(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            let label = f.next().unwrap().trim_matches('"').to_string();
+            (label, f.map(|v| v.parse().unwrap()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn render_draws_importance_pruning_and_confusion_from_a_labelled_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = task_fixture("bert_seqcls");
+    let data = dir.join("data.tsv");
+    let want = dir.join("heads.safetensors");
+    let render = |view: &str, out: &std::path::Path| {
+        lens(&[
+            "render".as_ref(),
+            "--model".as_ref(),
+            dir.as_os_str(),
+            "--text".as_ref(),
+            "unused".as_ref(),
+            "--view".as_ref(),
+            view.as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    let csv = tmp.path().join("importance.csv");
+    let res = render("importance", &csv);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let got: Vec<f32> = csv_rows(&csv).into_iter().flat_map(|r| r.1).collect();
+    let imp = file_tensor(&want, "importance").unwrap();
+    let scale = imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+    assert!(
+        max_abs_diff(&got, &imp) <= 1e-3 * scale,
+        "{got:?} vs {imp:?}"
+    );
+    let csv = tmp.path().join("pruning.csv");
+    assert!(render("pruning", &csv).status.success());
+    let acc: Vec<f32> = csv_rows(&csv).iter().map(|r| r.1[1]).collect();
+    assert_eq!(acc, file_tensor(&want, "pruned_accuracy").unwrap());
+    let csv = tmp.path().join("confusion.csv");
+    assert!(render("confusion", &csv).status.success());
+    let rows = csv_rows(&csv);
+    let right: f32 = (0..rows.len()).map(|i| rows[i].1[i]).sum();
+    let total: f32 = rows.iter().flat_map(|r| r.1.iter()).sum();
+    assert_eq!(total, 6.0);
+    assert_eq!(right / total, file_tensor(&want, "accuracy").unwrap()[0]);
+    for view in ["importance", "pruning", "confusion"] {
+        let svg = tmp.path().join(format!("{view}.svg"));
+        assert!(render(view, &svg).status.success());
+        albert_lens::figures::parse_svg(&std::fs::read_to_string(&svg).unwrap()).unwrap();
+    }
+    // without --data, and --data on a view that takes none: a sentence each, no file
+    let out = tmp.path().join("none.png");
+    let res = lens(&[
+        "render".as_ref(),
+        "--model".as_ref(),
+        dir.as_os_str(),
+        "--text".as_ref(),
+        "x".as_ref(),
+        "--view".as_ref(),
+        "pruning".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("give --data FILE"));
+    let res = render("head", &out);
+    assert!(!res.status.success());
+    assert!(String::from_utf8_lossy(&res.stderr).contains("--data is for the importance"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn heads_measures_a_masked_lm_on_the_builtin_corpus_as_torch_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, dir) in [
+        ("albert_grouped_mlm", fixture("albert_grouped_mlm")),
+        ("bert_mlm", fixture("bert_mlm")),
+        ("albert-mini", model_folder("albert-mini")),
+    ] {
+        let out = tmp.path().join(format!("{name}.safetensors"));
+        let res = lens(&[
+            "heads".as_ref(),
+            "--model".as_ref(),
+            dir.as_os_str(),
+            "--data".as_ref(),
+            "builtin".as_ref(),
+            "--limit".as_ref(),
+            "5".as_ref(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let want = task_fixture("mlm_heads").join(format!("{name}.safetensors"));
+        let imp = file_tensor(&out, "importance").unwrap();
+        let want_imp = file_tensor(&want, "importance").unwrap();
+        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(
+            max_abs_diff(&imp, &want_imp) <= 1e-3 * scale,
+            "{name}: {imp:?} vs {want_imp:?}"
+        );
+        for key in ["accuracy", "pruned_accuracy"] {
+            assert_eq!(
+                file_tensor(&out, key),
+                file_tensor(&want, key),
+                "{name}: {key}"
+            );
+        }
+        assert!(meta_of(&out)["objective"].contains("masked-LM"));
+    }
+    // the trained albert-mini predicts some masked tokens, and masking its heads costs accuracy
+    let acc = file_tensor(
+        &tmp.path().join("albert-mini.safetensors"),
+        "pruned_accuracy",
+    )
+    .unwrap();
+    assert!(acc[0] > 0.2 && acc[10] < acc[0], "{acc:?}");
+}
+
+#[test]
+fn masked_positions_are_fifteen_percent_of_the_ordinary_tokens_and_seeded() {
+    use albert_lens::insight::importance::masked_positions;
+    let special: Vec<bool> = (0..22).map(|i| i == 0 || i == 21).collect();
+    let p = masked_positions(&special, 3, 0);
+    assert_eq!(p.len(), 3, "0.15 * 20 = 3");
+    assert!(p.iter().all(|&i| i > 0 && i < 21) && p.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(p, masked_positions(&special, 3, 0));
+    assert_ne!(p, masked_positions(&special, 4, 0));
+    assert_eq!(masked_positions(&[true, false, true], 0, 0), [1]);
+    assert!(masked_positions(&[true, true], 0, 0).is_empty());
 }

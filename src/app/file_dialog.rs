@@ -61,6 +61,8 @@ pub enum PathFor {
     OpenScene,
     ModelFolder(ModelSlot),
     CorpusFile,
+    /// the Prediction tab's labelled examples
+    LabelledFile,
 }
 
 /// The in-app prompt for a path, shown where no native dialog could open.

@@ -348,6 +348,11 @@ impl LensApp {
                     c.settings.use_file = true;
                 }
             }
+            Some(session::ViewRequest::LabelledFile(path)) => {
+                if let Some(p) = self.tab_mut::<tabs::prediction::PredictionTab>() {
+                    p.settings.file = Some(path);
+                }
+            }
             Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {
                 Ok(s) => {
                     let missing = self.apply_scene(&s);

@@ -196,8 +196,8 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
             strict::<ProjectionSettings>(id, v)?;
         }
         "prediction" => {
-            let s: crate::views::prediction::Options = strict(id, v)?;
-            position("tabs.prediction.position", s.position, run)?;
+            let s: crate::app::tabs::prediction::PredictionSettings = strict(id, v)?;
+            position("tabs.prediction.view.position", s.view.position, run)?;
         }
         "mixing" => {
             use crate::insight::mixing::{Method, Stage};

@@ -108,6 +108,8 @@ pub enum ViewRequest {
     InterventionDiff,
     /// the Corpus tab's file, typed where no file dialog could open
     CorpusFile(std::path::PathBuf),
+    /// the Prediction tab's labelled file, typed where no file dialog could open
+    LabelledFile(std::path::PathBuf),
 }
 
 pub struct Session {
@@ -439,6 +441,7 @@ impl Session {
             PathFor::SaveScene => self.view_request = Some(ViewRequest::SaveScene(path)),
             PathFor::OpenScene => self.view_request = Some(ViewRequest::OpenScene(path)),
             PathFor::CorpusFile => self.view_request = Some(ViewRequest::CorpusFile(path)),
+            PathFor::LabelledFile => self.view_request = Some(ViewRequest::LabelledFile(path)),
             PathFor::ModelFolder(slot) => self.open(slot, ModelSource::Folder(path)),
         }
     }

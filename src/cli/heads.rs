@@ -9,16 +9,22 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub(crate) struct HeadsArgs {
-    /// a fine-tuned sequence classifier: model folder, hub:ID, or a built-in model
+    /// a fine-tuned sequence classifier, or a masked LM: model folder, hub:ID, or a built-in
+    /// model
     #[arg(long)]
     model: PathBuf,
-    /// the labelled examples: text<TAB>label or text<TAB>pair<TAB>label lines, or .jsonl with
-    /// text, pair and label; a label is a name from the model's id2label or its number
+    /// a classifier's labelled examples: text<TAB>label or text<TAB>pair<TAB>label lines, or
+    /// .jsonl with text, pair and label (a label is a name from id2label or its number;
+    /// builtin:genres is the built-in held-out genres); a masked LM's texts: `builtin` (the
+    /// built-in corpus) or a corpus file as `corpus --corpus` reads it
     #[arg(long)]
     data: PathBuf,
-    /// use only the first K examples
+    /// use only the first K examples (a masked LM: 200 texts unless given)
     #[arg(long, value_parser = super::ranges::count(1..=10_000_000))]
     limit: Option<usize>,
+    /// a masked LM: the seed of the masked positions (15% of each text's tokens)
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// where the pruning curve's forward passes run (the gradients run on the CPU)
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
@@ -35,29 +41,43 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
     for w in &m.warnings {
         eprintln!("warning: {w}");
     }
-    let labels = match &m.weights.task {
-        Some(h) => h.spec.labels.clone(),
-        None => anyhow::bail!(
-            "{} has no fine-tuned classifier head (config.json's architectures: {}); head importance is measured for sequence classifiers",
+    let ctl = albert_lens::insight::Control::default();
+    let (r, identity, baseline) = match (&m.weights.task, &m.weights.mlm) {
+        (Some(h), _) => {
+            let data = labelled::read(&a.data, &h.spec.labels, a.limit)?;
+            let r = importance::evaluate(&m, &data, &mut backend, &ctl)?;
+            let n = data.examples.len();
+            let baseline = majority(&r.confusion, r.labels.len()) as f32 / n as f32;
+            println!(
+                "accuracy {:.4} on {n} examples ({} wrong); majority baseline {baseline:.4}",
+                r.accuracy,
+                r.wrong(&data).len(),
+            );
+            (r, data.identity, Some(baseline))
+        }
+        (None, Some(_)) => {
+            let texts = corpus_texts(&a.data, a.limit.unwrap_or(MLM_TEXTS))?;
+            let r = importance::evaluate_mlm(&m, &texts.0, a.seed, &mut backend, &ctl)?;
+            println!(
+                "masked-token top-1 accuracy {:.4} on {} texts ({}% of each text's tokens masked, seed {})",
+                r.accuracy,
+                r.predictions.len(),
+                importance::MASKED_SHARE * 100.0,
+                a.seed
+            );
+            (r, texts.1, None)
+        }
+        (None, None) => anyhow::bail!(
+            "{} has neither a fine-tuned classifier head nor a masked-LM head (config.json's architectures: {}), so there is no loss to measure heads by",
             dir.display(),
             if m.config.architectures.is_empty() { "none".to_string() } else { m.config.architectures.join(", ") }
         ),
     };
-    let data = labelled::read(&a.data, &labels, a.limit)?;
-    let ctl = albert_lens::insight::Control::default();
-    let r = importance::evaluate(&m, &data, &mut backend, &ctl)?;
-    let bytes = r.to_safetensors_bytes(&dir.display().to_string(), &data)?;
+    let bytes = r.to_safetensors_bytes(&dir.display().to_string(), &identity)?;
     albert_lens::files::write_atomic(&a.out, &bytes)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    let n = data.examples.len();
-    println!(
-        "accuracy {:.4} on {n} examples ({} wrong); majority baseline {:.4}",
-        r.accuracy,
-        r.wrong(&data).len(),
-        majority(&r.confusion, r.labels.len()) as f32 / n as f32
-    );
-    let top = r.least_important(r.importance.len());
-    let most: Vec<String> = top
+    let order = r.least_important(r.importance.len());
+    let most: Vec<String> = order
         .0
         .iter()
         .rev()
@@ -74,8 +94,76 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
         .map(|(k, acc)| format!("{k}:{acc:.3}"))
         .collect();
     println!("pruning curve (heads masked:accuracy): {}", curve.join(" "));
+    if let Some(b) = baseline {
+        eprintln!("(majority baseline {b:.4})");
+    }
     eprintln!("-> {}", a.out.display());
     Ok(())
+}
+
+/// A text and its optional second segment.
+type Text = (String, Option<String>);
+
+/// Texts the masked LM is measured on by default.
+const MLM_TEXTS: usize = 200;
+
+/// The first `limit` texts of a corpus (`builtin` or a file, as `corpus --corpus` reads them)
+/// and the corpus's identity.
+fn corpus_texts(
+    spec: &std::path::Path,
+    limit: usize,
+) -> Result<(Vec<Text>, String)> {
+    use albert_lens::corpus::{CorpusSource, Line};
+    let source = CorpusSource::parse(&spec.to_string_lossy());
+    let mut lines = source.lines((0, 1))?;
+    let mut texts = Vec::new();
+    while texts.len() < limit {
+        match lines.next().transpose()? {
+            Some(Line::Text { text, pair, .. }) => texts.push((text, pair)),
+            Some(Line::Skipped { .. }) => continue,
+            None => break,
+        }
+    }
+    anyhow::ensure!(!texts.is_empty(), "{} holds no texts", spec.display());
+    Ok((
+        texts,
+        source.fingerprint().unwrap_or_else(|| "builtin".into()),
+    ))
+}
+
+/// `render --view importance|pruning|confusion --data FILE`: the classifier's report on the
+/// file (None for the other views, which take no --data).
+pub(crate) fn for_render(
+    view: albert_lens::render::RenderView,
+    (data, limit): (Option<&std::path::Path>, Option<usize>),
+    (m, name): (&LoadedModel, &str),
+    backend: &mut dyn albert_lens::backend::Backend,
+) -> Result<Option<albert_lens::views::evaluation::Data>> {
+    use albert_lens::render::RenderView;
+    let evaluates = matches!(
+        view,
+        RenderView::Importance | RenderView::Pruning | RenderView::Confusion
+    );
+    let data = match (data, evaluates) {
+        (Some(d), true) => d,
+        (None, true) => anyhow::bail!(
+            "the {view:?} view measures a classifier on a labelled file: give --data FILE (text<TAB>label lines or .jsonl)"
+        ),
+        (Some(_), false) => anyhow::bail!(
+            "--data is for the importance, pruning and confusion views, not {view:?}"
+        ),
+        (None, false) => return Ok(None),
+    };
+    let labels = match &m.weights.task {
+        Some(h) => h.spec.labels.clone(),
+        None => anyhow::bail!(
+            "{name} has no fine-tuned classifier head, so it cannot be measured on labelled data"
+        ),
+    };
+    let data = labelled::read(data, &labels, limit)?;
+    let ctl = albert_lens::insight::Control::default();
+    let r = importance::evaluate(m, &data, backend, &ctl)?;
+    Ok(Some(albert_lens::views::evaluation::derive(name, &data, r)))
 }
 
 /// The examples of the most frequent gold label, from the confusion matrix's rows.

@@ -66,8 +66,9 @@ impl HeadReport {
 
     /// The `heads` file: `importance` F32 `[maps, heads]`, `accuracy` F32 `[1]`,
     /// `pruned_accuracy` F32 `[steps]`, `pruned_heads` I64 `[steps]`, `confusion` F32
-    /// `[labels, labels]`; metadata `model`, `data` (the file's identity), `labels`, `examples`.
-    pub fn to_safetensors_bytes(&self, model: &str, data: &Labelled) -> Result<Vec<u8>> {
+    /// `[labels, labels]` (classifiers); metadata `model`, `data` (the file's identity),
+    /// `labels`, `examples`, `objective`.
+    pub fn to_safetensors_bytes(&self, model: &str, data_identity: &str) -> Result<Vec<u8>> {
         use safetensors::tensor::{Dtype, TensorView};
         let err = |e: safetensors::SafeTensorError| LensError::Compute(e.to_string());
         let f32s = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
@@ -102,13 +103,24 @@ impl HeadReport {
         ));
         let meta = std::collections::HashMap::from([
             ("model".to_string(), model.to_string()),
-            ("data".to_string(), data.identity.clone()),
+            ("data".to_string(), data_identity.to_string()),
             (
                 "labels".to_string(),
                 serde_json::to_string(&self.labels)
                     .map_err(|e| LensError::Compute(e.to_string()))?,
             ),
-            ("examples".to_string(), data.examples.len().to_string()),
+            ("examples".to_string(), self.predictions.len().to_string()),
+            (
+                "objective".to_string(),
+                if l > 0 {
+                    "cross-entropy of the gold label".to_string()
+                } else {
+                    format!(
+                        "masked-LM cross-entropy on {}% of each text's tokens",
+                        MASKED_SHARE * 100.0
+                    )
+                },
+            ),
         ]);
         safetensors::serialize(views, Some(meta)).map_err(err)
     }
@@ -124,6 +136,205 @@ fn order(importance: &[f32]) -> Vec<usize> {
 /// The number of heads masked at step `i` of `total`: ⌊i/10 · total + ½⌋.
 pub fn pruned_at(i: usize, total: usize) -> usize {
     (i * total + 5) / 10
+}
+
+/// What one example's loss and accuracy are of.
+enum Objective {
+    /// a sequence classifier's gold label
+    Class(usize),
+    /// the masked LM's original tokens at the masked positions
+    Masked(Vec<(usize, u32)>),
+}
+
+/// One example, tokenized (masked for the MLM), with its objective.
+struct Prepared {
+    input: crate::model::EncodedInput,
+    objective: Objective,
+}
+
+/// Cross-entropy of `target` under the softmax of `logits` (a 1-D tensor), shifted by its max.
+fn cross_entropy(logits: &Tensor, target: usize) -> Result<Tensor> {
+    let max = logits
+        .to_vec1::<f64>()?
+        .into_iter()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let lse = ((logits - max)?.exp()?.sum_all()?.log()? + max)?;
+    Ok((lse - logits.narrow(0, target, 1)?.sum_all()?)?)
+}
+
+/// The index of the largest value.
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
+/// The example's loss (differentiable, from the last hidden state `x`), and from its values
+/// (prediction, its probability, right, counted).
+fn loss_of(
+    model: &LoadedModel,
+    x: &Tensor,
+    objective: &Objective,
+) -> Result<(Tensor, (usize, f32, usize, usize))> {
+    match objective {
+        Objective::Class(gold) => {
+            let logits = task_logits(model, x)?.flatten_all()?;
+            let values: Vec<f32> = logits.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect();
+            let best = argmax(&values);
+            let p = crate::model::task::softmax(&values)[best];
+            let loss = cross_entropy(&logits, *gold)?;
+            Ok((loss, (best, p, usize::from(best == *gold), 1)))
+        }
+        Objective::Masked(targets) => {
+            let mut total: Option<Tensor> = None;
+            let mut right = 0;
+            for &(pos, id) in targets {
+                let logits = super::attribution::mlm_logits(model, x, pos)?;
+                let values: Vec<f32> = logits.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect();
+                right += usize::from(argmax(&values) == id as usize);
+                let l = cross_entropy(&logits, id as usize)?;
+                total = Some(match total {
+                    Some(t) => (t + l)?,
+                    None => l,
+                });
+            }
+            let k = targets.len().max(1);
+            let loss = (total.ok_or_else(|| LensError::Analysis("no masked position".into()))?
+                / k as f64)?;
+            Ok((loss, (0, right as f32 / k as f32, right, targets.len())))
+        }
+    }
+}
+
+/// Right and counted under `hidden` (the last hidden state of a backend run).
+fn score_of(model: &LoadedModel, hidden: &[f32], objective: &Objective) -> Result<(usize, usize)> {
+    let cfg = &model.config;
+    match objective {
+        Objective::Class(gold) => {
+            let head = model
+                .weights
+                .task
+                .as_ref()
+                .ok_or_else(super::attribution::no_task_head)?;
+            let p = head.predict(cfg, hidden)?;
+            Ok((usize::from(p.predicted(0) == *gold), 1))
+        }
+        Objective::Masked(targets) => {
+            let head = model
+                .weights
+                .mlm
+                .as_ref()
+                .ok_or_else(super::attribution::no_mlm_head)?;
+            let h = cfg.hidden_size;
+            let mut right = 0;
+            for &(pos, id) in targets {
+                let logits = head.logits(cfg, &hidden[pos * h..(pos + 1) * h])?;
+                right += usize::from(argmax(&logits) == id as usize);
+            }
+            Ok((right, targets.len()))
+        }
+    }
+}
+
+/// Head importance, accuracy and the pruning curve over prepared examples; `labels` empty for
+/// the MLM (no confusion matrix then).
+fn measure(
+    model: &LoadedModel,
+    examples: &[Prepared],
+    labels: &[String],
+    backend: &mut dyn Backend,
+    ctl: &Control,
+) -> Result<HeadReport> {
+    let cfg = &model.config;
+    let (maps, heads, l) = (
+        cfg.num_attention_maps(),
+        cfg.num_attention_heads,
+        labels.len(),
+    );
+    let count = examples.len();
+    if count == 0 {
+        return Err(LensError::Analysis(
+            "there are no examples to measure on".into(),
+        ));
+    }
+    let mut total = vec![0f64; maps * heads];
+    let mut predictions = Vec::with_capacity(count);
+    let mut confusion = vec![0u32; l * l];
+    let (mut right, mut counted) = (0, 0);
+    for (i, ex) in examples.iter().enumerate() {
+        if ctl.cancelled() {
+            return Err(LensError::Cancelled("head importance".into()));
+        }
+        let input = &ex.input;
+        let ids = Tensor::from_slice(&input.ids, input.len(), &Device::Cpu)?;
+        let word = model
+            .weights
+            .embeddings
+            .word
+            .index_select(&ids, 0)?
+            .to_dtype(DType::F64)?;
+        let gate = Var::from_tensor(&Tensor::ones((maps, heads), DType::F64, &Device::Cpu)?)?;
+        let x = encoder(model, input, &word, Some(gate.as_tensor()))?;
+        let (loss, (best, p, r, c)) = loss_of(model, &x, &ex.objective)?;
+        let grads = loss.backward()?;
+        let g = grads
+            .get(gate.as_tensor())
+            .ok_or_else(|| LensError::Compute("no gradient reached the head gates".into()))?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        for (t, v) in total.iter_mut().zip(g) {
+            *t += v.abs();
+        }
+        if let Objective::Class(gold) = ex.objective {
+            confusion[gold * l + best] += 1;
+        }
+        predictions.push((best, p));
+        right += r;
+        counted += c;
+        ctl.report(
+            format!("head importance {}/{count}", i + 1),
+            Some(0.7 * (i + 1) as f32 / count as f32),
+        );
+    }
+    let mut report = HeadReport {
+        labels: labels.to_vec(),
+        maps,
+        heads,
+        importance: total.iter().map(|t| (t / count as f64) as f32).collect(),
+        accuracy: right as f32 / counted.max(1) as f32,
+        confusion,
+        predictions,
+        pruning: Vec::new(),
+    };
+    for i in 0..PRUNING_STEPS {
+        let k = pruned_at(i, maps * heads);
+        let opts = ForwardOptions {
+            ablate: report.least_important(k),
+            ..Default::default()
+        };
+        let (mut right, mut counted) = (0, 0);
+        for ex in examples {
+            if ctl.cancelled() {
+                return Err(LensError::Cancelled("the pruning curve".into()));
+            }
+            let trace = backend.forward_with(cfg, &model.weights, &ex.input, &opts)?;
+            let last = trace.hidden_states.last().ok_or_else(|| {
+                LensError::Compute("the forward pass returned no hidden state".into())
+            })?;
+            let (r, c) = score_of(model, last, &ex.objective)?;
+            right += r;
+            counted += c;
+        }
+        report
+            .pruning
+            .push((k, right as f32 / counted.max(1) as f32));
+        ctl.report(
+            format!("pruning curve {}/{PRUNING_STEPS}", i + 1),
+            Some(0.7 + 0.3 * (i + 1) as f32 / PRUNING_STEPS as f32),
+        );
+    }
+    Ok(report)
 }
 
 /// Accuracy, confusion, head importance and the pruning curve of `model`'s sequence classifier
@@ -148,98 +359,76 @@ pub fn evaluate(
             spec.problem
         )));
     }
-    let cfg = &model.config;
-    let (maps, heads, labels) = (
-        cfg.num_attention_maps(),
-        cfg.num_attention_heads,
-        spec.labels.len(),
-    );
-    let count = data.examples.len();
-    let mut total = vec![0f64; maps * heads];
-    let mut predictions = Vec::with_capacity(count);
-    let mut confusion = vec![0u32; labels * labels];
-    let mut inputs = Vec::with_capacity(count);
-    for (i, ex) in data.examples.iter().enumerate() {
-        if ctl.cancelled() {
-            return Err(LensError::Cancelled("head importance".into()));
-        }
-        let input = model.encode(&ex.text, ex.pair.as_deref())?;
-        let ids = Tensor::from_slice(&input.ids, input.len(), &Device::Cpu)?;
-        let word = model
-            .weights
-            .embeddings
-            .word
-            .index_select(&ids, 0)?
-            .to_dtype(DType::F64)?;
-        let gate = Var::from_tensor(&Tensor::ones((maps, heads), DType::F64, &Device::Cpu)?)?;
-        let x = encoder(model, &input, &word, Some(gate.as_tensor()))?;
-        let logits = task_logits(model, &x)?.flatten_all()?;
-        let values = logits.to_vec1::<f64>()?;
-        // cross-entropy of the gold label: logsumexp(z) - z_gold, shifted by the max
-        let max = values.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        let lse = ((&logits - max)?.exp()?.sum_all()?.log()? + max)?;
-        let loss = (lse - logits.narrow(0, ex.label, 1)?.sum_all()?)?;
-        let grads = loss.backward()?;
-        let g = grads
-            .get(gate.as_tensor())
-            .ok_or_else(|| LensError::Compute("no gradient reached the head gates".into()))?
-            .flatten_all()?
-            .to_vec1::<f64>()?;
-        for (t, v) in total.iter_mut().zip(g) {
-            *t += v.abs();
-        }
-        let probs =
-            crate::model::task::softmax(&values.iter().map(|&v| v as f32).collect::<Vec<f32>>());
-        let best = (0..labels)
-            .max_by(|&a, &b| values[a].total_cmp(&values[b]))
-            .unwrap_or(0);
-        confusion[ex.label * labels + best] += 1;
-        predictions.push((best, probs[best]));
-        inputs.push(input);
-        ctl.report(
-            format!("head importance {}/{count}", i + 1),
-            Some(0.7 * (i + 1) as f32 / count as f32),
-        );
+    let mut examples = Vec::with_capacity(data.examples.len());
+    for ex in &data.examples {
+        examples.push(Prepared {
+            input: model.encode(&ex.text, ex.pair.as_deref())?,
+            objective: Objective::Class(ex.label),
+        });
     }
-    let importance: Vec<f32> = total.iter().map(|t| (t / count as f64) as f32).collect();
-    let right = predictions
+    measure(model, &examples, &spec.labels, backend, ctl)
+}
+
+/// The share of a text's ordinary tokens the masked-LM measure masks.
+pub const MASKED_SHARE: f64 = 0.15;
+
+/// SplitMix64: the seeded choice of masked positions (the torch fixture computes the same).
+pub fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The positions masked in text `t`: ⌊0.15·m + ½⌋ (at least 1) of its m ordinary tokens, those
+/// with the smallest splitmix64(seed + 2³² t + position), in position order.
+pub fn masked_positions(special: &[bool], t: u64, seed: u64) -> Vec<usize> {
+    let mut ordinary: Vec<usize> = (0..special.len()).filter(|&i| !special[i]).collect();
+    if ordinary.is_empty() {
+        return Vec::new();
+    }
+    let k = ((MASKED_SHARE * ordinary.len() as f64 + 0.5).floor() as usize).max(1);
+    ordinary.sort_by_key(|&p| splitmix64(seed.wrapping_add(t << 32).wrapping_add(p as u64)));
+    let mut chosen = ordinary[..k].to_vec();
+    chosen.sort();
+    chosen
+}
+
+/// Head importance and the pruning curve of a masked LM on `texts`: in text t the
+/// [`masked_positions`] (seeded) are replaced by the mask token; the loss is the mean
+/// cross-entropy of the original tokens there (what Michel et al. measure for BERT's
+/// pre-training objective), the accuracy their top-1 accuracy.
+pub fn evaluate_mlm(
+    model: &LoadedModel,
+    texts: &[(String, Option<String>)],
+    seed: u64,
+    backend: &mut dyn Backend,
+    ctl: &Control,
+) -> Result<HeadReport> {
+    if model.weights.mlm.is_none() {
+        return Err(super::attribution::no_mlm_head());
+    }
+    let mask = crate::model::trace::MASK_TOKENS
         .iter()
-        .zip(&data.examples)
-        .filter(|(p, e)| p.0 == e.label)
-        .count();
-    let mut report = HeadReport {
-        labels: spec.labels.clone(),
-        maps,
-        heads,
-        importance,
-        accuracy: right as f32 / count as f32,
-        confusion,
-        predictions,
-        pruning: Vec::new(),
-    };
-    for i in 0..PRUNING_STEPS {
-        let k = pruned_at(i, maps * heads);
-        let opts = ForwardOptions {
-            ablate: report.least_important(k),
-            ..Default::default()
-        };
-        let mut right = 0;
-        for (input, ex) in inputs.iter().zip(&data.examples) {
-            if ctl.cancelled() {
-                return Err(LensError::Cancelled("the pruning curve".into()));
-            }
-            let trace = backend.forward_with(cfg, &model.weights, input, &opts)?;
-            let last = trace.hidden_states.last().ok_or_else(|| {
-                LensError::Compute("the forward pass returned no hidden state".into())
-            })?;
-            let p = head.predict(cfg, last)?;
-            right += usize::from(p.predicted(0) == ex.label);
+        .find_map(|t| model.tokenizer.token_to_id(t))
+        .ok_or_else(|| {
+            LensError::Analysis("the tokenizer has no mask token ([MASK] or <mask>)".into())
+        })?;
+    let mut examples = Vec::with_capacity(texts.len());
+    for (t, (text, pair)) in texts.iter().enumerate() {
+        let mut input = model.encode(text, pair.as_deref())?;
+        let positions = masked_positions(&input.special, t as u64, seed);
+        if positions.is_empty() {
+            continue;
         }
-        report.pruning.push((k, right as f32 / count as f32));
-        ctl.report(
-            format!("pruning curve {}/{PRUNING_STEPS}", i + 1),
-            Some(0.7 + 0.3 * (i + 1) as f32 / PRUNING_STEPS as f32),
-        );
+        let targets: Vec<(usize, u32)> = positions.iter().map(|&p| (p, input.ids[p])).collect();
+        for &p in &positions {
+            input.ids[p] = mask;
+        }
+        examples.push(Prepared {
+            input,
+            objective: Objective::Masked(targets),
+        });
     }
-    Ok(report)
+    measure(model, &examples, &[], backend, ctl)
 }

@@ -5,6 +5,8 @@
 //!   first line whose label column reads `label` is a header);
 //! - `.jsonl`: one object per line with `text`, optional `pair` and `label`.
 //!
+//! The path `builtin:genres` is the held-out genre file that ships with the app.
+//!
 //! A label is one of the model's label names (`id2label`) or its number. Every problem (a line
 //! with the wrong number of fields, a label the model does not have, an empty text, a file that
 //! is not UTF-8 text) is an error naming the line.
@@ -36,9 +38,19 @@ pub struct Labelled {
 /// The largest labelled file read (a few million short examples).
 pub const MAX_BYTES: u64 = 256 << 20;
 
+/// The labelled held-out sentences that ship with the app (their genres are the built-in
+/// classifiers' labels; tools/train/finetune_genre.py wrote them), read as the path
+/// [`BUILTIN_NAME`].
+pub const BUILTIN: &str = include_str!("../../assets/corpus/brown-genre-heldout.tsv");
+pub const BUILTIN_NAME: &str = "builtin:genres";
+
 /// Reads a labelled file for a model with these `labels`, keeping the first `limit` examples.
 pub fn read(path: &Path, labels: &[String], limit: Option<usize>) -> Result<Labelled> {
-    let bytes = crate::error::read_file_limited(path, MAX_BYTES)?;
+    let bytes = if path == Path::new(BUILTIN_NAME) {
+        BUILTIN.as_bytes().to_vec()
+    } else {
+        crate::error::read_file_limited(path, MAX_BYTES)?
+    };
     let err = |msg: String| LensError::LabelledData {
         path: path.to_path_buf(),
         msg,

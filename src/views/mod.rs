@@ -3,6 +3,7 @@
 //! and, where it has one, its matrix. Every tab's Export menu, `albert-lens render` and the
 //! tests come through here, so a view looks the same wherever it is saved from.
 
+pub mod evaluation;
 pub mod mixing;
 pub mod prediction;
 
@@ -85,6 +86,11 @@ pub enum View<'a> {
     Mixing { data: &'a mixing::Data },
     /// what a fine-tuned head predicts, and how an intervention changed it
     Prediction { data: &'a prediction::Data },
+    /// a classifier over a labelled file: head importance, the pruning curve, the confusion
+    Evaluation {
+        data: &'a evaluation::Data,
+        which: evaluation::Which,
+    },
     /// the masked-LM head's top predictions at one position from every layer
     Lens {
         model: &'a str,
@@ -193,6 +199,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
         }
         View::Prediction { data } => {
             let (f, m) = prediction::figure(data, theme)?;
+            (f, Some(m))
+        }
+        View::Evaluation { data, which } => {
+            let (f, m) = evaluation::figure(data, *which, theme)?;
             (f, Some(m))
         }
         View::Lens {

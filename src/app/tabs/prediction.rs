@@ -4,19 +4,72 @@
 //! (the worker runs the head beside the trace); the view component
 //! ([`crate::views::prediction`]) derives and draws them, so the figure on screen is the one the
 //! Export menu saves and `render --view prediction` writes.
+//!
+//! Its second mode measures the classifier on a labelled file (accuracy, the confusion matrix,
+//! the examples it gets wrong — a click opens one — head importance and the pruning curve,
+//! [`crate::insight::importance`]). That runs on the worker (its backend runs the pruning
+//! curve's forward passes) with progress and Cancel; new texts wait until it ends.
 
 use super::{export_button, from_json, to_json, Built, Tab};
+use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::Theme;
+use crate::insight::labelled::Labelled;
 use crate::model::task::TaskKind;
+use crate::views::evaluation::{self, Which};
 use crate::views::prediction::{derive, Data, Options};
 use crate::views::{self, View};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the tab persists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PredictionSettings {
+    pub view: Options,
+    /// show the labelled-file measurements instead of this text's prediction
+    pub evaluate: bool,
+    /// the labelled file (None: the built-in held-out genres file)
+    pub file: Option<PathBuf>,
+    /// examples measured (0: all)
+    pub limit: usize,
+    pub figure: Which,
+}
+
+impl Default for PredictionSettings {
+    fn default() -> Self {
+        PredictionSettings {
+            view: Options::default(),
+            evaluate: false,
+            file: None,
+            limit: 500,
+            figure: Which::Importance,
+        }
+    }
+}
+
+/// A labelled file read and the classifier measured on it.
+pub struct Measured {
+    pub data: Labelled,
+    pub view: evaluation::Data,
+}
+
+/// The model's generation, the file and the limit.
+type EvalKey = (u64, PathBuf, usize);
 
 #[derive(Default)]
 pub struct PredictionTab {
-    pub settings: Options,
+    pub settings: PredictionSettings,
     texture: Option<(String, egui::TextureHandle)>,
+    eval: Job<EvalKey, Arc<Measured>>,
+    picking: Option<std::sync::mpsc::Receiver<crate::app::file_dialog::Picked>>,
+}
+
+/// The labelled held-out file that ships with the built-in models (its genres are the built-in
+/// classifiers' labels).
+pub fn builtin_file() -> PathBuf {
+    PathBuf::from(crate::insight::labelled::BUILTIN_NAME)
 }
 
 impl PredictionTab {
@@ -39,10 +92,164 @@ impl PredictionTab {
                 (&name, &spec.architecture),
                 (&traced.trace, after),
                 before,
-                &self.settings,
+                &self.settings.view,
             )
             .map_err(|e| e.to_string()),
         )
+    }
+
+    /// The measurements shown, once the worker has answered for the file asked.
+    pub fn measured(&self) -> Option<Result<Arc<Measured>, String>> {
+        self.eval.latest().map(|(_, r)| r.clone())
+    }
+
+    /// Measures the main model on the file (on the worker).
+    pub fn measure(&mut self, cx: &mut Session) {
+        let file = self.settings.file.clone().unwrap_or_else(builtin_file);
+        let key = (cx.models[0].gen, file.clone(), self.settings.limit);
+        let name = cx.label(ModelSlot::Main);
+        if let Some(ticket) = self.eval.ask(key, &cx.wake) {
+            let limit = Some(self.settings.limit).filter(|&l| l > 0);
+            cx.worker.run(ticket, move |e, ctl| {
+                let m = e.model(ModelSlot::Main)?.clone();
+                let labels = match &m.weights.task {
+                    Some(h) => h.spec.labels.clone(),
+                    None => return Err("this model has no classifier head to measure".into()),
+                };
+                let data = crate::insight::labelled::read(&file, &labels, limit)
+                    .map_err(|e| e.to_string())?;
+                let report = crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl)
+                    .map_err(|e| e.to_string())?;
+                let view = evaluation::derive(&name, &data, report);
+                Ok(Arc::new(Measured { data, view }))
+            });
+        }
+    }
+
+    fn pick_file(&mut self, ctx: &egui::Context) {
+        let picked = jobs::dialog(ctx, "labelled", || {
+            pollster::block_on(
+                rfd::AsyncFileDialog::new()
+                    .set_title("Labelled examples: text<TAB>label (or text<TAB>pair<TAB>label) lines, or .jsonl")
+                    .add_filter("text", &["tsv", "txt", "jsonl"])
+                    .pick_file(),
+            )
+        });
+        self.picking = picked.ok();
+    }
+
+    /// The labelled-file mode: the file, the run, the accuracy, a figure and the wrong examples.
+    fn evaluation_ui(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        if let Some(rx) = &self.picking {
+            if let Ok(picked) = rx.try_recv() {
+                self.picking = None;
+                use crate::app::file_dialog::{PathFor, PathPrompt};
+                let prompt = PathPrompt::new(PathFor::LabelledFile, "A labelled file", "");
+                cx.answer(prompt, picked);
+            }
+        }
+        if let Some(e) = self.eval.poll_err() {
+            if !e.contains("cancelled") {
+                cx.status.error = Some(format!("measuring the classifier: {e}"));
+            }
+        }
+        ui.horizontal_wrapped(|ui| {
+            let name = match &self.settings.file {
+                Some(f) => f
+                    .file_name()
+                    .map_or(f.display().to_string(), |n| n.to_string_lossy().to_string()),
+                None => "built-in held-out genres (brown-genre-heldout.tsv)".to_string(),
+            };
+            ui.label(format!("Labelled file: {name}"));
+            if ui.button("Choose file…").clicked() {
+                self.pick_file(ui.ctx());
+            }
+            if self.settings.file.is_some() && ui.button("Built-in file").clicked() {
+                self.settings.file = None;
+            }
+            let l = ui.label("at most");
+            ui.add(egui::DragValue::new(&mut self.settings.limit).range(0..=10_000_000))
+                .labelled_by(l.id);
+            ui.label("examples (0 = all)");
+            if self.eval.pending() {
+                super::job_progress(ui, &mut self.eval, 260.0);
+            } else if ui.button("▶ Measure").clicked() {
+                self.measure(cx);
+            }
+        });
+        let Some(result) = self.measured() else {
+            ui.weak("Measure the classifier on labelled examples: accuracy, the confusion matrix, the examples it gets wrong, which heads matter (Michel et al. 2019) and how accuracy falls as heads are masked.");
+            return;
+        };
+        let m = match result {
+            Ok(m) => m,
+            Err(e) => {
+                ui.colored_label(ui.visuals().warn_fg_color, e);
+                return;
+            }
+        };
+        let r = &m.view.report;
+        let wrong = r.wrong(&m.data);
+        ui.strong(format!(
+            "Accuracy {:.1}% on {} examples (majority baseline {:.1}%): {} wrong",
+            r.accuracy * 100.0,
+            m.view.examples,
+            m.view.majority * 100.0,
+            wrong.len()
+        ));
+        ui.horizontal(|ui| {
+            for w in Which::ALL {
+                let name = match w {
+                    Which::Importance => "Head importance",
+                    Which::Pruning => "Pruning curve",
+                    Which::Confusion => "Confusion",
+                };
+                ui.selectable_value(&mut self.settings.figure, w, name);
+            }
+            export_button(self, ui, cx, self.settings.figure.key());
+        });
+        let theme = crate::app::widgets::screen_theme(ui, cx.settings.presentation);
+        let key = format!(
+            "eval {:p} {:?} {}",
+            Arc::as_ptr(&m),
+            self.settings.figure,
+            cx.settings.presentation
+        );
+        let which = self.settings.figure;
+        let mut cache = self.texture.take();
+        let height = ui.available_height() * 0.6;
+        ui.allocate_ui(egui::vec2(ui.available_width(), height), |ui| {
+            crate::app::widgets::figure_texture(ui, &mut cache, (&key, false), || {
+                evaluation::figure(&m.view, which, &theme)
+                    .map(|(f, _)| f)
+                    .map_err(|e| e.to_string())
+            });
+        });
+        self.texture = cache;
+        ui.label("The examples it gets wrong (click one to see its prediction):");
+        egui::ScrollArea::vertical()
+            .id_salt("wrong")
+            .show(ui, |ui| {
+                for &i in wrong.iter().take(200) {
+                    let ex = &m.data.examples[i];
+                    let (p, prob) = r.predictions[i];
+                    let text: String = ex.text.chars().take(90).collect();
+                    let line = format!(
+                        "line {}: “{text}” — {} predicted {} ({:.0}%)",
+                        ex.line,
+                        r.labels[ex.label],
+                        r.labels[p],
+                        prob * 100.0
+                    );
+                    if ui.link(line).clicked() {
+                        cx.settings.text = ex.text.clone();
+                        cx.settings.pair_on = ex.pair.is_some();
+                        cx.settings.pair = ex.pair.clone().unwrap_or_default();
+                        self.settings.evaluate = false;
+                        cx.touch_now();
+                    }
+                }
+            });
     }
 }
 
@@ -72,6 +279,16 @@ impl Tab for PredictionTab {
         let kind = cx
             .info(ModelSlot::Main)
             .and_then(|i| i.task.as_ref().map(|t| t.kind));
+        if kind == Some(TaskKind::SequenceClassification) {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.settings.evaluate, false, "This text");
+                ui.selectable_value(&mut self.settings.evaluate, true, "A labelled file");
+            });
+            if self.settings.evaluate {
+                self.evaluation_ui(ui, cx);
+                return;
+            }
+        }
         ui.horizontal_wrapped(|ui| {
             match kind {
                 Some(TaskKind::QuestionAnswering) if !cx.settings.pair_on => {
@@ -90,13 +307,13 @@ impl Tab for PredictionTab {
             export_button(self, ui, cx, "prediction");
         });
         if kind == Some(TaskKind::TokenClassification) {
-            let pos = trace.focus(self.settings.position);
+            let pos = trace.focus(self.settings.view.position);
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 3.0;
                 ui.label("Label probabilities of:");
                 for (i, t) in trace.tokens.iter().enumerate() {
                     if ui.selectable_label(i == pos, t).clicked() {
-                        self.settings.position = Some(i);
+                        self.settings.view.position = Some(i);
                     }
                 }
             });
@@ -138,12 +355,26 @@ impl Tab for PredictionTab {
     }
 
     fn exports(&self) -> &'static [&'static str] {
-        &["prediction"]
+        &["prediction", "importance", "pruning", "confusion"]
     }
 
-    fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
+    fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
+        if let Some(which) = Which::ALL.into_iter().find(|w| w.key() == what) {
+            let m = self
+                .measured()
+                .ok_or("measure the classifier on a labelled file first")??;
+            let view = View::Evaluation {
+                data: &m.view,
+                which,
+            };
+            return views::build(&view, theme).map_err(|e| e.to_string());
+        }
         let data = self.data(cx).ok_or("the model has not run yet")??;
         views::build(&View::Prediction { data: &data }, theme).map_err(|e| e.to_string())
+    }
+
+    fn busy(&self) -> bool {
+        self.eval.pending()
     }
 
     fn save(&self) -> serde_json::Value {

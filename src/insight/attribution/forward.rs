@@ -143,6 +143,18 @@ pub(crate) fn mlm_logit(
     Ok((y.mul(&row)?.sum_all()? + bias.sum_all()?)?)
 }
 
+/// The MLM logits `[V]` at `pos` from the last hidden state `x`.
+pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<Tensor> {
+    let cfg = &model.config;
+    let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
+    let y = activate(&linear(&x.narrow(0, pos, 1)?, &head.dense)?, cfg.hidden_act)?;
+    let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
+    let logits = y
+        .matmul(&f64t(&head.decoder)?.t()?)?
+        .broadcast_add(&f64t(&head.bias)?)?;
+    Ok(logits.flatten_all()?)
+}
+
 /// The task head's logits from the last hidden state `x`: `[1, labels]` for sequence
 /// classification (pooled [CLS]), `[N, labels]` for token classification, `[N, 2]` (start,
 /// end) for question answering.

@@ -136,7 +136,7 @@ impl Attribution {
 }
 
 mod forward;
-pub(crate) use forward::{encoder, gate_of, task_logits};
+pub(crate) use forward::{encoder, gate_of, mlm_logits, no_mlm_head, no_task_head, task_logits};
 
 /// What an attribution explains: one logit of the model's prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,195 @@
+//! The evaluation views of a fine-tuned classifier over a labelled file, as a component (no
+//! egui): head importance as a layer × head grid, the pruning curve, and the confusion matrix.
+//! The numbers come from [`crate::insight::importance::evaluate`]; the window's Prediction tab,
+//! its Export menu and `render --view importance|pruning|confusion --data FILE` draw them with
+//! [`figure`].
+
+use crate::colormap::{Colormap, Scale};
+use crate::error::Result;
+use crate::figures::plots::{self, HeatmapSpec, Panel, Series};
+use crate::figures::{Figure, Theme, OKABE_ITO};
+use crate::insight::importance::HeadReport;
+use crate::insight::labelled::Labelled;
+use crate::matrix::Matrix;
+
+/// Which of the three figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Which {
+    Importance,
+    Pruning,
+    Confusion,
+}
+
+impl Which {
+    pub const ALL: [Which; 3] = [Which::Importance, Which::Pruning, Which::Confusion];
+
+    /// The Export menu's and `render --view`'s name.
+    pub fn key(self) -> &'static str {
+        match self {
+            Which::Importance => "importance",
+            Which::Pruning => "pruning",
+            Which::Confusion => "confusion",
+        }
+    }
+}
+
+/// What [`figure`] draws: one model's report on one labelled file.
+#[derive(Debug, Clone)]
+pub struct Data {
+    pub model: String,
+    /// the labelled file's name as the title shows it
+    pub file: String,
+    pub examples: usize,
+    pub report: HeadReport,
+    /// the accuracy of always answering the most frequent gold label
+    pub majority: f32,
+}
+
+/// The view's data from a report on `data`.
+pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
+    let labels = report.labels.len();
+    let most = (0..labels)
+        .map(|g| {
+            report.confusion[g * labels..(g + 1) * labels]
+                .iter()
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap_or(0);
+    let examples = data.examples.len();
+    Data {
+        model: model.to_string(),
+        file: data.path.file_name().map_or_else(
+            || data.path.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        ),
+        examples,
+        majority: most as f32 / examples.max(1) as f32,
+        report,
+    }
+}
+
+/// One of the three figures and its matrix.
+pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)> {
+    let r = &d.report;
+    match which {
+        Which::Importance => {
+            let rows: Vec<String> = (1..=r.maps).map(|l| format!("L{l}")).collect();
+            let cols: Vec<String> = (1..=r.heads).map(|h| format!("H{h}")).collect();
+            let hi = r.importance.iter().fold(1e-12f32, |m, v| m.max(*v));
+            let title = format!(
+                "{}: head importance on {} ({} examples; mean |∂ CE / ∂ξ|, Michel et al. 2019)",
+                d.model, d.file, d.examples
+            );
+            let spec = HeatmapSpec {
+                title: &title,
+                values: &r.importance,
+                rows: r.maps,
+                cols: r.heads,
+                row_labels: &rows,
+                col_labels: &cols,
+                colormap: Colormap::Viridis,
+                scale: &Scale {
+                    lo: 0.0,
+                    hi,
+                    log: false,
+                },
+                axis_names: ("layer application", "head"),
+            };
+            let fig = plots::heatmap(&spec, theme)?;
+            let matrix = Matrix {
+                name: format!("{}: head importance", d.model),
+                values: r.importance.clone(),
+                rows: r.maps,
+                cols: r.heads,
+                row_labels: rows,
+                col_labels: cols,
+            };
+            Ok((fig, matrix))
+        }
+        Which::Pruning => {
+            let total = (r.maps * r.heads) as f64;
+            let points: Vec<(f64, f64)> = r
+                .pruning
+                .iter()
+                .map(|(k, acc)| (100.0 * *k as f64 / total, *acc as f64))
+                .collect();
+            let baseline = vec![(0.0, d.majority as f64), (100.0, d.majority as f64)];
+            let panel = Panel {
+                title: format!("accuracy on {} ({} examples)", d.file, d.examples),
+                x_label: "heads masked, least important first (%)".into(),
+                y_label: "accuracy".into(),
+                series: vec![
+                    Series {
+                        name: d.model.clone(),
+                        points,
+                        color: OKABE_ITO[4],
+                        dashed: false,
+                    },
+                    Series {
+                        name: "majority baseline".into(),
+                        points: baseline,
+                        color: theme.muted,
+                        dashed: true,
+                    },
+                ],
+                extent: Some((0.0, 100.0, 0.0, 1.0)),
+            };
+            let title = format!("{}: accuracy as heads are masked", d.model);
+            let note = "Heads are masked (their attention multiplied by 0) in order of importance, the least important first; ties in importance by layer, then head.";
+            let fig = plots::line_panels(&title, &[panel], note, theme);
+            let matrix = Matrix {
+                name: format!("{}: pruning curve", d.model),
+                values: r
+                    .pruning
+                    .iter()
+                    .flat_map(|(k, a)| [*k as f32, *a])
+                    .collect(),
+                rows: r.pruning.len(),
+                cols: 2,
+                row_labels: (0..r.pruning.len())
+                    .map(|i| format!("{}%", i * 10))
+                    .collect(),
+                col_labels: vec!["heads masked".into(), "accuracy".into()],
+            };
+            Ok((fig, matrix))
+        }
+        Which::Confusion => {
+            let l = r.labels.len();
+            let values: Vec<f32> = r.confusion.iter().map(|&c| c as f32).collect();
+            let hi = values.iter().fold(1f32, |m, v| m.max(*v));
+            let title = format!(
+                "{}: confusion on {}, accuracy {:.1}% (majority baseline {:.1}%)",
+                d.model,
+                d.file,
+                r.accuracy * 100.0,
+                d.majority * 100.0
+            );
+            let spec = HeatmapSpec {
+                title: &title,
+                values: &values,
+                rows: l,
+                cols: l,
+                row_labels: &r.labels,
+                col_labels: &r.labels,
+                colormap: Colormap::Viridis,
+                scale: &Scale {
+                    lo: 0.0,
+                    hi,
+                    log: false,
+                },
+                axis_names: ("gold label", "predicted label"),
+            };
+            let fig = plots::heatmap(&spec, theme)?;
+            let matrix = Matrix {
+                name: format!("{}: confusion (rows gold, columns predicted)", d.model),
+                values,
+                rows: l,
+                cols: l,
+                row_labels: r.labels.clone(),
+                col_labels: r.labels.clone(),
+            };
+            Ok((fig, matrix))
+        }
+    }
+}
