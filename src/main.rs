@@ -569,6 +569,7 @@ fn run(cli: Cli) -> Result<()> {
                 .unwrap_or_else(|| "integrated-gradients".into());
             let mut opts = RenderOptions {
                 evaluation: None,
+                changed: None,
                 view,
                 layer,
                 mixing: mixing.unwrap_or_default(),
@@ -634,10 +635,11 @@ fn run(cli: Cli) -> Result<()> {
                     model: m,
                     trace: t,
                 });
-            opts.evaluation = cli::heads::for_render(
+            let parent = cmp.as_ref().map(|c| (c.model, c.name.as_str()));
+            (opts.evaluation, opts.changed) = cli::heads::for_render(
                 view,
                 (data.as_deref(), limit),
-                (&main_model, &main.name),
+                ((&main_model, &main.name), parent),
                 &mut be,
             )?;
             let input = main_model.encode(&text, pair.as_deref())?;

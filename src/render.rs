@@ -49,6 +49,9 @@ pub enum RenderView {
     Pruning,
     /// a classifier's confusion matrix over a labelled file (--data)
     Confusion,
+    /// what fine-tuning changed: per head, the cosine similarity of the model's and its parent's
+    /// (--compare) attention over a corpus (--data builtin or a file)
+    FineTuning,
 }
 
 /// Everything about a render except the models and traces.
@@ -62,6 +65,8 @@ pub struct RenderOptions {
     pub mixing: crate::views::mixing::Options,
     /// importance, pruning and confusion: the classifier's report on the labelled file
     pub evaluation: Option<crate::views::evaluation::Data>,
+    /// fine-tuning: the attention similarities to the parent over the corpus
+    pub changed: Option<crate::views::evaluation::Changed>,
     /// the heads switched off in the main model's run (the mixing view's gradients run with
     /// them, as the window's do)
     pub ablate: crate::model::Ablation,
@@ -436,6 +441,14 @@ fn render_runs(
         RenderView::Prediction => {
             let data = prediction_data(opts, main, rerun)?;
             views::build(&View::Prediction { data: &data }, theme)
+        }
+        RenderView::FineTuning => {
+            let data = opts.changed.as_ref().ok_or_else(|| {
+                LensError::Analysis(
+                    "the fine-tuning view compares a fine-tuned model with its parent: give --compare PARENT".into(),
+                )
+            })?;
+            views::build(&View::Changed { data }, theme)
         }
         RenderView::Importance | RenderView::Pruning | RenderView::Confusion => {
             use crate::views::evaluation::Which;

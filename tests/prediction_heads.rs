@@ -656,3 +656,54 @@ fn masked_positions_are_fifteen_percent_of_the_ordinary_tokens_and_seeded() {
     assert_eq!(masked_positions(&[true, false, true], 0, 0), [1]);
     assert!(masked_positions(&[true, true], 0, 0).is_empty());
 }
+
+#[test]
+fn render_shows_what_fine_tuning_changed_as_transformers_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tuned = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("assets/models/albert-mini-genre");
+    let run = |compare: Option<&std::path::Path>, out: &std::path::Path| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "render".as_ref(),
+            "--model".as_ref(),
+            tuned.as_os_str(),
+            "--text".as_ref(),
+            "x".as_ref(),
+            "--view".as_ref(),
+            "fine-tuning".as_ref(),
+            "--limit".as_ref(),
+            "5".as_ref(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        if let Some(c) = compare {
+            args.extend::<[&std::ffi::OsStr; 2]>(["--compare".as_ref(), c.as_os_str()]);
+        }
+        lens(&args)
+    };
+    let parent = model_folder("albert-mini");
+    let csv = tmp.path().join("changed.csv");
+    let res = run(Some(&parent), &csv);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let got: Vec<f32> = csv_rows(&csv).into_iter().flat_map(|r| r.1).collect();
+    let want = file_tensor(
+        &task_fixture("finetune").join("albert-mini-genre.safetensors"),
+        "similarity",
+    )
+    .unwrap();
+    assert!(max_abs_diff(&got, &want) <= 1e-4, "{got:?} vs {want:?}");
+    // fine-tuning moved the later layers more than the first
+    assert!(got[..4].iter().sum::<f32>() > got[12..].iter().sum::<f32>());
+    let out = tmp.path().join("x.png");
+    let e = String::from_utf8_lossy(&run(None, &out).stderr).to_string();
+    assert!(e.contains("give --compare PARENT"), "{e}");
+    let e = String::from_utf8_lossy(&run(Some(&fixture("bert_mlm")), &out).stderr).to_string();
+    assert!(e.contains("do not have the same heads"), "{e}");
+    assert!(!out.exists());
+}

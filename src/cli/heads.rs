@@ -109,10 +109,7 @@ const MLM_TEXTS: usize = 200;
 
 /// The first `limit` texts of a corpus (`builtin` or a file, as `corpus --corpus` reads them)
 /// and the corpus's identity.
-fn corpus_texts(
-    spec: &std::path::Path,
-    limit: usize,
-) -> Result<(Vec<Text>, String)> {
+fn corpus_texts(spec: &std::path::Path, limit: usize) -> Result<(Vec<Text>, String)> {
     use albert_lens::corpus::{CorpusSource, Line};
     let source = CorpusSource::parse(&spec.to_string_lossy());
     let mut lines = source.lines((0, 1))?;
@@ -131,15 +128,47 @@ fn corpus_texts(
     ))
 }
 
-/// `render --view importance|pruning|confusion --data FILE`: the classifier's report on the
-/// file (None for the other views, which take no --data).
+/// What `render`'s importance, pruning and confusion views (a classifier on `--data`) and its
+/// fine-tuning view (the model against `--compare` on the texts of `--data`, default the
+/// built-in corpus) draw; None for the other views, which take no `--data`.
 pub(crate) fn for_render(
     view: albert_lens::render::RenderView,
     (data, limit): (Option<&std::path::Path>, Option<usize>),
-    (m, name): (&LoadedModel, &str),
+    ((m, name), parent): ((&LoadedModel, &str), Option<(&LoadedModel, &str)>),
     backend: &mut dyn albert_lens::backend::Backend,
-) -> Result<Option<albert_lens::views::evaluation::Data>> {
+) -> Result<(Option<Evaluated>, Option<Changed>)> {
     use albert_lens::render::RenderView;
+    let ctl = albert_lens::insight::Control::default();
+    if view == RenderView::FineTuning {
+        let Some((p, parent_name)) = parent else {
+            anyhow::bail!(
+                "the fine-tuning view compares a fine-tuned model with its parent: give --compare PARENT"
+            );
+        };
+        let spec = data.unwrap_or(std::path::Path::new("builtin"));
+        let (texts, _) = corpus_texts(spec, limit.unwrap_or(MLM_TEXTS))?;
+        let values =
+            albert_lens::insight::finetune::attention_similarity((m, p), &texts, backend, &ctl)?;
+        let corpus = if spec == std::path::Path::new("builtin") {
+            "the built-in corpus".to_string()
+        } else {
+            spec.file_name().map_or(spec.display().to_string(), |n| {
+                n.to_string_lossy().to_string()
+            })
+        };
+        return Ok((
+            None,
+            Some(Changed {
+                tuned: name.to_string(),
+                parent: parent_name.to_string(),
+                corpus,
+                texts: texts.len(),
+                maps: m.config.num_attention_maps(),
+                heads: m.config.num_attention_heads,
+                values,
+            }),
+        ));
+    }
     let evaluates = matches!(
         view,
         RenderView::Importance | RenderView::Pruning | RenderView::Confusion
@@ -150,9 +179,9 @@ pub(crate) fn for_render(
             "the {view:?} view measures a classifier on a labelled file: give --data FILE (text<TAB>label lines or .jsonl)"
         ),
         (Some(_), false) => anyhow::bail!(
-            "--data is for the importance, pruning and confusion views, not {view:?}"
+            "--data is for the importance, pruning, confusion and fine-tuning views, not {view:?}"
         ),
-        (None, false) => return Ok(None),
+        (None, false) => return Ok((None, None)),
     };
     let labels = match &m.weights.task {
         Some(h) => h.spec.labels.clone(),
@@ -161,10 +190,15 @@ pub(crate) fn for_render(
         ),
     };
     let data = labelled::read(data, &labels, limit)?;
-    let ctl = albert_lens::insight::Control::default();
     let r = importance::evaluate(m, &data, backend, &ctl)?;
-    Ok(Some(albert_lens::views::evaluation::derive(name, &data, r)))
+    Ok((
+        Some(albert_lens::views::evaluation::derive(name, &data, r)),
+        None,
+    ))
 }
+
+type Evaluated = albert_lens::views::evaluation::Data;
+use albert_lens::views::evaluation::Changed;
 
 /// The examples of the most frequent gold label, from the confusion matrix's rows.
 fn majority(confusion: &[u32], labels: usize) -> u32 {

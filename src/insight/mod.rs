@@ -5,6 +5,7 @@
 
 pub mod attribution;
 pub mod explain;
+pub mod finetune;
 pub mod importance;
 pub mod labelled;
 pub mod layers;

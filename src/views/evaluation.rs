@@ -193,3 +193,54 @@ pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)>
         }
     }
 }
+
+/// What fine-tuning changed: the mean cosine similarity of the fine-tuned model's and its
+/// parent's attention maps per layer application and head
+/// ([`crate::insight::finetune::attention_similarity`]).
+#[derive(Debug, Clone)]
+pub struct Changed {
+    pub tuned: String,
+    pub parent: String,
+    /// what the texts were ("the built-in corpus", a file name) and how many
+    pub corpus: String,
+    pub texts: usize,
+    pub maps: usize,
+    pub heads: usize,
+    /// `[maps, heads]`
+    pub values: Vec<f32>,
+}
+
+/// The layer × head grid of similarities (Kovaleva et al. 2019, Figure 5), on a fixed 0–1 scale.
+pub fn changed_figure(c: &Changed, theme: &Theme) -> Result<(Figure, Matrix)> {
+    let rows: Vec<String> = (1..=c.maps).map(|l| format!("L{l}")).collect();
+    let cols: Vec<String> = (1..=c.heads).map(|h| format!("H{h}")).collect();
+    let title = format!(
+        "What fine-tuning changed: {} vs {}, each head's attention ({} texts of {})",
+        c.tuned, c.parent, c.texts, c.corpus
+    );
+    let spec = HeatmapSpec {
+        title: &title,
+        values: &c.values,
+        rows: c.maps,
+        cols: c.heads,
+        row_labels: &rows,
+        col_labels: &cols,
+        colormap: Colormap::Viridis,
+        scale: &Scale {
+            lo: 0.0,
+            hi: 1.0,
+            log: false,
+        },
+        axis_names: ("layer application", "head (cosine similarity)"),
+    };
+    let fig = plots::heatmap(&spec, theme)?;
+    let matrix = Matrix {
+        name: format!("{} vs {}: attention cosine similarity", c.tuned, c.parent),
+        values: c.values.clone(),
+        rows: c.maps,
+        cols: c.heads,
+        row_labels: rows,
+        col_labels: cols,
+    };
+    Ok((fig, matrix))
+}

@@ -86,6 +86,9 @@ pub enum View<'a> {
     Mixing { data: &'a mixing::Data },
     /// what a fine-tuned head predicts, and how an intervention changed it
     Prediction { data: &'a prediction::Data },
+    /// what fine-tuning changed: per head, the cosine similarity of a fine-tuned model's and its
+    /// parent's attention over a corpus
+    Changed { data: &'a evaluation::Changed },
     /// a classifier over a labelled file: head importance, the pruning curve, the confusion
     Evaluation {
         data: &'a evaluation::Data,
@@ -199,6 +202,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
         }
         View::Prediction { data } => {
             let (f, m) = prediction::figure(data, theme)?;
+            (f, Some(m))
+        }
+        View::Changed { data } => {
+            let (f, m) = evaluation::changed_figure(data, theme)?;
             (f, Some(m))
         }
         View::Evaluation { data, which } => {
