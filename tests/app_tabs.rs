@@ -244,15 +244,18 @@ fn every_export_is_valid_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15 + 1 + 6 + 1 + 1, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1 + 6 + 1 + 5, "{all:?}");
     for what in all {
-        if what == ("prediction", "prediction") {
-            // albert-mini is a masked LM: the prediction view says there is no task head (the
-            // classifier test below exports it)
+        if what.0 == "prediction" {
+            // albert-mini is a masked LM: the prediction view says there is no task head, and
+            // nothing was measured (the classifier tests below export them)
             let e = app
                 .build_export(what.0, what.1, &Theme::PRESENTATION)
                 .unwrap_err();
-            assert!(e.contains("no fine-tuned task head"), "{e}");
+            assert!(
+                e.contains("no fine-tuned task head") || e.contains("measure"),
+                "{e}"
+            );
             continue;
         }
         let (fig, matrix) = app
@@ -1614,7 +1617,12 @@ fn a_classifier_is_explained_then_its_most_important_head_switched_off() {
 fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     use albert_lens::app::tabs::prediction::PredictionTab;
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
-    let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
+    // the comparison model is the model itself: fine-tuning "changed" nothing (cosine 1)
+    let mut h = app_common::harness(
+        ModelSource::Folder(folder.clone()),
+        ModelSource::Folder(folder.clone()),
+        "A day in the park.",
+    );
     open_tab(&mut h, "Prediction");
     h.get_by_label("A labelled file").click();
     h.run_steps(2);
@@ -1641,7 +1649,12 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     let imp = file_tensor(&want, "importance").unwrap();
     let scale = imp.iter().fold(1f32, |m, v| m.max(v.abs()));
     assert!(max_abs_diff(&m.view.report.importance, &imp) <= 1e-3 * scale);
-    for what in ["importance", "pruning", "confusion"] {
+    let changed = m.view.changed.clone().unwrap().unwrap();
+    assert!(
+        changed.values.iter().all(|&c| (c - 1.0).abs() < 1e-5),
+        "{changed:?}"
+    );
+    for what in ["importance", "pruning", "confusion", "fine-tuning"] {
         let (fig, matrix) = h
             .state_mut()
             .build_export("prediction", what, &Theme::LIGHT)
@@ -1660,4 +1673,29 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     wait(&mut h);
     assert_eq!(h.state().session.settings.text, first.text);
     assert!(!h.state().tab::<PredictionTab>().unwrap().settings.evaluate);
+}
+
+/// Without a comparison model of the same shape, "what fine-tuning changed" says why not.
+#[test]
+fn fine_tuning_change_needs_the_parent_as_comparison_model() {
+    use albert_lens::app::tabs::prediction::PredictionTab;
+    let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
+    let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
+    open_tab(&mut h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<PredictionTab>()
+        .unwrap()
+        .settings
+        .file = Some(folder.join("data.tsv"));
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let e = h
+        .state_mut()
+        .build_export("prediction", "fine-tuning", &Theme::LIGHT)
+        .unwrap_err();
+    assert!(e.contains("do not have the same heads"), "{e}");
 }

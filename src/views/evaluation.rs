@@ -18,10 +18,17 @@ pub enum Which {
     Importance,
     Pruning,
     Confusion,
+    /// what fine-tuning changed, against the comparison model (when one was measured)
+    Changed,
 }
 
 impl Which {
-    pub const ALL: [Which; 3] = [Which::Importance, Which::Pruning, Which::Confusion];
+    pub const ALL: [Which; 4] = [
+        Which::Importance,
+        Which::Pruning,
+        Which::Confusion,
+        Which::Changed,
+    ];
 
     /// The Export menu's and `render --view`'s name.
     pub fn key(self) -> &'static str {
@@ -29,6 +36,7 @@ impl Which {
             Which::Importance => "importance",
             Which::Pruning => "pruning",
             Which::Confusion => "confusion",
+            Which::Changed => "fine-tuning",
         }
     }
 }
@@ -43,6 +51,9 @@ pub struct Data {
     pub report: HeadReport,
     /// the accuracy of always answering the most frequent gold label
     pub majority: f32,
+    /// what fine-tuning changed against the comparison model on the same texts (None: no
+    /// comparison model; an error: one that does not line up)
+    pub changed: Option<std::result::Result<Changed, String>>,
 }
 
 /// The view's data from a report on `data`.
@@ -66,6 +77,7 @@ pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
         examples,
         majority: most as f32 / examples.max(1) as f32,
         report,
+        changed: None,
     }
 }
 
@@ -73,6 +85,13 @@ pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
 pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)> {
     let r = &d.report;
     match which {
+        Which::Changed => match &d.changed {
+            Some(Ok(c)) => changed_figure(c, theme),
+            Some(Err(e)) => Err(crate::error::LensError::Analysis(e.clone())),
+            None => Err(crate::error::LensError::Analysis(
+                "open the model this one was fine-tuned from as the comparison model, then measure again".into(),
+            )),
+        },
         Which::Importance => {
             let rows: Vec<String> = (1..=r.maps).map(|l| format!("L{l}")).collect();
             let cols: Vec<String> = (1..=r.heads).map(|h| format!("H{h}")).collect();

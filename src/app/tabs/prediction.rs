@@ -55,8 +55,8 @@ pub struct Measured {
     pub view: evaluation::Data,
 }
 
-/// The model's generation, the file and the limit.
-type EvalKey = (u64, PathBuf, usize);
+/// The models' generations (main, comparison), the file and the limit.
+type EvalKey = (u64, u64, PathBuf, usize);
 
 #[derive(Default)]
 pub struct PredictionTab {
@@ -106,8 +106,14 @@ impl PredictionTab {
     /// Measures the main model on the file (on the worker).
     pub fn measure(&mut self, cx: &mut Session) {
         let file = self.settings.file.clone().unwrap_or_else(builtin_file);
-        let key = (cx.models[0].gen, file.clone(), self.settings.limit);
+        let key = (
+            cx.models[0].gen,
+            cx.models[1].gen,
+            file.clone(),
+            self.settings.limit,
+        );
         let name = cx.label(ModelSlot::Main);
+        let parent_name = cx.label(ModelSlot::Compare);
         if let Some(ticket) = self.eval.ask(key, &cx.wake) {
             let limit = Some(self.settings.limit).filter(|&l| l > 0);
             cx.worker.run(ticket, move |e, ctl| {
@@ -120,7 +126,35 @@ impl PredictionTab {
                     .map_err(|e| e.to_string())?;
                 let report = crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl)
                     .map_err(|e| e.to_string())?;
-                let view = evaluation::derive(&name, &data, report);
+                let mut view = evaluation::derive(&name, &data, report);
+                // with a comparison model: what fine-tuning changed, on the same texts
+                if let Ok(parent) = e.model(ModelSlot::Compare).cloned() {
+                    let texts: Vec<(String, Option<String>)> = data
+                        .examples
+                        .iter()
+                        .map(|x| (x.text.clone(), x.pair.clone()))
+                        .collect();
+                    let pair = (&m, &parent);
+                    let sim = crate::insight::finetune::attention_similarity(
+                        pair,
+                        &texts,
+                        &mut e.backend,
+                        ctl,
+                    );
+                    view.changed =
+                        Some(
+                            sim.map_err(|e| e.to_string())
+                                .map(|values| evaluation::Changed {
+                                    tuned: name.clone(),
+                                    parent: parent_name.clone(),
+                                    corpus: view.file.clone(),
+                                    texts: texts.len(),
+                                    maps: m.config.num_attention_maps(),
+                                    heads: m.config.num_attention_heads,
+                                    values,
+                                }),
+                        );
+                }
                 Ok(Arc::new(Measured { data, view }))
             });
         }
@@ -203,6 +237,7 @@ impl PredictionTab {
                     Which::Importance => "Head importance",
                     Which::Pruning => "Pruning curve",
                     Which::Confusion => "Confusion",
+                    Which::Changed => "What fine-tuning changed",
                 };
                 ui.selectable_value(&mut self.settings.figure, w, name);
             }
@@ -355,7 +390,13 @@ impl Tab for PredictionTab {
     }
 
     fn exports(&self) -> &'static [&'static str] {
-        &["prediction", "importance", "pruning", "confusion"]
+        &[
+            "prediction",
+            "importance",
+            "pruning",
+            "confusion",
+            "fine-tuning",
+        ]
     }
 
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
