@@ -366,6 +366,41 @@ fn heads_measures_importance_and_the_pruning_curve_as_torch_does() {
         let stdout = String::from_utf8_lossy(&res.stdout);
         assert!(stdout.contains("accuracy 0.3333 on 6 examples"), "{stdout}");
     }
+    // token classifiers over CoNLL: the gold tag at each word's first token
+    for name in ["albert_tokcls", "bert_tokcls"] {
+        let dir = task_fixture(name);
+        let out = tmp.path().join(format!("{name}.safetensors"));
+        let res = lens(&[
+            "heads".as_ref(),
+            "--model".as_ref(),
+            dir.as_os_str(),
+            "--data".as_ref(),
+            dir.join("data.conll").as_os_str(),
+            "--backend".as_ref(),
+            "cpu".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            res.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let want = dir.join("heads.safetensors");
+        let imp = file_tensor(&out, "importance").unwrap();
+        let want_imp = file_tensor(&want, "importance").unwrap();
+        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(max_abs_diff(&imp, &want_imp) <= 1e-3 * scale, "{name}");
+        for key in ["accuracy", "pruned_accuracy"] {
+            assert_eq!(
+                file_tensor(&out, key),
+                file_tensor(&want, key),
+                "{name}: {key}"
+            );
+        }
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        assert!(stdout.contains("on 17 tokens of 3 examples"), "{stdout}");
+    }
 }
 
 #[test]
@@ -500,6 +535,10 @@ fn wrong_targets_and_bad_labelled_files_are_clear_errors() {
         e.contains("single-label sequence classifiers") || e.contains("LABEL_0"),
         "{e}"
     );
+    // a tagger given sentence lines instead of CoNLL
+    std::fs::write(&data, "Alice\n").unwrap();
+    let e = heads(&task_fixture("bert_tokcls"));
+    assert!(e.contains("one column"), "{e}");
     assert!(!out.exists(), "nothing is written on an error");
 }
 

@@ -44,12 +44,14 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
     let ctl = albert_lens::insight::Control::default();
     let (r, identity, baseline) = match (&m.weights.task, &m.weights.mlm) {
         (Some(h), _) => {
-            let data = labelled::read(&a.data, &h.spec.labels, a.limit)?;
+            let data = labelled::read(&a.data, &h.spec.labels, h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification, a.limit)?;
             let r = importance::evaluate(&m, &data, &mut backend, &ctl)?;
             let n = data.examples.len();
-            let baseline = majority(&r.confusion, r.labels.len()) as f32 / n as f32;
+            let scored: u32 = r.confusion.iter().sum();
+            let baseline = majority(&r.confusion, r.labels.len()) as f32 / scored.max(1) as f32;
+            let unit = if scored as usize == n { "examples" } else { "tokens" };
             println!(
-                "accuracy {:.4} on {n} examples ({} wrong); majority baseline {baseline:.4}",
+                "accuracy {:.4} on {scored} {unit} of {n} examples ({} examples not all right); majority baseline {baseline:.4}",
                 r.accuracy,
                 r.wrong(&data).len(),
             );
@@ -183,13 +185,16 @@ pub(crate) fn for_render(
         ),
         (None, false) => return Ok((None, None)),
     };
-    let labels = match &m.weights.task {
-        Some(h) => h.spec.labels.clone(),
+    let (labels, tagger) = match &m.weights.task {
+        Some(h) => (
+            h.spec.labels.clone(),
+            h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification,
+        ),
         None => anyhow::bail!(
             "{name} has no fine-tuned classifier head, so it cannot be measured on labelled data"
         ),
     };
-    let data = labelled::read(data, &labels, limit)?;
+    let data = labelled::read(data, &labels, tagger, limit)?;
     let r = importance::evaluate(m, &data, backend, &ctl)?;
     Ok((
         Some(albert_lens::views::evaluation::derive(name, &data, r)),

@@ -37,6 +37,9 @@ pub struct HeadReport {
     pub confusion: Vec<u32>,
     /// each example's predicted label and its probability
     pub predictions: Vec<(usize, f32)>,
+    /// whether each example was predicted right (a sentence: its label; a tagged sentence or
+    /// a masked text: every token)
+    pub correct: Vec<bool>,
     /// (heads masked, accuracy) for each step of the curve
     pub pruning: Vec<(usize, f32)>,
 }
@@ -44,12 +47,9 @@ pub struct HeadReport {
 impl HeadReport {
     /// The examples the model gets wrong: their indices in the file's order.
     pub fn wrong(&self, data: &Labelled) -> Vec<usize> {
-        data.examples
-            .iter()
-            .zip(&self.predictions)
-            .enumerate()
-            .filter(|(_, (e, (p, _)))| e.label != *p)
-            .map(|(i, _)| i)
+        let _ = data;
+        (0..self.correct.len())
+            .filter(|&i| !self.correct[i])
             .collect()
     }
 
@@ -144,6 +144,8 @@ enum Objective {
     Class(usize),
     /// the masked LM's original tokens at the masked positions
     Masked(Vec<(usize, u32)>),
+    /// a token classifier's gold tag at the first token of each word (position, tag)
+    Tags(Vec<(usize, usize)>),
 }
 
 /// One example, tokenized (masked for the MLM), with its objective.
@@ -170,41 +172,44 @@ fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// The example's loss (differentiable, from the last hidden state `x`), and from its values
-/// (prediction, its probability, right, counted).
+/// The example's loss (differentiable, from the last hidden state `x`), the mean
+/// cross-entropy over its targets, and each target's (gold, predicted, probability of the
+/// prediction).
 fn loss_of(
     model: &LoadedModel,
     x: &Tensor,
     objective: &Objective,
-) -> Result<(Tensor, (usize, f32, usize, usize))> {
-    match objective {
-        Objective::Class(gold) => {
-            let logits = task_logits(model, x)?.flatten_all()?;
-            let values: Vec<f32> = logits.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect();
-            let best = argmax(&values);
-            let p = crate::model::task::softmax(&values)[best];
-            let loss = cross_entropy(&logits, *gold)?;
-            Ok((loss, (best, p, usize::from(best == *gold), 1)))
+) -> Result<(Tensor, Vec<(usize, usize, f32)>)> {
+    // (row of logits, gold) for every target
+    let rows: Vec<(Tensor, usize)> = match objective {
+        Objective::Class(gold) => vec![(task_logits(model, x)?.flatten_all()?, *gold)],
+        Objective::Masked(targets) => targets
+            .iter()
+            .map(|&(pos, id)| Ok((super::attribution::mlm_logits(model, x, pos)?, id as usize)))
+            .collect::<Result<_>>()?,
+        Objective::Tags(targets) => {
+            let logits = task_logits(model, x)?;
+            targets
+                .iter()
+                .map(|&(pos, tag)| Ok((logits.narrow(0, pos, 1)?.flatten_all()?, tag)))
+                .collect::<Result<_>>()?
         }
-        Objective::Masked(targets) => {
-            let mut total: Option<Tensor> = None;
-            let mut right = 0;
-            for &(pos, id) in targets {
-                let logits = super::attribution::mlm_logits(model, x, pos)?;
-                let values: Vec<f32> = logits.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect();
-                right += usize::from(argmax(&values) == id as usize);
-                let l = cross_entropy(&logits, id as usize)?;
-                total = Some(match total {
-                    Some(t) => (t + l)?,
-                    None => l,
-                });
-            }
-            let k = targets.len().max(1);
-            let loss = (total.ok_or_else(|| LensError::Analysis("no masked position".into()))?
-                / k as f64)?;
-            Ok((loss, (0, right as f32 / k as f32, right, targets.len())))
-        }
+    };
+    let mut total: Option<Tensor> = None;
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for (logits, gold) in &rows {
+        let values: Vec<f32> = logits.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect();
+        let best = argmax(&values);
+        outcomes.push((*gold, best, crate::model::task::softmax(&values)[best]));
+        let l = cross_entropy(logits, *gold)?;
+        total = Some(match total {
+            Some(t) => (t + l)?,
+            None => l,
+        });
     }
+    let loss =
+        total.ok_or_else(|| LensError::Analysis("an example with nothing to predict".into()))?;
+    Ok(((loss / rows.len() as f64)?, outcomes))
 }
 
 /// Right and counted under `hidden` (the last hidden state of a backend run).
@@ -219,6 +224,19 @@ fn score_of(model: &LoadedModel, hidden: &[f32], objective: &Objective) -> Resul
                 .ok_or_else(super::attribution::no_task_head)?;
             let p = head.predict(cfg, hidden)?;
             Ok((usize::from(p.predicted(0) == *gold), 1))
+        }
+        Objective::Tags(targets) => {
+            let head = model
+                .weights
+                .task
+                .as_ref()
+                .ok_or_else(super::attribution::no_task_head)?;
+            let p = head.predict(cfg, hidden)?;
+            let right = targets
+                .iter()
+                .filter(|&&(pos, tag)| p.predicted(pos) == tag)
+                .count();
+            Ok((right, targets.len()))
         }
         Objective::Masked(targets) => {
             let head = model
@@ -261,6 +279,7 @@ fn measure(
     let mut total = vec![0f64; maps * heads];
     let mut predictions = Vec::with_capacity(count);
     let mut confusion = vec![0u32; l * l];
+    let mut correct = Vec::with_capacity(count);
     let (mut right, mut counted) = (0, 0);
     for (i, ex) in examples.iter().enumerate() {
         if ctl.cancelled() {
@@ -276,7 +295,7 @@ fn measure(
             .to_dtype(DType::F64)?;
         let gate = Var::from_tensor(&Tensor::ones((maps, heads), DType::F64, &Device::Cpu)?)?;
         let x = encoder(model, input, &word, Some(gate.as_tensor()))?;
-        let (loss, (best, p, r, c)) = loss_of(model, &x, &ex.objective)?;
+        let (loss, outcomes) = loss_of(model, &x, &ex.objective)?;
         let grads = loss.backward()?;
         let g = grads
             .get(gate.as_tensor())
@@ -286,12 +305,19 @@ fn measure(
         for (t, v) in total.iter_mut().zip(g) {
             *t += v.abs();
         }
-        if let Objective::Class(gold) = ex.objective {
-            confusion[gold * l + best] += 1;
+        let r = outcomes.iter().filter(|o| o.0 == o.1).count();
+        if l > 0 {
+            for &(gold, best, _) in &outcomes {
+                confusion[gold * l + best] += 1;
+            }
         }
-        predictions.push((best, p));
+        predictions.push(match (&ex.objective, outcomes.first()) {
+            (Objective::Class(_), Some(&(_, best, p))) => (best, p),
+            _ => (outcomes.len() - r, r as f32 / outcomes.len().max(1) as f32),
+        });
+        correct.push(r == outcomes.len());
         right += r;
-        counted += c;
+        counted += outcomes.len();
         ctl.report(
             format!("head importance {}/{count}", i + 1),
             Some(0.7 * (i + 1) as f32 / count as f32),
@@ -305,6 +331,7 @@ fn measure(
         accuracy: right as f32 / counted.max(1) as f32,
         confusion,
         predictions,
+        correct,
         pruning: Vec::new(),
     };
     for i in 0..PRUNING_STEPS {
@@ -338,7 +365,9 @@ fn measure(
 }
 
 /// Accuracy, confusion, head importance and the pruning curve of `model`'s sequence classifier
-/// on `data`; the curve's forward passes run on `backend`. Reports progress and stops when
+/// (CE of the gold label) or token classifier (mean CE of the gold tags at each word's first
+/// token; accuracy and confusion over those tokens) on `data`; the curve's forward passes run
+/// on `backend`. Reports progress and stops when
 /// `ctl` is cancelled.
 pub fn evaluate(
     model: &LoadedModel,
@@ -352,18 +381,51 @@ pub fn evaluate(
         .as_ref()
         .ok_or_else(|| LensError::Analysis("head importance needs a fine-tuned classifier; this checkpoint has no task head (config.json's architectures name none)".into()))?;
     let spec = &head.spec;
-    if spec.kind != TaskKind::SequenceClassification || spec.problem != Problem::SingleLabel {
+    let tagger = spec.kind == TaskKind::TokenClassification;
+    if !(tagger
+        || spec.kind == TaskKind::SequenceClassification && spec.problem == Problem::SingleLabel)
+    {
         return Err(LensError::Analysis(format!(
-            "head importance and accuracy are measured for single-label sequence classifiers; this model is a {} ({:?})",
+            "head importance and accuracy are measured for single-label sequence classifiers and token classifiers; this model is a {} ({:?})",
             spec.kind.name(),
             spec.problem
         )));
     }
+    let max = model.config.max_position_embeddings;
     let mut examples = Vec::with_capacity(data.examples.len());
     for ex in &data.examples {
+        if !tagger {
+            examples.push(Prepared {
+                input: model.encode(&ex.text, ex.pair.as_deref())?,
+                objective: Objective::Class(ex.label),
+            });
+            continue;
+        }
+        if ex.words.is_empty() {
+            return Err(LensError::Analysis(format!(
+                "line {}: a token classifier is measured on CoNLL sentences (a word and its tag per line)",
+                ex.line
+            )));
+        }
+        let words: Vec<&str> = ex.words.iter().map(String::as_str).collect();
+        let input = model.tokenizer.encode_words(&words, max)?;
+        // the gold tag at each word's first token (transformers' token-classification recipe)
+        let mut targets = Vec::new();
+        let mut last = None;
+        for (pos, w) in input.word_ids.iter().enumerate() {
+            if let Some(w) = *w {
+                if last != Some(w) {
+                    targets.push((pos, ex.tags[w as usize]));
+                }
+                last = Some(w);
+            }
+        }
+        if targets.is_empty() {
+            continue;
+        }
         examples.push(Prepared {
-            input: model.encode(&ex.text, ex.pair.as_deref())?,
-            objective: Objective::Class(ex.label),
+            input,
+            objective: Objective::Tags(targets),
         });
     }
     measure(model, &examples, &spec.labels, backend, ctl)

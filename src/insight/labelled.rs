@@ -3,7 +3,9 @@
 //!
 //! - tab-separated lines `text<TAB>label` or `text<TAB>pair<TAB>label` (blank lines skipped; a
 //!   first line whose label column reads `label` is a header);
-//! - `.jsonl`: one object per line with `text`, optional `pair` and `label`.
+//! - `.jsonl`: one object per line with `text`, optional `pair` and `label`;
+//! - for a token classifier, CoNLL: one word per line, its tag in the last whitespace-separated
+//!   column, a blank line between sentences (`-DOCSTART-` lines skipped).
 //!
 //! The path `builtin:genres` is the held-out genre file that ships with the app.
 //!
@@ -22,8 +24,11 @@ pub struct Example {
     pub line: usize,
     pub text: String,
     pub pair: Option<String>,
-    /// the gold label's index
+    /// the gold label's index (a sentence)
     pub label: usize,
+    /// a CoNLL sentence: its words and each word's gold tag (empty for a sentence example)
+    pub words: Vec<String>,
+    pub tags: Vec<usize>,
 }
 
 /// A labelled file, read.
@@ -44,8 +49,9 @@ pub const MAX_BYTES: u64 = 256 << 20;
 pub const BUILTIN: &str = include_str!("../../assets/corpus/brown-genre-heldout.tsv");
 pub const BUILTIN_NAME: &str = "builtin:genres";
 
-/// Reads a labelled file for a model with these `labels`, keeping the first `limit` examples.
-pub fn read(path: &Path, labels: &[String], limit: Option<usize>) -> Result<Labelled> {
+/// Reads a labelled file for a model with these `labels` (CoNLL for a token classifier when
+/// `conll`), keeping the first `limit` examples.
+pub fn read(path: &Path, labels: &[String], conll: bool, limit: Option<usize>) -> Result<Labelled> {
     let bytes = if path == Path::new(BUILTIN_NAME) {
         BUILTIN.as_bytes().to_vec()
     } else {
@@ -64,7 +70,12 @@ pub fn read(path: &Path, labels: &[String], limit: Option<usize>) -> Result<Labe
     let jsonl = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
-    let mut examples = parse(text, jsonl, labels, limit).map_err(err)?;
+    let mut examples = if conll {
+        parse_conll(text, labels, limit)
+    } else {
+        parse(text, jsonl, labels, limit)
+    }
+    .map_err(err)?;
     if examples.is_empty() {
         return Err(err("it holds no examples".into()));
     }
@@ -159,7 +170,63 @@ pub fn parse(
             text,
             pair: pair.filter(|p| !p.trim().is_empty()),
             label: gold,
+            words: Vec::new(),
+            tags: Vec::new(),
         });
+    }
+    Ok(out)
+}
+
+/// Parses CoNLL text: a word and its tag per line (the tag in the last column), sentences
+/// separated by blank lines; `-DOCSTART-` lines are skipped.
+pub fn parse_conll(
+    text: &str,
+    labels: &[String],
+    limit: Option<usize>,
+) -> std::result::Result<Vec<Example>, String> {
+    let mut out = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut tags = Vec::new();
+    let mut first = 0;
+    let mut flush = |words: &mut Vec<String>, tags: &mut Vec<usize>, first: usize| {
+        if !words.is_empty() {
+            out.push(Example {
+                line: first,
+                text: words.join(" "),
+                pair: None,
+                label: 0,
+                words: std::mem::take(words),
+                tags: std::mem::take(tags),
+            });
+        }
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let cols: Vec<&str> = raw.split_whitespace().collect();
+        if cols.first().is_some_and(|c| c.starts_with("-DOCSTART-")) {
+            continue;
+        }
+        if cols.is_empty() {
+            flush(&mut words, &mut tags, first);
+            continue;
+        }
+        let [word, .., tag] = cols[..] else {
+            return Err(format!(
+                "line {line} has one column; a CoNLL line is a word and its tag (the tag last)"
+            ));
+        };
+        let Some(t) = label_of(tag, labels) else {
+            return Err(unknown(line, tag, labels));
+        };
+        if words.is_empty() {
+            first = line;
+        }
+        words.push(word.to_string());
+        tags.push(t);
+    }
+    flush(&mut words, &mut tags, first);
+    if let Some(l) = limit {
+        out.truncate(l);
     }
     Ok(out)
 }
@@ -193,6 +260,21 @@ mod tests {
         let text = "{\"text\": \"x\", \"label\": 1}\n{\"text\": \"y\", \"pair\": null, \"label\": \"neg\"}\n";
         let ex = parse(text, true, &labels(), None).unwrap();
         assert_eq!(ex.iter().map(|e| e.label).collect::<Vec<_>>(), [1, 0]);
+    }
+
+    #[test]
+    fn conll_sentences_are_split_at_blank_lines() {
+        let tags: Vec<String> = ["O", "B-PER"].map(String::from).to_vec();
+        let text = "-DOCSTART- -X- O O\n\nAlice NNP B-PER\nran VBD O\n\n\nHi O\n";
+        let ex = parse_conll(text, &tags, None).unwrap();
+        assert_eq!(ex.len(), 2);
+        assert_eq!((ex[0].line, ex[0].text.as_str()), (3, "Alice ran"));
+        assert_eq!(ex[0].tags, [1, 0]);
+        assert_eq!(ex[1].words, ["Hi"]);
+        let e = parse_conll("Alice B-LOC\n", &tags, None).unwrap_err();
+        assert!(e.contains("line 1") && e.contains("B-LOC"), "{e}");
+        let e = parse_conll("Alice\n", &tags, None).unwrap_err();
+        assert!(e.contains("one column"), "{e}");
     }
 
     #[test]

@@ -547,11 +547,50 @@ impl LensTokenizer {
         } else {
             enc_full
         };
-        let ids = enc.get_ids().to_vec();
-        let truncated = (full_len > ids.len()).then_some((full_len, ids.len()));
+        let truncated = (full_len > enc.get_ids().len()).then_some((full_len, enc.get_ids().len()));
         let segments_cut = (truncated.is_some() && pair.is_some())
             .then(|| [0, 1].map(|seg| (full_counts[seg as usize], per_segment(&enc, seg))));
-        Ok(EncodedInput {
+        Ok(self.to_input(&enc, truncated, segments_cut))
+    }
+
+    /// The tokens of a text already split into words (a CoNLL sentence), as transformers'
+    /// `is_split_into_words=True` gives them: each word tokenized on its own, `word_ids` the
+    /// index of the word each token belongs to; cut to `max_len` tokens.
+    pub fn encode_words(&self, words: &[&str], max_len: usize) -> Result<EncodedInput> {
+        let path = self.source.path();
+        if words.is_empty() {
+            return Err(LensError::EmptyInput);
+        }
+        let full = self
+            .inner
+            .encode(words, true)
+            .map_err(|e| tok_err(path, e))?;
+        let full_len = full.get_ids().len();
+        let enc = if full_len > max_len {
+            let mut t = self.inner.clone();
+            t.with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                ..Default::default()
+            }))
+            .map_err(|e| tok_err(path, e))?;
+            t.encode(words, true).map_err(|e| tok_err(path, e))?
+        } else {
+            full
+        };
+        let truncated = (full_len > enc.get_ids().len()).then_some((full_len, enc.get_ids().len()));
+        Ok(self.to_input(&enc, truncated, None))
+    }
+
+    fn to_input(
+        &self,
+        enc: &tokenizers::Encoding,
+        truncated: Option<(usize, usize)>,
+        segments_cut: Option<[(usize, usize); 2]>,
+    ) -> EncodedInput {
+        let ids = enc.get_ids().to_vec();
+        EncodedInput {
             type_ids: enc.get_type_ids().to_vec(),
             // Token strings as transformers' convert_ids_to_tokens gives them (an unknown piece
             // reads as the unknown token, not as the text it covered).
@@ -570,7 +609,7 @@ impl LensTokenizer {
             truncated,
             segments_cut,
             chars_cut: None,
-        })
+        }
     }
 }
 

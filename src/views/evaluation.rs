@@ -49,7 +49,8 @@ pub struct Data {
     pub file: String,
     pub examples: usize,
     pub report: HeadReport,
-    /// the accuracy of always answering the most frequent gold label
+    /// the accuracy of always answering the most frequent gold label (of the examples, or of a
+    /// tagger's scored tokens)
     pub majority: f32,
     /// what fine-tuning changed against the comparison model on the same texts (None: no
     /// comparison model; an error: one that does not line up)
@@ -68,6 +69,8 @@ pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
         .max()
         .unwrap_or(0);
     let examples = data.examples.len();
+    // the units scored: examples, or a tagger's tokens
+    let scored: u32 = report.confusion.iter().sum();
     Data {
         model: model.to_string(),
         file: data.path.file_name().map_or_else(
@@ -75,7 +78,7 @@ pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
             |n| n.to_string_lossy().to_string(),
         ),
         examples,
-        majority: most as f32 / examples.max(1) as f32,
+        majority: most as f32 / scored.max(1) as f32,
         report,
         changed: None,
     }

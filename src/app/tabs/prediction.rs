@@ -122,7 +122,7 @@ impl PredictionTab {
                     Some(h) => h.spec.labels.clone(),
                     None => return Err("this model has no classifier head to measure".into()),
                 };
-                let data = crate::insight::labelled::read(&file, &labels, limit)
+                let data = crate::insight::labelled::read(&file, &labels, false, limit)
                     .map_err(|e| e.to_string())?;
                 let report = crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl)
                     .map_err(|e| e.to_string())?;
