@@ -172,6 +172,9 @@ fn argmax(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
+/// One target's gold label, predicted label and the prediction's probability.
+type Outcome = (usize, usize, f32);
+
 /// The example's loss (differentiable, from the last hidden state `x`), the mean
 /// cross-entropy over its targets, and each target's (gold, predicted, probability of the
 /// prediction).
@@ -179,7 +182,7 @@ fn loss_of(
     model: &LoadedModel,
     x: &Tensor,
     objective: &Objective,
-) -> Result<(Tensor, Vec<(usize, usize, f32)>)> {
+) -> Result<(Tensor, Vec<Outcome>)> {
     // (row of logits, gold) for every target
     let rows: Vec<(Tensor, usize)> = match objective {
         Objective::Class(gold) => vec![(task_logits(model, x)?.flatten_all()?, *gold)],
