@@ -746,3 +746,44 @@ fn render_shows_what_fine_tuning_changed_as_transformers_does() {
     assert!(e.contains("do not have the same heads"), "{e}");
     assert!(!out.exists());
 }
+
+/// The Explain walk-through of a classifier ends at its head: the last step lists the labels
+/// with transformers' probabilities and names the head.
+#[test]
+fn explain_ends_at_the_classifier_head() {
+    use albert_lens::insight::explain::{Selection, Step, Walk};
+    use albert_lens::model::{Capture, ForwardOptions};
+    let dir = task_fixture("albert_seqcls");
+    let model = LoadedModel::open(&dir).unwrap();
+    let text = "The animal didn't cross the street because it was tired.";
+    let input = model.encode(text, None).unwrap();
+    let trace = CpuBackend::new()
+        .forward_with(
+            &model.config,
+            &model.weights,
+            &input,
+            &ForwardOptions::capture(Capture::All),
+        )
+        .unwrap();
+    let sel = Selection {
+        map: 1,
+        head: 0,
+        pos: 3,
+    };
+    let walk = Walk::new(&model, &trace, sel).unwrap();
+    let want = file_tensor(&dir.join("golden").join("tired.safetensors"), "logits").unwrap();
+    let probs = albert_lens::model::task::softmax(&want);
+    let labels = ["negative", "neutral", "positive"];
+    assert_eq!(walk.prediction.len(), 3);
+    for (label, p) in &walk.prediction {
+        let i = labels.iter().position(|l| l == label).unwrap();
+        assert!((p - probs[i]).abs() < 1e-5, "{label}: {p} vs {}", probs[i]);
+    }
+    let text = walk.text(Step::Prediction, 1.0);
+    assert!(
+        text.paragraph.contains("AlbertForSequenceClassification"),
+        "{}",
+        text.paragraph
+    );
+    assert!(text.formula.contains("tanh"), "{}", text.formula);
+}

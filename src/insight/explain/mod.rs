@@ -152,8 +152,11 @@ pub struct Walk {
     pub sharing: Sharing,
     /// the same for the comparison model, when one is open (set by [`Walk::compare_with`])
     pub compare: Option<Sharing>,
-    /// the masked-LM head's top predictions at the position after the last layer
+    /// the masked-LM head's top predictions at the position after the last layer, or a
+    /// fine-tuned head's labels by probability (see `task`)
     pub prediction: Vec<(String, f32)>,
+    /// the fine-tuned head the last step explains instead of the masked LM (models with one)
+    pub task: Option<crate::model::task::TaskSpec>,
     pub activation: &'static str,
 }
 
@@ -288,8 +291,27 @@ impl Walk {
             .collect();
         let head_block = |v: &[f32]| v[sel.head * n * d..(sel.head + 1) * n * d].to_vec();
         let scores = m.scores[(sel.head * n + p) * n..][..n].to_vec();
-        let prediction = match &model.weights.mlm {
-            Some(head) => {
+        let prediction = match (&model.weights.task, &model.weights.mlm) {
+            (Some(task), _) => {
+                let last = trace.hidden_states.len() - 1;
+                let pred = task.predict(cfg, &trace.hidden_states[last])?;
+                let mut rows: Vec<(String, f32)> = match task.spec.kind {
+                    crate::model::task::TaskKind::QuestionAnswering => vec![
+                        ("start".to_string(), pred.start_probabilities()[p]),
+                        ("end".to_string(), pred.end_probabilities()[p]),
+                    ],
+                    crate::model::task::TaskKind::SequenceClassification => {
+                        pred.labels.iter().cloned().zip(pred.scores(0)).collect()
+                    }
+                    crate::model::task::TaskKind::TokenClassification => {
+                        pred.labels.iter().cloned().zip(pred.scores(p)).collect()
+                    }
+                };
+                rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+                rows.truncate(TOP_K);
+                rows
+            }
+            (None, Some(head)) => {
                 let last = trace.hidden_states.len() - 1;
                 let rows =
                     crate::insight::layer_lens(cfg, head, &last_only(trace, last), p, TOP_K)?;
@@ -305,7 +327,7 @@ impl Walk {
                     })
                     .unwrap_or_default()
             }
-            None => Vec::new(),
+            (None, None) => Vec::new(),
         };
         Ok(Walk {
             sel,
@@ -341,6 +363,7 @@ impl Walk {
             sharing: Sharing::of(model, sel.head)?,
             compare: None,
             prediction,
+            task: model.weights.task.as_ref().map(|t| t.spec.clone()),
             activation: cfg.hidden_act.name(),
         })
     }

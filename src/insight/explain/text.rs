@@ -206,6 +206,7 @@ impl Walk {
                     format!("{maps} applications of {stored} stored layer(s)"),
                 )
             }
+            Step::Prediction if self.task.is_some() => self.task_prediction(&tok, h),
             Step::Prediction => {
                 let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
                 (
@@ -245,6 +246,46 @@ impl Walk {
             paragraph: text,
             formula,
             shapes,
+        }
+    }
+    /// The last step's text for a fine-tuned head.
+    fn task_prediction(&self, tok: &str, h: usize) -> (String, String, String) {
+        use crate::model::task::TaskKind;
+        let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
+        let Some(spec) = &self.task else {
+            return (String::new(), String::new(), String::new());
+        };
+        match spec.kind {
+            TaskKind::SequenceClassification => (
+                format!(
+                    "After the last layer, the fine-tuned {} head reads the [CLS] token's hidden state (whichever token you follow): a dense layer with tanh (the pooler), then a linear classifier over its {} labels. Its top label is “{first}” ({:.1}%).",
+                    spec.architecture,
+                    spec.labels.len(),
+                    p1 * 100.0
+                ),
+                "p = softmax(W_c · tanh(W_p · h_[CLS] + b_p) + b_c)".into(),
+                format!("{h} in, {} probabilities out", spec.labels.len()),
+            ),
+            TaskKind::TokenClassification => (
+                format!(
+                    "After the last layer, the fine-tuned {} head turns the hidden state at “{tok}” into a distribution over its {} labels. Its top label there is “{first}” ({:.1}%).",
+                    spec.architecture,
+                    spec.labels.len(),
+                    p1 * 100.0
+                ),
+                "p = softmax(W_c · h + b_c)".into(),
+                format!("{h} in, {} probabilities out", spec.labels.len()),
+            ),
+            TaskKind::QuestionAnswering => (
+                format!(
+                    "After the last layer, the fine-tuned {} head gives every token a start and an end logit; a softmax over the tokens makes each a probability. Here: p(start) {:.1}%, p(end) {:.1}% at “{tok}”.",
+                    spec.architecture,
+                    self.prediction.iter().find(|r| r.0 == "start").map_or(0.0, |r| r.1) * 100.0,
+                    self.prediction.iter().find(|r| r.0 == "end").map_or(0.0, |r| r.1) * 100.0
+                ),
+                "(start, end) = W_qa · h + b_qa;  p = softmax over the tokens".into(),
+                format!("{h} in, 2 logits out per token"),
+            ),
         }
     }
 }
