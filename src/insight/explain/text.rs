@@ -206,7 +206,7 @@ impl Walk {
                     format!("{maps} applications of {stored} stored layer(s)"),
                 )
             }
-            Step::Prediction if self.task.is_some() => self.task_prediction(&tok, h),
+            Step::Prediction if self.task.is_some() => self.task_prediction(tok, h),
             Step::Prediction => {
                 let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
                 (
