@@ -1,6 +1,8 @@
 //! The models shipped inside the binary, so that the app is useful offline on first start:
 //! `albert-mini` (factorized embedding, one shared layer) and `bert-mini` (its unshared twin),
-//! trained by tools/train/train_minis.py (see assets/models/*/README.md for their model cards).
+//! trained by tools/train/train_minis.py, and their fine-tuned sentence classifiers
+//! `albert-mini-genre` and `bert-mini-genre` (tools/train/finetune_genre.py; see
+//! assets/models/*/README.md for the model cards).
 //! They are written once into a cache folder (keyed by a hash of their bytes), checked against
 //! the compiled-in bytes at every open (and rewritten when changed), and opened from there like
 //! any other model folder.
@@ -9,7 +11,12 @@ use crate::error::{LensError, Result};
 use std::path::{Path, PathBuf};
 
 /// The names of the built-in models.
-pub const NAMES: [&str; 2] = ["albert-mini", "bert-mini"];
+pub const NAMES: [&str; 4] = [
+    "albert-mini",
+    "bert-mini",
+    "albert-mini-genre",
+    "bert-mini-genre",
+];
 
 /// The files of each built-in model: (file name, bytes).
 fn files(name: &str) -> Option<[(&'static str, &'static [u8]); 5]> {
@@ -50,6 +57,8 @@ fn files(name: &str) -> Option<[(&'static str, &'static [u8]); 5]> {
     match name {
         "albert-mini" => Some(model!("albert-mini")),
         "bert-mini" => Some(model!("bert-mini")),
+        "albert-mini-genre" => Some(model!("albert-mini-genre")),
+        "bert-mini-genre" => Some(model!("bert-mini-genre")),
         _ => None,
     }
 }

@@ -112,7 +112,7 @@ def card(name, parent, m):
 `{parent}` (the app's embedded {parent.split('-')[0].upper()}) fine-tuned as a sentence classifier, so that
 albert-lens explains a fine-tuned model's prediction offline: the Prediction tab, attribution of a
 class, head importance and the pruning curve. It is a teaching model: read its predictions as
-those of a 0.5M-parameter model that saw 1M words.
+those of a {m['params'] / 1e6:.1f}M-parameter model that saw 1M words.
 
 - **Task**: the genre of one sentence, from the Brown corpus's own categories (the letter of each
   document's name), in four labels: news (A press reportage, B editorial, C reviews), nonfiction
@@ -205,6 +205,7 @@ def main():
             per_class[k] = sum(1 for j in idx if preds[j] == i) / max(1, len(idx))
         m = {
             "architecture": cls.__name__,
+            "params": sum(p.numel() for p in model.parameters()),
             "labels": LABELS,
             "train_sentences": len(train),
             "heldout_sentences": len(held),
