@@ -399,7 +399,7 @@ fn heads_measures_importance_and_the_pruning_curve_as_torch_does() {
             );
         }
         let stdout = String::from_utf8_lossy(&res.stdout);
-        assert!(stdout.contains("on 17 tokens of 3 examples"), "{stdout}");
+        assert!(stdout.contains("on 17 tokens of 3 sentences"), "{stdout}");
     }
 }
 

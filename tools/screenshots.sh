@@ -24,6 +24,20 @@ DISPLAY=:97 "$BIN" --backend cpu --tab attribution --text "The capital of the Un
     --screenshot screenshots/attribution.png
 DISPLAY=:97 "$BIN" --backend cpu --tab mixing --text "The capital of the United [MASK] is Washington." \
     --screenshot screenshots/mixing.png
+# a fine-tuned classifier explained: the built-in albert-mini-genre's prediction and the
+# attribution of its class; its head importance and pruning curve on the labelled held-out
+# genres, and what fine-tuning changed against its parent
+GENRE="The senator said the committee would vote on the budget next week."
+DISPLAY=:97 "$BIN" --backend cpu --model albert-mini-genre --tab prediction --text "$GENRE" \
+    --screenshot screenshots/prediction.png
+DISPLAY=:97 "$BIN" --backend cpu --model albert-mini-genre --tab attribution --text "$GENRE" \
+    --screenshot screenshots/attribution-class.png
+for view in importance pruning; do
+    "$BIN" render --backend cpu --model albert-mini-genre --view "$view" --data builtin:genres \
+        --limit 300 --scale 1.5 --out "screenshots/$view-figure.png"
+done
+"$BIN" render --backend cpu --model albert-mini-genre --compare albert-mini --view fine-tuning \
+    --limit 300 --scale 1.5 --out screenshots/fine-tuning-figure.png
 # a figure rebuilt from a scene file, and a layer-by-layer animation (and its frames side by
 # side, when Python with Pillow is there)
 "$BIN" render --backend cpu --scene screenshots/scene-example.json --out screenshots/scene-figure.png

@@ -42,20 +42,26 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     let ctl = albert_lens::insight::Control::default();
-    let (r, identity, baseline) = match (&m.weights.task, &m.weights.mlm) {
+    let (r, identity) = match (&m.weights.task, &m.weights.mlm) {
         (Some(h), _) => {
             let data = labelled::read(&a.data, &h.spec.labels, h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification, a.limit)?;
             let r = importance::evaluate(&m, &data, &mut backend, &ctl)?;
             let n = data.examples.len();
             let scored: u32 = r.confusion.iter().sum();
             let baseline = majority(&r.confusion, r.labels.len()) as f32 / scored.max(1) as f32;
-            let unit = if scored as usize == n { "examples" } else { "tokens" };
-            println!(
-                "accuracy {:.4} on {scored} {unit} of {n} examples ({} examples not all right); majority baseline {baseline:.4}",
-                r.accuracy,
-                r.wrong(&data).len(),
-            );
-            (r, data.identity, Some(baseline))
+            let wrong = r.wrong(&data).len();
+            if h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification {
+                println!(
+                    "accuracy {:.4} on {scored} tokens of {n} sentences ({wrong} with a wrong tag); majority baseline {baseline:.4}",
+                    r.accuracy
+                );
+            } else {
+                println!(
+                    "accuracy {:.4} on {n} examples ({wrong} wrong); majority baseline {baseline:.4}",
+                    r.accuracy
+                );
+            }
+            (r, data.identity)
         }
         (None, Some(_)) => {
             let texts = corpus_texts(&a.data, a.limit.unwrap_or(MLM_TEXTS))?;
@@ -67,7 +73,7 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
                 importance::MASKED_SHARE * 100.0,
                 a.seed
             );
-            (r, texts.1, None)
+            (r, texts.1)
         }
         (None, None) => anyhow::bail!(
             "{} has neither a fine-tuned classifier head nor a masked-LM head (config.json's architectures: {}), so there is no loss to measure heads by",
@@ -96,9 +102,6 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
         .map(|(k, acc)| format!("{k}:{acc:.3}"))
         .collect();
     println!("pruning curve (heads masked:accuracy): {}", curve.join(" "));
-    if let Some(b) = baseline {
-        eprintln!("(majority baseline {b:.4})");
-    }
     eprintln!("-> {}", a.out.display());
     Ok(())
 }

@@ -78,6 +78,17 @@ def examples(root: str):
     return flat(train_docs, train_labels), flat(held_docs, held_labels)
 
 
+def write_heldout(held, seed):
+    """The labelled held-out file, in a seeded random order so that its first lines (what
+    `--limit` keeps) mix the genres."""
+    order = list(held)
+    random.Random(seed).shuffle(order)
+    tsv = os.path.join(ROOT, "assets", "corpus", "brown-genre-heldout.tsv")
+    with open(tsv, "w", encoding="utf-8") as f:
+        for s, y in order:
+            f.write(f"{s.replace(chr(9), ' ')}\t{LABELS[y]}\n")
+
+
 def encode(tok, batch, max_len):
     enc = tok(
         [s for s, _ in batch],
@@ -153,10 +164,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, held = examples(args.corpus)
-    tsv = os.path.join(ROOT, "assets", "corpus", "brown-genre-heldout.tsv")
-    with open(tsv, "w", encoding="utf-8") as f:
-        for s, y in held:
-            f.write(f"{s.replace(chr(9), ' ')}\t{LABELS[y]}\n")
+    write_heldout(held, args.seed)
     counts = {k: sum(1 for _, y in held if y == i) for i, k in enumerate(LABELS)}
     majority = max(counts, key=counts.get)
     for parent, cls in (("albert-mini", AlbertForSequenceClassification),
