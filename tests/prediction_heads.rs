@@ -787,3 +787,46 @@ fn explain_ends_at_the_classifier_head() {
     );
     assert!(text.formula.contains("tanh"), "{}", text.formula);
 }
+
+/// config.json's head fields as they are found: a lone string for `architectures`, numbers as
+/// label names, id2label beside a disagreeing num_labels (id2label decides, as in
+/// transformers); and what cannot be right is an error naming the field.
+#[test]
+fn head_fields_of_config_json_as_found_and_hostile() {
+    let (_tmp, dir) = copy_fixture_from(&task_fixture("bert_seqcls"));
+    let cfg_path = dir.join("config.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = original.clone();
+        edit(&mut c);
+        std::fs::write(&cfg_path, serde_json::to_string(&c).unwrap()).unwrap();
+        LoadedModel::open(&dir)
+    };
+    let m = with(&|c| {
+        c["architectures"] = "BertForSequenceClassification".into();
+        c["id2label"] = serde_json::json!({"0": 0, "1": "one", "2": "two"});
+        c["num_labels"] = 7.into();
+    })
+    .unwrap();
+    let spec = &m.weights.task.as_ref().unwrap().spec;
+    assert_eq!(spec.labels, ["0", "one", "two"]);
+    let e = with(&|c| c["id2label"] = serde_json::json!({"zero": "a", "1": "b", "2": "c"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("id2label") && e.contains("zero"), "{e}");
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..70_000).map(|i| (i.to_string(), "x".into())).collect();
+    let e = with(&|c| c["id2label"] = serde_json::Value::Object(many.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("labels"), "{e}");
+    let e = with(&|c| c["problem_type"] = "ranking".into())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("problem_type") && e.contains("ranking"), "{e}");
+    // an architecture that is not one of the three heads: the encoder, with a warning
+    let m = with(&|c| c["architectures"] = serde_json::json!(["BertForMultipleChoice"])).unwrap();
+    assert!(m.weights.task.is_none());
+    assert!(m.warnings.join(" ").contains("BertForMultipleChoice"));
+}

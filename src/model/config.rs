@@ -219,8 +219,8 @@ struct RawConfig {
     num_hidden_groups: Option<usize>,
     inner_group_num: Option<usize>,
     position_embedding_type: Option<String>,
-    architectures: Option<Vec<String>>,
-    id2label: Option<std::collections::BTreeMap<String, String>>,
+    architectures: Option<serde_json::Value>,
+    id2label: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     num_labels: Option<usize>,
     problem_type: Option<String>,
 }
@@ -324,6 +324,25 @@ impl ModelConfig {
                 )));
             }
         }
+        // `architectures` is a list of class names (a lone string is taken as one); label names
+        // are strings (a number or other value is written as JSON)
+        let architectures: Vec<String> = match &raw.architectures {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        let id2label: Option<std::collections::BTreeMap<String, String>> =
+            raw.id2label.as_ref().map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let name = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        (k.clone(), name)
+                    })
+                    .collect()
+            });
         let cfg = ModelConfig {
             model_type,
             vocab_size: raw.vocab_size.unwrap_or(d.vocab_size),
@@ -339,10 +358,10 @@ impl ModelConfig {
             type_vocab_size: raw.type_vocab_size.unwrap_or(2),
             num_hidden_groups,
             inner_group_num,
-            architectures: raw.architectures.clone().unwrap_or_default(),
+            architectures: architectures.clone(),
             task: super::task::TaskSpec::from_config(
-                raw.architectures.as_deref().unwrap_or_default(),
-                raw.id2label.as_ref(),
+                &architectures,
+                id2label.as_ref(),
                 raw.num_labels,
                 raw.problem_type.as_deref(),
             )

@@ -142,14 +142,8 @@ impl TaskSpec {
                 .map(|i| format!("LABEL_{i}"))
                 .collect::<Vec<_>>(),
         };
-        if let (Some(n), Some(_)) = (num_labels, id2label) {
-            if n != labels.len() {
-                return Err(format!(
-                    "num_labels is {n} but id2label names {} labels",
-                    labels.len()
-                ));
-            }
-        }
+        // with both, id2label decides, as in transformers' PretrainedConfig (the classifier's
+        // shape is checked against it when the weights load)
         if labels.is_empty() || labels.len() > MAX_LABELS {
             return Err(format!(
                 "a {arch} head needs 1 to {MAX_LABELS} labels, not {}",
@@ -539,6 +533,10 @@ mod tests {
         let gap = BTreeMap::from([("0".to_string(), "a".to_string()), ("2".into(), "c".into())]);
         let e = TaskSpec::from_config(&arch, Some(&gap), None, None).unwrap_err();
         assert!(e.contains("label 1 is missing"), "{e}");
+        let both = TaskSpec::from_config(&arch, Some(&map), Some(5), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(both.labels.len(), 2, "id2label wins over num_labels");
         let e = TaskSpec::from_config(&arch, None, None, Some("ranking")).unwrap_err();
         assert!(e.contains("ranking"), "{e}");
     }
