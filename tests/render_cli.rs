@@ -817,8 +817,26 @@ fn list_views_names_every_view_and_each_renders() {
             args.extend(["--head", "1"]);
         }
         if id == "prediction" {
-            // a fine-tuned classifier: the built-in models are masked LMs
-            args.extend(["--model", "tests/fixtures/tasks/albert_seqcls"]);
+            // a fine-tuned classifier: albert-mini is a masked LM
+            args.extend(["--model", "albert-mini-genre"]);
+        }
+        if ["importance", "pruning", "confusion"].contains(&id) {
+            args.extend([
+                "--model",
+                "tests/fixtures/tasks/albert_seqcls",
+                "--data",
+                "tests/fixtures/tasks/albert_seqcls/data.tsv",
+            ]);
+        }
+        if id == "fine-tuning" {
+            args.extend([
+                "--model",
+                "albert-mini-genre",
+                "--compare",
+                "albert-mini",
+                "--limit",
+                "3",
+            ]);
         }
         ok(&render(&args, &svg));
         assert!(
