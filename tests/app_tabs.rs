@@ -1699,3 +1699,32 @@ fn fine_tuning_change_needs_the_parent_as_comparison_model() {
         .unwrap_err();
     assert!(e.contains("do not have the same heads"), "{e}");
 }
+
+/// A token classifier measured on a CoNLL file in the window: the token accuracy equals torch's.
+#[test]
+fn a_tagger_is_measured_on_a_conll_file_in_the_window() {
+    use albert_lens::app::tabs::prediction::PredictionTab;
+    let folder = std::path::PathBuf::from("tests/fixtures/tasks/bert_tokcls");
+    let mut h = harness(
+        ModelSource::Folder(folder.clone()),
+        "Alice met Bob in Paris.",
+    );
+    open_tab(&mut h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<PredictionTab>()
+        .unwrap()
+        .settings
+        .file = Some(folder.join("data.conll"));
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+    h.run_steps(2);
+    wait(&mut h);
+    let acc = file_tensor(&folder.join("heads.safetensors"), "accuracy").unwrap()[0];
+    h.get_by_label_contains(&format!(
+        "Accuracy {:.1}% on 17 tags of 3 sentences",
+        acc * 100.0
+    ));
+    assert_eq!(h.query_all_by_label_contains("tags wrong").count(), 3);
+}

@@ -118,11 +118,14 @@ impl PredictionTab {
             let limit = Some(self.settings.limit).filter(|&l| l > 0);
             cx.worker.run(ticket, move |e, ctl| {
                 let m = e.model(ModelSlot::Main)?.clone();
-                let labels = match &m.weights.task {
-                    Some(h) => h.spec.labels.clone(),
+                let (labels, tagger) = match &m.weights.task {
+                    Some(h) => (
+                        h.spec.labels.clone(),
+                        h.spec.kind == TaskKind::TokenClassification,
+                    ),
                     None => return Err("this model has no classifier head to measure".into()),
                 };
-                let data = crate::insight::labelled::read(&file, &labels, false, limit)
+                let data = crate::insight::labelled::read(&file, &labels, tagger, limit)
                     .map_err(|e| e.to_string())?;
                 let report = crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl)
                     .map_err(|e| e.to_string())?;
@@ -224,13 +227,24 @@ impl PredictionTab {
         };
         let r = &m.view.report;
         let wrong = r.wrong(&m.data);
-        ui.strong(format!(
-            "Accuracy {:.1}% on {} examples (majority baseline {:.1}%): {} wrong",
-            r.accuracy * 100.0,
-            m.view.examples,
-            m.view.majority * 100.0,
-            wrong.len()
-        ));
+        let tags: u32 = r.confusion.iter().sum();
+        if m.data.examples.iter().any(|e| !e.tags.is_empty()) {
+            ui.strong(format!(
+                "Accuracy {:.1}% on {tags} tags of {} sentences (majority baseline {:.1}%): {} sentences with a wrong tag",
+                r.accuracy * 100.0,
+                m.view.examples,
+                m.view.majority * 100.0,
+                wrong.len()
+            ));
+        } else {
+            ui.strong(format!(
+                "Accuracy {:.1}% on {} examples (majority baseline {:.1}%): {} wrong",
+                r.accuracy * 100.0,
+                m.view.examples,
+                m.view.majority * 100.0,
+                wrong.len()
+            ));
+        }
         ui.horizontal(|ui| {
             for w in Which::ALL {
                 let name = match w {
@@ -269,13 +283,23 @@ impl PredictionTab {
                     let ex = &m.data.examples[i];
                     let (p, prob) = r.predictions[i];
                     let text: String = ex.text.chars().take(90).collect();
-                    let line = format!(
-                        "line {}: “{text}” — {} predicted {} ({:.0}%)",
-                        ex.line,
-                        r.labels[ex.label],
-                        r.labels[p],
-                        prob * 100.0
-                    );
+                    let line = if ex.tags.is_empty() {
+                        format!(
+                            "line {}: “{text}” — {} predicted {} ({:.0}%)",
+                            ex.line,
+                            r.labels[ex.label],
+                            r.labels[p],
+                            prob * 100.0
+                        )
+                    } else {
+                        // a tagged sentence: p tags wrong, prob of them right
+                        format!(
+                            "line {}: “{text}” — {p} tag{} wrong ({:.0}% right)",
+                            ex.line,
+                            if p == 1 { "" } else { "s" },
+                            prob * 100.0
+                        )
+                    };
                     if ui.link(line).clicked() {
                         cx.settings.text = ex.text.clone();
                         cx.settings.pair_on = ex.pair.is_some();
@@ -314,7 +338,10 @@ impl Tab for PredictionTab {
         let kind = cx
             .info(ModelSlot::Main)
             .and_then(|i| i.task.as_ref().map(|t| t.kind));
-        if kind == Some(TaskKind::SequenceClassification) {
+        if matches!(
+            kind,
+            Some(TaskKind::SequenceClassification | TaskKind::TokenClassification)
+        ) {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.settings.evaluate, false, "This text");
                 ui.selectable_value(&mut self.settings.evaluate, true, "A labelled file");
