@@ -1616,6 +1616,7 @@ fn a_classifier_is_explained_then_its_most_important_head_switched_off() {
 #[test]
 fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     use albert_lens::app::tabs::prediction::PredictionTab;
+    private_cache();
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
     // the comparison model is the model itself: fine-tuning "changed" nothing (cosine 1)
     let mut h = app_common::harness(
@@ -1673,12 +1674,38 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     wait(&mut h);
     assert_eq!(h.state().session.settings.text, first.text);
     assert!(!h.state().tab::<PredictionTab>().unwrap().settings.evaluate);
+    // a second window measures the same folder, file and limit from the cache
+    drop(h);
+    let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
+    open_tab(&mut h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<PredictionTab>()
+        .unwrap()
+        .settings
+        .file = Some(folder.join("data.tsv"));
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+    h.run_steps(2);
+    wait(&mut h);
+    h.get_by_label_contains("from the cache");
+    let again = {
+        let app = h.state();
+        app.tab::<PredictionTab>()
+            .unwrap()
+            .measured()
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(again.view.report, m.view.report);
 }
 
 /// Without a comparison model of the same shape, "what fine-tuning changed" says why not.
 #[test]
 fn fine_tuning_change_needs_the_parent_as_comparison_model() {
     use albert_lens::app::tabs::prediction::PredictionTab;
+    private_cache();
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
     let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
     open_tab(&mut h, "Prediction");
@@ -1704,6 +1731,7 @@ fn fine_tuning_change_needs_the_parent_as_comparison_model() {
 #[test]
 fn a_tagger_is_measured_on_a_conll_file_in_the_window() {
     use albert_lens::app::tabs::prediction::PredictionTab;
+    private_cache();
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/bert_tokcls");
     let mut h = harness(
         ModelSource::Folder(folder.clone()),

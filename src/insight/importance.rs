@@ -66,8 +66,10 @@ impl HeadReport {
 
     /// The `heads` file: `importance` F32 `[maps, heads]`, `accuracy` F32 `[1]`,
     /// `pruned_accuracy` F32 `[steps]`, `pruned_heads` I64 `[steps]`, `confusion` F32
-    /// `[labels, labels]` (classifiers); metadata `model`, `data` (the file's identity),
-    /// `labels`, `examples`, `objective`.
+    /// `[labels, labels]` (classifiers), per example `predicted` I64 `[n]` (the label; for a
+    /// tagged or masked text the targets it gets wrong), `probability` F32 `[n]` (the label's;
+    /// for a text the share right) and `correct` F32 `[n]` (1 or 0); metadata `model`, `data`
+    /// (the file's identity), `labels`, `examples`, `objective`.
     pub fn to_safetensors_bytes(&self, model: &str, data_identity: &str) -> Result<Vec<u8>> {
         use safetensors::tensor::{Dtype, TensorView};
         let err = |e: safetensors::SafeTensorError| LensError::Compute(e.to_string());
@@ -80,7 +82,19 @@ impl HeadReport {
             .collect();
         let confusion: Vec<f32> = self.confusion.iter().map(|&c| c as f32).collect();
         let l = self.labels.len();
-        let buffers = [
+        let n = self.predictions.len();
+        let probability: Vec<f32> = self.predictions.iter().map(|p| p.1).collect();
+        let correct: Vec<f32> = self
+            .correct
+            .iter()
+            .map(|&c| f32::from(u8::from(c)))
+            .collect();
+        let predicted: Vec<u8> = self
+            .predictions
+            .iter()
+            .flat_map(|p| (p.0 as i64).to_le_bytes())
+            .collect();
+        let mut buffers = vec![
             (
                 "importance",
                 vec![self.maps, self.heads],
@@ -88,8 +102,12 @@ impl HeadReport {
             ),
             ("accuracy", vec![1], f32s(&[self.accuracy])),
             ("pruned_accuracy", vec![pruned.len()], f32s(&pruned)),
-            ("confusion", vec![l, l], f32s(&confusion)),
+            ("probability", vec![n], f32s(&probability)),
+            ("correct", vec![n], f32s(&correct)),
         ];
+        if l > 0 {
+            buffers.push(("confusion", vec![l, l], f32s(&confusion)));
+        }
         let mut views = Vec::new();
         for (name, shape, bytes) in &buffers {
             views.push((
@@ -100,6 +118,10 @@ impl HeadReport {
         views.push((
             "pruned_heads".to_string(),
             TensorView::new(Dtype::I64, vec![self.pruning.len()], &counts).map_err(err)?,
+        ));
+        views.push((
+            "predicted".to_string(),
+            TensorView::new(Dtype::I64, vec![n], &predicted).map_err(err)?,
         ));
         let meta = std::collections::HashMap::from([
             ("model".to_string(), model.to_string()),
@@ -123,6 +145,65 @@ impl HeadReport {
             ),
         ]);
         safetensors::serialize(views, Some(meta)).map_err(err)
+    }
+}
+
+impl HeadReport {
+    /// A report read back from [`HeadReport::to_safetensors_bytes`] (the app's cache); None
+    /// when anything is missing or does not fit.
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Option<HeadReport> {
+        let st = safetensors::SafeTensors::deserialize(bytes).ok()?;
+        let f32s = |name: &str| -> Option<(Vec<usize>, Vec<f32>)> {
+            let t = st.tensor(name).ok()?;
+            (t.dtype() == safetensors::Dtype::F32).then_some(())?;
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Some((t.shape().to_vec(), v))
+        };
+        let i64s = |name: &str| -> Option<Vec<usize>> {
+            let t = st.tensor(name).ok()?;
+            (t.dtype() == safetensors::Dtype::I64).then_some(())?;
+            t.data()
+                .chunks_exact(8)
+                .map(|c| usize::try_from(i64::from_le_bytes(c.try_into().ok()?)).ok())
+                .collect()
+        };
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
+        let labels: Vec<String> =
+            serde_json::from_str(meta.metadata().as_ref()?.get("labels")?).ok()?;
+        let (shape, importance) = f32s("importance")?;
+        let [maps, heads] = shape[..] else {
+            return None;
+        };
+        let (_, pruned) = f32s("pruned_accuracy")?;
+        let counts = i64s("pruned_heads")?;
+        let (_, probability) = f32s("probability")?;
+        let (_, correct) = f32s("correct")?;
+        let predicted = i64s("predicted")?;
+        let l = labels.len();
+        let confusion = match f32s("confusion") {
+            Some((_, c)) if c.len() == l * l => c.iter().map(|&v| v as u32).collect(),
+            _ if l == 0 => Vec::new(),
+            _ => return None,
+        };
+        let n = predicted.len();
+        if probability.len() != n || correct.len() != n || counts.len() != pruned.len() {
+            return None;
+        }
+        Some(HeadReport {
+            labels,
+            maps,
+            heads,
+            importance,
+            accuracy: *f32s("accuracy")?.1.first()?,
+            confusion,
+            predictions: predicted.into_iter().zip(probability).collect(),
+            correct: correct.iter().map(|&c| c > 0.5).collect(),
+            pruning: counts.into_iter().zip(pruned).collect(),
+        })
     }
 }
 

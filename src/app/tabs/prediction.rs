@@ -15,6 +15,7 @@ use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::Theme;
+use crate::insight::importance::HeadReport;
 use crate::insight::labelled::Labelled;
 use crate::model::task::TaskKind;
 use crate::views::evaluation::{self, Which};
@@ -53,6 +54,8 @@ impl Default for PredictionSettings {
 pub struct Measured {
     pub data: Labelled,
     pub view: evaluation::Data,
+    /// read from the cache rather than computed
+    pub cached: bool,
 }
 
 /// The models' generations (main, comparison), the file and the limit.
@@ -127,8 +130,22 @@ impl PredictionTab {
                 };
                 let data = crate::insight::labelled::read(&file, &labels, tagger, limit)
                     .map_err(|e| e.to_string())?;
-                let report = crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl)
-                    .map_err(|e| e.to_string())?;
+                // cached like corpus runs: the model folder, the file's content, the limit
+                let tag = format!("{} limit {limit:?} heads {name}", data.identity);
+                let (maps, heads) = (m.config.num_attention_maps(), m.config.num_attention_heads);
+                let (report, cached) = crate::corpus::cached(
+                    &m.dir,
+                    Some(&tag),
+                    |b| {
+                        HeadReport::from_safetensors_bytes(b).filter(|r| {
+                            (r.maps, r.heads) == (maps, heads)
+                                && r.predictions.len() == data.examples.len()
+                        })
+                    },
+                    || crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl),
+                    |r| r.to_safetensors_bytes(&name, &data.identity),
+                )
+                .map_err(|e| e.to_string())?;
                 let mut view = evaluation::derive(&name, &data, report);
                 // with a comparison model: what fine-tuning changed, on the same texts
                 if let Ok(parent) = e.model(ModelSlot::Compare).cloned() {
@@ -158,7 +175,7 @@ impl PredictionTab {
                                 }),
                         );
                 }
-                Ok(Arc::new(Measured { data, view }))
+                Ok(Arc::new(Measured { data, view, cached }))
             });
         }
     }
@@ -227,6 +244,9 @@ impl PredictionTab {
         };
         let r = &m.view.report;
         let wrong = r.wrong(&m.data);
+        if m.cached {
+            ui.weak("(from the cache: the same model folder, file and limit were measured before)");
+        }
         let tags: u32 = r.confusion.iter().sum();
         if m.data.examples.iter().any(|e| !e.tags.is_empty()) {
             ui.strong(format!(
