@@ -830,3 +830,19 @@ fn head_fields_of_config_json_as_found_and_hostile() {
     assert!(m.weights.task.is_none());
     assert!(m.warnings.join(" ").contains("BertForMultipleChoice"));
 }
+
+/// The pruning curve's forward passes on the GPU (heads masked there): torch's curve exactly.
+#[test]
+fn the_pruning_curve_runs_on_the_gpu_as_torch_does() {
+    use albert_lens::insight::{importance, labelled, Control};
+    with_gpu(|gpu| {
+        let dir = task_fixture("albert_seqcls");
+        let m = LoadedModel::open(&dir).unwrap();
+        let labels = m.weights.task.as_ref().unwrap().spec.labels.clone();
+        let data = labelled::read(&dir.join("data.tsv"), &labels, false, None).unwrap();
+        let r = importance::evaluate(&m, &data, gpu, &Control::default()).unwrap();
+        let want = file_tensor(&dir.join("heads.safetensors"), "pruned_accuracy").unwrap();
+        let got: Vec<f32> = r.pruning.iter().map(|p| p.1).collect();
+        assert_eq!(got, want);
+    });
+}
