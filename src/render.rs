@@ -420,7 +420,15 @@ fn render_runs(
                 opts.target.as_deref().unwrap_or_default(),
             )?;
             let ctl = insight::Control::default();
-            let a = insight::attribution::attribute(m, &t.input(), target, opts.steps, &ctl)?;
+            // the gradients of the model the trace is of: with --ablate, the ablated one
+            let input = t.input();
+            let a = insight::attribution::attribute_with(
+                m,
+                (&input, &opts.ablate),
+                target,
+                opts.steps,
+                &ctl,
+            )?;
             let rollout = crate::analysis::rollout(t)?;
             let (_, value_all) =
                 crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;

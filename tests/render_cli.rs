@@ -452,6 +452,45 @@ fn attribution_csv_holds_torch_gradients_and_ablate_changes_the_run() {
         max_abs_diff(&got, golden.head(3, 0)) <= 1e-5,
         "the ablated run's layer 4, head 1"
     );
+
+    // --ablate reaches the attribution's gradients too: the ablated model's (the library's
+    // attribution of the ablated model, itself checked against the ablated logit in
+    // tests/analysis.rs), not the intact one's
+    let out = dir.path().join("attr-ablated.csv");
+    ok(&render(
+        &[
+            "--view",
+            "attribution",
+            "--steps",
+            "8",
+            "--ablate",
+            "1:1,2:3",
+            "--text",
+            &meta["text"],
+        ],
+        &out,
+    ));
+    let ig = |csv: &str| -> Vec<f32> {
+        csv.lines()
+            .skip(1)
+            .map(|l| csv_fields(l)[1].parse().unwrap())
+            .collect()
+    };
+    let got = ig(&std::fs::read_to_string(&out).unwrap());
+    use albert_lens::insight::attribution::{attribute_with, Target};
+    let m = albert_lens::model::LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let input = m.encode(&meta["text"], None).unwrap();
+    let ablate = albert_lens::model::Ablation::parse("1:1,2:3").unwrap();
+    let pos: usize = meta["position"].parse().unwrap();
+    let target = Target::Token {
+        position: pos,
+        token: None,
+    };
+    let ctl = albert_lens::insight::Control::default();
+    let want = attribute_with(&m, (&input, &ablate), target, 8, &ctl).unwrap();
+    let intact = albert_lens::insight::attribution::attribute(&m, &input, target, 8, &ctl).unwrap();
+    assert!(max_abs_diff(&got, &want.integrated_gradients) <= 1e-6);
+    assert!(max_abs_diff(&got, &intact.integrated_gradients) > 1e-3);
 }
 
 /// `render --words` merges word pieces (to a word: the sum over its pieces; from a word: the
