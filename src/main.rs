@@ -1,6 +1,8 @@
-//! albert-lens: with no subcommand, the desktop window; `trace` exports a forward pass,
-//! `summary` prints what each layer attends to, `bench` measures backends and `bench-ui` the
-//! app's frame time.
+//! albert-lens: with no subcommand, the desktop window. Subcommands: `trace` exports a forward
+//! pass, `attribute` a prediction's gradient attributions, `heads` a classifier's (or masked
+//! LM's) head importance over labelled data, `summary` prints what each layer attends to,
+//! `verify` checks a backend against the golden files, `render` draws one view headless,
+//! `corpus` runs a corpus, `bench` measures backends and `bench-ui` the app's frame time.
 
 mod cli;
 

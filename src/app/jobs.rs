@@ -1,4 +1,5 @@
-//! The one way work leaves the UI thread. A [`Job`] is a slot keyed by what its result is
+//! How long work leaves the UI thread (the heatmap widget's colouring of a large map, a few
+//! milliseconds with nothing to cancel, has a thread of its own). A [`Job`] is a slot keyed by what its result is
 //! computed from: asking it for a key it already has (or is computing) costs nothing; asking
 //! for a new key cancels the older computation (coalescing: while the user types, only the
 //! newest input's result is waited for) and hands out a [`Ticket`]. Whatever runs the work (a

@@ -1,5 +1,6 @@
-//! Backends run a model's forward pass and return a [`Trace`]. The CPU backend (candle) is the
-//! reference every other backend is tested against.
+//! Backends run a model's forward pass and return a [`Trace`]. The CPU backend (host buffers and
+//! the `gemm` crate; the embeddings in candle) is the reference every other backend is tested
+//! against.
 
 pub mod cpu;
 pub mod gpu;
