@@ -643,7 +643,10 @@ fn the_corpus_statistics_cache_serves_only_intact_files_of_its_own_key() {
     let m = albert_lens::model::LoadedModel::open(&model()).unwrap();
     let src = CorpusSource::Builtin;
     let never = AtomicBool::new(false);
-    let go = |name: &str| corpus::cached_run(&m, name, &src, Some(2), &mut |_| {}, &never).unwrap();
+    let go = |name: &str| {
+        let mut cpu = albert_lens::backend::CpuBackend::new();
+        corpus::cached_run((&m, name), (&src, Some(2)), &mut cpu, &mut |_| {}, &never).unwrap()
+    };
     let (first, cached) = go("m");
     assert!(!cached);
     assert!(go("m").1, "the second run comes from the cache");

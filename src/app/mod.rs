@@ -141,8 +141,10 @@ impl LensApp {
             .compare
             .or_else(|| settings.compare_source.clone())
             .unwrap_or_else(|| crate::model::ModelSource::Builtin("bert-mini".into()));
+        let mut session = Session::new(settings, worker, wake);
+        session.backend_choice = opts.backend;
         let mut app = LensApp {
-            session: Session::new(settings, worker, wake),
+            session,
             tabs: tabs::registry(),
             chrome: chrome::Chrome::default(),
             theme_applied: None,

@@ -134,6 +134,9 @@ pub struct Session {
     pub prompt: Option<super::file_dialog::PathPrompt>,
     /// the GPU's weight products on cooperative matrices (Compute menu; exact by default)
     pub fast_gpu: bool,
+    /// the backend the user chose (--backend): runs on threads of their own (corpus mode) make
+    /// a backend of this choice, as the worker did
+    pub backend_choice: crate::backend::BackendChoice,
 }
 
 impl Session {
@@ -154,6 +157,7 @@ impl Session {
             exports: Vec::new(),
             prompt: None,
             fast_gpu: false,
+            backend_choice: crate::backend::BackendChoice::Auto,
         }
     }
 

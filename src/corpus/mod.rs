@@ -687,10 +687,9 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// run with the same model folder, corpus file and limit is there, else run on `backend`
 /// (batched) and cached. `progress` reports the run; `cancel` stops it.
 pub fn cached_run(
-    model: &LoadedModel,
-    model_name: &str,
-    source: &CorpusSource,
-    limit: Option<u64>,
+    (model, model_name): (&LoadedModel, &str),
+    (source, limit): (&CorpusSource, Option<u64>),
+    backend: &mut dyn Backend,
     progress: &mut dyn FnMut(Progress),
     cancel: &AtomicBool,
 ) -> Result<(HeadStats, bool)> {
@@ -716,10 +715,9 @@ pub fn cached_run(
                 limit,
                 model_name: model_name.to_string(),
             };
-            let mut backend = crate::backend::CpuBackend::new();
             run(
                 model,
-                &mut backend,
+                backend,
                 source,
                 &opts,
                 progress,

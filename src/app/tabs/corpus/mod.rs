@@ -174,8 +174,12 @@ impl CorpusTab {
             return;
         };
         let limit = (key.limit > 0).then_some(key.limit);
+        let choice = cx.backend_choice;
         jobs::spawn("corpus", ticket, move |ctl| {
             let t0 = std::time::Instant::now();
+            // the backend the window was asked for, on a device of this thread's own (the
+            // worker's stays free for the views)
+            let mut backend = crate::backend::FallbackBackend::new(choice);
             let mut stats = Vec::new();
             let count = models.len();
             for (i, (m, name)) in models.iter().enumerate() {
@@ -190,9 +194,14 @@ impl CorpusTab {
                         Some((i as f32 + part.min(1.0)) / count as f32),
                     );
                 };
-                let (s, cached) =
-                    corpus::cached_run(m, name, &key.corpus, limit, &mut progress, &ctl.cancel)
-                        .map_err(|e| e.to_string())?;
+                let (s, cached) = corpus::cached_run(
+                    (m, name),
+                    (&key.corpus, limit),
+                    &mut backend,
+                    &mut progress,
+                    &ctl.cancel,
+                )
+                .map_err(|e| e.to_string())?;
                 if s.meta.lines == 0 {
                     return Err(format!(
                         "{}: no texts to run (every line was empty or skipped)",
