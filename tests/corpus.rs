@@ -409,7 +409,7 @@ fn corpus_search_finds_a_token_itself_first_with_the_cosines_of_separate_runs() 
     let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
     let layer = 2;
     let states = search::collect(
-        &model,
+        (&model, &mut albert_lens::backend::CpuBackend::new()),
         &CorpusSource::Builtin,
         layer,
         Some(30),
@@ -471,7 +471,7 @@ fn query_key_view_uses_transformers_queries_and_keys() {
     std::fs::write(&file, format!("{}\n", case.text)).unwrap();
     let (j, head) = (1, 2);
     let states = search::collect(
-        &model,
+        (&model, &mut albert_lens::backend::CpuBackend::new()),
         &CorpusSource::File(file),
         j,
         None,
@@ -504,4 +504,37 @@ fn the_cache_key_follows_the_model_files_and_the_corpus() {
     assert_ne!(a, corpus::cache_key(dir.path(), "other.txt@0123"));
     std::fs::write(dir.path().join("model.safetensors"), b"a longer one").unwrap();
     assert_ne!(a, corpus::cache_key(dir.path(), "builtin:brown-heldout"));
+}
+
+/// Corpus search's hidden states collected on the GPU (the window's chosen backend) equal the
+/// CPU's (kept in f16: within 2e-3 of each value's magnitude, at least 1).
+#[test]
+fn corpus_search_states_on_the_gpu_equal_the_cpu() {
+    use albert_lens::corpus::search;
+    let model = LoadedModel::open(&model_folder("albert-mini")).unwrap();
+    let cpu = search::collect(
+        (&model, &mut albert_lens::backend::CpuBackend::new()),
+        &CorpusSource::Builtin,
+        3,
+        Some(6),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    with_gpu(|gpu| {
+        let on_gpu = search::collect(
+            (&model, gpu),
+            &CorpusSource::Builtin,
+            3,
+            Some(6),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(on_gpu.tokens, cpu.tokens);
+        for (a, b) in on_gpu.states.iter().zip(&cpu.states) {
+            let (a, b) = (a.to_f32(), b.to_f32());
+            assert!((a - b).abs() <= 2e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    });
 }

@@ -715,15 +715,7 @@ pub fn cached_run(
                 limit,
                 model_name: model_name.to_string(),
             };
-            run(
-                model,
-                backend,
-                source,
-                &opts,
-                progress,
-                &mut |_| {},
-                cancel,
-            )
+            run(model, backend, source, &opts, progress, &mut |_| {}, cancel)
         },
         HeadStats::to_safetensors_bytes,
     )

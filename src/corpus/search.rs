@@ -8,7 +8,7 @@
 //! x W_Q^h + b_Q^h and x W_K^h + b_K^h of that input, as transformers computes them (no 1/√d).
 
 use super::{CorpusSource, Line};
-use crate::backend::{Backend, CpuBackend};
+use crate::backend::Backend;
 use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, LoadedModel, ModelWeights};
 use half::f16;
@@ -215,7 +215,7 @@ impl TokenStates {
 /// Runs (at most `limit` texts of) the corpus and keeps every token's `hidden_states[layer]`
 /// in f16. Lines that fail are left out, as in [`super::run`]; `progress` gets the texts done.
 pub fn collect(
-    model: &LoadedModel,
+    (model, backend): (&LoadedModel, &mut dyn Backend),
     source: &CorpusSource,
     layer: usize,
     limit: Option<u64>,
@@ -239,7 +239,6 @@ pub fn collect(
         owner: Vec::new(),
         texts: Vec::new(),
     };
-    let mut backend = CpuBackend::new();
     let mut pending: Vec<(EncodedInput, String)> = Vec::new();
     let mut flush =
         |pending: &mut Vec<(EncodedInput, String)>, out: &mut TokenStates| -> Result<()> {
@@ -295,7 +294,7 @@ pub fn collect(
 /// [`collect`], read from / written to the corpus cache (by model folder, corpus content,
 /// limit and layer).
 pub fn cached_collect(
-    model: &LoadedModel,
+    (model, backend): (&LoadedModel, &mut dyn Backend),
     source: &CorpusSource,
     layer: usize,
     limit: Option<u64>,
@@ -314,7 +313,7 @@ pub fn cached_collect(
                 .ok()
                 .filter(|s| s.width == width && s.layer == layer)
         },
-        || collect(model, source, layer, limit, progress, cancel),
+        || collect((model, backend), source, layer, limit, progress, cancel),
         TokenStates::to_safetensors_bytes,
     )?;
     Ok(s)

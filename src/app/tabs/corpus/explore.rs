@@ -83,7 +83,7 @@ pub struct Explore {
 fn states_for(
     key: &StatesKey,
     have: Option<(StatesKey, Arc<TokenStates>)>,
-    model: &crate::model::LoadedModel,
+    (model, choice): (&crate::model::LoadedModel, crate::backend::BackendChoice),
     ctl: &jobs::Control,
 ) -> Result<Arc<TokenStates>, String> {
     if let Some((k, s)) = have {
@@ -98,8 +98,10 @@ fn states_for(
             Some(done as f32 / total.max(1) as f32),
         );
     };
+    // the backend the window was asked for, on a device of this thread's own
+    let mut backend = crate::backend::FallbackBackend::new(choice);
     search::cached_collect(
-        model,
+        (model, &mut backend),
         &key.corpus,
         key.layer,
         Some(key.texts),
@@ -213,13 +215,14 @@ impl Explore {
             let query = trace.hidden_states[layer][pos * h..(pos + 1) * h].to_vec();
             let word = trace.tokens[pos].clone();
             let (k, have) = (self.settings.top_k, self.states.clone());
+            let choice = cx.backend_choice;
             if let (Some(models), Some(ticket)) = (
                 models,
                 self.search
                     .ask((key.clone(), cx.trace_gen, pos, k), &cx.wake),
             ) {
                 jobs::spawn("corpus search", ticket, move |ctl| {
-                    let states = states_for(&key, have, &models[0].0, ctl)?;
+                    let states = states_for(&key, have, (&models[0].0, choice), ctl)?;
                     let hits = states.nearest(&query, k, true);
                     Ok(Arc::new(Found {
                         states,
@@ -300,13 +303,14 @@ impl Explore {
                 self.settings.tsne,
                 self.states.clone(),
             );
+            let choice = cx.backend_choice;
             if let (Some(models), Some(ticket)) = (
                 models,
                 self.project.ask((key.clone(), head, tsne), &cx.wake),
             ) {
                 jobs::spawn("query-key view", ticket, move |ctl| {
                     let m = &models[0].0;
-                    let states = states_for(&key, have, m, ctl)?;
+                    let states = states_for(&key, have, (m, choice), ctl)?;
                     let (q, k) = states.queries_keys(m, head).map_err(|e| e.to_string())?;
                     let d = m.config.head_dim();
                     ctl.report("projecting".into(), None);
