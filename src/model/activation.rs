@@ -1,9 +1,53 @@
-//! The feed-forward activations in f32, as HF transformers defines each `hidden_act`: used by
-//! the CPU forward pass and the masked-LM head.
+//! The feed-forward activations, as HF transformers defines each `hidden_act`, in one place:
+//! in f32 for the CPU forward pass and the heads, in f64 as the reference kernels and tests
+//! compare with, and on candle tensors for the differentiable forward of attribution and head
+//! importance. (`shaders/common.wgsl` holds the GPU's mirror; the GPU tests hold it to these.)
 
-use super::config::Activation;
+use super::config::{erf, Activation};
 
 impl Activation {
+    /// The activation applied to one value, in f64 (the reference for kernels and tests).
+    pub fn apply_f64(self, x: f64) -> f64 {
+        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+        match self {
+            Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            Activation::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Activation::QuickGelu => x * sigmoid(1.702 * x),
+            Activation::Relu => x.max(0.0),
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::Silu => x * sigmoid(x),
+            Activation::Mish => x * (x.exp().ln_1p()).tanh(),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Linear => x,
+        }
+    }
+
+    /// The activation of a tensor, from operations candle differentiates.
+    pub fn apply_tensor(self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+        let sigmoid = |v: &candle_core::Tensor| -> candle_core::Result<candle_core::Tensor> {
+            (v.neg()?.exp()? + 1.0)?.recip()
+        };
+        match self {
+            Activation::Gelu => x.gelu_erf(),
+            Activation::GeluTanh => x.gelu(),
+            Activation::QuickGelu => x.mul(&sigmoid(&(x * 1.702)?)?),
+            Activation::Relu => x.relu(),
+            Activation::Relu6 => x.relu()? - (x - 6.0)?.relu()?,
+            Activation::Silu => x.mul(&sigmoid(x)?),
+            Activation::Mish => {
+                let softplus = (x.exp()? + 1.0)?.log()?;
+                x.mul(&softplus.tanh()?)
+            }
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Linear => Ok(x.clone()),
+        }
+    }
+
     /// One activation value in f32, as HF defines each `hidden_act`.
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
@@ -123,5 +167,26 @@ mod tests {
         assert_eq!(super::exp(-100.0), 0.0);
         assert_eq!(super::exp(100.0), f32::INFINITY);
         assert!(super::exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn the_tensor_activations_equal_the_f64_reference() {
+        use crate::model::Activation;
+        let xs: Vec<f64> = (-40..=40).map(|i| i as f64 * 0.2).collect();
+        let t = candle_core::Tensor::from_slice(&xs, xs.len(), &candle_core::Device::Cpu)
+            .expect("a tensor");
+        for act in Activation::ALL {
+            let got = act
+                .apply_tensor(&t)
+                .and_then(|y| y.to_vec1::<f64>())
+                .expect("the activation");
+            for (x, g) in xs.iter().zip(got) {
+                let want = act.apply_f64(*x);
+                assert!(
+                    (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{act:?}({x}) = {g}, want {want}"
+                );
+            }
+        }
     }
 }

@@ -119,26 +119,6 @@ impl Activation {
             Activation::Linear => "identity",
         }
     }
-
-    /// The activation applied to one value, in f64 (the reference for kernels and tests).
-    pub fn apply_f64(self, x: f64) -> f64 {
-        let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
-        match self {
-            Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
-            Activation::GeluTanh => {
-                let c = (2.0 / std::f64::consts::PI).sqrt();
-                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
-            }
-            Activation::QuickGelu => x * sigmoid(1.702 * x),
-            Activation::Relu => x.max(0.0),
-            Activation::Relu6 => x.clamp(0.0, 6.0),
-            Activation::Silu => x * sigmoid(x),
-            Activation::Mish => x * (x.exp().ln_1p()).tanh(),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::Linear => x,
-        }
-    }
 }
 
 /// erf with about 1e-15 relative error (W. J. Cody's rational approximations via libm-like series).

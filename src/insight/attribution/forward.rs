@@ -6,7 +6,7 @@
 
 use crate::error::{LensError, Result};
 use crate::model::weights::{LayerNormWeights, Linear};
-use crate::model::{Ablation, Activation, EncodedInput, LoadedModel};
+use crate::model::{Ablation, EncodedInput, LoadedModel};
 use candle_core::{DType, Device, Tensor, D};
 
 pub(super) fn f64t(t: &Tensor) -> candle_core::Result<Tensor> {
@@ -26,29 +26,6 @@ fn layer_norm(x: &Tensor, ln: &LayerNormWeights, eps: f64) -> candle_core::Resul
     normed
         .broadcast_mul(&f64t(&ln.w)?)?
         .broadcast_add(&f64t(&ln.b)?)
-}
-
-fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
-    (x.neg()?.exp()? + 1.0)?.recip()
-}
-
-/// `hidden_act` from operations candle differentiates (transformers' definitions).
-fn activate(x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
-    match act {
-        Activation::Gelu => x.gelu_erf(),
-        Activation::GeluTanh => x.gelu(),
-        Activation::QuickGelu => x.mul(&sigmoid(&(x * 1.702)?)?),
-        Activation::Relu => x.relu(),
-        Activation::Relu6 => x.relu()? - (x - 6.0)?.relu()?,
-        Activation::Silu => x.mul(&sigmoid(x)?),
-        Activation::Mish => {
-            let softplus = (x.exp()? + 1.0)?.log()?;
-            x.mul(&softplus.tanh()?)
-        }
-        Activation::Tanh => x.tanh(),
-        Activation::Sigmoid => sigmoid(x),
-        Activation::Linear => Ok(x.clone()),
-    }
 }
 
 /// The gate `[maps, heads]` of an ablation (0 for the heads switched off), None when no head is.
@@ -117,7 +94,7 @@ pub(crate) fn encoder(
                 &layer.attn_ln,
                 cfg.layer_norm_eps,
             )?;
-            let ff = activate(&linear(&attn, &layer.ffn)?, cfg.hidden_act)?;
+            let ff = cfg.hidden_act.apply_tensor(&linear(&attn, &layer.ffn)?)?;
             x = layer_norm(
                 &(&attn + linear(&ff, &layer.ffn_out)?)?,
                 &layer.out_ln,
@@ -136,7 +113,9 @@ pub(crate) fn mlm_logit(
 ) -> Result<Tensor> {
     let cfg = &model.config;
     let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
-    let y = activate(&linear(&x.narrow(0, pos, 1)?, &head.dense)?, cfg.hidden_act)?;
+    let y = cfg
+        .hidden_act
+        .apply_tensor(&linear(&x.narrow(0, pos, 1)?, &head.dense)?)?;
     let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
     let row = f64t(&head.decoder.narrow(0, target as usize, 1)?)?;
     let bias = f64t(&head.bias.narrow(0, target as usize, 1)?)?;
@@ -147,7 +126,9 @@ pub(crate) fn mlm_logit(
 pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<Tensor> {
     let cfg = &model.config;
     let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
-    let y = activate(&linear(&x.narrow(0, pos, 1)?, &head.dense)?, cfg.hidden_act)?;
+    let y = cfg
+        .hidden_act
+        .apply_tensor(&linear(&x.narrow(0, pos, 1)?, &head.dense)?)?;
     let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
     let logits = y
         .matmul(&f64t(&head.decoder)?.t()?)?

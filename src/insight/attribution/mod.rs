@@ -327,23 +327,20 @@ fn resolve(
             "position {position} is past the end of the input ({n} tokens, counted from 0)"
         )));
     }
-    // the model's own outputs at the position, only when a choice is left to them
-    let run = || -> Result<(crate::model::Trace, usize)> {
-        use crate::backend::Backend;
-        let opts = crate::model::ForwardOptions {
-            capture: crate::model::Capture::Nothing,
-            ablate: ablate.clone(),
-        };
-        let trace =
-            crate::backend::CpuBackend::new().forward_with(cfg, &model.weights, input, &opts)?;
-        let last = trace.hidden_states.len() - 1;
-        Ok((trace, last))
+    // the model's own choice, only when one is left to it: from the last hidden state of the
+    // same differentiable forward the gradients come from (f64, the ablation's gates applied)
+    let last_hidden = || -> Result<Tensor> {
+        let ids = Tensor::from_slice(&input.ids, n, &Device::Cpu)?;
+        let word = forward::f64t(&model.weights.embeddings.word.index_select(&ids, 0)?)?;
+        let gate = gate_of(model, ablate)?;
+        encoder(model, input, &word, gate.as_ref())
     };
-    let top = |v: &[f32]| {
-        v.iter()
+    let top = |logits: Tensor| -> Result<usize> {
+        let v = logits.flatten_all()?.to_vec1::<f64>()?;
+        Ok(v.iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i)
+            .map_or(0, |(i, _)| i))
     };
     let wants = |kind: TaskKind, what: &str| -> Result<&crate::model::task::TaskHead> {
         let head = model
@@ -371,21 +368,15 @@ fn resolve(
                     head.spec.labels.join(", ")
                 )))
             }
-            None => {
-                let (trace, last) = run()?;
-                let p = head.predict(cfg, &trace.hidden_states[last])?;
-                p.predicted(row)
-            }
+            None => top(task_logits(model, &last_hidden()?)?.narrow(0, row, 1)?)?,
         };
         Ok((chosen, head.spec.labels[chosen].clone()))
     };
     let (row, index, name) = match target {
         Target::Token { token, .. } => {
-            let head = model
-                .weights
-                .mlm
-                .as_ref()
-                .ok_or_else(forward::no_mlm_head)?;
+            if model.weights.mlm.is_none() {
+                return Err(forward::no_mlm_head());
+            }
             let id = match token {
                 Some(t) if (t as usize) < cfg.vocab_size => t,
                 Some(t) => {
@@ -394,10 +385,7 @@ fn resolve(
                         cfg.vocab_size
                     )))
                 }
-                None => {
-                    let (trace, last) = run()?;
-                    top(&head.logits(cfg, trace.hidden(last, position))?) as u32
-                }
+                None => top(mlm_logits(model, &last_hidden()?, position)?)? as u32,
             };
             (position, id, model.tokenizer.token_or_id(id))
         }
