@@ -1,10 +1,18 @@
-//! `render`'s options that belong to one view: the mixing view's method and layer.
+//! `render`: one view drawn headless, its flags, and the options that belong to one view (the
+//! mixing view's method and layer).
 
 use super::ranges::LayerArg;
+use crate::{
+    make_backend, one_backend, parse_ablation, parse_head, parse_look, run_trace_on, BackendChoice,
+};
+use albert_lens::backend::Backend;
 use albert_lens::insight::mixing::{Method, Stage};
+use albert_lens::model::{Ablation, Capture, ForwardOptions};
 use albert_lens::render::RenderView;
 use albert_lens::views::mixing::Options;
+use anyhow::Context;
 use anyhow::Result;
+use std::path::{Path, PathBuf};
 
 /// The mixing view's options from `--method`, `--layer` and `--position` (None for the other
 /// views).
@@ -43,4 +51,330 @@ pub(crate) fn mixing_options(
         position,
         ..defaults
     }))
+}
+
+/// `render`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct RenderArgs {
+    /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+    #[arg(long, default_value = "albert-mini")]
+    model: PathBuf,
+    #[arg(long, default_value = albert_lens::app::EXAMPLE_TEXT)]
+    text: String,
+    /// optional second segment (sentence pair)
+    #[arg(long)]
+    pair: Option<String>,
+    #[arg(long, value_enum, default_value = "head")]
+    view: albert_lens::render::RenderView,
+    /// layer, from 1 (default: 1, the layer the window opens on); mixing: a layer or
+    /// "rollout" (the aggregate over all layers, its default)
+    #[arg(long, value_parser = super::ranges::layer_or_rollout)]
+    layer: Option<super::ranges::LayerArg>,
+    /// head, from 1, or "mean" / "max" (default: mean; for js: head h vs head h, averaged)
+    #[arg(long)]
+    head: Option<String>,
+    /// a second model: Figure 1's other line, or for head / rollout the map main minus it
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Figure 1 what-if: also run the (ALBERT) model with its shared layer applied these
+    /// many times, e.g. 6,12,24
+    #[arg(long, value_delimiter = ',', value_parser = super::ranges::repeats)]
+    repeats: Vec<usize>,
+    /// lens / explain: the token position, from 0 (default: the first [MASK]; explain
+    /// without one: the first token after [CLS])
+    #[arg(long, value_parser = super::ranges::count(albert_lens::ranges::POSITION))]
+    position: Option<usize>,
+    /// explain: the softmax temperature of the what-if (1 is the model; 0.05 to 20)
+    #[arg(long, default_value_t = 1.0, value_parser = super::ranges::temperature)]
+    temperature: f32,
+    /// attribution: integrated-gradients (default), grad-x-input or gradient-norm; mixing:
+    /// attention, norm, globenc, alti (default), value-zeroing or flow
+    #[arg(long)]
+    method: Option<String>,
+    /// attribution: the predicted token attributed (default: the model's top 1)
+    #[arg(long)]
+    target: Option<String>,
+    /// attribution: integrated-gradients steps (1 to 10000)
+    #[arg(long, default_value_t = 50, value_parser = super::ranges::count(albert_lens::ranges::STEPS))]
+    steps: usize,
+    /// head, model, rollout: attention per word instead of per word piece (to a word = sum
+    /// over its pieces, from a word = mean)
+    #[arg(long)]
+    words: bool,
+    /// switch heads off in the main model: LAYER:HEAD[,...], from 1
+    #[arg(long, value_parser = parse_ablation)]
+    ablate: Option<Ablation>,
+    /// lens: how many predictions per layer (1 to 50)
+    #[arg(long, default_value_t = 5, value_parser = super::ranges::count(albert_lens::ranges::TOP_K))]
+    top_k: usize,
+    /// projection: every layer with each token's trajectory (default), or only --layer
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    trajectories: bool,
+    /// projection: lay the points out with t-SNE (perplexity 30) instead of PCA
+    #[arg(long)]
+    tsne: bool,
+    /// projection: colour points by layer, position or segment
+    #[arg(long, default_value = "layer")]
+    color_by: String,
+    /// light, dark or presentation (white, large type, thick lines)
+    #[arg(long, default_value = "light")]
+    theme: String,
+    /// viridis, magma, cividis
+    #[arg(long, default_value = "viridis")]
+    colormap: String,
+    /// logarithmic colour scale
+    #[arg(long)]
+    log: bool,
+    /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
+    #[arg(long)]
+    hide_special: bool,
+    /// one colour scale, 0 to 1 (±1 for a difference), instead of the map's own range;
+    /// animations always use it, so that their frames compare
+    #[arg(long)]
+    shared_scale: bool,
+    /// PNG scale: 1, 2 or 4 (any factor from 0.25 up to 16); with --scene, the scene's
+    /// unless given
+    #[arg(long, value_parser = super::ranges::png_scale)]
+    scale: Option<f32>,
+    /// a layer-by-layer animation instead of one figure: gif, or apng (written as .png)
+    #[arg(long)]
+    animate: Option<String>,
+    /// animation frames per second (0.1 to 60)
+    #[arg(long, default_value_t = 2.0, value_parser = super::ranges::fps)]
+    fps: f32,
+    /// draw the figure a scene file describes (File > Save scene… in the window): the other
+    /// view options are the scene's
+    #[arg(long)]
+    scene: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendChoice,
+    /// importance, pruning, confusion: the labelled file the classifier is measured on
+    /// (text<TAB>label, text<TAB>pair<TAB>label or .jsonl), and how many of its examples
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, value_parser = super::ranges::count(1..=10_000_000))]
+    limit: Option<usize>,
+    /// print every view id (and the corpus views of `corpus figure`), then stop
+    #[arg(long)]
+    list_views: bool,
+    /// output: .png, .svg, .csv, .npy or .safetensors
+    #[arg(long, required_unless_present = "list_views")]
+    out: Option<PathBuf>,
+}
+
+/// `render`: the view's analyses, then its figure through the view registry, to a file.
+pub(crate) fn run(a: RenderArgs) -> Result<()> {
+    let RenderArgs {
+        model,
+        text,
+        pair,
+        view,
+        layer,
+        head,
+        compare,
+        repeats,
+        position,
+        temperature,
+        method,
+        target,
+        steps,
+        ablate,
+        words,
+        top_k,
+        trajectories,
+        tsne,
+        color_by,
+        theme,
+        colormap,
+        log,
+        hide_special,
+        shared_scale,
+        scale,
+        scene,
+        animate,
+        fps,
+        backend,
+        data,
+        limit,
+        list_views,
+        out,
+    } = a;
+
+    use albert_lens::render::RenderOptions;
+    if list_views {
+        super::list_views();
+        return Ok(());
+    }
+    let out = out.context("give --out FILE")?;
+    if scene.is_some() && animate.is_some() {
+        anyhow::bail!(
+            "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
+        );
+    }
+    let anim = match animate.as_deref() {
+        None => None,
+        Some("gif") => Some(albert_lens::figures::animate::AnimFormat::Gif),
+        Some("apng") => Some(albert_lens::figures::animate::AnimFormat::Apng),
+        Some(other) => anyhow::bail!("unknown --animate {other:?}: use gif or apng"),
+    };
+    if let Some(a) = anim {
+        if albert_lens::figures::animate::AnimFormat::of(&out) != Some(a) {
+            anyhow::bail!(
+                "an {} animation is written to a .{} file, not {}",
+                animate.as_deref().unwrap_or_default(),
+                a.ext(),
+                out.display()
+            );
+        }
+    }
+    let format = match anim {
+        Some(_) => albert_lens::export::Format::Png,
+        None => albert_lens::export::Format::of(&out)?,
+    };
+    if let Some(path) = scene {
+        let scene = albert_lens::app::scene::Scene::read(&path)?;
+        for n in &scene.notes {
+            eprintln!("note: {n}");
+        }
+        let (figure, matrix) = albert_lens::app::scene::render_scene(
+            &scene,
+            one_backend(backend)?.lib(),
+            std::time::Duration::from_secs(600),
+        )
+        .with_context(|| format!("rendering the scene {}", path.display()))?;
+        let scale = scale.unwrap_or(scene.scale);
+        let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
+        eprintln!(
+            "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
+            path.display(),
+            scene.figure.1,
+            scene.figure.0,
+            out.display()
+        );
+        return Ok(());
+    }
+    let scale = scale.unwrap_or(2.0);
+    let (theme, colormap) = parse_look(&theme, &colormap)?;
+    let color_by = albert_lens::figures::scenes::ColorBy::ALL
+        .into_iter()
+        .find(|c| c.name() == color_by)
+        .with_context(|| {
+            format!("unknown --color-by {color_by:?}: use layer, position or segment")
+        })?;
+    let head = head.as_deref().map(parse_head).transpose()?;
+    let mixing = mixing_options(view, layer, method.as_deref(), position)?;
+    let layer = match layer {
+        Some(super::ranges::LayerArg::Layer(l)) => Some(l - 1),
+        Some(super::ranges::LayerArg::Rollout) if mixing.is_none() => anyhow::bail!(
+            "--layer rollout is the mixing view's aggregate; for attention rollout use --view rollout"
+        ),
+        _ => None,
+    };
+    // --method names the mixing view's method there, the attribution's elsewhere
+    let method = method
+        .filter(|_| mixing.is_none())
+        .unwrap_or_else(|| "integrated-gradients".into());
+    let mut opts = RenderOptions {
+        evaluation: None,
+        changed: None,
+        view,
+        layer,
+        mixing: mixing.unwrap_or_default(),
+        ablate: ablate.clone().unwrap_or_default(),
+        head,
+        theme,
+        colormap,
+        log,
+        hide_special,
+        repeats,
+        position,
+        top_k,
+        color_by,
+        trajectories,
+        tsne,
+        temperature,
+        method: albert_lens::insight::attribution::Method::by_flag(&method)
+            .with_context(|| {
+                format!("unknown --method {method:?}: use integrated-gradients, grad-x-input or gradient-norm")
+            })?,
+        target,
+        steps,
+        words,
+        text: text.clone(),
+        shared_scale,
+    };
+    let mut be = make_backend(one_backend(backend)?);
+    let main_opts = ForwardOptions {
+        capture: if view == albert_lens::render::RenderView::Explain {
+            Capture::All
+        } else {
+            Capture::Nothing
+        },
+        ablate: ablate.unwrap_or_default(),
+    };
+    let (main_model, main_trace, backend_name) =
+        run_trace_on(&model, (&text, pair.as_deref()), &mut be, &main_opts)?;
+    let compare_run = match &compare {
+        Some(c) => Some(run_trace_on(
+            c,
+            (&text, pair.as_deref()),
+            &mut be,
+            &ForwardOptions::default(),
+        )?),
+        None => None,
+    };
+    let label = |p: &Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().to_string(),
+        )
+    };
+    let main = albert_lens::render::Run {
+        name: label(&model),
+        model: &main_model,
+        trace: &main_trace,
+    };
+    let cmp = compare
+        .as_deref()
+        .zip(compare_run.as_ref())
+        .map(|(p, (m, t, _))| albert_lens::render::Run {
+            name: label(p),
+            model: m,
+            trace: t,
+        });
+    let parent = cmp.as_ref().map(|c| (c.model, c.name.as_str()));
+    (opts.evaluation, opts.changed) = super::heads::for_render(
+        view,
+        (data.as_deref(), limit),
+        ((&main_model, &main.name), parent),
+        &mut be,
+    )?;
+    let input = main_model.encode(&text, pair.as_deref())?;
+    let mut rerun =
+        |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
+    if let Some(a) = anim {
+        let frames = albert_lens::render::frames(&opts, &main, cmp.as_ref(), &mut rerun)?;
+        let ctl = albert_lens::insight::Control::default();
+        let bytes = albert_lens::figures::animate::encode(&frames, (fps, scale), a, &ctl)?;
+        albert_lens::files::write_atomic(&out, &bytes)?;
+        eprintln!(
+            "{view:?} of {}, {} frames at {fps}/s -> {} ({a:?}, {} bytes)",
+            main.name,
+            frames.len(),
+            out.display(),
+            bytes.len()
+        );
+        return Ok(());
+    }
+    let (figure, matrix) = albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
+    let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
+    eprintln!(
+        "{:?} of {} ({} tokens, {backend_name}) -> {} ({format:?}, {} bytes)",
+        view,
+        main.name,
+        main_trace.num_tokens(),
+        out.display(),
+        bytes
+    );
+    Ok(())
 }
