@@ -4,6 +4,7 @@ pub mod activation;
 pub mod builtin;
 pub mod config;
 pub mod family;
+pub mod host;
 pub mod hub;
 pub mod hub_cache;
 pub mod internals;

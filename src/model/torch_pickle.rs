@@ -5,7 +5,7 @@
 //! checked against the bytes actually present before anything is allocated.
 
 use crate::error::{LensError, Result};
-use crate::model::tensors::{HostTensor, TensorMap};
+use crate::model::host::{HostTensor, TensorMap};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
