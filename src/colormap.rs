@@ -2,8 +2,10 @@
 //! readable with colour-vision deficiency) and a blue-white-red diverging map for differences.
 //! Each is a 256-entry table interpolated from nine stops of matplotlib's definition.
 
-/// A colormap the views offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// A colormap the views offer (also the command line's `--colormap`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum Colormap {
     Viridis,
     Magma,

@@ -225,17 +225,24 @@ enum Command {
 }
 
 /// A figure theme (light, dark, presentation) and a colormap (viridis, magma, cividis) by name.
-fn parse_look(
-    theme: &str,
-    colormap: &str,
-) -> Result<(albert_lens::figures::Theme, albert_lens::colormap::Colormap)> {
-    let theme = albert_lens::figures::Theme::by_name(theme)
-        .with_context(|| format!("unknown theme {theme:?}: use light, dark or presentation"))?;
-    let colormap = albert_lens::colormap::Colormap::ALL
-        .into_iter()
-        .find(|c| c.name().split(' ').next() == Some(colormap))
-        .with_context(|| format!("unknown colormap {colormap:?}: use viridis, magma or cividis"))?;
-    Ok((theme, colormap))
+/// A figure's look (`--theme`).
+#[derive(Clone, Copy, ValueEnum, Debug)]
+enum ThemeArg {
+    Light,
+    Dark,
+    /// white, large type, thick lines
+    Presentation,
+}
+
+impl ThemeArg {
+    fn theme(self) -> albert_lens::figures::Theme {
+        use albert_lens::figures::Theme;
+        match self {
+            ThemeArg::Light => Theme::LIGHT,
+            ThemeArg::Dark => Theme::DARK,
+            ThemeArg::Presentation => Theme::PRESENTATION,
+        }
+    }
 }
 
 /// "3" (a head, from 1), "mean" or "max".
@@ -376,7 +383,7 @@ fn run(cli: Cli) -> Result<()> {
         }) => cli::corpus::figure(
             (&stats, compare.as_deref()),
             (&view, &stat),
-            (&theme, &colormap, scale),
+            (theme, colormap, scale),
             &out,
         ),
         Some(Command::Corpus {

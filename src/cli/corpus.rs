@@ -33,11 +33,10 @@ pub(crate) enum CorpusCommand {
         #[arg(long, default_value = "sep")]
         stat: String,
         /// light, dark or presentation
-        #[arg(long, default_value = "light")]
-        theme: String,
-        /// viridis, magma, cividis
-        #[arg(long, default_value = "viridis")]
-        colormap: String,
+        #[arg(long, value_enum, default_value = "light")]
+        theme: crate::ThemeArg,
+        #[arg(long, value_enum, default_value = "viridis")]
+        colormap: albert_lens::colormap::Colormap,
         /// PNG scale
         #[arg(long, default_value_t = 2.0)]
         scale: f32,
@@ -180,11 +179,11 @@ pub(crate) fn bench(
 pub(crate) fn figure(
     (stats, compare): (&Path, Option<&Path>),
     (view, stat): (&str, &str),
-    (theme, colormap, scale): (&str, &str, f32),
+    (theme, colormap, scale): (crate::ThemeArg, albert_lens::colormap::Colormap, f32),
     out: &Path,
 ) -> Result<()> {
     use albert_lens::figures::corpus as fig;
-    let (theme, colormap) = crate::parse_look(theme, colormap)?;
+    let theme = theme.theme();
     let main = HeadStats::read(stats)?;
     let other = compare.map(HeadStats::read).transpose()?;
     let name = |s: &HeadStats, p: &Path| {

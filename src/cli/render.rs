@@ -2,9 +2,7 @@
 //! mixing view's method and layer).
 
 use super::ranges::LayerArg;
-use crate::{
-    make_backend, one_backend, parse_ablation, parse_head, parse_look, run_trace_on, BackendChoice,
-};
+use crate::{make_backend, one_backend, parse_ablation, parse_head, run_trace_on, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::insight::mixing::{Method, Stage};
 use albert_lens::model::{Ablation, Capture, ForwardOptions};
@@ -114,14 +112,13 @@ pub(crate) struct RenderArgs {
     #[arg(long)]
     tsne: bool,
     /// projection: colour points by layer, position or segment
-    #[arg(long, default_value = "layer")]
-    color_by: String,
+    #[arg(long, value_enum, default_value = "layer")]
+    color_by: albert_lens::figures::scenes::ColorBy,
     /// light, dark or presentation (white, large type, thick lines)
-    #[arg(long, default_value = "light")]
-    theme: String,
-    /// viridis, magma, cividis
-    #[arg(long, default_value = "viridis")]
-    colormap: String,
+    #[arg(long, value_enum, default_value = "light")]
+    theme: crate::ThemeArg,
+    #[arg(long, value_enum, default_value = "viridis")]
+    colormap: albert_lens::colormap::Colormap,
     /// logarithmic colour scale
     #[arg(long)]
     log: bool,
@@ -137,8 +134,8 @@ pub(crate) struct RenderArgs {
     #[arg(long, value_parser = super::ranges::png_scale)]
     scale: Option<f32>,
     /// a layer-by-layer animation instead of one figure: gif, or apng (written as .png)
-    #[arg(long)]
-    animate: Option<String>,
+    #[arg(long, value_enum)]
+    animate: Option<albert_lens::figures::animate::AnimFormat>,
     /// animation frames per second (0.1 to 60)
     #[arg(long, default_value_t = 2.0, value_parser = super::ranges::fps)]
     fps: f32,
@@ -211,17 +208,15 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
             "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
         );
     }
-    let anim = match animate.as_deref() {
-        None => None,
-        Some("gif") => Some(albert_lens::figures::animate::AnimFormat::Gif),
-        Some("apng") => Some(albert_lens::figures::animate::AnimFormat::Apng),
-        Some(other) => anyhow::bail!("unknown --animate {other:?}: use gif or apng"),
-    };
+    let anim = animate;
     if let Some(a) = anim {
         if albert_lens::figures::animate::AnimFormat::of(&out) != Some(a) {
+            use clap::ValueEnum;
+            let name = a
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string());
             anyhow::bail!(
-                "an {} animation is written to a .{} file, not {}",
-                animate.as_deref().unwrap_or_default(),
+                "an {name} animation is written to a .{} file, not {}",
                 a.ext(),
                 out.display()
             );
@@ -254,13 +249,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         return Ok(());
     }
     let scale = scale.unwrap_or(2.0);
-    let (theme, colormap) = parse_look(&theme, &colormap)?;
-    let color_by = albert_lens::figures::scenes::ColorBy::ALL
-        .into_iter()
-        .find(|c| c.name() == color_by)
-        .with_context(|| {
-            format!("unknown --color-by {color_by:?}: use layer, position or segment")
-        })?;
+    let theme = theme.theme();
     let head = head.as_deref().map(parse_head).transpose()?;
     let mixing = mixing_options(view, layer, method.as_deref(), position)?;
     let layer = match layer {

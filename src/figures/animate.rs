@@ -7,7 +7,8 @@ use super::Figure;
 use crate::error::{LensError, Result};
 use crate::insight::Control;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An animation's format (also `render --animate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AnimFormat {
     Gif,
     Apng,

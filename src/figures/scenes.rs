@@ -235,8 +235,10 @@ pub fn figure1(text: &str, lines: &[Figure1Line], theme: &Theme) -> (Figure, Mat
     (fig, matrix)
 }
 
-/// What the projection's points are coloured by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// What the projection's points are coloured by (also `render --color-by`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum ColorBy {
     Layer,
     Position,
