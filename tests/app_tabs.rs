@@ -1756,3 +1756,71 @@ fn a_tagger_is_measured_on_a_conll_file_in_the_window() {
     ));
     assert_eq!(h.query_all_by_label_contains("tags wrong").count(), 3);
 }
+
+/// A long measurement (every built-in held-out sentence) runs on a thread of its own: a new
+/// text typed meanwhile runs at once, and Cancel stops the measurement.
+#[test]
+fn measuring_leaves_the_worker_free_and_cancels() {
+    use albert_lens::app::tabs::prediction::PredictionTab;
+    private_cache();
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini-genre".into()),
+        "The senator spoke.",
+    );
+    open_tab(&mut h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    h.state_mut()
+        .tab_mut::<PredictionTab>()
+        .unwrap()
+        .settings
+        .limit = 0;
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+    let t0 = Instant::now();
+    while !h.state().tab::<PredictionTab>().unwrap().measuring() {
+        h.step();
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the measurement did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    {
+        let app = h.state_mut();
+        app.session.settings.text = "The committee voted on the budget.".into();
+        app.session.touch_now();
+    }
+    let t0 = Instant::now();
+    loop {
+        h.step();
+        let app = h.state();
+        if app
+            .session
+            .trace()
+            .is_some_and(|t| t.tokens.iter().any(|w| w == "budget"))
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the new text did not run"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        h.state().tab::<PredictionTab>().unwrap().measuring(),
+        "the new text ran while the measurement went on"
+    );
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    let t0 = Instant::now();
+    while h.state().tab::<PredictionTab>().unwrap().measuring() {
+        h.step();
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "Cancel did not stop it"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -7,8 +7,8 @@
 //!
 //! Its second mode measures the classifier on a labelled file (accuracy, the confusion matrix,
 //! the examples it gets wrong — a click opens one — head importance and the pruning curve,
-//! [`crate::insight::importance`]). That runs on the worker (its backend runs the pruning
-//! curve's forward passes) with progress and Cancel; new texts wait until it ends.
+//! [`crate::insight::importance`]). That runs on a thread of its own with progress and Cancel,
+//! on a backend of the window's choice; the worker only hands over the models.
 
 use super::{export_button, from_json, to_json, Built, Tab};
 use crate::app::jobs::{self, Job};
@@ -58,6 +58,9 @@ pub struct Measured {
     pub cached: bool,
 }
 
+/// The main model and the comparison model (when one is open).
+type Fetched = Arc<(crate::model::LoadedModel, Option<crate::model::LoadedModel>)>;
+
 /// The models' generations (main, comparison), the file and the limit.
 type EvalKey = (u64, u64, PathBuf, usize);
 
@@ -66,6 +69,10 @@ pub struct PredictionTab {
     pub settings: PredictionSettings,
     texture: Option<(String, egui::TextureHandle)>,
     eval: Job<EvalKey, Arc<Measured>>,
+    /// the worker's models for a measurement: (main, comparison) clones sharing its weights
+    fetch: Job<(u64, u64), Fetched>,
+    /// a measurement asked for, waiting for its models
+    wanted: Option<EvalKey>,
     picking: Option<std::sync::mpsc::Receiver<crate::app::file_dialog::Picked>>,
 }
 
@@ -101,83 +108,113 @@ impl PredictionTab {
         )
     }
 
+    /// Whether a measurement is running (its thread started).
+    pub fn measuring(&self) -> bool {
+        self.eval.pending()
+    }
+
     /// The measurements shown, once the worker has answered for the file asked.
     pub fn measured(&self) -> Option<Result<Arc<Measured>, String>> {
         self.eval.latest().map(|(_, r)| r.clone())
     }
 
-    /// Measures the main model on the file (on the worker).
+    /// Measures the main model on the file: the worker hands over the models (clones sharing
+    /// its weights), then the measurement runs on a thread of its own with a backend of the
+    /// window's choice, so the worker stays free for the views.
     pub fn measure(&mut self, cx: &mut Session) {
         let file = self.settings.file.clone().unwrap_or_else(builtin_file);
         let key = (
             cx.models[0].gen,
             cx.models[1].gen,
-            file.clone(),
+            file,
             self.settings.limit,
         );
-        let name = cx.label(ModelSlot::Main);
-        let parent_name = cx.label(ModelSlot::Compare);
-        if let Some(ticket) = self.eval.ask(key, &cx.wake) {
-            let limit = Some(self.settings.limit).filter(|&l| l > 0);
-            cx.worker.run(ticket, move |e, ctl| {
-                let m = e.model(ModelSlot::Main)?.clone();
-                let (labels, tagger) = match &m.weights.task {
-                    Some(h) => (
-                        h.spec.labels.clone(),
-                        h.spec.kind == TaskKind::TokenClassification,
-                    ),
-                    None => return Err("this model has no classifier head to measure".into()),
-                };
-                let data = crate::insight::labelled::read(&file, &labels, tagger, limit)
-                    .map_err(|e| e.to_string())?;
-                // cached like corpus runs: the model folder, the file's content, the limit
-                let tag = format!("{} limit {limit:?} heads {name}", data.identity);
-                let (maps, heads) = (m.config.num_attention_maps(), m.config.num_attention_heads);
-                let (report, cached) = crate::corpus::cached(
-                    &m.dir,
-                    Some(&tag),
-                    |b| {
-                        HeadReport::from_safetensors_bytes(b).filter(|r| {
-                            (r.maps, r.heads) == (maps, heads)
-                                && r.predictions.len() == data.examples.len()
-                        })
-                    },
-                    || crate::insight::importance::evaluate(&m, &data, &mut e.backend, ctl),
-                    |r| r.to_safetensors_bytes(&name, &data.identity),
-                )
-                .map_err(|e| e.to_string())?;
-                let mut view = evaluation::derive(&name, &data, report);
-                // with a comparison model: what fine-tuning changed, on the same texts
-                if let Ok(parent) = e.model(ModelSlot::Compare).cloned() {
-                    let texts: Vec<(String, Option<String>)> = data
-                        .examples
-                        .iter()
-                        .map(|x| (x.text.clone(), x.pair.clone()))
-                        .collect();
-                    let pair = (&m, &parent);
-                    let sim = crate::insight::finetune::attention_similarity(
-                        pair,
-                        &texts,
-                        &mut e.backend,
-                        ctl,
-                    );
-                    view.changed =
-                        Some(
-                            sim.map_err(|e| e.to_string())
-                                .map(|values| evaluation::Changed {
-                                    tuned: name.clone(),
-                                    parent: parent_name.clone(),
-                                    corpus: view.file.clone(),
-                                    texts: texts.len(),
-                                    maps: m.config.num_attention_maps(),
-                                    heads: m.config.num_attention_heads,
-                                    values,
-                                }),
-                        );
-                }
-                Ok(Arc::new(Measured { data, view, cached }))
+        if let Some(ticket) = self.fetch.ask((key.0, key.1), &cx.wake) {
+            cx.worker.run(ticket, move |e, _| {
+                let main = e.model(ModelSlot::Main)?.clone();
+                let parent = e.model(ModelSlot::Compare).ok().cloned();
+                Ok(Arc::new((main, parent)))
             });
         }
+        self.wanted = Some(key);
+    }
+
+    /// Once the models of the wanted measurement are in, starts it on a thread of its own.
+    fn launch(&mut self, cx: &mut Session) {
+        if let Some(e) = self.fetch.poll_err() {
+            cx.status.error = Some(format!("measuring the classifier: {e}"));
+            self.wanted = None;
+        }
+        let Some(key) = self.wanted.clone() else {
+            return;
+        };
+        let models = match self.fetch.latest() {
+            Some((k, Ok(m))) if *k == (key.0, key.1) => m.clone(),
+            _ => return,
+        };
+        self.wanted = None;
+        let Some(ticket) = self.eval.ask(key.clone(), &cx.wake) else {
+            return;
+        };
+        let (file, limit) = (key.2, Some(key.3).filter(|&l| l > 0));
+        let name = cx.label(ModelSlot::Main);
+        let parent_name = cx.label(ModelSlot::Compare);
+        let choice = cx.backend_choice;
+        jobs::spawn("measuring the classifier", ticket, move |ctl| {
+            let mut backend = crate::backend::FallbackBackend::new(choice);
+            let (m, parent) = &*models;
+            let (labels, tagger) = match &m.weights.task {
+                Some(h) => (
+                    h.spec.labels.clone(),
+                    h.spec.kind == TaskKind::TokenClassification,
+                ),
+                None => return Err("this model has no classifier head to measure".into()),
+            };
+            let data = crate::insight::labelled::read(&file, &labels, tagger, limit)
+                .map_err(|e| e.to_string())?;
+            // cached like corpus runs: the model folder, the file's content, the limit
+            let tag = format!("{} limit {limit:?} heads {name}", data.identity);
+            let (maps, heads) = (m.config.num_attention_maps(), m.config.num_attention_heads);
+            let (report, cached) = crate::corpus::cached(
+                &m.dir,
+                Some(&tag),
+                |b| {
+                    HeadReport::from_safetensors_bytes(b).filter(|r| {
+                        (r.maps, r.heads) == (maps, heads)
+                            && r.predictions.len() == data.examples.len()
+                    })
+                },
+                || crate::insight::importance::evaluate(m, &data, &mut backend, ctl),
+                |r| r.to_safetensors_bytes(&name, &data.identity),
+            )
+            .map_err(|e| e.to_string())?;
+            let mut view = evaluation::derive(&name, &data, report);
+            // with a comparison model: what fine-tuning changed, on the same texts
+            if let Some(parent) = parent {
+                let texts: Vec<(String, Option<String>)> = data
+                    .examples
+                    .iter()
+                    .map(|x| (x.text.clone(), x.pair.clone()))
+                    .collect();
+                let pair = (m, parent);
+                let sim =
+                    crate::insight::finetune::attention_similarity(pair, &texts, &mut backend, ctl);
+                view.changed =
+                    Some(
+                        sim.map_err(|e| e.to_string())
+                            .map(|values| evaluation::Changed {
+                                tuned: name.clone(),
+                                parent: parent_name.clone(),
+                                corpus: view.file.clone(),
+                                texts: texts.len(),
+                                maps: m.config.num_attention_maps(),
+                                heads: m.config.num_attention_heads,
+                                values,
+                            }),
+                    );
+            }
+            Ok(Arc::new(Measured { data, view, cached }))
+        });
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
@@ -207,6 +244,7 @@ impl PredictionTab {
                 cx.status.error = Some(format!("measuring the classifier: {e}"));
             }
         }
+        self.launch(cx);
         ui.horizontal_wrapped(|ui| {
             let name = match &self.settings.file {
                 Some(f) => f
@@ -225,12 +263,14 @@ impl PredictionTab {
             ui.add(egui::DragValue::new(&mut self.settings.limit).range(0..=10_000_000))
                 .labelled_by(l.id);
             ui.label("examples (0 = all)");
-            if self.eval.pending() {
-                super::job_progress(ui, &mut self.eval, 260.0);
-            } else if ui.button("▶ Measure").clicked() {
+            if self.wanted.is_some() || self.fetch.pending() {
+                ui.spinner();
+            } else if !self.eval.pending() && ui.button("▶ Measure").clicked() {
                 self.measure(cx);
             }
         });
+        // on a line of its own: inside the wrapped row it could be pushed out of reach
+        super::job_progress(ui, &mut self.eval, 360.0);
         let Some(result) = self.measured() else {
             ui.weak("Measure the classifier on labelled examples: accuracy, the confusion matrix, the examples it gets wrong, which heads matter (Michel et al. 2019) and how accuracy falls as heads are masked.");
             return;
@@ -462,7 +502,7 @@ impl Tab for PredictionTab {
     }
 
     fn busy(&self) -> bool {
-        self.eval.pending()
+        self.eval.pending() || self.fetch.pending() || self.wanted.is_some()
     }
 
     fn save(&self) -> serde_json::Value {
