@@ -49,7 +49,7 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
             let n = data.examples.len();
             let scored: u32 = r.confusion.iter().sum();
             let baseline = majority(&r.confusion, r.labels.len()) as f32 / scored.max(1) as f32;
-            let wrong = r.wrong(&data).len();
+            let wrong = r.wrong().len();
             if h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification {
                 println!(
                     "accuracy {:.4} on {scored} tokens of {n} sentences ({wrong} with a wrong tag); majority baseline {baseline:.4}",

@@ -45,9 +45,8 @@ pub struct HeadReport {
 }
 
 impl HeadReport {
-    /// The examples the model gets wrong: their indices in the file's order.
-    pub fn wrong(&self, data: &Labelled) -> Vec<usize> {
-        let _ = data;
+    /// The examples the model gets wrong: their indices in the labelled file's order.
+    pub fn wrong(&self) -> Vec<usize> {
         (0..self.correct.len())
             .filter(|&i| !self.correct[i])
             .collect()
@@ -299,23 +298,18 @@ fn loss_of(
 /// Right and counted under `hidden` (the last hidden state of a backend run).
 fn score_of(model: &LoadedModel, hidden: &[f32], objective: &Objective) -> Result<(usize, usize)> {
     let cfg = &model.config;
+    let task = || -> Result<crate::model::task::Prediction> {
+        let head = model
+            .weights
+            .task
+            .as_ref()
+            .ok_or_else(super::attribution::no_task_head)?;
+        head.predict(cfg, hidden)
+    };
     match objective {
-        Objective::Class(gold) => {
-            let head = model
-                .weights
-                .task
-                .as_ref()
-                .ok_or_else(super::attribution::no_task_head)?;
-            let p = head.predict(cfg, hidden)?;
-            Ok((usize::from(p.predicted(0) == *gold), 1))
-        }
+        Objective::Class(gold) => Ok((usize::from(task()?.predicted(0) == *gold), 1)),
         Objective::Tags(targets) => {
-            let head = model
-                .weights
-                .task
-                .as_ref()
-                .ok_or_else(super::attribution::no_task_head)?;
-            let p = head.predict(cfg, hidden)?;
+            let p = task()?;
             let right = targets
                 .iter()
                 .filter(|&&(pos, tag)| p.predicted(pos) == tag)

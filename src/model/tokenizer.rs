@@ -526,14 +526,7 @@ impl LensTokenizer {
         };
         let full_counts = [0, 1].map(|seg| per_segment(&enc_full, seg));
         let enc = if full_len > max_len {
-            let mut t = self.inner.clone();
-            t.with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                ..Default::default()
-            }))
-            .map_err(|e| tok_err(path, e))?;
+            let t = self.cutting_at(max_len)?;
             match pair {
                 Some(p) => t.encode((text, p), true),
                 None => t.encode(text, true),
@@ -567,20 +560,28 @@ impl LensTokenizer {
             .map_err(|e| tok_err(path, e))?;
         let full_len = full.get_ids().len();
         let enc = if full_len > max_len {
-            let mut t = self.inner.clone();
-            t.with_truncation(Some(TruncationParams {
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                ..Default::default()
-            }))
-            .map_err(|e| tok_err(path, e))?;
-            t.encode(words, true).map_err(|e| tok_err(path, e))?
+            self.cutting_at(max_len)?
+                .encode(words, true)
+                .map_err(|e| tok_err(path, e))?
         } else {
             full
         };
         let truncated = (full_len > enc.get_ids().len()).then_some((full_len, enc.get_ids().len()));
         Ok(self.to_input(&enc, truncated, None))
+    }
+
+    /// The tokenizer cutting its input to `max_len` tokens, longest segment first (as
+    /// transformers truncates).
+    fn cutting_at(&self, max_len: usize) -> Result<Tokenizer> {
+        let mut t = self.inner.clone();
+        t.with_truncation(Some(TruncationParams {
+            max_length: max_len,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            ..Default::default()
+        }))
+        .map_err(|e| tok_err(self.source.path(), e))?;
+        Ok(t)
     }
 
     fn to_input(

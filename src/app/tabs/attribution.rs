@@ -121,15 +121,10 @@ impl AttributionTab {
             .as_ref()
             .is_none_or(|t| t.kind != TaskKind::SequenceClassification)
         {
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().item_spacing.x = 3.0;
-                ui.label("Prediction at:");
-                for (i, t) in trace.tokens.iter().enumerate() {
-                    if ui.selectable_label(i == pos, t).clicked() {
-                        self.settings.position = Some(i);
-                    }
-                }
-            });
+            let label = Some("Prediction at:");
+            if let Some(i) = crate::app::widgets::token_picker(ui, label, &trace.tokens, pos) {
+                self.settings.position = Some(i);
+            }
         }
         ui.horizontal_wrapped(|ui| {
             crate::app::widgets::combo(ui, ("attr_method", "Attribution"), self.settings.method.name(), |ui| {

@@ -169,14 +169,9 @@ impl Tab for LensTab {
         self.ask(cx, &trace);
         ui.weak("The masked-LM head applied to the chosen token's hidden state after every layer: how a prediction forms through the (shared) layers. Click a token to inspect it; put [MASK] in the text to predict a word.");
         let pos = self.position(&trace);
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 3.0;
-            for (i, t) in trace.tokens.iter().enumerate() {
-                if ui.selectable_label(i == pos, t).clicked() {
-                    self.settings.position = Some(i);
-                }
-            }
-        });
+        if let Some(i) = crate::app::widgets::token_picker(ui, None, &trace.tokens, pos) {
+            self.settings.position = Some(i);
+        }
         ui.horizontal(|ui| {
             crate::app::widgets::labelled(
                 ui,

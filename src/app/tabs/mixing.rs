@@ -230,15 +230,10 @@ impl MixingTab {
             export_button(self, ui, cx, "mixing");
         });
         let pos = trace.focus(self.settings.view.position);
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 3.0;
-            ui.label("Output token followed:");
-            for (i, t) in trace.tokens.iter().enumerate() {
-                if ui.selectable_label(i == pos, t).clicked() {
-                    self.settings.view.position = Some(i);
-                }
-            }
-        });
+        let label = Some("Output token followed:");
+        if let Some(i) = crate::app::widgets::token_picker(ui, label, &trace.tokens, pos) {
+            self.settings.view.position = Some(i);
+        }
     }
 }
 

@@ -283,7 +283,7 @@ impl PredictionTab {
             }
         };
         let r = &m.view.report;
-        let wrong = r.wrong(&m.data);
+        let wrong = r.wrong();
         if m.cached {
             ui.weak("(from the cache: the same model folder, file and limit were measured before)");
         }
@@ -430,15 +430,10 @@ impl Tab for PredictionTab {
         });
         if kind == Some(TaskKind::TokenClassification) {
             let pos = trace.focus(self.settings.view.position);
-            ui.horizontal_wrapped(|ui| {
-                ui.spacing_mut().item_spacing.x = 3.0;
-                ui.label("Label probabilities of:");
-                for (i, t) in trace.tokens.iter().enumerate() {
-                    if ui.selectable_label(i == pos, t).clicked() {
-                        self.settings.view.position = Some(i);
-                    }
-                }
-            });
+            let label = Some("Label probabilities of:");
+            if let Some(i) = crate::app::widgets::token_picker(ui, label, &trace.tokens, pos) {
+                self.settings.view.position = Some(i);
+            }
         }
         let Some(data) = self.data(cx) else {
             return;

@@ -52,6 +52,29 @@ pub fn screen_theme(ui: &egui::Ui, presentation: bool) -> crate::figures::Theme 
     }
 }
 
+/// The text's tokens as a row of selectable chips after an optional `label`, `pos` selected;
+/// the token clicked, if one was (the tabs that follow one token all pick it this way).
+pub fn token_picker(
+    ui: &mut egui::Ui,
+    label: Option<&str>,
+    tokens: &[String],
+    pos: usize,
+) -> Option<usize> {
+    let mut clicked = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 3.0;
+        if let Some(l) = label {
+            ui.label(l);
+        }
+        for (i, t) in tokens.iter().enumerate() {
+            if ui.selectable_label(i == pos, t).clicked() {
+                clicked = Some(i);
+            }
+        }
+    });
+    clicked
+}
+
 /// A view's figure shown as a texture, drawn at the size it is shown (fit to the space, at
 /// most 2.5x, so it stays sharp) and made again only when `key` or the space changes; `cache`
 /// keeps the texture between frames. The figure is the one the Export menu saves. With

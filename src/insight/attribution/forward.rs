@@ -105,18 +105,25 @@ pub(crate) fn encoder(
     Ok(x)
 }
 
-/// The MLM logit of `target` at `pos` from the last hidden state `x`.
-pub(crate) fn mlm_logit(
-    model: &LoadedModel,
-    x: &Tensor,
-    (pos, target): (usize, u32),
-) -> Result<Tensor> {
+/// The MLM head's transform (dense, activation, LayerNorm) of row `pos` of the last hidden
+/// state `x`: `[1, E']`, what the decoder turns into logits.
+fn mlm_transform(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<Tensor> {
     let cfg = &model.config;
     let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
     let y = cfg
         .hidden_act
         .apply_tensor(&linear(&x.narrow(0, pos, 1)?, &head.dense)?)?;
-    let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
+    Ok(layer_norm(&y, &head.ln, cfg.layer_norm_eps)?)
+}
+
+/// The MLM logit of `target` at `pos` from the last hidden state `x` (one decoder row).
+pub(crate) fn mlm_logit(
+    model: &LoadedModel,
+    x: &Tensor,
+    (pos, target): (usize, u32),
+) -> Result<Tensor> {
+    let y = mlm_transform(model, x, pos)?;
+    let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
     let row = f64t(&head.decoder.narrow(0, target as usize, 1)?)?;
     let bias = f64t(&head.bias.narrow(0, target as usize, 1)?)?;
     Ok((y.mul(&row)?.sum_all()? + bias.sum_all()?)?)
@@ -124,12 +131,8 @@ pub(crate) fn mlm_logit(
 
 /// The MLM logits `[V]` at `pos` from the last hidden state `x`.
 pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<Tensor> {
-    let cfg = &model.config;
+    let y = mlm_transform(model, x, pos)?;
     let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
-    let y = cfg
-        .hidden_act
-        .apply_tensor(&linear(&x.narrow(0, pos, 1)?, &head.dense)?)?;
-    let y = layer_norm(&y, &head.ln, cfg.layer_norm_eps)?;
     let logits = y
         .matmul(&f64t(&head.decoder)?.t()?)?
         .broadcast_add(&f64t(&head.bias)?)?;

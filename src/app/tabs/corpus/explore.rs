@@ -183,15 +183,10 @@ impl Explore {
         let pos = (*chosen)
             .filter(|&p| p < trace.num_tokens())
             .unwrap_or_else(|| trace.focus(None));
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing.x = 3.0;
-            ui.label("Find corpus tokens like:");
-            for (i, t) in trace.tokens.iter().enumerate() {
-                if ui.selectable_label(i == pos, t).clicked() {
-                    *chosen = Some(i);
-                }
-            }
-        });
+        let label = Some("Find corpus tokens like:");
+        if let Some(i) = crate::app::widgets::token_picker(ui, label, &trace.tokens, pos) {
+            *chosen = Some(i);
+        }
         let mut go = false;
         // wrapped, labels before their widgets: it fits the window in presentation type too
         ui.horizontal_wrapped(|ui| {
