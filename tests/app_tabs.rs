@@ -1610,6 +1610,21 @@ fn a_classifier_is_explained_then_its_most_important_head_switched_off() {
     h.snapshot("prediction_tab");
 }
 
+/// In the Prediction tab's labelled-file mode: `edit` applied to the tab's settings, then
+/// ▶ Measure clicked (not waited for).
+fn start_measuring(
+    h: &mut Harness<'static, LensApp>,
+    edit: impl FnOnce(&mut albert_lens::app::tabs::prediction::PredictionSettings),
+) {
+    use albert_lens::app::tabs::prediction::PredictionTab;
+    open_tab(h, "Prediction");
+    h.get_by_label("A labelled file").click();
+    h.run_steps(2);
+    edit(&mut h.state_mut().tab_mut::<PredictionTab>().unwrap().settings);
+    h.run_steps(2);
+    h.get_by_label("▶ Measure").click();
+}
+
 /// The Prediction tab's labelled-file mode on the fixture classifier: ▶ Measure runs on the
 /// worker; the accuracy and head importance equal torch's (tools/fixtures/make_tasks.py); the
 /// figures export; clicking a wrong example opens it as the input.
@@ -1624,16 +1639,7 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
         ModelSource::Folder(folder.clone()),
         "A day in the park.",
     );
-    open_tab(&mut h, "Prediction");
-    h.get_by_label("A labelled file").click();
-    h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<PredictionTab>()
-        .unwrap()
-        .settings
-        .file = Some(folder.join("data.tsv"));
-    h.run_steps(2);
-    h.get_by_label("▶ Measure").click();
+    start_measuring(&mut h, |s| s.file = Some(folder.join("data.tsv")));
     h.run_steps(2);
     wait(&mut h);
     let want = folder.join("heads.safetensors");
@@ -1666,7 +1672,7 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
         );
         assert!(matrix.is_some(), "{what}");
     }
-    let wrong = m.view.report.wrong(&m.data);
+    let wrong = m.view.report.wrong();
     let first = &m.data.examples[wrong[0]];
     h.get_by_label_contains(&format!("line {}:", first.line))
         .click();
@@ -1677,16 +1683,7 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
     // a second window measures the same folder, file and limit from the cache
     drop(h);
     let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
-    open_tab(&mut h, "Prediction");
-    h.get_by_label("A labelled file").click();
-    h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<PredictionTab>()
-        .unwrap()
-        .settings
-        .file = Some(folder.join("data.tsv"));
-    h.run_steps(2);
-    h.get_by_label("▶ Measure").click();
+    start_measuring(&mut h, |s| s.file = Some(folder.join("data.tsv")));
     h.run_steps(2);
     wait(&mut h);
     h.get_by_label_contains("from the cache");
@@ -1704,20 +1701,10 @@ fn a_classifier_is_measured_on_a_labelled_file_in_the_window() {
 /// Without a comparison model of the same shape, "what fine-tuning changed" says why not.
 #[test]
 fn fine_tuning_change_needs_the_parent_as_comparison_model() {
-    use albert_lens::app::tabs::prediction::PredictionTab;
     private_cache();
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/albert_seqcls");
     let mut h = harness(ModelSource::Folder(folder.clone()), "A day in the park.");
-    open_tab(&mut h, "Prediction");
-    h.get_by_label("A labelled file").click();
-    h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<PredictionTab>()
-        .unwrap()
-        .settings
-        .file = Some(folder.join("data.tsv"));
-    h.run_steps(2);
-    h.get_by_label("▶ Measure").click();
+    start_measuring(&mut h, |s| s.file = Some(folder.join("data.tsv")));
     h.run_steps(2);
     wait(&mut h);
     let e = h
@@ -1730,23 +1717,13 @@ fn fine_tuning_change_needs_the_parent_as_comparison_model() {
 /// A token classifier measured on a CoNLL file in the window: the token accuracy equals torch's.
 #[test]
 fn a_tagger_is_measured_on_a_conll_file_in_the_window() {
-    use albert_lens::app::tabs::prediction::PredictionTab;
     private_cache();
     let folder = std::path::PathBuf::from("tests/fixtures/tasks/bert_tokcls");
     let mut h = harness(
         ModelSource::Folder(folder.clone()),
         "Alice met Bob in Paris.",
     );
-    open_tab(&mut h, "Prediction");
-    h.get_by_label("A labelled file").click();
-    h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<PredictionTab>()
-        .unwrap()
-        .settings
-        .file = Some(folder.join("data.conll"));
-    h.run_steps(2);
-    h.get_by_label("▶ Measure").click();
+    start_measuring(&mut h, |s| s.file = Some(folder.join("data.conll")));
     h.run_steps(2);
     wait(&mut h);
     let acc = file_tensor(&folder.join("heads.safetensors"), "accuracy").unwrap()[0];
@@ -1767,16 +1744,7 @@ fn measuring_leaves_the_worker_free_and_cancels() {
         ModelSource::Builtin("albert-mini-genre".into()),
         "The senator spoke.",
     );
-    open_tab(&mut h, "Prediction");
-    h.get_by_label("A labelled file").click();
-    h.run_steps(2);
-    h.state_mut()
-        .tab_mut::<PredictionTab>()
-        .unwrap()
-        .settings
-        .limit = 0;
-    h.run_steps(2);
-    h.get_by_label("▶ Measure").click();
+    start_measuring(&mut h, |s| s.limit = 0);
     let t0 = Instant::now();
     while !h.state().tab::<PredictionTab>().unwrap().measuring() {
         h.step();

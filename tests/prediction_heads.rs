@@ -186,7 +186,7 @@ fn config_names_the_head_and_its_labels() {
 
 #[test]
 fn head_weights_the_config_does_not_name_are_reported_not_used() {
-    let (_tmp, dir) = copy_fixture_from(&task_fixture("bert_seqcls"));
+    let (_tmp, dir) = copy_folder(&task_fixture("bert_seqcls"));
     let cfg_path = dir.join("config.json");
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
     std::fs::write(
@@ -205,7 +205,7 @@ fn head_weights_the_config_does_not_name_are_reported_not_used() {
 
 #[test]
 fn a_named_head_missing_from_the_file_opens_the_encoder_with_a_warning() {
-    let (_tmp, dir) = copy_fixture_from(&task_fixture("albert_tokcls"));
+    let (_tmp, dir) = copy_folder(&task_fixture("albert_tokcls"));
     let st = dir.join("model.safetensors");
     let kept: Owned = read_st(&st)
         .into_iter()
@@ -223,7 +223,7 @@ fn a_named_head_missing_from_the_file_opens_the_encoder_with_a_warning() {
 
 #[test]
 fn a_classifier_of_the_wrong_shape_is_an_error_naming_it() {
-    let (_tmp, dir) = copy_fixture_from(&task_fixture("albert_seqcls"));
+    let (_tmp, dir) = copy_folder(&task_fixture("albert_seqcls"));
     let cfg_path = dir.join("config.json");
     let cfg = std::fs::read_to_string(&cfg_path).unwrap();
     // two labels in the config, three rows in the classifier
@@ -233,20 +233,6 @@ fn a_classifier_of_the_wrong_shape_is_an_error_naming_it() {
     std::fs::write(&cfg_path, cfg).unwrap();
     let e = LoadedModel::open(&dir).unwrap_err().to_string();
     assert!(e.contains("classifier.weight"), "{e}");
-}
-
-/// A copy of any fixture folder.
-fn copy_fixture_from(src: &std::path::Path) -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dst = tmp.path().join("model");
-    std::fs::create_dir(&dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    (tmp, dst)
 }
 
 fn lens(args: &[&std::ffi::OsStr]) -> std::process::Output {
@@ -323,43 +309,62 @@ fn attribute_explains_a_class_a_token_label_and_a_span_end_as_torch_does() {
     }
 }
 
+/// `heads --model dir --data data [extra...] --backend cpu --out out`, which must succeed.
+fn run_heads(
+    dir: &std::path::Path,
+    data: &std::ffi::OsStr,
+    extra: &[&str],
+    out: &std::path::Path,
+) -> std::process::Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "heads".as_ref(),
+        "--model".as_ref(),
+        dir.as_os_str(),
+        "--data".as_ref(),
+        data,
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    let res = lens(&args);
+    assert!(
+        res.status.success(),
+        "{}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    res
+}
+
+/// A `heads` file against torch's: importance within 1e-3 of its largest value, the accuracy
+/// and the pruning curve exactly.
+fn assert_heads_match(out: &std::path::Path, want: &std::path::Path, name: &str) {
+    let imp = file_tensor(out, "importance").unwrap();
+    let want_imp = file_tensor(want, "importance").unwrap();
+    let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
+    assert!(
+        max_abs_diff(&imp, &want_imp) <= 1e-3 * scale,
+        "{name}: importance {imp:?} vs {want_imp:?}"
+    );
+    for key in ["accuracy", "pruned_accuracy"] {
+        assert_eq!(
+            file_tensor(out, key),
+            file_tensor(want, key),
+            "{name}: {key}"
+        );
+    }
+}
+
 #[test]
 fn heads_measures_importance_and_the_pruning_curve_as_torch_does() {
     let tmp = tempfile::tempdir().unwrap();
     for name in ["albert_seqcls", "bert_seqcls"] {
         let dir = task_fixture(name);
         let out = tmp.path().join(format!("{name}.safetensors"));
-        let res = lens(&[
-            "heads".as_ref(),
-            "--model".as_ref(),
-            dir.as_os_str(),
-            "--data".as_ref(),
-            dir.join("data.tsv").as_os_str(),
-            "--backend".as_ref(),
-            "cpu".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ]);
-        assert!(
-            res.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        let want = dir.join("heads.safetensors");
-        let imp = file_tensor(&out, "importance").unwrap();
-        let want_imp = file_tensor(&want, "importance").unwrap();
-        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
-        assert!(
-            max_abs_diff(&imp, &want_imp) <= 1e-3 * scale,
-            "{name}: importance {imp:?} vs {want_imp:?}"
-        );
-        for key in ["accuracy", "pruned_accuracy"] {
-            assert_eq!(
-                file_tensor(&out, key),
-                file_tensor(&want, key),
-                "{name}: {key}"
-            );
-        }
+        let res = run_heads(&dir, dir.join("data.tsv").as_os_str(), &[], &out);
+        assert_heads_match(&out, &dir.join("heads.safetensors"), name);
         let meta = meta_of(&out);
         assert_eq!(meta["examples"], "6");
         assert_eq!(meta["labels"], r#"["negative","neutral","positive"]"#);
@@ -370,34 +375,8 @@ fn heads_measures_importance_and_the_pruning_curve_as_torch_does() {
     for name in ["albert_tokcls", "bert_tokcls"] {
         let dir = task_fixture(name);
         let out = tmp.path().join(format!("{name}.safetensors"));
-        let res = lens(&[
-            "heads".as_ref(),
-            "--model".as_ref(),
-            dir.as_os_str(),
-            "--data".as_ref(),
-            dir.join("data.conll").as_os_str(),
-            "--backend".as_ref(),
-            "cpu".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ]);
-        assert!(
-            res.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        let want = dir.join("heads.safetensors");
-        let imp = file_tensor(&out, "importance").unwrap();
-        let want_imp = file_tensor(&want, "importance").unwrap();
-        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
-        assert!(max_abs_diff(&imp, &want_imp) <= 1e-3 * scale, "{name}");
-        for key in ["accuracy", "pruned_accuracy"] {
-            assert_eq!(
-                file_tensor(&out, key),
-                file_tensor(&want, key),
-                "{name}: {key}"
-            );
-        }
+        let res = run_heads(&dir, dir.join("data.conll").as_os_str(), &[], &out);
+        assert_heads_match(&out, &dir.join("heads.safetensors"), name);
         let stdout = String::from_utf8_lossy(&res.stdout);
         assert!(stdout.contains("on 17 tokens of 3 sentences"), "{stdout}");
     }
@@ -639,39 +618,9 @@ fn heads_measures_a_masked_lm_on_the_builtin_corpus_as_torch_does() {
         ("albert-mini", model_folder("albert-mini")),
     ] {
         let out = tmp.path().join(format!("{name}.safetensors"));
-        let res = lens(&[
-            "heads".as_ref(),
-            "--model".as_ref(),
-            dir.as_os_str(),
-            "--data".as_ref(),
-            "builtin".as_ref(),
-            "--limit".as_ref(),
-            "5".as_ref(),
-            "--backend".as_ref(),
-            "cpu".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ]);
-        assert!(
-            res.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
+        run_heads(&dir, "builtin".as_ref(), &["--limit", "5"], &out);
         let want = task_fixture("mlm_heads").join(format!("{name}.safetensors"));
-        let imp = file_tensor(&out, "importance").unwrap();
-        let want_imp = file_tensor(&want, "importance").unwrap();
-        let scale = want_imp.iter().fold(1f32, |m, v| m.max(v.abs()));
-        assert!(
-            max_abs_diff(&imp, &want_imp) <= 1e-3 * scale,
-            "{name}: {imp:?} vs {want_imp:?}"
-        );
-        for key in ["accuracy", "pruned_accuracy"] {
-            assert_eq!(
-                file_tensor(&out, key),
-                file_tensor(&want, key),
-                "{name}: {key}"
-            );
-        }
+        assert_heads_match(&out, &want, name);
         assert!(meta_of(&out)["objective"].contains("masked-LM"));
     }
     // the trained albert-mini predicts some masked tokens, and masking its heads costs accuracy
@@ -793,7 +742,7 @@ fn explain_ends_at_the_classifier_head() {
 /// transformers); and what cannot be right is an error naming the field.
 #[test]
 fn head_fields_of_config_json_as_found_and_hostile() {
-    let (_tmp, dir) = copy_fixture_from(&task_fixture("bert_seqcls"));
+    let (_tmp, dir) = copy_folder(&task_fixture("bert_seqcls"));
     let cfg_path = dir.join("config.json");
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();

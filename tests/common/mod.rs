@@ -350,12 +350,20 @@ pub fn file_tensor(path: &Path, name: &str) -> Option<Vec<f32>> {
 
 /// A writable copy of a fixture model folder.
 pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    copy_folder(&fixture(name))
+}
+
+/// A writable copy of a model folder's files (subfolders, such as golden files, left out),
+/// under the folder's own name.
+pub fn copy_folder(src: &Path) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let dst = tmp.path().join(name);
+    let dst = tmp.path().join(src.file_name().unwrap());
     std::fs::create_dir(&dst).unwrap();
-    for e in std::fs::read_dir(fixture(name)).unwrap() {
+    for e in std::fs::read_dir(src).unwrap() {
         let p = e.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        if p.is_file() {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
     }
     (tmp, dst)
 }
