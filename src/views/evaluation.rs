@@ -96,38 +96,18 @@ pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)>
             )),
         },
         Which::Importance => {
-            let rows: Vec<String> = (1..=r.maps).map(|l| format!("L{l}")).collect();
-            let cols: Vec<String> = (1..=r.heads).map(|h| format!("H{h}")).collect();
             let hi = r.importance.iter().fold(1e-12f32, |m, v| m.max(*v));
             let title = format!(
                 "{}: head importance on {} ({} examples; mean |∂ CE / ∂ξ|, Michel et al. 2019)",
                 d.model, d.file, d.examples
             );
-            let spec = HeatmapSpec {
-                title: &title,
-                values: &r.importance,
-                rows: r.maps,
-                cols: r.heads,
-                row_labels: &rows,
-                col_labels: &cols,
-                colormap: Colormap::Viridis,
-                scale: &Scale {
-                    lo: 0.0,
-                    hi,
-                    log: false,
-                },
-                axis_names: ("layer application", "head"),
-            };
-            let fig = plots::heatmap(&spec, theme)?;
-            let matrix = Matrix {
-                name: format!("{}: head importance", d.model),
-                values: r.importance.clone(),
-                rows: r.maps,
-                cols: r.heads,
-                row_labels: rows,
-                col_labels: cols,
-            };
-            Ok((fig, matrix))
+            grid(
+                (&title, format!("{}: head importance", d.model)),
+                &r.importance,
+                layer_head_labels(r.maps, r.heads),
+                (hi, ("layer application", "head")),
+                theme,
+            )
         }
         Which::Pruning => {
             let total = (r.maps * r.heads) as f64;
@@ -177,7 +157,6 @@ pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)>
             Ok((fig, matrix))
         }
         Which::Confusion => {
-            let l = r.labels.len();
             let values: Vec<f32> = r.confusion.iter().map(|&c| c as f32).collect();
             let hi = values.iter().fold(1f32, |m, v| m.max(*v));
             let title = format!(
@@ -187,33 +166,61 @@ pub fn figure(d: &Data, which: Which, theme: &Theme) -> Result<(Figure, Matrix)>
                 r.accuracy * 100.0,
                 d.majority * 100.0
             );
-            let spec = HeatmapSpec {
-                title: &title,
-                values: &values,
-                rows: l,
-                cols: l,
-                row_labels: &r.labels,
-                col_labels: &r.labels,
-                colormap: Colormap::Viridis,
-                scale: &Scale {
-                    lo: 0.0,
-                    hi,
-                    log: false,
-                },
-                axis_names: ("gold label", "predicted label"),
-            };
-            let fig = plots::heatmap(&spec, theme)?;
-            let matrix = Matrix {
-                name: format!("{}: confusion (rows gold, columns predicted)", d.model),
-                values,
-                rows: l,
-                cols: l,
-                row_labels: r.labels.clone(),
-                col_labels: r.labels.clone(),
-            };
-            Ok((fig, matrix))
+            grid(
+                (
+                    &title,
+                    format!("{}: confusion (rows gold, columns predicted)", d.model),
+                ),
+                &values,
+                (r.labels.clone(), r.labels.clone()),
+                (hi, ("gold label", "predicted label")),
+                theme,
+            )
         }
     }
+}
+
+/// Layer applications L1… and heads H1… as row and column labels.
+fn layer_head_labels(maps: usize, heads: usize) -> (Vec<String>, Vec<String>) {
+    (
+        (1..=maps).map(|l| format!("L{l}")).collect(),
+        (1..=heads).map(|h| format!("H{h}")).collect(),
+    )
+}
+
+/// A labelled grid on a 0…`hi` viridis scale: its heatmap (`title`) and its matrix (`name`).
+fn grid(
+    (title, name): (&str, String),
+    values: &[f32],
+    (row_labels, col_labels): (Vec<String>, Vec<String>),
+    (hi, axis_names): (f32, (&str, &str)),
+    theme: &Theme,
+) -> Result<(Figure, Matrix)> {
+    let spec = HeatmapSpec {
+        title,
+        values,
+        rows: row_labels.len(),
+        cols: col_labels.len(),
+        row_labels: &row_labels,
+        col_labels: &col_labels,
+        colormap: Colormap::Viridis,
+        scale: &Scale {
+            lo: 0.0,
+            hi,
+            log: false,
+        },
+        axis_names,
+    };
+    let fig = plots::heatmap(&spec, theme)?;
+    let matrix = Matrix {
+        name,
+        values: values.to_vec(),
+        rows: row_labels.len(),
+        cols: col_labels.len(),
+        row_labels,
+        col_labels,
+    };
+    Ok((fig, matrix))
 }
 
 /// What fine-tuning changed: the mean cosine similarity of the fine-tuned model's and its
@@ -234,35 +241,18 @@ pub struct Changed {
 
 /// The layer × head grid of similarities (Kovaleva et al. 2019, Figure 5), on a fixed 0–1 scale.
 pub fn changed_figure(c: &Changed, theme: &Theme) -> Result<(Figure, Matrix)> {
-    let rows: Vec<String> = (1..=c.maps).map(|l| format!("L{l}")).collect();
-    let cols: Vec<String> = (1..=c.heads).map(|h| format!("H{h}")).collect();
     let title = format!(
         "What fine-tuning changed: {} vs {}, each head's attention ({} texts of {})",
         c.tuned, c.parent, c.texts, c.corpus
     );
-    let spec = HeatmapSpec {
-        title: &title,
-        values: &c.values,
-        rows: c.maps,
-        cols: c.heads,
-        row_labels: &rows,
-        col_labels: &cols,
-        colormap: Colormap::Viridis,
-        scale: &Scale {
-            lo: 0.0,
-            hi: 1.0,
-            log: false,
-        },
-        axis_names: ("layer application", "head (cosine similarity)"),
-    };
-    let fig = plots::heatmap(&spec, theme)?;
-    let matrix = Matrix {
-        name: format!("{} vs {}: attention cosine similarity", c.tuned, c.parent),
-        values: c.values.clone(),
-        rows: c.maps,
-        cols: c.heads,
-        row_labels: rows,
-        col_labels: cols,
-    };
-    Ok((fig, matrix))
+    grid(
+        (
+            &title,
+            format!("{} vs {}: attention cosine similarity", c.tuned, c.parent),
+        ),
+        &c.values,
+        layer_head_labels(c.maps, c.heads),
+        (1.0, ("layer application", "head (cosine similarity)")),
+        theme,
+    )
 }
