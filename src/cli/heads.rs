@@ -47,8 +47,8 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
             let data = labelled::read(&a.data, &h.spec.labels, h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification, a.limit)?;
             let r = importance::evaluate(&m, &data, &mut backend, &ctl)?;
             let n = data.examples.len();
-            let scored: u32 = r.confusion.iter().sum();
-            let baseline = majority(&r.confusion, r.labels.len()) as f32 / scored.max(1) as f32;
+            let scored = r.scored();
+            let baseline = r.majority_baseline();
             let wrong = r.wrong().len();
             if h.spec.kind == albert_lens::model::task::TaskKind::TokenClassification {
                 println!(
@@ -207,11 +207,3 @@ pub(crate) fn for_render(
 
 type Evaluated = albert_lens::views::evaluation::Data;
 use albert_lens::views::evaluation::Changed;
-
-/// The examples of the most frequent gold label, from the confusion matrix's rows.
-fn majority(confusion: &[u32], labels: usize) -> u32 {
-    (0..labels)
-        .map(|g| confusion[g * labels..(g + 1) * labels].iter().sum::<u32>())
-        .max()
-        .unwrap_or(0)
-}

@@ -45,6 +45,22 @@ pub struct HeadReport {
 }
 
 impl HeadReport {
+    /// The accuracy of always answering the most frequent gold label, over what the confusion
+    /// matrix counts (examples, or a tagger's tokens); 0 without one (a masked LM).
+    pub fn majority_baseline(&self) -> f32 {
+        let l = self.labels.len();
+        let most = (0..l)
+            .map(|g| self.confusion[g * l..(g + 1) * l].iter().sum::<u32>())
+            .max()
+            .unwrap_or(0);
+        most as f32 / self.scored().max(1) as f32
+    }
+
+    /// What the confusion matrix counts: examples, or a tagger's tokens.
+    pub fn scored(&self) -> u32 {
+        self.confusion.iter().sum()
+    }
+
     /// The examples the model gets wrong: their indices in the labelled file's order.
     pub fn wrong(&self) -> Vec<usize> {
         (0..self.correct.len())

@@ -70,7 +70,7 @@ pub fn read(path: &Path, labels: &[String], conll: bool, limit: Option<usize>) -
     let jsonl = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
-    let mut examples = if conll {
+    let examples = if conll {
         parse_conll(text, labels, limit)
     } else {
         parse(text, jsonl, labels, limit)
@@ -79,7 +79,6 @@ pub fn read(path: &Path, labels: &[String], conll: bool, limit: Option<usize>) -
     if examples.is_empty() {
         return Err(err("it holds no examples".into()));
     }
-    examples.truncate(limit.unwrap_or(usize::MAX));
     let digest = sha2::Sha256::digest(&bytes);
     let identity = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     Ok(Labelled {

@@ -59,26 +59,14 @@ pub struct Data {
 
 /// The view's data from a report on `data`.
 pub fn derive(model: &str, data: &Labelled, report: HeadReport) -> Data {
-    let labels = report.labels.len();
-    let most = (0..labels)
-        .map(|g| {
-            report.confusion[g * labels..(g + 1) * labels]
-                .iter()
-                .sum::<u32>()
-        })
-        .max()
-        .unwrap_or(0);
-    let examples = data.examples.len();
-    // the units scored: examples, or a tagger's tokens
-    let scored: u32 = report.confusion.iter().sum();
     Data {
         model: model.to_string(),
         file: data.path.file_name().map_or_else(
             || data.path.display().to_string(),
             |n| n.to_string_lossy().to_string(),
         ),
-        examples,
-        majority: most as f32 / scored.max(1) as f32,
+        examples: data.examples.len(),
+        majority: report.majority_baseline(),
         report,
         changed: None,
     }

@@ -287,7 +287,7 @@ impl PredictionTab {
         if m.cached {
             ui.weak("(from the cache: the same model folder, file and limit were measured before)");
         }
-        let tags: u32 = r.confusion.iter().sum();
+        let tags = r.scored();
         if m.data.examples.iter().any(|e| !e.tags.is_empty()) {
             ui.strong(format!(
                 "Accuracy {:.1}% on {tags} tags of {} sentences (majority baseline {:.1}%): {} sentences with a wrong tag",
