@@ -44,8 +44,12 @@ pub enum LensError {
     #[error("{path}: {msg}")]
     Config { path: PathBuf, msg: String },
 
-    #[error("{path}: model_type is {found:?}; albert-lens opens ALBERT (\"albert\") and BERT (\"bert\") models")]
-    UnknownModelType { path: PathBuf, found: String },
+    #[error("{path}: model_type is {found:?}; albert-lens opens these model types: {supported}")]
+    UnknownModelType {
+        path: PathBuf,
+        found: String,
+        supported: String,
+    },
 
     #[error("{path} is not a valid safetensors file: {msg}")]
     Safetensors { path: PathBuf, msg: String },

@@ -22,6 +22,13 @@ fn check_fixture(name: &str) {
 }
 
 #[test]
+fn gpu_every_other_family_matches_hf() {
+    for name in FAMILY_MODELS {
+        check_fixture(name);
+    }
+}
+
+#[test]
 fn gpu_albert_single_group_matches_hf() {
     check_fixture("albert_single");
 }

@@ -64,6 +64,21 @@ fn bert_masked_lm_head_matches_hf_logits() {
     check("bert_mlm");
 }
 
+/// RoBERTa's lm_head (GELU, decoder tied to the word embeddings and absent from the file),
+/// DistilBERT's vocab_transform / vocab_projector (tied) and the ELECTRA generator's head in the
+/// embedding width.
+#[test]
+fn the_other_families_masked_lm_heads_match_hf_logits() {
+    for name in ["roberta_mlm", "distilbert_mlm", "electra_mlm"] {
+        let m = LoadedModel::open(&fixture(name)).unwrap();
+        assert!(
+            m.weights.mlm.as_ref().is_some_and(|h| h.tied),
+            "{name}: tied"
+        );
+        check(name);
+    }
+}
+
 #[test]
 fn a_hidden_state_of_the_wrong_size_is_an_error() {
     let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
@@ -72,6 +87,10 @@ fn a_hidden_state_of_the_wrong_size_is_an_error() {
 }
 
 fn task_fixture(name: &str) -> std::path::PathBuf {
+    let family = fixtures().join(name);
+    if family.join("golden").is_dir() {
+        return family;
+    }
     fixtures().join("tasks").join(name)
 }
 
@@ -141,7 +160,10 @@ fn check_task_logits(backend: &mut dyn Backend, name: &str) {
     }
 }
 
-const TASKS: [&str; 7] = [
+/// ALBERT's and BERT's heads of every kind, and the other families' layouts: RoBERTa's and
+/// ELECTRA's classifier.dense / out_proj (tanh; GELU), DistilBERT's pre_classifier (ReLU),
+/// XLM-R's token classifier.
+const TASKS: [&str; 11] = [
     "albert_seqcls",
     "albert_tokcls",
     "albert_qa",
@@ -149,6 +171,10 @@ const TASKS: [&str; 7] = [
     "bert_multilabel",
     "bert_tokcls",
     "bert_qa",
+    "roberta_seqcls",
+    "distilbert_seqcls",
+    "electra_seqcls",
+    "xlmr_tokcls",
 ];
 
 #[test]

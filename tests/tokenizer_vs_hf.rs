@@ -1,19 +1,27 @@
 //! Our tokenizers against transformers' on 61 varied strings (accents, CJK, emoji, odd spaces,
 //! special tokens in text) and on sentence pairs, for every way a tokenizer can be given:
-//! tokenizer.json and spiece.model for ALBERT, tokenizer.json and vocab.txt for BERT.
+//! tokenizer.json and spiece.model for ALBERT, tokenizer.json and vocab.txt for BERT; for the
+//! other families tokenizer.json (RoBERTa's byte-level BPE, XLM-R's SentencePiece, DistilBERT's
+//! WordPiece) and the vocabulary files alone (vocab.json + merges.txt; sentencepiece.bpe.model).
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
+use albert_lens::model::family::Tokenization;
 use albert_lens::model::tokenizer::TokenizerSource;
 use albert_lens::model::LoadedModel;
 use common::fixture;
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    let path = common::fixtures().join("tokenizer_cases.json");
-    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v.as_array().unwrap().clone()
+    ["tokenizer_cases.json", "family_tokenizer_cases.json"]
+        .iter()
+        .flat_map(|f| {
+            let path = common::fixtures().join(f);
+            let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            v.as_array().unwrap().clone()
+        })
+        .collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -69,8 +77,19 @@ fn check(fixture_name: &str, expect_source: fn(&TokenizerSource) -> bool) {
             )
             .unwrap();
         assert_eq!(got.ids, ids(&row["ids"]), "{fixture_name}: pair ids");
+        // fairseq tokenizers give type id 0 throughout (what the model is fed); the others
+        // their segments
+        let fairseq = matches!(
+            model.config.model_type.family().tokenization,
+            Tokenization::ByteLevelBpe | Tokenization::FairseqSentencePiece
+        );
+        let got_types = if fairseq {
+            model.config.fed_type_ids(&got.type_ids).to_vec()
+        } else {
+            got.type_ids.clone()
+        };
         assert_eq!(
-            got.type_ids,
+            got_types,
             ids(&row["type_ids"]),
             "{fixture_name}: pair type ids"
         );
@@ -119,4 +138,55 @@ fn special_tokens_are_marked() {
     assert!(enc.special[0] && *enc.special.last().unwrap());
     assert!(enc.tokens.contains(&"[MASK]".to_string()));
     assert!(!enc.special[1]);
+}
+
+#[test]
+fn roberta_byte_level_bpe_from_tokenizer_json_and_from_vocab_json_matches_hf() {
+    check("roberta_mlm", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+    check("roberta_vocab_only", |s| {
+        matches!(s, TokenizerSource::VocabJson(_))
+    });
+}
+
+#[test]
+fn xlmr_sentencepiece_from_tokenizer_json_and_from_its_model_file_matches_hf() {
+    check("xlmr_tokcls", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+    check("xlmr_spm_only", |s| {
+        matches!(s, TokenizerSource::SentencePiece(_))
+    });
+}
+
+#[test]
+fn distilbert_wordpiece_matches_hf() {
+    check("distilbert_mlm", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+}
+
+/// The fairseq pair `<s> A </s></s> B </s>`: the segments the views colour and group words by
+/// come from the tokenizer's sequence ids, though RoBERTa is fed type id 0 throughout.
+#[test]
+fn fairseq_pairs_keep_their_segments_but_feed_zero_type_ids() {
+    let model = LoadedModel::open(&fixture("roberta_mlm")).unwrap();
+    let e = model
+        .tokenizer
+        .encode("Where is it?", Some("Over there."), usize::MAX)
+        .unwrap();
+    let first_sep = e.tokens.iter().position(|t| t == "</s>").unwrap();
+    assert_eq!(e.tokens[first_sep + 1], "</s>", "{:?}", e.tokens);
+    assert!(e.type_ids[..=first_sep + 1].iter().all(|&t| t == 0));
+    assert!(
+        e.type_ids[first_sep + 2..].iter().all(|&t| t == 1),
+        "{:?}",
+        e.type_ids
+    );
+    assert!(model
+        .config
+        .fed_type_ids(&e.type_ids)
+        .iter()
+        .all(|&t| t == 0));
 }

@@ -92,10 +92,10 @@ pub trait Backend {
         if n == 0 {
             return Err(LensError::EmptyInput);
         }
-        if n > cfg.max_position_embeddings {
+        if n > cfg.max_len() {
             return Err(LensError::Unsupported(format!(
                 "{n} tokens is more than the model's {} positions",
-                cfg.max_position_embeddings
+                cfg.max_len()
             )));
         }
         if input.type_ids.len() != n {
@@ -109,8 +109,8 @@ pub trait Backend {
                 cfg.vocab_size
             )));
         }
-        if let Some(&bad) = input
-            .type_ids
+        if let Some(&bad) = cfg
+            .fed_type_ids(&input.type_ids)
             .iter()
             .find(|&&i| i as usize >= cfg.type_vocab_size)
         {

@@ -485,7 +485,7 @@ pub fn evaluate(
             spec.problem
         )));
     }
-    let max = model.config.max_position_embeddings;
+    let max = model.config.max_len();
     let mut examples = Vec::with_capacity(data.examples.len());
     for ex in &data.examples {
         if !tagger {

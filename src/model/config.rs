@@ -1,6 +1,7 @@
-//! The Hugging Face `config.json` of an ALBERT or BERT model, with HF's defaults for absent fields.
+//! The Hugging Face `config.json` of an encoder of one of the families in [`super::family`], with
+//! its config class's defaults for absent fields.
 
-use super::family::Family;
+use super::family::{EmbeddingWidth, Family, Positions, TokenTypes};
 use crate::error::{LensError, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -185,7 +186,6 @@ pub fn erf(x: f64) -> f64 {
 
 #[derive(Debug, Deserialize)]
 struct RawConfig {
-    model_type: Option<String>,
     vocab_size: Option<usize>,
     embedding_size: Option<usize>,
     hidden_size: Option<usize>,
@@ -203,6 +203,7 @@ struct RawConfig {
     id2label: Option<std::collections::BTreeMap<String, serde_json::Value>>,
     num_labels: Option<usize>,
     problem_type: Option<String>,
+    pad_token_id: Option<serde_json::Value>,
 }
 
 /// A validated model configuration. For BERT, `embedding_size == hidden_size`, one group per
@@ -227,6 +228,9 @@ pub struct ModelConfig {
     pub architectures: Vec<String>,
     /// the fine-tuned head `architectures` names (None: a pretrained or bare encoder)
     pub task: Option<super::task::TaskSpec>,
+    /// the first position id (RoBERTa's padding_idx + 1; else 0): the position table's rows
+    /// before it are never used, so the longest input is `max_position_embeddings` minus it
+    pub position_offset: usize,
 }
 
 /// The largest config.json accepted (no real one comes near it).
@@ -252,33 +256,55 @@ impl ModelConfig {
             path: path.to_path_buf(),
             msg,
         };
-        let raw: RawConfig = serde_json::from_slice(bytes)
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
-        let family = match raw.model_type.as_deref() {
+        let family = match value.get("model_type").and_then(|t| t.as_str()) {
             Some(name) => Family::by_name(name).ok_or_else(|| LensError::UnknownModelType {
                 path: path.to_path_buf(),
                 found: name.to_string(),
+                supported: super::family::supported_names(),
             })?,
+            None if value.get("model_type").is_some() => {
+                return Err(err("config.json's \"model_type\" is not a name".into()))
+            }
             None => return Err(err("config.json has no \"model_type\" field".into())),
         };
+        // the family's own spellings (DistilBERT's `dim`) as the common names; where both are
+        // written they must agree
+        if let Some(obj) = value.as_object_mut() {
+            for (own, common) in family.config_aliases {
+                if let Some(v) = obj.remove(*own) {
+                    match obj.get(*common) {
+                        Some(c) if *c != v => {
+                            return Err(err(format!("{own} ({v}) and {common} ({c}) disagree")))
+                        }
+                        _ => {
+                            obj.insert(common.to_string(), v);
+                        }
+                    }
+                }
+            }
+        }
+        let raw: RawConfig = serde_json::from_value(value)
+            .map_err(|e| err(format!("not a valid config.json: {e}")))?;
         let model_type = ModelType(family);
         let d = &family.defaults;
         let hidden_size = raw.hidden_size.unwrap_or(d.hidden_size);
-        let embedding_size = if family.factorized_embedding {
-            raw.embedding_size.unwrap_or(128)
+        let embedding_size = if let EmbeddingWidth::Factorized { default, .. } = family.embedding {
+            raw.embedding_size.unwrap_or(default)
         } else {
             // BERT has no factorized embedding; a stray embedding_size must agree.
             match raw.embedding_size {
                 Some(e) if e != hidden_size => {
                     return Err(err(format!(
                     "a {} config with embedding_size {e} different from hidden_size {hidden_size}",
-                    family.name.to_uppercase()
+                    family.title
                 )))
                 }
                 _ => hidden_size,
             }
         };
-        let num_hidden_layers = raw.num_hidden_layers.unwrap_or(12);
+        let num_hidden_layers = raw.num_hidden_layers.unwrap_or(d.num_hidden_layers);
         let (num_hidden_groups, inner_group_num) = if family.shared_layers {
             (
                 raw.num_hidden_groups.unwrap_or(1),
@@ -297,6 +323,26 @@ impl ModelConfig {
                 "hidden_act {act_name:?} is not supported (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, gelu_accurate, quick_gelu, relu, relu6, silu, swish, mish, tanh, sigmoid, linear)"
             ))
         })?;
+        let max_position_embeddings = raw.max_position_embeddings.unwrap_or(512);
+        let position_offset = match family.positions {
+            Positions::FromZero => 0,
+            Positions::AfterPadding => {
+                let pad = match &raw.pad_token_id {
+                    None | Some(serde_json::Value::Null) => d.pad_token_id,
+                    Some(v) => v
+                        .as_u64()
+                        .and_then(|p| usize::try_from(p).ok())
+                        .ok_or_else(|| err(format!("pad_token_id {v} is not a token id")))?,
+                };
+                if pad.saturating_add(1) >= max_position_embeddings {
+                    return Err(err(format!(
+                        "pad_token_id {pad} leaves no position: {} positions start after it",
+                        family.title
+                    )));
+                }
+                pad + 1
+            }
+        };
         if let Some(p) = raw.position_embedding_type.as_deref() {
             if p != "absolute" {
                 return Err(err(format!(
@@ -333,9 +379,15 @@ impl ModelConfig {
             intermediate_size: raw.intermediate_size.unwrap_or(d.intermediate_size),
             hidden_act,
             hidden_act_name: act_name,
-            layer_norm_eps: raw.layer_norm_eps.unwrap_or(1e-12),
-            max_position_embeddings: raw.max_position_embeddings.unwrap_or(512),
-            type_vocab_size: raw.type_vocab_size.unwrap_or(2),
+            layer_norm_eps: family
+                .fixed_layer_norm_eps
+                .unwrap_or(raw.layer_norm_eps.unwrap_or(1e-12)),
+            max_position_embeddings,
+            type_vocab_size: match family.token_types {
+                TokenTypes::Absent => 1,
+                _ => raw.type_vocab_size.unwrap_or(d.type_vocab_size),
+            },
+            position_offset,
             num_hidden_groups,
             inner_group_num,
             architectures: architectures.clone(),
@@ -423,7 +475,7 @@ impl ModelConfig {
             self.hidden_size as u128,
             self.intermediate_size as u128,
         );
-        let positions = (self.max_position_embeddings + self.type_vocab_size) as u128;
+        let positions = (self.max_position_embeddings + self.stored_type_rows()) as u128;
         let embeddings = (v + positions) * e + 2 * e;
         let projection = if self.has_projection() { e * h + h } else { 0 };
         let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
@@ -476,9 +528,47 @@ impl ModelConfig {
         self.num_hidden_layers * self.inner_group_num
     }
 
-    /// Whether the embedding is factorized (E != H, with an E->H projection).
+    /// Whether the embedding has an E -> H projection (ALBERT always; ELECTRA when E != H).
     pub fn has_projection(&self) -> bool {
-        self.model_type.0.factorized_embedding
+        match self.model_type.0.embedding {
+            EmbeddingWidth::Hidden => false,
+            EmbeddingWidth::Factorized { always, .. } => {
+                always || self.embedding_size != self.hidden_size
+            }
+        }
+    }
+
+    /// The token type ids the model is fed for an input's segments: the segments where the
+    /// family feeds type ids, else zeros (RoBERTa, XLM-R and DistilBERT take none).
+    pub fn fed_type_ids<'a>(&self, segments: &'a [u32]) -> std::borrow::Cow<'a, [u32]> {
+        match self.model_type.0.token_types {
+            TokenTypes::Fed => std::borrow::Cow::Borrowed(segments),
+            _ => std::borrow::Cow::Owned(vec![0; segments.len()]),
+        }
+    }
+
+    /// The masked-LM head's activation: the family's fixed one (RoBERTa's and the ELECTRA
+    /// generator's GELU) or `hidden_act`.
+    pub fn mlm_activation(&self) -> Activation {
+        self.model_type
+            .0
+            .mlm
+            .activation
+            .and_then(Activation::from_hf_name)
+            .unwrap_or(self.hidden_act)
+    }
+
+    /// The longest input in tokens: the position table's rows from the first position id.
+    pub fn max_len(&self) -> usize {
+        self.max_position_embeddings - self.position_offset
+    }
+
+    /// The token type table's rows stored in the checkpoint (none for DistilBERT).
+    pub fn stored_type_rows(&self) -> usize {
+        match self.model_type.0.token_types {
+            TokenTypes::Absent => 0,
+            _ => self.type_vocab_size,
+        }
     }
 }
 

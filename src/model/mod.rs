@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod builtin;
 pub mod config;
+pub mod fairseq_tok;
 pub mod family;
 pub mod host;
 pub mod hub;
@@ -78,9 +79,8 @@ impl LoadedModel {
     }
 
     /// Tokenizes a text (and optional second segment) for this model, truncating to
-    /// `max_position_embeddings`.
+    /// `max_len()` (the position table from the first position id).
     pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<EncodedInput> {
-        self.tokenizer
-            .encode(text, pair, self.config.max_position_embeddings)
+        self.tokenizer.encode(text, pair, self.config.max_len())
     }
 }

@@ -173,9 +173,11 @@ impl TaskSpec {
     /// The head's weight prefixes below the model prefix: the pooler (sequence classification
     /// only) and the output layer.
     pub fn weight_prefixes(&self, cfg: &ModelConfig) -> (Option<&'static str>, &'static str) {
-        let pooler = (self.kind == TaskKind::SequenceClassification)
-            .then_some(cfg.model_type.family().pooler);
-        (pooler, self.kind.output_layer())
+        let names = &cfg.model_type.family().classifier;
+        match self.kind {
+            TaskKind::SequenceClassification => (Some(names.dense), names.out),
+            kind => (None, kind.output_layer()),
+        }
     }
 
     /// The index of a label by name, or by its number.
@@ -193,8 +195,10 @@ impl TaskSpec {
 #[derive(Debug, Clone)]
 pub struct TaskHead {
     pub spec: TaskSpec,
-    /// sequence classification's pooler (tanh after it)
+    /// sequence classification's dense layer on the first token (BERT's pooler)
     pub pooler: Option<Linear>,
+    /// the activation after it (the family's: tanh, ReLU for DistilBERT, GELU for ELECTRA)
+    pub pooler_act: super::config::Activation,
     /// classifier or qa_outputs, stored `[H, outputs]`
     pub out: Linear,
 }
@@ -227,7 +231,8 @@ impl TaskHead {
         let (x, rows) = match &self.pooler {
             Some(p) => {
                 let cls = x.narrow(0, 0, 1)?;
-                (cls.matmul(&p.w)?.broadcast_add(&p.b)?.tanh()?, 1)
+                let y = cls.matmul(&p.w)?.broadcast_add(&p.b)?;
+                (self.pooler_act.apply_tensor(&y)?, 1)
             }
             None => (x, n),
         };

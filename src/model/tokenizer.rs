@@ -1,12 +1,15 @@
 //! The tokenizer of a model folder, rebuilt the way Hugging Face transformers (v5) builds
 //! `AlbertTokenizer` and `BertTokenizer`: from `tokenizer.json` when there is one (its vocabulary,
 //! added tokens and post-processor, with the class's own normalizer and pre-tokenizer), otherwise
-//! from `spiece.model` (ALBERT) or `vocab.txt` (BERT). `tokenizer_config.json` options
-//! (do_lower_case, keep_accents, strip_accents, tokenize_chinese_chars) are honoured.
+//! from `spiece.model` (ALBERT) or `vocab.txt` (BERT and the WordPiece families).
+//! `tokenizer_config.json` options (do_lower_case, keep_accents, strip_accents,
+//! tokenize_chinese_chars) are honoured. The fairseq families (RoBERTa, XLM-R) keep their
+//! tokenizer.json's own pipeline, or are built from their vocabulary files
+//! ([`super::fairseq_tok`]).
 
 use crate::error::{LensError, Result};
 use crate::model::config::{ModelConfig, ModelType};
-use crate::model::family::{Family, Tokenization};
+use crate::model::family::{Family, TokenTypes, Tokenization};
 use crate::model::spm;
 use std::path::{Path, PathBuf};
 use tokenizers::models::unigram::Unigram;
@@ -27,6 +30,8 @@ use tokenizers::{AddedToken, Tokenizer, TruncationParams, TruncationStrategy};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenizerSource {
     TokenizerJson(PathBuf),
+    /// vocab.json (with merges.txt beside it)
+    VocabJson(PathBuf),
     SentencePiece(PathBuf),
     VocabTxt(PathBuf),
 }
@@ -35,6 +40,7 @@ impl TokenizerSource {
     pub fn path(&self) -> &Path {
         match self {
             TokenizerSource::TokenizerJson(p)
+            | TokenizerSource::VocabJson(p)
             | TokenizerSource::SentencePiece(p)
             | TokenizerSource::VocabTxt(p) => p,
         }
@@ -88,12 +94,12 @@ impl TokOptions {
             keep_accents: false,
             strip_accents: None,
             tokenize_chinese_chars: true,
-            unk: family.unk.into(),
-            cls: "[CLS]".into(),
-            sep: "[SEP]".into(),
-            pad: family.pad.into(),
-            mask: "[MASK]".into(),
-            add_prefix_space: true,
+            unk: family.specials.unk.into(),
+            cls: family.specials.cls.into(),
+            sep: family.specials.sep.into(),
+            pad: family.specials.pad.into(),
+            mask: family.specials.mask.into(),
+            add_prefix_space: family.tokenization != Tokenization::ByteLevelBpe,
         };
         let Some(v) = v else {
             return Ok(o);
@@ -137,10 +143,26 @@ impl TokOptions {
     }
 }
 
+impl TokOptions {
+    /// The special tokens a fairseq tokenizer is built with.
+    fn fairseq(&self) -> super::fairseq_tok::Specials {
+        super::fairseq_tok::Specials {
+            cls: self.cls.clone(),
+            sep: self.sep.clone(),
+            unk: self.unk.clone(),
+            pad: self.pad.clone(),
+            mask: self.mask.clone(),
+            add_prefix_space: self.add_prefix_space,
+        }
+    }
+}
+
 /// One tokenized input, ready for the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedInput {
     pub ids: Vec<u32>,
+    /// The segment of each token (0: the text, 1: the pair): the type ids the tokenizer gives
+    /// where the family feeds them; the model gets [`ModelConfig::fed_type_ids`].
     pub type_ids: Vec<u32>,
     pub tokens: Vec<String>,
     /// true for [CLS], [SEP] and the like.
@@ -245,6 +267,9 @@ impl EncodedInput {
 pub struct LensTokenizer {
     inner: Tokenizer,
     pub source: TokenizerSource,
+    /// the model is fed the tokenizer's type ids (else `type_ids` are the segments, from the
+    /// tokenizer's sequence ids, and the model is fed zeros: [`ModelConfig::fed_type_ids`])
+    types_fed: bool,
 }
 
 impl std::fmt::Debug for LensTokenizer {
@@ -277,12 +302,27 @@ impl LensTokenizer {
         let json = dir.join("tokenizer.json");
         // the tokenizer family's own vocabulary file (tokenizer_class may name another family)
         let own = dir.join(opts.family.vocab_file);
-        let tok = if json.is_file() {
+        let mut tok = if json.is_file() {
             Self::from_tokenizer_json(&json, &opts)?
         } else if own.is_file() {
             match opts.family.tokenization {
                 Tokenization::SentencePiece => Self::from_spiece(&own, &opts)?,
                 Tokenization::WordPiece => Self::from_vocab_txt(&own, &opts)?,
+                Tokenization::ByteLevelBpe => {
+                    let merges = dir.join("merges.txt");
+                    let inner = super::fairseq_tok::byte_level_bpe(
+                        &own,
+                        &merges,
+                        &opts.fairseq(),
+                        MAX_TOKENIZER_FILE,
+                    )?;
+                    Self::new(inner, TokenizerSource::VocabJson(own.clone()))
+                }
+                Tokenization::FairseqSentencePiece => {
+                    let inner =
+                        super::fairseq_tok::fairseq_spm(&own, &opts.fairseq(), MAX_TOKENIZER_FILE)?;
+                    Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
+                }
             }
         } else {
             return Err(LensError::NotAModelFolder {
@@ -293,6 +333,7 @@ impl LensTokenizer {
                 ),
             });
         };
+        tok.types_fed = config.model_type.family().token_types == TokenTypes::Fed;
         // every id the tokenizer can produce must be a row of the model's embedding
         let size = tok
             .inner
@@ -340,16 +381,32 @@ impl LensTokenizer {
                     BertPreTokenizer,
                 )));
             }
+            // the file's own normalizer and pre-tokenizer: what the class builds and saves
+            Tokenization::ByteLevelBpe | Tokenization::FairseqSentencePiece => {}
         }
         if inner.get_post_processor().is_none() {
-            let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
+            let pp = match o.family.tokenization {
+                Tokenization::ByteLevelBpe | Tokenization::FairseqSentencePiece => {
+                    super::fairseq_tok::template(&inner, &o.fairseq())
+                }
+                _ => template(&inner, o),
+            }
+            .map_err(|e| tok_err(path, e))?;
             inner.with_post_processor(Some(pp));
         }
         inner.with_padding(None);
-        Ok(LensTokenizer {
+        Ok(Self::new(
             inner,
-            source: TokenizerSource::TokenizerJson(path.to_path_buf()),
-        })
+            TokenizerSource::TokenizerJson(path.to_path_buf()),
+        ))
+    }
+
+    fn new(inner: Tokenizer, source: TokenizerSource) -> Self {
+        LensTokenizer {
+            inner,
+            source,
+            types_fed: true,
+        }
     }
 
     fn from_spiece(path: &Path, o: &TokOptions) -> Result<Self> {
@@ -405,10 +462,10 @@ impl LensTokenizer {
             .map_err(|e| tok_err(path, e))?;
         let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
         inner.with_post_processor(Some(pp));
-        Ok(LensTokenizer {
+        Ok(Self::new(
             inner,
-            source: TokenizerSource::SentencePiece(path.to_path_buf()),
-        })
+            TokenizerSource::SentencePiece(path.to_path_buf()),
+        ))
     }
 
     fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
@@ -448,10 +505,10 @@ impl LensTokenizer {
             .map_err(|e| tok_err(path, e))?;
         let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
         inner.with_post_processor(Some(pp));
-        Ok(LensTokenizer {
+        Ok(Self::new(
             inner,
-            source: TokenizerSource::VocabTxt(path.to_path_buf()),
-        })
+            TokenizerSource::VocabTxt(path.to_path_buf()),
+        ))
     }
 
     /// Number of distinct ids the tokenizer can produce (vocabulary plus added tokens).
@@ -518,10 +575,10 @@ impl LensTokenizer {
         let full_len = enc_full.get_ids().len();
         // each segment's own tokens (special ones left out), before and after a cut
         let per_segment = |e: &tokenizers::Encoding, seg: u32| {
-            e.get_type_ids()
+            e.get_sequence_ids()
                 .iter()
                 .zip(e.get_special_tokens_mask())
-                .filter(|&(&t, &sp)| t == seg && sp == 0)
+                .filter(|&(&t, &sp)| t == Some(seg as usize) && sp == 0)
                 .count()
         };
         let full_counts = [0, 1].map(|seg| per_segment(&enc_full, seg));
@@ -592,7 +649,11 @@ impl LensTokenizer {
     ) -> EncodedInput {
         let ids = enc.get_ids().to_vec();
         EncodedInput {
-            type_ids: enc.get_type_ids().to_vec(),
+            type_ids: if self.types_fed {
+                enc.get_type_ids().to_vec()
+            } else {
+                segments(enc)
+            },
             // Token strings as transformers' convert_ids_to_tokens gives them (an unknown piece
             // reads as the unknown token, not as the text it covered).
             tokens: ids
@@ -612,6 +673,21 @@ impl LensTokenizer {
             chars_cut: None,
         }
     }
+}
+
+/// Each token's segment (0: the text, 1: the pair) from the tokenizer's sequence ids, a special
+/// token in the segment of the token before it (`<s> A </s></s> B </s>`: 0 … 0 0 1 … 1).
+fn segments(enc: &tokenizers::Encoding) -> Vec<u32> {
+    let mut last = 0;
+    enc.get_sequence_ids()
+        .iter()
+        .map(|s| {
+            if let Some(s) = s {
+                last = *s as u32;
+            }
+            last
+        })
+        .collect()
 }
 
 fn albert_normalizer(

@@ -4,6 +4,7 @@
 
 use crate::error::{LensError, Result, ShapeMismatch, WeightMismatch};
 use crate::model::config::ModelConfig;
+use crate::model::family::{Family, TokenTypes};
 use crate::model::tensors::{HostTensor, TensorMap};
 use candle_core::{Device, Tensor};
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,20 +85,28 @@ pub struct ModelWeights {
     pub word_rows: std::sync::OnceLock<std::sync::Arc<Vec<f32>>>,
 }
 
-/// Tensors a checkpoint may carry that the views do not use.
-fn ignorable(name: &str) -> bool {
-    const PREFIXES: [&str; 7] = [
+/// Tensors a checkpoint may carry that the views do not use (pretraining heads, unused task
+/// heads, buffers, the second copy of a tied bias).
+fn ignorable(name: &str, family: &Family) -> bool {
+    const PREFIXES: [&str; 9] = [
         "pooler.",
         "sop_classifier.",
         "cls.seq_relationship.",
+        "discriminator_predictions.",
+        "pre_classifier.",
         "classifier.",
         "qa_outputs.",
         "embeddings.position_ids",
         "embeddings.token_type_ids",
     ];
-    PREFIXES.iter().any(|p| name.starts_with(p))
-        || name == "predictions.decoder.bias"
-        || name == "cls.predictions.decoder.bias"
+    PREFIXES.iter().any(|p| name.starts_with(p)) || name == family.mlm.bias_alias
+}
+
+/// Whether a tensor belongs to a task head (the head config.json names, or one it does not).
+fn is_head_weight(name: &str) -> bool {
+    ["classifier.", "pre_classifier.", "qa_outputs."]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// The task head config.json names, taken out of the checkpoint (its shapes checked like every
@@ -108,11 +117,7 @@ fn take_task_head(
     t: &mut Taker,
     cfg: &ModelConfig,
 ) -> (Option<crate::model::task::TaskHead>, Option<String>) {
-    let head_weights: Vec<&String> = t
-        .tensors
-        .keys()
-        .filter(|k| k.starts_with("classifier.") || k.starts_with("qa_outputs."))
-        .collect();
+    let head_weights: Vec<&String> = t.tensors.keys().filter(|k| is_head_weight(k)).collect();
     let Some(spec) = &cfg.task else {
         let warning = (!head_weights.is_empty()).then(|| {
             format!(
@@ -141,17 +146,22 @@ fn take_task_head(
         );
     }
     let h = cfg.hidden_size;
+    let pooler_act = cfg.model_type.family().classifier.activation;
+    let pooler_act = crate::model::config::Activation::from_hf_name(pooler_act)
+        .unwrap_or(crate::model::config::Activation::Tanh);
     let pooler = pooler.map(|p| t.linear(p, h, h));
     let out = t.linear(out, h, spec.outputs());
     let head = match (pooler, out) {
         (None, Some(out)) => Some(crate::model::task::TaskHead {
             spec: spec.clone(),
             pooler: None,
+            pooler_act,
             out,
         }),
         (Some(Some(p)), Some(out)) => Some(crate::model::task::TaskHead {
             spec: spec.clone(),
             pooler: Some(p),
+            pooler_act,
             out,
         }),
         // a misshaped head weight is already recorded and fails the load
@@ -160,14 +170,13 @@ fn take_task_head(
     (head, None)
 }
 
-fn canonical_name(raw: &str) -> String {
-    let mut n = raw;
-    for p in ["albert.", "bert."] {
-        if let Some(rest) = n.strip_prefix(p) {
-            n = rest;
-            break;
-        }
-    }
+/// A checkpoint's tensor name below the model: the family's base-model prefix ("roberta.")
+/// left out, TF-era `gamma`/`beta` as `weight`/`bias`.
+fn canonical_name(raw: &str, family: &Family) -> String {
+    let n = raw
+        .strip_prefix(family.prefix)
+        .and_then(|r| r.strip_prefix('.'))
+        .unwrap_or(raw);
     let mut s = n.to_string();
     if let Some(stem) = s.strip_suffix(".gamma") {
         s = format!("{stem}.weight");
@@ -266,8 +275,9 @@ impl ModelWeights {
     ) -> Result<(Self, Vec<String>)> {
         let mut tensors = BTreeMap::new();
         let mut duplicates = Vec::new();
+        let family = cfg.model_type.family();
         for (raw, t) in map.tensors {
-            let name = canonical_name(&raw);
+            let name = canonical_name(&raw, family);
             if tensors.insert(name.clone(), t).is_some() {
                 duplicates.push(name);
             }
@@ -281,9 +291,7 @@ impl ModelWeights {
                 ),
             });
         }
-        let has_mlm = tensors
-            .keys()
-            .any(|k| k.starts_with("predictions.") || k.starts_with("cls.predictions."));
+        let has_mlm = tensors.contains_key(&format!("{}.weight", family.mlm.dense));
         let mut t = Taker {
             tensors,
             missing: Vec::new(),
@@ -300,17 +308,29 @@ impl ModelWeights {
             cfg.intermediate_size,
         );
         let word = t.tensor("embeddings.word_embeddings.weight", &[v, e]);
-        let position = t.tensor(
-            "embeddings.position_embeddings.weight",
-            &[cfg.max_position_embeddings, e],
-        );
-        let token_type = t.tensor(
-            "embeddings.token_type_embeddings.weight",
-            &[cfg.type_vocab_size, e],
-        );
+        // the rows before the first position id (RoBERTa's padding offset) are never used
+        let position = t
+            .tensor(
+                "embeddings.position_embeddings.weight",
+                &[cfg.max_position_embeddings, e],
+            )
+            .and_then(|p| p.narrow(0, cfg.position_offset, cfg.max_len()).ok());
+        let token_type = match family.token_types {
+            TokenTypes::Absent => Tensor::zeros((1, e), candle_core::DType::F32, &Device::Cpu).ok(),
+            _ => t.tensor(
+                "embeddings.token_type_embeddings.weight",
+                &[cfg.type_vocab_size, e],
+            ),
+        };
         let emb_ln = t.layer_norm("embeddings.LayerNorm", e);
-        let family = cfg.model_type.family();
-        let projection = family.projection.map(|name| t.linear(name, e, h));
+        let projection = match family.embedding {
+            crate::model::family::EmbeddingWidth::Factorized { projection, .. }
+                if cfg.has_projection() =>
+            {
+                Some(t.linear(projection, e, h))
+            }
+            _ => None,
+        };
         let mut groups: Vec<Vec<Option<EncoderLayer>>> = Vec::new();
         for g in 0..cfg.num_hidden_groups {
             let mut inner = Vec::new();
@@ -331,28 +351,22 @@ impl ModelWeights {
         }
         let mlm = if has_mlm {
             let names = &family.mlm;
-            let p = names.prefix;
             let head_dim = if names.on_embedding_width { e } else { h };
-            let (dense_name, ln_name) = (
-                format!("{p}.{}", names.dense),
-                format!("{p}.{}", names.norm),
-            );
-            let dense = t.linear(&dense_name, h, head_dim);
-            let ln = t.layer_norm(&ln_name, head_dim);
-            let dec_name = format!("{p}.decoder.weight");
-            let (decoder, tied) = if t.tensors.contains_key(&dec_name) {
-                (t.tensor(&dec_name, &[v, head_dim]), false)
+            let dense = t.linear(names.dense, h, head_dim);
+            let ln = t.layer_norm(names.norm, head_dim);
+            let (decoder, tied) = if t.tensors.contains_key(names.decoder) {
+                (t.tensor(names.decoder, &[v, head_dim]), false)
             } else if head_dim == e {
+                // tied to the word embeddings and left out of the file
                 (word.clone(), true)
             } else {
-                t.missing.push(dec_name);
+                t.missing.push(names.decoder.to_string());
                 (None, false)
             };
-            let bias_name = format!("{p}.bias");
-            let bias = if t.tensors.contains_key(&bias_name) {
-                t.tensor(&bias_name, &[v])
+            let bias = if t.tensors.contains_key(names.bias) {
+                t.tensor(names.bias, &[v])
             } else {
-                t.tensor(&format!("{p}.decoder.bias"), &[v])
+                t.tensor(names.bias_alias, &[v])
             };
             match (dense, ln, decoder, bias) {
                 (Some(dense), Some(ln), Some(decoder), Some(bias)) => Some(MlmHead {
@@ -373,7 +387,7 @@ impl ModelWeights {
         let mut unexpected: Vec<String> = t
             .tensors
             .keys()
-            .filter(|k| !ignorable(k))
+            .filter(|k| !ignorable(k, family))
             .cloned()
             .collect();
         unexpected.sort();
@@ -387,7 +401,7 @@ impl ModelWeights {
                 .map(|f| {
                     format!(
                         "these look like {} weights ({}…): does config.json say model_type {:?} by mistake?",
-                        f.name.to_uppercase(),
+                        f.title,
                         f.tell,
                         family.name
                     )
@@ -476,7 +490,7 @@ impl ModelWeights {
         );
         let embeddings = Embeddings {
             word: mat(v, e)?,
-            position: mat(cfg.max_position_embeddings, e)?,
+            position: mat(cfg.max_len(), e)?,
             token_type: mat(cfg.type_vocab_size, e)?,
             ln: ln(e)?,
             projection: if cfg.has_projection() {
@@ -554,7 +568,7 @@ pub fn params_of_config(cfg: &ModelConfig) -> usize {
         cfg.hidden_size,
         cfg.intermediate_size,
     );
-    let emb = (v + cfg.max_position_embeddings + cfg.type_vocab_size) * e + 2 * e;
+    let emb = (v + cfg.max_position_embeddings + cfg.stored_type_rows()) * e + 2 * e;
     let proj = if cfg.has_projection() { e * h + h } else { 0 };
     let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
     emb + proj + cfg.num_hidden_groups * cfg.inner_group_num * layer
@@ -582,15 +596,31 @@ mod tests {
 
     #[test]
     fn canonical_names_strip_prefix_and_rename_gamma_beta() {
+        use crate::model::family::{albert::ALBERT, bert::BERT, distilbert::DISTILBERT};
         assert_eq!(
-            canonical_name("albert.embeddings.LayerNorm.gamma"),
+            canonical_name("albert.embeddings.LayerNorm.gamma", &ALBERT),
             "embeddings.LayerNorm.weight"
         );
         assert_eq!(
-            canonical_name("bert.encoder.layer.0.output.LayerNorm.beta"),
+            canonical_name("bert.encoder.layer.0.output.LayerNorm.beta", &BERT),
             "encoder.layer.0.output.LayerNorm.bias"
         );
-        assert_eq!(canonical_name("predictions.bias"), "predictions.bias");
+        assert_eq!(
+            canonical_name("predictions.bias", &ALBERT),
+            "predictions.bias"
+        );
+        // only the model's own prefix goes: another family's stays, to be reported
+        assert_eq!(
+            canonical_name("bert.embeddings.word_embeddings.weight", &DISTILBERT),
+            "bert.embeddings.word_embeddings.weight"
+        );
+        assert_eq!(
+            canonical_name(
+                "distilbert.transformer.layer.0.ffn.lin1.weight",
+                &DISTILBERT
+            ),
+            "transformer.layer.0.ffn.lin1.weight"
+        );
     }
 
     #[test]

@@ -28,6 +28,19 @@ pub const MODELS: &[&str] = &[
     "bert_mlm",
 ];
 
+/// The fixtures of the families beside ALBERT and BERT (tools/fixtures/make_families.py): every
+/// one has 7 golden cases; the `_mlm` ones have `mlm_logits`, the others a task head whose
+/// logits are in `<fixture>/golden`.
+pub const FAMILY_MODELS: &[&str] = &[
+    "roberta_mlm",
+    "roberta_seqcls",
+    "xlmr_tokcls",
+    "distilbert_mlm",
+    "distilbert_seqcls",
+    "electra_mlm",
+    "electra_seqcls",
+];
+
 /// A golden case: its trace and the text (and pair) it was made from.
 pub struct Golden {
     pub case: String,

@@ -145,7 +145,7 @@ fn embed(
     let n = input.ids.len();
     let dev = Device::Cpu;
     let ids = Tensor::from_slice(&input.ids, n, &dev)?;
-    let types = Tensor::from_slice(&input.type_ids, n, &dev)?;
+    let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
     let e = &weights.embeddings;
     let x = (e.word.index_select(&ids, 0)?
         + e.position.narrow(0, 0, n)?

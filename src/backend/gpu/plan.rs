@@ -112,6 +112,8 @@ pub struct Plan {
     pub fast: bool,
     ids: wgpu::Buffer,
     type_ids: wgpu::Buffer,
+    /// the family feeds the segments as type ids (else zeros: RoBERTa, XLM-R, DistilBERT)
+    types_fed: bool,
     pub(super) hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
@@ -404,7 +406,7 @@ impl Plan {
                 None => hidden_at(0),
             };
             let p = NormParams::new(m, e as u32, eps);
-            let pos_len = cfg.max_position_embeddings as u64 * e;
+            let pos_len = cfg.max_len() as u64 * e;
             s.push(
                 Kernel::Embedding,
                 &p,
@@ -582,6 +584,8 @@ impl Plan {
                 fast,
                 ids,
                 type_ids,
+                types_fed: cfg.model_type.family().token_types
+                    == crate::model::family::TokenTypes::Fed,
                 hidden,
                 probs,
                 staging_hidden,
@@ -626,8 +630,13 @@ impl Plan {
             .write_buffer(&self.head_keep, 0, bytemuck::cast_slice(&keep));
         ctx.queue
             .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
+        let fed_types = if self.types_fed {
+            input.type_ids.clone()
+        } else {
+            vec![0; input.type_ids.len()]
+        };
         ctx.queue
-            .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&input.type_ids));
+            .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {

@@ -56,7 +56,7 @@ pub(crate) fn encoder(
     let n = input.len();
     let dev = Device::Cpu;
     let e = &w.embeddings;
-    let types = Tensor::from_slice(&input.type_ids, n, &dev)?;
+    let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
     let x = (word + f64t(&e.position.narrow(0, 0, n)?)?)?;
     let x = (x + f64t(&e.token_type.index_select(&types, 0)?)?)?;
     let mut x = layer_norm(&x, &e.ln, cfg.layer_norm_eps)?;
@@ -111,7 +111,7 @@ fn mlm_transform(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<Tensor> 
     let cfg = &model.config;
     let head = model.weights.mlm.as_ref().ok_or_else(no_mlm_head)?;
     let y = cfg
-        .hidden_act
+        .mlm_activation()
         .apply_tensor(&linear(&x.narrow(0, pos, 1)?, &head.dense)?)?;
     Ok(layer_norm(&y, &head.ln, cfg.layer_norm_eps)?)
 }
@@ -145,7 +145,9 @@ pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<
 pub(crate) fn task_logits(model: &LoadedModel, x: &Tensor) -> Result<Tensor> {
     let head = model.weights.task.as_ref().ok_or_else(no_task_head)?;
     let x = match &head.pooler {
-        Some(p) => linear(&x.narrow(0, 0, 1)?, p)?.tanh()?,
+        Some(p) => head
+            .pooler_act
+            .apply_tensor(&linear(&x.narrow(0, 0, 1)?, p)?)?,
         None => x.clone(),
     };
     Ok(linear(&x, &head.out)?)

@@ -285,7 +285,8 @@ impl Walk {
         };
         let word = row(&int.word, p, e);
         let position = table_row(&emb.position, p)?;
-        let token_type = table_row(&emb.token_type, trace.token_type_ids[p] as usize)?;
+        let fed = cfg.fed_type_ids(&trace.token_type_ids);
+        let token_type = table_row(&emb.token_type, fed[p] as usize)?;
         let sum = (0..e)
             .map(|i| word[i] + position[i] + token_type[i])
             .collect();

@@ -1,25 +1,43 @@
 //! ALBERT (Lan et al. 2019): factorized embedding, layers shared across depth in groups,
 //! SentencePiece.
 
-use super::{ConfigDefaults, Family, LayerNames, MlmNames, Tokenization};
+use super::*;
 
 pub const ALBERT: Family = Family {
     name: "albert",
+    title: "ALBERT",
+    prefix: "albert",
     tokenizer_class: "AlbertTokenizer",
     tokenization: Tokenization::SentencePiece,
     vocab_file: "spiece.model",
-    unk: "<unk>",
-    pad: "<pad>",
+    specials: Specials {
+        cls: "[CLS]",
+        sep: "[SEP]",
+        mask: "[MASK]",
+        unk: "<unk>",
+        pad: "<pad>",
+    },
     defaults: ConfigDefaults {
         vocab_size: 30000,
         hidden_size: 4096,
+        num_hidden_layers: 12,
         num_attention_heads: 64,
         intermediate_size: 16384,
         hidden_act: "gelu_new",
+        type_vocab_size: 2,
+        pad_token_id: 0,
     },
-    factorized_embedding: true,
+    config_aliases: &[],
+    fixed_layer_norm_eps: None,
+    embedding: EmbeddingWidth::Factorized {
+        default: 128,
+        projection: "encoder.embedding_hidden_mapping_in",
+        always: true,
+    },
+    token_types: TokenTypes::Fed,
+    positions: Positions::FromZero,
     shared_layers: true,
-    projection: Some("encoder.embedding_hidden_mapping_in"),
+    distilled: false,
     layer_prefix: |g, k| format!("encoder.albert_layer_groups.{g}.albert_layers.{k}"),
     layer: LayerNames {
         query: "attention.query",
@@ -32,11 +50,18 @@ pub const ALBERT: Family = Family {
         out_norm: "full_layer_layer_norm",
     },
     mlm: MlmNames {
-        prefix: "predictions",
-        dense: "dense",
-        norm: "LayerNorm",
+        dense: "predictions.dense",
+        norm: "predictions.LayerNorm",
+        decoder: "predictions.decoder.weight",
+        bias: "predictions.bias",
+        bias_alias: "predictions.decoder.bias",
         on_embedding_width: true,
+        activation: None,
     },
-    pooler: "pooler",
+    classifier: ClassifierNames {
+        dense: "pooler",
+        activation: "tanh",
+        out: "classifier",
+    },
     tell: "albert_layer_groups",
 };

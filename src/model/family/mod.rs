@@ -1,13 +1,29 @@
-//! Model families as data: everything that differs between ALBERT and BERT (the config's
-//! defaults, the weight names, the tokenizer family, how layers are shared) is one [`Family`]
-//! value, one file per family. Loading, tokenizing, parameter accounting and the Hub read it
-//! from here, so a new encoder family is one file and one line in [`ALL`] (plus its tests).
+//! Model families as data: everything that differs between the post-LN encoders this app opens
+//! (the config's defaults and spellings, the weight names, the tokenizer kind and its special
+//! tokens, how layers are shared, how embeddings are made, the heads' layouts) is one [`Family`]
+//! value, one file per family. Loading, tokenizing, parameter accounting and the Hub read it from
+//! here, so a new family of this shape is one file and one line in [`ALL`] (plus its fixtures).
 
 pub mod albert;
 pub mod bert;
+pub mod distilbert;
+pub mod electra;
+pub mod roberta;
 
 /// Every family this app opens.
-pub const ALL: [&Family; 2] = [&albert::ALBERT, &bert::BERT];
+pub const ALL: [&Family; 6] = [
+    &albert::ALBERT,
+    &bert::BERT,
+    &roberta::ROBERTA,
+    &roberta::XLM_ROBERTA,
+    &distilbert::DISTILBERT,
+    &electra::ELECTRA,
+];
+
+/// The `model_type`s this app opens, for messages ("albert, bert, ...").
+pub fn supported_names() -> String {
+    ALL.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+}
 
 /// How a family tokenizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +32,46 @@ pub enum Tokenization {
     SentencePiece,
     /// WordPiece with "##" continuations after BERT's basic tokenizer
     WordPiece,
+    /// byte-level BPE (RoBERTa): tokenizer.json's own pipeline, or vocab.json + merges.txt
+    ByteLevelBpe,
+    /// SentencePiece unigram in fairseq's id layout (XLM-R): tokenizer.json's own pipeline
+    FairseqSentencePiece,
+}
+
+/// What a family does with token type ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTypes {
+    /// the tokenizer's type ids are fed to a type table (BERT, ALBERT, ELECTRA)
+    Fed,
+    /// the model has a type table but its tokenizer gives no type ids: row 0 for every token
+    /// (RoBERTa, XLM-R)
+    Zero,
+    /// no type table at all (DistilBERT)
+    Absent,
+}
+
+/// Where position ids start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// 0, 1, 2, ...
+    FromZero,
+    /// fairseq's: padding_idx + 1, padding_idx + 2, ... (RoBERTa, XLM-R); the table's first
+    /// padding_idx + 1 rows are never used
+    AfterPadding,
+}
+
+/// How the embedding reaches the hidden width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingWidth {
+    /// E = H, no projection (BERT, RoBERTa, DistilBERT)
+    Hidden,
+    /// E from config.json's `embedding_size` (default `default`) and a linear E -> H named
+    /// `projection`; `always`: even when E = H (ALBERT), else only when E != H (ELECTRA)
+    Factorized {
+        default: usize,
+        projection: &'static str,
+        always: bool,
+    },
 }
 
 /// The weight names of one layer application `[group][inner]`, below the layer's prefix.
@@ -31,14 +87,31 @@ pub struct LayerNames {
     pub out_norm: &'static str,
 }
 
-/// The masked-LM head's weight names.
+/// The masked-LM head's weight names (full names below the model prefix).
 #[derive(Debug)]
 pub struct MlmNames {
-    pub prefix: &'static str,
     pub dense: &'static str,
     pub norm: &'static str,
-    /// the head works in the embedding width E (ALBERT) rather than H (BERT)
+    /// the decoder's weight (absent from the file when tied to the word embeddings)
+    pub decoder: &'static str,
+    /// the output bias, and the other name it may have
+    pub bias: &'static str,
+    pub bias_alias: &'static str,
+    /// the head works in the embedding width E (ALBERT, the ELECTRA generator) rather than H
     pub on_embedding_width: bool,
+    /// the activation after `dense` when the family fixes it (HF name); None: `hidden_act`
+    pub activation: Option<&'static str>,
+}
+
+/// The sequence classifier's layout: a dense H -> H on the first token and its activation
+/// (BERT's pooler and tanh, RoBERTa's classifier.dense and tanh, DistilBERT's pre_classifier
+/// and ReLU, ELECTRA's classifier.dense and GELU), then the output layer.
+#[derive(Debug)]
+pub struct ClassifierNames {
+    pub dense: &'static str,
+    /// HF activation name
+    pub activation: &'static str,
+    pub out: &'static str,
 }
 
 /// A config class's defaults for the fields config.json may leave out.
@@ -46,9 +119,22 @@ pub struct MlmNames {
 pub struct ConfigDefaults {
     pub vocab_size: usize,
     pub hidden_size: usize,
+    pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
     pub hidden_act: &'static str,
+    pub type_vocab_size: usize,
+    pub pad_token_id: usize,
+}
+
+/// The special tokens of the family's tokenizer class.
+#[derive(Debug)]
+pub struct Specials {
+    pub cls: &'static str,
+    pub sep: &'static str,
+    pub mask: &'static str,
+    pub unk: &'static str,
+    pub pad: &'static str,
 }
 
 /// One encoder family.
@@ -56,28 +142,34 @@ pub struct ConfigDefaults {
 pub struct Family {
     /// config.json's `model_type`
     pub name: &'static str,
+    /// how people write it ("RoBERTa")
+    pub title: &'static str,
+    /// the base model's prefix in checkpoints with a head ("roberta" in "roberta.encoder...")
+    pub prefix: &'static str,
     /// tokenizer_config.json's `tokenizer_class` (without "Fast")
     pub tokenizer_class: &'static str,
     pub tokenization: Tokenization,
     /// the vocabulary file it ships besides tokenizer.json
     pub vocab_file: &'static str,
-    /// the unknown and padding tokens
-    pub unk: &'static str,
-    pub pad: &'static str,
+    pub specials: Specials,
     /// what config.json may leave out: the transformers config class's defaults
     pub defaults: ConfigDefaults,
-    /// factorized embedding: V x E words and an E -> H projection (else E = H)
-    pub factorized_embedding: bool,
+    /// the config's own spellings of the common fields (DistilBERT's `dim` for `hidden_size`)
+    pub config_aliases: &'static [(&'static str, &'static str)],
+    /// a LayerNorm epsilon the family fixes whatever the config says (DistilBERT: 1e-12)
+    pub fixed_layer_norm_eps: Option<f64>,
+    pub embedding: EmbeddingWidth,
+    pub token_types: TokenTypes,
+    pub positions: Positions,
     /// one set of layer weights per group, applied at several depths (else one per layer)
     pub shared_layers: bool,
-    /// the E -> H projection's name
-    pub projection: Option<&'static str>,
+    /// made smaller by distillation from a larger teacher (for the parameter table)
+    pub distilled: bool,
     /// the prefix of layer application `[group][inner]`
     pub layer_prefix: fn(usize, usize) -> String,
     pub layer: LayerNames,
     pub mlm: MlmNames,
-    /// the sequence classifier's pooler (dense H -> H, then tanh) below the model prefix
-    pub pooler: &'static str,
+    pub classifier: ClassifierNames,
     /// a weight-name fragment that only this family has (to say so when a checkpoint's
     /// config names another family)
     pub tell: &'static str,
@@ -94,4 +186,44 @@ impl Family {
         let class = class.trim_end_matches("Fast");
         ALL.into_iter().find(|f| f.tokenizer_class == class)
     }
+
+    /// Whether the embedding has its own width E and a projection to H (for some sizes).
+    pub fn factorized(&self) -> bool {
+        matches!(self.embedding, EmbeddingWidth::Factorized { .. })
+    }
+}
+
+/// BERT's layer names (below `encoder.layer.{i}`), shared by RoBERTa, XLM-R and ELECTRA.
+pub const BERT_LAYER: LayerNames = LayerNames {
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    attention_out: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+    ffn: "intermediate.dense",
+    ffn_out: "output.dense",
+    out_norm: "output.LayerNorm",
+};
+
+/// BERT's special tokens, shared by the WordPiece families.
+pub const BERT_SPECIALS: Specials = Specials {
+    cls: "[CLS]",
+    sep: "[SEP]",
+    mask: "[MASK]",
+    unk: "[UNK]",
+    pad: "[PAD]",
+};
+
+/// fairseq's special tokens (RoBERTa, XLM-R).
+pub const FAIRSEQ_SPECIALS: Specials = Specials {
+    cls: "<s>",
+    sep: "</s>",
+    mask: "<mask>",
+    unk: "<unk>",
+    pad: "<pad>",
+};
+
+/// Layers one per depth: `encoder.layer.{i}`.
+pub fn encoder_layer(layer: usize, _inner: usize) -> String {
+    format!("encoder.layer.{layer}")
 }
