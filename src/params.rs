@@ -7,6 +7,15 @@
 
 use crate::model::{ModelConfig, ModelWeights};
 
+/// A count as people read it: 1.3M, 36.7k, 512.
+pub fn format_count(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
 /// Which parts of the encoder layer are shared across depth (Table 4 of the paper).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Sharing {
@@ -95,7 +104,7 @@ impl Arch {
             layers: cfg.num_hidden_layers * cfg.inner_group_num,
             intermediate: cfg.intermediate_size,
             positions: cfg.max_position_embeddings,
-            token_types: cfg.type_vocab_size,
+            token_types: cfg.stored_type_rows(),
             sharing: if cfg.model_type.family().shared_layers {
                 Sharing::All
             } else {
@@ -268,7 +277,11 @@ impl Loaded {
             .sum();
         Loaded {
             word_embeddings: n(&e.word),
-            other_embeddings: n(&e.position) + n(&e.token_type) + ln(&e.ln),
+            // as stored: every position row (RoBERTa's first ones are never used) and no type
+            // table where the family has none
+            other_embeddings: (cfg.max_position_embeddings + cfg.stored_type_rows())
+                * cfg.embedding_size
+                + ln(&e.ln),
             projection: e.projection.as_ref().map_or(0, lin),
             encoder,
             stored_layers: layers.len(),

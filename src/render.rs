@@ -43,6 +43,9 @@ pub enum RenderView {
     /// what a fine-tuned head predicts: class probabilities, token labels and entities, or the
     /// answer span (with --ablate: before and after)
     Prediction,
+    /// where each model's parameters are (--model, --compare and any --also), side by side,
+    /// and how each was made smaller: factorized, shared, distilled
+    Parameters,
     /// a classifier's head importance over a labelled file (--data), layer × head
     Importance,
     /// a classifier's accuracy over a labelled file (--data) as heads are masked
@@ -67,6 +70,8 @@ pub struct RenderOptions {
     pub evaluation: Option<crate::views::evaluation::Data>,
     /// fine-tuning: the attention similarities to the parent over the corpus
     pub changed: Option<crate::views::evaluation::Changed>,
+    /// parameters: the columns of more models, counted beside the main and comparison models
+    pub parameters_more: Vec<crate::views::parameters::Column>,
     /// the heads switched off in the main model's run (the mixing view's gradients run with
     /// them, as the window's do)
     pub ablate: crate::model::Ablation,
@@ -449,6 +454,17 @@ fn render_runs(
         RenderView::Prediction => {
             let data = prediction_data(opts, main, rerun)?;
             views::build(&View::Prediction { data: &data }, theme)
+        }
+        RenderView::Parameters => {
+            let runs: Vec<(&str, &ModelConfig, &crate::model::ModelWeights)> =
+                [Some(main), compare]
+                    .into_iter()
+                    .flatten()
+                    .map(|r| (r.name.as_str(), &r.model.config, &r.model.weights))
+                    .collect();
+            let mut data = views::parameters::derive(&runs);
+            data.columns.extend(opts.parameters_more.iter().cloned());
+            views::build(&View::Parameters { data: &data }, theme)
         }
         RenderView::FineTuning => {
             let data = opts.changed.as_ref().ok_or_else(|| {

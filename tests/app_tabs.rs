@@ -244,7 +244,7 @@ fn every_export_is_valid_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let app = h.state_mut();
     let all = app.exports();
-    assert_eq!(all.len(), 7 + 15 + 1 + 6 + 1 + 5, "{all:?}");
+    assert_eq!(all.len(), 7 + 15 + 1 + 6 + 1 + 5 + 1, "{all:?}");
     for what in all {
         if what.0 == "prediction" {
             // albert-mini is a masked LM: the prediction view says there is no task head, and
@@ -401,7 +401,84 @@ fn the_what_if_needs_an_albert() {
     );
     open_tab(&mut h, "Shared vs unshared");
     h.get_by_label_contains("needs an ALBERT as the main model");
+    h.get_by_label_contains("this one is a BERT");
     assert!(h.state().tab::<SharedTab>().unwrap().repeats().is_none());
+}
+
+/// The parameter table takes any family and any number of models: ALBERT and BERT (the
+/// window's two) and a DistilBERT typed in, side by side, each counted from its weights and
+/// named for how it was made smaller; a model that cannot be opened is named in the status bar
+/// and the others stay;
+/// the table exports as a figure whose matrix holds the same counts.
+#[test]
+fn the_parameter_table_shows_albert_distilbert_and_bert_side_by_side() {
+    let mut h = harness(
+        ModelSource::Builtin("albert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    open_tab(&mut h, "Shared vs unshared");
+    let distil = fixture("distilbert_mlm");
+    let field = "Count more models (a folder, hub:ID or built-in name):";
+    h.get_by_label(field).click();
+    h.run_steps(1);
+    h.get_by_label(field)
+        .type_text(&distil.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Add").click();
+    h.run_steps(3);
+    wait(&mut h);
+    h.run_steps(3);
+    let (families, made, counts) = {
+        let app = h.state();
+        let data = app
+            .tab::<SharedTab>()
+            .unwrap()
+            .parameters_data(&app.session);
+        (
+            data.columns.iter().map(|c| c.family).collect::<Vec<_>>(),
+            data.columns
+                .iter()
+                .map(|c| c.reductions.clone())
+                .collect::<Vec<_>>(),
+            data.columns
+                .iter()
+                .map(|c| c.counts.backbone())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(families, ["ALBERT", "BERT", "DistilBERT"]);
+    assert!(made[0].contains("factorized embedding") && made[0].contains("shared layers"));
+    assert_eq!(made[1], "none");
+    assert_eq!(made[2], "distilled (3 layers)");
+    let m = albert_lens::model::LoadedModel::open(&distil).unwrap();
+    let own = albert_lens::params::Loaded::of(&m.config, &m.weights).backbone();
+    assert_eq!(counts[2], own);
+    h.get_by_label_contains("DistilBERT");
+    let (_, matrix) = h
+        .state_mut()
+        .build_export("shared", "parameters", &Theme::LIGHT)
+        .unwrap();
+    let matrix = matrix.unwrap();
+    assert_eq!(matrix.cols, 3);
+    let total = matrix.values[(matrix.rows - 1) * 3..].to_vec();
+    assert_eq!(total, counts.iter().map(|&c| c as f32).collect::<Vec<_>>());
+    // a model that is not there is named, and the window's two stay
+    h.get_by_label(field).click();
+    h.run_steps(1);
+    h.get_by_label(field).type_text("/no/such/model");
+    h.run_steps(2);
+    h.get_by_label("Add").click();
+    h.run_steps(3);
+    wait(&mut h);
+    h.run_steps(3);
+    let error = h.state().session.status.error.clone().unwrap_or_default();
+    assert!(error.contains("/no/such/model"), "{error}");
+    let app = h.state();
+    let data = app
+        .tab::<SharedTab>()
+        .unwrap()
+        .parameters_data(&app.session);
+    assert_eq!(data.columns.len(), 3, "the DistilBERT stays");
 }
 
 /// The Explain tab on albert-mini and the example sentence: every number of the walk (q, k, v,

@@ -3,6 +3,7 @@
 
 mod common;
 
+use albert_lens::backend::Backend;
 use albert_lens::model::LoadedModel;
 use albert_lens::LensError;
 use common::{copy_fixture, fixture, read_st, write_st};
@@ -47,6 +48,98 @@ fn unknown_model_type_is_rejected_by_name() {
     let (e, msg) = open_err(&d);
     assert!(matches!(e, LensError::UnknownModelType { .. }));
     assert!(msg.contains("gpt2") && msg.contains("config.json"), "{msg}");
+}
+
+/// The encoders that are not supported yet (DeBERTa, ModernBERT) and others are refused by
+/// name with the list of what opens.
+#[test]
+fn unsupported_families_are_named_with_the_supported_list() {
+    for other in ["deberta-v2", "deberta", "modernbert", "gpt2"] {
+        let (_t, d) = copy_fixture("albert_single");
+        let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+        let cfg = cfg.replace("\"albert\"", &format!("\"{other}\""));
+        std::fs::write(d.join("config.json"), cfg).unwrap();
+        let (e, msg) = open_err(&d);
+        assert!(matches!(e, LensError::UnknownModelType { .. }), "{msg}");
+        assert!(msg.contains(other), "{msg}");
+        for ok in [
+            "albert",
+            "bert",
+            "roberta",
+            "xlm-roberta",
+            "distilbert",
+            "electra",
+        ] {
+            assert!(msg.contains(ok), "{msg}");
+        }
+    }
+}
+
+/// Configs as they are found: DistilBERT's own field names or the common ones (both agreeing
+/// is fine, disagreeing is an error naming both); RoBERTa's padding index must leave positions;
+/// a stray token type in a RoBERTa pair never reaches its one-row type table.
+#[test]
+fn family_configs_are_read_as_written_and_bad_ones_named() {
+    let (_t, d) = copy_fixture("distilbert_mlm");
+    let path = d.join("config.json");
+    let orig = std::fs::read_to_string(&path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    v["hidden_size"] = 32.into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    LoadedModel::open(&d).unwrap();
+    v["hidden_size"] = 64.into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("dim") && msg.contains("hidden_size") && msg.contains("disagree"),
+        "{msg}"
+    );
+    // transformers' common names only
+    let mut v: serde_json::Value = serde_json::from_str(&orig).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    for (own, common) in [
+        ("dim", "hidden_size"),
+        ("n_layers", "num_hidden_layers"),
+        ("n_heads", "num_attention_heads"),
+        ("hidden_dim", "intermediate_size"),
+    ] {
+        let x = obj.remove(own).unwrap();
+        obj.insert(common.into(), x);
+    }
+    std::fs::write(&path, v.to_string()).unwrap();
+    let m = LoadedModel::open(&d).unwrap();
+    assert_eq!((m.config.hidden_size, m.config.num_hidden_layers), (32, 3));
+    assert_eq!(m.config.layer_norm_eps, 1e-12, "DistilBERT's eps is fixed");
+
+    let (_t, d) = copy_fixture("roberta_mlm");
+    let path = d.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (pad, what) in [
+        (serde_json::json!(41), "leaves no position"),
+        (serde_json::json!("one"), "not a token id"),
+    ] {
+        v["pad_token_id"] = pad;
+        std::fs::write(&path, v.to_string()).unwrap();
+        let (_, msg) = open_err(&d);
+        assert!(msg.contains("pad_token_id") && msg.contains(what), "{msg}");
+    }
+    let m = LoadedModel::open(&fixture("roberta_mlm")).unwrap();
+    assert_eq!(
+        m.config.max_len(),
+        40,
+        "42 positions from padding_idx + 1 = 2"
+    );
+    let mut input = m.encode("a b", Some("c")).unwrap();
+    assert!(input.type_ids.contains(&1), "the pair's segment");
+    let t = albert_lens::backend::CpuBackend::new()
+        .forward(&m.config, &m.weights, &input)
+        .unwrap();
+    assert_eq!(t.token_type_ids, input.type_ids);
+    input.type_ids[1] = 7;
+    assert!(albert_lens::backend::CpuBackend::new()
+        .forward(&m.config, &m.weights, &input)
+        .is_ok());
 }
 
 #[test]

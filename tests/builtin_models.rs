@@ -123,7 +123,7 @@ fn unknown_built_in_name_is_a_clear_error() {
 /// embeddings, projection and encoder as loaded, the masked-LM head apart).
 #[test]
 fn the_readme_states_the_parameters_the_app_shows() {
-    use albert_lens::app::worker::format_count;
+    use albert_lens::params::format_count;
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for name in ["albert-mini", "bert-mini"] {

@@ -195,3 +195,29 @@ fn ablated_heads_match_transformers_with_those_heads_zeroed() {
         );
     }
 }
+
+/// The parameter table counts each family's backbone as transformers does (AutoModel's
+/// parameters without the pooler, tools/fixtures/family_params.json): DistilBERT without a
+/// token type table, RoBERTa with every position row stored, ELECTRA with and without its
+/// embeddings_project; and it names how each was made smaller.
+#[test]
+fn the_parameter_table_counts_every_family_as_transformers_does() {
+    use albert_lens::views::parameters;
+    let want: std::collections::BTreeMap<String, usize> =
+        serde_json::from_slice(&std::fs::read(fixture("family_params.json")).unwrap()).unwrap();
+    assert_eq!(want.len(), FAMILY_MODELS.len());
+    for (name, count) in &want {
+        let m = LoadedModel::open(&fixture(name)).unwrap();
+        let data = parameters::derive(&[(name, &m.config, &m.weights)]);
+        let c = &data.columns[0];
+        assert_eq!(c.counts.backbone(), *count, "{name}");
+        let made = &c.reductions;
+        match name.split('_').next().unwrap() {
+            "distilbert" => assert_eq!(made, "distilled (3 layers)"),
+            "electra" if name == "electra_mlm" => {
+                assert_eq!(made, "factorized embedding (E 16 < H 32)")
+            }
+            _ => assert_eq!(made, "none", "{name}"),
+        }
+    }
+}

@@ -443,6 +443,44 @@ fn sharded_weights_and_a_vocab_txt_only_bert_download() {
     LoadedModel::open(&dir).unwrap();
 }
 
+/// The other families download as transformers' save_pretrained writes them: a RoBERTa with
+/// tokenizer.json, one with only vocab.json + merges.txt (both fetched), an XLM-R with only
+/// sentencepiece.bpe.model, a DistilBERT; a vocab.json without its merges is named.
+#[test]
+fn the_other_families_download_with_their_own_tokenizer_files() {
+    let mut repo = Repo::default();
+    for (id, name) in [
+        ("FacebookAI/roberta-tiny", "roberta_mlm"),
+        ("org/roberta-vocab", "roberta_vocab_only"),
+        ("org/xlmr-spm", "xlmr_spm_only"),
+        ("distilbert/tiny", "distilbert_mlm"),
+    ] {
+        repo.add_dir(id, &fixture(name));
+    }
+    let mut broken = repo_with("org/no-merges", "roberta_vocab_only");
+    for ((id, file), bytes) in std::mem::take(&mut broken.files) {
+        if file != "merges.txt" {
+            repo.files.insert((id, file), bytes);
+        }
+    }
+    let server = serve(repo);
+    let cache = tempfile::tempdir().unwrap();
+    let opts = options(&server.endpoint, cache.path());
+    for (id, file) in [
+        ("FacebookAI/roberta-tiny", "tokenizer.json"),
+        ("org/roberta-vocab", "merges.txt"),
+        ("org/xlmr-spm", "sentencepiece.bpe.model"),
+        ("distilbert/tiny", "tokenizer.json"),
+    ] {
+        let dir = hub::open(id, &opts, &mut no_progress()).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(dir.join(file).exists(), "{id}: {file}");
+        let m = LoadedModel::open(&dir).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(m.warnings.is_empty(), "{id}: {:?}", m.warnings);
+    }
+    let e = hub::open("org/no-merges", &opts, &mut no_progress()).unwrap_err();
+    assert!(e.to_string().contains("merges.txt"), "{e}");
+}
+
 #[test]
 fn an_unknown_id_is_a_clear_error() {
     let server = serve(Repo::default());

@@ -450,14 +450,17 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
             String::new()
         },
         c.vocab_size,
-        format_count(params.backbone()),
+        crate::params::format_count(params.backbone()),
         match &m.weights.task {
             Some(t) => format!(
                 "{} {} head",
-                format_count(params.task_head),
+                crate::params::format_count(params.task_head),
                 t.spec.kind.name().replace('-', " ")
             ),
-            None => format!("{} masked-LM head", format_count(params.mlm_head)),
+            None => format!(
+                "{} masked-LM head",
+                crate::params::format_count(params.mlm_head)
+            ),
         },
         m.weights
             .stored_dtypes
@@ -477,14 +480,5 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         tokenizer_id: h.finish(),
         params,
         arch: crate::params::Arch::of_config(c),
-    }
-}
-
-/// 12_345_678 -> "12.3M", 45_600 -> "45.6k".
-pub fn format_count(n: usize) -> String {
-    match n {
-        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
-        n => n.to_string(),
     }
 }

@@ -74,6 +74,9 @@ pub(crate) struct RenderArgs {
     /// a second model: Figure 1's other line, or for head / rollout the map main minus it
     #[arg(long)]
     compare: Option<PathBuf>,
+    /// parameters: more models counted beside --model and --compare (the flag repeated)
+    #[arg(long)]
+    also: Vec<PathBuf>,
     /// Figure 1 what-if: also run the (ALBERT) model with its shared layer applied these
     /// many times, e.g. 6,12,24
     #[arg(long, value_delimiter = ',', value_parser = super::ranges::repeats)]
@@ -169,6 +172,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         layer,
         head,
         compare,
+        also,
         repeats,
         position,
         temperature,
@@ -263,7 +267,17 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     let method = method
         .filter(|_| mixing.is_none())
         .unwrap_or_else(|| "integrated-gradients".into());
+    let mut parameters_more = Vec::new();
+    for spec in also.iter().filter(|_| view == RenderView::Parameters) {
+        let dir = crate::resolve_model(spec)?;
+        let m = albert_lens::model::LoadedModel::open(&dir)
+            .with_context(|| format!("opening model {}", dir.display()))?;
+        let name = model_label(spec);
+        let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
+        parameters_more.extend(data.columns);
+    }
     let mut opts = RenderOptions {
+        parameters_more,
         evaluation: None,
         changed: None,
         view,
@@ -312,12 +326,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         )?),
         None => None,
     };
-    let label = |p: &Path| {
-        p.file_name().map_or_else(
-            || p.display().to_string(),
-            |n| n.to_string_lossy().to_string(),
-        )
-    };
+    let label = model_label;
     let main = albert_lens::render::Run {
         name: label(&model),
         model: &main_model,
@@ -366,4 +375,12 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         bytes
     );
     Ok(())
+}
+
+/// A model as a figure names it: its folder's name, or the built-in name or hub:ID as given.
+fn model_label(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().to_string(),
+    )
 }

@@ -590,8 +590,8 @@ pub fn check_repeats(reps: usize) -> Result<()> {
 pub fn repeated_config(cfg: &ModelConfig, reps: usize) -> Result<ModelConfig> {
     if !cfg.model_type.0.shared_layers {
         return Err(LensError::Analysis(format!(
-            "the what-if repeats a shared layer, so it needs an ALBERT; this model is a {}",
-            cfg.model_type.as_str().to_uppercase()
+            "the what-if repeats a shared layer, so it needs an ALBERT; this model is {}",
+            cfg.model_type.family().with_article()
         )));
     }
     check_repeats(reps)?;

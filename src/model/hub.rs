@@ -698,14 +698,24 @@ pub fn open(
     )?;
     // tokenizer options first, then tokenizer.json, else the model type's own vocabulary file
     f.fetch("tokenizer_config.json", MAX_TOKENIZER_FILE)?;
-    let own = cfg.model_type.family().vocab_file;
-    if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none()
-        && f.fetch(own, MAX_TOKENIZER_FILE)?.is_none()
-    {
-        return Err(hub_err(
-            id,
-            format!("the repository has no tokenizer (tokenizer.json or {own})"),
-        ));
+    let family = cfg.model_type.family();
+    let own = family.vocab_file;
+    if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none() {
+        if f.fetch(own, MAX_TOKENIZER_FILE)?.is_none() {
+            return Err(hub_err(
+                id,
+                format!("the repository has no tokenizer (tokenizer.json or {own})"),
+            ));
+        }
+        // a byte-level BPE vocabulary is half a tokenizer without its merges
+        if family.tokenization == crate::model::family::Tokenization::ByteLevelBpe
+            && f.fetch("merges.txt", MAX_TOKENIZER_FILE)?.is_none()
+        {
+            return Err(hub_err(
+                id,
+                format!("the repository has {own} but not the merges.txt that goes with it"),
+            ));
+        }
     }
     // No checkpoint of this config holds more than 8 bytes (f64) per value it may expand to.
     let mut weight_bytes = cfg.value_budget().saturating_mul(8).saturating_add(1 << 27);

@@ -5,6 +5,7 @@
 
 pub mod evaluation;
 pub mod mixing;
+pub mod parameters;
 pub mod prediction;
 
 use crate::analysis::maps::MapData;
@@ -86,6 +87,8 @@ pub enum View<'a> {
     Mixing { data: &'a mixing::Data },
     /// what a fine-tuned head predicts, and how an intervention changed it
     Prediction { data: &'a prediction::Data },
+    /// where each model's parameters are, side by side, and how each was made smaller
+    Parameters { data: &'a parameters::Data },
     /// what fine-tuning changed: per head, the cosine similarity of a fine-tuned model's and its
     /// parent's attention over a corpus
     Changed { data: &'a evaluation::Changed },
@@ -202,6 +205,10 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
         }
         View::Prediction { data } => {
             let (f, m) = prediction::figure(data, theme)?;
+            (f, Some(m))
+        }
+        View::Parameters { data } => {
+            let (f, m) = parameters::figure(data, theme);
             (f, Some(m))
         }
         View::Changed { data } => {

@@ -8,7 +8,7 @@ use crate::analysis::maps::MapData;
 use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
-use crate::app::worker::{self, ModelSlot, Traced};
+use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::{Colormap, Scale};
 use crate::figures::scenes::{self, Figure1Line};
 use crate::figures::Theme;
@@ -29,6 +29,13 @@ pub struct SharedSettings {
     pub js_mode: JsMode,
     /// the parameter calculator's configuration
     pub calc: Arch,
+    /// more models counted in the parameter table
+    #[serde(skip_serializing_if = "no_more_models")]
+    pub parameters: views::parameters::Options,
+}
+
+fn no_more_models(o: &views::parameters::Options) -> bool {
+    o.more.is_empty()
 }
 
 impl Default for SharedSettings {
@@ -37,6 +44,7 @@ impl Default for SharedSettings {
             repeats_text: "6, 12, 24".into(),
             js_mode: JsMode::MatchedHeads,
             calc: Arch::paper(128, 768, 12, Sharing::All),
+            parameters: Default::default(),
         }
     }
 }
@@ -67,6 +75,12 @@ pub struct SharedTab {
     repeat_tex: Vec<Option<RepeatTexture>>,
     /// the tooltip of the hovered JS cell
     pub hover_text: Option<String>,
+    /// the models counted beside the window's two, once opened off the UI thread
+    more: Job<Vec<String>, Counted>,
+    /// the list whose failures the status bar has shown
+    more_reported: Option<Vec<String>>,
+    /// the model being typed into the parameter table
+    more_text: String,
 }
 
 impl SharedTab {
@@ -97,6 +111,23 @@ impl SharedTab {
         }
         self.compare.poll();
         self.repeats.poll();
+    }
+
+    /// The parameter table: the main and comparison models, then the models counted beside them.
+    pub fn parameters_data(&self, cx: &Session) -> views::parameters::Data {
+        let mut columns: Vec<views::parameters::Column> =
+            [cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare)]
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    let family = i.model_type.family();
+                    views::parameters::column(&i.source.label(), family, &i.arch, i.params)
+                })
+                .collect();
+        if let Some(Ok(more)) = self.more.current() {
+            columns.extend(more.iter().filter_map(|r| r.as_ref().ok()).cloned());
+        }
+        views::parameters::Data { columns }
     }
 
     fn compare_key(&self) -> Option<CompareKey> {
@@ -186,13 +217,17 @@ impl SharedTab {
             ui.checkbox(&mut cx.settings.hide_special, "Hide special tokens");
             export_button(self, ui, cx, "figure1");
         });
-        if cx
+        if let Some(family) = cx
             .info(ModelSlot::Main)
-            .is_some_and(|i| !i.model_type.family().shared_layers)
+            .map(|i| i.model_type.family())
+            .filter(|f| !f.shared_layers)
         {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                "The what-if repeats a shared layer, so it needs an ALBERT as the main model (Model menu); this one is a BERT.",
+                format!(
+                    "The what-if repeats a shared layer, so it needs an ALBERT as the main model (Model menu); this one is {}.",
+                    family.with_article()
+                ),
             );
         }
         ui.weak(format!(
@@ -425,75 +460,84 @@ impl SharedTab {
     }
 
     fn params_section(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
-        let models: Vec<(String, params::Loaded, Arch)> =
-            [cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare)]
-                .into_iter()
-                .flatten()
-                .map(|i| (i.source.label(), i.params, i.arch))
-                .collect();
-        if !models.is_empty() {
+        if let Some(e) = self.more.poll_err() {
+            cx.status.error = Some(format!("counting more models: {e}"));
+        }
+        let more = self.settings.parameters.more.clone();
+        if more.is_empty() {
+            self.more.reset();
+        } else if let Some(ticket) = self.more.ask(more.clone(), &cx.wake) {
+            jobs::spawn("counting parameters", ticket, move |ctl| {
+                count_models(&more, ctl)
+            });
+        }
+        let data = self.parameters_data(cx);
+        if !data.columns.is_empty() {
             ui.label("From the loaded weights (the [CLS] pooler is not loaded and not counted):");
             egui::Grid::new("params_loaded")
                 .striped(true)
                 .show(ui, |ui| {
                     ui.strong("");
-                    for (name, _, _) in &models {
-                        ui.strong(name);
+                    for c in &data.columns {
+                        ui.strong(&c.model);
                     }
                     ui.end_row();
-                    let row =
-                        |ui: &mut egui::Ui,
-                         label: &str,
-                         f: &dyn Fn(&params::Loaded, &Arch) -> String| {
-                            ui.label(label);
-                            for (_, l, a) in &models {
-                                ui.label(f(l, a));
-                            }
-                            ui.end_row();
-                        };
-                    let n = |v: usize| worker::format_count(v);
-                    row(ui, "word embeddings (V x E)", &|l, a| {
-                        format!("{} = {} x {}", n(l.word_embeddings), a.vocab, a.embedding)
-                    });
-                    row(ui, "projection E x H", &|l, a| {
-                        if l.projection > 0 {
-                            format!(
-                                "{} ({} x {} + bias)",
-                                n(l.projection),
-                                a.embedding,
-                                a.hidden
-                            )
-                        } else {
-                            "none (E = H)".into()
+                    for (label, cells) in views::parameters::rows(&data) {
+                        ui.label(label);
+                        for cell in cells {
+                            ui.label(cell);
                         }
-                    });
-                    row(ui, "V x H embedding instead", &|_, a| {
-                        format!("{} = {} x {}", n(a.vocab * a.hidden), a.vocab, a.hidden)
-                    });
-                    row(ui, "positions, types, layer norm", &|l, _| {
-                        n(l.other_embeddings)
-                    });
-                    row(ui, "encoder as stored", &|l, _| {
-                        format!(
-                            "{} ({} layer{} stored)",
-                            n(l.encoder),
-                            l.stored_layers,
-                            if l.stored_layers == 1 { "" } else { "s" }
-                        )
-                    });
-                    row(ui, "encoder if unshared", &|l, _| {
-                        let per = l.encoder / l.stored_layers.max(1);
-                        format!(
-                            "{} ({} layers applied)",
-                            n(per * l.applied_layers),
-                            l.applied_layers
-                        )
-                    });
-                    row(ui, "masked-LM head", &|l, _| n(l.mlm_head));
-                    row(ui, "total (embeddings, projection, encoder)", &|l, _| {
-                        n(l.backbone())
-                    });
+                        ui.end_row();
+                    }
                 });
+        }
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Count more models (a folder, hub:ID or built-in name):");
+            let edit = egui::TextEdit::singleline(&mut self.more_text).desired_width(220.0);
+            let r = ui.add(edit).labelled_by(label.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let typed = self.more_text.trim().to_string();
+            if (ui.button("Add").clicked() || enter) && !typed.is_empty() {
+                if !self.settings.parameters.more.contains(&typed) {
+                    self.settings.parameters.more.push(typed);
+                }
+                self.more_text.clear();
+            }
+            if self.more.pending() {
+                ui.spinner();
+            }
+        });
+        // a model that cannot be opened is named once in the status bar and beside its chip;
+        // the others stay in the table
+        let failures: Vec<String> = match self.more.latest() {
+            Some((k, Ok(r))) if *k == self.settings.parameters.more => {
+                r.iter().filter_map(|x| x.as_ref().err().cloned()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !failures.is_empty()
+            && self.more_reported.as_ref() != Some(&self.settings.parameters.more)
+        {
+            cx.status.error = Some(format!("counting more models: {}", failures.join("; ")));
+            self.more_reported = Some(self.settings.parameters.more.clone());
+        }
+        for f in &failures {
+            ui.colored_label(ui.visuals().warn_fg_color, f);
+        }
+        let mut remove = None;
+        ui.horizontal_wrapped(|ui| {
+            for (i, m) in self.settings.parameters.more.iter().enumerate() {
+                if ui
+                    .small_button(format!("× {m}"))
+                    .on_hover_text("leave this model out of the table")
+                    .clicked()
+                {
+                    remove = Some(i);
+                }
+            }
+        });
+        if let Some(i) = remove {
+            self.settings.parameters.more.remove(i);
         }
         egui::CollapsingHeader::new("Calculator: the paper's Tables 1, 3 and 4")
             .default_open(false)
@@ -620,7 +664,7 @@ impl Tab for SharedTab {
     }
 
     fn exports(&self) -> &'static [&'static str] {
-        &["figure1", "js main", "js compare", "params"]
+        &["figure1", "js main", "js compare", "parameters", "params"]
     }
 
     fn animates(&self, what: &str) -> bool {
@@ -665,6 +709,10 @@ impl Tab for SharedTab {
                 .map_err(e)
             }
             "params" => views::build(&View::Params, theme).map_err(e),
+            "parameters" => {
+                let data = self.parameters_data(cx);
+                views::build(&View::Parameters { data: &data }, theme).map_err(e)
+            }
             _ => {
                 let (slot, t) = if what == "js main" {
                     (ModelSlot::Main, trace)
@@ -696,7 +744,7 @@ impl Tab for SharedTab {
     }
 
     fn busy(&self) -> bool {
-        self.compare.pending() || self.repeats.pending() || self.js.pending()
+        self.compare.pending() || self.repeats.pending() || self.js.pending() || self.more.pending()
     }
 
     fn save(&self) -> serde_json::Value {
@@ -780,4 +828,29 @@ fn figure1_plots(ui: &mut egui::Ui, lines: &[Figure1Line]) {
             });
         }
     });
+}
+
+/// The parameter columns of models typed into the table (a folder, hub:ID or built-in name),
+/// each opened and counted, and let go again; one that cannot be opened is an error naming it.
+type Counted = Vec<Result<views::parameters::Column, String>>;
+
+fn count_models(specs: &[String], ctl: &jobs::Control) -> Result<Counted, String> {
+    let mut out = Vec::new();
+    for spec in specs {
+        if ctl.cancelled() {
+            return Err("cancelled".into());
+        }
+        let source = crate::model::ModelSource::parse(std::path::Path::new(spec));
+        let open = || -> crate::Result<views::parameters::Column> {
+            let dir = source.folder(&mut |_, _| !ctl.cancelled())?;
+            let m = crate::model::LoadedModel::open(&dir)?;
+            Ok(
+                views::parameters::derive(&[(&source.label(), &m.config, &m.weights)])
+                    .columns
+                    .remove(0),
+            )
+        };
+        out.push(open().map_err(|e| format!("{spec}: {e}")));
+    }
+    Ok(out)
 }

@@ -187,6 +187,12 @@ impl Family {
         ALL.into_iter().find(|f| f.tokenizer_class == class)
     }
 
+    /// The title with its article, as a sentence says it: "a BERT", "an ELECTRA".
+    pub fn with_article(&self) -> String {
+        let vowel = self.title.starts_with(['A', 'E', 'I', 'O', 'U', 'X']);
+        format!("{} {}", if vowel { "an" } else { "a" }, self.title)
+    }
+
     /// Whether the embedding has its own width E and a projection to H (for some sizes).
     pub fn factorized(&self) -> bool {
         matches!(self.embedding, EmbeddingWidth::Factorized { .. })
