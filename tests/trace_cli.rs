@@ -726,7 +726,8 @@ fn check_contributions(
     }
 }
 
-/// The reference cases of tools/fixtures/make_contributions.py: (model folder, file, text, pair).
+/// The reference cases of tools/fixtures/make_contributions.py (ALBERT, BERT, RoBERTa with a pair,
+/// DistilBERT, the ELECTRA generator): (model folder, file, text, pair).
 fn contribution_cases() -> Vec<(
     std::path::PathBuf,
     std::path::PathBuf,
@@ -735,7 +736,15 @@ fn contribution_cases() -> Vec<(
 )> {
     let root = fixtures().join("contributions");
     let mut out = Vec::new();
-    for model in ["albert_grouped", "bert_mlm", "albert-mini", "bert-mini"] {
+    for model in [
+        "albert_grouped",
+        "bert_mlm",
+        "albert-mini",
+        "bert-mini",
+        "roberta_mlm",
+        "distilbert_mlm",
+        "electra_mlm",
+    ] {
         for e in std::fs::read_dir(root.join(model)).unwrap() {
             let p = e.unwrap().path();
             let bytes = std::fs::read(&p).unwrap();

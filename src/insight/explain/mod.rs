@@ -109,6 +109,12 @@ pub enum Drawing {
 pub struct Walk {
     pub sel: Selection,
     pub family: &'static str,
+    /// the family as people write it ("RoBERTa")
+    pub title: &'static str,
+    /// what the family does with segments: fed to a type table, row 0 always, no table
+    pub token_types: crate::model::family::TokenTypes,
+    /// the first position id (RoBERTa's padding_idx + 1; else 0)
+    pub position_offset: usize,
     pub shared_layers: bool,
     pub factorized: bool,
     pub tokens: Vec<String>,
@@ -333,6 +339,9 @@ impl Walk {
         Ok(Walk {
             sel,
             family: cfg.model_type.0.name,
+            title: cfg.model_type.0.title,
+            token_types: cfg.model_type.0.token_types,
+            position_offset: cfg.position_offset,
             shared_layers: cfg.model_type.0.shared_layers,
             factorized: emb.projection.is_some(),
             tokens: trace.tokens.clone(),

@@ -60,7 +60,8 @@ impl Walk {
             Step::WordEmbedding => {
                 let text = if self.factorized {
                     format!(
-                        "The id picks one row of the word-embedding table. ALBERT's rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
+                        "The id picks one row of the word-embedding table. {}'s rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
+                        self.title,
                         self.vocab,
                         count(self.vocab * e),
                         count(e * h),
@@ -79,14 +80,43 @@ impl Walk {
                     format!("table {}×{e}, one row of {e}", self.vocab),
                 )
             }
-            Step::Sum => (
-                format!(
-                    "Attention by itself does not know word order, so the row of position {p} is added, and the row of segment {}.",
-                    self.type_ids[p]
-                ),
-                "e = word + position + type".into(),
-                format!("3 rows of {e} added: {e}"),
-            ),
+            Step::Sum => {
+                use crate::model::family::TokenTypes;
+                let row = p + self.position_offset;
+                let position = if self.position_offset > 0 {
+                    format!(
+                        "the row of position {p} is added (row {row} of the table: {}'s positions start after the padding index)",
+                        self.title
+                    )
+                } else {
+                    format!("the row of position {p} is added")
+                };
+                let (types, formula, rows) = match self.token_types {
+                    TokenTypes::Fed => (
+                        format!(", and the row of segment {}", self.type_ids[p]),
+                        "e = word + position + type",
+                        3,
+                    ),
+                    TokenTypes::Zero => (
+                        format!(
+                            ", and the token-type table's row 0: {} is fed no segments, so every token gets the same row",
+                            self.title
+                        ),
+                        "e = word + position + type[0]",
+                        3,
+                    ),
+                    TokenTypes::Absent => (
+                        format!(", and nothing for the segment: {} has no token-type table", self.title),
+                        "e = word + position",
+                        2,
+                    ),
+                };
+                (
+                    format!("Attention by itself does not know word order, so {position}{types}."),
+                    formula.into(),
+                    format!("{rows} rows of {e} added: {e}"),
+                )
+            }
             Step::LayerNorm => (
                 "LayerNorm rescales the sum to mean 0 and variance 1, then applies its learned scale and shift.".into(),
                 "LN(e) = γ · (e − mean(e)) / √(var(e) + ε) + β,  elementwise".into(),
@@ -94,7 +124,8 @@ impl Walk {
             ),
             Step::Projection => (
                 format!(
-                    "ALBERT's embedding is E = {e} wide but the layers work in H = {h}: one E×H matrix projects it up. This vector is hidden state 0, the input of the first layer."
+                    "{}'s embedding is E = {e} wide but the layers work in H = {h}: one E×H matrix projects it up. This vector is hidden state 0, the input of the first layer.",
+                    self.title
                 ),
                 "x₀ = LN(e) · W_proj + b".into(),
                 format!("{e} · ({e}×{h}) gives {h}"),
@@ -189,7 +220,7 @@ impl Walk {
                 } else {
                     format!(
                         "The next layer has weights of its own: {} stores a set for each of its {maps} layers, so depth costs parameters. The thumbnails are head {head}'s query weights of each layer.",
-                        self.family
+                        self.title
                     )
                 };
                 if let Some(c) = &self.compare {
