@@ -29,6 +29,18 @@ pub const PRESETS: &[Preset] = &[
         name: "bert-base",
         json: r#"{"model_type":"bert","vocab_size":30522,"hidden_size":768,"num_hidden_layers":12,"num_attention_heads":12,"intermediate_size":3072,"hidden_act":"gelu"}"#,
     },
+    Preset {
+        name: "roberta-base",
+        json: r#"{"model_type":"roberta","vocab_size":50265,"hidden_size":768,"num_hidden_layers":12,"num_attention_heads":12,"intermediate_size":3072,"hidden_act":"gelu","max_position_embeddings":514,"type_vocab_size":1,"pad_token_id":1,"layer_norm_eps":1e-5}"#,
+    },
+    Preset {
+        name: "distilbert-base",
+        json: r#"{"model_type":"distilbert","vocab_size":30522,"dim":768,"n_layers":6,"n_heads":12,"hidden_dim":3072,"activation":"gelu"}"#,
+    },
+    Preset {
+        name: "electra-small",
+        json: r#"{"model_type":"electra","vocab_size":30522,"embedding_size":128,"hidden_size":256,"num_hidden_layers":12,"num_attention_heads":4,"intermediate_size":1024,"hidden_act":"gelu"}"#,
+    },
 ];
 
 pub fn preset_config(name: &str) -> Result<ModelConfig> {
@@ -204,7 +216,7 @@ pub fn run_gpu(
         let mut cfg = preset_config(name)?;
         let weights = ModelWeights::random(&cfg, 42)?;
         for &n in tokens {
-            cfg.max_position_embeddings = cfg.max_position_embeddings.max(n);
+            cfg.max_position_embeddings = cfg.max_position_embeddings.max(n + cfg.position_offset);
             let input = synthetic_input(&cfg, n);
             gpu.time_forward(&cfg, &weights, &input)?; // warm-up: upload, plan, pipelines
             let mut compute = Vec::new();

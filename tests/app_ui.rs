@@ -485,7 +485,8 @@ fn the_fast_gpu_switch_says_when_there_are_no_tensor_cores_and_keeps_the_exact_n
 
 /// Every family beside ALBERT and BERT opens in the window (against the grouped ALBERT), and
 /// every tab draws for it without an error: RoBERTa with a classifier, XLM-R with a tagger,
-/// DistilBERT and the ELECTRA generator with their masked-LM heads. The attention view shows
+/// DistilBERT and the ELECTRA generator with their masked-LM heads, the ELECTRA discriminator
+/// with its replaced-token head. The attention view shows
 /// transformers' weights for the family's own tokens.
 #[test]
 fn every_family_opens_and_every_tab_draws() {
@@ -505,6 +506,7 @@ fn every_family_opens_and_every_tab_draws() {
         "xlmr_tokcls",
         "distilbert_mlm",
         "electra_mlm",
+        "electra_disc",
     ] {
         let g = golden_plain(name);
         let mut h = harness(ModelSource::Folder(common::fixture(name)), &g.text);

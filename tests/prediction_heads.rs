@@ -162,8 +162,8 @@ fn check_task_logits(backend: &mut dyn Backend, name: &str) {
 
 /// ALBERT's and BERT's heads of every kind, and the other families' layouts: RoBERTa's and
 /// ELECTRA's classifier.dense / out_proj (tanh; GELU), DistilBERT's pre_classifier (ReLU),
-/// XLM-R's token classifier.
-const TASKS: [&str; 11] = [
+/// XLM-R's token classifier, ELECTRA's discriminator (which tokens were replaced).
+const TASKS: [&str; 12] = [
     "albert_seqcls",
     "albert_tokcls",
     "albert_qa",
@@ -174,6 +174,7 @@ const TASKS: [&str; 11] = [
     "roberta_seqcls",
     "distilbert_seqcls",
     "electra_seqcls",
+    "electra_disc",
     "xlmr_tokcls",
 ];
 
@@ -268,6 +269,8 @@ fn lens(args: &[&std::ffi::OsStr]) -> std::process::Output {
         .unwrap()
 }
 
+/// Also ELECTRA's discriminator: its logit "replaced" at a token, through the dense layer it
+/// applies to every token.
 #[test]
 fn attribute_explains_a_class_a_token_label_and_a_span_end_as_torch_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -277,6 +280,7 @@ fn attribute_explains_a_class_a_token_label_and_a_span_end_as_torch_does() {
         "albert_tokcls",
         "albert_qa",
         "bert_qa",
+        "electra_disc",
     ] {
         for (case, text, pair, path) in task_goldens(name, "attribution") {
             let meta = meta_of(&path);
@@ -302,7 +306,7 @@ fn attribute_explains_a_class_a_token_label_and_a_span_end_as_torch_does() {
             } else {
                 args.extend(["--target-label".into(), target.into()]);
             }
-            if name.contains("tokcls") || name.contains("qa") {
+            if name.contains("tokcls") || name.contains("qa") || name == "electra_disc" {
                 args.extend(["--position".into(), meta["position"].clone().into()]);
             }
             let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();

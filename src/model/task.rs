@@ -8,6 +8,11 @@
 //! - `*ForTokenClassification`: logits = W_c h_t + b_c for every token `[N, labels]`.
 //! - `*ForQuestionAnswering`: (start, end) = W_qa h_t + b_qa for every token, `[N]` each.
 //!
+//! - `ElectraForPreTraining` (ELECTRA's discriminator): for every token z = w · act(W h_t + b) + c
+//!   (`discriminator_predictions`, act = `hidden_act`), the probability that the token was
+//!   replaced sigmoid(z). It is a token classifier with the labels "original" and "replaced" and
+//!   the logits (0, z): softmax of (0, z) is (1 − sigmoid(z), sigmoid(z)).
+//!
 //! config.json's `architectures` decides the head and `id2label` names the labels (absent:
 //! `LABEL_0`…, `num_labels` of them, two by default). Dropout is the identity at inference.
 
@@ -100,7 +105,12 @@ pub struct TaskSpec {
     /// label names in id order
     pub labels: Vec<String>,
     pub problem: Problem,
+    /// ELECTRA's discriminator: a dense layer on every token, one logit z, shown as (0, z)
+    pub replaced_token: bool,
 }
+
+/// The class of ELECTRA's discriminator, whose head says which tokens were replaced.
+pub const REPLACED_TOKEN_ARCHITECTURE: &str = "ElectraForPreTraining";
 
 /// The most labels a head may have (real ones have at most a few thousand).
 const MAX_LABELS: usize = 1 << 16;
@@ -114,6 +124,18 @@ impl TaskSpec {
         num_labels: Option<usize>,
         problem_type: Option<&str>,
     ) -> std::result::Result<Option<TaskSpec>, String> {
+        if let Some(arch) = architectures
+            .iter()
+            .find(|a| *a == REPLACED_TOKEN_ARCHITECTURE)
+        {
+            return Ok(Some(TaskSpec {
+                kind: TaskKind::TokenClassification,
+                architecture: arch.clone(),
+                labels: vec!["original".into(), "replaced".into()],
+                problem: Problem::SingleLabel,
+                replaced_token: true,
+            }));
+        }
         let Some((kind, arch)) = architectures
             .iter()
             .find_map(|a| TaskKind::of_architecture(a).map(|k| (k, a)))
@@ -159,10 +181,11 @@ impl TaskSpec {
             architecture: arch.clone(),
             labels,
             problem,
+            replaced_token: false,
         }))
     }
 
-    /// Outputs per row of the head's linear layer: the labels, or 2 (start, end) for QA.
+    /// Logits per row: the labels, or 2 (start, end) for QA.
     pub fn outputs(&self) -> usize {
         match self.kind {
             TaskKind::QuestionAnswering => 2,
@@ -170,9 +193,24 @@ impl TaskSpec {
         }
     }
 
+    /// Outputs of the head's linear layer: [`Self::outputs`], or ELECTRA's one logit.
+    pub fn out_width(&self) -> usize {
+        if self.replaced_token {
+            1
+        } else {
+            self.outputs()
+        }
+    }
+
     /// The head's weight prefixes below the model prefix: the pooler (sequence classification
     /// only) and the output layer.
     pub fn weight_prefixes(&self, cfg: &ModelConfig) -> (Option<&'static str>, &'static str) {
+        if self.replaced_token {
+            return (
+                Some("discriminator_predictions.dense"),
+                "discriminator_predictions.dense_prediction",
+            );
+        }
         let names = &cfg.model_type.family().classifier;
         match self.kind {
             TaskKind::SequenceClassification => (Some(names.dense), names.out),
@@ -229,6 +267,10 @@ impl TaskHead {
         let n = hidden.len() / h;
         let x = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
         let (x, rows) = match &self.pooler {
+            Some(p) if self.spec.replaced_token => {
+                let y = x.matmul(&p.w)?.broadcast_add(&p.b)?;
+                (self.pooler_act.apply_tensor(&y)?, n)
+            }
             Some(p) => {
                 let cls = x.narrow(0, 0, 1)?;
                 let y = cls.matmul(&p.w)?.broadcast_add(&p.b)?;
@@ -236,7 +278,10 @@ impl TaskHead {
             }
             None => (x, n),
         };
-        let y = x.matmul(&self.out.w)?.broadcast_add(&self.out.b)?;
+        let mut y = x.matmul(&self.out.w)?.broadcast_add(&self.out.b)?;
+        if self.spec.replaced_token {
+            y = Tensor::cat(&[&y.zeros_like()?, &y], 1)?;
+        }
         Ok(Prediction {
             kind: self.spec.kind,
             problem: self.spec.problem,
@@ -467,7 +512,8 @@ impl Prediction {
         for t in 0..self.rows {
             let best = self.predicted(t);
             let label = &self.labels[best];
-            if skip.get(t) == Some(&true) || label == "O" {
+            // "O" outside an entity; ELECTRA's discriminator: an original token
+            if skip.get(t) == Some(&true) || label == "O" || label == "original" {
                 open = false;
                 continue;
             }
@@ -511,6 +557,7 @@ mod tests {
             architecture: "x".into(),
             labels: labels.iter().map(|s| s.to_string()).collect(),
             problem: Problem::SingleLabel,
+            replaced_token: false,
         }
     }
 

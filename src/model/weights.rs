@@ -104,9 +104,14 @@ fn ignorable(name: &str, family: &Family) -> bool {
 
 /// Whether a tensor belongs to a task head (the head config.json names, or one it does not).
 fn is_head_weight(name: &str) -> bool {
-    ["classifier.", "pre_classifier.", "qa_outputs."]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "classifier.",
+        "pre_classifier.",
+        "qa_outputs.",
+        "discriminator_predictions.",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// The task head config.json names, taken out of the checkpoint (its shapes checked like every
@@ -146,11 +151,16 @@ fn take_task_head(
         );
     }
     let h = cfg.hidden_size;
-    let pooler_act = cfg.model_type.family().classifier.activation;
-    let pooler_act = crate::model::config::Activation::from_hf_name(pooler_act)
-        .unwrap_or(crate::model::config::Activation::Tanh);
+    // the discriminator's dense layer uses hidden_act; a classifier's, the family's own
+    let pooler_act = if spec.replaced_token {
+        cfg.hidden_act
+    } else {
+        let name = cfg.model_type.family().classifier.activation;
+        crate::model::config::Activation::from_hf_name(name)
+            .unwrap_or(crate::model::config::Activation::Tanh)
+    };
     let pooler = pooler.map(|p| t.linear(p, h, h));
-    let out = t.linear(out, h, spec.outputs());
+    let out = t.linear(out, h, spec.out_width());
     let head = match (pooler, out) {
         (None, Some(out)) => Some(crate::model::task::TaskHead {
             spec: spec.clone(),

@@ -39,6 +39,7 @@ pub const FAMILY_MODELS: &[&str] = &[
     "distilbert_seqcls",
     "electra_mlm",
     "electra_seqcls",
+    "electra_disc",
 ];
 
 /// A golden case: its trace and the text (and pair) it was made from.

@@ -14,7 +14,9 @@ import statistics
 import time
 
 import torch
-from transformers import AlbertConfig, AlbertModel, BertConfig, BertModel
+from transformers import (AlbertConfig, AlbertModel, BertConfig, BertModel, DistilBertConfig,
+                          DistilBertModel, ElectraConfig, ElectraModel, RobertaConfig,
+                          RobertaModel)
 
 SHAPES = {
     "albert-base": (AlbertConfig, AlbertModel, dict(vocab_size=30000, embedding_size=128, hidden_size=768,
@@ -23,6 +25,13 @@ SHAPES = {
                      num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, hidden_act="gelu_new")),
     "bert-base": (BertConfig, BertModel, dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12,
                   num_attention_heads=12, intermediate_size=3072, hidden_act="gelu")),
+    "roberta-base": (RobertaConfig, RobertaModel, dict(vocab_size=50265, hidden_size=768, num_hidden_layers=12,
+                     num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
+                     max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)),
+    "distilbert-base": (DistilBertConfig, DistilBertModel, dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12,
+                        hidden_dim=3072, activation="gelu")),
+    "electra-small": (ElectraConfig, ElectraModel, dict(vocab_size=30522, embedding_size=128, hidden_size=256,
+                      num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024, hidden_act="gelu")),
 }
 
 

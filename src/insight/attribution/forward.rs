@@ -145,6 +145,11 @@ pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<
 pub(crate) fn task_logits(model: &LoadedModel, x: &Tensor) -> Result<Tensor> {
     let head = model.weights.task.as_ref().ok_or_else(no_task_head)?;
     let x = match &head.pooler {
+        // ELECTRA's discriminator: every token through the dense layer, logits (0, z)
+        Some(p) if head.spec.replaced_token => {
+            let z = linear(&head.pooler_act.apply_tensor(&linear(x, p)?)?, &head.out)?;
+            return Ok(Tensor::cat(&[&z.zeros_like()?, &z], 1)?);
+        }
         Some(p) => head
             .pooler_act
             .apply_tensor(&linear(&x.narrow(0, 0, 1)?, p)?)?,
