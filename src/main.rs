@@ -39,8 +39,8 @@ struct Cli {
     /// (window) start in this attention view
     #[arg(long, value_enum)]
     view: Option<ViewArg>,
-    /// (window) start on this tab: attention, projection, shared, lens, explain, attribution or
-    /// corpus
+    /// (window) start on this tab: attention, prediction, projection, shared, lens, explain,
+    /// attribution, mixing or corpus
     #[arg(long, value_parser = tab_id)]
     tab: Option<String>,
     /// (window) save a PNG of the window once the first result is shown, then quit

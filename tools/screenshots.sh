@@ -64,6 +64,12 @@ fi
 "$BIN" render --backend cpu --view figure1 --compare bert-mini --repeats 12,24 --out screenshots/figure1.png --scale 1.5
 "$BIN" render --backend cpu --view lens --text "The capital of the United [MASK] is Washington." \
     --out screenshots/lens-figure.png --scale 1.5
+# the encoder families: the parameter table across four families, and a RoBERTa classifier
+# (the random-weight fixture) in the Prediction tab
+"$BIN" render --backend cpu --view parameters --model albert-mini --compare tests/fixtures/distilbert_mlm \
+    --also bert-mini --also tests/fixtures/electra_disc --scale 1.5 --out screenshots/parameters-families.png
+DISPLAY=:97 "$BIN" --backend cpu --model tests/fixtures/roberta_seqcls --tab prediction --text "$GENRE" \
+    --screenshot screenshots/roberta-classifier.png
 # the Corpus tab after a run, as the app test renders it headless (egui_kittest; the status bar,
 # masked there, is cut off)
 if python3 -c "import PIL" 2>/dev/null && [ -f tests/snapshots/corpus_tab.png ]; then

@@ -358,6 +358,12 @@ pub fn softmax(row: &[f32]) -> Vec<f32> {
 /// Tokens back to text: SentencePiece pieces ("▁" starts a word) or WordPiece ("##" continues
 /// one), as a reader would write the span.
 pub fn join_tokens(tokens: &[String]) -> String {
+    // byte-level BPE (RoBERTa): "Ġ" starts a word and every byte is a printable stand-in
+    if tokens.iter().any(|t| t.contains('\u{120}')) {
+        if let Some(text) = byte_level_decode(&tokens.concat()) {
+            return text.trim().to_string();
+        }
+    }
     let sentencepiece = tokens.iter().any(|t| t.contains('\u{2581}'));
     let mut out = String::new();
     for t in tokens {
@@ -371,6 +377,28 @@ pub fn join_tokens(tokens: &[String]) -> String {
         }
     }
     out.trim().to_string()
+}
+
+/// The text behind byte-level BPE tokens (GPT-2's bytes-to-unicode map undone: the printable
+/// bytes stand for themselves, the others for 256, 257, …); None when a character is not one
+/// of the map's.
+pub fn byte_level_decode(s: &str) -> Option<String> {
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let others: Vec<u8> = (0u32..256)
+        .filter(|&b| !printable(b))
+        .map(|b| b as u8)
+        .collect();
+    let mut bytes = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let c = c as u32;
+        if printable(c) {
+            bytes.push(c as u8);
+        } else {
+            bytes.push(*others.get(c.checked_sub(256)? as usize)?);
+        }
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// One entity of a tagger's output: consecutive tokens of one type (BIO tags merged).
@@ -550,6 +578,18 @@ impl Prediction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RoBERTa's tokens read back as the text: "Ġ" a space, "Ã©" an é (GPT-2's byte map).
+    #[test]
+    fn byte_level_tokens_join_into_their_text() {
+        let t: Vec<String> = ["Where", "Ġis", "Ġthe", "Ġc", "af", "Ã©", "?"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(join_tokens(&t), "Where is the café?");
+        assert_eq!(byte_level_decode("ĠĊ").as_deref(), Some(" \n"));
+        assert_eq!(byte_level_decode("東"), None);
+    }
 
     fn spec(kind: TaskKind, labels: &[&str]) -> TaskSpec {
         TaskSpec {

@@ -176,8 +176,8 @@ pub fn figure(data: &Data, theme: &Theme) -> (Figure, Matrix) {
             .max()
             .unwrap_or(8) as f32
             * f
-            * 0.5
-            + f * 2.0
+            * 0.44
+            + f * 1.5
     };
     let widths: Vec<f32> = (0..data.columns.len()).map(col_w).collect();
     let row_h = f * 1.5;

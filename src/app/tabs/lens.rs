@@ -167,7 +167,7 @@ impl Tab for LensTab {
             return;
         }
         self.ask(cx, &trace);
-        ui.weak("The masked-LM head applied to the chosen token's hidden state after every layer: how a prediction forms through the (shared) layers. Click a token to inspect it; put [MASK] in the text to predict a word.");
+        ui.weak("The masked-LM head applied to the chosen token's hidden state after every layer: how a prediction forms through the (shared) layers. Click a token to inspect it; put the mask token in the text ([MASK], or <mask> for RoBERTa and XLM-R) to predict a word.");
         let pos = self.position(&trace);
         if let Some(i) = crate::app::widgets::token_picker(ui, None, &trace.tokens, pos) {
             self.settings.position = Some(i);

@@ -423,7 +423,15 @@ impl Tab for PredictionTab {
                     ui.weak("Each token's most probable label; B-/I- tags merged into entities.");
                 }
                 _ => {
-                    ui.weak("The head reads the [CLS] token's last hidden state through the pooler.");
+                    let c = cx
+                        .info(ModelSlot::Main)
+                        .map(|i| &i.model_type.family().classifier);
+                    if let Some(c) = c {
+                        ui.weak(format!(
+                            "The head reads the first token's last hidden state through {} and {}, then {}.",
+                            c.dense, c.activation, c.out
+                        ));
+                    }
                 }
             }
             export_button(self, ui, cx, "prediction");

@@ -146,7 +146,7 @@ pub fn token_chips(ui: &mut egui::Ui, trace: &Trace, masked: &[usize]) -> Option
             } else if special {
                 "\nspecial token"
             } else {
-                "\nclick: replace by [MASK] and re-run"
+                "\nclick: replace by the mask token and re-run"
             };
             let r = ui
                 .add(

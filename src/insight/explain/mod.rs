@@ -115,6 +115,8 @@ pub struct Walk {
     pub token_types: crate::model::family::TokenTypes,
     /// the first position id (RoBERTa's padding_idx + 1; else 0)
     pub position_offset: usize,
+    /// the sequence classifier's layout (its dense layer's name and activation)
+    pub classifier: &'static crate::model::family::ClassifierNames,
     pub shared_layers: bool,
     pub factorized: bool,
     pub tokens: Vec<String>,
@@ -342,6 +344,7 @@ impl Walk {
             title: cfg.model_type.0.title,
             token_types: cfg.model_type.0.token_types,
             position_offset: cfg.position_offset,
+            classifier: &cfg.model_type.0.classifier,
             shared_layers: cfg.model_type.0.shared_layers,
             factorized: emb.projection.is_some(),
             tokens: trace.tokens.clone(),

@@ -289,12 +289,17 @@ impl Walk {
         match spec.kind {
             TaskKind::SequenceClassification => (
                 format!(
-                    "After the last layer, the fine-tuned {} head reads the [CLS] token's hidden state (whichever token you follow): a dense layer with tanh (the pooler), then a linear classifier over its {} labels. Its top label is “{first}” ({:.1}%).",
+                    "After the last layer, the fine-tuned {} head reads the first token's hidden state (whichever token you follow): a dense layer with {} ({}), then a linear classifier over its {} labels. Its top label is “{first}” ({:.1}%).",
                     spec.architecture,
+                    self.classifier.activation,
+                    self.classifier.dense,
                     spec.labels.len(),
                     p1 * 100.0
                 ),
-                "p = softmax(W_c · tanh(W_p · h_[CLS] + b_p) + b_c)".into(),
+                format!(
+                    "p = softmax(W_c · {}(W_p · h_0 + b_p) + b_c)",
+                    self.classifier.activation
+                ),
                 format!("{h} in, {} probabilities out", spec.labels.len()),
             ),
             TaskKind::TokenClassification => (

@@ -106,7 +106,7 @@ pub struct MlmNames {
 /// The sequence classifier's layout: a dense H -> H on the first token and its activation
 /// (BERT's pooler and tanh, RoBERTa's classifier.dense and tanh, DistilBERT's pre_classifier
 /// and ReLU, ELECTRA's classifier.dense and GELU), then the output layer.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct ClassifierNames {
     pub dense: &'static str,
     /// HF activation name
