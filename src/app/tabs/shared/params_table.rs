@@ -1,0 +1,231 @@
+//! The Shared-vs-unshared tab's parameter table: the window's two models and any more typed
+//! in (opened and counted off the UI thread), drawn from [`views::parameters`]; and the
+//! calculator of the paper's Tables 1, 3 and 4.
+
+use super::SharedTab;
+use crate::app::jobs;
+use crate::app::session::Session;
+use crate::app::tabs::export_button;
+use crate::app::worker::ModelSlot;
+use crate::params::{self, Sharing};
+use crate::views;
+
+impl SharedTab {
+    /// The parameter table: the main and comparison models, then the models counted beside them.
+    pub fn parameters_data(&self, cx: &Session) -> views::parameters::Data {
+        let mut columns: Vec<views::parameters::Column> =
+            [cx.info(ModelSlot::Main), cx.info(ModelSlot::Compare)]
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    let family = i.model_type.family();
+                    views::parameters::column(&i.source.label(), family, &i.arch, i.params)
+                })
+                .collect();
+        if let Some(Ok(more)) = self.more.current() {
+            columns.extend(more.iter().filter_map(|r| r.as_ref().ok()).cloned());
+        }
+        views::parameters::Data { columns }
+    }
+
+    pub(super) fn params_section(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+        if let Some(e) = self.more.poll_err() {
+            cx.status.error = Some(format!("counting more models: {e}"));
+        }
+        let more = self.settings.parameters.more.clone();
+        if more.is_empty() {
+            self.more.reset();
+        } else if let Some(ticket) = self.more.ask(more.clone(), &cx.wake) {
+            jobs::spawn("counting parameters", ticket, move |ctl| {
+                count_models(&more, ctl)
+            });
+        }
+        let data = self.parameters_data(cx);
+        if !data.columns.is_empty() {
+            ui.label("From the loaded weights (the [CLS] pooler is not loaded and not counted):");
+            egui::Grid::new("params_loaded")
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.strong("");
+                    for c in &data.columns {
+                        ui.strong(&c.model);
+                    }
+                    ui.end_row();
+                    for (label, cells) in views::parameters::rows(&data) {
+                        ui.label(label);
+                        for cell in cells {
+                            ui.label(cell);
+                        }
+                        ui.end_row();
+                    }
+                });
+        }
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label("Count more models (a folder, hub:ID or built-in name):");
+            let edit = egui::TextEdit::singleline(&mut self.more_text).desired_width(220.0);
+            let r = ui.add(edit).labelled_by(label.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let typed = self.more_text.trim().to_string();
+            if (ui.button("Add").clicked() || enter) && !typed.is_empty() {
+                if !self.settings.parameters.more.contains(&typed) {
+                    self.settings.parameters.more.push(typed);
+                }
+                self.more_text.clear();
+            }
+            if self.more.pending() {
+                ui.spinner();
+            }
+        });
+        // a model that cannot be opened is named once in the status bar and beside its chip;
+        // the others stay in the table
+        let failures: Vec<String> = match self.more.latest() {
+            Some((k, Ok(r))) if *k == self.settings.parameters.more => {
+                r.iter().filter_map(|x| x.as_ref().err().cloned()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !failures.is_empty()
+            && self.more_reported.as_ref() != Some(&self.settings.parameters.more)
+        {
+            cx.status.error = Some(format!("counting more models: {}", failures.join("; ")));
+            self.more_reported = Some(self.settings.parameters.more.clone());
+        }
+        for f in &failures {
+            ui.colored_label(ui.visuals().warn_fg_color, f);
+        }
+        let mut remove = None;
+        ui.horizontal_wrapped(|ui| {
+            for (i, m) in self.settings.parameters.more.iter().enumerate() {
+                if ui
+                    .small_button(format!("× {m}"))
+                    .on_hover_text("leave this model out of the table")
+                    .clicked()
+                {
+                    remove = Some(i);
+                }
+            }
+        });
+        if let Some(i) = remove {
+            self.settings.parameters.more.remove(i);
+        }
+        egui::CollapsingHeader::new("Calculator: the paper's Tables 1, 3 and 4")
+            .default_open(false)
+            .show(ui, |ui| {
+                let a = &mut self.settings.calc;
+                ui.horizontal_wrapped(|ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut a.vocab)
+                            .range(1..=1_000_000)
+                            .prefix("V "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.embedding)
+                            .range(1..=65536)
+                            .prefix("E "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.hidden)
+                            .range(1..=65536)
+                            .prefix("H "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.layers)
+                            .range(1..=256)
+                            .prefix("L "),
+                    );
+                    ui.add(
+                        egui::DragValue::new(&mut a.intermediate)
+                            .range(1..=262144)
+                            .prefix("I "),
+                    );
+                    egui::ComboBox::new("sharing", "")
+                        .selected_text(a.sharing.name())
+                        .show_ui(ui, |ui| {
+                            for s in Sharing::ALL {
+                                ui.selectable_value(&mut a.sharing, s, s.name());
+                            }
+                        });
+                });
+                let c = a.counts();
+                let n = |v: usize| format!("{:.2}M", v as f64 / 1e6);
+                ui.label(format!(
+                    "embedding {} + projection {} + encoder {} (unshared: {}) + pooler {} = {}",
+                    n(c.word_embeddings + c.other_embeddings),
+                    n(c.projection),
+                    n(c.encoder),
+                    n(c.encoder_unshared),
+                    n(c.pooler),
+                    n(c.total())
+                ));
+                ui.add_space(4.0);
+                egui::Grid::new("paper_tables")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for h in [
+                            "table",
+                            "model",
+                            "E",
+                            "H",
+                            "L",
+                            "sharing",
+                            "this count",
+                            "paper",
+                            "",
+                        ] {
+                            ui.strong(h);
+                        }
+                        ui.end_row();
+                        for (table, rows) in [
+                            ("1", params::table1()),
+                            ("3", params::table3()),
+                            ("4", params::table4()),
+                        ] {
+                            for r in rows {
+                                ui.label(table);
+                                ui.label(r.label);
+                                ui.label(r.arch.embedding.to_string());
+                                ui.label(r.arch.hidden.to_string());
+                                ui.label(r.arch.layers.to_string());
+                                ui.label(r.arch.sharing.name());
+                                ui.label(format!("{:.1}M", r.paper_convention() as f64 / 1e6));
+                                ui.label(format!("{:.0}M", r.paper_millions));
+                                if ui.small_button("use").clicked() {
+                                    self.settings.calc = r.arch;
+                                }
+                                ui.end_row();
+                            }
+                        }
+                    });
+                ui.weak(params::PAPER_NOTE);
+            });
+        ui.horizontal(|ui| {
+            ui.weak("Save the accounting and the paper's tables:");
+            export_button(self, ui, cx, "params");
+        });
+    }
+}
+
+/// The parameter columns of models typed into the table (a folder, hub:ID or built-in name),
+/// each opened and counted, and let go again; one that cannot be opened is an error naming it.
+pub(super) type Counted = Vec<Result<views::parameters::Column, String>>;
+
+fn count_models(specs: &[String], ctl: &jobs::Control) -> Result<Counted, String> {
+    let mut out = Vec::new();
+    for spec in specs {
+        if ctl.cancelled() {
+            return Err("cancelled".into());
+        }
+        let source = crate::model::ModelSource::parse(std::path::Path::new(spec));
+        let open = || -> crate::Result<views::parameters::Column> {
+            let dir = source.folder(&mut |_, _| !ctl.cancelled())?;
+            let m = crate::model::LoadedModel::open(&dir)?;
+            Ok(
+                views::parameters::derive(&[(&source.label(), &m.config, &m.weights)])
+                    .columns
+                    .remove(0),
+            )
+        };
+        out.push(open().map_err(|e| format!("{spec}: {e}")));
+    }
+    Ok(out)
+}
