@@ -72,6 +72,8 @@ pub struct RenderOptions {
     pub changed: Option<crate::views::evaluation::Changed>,
     /// parameters: the columns of more models, counted beside the main and comparison models
     pub parameters_more: Vec<crate::views::parameters::Column>,
+    /// figure1: more models' runs on the text (their names and traces), lines of their own
+    pub figure1_more: Vec<(String, Trace)>,
     /// the heads switched off in the main model's run (the mixing view's gradients run with
     /// them, as the window's do)
     pub ablate: crate::model::Ablation,
@@ -236,9 +238,15 @@ fn figure1_lines(
         repeats.push((r, rerun(&cfg)?));
     }
     let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
+    let more: Vec<(&str, &Trace)> = opts
+        .figure1_more
+        .iter()
+        .map(|(n, t)| (n.as_str(), t))
+        .collect();
     Ok(scenes::figure1_lines(
         (main.name.as_str(), main.trace),
         compare.map(|c| (c.name.as_str(), c.trace)),
+        &more,
         &repeats,
         opts.hide_special,
     ))

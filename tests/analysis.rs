@@ -611,7 +611,13 @@ fn figure1_points_sit_inside_their_frames() {
             .unwrap()
     };
     let (a, b) = (run("albert-mini"), run("bert-mini"));
-    let lines = scenes::figure1_lines(("albert-mini", &a), Some(("bert-mini", &b)), &[], false);
+    let lines = scenes::figure1_lines(
+        ("albert-mini", &a),
+        Some(("bert-mini", &b)),
+        &[],
+        &[],
+        false,
+    );
     let (fig, _) = scenes::figure1(albert_lens::app::EXAMPLE_TEXT, &lines, &Theme::LIGHT);
     let frames: Vec<(f32, f32, f32, f32)> = fig
         .items

@@ -22,6 +22,7 @@ use albert_lens::app::tabs::{
     shared::SharedTab,
 };
 use albert_lens::app::LensApp;
+use albert_lens::backend::Backend;
 use albert_lens::figures::Theme;
 use albert_lens::insight;
 use albert_lens::model::ModelSource;
@@ -409,7 +410,8 @@ fn the_what_if_needs_an_albert() {
 /// window's two) and a DistilBERT typed in, side by side, each counted from its weights and
 /// named for how it was made smaller; a model that cannot be opened is named in the status bar
 /// and the others stay;
-/// the table exports as a figure whose matrix holds the same counts.
+/// the table exports as a figure whose matrix holds the same counts, and the DistilBERT's run is
+/// a line of Figure 1.
 #[test]
 fn the_parameter_table_shows_albert_distilbert_and_bert_side_by_side() {
     let mut h = harness(
@@ -462,6 +464,31 @@ fn the_parameter_table_shows_albert_distilbert_and_bert_side_by_side() {
     assert_eq!(matrix.cols, 3);
     let total = matrix.values[(matrix.rows - 1) * 3..].to_vec();
     assert_eq!(total, counts.iter().map(|&c| c as f32).collect::<Vec<_>>());
+    // the DistilBERT's run on the text is a line of Figure 1 beside ALBERT's and BERT's, equal to
+    // Figure 1 of its own trace
+    let (_, fig1) = h
+        .state_mut()
+        .build_export("shared", "figure1", &Theme::LIGHT)
+        .unwrap();
+    let fig1 = fig1.unwrap();
+    let col = fig1
+        .col_labels
+        .iter()
+        .position(|l| l.contains("distilbert_mlm"))
+        .unwrap_or_else(|| panic!("no DistilBERT line in {:?}", fig1.col_labels));
+    let input = m.encode(albert_lens::app::EXAMPLE_TEXT, None).unwrap();
+    let t = albert_lens::backend::CpuBackend::new()
+        .forward(&m.config, &m.weights, &input)
+        .unwrap();
+    let want = insight::figure1(&t, &t.kept_tokens(false));
+    for (layer, tr) in want.iter().enumerate() {
+        let got = fig1.values[layer * fig1.cols + col];
+        assert!(
+            (got - tr.l2 as f32).abs() <= 1e-4 * tr.l2.abs().max(1.0) as f32,
+            "layer {layer}: {got} vs {}",
+            tr.l2
+        );
+    }
     // a model that is not there is named, and the window's two stay
     h.get_by_label(field).click();
     h.run_steps(1);

@@ -60,6 +60,15 @@ fn every_view_renders_as_svg_and_png() {
         ("model", &[]),
         ("rollout", &[]),
         ("figure1", &["--compare", "bert-mini", "--repeats", "8,12"]),
+        (
+            "parameters",
+            &[
+                "--compare",
+                "bert-mini",
+                "--also",
+                "tests/fixtures/distilbert_mlm",
+            ],
+        ),
         ("projection", &["--color-by", "segment"]),
         ("projection", &["--tsne", "--color-by", "position"]),
         ("lens", &["--text", mask]),
@@ -240,6 +249,50 @@ fn figure1_csv_and_the_repetition_what_if() {
     for r in &rows[5..] {
         assert_eq!(r[1], "NaN");
         assert!(r[3].parse::<f64>().unwrap() > 0.0);
+    }
+}
+
+/// `--also` puts more models beside --model and --compare: any family, in the parameter table
+/// (counted as the loaded weights count) and as Figure 1's lines (equal to their own run's).
+#[test]
+fn more_models_of_any_family_join_the_parameter_table_and_figure1() {
+    use albert_lens::backend::Backend;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("params.csv");
+    let distil = "tests/fixtures/distilbert_mlm";
+    let also = ["--also", distil, "--also", "tests/fixtures/electra_disc"];
+    let args = [
+        &["--view", "parameters", "--compare", "bert-mini"][..],
+        &also[..],
+    ]
+    .concat();
+    ok(&render(&args, &p));
+    let csv = std::fs::read_to_string(&p).unwrap();
+    let lines: Vec<Vec<String>> = csv.lines().map(csv_fields).collect();
+    assert_eq!(
+        lines[0][1..],
+        ["albert-mini", "bert-mini", "distilbert_mlm", "electra_disc"]
+    );
+    let m = albert_lens::model::LoadedModel::open(std::path::Path::new(distil)).unwrap();
+    let own = albert_lens::params::Loaded::of(&m.config, &m.weights).backbone();
+    let total = lines.last().unwrap();
+    assert_eq!(total[3].parse::<f64>().unwrap() as usize, own);
+    let p = dir.path().join("f1.csv");
+    ok(&render(&["--view", "figure1", "--also", distil], &p));
+    let csv = std::fs::read_to_string(&p).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().map(csv_fields).collect();
+    assert_eq!(rows[0][3], "distilbert_mlm L2");
+    let input = m.encode(albert_lens::app::EXAMPLE_TEXT, None).unwrap();
+    let t = albert_lens::backend::CpuBackend::new()
+        .forward(&m.config, &m.weights, &input)
+        .unwrap();
+    let want = albert_lens::insight::figure1(&t, &t.kept_tokens(false));
+    for (layer, tr) in want.iter().enumerate() {
+        let got: f64 = rows[1 + layer][3].parse().unwrap();
+        assert!(
+            (got - tr.l2).abs() <= 1e-4 * tr.l2.max(1.0),
+            "layer {layer}"
+        );
     }
 }
 

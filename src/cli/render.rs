@@ -74,7 +74,8 @@ pub(crate) struct RenderArgs {
     /// a second model: Figure 1's other line, or for head / rollout the map main minus it
     #[arg(long)]
     compare: Option<PathBuf>,
-    /// parameters: more models counted beside --model and --compare (the flag repeated)
+    /// parameters, figure1: more models beside --model and --compare (the flag repeated): their
+    /// parameter columns, their Figure 1 lines
     #[arg(long)]
     also: Vec<PathBuf>,
     /// Figure 1 what-if: also run the (ALBERT) model with its shared layer applied these
@@ -267,17 +268,31 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     let method = method
         .filter(|_| mixing.is_none())
         .unwrap_or_else(|| "integrated-gradients".into());
-    let mut parameters_more = Vec::new();
-    for spec in also.iter().filter(|_| view == RenderView::Parameters) {
-        let dir = crate::resolve_model(spec)?;
-        let m = albert_lens::model::LoadedModel::open(&dir)
-            .with_context(|| format!("opening model {}", dir.display()))?;
-        let name = model_label(spec);
-        let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
-        parameters_more.extend(data.columns);
+    let (mut parameters_more, mut figure1_more) = (Vec::new(), Vec::new());
+    if view == RenderView::Parameters || view == RenderView::Figure1 {
+        let mut be = make_backend(one_backend(backend)?);
+        for spec in &also {
+            let name = model_label(spec);
+            if view == RenderView::Figure1 {
+                let (_, trace, _) = run_trace_on(
+                    spec,
+                    (&text, pair.as_deref()),
+                    &mut be,
+                    &ForwardOptions::default(),
+                )?;
+                figure1_more.push((name, trace));
+                continue;
+            }
+            let dir = crate::resolve_model(spec)?;
+            let m = albert_lens::model::LoadedModel::open(&dir)
+                .with_context(|| format!("opening model {}", dir.display()))?;
+            let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
+            parameters_more.extend(data.columns);
+        }
     }
     let mut opts = RenderOptions {
         parameters_more,
+        figure1_more,
         evaluation: None,
         changed: None,
         view,

@@ -98,6 +98,7 @@ pub struct Figure1Line {
 pub fn figure1_lines(
     main: (&str, &Trace),
     compare: Option<(&str, &Trace)>,
+    more: &[(&str, &Trace)],
     repeats: &[(usize, &Trace)],
     hide_special: bool,
 ) -> Vec<Figure1Line> {
@@ -111,8 +112,13 @@ pub fn figure1_lines(
     if let Some((name, t)) = compare {
         lines.push(line(name.to_string(), t, OKABE_ITO[3], false));
     }
+    // further models (the parameter table's) solid, the what-if dashed, in the other colours
+    let others = [0, 2, 5, 1, 6, 7];
+    for (i, (name, t)) in more.iter().enumerate() {
+        lines.push(line(name.to_string(), t, OKABE_ITO[others[i % 6]], false));
+    }
     for (i, (r, t)) in repeats.iter().enumerate() {
-        let color = OKABE_ITO[[0, 2, 5, 1, 6, 7][i % 6]];
+        let color = OKABE_ITO[others[(i + more.len()) % 6]];
         lines.push(line(format!("{} x{r}", main.0), t, color, true));
     }
     lines

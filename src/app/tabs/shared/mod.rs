@@ -21,7 +21,7 @@ use egui::Vec2;
 use std::sync::Arc;
 
 mod params_table;
-use params_table::Counted;
+use params_table::{Counted, MoreKey, Opened};
 
 /// What the tab persists.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -61,8 +61,15 @@ type CompareKey = (u64, u64);
 type RepeatKey = (u64, u64, Vec<usize>);
 /// The JS matrices' key: the main trace's generation, the comparison run's key, the mode.
 type JsKey = (u64, Option<CompareKey>, JsMode);
-/// Figure 1's cache key: trace generation, comparison and what-if keys, special tokens hidden.
-type Fig1Key = (u64, Option<CompareKey>, Option<RepeatKey>, bool);
+/// Figure 1's cache key: trace generation, comparison, what-if and further models' keys,
+/// special tokens hidden.
+type Fig1Key = (
+    u64,
+    Option<CompareKey>,
+    Option<RepeatKey>,
+    Option<MoreKey>,
+    bool,
+);
 /// A what-if thumbnail: (what-if key, repetitions, colormap, the shared scale's top as bits)
 /// and its texture.
 type RepeatTexture = ((RepeatKey, usize, Colormap, u32), egui::TextureHandle);
@@ -79,7 +86,9 @@ pub struct SharedTab {
     /// the tooltip of the hovered JS cell
     pub hover_text: Option<String>,
     /// the models counted beside the window's two, once opened off the UI thread
-    more: Job<Vec<String>, Counted>,
+    more: Job<MoreKey, Counted>,
+    /// the typed models, kept open while listed
+    opened: Opened,
     /// the list whose failures the status bar has shown
     more_reported: Option<Vec<String>>,
     /// the model being typed into the parameter table
@@ -129,6 +138,7 @@ impl SharedTab {
 
     /// Asks for the comparison model's run and the what-if when the input or a model changed.
     fn ask(&mut self, cx: &mut Session) {
+        self.ask_more(cx);
         if let Some(e) = self.compare.poll_err() {
             cx.status.error = Some(format!("comparison model: {e}"));
         }
@@ -177,16 +187,22 @@ impl SharedTab {
         }
     }
 
-    /// Figure 1's lines: the main model, the comparison model, and the what-if repetitions.
+    /// Figure 1's lines: the main model, the comparison model, the models typed into the
+    /// parameter table, and the what-if repetitions.
     fn figure1_lines(&self, cx: &Session, trace: &Trace) -> Vec<Figure1Line> {
         let repeats: Vec<(usize, &Trace)> = self
             .repeats()
             .map(|r| r.iter().map(|(n, t)| (*n, t.as_ref())).collect())
             .unwrap_or_default();
+        let more: Vec<(&str, &Trace)> = self
+            .more_runs()
+            .filter_map(|r| Some((r.column.model.as_str(), r.trace.as_deref()?)))
+            .collect();
         let (main, compare) = (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare));
         scenes::figure1_lines(
             (&main, trace),
             self.compare_trace().map(|c| (compare.as_str(), c.as_ref())),
+            &more,
             &repeats,
             cx.settings.hide_special,
         )
@@ -229,6 +245,7 @@ impl SharedTab {
             cx.trace_gen,
             self.compare_key(),
             self.repeat_key(),
+            self.more_key(),
             cx.settings.hide_special,
         );
         if self.fig1.as_ref().is_none_or(|(k, _)| *k != key) {

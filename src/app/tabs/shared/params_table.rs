@@ -1,14 +1,33 @@
 //! The Shared-vs-unshared tab's parameter table: the window's two models and any more typed
-//! in (opened and counted off the UI thread), drawn from [`views::parameters`]; and the
-//! calculator of the paper's Tables 1, 3 and 4.
+//! in (opened, counted and run on the text off the UI thread, with the session's backend: their
+//! runs are Figure 1's further lines), drawn from [`views::parameters`]; and the calculator of
+//! the paper's Tables 1, 3 and 4.
 
 use super::SharedTab;
 use crate::app::jobs;
 use crate::app::session::Session;
 use crate::app::tabs::export_button;
 use crate::app::worker::ModelSlot;
+use crate::model::{LoadedModel, Trace};
 use crate::params::{self, Sharing};
 use crate::views;
+use std::sync::{Arc, Mutex};
+
+/// A model counted beside the window's two: its column of the table, and its run on the text
+/// (None before there is a text).
+#[derive(Clone)]
+pub(super) struct MoreRun {
+    pub column: views::parameters::Column,
+    pub trace: Option<Arc<Trace>>,
+}
+
+/// One result per typed model: its run, or an error naming it.
+pub(super) type Counted = Vec<Result<MoreRun, String>>;
+/// The typed models and the input's sequence number they ran on.
+pub(super) type MoreKey = (Vec<String>, u64);
+/// The models opened for the table, kept while they are listed (a new text re-runs them
+/// without reading them again).
+pub(super) type Opened = Arc<Mutex<Vec<(String, Arc<LoadedModel>)>>>;
 
 impl SharedTab {
     /// The parameter table: the main and comparison models, then the models counted beside them.
@@ -22,24 +41,51 @@ impl SharedTab {
                     views::parameters::column(&i.source.label(), family, &i.arch, i.params)
                 })
                 .collect();
-        if let Some(Ok(more)) = self.more.current() {
-            columns.extend(more.iter().filter_map(|r| r.as_ref().ok()).cloned());
-        }
+        columns.extend(self.more_runs().map(|r| r.column.clone()));
         views::parameters::Data { columns }
     }
 
-    pub(super) fn params_section(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+    /// The typed models' runs, once they have run.
+    pub(super) fn more_runs(&self) -> impl Iterator<Item = &MoreRun> {
+        let runs = match self.more.current() {
+            Some(Ok(r)) => r.as_slice(),
+            _ => &[],
+        };
+        runs.iter().filter_map(|r| r.as_ref().ok())
+    }
+
+    /// The key of the typed models' latest good runs (Figure 1's cache key).
+    pub(super) fn more_key(&self) -> Option<MoreKey> {
+        self.more
+            .latest()
+            .filter(|r| r.1.is_ok())
+            .map(|r| r.0.clone())
+    }
+
+    /// Asks for the typed models' columns and runs when the list or the text changed.
+    pub(super) fn ask_more(&mut self, cx: &mut Session) {
         if let Some(e) = self.more.poll_err() {
             cx.status.error = Some(format!("counting more models: {e}"));
         }
         let more = self.settings.parameters.more.clone();
         if more.is_empty() {
             self.more.reset();
-        } else if let Some(ticket) = self.more.ask(more.clone(), &cx.wake) {
+            if let Ok(mut o) = self.opened.lock() {
+                o.clear();
+            }
+            return;
+        }
+        let key = (more.clone(), cx.input.seq);
+        if let Some(ticket) = self.more.ask(key, &cx.wake) {
+            let text = (cx.input.seq > 0).then(|| (cx.input.text.clone(), cx.input.pair.clone()));
+            let (choice, opened) = (cx.backend_choice, self.opened.clone());
             jobs::spawn("counting parameters", ticket, move |ctl| {
-                count_models(&more, ctl)
+                count_models(&more, text, choice, &opened, ctl)
             });
         }
+    }
+
+    pub(super) fn params_section(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
         let data = self.parameters_data(cx);
         if !data.columns.is_empty() {
             ui.label("From the loaded weights (the [CLS] pooler is not loaded and not counted):");
@@ -79,7 +125,7 @@ impl SharedTab {
         // a model that cannot be opened is named once in the status bar and beside its chip;
         // the others stay in the table
         let failures: Vec<String> = match self.more.latest() {
-            Some((k, Ok(r))) if *k == self.settings.parameters.more => {
+            Some((k, Ok(r))) if k.0 == self.settings.parameters.more => {
                 r.iter().filter_map(|x| x.as_ref().err().cloned()).collect()
             }
             _ => Vec::new(),
@@ -205,27 +251,61 @@ impl SharedTab {
     }
 }
 
-/// The parameter columns of models typed into the table (a folder, hub:ID or built-in name),
-/// each opened and counted, and let go again; one that cannot be opened is an error naming it.
-pub(super) type Counted = Vec<Result<views::parameters::Column, String>>;
-
-fn count_models(specs: &[String], ctl: &jobs::Control) -> Result<Counted, String> {
+/// The models typed into the table (a folder, hub:ID or built-in name): each opened (or taken
+/// from `opened`), counted, and run on the text with the chosen backend; one that cannot be
+/// opened or run is an error naming it, the others stand.
+fn count_models(
+    specs: &[String],
+    text: Option<(String, Option<String>)>,
+    choice: crate::backend::BackendChoice,
+    opened: &Opened,
+    ctl: &jobs::Control,
+) -> Result<Counted, String> {
+    use crate::backend::Backend;
+    let mut backend = crate::backend::FallbackBackend::new(choice);
     let mut out = Vec::new();
+    // only the listed models stay open
+    if let Ok(mut o) = opened.lock() {
+        o.retain(|(s, _)| specs.contains(s));
+    }
     for spec in specs {
         if ctl.cancelled() {
             return Err("cancelled".into());
         }
         let source = crate::model::ModelSource::parse(std::path::Path::new(spec));
-        let open = || -> crate::Result<views::parameters::Column> {
-            let dir = source.folder(&mut |_, _| !ctl.cancelled())?;
-            let m = crate::model::LoadedModel::open(&dir)?;
-            Ok(
-                views::parameters::derive(&[(&source.label(), &m.config, &m.weights)])
-                    .columns
-                    .remove(0),
-            )
+        let cached = opened
+            .lock()
+            .ok()
+            .and_then(|o| o.iter().find(|(s, _)| s == spec).map(|(_, m)| m.clone()));
+        let mut run = || -> crate::Result<MoreRun> {
+            let m = match cached.clone() {
+                Some(m) => m,
+                None => {
+                    let dir = source.folder(&mut |_, _| !ctl.cancelled())?;
+                    let m = Arc::new(LoadedModel::open(&dir)?);
+                    if let Ok(mut o) = opened.lock() {
+                        o.push((spec.clone(), m.clone()));
+                    }
+                    m
+                }
+            };
+            let label = source.label();
+            let columns = views::parameters::derive(&[(&label, &m.config, &m.weights)]).columns;
+            let trace = match &text {
+                Some((t, pair)) => {
+                    let input = m.encode(t, pair.as_deref())?;
+                    Some(Arc::new(backend.forward(&m.config, &m.weights, &input)?))
+                }
+                None => None,
+            };
+            Ok(MoreRun {
+                column: columns.into_iter().next().ok_or_else(|| {
+                    crate::LensError::Compute("the parameter table has no column".into())
+                })?,
+                trace,
+            })
         };
-        out.push(open().map_err(|e| format!("{spec}: {e}")));
+        out.push(run().map_err(|e| format!("{spec}: {e}")));
     }
     Ok(out)
 }
