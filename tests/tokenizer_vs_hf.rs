@@ -190,3 +190,16 @@ fn fairseq_pairs_keep_their_segments_but_feed_zero_type_ids() {
         .iter()
         .all(|&t| t == 0));
 }
+
+/// A tokenizer.json whose normalizer and pre-tokenizer differ from what the class builds
+/// (lower-casing, another prefix-space rule): transformers 5 builds the class's own for
+/// RoBERTa and XLM-R, keeping the file's vocabulary and post-processor, and so does albert-lens.
+#[test]
+fn fairseq_tokenizers_build_their_class_pipeline_over_the_files() {
+    check("roberta_odd_json", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+    check("xlmr_odd_json", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+}

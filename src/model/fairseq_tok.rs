@@ -90,9 +90,7 @@ pub fn byte_level_bpe(
         .build()
         .map_err(|e| err(merges_path, e))?;
     let mut t = Tokenizer::new(model);
-    let level = ByteLevel::new(sp.add_prefix_space, true, true);
-    t.with_pre_tokenizer(Some(level));
-    t.with_decoder(Some(ByteLevelDecoder::new(sp.add_prefix_space, true, true)));
+    byte_level_pipeline(&mut t, sp);
     add_specials(&mut t, sp, vocab_path)?;
     let id = |s: &str| {
         t.token_to_id(s)
@@ -134,11 +132,43 @@ pub fn fairseq_spm(path: &Path, sp: &Specials, limit: u64) -> Result<Tokenizer> 
     vocab.push((sp.mask.clone(), 0.0));
     let model = Unigram::from(vocab, Some(3), false).map_err(|e| err(path, e))?;
     let mut t = Tokenizer::new(model);
-    if !m.precompiled_charsmap.is_empty() {
-        spm::check_charsmap(&m.precompiled_charsmap).map_err(|e| err(path, e))?;
-        let p = Precompiled::from(&m.precompiled_charsmap)
-            .map_err(|e| err(path, format!("its character map is corrupt: {e}")))?;
-        t.with_normalizer(Some(p)).map_err(|e| err(path, e))?;
+    let charsmap =
+        (!m.precompiled_charsmap.is_empty()).then_some(m.precompiled_charsmap.as_slice());
+    fairseq_spm_pipeline(&mut t, charsmap, sp).map_err(|e| err(path, e))?;
+    add_specials(&mut t, sp, path)?;
+    let pp = template(&t, sp).map_err(|e| err(path, e))?;
+    t.with_post_processor(Some(pp));
+    Ok(t)
+}
+
+/// RoBERTa's normalizer (none), pre-tokenizer and decoder as transformers 5's class builds them
+/// (`add_prefix_space` from tokenizer_config.json), whatever a tokenizer.json says.
+pub fn byte_level_pipeline(t: &mut Tokenizer, sp: &Specials) {
+    // Tokenizer::with_normalizer(None) cannot fail
+    let _ = t.with_normalizer(None::<Precompiled>);
+    t.with_pre_tokenizer(Some(ByteLevel::new(sp.add_prefix_space, true, true)));
+    t.with_decoder(Some(ByteLevelDecoder::new(sp.add_prefix_space, true, true)));
+}
+
+/// XLM-R's normalizer (its SentencePiece character map, when it has one), pre-tokenizer
+/// (whitespace split, then "▁" word starts) and decoder as transformers 5's class builds them,
+/// whatever a tokenizer.json says.
+pub fn fairseq_spm_pipeline(
+    t: &mut Tokenizer,
+    charsmap: Option<&[u8]>,
+    sp: &Specials,
+) -> std::result::Result<(), String> {
+    match charsmap {
+        Some(map) => {
+            spm::check_charsmap(map)?;
+            let p =
+                Precompiled::from(map).map_err(|e| format!("its character map is corrupt: {e}"))?;
+            t.with_normalizer(Some(p)).map_err(|e| e.to_string())?;
+        }
+        None => {
+            t.with_normalizer(None::<Precompiled>)
+                .map_err(|e| e.to_string())?;
+        }
     }
     let scheme = if sp.add_prefix_space {
         PrependScheme::Always
@@ -150,10 +180,7 @@ pub fn fairseq_spm(path: &Path, sp: &Specials, limit: u64) -> Result<Tokenizer> 
         Metaspace::new('▁', scheme, true).into(),
     ])));
     t.with_decoder(Some(MetaspaceDecoder::new('▁', scheme, true)));
-    add_specials(&mut t, sp, path)?;
-    let pp = template(&t, sp).map_err(|e| err(path, e))?;
-    t.with_post_processor(Some(pp));
-    Ok(t)
+    Ok(())
 }
 
 /// The special tokens as added tokens (`<mask>` takes the space before it, as in RoBERTa).

@@ -3,9 +3,9 @@
 //! added tokens and post-processor, with the class's own normalizer and pre-tokenizer), otherwise
 //! from `spiece.model` (ALBERT) or `vocab.txt` (BERT and the WordPiece families).
 //! `tokenizer_config.json` options (do_lower_case, keep_accents, strip_accents,
-//! tokenize_chinese_chars) are honoured. The fairseq families (RoBERTa, XLM-R) keep their
-//! tokenizer.json's own pipeline, or are built from their vocabulary files
-//! ([`super::fairseq_tok`]).
+//! tokenize_chinese_chars) are honoured. The fairseq families (RoBERTa, XLM-R) likewise: the
+//! file's vocabulary, added tokens and post-processor with the class's normalizer and
+//! pre-tokenizer, or everything built from their vocabulary files ([`super::fairseq_tok`]).
 
 use crate::error::{LensError, Result};
 use crate::model::config::{ModelConfig, ModelType};
@@ -381,8 +381,19 @@ impl LensTokenizer {
                     BertPreTokenizer,
                 )));
             }
-            // the file's own normalizer and pre-tokenizer: what the class builds and saves
-            Tokenization::ByteLevelBpe | Tokenization::FairseqSentencePiece => {}
+            // as the class builds them, whatever the file says (transformers 5 does the same)
+            Tokenization::ByteLevelBpe => {
+                super::fairseq_tok::byte_level_pipeline(&mut inner, &o.fairseq());
+            }
+            Tokenization::FairseqSentencePiece => {
+                let charsmap = precompiled_from_json(&bytes);
+                super::fairseq_tok::fairseq_spm_pipeline(
+                    &mut inner,
+                    charsmap.as_deref(),
+                    &o.fairseq(),
+                )
+                .map_err(|e| tok_err(path, e))?;
+            }
         }
         if inner.get_post_processor().is_none() {
             let pp = match o.family.tokenization {
