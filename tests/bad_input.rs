@@ -443,3 +443,45 @@ fn writing_a_trace_to_a_folder_or_a_full_disk_says_cannot_write() {
         assert!(msg.starts_with("cannot write /dev/full"), "{msg}");
     }
 }
+
+/// The fairseq vocabulary files, broken: a vocab.json that is not a JSON map, a merges.txt line
+/// that is not a merge, a missing merges.txt, a sentencepiece.bpe.model that is not one. Each is
+/// an error naming the file (and the line).
+#[test]
+fn broken_fairseq_vocabulary_files_are_named() {
+    let (_t, d) = copy_fixture("roberta_vocab_only");
+    std::fs::write(d.join("vocab.json"), "[1, 2, 3]").unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("vocab.json") && msg.contains("not a vocabulary"),
+        "{msg}"
+    );
+
+    let (_t, d) = copy_fixture("roberta_vocab_only");
+    let merges = std::fs::read_to_string(d.join("merges.txt")).unwrap();
+    std::fs::write(d.join("merges.txt"), format!("{merges}\na b c\n")).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("merges.txt") && msg.contains("is not a merge"),
+        "{msg}"
+    );
+
+    let (_t, d) = copy_fixture("roberta_vocab_only");
+    std::fs::remove_file(d.join("merges.txt")).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(
+        msg.contains("merges.txt") && msg.contains("missing"),
+        "{msg}"
+    );
+
+    let (_t, d) = copy_fixture("xlmr_spm_only");
+    std::fs::write(d.join("sentencepiece.bpe.model"), b"\x00\x01garbage").unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(msg.contains("sentencepiece.bpe.model"), "{msg}");
+
+    // a RoBERTa folder with no tokenizer at all names what it needs
+    let (_t, d) = copy_fixture("roberta_vocab_only");
+    std::fs::remove_file(d.join("vocab.json")).unwrap();
+    let (_, msg) = open_err(&d);
+    assert!(msg.contains("tokenizer.json or vocab.json"), "{msg}");
+}

@@ -294,6 +294,12 @@ fn more_models_of_any_family_join_the_parameter_table_and_figure1() {
             "layer {layer}"
         );
     }
+    // a model that is not there is named, and nothing is written
+    let p = dir.path().join("none.csv");
+    let o = render(&["--view", "parameters", "--also", "/no/such/model"], &p);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/model"));
+    assert!(!p.exists());
 }
 
 /// Bad requests: an unknown extension, a lens without [MASK], the what-if on a BERT, a layer
