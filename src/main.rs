@@ -123,15 +123,7 @@ enum Command {
     /// importance (Michel et al. 2019) and the pruning curve, written to a safetensors file
     Heads(cli::heads::HeadsArgs),
     /// Run a model on a text and print, per layer, the token each token attends to most
-    Summary {
-        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
-        #[arg(long, default_value = "albert-mini")]
-        model: PathBuf,
-        #[arg(long, default_value = albert_lens::app::EXAMPLE_TEXT)]
-        text: String,
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-    },
+    Summary(cli::summary::SummaryArgs),
     /// Measure the app's frame time headless: a 512 x 512 head heatmap, and the 144 thumbnails
     /// of a 12 x 12 model at N = 128 (ALBERT-base shapes, random weights)
     BenchUi {
@@ -141,87 +133,16 @@ enum Command {
     },
     /// Check a backend against the golden outputs of transformers (tests/fixtures/golden) and,
     /// for the GPU, against the CPU reference at ALBERT-base size
-    Verify {
-        #[arg(long, value_enum, default_value = "gpu")]
-        backend: BackendChoice,
-        /// fast: measure the cooperative-matrix path's error (reported, not held to the
-        /// exact path's tolerances)
-        #[arg(long, value_enum, default_value = "exact")]
-        precision: PrecisionArg,
-        /// folder holding the fixture models and golden/
-        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))]
-        fixtures: PathBuf,
-    },
+    Verify(cli::verify::VerifyArgs),
     /// Draw one view as a figure (.png, .svg) or write its matrix (.csv, .npy, .safetensors),
     /// headless: no window is opened
     Render(cli::render::RenderArgs),
     /// Run a corpus through a model and write what every head does on it (Clark et al.'s and
     /// Kobayashi et al.'s statistics, the heads' JS distances) to a safetensors file; `corpus
     /// merge A B ... --out C` combines shards
-    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-    Corpus {
-        #[command(subcommand)]
-        merge: Option<cli::corpus::CorpusCommand>,
-        /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
-        #[arg(long, default_value = "albert-mini")]
-        model: PathBuf,
-        /// "builtin" (held-out Brown sentences) or a file: one text per line, TAB before a
-        /// second segment; or .jsonl with "text" and "pair"
-        #[arg(long, default_value = "builtin")]
-        corpus: String,
-        /// texts per forward pass, 1 to 1024 (on 2 cores 8 to 32 run within 10% of each other)
-        #[arg(long, default_value_t = 16, value_parser = cli::ranges::count(albert_lens::ranges::BATCH))]
-        batch: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
-        /// run only the lines whose 0-based index is i modulo n (e.g. 0/4)
-        #[arg(long, value_parser = albert_lens::corpus::parse_shard)]
-        shard: Option<(usize, usize)>,
-        /// stop after this many texts (reading stops there too)
-        #[arg(long, value_parser = cli::ranges::positive64())]
-        limit: Option<u64>,
-        /// output file (.safetensors)
-        #[arg(long, required = true, value_parser = cli::ranges::safetensors_out)]
-        out: Option<PathBuf>,
-    },
+    Corpus(cli::corpus::CorpusArgs),
     /// Measure forward latency on random weights of real model shapes
-    Bench {
-        #[arg(long, value_enum, default_value = "both")]
-        backend: BackendChoice,
-        /// model shapes: albert-base, albert-large, bert-base
-        #[arg(long, value_delimiter = ',', default_value = "albert-base,bert-base")]
-        models: Vec<String>,
-        /// token counts (each 1 to 8192)
-        #[arg(long, value_delimiter = ',', default_value = "128,512", value_parser = cli::ranges::count(1..=8192))]
-        tokens: Vec<usize>,
-        /// timed runs per case (the median is reported; 1 to 1000)
-        #[arg(long, default_value_t = 5, value_parser = cli::ranges::count(1..=1000))]
-        iters: usize,
-        /// the GPU's weight products: exact (f32) or fast (cooperative matrices)
-        #[arg(long, value_enum, default_value = "exact")]
-        precision: PrecisionArg,
-        /// also time GPU matmuls (4096^3 and ALBERT-base's layer shapes)
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        matmul: bool,
-        /// corpus throughput instead: built-in sentences through the forward pass and the head
-        /// statistics, texts/s per batch size (compare tools/bench/hf_corpus.py)
-        #[arg(long)]
-        corpus: bool,
-        /// corpus: batch sizes (each 1 to 1024)
-        #[arg(long, value_delimiter = ',', default_value = "1,8,32,128", value_parser = cli::ranges::count(albert_lens::ranges::BATCH))]
-        batches: Vec<usize>,
-        /// corpus: how many built-in sentences (1 to 100000)
-        #[arg(long, default_value_t = 256, value_parser = cli::ranges::count(1..=100_000))]
-        texts: usize,
-        /// context mixing instead: each method's time and the peak memory on the CPU (compare
-        /// tools/bench/contributions_torch.py); flow up to 64 tokens
-        #[arg(long)]
-        contributions: bool,
-        /// contributions: value zeroing only up to this many tokens (its N² rows through the
-        /// feed-forward take minutes at 512 on two cores)
-        #[arg(long, default_value_t = 128)]
-        vz_max_tokens: usize,
-    },
+    Bench(cli::bench::BenchArgs),
 }
 
 /// A figure theme (light, dark, presentation) and a colormap (viridis, magma, cividis) by name.
@@ -348,87 +269,15 @@ fn run(cli: Cli) -> Result<()> {
             one_backend(cli.backend)?;
             run_window(cli)
         }
-        Some(Command::Summary {
-            model,
-            text,
-            backend,
-        }) => cli::summary(&model, &text, one_backend(backend)?),
+        Some(Command::Summary(args)) => cli::summary::run(args),
         Some(Command::BenchUi { frames }) => albert_lens::app::frame_bench::run(frames.max(5)),
         Some(Command::Trace(args)) => cli::trace::run(args),
-        Some(Command::Verify {
-            backend,
-            precision,
-            fixtures,
-        }) => cli::verify(one_backend(backend)?, precision.lib(), &fixtures),
+        Some(Command::Verify(args)) => cli::verify::run(args),
         Some(Command::Attribute(args)) => cli::attribute::run(args),
         Some(Command::Heads(args)) => cli::heads::run(args),
         Some(Command::Render(args)) => cli::render::run(args),
-        Some(Command::Corpus {
-            merge: Some(cli::corpus::CorpusCommand::Merge { files, out }),
-            ..
-        }) => cli::corpus::merge(&files, &out),
-        Some(Command::Corpus {
-            merge:
-                Some(cli::corpus::CorpusCommand::Figure {
-                    stats,
-                    compare,
-                    view,
-                    stat,
-                    theme,
-                    colormap,
-                    scale,
-                    out,
-                }),
-            ..
-        }) => cli::corpus::figure(
-            (&stats, compare.as_deref()),
-            (&view, &stat),
-            (theme, colormap, scale),
-            &out,
-        ),
-        Some(Command::Corpus {
-            merge: None,
-            model,
-            corpus,
-            batch,
-            backend,
-            shard,
-            limit,
-            out,
-        }) => {
-            let out = out.context("give --out FILE.safetensors")?;
-            let opts = albert_lens::corpus::CorpusOptions {
-                batch: batch.max(1),
-                shard: shard.unwrap_or((0, 1)),
-                limit,
-                model_name: model.display().to_string(),
-            };
-            cli::corpus::run(&model, &corpus, one_backend(backend)?, &opts, &out)
-        }
-        Some(Command::Bench {
-            backend,
-            models,
-            tokens,
-            iters,
-            precision,
-            matmul,
-            corpus,
-            batches,
-            texts,
-            contributions,
-            vz_max_tokens,
-        }) => {
-            if contributions {
-                let rows = albert_lens::bench::run_contributions(&models, &tokens, vz_max_tokens)?;
-                println!("{}", rows.join("\n"));
-                Ok(())
-            } else if corpus {
-                cli::corpus::bench(one_backend(backend)?, &models, &batches, texts, iters)
-            } else {
-                let gpu_opts = (precision.lib(), matmul);
-                cli::bench(backend, &models, &tokens, iters.max(1), gpu_opts)
-            }
-        }
+        Some(Command::Corpus(args)) => cli::corpus::run_args(args),
+        Some(Command::Bench(args)) => cli::bench::run(args),
     }
 }
 

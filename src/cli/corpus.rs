@@ -215,3 +215,69 @@ pub(crate) fn figure(
     );
     Ok(())
 }
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct CorpusArgs {
+    #[command(subcommand)]
+    pub(crate) merge: Option<CorpusCommand>,
+    /// model folder, hub:ID, or a built-in model (albert-mini, bert-mini)
+    #[arg(long, default_value = "albert-mini")]
+    pub(crate) model: PathBuf,
+    /// "builtin" (held-out Brown sentences) or a file: one text per line, TAB before a
+    /// second segment; or .jsonl with "text" and "pair"
+    #[arg(long, default_value = "builtin")]
+    pub(crate) corpus: String,
+    /// texts per forward pass, 1 to 1024 (on 2 cores 8 to 32 run within 10% of each other)
+    #[arg(long, default_value_t = 16, value_parser = super::ranges::count(albert_lens::ranges::BATCH))]
+    pub(crate) batch: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) backend: BackendChoice,
+    /// run only the lines whose 0-based index is i modulo n (e.g. 0/4)
+    #[arg(long, value_parser = albert_lens::corpus::parse_shard)]
+    pub(crate) shard: Option<(usize, usize)>,
+    /// stop after this many texts (reading stops there too)
+    #[arg(long, value_parser = super::ranges::positive64())]
+    pub(crate) limit: Option<u64>,
+    /// output file (.safetensors)
+    #[arg(long, required = true, value_parser = super::ranges::safetensors_out)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `corpus`: a run, or its `merge` / `figure` subcommands.
+pub(crate) fn run_args(a: CorpusArgs) -> Result<()> {
+    match a.merge {
+        Some(CorpusCommand::Merge { files, out }) => merge(&files, &out),
+        Some(CorpusCommand::Figure {
+            stats,
+            compare,
+            view,
+            stat,
+            theme,
+            colormap,
+            scale,
+            out,
+        }) => figure(
+            (&stats, compare.as_deref()),
+            (&view, &stat),
+            (theme, colormap, scale),
+            &out,
+        ),
+        None => {
+            let out = a.out.context("give --out FILE.safetensors")?;
+            let opts = CorpusOptions {
+                batch: a.batch.max(1),
+                shard: a.shard.unwrap_or((0, 1)),
+                limit: a.limit,
+                model_name: a.model.display().to_string(),
+            };
+            run(
+                &a.model,
+                &a.corpus,
+                crate::one_backend(a.backend)?,
+                &opts,
+                &out,
+            )
+        }
+    }
+}
