@@ -8,6 +8,7 @@ pub mod family;
 pub mod host;
 pub mod hub;
 pub mod hub_cache;
+pub mod input;
 pub mod internals;
 pub mod mlm;
 pub mod source;
