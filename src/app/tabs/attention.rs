@@ -8,7 +8,7 @@ use crate::analysis::{HeadSel, Measure};
 use crate::app::jobs::Job;
 use crate::app::session::Session;
 use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
-use crate::app::widgets::model_grid::{self, Atlas};
+use crate::app::widgets::model_grid::{self, Atlas, AtlasKey};
 use crate::app::widgets::token_links::{self, LinkLayer, HEAD_COLORS};
 use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::Colormap;
@@ -140,9 +140,6 @@ type DiffKey = (u64, DiffMode, u64);
 /// Models with up to this many attention cells (layers × heads × N²) have their model-view
 /// atlas made on the UI thread (under a millisecond); larger ones on a thread of their own.
 const ATLAS_SYNC_CELLS: usize = 1 << 20;
-
-/// The model view's atlas key: trace generation, hide special, renormalise, shared scale.
-type AtlasKey = (u64, bool, bool, bool, bool);
 
 #[derive(Default)]
 pub struct AttentionTab {
@@ -456,13 +453,13 @@ impl AttentionTab {
 
     fn model_view(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Arc<Trace>) {
         let (p, s) = (&cx.settings, &self.settings);
-        let key = (
-            cx.trace_gen,
-            p.hide_special,
-            s.renormalise,
-            s.shared_scale,
-            s.words,
-        );
+        let key = AtlasKey {
+            trace_gen: cx.trace_gen,
+            hide_special: p.hide_special,
+            renormalise: s.renormalise,
+            shared_scale: s.shared_scale,
+            words: s.words,
+        };
         if self.atlas.as_ref().is_none_or(|(k, _)| *k != key) {
             let keep = trace.kept_tokens(p.hide_special);
             let (renorm, shared) = (s.renormalise, s.shared_scale);

@@ -30,6 +30,17 @@ pub fn downsample(map: &[f32], n: usize, t: usize) -> Vec<f32> {
     out
 }
 
+/// What a model view's atlas is made from (the trace's generation and the view's switches): a
+/// change of any remakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtlasKey {
+    pub trace_gen: u64,
+    pub hide_special: bool,
+    pub renormalise: bool,
+    pub shared_scale: bool,
+    pub words: bool,
+}
+
 /// Every head of every layer in one texture atlas (layers down, heads across), each thumbnail
 /// scaled to [0, 1] by its own maximum (`shared == false`) or by 1 (`shared`).
 pub struct Atlas {

@@ -81,49 +81,67 @@ impl<'a> Host<'a> {
     }
 }
 
+/// A weight and its bias as host floats.
+struct Pair<'a> {
+    w: Host<'a>,
+    b: Host<'a>,
+}
+
+impl<'a> Pair<'a> {
+    fn of(w: &'a Tensor, b: &'a Tensor) -> Result<Self> {
+        Ok(Pair {
+            w: Host::of(w)?,
+            b: Host::of(b)?,
+        })
+    }
+
+    fn linear(&self) -> Result<layer::Linear<'_>> {
+        Ok(layer::Linear {
+            w: self.w.slice()?,
+            b: self.b.slice()?,
+        })
+    }
+
+    fn norm(&self) -> Result<layer::Norm<'_>> {
+        Ok(layer::Norm {
+            w: self.w.slice()?,
+            b: self.b.slice()?,
+        })
+    }
+}
+
 /// The host floats of every weight of one layer, borrowed for a pass.
-struct LayerHosts<'a>([Host<'a>; 12]);
+struct LayerHosts<'a> {
+    qkv: Pair<'a>,
+    attn_out: Pair<'a>,
+    attn_ln: Pair<'a>,
+    ffn: Pair<'a>,
+    ffn_out: Pair<'a>,
+    out_ln: Pair<'a>,
+}
 
 impl<'a> LayerHosts<'a> {
     fn of(l: &'a EncoderLayer) -> Result<Self> {
-        let lin = |x: &'a Linear| [&x.w, &x.b];
-        let ln = |x: &'a LayerNormWeights| [&x.w, &x.b];
-        let ts: [&Tensor; 12] = {
-            let [a, b] = lin(&l.qkv);
-            let [c, d] = lin(&l.attn_out);
-            let [e, f] = ln(&l.attn_ln);
-            let [g, h] = lin(&l.ffn);
-            let [i, j] = lin(&l.ffn_out);
-            let [k, m] = ln(&l.out_ln);
-            [a, b, c, d, e, f, g, h, i, j, k, m]
-        };
-        let hosts: Vec<Host<'a>> = ts.into_iter().map(Host::of).collect::<Result<_>>()?;
-        Ok(LayerHosts(hosts.try_into().map_err(|_| {
-            LensError::Compute("a layer has the wrong number of weights".into())
-        })?))
+        let lin = |x: &'a Linear| Pair::of(&x.w, &x.b);
+        let ln = |x: &'a LayerNormWeights| Pair::of(&x.w, &x.b);
+        Ok(LayerHosts {
+            qkv: lin(&l.qkv)?,
+            attn_out: lin(&l.attn_out)?,
+            attn_ln: ln(&l.attn_ln)?,
+            ffn: lin(&l.ffn)?,
+            ffn_out: lin(&l.ffn_out)?,
+            out_ln: ln(&l.out_ln)?,
+        })
     }
 
     fn layer(&self) -> Result<layer::Layer<'_>> {
-        let s = |i: usize| self.0[i].slice();
-        let lin = |i: usize| -> Result<layer::Linear<'_>> {
-            Ok(layer::Linear {
-                w: s(i)?,
-                b: s(i + 1)?,
-            })
-        };
-        let ln = |i: usize| -> Result<layer::Norm<'_>> {
-            Ok(layer::Norm {
-                w: s(i)?,
-                b: s(i + 1)?,
-            })
-        };
         Ok(layer::Layer {
-            qkv: lin(0)?,
-            attn_out: lin(2)?,
-            attn_ln: ln(4)?,
-            ffn: lin(6)?,
-            ffn_out: lin(8)?,
-            out_ln: ln(10)?,
+            qkv: self.qkv.linear()?,
+            attn_out: self.attn_out.linear()?,
+            attn_ln: self.attn_ln.norm()?,
+            ffn: self.ffn.linear()?,
+            ffn_out: self.ffn_out.linear()?,
+            out_ln: self.out_ln.norm()?,
         })
     }
 }
