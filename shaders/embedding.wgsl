@@ -1,4 +1,4 @@
-// Embedding family: out[t] = LayerNorm(word[id_t] + position[t] + token_type[type_t]) * w + b,
+// Embedding family: out[t] = LayerNorm(word[id_t] + position[pos_t] + token_type[type_t]) * w + b,
 // one workgroup per token. For ALBERT the result [N, E] then goes through the E -> H projection
 // (a matmul); for BERT (E = H) it is hidden state 0 itself.
 //
@@ -12,6 +12,7 @@
 //   6: storage   w          [E]       read
 //   7: storage   b          [E]       read
 //   8: storage   out        [N, E]    read_write
+//   9: storage   positions  [N]       read (u32): each token's row of the position table
 
 // (Params is shared with layernorm.wgsl; this kernel uses n, dim and eps.)
 struct Params {
@@ -34,6 +35,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> w: array<f32>;
 @group(0) @binding(7) var<storage, read> b: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read> positions: array<u32>;
 
 const WG: u32 = 256u;
 
@@ -45,9 +47,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let base = t * e;
     let wrow = ids[t] * e;
     let trow = type_ids[t] * e;
+    let prow = positions[t] * e;
     var s = 0.0;
     for (var i = tid; i < e; i += WG) {
-        let v = word[wrow + i] + position[base + i] + token_type[trow + i];
+        let v = word[wrow + i] + position[prow + i] + token_type[trow + i];
         out[base + i] = v;
         s += v;
     }

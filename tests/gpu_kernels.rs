@@ -186,6 +186,8 @@ fn add_layernorm_kernel_matches_cpu() {
     });
 }
 
+/// The embedding kernel gathers the word, position and type rows by id (positions given per
+/// token) and normalises, as the CPU does in f64.
 #[test]
 fn embedding_kernel_matches_cpu() {
     with_gpu(|gpu| {
@@ -200,15 +202,18 @@ fn embedding_kernel_matches_cpu() {
             let types: Vec<u32> = (0..n as u32)
                 .map(|i| u32::from(i >= n as u32 / 2))
                 .collect();
+            // rows of the position table in no particular order (RoBERTa's start at 2 and
+            // repeat the padding row for a padding token)
+            let positions: Vec<u32> = (0..n as u32).map(|i| (i * 5 + 2) % p as u32).collect();
             let got = gpu
-                .embedding(&ids, &types, &word, &pos, &tt, &w, &b, 1e-12)
+                .embedding((&ids, &positions), &types, &word, &pos, &tt, &w, &b, 1e-12)
                 .unwrap();
             let want: Vec<f32> = (0..n)
                 .flat_map(|i| {
                     let row: Vec<f64> = (0..dim)
                         .map(|j| {
                             f64::from(word[ids[i] as usize * dim + j])
-                                + f64::from(pos[i * dim + j])
+                                + f64::from(pos[positions[i] as usize * dim + j])
                                 + f64::from(tt[types[i] as usize * dim + j])
                         })
                         .collect();

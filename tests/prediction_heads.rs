@@ -44,7 +44,7 @@ fn check(name: &str) {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7);
+    assert!(checked >= 7, "{name}: {checked} cases");
 }
 
 #[test]

@@ -558,6 +558,13 @@ impl ModelConfig {
             .unwrap_or(self.hidden_act)
     }
 
+    /// Each token's row of the position table, as transformers computes it: 0, 1, 2, … — or,
+    /// where positions start after the padding index (RoBERTa, XLM-R), padding_idx + the count
+    /// of non-padding tokens so far, and padding_idx itself for a padding token.
+    pub fn position_ids(&self, ids: &[u32]) -> Vec<u32> {
+        position_ids(self.position_offset, ids)
+    }
+
     /// The longest input in tokens: the position table's rows from the first position id.
     pub fn max_len(&self) -> usize {
         self.max_position_embeddings - self.position_offset
@@ -570,6 +577,25 @@ impl ModelConfig {
             _ => self.type_vocab_size,
         }
     }
+}
+
+/// [`ModelConfig::position_ids`] for a first position id `offset` (0: positions from 0).
+pub fn position_ids(offset: usize, ids: &[u32]) -> Vec<u32> {
+    if offset == 0 {
+        return (0..ids.len() as u32).collect();
+    }
+    let pad = (offset - 1) as u32;
+    let mut seen = 0;
+    ids.iter()
+        .map(|&id| {
+            if id == pad {
+                pad
+            } else {
+                seen += 1;
+                pad + seen
+            }
+        })
+        .collect()
 }
 
 /// Largest repetition count the what-if accepts (each is a full forward pass).
@@ -623,6 +649,15 @@ mod tests {
                 erf(x)
             );
         }
+    }
+
+    /// transformers' `create_position_ids_from_input_ids`: padding_idx + the running count of
+    /// non-padding tokens, padding_idx for a padding token; 0, 1, 2, … without an offset.
+    #[test]
+    fn position_ids_follow_transformers() {
+        assert_eq!(position_ids(0, &[5, 1, 7]), vec![0, 1, 2]);
+        // RoBERTa: padding_idx 1, so offset 2; the <pad> (id 1) in the middle keeps row 1
+        assert_eq!(position_ids(2, &[0, 9, 1, 9, 2]), vec![2, 3, 1, 4, 5]);
     }
 
     #[test]

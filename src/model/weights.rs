@@ -318,13 +318,11 @@ impl ModelWeights {
             cfg.intermediate_size,
         );
         let word = t.tensor("embeddings.word_embeddings.weight", &[v, e]);
-        // the rows before the first position id (RoBERTa's padding offset) are never used
-        let position = t
-            .tensor(
-                "embeddings.position_embeddings.weight",
-                &[cfg.max_position_embeddings, e],
-            )
-            .and_then(|p| p.narrow(0, cfg.position_offset, cfg.max_len()).ok());
+        // every row: RoBERTa's padding row is the position of a padding token in the text
+        let position = t.tensor(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, e],
+        );
         let token_type = match family.token_types {
             TokenTypes::Absent => Tensor::zeros((1, e), candle_core::DType::F32, &Device::Cpu).ok(),
             _ => t.tensor(
@@ -500,7 +498,7 @@ impl ModelWeights {
         );
         let embeddings = Embeddings {
             word: mat(v, e)?,
-            position: mat(cfg.max_len(), e)?,
+            position: mat(cfg.max_position_embeddings, e)?,
             token_type: mat(cfg.type_vocab_size, e)?,
             ln: ln(e)?,
             projection: if cfg.has_projection() {

@@ -164,9 +164,10 @@ fn embed(
     let dev = Device::Cpu;
     let ids = Tensor::from_slice(&input.ids, n, &dev)?;
     let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
+    let positions = Tensor::from_slice(&cfg.position_ids(&input.ids), n, &dev)?;
     let e = &weights.embeddings;
     let x = (e.word.index_select(&ids, 0)?
-        + e.position.narrow(0, 0, n)?
+        + e.position.index_select(&positions, 0)?
         + e.token_type.index_select(&types, 0)?)?;
     layer_norm(&x, &e.ln, cfg.layer_norm_eps)
 }

@@ -271,11 +271,11 @@ impl GpuBackend {
         Ok(out.into_iter().next().unwrap_or_default())
     }
 
-    /// LayerNorm(word[id] + position[t] + token_type[type]) * w + b for each token t.
+    /// LayerNorm(word[id] + position[positions[t]] + token_type[type]) * w + b for each token t.
     #[allow(clippy::too_many_arguments)]
     pub fn embedding(
         &self,
-        ids: &[u32],
+        (ids, positions): (&[u32], &[u32]),
         type_ids: &[u32],
         word: &[f32],
         position: &[f32],
@@ -300,7 +300,7 @@ impl GpuBackend {
                     bytemuck::cast_slice(w),
                     bytemuck::cast_slice(b),
                 ],
-                &[],
+                &[bytemuck::cast_slice(positions)],
             ],
             &[n * dim],
             (n as u32, 1, 1),

@@ -114,6 +114,9 @@ pub struct Plan {
     type_ids: wgpu::Buffer,
     /// the family feeds the segments as type ids (else zeros: RoBERTa, XLM-R, DistilBERT)
     types_fed: bool,
+    /// each token's row of the position table, and the first position id it is made from
+    positions: wgpu::Buffer,
+    position_offset: usize,
     pub(super) hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
@@ -345,6 +348,7 @@ impl Plan {
         ctx.scoped("allocating the activation buffers", || -> Result<Plan> {
             let ids = new_buffer(ctx, "ids", nn, storage | copy_dst);
             let type_ids = new_buffer(ctx, "type ids", nn, storage | copy_dst);
+            let positions = new_buffer(ctx, "position ids", nn, storage | copy_dst);
             // one sequence, no padding: every key is kept (the kernels apply HF's additive mask)
             let mask = ctx
                 .device
@@ -406,7 +410,7 @@ impl Plan {
                 None => hidden_at(0),
             };
             let p = NormParams::new(m, e as u32, eps);
-            let pos_len = cfg.max_len() as u64 * e;
+            let pos_len = cfg.max_position_embeddings as u64 * e;
             s.push(
                 Kernel::Embedding,
                 &p,
@@ -419,6 +423,7 @@ impl Plan {
                     Slice::whole(&w.emb_ln.w, e),
                     Slice::whole(&w.emb_ln.b, e),
                     emb_out,
+                    Slice::whole(&positions, nn),
                 ],
                 (m, 1, 1),
             );
@@ -586,6 +591,8 @@ impl Plan {
                 type_ids,
                 types_fed: cfg.model_type.family().token_types
                     == crate::model::family::TokenTypes::Fed,
+                positions,
+                position_offset: cfg.position_offset,
                 hidden,
                 probs,
                 staging_hidden,
@@ -637,6 +644,9 @@ impl Plan {
         };
         ctx.queue
             .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
+        let positions = crate::model::config::position_ids(self.position_offset, &input.ids);
+        ctx.queue
+            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&positions));
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {

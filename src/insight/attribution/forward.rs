@@ -57,7 +57,8 @@ pub(crate) fn encoder(
     let dev = Device::Cpu;
     let e = &w.embeddings;
     let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
-    let x = (word + f64t(&e.position.narrow(0, 0, n)?)?)?;
+    let positions = Tensor::from_slice(&cfg.position_ids(&input.ids), n, &dev)?;
+    let x = (word + f64t(&e.position.index_select(&positions, 0)?)?)?;
     let x = (x + f64t(&e.token_type.index_select(&types, 0)?)?)?;
     let mut x = layer_norm(&x, &e.ln, cfg.layer_norm_eps)?;
     if let Some(p) = &e.projection {

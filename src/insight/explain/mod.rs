@@ -113,8 +113,10 @@ pub struct Walk {
     pub title: &'static str,
     /// what the family does with segments: fed to a type table, row 0 always, no table
     pub token_types: crate::model::family::TokenTypes,
-    /// the first position id (RoBERTa's padding_idx + 1; else 0)
-    pub position_offset: usize,
+    /// each token's row of the position table (RoBERTa's start after the padding index)
+    pub position_ids: Vec<u32>,
+    /// the family's positions start after the padding index
+    pub positions_after_padding: bool,
     /// the sequence classifier's layout (its dense layer's name and activation)
     pub classifier: &'static crate::model::family::ClassifierNames,
     pub shared_layers: bool,
@@ -292,7 +294,8 @@ impl Walk {
             Ok(t.narrow(0, i, 1)?.flatten_all()?.to_vec1::<f32>()?)
         };
         let word = row(&int.word, p, e);
-        let position = table_row(&emb.position, p)?;
+        let position_ids = cfg.position_ids(&trace.input_ids);
+        let position = table_row(&emb.position, position_ids[p] as usize)?;
         let fed = cfg.fed_type_ids(&trace.token_type_ids);
         let token_type = table_row(&emb.token_type, fed[p] as usize)?;
         let sum = (0..e)
@@ -343,7 +346,8 @@ impl Walk {
             family: cfg.model_type.0.name,
             title: cfg.model_type.0.title,
             token_types: cfg.model_type.0.token_types,
-            position_offset: cfg.position_offset,
+            position_ids: cfg.position_ids(&trace.input_ids),
+            positions_after_padding: cfg.position_offset > 0,
             classifier: &cfg.model_type.0.classifier,
             shared_layers: cfg.model_type.0.shared_layers,
             factorized: emb.projection.is_some(),

@@ -82,8 +82,8 @@ impl Walk {
             }
             Step::Sum => {
                 use crate::model::family::TokenTypes;
-                let row = p + self.position_offset;
-                let position = if self.position_offset > 0 {
+                let row = self.position_ids.get(p).copied().unwrap_or(p as u32);
+                let position = if self.positions_after_padding {
                     format!(
                         "the row of position {p} is added (row {row} of the table: {}'s positions start after the padding index)",
                         self.title
