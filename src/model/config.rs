@@ -541,10 +541,7 @@ impl ModelConfig {
     /// The token type ids the model is fed for an input's segments: the segments where the
     /// family feeds type ids, else zeros (RoBERTa, XLM-R and DistilBERT take none).
     pub fn fed_type_ids<'a>(&self, segments: &'a [u32]) -> std::borrow::Cow<'a, [u32]> {
-        match self.model_type.0.token_types {
-            TokenTypes::Fed => std::borrow::Cow::Borrowed(segments),
-            _ => std::borrow::Cow::Owned(vec![0; segments.len()]),
-        }
+        fed_type_ids(self.model_type.0.token_types, segments)
     }
 
     /// The masked-LM head's activation: the family's fixed one (RoBERTa's and the ELECTRA
@@ -576,6 +573,14 @@ impl ModelConfig {
             TokenTypes::Absent => 0,
             _ => self.type_vocab_size,
         }
+    }
+}
+
+/// [`ModelConfig::fed_type_ids`] for a family's [`TokenTypes`].
+pub fn fed_type_ids(types: TokenTypes, segments: &[u32]) -> std::borrow::Cow<'_, [u32]> {
+    match types {
+        TokenTypes::Fed => std::borrow::Cow::Borrowed(segments),
+        _ => std::borrow::Cow::Owned(vec![0; segments.len()]),
     }
 }
 

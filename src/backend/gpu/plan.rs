@@ -112,8 +112,8 @@ pub struct Plan {
     pub fast: bool,
     ids: wgpu::Buffer,
     type_ids: wgpu::Buffer,
-    /// the family feeds the segments as type ids (else zeros: RoBERTa, XLM-R, DistilBERT)
-    types_fed: bool,
+    /// what the family does with the segments (fed as type ids, or zeros)
+    token_types: crate::model::family::TokenTypes,
     /// each token's row of the position table, and the first position id it is made from
     positions: wgpu::Buffer,
     position_offset: usize,
@@ -589,8 +589,7 @@ impl Plan {
                 fast,
                 ids,
                 type_ids,
-                types_fed: cfg.model_type.family().token_types
-                    == crate::model::family::TokenTypes::Fed,
+                token_types: cfg.model_type.family().token_types,
                 positions,
                 position_offset: cfg.position_offset,
                 hidden,
@@ -637,11 +636,7 @@ impl Plan {
             .write_buffer(&self.head_keep, 0, bytemuck::cast_slice(&keep));
         ctx.queue
             .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
-        let fed_types = if self.types_fed {
-            input.type_ids.clone()
-        } else {
-            vec![0; input.type_ids.len()]
-        };
+        let fed_types = crate::model::config::fed_type_ids(self.token_types, &input.type_ids);
         ctx.queue
             .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
         let positions = crate::model::config::position_ids(self.position_offset, &input.ids);

@@ -1,6 +1,7 @@
 //! DistilBERT (Sanh et al. 2019): BERT distilled to half its depth; its own weight and config
 //! names, no token types, a LayerNorm epsilon fixed at 1e-12, and a ReLU in its classifier.
 
+use super::bert::BERT;
 use super::*;
 
 pub const DISTILBERT: Family = Family {
@@ -8,18 +9,10 @@ pub const DISTILBERT: Family = Family {
     title: "DistilBERT",
     prefix: "distilbert",
     tokenizer_class: "DistilBertTokenizer",
-    tokenization: Tokenization::WordPiece,
-    vocab_file: "vocab.txt",
-    specials: BERT_SPECIALS,
     defaults: ConfigDefaults {
-        vocab_size: 30522,
-        hidden_size: 768,
         num_hidden_layers: 6,
-        num_attention_heads: 12,
-        intermediate_size: 3072,
-        hidden_act: "gelu",
         type_vocab_size: 1,
-        pad_token_id: 0,
+        ..BERT.defaults
     },
     config_aliases: &[
         ("dim", "hidden_size"),
@@ -29,10 +22,7 @@ pub const DISTILBERT: Family = Family {
         ("activation", "hidden_act"),
     ],
     fixed_layer_norm_eps: Some(1e-12),
-    embedding: EmbeddingWidth::Hidden,
     token_types: TokenTypes::Absent,
-    positions: Positions::FromZero,
-    shared_layers: false,
     distilled: true,
     layer_prefix: |layer, _| format!("transformer.layer.{layer}"),
     layer: LayerNames {
@@ -60,4 +50,6 @@ pub const DISTILBERT: Family = Family {
         out: "classifier",
     },
     tell: "transformer.layer.",
+    // the rest as BERT: WordPiece, its special tokens, E = H, positions from 0
+    ..BERT
 };

@@ -2,6 +2,7 @@
 //! is narrower than the hidden size (`embeddings_project`, like ALBERT's), WordPiece; the
 //! generator's masked-LM head works in the embedding width, the classifier uses GELU.
 
+use super::bert::BERT;
 use super::*;
 
 pub const ELECTRA: Family = Family {
@@ -9,32 +10,17 @@ pub const ELECTRA: Family = Family {
     title: "ELECTRA",
     prefix: "electra",
     tokenizer_class: "ElectraTokenizer",
-    tokenization: Tokenization::WordPiece,
-    vocab_file: "vocab.txt",
-    specials: BERT_SPECIALS,
     defaults: ConfigDefaults {
-        vocab_size: 30522,
         hidden_size: 256,
-        num_hidden_layers: 12,
         num_attention_heads: 4,
         intermediate_size: 1024,
-        hidden_act: "gelu",
-        type_vocab_size: 2,
-        pad_token_id: 0,
+        ..BERT.defaults
     },
-    config_aliases: &[],
-    fixed_layer_norm_eps: None,
     embedding: EmbeddingWidth::Factorized {
         default: 128,
         projection: "embeddings_project",
         always: false,
     },
-    token_types: TokenTypes::Fed,
-    positions: Positions::FromZero,
-    shared_layers: false,
-    distilled: false,
-    layer_prefix: encoder_layer,
-    layer: BERT_LAYER,
     mlm: MlmNames {
         dense: "generator_predictions.dense",
         norm: "generator_predictions.LayerNorm",
@@ -50,4 +36,6 @@ pub const ELECTRA: Family = Family {
         out: "classifier.out_proj",
     },
     tell: "embeddings_project",
+    // the rest as BERT: WordPiece, its special tokens, its layers, type ids fed
+    ..BERT
 };

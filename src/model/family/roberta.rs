@@ -3,17 +3,13 @@
 //! position ids that start after the padding index — and a byte-level BPE (RoBERTa) or
 //! SentencePiece (XLM-R) tokenizer.
 
+use super::bert::BERT;
 use super::*;
 
 const DEFAULTS: ConfigDefaults = ConfigDefaults {
     vocab_size: 50265,
-    hidden_size: 768,
-    num_hidden_layers: 12,
-    num_attention_heads: 12,
-    intermediate_size: 3072,
-    hidden_act: "gelu",
-    type_vocab_size: 2,
     pad_token_id: 1,
+    ..BERT.defaults
 };
 
 const MLM: MlmNames = MlmNames {

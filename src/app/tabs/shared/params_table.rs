@@ -289,8 +289,12 @@ fn count_models(
                     m
                 }
             };
-            let label = source.label();
-            let columns = views::parameters::derive(&[(&label, &m.config, &m.weights)]).columns;
+            let column = views::parameters::column(
+                &source.label(),
+                m.config.model_type.family(),
+                &params::Arch::of_config(&m.config),
+                params::Loaded::of(&m.config, &m.weights),
+            );
             let trace = match &text {
                 Some((t, pair)) => {
                     let input = m.encode(t, pair.as_deref())?;
@@ -298,12 +302,7 @@ fn count_models(
                 }
                 None => None,
             };
-            Ok(MoreRun {
-                column: columns.into_iter().next().ok_or_else(|| {
-                    crate::LensError::Compute("the parameter table has no column".into())
-                })?,
-                trace,
-            })
+            Ok(MoreRun { column, trace })
         };
         out.push(run().map_err(|e| format!("{spec}: {e}")));
     }
