@@ -269,7 +269,7 @@ impl Loaded {
             .map(|l| {
                 lin(&l.qkv)
                     + lin(&l.attn_out)
-                    + ln(&l.attn_ln)
+                    + l.attn_ln.as_ref().map_or(0, ln)
                     + lin(&l.ffn)
                     + lin(&l.ffn_out)
                     + ln(&l.out_ln)

@@ -45,6 +45,16 @@ fn every_other_family_matches_hf_on_the_cpu() {
     }
 }
 
+/// ModernBERT: pre-norm layers, rotary positions, layer 1 local (|i − j| ≤ 4: the truncated
+/// case's far keys are exact zeros), GeGLU, the final norm; the config as transformers 5 writes
+/// it and as the Hub ships it; biases off (the MLM) and on (the classifier).
+#[test]
+fn modernbert_matches_hf_on_the_cpu() {
+    for name in MODERN_MODELS {
+        check_model(name);
+    }
+}
+
 #[test]
 fn albert_with_one_shared_group_matches_hf() {
     check_model("albert_single");

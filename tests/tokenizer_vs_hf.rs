@@ -14,14 +14,18 @@ use common::fixture;
 use serde_json::Value;
 
 fn cases() -> Vec<Value> {
-    ["tokenizer_cases.json", "family_tokenizer_cases.json"]
-        .iter()
-        .flat_map(|f| {
-            let path = common::fixtures().join(f);
-            let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-            v.as_array().unwrap().clone()
-        })
-        .collect()
+    [
+        "tokenizer_cases.json",
+        "family_tokenizer_cases.json",
+        "modernbert_tokenizer_cases.json",
+    ]
+    .iter()
+    .flat_map(|f| {
+        let path = common::fixtures().join(f);
+        let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        v.as_array().unwrap().clone()
+    })
+    .collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -157,6 +161,15 @@ fn xlmr_sentencepiece_from_tokenizer_json_and_from_its_model_file_matches_hf() {
     });
     check("xlmr_spm_only", |s| {
         matches!(s, TokenizerSource::SentencePiece(_))
+    });
+}
+
+/// ModernBERT's byte-level BPE, its tokenizer.json read as it is (no prefix space, [MASK]
+/// taking the space before it).
+#[test]
+fn modernbert_tokenizer_json_matches_hf() {
+    check("modernbert_mlm", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
     });
 }
 

@@ -1,7 +1,8 @@
 //! The Hugging Face `config.json` of an encoder of one of the families in [`super::family`], with
 //! its config class's defaults for absent fields.
 
-use super::family::{EmbeddingWidth, Family, Positions, TokenTypes};
+use super::family::modernbert::ModernLayout;
+use super::family::{EmbeddingWidth, Family, Layout, Positions, TokenTypes};
 use crate::error::{LensError, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -231,6 +232,9 @@ pub struct ModelConfig {
     /// the first position id (RoBERTa's padding_idx + 1; else 0): the position table's rows
     /// before it are never used, so the longest input is `max_position_embeddings` minus it
     pub position_offset: usize,
+    /// ModernBERT's options (rotary bases, local windows, biases, pooling); None for the
+    /// post-LN families
+    pub modern: Option<ModernLayout>,
 }
 
 /// The largest config.json accepted (no real one comes near it).
@@ -285,6 +289,17 @@ impl ModelConfig {
                 }
             }
         }
+        let modern = match family.layout {
+            Layout::PreNormGlu => {
+                let layers = value
+                    .get("num_hidden_layers")
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| usize::try_from(v).ok())
+                    .unwrap_or(family.defaults.num_hidden_layers);
+                Some(ModernLayout::from_config(&value, layers).map_err(err)?)
+            }
+            Layout::PostNorm => None,
+        };
         let raw: RawConfig = serde_json::from_value(value)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
         let model_type = ModelType(family);
@@ -323,9 +338,14 @@ impl ModelConfig {
                 "hidden_act {act_name:?} is not supported (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, gelu_accurate, quick_gelu, relu, relu6, silu, swish, mish, tanh, sigmoid, linear)"
             ))
         })?;
-        let max_position_embeddings = raw.max_position_embeddings.unwrap_or(512);
+        let max_position_embeddings =
+            raw.max_position_embeddings
+                .unwrap_or(match family.positions {
+                    Positions::Rotary => 8192,
+                    _ => 512,
+                });
         let position_offset = match family.positions {
-            Positions::FromZero => 0,
+            Positions::FromZero | Positions::Rotary => 0,
             Positions::AfterPadding => {
                 let pad = match &raw.pad_token_id {
                     None | Some(serde_json::Value::Null) => d.pad_token_id,
@@ -381,13 +401,14 @@ impl ModelConfig {
             hidden_act_name: act_name,
             layer_norm_eps: family
                 .fixed_layer_norm_eps
-                .unwrap_or(raw.layer_norm_eps.unwrap_or(1e-12)),
+                .unwrap_or(raw.layer_norm_eps.unwrap_or(d.layer_norm_eps)),
             max_position_embeddings,
             type_vocab_size: match family.token_types {
                 TokenTypes::Absent => 1,
                 _ => raw.type_vocab_size.unwrap_or(d.type_vocab_size),
             },
             position_offset,
+            modern,
             num_hidden_groups,
             inner_group_num,
             architectures: architectures.clone(),
@@ -475,10 +496,12 @@ impl ModelConfig {
             self.hidden_size as u128,
             self.intermediate_size as u128,
         );
-        let positions = (self.max_position_embeddings + self.stored_type_rows()) as u128;
+        let positions = (self.stored_position_rows() + self.stored_type_rows()) as u128;
         let embeddings = (v + positions) * e + 2 * e;
         let projection = if self.has_projection() { e * h + h } else { 0 };
-        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        // ModernBERT's GeGLU input layer is H -> 2I
+        let glu = if self.modern.is_some() { h * i + i } else { 0 };
+        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + glu + (i * h + h) + 2 * h;
         let stored = self.stored_layers() as u128;
         let pooler = h * h + h;
         let mlm = h * e + e + 2 * e + e * v + v;
@@ -496,7 +519,8 @@ impl ModelConfig {
     /// Multiply-adds of one layer application per token (ignoring the N-dependent attention).
     fn layer_macs_per_token(&self) -> u128 {
         let (h, i) = (self.hidden_size as u128, self.intermediate_size as u128);
-        4 * h * h + 2 * h * i
+        let ffn = if self.modern.is_some() { 3 } else { 2 };
+        4 * h * h + ffn * h * i
     }
 
     pub fn head_dim(&self) -> usize {
@@ -547,6 +571,9 @@ impl ModelConfig {
     /// The masked-LM head's activation: the family's fixed one (RoBERTa's and the ELECTRA
     /// generator's GELU) or `hidden_act`.
     pub fn mlm_activation(&self) -> Activation {
+        if let Some(m) = &self.modern {
+            return m.head_act;
+        }
         self.model_type
             .0
             .mlm
@@ -565,6 +592,14 @@ impl ModelConfig {
     /// The longest input in tokens: the position table's rows from the first position id.
     pub fn max_len(&self) -> usize {
         self.max_position_embeddings - self.position_offset
+    }
+
+    /// The position table's rows stored in the checkpoint (none with rotary positions).
+    pub fn stored_position_rows(&self) -> usize {
+        match self.model_type.0.positions {
+            Positions::Rotary => 0,
+            _ => self.max_position_embeddings,
+        }
     }
 
     /// The token type table's rows stored in the checkpoint (none for DistilBERT).

@@ -13,11 +13,15 @@
 //!   replaced sigmoid(z). It is a token classifier with the labels "original" and "replaced" and
 //!   the logits (0, z): softmax of (0, z) is (1 − sigmoid(z), sigmoid(z)).
 //!
+//! - ModernBERT's heads: the prediction head dense → `classifier_activation` → norm, on the
+//!   first token's row or the mean of the rows (`classifier_pooling`) for sequence
+//!   classification, on every token's row for the others; then the classifier.
+//!
 //! config.json's `architectures` decides the head and `id2label` names the labels (absent:
 //! `LABEL_0`…, `num_labels` of them, two by default). Dropout is the identity at inference.
 
 use super::config::ModelConfig;
-use super::weights::Linear;
+use super::weights::{LayerNormWeights, Linear};
 use crate::error::{LensError, Result};
 use candle_core::{Device, Tensor};
 use std::collections::BTreeMap;
@@ -214,6 +218,8 @@ impl TaskSpec {
         let names = &cfg.model_type.family().classifier;
         match self.kind {
             TaskKind::SequenceClassification => (Some(names.dense), names.out),
+            // ModernBERT's prediction head serves every task
+            _ if cfg.modern.is_some() => (Some(names.dense), names.out),
             kind => (None, kind.output_layer()),
         }
     }
@@ -237,8 +243,56 @@ pub struct TaskHead {
     pub pooler: Option<Linear>,
     /// the activation after it (the family's: tanh, ReLU for DistilBERT, GELU for ELECTRA)
     pub pooler_act: super::config::Activation,
+    /// ModernBERT's norm after the activation
+    pub norm: Option<LayerNormWeights>,
+    /// which rows the dense layer reads
+    pub rows: HeadRows,
     /// classifier or qa_outputs, stored `[H, outputs]`
     pub out: Linear,
+}
+
+/// The rows of the last hidden state a head's dense layer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRows {
+    /// the first token's (BERT's pooler, the sequence classifiers)
+    First,
+    /// the mean over the tokens (ModernBERT's `classifier_pooling` "mean")
+    Mean,
+    /// every token's, each on its own (taggers, QA, ELECTRA's discriminator)
+    Each,
+}
+
+impl TaskHead {
+    /// What the output layer reads: the rows [`HeadRows`] names through the dense layer, its
+    /// activation and the norm where the head has them; `[rows, H]` of `x` `[N, H]` (f32 or
+    /// f64, the same operations).
+    pub fn pooled(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+        let x = match self.rows {
+            HeadRows::First => x.narrow(0, 0, 1)?,
+            HeadRows::Mean => x.mean_keepdim(0)?,
+            HeadRows::Each => x.clone(),
+        };
+        let Some(p) = &self.pooler else {
+            return Ok(x);
+        };
+        let dt = x.dtype();
+        let y = x
+            .matmul(&p.w.to_dtype(dt)?)?
+            .broadcast_add(&p.b.to_dtype(dt)?)?;
+        let y = self.pooler_act.apply_tensor(&y)?;
+        match &self.norm {
+            None => Ok(y),
+            Some(ln) => {
+                let mean = y.mean_keepdim(1)?;
+                let centred = y.broadcast_sub(&mean)?;
+                let var = centred.sqr()?.mean_keepdim(1)?;
+                centred
+                    .broadcast_div(&(var + eps)?.sqrt()?)?
+                    .broadcast_mul(&ln.w.to_dtype(dt)?)?
+                    .broadcast_add(&ln.b.to_dtype(dt)?)
+            }
+        }
+    }
 }
 
 /// What a head predicts for one input.
@@ -266,18 +320,8 @@ impl TaskHead {
         }
         let n = hidden.len() / h;
         let x = Tensor::from_slice(hidden, (n, h), &Device::Cpu)?;
-        let (x, rows) = match &self.pooler {
-            Some(p) if self.spec.replaced_token => {
-                let y = x.matmul(&p.w)?.broadcast_add(&p.b)?;
-                (self.pooler_act.apply_tensor(&y)?, n)
-            }
-            Some(p) => {
-                let cls = x.narrow(0, 0, 1)?;
-                let y = cls.matmul(&p.w)?.broadcast_add(&p.b)?;
-                (self.pooler_act.apply_tensor(&y)?, 1)
-            }
-            None => (x, n),
-        };
+        let x = self.pooled(&x, cfg.layer_norm_eps)?;
+        let rows = x.dims2()?.0;
         let mut y = x.matmul(&self.out.w)?.broadcast_add(&self.out.b)?;
         if self.spec.replaced_token {
             y = Tensor::cat(&[&y.zeros_like()?, &y], 1)?;

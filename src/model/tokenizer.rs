@@ -184,6 +184,17 @@ pub const MAX_TOKENIZER_FILE: u64 = 256 << 20;
 /// user's first text: Latin with accents, digits and punctuation, CJK, Cyrillic, an emoji.
 const PROBE_TEXT: &str = "Hello, World! ``quoted'' café 1234 日本語の文 привет 🙂";
 
+/// The error for a folder without tokenizer.json whose family has no other tokenizer file.
+fn unreachable_json(dir: &Path, config: &ModelConfig) -> Result<LensTokenizer> {
+    Err(LensError::NotAModelFolder {
+        dir: dir.to_path_buf(),
+        what: format!(
+            "it has no tokenizer: {} model needs tokenizer.json",
+            config.model_type.family().with_article()
+        ),
+    })
+}
+
 fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
     LensError::Tokenizer {
         path: path.to_path_buf(),
@@ -219,6 +230,8 @@ impl LensTokenizer {
                         super::fairseq_tok::fairseq_spm(&own, &opts.fairseq(), MAX_TOKENIZER_FILE)?;
                     Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
                 }
+                // its own file is tokenizer.json, which is not there
+                Tokenization::TokenizerJson => unreachable_json(dir, config)?,
             }
         } else {
             return Err(LensError::NotAModelFolder {
@@ -290,6 +303,8 @@ impl LensTokenizer {
                 )
                 .map_err(|e| tok_err(path, e))?;
             }
+            // the file's own pipeline, as transformers' generic fast tokenizer reads it
+            Tokenization::TokenizerJson => {}
         }
         if inner.get_post_processor().is_none() {
             let pp = match o.family.tokenization {

@@ -42,6 +42,15 @@ pub const FAMILY_MODELS: &[&str] = &[
     "electra_disc",
 ];
 
+/// The ModernBERT fixtures (tools/fixtures/make_modernbert.py): pre-norm, rotary, local
+/// attention, GeGLU.
+pub const MODERN_MODELS: &[&str] = &[
+    "modernbert_mlm",
+    "modernbert_hubcfg",
+    "modernbert_seqcls",
+    "modernbert_tokcls",
+];
+
 /// A golden case: its trace and the text (and pair) it was made from.
 pub struct Golden {
     pub case: String,

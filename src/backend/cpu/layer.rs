@@ -5,6 +5,8 @@
 //! writes its scores into the trace's own map, applies the softmax there, and writes its share
 //! of the context in place. The layer's scratch buffers are kept between layers and passes.
 
+pub(super) mod modern;
+
 use super::gemm::{matmul, Mat, Out};
 use crate::model::activation::exp;
 use crate::model::config::Activation;
@@ -99,7 +101,7 @@ pub(super) struct Norm<'a> {
     pub b: &'a [f32],
 }
 
-/// One layer's weights as host floats.
+/// One layer's weights as host floats (a norm with no weights: none, ModernBERT's layer 0).
 pub(super) struct Layer<'a> {
     pub qkv: Linear<'a>,
     pub attn_out: Linear<'a>,
@@ -145,6 +147,8 @@ pub(super) struct Scratch {
     pub attn: Vec<f32>,
     /// act(attn·W_in + b) `[rows, I]`
     pub ff: Vec<f32>,
+    /// a pre-norm layer's normed input `[rows, H]`
+    pub pre: Vec<f32>,
 }
 
 /// `v` resized to `len` (its old contents are overwritten before they are read).
@@ -314,6 +318,11 @@ fn row_chunk(rows: usize) -> usize {
 /// `y = LayerNorm(y + bias + residual)` row by row, in parallel (mean and variance in f64).
 pub(super) fn add_norm(y: &mut [f32], bias: &[f32], residual: &[f32], ln: Norm<'_>, eps: f64) {
     add_norm_with(y, (bias, residual), ln, eps, None);
+}
+
+/// `y = LayerNorm(y)` row by row, in parallel (ModernBERT's final norm).
+pub(super) fn norm_rows(y: &mut [f32], ln: Norm<'_>, eps: f64) {
+    add_norm_with(y, (&[], &[]), ln, eps, None);
 }
 
 /// [`add_norm`] where `bias` and `residual` may each be empty (nothing added), keeping each

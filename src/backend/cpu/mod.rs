@@ -114,7 +114,7 @@ impl<'a> Pair<'a> {
 struct LayerHosts<'a> {
     qkv: Pair<'a>,
     attn_out: Pair<'a>,
-    attn_ln: Pair<'a>,
+    attn_ln: Option<Pair<'a>>,
     ffn: Pair<'a>,
     ffn_out: Pair<'a>,
     out_ln: Pair<'a>,
@@ -127,7 +127,7 @@ impl<'a> LayerHosts<'a> {
         Ok(LayerHosts {
             qkv: lin(&l.qkv)?,
             attn_out: lin(&l.attn_out)?,
-            attn_ln: ln(&l.attn_ln)?,
+            attn_ln: l.attn_ln.as_ref().map(ln).transpose()?,
             ffn: lin(&l.ffn)?,
             ffn_out: lin(&l.ffn_out)?,
             out_ln: ln(&l.out_ln)?,
@@ -138,7 +138,10 @@ impl<'a> LayerHosts<'a> {
         Ok(layer::Layer {
             qkv: self.qkv.linear()?,
             attn_out: self.attn_out.linear()?,
-            attn_ln: self.attn_ln.norm()?,
+            attn_ln: match &self.attn_ln {
+                Some(n) => n.norm()?,
+                None => layer::Norm { w: &[], b: &[] },
+            },
             ffn: self.ffn.linear()?,
             ffn_out: self.ffn_out.linear()?,
             out_ln: self.out_ln.norm()?,
@@ -166,9 +169,16 @@ fn embed(
     let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
     let positions = Tensor::from_slice(&cfg.position_ids(&input.ids), n, &dev)?;
     let e = &weights.embeddings;
-    let x = (e.word.index_select(&ids, 0)?
-        + e.position.index_select(&positions, 0)?
-        + e.token_type.index_select(&types, 0)?)?;
+    let x = e.word.index_select(&ids, 0)?;
+    if cfg.modern.is_some() {
+        // ModernBERT: the word rows' norm, no positions or types
+        return layer_norm(&x, &e.ln, cfg.layer_norm_eps);
+    }
+    let x = match &e.position {
+        Some(p) => (x + p.index_select(&positions, 0)?)?,
+        None => x,
+    };
+    let x = (x + e.token_type.index_select(&types, 0)?)?;
     layer_norm(&x, &e.ln, cfg.layer_norm_eps)
 }
 
@@ -206,6 +216,7 @@ impl CpuBackend {
         hidden.push(x);
         let mut attentions = Vec::with_capacity(cfg.num_attention_maps());
         let mut kept = Vec::with_capacity(cfg.num_attention_maps());
+        let tables = Rotary::of(cfg, n);
         for i in 0..cfg.num_hidden_layers {
             for lh in &hosts[cfg.group_of_layer(i)] {
                 let j = attentions.len();
@@ -214,13 +225,60 @@ impl CpuBackend {
                 let mut probs = self.vector(lens.len() * heads * n * n);
                 let x = hidden.last().map(Vec::as_slice).unwrap_or_default();
                 let scratch = &mut self.scratch;
-                layer::run(x, &w, &dims, &off(j), scratch, (&mut out, &mut probs));
-                kept.push(keep(j).map(|k| k.take(&w, &dims, scratch)));
+                let outs = (&mut out[..], &mut probs[..]);
+                match (&tables, &cfg.modern) {
+                    (Some(t), Some(m)) => {
+                        let pos = t.positions(m.window_of(i));
+                        layer::modern::run(x, &w, &dims, &pos, &off(j), scratch, outs);
+                        kept.push(keep(j).map(|k| k.take_rotated(&dims, scratch)));
+                    }
+                    _ => {
+                        layer::run(x, &w, &dims, &off(j), scratch, outs);
+                        kept.push(keep(j).map(|k| k.take(&w, &dims, scratch)));
+                    }
+                }
                 hidden.push(out);
                 attentions.push(probs);
             }
         }
+        // ModernBERT's last hidden state is the final norm's output
+        if let (Some(ln), Some(last)) = (&weights.final_norm, hidden.last_mut()) {
+            let pair = Pair::of(&ln.w, &ln.b)?;
+            layer::norm_rows(last, pair.norm()?, cfg.layer_norm_eps);
+        }
         Ok((hidden, attentions, kept))
+    }
+}
+
+/// The rotary tables of a pass over `n` rows, one per base (ModernBERT's global and local).
+struct Rotary {
+    global: (Vec<f32>, Vec<f32>),
+    local: (Vec<f32>, Vec<f32>),
+}
+
+impl Rotary {
+    fn of(cfg: &ModelConfig, n: usize) -> Option<Self> {
+        let m = cfg.modern.as_ref()?;
+        let d = cfg.head_dim();
+        let table = |theta: f64| crate::model::family::modernbert::rope_tables(theta, n, d);
+        Some(Rotary {
+            global: table(m.global_theta),
+            local: table(m.local_theta),
+        })
+    }
+
+    /// A layer's tables: the local base with a window, else the global one.
+    fn positions(&self, window: Option<usize>) -> layer::modern::Positions<'_> {
+        let t = if window.is_some() {
+            &self.local
+        } else {
+            &self.global
+        };
+        layer::modern::Positions {
+            cos: &t.0,
+            sin: &t.1,
+            window,
+        }
     }
 }
 
@@ -267,6 +325,33 @@ impl Keeping {
                     intermediate: s.ff.clone(),
                 }
             }
+        }
+    }
+}
+
+impl Keeping {
+    /// [`Keeping::take`] for a ModernBERT layer: the queries and keys as the scores use them
+    /// (turned by the rotary embedding, unscaled), the attention output a = x + Wo·ctx + b,
+    /// the intermediate act(y₁) ⊙ y₂.
+    fn take_rotated(self, dims: &layer::Dims<'_>, s: &layer::Scratch) -> MapInternals {
+        if self == Keeping::Values {
+            return MapInternals {
+                values: s.v.clone(),
+                ..MapInternals::default()
+            };
+        }
+        let (n, heads) = (dims.n, dims.heads);
+        let d = dims.hidden / heads.max(1);
+        let (queries, keys, values) = (s.q.clone(), s.k.clone(), s.v.clone());
+        let scores = MapInternals::scores_of(&queries, &keys, n, heads, d);
+        MapInternals {
+            queries,
+            keys,
+            values,
+            scores,
+            context: s.ctx.clone(),
+            attention_output: s.attn.clone(),
+            intermediate: s.ff.clone(),
         }
     }
 }

@@ -102,7 +102,11 @@ impl GpuWeights {
         let result = ctx.scoped("uploading the weights", || -> Result<GpuWeights> {
             let e = &w.embeddings;
             let word = up.buffer("word embeddings", &e.word)?;
-            let position = up.buffer("position embeddings", &e.position)?;
+            let position = e
+                .position
+                .as_ref()
+                .ok_or_else(|| LensError::Gpu("rotary positions are not on the GPU yet".into()))?;
+            let position = up.buffer("position embeddings", position)?;
             let token_type = up.buffer("token type embeddings", &e.token_type)?;
             let emb_ln = up.norm("embedding layernorm", &e.ln)?;
             let projection = match &e.projection {
@@ -117,7 +121,12 @@ impl GpuWeights {
                     layers.push(GpuLayer {
                         qkv: up.linear(&format!("{name} qkv"), &l.qkv)?,
                         attn_out: up.linear(&format!("{name} attention output"), &l.attn_out)?,
-                        attn_ln: up.norm(&format!("{name} attention layernorm"), &l.attn_ln)?,
+                        attn_ln: up.norm(
+                            &format!("{name} attention layernorm"),
+                            l.attn_ln.as_ref().ok_or_else(|| {
+                                LensError::Gpu("pre-norm layers are not on the GPU yet".into())
+                            })?,
+                        )?,
                         ffn: up.linear(&format!("{name} ffn"), &l.ffn)?,
                         ffn_out: up.linear(&format!("{name} ffn output"), &l.ffn_out)?,
                         out_ln: up.norm(&format!("{name} output layernorm"), &l.out_ln)?,

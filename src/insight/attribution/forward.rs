@@ -52,13 +52,19 @@ pub(crate) fn encoder(
     gate: Option<&Tensor>,
 ) -> Result<Tensor> {
     let cfg = &model.config;
+    if cfg.modern.is_some() {
+        return modern_encoder(model, word, gate);
+    }
     let w = &model.weights;
     let n = input.len();
     let dev = Device::Cpu;
     let e = &w.embeddings;
     let types = Tensor::from_slice(&cfg.fed_type_ids(&input.type_ids), n, &dev)?;
     let positions = Tensor::from_slice(&cfg.position_ids(&input.ids), n, &dev)?;
-    let x = (word + f64t(&e.position.index_select(&positions, 0)?)?)?;
+    let x = match &e.position {
+        Some(p) => (word + f64t(&p.index_select(&positions, 0)?)?)?,
+        None => word.clone(),
+    };
     let x = (x + f64t(&e.token_type.index_select(&types, 0)?)?)?;
     let mut x = layer_norm(&x, &e.ln, cfg.layer_norm_eps)?;
     if let Some(p) = &e.projection {
@@ -90,9 +96,10 @@ pub(crate) fn encoder(
                 .transpose(0, 1)?
                 .contiguous()?
                 .reshape((n, h))?;
+            let attn_ln = layer.attn_ln.as_ref().ok_or_else(no_norm)?;
             let attn = layer_norm(
                 &(&x + linear(&ctx, &layer.attn_out)?)?,
-                &layer.attn_ln,
+                attn_ln,
                 cfg.layer_norm_eps,
             )?;
             let ff = cfg.hidden_act.apply_tensor(&linear(&attn, &layer.ffn)?)?;
@@ -104,6 +111,89 @@ pub(crate) fn encoder(
         }
     }
     Ok(x)
+}
+
+fn no_norm() -> LensError {
+    LensError::Compute("a post-LN layer without its attention norm".into())
+}
+
+/// [`encoder`] for ModernBERT: pre-norm layers (none before layer 0's attention), queries and
+/// keys turned by the rotary embedding (its tables in f32, as transformers makes them), a
+/// local layer's keys outside the window masked, the GeGLU feed-forward, the final norm.
+fn modern_encoder(model: &LoadedModel, word: &Tensor, gate: Option<&Tensor>) -> Result<Tensor> {
+    let cfg = &model.config;
+    let m = cfg.modern.as_ref().ok_or_else(no_norm)?;
+    let w = &model.weights;
+    let eps = cfg.layer_norm_eps;
+    let dev = Device::Cpu;
+    let n = word.dim(0)?;
+    let (heads, d, h, inter) = (
+        cfg.num_attention_heads,
+        cfg.head_dim(),
+        cfg.hidden_size,
+        cfg.intermediate_size,
+    );
+    let scale = 1.0 / (d as f64).sqrt();
+    let split = |t: Tensor| -> candle_core::Result<Tensor> {
+        t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
+    };
+    let rotary = |theta: f64| -> candle_core::Result<(Tensor, Tensor)> {
+        let (c, s) = crate::model::family::modernbert::rope_tables(theta, n, d);
+        let t = |v: Vec<f32>| f64t(&Tensor::from_vec(v, (n, d), &dev)?);
+        Ok((t(c)?, t(s)?))
+    };
+    let rotate = |t: &Tensor, (cos, sin): &(Tensor, Tensor)| -> candle_core::Result<Tensor> {
+        let half = d / 2;
+        let turned = Tensor::cat(
+            &[&t.narrow(2, half, half)?.neg()?, &t.narrow(2, 0, half)?],
+            2,
+        )?;
+        t.broadcast_mul(cos)?.add(&turned.broadcast_mul(sin)?)
+    };
+    let (global, local) = (rotary(m.global_theta)?, rotary(m.local_theta)?);
+    let mut x = layer_norm(word, &w.embeddings.ln, eps)?;
+    for i in 0..cfg.num_hidden_layers {
+        let layer = &w.groups[i][0];
+        let a = match &layer.attn_ln {
+            Some(ln) => layer_norm(&x, ln, eps)?,
+            None => x.clone(),
+        };
+        let qkv = linear(&a, &layer.qkv)?;
+        let window = m.window_of(i);
+        let tables = if window.is_some() { &local } else { &global };
+        let q = rotate(&split(qkv.narrow(1, 0, h)?)?, tables)?;
+        let k = rotate(&split(qkv.narrow(1, h, h)?)?, tables)?;
+        let v = split(qkv.narrow(1, 2 * h, h)?)?;
+        let mut s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+        if let Some(win) = window {
+            let mask: Vec<f64> = (0..n * n)
+                .map(|ij| match (ij / n).abs_diff(ij % n) <= win {
+                    true => 0.0,
+                    false => f64::NEG_INFINITY,
+                })
+                .collect();
+            s = s.broadcast_add(&Tensor::from_vec(mask, (n, n), &dev)?)?;
+        }
+        let s = s
+            .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
+            .exp()?;
+        let mut probs = s.broadcast_div(&s.sum_keepdim(D::Minus1)?)?;
+        if let Some(g) = gate {
+            probs = probs.broadcast_mul(&g.narrow(0, i, 1)?.reshape((heads, 1, 1))?)?;
+        }
+        let ctx = probs
+            .matmul(&v)?
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((n, h))?;
+        x = (&x + linear(&ctx, &layer.attn_out)?)?;
+        let y = linear(&layer_norm(&x, &layer.out_ln, eps)?, &layer.ffn)?;
+        let act = cfg.hidden_act.apply_tensor(&y.narrow(1, 0, inter)?)?;
+        let glu = act.mul(&y.narrow(1, inter, inter)?)?;
+        x = (&x + linear(&glu, &layer.ffn_out)?)?;
+    }
+    let ln = w.final_norm.as_ref().ok_or_else(no_norm)?;
+    Ok(layer_norm(&x, ln, eps)?)
 }
 
 /// The MLM head's transform (dense, activation, LayerNorm) of row `pos` of the last hidden
@@ -145,18 +235,12 @@ pub(crate) fn mlm_logits(model: &LoadedModel, x: &Tensor, pos: usize) -> Result<
 /// end) for question answering.
 pub(crate) fn task_logits(model: &LoadedModel, x: &Tensor) -> Result<Tensor> {
     let head = model.weights.task.as_ref().ok_or_else(no_task_head)?;
-    let x = match &head.pooler {
-        // ELECTRA's discriminator: every token through the dense layer, logits (0, z)
-        Some(p) if head.spec.replaced_token => {
-            let z = linear(&head.pooler_act.apply_tensor(&linear(x, p)?)?, &head.out)?;
-            return Ok(Tensor::cat(&[&z.zeros_like()?, &z], 1)?);
-        }
-        Some(p) => head
-            .pooler_act
-            .apply_tensor(&linear(&x.narrow(0, 0, 1)?, p)?)?,
-        None => x.clone(),
-    };
-    Ok(linear(&x, &head.out)?)
+    let z = linear(&head.pooled(x, model.config.layer_norm_eps)?, &head.out)?;
+    if head.spec.replaced_token {
+        // ELECTRA's discriminator: logits (0, z)
+        return Ok(Tensor::cat(&[&z.zeros_like()?, &z], 1)?);
+    }
+    Ok(z)
 }
 
 /// One task logit: row `row`, column `col` of [`task_logits`].

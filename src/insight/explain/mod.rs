@@ -295,7 +295,10 @@ impl Walk {
         };
         let word = row(&int.word, p, e);
         let position_ids = cfg.position_ids(&trace.input_ids);
-        let position = table_row(&emb.position, position_ids[p] as usize)?;
+        let position = match &emb.position {
+            Some(t) => table_row(t, position_ids[p] as usize)?,
+            None => vec![0.0; e],
+        };
         let fed = cfg.fed_type_ids(&trace.token_type_ids);
         let token_type = table_row(&emb.token_type, fed[p] as usize)?;
         let sum = (0..e)

@@ -60,6 +60,11 @@ impl<'a> LayerInputs<'a> {
         let layer = weights
             .layer_for_map(cfg, j)
             .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
+        let attn_ln = layer.attn_ln.as_ref().ok_or_else(|| {
+            LensError::Analysis(
+                "the decomposition is defined for post-LN layers; this layer has no norm after its attention".into(),
+            )
+        })?;
         let x = &trace.hidden_states[j];
         let a = &trace.attentions[j];
         if x.len() != n * h || a.len() != heads * n * n {
@@ -101,8 +106,8 @@ impl<'a> LayerInputs<'a> {
             p1,
             sigma2,
             y,
-            gamma1: host(&layer.attn_ln.w)?,
-            beta1: host(&layer.attn_ln.b)?,
+            gamma1: host(&attn_ln.w)?,
+            beta1: host(&attn_ln.b)?,
             gamma2: host(&layer.out_ln.w)?,
         })
     }

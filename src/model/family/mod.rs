@@ -8,16 +8,18 @@ pub mod albert;
 pub mod bert;
 pub mod distilbert;
 pub mod electra;
+pub mod modernbert;
 pub mod roberta;
 
 /// Every family this app opens.
-pub const ALL: [&Family; 6] = [
+pub const ALL: [&Family; 7] = [
     &albert::ALBERT,
     &bert::BERT,
     &roberta::ROBERTA,
     &roberta::XLM_ROBERTA,
     &distilbert::DISTILBERT,
     &electra::ELECTRA,
+    &modernbert::MODERNBERT,
 ];
 
 /// The `model_type`s this app opens, for messages ("albert, bert, ...").
@@ -36,6 +38,9 @@ pub enum Tokenization {
     ByteLevelBpe,
     /// SentencePiece unigram in fairseq's id layout (XLM-R): tokenizer.json's own pipeline
     FairseqSentencePiece,
+    /// tokenizer.json read as it is, its own normalizer, pre-tokenizer and template
+    /// (ModernBERT's byte-level BPE: transformers' generic fast tokenizer does the same)
+    TokenizerJson,
 }
 
 /// What a family does with token type ids.
@@ -58,6 +63,20 @@ pub enum Positions {
     /// fairseq's: padding_idx + 1, padding_idx + 2, ... (RoBERTa, XLM-R); the table's first
     /// padding_idx + 1 rows are never used
     AfterPadding,
+    /// no position table: rotary embeddings turn queries and keys by their position
+    /// (ModernBERT)
+    Rotary,
+}
+
+/// How a layer is arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// BERT's post-LN layer: LayerNorm(x + attention(x)), then LayerNorm(a + FFN(a))
+    PostNorm,
+    /// ModernBERT's pre-norm layer: x + attention(norm(x)) (no norm before layer 0's), then
+    /// a + GeGLU(norm(a)); rotary positions, local or global attention per layer, a final
+    /// norm after the last layer
+    PreNormGlu,
 }
 
 /// How the embedding reaches the hidden width.
@@ -125,6 +144,7 @@ pub struct ConfigDefaults {
     pub hidden_act: &'static str,
     pub type_vocab_size: usize,
     pub pad_token_id: usize,
+    pub layer_norm_eps: f64,
 }
 
 /// The special tokens of the family's tokenizer class.
@@ -161,6 +181,7 @@ pub struct Family {
     pub embedding: EmbeddingWidth,
     pub token_types: TokenTypes,
     pub positions: Positions,
+    pub layout: Layout,
     /// one set of layer weights per group, applied at several depths (else one per layer)
     pub shared_layers: bool,
     /// made smaller by distillation from a larger teacher (for the parameter table)

@@ -42,6 +42,7 @@ pub const ROBERTA: Family = Family {
     embedding: EmbeddingWidth::Hidden,
     token_types: TokenTypes::Zero,
     positions: Positions::AfterPadding,
+    layout: Layout::PostNorm,
     shared_layers: false,
     distilled: false,
     layer_prefix: encoder_layer,

@@ -1,6 +1,9 @@
 //! The weights of an ALBERT or BERT model, checked against its config and laid out for compute:
 //! linear weights are stored transposed (`[in, out]`), Q, K and V fused into one `[H, 3H]`
 //! matrix. An ALBERT layer group is held once and used by every layer that shares it.
+//! ModernBERT's weights are read by [`modern`].
+
+mod modern;
 
 use crate::error::{LensError, Result, ShapeMismatch, WeightMismatch};
 use crate::model::config::ModelConfig;
@@ -29,7 +32,9 @@ pub struct EncoderLayer {
     /// Q, K, V fused: `[H, 3H]`, columns Q | K | V.
     pub qkv: Linear,
     pub attn_out: Linear,
-    pub attn_ln: LayerNormWeights,
+    /// post-LN: the norm after the attention; ModernBERT: the norm before it (None in layer
+    /// 0, whose input is the embeddings' norm)
+    pub attn_ln: Option<LayerNormWeights>,
     pub ffn: Linear,
     pub ffn_out: Linear,
     pub out_ln: LayerNormWeights,
@@ -39,8 +44,8 @@ pub struct EncoderLayer {
 pub struct Embeddings {
     /// `[V, E]`
     pub word: Tensor,
-    /// `[P, E]`
-    pub position: Tensor,
+    /// `[P, E]` (None with rotary positions)
+    pub position: Option<Tensor>,
     /// `[T, E]`
     pub token_type: Tensor,
     pub ln: LayerNormWeights,
@@ -73,6 +78,8 @@ pub struct ModelWeights {
     pub embeddings: Embeddings,
     /// ALBERT: `num_hidden_groups` groups of `inner_group_num` layers. BERT: one per layer.
     pub groups: Vec<Vec<EncoderLayer>>,
+    /// ModernBERT's norm after the last layer (the last hidden state is its output)
+    pub final_norm: Option<LayerNormWeights>,
     pub mlm: Option<MlmHead>,
     /// The fine-tuned head config.json's `architectures` names, when the file has it.
     pub task: Option<crate::model::task::TaskHead>,
@@ -150,32 +157,44 @@ fn take_task_head(
             )),
         );
     }
+    use crate::model::task::{HeadRows, TaskHead, TaskKind};
     let h = cfg.hidden_size;
+    let modern = cfg.modern.as_ref();
     // the discriminator's dense layer uses hidden_act; a classifier's, the family's own
     let pooler_act = if spec.replaced_token {
         cfg.hidden_act
+    } else if let Some(m) = modern {
+        m.head_act
     } else {
         let name = cfg.model_type.family().classifier.activation;
         crate::model::config::Activation::from_hf_name(name)
             .unwrap_or(crate::model::config::Activation::Tanh)
     };
-    let pooler = pooler.map(|p| t.linear(p, h, h));
+    let rows = match (spec.kind, modern) {
+        _ if spec.replaced_token => HeadRows::Each,
+        (TaskKind::SequenceClassification, Some(m)) => match m.pooling {
+            crate::model::family::modernbert::Pooling::Cls => HeadRows::First,
+            crate::model::family::modernbert::Pooling::Mean => HeadRows::Mean,
+        },
+        (_, Some(_)) => HeadRows::Each,
+        _ if pooler.is_some() => HeadRows::First,
+        _ => HeadRows::Each,
+    };
+    let dense_bias = modern.is_none_or(|m| m.classifier_bias);
+    let pooler = pooler.map(|p| t.linear_with(p, (h, h), dense_bias));
+    // ModernBERT's prediction head ends in a norm
+    let norm = modern.map(|m| t.norm_with("head.norm", h, m.norm_bias));
     let out = t.linear(out, h, spec.out_width());
-    let head = match (pooler, out) {
-        (None, Some(out)) => Some(crate::model::task::TaskHead {
+    let head = match (pooler, norm, out) {
+        (Some(None), _, _) | (_, Some(None), _) | (_, _, None) => None,
+        (pooler, norm, Some(out)) => Some(TaskHead {
             spec: spec.clone(),
-            pooler: None,
+            pooler: pooler.flatten(),
             pooler_act,
+            norm: norm.flatten(),
+            rows,
             out,
         }),
-        (Some(Some(p)), Some(out)) => Some(crate::model::task::TaskHead {
-            spec: spec.clone(),
-            pooler: Some(p),
-            pooler_act,
-            out,
-        }),
-        // a misshaped head weight is already recorded and fails the load
-        _ => None,
     };
     (head, None)
 }
@@ -248,6 +267,37 @@ impl Taker {
         Some(Linear { w, b: b? })
     }
 
+    /// [`Self::linear`] where the layer may have no bias (`bias` false: zeros, and a stored
+    /// one is left over and reported).
+    fn linear_with(
+        &mut self,
+        prefix: &str,
+        (in_dim, out_dim): (usize, usize),
+        bias: bool,
+    ) -> Option<Linear> {
+        if bias {
+            return self.linear(prefix, in_dim, out_dim);
+        }
+        let w = self.tensor(&format!("{prefix}.weight"), &[out_dim, in_dim]);
+        let w = w?.t().ok()?.contiguous().ok()?;
+        Some(Linear {
+            w,
+            b: zeros(out_dim)?,
+        })
+    }
+
+    /// [`Self::layer_norm`] where the norm may have no bias (`bias` false: zeros).
+    fn norm_with(&mut self, prefix: &str, dim: usize, bias: bool) -> Option<LayerNormWeights> {
+        if bias {
+            return self.layer_norm(prefix, dim);
+        }
+        let w = self.tensor(&format!("{prefix}.weight"), &[dim]);
+        Some(LayerNormWeights {
+            w: w?,
+            b: zeros(dim)?,
+        })
+    }
+
     fn layer_norm(&mut self, prefix: &str, dim: usize) -> Option<LayerNormWeights> {
         let w = self.tensor(&format!("{prefix}.weight"), &[dim]);
         let b = self.tensor(&format!("{prefix}.bias"), &[dim]);
@@ -283,34 +333,17 @@ impl ModelWeights {
         map: TensorMap,
         dir: &Path,
     ) -> Result<(Self, Vec<String>)> {
-        let mut tensors = BTreeMap::new();
-        let mut duplicates = Vec::new();
         let family = cfg.model_type.family();
-        for (raw, t) in map.tensors {
-            let name = canonical_name(&raw, family);
-            if tensors.insert(name.clone(), t).is_some() {
-                duplicates.push(name);
-            }
+        let t = Taker::of(map, family, dir)?;
+        if family.layout == crate::model::family::Layout::PreNormGlu {
+            return modern::weights(cfg, t, dir);
         }
-        if !duplicates.is_empty() {
-            return Err(LensError::Safetensors {
-                path: dir.to_path_buf(),
-                msg: format!(
-                    "tensors appear both with and without the model prefix: {}",
-                    duplicates.join(", ")
-                ),
-            });
-        }
-        let has_mlm = tensors.contains_key(&format!("{}.weight", family.mlm.dense));
-        let mut t = Taker {
-            tensors,
-            missing: Vec::new(),
-            misshaped: Vec::new(),
-            used: BTreeSet::new(),
-            params: 0,
-            dtypes: BTreeSet::new(),
-            non_finite: Vec::new(),
-        };
+        Self::post_norm(cfg, t, dir)
+    }
+
+    /// [`Self::from_tensors`] for the post-LN families.
+    fn post_norm(cfg: &ModelConfig, mut t: Taker, dir: &Path) -> Result<(Self, Vec<String>)> {
+        let family = cfg.model_type.family();
         let (v, e, h, i) = (
             cfg.vocab_size,
             cfg.embedding_size,
@@ -348,7 +381,7 @@ impl ModelWeights {
                 let name = |suffix: &str| format!("{p}.{suffix}");
                 let qkv = t.qkv(&name(n.query), &name(n.key), &name(n.value), h);
                 let attn_out = t.linear(&name(n.attention_out), h, h);
-                let attn_ln = t.layer_norm(&name(n.attention_norm), h);
+                let attn_ln = t.layer_norm(&name(n.attention_norm), h).map(Some);
                 let ffn = t.linear(&name(n.ffn), h, i);
                 let ffn_out = t.linear(&name(n.ffn_out), i, h);
                 let out_ln = t.layer_norm(&name(n.out_norm), h);
@@ -357,77 +390,14 @@ impl ModelWeights {
             }
             groups.push(inner);
         }
-        let mlm = if has_mlm {
-            let names = &family.mlm;
-            let head_dim = if names.on_embedding_width { e } else { h };
-            let dense = t.linear(names.dense, h, head_dim);
-            let ln = t.layer_norm(names.norm, head_dim);
-            let (decoder, tied) = if t.tensors.contains_key(names.decoder) {
-                (t.tensor(names.decoder, &[v, head_dim]), false)
-            } else if head_dim == e {
-                // tied to the word embeddings and left out of the file
-                (word.clone(), true)
-            } else {
-                t.missing.push(names.decoder.to_string());
-                (None, false)
-            };
-            let bias = if t.tensors.contains_key(names.bias) {
-                t.tensor(names.bias, &[v])
-            } else {
-                t.tensor(names.bias_alias, &[v])
-            };
-            match (dense, ln, decoder, bias) {
-                (Some(dense), Some(ln), Some(decoder), Some(bias)) => Some(MlmHead {
-                    dense,
-                    ln,
-                    decoder,
-                    bias,
-                    tied,
-                }),
-                _ => None,
-            }
-        } else {
-            None
-        };
-
+        let mlm = t.mlm_head(cfg, word.as_ref());
         let (task, task_warning) = take_task_head(&mut t, cfg);
-
-        let mut unexpected: Vec<String> = t
-            .tensors
-            .keys()
-            .filter(|k| !ignorable(k, family))
-            .cloned()
-            .collect();
-        unexpected.sort();
-        if !t.missing.is_empty() || !unexpected.is_empty() || !t.misshaped.is_empty() {
-            let all_names: Vec<&String> = t.used.iter().chain(t.tensors.keys()).collect();
-            // weights that only another family has betray a config naming the wrong one
-            let hint = crate::model::family::ALL
-                .into_iter()
-                .filter(|f| f.name != family.name)
-                .find(|f| all_names.iter().any(|n| n.contains(f.tell)))
-                .map(|f| {
-                    format!(
-                        "these look like {} weights ({}…): does config.json say model_type {:?} by mistake?",
-                        f.title,
-                        f.tell,
-                        family.name
-                    )
-                });
-            return Err(LensError::WeightMismatch(Box::new(WeightMismatch {
-                dir: dir.to_path_buf(),
-                model_type: cfg.model_type.to_string(),
-                missing: t.missing,
-                unexpected,
-                misshaped: t.misshaped,
-                hint,
-            })));
-        }
+        t.check(cfg, dir)?;
         let internal =
             |what: &str| LensError::Compute(format!("could not lay out {what} (out of memory?)"));
         let embeddings = Embeddings {
             word: word.ok_or_else(|| internal("the word embeddings"))?,
-            position: position.ok_or_else(|| internal("the position embeddings"))?,
+            position: Some(position.ok_or_else(|| internal("the position embeddings"))?),
             token_type: token_type.ok_or_else(|| internal("the token type embeddings"))?,
             ln: emb_ln.ok_or_else(|| internal("the embedding layernorm"))?,
             projection: match projection {
@@ -440,30 +410,160 @@ impl ModelWeights {
             .map(|g| g.into_iter().collect::<Option<Vec<_>>>())
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| internal("a layer"))?;
+        Ok(t.finish(embeddings, groups, None, mlm, (task, task_warning)))
+    }
+}
 
+impl Taker {
+    /// The checkpoint's tensors by canonical name (two spellings of one name are an error).
+    fn of(map: TensorMap, family: &Family, dir: &Path) -> Result<Self> {
+        let mut tensors = BTreeMap::new();
+        let mut duplicates = Vec::new();
+        for (raw, t) in map.tensors {
+            let name = canonical_name(&raw, family);
+            if tensors.insert(name.clone(), t).is_some() {
+                duplicates.push(name);
+            }
+        }
+        if !duplicates.is_empty() {
+            return Err(LensError::Safetensors {
+                path: dir.to_path_buf(),
+                msg: format!(
+                    "tensors appear both with and without the model prefix: {}",
+                    duplicates.join(", ")
+                ),
+            });
+        }
+        Ok(Taker {
+            tensors,
+            missing: Vec::new(),
+            misshaped: Vec::new(),
+            used: BTreeSet::new(),
+            params: 0,
+            dtypes: BTreeSet::new(),
+            non_finite: Vec::new(),
+        })
+    }
+
+    /// The masked-LM head, when the checkpoint has one: its dense layer and its output bias or
+    /// decoder (a classifier's head may share the dense layer's name, as ModernBERT's does).
+    fn mlm_head(&mut self, cfg: &ModelConfig, word: Option<&Tensor>) -> Option<MlmHead> {
+        let names = &cfg.model_type.family().mlm;
+        let has = |k: &str| self.tensors.contains_key(k);
+        let dense_name = format!("{}.weight", names.dense);
+        if !has(&dense_name) || !(has(names.bias) || has(names.bias_alias) || has(names.decoder)) {
+            return None;
+        }
+        let (v, e, h) = (cfg.vocab_size, cfg.embedding_size, cfg.hidden_size);
+        let head_dim = if names.on_embedding_width { e } else { h };
+        let modern = cfg.modern.as_ref();
+        let dense = self.linear_with(
+            names.dense,
+            (h, head_dim),
+            modern.is_none_or(|m| m.classifier_bias),
+        );
+        let ln = self.norm_with(names.norm, head_dim, modern.is_none_or(|m| m.norm_bias));
+        let (decoder, tied) = if self.tensors.contains_key(names.decoder) {
+            (self.tensor(names.decoder, &[v, head_dim]), false)
+        } else if head_dim == e {
+            // tied to the word embeddings and left out of the file
+            (word.cloned(), true)
+        } else {
+            self.missing.push(names.decoder.to_string());
+            (None, false)
+        };
+        let bias = if modern.is_some_and(|m| !m.decoder_bias) {
+            zeros(v)
+        } else if self.tensors.contains_key(names.bias) {
+            self.tensor(names.bias, &[v])
+        } else {
+            self.tensor(names.bias_alias, &[v])
+        };
+        Some(MlmHead {
+            dense: dense?,
+            ln: ln?,
+            decoder: decoder?,
+            bias: bias?,
+            tied,
+        })
+    }
+
+    /// Fails naming what is missing, misshaped or left over (and the family the names suggest
+    /// when config.json names another).
+    fn check(&mut self, cfg: &ModelConfig, dir: &Path) -> Result<()> {
+        let family = cfg.model_type.family();
+        let mut unexpected: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| !ignorable(k, family))
+            .cloned()
+            .collect();
+        unexpected.sort();
+        if self.missing.is_empty() && unexpected.is_empty() && self.misshaped.is_empty() {
+            return Ok(());
+        }
+        let all_names: Vec<&String> = self.used.iter().chain(self.tensors.keys()).collect();
+        // weights that only another family has betray a config naming the wrong one
+        let hint = crate::model::family::ALL
+            .into_iter()
+            .filter(|f| f.name != family.name)
+            .find(|f| all_names.iter().any(|n| n.contains(f.tell)))
+            .map(|f| {
+                format!(
+                    "these look like {} weights ({}…): does config.json say model_type {:?} by mistake?",
+                    f.title, f.tell, family.name
+                )
+            });
+        Err(LensError::WeightMismatch(Box::new(WeightMismatch {
+            dir: dir.to_path_buf(),
+            model_type: cfg.model_type.to_string(),
+            missing: std::mem::take(&mut self.missing),
+            unexpected,
+            misshaped: std::mem::take(&mut self.misshaped),
+            hint,
+        })))
+    }
+
+    /// The weights from their parts, with the warnings for the user.
+    fn finish(
+        self,
+        embeddings: Embeddings,
+        groups: Vec<Vec<EncoderLayer>>,
+        final_norm: Option<LayerNormWeights>,
+        mlm: Option<MlmHead>,
+        (task, task_warning): (Option<crate::model::task::TaskHead>, Option<String>),
+    ) -> (ModelWeights, Vec<String>) {
         let mut warnings: Vec<String> = task_warning.into_iter().collect();
-        if !t.non_finite.is_empty() {
+        if !self.non_finite.is_empty() {
             warnings.push(format!(
                 "{} tensors hold NaN or infinite values ({}): outputs will be NaN",
-                t.non_finite.len(),
-                t.non_finite.join(", ")
+                self.non_finite.len(),
+                self.non_finite.join(", ")
             ));
         }
-        Ok((
+        (
             ModelWeights {
                 id: next_weights_id(),
                 embeddings,
                 groups,
+                final_norm,
                 mlm,
                 task,
-                param_count: t.params,
-                stored_dtypes: t.dtypes,
+                param_count: self.params,
+                stored_dtypes: self.dtypes,
                 word_rows: Default::default(),
             },
             warnings,
-        ))
+        )
     }
+}
 
+/// A vector of `n` zeros (a bias the checkpoint does not have).
+fn zeros(n: usize) -> Option<Tensor> {
+    Tensor::zeros(n, candle_core::DType::F32, &Device::Cpu).ok()
+}
+
+impl ModelWeights {
     /// Random weights for a config (benchmarks and tests of shapes): normal(0, 0.02) matrices,
     /// unit layernorms, as HF initializes.
     pub fn random(cfg: &ModelConfig, seed: u64) -> Result<Self> {
@@ -498,7 +598,10 @@ impl ModelWeights {
         );
         let embeddings = Embeddings {
             word: mat(v, e)?,
-            position: mat(cfg.max_position_embeddings, e)?,
+            position: match cfg.stored_position_rows() {
+                0 => None,
+                rows => Some(mat(rows, e)?),
+            },
             token_type: mat(cfg.type_vocab_size, e)?,
             ln: ln(e)?,
             projection: if cfg.has_projection() {
@@ -507,15 +610,17 @@ impl ModelWeights {
                 None
             },
         };
+        let modern = cfg.modern.is_some();
         let mut groups = Vec::new();
-        for _ in 0..cfg.num_hidden_groups {
+        for g in 0..cfg.num_hidden_groups {
             let mut inner = Vec::new();
             for _ in 0..cfg.inner_group_num {
                 inner.push(EncoderLayer {
                     qkv: lin(h, 3 * h, &mut mat)?,
                     attn_out: lin(h, h, &mut mat)?,
-                    attn_ln: ln(h)?,
-                    ffn: lin(h, i, &mut mat)?,
+                    // ModernBERT's layer 0 has no norm before its attention
+                    attn_ln: if modern && g == 0 { None } else { Some(ln(h)?) },
+                    ffn: lin(h, if modern { 2 * i } else { i }, &mut mat)?,
                     ffn_out: lin(i, h, &mut mat)?,
                     out_ln: ln(h)?,
                 });
@@ -527,6 +632,7 @@ impl ModelWeights {
             id: next_weights_id(),
             embeddings,
             groups,
+            final_norm: if modern { Some(ln(h)?) } else { None },
             mlm: None,
             task: None,
             param_count,
@@ -552,7 +658,7 @@ impl ModelWeights {
 fn build_layer(
     qkv: Option<Linear>,
     attn_out: Option<Linear>,
-    attn_ln: Option<LayerNormWeights>,
+    attn_ln: Option<Option<LayerNormWeights>>,
     ffn: Option<Linear>,
     ffn_out: Option<Linear>,
     out_ln: Option<LayerNormWeights>,
@@ -570,13 +676,16 @@ fn build_layer(
 /// Parameters of the backbone a config describes (embeddings, projection, shared groups),
 /// without pooler or heads.
 pub fn params_of_config(cfg: &ModelConfig) -> usize {
+    if let Some(m) = &cfg.modern {
+        return modern::params(cfg, m);
+    }
     let (v, e, h, i) = (
         cfg.vocab_size,
         cfg.embedding_size,
         cfg.hidden_size,
         cfg.intermediate_size,
     );
-    let emb = (v + cfg.max_position_embeddings + cfg.stored_type_rows()) * e + 2 * e;
+    let emb = (v + cfg.stored_position_rows() + cfg.stored_type_rows()) * e + 2 * e;
     let proj = if cfg.has_projection() { e * h + h } else { 0 };
     let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
     emb + proj + cfg.num_hidden_groups * cfg.inner_group_num * layer

@@ -1,0 +1,188 @@
+//! ModernBERT's pre-norm layer on host buffers, as transformers' eager `ModernBertEncoderLayer`
+//! computes it: a = x + Wo·attention(norm₁(x)) (layer 0: no norm₁), out = a + Wo'·GeGLU(norm₂(a))
+//! with GeGLU(y) = act(y·Wi₁) ⊙ (y·Wi₂). Queries and keys are turned by the rotary embedding of
+//! their position; a local layer's query i sees only keys j with |i − j| ≤ window (the others
+//! are exact zeros in its map). The attention and its softmax are the post-LN layer's.
+
+use super::{add_norm_with, Scratch};
+use super::{matmul, row_chunk, sized, softmax_rows, split_heads, widest, Dims, Layer, Mat, Out};
+use crate::model::config::Activation;
+use rayon::prelude::*;
+
+/// A layer's rotary tables (cos and sin `[n, d]`, positions 0..n) and local half window.
+pub(in crate::backend::cpu) struct Positions<'a> {
+    pub cos: &'a [f32],
+    pub sin: &'a [f32],
+    pub window: Option<usize>,
+}
+
+/// Runs one ModernBERT layer: `out` `[rows, H]` gets its output, `probs`
+/// `[batch·heads, n, n]` its attention (padded keys and keys outside the window 0; the heads in
+/// `off` all 0).
+pub(in crate::backend::cpu) fn run(
+    x: &[f32],
+    w: &Layer<'_>,
+    dims: &Dims<'_>,
+    pos: &Positions<'_>,
+    off: &[usize],
+    s: &mut Scratch,
+    (out, probs): (&mut [f32], &mut [f32]),
+) {
+    let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
+    // norm₁ (none before layer 0's attention)
+    let normed = sized(&mut s.pre, rows * h);
+    normed.copy_from_slice(x);
+    if !w.attn_ln.w.is_empty() {
+        add_norm_with(normed, (&[], &[]), w.attn_ln, dims.eps, None);
+    }
+    w.qkv.product(&s.pre, sized(&mut s.qkv, rows * 3 * h));
+    // q and k unscaled (the scores are scaled after the product, as transformers does)
+    let scale = 1.0 / (d as f32).sqrt();
+    split_heads(&s.qkv, w.qkv.b, dims, 1.0, (&mut s.q, &mut s.k, &mut s.v));
+    rotate_heads(&mut s.q, pos, n, d);
+    rotate_heads(&mut s.k, pos, n, d);
+    let ctx = sized(&mut s.ctx, rows * h);
+    let ctx_out = Out::new(ctx, h);
+    let (q, k, v) = (&s.q, &s.k, &s.v);
+    probs
+        .par_chunks_mut(n * n)
+        .enumerate()
+        .for_each(|(bh, map)| {
+            let (b, hd) = (bh / heads, bh % heads);
+            let keys = dims.lens[b].clamp(1, n);
+            let at = bh * n * d;
+            let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
+            matmul(
+                Mat::rows(qh, d),
+                Mat::transposed(kh, d),
+                Out::new(map, n),
+                (n, d, keys),
+                false,
+                false,
+            );
+            if off.contains(&hd) {
+                map.fill(0.0);
+            } else {
+                windowed_softmax(map, (n, keys), scale, pos.window);
+            }
+            matmul(
+                Mat::rows(map, n),
+                Mat::rows(vh, d),
+                ctx_out.at(b * n * h + hd * d),
+                (n, keys, d),
+                false,
+                false,
+            );
+        });
+    // a = x + ctx·Wo + b
+    let attn = sized(&mut s.attn, rows * h);
+    w.attn_out.product(&s.ctx, attn);
+    add_bias_residual(attn, w.attn_out.b, x);
+    // the GeGLU feed-forward on norm₂(a)
+    let normed = sized(&mut s.pre, rows * h);
+    normed.copy_from_slice(&s.attn);
+    add_norm_with(normed, (&[], &[]), w.out_ln, dims.eps, None);
+    let inter = dims.inter;
+    w.ffn.product(&s.pre, sized(&mut s.qkv, rows * 2 * inter));
+    geglu(&s.qkv, w.ffn.b, dims.act, sized(&mut s.ff, rows * inter));
+    w.ffn_out.product(&s.ff, out);
+    add_bias_residual(out, w.ffn_out.b, &s.attn);
+}
+
+/// Each `[n, d]` head block of `t` (`[batch·heads, n, d]`) turned by the rotary embedding of
+/// its row's position: t·cos + rotate_half(t)·sin, rotate_half(t) = (−t₂, t₁) for the halves
+/// t₁, t₂.
+pub(in crate::backend::cpu) fn rotate_heads(
+    t: &mut [f32],
+    pos: &Positions<'_>,
+    n: usize,
+    d: usize,
+) {
+    t.par_chunks_mut(n * d)
+        .for_each(|block| rotate_rows(block, pos.cos, pos.sin, d));
+}
+
+widest! {
+    fn rotate_rows(block: &mut [f32], cos: &[f32], sin: &[f32], d: usize) {
+        let half = d / 2;
+        let mut turned = vec![0f32; d];
+        for (p, row) in block.chunks_exact_mut(d).enumerate() {
+            let (c, s) = (&cos[p * d..(p + 1) * d], &sin[p * d..(p + 1) * d]);
+            for i in 0..half {
+                turned[i] = row[i] * c[i] - row[i + half] * s[i];
+                turned[i + half] = row[i + half] * c[i + half] + row[i] * s[i + half];
+            }
+            row.copy_from_slice(&turned);
+        }
+    }
+}
+
+/// Softmax of each row of `map` `[n, n]` times `scale` over its first `keys` columns, and
+/// within `window` of the row when given: keys outside are exactly 0, as transformers' additive
+/// mask (the dtype's minimum) makes them.
+fn windowed_softmax(map: &mut [f32], (n, keys): (usize, usize), scale: f32, window: Option<usize>) {
+    for row in map.chunks_exact_mut(n) {
+        row[..keys].iter_mut().for_each(|v| *v *= scale);
+    }
+    let Some(w) = window else {
+        softmax_rows(map, n, keys);
+        return;
+    };
+    for (i, row) in map.chunks_exact_mut(n).enumerate() {
+        let lo = i.saturating_sub(w).min(keys.saturating_sub(1));
+        let hi = (i + w + 1).min(keys).max(lo + 1);
+        let len = hi - lo;
+        softmax_rows(&mut row[lo..hi], len, len);
+        row[..lo].fill(0.0);
+        row[hi..].fill(0.0);
+    }
+}
+
+/// `y += bias + residual` row by row, in parallel.
+fn add_bias_residual(y: &mut [f32], bias: &[f32], residual: &[f32]) {
+    let cols = bias.len().max(1);
+    let chunk = row_chunk(y.len() / cols) * cols;
+    y.par_chunks_mut(chunk)
+        .zip(residual.par_chunks(chunk))
+        .for_each(|(ys, rs)| add_rows(ys, bias, rs));
+}
+
+widest! {
+    fn add_rows(ys: &mut [f32], bias: &[f32], rs: &[f32]) {
+        for (row, res) in ys.chunks_exact_mut(bias.len()).zip(rs.chunks_exact(bias.len())) {
+            for ((v, b), r) in row.iter_mut().zip(bias).zip(res) {
+                *v = r + (*v + b);
+            }
+        }
+    }
+}
+
+/// GeGLU: `out` `[rows, I]` = act(y₁ + b₁) · (y₂ + b₂) for `y` `[rows, 2I]` (its halves y₁,
+/// y₂) and `bias` `[2I]`, in parallel.
+pub(in crate::backend::cpu) fn geglu(y: &[f32], bias: &[f32], act: Activation, out: &mut [f32]) {
+    let inter = bias.len() / 2;
+    let chunk = row_chunk(out.len() / inter.max(1)) * inter;
+    out.par_chunks_mut(chunk.max(1))
+        .zip(y.par_chunks(2 * chunk.max(1)))
+        .for_each(|(o, y)| geglu_rows(o, y, bias, act));
+}
+
+widest! {
+    fn geglu_rows(out: &mut [f32], y: &[f32], bias: &[f32], act: Activation) {
+        let inter = bias.len() / 2;
+        #[inline(always)]
+        fn run(out: &mut [f32], y: &[f32], bias: &[f32], inter: usize, f: impl Fn(f32) -> f32) {
+            for (o, y) in out.chunks_exact_mut(inter).zip(y.chunks_exact(2 * inter)) {
+                let (a, g) = y.split_at(inter);
+                let (ba, bg) = bias.split_at(inter);
+                for i in 0..inter {
+                    o[i] = f(a[i] + ba[i]) * (g[i] + bg[i]);
+                }
+            }
+        }
+        match act {
+            Activation::Gelu => run(out, y, bias, inter, |v| Activation::Gelu.apply(v)),
+            other => run(out, y, bias, inter, move |v| other.apply(v)),
+        }
+    }
+}
