@@ -54,3 +54,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     normalize_row(tid, base, p.dim, p.eps, s);
 }
+
+// The same sum without the norm (a pre-norm layer's residual add): out[row] = residual[row] +
+// (sum_s x[s][row] + x_bias), the bias added to the product first as nn.Linear does.
+@compute @workgroup_size(WG, 1, 1)
+fn add_residual(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let base = wid.x * p.dim;
+    for (var i = lid.x; i < p.dim; i += WG) {
+        var v = 0.0;
+        for (var part = 0u; part < p.parts; part++) {
+            v += x[part * p.part_stride + base + i];
+        }
+        if (p.has_bias != 0u) {
+            v += x_bias[i];
+        }
+        out[base + i] = residual[base + i] + v;
+    }
+}

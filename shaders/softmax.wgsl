@@ -3,7 +3,9 @@
 // count rounded up to 4) values, already scaled by 1/sqrt(head_dim). This kernel adds HF's
 // additive padding mask, takes the softmax over the first `n`, writes the probabilities to
 // `probs` (unpadded, for the views) and back to `scratch` with zeros in the padding, ready for
-// P·V. One workgroup per (q, h).
+// P·V. One workgroup per (q, h). A local layer (ModernBERT's) passes `window1` = its half
+// window + 1: keys farther than the half window from the query are masked like padding (their
+// probabilities are exact zeros); 0 is a global layer.
 //
 // Bindings (group 0):
 //   0: uniform   Params
@@ -17,7 +19,7 @@ struct Params {
     n: u32,
     np: u32,
     heads: u32,
-    _pad0: u32,
+    window1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,8 +37,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let src = row * p.np;
     let dst = row * p.n;
     var local_max = -3.402823466e38;
+    let q = wid.x;
     for (var k = tid; k < p.n; k += WG) {
-        let s = scratch[src + k] + (1.0 - mask[k]) * -3.402823466e38;
+        var s = scratch[src + k] + (1.0 - mask[k]) * -3.402823466e38;
+        if (p.window1 != 0u && max(q, k) - min(q, k) >= p.window1) {
+            s = -3.402823466e38;
+        }
         scratch[src + k] = s;
         local_max = max(local_max, s);
     }

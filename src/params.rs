@@ -260,39 +260,58 @@ pub struct Loaded {
 impl Loaded {
     pub fn of(cfg: &ModelConfig, w: &ModelWeights) -> Self {
         let n = |t: &candle_core::Tensor| t.elem_count();
-        let lin = |l: &crate::model::Linear| n(&l.w) + n(&l.b);
-        let ln = |l: &crate::model::LayerNormWeights| n(&l.w) + n(&l.b);
+        // the biases the checkpoint stores (ModernBERT's are zeros where its config turns
+        // them off: not parameters)
+        let m = cfg.modern.as_ref();
+        let (attn_b, mlp_b, norm_b, head_b, dec_b) =
+            m.map_or((true, true, true, true, true), |m| {
+                (
+                    m.attention_bias,
+                    m.mlp_bias,
+                    m.norm_bias,
+                    m.classifier_bias,
+                    m.decoder_bias,
+                )
+            });
+        let with = |b: &candle_core::Tensor, stored: bool| if stored { n(b) } else { 0 };
+        let lin = |l: &crate::model::Linear, b: bool| n(&l.w) + with(&l.b, b);
+        let ln = |l: &crate::model::LayerNormWeights| n(&l.w) + with(&l.b, norm_b);
         let e = &w.embeddings;
         let layers: Vec<&crate::model::EncoderLayer> = w.groups.iter().flatten().collect();
         let encoder = layers
             .iter()
             .map(|l| {
-                lin(&l.qkv)
-                    + lin(&l.attn_out)
+                lin(&l.qkv, attn_b)
+                    + lin(&l.attn_out, attn_b)
                     + l.attn_ln.as_ref().map_or(0, ln)
-                    + lin(&l.ffn)
-                    + lin(&l.ffn_out)
+                    + lin(&l.ffn, mlp_b)
+                    + lin(&l.ffn_out, mlp_b)
                     + ln(&l.out_ln)
             })
-            .sum();
+            .sum::<usize>()
+            + w.final_norm.as_ref().map_or(0, ln);
         Loaded {
             word_embeddings: n(&e.word),
             // as stored: every position row (RoBERTa's first ones are never used) and no type
             // table where the family has none
-            other_embeddings: (cfg.max_position_embeddings + cfg.stored_type_rows())
+            other_embeddings: (cfg.stored_position_rows() + cfg.stored_type_rows())
                 * cfg.embedding_size
                 + ln(&e.ln),
-            projection: e.projection.as_ref().map_or(0, lin),
+            projection: e.projection.as_ref().map_or(0, |p| lin(p, true)),
             encoder,
             stored_layers: layers.len(),
             applied_layers: cfg.num_attention_maps(),
             mlm_head: w.mlm.as_ref().map_or(0, |m| {
-                lin(&m.dense) + ln(&m.ln) + n(&m.bias) + if m.tied { 0 } else { n(&m.decoder) }
+                lin(&m.dense, head_b)
+                    + ln(&m.ln)
+                    + with(&m.bias, dec_b)
+                    + if m.tied { 0 } else { n(&m.decoder) }
             }),
-            task_head: w
-                .task
-                .as_ref()
-                .map_or(0, |t| t.pooler.as_ref().map_or(0, lin) + lin(&t.out)),
+            task_head: w.task.as_ref().map_or(0, |t| {
+                t.pooler.as_ref().map_or(0, |p| lin(p, head_b))
+                    + t.norm.as_ref().map_or(0, ln)
+                    + lin(&t.out, true)
+            }),
         }
     }
 

@@ -507,6 +507,8 @@ fn every_family_opens_and_every_tab_draws() {
         "distilbert_mlm",
         "electra_mlm",
         "electra_disc",
+        "modernbert_mlm",
+        "modernbert_seqcls",
     ] {
         let g = golden_plain(name);
         let mut h = harness(ModelSource::Folder(common::fixture(name)), &g.text);

@@ -28,6 +28,15 @@ fn gpu_every_other_family_matches_hf() {
     }
 }
 
+/// ModernBERT on the GPU: the rotary kernel, the local layer's window in the softmax (exact
+/// zeros), the GeGLU kernel, the residual adds without a norm and the final norm.
+#[test]
+fn gpu_modernbert_matches_hf() {
+    for name in MODERN_MODELS {
+        check_fixture(name);
+    }
+}
+
 #[test]
 fn gpu_albert_single_group_matches_hf() {
     check_fixture("albert_single");

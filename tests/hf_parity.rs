@@ -209,14 +209,18 @@ fn ablated_heads_match_transformers_with_those_heads_zeroed() {
 /// The parameter table counts each family's backbone as transformers does (AutoModel's
 /// parameters without the pooler, tools/fixtures/family_params.json): DistilBERT without a
 /// token type table, RoBERTa with every position row stored, ELECTRA with and without its
-/// embeddings_project; and it names how each was made smaller.
+/// embeddings_project, ModernBERT with its biases off and on (no position table, the final
+/// norm); and it names how each was made smaller.
 #[test]
 fn the_parameter_table_counts_every_family_as_transformers_does() {
     use albert_lens::views::parameters;
-    let want: std::collections::BTreeMap<String, usize> =
-        serde_json::from_slice(&std::fs::read(fixture("family_params.json")).unwrap()).unwrap();
+    let read = |f: &str| -> std::collections::BTreeMap<String, usize> {
+        serde_json::from_slice(&std::fs::read(fixture(f)).unwrap()).unwrap()
+    };
+    let (want, modern) = (read("family_params.json"), read("modernbert_params.json"));
     assert_eq!(want.len(), FAMILY_MODELS.len());
-    for (name, count) in &want {
+    assert_eq!(modern.len(), 3);
+    for (name, count) in want.iter().chain(&modern) {
         let m = LoadedModel::open(&fixture(name)).unwrap();
         let data = parameters::derive(&[(name, &m.config, &m.weights)]);
         let c = &data.columns[0];

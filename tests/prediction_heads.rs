@@ -197,8 +197,7 @@ fn every_task_head_gives_transformers_logits_on_the_cpu() {
 #[test]
 fn every_task_head_gives_transformers_logits_on_the_gpu() {
     with_gpu(|gpu| {
-        // ModernBERT's layers are not on the GPU yet (the backend refuses them)
-        for name in TASKS.iter().filter(|n| !n.starts_with("modernbert")) {
+        for name in TASKS {
             check_task_logits(gpu, name);
         }
     });

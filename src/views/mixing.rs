@@ -135,6 +135,7 @@ fn panel(side: &Side<'_>, opts: &Options) -> Result<Panel> {
     let stage = stage_of(opts.method, opts.stage)?;
     let values = c.get(opts.method, stage).ok_or_else(|| {
         LensError::Analysis(match opts.method {
+            m if c.refused.contains_key(&m) => c.refused[&m].clone(),
             Method::Flow if n > crate::insight::mixing::FLOW_MAX_TOKENS => {
                 crate::insight::mixing::flow_skipped(n)
             }

@@ -246,6 +246,7 @@ pub fn internals_cases() -> Vec<InternalsCase> {
         "bert_mlm",
         "albert-mini",
         "bert-mini",
+        "modernbert_mlm",
     ];
     golden_cases("internals", &models)
         .into_iter()
@@ -303,7 +304,10 @@ pub fn golden_cases(
 /// Asserts that every intermediate of `actual` the golden has is within
 /// 1e-5 * max(1, |ref|); a score within 1e-5 * max(1, |ref|, Σ|qᵢkᵢ|/√d) (a score is a sum of
 /// products that cancel: its rounding, and the 1e-6 differences q and k already carry, scale
-/// with the size of the products, not of the sum).
+/// with the size of the products, not of the sum); likewise a pre-norm layer's attention
+/// output a = x + dense(context), a point of the residual stream that no norm rescales, carries
+/// the rounding of every earlier layer at the scale of its row: within 1e-5 * max(1, |a|,
+/// rms(a's row)).
 pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
     let got = actual
         .internals
@@ -347,12 +351,30 @@ pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
             let kv = &g.keys[(h * n + k) * d..][..d];
             *s = qv.iter().zip(kv).map(|(x, y)| (x * y).abs()).sum::<f32>() / (d as f32).sqrt();
         }
+        // a pre-norm residual stream's scale: each element's row's rms
+        let pre_norm = golden.model_type.as_str() == "modernbert";
+        let hs = golden.hidden_size.max(1);
+        let terms: Vec<f32> = match pre_norm {
+            true => g
+                .attention_output
+                .chunks(hs)
+                .flat_map(|row| {
+                    let rms = (row.iter().map(|v| v * v).sum::<f32>() / hs as f32).sqrt();
+                    std::iter::repeat_n(rms, row.len())
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         for ((name, x), y) in albert_lens::model::internals::MAP_TENSORS
             .iter()
             .zip(a.tensors())
             .zip(g.tensors())
         {
-            let scale = (*name == "scores").then_some(sizes.as_slice());
+            let scale = match *name {
+                "scores" => Some(sizes.as_slice()),
+                "attention_output" if !terms.is_empty() => Some(terms.as_slice()),
+                _ => None,
+            };
             check(&format!("{name}.{j}"), x, y, scale);
         }
     }

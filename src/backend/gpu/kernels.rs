@@ -18,6 +18,8 @@ const LAYERNORM: &str = include_str!("../../../shaders/layernorm.wgsl");
 const EMBEDDING: &str = include_str!("../../../shaders/embedding.wgsl");
 const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
 const MATMUL_COOP: &str = include_str!("../../../shaders/matmul_coop.wgsl");
+const ROTARY: &str = include_str!("../../../shaders/rotary.wgsl");
+const GEGLU: &str = include_str!("../../../shaders/geglu.wgsl");
 
 /// Largest head dimension the attention kernel holds in workgroup memory (attention.wgsl).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -92,7 +94,35 @@ pub struct SoftmaxParams {
     pub n: u32,
     pub np: u32,
     pub heads: u32,
+    /// a local layer's half window + 1 (0: global)
+    pub window1: u32,
+}
+
+/// Keep in sync with `Params` in shaders/rotary.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RotaryParams {
+    pub n: u32,
+    pub heads: u32,
+    pub head_dim: u32,
+    pub hidden: u32,
+}
+
+/// Keep in sync with `Params` in shaders/geglu.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GegluParams {
+    pub n: u32,
+    pub inter: u32,
+    pub act: u32,
     pub _pad: u32,
+}
+
+/// Workgroups of 64 threads for `threads` one-element threads (rotary.wgsl, geglu.wgsl): x up
+/// to 65535, then rows of y.
+pub fn flat_groups(threads: u32) -> (u32, u32, u32) {
+    let groups = threads.div_ceil(64).max(1);
+    (groups.min(65535), groups.div_ceil(65535), 1)
 }
 
 /// Keep in sync with `Params` in shaders/attention.wgsl.
@@ -277,6 +307,10 @@ pub struct Kernels {
     pub add_layernorm: wgpu::ComputePipeline,
     pub embedding: wgpu::ComputePipeline,
     pub softmax: wgpu::ComputePipeline,
+    /// ModernBERT's: the rotary embedding, the GeGLU, the residual add without a norm
+    pub rotary: wgpu::ComputePipeline,
+    pub geglu: wgpu::ComputePipeline,
+    pub add_residual: wgpu::ComputePipeline,
     /// `--precision fast`'s matmul on cooperative matrices, where the device has them.
     pub coop: Option<wgpu::ComputePipeline>,
     /// why the device, though it lists cooperative matrices, did not build that kernel
@@ -316,6 +350,15 @@ pub fn coop_source() -> String {
 /// Builds a pipeline from WGSL parts (shared headers first, the kernel last), each after
 /// common.wgsl.
 fn pipeline(ctx: &GpuContext, label: &str, parts: &[&str]) -> wgpu::ComputePipeline {
+    pipeline_at(ctx, (label, "main"), parts)
+}
+
+/// [`pipeline`] of the entry point `entry` (its layout holds only the bindings it uses).
+fn pipeline_at(
+    ctx: &GpuContext,
+    (label, entry): (&str, &str),
+    parts: &[&str],
+) -> wgpu::ComputePipeline {
     let source = source(parts);
     let module = ctx
         .device
@@ -328,7 +371,7 @@ fn pipeline(ctx: &GpuContext, label: &str, parts: &[&str]) -> wgpu::ComputePipel
             label: Some(label),
             layout: None,
             module: &module,
-            entry_point: Some("main"),
+            entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
         })
@@ -365,6 +408,13 @@ impl Kernels {
                 add_layernorm: pipeline(ctx, "add_layernorm", &[REDUCE, ROWNORM, LAYERNORM]),
                 embedding: pipeline(ctx, "embedding", &[REDUCE, ROWNORM, EMBEDDING]),
                 softmax: pipeline(ctx, "softmax", &[REDUCE, SOFTMAX]),
+                rotary: pipeline(ctx, "rotary", &[ROTARY]),
+                geglu: pipeline(ctx, "geglu", &[GEGLU]),
+                add_residual: pipeline_at(
+                    ctx,
+                    ("add_residual", "add_residual"),
+                    &[REDUCE, ROWNORM, LAYERNORM],
+                ),
                 coop: None,
                 coop_refused: None,
             }

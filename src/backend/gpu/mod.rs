@@ -199,12 +199,6 @@ impl Backend for GpuBackend {
         opts: &ForwardOptions,
     ) -> Result<Trace> {
         self.validate_options(cfg, input, opts)?;
-        if cfg.modern.is_some() {
-            return Err(LensError::Gpu(format!(
-                "{}'s layers (rotary positions, local attention, GeGLU) do not run on the GPU yet",
-                cfg.model_type.family().title
-            )));
-        }
         let capture = &opts.capture;
         let i = self.prepare(cfg, weights, input.len())?;
         let (out, internals) = if capture.any() {

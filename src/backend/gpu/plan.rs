@@ -14,6 +14,8 @@ use crate::model::{Ablation, Activation, EncodedInput, ModelConfig};
 use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
+mod modern;
+
 /// Uniform slots are this far apart (the largest min_uniform_buffer_offset_alignment).
 const UNIFORM_SLOT: u64 = 256;
 /// Storage slices start at multiples of this many floats (256 bytes).
@@ -28,6 +30,9 @@ enum Kernel {
     Softmax,
     AddLayerNorm,
     Embedding,
+    Rotary,
+    Geglu,
+    AddResidual,
 }
 
 impl Kernel {
@@ -41,6 +46,9 @@ impl Kernel {
             Kernel::Softmax => &k.softmax,
             Kernel::AddLayerNorm => &k.add_layernorm,
             Kernel::Embedding => &k.embedding,
+            Kernel::Rotary => &k.rotary,
+            Kernel::Geglu => &k.geglu,
+            Kernel::AddResidual => &k.add_residual,
         })
     }
 }
@@ -74,7 +82,9 @@ struct Step<'a> {
     kernel: Kernel,
     params_offset: u64,
     params_size: u64,
-    storage: Vec<Slice<'a>>,
+    /// (binding, slice): bindings 1, 2, … in order, or those an entry point that uses only
+    /// some of its module's bindings names
+    storage: Vec<(u32, Slice<'a>)>,
     groups: (u32, u32, u32),
 }
 
@@ -117,6 +127,10 @@ pub struct Plan {
     /// each token's row of the position table, and the first position id it is made from
     positions: wgpu::Buffer,
     position_offset: usize,
+    /// rotary positions: every token reads the one zero row of the position table
+    rotary: bool,
+    /// ModernBERT's buffers, kept alive for the bind groups that use them
+    _pre_norm: Option<modern::Buffers>,
     pub(super) hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
@@ -157,6 +171,18 @@ impl<'a> Steps<'a> {
         kernel: Kernel,
         p: &T,
         storage: Vec<Slice<'a>>,
+        groups: (u32, u32, u32),
+    ) {
+        let numbered = (1..).zip(storage).collect();
+        self.push_at(kernel, p, numbered, groups);
+    }
+
+    /// [`Self::push`] with each slice's binding named.
+    fn push_at<T: bytemuck::Pod>(
+        &mut self,
+        kernel: Kernel,
+        p: &T,
+        storage: Vec<(u32, Slice<'a>)>,
         groups: (u32, u32, u32),
     ) {
         let params_offset = self.params.len() as u64;
@@ -276,6 +302,75 @@ impl<'a> Steps<'a> {
     }
 }
 
+/// The buffers one attention reads and writes.
+struct AttentionIo<'a> {
+    qkv: Slice<'a>,
+    scratch: Slice<'a>,
+    mask: Slice<'a>,
+    probs: Slice<'a>,
+    keep: Slice<'a>,
+    ctx: Slice<'a>,
+    dummy: Slice<'a>,
+}
+
+impl<'a> Steps<'a> {
+    /// The attention of one layer from the projected (and, for ModernBERT, rotated) q, k, v:
+    /// two batched vec4 matmuls around a softmax when `matmul` (head and hidden sizes
+    /// multiples of 4), else the fused kernel; `window1` is a local layer's half window + 1
+    /// (0: global; the matmul path only).
+    fn attention(
+        &mut self,
+        io: &AttentionIo<'a>,
+        (attn_params, np): (&AttentionParams, u64),
+        (matmul, window1): (bool, u32),
+        jj: Option<usize>,
+    ) {
+        let (m, heads) = (attn_params.n, attn_params.heads);
+        let (nn, h) = (u64::from(m), u64::from(attn_params.hidden));
+        if !matmul {
+            self.push(
+                Kernel::Attention,
+                attn_params,
+                vec![io.qkv, io.mask, io.probs, io.ctx, io.keep],
+                (m, heads, 1),
+            );
+            self.grab(jj, What::Context, Src::Ctx, nn * h);
+            return;
+        }
+        let (d4, h4, np4) = (
+            attn_params.head_dim / 4,
+            attn_params.hidden / 4,
+            np as u32 / 4,
+        );
+        // scores[h] = Q_h · K_hᵀ / sqrt(d), rows of Np
+        let mut sp = MatmulParams::plain(m, d4 * 4, m, Activation::Linear, false);
+        sp.b_trans = 1;
+        (sp.lda, sp.ldb, sp.ldc) = (3 * h4, 3 * h4, np4);
+        (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
+        sp.alpha = attn_params.scale;
+        self.batched_matmul([io.qkv, io.qkv, io.scratch], io.dummy, sp, heads);
+        self.grab(jj, What::Scores, Src::Scratch, u64::from(heads) * nn * np);
+        let smp = SoftmaxParams {
+            n: m,
+            np: np as u32,
+            heads,
+            window1,
+        };
+        self.push(
+            Kernel::Softmax,
+            &smp,
+            vec![io.mask, io.scratch, io.probs, io.keep],
+            (m, heads, 1),
+        );
+        // ctx[:, h] = P_h · V_h, written straight into [N, H]
+        let mut cp = MatmulParams::plain(m, np as u32, d4 * 4, Activation::Linear, false);
+        (cp.lda, cp.ldb, cp.ldc) = (np4, 3 * h4, h4);
+        (cp.b_off, cp.a_batch, cp.b_batch, cp.c_batch) = (2 * h4, m * np4, d4, d4);
+        self.batched_matmul([io.scratch, io.qkv, io.ctx], io.dummy, cp, heads);
+        self.grab(jj, What::Context, Src::Ctx, nn * h);
+    }
+}
+
 fn no_coop() -> LensError {
     LensError::Gpu("this device has no cooperative-matrix kernel (--precision fast)".into())
 }
@@ -391,6 +486,8 @@ impl Plan {
             let partials = new_buffer(ctx, "partial products", 4 * nn * h, storage);
             let h1 = new_buffer(ctx, "attention block output", nn * h, storage);
             let ff = new_buffer(ctx, "ffn", nn * i, storage);
+            // ModernBERT's: a norm's output, the GeGLU's input [N, 2I], the rotary tables
+            let pre_norm = modern::Buffers::new(ctx, cfg, n)?;
 
             let hidden_at = |j: u64| Slice {
                 buf: &hidden,
@@ -410,7 +507,8 @@ impl Plan {
                 None => hidden_at(0),
             };
             let p = NormParams::new(m, e as u32, eps);
-            let pos_len = cfg.max_position_embeddings as u64 * e;
+            // rotary positions: the one zero row uploaded for them
+            let pos_len = cfg.stored_position_rows().max(1) as u64 * e;
             s.push(
                 Kernel::Embedding,
                 &p,
@@ -468,8 +566,6 @@ impl Plan {
                     let ff_s = Slice::whole(&ff, nn * i);
 
                     let jj = Some(j as usize);
-                    s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
-                    s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
                     let probs_s = Slice {
                         buf: &probs,
                         offset: j * probs_slot,
@@ -480,51 +576,41 @@ impl Plan {
                         offset: j * keep_slot,
                         len: heads,
                     };
-                    if matmul_attention {
-                        let (d4, h4, np4) =
-                            (cfg.head_dim() as u32 / 4, h as u32 / 4, np as u32 / 4);
-                        let scratch_s = Slice::whole(&scratch, heads * nn * np);
-                        let dummy = Slice::whole(&zeros, 4);
-                        // scores[h] = Q_h · K_hᵀ / sqrt(d), rows of Np
-                        let mut sp = MatmulParams::plain(m, d4 * 4, m, Activation::Linear, false);
-                        sp.b_trans = 1;
-                        (sp.lda, sp.ldb, sp.ldc) = (3 * h4, 3 * h4, np4);
-                        (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
-                        sp.alpha = attn_params.scale;
-                        s.batched_matmul([qkv_s, qkv_s, scratch_s], dummy, sp, heads as u32);
-                        s.grab(jj, What::Scores, Src::Scratch, heads * nn * np);
-                        let smp = SoftmaxParams {
-                            n: m,
-                            np: np as u32,
-                            heads: heads as u32,
-                            _pad: 0,
+                    let scratch_len = if matmul_attention { heads * nn * np } else { 1 };
+                    let io = AttentionIo {
+                        qkv: qkv_s,
+                        scratch: Slice::whole(&scratch, scratch_len),
+                        mask: Slice::whole(&mask, nn),
+                        probs: probs_s,
+                        keep: keep_s,
+                        ctx: ctx_s,
+                        dummy: Slice::whole(&zeros, 4),
+                    };
+                    if let Some(mb) = &pre_norm {
+                        let last = j + 1 == maps as u64;
+                        let layer_io = modern::LayerIo {
+                            x,
+                            out: hidden_at(j + 1),
+                            part: part_s,
+                            h1: h1_s,
+                            ff: ff_s,
+                            final_norm: w.final_norm.as_ref().filter(|_| last),
                         };
-                        s.push(
-                            Kernel::Softmax,
-                            &smp,
-                            vec![Slice::whole(&mask, nn), scratch_s, probs_s, keep_s],
-                            (m, heads as u32, 1),
-                        );
-                        // ctx[:, h] = P_h · V_h, written straight into [N, H]
-                        let mut cp =
-                            MatmulParams::plain(m, np as u32, d4 * 4, Activation::Linear, false);
-                        (cp.lda, cp.ldb, cp.ldc) = (np4, 3 * h4, h4);
-                        (cp.b_off, cp.a_batch, cp.b_batch, cp.c_batch) = (2 * h4, m * np4, d4, d4);
-                        s.batched_matmul([scratch_s, qkv_s, ctx_s], dummy, cp, heads as u32);
-                        s.grab(jj, What::Context, Src::Ctx, nn * h);
-                    } else {
-                        s.push(
-                            Kernel::Attention,
-                            &attn_params,
-                            vec![qkv_s, Slice::whole(&mask, nn), probs_s, ctx_s, keep_s],
-                            (m, heads as u32, 1),
-                        );
-                        s.grab(jj, What::Context, Src::Ctx, nn * h);
+                        let shape = (&attn_params, np, ln_params(1), outer);
+                        s.modern_layer(cfg, (layer, mb), (&io, &layer_io), shape, jj)?;
+                        j += 1;
+                        continue;
                     }
+                    s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
+                    s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
+                    s.attention(&io, (&attn_params, np), (matmul_attention, 0), jj);
                     let dummy = Slice::whole(&zeros, 4);
                     let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
                     let bias = Slice::whole(&layer.attn_out.b, h);
-                    s.add_layernorm([part_s, x, h1_s], &layer.attn_ln, bias, ln_params(parts));
+                    let attn_ln = layer.attn_ln.as_ref().ok_or_else(|| {
+                        LensError::Gpu("a post-LN layer without its attention norm".into())
+                    })?;
+                    s.add_layernorm([part_s, x, h1_s], attn_ln, bias, ln_params(parts));
                     s.grab(jj, What::AttentionOutput, Src::H1, nn * h);
                     s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
                     s.grab(jj, What::Intermediate, Src::Ff, nn * i);
@@ -560,9 +646,9 @@ impl Plan {
                             size: NonZeroU64::new(st.params_size),
                         }),
                     }];
-                    for (k, sl) in st.storage.iter().enumerate() {
+                    for &(binding, sl) in &st.storage {
                         entries.push(wgpu::BindGroupEntry {
-                            binding: k as u32 + 1,
+                            binding,
                             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                 buffer: sl.buf,
                                 offset: sl.offset * 4,
@@ -592,6 +678,8 @@ impl Plan {
                 token_types: cfg.model_type.family().token_types,
                 positions,
                 position_offset: cfg.position_offset,
+                rotary: pre_norm.is_some(),
+                _pre_norm: pre_norm,
                 hidden,
                 probs,
                 staging_hidden,
@@ -639,7 +727,10 @@ impl Plan {
         let fed_types = crate::model::config::fed_type_ids(self.token_types, &input.type_ids);
         ctx.queue
             .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
-        let positions = crate::model::config::position_ids(self.position_offset, &input.ids);
+        let positions = match self.rotary {
+            true => vec![0u32; input.ids.len()],
+            false => crate::model::config::position_ids(self.position_offset, &input.ids),
+        };
         ctx.queue
             .write_buffer(&self.positions, 0, bytemuck::cast_slice(&positions));
         let mut enc = ctx

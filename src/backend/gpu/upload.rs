@@ -23,7 +23,8 @@ pub struct GpuNorm {
 pub struct GpuLayer {
     pub qkv: GpuLinear,
     pub attn_out: GpuLinear,
-    pub attn_ln: GpuNorm,
+    /// None: ModernBERT's layer 0, no norm before its attention
+    pub attn_ln: Option<GpuNorm>,
     pub ffn: GpuLinear,
     pub ffn_out: GpuLinear,
     pub out_ln: GpuNorm,
@@ -38,6 +39,8 @@ pub struct GpuWeights {
     pub projection: Option<GpuLinear>,
     /// `num_hidden_groups` groups of `inner_group_num` layers, as stored.
     pub groups: Vec<Vec<GpuLayer>>,
+    /// ModernBERT's norm after the last layer
+    pub final_norm: Option<GpuNorm>,
     /// Bytes on the device.
     pub bytes: u64,
 }
@@ -102,10 +105,20 @@ impl GpuWeights {
         let result = ctx.scoped("uploading the weights", || -> Result<GpuWeights> {
             let e = &w.embeddings;
             let word = up.buffer("word embeddings", &e.word)?;
-            let position = e
-                .position
-                .as_ref()
-                .ok_or_else(|| LensError::Gpu("rotary positions are not on the GPU yet".into()))?;
+            // rotary positions: one zero row, every token's position id 0 (word + 0 + 0 is the
+            // word row exactly)
+            let zero_row;
+            let position = match &e.position {
+                Some(p) => p,
+                None => {
+                    zero_row = Tensor::zeros(
+                        (1, w.embeddings.word.dim(1)?),
+                        candle_core::DType::F32,
+                        &candle_core::Device::Cpu,
+                    )?;
+                    &zero_row
+                }
+            };
             let position = up.buffer("position embeddings", position)?;
             let token_type = up.buffer("token type embeddings", &e.token_type)?;
             let emb_ln = up.norm("embedding layernorm", &e.ln)?;
@@ -121,12 +134,10 @@ impl GpuWeights {
                     layers.push(GpuLayer {
                         qkv: up.linear(&format!("{name} qkv"), &l.qkv)?,
                         attn_out: up.linear(&format!("{name} attention output"), &l.attn_out)?,
-                        attn_ln: up.norm(
-                            &format!("{name} attention layernorm"),
-                            l.attn_ln.as_ref().ok_or_else(|| {
-                                LensError::Gpu("pre-norm layers are not on the GPU yet".into())
-                            })?,
-                        )?,
+                        attn_ln: match &l.attn_ln {
+                            Some(n) => Some(up.norm(&format!("{name} attention norm"), n)?),
+                            None => None,
+                        },
                         ffn: up.linear(&format!("{name} ffn"), &l.ffn)?,
                         ffn_out: up.linear(&format!("{name} ffn output"), &l.ffn_out)?,
                         out_ln: up.norm(&format!("{name} output layernorm"), &l.out_ln)?,
@@ -142,6 +153,10 @@ impl GpuWeights {
                 emb_ln,
                 projection,
                 groups,
+                final_norm: match &w.final_norm {
+                    Some(n) => Some(up.norm("final norm", n)?),
+                    None => None,
+                },
                 bytes: up.bytes,
             })
         })?;

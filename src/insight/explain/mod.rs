@@ -168,6 +168,9 @@ pub struct Walk {
     /// the fine-tuned head the last step explains instead of the masked LM (models with one)
     pub task: Option<crate::model::task::TaskSpec>,
     pub activation: &'static str,
+    /// ModernBERT's layer at this map: its rotary base and local half window (None: global);
+    /// None for the post-LN families
+    pub modern: Option<(f64, Option<usize>)>,
 }
 
 /// Which stored layer each depth of a model applies, and a thumbnail of each stored layer's
@@ -385,6 +388,10 @@ impl Walk {
             prediction,
             task: model.weights.task.as_ref().map(|t| t.spec.clone()),
             activation: cfg.hidden_act.name(),
+            modern: cfg
+                .modern
+                .as_ref()
+                .map(|m| (m.theta_of(sel.map), m.window_of(sel.map))),
         })
     }
 
@@ -413,7 +420,18 @@ impl Walk {
     /// α(T) = softmax(s / T), the temperature what-if (T = 1 is the model's own α).
     pub fn alpha_at(&self, t: f32) -> Vec<f32> {
         let t = f64::from(t.max(1e-3));
-        let s: Vec<f64> = self.scores.iter().map(|&v| f64::from(v) / t).collect();
+        // a local layer's keys outside the window stay at weight 0
+        let window = self.modern.and_then(|(_, w)| w);
+        let seen = |k: usize| window.is_none_or(|w| k.abs_diff(self.sel.pos) <= w);
+        let s: Vec<f64> = self
+            .scores
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| match seen(k) {
+                true => f64::from(v) / t,
+                false => f64::NEG_INFINITY,
+            })
+            .collect();
         let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let exps: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
         let total: f64 = exps.iter().sum();
@@ -440,6 +458,8 @@ impl Walk {
             .into_iter()
             .filter(|s| match s {
                 Step::Projection => self.factorized,
+                // ModernBERT adds nothing to the word row: positions turn q and k instead
+                Step::Sum => self.modern.is_none(),
                 Step::Prediction => !self.prediction.is_empty(),
                 _ => true,
             })

@@ -48,7 +48,9 @@ impl Walk {
                 .map_or(0, |(k, _)| k);
             (k, v.get(k).copied().unwrap_or(0.0))
         };
+        let modern = self.modern_text(step, &layer, head);
         let (text, formula, shapes): (String, String, String) = match step {
+            _ if modern.is_some() => modern.clone().map(|m| (m.1, m.2, m.3)).unwrap_or_default(),
             Step::Token => (
                 format!(
                     "The tokenizer cut the text into {n} tokens. We follow token {p}, “{tok}”: the model sees only its id, {}, in segment {}.",
@@ -251,6 +253,7 @@ impl Walk {
             }
         };
         let title = match step {
+            _ if modern.is_some() => modern.map(|m| m.0).unwrap_or_default(),
             Step::Token => "The token".to_string(),
             Step::WordEmbedding => "Word embedding".into(),
             Step::Sum => "+ position + segment".into(),
@@ -279,6 +282,81 @@ impl Walk {
             shapes,
         }
     }
+    /// ModernBERT's own words for the steps its pre-norm layer takes differently: (title,
+    /// paragraph, formula, shapes); None for the steps it shares with BERT, and for the post-LN
+    /// families.
+    fn modern_text(
+        &self,
+        step: Step,
+        layer: &str,
+        head: usize,
+    ) -> Option<(String, String, String, String)> {
+        let (theta, window) = self.modern?;
+        let (h, d, title) = (self.h, self.d, self.title);
+        let attention = match window {
+            Some(w) => format!(
+                "{layer} is a local layer: “{}” sees only the keys at most {w} tokens away, and every other key's weight is exactly 0",
+                self.query_token()
+            ),
+            None => format!("{layer} is a global layer: every token sees every other"),
+        };
+        let t = |a: &str, b: String, c: &str, e: String| Some((a.to_string(), b, c.to_string(), e));
+        match step {
+            Step::LayerNorm => t(
+                "Embedding norm",
+                format!("{title} adds no position or segment rows: the word row goes straight to a norm that rescales it to mean 0 and variance 1 and applies its learned scale (and shift, where the model has one). This is hidden state 0. Word order enters later, inside each attention, as a rotation of the queries and keys."),
+                "x₀ = LN(word) = γ · (word − mean) / √(var + ε) + β",
+                format!("{h} in, {h} out"),
+            ),
+            Step::Qkv => t(
+                &format!("Query, keys and values — {layer}, head {head}"),
+                format!("{title}'s layers are pre-norm: the layer first normalises its input (layer 1 takes the embedding norm's output as it is), then one matrix W_qkv gives every token a query, a key and a value of d = {d}. The query and the keys are then rotated by their position (RoPE, base θ = {theta}): pairs of their numbers turn by angles that grow with the position, so that q·k depends on how far apart two tokens are."),
+                "q = R_pos · (LN(x)·W_Q + b_Q),  k = R_pos · (LN(x)·W_K + b_K),  v = LN(x)·W_V + b_V",
+                format!("{h} · ({h}×{d}) gives {d}, for each of the {} tokens", self.n()),
+            ),
+            Step::Scores => {
+                let (k, s) = self
+                    .scores
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or((0, 0.0), |(k, v)| (k, *v));
+                t(
+                    "Scores",
+                    format!("The score of each key is its dot product with the rotated query, divided by √d = {:.3}; the highest is {} for “{}”. {attention}.", (d as f32).sqrt(), num(s), self.tokens[k]),
+                    "s_j = q · k_j / √d   (local layers: s_j = −∞ where |i − j| > window)",
+                    format!("{d} · {d} gives 1, for each key"),
+                )
+            }
+            Step::AttentionOutput => t(
+                "Output dense and residual",
+                "A dense layer mixes the heads' outputs and the layer's input is added back (the residual). No norm follows: the feed-forward normalises its own input.".into(),
+                "a = x + context · W_O + b_O",
+                format!("{h} · ({h}×{h}) + {h} gives {h}"),
+            ),
+            Step::FeedForward => {
+                let units: Vec<String> = self
+                    .top_units(3)
+                    .iter()
+                    .map(|(u, v)| format!("unit {u} ({})", num(*v)))
+                    .collect();
+                t(
+                    "Feed-forward: a gated unit (GeGLU)",
+                    format!("Each token alone: its normalised state goes through W_i to 2 × {} numbers; the first half through {}, times the second half (the gate). The most active units here: {}.", self.inter, self.activation, units.join(", ")),
+                    "f = act(LN(a)·W₁ + b₁) ⊙ (LN(a)·W_gate + b_gate)",
+                    format!("{h} · ({h}×{}) gives {}", 2 * self.inter, self.inter),
+                )
+            }
+            Step::Output => t(
+                "Residual: the layer's output",
+                format!("W_o brings the gated units back to {h} and the residual is added again: the next layer's input. After the last layer a final norm gives the last hidden state."),
+                "y = a + f · W₂ + b₂   (after the last layer: LN(y))",
+                format!("{} · ({}×{h}) + {h} gives {h}", self.inter, self.inter),
+            ),
+            _ => None,
+        }
+    }
+
     /// The last step's text for a fine-tuned head.
     fn task_prediction(&self, tok: &str, h: usize) -> (String, String, String) {
         use crate::model::task::TaskKind;

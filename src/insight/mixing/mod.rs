@@ -135,8 +135,30 @@ pub struct MethodMaps {
 pub struct Contributions {
     pub n: usize,
     pub maps: std::collections::BTreeMap<Method, MethodMaps>,
-    /// notices (flow skipped over the token limit)
+    /// notices (flow skipped over the token limit, methods refused for this model)
     pub warnings: Vec<String>,
+    /// the methods asked but not computed for this model, each with the sentence saying why
+    pub refused: std::collections::BTreeMap<Method, String>,
+}
+
+/// Why `method` is not computed for a model of `cfg` (None: it is). The contract defines the
+/// decompositions on post-LN layers; for ModernBERT's pre-norm layers the attention maps (and
+/// so rollout and flow) mean what they mean everywhere, GlobEnc's and ALTI's LayerNorm after
+/// the attention does not exist, and Norm and value zeroing would need the pre-norm value path.
+pub fn refusal(cfg: &ModelConfig, method: Method) -> Option<String> {
+    let title = cfg.model_type.family().title;
+    cfg.modern.as_ref()?;
+    match method {
+        Method::Attention | Method::Flow => None,
+        Method::GlobEnc | Method::Alti => Some(format!(
+            "{} is not computed for {title}: it decomposes the LayerNorm that follows a post-LN layer's attention, and {title}'s pre-norm layers have no norm there, so its definition does not carry over",
+            method.label()
+        )),
+        Method::Norm | Method::ValueZeroing => Some(format!(
+            "{} is not computed for {title} yet: its definition carries over to pre-norm layers (the value vectors of the normed input), but albert-lens computes it only for the post-LN families so far",
+            method.label()
+        )),
+    }
 }
 
 impl Contributions {
@@ -202,7 +224,13 @@ pub fn compute(
     };
     let cancelled = || control.is_some_and(Control::cancelled);
     let stop = || LensError::Cancelled("context mixing".into());
-    let want = |m: Method| methods.contains(&m);
+    for &m in methods {
+        if let Some(why) = refusal(cfg, m) {
+            out.warnings.push(why.clone());
+            out.refused.insert(m, why);
+        }
+    }
+    let want = |m: Method| methods.contains(&m) && !out.refused.contains_key(&m);
     // the head means (attention) and with the residual folded in (its rollout's factors and
     // flow's capacities), made once for both
     let mean: Vec<Vec<f32>> = if want(Method::Attention) || want(Method::Flow) {
