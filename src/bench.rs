@@ -38,6 +38,10 @@ pub const PRESETS: &[Preset] = &[
         json: r#"{"model_type":"distilbert","vocab_size":30522,"dim":768,"n_layers":6,"n_heads":12,"hidden_dim":3072,"activation":"gelu"}"#,
     },
     Preset {
+        name: "modernbert-base",
+        json: r#"{"model_type":"modernbert","vocab_size":50368,"hidden_size":768,"num_hidden_layers":22,"num_attention_heads":12,"intermediate_size":1152,"hidden_activation":"gelu","global_attn_every_n_layers":3,"local_attention":128,"max_position_embeddings":8192}"#,
+    },
+    Preset {
         name: "electra-small",
         json: r#"{"model_type":"electra","vocab_size":30522,"embedding_size":128,"hidden_size":256,"num_hidden_layers":12,"num_attention_heads":4,"intermediate_size":1024,"hidden_act":"gelu"}"#,
     },
@@ -71,7 +75,9 @@ pub fn forward_flops(cfg: &ModelConfig, n: usize) -> f64 {
     } else {
         0.0
     };
-    layers * (8.0 * n * h * h + 4.0 * n * h * i + 4.0 * n * n * h) + proj
+    // ModernBERT's GeGLU input layer is H -> 2I
+    let ffn = if cfg.modern.is_some() { 6.0 } else { 4.0 };
+    layers * (8.0 * n * h * h + ffn * n * h * i + 4.0 * n * n * h) + proj
 }
 
 /// A deterministic input of `n` tokens (ids spread over the vocabulary, [CLS] ... [SEP]-like).

@@ -54,7 +54,7 @@ fn unknown_model_type_is_rejected_by_name() {
 /// name with the list of what opens.
 #[test]
 fn unsupported_families_are_named_with_the_supported_list() {
-    for other in ["deberta-v2", "deberta", "modernbert", "gpt2"] {
+    for other in ["deberta-v2", "deberta", "modernbert-decoder", "gpt2"] {
         let (_t, d) = copy_fixture("albert_single");
         let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
         let cfg = cfg.replace("\"albert\"", &format!("\"{other}\""));
@@ -69,6 +69,7 @@ fn unsupported_families_are_named_with_the_supported_list() {
             "xlm-roberta",
             "distilbert",
             "electra",
+            "modernbert",
         ] {
             assert!(msg.contains(ok), "{msg}");
         }
@@ -140,6 +141,53 @@ fn family_configs_are_read_as_written_and_bad_ones_named() {
     assert!(albert_lens::backend::CpuBackend::new()
         .forward(&m.config, &m.weights, &input)
         .is_ok());
+}
+
+/// ModernBERT's options as found: the rotary bases and layer pattern in either spelling (the
+/// hubcfg fixture holds the Hub's; its goldens pass in hf_parity), and every option that would
+/// change the numbers and is not computed named with what is supported; a bias the config
+/// turns off but the file holds is reported, not silently dropped.
+#[test]
+fn modernbert_options_as_found_and_unsupported_ones_named() {
+    let m = LoadedModel::open(&fixture("modernbert_hubcfg")).unwrap();
+    let layout = m.config.modern.as_ref().unwrap();
+    assert_eq!(layout.global, [true, false, true]);
+    assert_eq!((layout.window, layout.local_theta), (4, 10_000.0));
+    assert_eq!(m.config.layer_norm_eps, 1e-5, "norm_eps");
+    let (_t, d) = copy_fixture("modernbert_mlm");
+    let path = d.join("config.json");
+    let orig: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let edits: [(&str, serde_json::Value, &str); 7] = [
+        ("layer_types", serde_json::json!(["full_attention"]), "lists 1 layers"),
+        ("layer_types", serde_json::json!(["full_attention", "chunked", "full_attention"]), "supported: \"full_attention\""),
+        ("rope_scaling", serde_json::json!({"rope_type": "yarn", "factor": 4.0}), "rope_scaling"),
+        ("rope_parameters", serde_json::json!({"full_attention": {"rope_type": "dynamic", "rope_theta": 1e4}}), "only \"default\""),
+        ("classifier_pooling", serde_json::json!("max"), "\"cls\" and \"mean\""),
+        ("global_rope_theta", serde_json::json!(-1.0), "not a positive number"),
+        ("hidden_activation", serde_json::json!("swiglu"), "not supported"),
+    ];
+    for (key, value, says) in edits {
+        let mut v = orig.clone();
+        if key == "global_rope_theta" {
+            v.as_object_mut().unwrap().remove("rope_parameters");
+        }
+        v[key] = value;
+        std::fs::write(&path, v.to_string()).unwrap();
+        let (e, msg) = open_err(&d);
+        assert!(matches!(e, LensError::Config { .. }), "{key}: {msg}");
+        assert!(msg.contains(says), "{key}: {msg}");
+    }
+    // attention_bias off but the file has Wqkv biases: the unexpected tensors are named
+    let (_t, d) = copy_fixture("modernbert_seqcls");
+    let path = d.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    v["attention_bias"] = false.into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let (e, msg) = open_err(&d);
+    assert!(matches!(e, LensError::WeightMismatch(_)), "{msg}");
+    assert!(msg.contains("layers.0.attn.Wqkv.bias"), "{msg}");
 }
 
 #[test]

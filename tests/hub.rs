@@ -445,7 +445,8 @@ fn sharded_weights_and_a_vocab_txt_only_bert_download() {
 
 /// The other families download as transformers' save_pretrained writes them: a RoBERTa with
 /// tokenizer.json, one with only vocab.json + merges.txt (both fetched), an XLM-R with only
-/// sentencepiece.bpe.model, a DistilBERT; a vocab.json without its merges is named.
+/// sentencepiece.bpe.model, a DistilBERT, a ModernBERT (tokenizer.json only); a vocab.json
+/// without its merges is named, and a ModernBERT without tokenizer.json.
 #[test]
 fn the_other_families_download_with_their_own_tokenizer_files() {
     let mut repo = Repo::default();
@@ -454,8 +455,15 @@ fn the_other_families_download_with_their_own_tokenizer_files() {
         ("org/roberta-vocab", "roberta_vocab_only"),
         ("org/xlmr-spm", "xlmr_spm_only"),
         ("distilbert/tiny", "distilbert_mlm"),
+        ("answerdotai/modernbert-tiny", "modernbert_hubcfg"),
     ] {
         repo.add_dir(id, &fixture(name));
+    }
+    let mut no_json = repo_with("org/modernbert-no-tokenizer", "modernbert_mlm");
+    for ((id, file), bytes) in std::mem::take(&mut no_json.files) {
+        if file != "tokenizer.json" {
+            repo.files.insert((id, file), bytes);
+        }
     }
     let mut broken = repo_with("org/no-merges", "roberta_vocab_only");
     for ((id, file), bytes) in std::mem::take(&mut broken.files) {
@@ -471,6 +479,7 @@ fn the_other_families_download_with_their_own_tokenizer_files() {
         ("org/roberta-vocab", "merges.txt"),
         ("org/xlmr-spm", "sentencepiece.bpe.model"),
         ("distilbert/tiny", "tokenizer.json"),
+        ("answerdotai/modernbert-tiny", "tokenizer.json"),
     ] {
         let dir = hub::open(id, &opts, &mut no_progress()).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(dir.join(file).exists(), "{id}: {file}");
@@ -479,6 +488,11 @@ fn the_other_families_download_with_their_own_tokenizer_files() {
     }
     let e = hub::open("org/no-merges", &opts, &mut no_progress()).unwrap_err();
     assert!(e.to_string().contains("merges.txt"), "{e}");
+    let e = hub::open("org/modernbert-no-tokenizer", &opts, &mut no_progress()).unwrap_err();
+    assert!(
+        e.to_string().contains("no tokenizer (tokenizer.json)"),
+        "{e}"
+    );
 }
 
 #[test]

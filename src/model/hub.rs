@@ -701,10 +701,15 @@ pub fn open(
     let family = cfg.model_type.family();
     let own = family.vocab_file;
     if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none() {
-        if f.fetch(own, MAX_TOKENIZER_FILE)?.is_none() {
+        let has_own = own != "tokenizer.json" && f.fetch(own, MAX_TOKENIZER_FILE)?.is_some();
+        if !has_own {
+            let what = match own {
+                "tokenizer.json" => own.to_string(),
+                _ => format!("tokenizer.json or {own}"),
+            };
             return Err(hub_err(
                 id,
-                format!("the repository has no tokenizer (tokenizer.json or {own})"),
+                format!("the repository has no tokenizer ({what})"),
             ));
         }
         // a byte-level BPE vocabulary is half a tokenizer without its merges

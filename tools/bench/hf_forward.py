@@ -15,8 +15,8 @@ import time
 
 import torch
 from transformers import (AlbertConfig, AlbertModel, BertConfig, BertModel, DistilBertConfig,
-                          DistilBertModel, ElectraConfig, ElectraModel, RobertaConfig,
-                          RobertaModel)
+                          DistilBertModel, ElectraConfig, ElectraModel, ModernBertConfig,
+                          ModernBertModel, RobertaConfig, RobertaModel)
 
 SHAPES = {
     "albert-base": (AlbertConfig, AlbertModel, dict(vocab_size=30000, embedding_size=128, hidden_size=768,
@@ -30,6 +30,10 @@ SHAPES = {
                      max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, layer_norm_eps=1e-5)),
     "distilbert-base": (DistilBertConfig, DistilBertModel, dict(vocab_size=30522, dim=768, n_layers=6, n_heads=12,
                         hidden_dim=3072, activation="gelu")),
+    "modernbert-base": (ModernBertConfig, ModernBertModel, dict(vocab_size=50368, hidden_size=768,
+                        num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
+                        hidden_activation="gelu", global_attn_every_n_layers=3, local_attention=128,
+                        max_position_embeddings=8192)),
     "electra-small": (ElectraConfig, ElectraModel, dict(vocab_size=30522, embedding_size=128, hidden_size=256,
                       num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024, hidden_act="gelu")),
 }
