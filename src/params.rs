@@ -289,7 +289,10 @@ impl Loaded {
                     + ln(&l.out_ln)
             })
             .sum::<usize>()
-            + w.final_norm.as_ref().map_or(0, ln);
+            + w.final_norm.as_ref().map_or(0, ln)
+            + w.relative
+                .as_ref()
+                .map_or(0, |r| n(&r.table) + r.norm.as_ref().map_or(0, ln));
         Loaded {
             word_embeddings: n(&e.word),
             // as stored: every position row (RoBERTa's first ones are never used) and no type

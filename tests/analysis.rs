@@ -653,3 +653,38 @@ fn figure1_points_sit_inside_their_frames() {
     }
     assert!(points >= 16, "{points} points");
 }
+
+/// The differentiable f64 forward that attribution, head importance and the what-ifs run is the
+/// model's own for the families with their own attention: ModernBERT (pre-norm, rotary,
+/// windowed, GeGLU) and DeBERTa-v3 (the disentangled relative terms) — the attributed MLM logit
+/// equals transformers' at every position of the pair case, within 1e-4 · max(1, |logit|).
+#[test]
+fn the_f64_forward_of_modernbert_and_deberta_gives_transformers_logits() {
+    use albert_lens::insight::attribution::{attribute, Target};
+    use albert_lens::insight::Control;
+    use albert_lens::model::LoadedModel;
+    for name in ["modernbert_mlm", "deberta_mlm"] {
+        let model = LoadedModel::open(&common::fixture(name)).unwrap();
+        let g = common::goldens(name)
+            .into_iter()
+            .find(|g| g.case == "pair")
+            .unwrap();
+        let input = model.encode(&g.text, g.pair.as_deref()).unwrap();
+        let want = g.mlm_logits.as_ref().unwrap();
+        let v = model.config.vocab_size;
+        for position in [1, input.len() / 2, input.len() - 2] {
+            let token = (position * 37 % v) as u32;
+            let target = Target::Token {
+                position,
+                token: Some(token),
+            };
+            let a = attribute(&model, &input, target, 1, &Control::default()).unwrap();
+            let w = want[position * v + token as usize];
+            assert!(
+                (a.logit - w).abs() <= 1e-4 * w.abs().max(1.0),
+                "{name} position {position}: {} vs {w}",
+                a.logit
+            );
+        }
+    }
+}

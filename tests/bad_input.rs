@@ -159,13 +159,41 @@ fn modernbert_options_as_found_and_unsupported_ones_named() {
     let orig: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let edits: [(&str, serde_json::Value, &str); 7] = [
-        ("layer_types", serde_json::json!(["full_attention"]), "lists 1 layers"),
-        ("layer_types", serde_json::json!(["full_attention", "chunked", "full_attention"]), "supported: \"full_attention\""),
-        ("rope_scaling", serde_json::json!({"rope_type": "yarn", "factor": 4.0}), "rope_scaling"),
-        ("rope_parameters", serde_json::json!({"full_attention": {"rope_type": "dynamic", "rope_theta": 1e4}}), "only \"default\""),
-        ("classifier_pooling", serde_json::json!("max"), "\"cls\" and \"mean\""),
-        ("global_rope_theta", serde_json::json!(-1.0), "not a positive number"),
-        ("hidden_activation", serde_json::json!("swiglu"), "not supported"),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention"]),
+            "lists 1 layers",
+        ),
+        (
+            "layer_types",
+            serde_json::json!(["full_attention", "chunked", "full_attention"]),
+            "supported: \"full_attention\"",
+        ),
+        (
+            "rope_scaling",
+            serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+            "rope_scaling",
+        ),
+        (
+            "rope_parameters",
+            serde_json::json!({"full_attention": {"rope_type": "dynamic", "rope_theta": 1e4}}),
+            "only \"default\"",
+        ),
+        (
+            "classifier_pooling",
+            serde_json::json!("max"),
+            "\"cls\" and \"mean\"",
+        ),
+        (
+            "global_rope_theta",
+            serde_json::json!(-1.0),
+            "not a positive number",
+        ),
+        (
+            "hidden_activation",
+            serde_json::json!("swiglu"),
+            "not supported",
+        ),
     ];
     for (key, value, says) in edits {
         let mut v = orig.clone();

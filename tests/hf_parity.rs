@@ -55,6 +55,17 @@ fn modernbert_matches_hf_on_the_cpu() {
     }
 }
 
+/// DeBERTa-v3: the disentangled attention (content-to-position and position-to-content terms
+/// from the layer's own projections of the normed relative table, over √(3d); c2p alone over
+/// √(2d)), log-bucketed distances (buckets of 8: distances of 4 and more) or clamped ones (24
+/// rows each way), no position table, the legacy MLM head.
+#[test]
+fn deberta_v3_matches_hf_on_the_cpu() {
+    for name in DEBERTA_MODELS {
+        check_model(name);
+    }
+}
+
 #[test]
 fn albert_with_one_shared_group_matches_hf() {
     check_model("albert_single");
@@ -210,7 +221,7 @@ fn ablated_heads_match_transformers_with_those_heads_zeroed() {
 /// parameters without the pooler, tools/fixtures/family_params.json): DistilBERT without a
 /// token type table, RoBERTa with every position row stored, ELECTRA with and without its
 /// embeddings_project, ModernBERT with its biases off and on (no position table, the final
-/// norm); and it names how each was made smaller.
+/// norm), DeBERTa-v3 with its relative table; and it names how each was made smaller.
 #[test]
 fn the_parameter_table_counts_every_family_as_transformers_does() {
     use albert_lens::views::parameters;
@@ -218,9 +229,10 @@ fn the_parameter_table_counts_every_family_as_transformers_does() {
         serde_json::from_slice(&std::fs::read(fixture(f)).unwrap()).unwrap()
     };
     let (want, modern) = (read("family_params.json"), read("modernbert_params.json"));
+    let deberta = read("deberta_params.json");
     assert_eq!(want.len(), FAMILY_MODELS.len());
-    assert_eq!(modern.len(), 3);
-    for (name, count) in want.iter().chain(&modern) {
+    assert_eq!((modern.len(), deberta.len()), (3, 3));
+    for (name, count) in want.iter().chain(&modern).chain(&deberta) {
         let m = LoadedModel::open(&fixture(name)).unwrap();
         let data = parameters::derive(&[(name, &m.config, &m.weights)]);
         let c = &data.columns[0];

@@ -74,6 +74,7 @@ fn the_other_families_masked_lm_heads_match_hf_logits() {
         "distilbert_mlm",
         "electra_mlm",
         "modernbert_mlm",
+        "deberta_mlm",
     ] {
         let m = LoadedModel::open(&fixture(name)).unwrap();
         assert!(
@@ -169,8 +170,8 @@ fn check_task_logits(backend: &mut dyn Backend, name: &str) {
 /// ELECTRA's classifier.dense / out_proj (tanh; GELU), DistilBERT's pre_classifier (ReLU),
 /// XLM-R's token classifier, ELECTRA's discriminator (which tokens were replaced), ModernBERT's
 /// prediction head (dense, SiLU, norm) on the mean of the rows with every bias on, and per
-/// token.
-const TASKS: [&str; 14] = [
+/// token; DeBERTa-v3's ContextPooler (dense and GELU on [CLS]) and its token classifier.
+const TASKS: [&str; 16] = [
     "albert_seqcls",
     "albert_tokcls",
     "albert_qa",
@@ -185,6 +186,8 @@ const TASKS: [&str; 14] = [
     "xlmr_tokcls",
     "modernbert_seqcls",
     "modernbert_tokcls",
+    "deberta_seqcls",
+    "deberta_tokcls",
 ];
 
 #[test]

@@ -18,6 +18,7 @@ fn cases() -> Vec<Value> {
         "tokenizer_cases.json",
         "family_tokenizer_cases.json",
         "modernbert_tokenizer_cases.json",
+        "deberta_tokenizer_cases.json",
     ]
     .iter()
     .flat_map(|f| {
@@ -170,6 +171,18 @@ fn xlmr_sentencepiece_from_tokenizer_json_and_from_its_model_file_matches_hf() {
 fn modernbert_tokenizer_json_matches_hf() {
     check("modernbert_mlm", |s| {
         matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+}
+
+/// DeBERTa-v3's SentencePiece: the class's normalizer and Metaspace over tokenizer.json, and
+/// the same tokenizer from spm.model alone ([MASK] added after the pieces).
+#[test]
+fn deberta_sentencepiece_from_tokenizer_json_and_from_spm_model_matches_hf() {
+    check("deberta_mlm", |s| {
+        matches!(s, TokenizerSource::TokenizerJson(_))
+    });
+    check("deberta_spm_only", |s| {
+        matches!(s, TokenizerSource::SentencePiece(_))
     });
 }
 

@@ -1,6 +1,7 @@
 //! The Hugging Face `config.json` of an encoder of one of the families in [`super::family`], with
 //! its config class's defaults for absent fields.
 
+use super::family::deberta::RelativeLayout;
 use super::family::modernbert::ModernLayout;
 use super::family::{EmbeddingWidth, Family, Layout, Positions, TokenTypes};
 use crate::error::{LensError, Result};
@@ -235,6 +236,8 @@ pub struct ModelConfig {
     /// ModernBERT's options (rotary bases, local windows, biases, pooling); None for the
     /// post-LN families
     pub modern: Option<ModernLayout>,
+    /// DeBERTa's relative attention (its terms, buckets, the table's norm); None elsewhere
+    pub relative: Option<RelativeLayout>,
 }
 
 /// The largest config.json accepted (no real one comes near it).
@@ -300,6 +303,24 @@ impl ModelConfig {
             }
             Layout::PostNorm => None,
         };
+        let relative = match family.positions {
+            Positions::Relative => {
+                let get = |k: &str, d: usize| {
+                    value
+                        .get(k)
+                        .and_then(|v| v.as_u64())
+                        .and_then(|v| usize::try_from(v).ok())
+                        .unwrap_or(d)
+                };
+                let dims = (
+                    get("hidden_size", family.defaults.hidden_size),
+                    get("num_attention_heads", family.defaults.num_attention_heads),
+                    get("max_position_embeddings", 512),
+                );
+                Some(RelativeLayout::from_config(&value, dims).map_err(err)?)
+            }
+            _ => None,
+        };
         let raw: RawConfig = serde_json::from_value(value)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
         let model_type = ModelType(family);
@@ -345,7 +366,7 @@ impl ModelConfig {
                     _ => 512,
                 });
         let position_offset = match family.positions {
-            Positions::FromZero | Positions::Rotary => 0,
+            Positions::FromZero | Positions::Rotary | Positions::Relative => 0,
             Positions::AfterPadding => {
                 let pad = match &raw.pad_token_id {
                     None | Some(serde_json::Value::Null) => d.pad_token_id,
@@ -409,6 +430,7 @@ impl ModelConfig {
             },
             position_offset,
             modern,
+            relative,
             num_hidden_groups,
             inner_group_num,
             architectures: architectures.clone(),
@@ -597,7 +619,7 @@ impl ModelConfig {
     /// The position table's rows stored in the checkpoint (none with rotary positions).
     pub fn stored_position_rows(&self) -> usize {
         match self.model_type.0.positions {
-            Positions::Rotary => 0,
+            Positions::Rotary | Positions::Relative => 0,
             _ => self.max_position_embeddings,
         }
     }

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod builtin;
 pub mod config;
+pub mod deberta_tok;
 pub mod fairseq_tok;
 pub mod family;
 pub mod host;

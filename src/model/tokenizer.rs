@@ -64,6 +64,8 @@ struct TokOptions {
     pad: String,
     mask: String,
     add_prefix_space: bool,
+    /// DeBERTa's `split_by_punct`
+    split_by_punct: bool,
 }
 
 impl TokOptions {
@@ -92,7 +94,8 @@ impl TokOptions {
             .unwrap_or(model_type.family());
         let mut o = TokOptions {
             family,
-            do_lower_case: true,
+            // DeBERTa's class keeps the case by default
+            do_lower_case: family.tokenization != Tokenization::DebertaSentencePiece,
             keep_accents: false,
             strip_accents: None,
             tokenize_chinese_chars: true,
@@ -102,6 +105,7 @@ impl TokOptions {
             pad: family.specials.pad.into(),
             mask: family.specials.mask.into(),
             add_prefix_space: family.tokenization != Tokenization::ByteLevelBpe,
+            split_by_punct: false,
         };
         let Some(v) = v else {
             return Ok(o);
@@ -130,6 +134,9 @@ impl TokOptions {
         if let Some(x) = b("add_prefix_space") {
             o.add_prefix_space = x;
         }
+        if let Some(x) = b("split_by_punct") {
+            o.split_by_punct = x;
+        }
         for (k, slot) in [
             ("unk_token", &mut o.unk),
             ("cls_token", &mut o.cls),
@@ -146,6 +153,15 @@ impl TokOptions {
 }
 
 impl TokOptions {
+    /// DeBERTa's class options.
+    fn deberta(&self) -> super::deberta_tok::Options {
+        super::deberta_tok::Options {
+            lower: self.do_lower_case,
+            split_by_punct: self.split_by_punct,
+            add_prefix_space: self.add_prefix_space,
+        }
+    }
+
     /// The special tokens a fairseq tokenizer is built with.
     fn fairseq(&self) -> super::fairseq_tok::Specials {
         super::fairseq_tok::Specials {
@@ -230,6 +246,19 @@ impl LensTokenizer {
                         super::fairseq_tok::fairseq_spm(&own, &opts.fairseq(), MAX_TOKENIZER_FILE)?;
                     Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
                 }
+                Tokenization::DebertaSentencePiece => {
+                    let specials = [&opts.cls, &opts.sep, &opts.unk, &opts.pad, &opts.mask];
+                    let specials: Vec<&str> = specials.iter().map(|s| s.as_str()).collect();
+                    let mut inner = super::deberta_tok::from_spm(
+                        &own,
+                        opts.deberta(),
+                        &specials,
+                        MAX_TOKENIZER_FILE,
+                    )?;
+                    let pp = template(&inner, &opts).map_err(|e| tok_err(&own, e))?;
+                    inner.with_post_processor(Some(pp));
+                    Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
+                }
                 // its own file is tokenizer.json, which is not there
                 Tokenization::TokenizerJson => unreachable_json(dir, config)?,
             }
@@ -302,6 +331,11 @@ impl LensTokenizer {
                     &o.fairseq(),
                 )
                 .map_err(|e| tok_err(path, e))?;
+            }
+            Tokenization::DebertaSentencePiece => {
+                let charsmap = precompiled_from_json(&bytes);
+                super::deberta_tok::pipeline(&mut inner, charsmap.as_deref(), o.deberta())
+                    .map_err(|e| tok_err(path, e))?;
             }
             // the file's own pipeline, as transformers' generic fast tokenizer reads it
             Tokenization::TokenizerJson => {}

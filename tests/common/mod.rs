@@ -42,6 +42,10 @@ pub const FAMILY_MODELS: &[&str] = &[
     "electra_disc",
 ];
 
+/// The DeBERTa-v3 fixtures (tools/fixtures/make_deberta.py): relative attention with c2p and
+/// p2c (or c2p alone), log buckets (or clamped distances), no absolute positions.
+pub const DEBERTA_MODELS: &[&str] = &["deberta_mlm", "deberta_seqcls", "deberta_tokcls"];
+
 /// The ModernBERT fixtures (tools/fixtures/make_modernbert.py): pre-norm, rotary, local
 /// attention, GeGLU.
 pub const MODERN_MODELS: &[&str] = &[

@@ -6,6 +6,7 @@
 //! of the context in place. The layer's scratch buffers are kept between layers and passes.
 
 pub(super) mod modern;
+pub(super) mod relative;
 
 use super::gemm::{matmul, Mat, Out};
 use crate::model::activation::exp;
@@ -121,6 +122,8 @@ pub(super) struct Dims<'a> {
     pub inter: usize,
     pub eps: f64,
     pub act: Activation,
+    /// DeBERTa's relative terms of this layer
+    pub rel: Option<&'a relative::Relative>,
 }
 
 impl Dims<'_> {
@@ -170,7 +173,7 @@ pub(super) fn run(
     let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
     // Q, K and V in one product, then split per (text, head) with the bias
     w.qkv.product(x, sized(&mut s.qkv, rows * 3 * h));
-    let scale = 1.0 / (d as f32).sqrt();
+    let scale = dims.rel.map_or(1.0 / (d as f32).sqrt(), |r| r.inv_scale);
     split_heads(&s.qkv, w.qkv.b, dims, scale, (&mut s.q, &mut s.k, &mut s.v));
     // attention: per (text, head), scores into the map, softmax in place, context in place
     let ctx = sized(&mut s.ctx, rows * h);
@@ -192,6 +195,9 @@ pub(super) fn run(
                 false,
                 false,
             );
+            if let Some(rel) = dims.rel {
+                rel.add(map, (qh, kh), hd, (n, keys, d));
+            }
             if off.contains(&hd) {
                 map.fill(0.0);
             } else {

@@ -205,8 +205,14 @@ impl CpuBackend {
             inter: cfg.intermediate_size,
             eps: cfg.layer_norm_eps,
             act: cfg.hidden_act,
+            rel: None,
         };
         let rows = lens.len() * n;
+        // DeBERTa: the (normed) relative table and every (i, j)'s row of it, once per pass
+        let relative = match (&cfg.relative, &weights.relative) {
+            (Some(r), Some(rw)) => Some((flat(&rw.rows(cfg.layer_norm_eps)?)?, r.indices(n), r)),
+            _ => None,
+        };
         let hosts: Vec<Vec<LayerHosts<'_>>> = weights
             .groups
             .iter()
@@ -224,6 +230,23 @@ impl CpuBackend {
                 let mut out = self.vector(rows * h);
                 let mut probs = self.vector(lens.len() * heads * n * n);
                 let x = hidden.last().map(Vec::as_slice).unwrap_or_default();
+                let rel = relative.as_ref().map(|(table, index, r)| {
+                    let d = (h / heads.max(1)) as f32;
+                    let inv_scale = 1.0 / (d * r.scale_factor() as f32).sqrt();
+                    let shape = (r.rows(), h, heads);
+                    let pos = w.qkv.apply(table);
+                    layer::relative::Relative::new(
+                        &pos,
+                        shape,
+                        (r.c2p, r.p2c),
+                        index.clone(),
+                        inv_scale,
+                    )
+                });
+                let dims = layer::Dims {
+                    rel: rel.as_ref(),
+                    ..dims
+                };
                 let scratch = &mut self.scratch;
                 let outs = (&mut out[..], &mut probs[..]);
                 match (&tables, &cfg.modern) {
@@ -409,6 +432,7 @@ pub fn layer_tail(
         inter: cfg.intermediate_size,
         eps: cfg.layer_norm_eps,
         act: cfg.hidden_act,
+        rel: None,
     };
     let mut out = vec![0f32; rows * h];
     let mut sig = vec![0f64; if sigma2 { rows } else { 0 }];

@@ -71,10 +71,21 @@ pub(crate) fn encoder(
         x = linear(&x, p)?;
     }
     let (heads, d, h) = (cfg.num_attention_heads, cfg.head_dim(), cfg.hidden_size);
-    let scale = 1.0 / (d as f64).sqrt();
     let split = |t: Tensor| -> candle_core::Result<Tensor> {
         t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
     };
+    // DeBERTa: the normed relative table and every (i, j)'s row of it, for every head
+    let relative = match (&cfg.relative, &w.relative) {
+        (Some(r), Some(rw)) => {
+            let index = Tensor::from_vec(r.indices(n), (1, n, n), &dev)?
+                .broadcast_as((heads, n, n))?
+                .contiguous()?;
+            Some((r, f64t(&rw.rows(cfg.layer_norm_eps)?)?, index))
+        }
+        _ => None,
+    };
+    let factor = relative.as_ref().map_or(1, |(r, _, _)| r.scale_factor());
+    let scale = 1.0 / ((d * factor) as f64).sqrt();
     let mut j = 0;
     for i in 0..cfg.num_hidden_layers {
         for layer in &w.groups[cfg.group_of_layer(i)] {
@@ -82,7 +93,10 @@ pub(crate) fn encoder(
             let q = split(qkv.narrow(1, 0, h)?)?;
             let k = split(qkv.narrow(1, h, h)?)?;
             let v = split(qkv.narrow(1, 2 * h, h)?)?;
-            let s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+            let mut s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
+            if let Some((r, table, index)) = &relative {
+                s = (s + relative_terms((r, table, index), layer, (&q, &k), scale)?)?;
+            }
             let s = s
                 .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
                 .exp()?;
@@ -111,6 +125,43 @@ pub(crate) fn encoder(
         }
     }
     Ok(x)
+}
+
+/// DeBERTa's disentangled terms `[heads, n, n]` of one layer: c2p[i, j] = q_i · P_k[δ(i, j)]
+/// and p2c[i, j] = k_j · P_q[δ(i, j)], each times `scale` (P_q, P_k: the layer's query and key
+/// projections of the normed table; δ: `index`).
+fn relative_terms(
+    (r, table, index): (
+        &crate::model::family::deberta::RelativeLayout,
+        &Tensor,
+        &Tensor,
+    ),
+    layer: &crate::model::weights::EncoderLayer,
+    (q, k): (&Tensor, &Tensor),
+    scale: f64,
+) -> candle_core::Result<Tensor> {
+    let (heads, n, d) = q.dims3()?;
+    let h = heads * d;
+    let rows = table.dim(0)?;
+    let pos = linear(table, &layer.qkv)?;
+    let per_head = |t: Tensor| -> candle_core::Result<Tensor> {
+        t.reshape((rows, heads, d))?.transpose(0, 1)?.contiguous()
+    };
+    let mut terms = Tensor::zeros((heads, n, n), DType::F64, q.device())?;
+    if r.c2p {
+        let pk = per_head(pos.narrow(1, h, h)?)?;
+        let c = q.matmul(&pk.transpose(1, 2)?.contiguous()?)?;
+        terms = (terms + (c.gather(index, 2)? * scale)?)?;
+    }
+    if r.p2c {
+        let pq = per_head(pos.narrow(1, 0, h)?)?;
+        let p = k.matmul(&pq.transpose(1, 2)?.contiguous()?)?;
+        // p2c[i, j] = p[j, δ(i, j)]: gather row j at δ(i, j) (index transposed), then transpose
+        let at = index.transpose(1, 2)?.contiguous()?;
+        let g = p.gather(&at, 2)?.transpose(1, 2)?;
+        terms = (terms + (g * scale)?)?;
+    }
+    Ok(terms)
 }
 
 fn no_norm() -> LensError {

@@ -6,13 +6,14 @@
 
 pub mod albert;
 pub mod bert;
+pub mod deberta;
 pub mod distilbert;
 pub mod electra;
 pub mod modernbert;
 pub mod roberta;
 
 /// Every family this app opens.
-pub const ALL: [&Family; 7] = [
+pub const ALL: [&Family; 8] = [
     &albert::ALBERT,
     &bert::BERT,
     &roberta::ROBERTA,
@@ -20,6 +21,7 @@ pub const ALL: [&Family; 7] = [
     &distilbert::DISTILBERT,
     &electra::ELECTRA,
     &modernbert::MODERNBERT,
+    &deberta::DEBERTA_V2,
 ];
 
 /// The `model_type`s this app opens, for messages ("albert, bert, ...").
@@ -38,6 +40,9 @@ pub enum Tokenization {
     ByteLevelBpe,
     /// SentencePiece unigram in fairseq's id layout (XLM-R): tokenizer.json's own pipeline
     FairseqSentencePiece,
+    /// SentencePiece unigram in DeBERTa-v3's layout (spm.model): the class's normalizer and
+    /// Metaspace pre-tokenizer over tokenizer.json's vocabulary, or spm.model's pieces as they are
+    DebertaSentencePiece,
     /// tokenizer.json read as it is, its own normalizer, pre-tokenizer and template
     /// (ModernBERT's byte-level BPE: transformers' generic fast tokenizer does the same)
     TokenizerJson,
@@ -66,6 +71,8 @@ pub enum Positions {
     /// no position table: rotary embeddings turn queries and keys by their position
     /// (ModernBERT)
     Rotary,
+    /// no position table: relative distances enter the attention scores (DeBERTa-v3)
+    Relative,
 }
 
 /// How a layer is arranged.

@@ -53,6 +53,24 @@ pub struct Embeddings {
     pub projection: Option<Linear>,
 }
 
+/// DeBERTa's relative embedding table `[2·span, H]` and its LayerNorm (`norm_rel_ebd`).
+#[derive(Debug, Clone)]
+pub struct RelativeWeights {
+    pub table: Tensor,
+    pub norm: Option<LayerNormWeights>,
+}
+
+impl RelativeWeights {
+    /// The table every layer projects: through its norm when it has one (f32, as the
+    /// forward pass computes it).
+    pub fn rows(&self, eps: f64) -> candle_core::Result<Tensor> {
+        match &self.norm {
+            Some(n) => candle_nn::ops::layer_norm(&self.table, &n.w, &n.b, eps as f32),
+            None => Ok(self.table.clone()),
+        }
+    }
+}
+
 /// The masked-LM head: transform (dense, activation, layernorm) then decoder to the vocabulary.
 #[derive(Debug, Clone)]
 pub struct MlmHead {
@@ -80,6 +98,8 @@ pub struct ModelWeights {
     pub groups: Vec<Vec<EncoderLayer>>,
     /// ModernBERT's norm after the last layer (the last hidden state is its output)
     pub final_norm: Option<LayerNormWeights>,
+    /// DeBERTa's relative embeddings
+    pub relative: Option<RelativeWeights>,
     pub mlm: Option<MlmHead>,
     /// The fine-tuned head config.json's `architectures` names, when the file has it.
     pub task: Option<crate::model::task::TaskHead>,
@@ -95,8 +115,9 @@ pub struct ModelWeights {
 /// Tensors a checkpoint may carry that the views do not use (pretraining heads, unused task
 /// heads, buffers, the second copy of a tied bias).
 fn ignorable(name: &str, family: &Family) -> bool {
-    const PREFIXES: [&str; 9] = [
+    const PREFIXES: [&str; 10] = [
         "pooler.",
+        "mask_predictions.",
         "sop_classifier.",
         "cls.seq_relationship.",
         "discriminator_predictions.",
@@ -165,6 +186,8 @@ fn take_task_head(
         cfg.hidden_act
     } else if let Some(m) = modern {
         m.head_act
+    } else if let Some(r) = &cfg.relative {
+        r.pooler_act
     } else {
         let name = cfg.model_type.family().classifier.activation;
         crate::model::config::Activation::from_hf_name(name)
@@ -207,6 +230,22 @@ fn canonical_name(raw: &str, family: &Family) -> String {
         .and_then(|r| r.strip_prefix('.'))
         .unwrap_or(raw);
     let mut s = n.to_string();
+    // DeBERTa's newer MLM head has the legacy head's numbers under other names
+    for (new, legacy) in [
+        (
+            "lm_predictions.lm_head.dense.",
+            "cls.predictions.transform.dense.",
+        ),
+        (
+            "lm_predictions.lm_head.LayerNorm.",
+            "cls.predictions.transform.LayerNorm.",
+        ),
+        ("lm_predictions.lm_head.bias", "cls.predictions.bias"),
+    ] {
+        if let Some(rest) = s.strip_prefix(new) {
+            s = format!("{legacy}{rest}");
+        }
+    }
     if let Some(stem) = s.strip_suffix(".gamma") {
         s = format!("{stem}.weight");
     } else if let Some(stem) = s.strip_suffix(".beta") {
@@ -352,10 +391,10 @@ impl ModelWeights {
         );
         let word = t.tensor("embeddings.word_embeddings.weight", &[v, e]);
         // every row: RoBERTa's padding row is the position of a padding token in the text
-        let position = t.tensor(
-            "embeddings.position_embeddings.weight",
-            &[cfg.max_position_embeddings, e],
-        );
+        let position = match cfg.stored_position_rows() {
+            0 => None,
+            rows => Some(t.tensor("embeddings.position_embeddings.weight", &[rows, e])),
+        };
         let token_type = match family.token_types {
             TokenTypes::Absent => Tensor::zeros((1, e), candle_core::DType::F32, &Device::Cpu).ok(),
             _ => t.tensor(
@@ -390,6 +429,11 @@ impl ModelWeights {
             }
             groups.push(inner);
         }
+        let relative = cfg.relative.as_ref().map(|r| {
+            let table = t.tensor("encoder.rel_embeddings.weight", &[r.rows(), h]);
+            let norm = r.norm.then(|| t.layer_norm("encoder.LayerNorm", h));
+            (table, norm)
+        });
         let mlm = t.mlm_head(cfg, word.as_ref());
         let (task, task_warning) = take_task_head(&mut t, cfg);
         t.check(cfg, dir)?;
@@ -397,7 +441,10 @@ impl ModelWeights {
             |what: &str| LensError::Compute(format!("could not lay out {what} (out of memory?)"));
         let embeddings = Embeddings {
             word: word.ok_or_else(|| internal("the word embeddings"))?,
-            position: Some(position.ok_or_else(|| internal("the position embeddings"))?),
+            position: match position {
+                Some(p) => Some(p.ok_or_else(|| internal("the position embeddings"))?),
+                None => None,
+            },
             token_type: token_type.ok_or_else(|| internal("the token type embeddings"))?,
             ln: emb_ln.ok_or_else(|| internal("the embedding layernorm"))?,
             projection: match projection {
@@ -410,7 +457,19 @@ impl ModelWeights {
             .map(|g| g.into_iter().collect::<Option<Vec<_>>>())
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| internal("a layer"))?;
-        Ok(t.finish(embeddings, groups, None, mlm, (task, task_warning)))
+        let relative = match relative {
+            Some((table, norm)) => Some(RelativeWeights {
+                table: table.ok_or_else(|| internal("the relative embeddings"))?,
+                norm: match norm {
+                    Some(n) => Some(n.ok_or_else(|| internal("the relative embeddings' norm"))?),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
+        let (mut w, warnings) = t.finish(embeddings, groups, None, mlm, (task, task_warning));
+        w.relative = relative;
+        Ok((w, warnings))
     }
 }
 
@@ -547,6 +606,7 @@ impl Taker {
                 embeddings,
                 groups,
                 final_norm,
+                relative: None,
                 mlm,
                 task,
                 param_count: self.params,
@@ -633,6 +693,13 @@ impl ModelWeights {
             embeddings,
             groups,
             final_norm: if modern { Some(ln(h)?) } else { None },
+            relative: match &cfg.relative {
+                Some(r) => Some(RelativeWeights {
+                    table: mat(r.rows(), h)?,
+                    norm: if r.norm { Some(ln(h)?) } else { None },
+                }),
+                None => None,
+            },
             mlm: None,
             task: None,
             param_count,
@@ -688,7 +755,12 @@ pub fn params_of_config(cfg: &ModelConfig) -> usize {
     let emb = (v + cfg.stored_position_rows() + cfg.stored_type_rows()) * e + 2 * e;
     let proj = if cfg.has_projection() { e * h + h } else { 0 };
     let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
-    emb + proj + cfg.num_hidden_groups * cfg.inner_group_num * layer
+    // DeBERTa's relative table and its norm
+    let relative = cfg
+        .relative
+        .as_ref()
+        .map_or(0, |r| r.rows() * h + if r.norm { 2 * h } else { 0 });
+    emb + proj + cfg.num_hidden_groups * cfg.inner_group_num * layer + relative
 }
 
 #[cfg(test)]
