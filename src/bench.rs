@@ -42,6 +42,10 @@ pub const PRESETS: &[Preset] = &[
         json: r#"{"model_type":"modernbert","vocab_size":50368,"hidden_size":768,"num_hidden_layers":22,"num_attention_heads":12,"intermediate_size":1152,"hidden_activation":"gelu","global_attn_every_n_layers":3,"local_attention":128,"max_position_embeddings":8192}"#,
     },
     Preset {
+        name: "deberta-v3-base",
+        json: r#"{"model_type":"deberta-v2","vocab_size":128100,"hidden_size":768,"num_hidden_layers":12,"num_attention_heads":12,"intermediate_size":3072,"hidden_act":"gelu","max_position_embeddings":512,"type_vocab_size":0,"relative_attention":true,"position_buckets":256,"max_relative_positions":-1,"pos_att_type":["p2c","c2p"],"share_att_key":true,"norm_rel_ebd":"layer_norm","position_biased_input":false,"layer_norm_eps":1e-7}"#,
+    },
+    Preset {
         name: "electra-small",
         json: r#"{"model_type":"electra","vocab_size":30522,"embedding_size":128,"hidden_size":256,"num_hidden_layers":12,"num_attention_heads":4,"intermediate_size":1024,"hidden_act":"gelu"}"#,
     },

@@ -188,6 +188,8 @@ fn explain_walk_numbers_equal_transformers_hooks() {
             "albert-mini/example",
             "bert-mini/example",
             "albert_grouped/plain",
+            "modernbert_mlm/plain",
+            "deberta_mlm/plain",
         ]
         .contains(&c.name.as_str())
         {
@@ -235,10 +237,23 @@ fn explain_walk_numbers_equal_transformers_hooks() {
             rel(&walk.keys, &block(&m.keys), &format!("{what}: keys"));
             rel(&walk.values, &block(&m.values), &format!("{what}: values"));
             let scores = &m.scores[(head * n + pos) * n..][..n];
+            // the score is the neuron view's sum over √d (DeBERTa: over √(3d), plus its
+            // content-to-position and position-to-content terms, computed by the walk from the
+            // weights)
+            let root = if c.name.starts_with("deberta") {
+                (3.0 * d as f32).sqrt()
+            } else {
+                (d as f32).sqrt()
+            };
+            assert_eq!(walk.score_scale, root, "{what}");
+            if c.name.starts_with("deberta") {
+                assert_eq!((walk.c2p.len(), walk.p2c.len()), (n, n), "{what}");
+            }
             for (k, s) in scores.iter().enumerate() {
                 let products = walk.neuron(k);
-                let size: f32 = products.iter().map(|x| x.abs()).sum::<f32>() / (d as f32).sqrt();
-                let got = products.iter().sum::<f32>() / (d as f32).sqrt();
+                let size: f32 = products.iter().map(|x| x.abs()).sum::<f32>() / root;
+                let relative = walk.c2p.get(k).unwrap_or(&0.0) + walk.p2c.get(k).unwrap_or(&0.0);
+                let got = products.iter().sum::<f32>() / root + relative;
                 assert!(
                     (got - s).abs() <= 1e-5 * size.max(s.abs()).max(1.0),
                     "{what}: neuron view of key {k} sums to {got}, the score is {s}"

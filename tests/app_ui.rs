@@ -509,6 +509,8 @@ fn every_family_opens_and_every_tab_draws() {
         "electra_disc",
         "modernbert_mlm",
         "modernbert_seqcls",
+        "deberta_mlm",
+        "deberta_seqcls",
     ] {
         let g = golden_plain(name);
         let mut h = harness(ModelSource::Folder(common::fixture(name)), &g.text);

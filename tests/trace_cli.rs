@@ -727,7 +727,7 @@ fn check_contributions(
 }
 
 /// The reference cases of tools/fixtures/make_contributions.py (ALBERT, BERT, RoBERTa with a pair,
-/// DistilBERT, the ELECTRA generator): (model folder, file, text, pair).
+/// DistilBERT, the ELECTRA generator, DeBERTa-v3 with a pair): (model folder, file, text, pair).
 fn contribution_cases() -> Vec<(
     std::path::PathBuf,
     std::path::PathBuf,
@@ -744,6 +744,7 @@ fn contribution_cases() -> Vec<(
         "roberta_mlm",
         "distilbert_mlm",
         "electra_mlm",
+        "deberta_mlm",
     ] {
         for e in std::fs::read_dir(root.join(model)).unwrap() {
             let p = e.unwrap().path();

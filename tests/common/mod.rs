@@ -251,6 +251,7 @@ pub fn internals_cases() -> Vec<InternalsCase> {
         "albert-mini",
         "bert-mini",
         "modernbert_mlm",
+        "deberta_mlm",
     ];
     golden_cases("internals", &models)
         .into_iter()

@@ -7,7 +7,7 @@
 # Results go to ${OUT:-/tmp}/gpu_session.md.
 set -u
 BIN=${1:-target/release/albert-lens}
-MODELS=${MODELS:-albert-base,bert-base,roberta-base,distilbert-base,electra-small,modernbert-base}
+MODELS=${MODELS:-albert-base,bert-base,roberta-base,distilbert-base,electra-small,modernbert-base,deberta-v3-base}
 OUT=${OUT:-/tmp}
 R="$OUT/gpu_session.md"
 HERE=$(dirname "$0")

@@ -14,7 +14,8 @@ import statistics
 import time
 
 import torch
-from transformers import (AlbertConfig, AlbertModel, BertConfig, BertModel, DistilBertConfig,
+from transformers import (AlbertConfig, AlbertModel, BertConfig, BertModel, DebertaV2Config,
+                          DebertaV2Model, DistilBertConfig,
                           DistilBertModel, ElectraConfig, ElectraModel, ModernBertConfig,
                           ModernBertModel, RobertaConfig, RobertaModel)
 
@@ -34,6 +35,12 @@ SHAPES = {
                         num_hidden_layers=22, num_attention_heads=12, intermediate_size=1152,
                         hidden_activation="gelu", global_attn_every_n_layers=3, local_attention=128,
                         max_position_embeddings=8192)),
+    "deberta-v3-base": (DebertaV2Config, DebertaV2Model, dict(vocab_size=128100, hidden_size=768,
+                        num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                        hidden_act="gelu", max_position_embeddings=512, type_vocab_size=0,
+                        relative_attention=True, position_buckets=256, max_relative_positions=-1,
+                        pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+                        position_biased_input=False, layer_norm_eps=1e-7)),
     "electra-small": (ElectraConfig, ElectraModel, dict(vocab_size=30522, embedding_size=128, hidden_size=256,
                       num_hidden_layers=12, num_attention_heads=4, intermediate_size=1024, hidden_act="gelu")),
 }

@@ -309,10 +309,27 @@ impl ExplainTab {
         ];
         let max = vectors::max_abs(rows.iter().map(|(_, v)| *v));
         vectors::strips(ui, &rows, max, 14.0, &|r| r == 2);
+        let s = walk.score_scale;
+        let relative = match (walk.c2p.get(k), walk.p2c.get(k)) {
+            (None, None) => String::new(),
+            (c, p) => {
+                let part = |name: &str, v: Option<&f32>| v.map(|v| format!(" + {name} {v:.4}"));
+                let terms = [part("c2p", c), part("p2c", p)];
+                let total = sum / s + c.unwrap_or(&0.0) + p.unwrap_or(&0.0);
+                format!(
+                    "{}, = {total:.4}",
+                    terms.into_iter().flatten().collect::<String>()
+                )
+            }
+        };
+        let root = if walk.c2p.is_empty() && walk.p2c.is_empty() {
+            "√d"
+        } else {
+            "s"
+        };
         ui.label(format!(
-            "Σ (q × k) / √d = {sum:.4} / {:.4} = {:.4}, the score of “{}”",
-            (d as f32).sqrt(),
-            sum / (d as f32).sqrt(),
+            "Σ (q × k) / {root} = {sum:.4} / {s:.4} = {:.4}{relative}, the score of “{}”",
+            sum / s,
             walk.tokens[k]
         ));
     }

@@ -337,7 +337,11 @@ impl Keeping {
                 let (mut queries, mut keys, mut values) = Default::default();
                 let parts = (&mut queries, &mut keys, &mut values);
                 layer::split_heads(&s.qkv, w.qkv.b, dims, 1.0, parts);
-                let scores = MapInternals::scores_of(&queries, &keys, n, heads, d);
+                let scores = match dims.rel {
+                    // DeBERTa: q·k/s and the relative terms, from the pass's scaled q
+                    Some(rel) => relative_scores(rel, (&s.q, &s.k), (n, heads, d)),
+                    None => MapInternals::scores_of(&queries, &keys, n, heads, d),
+                };
                 MapInternals {
                     queries,
                     keys,
@@ -377,6 +381,31 @@ impl Keeping {
             intermediate: s.ff.clone(),
         }
     }
+}
+
+/// DeBERTa's scores before the softmax `[heads, n, n]`: (q/s)·kᵀ plus the relative terms, for
+/// one unpadded sequence (`q` already times 1/s, as the pass keeps it).
+fn relative_scores(
+    rel: &layer::relative::Relative,
+    (q, k): (&[f32], &[f32]),
+    (n, heads, d): (usize, usize, usize),
+) -> Vec<f32> {
+    let mut out = vec![0f32; heads * n * n];
+    for (hd, map) in out.chunks_exact_mut(n * n).enumerate() {
+        let (qh, kh) = (
+            &q[hd * n * d..(hd + 1) * n * d],
+            &k[hd * n * d..(hd + 1) * n * d],
+        );
+        for i in 0..n {
+            for j in 0..n {
+                let qi = &qh[i * d..(i + 1) * d];
+                let kj = &kh[j * d..(j + 1) * d];
+                map[i * n + j] = qi.iter().zip(kj).map(|(a, b)| a * b).sum();
+            }
+        }
+        rel.add(map, (qh, kh), hd, (n, n, d));
+    }
+    out
 }
 
 /// `x` `[rows, in]` through a linear layer: `[rows, out]`.

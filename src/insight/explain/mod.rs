@@ -171,6 +171,52 @@ pub struct Walk {
     /// ModernBERT's layer at this map: its rotary base and local half window (None: global);
     /// None for the post-LN families
     pub modern: Option<(f64, Option<usize>)>,
+    /// the divisor of q · k: √d, or DeBERTa's √(d · (1 + terms))
+    pub score_scale: f32,
+    /// DeBERTa's relative terms of the query at every key `[N]` each, already over the scale:
+    /// content-to-position q · P_k[δ] and position-to-content k_j · P_q[δ] (empty when the
+    /// model has no such term)
+    pub c2p: Vec<f32>,
+    pub p2c: Vec<f32>,
+}
+
+/// DeBERTa's c2p and p2c of query `p`, head `head` of map `j` at every key, over `scale`,
+/// from the layer's own projections of the normed relative table (not read from the pass).
+fn relative_terms(
+    model: &LoadedModel,
+    (j, head, p): (usize, usize, usize),
+    (query, keys): (&[f32], &[f32]),
+    scale: f32,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let cfg = &model.config;
+    let (Some(r), Some(rw)) = (&cfg.relative, &model.weights.relative) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let layer = model
+        .weights
+        .layer_for_map(cfg, j)
+        .ok_or_else(|| LensError::Analysis(format!("the model has no layer for map {j}")))?;
+    let (h, d) = (cfg.hidden_size, cfg.head_dim());
+    let pos = rw
+        .rows(cfg.layer_norm_eps)?
+        .matmul(&layer.qkv.w)?
+        .broadcast_add(&layer.qkv.b)?;
+    let rows: Vec<Vec<f32>> = pos.to_vec2::<f32>()?;
+    let n = keys.len() / d.max(1);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / scale;
+    let head_of =
+        |row: &[f32], part: usize| row[part * h + head * d..part * h + (head + 1) * d].to_vec();
+    let (mut c2p, mut p2c) = (Vec::new(), Vec::new());
+    for k in 0..n {
+        let delta = r.index(p, k);
+        if r.c2p {
+            c2p.push(dot(query, &head_of(&rows[delta], 1)));
+        }
+        if r.p2c {
+            p2c.push(dot(&keys[k * d..(k + 1) * d], &head_of(&rows[delta], 0)));
+        }
+    }
+    Ok((c2p, p2c))
 }
 
 /// Which stored layer each depth of a model applies, and a thumbnail of each stored layer's
@@ -309,6 +355,12 @@ impl Walk {
             .collect();
         let head_block = |v: &[f32]| v[sel.head * n * d..(sel.head + 1) * n * d].to_vec();
         let scores = m.scores[(sel.head * n + p) * n..][..n].to_vec();
+        let factor = cfg.relative.as_ref().map_or(1, |r| r.scale_factor());
+        let score_scale = ((d * factor) as f32).sqrt();
+        let query = head_block(&m.queries)[p * d..(p + 1) * d].to_vec();
+        let keys = head_block(&m.keys);
+        let (c2p, p2c) =
+            relative_terms(model, (sel.map, sel.head, p), (&query, &keys), score_scale)?;
         let prediction = match (&model.weights.task, &model.weights.mlm) {
             (Some(task), _) => {
                 let last = trace.hidden_states.len() - 1;
@@ -374,8 +426,8 @@ impl Walk {
             embedded: row(&int.embedded, p, e),
             projected: trace.hidden(0, p).to_vec(),
             x: trace.hidden(sel.map, p).to_vec(),
-            query: head_block(&m.queries)[p * d..(p + 1) * d].to_vec(),
-            keys: head_block(&m.keys),
+            query,
+            keys,
             values: head_block(&m.values),
             alpha: trace.head(sel.map, sel.head)[p * n..(p + 1) * n].to_vec(),
             scores,
@@ -392,6 +444,9 @@ impl Walk {
                 .modern
                 .as_ref()
                 .map(|m| (m.theta_of(sel.map), m.window_of(sel.map))),
+            score_scale,
+            c2p,
+            p2c,
         })
     }
 

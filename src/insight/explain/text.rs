@@ -357,6 +357,43 @@ impl Walk {
         }
     }
 
+    /// DeBERTa-v3's words for the steps it takes differently (no position rows; the
+    /// disentangled scores); None for the others and the other families.
+    fn relative_text(&self, step: Step) -> Option<(String, String, String, String)> {
+        if self.c2p.is_empty() && self.p2c.is_empty() {
+            return None;
+        }
+        let (title, d, s) = (self.title, self.d, self.score_scale);
+        let (p, k) = (
+            self.sel.pos,
+            self.scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(k, _)| k),
+        );
+        let t = |a: &str, b: String, c: &str, e: String| Some((a.to_string(), b, c.to_string(), e));
+        match step {
+            Step::Sum => t(
+                "No position rows",
+                format!("{title} adds nothing for the position or the segment: the word row alone goes to the LayerNorm. Where a token is enters inside every attention instead, as the distance between the two tokens."),
+                "e = word",
+                format!("one row of {}", self.e),
+            ),
+            Step::Scores => {
+                let part = |v: &[f32], name: &str| v.get(k).map(|x| format!(", {name} {}", num(*x)));
+                let terms = [part(&self.c2p, "content-to-position"), part(&self.p2c, "position-to-content")];
+                t(
+                    "Scores: content and relative position (disentangled attention)",
+                    format!("Each score adds up to three parts, all over s = √(d · {}) = {s:.3}: the query against the key (content to content), the query against the embedding of the distance i − j (content to position, c2p) and the key against that embedding seen as a query (position to content, p2c). The distance is cut into buckets that grow with it, and both embeddings come from this layer's own query and key matrices applied to one shared table. For “{}” the highest score is {} on “{}”: content {}{}.", (s * s / d as f32).round(), self.tokens[p], num(self.scores[k]), self.tokens[k], num(self.neuron(k).iter().sum::<f32>() / s), terms.into_iter().flatten().collect::<String>()),
+                    "s_j = q·k_j / s + q·P_k[δ(i, j)] / s + k_j·P_q[δ(i, j)] / s",
+                    format!("{d} · {d} three times, for each of the {} keys", self.n()),
+                )
+            }
+            _ => None,
+        }
+    }
+
     /// The last step's text for a fine-tuned head.
     fn task_prediction(&self, tok: &str, h: usize) -> (String, String, String) {
         use crate::model::task::TaskKind;
