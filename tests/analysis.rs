@@ -703,3 +703,55 @@ fn the_f64_forward_of_modernbert_and_deberta_gives_transformers_logits() {
         }
     }
 }
+
+/// The walk-through explains each family's own steps: ModernBERT's local layer (the window,
+/// the rotation, the GeGLU; no position-sum step) and DeBERTa-v3's disentangled scores.
+#[test]
+fn explain_says_what_modernbert_and_deberta_do_differently() {
+    use albert_lens::insight::explain::{Selection, Step, Walk};
+    use albert_lens::model::{Capture, LoadedModel};
+    let walk = |name: &str, map: usize| {
+        let model = LoadedModel::open(&common::fixture(name)).unwrap();
+        let input = model
+            .encode("The quick brown fox jumps over the lazy dog.", None)
+            .unwrap();
+        let trace = CpuBackend::new()
+            .forward_capture(
+                &model.config,
+                &model.weights,
+                &input,
+                &Capture::Maps(vec![map]),
+            )
+            .unwrap();
+        Walk::new(
+            &model,
+            &trace,
+            Selection {
+                map,
+                head: 1,
+                pos: 3,
+            },
+        )
+        .unwrap()
+    };
+    let w = walk("modernbert_mlm", 1);
+    assert!(!w.steps().contains(&Step::Sum));
+    let scores = w.text(Step::Scores, 1.0).paragraph;
+    assert!(
+        scores.contains("local layer") && scores.contains("exactly 0"),
+        "{scores}"
+    );
+    assert!(w.text(Step::Qkv, 1.0).paragraph.contains("RoPE"));
+    assert!(w.text(Step::FeedForward, 1.0).title.contains("GeGLU"));
+    // keys beyond the window have weight 0 at any temperature
+    let far = w.alpha_at(2.0);
+    assert!(far[9..].iter().all(|&a| a == 0.0), "{far:?}");
+    let w = walk("deberta_mlm", 2);
+    let s = w.text(Step::Scores, 1.0);
+    assert!(
+        s.paragraph.contains("content to position"),
+        "{}",
+        s.paragraph
+    );
+    assert!(s.formula.contains("P_k"), "{}", s.formula);
+}

@@ -48,7 +48,7 @@ impl Walk {
                 .map_or(0, |(k, _)| k);
             (k, v.get(k).copied().unwrap_or(0.0))
         };
-        let modern = self.modern_text(step, &layer, head);
+        let modern = self.family_text(step, &layer, head);
         let (text, formula, shapes): (String, String, String) = match step {
             _ if modern.is_some() => modern.clone().map(|m| (m.1, m.2, m.3)).unwrap_or_default(),
             Step::Token => (
@@ -282,16 +282,18 @@ impl Walk {
             shapes,
         }
     }
-    /// ModernBERT's own words for the steps its pre-norm layer takes differently: (title,
-    /// paragraph, formula, shapes); None for the steps it shares with BERT, and for the post-LN
-    /// families.
-    fn modern_text(
+    /// The family's own words for the steps it takes differently from BERT: (title, paragraph,
+    /// formula, shapes) — ModernBERT's pre-norm layer here, DeBERTa's scores in
+    /// [`Walk::relative_text`]; None for the steps it shares with BERT.
+    fn family_text(
         &self,
         step: Step,
         layer: &str,
         head: usize,
     ) -> Option<(String, String, String, String)> {
-        let (theta, window) = self.modern?;
+        let Some((theta, window)) = self.modern else {
+            return self.relative_text(step);
+        };
         let (h, d, title) = (self.h, self.d, self.title);
         let attention = match window {
             Some(w) => format!(
