@@ -37,6 +37,15 @@ fn gpu_modernbert_matches_hf() {
     }
 }
 
+/// DeBERTa-v3 on the GPU: the relative projections, c2p and p2c as batched matmuls and
+/// relative.wgsl adding them to the scores.
+#[test]
+fn gpu_deberta_v3_matches_hf() {
+    for name in DEBERTA_MODELS {
+        check_fixture(name);
+    }
+}
+
 #[test]
 fn gpu_albert_single_group_matches_hf() {
     check_fixture("albert_single");

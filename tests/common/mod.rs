@@ -309,7 +309,8 @@ pub fn golden_cases(
 /// Asserts that every intermediate of `actual` the golden has is within
 /// 1e-5 * max(1, |ref|); a score within 1e-5 * max(1, |ref|, Σ|qᵢkᵢ|/√d) (a score is a sum of
 /// products that cancel: its rounding, and the 1e-6 differences q and k already carry, scale
-/// with the size of the products, not of the sum); likewise a pre-norm layer's attention
+/// with the size of the products, not of the sum); a context element Σₖ αᵢₖ vₖ likewise within
+/// 1e-5 * max(1, |ref|, Σₖ αᵢₖ |vₖ|); a pre-norm layer's attention
 /// output a = x + dense(context), a point of the residual stream that no norm rescales, carries
 /// the rounding of every earlier layer at the scale of its row: within 1e-5 * max(1, |a|,
 /// rms(a's row)).
@@ -370,6 +371,20 @@ pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
                 .collect(),
             false => Vec::new(),
         };
+        // the context's terms: Σₖ αᵢₖ |vₖ| per element of [N, H]
+        let hs = heads * d;
+        let att = &golden.attentions[j];
+        let mut weighted = vec![0f32; n * hs];
+        for h in 0..heads {
+            for i in 0..n {
+                for k in 0..n {
+                    let a = att[(h * n + i) * n + k];
+                    for c in 0..d {
+                        weighted[i * hs + h * d + c] += a * g.values[(h * n + k) * d + c].abs();
+                    }
+                }
+            }
+        }
         for ((name, x), y) in albert_lens::model::internals::MAP_TENSORS
             .iter()
             .zip(a.tensors())
@@ -377,6 +392,7 @@ pub fn assert_internals_match(actual: &Trace, golden: &Trace, what: &str) {
         {
             let scale = match *name {
                 "scores" => Some(sizes.as_slice()),
+                "context" => Some(weighted.as_slice()),
                 "attention_output" if !terms.is_empty() => Some(terms.as_slice()),
                 _ => None,
             };

@@ -20,6 +20,7 @@ const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
 const MATMUL_COOP: &str = include_str!("../../../shaders/matmul_coop.wgsl");
 const ROTARY: &str = include_str!("../../../shaders/rotary.wgsl");
 const GEGLU: &str = include_str!("../../../shaders/geglu.wgsl");
+const RELATIVE: &str = include_str!("../../../shaders/relative.wgsl");
 
 /// Largest head dimension the attention kernel holds in workgroup memory (attention.wgsl).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -116,6 +117,19 @@ pub struct GegluParams {
     pub inter: u32,
     pub act: u32,
     pub _pad: u32,
+}
+
+/// Keep in sync with `Params` in shaders/relative.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RelativeParams {
+    pub n: u32,
+    pub np: u32,
+    pub heads: u32,
+    pub rp: u32,
+    /// bit 1: c2p, bit 2: p2c
+    pub terms: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Workgroups of 64 threads for `threads` one-element threads (rotary.wgsl, geglu.wgsl): x up
@@ -311,6 +325,8 @@ pub struct Kernels {
     pub rotary: wgpu::ComputePipeline,
     pub geglu: wgpu::ComputePipeline,
     pub add_residual: wgpu::ComputePipeline,
+    /// DeBERTa's relative terms added to the scores
+    pub relative: wgpu::ComputePipeline,
     /// `--precision fast`'s matmul on cooperative matrices, where the device has them.
     pub coop: Option<wgpu::ComputePipeline>,
     /// why the device, though it lists cooperative matrices, did not build that kernel
@@ -415,6 +431,7 @@ impl Kernels {
                     ("add_residual", "add_residual"),
                     &[REDUCE, ROWNORM, LAYERNORM],
                 ),
+                relative: pipeline(ctx, "relative", &[RELATIVE]),
                 coop: None,
                 coop_refused: None,
             }

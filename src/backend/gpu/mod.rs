@@ -102,12 +102,6 @@ impl GpuBackend {
     }
 
     fn prepare(&mut self, cfg: &ModelConfig, weights: &ModelWeights, n: usize) -> Result<usize> {
-        if cfg.relative.is_some() {
-            return Err(LensError::Gpu(format!(
-                "{}'s relative attention does not run on the GPU yet",
-                cfg.model_type.family().title
-            )));
-        }
         if cfg.head_dim() > kernels::MAX_HEAD_DIM {
             return Err(LensError::Gpu(format!(
                 "head size {} is larger than the GPU kernel's {}",

@@ -15,6 +15,7 @@ use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
 mod modern;
+mod relative;
 
 /// Uniform slots are this far apart (the largest min_uniform_buffer_offset_alignment).
 const UNIFORM_SLOT: u64 = 256;
@@ -33,6 +34,7 @@ enum Kernel {
     Rotary,
     Geglu,
     AddResidual,
+    Relative,
 }
 
 impl Kernel {
@@ -49,6 +51,7 @@ impl Kernel {
             Kernel::Rotary => &k.rotary,
             Kernel::Geglu => &k.geglu,
             Kernel::AddResidual => &k.add_residual,
+            Kernel::Relative => &k.relative,
         })
     }
 }
@@ -129,8 +132,9 @@ pub struct Plan {
     position_offset: usize,
     /// rotary positions: every token reads the one zero row of the position table
     rotary: bool,
-    /// ModernBERT's buffers, kept alive for the bind groups that use them
+    /// ModernBERT's and DeBERTa's buffers, kept alive for the bind groups that use them
     _pre_norm: Option<modern::Buffers>,
+    _relative: Option<relative::Buffers>,
     pub(super) hidden: wgpu::Buffer,
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
@@ -323,7 +327,7 @@ impl<'a> Steps<'a> {
         io: &AttentionIo<'a>,
         (attn_params, np): (&AttentionParams, u64),
         (matmul, window1): (bool, u32),
-        jj: Option<usize>,
+        (jj, rel): (Option<usize>, Option<&relative::RelativeIo<'a>>),
     ) {
         let (m, heads) = (attn_params.n, attn_params.heads);
         let (nn, h) = (u64::from(m), u64::from(attn_params.hidden));
@@ -349,6 +353,11 @@ impl<'a> Steps<'a> {
         (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
         sp.alpha = attn_params.scale;
         self.batched_matmul([io.qkv, io.qkv, io.scratch], io.dummy, sp, heads);
+        if let Some(r) = rel {
+            let shape = (m, heads, attn_params.head_dim, attn_params.hidden, np);
+            let slices = [io.qkv, io.scratch, io.dummy];
+            self.relative_terms(r, slices, shape, attn_params.scale);
+        }
         self.grab(jj, What::Scores, Src::Scratch, u64::from(heads) * nn * np);
         let smp = SoftmaxParams {
             n: m,
@@ -488,6 +497,8 @@ impl Plan {
             let ff = new_buffer(ctx, "ffn", nn * i, storage);
             // ModernBERT's: a norm's output, the GeGLU's input [N, 2I], the rotary tables
             let pre_norm = modern::Buffers::new(ctx, cfg, n)?;
+            // DeBERTa's: the relative projections, the two terms, δ(i, j)
+            let relative = relative::Buffers::new(ctx, cfg, n)?;
 
             let hidden_at = |j: u64| Slice {
                 buf: &hidden,
@@ -546,7 +557,11 @@ impl Plan {
                 heads: heads as u32,
                 head_dim: cfg.head_dim() as u32,
                 hidden: h as u32,
-                scale: 1.0 / (cfg.head_dim() as f32).sqrt(),
+                // DeBERTa: over √(d · (1 + terms))
+                scale: 1.0
+                    / ((cfg.head_dim() * cfg.relative.as_ref().map_or(1, |r| r.scale_factor()))
+                        as f32)
+                        .sqrt(),
                 _pad: [0; 3],
             };
             let ln_params = |parts: u32| NormParams {
@@ -603,7 +618,15 @@ impl Plan {
                     }
                     s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
                     s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
-                    s.attention(&io, (&attn_params, np), (matmul_attention, 0), jj);
+                    let rel = match &relative {
+                        Some(b) => {
+                            s.relative_positions(w, layer, b, h)?;
+                            Some(relative::RelativeIo { b })
+                        }
+                        None => None,
+                    };
+                    let how = (matmul_attention, 0);
+                    s.attention(&io, (&attn_params, np), how, (jj, rel.as_ref()));
                     let dummy = Slice::whole(&zeros, 4);
                     let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
                     let bias = Slice::whole(&layer.attn_out.b, h);
@@ -678,8 +701,9 @@ impl Plan {
                 token_types: cfg.model_type.family().token_types,
                 positions,
                 position_offset: cfg.position_offset,
-                rotary: pre_norm.is_some(),
+                rotary: cfg.stored_position_rows() == 0,
                 _pre_norm: pre_norm,
+                _relative: relative,
                 hidden,
                 probs,
                 staging_hidden,

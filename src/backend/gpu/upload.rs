@@ -41,6 +41,8 @@ pub struct GpuWeights {
     pub groups: Vec<Vec<GpuLayer>>,
     /// ModernBERT's norm after the last layer
     pub final_norm: Option<GpuNorm>,
+    /// DeBERTa's relative table `[R, H]`, normed on the host (f32, as the CPU does)
+    pub relative: Option<wgpu::Buffer>,
     /// Bytes on the device.
     pub bytes: u64,
 }
@@ -92,7 +94,8 @@ impl Uploader<'_> {
 }
 
 impl GpuWeights {
-    pub fn upload(ctx: &GpuContext, _cfg: &ModelConfig, w: &ModelWeights) -> Result<Self> {
+    pub fn upload(ctx: &GpuContext, cfg: &ModelConfig, w: &ModelWeights) -> Result<Self> {
+        let layer_norm_eps = cfg.layer_norm_eps;
         let limits = ctx.device.limits();
         let max_binding = limits
             .max_storage_buffer_binding_size
@@ -155,6 +158,10 @@ impl GpuWeights {
                 groups,
                 final_norm: match &w.final_norm {
                     Some(n) => Some(up.norm("final norm", n)?),
+                    None => None,
+                },
+                relative: match &w.relative {
+                    Some(r) => Some(up.buffer("relative embeddings", &r.rows(layer_norm_eps)?)?),
                     None => None,
                 },
                 bytes: up.bytes,
