@@ -54,7 +54,7 @@ fn unknown_model_type_is_rejected_by_name() {
 /// name with the list of what opens.
 #[test]
 fn unsupported_families_are_named_with_the_supported_list() {
-    for other in ["deberta-v2", "deberta", "modernbert-decoder", "gpt2"] {
+    for other in ["deberta", "modernbert-decoder", "gpt2"] {
         let (_t, d) = copy_fixture("albert_single");
         let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
         let cfg = cfg.replace("\"albert\"", &format!("\"{other}\""));
@@ -70,6 +70,7 @@ fn unsupported_families_are_named_with_the_supported_list() {
             "distilbert",
             "electra",
             "modernbert",
+            "deberta-v2",
         ] {
             assert!(msg.contains(ok), "{msg}");
         }
@@ -216,6 +217,44 @@ fn modernbert_options_as_found_and_unsupported_ones_named() {
     let (e, msg) = open_err(&d);
     assert!(matches!(e, LensError::WeightMismatch(_)), "{msg}");
     assert!(msg.contains("layers.0.attn.Wqkv.bias"), "{msg}");
+}
+
+/// DeBERTa's options: pos_att_type as a list or as the Hub's "p2c|c2p" (deberta_seqcls keeps
+/// the string), and every layout albert-lens does not compute named: DeBERTa-v2's absolute
+/// positions, separate position projections, its convolution, token types, "p2p", bucket
+/// sizes past the range.
+#[test]
+fn deberta_options_as_found_and_unsupported_ones_named() {
+    let m = LoadedModel::open(&fixture("deberta_seqcls")).unwrap();
+    let r = m.config.relative.as_ref().unwrap();
+    assert!(r.c2p && r.p2c && r.buckets.is_none());
+    assert_eq!((r.span, r.scale_factor()), (24, 3));
+    let (_t, d) = copy_fixture("deberta_mlm");
+    let path = d.join("config.json");
+    let orig: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let edits: [(&str, serde_json::Value, &str); 8] = [
+        ("relative_attention", false.into(), "relative_attention"),
+        (
+            "position_biased_input",
+            true.into(),
+            "position_biased_input",
+        ),
+        ("share_att_key", false.into(), "share_att_key"),
+        ("conv_kernel_size", 3.into(), "convolution"),
+        ("type_vocab_size", 2.into(), "token types"),
+        ("pos_att_type", "p2c|p2p".into(), "\"p2p\""),
+        ("position_buckets", 100.into(), "position_buckets 100"),
+        ("pooler_hidden_act", "swiglu".into(), "pooler_hidden_act"),
+    ];
+    for (key, value, says) in edits {
+        let mut v = orig.clone();
+        v[key] = value;
+        std::fs::write(&path, v.to_string()).unwrap();
+        let (e, msg) = open_err(&d);
+        assert!(matches!(e, LensError::Config { .. }), "{key}: {msg}");
+        assert!(msg.contains(says), "{key}: {msg}");
+    }
 }
 
 #[test]

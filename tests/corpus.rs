@@ -97,8 +97,31 @@ fn every_statistic_equals_transformers_on_the_fixture_corpus_within_1e_4() {
     }
 }
 
+/// A padded batch equals one text at a time: ALBERT; ModernBERT (rotary positions from each
+/// text's own start, the local window, padded keys masked) and DeBERTa-v3 (the relative terms of
+/// each text's own distances).
 #[test]
 fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
+    for name in ["modernbert_mlm", "deberta_mlm"] {
+        let model = LoadedModel::open(&model_folder(name)).unwrap();
+        let long = "Attention lets every token look at every other token in the sentence.";
+        let inputs: Vec<_> = [("Short.", None), (long, None), ("Where?", Some("There."))]
+            .iter()
+            .map(|(t, p)| model.encode(t, *p).unwrap())
+            .collect();
+        let mut cpu = CpuBackend::new();
+        let batched = cpu
+            .forward_batch(&model.config, &model.weights, &inputs, true)
+            .unwrap();
+        for (b, input) in batched.iter().zip(&inputs) {
+            let single = cpu.forward(&model.config, &model.weights, input).unwrap();
+            let d = b.diff(&single).unwrap();
+            assert!(
+                d.attention_max_abs <= 1e-5 && d.hidden_max_rel <= 1e-5,
+                "{name}: {d:?}"
+            );
+        }
+    }
     let model = LoadedModel::open(&model_folder("albert_grouped")).unwrap();
     let texts = [
         ("Short.", None),

@@ -445,7 +445,8 @@ fn sharded_weights_and_a_vocab_txt_only_bert_download() {
 
 /// The other families download as transformers' save_pretrained writes them: a RoBERTa with
 /// tokenizer.json, one with only vocab.json + merges.txt (both fetched), an XLM-R with only
-/// sentencepiece.bpe.model, a DistilBERT, a ModernBERT (tokenizer.json only); a vocab.json
+/// sentencepiece.bpe.model, a DistilBERT, a ModernBERT (tokenizer.json only), a DeBERTa-v3
+/// with only spm.model; a vocab.json
 /// without its merges is named, and a ModernBERT without tokenizer.json.
 #[test]
 fn the_other_families_download_with_their_own_tokenizer_files() {
@@ -456,6 +457,7 @@ fn the_other_families_download_with_their_own_tokenizer_files() {
         ("org/xlmr-spm", "xlmr_spm_only"),
         ("distilbert/tiny", "distilbert_mlm"),
         ("answerdotai/modernbert-tiny", "modernbert_hubcfg"),
+        ("microsoft/deberta-v3-tiny", "deberta_spm_only"),
     ] {
         repo.add_dir(id, &fixture(name));
     }
@@ -480,6 +482,7 @@ fn the_other_families_download_with_their_own_tokenizer_files() {
         ("org/xlmr-spm", "sentencepiece.bpe.model"),
         ("distilbert/tiny", "tokenizer.json"),
         ("answerdotai/modernbert-tiny", "tokenizer.json"),
+        ("microsoft/deberta-v3-tiny", "spm.model"),
     ] {
         let dir = hub::open(id, &opts, &mut no_progress()).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert!(dir.join(file).exists(), "{id}: {file}");
