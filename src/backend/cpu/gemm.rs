@@ -83,9 +83,23 @@ pub(crate) fn matmul(
     a: Mat<'_>,
     b: Mat<'_>,
     c: Out,
-    (m, depth, n): (usize, usize, usize),
+    dims: (usize, usize, usize),
     accumulate: bool,
     parallel: bool,
+) {
+    matmul_scaled(a, b, c, dims, (accumulate, parallel), 1.0);
+}
+
+/// [`matmul`] with the product times `scale` inside the kernel (C = scale · A·B, or C +=): the
+/// product rounded first and then scaled, as `torch.matmul(q, kᵀ) * scaling` computes it,
+/// without a pass of its own over C.
+pub(crate) fn matmul_scaled(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: Out,
+    (m, depth, n): (usize, usize, usize),
+    (accumulate, parallel): (bool, bool),
+    scale: f32,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -112,15 +126,21 @@ pub(crate) fn matmul(
                     data: &b.data[j0 * b.cs..],
                     ..b
                 };
-                product(a, b, c.at(j0), (m, depth, j1 - j0), accumulate);
+                product(a, b, c.at(j0), (m, depth, j1 - j0), (accumulate, scale));
             }
         });
     } else {
-        product(a, b, c, (m, depth, n), accumulate);
+        product(a, b, c, (m, depth, n), (accumulate, scale));
     }
 }
 
-fn product(a: Mat<'_>, b: Mat<'_>, c: Out, (m, depth, n): (usize, usize, usize), accumulate: bool) {
+fn product(
+    a: Mat<'_>,
+    b: Mat<'_>,
+    c: Out,
+    (m, depth, n): (usize, usize, usize),
+    (accumulate, scale): (bool, f32),
+) {
     let s = |v: usize| v as isize;
     // SAFETY: `matmul`'s asserts keep every read of A and B and every write of C inside their
     // buffers; C does not overlap A or B (it is a `&mut` borrow's view, they are `&` borrows).
@@ -141,7 +161,7 @@ fn product(a: Mat<'_>, b: Mat<'_>, c: Out, (m, depth, n): (usize, usize, usize),
             s(b.cs),
             s(b.rs),
             if accumulate { 1.0 } else { 0.0 },
-            1.0,
+            scale,
             false,
             false,
             false,

@@ -4,6 +4,7 @@
 //! their position; a local layer's query i sees only keys j with |i − j| ≤ window (the others
 //! are exact zeros in its map). The attention and its softmax are the post-LN layer's.
 
+use super::super::gemm::matmul_scaled;
 use super::{add_norm_with, Scratch};
 use super::{matmul, row_chunk, sized, softmax_rows, split_heads, widest, Dims, Layer, Mat, Out};
 use crate::model::config::Activation;
@@ -52,26 +53,15 @@ pub(in crate::backend::cpu) fn run(
             let keys = dims.lens[b].clamp(1, n);
             let at = bh * n * d;
             let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
-            matmul(
-                Mat::rows(qh, d),
-                Mat::transposed(kh, d),
-                Out::new(map, n),
-                (n, d, keys),
-                false,
-                false,
-            );
-            if off.contains(&hd) {
-                map.fill(0.0);
-            } else {
-                windowed_softmax(map, (n, keys), scale, pos.window);
-            }
-            matmul(
-                Mat::rows(map, n),
-                Mat::rows(vh, d),
-                ctx_out.at(b * n * h + hd * d),
-                (n, keys, d),
-                false,
-                false,
+            let off = off.contains(&hd);
+            let ctx_at = b * n * h + hd * d;
+            let shape = (n, keys, d, h);
+            head_attention(
+                map,
+                (qh, kh, vh),
+                (&ctx_out, ctx_at),
+                shape,
+                (scale, pos.window, off),
             );
         });
     // a = x + ctx·Wo + b
@@ -87,6 +77,62 @@ pub(in crate::backend::cpu) fn run(
     geglu(&s.qkv, w.ffn.b, dims.act, sized(&mut s.ff, rows * inter));
     w.ffn_out.product(&s.ff, out);
     add_bias_residual(out, w.ffn_out.b, &s.attn);
+}
+
+/// Query rows per block of a local layer's banded products.
+const BAND: usize = 64;
+
+/// One (text, head)'s attention: the scores q·kᵀ/√d into `map` `[n, n]`, the (windowed)
+/// softmax there, the context Σ α v into its columns of the context from row 0 at `ctx_at`. A
+/// local layer's products cover only the band of keys its query rows can see, block by block
+/// of [`BAND`] rows (every other key is an exact 0 of the softmax, and adds nothing to the
+/// context).
+fn head_attention(
+    map: &mut [f32],
+    (qh, kh, vh): (&[f32], &[f32], &[f32]),
+    (ctx, ctx_at): (&Out, usize),
+    (n, keys, d, h): (usize, usize, usize, usize),
+    (scale, window, off): (f32, Option<usize>, bool),
+) {
+    // the blocks of query rows and the keys each can see: all of them in a global layer
+    let blocks: Vec<(usize, usize, usize, usize)> = match window {
+        None => vec![(0, n, 0, keys)],
+        Some(w) => (0..n)
+            .step_by(BAND)
+            .map(|i0| {
+                let i1 = (i0 + BAND).min(n);
+                let lo = i0.saturating_sub(w).min(keys.saturating_sub(1));
+                let hi = (i1 + w).min(keys).max(lo + 1);
+                (i0, i1, lo, hi)
+            })
+            .collect(),
+    };
+    for &(i0, i1, lo, hi) in &blocks {
+        // q·kᵀ times 1/√d in the product's kernel
+        matmul_scaled(
+            Mat::rows(&qh[i0 * d..], d),
+            Mat::transposed(&kh[lo * d..], d),
+            Out::new(&mut map[i0 * n + lo..], n),
+            (i1 - i0, d, hi - lo),
+            (false, false),
+            scale,
+        );
+    }
+    if off {
+        map.fill(0.0);
+    } else {
+        windowed_softmax(map, (n, keys), window);
+    }
+    for &(i0, i1, lo, hi) in &blocks {
+        matmul(
+            Mat::rows(&map[i0 * n + lo..], n),
+            Mat::rows(&vh[lo * d..], d),
+            ctx.at(ctx_at + i0 * h),
+            (i1 - i0, hi - lo, d),
+            false,
+            false,
+        );
+    }
 }
 
 /// Each `[n, d]` head block of `t` (`[batch·heads, n, d]`) turned by the rotary embedding of
@@ -117,13 +163,10 @@ widest! {
     }
 }
 
-/// Softmax of each row of `map` `[n, n]` times `scale` over its first `keys` columns, and
-/// within `window` of the row when given: keys outside are exactly 0, as transformers' additive
-/// mask (the dtype's minimum) makes them.
-fn windowed_softmax(map: &mut [f32], (n, keys): (usize, usize), scale: f32, window: Option<usize>) {
-    for row in map.chunks_exact_mut(n) {
-        row[..keys].iter_mut().for_each(|v| *v *= scale);
-    }
+/// Softmax of each row of `map` `[n, n]` over its first `keys` columns, and within `window` of
+/// the row when given: keys outside are exactly 0, as transformers' additive mask (the dtype's
+/// minimum) makes them.
+fn windowed_softmax(map: &mut [f32], (n, keys): (usize, usize), window: Option<usize>) {
     let Some(w) = window else {
         softmax_rows(map, n, keys);
         return;
@@ -183,6 +226,79 @@ widest! {
         match act {
             Activation::Gelu => run(out, y, bias, inter, |v| Activation::Gelu.apply(v)),
             other => run(out, y, bias, inter, move |v| other.apply(v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A local layer's banded products give the numbers of the whole product masked and
+    /// softmaxed (the reference, in f64): several blocks of rows, keys cut short (padding),
+    /// windows wider and narrower than a block.
+    #[test]
+    fn banded_local_attention_equals_the_masked_full_attention() {
+        let (n, d, h) = (150, 8, 16);
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let (q, k, v): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+            (0..n * d).map(|_| next() * 3.0).collect(),
+            (0..n * d).map(|_| next() * 3.0).collect(),
+            (0..n * d).map(|_| next()).collect(),
+        );
+        let scale = 1.0 / (d as f32).sqrt();
+        for (keys, w) in [(150, 10), (131, 70), (150, 0), (97, 200)] {
+            let mut map = vec![f32::NAN; n * n];
+            let mut ctx = vec![0f32; n * h];
+            let out = Out::new(&mut ctx, h);
+            head_attention(
+                &mut map,
+                (&q, &k, &v),
+                (&out, 0),
+                (n, keys, d, h),
+                (scale, Some(w), false),
+            );
+            for i in 0..keys {
+                let seen: Vec<usize> = (0..keys).filter(|j| i.abs_diff(*j) <= w).collect();
+                let s: Vec<f64> = seen
+                    .iter()
+                    .map(|&j| {
+                        (0..d)
+                            .map(|c| f64::from(q[i * d + c] * k[j * d + c]))
+                            .sum::<f64>()
+                            * f64::from(scale)
+                    })
+                    .collect();
+                let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = s.iter().map(|x| (x - m).exp()).sum();
+                for j in 0..n {
+                    let want = seen
+                        .iter()
+                        .position(|&x| x == j)
+                        .map_or(0.0, |t| (s[t] - m).exp() / total);
+                    let got = f64::from(map[i * n + j]);
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "keys {keys} w {w} ({i}, {j}): {got} vs {want}"
+                    );
+                }
+                for c in 0..d {
+                    let want: f64 = seen
+                        .iter()
+                        .enumerate()
+                        .map(|(t, &j)| (s[t] - m).exp() / total * f64::from(v[j * d + c]))
+                        .sum();
+                    let got = f64::from(ctx[i * h + c]);
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "keys {keys} w {w} context ({i}, {c})"
+                    );
+                }
+            }
         }
     }
 }
