@@ -181,7 +181,9 @@ pub fn value_weighted(
             "attention map {j} of the trace does not have this model's shape"
         )));
     }
-    let (_, f) = values::value_vectors(layer, x, n, heads)?; // [heads, N, H]
+    // the value projection's input: x, or a pre-norm layer's norm of it
+    let input = values::attention_input(cfg, layer, x)?;
+    let (_, f) = values::value_vectors(layer, &input, n, heads)?; // [heads, N, H]
     let norms: Vec<f32> = f.chunks_exact(h).map(|r| values::norm(r) as f32).collect(); // [heads, N]
     let mut per_head = vec![0.0f32; heads * n * n];
     for hd in 0..heads {

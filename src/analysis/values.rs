@@ -9,6 +9,26 @@ use candle_core::{Device, Tensor};
 
 /// For a layer's input `x` `[N, H]`: the values v = x W_V + b_V split into heads `[heads, N, d]`
 /// (a tensor, for products that follow) and f `[heads, N, H]`.
+/// What a layer's attention reads of its input x `[N, H]`: x itself, or in a pre-norm layer
+/// (ModernBERT's, after layer 0) its norm, the input of the value projection.
+pub fn attention_input<'x>(
+    cfg: &crate::model::ModelConfig,
+    layer: &EncoderLayer,
+    x: &'x [f32],
+) -> Result<std::borrow::Cow<'x, [f32]>> {
+    match (&cfg.modern, &layer.attn_ln) {
+        (Some(_), Some(ln)) => {
+            let h = cfg.hidden_size;
+            let xt = Tensor::from_slice(x, (x.len() / h.max(1), h), &Device::Cpu)?;
+            let normed = candle_nn::ops::layer_norm(&xt, &ln.w, &ln.b, cfg.layer_norm_eps as f32)?;
+            Ok(std::borrow::Cow::Owned(
+                normed.flatten_all()?.to_vec1::<f32>()?,
+            ))
+        }
+        _ => Ok(std::borrow::Cow::Borrowed(x)),
+    }
+}
+
 pub fn value_vectors(
     layer: &EncoderLayer,
     x: &[f32],

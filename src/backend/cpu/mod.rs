@@ -233,11 +233,9 @@ impl CpuBackend {
                 let rel = relative.as_ref().map(|(table, index, r)| {
                     let d = (h / heads.max(1)) as f32;
                     let inv_scale = 1.0 / (d * r.scale_factor() as f32).sqrt();
-                    let shape = (r.rows(), h, heads);
-                    let pos = w.qkv.apply(table);
                     layer::relative::Relative::new(
-                        &pos,
-                        shape,
+                        (table, w.qkv),
+                        (h, heads),
                         (r.c2p, r.p2c),
                         index.clone(),
                         inv_scale,

@@ -60,11 +60,6 @@ impl<'a> LayerInputs<'a> {
         let layer = weights
             .layer_for_map(cfg, j)
             .ok_or_else(|| LensError::Compute(format!("the model has no layer for map {j}")))?;
-        let attn_ln = layer.attn_ln.as_ref().ok_or_else(|| {
-            LensError::Analysis(
-                "the decomposition is defined for post-LN layers; this layer has no norm after its attention".into(),
-            )
-        })?;
         let x = &trace.hidden_states[j];
         let a = &trace.attentions[j];
         if x.len() != n * h || a.len() != heads * n * n {
@@ -73,7 +68,17 @@ impl<'a> LayerInputs<'a> {
             )));
         }
         let dev = Device::Cpu;
-        let (vh, f) = crate::analysis::values::value_vectors(layer, x, n, heads)?;
+        // the value projection's input: x, or a pre-norm layer's norm of it (norm only: the
+        // deep decompositions are refused for pre-norm layers, mixing::refusal)
+        let input = crate::analysis::values::attention_input(cfg, layer, x)?;
+        let (vh, f) = crate::analysis::values::value_vectors(layer, &input, n, heads)?;
+        let post_ln = || {
+            layer.attn_ln.as_ref().filter(|_| cfg.modern.is_none()).ok_or_else(|| {
+                LensError::Analysis(
+                    "GlobEnc, ALTI and value zeroing are defined for post-LN layers; this layer has no norm after its attention".into(),
+                )
+            })
+        };
         let p1 = if deep || tail {
             let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
             let ctx = at.matmul(&vh)?.transpose(0, 1)?.reshape((n, h))?; // [N, H]
@@ -106,8 +111,16 @@ impl<'a> LayerInputs<'a> {
             p1,
             sigma2,
             y,
-            gamma1: host(&attn_ln.w)?,
-            beta1: host(&attn_ln.b)?,
+            gamma1: if deep {
+                host(&post_ln()?.w)?
+            } else {
+                Vec::new()
+            },
+            beta1: if deep {
+                host(&post_ln()?.b)?
+            } else {
+                Vec::new()
+            },
             gamma2: host(&layer.out_ln.w)?,
         })
     }
