@@ -435,7 +435,9 @@ pub fn square_product(a: &[f32], b: &[f32], n: usize) -> Vec<f32> {
 
 /// LN1, the feed-forward and LN2 of attention map `j`'s layer over rows of LN1's input `p1`
 /// `[rows, H]` (x + dense(context) + b_O), as the forward pass runs them: the layer's output
-/// rows, and with `sigma2` each row's LN2 divisor sqrt(var(a + FFN(a)) + ε). Context mixing
+/// rows, and with `sigma2` each row's LN2 divisor sqrt(var(a + FFN(a)) + ε) (ModernBERT: the
+/// rows a + GeGLU(norm₂(a)) of a = p1, after the last layer through the final norm; no σ).
+/// Context mixing
 /// ([`crate::insight::mixing`]) runs it on every value-zeroed variant of a layer in one batch.
 pub fn layer_tail(
     cfg: &ModelConfig,
@@ -462,8 +464,18 @@ pub fn layer_tail(
         rel: None,
     };
     let mut out = vec![0f32; rows * h];
-    let mut sig = vec![0f64; if sigma2 { rows } else { 0 }];
     let mut scratch = layer::Scratch::default();
+    if cfg.modern.is_some() {
+        // ModernBERT: a + GeGLU(norm₂(a)) from a = p1, and after the last layer the final norm
+        layer::modern::tail(p1, &w, &dims, &mut scratch, &mut out);
+        let last = j + 1 == cfg.num_attention_maps();
+        if let (true, Some(ln)) = (last, &weights.final_norm) {
+            let pair = Pair::of(&ln.w, &ln.b)?;
+            layer::norm_rows(&mut out, pair.norm()?, cfg.layer_norm_eps);
+        }
+        return Ok((out, Vec::new()));
+    }
+    let mut sig = vec![0f64; if sigma2 { rows } else { 0 }];
     layer::tail(
         p1,
         &w,

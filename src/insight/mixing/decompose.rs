@@ -68,8 +68,8 @@ impl<'a> LayerInputs<'a> {
             )));
         }
         let dev = Device::Cpu;
-        // the value projection's input: x, or a pre-norm layer's norm of it (norm only: the
-        // deep decompositions are refused for pre-norm layers, mixing::refusal)
+        // the value projection's input: x, or a pre-norm layer's norm of it (norm and value
+        // zeroing; GlobEnc and ALTI are refused for pre-norm layers, mixing::refusal)
         let input = crate::analysis::values::attention_input(cfg, layer, x)?;
         let (vh, f) = crate::analysis::values::value_vectors(layer, &input, n, heads)?;
         let post_ln = || {
@@ -111,12 +111,13 @@ impl<'a> LayerInputs<'a> {
             p1,
             sigma2,
             y,
-            gamma1: if deep {
+            // LN1's γ and β (GlobEnc, ALTI): post-LN layers only, the others refuse those
+            gamma1: if deep && cfg.modern.is_none() {
                 host(&post_ln()?.w)?
             } else {
                 Vec::new()
             },
-            beta1: if deep {
+            beta1: if deep && cfg.modern.is_none() {
                 host(&post_ln()?.b)?
             } else {
                 Vec::new()

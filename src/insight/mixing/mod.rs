@@ -144,20 +144,16 @@ pub struct Contributions {
 /// Why `method` is not computed for a model of `cfg` (None: it is). The contract defines the
 /// decompositions on post-LN layers; for ModernBERT's pre-norm layers the attention maps (and
 /// so rollout and flow) mean what they mean everywhere, Norm's ‖Σ_h α f_h(x̃_k)‖ carries over
-/// with the value projection's own input x̃ (the layer's norm of x), GlobEnc's and ALTI's
-/// LayerNorm after the attention does not exist, and value zeroing's rerun of a pre-norm layer
-/// is not written yet.
+/// with the value projection's own input x̃ (the layer's norm of x), value zeroing reruns the
+/// pre-norm layer's own tail (a + GeGLU(norm₂(a)), the final norm after the last), and only
+/// GlobEnc's and ALTI's LayerNorm after the attention does not exist.
 pub fn refusal(cfg: &ModelConfig, method: Method) -> Option<String> {
     let title = cfg.model_type.family().title;
     cfg.modern.as_ref()?;
     match method {
-        Method::Attention | Method::Flow | Method::Norm => None,
+        Method::Attention | Method::Flow | Method::Norm | Method::ValueZeroing => None,
         Method::GlobEnc | Method::Alti => Some(format!(
             "{} is not computed for {title}: it decomposes the LayerNorm that follows a post-LN layer's attention, and {title}'s pre-norm layers have no norm there, so its definition does not carry over",
-            method.label()
-        )),
-        Method::ValueZeroing => Some(format!(
-            "{} is not computed for {title} yet: its definition carries over to pre-norm layers (rerun the layer with one value vector zeroed), but albert-lens reruns only post-LN layers so far",
             method.label()
         )),
     }

@@ -79,6 +79,27 @@ pub(in crate::backend::cpu) fn run(
     add_bias_residual(out, w.ffn_out.b, &s.attn);
 }
 
+/// The part of the layer after the attention, over rows of a = x + ctx·Wo + b `[rows, H]`:
+/// `out` = a + GeGLU(norm₂(a)) (value zeroing reruns it on every zeroed variant).
+pub(in crate::backend::cpu) fn tail(
+    a: &[f32],
+    w: &Layer<'_>,
+    dims: &Dims<'_>,
+    s: &mut Scratch,
+    out: &mut [f32],
+) {
+    let h = dims.hidden;
+    let rows = a.len() / h.max(1);
+    let normed = sized(&mut s.pre, rows * h);
+    normed.copy_from_slice(a);
+    add_norm_with(normed, (&[], &[]), w.out_ln, dims.eps, None);
+    let inter = dims.inter;
+    w.ffn.product(&s.pre, sized(&mut s.qkv, rows * 2 * inter));
+    geglu(&s.qkv, w.ffn.b, dims.act, sized(&mut s.ff, rows * inter));
+    w.ffn_out.product(&s.ff, out);
+    add_bias_residual(out, w.ffn_out.b, a);
+}
+
 /// Query rows per block of a local layer's banded products.
 const BAND: usize = 64;
 
