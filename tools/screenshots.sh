@@ -81,3 +81,10 @@ for src, dst in [("tests/snapshots/corpus_tab.png", "screenshots/corpus.png"),
     im.crop((0, 0, im.width, im.height - 30)).save(dst)
 PY
 fi
+# the newest families on their random-weight fixtures: ModernBERT's local layer (the band) and
+# DeBERTa-v3's walk-through (no position rows; the disentangled scores further down)
+"$BIN" render --backend cpu --model tests/fixtures/modernbert_mlm --view model \
+    --text "Attention lets every token look at every other token in the sentence, and the band shows it." \
+    --scale 1.2 --out screenshots/modernbert-model.png
+DISPLAY=:97 "$BIN" --backend cpu --model tests/fixtures/deberta_mlm --tab explain \
+    --text "The quick brown fox jumps over the lazy dog." --screenshot screenshots/deberta-explain.png
