@@ -498,7 +498,7 @@ impl Plan {
             // ModernBERT's: a norm's output, the GeGLU's input [N, 2I], the rotary tables
             let pre_norm = modern::Buffers::new(ctx, cfg, n)?;
             // DeBERTa's: the relative projections, the two terms, δ(i, j)
-            let relative = relative::Buffers::new(ctx, cfg, n)?;
+            let relative = relative::Buffers::new(ctx, (cfg, w), n)?;
 
             let hidden_at = |j: u64| Slice {
                 buf: &hidden,
@@ -620,7 +620,7 @@ impl Plan {
                     s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
                     let rel = match &relative {
                         Some(b) => {
-                            s.relative_positions(w, layer, b, h)?;
+                            s.relative_positions(layer, b, h);
                             Some(relative::RelativeIo { b })
                         }
                         None => None,

@@ -1,7 +1,8 @@
 //! DeBERTa-v3's relative terms laid out on the GPU, as the CPU's `layer::relative` computes
 //! them: per layer the relative table through the layer's fused Q|K|V product (P_q, P_k),
 //! c2p = (Q_h · P_kᵀ) / s and p2c = (K_h · P_qᵀ) / s as batched matmuls, then relative.wgsl adds
-//! c2p[i, δ(i, j)] + p2c[j, δ(i, j)] to the scaled scores before the softmax.
+//! c2p[i, δ(i, j)] + p2c[j, δ(i, j)] to the scaled scores before the softmax. As on the CPU,
+//! only the table rows the plan's distances read are projected (copied once per plan).
 
 use super::{new_buffer, round_up, Kernel, Slice, Steps};
 use crate::backend::gpu::context::GpuContext;
@@ -12,6 +13,8 @@ use crate::model::{Activation, ModelConfig};
 
 /// The buffers only DeBERTa's layers use.
 pub(in crate::backend::gpu) struct Buffers {
+    /// the table rows the plan reads `[R, H]` (R: from the least to the greatest δ)
+    table: wgpu::Buffer,
     /// P_q | P_k | (P_v, unused) of the current layer `[R, 3H]`
     pos: wgpu::Buffer,
     /// the two terms `[heads, N, Rp]` (rows padded to a multiple of 4)
@@ -28,7 +31,7 @@ impl Buffers {
     /// DeBERTa's buffers for `n` tokens (None for the other families).
     pub(in crate::backend::gpu) fn new(
         ctx: &GpuContext,
-        cfg: &ModelConfig,
+        (cfg, w): (&ModelConfig, &GpuWeights),
         n: usize,
     ) -> Result<Option<Self>> {
         let Some(r) = &cfg.relative else {
@@ -48,12 +51,30 @@ impl Buffers {
             cfg.hidden_size as u64,
             cfg.num_attention_heads as u64,
         );
-        let rows = r.rows() as u64;
+        // the rows the distances of n tokens read, and δ counted from the first of them
+        let mut indices = r.indices(n);
+        let first = indices.iter().copied().min().unwrap_or(0);
+        let last = indices.iter().copied().max().unwrap_or(0);
+        indices.iter_mut().for_each(|i| *i -= first);
+        let rows = u64::from(last - first) + 1;
         let rp = round_up(rows, 4);
         let index = new_buffer(ctx, "relative index", nn * nn, storage);
         ctx.queue
-            .write_buffer(&index, 0, bytemuck::cast_slice(&r.indices(n)));
+            .write_buffer(&index, 0, bytemuck::cast_slice(&indices));
+        let whole = w
+            .relative
+            .as_ref()
+            .ok_or_else(|| LensError::Gpu("the relative table is not on the GPU".into()))?;
+        let table = new_buffer(ctx, "relative table rows", rows * h, storage);
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("relative table rows"),
+            });
+        enc.copy_buffer_to_buffer(whole, u64::from(first) * h * 4, &table, 0, rows * h * 4);
+        ctx.queue.submit([enc.finish()]);
         Ok(Some(Buffers {
+            table,
             pos: new_buffer(ctx, "relative projections", rows * 3 * h, storage),
             c2p: new_buffer(ctx, "c2p", heads * nn * rp, storage),
             p2c: new_buffer(ctx, "p2c", heads * nn * rp, storage),
@@ -71,27 +92,12 @@ pub(super) struct RelativeIo<'a> {
 }
 
 impl<'a> Steps<'a> {
-    /// P_q | P_k of `layer`: the normed table through its fused projection.
-    pub(super) fn relative_positions(
-        &mut self,
-        w: &'a GpuWeights,
-        layer: &'a GpuLayer,
-        b: &'a Buffers,
-        h: u64,
-    ) -> Result<()> {
-        let table = w
-            .relative
-            .as_ref()
-            .ok_or_else(|| LensError::Gpu("the relative table is not on the GPU".into()))?;
+    /// P_q | P_k of `layer`: the normed table's rows the plan reads through its fused
+    /// projection.
+    pub(super) fn relative_positions(&mut self, layer: &'a GpuLayer, b: &'a Buffers, h: u64) {
         let pos = Slice::whole(&b.pos, b.rows * 3 * h);
-        self.matmul(
-            Slice::whole(table, b.rows * h),
-            &layer.qkv,
-            pos,
-            b.rows as u32,
-            Activation::Linear,
-        );
-        Ok(())
+        let table = Slice::whole(&b.table, b.rows * h);
+        self.matmul(table, &layer.qkv, pos, b.rows as u32, Activation::Linear);
     }
 
     /// c2p and p2c from the projected `qkv` `[Np, 3H]` (over `scale`), added to the scaled
