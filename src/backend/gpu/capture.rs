@@ -11,7 +11,7 @@ use super::upload::GpuWeights;
 use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, ModelConfig};
 
-/// The activation buffers an intermediate can be copied from (`Plan::activations` order).
+/// The activation buffers an intermediate can be copied from (`Plan::activations`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Src {
     Emb,
@@ -52,12 +52,12 @@ pub struct Grab {
 impl Plan {
     fn source(&self, src: Src) -> &wgpu::Buffer {
         match src {
-            Src::Emb => &self.activations[1],
-            Src::Qkv => &self.activations[2],
-            Src::Scratch => &self.activations[3],
-            Src::Ctx => &self.activations[5],
-            Src::H1 => &self.activations[7],
-            Src::Ff => &self.activations[8],
+            Src::Emb => &self.activations.emb,
+            Src::Qkv => &self.activations.qkv,
+            Src::Scratch => &self.activations.scratch,
+            Src::Ctx => &self.activations.ctx,
+            Src::H1 => &self.activations.h1,
+            Src::Ff => &self.activations.ff,
             Src::Hidden => &self.hidden,
         }
     }

@@ -6,7 +6,7 @@ use super::capture::{Grab, Src, What};
 use super::context::GpuContext;
 use super::kernels::{
     pick_variant, pick_vec4_variant, split_k, workgroups, AttentionParams, Kernels, MatmulParams,
-    NormParams, SoftmaxParams, VARIANTS,
+    NormParams, VARIANTS,
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
@@ -14,8 +14,11 @@ use crate::model::{Ablation, Activation, EncodedInput, ModelConfig};
 use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
+mod attention;
 mod modern;
 mod relative;
+
+use attention::AttentionIo;
 
 /// Uniform slots are this far apart (the largest min_uniform_buffer_offset_alignment).
 const UNIFORM_SLOT: u64 = 256;
@@ -139,9 +142,8 @@ pub struct Plan {
     probs: wgpu::Buffer,
     staging_hidden: wgpu::Buffer,
     staging_probs: wgpu::Buffer,
-    /// mask, embedding output, qkv, scores, unused bias, context, partials, attention block
-    /// output, feed-forward: indexed by [`Src`]
-    pub(super) activations: Vec<wgpu::Buffer>,
+    /// the activation buffers every layer reuses (named; [`Src`] names the copyable ones)
+    pub(super) activations: Activations,
     /// where each intermediate can be copied out (`run_capture`)
     pub(super) grabs: Vec<Grab>,
     /// per map, 1.0 per head or 0.0 for a head switched off (`keep_slot` floats apart)
@@ -158,6 +160,28 @@ pub struct Plan {
     hidden_len: u64,
     probs_len: u64,
     maps: usize,
+}
+
+/// The activation buffers of a plan, reused by every layer.
+pub(super) struct Activations {
+    /// 1.0 per key (one unpadded sequence: every key kept); held for the bind groups
+    pub _mask: wgpu::Buffer,
+    /// the embedding output `[N, E]` (before a factorized embedding's projection)
+    pub emb: wgpu::Buffer,
+    /// the fused projection `[Np, 3H]`
+    pub qkv: wgpu::Buffer,
+    /// the scores `[heads, N, Np]` (the matmul attention)
+    pub scratch: wgpu::Buffer,
+    /// a few zeros bound where a kernel's binding is unused; held for the bind groups
+    pub _zeros: wgpu::Buffer,
+    /// the context `[N, H]`
+    pub ctx: wgpu::Buffer,
+    /// split-K partial products `[parts, N, H]`; held for the bind groups
+    pub _partials: wgpu::Buffer,
+    /// the attention block's output `[N, H]`
+    pub h1: wgpu::Buffer,
+    /// the feed-forward's intermediate `[N, I]`
+    pub ff: wgpu::Buffer,
 }
 
 #[derive(Default)]
@@ -303,80 +327,6 @@ impl<'a> Steps<'a> {
             vec![x, residual, w, b, out, bias],
             (p.rows, 1, 1),
         );
-    }
-}
-
-/// The buffers one attention reads and writes.
-struct AttentionIo<'a> {
-    qkv: Slice<'a>,
-    scratch: Slice<'a>,
-    mask: Slice<'a>,
-    probs: Slice<'a>,
-    keep: Slice<'a>,
-    ctx: Slice<'a>,
-    dummy: Slice<'a>,
-}
-
-impl<'a> Steps<'a> {
-    /// The attention of one layer from the projected (and, for ModernBERT, rotated) q, k, v:
-    /// two batched vec4 matmuls around a softmax when `matmul` (head and hidden sizes
-    /// multiples of 4), else the fused kernel; `window1` is a local layer's half window + 1
-    /// (0: global; the matmul path only).
-    fn attention(
-        &mut self,
-        io: &AttentionIo<'a>,
-        (attn_params, np): (&AttentionParams, u64),
-        (matmul, window1): (bool, u32),
-        (jj, rel): (Option<usize>, Option<&relative::RelativeIo<'a>>),
-    ) {
-        let (m, heads) = (attn_params.n, attn_params.heads);
-        let (nn, h) = (u64::from(m), u64::from(attn_params.hidden));
-        if !matmul {
-            self.push(
-                Kernel::Attention,
-                attn_params,
-                vec![io.qkv, io.mask, io.probs, io.ctx, io.keep],
-                (m, heads, 1),
-            );
-            self.grab(jj, What::Context, Src::Ctx, nn * h);
-            return;
-        }
-        let (d4, h4, np4) = (
-            attn_params.head_dim / 4,
-            attn_params.hidden / 4,
-            np as u32 / 4,
-        );
-        // scores[h] = Q_h · K_hᵀ / sqrt(d), rows of Np
-        let mut sp = MatmulParams::plain(m, d4 * 4, m, Activation::Linear, false);
-        sp.b_trans = 1;
-        (sp.lda, sp.ldb, sp.ldc) = (3 * h4, 3 * h4, np4);
-        (sp.b_off, sp.a_batch, sp.b_batch, sp.c_batch) = (h4, d4, d4, m * np4);
-        sp.alpha = attn_params.scale;
-        self.batched_matmul([io.qkv, io.qkv, io.scratch], io.dummy, sp, heads);
-        if let Some(r) = rel {
-            let shape = (m, heads, attn_params.head_dim, attn_params.hidden, np);
-            let slices = [io.qkv, io.scratch, io.dummy];
-            self.relative_terms(r, slices, shape, attn_params.scale);
-        }
-        self.grab(jj, What::Scores, Src::Scratch, u64::from(heads) * nn * np);
-        let smp = SoftmaxParams {
-            n: m,
-            np: np as u32,
-            heads,
-            window1,
-        };
-        self.push(
-            Kernel::Softmax,
-            &smp,
-            vec![io.mask, io.scratch, io.probs, io.keep],
-            (m, heads, 1),
-        );
-        // ctx[:, h] = P_h · V_h, written straight into [N, H]
-        let mut cp = MatmulParams::plain(m, np as u32, d4 * 4, Activation::Linear, false);
-        (cp.lda, cp.ldb, cp.ldc) = (np4, 3 * h4, h4);
-        (cp.b_off, cp.a_batch, cp.b_batch, cp.c_batch) = (2 * h4, m * np4, d4, d4);
-        self.batched_matmul([io.scratch, io.qkv, io.ctx], io.dummy, cp, heads);
-        self.grab(jj, What::Context, Src::Ctx, nn * h);
     }
 }
 
@@ -708,7 +658,17 @@ impl Plan {
                 probs,
                 staging_hidden,
                 staging_probs,
-                activations: vec![mask, emb, qkv, scratch, zeros, ctx_buf, partials, h1, ff],
+                activations: Activations {
+                    _mask: mask,
+                    emb,
+                    qkv,
+                    scratch,
+                    _zeros: zeros,
+                    ctx: ctx_buf,
+                    _partials: partials,
+                    h1,
+                    ff,
+                },
                 head_keep,
                 keep_slot,
                 heads: heads as usize,
