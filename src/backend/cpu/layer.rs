@@ -123,7 +123,7 @@ pub(super) struct Dims<'a> {
     pub eps: f64,
     pub act: Activation,
     /// DeBERTa's relative terms of this layer
-    pub rel: Option<&'a relative::Relative>,
+    pub rel: Option<&'a relative::Relative<'a>>,
 }
 
 impl Dims<'_> {
@@ -170,7 +170,7 @@ pub(super) fn run(
     s: &mut Scratch,
     (out, probs): (&mut [f32], &mut [f32]),
 ) {
-    let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
+    let (rows, h, n, d) = (dims.rows(), dims.hidden, dims.n, dims.d());
     // Q, K and V in one product, then split per (text, head) with the bias
     w.qkv.product(x, sized(&mut s.qkv, rows * 3 * h));
     let scale = dims.rel.map_or(1.0 / (d as f32).sqrt(), |r| r.inv_scale);
@@ -178,41 +178,34 @@ pub(super) fn run(
     // attention: per (text, head), scores into the map, softmax in place, context in place
     let ctx = sized(&mut s.ctx, rows * h);
     let ctx_out = Out::new(ctx, h);
-    let (q, k, v) = (&s.q, &s.k, &s.v);
-    probs
-        .par_chunks_mut(n * n)
-        .enumerate()
-        .for_each(|(bh, map)| {
-            let (b, hd) = (bh / heads, bh % heads);
-            let keys = dims.lens[b].clamp(1, n);
-            let at = bh * n * d;
-            let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
-            matmul(
-                Mat::rows(qh, d),
-                Mat::transposed(kh, d),
-                Out::new(map, n),
-                (n, d, keys),
-                false,
-                false,
-            );
-            if let Some(rel) = dims.rel {
-                rel.add(map, (qh, kh), hd, (n, keys, d));
-            }
-            if off.contains(&hd) {
-                map.fill(0.0);
-            } else {
-                softmax_rows(map, n, keys);
-            }
-            // keys past the text's length have probability 0: the product stops at them
-            matmul(
-                Mat::rows(map, n),
-                Mat::rows(vh, d),
-                ctx_out.at(b * n * h + hd * d),
-                (n, keys, d),
-                false,
-                false,
-            );
-        });
+    let qkv = (&s.q[..], &s.k[..], &s.v[..]);
+    each_head(probs, qkv, dims, |map, (qh, kh, vh), (hd, keys, ctx_at)| {
+        matmul(
+            Mat::rows(qh, d),
+            Mat::transposed(kh, d),
+            Out::new(map, n),
+            (n, d, keys),
+            false,
+            false,
+        );
+        if let Some(rel) = dims.rel {
+            rel.add(map, (qh, kh), hd, (n, keys, d));
+        }
+        if off.contains(&hd) {
+            map.fill(0.0);
+        } else {
+            softmax_rows(map, n, keys);
+        }
+        // keys past the text's length have probability 0: the product stops at them
+        matmul(
+            Mat::rows(map, n),
+            Mat::rows(vh, d),
+            ctx_out.at(ctx_at),
+            (n, keys, d),
+            false,
+            false,
+        );
+    });
     // output projection + residual + LayerNorm
     let attn = sized(&mut s.attn, rows * h);
     w.attn_out.product(&s.ctx, attn);
@@ -223,6 +216,28 @@ pub(super) fn run(
     bias_act(ff, w.ffn.b, dims.act);
     w.ffn_out.product(&s.ff, out);
     add_norm(out, w.ffn_out.b, &s.attn, w.out_ln, dims.eps);
+}
+
+/// Runs `f` once per (text, head) of a pass, in parallel: with that head's map `[n, n]` of
+/// `probs` (`[batch·heads, n, n]`), its q, k and v blocks `[n, d]` (of `[batch·heads, n, d]`),
+/// and (the head, the text's key count, where its context columns start in `[rows, H]`).
+pub(super) fn each_head(
+    probs: &mut [f32],
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    dims: &Dims<'_>,
+    f: impl Fn(&mut [f32], (&[f32], &[f32], &[f32]), (usize, usize, usize)) + Sync + Send,
+) {
+    let (n, d, h, heads) = (dims.n, dims.d(), dims.hidden, dims.heads);
+    probs
+        .par_chunks_mut(n * n)
+        .enumerate()
+        .for_each(|(bh, map)| {
+            let (b, hd) = (bh / heads, bh % heads);
+            let keys = dims.lens[b].clamp(1, n);
+            let at = bh * n * d;
+            let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
+            f(map, (qh, kh, vh), (hd, keys, b * n * h + hd * d));
+        });
 }
 
 /// x·W_qkv (without its bias) `[rows, 3H]` split per (text, head) into q (with the bias,

@@ -208,9 +208,15 @@ impl CpuBackend {
             rel: None,
         };
         let rows = lens.len() * n;
-        // DeBERTa: the (normed) relative table and every (i, j)'s row of it, once per pass
+        // DeBERTa: the (normed) relative table's rows the pass reads, every (i, j)'s row among
+        // them, and 1 / √(d · (1 + terms)), once per pass
         let relative = match (&cfg.relative, &weights.relative) {
-            (Some(r), Some(rw)) => Some((flat(&rw.rows(cfg.layer_norm_eps)?)?, r.indices(n), r)),
+            (Some(r), Some(rw)) => {
+                let whole = flat(&rw.rows(cfg.layer_norm_eps)?)?;
+                let table = layer::relative::Table::new(&whole, r.reads(n), h);
+                let inv_scale = 1.0 / ((cfg.head_dim() * r.scale_factor()) as f32).sqrt();
+                Some((table, r, inv_scale))
+            }
             _ => None,
         };
         let hosts: Vec<Vec<LayerHosts<'_>>> = weights
@@ -230,16 +236,9 @@ impl CpuBackend {
                 let mut out = self.vector(rows * h);
                 let mut probs = self.vector(lens.len() * heads * n * n);
                 let x = hidden.last().map(Vec::as_slice).unwrap_or_default();
-                let rel = relative.as_ref().map(|(table, index, r)| {
-                    let d = (h / heads.max(1)) as f32;
-                    let inv_scale = 1.0 / (d * r.scale_factor() as f32).sqrt();
-                    layer::relative::Relative::new(
-                        (table, w.qkv),
-                        (h, heads),
-                        (r.c2p, r.p2c),
-                        index.clone(),
-                        inv_scale,
-                    )
+                let rel = relative.as_ref().map(|(table, r, inv_scale)| {
+                    let terms = (r.c2p, r.p2c);
+                    layer::relative::Relative::new((table, w.qkv), (h, heads), terms, *inv_scale)
                 });
                 let dims = layer::Dims {
                     rel: rel.as_ref(),
@@ -251,11 +250,11 @@ impl CpuBackend {
                     (Some(t), Some(m)) => {
                         let pos = t.positions(m.window_of(i));
                         layer::modern::run(x, &w, &dims, &pos, &off(j), scratch, outs);
-                        kept.push(keep(j).map(|k| k.take_rotated(&dims, scratch)));
+                        kept.push(keep(j).map(|k| k.take(&w, &dims, scratch, true)));
                     }
                     _ => {
                         layer::run(x, &w, &dims, &off(j), scratch, outs);
-                        kept.push(keep(j).map(|k| k.take(&w, &dims, scratch)));
+                        kept.push(keep(j).map(|k| k.take(&w, &dims, scratch, false)));
                     }
                 }
                 hidden.push(out);
@@ -317,48 +316,16 @@ enum Keeping {
 }
 
 impl Keeping {
+    /// What the map keeps from the pass's scratch. `rotated` (ModernBERT): the pass's q and k
+    /// are the ones the scores use (turned by the rotary embedding, unscaled); else x·W + b is
+    /// split again, as transformers has it (the pass's q is scaled).
     fn take(
         self,
         w: &layer::Layer<'_>,
         dims: &layer::Dims<'_>,
         s: &layer::Scratch,
+        rotated: bool,
     ) -> MapInternals {
-        let (n, heads) = (dims.n, dims.heads);
-        let d = dims.hidden / heads.max(1);
-        match self {
-            Keeping::Values => MapInternals {
-                values: s.v.clone(),
-                ..MapInternals::default()
-            },
-            Keeping::All => {
-                // x·W + b split into heads as transformers has them (the pass's q is scaled)
-                let (mut queries, mut keys, mut values) = Default::default();
-                let parts = (&mut queries, &mut keys, &mut values);
-                layer::split_heads(&s.qkv, w.qkv.b, dims, 1.0, parts);
-                let scores = match dims.rel {
-                    // DeBERTa: q·k/s and the relative terms, from the pass's scaled q
-                    Some(rel) => relative_scores(rel, (&s.q, &s.k), (n, heads, d)),
-                    None => MapInternals::scores_of(&queries, &keys, n, heads, d),
-                };
-                MapInternals {
-                    queries,
-                    keys,
-                    values,
-                    scores,
-                    context: s.ctx.clone(),
-                    attention_output: s.attn.clone(),
-                    intermediate: s.ff.clone(),
-                }
-            }
-        }
-    }
-}
-
-impl Keeping {
-    /// [`Keeping::take`] for a ModernBERT layer: the queries and keys as the scores use them
-    /// (turned by the rotary embedding, unscaled), the attention output a = x + Wo·ctx + b,
-    /// the intermediate act(y₁) ⊙ y₂.
-    fn take_rotated(self, dims: &layer::Dims<'_>, s: &layer::Scratch) -> MapInternals {
         if self == Keeping::Values {
             return MapInternals {
                 values: s.v.clone(),
@@ -367,8 +334,19 @@ impl Keeping {
         }
         let (n, heads) = (dims.n, dims.heads);
         let d = dims.hidden / heads.max(1);
-        let (queries, keys, values) = (s.q.clone(), s.k.clone(), s.v.clone());
-        let scores = MapInternals::scores_of(&queries, &keys, n, heads, d);
+        let (queries, keys, values) = if rotated {
+            (s.q.clone(), s.k.clone(), s.v.clone())
+        } else {
+            let (mut q, mut k, mut v) = Default::default();
+            layer::split_heads(&s.qkv, w.qkv.b, dims, 1.0, (&mut q, &mut k, &mut v));
+            (q, k, v)
+        };
+        let scores = match dims.rel {
+            // DeBERTa: q·k/s and the relative terms, from the pass's scaled q
+            Some(rel) => relative_scores(rel, (&s.q, &s.k), (n, heads, d)),
+            None => MapInternals::scores_of(&queries, &keys, n, heads, d),
+        };
+        // ModernBERT's attention output is a = x + Wo·ctx + b, its intermediate act(y₁) ⊙ y₂
         MapInternals {
             queries,
             keys,
@@ -384,7 +362,7 @@ impl Keeping {
 /// DeBERTa's scores before the softmax `[heads, n, n]`: (q/s)·kᵀ plus the relative terms, for
 /// one unpadded sequence (`q` already times 1/s, as the pass keeps it).
 fn relative_scores(
-    rel: &layer::relative::Relative,
+    rel: &layer::relative::Relative<'_>,
     (q, k): (&[f32], &[f32]),
     (n, heads, d): (usize, usize, usize),
 ) -> Vec<f32> {

@@ -61,6 +61,15 @@ pub const DEBERTA_V2: Family = Family {
     tell: "rel_embeddings",
 };
 
+/// The relative table rows one input reads: `first` and the `rows` after it, and for every
+/// (i, j) (row-major) its row counted from `first`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowsRead {
+    pub first: usize,
+    pub rows: usize,
+    pub index: Vec<u32>,
+}
+
 /// DeBERTa's relative attention from config.json, as transformers reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelativeLayout {
@@ -106,6 +115,20 @@ impl RelativeLayout {
         (0..n * n)
             .map(|ij| self.index(ij / n, ij % n) as u32)
             .collect()
+    }
+
+    /// The table rows an `n`-token input reads (`first` and the `rows` after it: a short input
+    /// reads few, 128 tokens 255 of DeBERTa-v3-base's 512), and every (i, j)'s row among them.
+    pub fn reads(&self, n: usize) -> RowsRead {
+        let mut index = self.indices(n);
+        let first = index.iter().copied().min().unwrap_or(0);
+        let last = index.iter().copied().max().unwrap_or(0);
+        index.iter_mut().for_each(|i| *i -= first);
+        RowsRead {
+            first: first as usize,
+            rows: (last - first) as usize + 1,
+            index,
+        }
     }
 
     /// Reads the options; an option that changes the numbers and that albert-lens does not

@@ -6,7 +6,9 @@
 
 use super::super::gemm::matmul_scaled;
 use super::{add_norm_with, Scratch};
-use super::{matmul, row_chunk, sized, softmax_rows, split_heads, widest, Dims, Layer, Mat, Out};
+use super::{
+    each_head, matmul, row_chunk, sized, softmax_rows, split_heads, widest, Dims, Layer, Mat, Out,
+};
 use crate::model::config::Activation;
 use rayon::prelude::*;
 
@@ -29,7 +31,7 @@ pub(in crate::backend::cpu) fn run(
     s: &mut Scratch,
     (out, probs): (&mut [f32], &mut [f32]),
 ) {
-    let (rows, h, heads, n, d) = (dims.rows(), dims.hidden, dims.heads, dims.n, dims.d());
+    let (rows, h, n, d) = (dims.rows(), dims.hidden, dims.n, dims.d());
     // norm₁ (none before layer 0's attention)
     let normed = sized(&mut s.pre, rows * h);
     normed.copy_from_slice(x);
@@ -44,39 +46,19 @@ pub(in crate::backend::cpu) fn run(
     rotate_heads(&mut s.k, pos, n, d);
     let ctx = sized(&mut s.ctx, rows * h);
     let ctx_out = Out::new(ctx, h);
-    let (q, k, v) = (&s.q, &s.k, &s.v);
-    probs
-        .par_chunks_mut(n * n)
-        .enumerate()
-        .for_each(|(bh, map)| {
-            let (b, hd) = (bh / heads, bh % heads);
-            let keys = dims.lens[b].clamp(1, n);
-            let at = bh * n * d;
-            let (qh, kh, vh) = (&q[at..at + n * d], &k[at..at + n * d], &v[at..at + n * d]);
-            let off = off.contains(&hd);
-            let ctx_at = b * n * h + hd * d;
-            let shape = (n, keys, d, h);
-            head_attention(
-                map,
-                (qh, kh, vh),
-                (&ctx_out, ctx_at),
-                shape,
-                (scale, pos.window, off),
-            );
-        });
+    let qkv = (&s.q[..], &s.k[..], &s.v[..]);
+    each_head(probs, qkv, dims, |map, head, (hd, keys, ctx_at)| {
+        let how = (scale, pos.window, off.contains(&hd));
+        head_attention(map, head, (&ctx_out, ctx_at), (n, keys, d, h), how);
+    });
     // a = x + ctx·Wo + b
     let attn = sized(&mut s.attn, rows * h);
     w.attn_out.product(&s.ctx, attn);
     add_bias_residual(attn, w.attn_out.b, x);
-    // the GeGLU feed-forward on norm₂(a)
-    let normed = sized(&mut s.pre, rows * h);
-    normed.copy_from_slice(&s.attn);
-    add_norm_with(normed, (&[], &[]), w.out_ln, dims.eps, None);
-    let inter = dims.inter;
-    w.ffn.product(&s.pre, sized(&mut s.qkv, rows * 2 * inter));
-    geglu(&s.qkv, w.ffn.b, dims.act, sized(&mut s.ff, rows * inter));
-    w.ffn_out.product(&s.ff, out);
-    add_bias_residual(out, w.ffn_out.b, &s.attn);
+    // out = a + GeGLU(norm₂(a)); a stays in the scratch for what the pass keeps
+    let a = std::mem::take(&mut s.attn);
+    tail(&a, w, dims, s, out);
+    s.attn = a;
 }
 
 /// The part of the layer after the attention, over rows of a = x + ctx·Wo + b `[rows, H]`:

@@ -5,41 +5,51 @@
 //! q_i · k_j / s.
 
 use super::{matmul, Mat, Out};
+use crate::model::family::deberta::RowsRead;
+
+/// What every layer of one pass reads of the relative table: the rows the input's distances
+/// read `[rows, H]` (normed), and every (i, j)'s row among them.
+pub(in crate::backend::cpu) struct Table {
+    pub rows: Vec<f32>,
+    pub read: RowsRead,
+}
+
+impl Table {
+    /// The rows `read` names of the whole (normed) `table` `[R, H]`.
+    pub fn new(table: &[f32], read: RowsRead, hidden: usize) -> Self {
+        let rows = table[read.first * hidden..(read.first + read.rows) * hidden].to_vec();
+        Table { rows, read }
+    }
+}
 
 /// One layer's relative terms for one pass.
-pub(in crate::backend::cpu) struct Relative {
-    /// P_q and P_k per head `[heads, R, d]` (R = 2 · span); empty when the term is off
+pub(in crate::backend::cpu) struct Relative<'t> {
+    /// P_q and P_k per head `[heads, R, d]` (R: the rows the pass reads); empty when the term
+    /// is off
     pub pos_q: Vec<f32>,
     pub pos_k: Vec<f32>,
-    /// the row of P_q / P_k of every (i, j), `[n, n]` row-major: the table row minus `first`
-    pub index: Vec<u32>,
-    /// the table rows the pass reads, `first` on (the others are never projected)
+    /// the row of P_q / P_k of every (i, j), `[n, n]` row-major
+    pub index: &'t [u32],
     pub rows: usize,
     /// 1 / s
     pub inv_scale: f32,
 }
 
-impl Relative {
+impl<'t> Relative<'t> {
     /// The terms of the layer whose fused Q|K|V weights are `qkv` (`[H, 3H]`, its bias `[3H]`):
-    /// the rows of the relative `table` `[R, H]` that `index` (the table row of every (i, j))
-    /// reads, through its query and key columns only (P_v is never used), split per head. A
-    /// short input reads few rows: 128 tokens read 255 of DeBERTa-v3-base's 512.
+    /// the pass's `table` rows through its query and key columns only (P_v is never used),
+    /// split per head.
     pub fn new(
-        (table, qkv): (&[f32], super::Linear<'_>),
+        (table, qkv): (&'t Table, super::Linear<'_>),
         (hidden, heads): (usize, usize),
         (c2p, p2c): (bool, bool),
-        mut index: Vec<u32>,
         inv_scale: f32,
     ) -> Self {
         let d = hidden / heads.max(1);
-        let first = index.iter().copied().min().unwrap_or(0);
-        let last = index.iter().copied().max().unwrap_or(0);
-        index.iter_mut().for_each(|i| *i -= first);
-        let rows = (last - first) as usize + 1;
-        let table = &table[first as usize * hidden..(last as usize + 1) * hidden];
+        let rows = table.read.rows;
         let mut pos = vec![0f32; rows * 2 * hidden];
         matmul(
-            Mat::rows(table, hidden),
+            Mat::rows(&table.rows, hidden),
             Mat::rows(qkv.w, 3 * hidden),
             Out::new(&mut pos, 2 * hidden),
             (rows, hidden, 2 * hidden),
@@ -62,7 +72,7 @@ impl Relative {
         Relative {
             pos_q: if p2c { per_head(0) } else { Vec::new() },
             pos_k: if c2p { per_head(1) } else { Vec::new() },
-            index,
+            index: &table.read.index,
             rows,
             inv_scale,
         }

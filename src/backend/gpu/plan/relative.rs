@@ -52,15 +52,12 @@ impl Buffers {
             cfg.num_attention_heads as u64,
         );
         // the rows the distances of n tokens read, and δ counted from the first of them
-        let mut indices = r.indices(n);
-        let first = indices.iter().copied().min().unwrap_or(0);
-        let last = indices.iter().copied().max().unwrap_or(0);
-        indices.iter_mut().for_each(|i| *i -= first);
-        let rows = u64::from(last - first) + 1;
+        let read = r.reads(n);
+        let (first, rows) = (read.first as u64, read.rows as u64);
         let rp = round_up(rows, 4);
         let index = new_buffer(ctx, "relative index", nn * nn, storage);
         ctx.queue
-            .write_buffer(&index, 0, bytemuck::cast_slice(&indices));
+            .write_buffer(&index, 0, bytemuck::cast_slice(&read.index));
         let whole = w
             .relative
             .as_ref()
@@ -71,7 +68,7 @@ impl Buffers {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("relative table rows"),
             });
-        enc.copy_buffer_to_buffer(whole, u64::from(first) * h * 4, &table, 0, rows * h * 4);
+        enc.copy_buffer_to_buffer(whole, first * h * 4, &table, 0, rows * h * 4);
         ctx.queue.submit([enc.finish()]);
         Ok(Some(Buffers {
             table,
