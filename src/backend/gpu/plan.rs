@@ -374,6 +374,15 @@ impl Plan {
         // (head size and hidden size multiples of 4), else the fused attention kernel.
         let matmul_attention =
             cfg.head_dim().is_multiple_of(4) && cfg.hidden_size.is_multiple_of(4);
+        // a local layer's window and DeBERTa's relative terms are in the matmul path only
+        if !matmul_attention && (cfg.modern.is_some() || cfg.relative.is_some()) {
+            return Err(LensError::Gpu(format!(
+                "{}'s attention runs on the GPU only with head and hidden sizes that are multiples of 4 (these are {} and {})",
+                cfg.model_type.family().title,
+                cfg.head_dim(),
+                cfg.hidden_size
+            )));
+        }
         let np = round_up(nn, 4);
         let probs_len = heads * nn * nn;
         let hidden_slot = round_up(hidden_len, SLOT_ALIGN_FLOATS);

@@ -41,14 +41,6 @@ impl Buffers {
             return Ok(None);
         };
         let d = cfg.head_dim();
-        if !d.is_multiple_of(4) || !cfg.hidden_size.is_multiple_of(4) {
-            // the fused attention kernel has no window; the matmul path needs these sizes
-            return Err(LensError::Gpu(format!(
-                "{}'s attention runs on the GPU only with head and hidden sizes that are multiples of 4 (these are {d} and {})",
-                cfg.model_type.family().title,
-                cfg.hidden_size
-            )));
-        }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let (nn, h, i) = (
             n as u64,

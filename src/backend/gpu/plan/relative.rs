@@ -37,14 +37,6 @@ impl Buffers {
         let Some(r) = &cfg.relative else {
             return Ok(None);
         };
-        if !cfg.head_dim().is_multiple_of(4) || !cfg.hidden_size.is_multiple_of(4) {
-            return Err(LensError::Gpu(format!(
-                "{}'s attention runs on the GPU only with head and hidden sizes that are multiples of 4 (these are {} and {})",
-                cfg.model_type.family().title,
-                cfg.head_dim(),
-                cfg.hidden_size
-            )));
-        }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let (nn, h, heads) = (
             n as u64,
