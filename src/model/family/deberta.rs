@@ -6,6 +6,7 @@
 //! no absolute positions, no token types, SentencePiece (spm.model). The config's own options
 //! are [`RelativeLayout`].
 
+use super::bert::BERT;
 use super::*;
 
 pub const DEBERTA_V2: Family = Family {
@@ -15,7 +16,6 @@ pub const DEBERTA_V2: Family = Family {
     tokenizer_class: "DebertaV2Tokenizer",
     tokenization: Tokenization::DebertaSentencePiece,
     vocab_file: "spm.model",
-    specials: BERT_SPECIALS,
     defaults: ConfigDefaults {
         vocab_size: 128100,
         hidden_size: 1536,
@@ -27,31 +27,13 @@ pub const DEBERTA_V2: Family = Family {
         pad_token_id: 0,
         layer_norm_eps: 1e-7,
     },
-    config_aliases: &[],
-    fixed_layer_norm_eps: None,
-    embedding: EmbeddingWidth::Hidden,
     token_types: TokenTypes::Absent,
     positions: Positions::Relative,
-    layout: Layout::PostNorm,
-    shared_layers: false,
-    distilled: false,
-    layer_prefix: encoder_layer,
     layer: LayerNames {
         query: "attention.self.query_proj",
         key: "attention.self.key_proj",
         value: "attention.self.value_proj",
         ..BERT_LAYER
-    },
-    mlm: MlmNames {
-        // the legacy head (transformers' default); the newer lm_predictions.lm_head names are
-        // read as these (canonical_name)
-        dense: "cls.predictions.transform.dense",
-        norm: "cls.predictions.transform.LayerNorm",
-        decoder: "cls.predictions.decoder.weight",
-        bias: "cls.predictions.bias",
-        bias_alias: "cls.predictions.decoder.bias",
-        on_embedding_width: false,
-        activation: None,
     },
     classifier: ClassifierNames {
         dense: "pooler.dense",
@@ -59,6 +41,10 @@ pub const DEBERTA_V2: Family = Family {
         out: "classifier",
     },
     tell: "rel_embeddings",
+    // the rest as BERT: its special tokens, E = H, post-LN layers one per depth, and the legacy
+    // MLM head's names (transformers' default; the newer lm_predictions.lm_head names are read
+    // as these by canonical_name)
+    ..BERT
 };
 
 /// The relative table rows one input reads: `first` and the `rows` after it, and for every
