@@ -4,6 +4,7 @@
 //! local (|i - j| <= local_attention / 2) in the others, a final norm, and a byte-level BPE
 //! read from tokenizer.json as it is. The config's own options are [`ModernLayout`].
 
+use super::bert::BERT;
 use super::*;
 use crate::model::config::Activation;
 
@@ -14,7 +15,6 @@ pub const MODERNBERT: Family = Family {
     tokenizer_class: "ModernBertTokenizer",
     tokenization: Tokenization::TokenizerJson,
     vocab_file: "tokenizer.json",
-    specials: BERT_SPECIALS,
     defaults: ConfigDefaults {
         vocab_size: 50368,
         hidden_size: 768,
@@ -30,13 +30,9 @@ pub const MODERNBERT: Family = Family {
         ("hidden_activation", "hidden_act"),
         ("norm_eps", "layer_norm_eps"),
     ],
-    fixed_layer_norm_eps: None,
-    embedding: EmbeddingWidth::Hidden,
     token_types: TokenTypes::Absent,
     positions: Positions::Rotary,
     layout: Layout::PreNormGlu,
-    shared_layers: false,
-    distilled: false,
     layer_prefix: |layer, _| format!("layers.{layer}"),
     layer: LayerNames {
         query: "attn.Wqkv",
@@ -63,6 +59,8 @@ pub const MODERNBERT: Family = Family {
         out: "classifier",
     },
     tell: "attn.Wqkv",
+    // the rest as BERT: its special tokens, E = H, one set of weights per layer
+    ..BERT
 };
 
 /// How the classifier pools the last hidden state.
