@@ -13,6 +13,23 @@ fn num(v: f32) -> String {
 }
 
 /// Parameters as the texts quote them ("4.0M", "512K", "96").
+/// The largest value of `v` and where it is ((0, 0) for none).
+fn best(v: &[f32]) -> (usize, f32) {
+    let k = v
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(k, _)| k);
+    (k, v.get(k).copied().unwrap_or(0.0))
+}
+
+/// A family's own words for a step: (title, paragraph, formula, shapes).
+type Words = Option<(String, String, String, String)>;
+
+fn words(title: &str, paragraph: String, formula: &str, shapes: String) -> Words {
+    Some((title.to_string(), paragraph, formula.to_string(), shapes))
+}
+
 pub fn count(c: usize) -> String {
     match c {
         c if c >= 1_000_000 => format!("{:.1}M", c as f64 / 1e6),
@@ -40,14 +57,6 @@ impl Walk {
         let (e, h) = (self.e, self.h);
         let head = self.sel.head + 1;
         let layer = self.layer_name(self.sel.map);
-        let best = |v: &[f32]| {
-            let k = v
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(k, _)| k);
-            (k, v.get(k).copied().unwrap_or(0.0))
-        };
         let modern = self.family_text(step, &layer, head);
         let (text, formula, shapes): (String, String, String) = match step {
             _ if modern.is_some() => modern.clone().map(|m| (m.1, m.2, m.3)).unwrap_or_default(),
@@ -285,12 +294,7 @@ impl Walk {
     /// The family's own words for the steps it takes differently from BERT: (title, paragraph,
     /// formula, shapes) — ModernBERT's pre-norm layer here, DeBERTa's scores in
     /// [`Walk::relative_text`]; None for the steps it shares with BERT.
-    fn family_text(
-        &self,
-        step: Step,
-        layer: &str,
-        head: usize,
-    ) -> Option<(String, String, String, String)> {
+    fn family_text(&self, step: Step, layer: &str, head: usize) -> Words {
         let Some((theta, window)) = self.modern else {
             return self.relative_text(step);
         };
@@ -302,35 +306,29 @@ impl Walk {
             ),
             None => format!("{layer} is a global layer: every token sees every other"),
         };
-        let t = |a: &str, b: String, c: &str, e: String| Some((a.to_string(), b, c.to_string(), e));
         match step {
-            Step::LayerNorm => t(
+            Step::LayerNorm => words(
                 "Embedding norm",
                 format!("{title} adds no position or segment rows: the word row goes straight to a norm that rescales it to mean 0 and variance 1 and applies its learned scale (and shift, where the model has one). This is hidden state 0. Word order enters later, inside each attention, as a rotation of the queries and keys."),
                 "x₀ = LN(word) = γ · (word − mean) / √(var + ε) + β",
                 format!("{h} in, {h} out"),
             ),
-            Step::Qkv => t(
+            Step::Qkv => words(
                 &format!("Query, keys and values — {layer}, head {head}"),
                 format!("{title}'s layers are pre-norm: the layer first normalises its input (layer 1 takes the embedding norm's output as it is), then one matrix W_qkv gives every token a query, a key and a value of d = {d}. The query and the keys are then rotated by their position (RoPE, base θ = {theta}): pairs of their numbers turn by angles that grow with the position, so that q·k depends on how far apart two tokens are."),
                 "q = R_pos · (LN(x)·W_Q + b_Q),  k = R_pos · (LN(x)·W_K + b_K),  v = LN(x)·W_V + b_V",
                 format!("{h} · ({h}×{d}) gives {d}, for each of the {} tokens", self.n()),
             ),
             Step::Scores => {
-                let (k, s) = self
-                    .scores
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or((0, 0.0), |(k, v)| (k, *v));
-                t(
+                let (k, s) = best(&self.scores);
+                words(
                     "Scores",
                     format!("The score of each key is its dot product with the rotated query, divided by √d = {:.3}; the highest is {} for “{}”. {attention}.", (d as f32).sqrt(), num(s), self.tokens[k]),
                     "s_j = q · k_j / √d   (local layers: s_j = −∞ where |i − j| > window)",
                     format!("{d} · {d} gives 1, for each key"),
                 )
             }
-            Step::AttentionOutput => t(
+            Step::AttentionOutput => words(
                 "Output dense and residual",
                 "A dense layer mixes the heads' outputs and the layer's input is added back (the residual). No norm follows: the feed-forward normalises its own input.".into(),
                 "a = x + context · W_O + b_O",
@@ -342,14 +340,14 @@ impl Walk {
                     .iter()
                     .map(|(u, v)| format!("unit {u} ({})", num(*v)))
                     .collect();
-                t(
+                words(
                     "Feed-forward: a gated unit (GeGLU)",
                     format!("Each token alone: its normalised state goes through W_i to 2 × {} numbers; the first half through {}, times the second half (the gate). The most active units here: {}.", self.inter, self.activation, units.join(", ")),
                     "f = act(LN(a)·W₁ + b₁) ⊙ (LN(a)·W_gate + b_gate)",
                     format!("{h} · ({h}×{}) gives {}", 2 * self.inter, self.inter),
                 )
             }
-            Step::Output => t(
+            Step::Output => words(
                 "Residual: the layer's output",
                 format!("W_o brings the gated units back to {h} and the residual is added again: the next layer's input. After the last layer a final norm gives the last hidden state."),
                 "y = a + f · W₂ + b₂   (after the last layer: LN(y))",
@@ -361,22 +359,14 @@ impl Walk {
 
     /// DeBERTa-v3's words for the steps it takes differently (no position rows; the
     /// disentangled scores); None for the others and the other families.
-    fn relative_text(&self, step: Step) -> Option<(String, String, String, String)> {
+    fn relative_text(&self, step: Step) -> Words {
         if self.c2p.is_empty() && self.p2c.is_empty() {
             return None;
         }
         let (title, d, s) = (self.title, self.d, self.score_scale);
-        let (p, k) = (
-            self.sel.pos,
-            self.scores
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(k, _)| k),
-        );
-        let t = |a: &str, b: String, c: &str, e: String| Some((a.to_string(), b, c.to_string(), e));
+        let (p, k) = (self.sel.pos, best(&self.scores).0);
         match step {
-            Step::Sum => t(
+            Step::Sum => words(
                 "No position rows",
                 format!("{title} adds nothing for the position or the segment: the word row alone goes to the LayerNorm. Where a token is enters inside every attention instead, as the distance between the two tokens."),
                 "e = word",
@@ -385,7 +375,7 @@ impl Walk {
             Step::Scores => {
                 let part = |v: &[f32], name: &str| v.get(k).map(|x| format!(", {name} {}", num(*x)));
                 let terms = [part(&self.c2p, "content-to-position"), part(&self.p2c, "position-to-content")];
-                t(
+                words(
                     "Scores: content and relative position (disentangled attention)",
                     format!("Each score adds up to three parts, all over s = √(d · {}) = {s:.3}: the query against the key (content to content), the query against the embedding of the distance i − j (content to position, c2p) and the key against that embedding seen as a query (position to content, p2c). The distance is cut into buckets that grow with it, and both embeddings come from this layer's own query and key matrices applied to one shared table. For “{}” the highest score is {} on “{}”: content {}{}.", (s * s / d as f32).round(), self.tokens[p], num(self.scores[k]), self.tokens[k], num(self.neuron(k).iter().sum::<f32>() / s), terms.into_iter().flatten().collect::<String>()),
                     "s_j = q·k_j / s + q·P_k[δ(i, j)] / s + k_j·P_q[δ(i, j)] / s",
