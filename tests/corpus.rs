@@ -97,41 +97,11 @@ fn every_statistic_equals_transformers_on_the_fixture_corpus_within_1e_4() {
     }
 }
 
-/// A padded batch equals one text at a time: ALBERT; ModernBERT (rotary positions from each
-/// text's own start, the local window, padded keys masked) and DeBERTa-v3 (the relative terms of
-/// each text's own distances).
-#[test]
-fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
-    for name in ["modernbert_mlm", "deberta_mlm"] {
-        let model = LoadedModel::open(&model_folder(name)).unwrap();
-        let long = "Attention lets every token look at every other token in the sentence.";
-        let inputs: Vec<_> = [("Short.", None), (long, None), ("Where?", Some("There."))]
-            .iter()
-            .map(|(t, p)| model.encode(t, *p).unwrap())
-            .collect();
-        let mut cpu = CpuBackend::new();
-        let batched = cpu
-            .forward_batch(&model.config, &model.weights, &inputs, true)
-            .unwrap();
-        for (b, input) in batched.iter().zip(&inputs) {
-            let single = cpu.forward(&model.config, &model.weights, input).unwrap();
-            let d = b.diff(&single).unwrap();
-            assert!(
-                d.attention_max_abs <= 1e-5 && d.hidden_max_rel <= 1e-5,
-                "{name}: {d:?}"
-            );
-        }
-    }
-    let model = LoadedModel::open(&model_folder("albert_grouped")).unwrap();
-    let texts = [
-        ("Short.", None),
-        (
-            "A somewhat longer sentence, with a comma and more words in it.",
-            None,
-        ),
-        ("Where is it?", Some("Two streets away.")),
-        ("Mid length text here.", None),
-    ];
+/// Runs `texts` through fixture `name` as one padded batch and one at a time on the CPU:
+/// every trace within 1e-5 (attention absolute, hidden states relative). Returns the model and
+/// the backend, used.
+fn batch_equals_singles(name: &str, texts: &[(&str, Option<&str>)]) -> (LoadedModel, CpuBackend) {
+    let model = LoadedModel::open(&model_folder(name)).unwrap();
     let inputs: Vec<_> = texts
         .iter()
         .map(|(t, p)| model.encode(t, *p).unwrap())
@@ -146,9 +116,34 @@ fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
         let d = b.diff(&single).unwrap();
         assert!(
             d.attention_max_abs <= 1e-5 && d.hidden_max_rel <= 1e-5,
-            "{d:?}"
+            "{name}: {d:?}"
         );
     }
+    (model, cpu)
+}
+
+/// A padded batch equals one text at a time: ALBERT; ModernBERT (rotary positions from each
+/// text's own start, the local window, padded keys masked) and DeBERTa-v3 (the relative terms of
+/// each text's own distances).
+#[test]
+fn a_padded_batch_equals_one_text_at_a_time_within_1e_5() {
+    let long = "Attention lets every token look at every other token in the sentence.";
+    for name in ["modernbert_mlm", "deberta_mlm"] {
+        batch_equals_singles(
+            name,
+            &[("Short.", None), (long, None), ("Where?", Some("There."))],
+        );
+    }
+    let texts = [
+        ("Short.", None),
+        (
+            "A somewhat longer sentence, with a comma and more words in it.",
+            None,
+        ),
+        ("Where is it?", Some("Two streets away.")),
+        ("Mid length text here.", None),
+    ];
+    let (model, mut cpu) = batch_equals_singles("albert_grouped", &texts);
     let (one, _) = run_with(
         &model,
         &mut cpu,
