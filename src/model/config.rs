@@ -292,36 +292,7 @@ impl ModelConfig {
                 }
             }
         }
-        let modern = match family.layout {
-            Layout::PreNormGlu => {
-                let layers = value
-                    .get("num_hidden_layers")
-                    .and_then(|v| v.as_u64())
-                    .and_then(|v| usize::try_from(v).ok())
-                    .unwrap_or(family.defaults.num_hidden_layers);
-                Some(ModernLayout::from_config(&value, layers).map_err(err)?)
-            }
-            Layout::PostNorm => None,
-        };
-        let relative = match family.positions {
-            Positions::Relative => {
-                let get = |k: &str, d: usize| {
-                    value
-                        .get(k)
-                        .and_then(|v| v.as_u64())
-                        .and_then(|v| usize::try_from(v).ok())
-                        .unwrap_or(d)
-                };
-                let dims = (
-                    get("hidden_size", family.defaults.hidden_size),
-                    get("num_attention_heads", family.defaults.num_attention_heads),
-                    get("max_position_embeddings", 512),
-                );
-                Some(RelativeLayout::from_config(&value, dims).map_err(err)?)
-            }
-            _ => None,
-        };
-        let raw: RawConfig = serde_json::from_value(value)
+        let raw = RawConfig::deserialize(&value)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
         let model_type = ModelType(family);
         let d = &family.defaults;
@@ -410,13 +381,28 @@ impl ModelConfig {
                     })
                     .collect()
             });
+        let num_attention_heads = raw.num_attention_heads.unwrap_or(d.num_attention_heads);
+        // the layouts' own options, from the same resolved sizes as the rest of the config
+        let modern = match family.layout {
+            Layout::PreNormGlu => {
+                Some(ModernLayout::from_config(&value, num_hidden_layers).map_err(err)?)
+            }
+            Layout::PostNorm => None,
+        };
+        let relative = match family.positions {
+            Positions::Relative => {
+                let dims = (hidden_size, num_attention_heads, max_position_embeddings);
+                Some(RelativeLayout::from_config(&value, dims).map_err(err)?)
+            }
+            _ => None,
+        };
         let cfg = ModelConfig {
             model_type,
             vocab_size: raw.vocab_size.unwrap_or(d.vocab_size),
             embedding_size,
             hidden_size,
             num_hidden_layers,
-            num_attention_heads: raw.num_attention_heads.unwrap_or(d.num_attention_heads),
+            num_attention_heads,
             intermediate_size: raw.intermediate_size.unwrap_or(d.intermediate_size),
             hidden_act,
             hidden_act_name: act_name,
