@@ -197,25 +197,34 @@ fn relative_terms(
         .layer_for_map(cfg, j)
         .ok_or_else(|| LensError::Analysis(format!("the model has no layer for map {j}")))?;
     let (h, d) = (cfg.hidden_size, cfg.head_dim());
-    let pos = rw
-        .rows(cfg.layer_norm_eps)?
-        .matmul(&layer.qkv.w)?
-        .broadcast_add(&layer.qkv.b)?;
-    let rows: Vec<Vec<f32>> = pos.to_vec2::<f32>()?;
     let n = keys.len() / d.max(1);
+    // only the table rows query p reads, through only this head's query and key columns
+    let deltas: Vec<u32> = (0..n).map(|k| r.index(p, k) as u32).collect();
+    let read = rw.rows(cfg.layer_norm_eps)?.index_select(
+        &candle_core::Tensor::from_vec(deltas, n, &candle_core::Device::Cpu)?,
+        0,
+    )?;
+    let project = |part: usize| -> Result<Vec<Vec<f32>>> {
+        let at = part * h + head * d;
+        let w = layer.qkv.w.narrow(1, at, d)?.contiguous()?;
+        let y = read
+            .matmul(&w)?
+            .broadcast_add(&layer.qkv.b.narrow(0, at, d)?)?;
+        Ok(y.to_vec2::<f32>()?)
+    };
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / scale;
-    let head_of =
-        |row: &[f32], part: usize| row[part * h + head * d..part * h + (head + 1) * d].to_vec();
-    let (mut c2p, mut p2c) = (Vec::new(), Vec::new());
-    for k in 0..n {
-        let delta = r.index(p, k);
-        if r.c2p {
-            c2p.push(dot(query, &head_of(&rows[delta], 1)));
-        }
-        if r.p2c {
-            p2c.push(dot(&keys[k * d..(k + 1) * d], &head_of(&rows[delta], 0)));
-        }
-    }
+    let c2p = match r.c2p {
+        true => project(1)?.iter().map(|pk| dot(query, pk)).collect(),
+        false => Vec::new(),
+    };
+    let p2c = match r.p2c {
+        true => project(0)?
+            .iter()
+            .enumerate()
+            .map(|(k, pq)| dot(&keys[k * d..(k + 1) * d], pq))
+            .collect(),
+        false => Vec::new(),
+    };
     Ok((c2p, p2c))
 }
 
