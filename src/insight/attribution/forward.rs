@@ -75,12 +75,18 @@ pub(crate) fn encoder(
         t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()
     };
     // DeBERTa: the normed relative table and every (i, j)'s row of it, for every head
+    // DeBERTa: the normed relative table's rows the input reads and every (i, j)'s row among
+    // them, once for every layer (and every step of an attribution)
     let relative = match (&cfg.relative, &w.relative) {
         (Some(r), Some(rw)) => {
-            let index = Tensor::from_vec(r.indices(n), (1, n, n), &dev)?
+            let read = r.reads(n);
+            let index = Tensor::from_vec(read.index, (1, n, n), &dev)?
                 .broadcast_as((heads, n, n))?
                 .contiguous()?;
-            Some((r, f64t(&rw.rows(cfg.layer_norm_eps)?)?, index))
+            let table = rw
+                .rows(cfg.layer_norm_eps)?
+                .narrow(0, read.first, read.rows)?;
+            Some((r, f64t(&table)?, index))
         }
         _ => None,
     };
@@ -129,7 +135,7 @@ pub(crate) fn encoder(
 
 /// DeBERTa's disentangled terms `[heads, n, n]` of one layer: c2p[i, j] = q_i · P_k[δ(i, j)]
 /// and p2c[i, j] = k_j · P_q[δ(i, j)], each times `scale` (P_q, P_k: the layer's query and key
-/// projections of the normed table; δ: `index`).
+/// projections of the normed table's rows the input reads; δ: `index`, among those rows).
 fn relative_terms(
     (r, table, index): (
         &crate::model::family::deberta::RelativeLayout,
@@ -143,7 +149,10 @@ fn relative_terms(
     let (heads, n, d) = q.dims3()?;
     let h = heads * d;
     let rows = table.dim(0)?;
-    let pos = linear(table, &layer.qkv)?;
+    // P_q | P_k: the query and key columns of the fused projection only
+    let pos = table
+        .matmul(&f64t(&layer.qkv.w.narrow(1, 0, 2 * h)?)?)?
+        .broadcast_add(&f64t(&layer.qkv.b.narrow(0, 0, 2 * h)?)?)?;
     let per_head = |t: Tensor| -> candle_core::Result<Tensor> {
         t.reshape((rows, heads, d))?.transpose(0, 1)?.contiguous()
     };
