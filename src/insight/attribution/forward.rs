@@ -211,6 +211,14 @@ fn modern_encoder(model: &LoadedModel, word: &Tensor, gate: Option<&Tensor>) -> 
         t.broadcast_mul(cos)?.add(&turned.broadcast_mul(sin)?)
     };
     let (global, local) = (rotary(m.global_theta)?, rotary(m.local_theta)?);
+    // a local layer's mask `[n, n]`: 0 within the window, −∞ beyond (one window for the model)
+    let local_mask: Vec<f64> = (0..n * n)
+        .map(|ij| match (ij / n).abs_diff(ij % n) <= m.window {
+            true => 0.0,
+            false => f64::NEG_INFINITY,
+        })
+        .collect();
+    let local_mask = Tensor::from_vec(local_mask, (n, n), &dev)?;
     let mut x = layer_norm(word, &w.embeddings.ln, eps)?;
     for i in 0..cfg.num_hidden_layers {
         let layer = &w.groups[i][0];
@@ -225,14 +233,8 @@ fn modern_encoder(model: &LoadedModel, word: &Tensor, gate: Option<&Tensor>) -> 
         let k = rotate(&split(qkv.narrow(1, h, h)?)?, tables)?;
         let v = split(qkv.narrow(1, 2 * h, h)?)?;
         let mut s = (q.matmul(&k.transpose(1, 2)?.contiguous()?)? * scale)?;
-        if let Some(win) = window {
-            let mask: Vec<f64> = (0..n * n)
-                .map(|ij| match (ij / n).abs_diff(ij % n) <= win {
-                    true => 0.0,
-                    false => f64::NEG_INFINITY,
-                })
-                .collect();
-            s = s.broadcast_add(&Tensor::from_vec(mask, (n, n), &dev)?)?;
+        if window.is_some() {
+            s = s.broadcast_add(&local_mask)?;
         }
         let s = s
             .broadcast_sub(&s.max_keepdim(D::Minus1)?.detach())?
