@@ -200,15 +200,20 @@ pub const MAX_TOKENIZER_FILE: u64 = 256 << 20;
 /// user's first text: Latin with accents, digits and punctuation, CJK, Cyrillic, an emoji.
 const PROBE_TEXT: &str = "Hello, World! ``quoted'' café 1234 日本語の文 привет 🙂";
 
-/// The error for a folder without tokenizer.json whose family has no other tokenizer file.
-fn unreachable_json(dir: &Path, config: &ModelConfig) -> Result<LensTokenizer> {
-    Err(LensError::NotAModelFolder {
+/// The error for a folder with neither tokenizer.json nor the tokenizer family's own
+/// vocabulary file (ModernBERT's own file is tokenizer.json: it is named once).
+fn no_tokenizer(dir: &Path, config: &ModelConfig, vocab_file: &str) -> LensError {
+    let files = match vocab_file {
+        "tokenizer.json" => vocab_file.to_string(),
+        other => format!("tokenizer.json or {other}"),
+    };
+    LensError::NotAModelFolder {
         dir: dir.to_path_buf(),
         what: format!(
-            "it has no tokenizer: {} model needs tokenizer.json",
-            config.model_type.family().with_article()
+            "it has no tokenizer: an {} model needs {files}",
+            config.model_type
         ),
-    })
+    }
 }
 
 fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
@@ -260,16 +265,12 @@ impl LensTokenizer {
                     Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
                 }
                 // its own file is tokenizer.json, which is not there
-                Tokenization::TokenizerJson => unreachable_json(dir, config)?,
+                Tokenization::TokenizerJson => {
+                    return Err(no_tokenizer(dir, config, opts.family.vocab_file))
+                }
             }
         } else {
-            return Err(LensError::NotAModelFolder {
-                dir: dir.to_path_buf(),
-                what: format!(
-                    "it has no tokenizer: an {} model needs tokenizer.json or {}",
-                    config.model_type, opts.family.vocab_file
-                ),
-            });
+            return Err(no_tokenizer(dir, config, opts.family.vocab_file));
         };
         tok.types_fed = config.model_type.family().token_types == TokenTypes::Fed;
         // every id the tokenizer can produce must be a row of the model's embedding
