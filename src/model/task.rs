@@ -282,15 +282,7 @@ impl TaskHead {
         let y = self.pooler_act.apply_tensor(&y)?;
         match &self.norm {
             None => Ok(y),
-            Some(ln) => {
-                let mean = y.mean_keepdim(1)?;
-                let centred = y.broadcast_sub(&mean)?;
-                let var = centred.sqr()?.mean_keepdim(1)?;
-                centred
-                    .broadcast_div(&(var + eps)?.sqrt()?)?
-                    .broadcast_mul(&ln.w.to_dtype(dt)?)?
-                    .broadcast_add(&ln.b.to_dtype(dt)?)
-            }
+            Some(ln) => ln.apply(&y, eps),
         }
     }
 }

@@ -19,13 +19,7 @@ fn linear(x: &Tensor, l: &Linear) -> candle_core::Result<Tensor> {
 
 /// LayerNorm over the last dimension from differentiable operations.
 fn layer_norm(x: &Tensor, ln: &LayerNormWeights, eps: f64) -> candle_core::Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed
-        .broadcast_mul(&f64t(&ln.w)?)?
-        .broadcast_add(&f64t(&ln.b)?)
+    ln.apply(x, eps)
 }
 
 /// The gate `[maps, heads]` of an ablation (0 for the heads switched off), None when no head is.

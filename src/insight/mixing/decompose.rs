@@ -72,12 +72,16 @@ impl<'a> LayerInputs<'a> {
         // zeroing; GlobEnc and ALTI are refused for pre-norm layers, mixing::refusal)
         let input = crate::analysis::values::attention_input(cfg, layer, x)?;
         let (vh, f) = crate::analysis::values::value_vectors(layer, &input, n, heads)?;
-        let post_ln = || {
-            layer.attn_ln.as_ref().filter(|_| cfg.modern.is_none()).ok_or_else(|| {
-                LensError::Analysis(
-                    "GlobEnc, ALTI and value zeroing are defined for post-LN layers; this layer has no norm after its attention".into(),
-                )
-            })
+        // LN1's γ and β (GlobEnc, ALTI): post-LN layers only (pre-norm layers refuse those
+        // methods, mixing::refusal)
+        let ln1 = match (deep, &cfg.modern, &layer.attn_ln) {
+            (true, None, Some(ln)) => Some(ln),
+            (true, None, None) => {
+                return Err(LensError::Compute(
+                    "a post-LN layer without its attention norm".into(),
+                ))
+            }
+            _ => None,
         };
         let p1 = if deep || tail {
             let at = Tensor::from_slice(a, (heads, n, n), &dev)?;
@@ -111,17 +115,8 @@ impl<'a> LayerInputs<'a> {
             p1,
             sigma2,
             y,
-            // LN1's γ and β (GlobEnc, ALTI): post-LN layers only, the others refuse those
-            gamma1: if deep && cfg.modern.is_none() {
-                host(&post_ln()?.w)?
-            } else {
-                Vec::new()
-            },
-            beta1: if deep && cfg.modern.is_none() {
-                host(&post_ln()?.b)?
-            } else {
-                Vec::new()
-            },
+            gamma1: ln1.map(|l| host(&l.w)).transpose()?.unwrap_or_default(),
+            beta1: ln1.map(|l| host(&l.b)).transpose()?.unwrap_or_default(),
             gamma2: host(&layer.out_ln.w)?,
         })
     }

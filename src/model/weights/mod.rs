@@ -26,6 +26,21 @@ pub struct LayerNormWeights {
     pub b: Tensor,
 }
 
+impl LayerNormWeights {
+    /// LayerNorm over the last dimension from differentiable tensor operations, in `x`'s dtype
+    /// (the f64 forward's, a task head's): (x − mean) / √(var + ε) · w + b.
+    pub fn apply(&self, x: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+        let dt = x.dtype();
+        let mean = x.mean_keepdim(candle_core::D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(candle_core::D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.w.to_dtype(dt)?)?
+            .broadcast_add(&self.b.to_dtype(dt)?)
+    }
+}
+
 /// One transformer layer (BERT layer, or one inner layer of an ALBERT group).
 #[derive(Debug, Clone)]
 pub struct EncoderLayer {
