@@ -133,8 +133,9 @@ pub struct Plan {
     /// each token's row of the position table, and the first position id it is made from
     positions: wgpu::Buffer,
     position_offset: usize,
-    /// rotary positions: every token reads the one zero row of the position table
-    rotary: bool,
+    /// no position table (ModernBERT's rotary positions, DeBERTa's relative ones): every token
+    /// reads the one zero row uploaded in its place
+    no_position_table: bool,
     /// ModernBERT's and DeBERTa's buffers, kept alive for the bind groups that use them
     _pre_norm: Option<modern::Buffers>,
     _relative: Option<relative::Buffers>,
@@ -477,7 +478,7 @@ impl Plan {
                 None => hidden_at(0),
             };
             let p = NormParams::new(m, e as u32, eps);
-            // rotary positions: the one zero row uploaded for them
+            // no position table: the one zero row uploaded in its place
             let pos_len = cfg.stored_position_rows().max(1) as u64 * e;
             s.push(
                 Kernel::Embedding,
@@ -660,7 +661,7 @@ impl Plan {
                 token_types: cfg.model_type.family().token_types,
                 positions,
                 position_offset: cfg.position_offset,
-                rotary: cfg.stored_position_rows() == 0,
+                no_position_table: cfg.stored_position_rows() == 0,
                 _pre_norm: pre_norm,
                 _relative: relative,
                 hidden,
@@ -720,7 +721,7 @@ impl Plan {
         let fed_types = crate::model::config::fed_type_ids(self.token_types, &input.type_ids);
         ctx.queue
             .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
-        let positions = match self.rotary {
+        let positions = match self.no_position_table {
             true => vec![0u32; input.ids.len()],
             false => crate::model::config::position_ids(self.position_offset, &input.ids),
         };

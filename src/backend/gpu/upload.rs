@@ -108,8 +108,8 @@ impl GpuWeights {
         let result = ctx.scoped("uploading the weights", || -> Result<GpuWeights> {
             let e = &w.embeddings;
             let word = up.buffer("word embeddings", &e.word)?;
-            // rotary positions: one zero row, every token's position id 0 (word + 0 + 0 is the
-            // word row exactly)
+            // no position table (rotary or relative positions): one zero row, every token's
+            // position id 0 (word + 0 + 0 is the word row exactly)
             let zero_row;
             let position = match &e.position {
                 Some(p) => p,
