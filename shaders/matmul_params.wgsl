@@ -23,4 +23,11 @@ struct Params {
     c_batch: u32,
     // result scale, applied before the bias
     alpha: f32,
+    // a second batch level (a batch of sequences, each batched over heads): z splits into
+    // z % inner, strided by *_batch, and z / inner, strided by *_outer (inner = 0xffffffff:
+    // one level)
+    inner: u32,
+    a_outer: u32,
+    b_outer: u32,
+    c_outer: u32,
 }

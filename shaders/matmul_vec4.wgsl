@@ -8,11 +8,12 @@
 //
 // Bindings (group 0):
 //   0: uniform   Params
-//   1: storage   A     vec4   read         element (r, k) at a_off + z*a_batch + r*lda + k/4
-//   2: storage   B     vec4   read         (k, n) at b_off + z*b_batch + k*ldb + n/4,
+//   1: storage   A     vec4   read         element (r, k) at a_off + [z] + r*lda + k/4
+//   2: storage   B     vec4   read         (k, n) at b_off + [z] + k*ldb + n/4,
 //                                          or, transposed, (n, k) at ... + n*ldb + k/4
 //   3: storage   bias  [N/4]  vec4   read
-//   4: storage   C     vec4   read_write   (r, n) at c_off + z*c_batch + r*ldc + n/4
+//   4: storage   C     vec4   read_write   (r, n) at c_off + [z] + r*ldc + n/4
+//   [z]: (z % inner) * x_batch + (z / inner) * x_outer for x = a, b, c (matmul_params.wgsl)
 
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;

@@ -16,8 +16,23 @@ fn act4(v: vec4<f32>, code: u32) -> vec4<f32> {
     return vec4<f32>(activate(v.x, code), activate(v.y, code), activate(v.z, code), activate(v.w, code));
 }
 
+// Where batch z of A, B and C starts, past the offsets (both batch levels).
+fn a_at(z: u32) -> u32 {
+    return p.a_off + (z % p.inner) * p.a_batch + (z / p.inner) * p.a_outer;
+}
+
+fn b_at(z: u32) -> u32 {
+    return p.b_off + (z % p.inner) * p.b_batch + (z / p.inner) * p.b_outer;
+}
+
+fn c_at(z: u32) -> u32 {
+    return p.c_off + (z % p.inner) * p.c_batch + (z / p.inner) * p.c_outer;
+}
+
 // Loads the A tile (and B's, when transposed): rows of K read as vec4, stored k-major.
 fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
+    let a0 = a_at(z);
+    let b0 = b_at(z);
     for (var i = tid; i < BM * BK / 4u; i += THREADS) {
         let r = i / (BK / 4u);
         let c4 = i % (BK / 4u);
@@ -25,7 +40,7 @@ fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
         let gk = k0 + 4u * c4;
         var v = vec4<f32>(0.0);
         if (gr < p.m && gk < p.k) {
-            v = a[p.a_off + z * p.a_batch + gr * p.lda + gk / 4u];
+            v = a[a0 + gr * p.lda + gk / 4u];
         }
         let slot = r / 4u;
         let lane = r % 4u;
@@ -42,7 +57,7 @@ fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
             let gk = k0 + 4u * c4;
             var v = vec4<f32>(0.0);
             if (gn < p.n && gk < p.k) {
-                v = b[p.b_off + z * p.b_batch + gn * p.ldb + gk / 4u];
+                v = b[b0 + gn * p.ldb + gk / 4u];
             }
             let slot = nl / 4u;
             let lane = nl % 4u;
@@ -59,7 +74,7 @@ fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
             let gc = col0 + 4u * c4;
             var v = vec4<f32>(0.0);
             if (gk < p.k && gc < p.n) {
-                v = b[p.b_off + z * p.b_batch + gk * p.ldb + gc / 4u];
+                v = b[b0 + gk * p.ldb + gc / 4u];
             }
             Bs[r * (BN / 4u) + c4] = v;
         }
@@ -68,6 +83,6 @@ fn load_tiles(tid: u32, z: u32, row0: u32, col0: u32, k0: u32) {
 
 fn store(z: u32, r: u32, gc: u32, acc: vec4<f32>, bv: vec4<f32>) {
     if (r < p.m) {
-        c[p.c_off + z * p.c_batch + r * p.ldc + gc / 4u] = act4(p.alpha * acc + bv, p.act);
+        c[c_at(z) + r * p.ldc + gc / 4u] = act4(p.alpha * acc + bv, p.act);
     }
 }

@@ -5,13 +5,15 @@
 // `probs` (unpadded, for the views) and back to `scratch` with zeros in the padding, ready for
 // P·V. One workgroup per (q, h). A local layer (ModernBERT's) passes `window1` = its half
 // window + 1: keys farther than the half window from the query are masked like padding (their
-// probabilities are exact zeros); 0 is a global layer.
+// probabilities are exact zeros); 0 is a global layer. A batch of sequences (padded to one
+// length N) is the third workgroup dimension z: sequence z's scores, probabilities and key
+// mask follow the previous sequence's.
 //
 // Bindings (group 0):
 //   0: uniform   Params
-//   1: storage   mask     [N]               read   (1.0 keep, 0.0 padding)
-//   2: storage   scratch  [heads, N, Np]    read_write
-//   3: storage   probs    [heads, N, N]     read_write
+//   1: storage   mask     [B, N]            read   (1.0 keep, 0.0 padding)
+//   2: storage   scratch  [B, heads, N, Np] read_write
+//   3: storage   probs    [B, heads, N, N]  read_write
 //   4: storage   head_keep [heads]          read   (1.0, or 0.0 for a head switched off: its
 //                                                  probabilities are zeroed after the softmax)
 
@@ -33,13 +35,14 @@ const WG: u32 = 128u;
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let tid = lid.x;
-    let row = wid.y * p.n + wid.x;
+    let row = (wid.z * p.heads + wid.y) * p.n + wid.x;
+    let mask0 = wid.z * p.n;
     let src = row * p.np;
     let dst = row * p.n;
     var local_max = -3.402823466e38;
     let q = wid.x;
     for (var k = tid; k < p.n; k += WG) {
-        var s = scratch[src + k] + (1.0 - mask[k]) * -3.402823466e38;
+        var s = scratch[src + k] + (1.0 - mask[mask0 + k]) * -3.402823466e38;
         if (p.window1 != 0u && max(q, k) - min(q, k) >= p.window1) {
             s = -3.402823466e38;
         }

@@ -324,3 +324,96 @@ fn fast_precision_without_cooperative_matrices_says_so_and_runs_the_exact_path()
     assert!(said.contains("f32"), "{said}");
     assert_eq!(cpu_only.notice.as_deref(), Some(said.as_str()));
 }
+
+/// Each text of a padded GPU batch equals its own GPU run within 1e-5 (attention absolute,
+/// hidden states relative) and the CPU's run within the usual tolerance.
+fn gpu_batch_equals_singles(
+    gpu: &mut albert_lens::backend::GpuBackend,
+    (cfg, weights): (&ModelConfig, &ModelWeights),
+    inputs: &[albert_lens::model::EncodedInput],
+    what: &str,
+) {
+    let batched = gpu.forward_batch(cfg, weights, inputs, true).unwrap();
+    assert_eq!(batched.len(), inputs.len(), "{what}");
+    for (k, (b, input)) in batched.iter().zip(inputs).enumerate() {
+        let single = gpu.forward(cfg, weights, input).unwrap();
+        let d = b.diff(&single).unwrap();
+        assert!(
+            d.attention_max_abs <= 1e-5 && d.hidden_max_rel <= 1e-5,
+            "{what}, text {k} of {} tokens: {d:?}",
+            input.len()
+        );
+        let cpu = CpuBackend::new().forward(cfg, weights, input).unwrap();
+        assert_trace_matches(b, &cpu, &format!("{what}, text {k} against the CPU"));
+    }
+}
+
+/// Padded GPU batches of texts of many lengths and pairs, on every family that runs batched:
+/// ALBERT, BERT, RoBERTa (offset positions), XLM-R, DistilBERT (no token types), ELECTRA.
+#[test]
+fn gpu_padded_batch_equals_each_texts_own_run_within_1e_5() {
+    let texts = [
+        ("Short.", None),
+        (
+            "A somewhat longer sentence, with a comma and more words in it than the others.",
+            None,
+        ),
+        ("Where is it?", Some("There, under the table.")),
+        ("x", None),
+    ];
+    with_gpu(|gpu| {
+        for name in FAMILY_MODELS.iter().chain(&["albert_grouped", "bert_mlm"]) {
+            let model = LoadedModel::open(&fixture(name)).unwrap();
+            let inputs: Vec<_> = texts
+                .iter()
+                .map(|(t, p)| model.encode(t, *p).unwrap())
+                .collect();
+            let m = (&model.config, &model.weights);
+            gpu_batch_equals_singles(gpu, m, &inputs, name);
+        }
+    });
+}
+
+/// More texts than one batch holds (64): the last batch is filled up with one-token texts
+/// whose results are dropped; lengths 1 to 40 on a model whose sizes are not tile multiples.
+#[test]
+fn gpu_batches_over_many_texts_split_and_fill_correctly() {
+    let cfg = config(
+        r#"{"model_type":"albert","vocab_size":97,"embedding_size":24,"hidden_size":40,
+            "num_hidden_layers":2,"num_attention_heads":5,"intermediate_size":72,
+            "max_position_embeddings":64,"hidden_act":"gelu"}"#,
+    );
+    let weights = ModelWeights::random(&cfg, 11).unwrap();
+    let inputs: Vec<_> = (0..67)
+        .map(|k| albert_lens::bench::synthetic_input(&cfg, 1 + (k * 7) % 40))
+        .collect();
+    with_gpu(|gpu| gpu_batch_equals_singles(gpu, (&cfg, &weights), &inputs, "random model"));
+}
+
+/// Corpus statistics from GPU batches equal the CPU's within 1e-4.
+#[test]
+fn gpu_corpus_statistics_equal_the_cpus() {
+    let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
+    let inputs: Vec<_> = [
+        "The cat sat on the mat.",
+        "Dogs bark, and cats meow!",
+        "A third, somewhat longer text about nothing in particular at all.",
+    ]
+    .iter()
+    .map(|t| model.encode(t, None).unwrap())
+    .collect();
+    let want = albert_lens::corpus::reduce_batch(&model, &mut CpuBackend::new(), &inputs).unwrap();
+    with_gpu(|gpu| {
+        let got = albert_lens::corpus::reduce_batch(&model, gpu, &inputs).unwrap();
+        assert_eq!(got.rows, want.rows);
+        let stats = albert_lens::corpus::stats::STATS;
+        for (s, name) in stats.iter().enumerate() {
+            for (k, (a, b)) in got.means(s).iter().zip(want.means(s)).enumerate() {
+                assert!((a - b).abs() <= 1e-4, "{name}[{k}]: GPU {a}, CPU {b}");
+            }
+        }
+        for (k, (a, b)) in got.head_js().iter().zip(want.head_js()).enumerate() {
+            assert!((a - b).abs() <= 1e-4, "head_js[{k}]: GPU {a}, CPU {b}");
+        }
+    });
+}

@@ -181,6 +181,22 @@ pub struct FallbackBackend {
 }
 
 impl FallbackBackend {
+    /// What a failed GPU pass tells the user (also the status notice); a lost device is let
+    /// go, so that later passes go straight to the CPU.
+    fn gpu_failed(&mut self, msg: &str) -> String {
+        let lost = self
+            .gpu
+            .as_ref()
+            .is_some_and(|g| g.context().check().is_err())
+            || msg.contains("lost");
+        if lost {
+            self.gpu = None;
+        }
+        let why = format!("the GPU backend failed ({msg}); this result comes from the CPU backend");
+        self.notice = Some(why.clone());
+        why
+    }
+
     /// The backend for `choice`, on a headless device of its own.
     pub fn new(choice: BackendChoice) -> Self {
         let ctx = match choice {
@@ -276,14 +292,7 @@ impl Backend for FallbackBackend {
             match g.forward_with(config, weights, input, opts) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
-                    let lost = g.context().check().is_err() || msg.contains("lost");
-                    let why = format!(
-                        "the GPU backend failed ({msg}); this result comes from the CPU backend"
-                    );
-                    if lost {
-                        self.gpu = None;
-                    }
-                    self.notice = Some(why.clone());
+                    let why = self.gpu_failed(&msg);
                     let mut t = self.cpu.forward_with(config, weights, input, opts)?;
                     t.warnings.push(why);
                     return Ok(t);
@@ -301,12 +310,21 @@ impl Backend for FallbackBackend {
         inputs: &[EncodedInput],
         keep_values: bool,
     ) -> Result<Vec<Trace>> {
-        if self.gpu.is_some() {
-            // one at a time, each with forward_with's fallback to the CPU
-            return inputs
-                .iter()
-                .map(|i| self.forward(config, weights, i))
-                .collect();
+        if let Some(g) = &mut self.gpu {
+            match g.forward_batch(config, weights, inputs, keep_values) {
+                Ok(t) => return Ok(t),
+                Err(crate::LensError::Gpu(msg)) => {
+                    let why = self.gpu_failed(&msg);
+                    let mut ts = self
+                        .cpu
+                        .forward_batch(config, weights, inputs, keep_values)?;
+                    for t in &mut ts {
+                        t.warnings.push(why.clone());
+                    }
+                    return Ok(ts);
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.cpu.forward_batch(config, weights, inputs, keep_values)
     }

@@ -122,7 +122,7 @@ impl Plan {
             at += g.len;
         }
         copies.sort_by_key(|c| c.after);
-        let out = self.run(ctx, kernels, input, true, spare, (&copies, &opts.ablate))?;
+        let out = self.run(ctx, kernels, &[input], true, spare, (&copies, &opts.ablate))?;
         let mut all = read_back(ctx, &staging, total as usize, 1, &mut Vec::new())?;
         let data = all
             .pop()

@@ -62,6 +62,12 @@ pub struct MatmulParams {
     pub b_batch: u32,
     pub c_batch: u32,
     pub alpha: f32,
+    /// a second batch level: z splits into z % inner (strided by the `*_batch`) and
+    /// z / inner (strided by the `*_outer`); `u32::MAX` is one level
+    pub inner: u32,
+    pub a_outer: u32,
+    pub b_outer: u32,
+    pub c_outer: u32,
 }
 
 impl MatmulParams {
@@ -84,6 +90,10 @@ impl MatmulParams {
             b_batch: 0,
             c_batch: 0,
             alpha: 1.0,
+            inner: u32::MAX,
+            a_outer: 0,
+            b_outer: 0,
+            c_outer: 0,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! buffers, bind groups and the dispatch list; a forward pass is one command encoder and one
 //! submit, with every attention map and hidden state copied back to the host.
 
+mod batch;
 mod capture;
 pub mod context;
 pub mod kernels;
@@ -101,7 +102,14 @@ impl GpuBackend {
             .map(|m| m.bytes)
     }
 
-    fn prepare(&mut self, cfg: &ModelConfig, weights: &ModelWeights, n: usize) -> Result<usize> {
+    /// The plan for `batch` sequences of `n` tokens, made and cached on first use (and the
+    /// model's weights uploaded).
+    fn prepare(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        (n, batch): (usize, usize),
+    ) -> Result<usize> {
         if cfg.head_dim() > kernels::MAX_HEAD_DIM {
             return Err(LensError::Gpu(format!(
                 "head size {} is larger than the GPU kernel's {}",
@@ -117,11 +125,9 @@ impl GpuBackend {
             }
             self.models.push(up);
         }
-        if let Some(i) = self
-            .plans
-            .iter()
-            .position(|p| p.weights_id == weights.id && p.n == n && p.fast == self.fast)
-        {
+        if let Some(i) = self.plans.iter().position(|p| {
+            p.weights_id == weights.id && (p.n, p.batch) == (n, batch) && p.fast == self.fast
+        }) {
             return Ok(i);
         }
         let model = self
@@ -129,7 +135,7 @@ impl GpuBackend {
             .iter()
             .find(|m| m.id == weights.id)
             .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
-        let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, (n, self.fast))?;
+        let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, (n, batch, self.fast))?;
         if self.plans.len() >= MAX_CACHED_PLANS {
             self.plans.remove(0);
         }
@@ -145,13 +151,13 @@ impl GpuBackend {
         input: &EncodedInput,
     ) -> Result<GpuTiming> {
         self.validate_input(cfg, input)?;
-        let i = self.prepare(cfg, weights, input.len())?;
+        let i = self.prepare(cfg, weights, (input.len(), 1))?;
         let plan = &self.plans[i];
         let compute_ms = plan
             .run(
                 &self.ctx,
                 &self.kernels,
-                input,
+                &[input],
                 false,
                 &mut self.spare,
                 (&[], &Ablation::default()),
@@ -161,7 +167,7 @@ impl GpuBackend {
         let out = plan.run(
             &self.ctx,
             &self.kernels,
-            input,
+            &[input],
             true,
             &mut self.spare,
             (&[], &Ablation::default()),
@@ -200,7 +206,7 @@ impl Backend for GpuBackend {
     ) -> Result<Trace> {
         self.validate_options(cfg, input, opts)?;
         let capture = &opts.capture;
-        let i = self.prepare(cfg, weights, input.len())?;
+        let i = self.prepare(cfg, weights, (input.len(), 1))?;
         let (out, internals) = if capture.any() {
             let model = self
                 .models
@@ -222,7 +228,7 @@ impl Backend for GpuBackend {
             let out = plan.run(
                 &self.ctx,
                 &self.kernels,
-                input,
+                &[input],
                 true,
                 &mut self.spare,
                 no_copies,
@@ -235,6 +241,18 @@ impl Backend for GpuBackend {
         let mut trace = Trace::from_forward(cfg, input, hidden_states, attentions);
         trace.internals = internals;
         Ok(trace)
+    }
+
+    /// Padded batches of one plan (`batch.rs`) for the families with absolute positions;
+    /// ModernBERT and DeBERTa one text at a time. Values are not kept.
+    fn forward_batch(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        _keep_values: bool,
+    ) -> Result<Vec<Trace>> {
+        self.run_batch(cfg, weights, inputs)
     }
 
     fn recycle(&mut self, trace: Trace) {

@@ -1,6 +1,6 @@
-//! A forward pass laid out for one model and one token count: activation buffers, one uniform
-//! slot per dispatch, bind groups, and the dispatch list. Made once, reused by every run with
-//! the same model and length.
+//! A forward pass laid out for one model, one token count and one batch size: activation
+//! buffers, one uniform slot per dispatch, bind groups, and the dispatch list. Made once,
+//! reused by every run with the same model and shape (running it: `plan/run.rs`).
 
 use super::capture::{Grab, Src, What};
 use super::context::GpuContext;
@@ -10,13 +10,16 @@ use super::kernels::{
 };
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
-use crate::model::{Ablation, Activation, EncodedInput, ModelConfig};
+use crate::model::{Activation, ModelConfig};
 use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
 mod attention;
 mod modern;
 mod relative;
+mod run;
+
+pub(super) use run::read_back;
 
 use attention::AttentionIo;
 
@@ -123,7 +126,10 @@ pub struct RunOutput {
 
 pub struct Plan {
     pub weights_id: u64,
+    /// tokens per sequence (a batch's texts padded to it)
     pub n: usize,
+    /// sequences run at once (1 but for [`crate::backend::Backend::forward_batch`])
+    pub batch: usize,
     /// the weight products on cooperative matrices (`--precision fast`)
     pub fast: bool,
     ids: wgpu::Buffer,
@@ -165,8 +171,8 @@ pub struct Plan {
 
 /// The activation buffers of a plan, reused by every layer.
 pub(super) struct Activations {
-    /// 1.0 per key (one unpadded sequence: every key kept); held for the bind groups
-    pub _mask: wgpu::Buffer,
+    /// `[B, N]`: 1.0 per key kept, 0.0 per padding key (rewritten by every run)
+    pub mask: wgpu::Buffer,
     /// the embedding output `[N, E]` (before a factorized embedding's projection)
     pub emb: wgpu::Buffer,
     /// the fused projection `[Np, 3H]`
@@ -355,7 +361,7 @@ impl Plan {
         kernels: &Kernels,
         cfg: &ModelConfig,
         w: &GpuWeights,
-        (n, fast): (usize, bool),
+        (n, batch, fast): (usize, usize, bool),
     ) -> Result<Self> {
         let limits = ctx.device.limits();
         let max_binding = limits
@@ -363,6 +369,8 @@ impl Plan {
             .min(limits.max_buffer_size)
             / 4;
         let nn = n as u64;
+        // every row-wise step (embeddings, products, norms) runs over the batch's rows
+        let rows = (batch * n) as u64;
         let (e, h, i) = (
             cfg.embedding_size as u64,
             cfg.hidden_size as u64,
@@ -370,12 +378,18 @@ impl Plan {
         );
         let heads = cfg.num_attention_heads as u64;
         let maps = cfg.num_attention_maps();
-        let hidden_len = nn * h;
+        let hidden_len = rows * h;
         // Attention as two batched vec4 matmuls around a softmax when the sizes allow it
         // (head size and hidden size multiples of 4), else the fused attention kernel.
         let matmul_attention =
             cfg.head_dim().is_multiple_of(4) && cfg.hidden_size.is_multiple_of(4);
         // a local layer's window and DeBERTa's relative terms are in the matmul path only
+        if batch > 1 && !(matmul_attention && cfg.modern.is_none() && cfg.relative.is_none()) {
+            return Err(LensError::Gpu(format!(
+                "{} runs a batch on the GPU only with absolute positions and head and hidden sizes that are multiples of 4",
+                cfg.model_type.family().title
+            )));
+        }
         if !matmul_attention && (cfg.modern.is_some() || cfg.relative.is_some()) {
             return Err(LensError::Gpu(format!(
                 "{}'s attention runs on the GPU only with head and hidden sizes that are multiples of 4 (these are {} and {})",
@@ -385,7 +399,7 @@ impl Plan {
             )));
         }
         let np = round_up(nn, 4);
-        let probs_len = heads * nn * nn;
+        let probs_len = batch as u64 * heads * nn * nn;
         let hidden_slot = round_up(hidden_len, SLOT_ALIGN_FLOATS);
         let probs_slot = round_up(probs_len, SLOT_ALIGN_FLOATS);
         let hidden_total = hidden_slot * (maps as u64 + 1);
@@ -395,7 +409,7 @@ impl Plan {
             ("the hidden states", hidden_total, max_total),
             ("the attention maps", probs_total, max_total),
             ("one attention map", probs_slot, max_binding),
-            ("the feed-forward activations", nn * i, max_binding),
+            ("the feed-forward activations", rows * i, max_binding),
         ] {
             if floats > cap {
                 return Err(LensError::Gpu(format!(
@@ -410,17 +424,12 @@ impl Plan {
         let readback = wgpu::BufferUsages::MAP_READ | copy_dst;
 
         ctx.scoped("allocating the activation buffers", || -> Result<Plan> {
-            let ids = new_buffer(ctx, "ids", nn, storage | copy_dst);
-            let type_ids = new_buffer(ctx, "type ids", nn, storage | copy_dst);
-            let positions = new_buffer(ctx, "position ids", nn, storage | copy_dst);
-            // one sequence, no padding: every key is kept (the kernels apply HF's additive mask)
-            let mask = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("mask"),
-                    contents: bytemuck::cast_slice(&vec![1.0f32; n.max(4)]),
-                    usage: storage,
-                });
+            let ids = new_buffer(ctx, "ids", rows, storage | copy_dst);
+            let type_ids = new_buffer(ctx, "type ids", rows, storage | copy_dst);
+            let positions = new_buffer(ctx, "position ids", rows, storage | copy_dst);
+            // per sequence, 1.0 per key kept and 0.0 per padding key (the kernels apply HF's
+            // additive mask)
+            let mask = new_buffer(ctx, "mask", rows.max(4), storage | copy_dst);
             let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
             // per map, 1.0 per head (0.0: switched off), rewritten by every run
             let keep_slot = round_up(heads, SLOT_ALIGN_FLOATS);
@@ -440,21 +449,27 @@ impl Plan {
             );
             let staging_probs =
                 new_buffer(ctx, "attention readback", probs_len * maps as u64, readback);
-            let emb = new_buffer(ctx, "embedding output", nn * e, storage);
-            // Rows n..np stay zero: the matmul attention reads them as padding.
-            let qkv = new_buffer(ctx, "qkv", np * 3 * h, storage);
+            let emb = new_buffer(ctx, "embedding output", rows * e, storage);
+            // Rows past the last sequence's n stay zero: the matmul attention reads up to np
+            // rows of each sequence (a batch's next sequence's rows meet zero probabilities).
+            let qkv_rows = rows + np - nn;
+            let qkv = new_buffer(ctx, "qkv", qkv_rows * 3 * h, storage);
             let zeros = new_buffer(ctx, "unused bias", 4, storage);
             let scratch = new_buffer(
                 ctx,
                 "attention scores",
-                if matmul_attention { heads * nn * np } else { 1 },
+                if matmul_attention {
+                    batch as u64 * heads * nn * np
+                } else {
+                    1
+                },
                 storage,
             );
-            let ctx_buf = new_buffer(ctx, "context", nn * h, storage);
+            let ctx_buf = new_buffer(ctx, "context", rows * h, storage);
             // split-K partial products of the two linear layers before a layernorm
-            let partials = new_buffer(ctx, "partial products", 4 * nn * h, storage);
-            let h1 = new_buffer(ctx, "attention block output", nn * h, storage);
-            let ff = new_buffer(ctx, "ffn", nn * i, storage);
+            let partials = new_buffer(ctx, "partial products", 4 * rows * h, storage);
+            let h1 = new_buffer(ctx, "attention block output", rows * h, storage);
+            let ff = new_buffer(ctx, "ffn", rows * i, storage);
             // ModernBERT's: a norm's output, the GeGLU's input [N, 2I], the rotary tables
             let pre_norm = modern::Buffers::new(ctx, cfg, n)?;
             // DeBERTa's: the relative projections, the two terms, δ(i, j)
@@ -469,12 +484,12 @@ impl Plan {
                 fast,
                 ..Steps::default()
             };
-            let m = n as u32;
+            let m = rows as u32;
             let eps = cfg.layer_norm_eps as f32;
 
             // Embeddings (+ ALBERT's E -> H projection) into hidden state 0.
             let emb_out = match w.projection {
-                Some(_) => Slice::whole(&emb, nn * e),
+                Some(_) => Slice::whole(&emb, rows * e),
                 None => hidden_at(0),
             };
             let p = NormParams::new(m, e as u32, eps);
@@ -484,15 +499,15 @@ impl Plan {
                 Kernel::Embedding,
                 &p,
                 vec![
-                    Slice::whole(&ids, nn),
-                    Slice::whole(&type_ids, nn),
+                    Slice::whole(&ids, rows),
+                    Slice::whole(&type_ids, rows),
                     Slice::whole(&w.word, cfg.vocab_size as u64 * e),
                     Slice::whole(&w.position, pos_len),
                     Slice::whole(&w.token_type, cfg.type_vocab_size as u64 * e),
                     Slice::whole(&w.emb_ln.w, e),
                     Slice::whole(&w.emb_ln.b, e),
                     emb_out,
-                    Slice::whole(&positions, nn),
+                    Slice::whole(&positions, rows),
                 ],
                 (m, 1, 1),
             );
@@ -501,10 +516,10 @@ impl Plan {
             } else {
                 Src::Hidden
             };
-            s.grab(None, What::Embedded, emb_src, nn * e);
+            s.grab(None, What::Embedded, emb_src, rows * e);
             if let Some(proj) = &w.projection {
                 s.matmul(
-                    Slice::whole(&emb, nn * e),
+                    Slice::whole(&emb, rows * e),
                     proj,
                     hidden_at(0),
                     m,
@@ -513,7 +528,7 @@ impl Plan {
             }
 
             let attn_params = AttentionParams {
-                n: m,
+                n: n as u32,
                 heads: heads as u32,
                 head_dim: cfg.head_dim() as u32,
                 hidden: h as u32,
@@ -534,11 +549,11 @@ impl Plan {
             for outer in 0..cfg.num_hidden_layers {
                 for layer in &w.groups[cfg.group_of_layer(outer)] {
                     let x = hidden_at(j);
-                    let qkv_s = Slice::whole(&qkv, np * 3 * h);
-                    let ctx_s = Slice::whole(&ctx_buf, nn * h);
-                    let part_s = Slice::whole(&partials, 4 * nn * h);
-                    let h1_s = Slice::whole(&h1, nn * h);
-                    let ff_s = Slice::whole(&ff, nn * i);
+                    let qkv_s = Slice::whole(&qkv, qkv_rows * 3 * h);
+                    let ctx_s = Slice::whole(&ctx_buf, rows * h);
+                    let part_s = Slice::whole(&partials, 4 * rows * h);
+                    let h1_s = Slice::whole(&h1, rows * h);
+                    let ff_s = Slice::whole(&ff, rows * i);
 
                     let jj = Some(j as usize);
                     let probs_s = Slice {
@@ -551,11 +566,15 @@ impl Plan {
                         offset: j * keep_slot,
                         len: heads,
                     };
-                    let scratch_len = if matmul_attention { heads * nn * np } else { 1 };
+                    let scratch_len = if matmul_attention {
+                        batch as u64 * heads * nn * np
+                    } else {
+                        1
+                    };
                     let io = AttentionIo {
                         qkv: qkv_s,
                         scratch: Slice::whole(&scratch, scratch_len),
-                        mask: Slice::whole(&mask, nn),
+                        mask: Slice::whole(&mask, rows),
                         probs: probs_s,
                         keep: keep_s,
                         ctx: ctx_s,
@@ -577,7 +596,7 @@ impl Plan {
                         continue;
                     }
                     s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
-                    s.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
+                    s.grab(jj, What::Qkv, Src::Qkv, rows * 3 * h);
                     let rel = match &relative {
                         Some(b) => {
                             s.relative_positions(layer, b, h);
@@ -586,7 +605,8 @@ impl Plan {
                         None => None,
                     };
                     let how = (matmul_attention, 0);
-                    s.attention(&io, (&attn_params, np), how, (jj, rel.as_ref()));
+                    let shape = (&attn_params, np, batch as u32);
+                    s.attention(&io, shape, how, (jj, rel.as_ref()));
                     let dummy = Slice::whole(&zeros, 4);
                     let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
                     let bias = Slice::whole(&layer.attn_out.b, h);
@@ -594,9 +614,9 @@ impl Plan {
                         LensError::Gpu("a post-LN layer without its attention norm".into())
                     })?;
                     s.add_layernorm([part_s, x, h1_s], attn_ln, bias, ln_params(parts));
-                    s.grab(jj, What::AttentionOutput, Src::H1, nn * h);
+                    s.grab(jj, What::AttentionOutput, Src::H1, rows * h);
                     s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
-                    s.grab(jj, What::Intermediate, Src::Ff, nn * i);
+                    s.grab(jj, What::Intermediate, Src::Ff, rows * i);
                     let parts = s.matmul_parts([ff_s, part_s], &layer.ffn_out, dummy, m);
                     let bias = Slice::whole(&layer.ffn_out.b, h);
                     let out = hidden_at(j + 1);
@@ -655,6 +675,7 @@ impl Plan {
             Ok(Plan {
                 weights_id: w.id,
                 n,
+                batch,
                 fast,
                 ids,
                 type_ids,
@@ -669,7 +690,7 @@ impl Plan {
                 staging_hidden,
                 staging_probs,
                 activations: Activations {
-                    _mask: mask,
+                    mask,
                     emb,
                     qkv,
                     scratch,
@@ -694,163 +715,4 @@ impl Plan {
             })
         })?
     }
-
-    /// Runs the forward pass. With `readback`, returns (hidden states, attention maps).
-    pub fn run(
-        &self,
-        ctx: &GpuContext,
-        kernels: &Kernels,
-        input: &EncodedInput,
-        readback: bool,
-        spare: &mut Vec<Vec<f32>>,
-        (copies, ablate): (&[CopyOut<'_>], &Ablation),
-    ) -> Result<RunOutput> {
-        let start = std::time::Instant::now();
-        ctx.check()?;
-        let slot = self.keep_slot as usize;
-        let mut keep = vec![1.0f32; slot * self.maps.max(1)];
-        for &(j, h) in &ablate.0 {
-            if j < self.maps && h < self.heads {
-                keep[j * slot + h] = 0.0;
-            }
-        }
-        ctx.queue
-            .write_buffer(&self.head_keep, 0, bytemuck::cast_slice(&keep));
-        ctx.queue
-            .write_buffer(&self.ids, 0, bytemuck::cast_slice(&input.ids));
-        let fed_types = crate::model::config::fed_type_ids(self.token_types, &input.type_ids);
-        ctx.queue
-            .write_buffer(&self.type_ids, 0, bytemuck::cast_slice(&fed_types));
-        let positions = match self.no_position_table {
-            true => vec![0u32; input.ids.len()],
-            false => crate::model::config::position_ids(self.position_offset, &input.ids),
-        };
-        ctx.queue
-            .write_buffer(&self.positions, 0, bytemuck::cast_slice(&positions));
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("forward"),
-            });
-        // one compute pass, broken only where `copies` take an intermediate out (copies sit
-        // between passes)
-        let (mut i, mut next) = (0, 0);
-        while i < self.dispatches.len() {
-            let stop = copies.get(next).map_or(self.dispatches.len(), |c| {
-                (c.after + 1).min(self.dispatches.len())
-            });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("forward"),
-                    timestamp_writes: None,
-                });
-                for d in &self.dispatches[i..stop] {
-                    pass.set_pipeline(d.kernel.pipeline(kernels).ok_or_else(no_coop)?);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
-                }
-            }
-            i = stop;
-            while let Some(c) = copies.get(next).filter(|c| c.after < stop) {
-                enc.copy_buffer_to_buffer(c.src, c.src_offset, c.dst, c.dst_offset, c.bytes);
-                next += 1;
-            }
-        }
-        if readback {
-            for j in 0..=self.maps as u64 {
-                enc.copy_buffer_to_buffer(
-                    &self.hidden,
-                    j * self.hidden_slot * 4,
-                    &self.staging_hidden,
-                    j * self.hidden_len * 4,
-                    self.hidden_len * 4,
-                );
-            }
-            for j in 0..self.maps as u64 {
-                enc.copy_buffer_to_buffer(
-                    &self.probs,
-                    j * self.probs_slot * 4,
-                    &self.staging_probs,
-                    j * self.probs_len * 4,
-                    self.probs_len * 4,
-                );
-            }
-        }
-        ctx.queue.submit([enc.finish()]);
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        ctx.check()?;
-        let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
-        if !readback {
-            return Ok(RunOutput {
-                data: None,
-                gpu_ms,
-                host_ms: 0.0,
-            });
-        }
-        let hidden = read_back(
-            ctx,
-            &self.staging_hidden,
-            self.hidden_len as usize,
-            self.maps + 1,
-            spare,
-        )?;
-        let probs = read_back(
-            ctx,
-            &self.staging_probs,
-            self.probs_len as usize,
-            self.maps,
-            spare,
-        )?;
-        ctx.check()?;
-        Ok(RunOutput {
-            data: Some((hidden, probs)),
-            gpu_ms,
-            host_ms: start.elapsed().as_secs_f64() * 1e3 - gpu_ms,
-        })
-    }
-}
-
-/// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it. Vectors
-/// in `spare` with enough capacity are reused (their pages are already mapped in).
-pub(super) fn read_back(
-    ctx: &GpuContext,
-    buf: &wgpu::Buffer,
-    chunk: usize,
-    count: usize,
-    spare: &mut Vec<Vec<f32>>,
-) -> Result<Vec<Vec<f32>>> {
-    let slice = buf.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
-    rx.recv()
-        .map_err(|_| LensError::Gpu("the GPU never answered the readback".into()))?
-        .map_err(|e| LensError::Gpu(format!("reading results back from the GPU failed: {e}")))?;
-    let out = {
-        use rayon::prelude::*;
-        let view = slice.get_mapped_range().map_err(|e| {
-            LensError::Gpu(format!("reading results back from the GPU failed: {e}"))
-        })?;
-        let floats: &[f32] = bytemuck::cast_slice(&view);
-        let mut outs: Vec<Vec<f32>> = (0..count)
-            .map(|_| {
-                let mut v = crate::backend::take_spare(spare, chunk);
-                v.clear();
-                v
-            })
-            .collect();
-        // Copy the maps out on every core: one attention map can be tens of MB.
-        outs.par_iter_mut()
-            .zip(floats.par_chunks_exact(chunk.max(1)))
-            .for_each(|(v, src)| v.extend_from_slice(src));
-        outs
-    };
-    buf.unmap();
-    Ok(out)
 }

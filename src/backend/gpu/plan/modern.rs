@@ -154,7 +154,7 @@ impl<'a> Steps<'a> {
         );
         self.grab(jj, What::Qkv, Src::Qkv, nn * 3 * h);
         let window1 = window.map_or(0, |w| u32::try_from(w).unwrap_or(u32::MAX - 1) + 1);
-        self.attention(attn, (params, np), (true, window1), (jj, None));
+        self.attention(attn, (params, np, 1), (true, window1), (jj, None));
         let parts = self.matmul_parts([attn.ctx, io.part], &layer.attn_out, dummy, rows);
         let bias = Slice::whole(&layer.attn_out.b, h);
         let sum = NormParams { parts, ..ln };
