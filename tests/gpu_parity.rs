@@ -390,30 +390,74 @@ fn gpu_batches_over_many_texts_split_and_fill_correctly() {
     with_gpu(|gpu| gpu_batch_equals_singles(gpu, (&cfg, &weights), &inputs, "random model"));
 }
 
-/// Corpus statistics from GPU batches equal the CPU's within 1e-4.
-#[test]
-fn gpu_corpus_statistics_equal_the_cpus() {
-    let model = LoadedModel::open(&fixture("bert_mlm")).unwrap();
-    let inputs: Vec<_> = [
-        "The cat sat on the mat.",
-        "Dogs bark, and cats meow!",
-        "A third, somewhat longer text about nothing in particular at all.",
-    ]
-    .iter()
-    .map(|t| model.encode(t, None).unwrap())
-    .collect();
-    let want = albert_lens::corpus::reduce_batch(&model, &mut CpuBackend::new(), &inputs).unwrap();
+/// The nine statistics and the head JS divergences of a batch reduced on the GPU equal the
+/// CPU's (from its traces) within 1e-4, and the GPU never copies a map to the host for them.
+fn gpu_statistics_equal_the_cpus(
+    model: &LoadedModel,
+    inputs: &[albert_lens::model::EncodedInput],
+    what: &str,
+) {
+    let want = albert_lens::corpus::reduce_batch(model, &mut CpuBackend::new(), inputs).unwrap();
     with_gpu(|gpu| {
-        let got = albert_lens::corpus::reduce_batch(&model, gpu, &inputs).unwrap();
-        assert_eq!(got.rows, want.rows);
+        let before = gpu.maps_read_back();
+        let got = albert_lens::corpus::reduce_batch(model, gpu, inputs).unwrap();
+        assert_eq!(gpu.maps_read_back(), before, "{what}: maps were read back");
+        assert_eq!(got.rows, want.rows, "{what}");
         let stats = albert_lens::corpus::stats::STATS;
         for (s, name) in stats.iter().enumerate() {
             for (k, (a, b)) in got.means(s).iter().zip(want.means(s)).enumerate() {
-                assert!((a - b).abs() <= 1e-4, "{name}[{k}]: GPU {a}, CPU {b}");
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{what} {name}[{k}]: GPU {a}, CPU {b}"
+                );
             }
         }
         for (k, (a, b)) in got.head_js().iter().zip(want.head_js()).enumerate() {
-            assert!((a - b).abs() <= 1e-4, "head_js[{k}]: GPU {a}, CPU {b}");
+            assert!(
+                (a - b).abs() <= 1e-4,
+                "{what} head_js[{k}]: GPU {a}, CPU {b}"
+            );
         }
     });
+}
+
+/// Real tokenizers' texts with [CLS], separators, punctuation and a pair, on BERT, RoBERTa
+/// and ALBERT (grouped layers: maps of shared weights).
+#[test]
+fn gpu_corpus_statistics_equal_the_cpus_within_1e_4() {
+    for name in ["bert_mlm", "roberta_mlm", "albert_grouped"] {
+        let model = LoadedModel::open(&fixture(name)).unwrap();
+        let inputs: Vec<_> = [
+            ("The cat sat on the mat.", None),
+            ("Dogs bark, and cats meow!", Some("Birds sing.")),
+            (
+                "A third, somewhat longer text about nothing in particular at all...",
+                None,
+            ),
+        ]
+        .iter()
+        .map(|(t, p)| model.encode(t, *p).unwrap())
+        .collect();
+        gpu_statistics_equal_the_cpus(&model, &inputs, name);
+    }
+}
+
+/// Over more texts than one batch holds: the batches' sums add up, the filler sequences count
+/// for nothing.
+#[test]
+fn gpu_corpus_statistics_over_many_batches_equal_the_cpus() {
+    let dir = fixture("bert_mlm");
+    let model = LoadedModel::open(&dir).unwrap();
+    let words = [
+        "the", "cat", ",", "sat", "on", "a", "mat", "!", "and", "dogs",
+    ];
+    let inputs: Vec<_> = (0..70)
+        .map(|k| {
+            let text: Vec<&str> = (0..1 + k % 13)
+                .map(|j| words[(j * 7 + k) % words.len()])
+                .collect();
+            model.encode(&text.join(" "), None).unwrap()
+        })
+        .collect();
+    gpu_statistics_equal_the_cpus(&model, &inputs, "70 texts");
 }

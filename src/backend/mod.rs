@@ -67,6 +67,21 @@ pub trait Backend {
             .collect()
     }
 
+    /// The corpus statistics of `inputs` reduced where the attention maps are, without
+    /// reading the maps back (only the sums leave the device); None where this backend has no
+    /// such path, and the caller computes them from [`Backend::forward_batch`]'s traces.
+    /// `classes[t][k]` is token k of text t: bit 0 [CLS], bit 1 a separator, bit 2
+    /// punctuation (as `corpus::stats` defines them).
+    fn batch_statistics(
+        &mut self,
+        _config: &ModelConfig,
+        _weights: &ModelWeights,
+        _inputs: &[EncodedInput],
+        _classes: &[Vec<u8>],
+    ) -> Result<Option<BatchSums>> {
+        Ok(None)
+    }
+
     /// Hands back a trace that is no longer needed so that its memory can hold the next one.
     /// Fresh memory costs a page fault per 4 KiB on first touch, which dominates the copy of
     /// a long input's attention maps; the app recycles each trace it replaces.
@@ -146,6 +161,17 @@ pub(crate) fn keep_spare(
     if kept + incoming <= max {
         spare.extend(vectors);
     }
+}
+
+/// A batch's corpus statistics as sums, what `corpus::stats::HeadStats` adds up: `sums[s][a]`
+/// statistic s of head a (map · heads + head) summed over every query of the batch; `js`
+/// `[K, K]`, the JS divergences in bits of every pair of heads' rows summed the same way;
+/// `rows` the queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSums {
+    pub sums: Vec<Vec<f64>>,
+    pub js: Vec<f64>,
+    pub rows: u64,
 }
 
 /// Which backend the user asked for.
@@ -327,6 +353,27 @@ impl Backend for FallbackBackend {
             }
         }
         self.cpu.forward_batch(config, weights, inputs, keep_values)
+    }
+
+    fn batch_statistics(
+        &mut self,
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        classes: &[Vec<u8>],
+    ) -> Result<Option<BatchSums>> {
+        if let Some(g) = &mut self.gpu {
+            match g.batch_statistics(config, weights, inputs, classes) {
+                Ok(sums) => return Ok(sums),
+                // the caller computes them from the CPU's traces
+                Err(crate::LensError::Gpu(msg)) => {
+                    self.gpu_failed(&msg);
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     fn recycle(&mut self, trace: Trace) {

@@ -474,7 +474,8 @@ pub fn run(
     Ok(total)
 }
 
-/// One batch: the forward pass, then every text's statistics, texts in parallel.
+/// One batch: its statistics reduced by the backend where the maps are (the GPU), or else the
+/// forward pass and then every text's statistics, texts in parallel.
 pub fn reduce_batch(
     model: &LoadedModel,
     backend: &mut dyn Backend,
@@ -482,8 +483,18 @@ pub fn reduce_batch(
 ) -> Result<HeadStats> {
     use rayon::prelude::*;
     let cfg = &model.config;
-    let traces = backend.forward_batch(cfg, &model.weights, inputs, true)?;
     let empty = || HeadStats::new(cfg.num_attention_maps(), cfg.num_attention_heads);
+    // where the backend reduces them where the maps are (the GPU), only the sums come back
+    let classes: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|i| stats::token_classes(&i.tokens, &i.special))
+        .collect();
+    if let Some(sums) = backend.batch_statistics(cfg, &model.weights, inputs, &classes)? {
+        let mut s = empty();
+        s.add_sums(&sums)?;
+        return Ok(s);
+    }
+    let traces = backend.forward_batch(cfg, &model.weights, inputs, true)?;
     traces
         .par_iter()
         .map(|t| -> Result<HeadStats> {

@@ -135,12 +135,9 @@ impl HeadStats {
     pub fn add_trace(&mut self, trace: &Trace, norms: &[Vec<f32>]) {
         let n = trace.num_tokens();
         let heads = self.heads;
-        let special = |j: usize| trace.special.get(j).copied().unwrap_or(false);
-        let cls: Vec<usize> = (0..n).filter(|&j| j == 0 && special(j)).collect();
-        let sep: Vec<usize> = (0..n).filter(|&j| j > 0 && special(j)).collect();
-        let punct: Vec<usize> = (0..n)
-            .filter(|&j| !special(j) && is_punctuation(&trace.tokens[j]))
-            .collect();
+        let classes = token_classes(&trace.tokens[..n], &trace.special);
+        let of = |bit: u8| -> Vec<usize> { (0..n).filter(|&j| classes[j] & bit != 0).collect() };
+        let (cls, sep, punct) = (of(CLASS_CLS), of(CLASS_SEP), of(CLASS_PUNCT));
         let k = self.maps * heads;
         // every head's row for one query, key-major (`[n, K]`), and Σ p ln p of each, for the
         // JS divergences
@@ -199,6 +196,26 @@ impl HeadStats {
             js_pairs(&rows, &plogp, n, &mut self.js);
         }
         self.rows += n as u64;
+    }
+
+    /// Adds a batch's sums (a backend's [`crate::backend::Backend::batch_statistics`]).
+    pub fn add_sums(&mut self, part: &crate::backend::BatchSums) -> Result<()> {
+        let k = self.maps * self.heads;
+        if part.sums.len() != STATS.len()
+            || part.sums.iter().any(|s| s.len() != k)
+            || part.js.len() != k * k
+        {
+            return Err(LensError::Analysis(format!(
+                "a batch's statistics are not of {} maps × {} heads",
+                self.maps, self.heads
+            )));
+        }
+        for (a, b) in self.sums.iter_mut().zip(&part.sums) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self.js.iter_mut().zip(&part.js).for_each(|(x, y)| *x += y);
+        self.rows += part.rows;
+        Ok(())
     }
 
     /// The statistics file: every statistic as F32 `[maps, heads]` means, `head_js`, `rows`.
@@ -397,6 +414,29 @@ pub const MAX_ROWS: i64 = 1 << 50;
 pub const MAX_STATS_BYTES: u64 = (MAX_MAPS_HEADS * MAX_MAPS_HEADS * 4 + (1 << 24)) as u64;
 /// Model and corpus names from a file are cut to this many characters.
 pub const MAX_META_CHARS: usize = 200;
+
+/// The token classes the statistics sum attention over, as bits of [`token_classes`].
+pub const CLASS_CLS: u8 = 1;
+pub const CLASS_SEP: u8 = 2;
+pub const CLASS_PUNCT: u8 = 4;
+
+/// Each token's classes: [`CLASS_CLS`] the special token at position 0, [`CLASS_SEP`] a
+/// special token past it, [`CLASS_PUNCT`] a token that is not special and all punctuation.
+pub fn token_classes(tokens: &[String], special: &[bool]) -> Vec<u8> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(j, t)| {
+            let sp = special.get(j).copied().unwrap_or(false);
+            match (sp, j) {
+                (true, 0) => CLASS_CLS,
+                (true, _) => CLASS_SEP,
+                (false, _) if is_punctuation(t) => CLASS_PUNCT,
+                _ => 0,
+            }
+        })
+        .collect()
+}
 
 /// Whether a token's text, without the '▁' / '##' markers, is non-empty and all Unicode
 /// punctuation (general categories P*).

@@ -78,6 +78,7 @@ impl GpuBackend {
                 &mut self.spare,
                 (&[], &Ablation::default()),
             )?;
+            self.maps_read += 1;
             let (hidden, maps) = out.data.ok_or_else(|| {
                 crate::LensError::Gpu("the GPU returned no data for a batch".into())
             })?;
@@ -94,6 +95,62 @@ impl GpuBackend {
             crate::backend::keep_spare(&mut self.spare, used, super::MAX_SPARE_FLOATS);
         }
         Ok(traces)
+    }
+}
+
+impl GpuBackend {
+    /// [`Backend::batch_statistics`] on the GPU: the texts in padded batches of one plan,
+    /// each batch's statistics reduced on the device (`plan/stats.rs`) and added up here; None
+    /// for the families that do not run batched.
+    pub(super) fn statistics_batch(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        classes: &[Vec<u8>],
+    ) -> Result<Option<crate::backend::BatchSums>> {
+        if !batchable(cfg) || inputs.is_empty() || classes.len() != inputs.len() {
+            return Ok(None);
+        }
+        for input in inputs {
+            self.validate_input(cfg, input)?;
+        }
+        let longest = inputs.iter().map(EncodedInput::len).max().unwrap_or(0);
+        let limits = self.ctx.device.limits();
+        let all_maps = cfg.num_attention_maps().max(1) as u64;
+        let max_binding = limits.max_storage_buffer_binding_size / 4 / all_maps;
+        let (n, b) = batch_shape(cfg, longest, max_binding);
+        let i = self.prepare(cfg, weights, (n, b))?;
+        let model = self
+            .models
+            .iter()
+            .find(|m| m.id == weights.id)
+            .ok_or_else(|| crate::LensError::Gpu("weights vanished from the GPU cache".into()))?;
+        let filler = one_token(&inputs[0]);
+        let k = cfg.num_attention_maps() * cfg.num_attention_heads;
+        let mut total = crate::backend::BatchSums {
+            sums: vec![vec![0.0; k]; 9],
+            js: vec![0.0; k * k],
+            rows: 0,
+        };
+        for (chunk, cls) in inputs.chunks(b).zip(classes.chunks(b)) {
+            let mut batch: Vec<&EncodedInput> = chunk.iter().collect();
+            batch.resize(b, &filler);
+            let m = (cfg, model);
+            let part = self.plans[i].statistics(
+                &self.ctx,
+                &self.kernels,
+                m,
+                (&batch, chunk.len()),
+                cls,
+            )?;
+            for (a, p) in total.sums.iter_mut().zip(&part.sums) {
+                a.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+            }
+            total.js.iter_mut().zip(&part.js).for_each(|(x, y)| *x += y);
+            total.rows += part.rows;
+        }
+        Ok(Some(total))
     }
 }
 

@@ -21,6 +21,7 @@ const MATMUL_COOP: &str = include_str!("../../../shaders/matmul_coop.wgsl");
 const ROTARY: &str = include_str!("../../../shaders/rotary.wgsl");
 const GEGLU: &str = include_str!("../../../shaders/geglu.wgsl");
 const RELATIVE: &str = include_str!("../../../shaders/relative.wgsl");
+const STATS: &str = include_str!("../../../shaders/stats.wgsl");
 
 /// Largest head dimension the attention kernel holds in workgroup memory (attention.wgsl).
 pub const MAX_HEAD_DIM: usize = 256;
@@ -140,6 +141,32 @@ pub struct RelativeParams {
     /// bit 1: c2p, bit 2: p2c
     pub terms: u32,
     pub _pad: [u32; 3],
+}
+
+/// Keep in sync with `Params` in shaders/stats.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StatsParams {
+    pub n: u32,
+    pub batch: u32,
+    pub heads: u32,
+    pub d: u32,
+    pub hidden: u32,
+    /// the map whose heads `head_stats` sums
+    pub map: u32,
+    /// K = maps · heads
+    pub k_all: u32,
+    /// floats between one map's probabilities and the next's
+    pub map_stride: u32,
+}
+
+/// The entries of shaders/stats.wgsl, in [`Kernels::stats`]' order.
+#[derive(Clone, Copy, Debug)]
+pub enum StatsEntry {
+    ValueNorms = 0,
+    HeadStats = 1,
+    StatsTotal = 2,
+    HeadJs = 3,
 }
 
 /// Workgroups of 64 threads for `threads` one-element threads (rotary.wgsl, geglu.wgsl): x up
@@ -337,6 +364,8 @@ pub struct Kernels {
     pub add_residual: wgpu::ComputePipeline,
     /// DeBERTa's relative terms added to the scores
     pub relative: wgpu::ComputePipeline,
+    /// the corpus statistics reduced on the device, by [`StatsEntry`]
+    pub stats: Vec<wgpu::ComputePipeline>,
     /// `--precision fast`'s matmul on cooperative matrices, where the device has them.
     pub coop: Option<wgpu::ComputePipeline>,
     /// why the device, though it lists cooperative matrices, did not build that kernel
@@ -442,6 +471,10 @@ impl Kernels {
                     &[REDUCE, ROWNORM, LAYERNORM],
                 ),
                 relative: pipeline(ctx, "relative", &[RELATIVE]),
+                stats: ["value_norms", "head_stats", "stats_total", "head_js"]
+                    .iter()
+                    .map(|entry| pipeline_at(ctx, (entry, entry), &[REDUCE, STATS]))
+                    .collect(),
                 coop: None,
                 coop_refused: None,
             }

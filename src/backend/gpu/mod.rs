@@ -34,6 +34,8 @@ pub struct GpuBackend {
     spare: Vec<Vec<f32>>,
     /// Fast: the weight products on cooperative matrices (only where the device has them).
     fast: bool,
+    /// passes whose attention maps were copied to the host (see [`Self::maps_read_back`])
+    maps_read: u64,
 }
 
 /// Most f32 values kept in recycled vectors (2 GiB).
@@ -66,7 +68,14 @@ impl GpuBackend {
             plans: Vec::new(),
             spare: Vec::new(),
             fast: false,
+            maps_read: 0,
         })
+    }
+
+    /// How many passes so far copied their attention maps to the host (every forward pass
+    /// does; corpus statistics reduced on the device do not).
+    pub fn maps_read_back(&self) -> u64 {
+        self.maps_read
     }
 
     /// Sets how the weight products are computed. Fast on a device without cooperative
@@ -173,6 +182,7 @@ impl GpuBackend {
             (&[], &Ablation::default()),
         )?;
         let with_readback_ms = t.elapsed().as_secs_f64() * 1e3;
+        self.maps_read += 1;
         let host_copy_ms = out.host_ms;
         // as the app does: the previous trace's memory holds the next one
         if let Some((h, a)) = out.data {
@@ -235,6 +245,7 @@ impl Backend for GpuBackend {
             )?;
             (out, None)
         };
+        self.maps_read += 1;
         let (hidden_states, attentions) = out
             .data
             .ok_or_else(|| LensError::Gpu("the GPU returned no data".into()))?;
@@ -253,6 +264,18 @@ impl Backend for GpuBackend {
         _keep_values: bool,
     ) -> Result<Vec<Trace>> {
         self.run_batch(cfg, weights, inputs)
+    }
+
+    /// Padded batches whose statistics are reduced on the device (`plan/stats.rs`): the
+    /// maps never leave it.
+    fn batch_statistics(
+        &mut self,
+        cfg: &ModelConfig,
+        weights: &ModelWeights,
+        inputs: &[EncodedInput],
+        classes: &[Vec<u8>],
+    ) -> Result<Option<crate::backend::BatchSums>> {
+        self.statistics_batch(cfg, weights, inputs, classes)
     }
 
     fn recycle(&mut self, trace: Trace) {

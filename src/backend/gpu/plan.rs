@@ -18,6 +18,7 @@ mod attention;
 mod modern;
 mod relative;
 mod run;
+mod stats;
 
 pub(super) use run::read_back;
 
@@ -41,6 +42,8 @@ enum Kernel {
     Geglu,
     AddResidual,
     Relative,
+    /// the corpus statistics' entries (plan/stats.rs)
+    Stats(super::kernels::StatsEntry),
 }
 
 impl Kernel {
@@ -58,6 +61,7 @@ impl Kernel {
             Kernel::Geglu => &k.geglu,
             Kernel::AddResidual => &k.add_residual,
             Kernel::Relative => &k.relative,
+            Kernel::Stats(e) => &k.stats[e as usize],
         })
     }
 }
@@ -334,6 +338,58 @@ impl<'a> Steps<'a> {
             vec![x, residual, w, b, out, bias],
             (p.rows, 1, 1),
         );
+    }
+}
+
+impl Steps<'_> {
+    /// The parameter buffer (one uniform slot per step) and each step's bind group.
+    fn bind(&self, ctx: &GpuContext, kernels: &Kernels) -> Result<(wgpu::Buffer, Vec<Dispatch>)> {
+        let params = ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("dispatch parameters"),
+                contents: &self.params,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let dispatches = self
+            .steps
+            .iter()
+            .map(|st| -> Result<Dispatch> {
+                let layout = st
+                    .kernel
+                    .pipeline(kernels)
+                    .ok_or_else(no_coop)?
+                    .get_bind_group_layout(0);
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params,
+                        offset: st.params_offset,
+                        size: NonZeroU64::new(st.params_size),
+                    }),
+                }];
+                for &(binding, sl) in &st.storage {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: sl.buf,
+                            offset: sl.offset * 4,
+                            size: NonZeroU64::new(sl.len.max(1) * 4),
+                        }),
+                    });
+                }
+                Ok(Dispatch {
+                    kernel: st.kernel,
+                    bind_group: ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &layout,
+                        entries: &entries,
+                    }),
+                    groups: st.groups,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((params, dispatches))
     }
 }
 
@@ -625,51 +681,7 @@ impl Plan {
                 }
             }
 
-            let params = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("dispatch parameters"),
-                    contents: &s.params,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-            let dispatches = s
-                .steps
-                .iter()
-                .map(|st| -> Result<Dispatch> {
-                    let layout = st
-                        .kernel
-                        .pipeline(kernels)
-                        .ok_or_else(no_coop)?
-                        .get_bind_group_layout(0);
-                    let mut entries = vec![wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &params,
-                            offset: st.params_offset,
-                            size: NonZeroU64::new(st.params_size),
-                        }),
-                    }];
-                    for &(binding, sl) in &st.storage {
-                        entries.push(wgpu::BindGroupEntry {
-                            binding,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: sl.buf,
-                                offset: sl.offset * 4,
-                                size: NonZeroU64::new(sl.len.max(1) * 4),
-                            }),
-                        });
-                    }
-                    Ok(Dispatch {
-                        kernel: st.kernel,
-                        bind_group: ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: None,
-                            layout: &layout,
-                            entries: &entries,
-                        }),
-                        groups: st.groups,
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let (params, dispatches) = s.bind(ctx, kernels)?;
             let grabs = std::mem::take(&mut s.grabs);
             drop(s);
             Ok(Plan {

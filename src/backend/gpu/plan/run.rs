@@ -1,7 +1,7 @@
 //! Running a laid-out plan: the batch's inputs written, the dispatches submitted (broken
 //! where an intermediate is copied out), and the results read back.
 
-use super::{no_coop, CopyOut, Plan, RunOutput};
+use super::{no_coop, CopyOut, Dispatch, Plan, RunOutput};
 use crate::backend::gpu::context::GpuContext;
 use crate::backend::gpu::kernels::Kernels;
 use crate::error::{LensError, Result};
@@ -43,17 +43,7 @@ impl Plan {
             let stop = copies.get(next).map_or(self.dispatches.len(), |c| {
                 (c.after + 1).min(self.dispatches.len())
             });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("forward"),
-                    timestamp_writes: None,
-                });
-                for d in &self.dispatches[i..stop] {
-                    pass.set_pipeline(d.kernel.pipeline(kernels).ok_or_else(no_coop)?);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
-                }
-            }
+            encode(&mut enc, kernels, &self.dispatches[i..stop])?;
             i = stop;
             while let Some(c) = copies.get(next).filter(|c| c.after < stop) {
                 enc.copy_buffer_to_buffer(c.src, c.src_offset, c.dst, c.dst_offset, c.bytes);
@@ -114,6 +104,24 @@ impl Plan {
             host_ms: start.elapsed().as_secs_f64() * 1e3 - gpu_ms,
         })
     }
+}
+
+/// Records `dispatches` into one compute pass of `enc`.
+pub(super) fn encode(
+    enc: &mut wgpu::CommandEncoder,
+    kernels: &Kernels,
+    dispatches: &[Dispatch],
+) -> Result<()> {
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("forward"),
+        timestamp_writes: None,
+    });
+    for d in dispatches {
+        pass.set_pipeline(d.kernel.pipeline(kernels).ok_or_else(no_coop)?);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
+    }
+    Ok(())
 }
 
 impl Plan {
