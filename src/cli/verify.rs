@@ -119,7 +119,7 @@ pub(crate) fn verify(
             let cfg = albert_lens::bench::preset_config(preset)?;
             let weights = albert_lens::model::ModelWeights::random(&cfg, 3)?;
             let input = albert_lens::bench::synthetic_input(&cfg, n);
-            let want = albert_lens::backend::CpuBackend::new().forward(&cfg, &weights, &input)?;
+            let want = make_backend(BackendChoice::Cpu).forward(&cfg, &weights, &input)?;
             let got = gpu.forward(&cfg, &weights, &input)?;
             let d = got
                 .diff(&want)

@@ -11,43 +11,7 @@ use super::upload::GpuWeights;
 use crate::error::{LensError, Result};
 use crate::model::{EncodedInput, ForwardOptions, Internals, MapInternals, ModelConfig};
 
-/// The activation buffers an intermediate can be copied from (`Plan::activations`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Src {
-    Emb,
-    Qkv,
-    Scratch,
-    Ctx,
-    H1,
-    Ff,
-    /// hidden state 0 (BERT's embedding output)
-    Hidden,
-}
-
-/// What a grab holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum What {
-    /// the embedding output `[N, E]`
-    Embedded,
-    /// the fused projection `[N, 3H]`, bias included
-    Qkv,
-    /// scaled scores `[heads, N, Np]` (rows padded to a multiple of 4)
-    Scores,
-    Context,
-    AttentionOutput,
-    Intermediate,
-}
-
-/// Intermediate `what` of map `map` (None: the embeddings) is the first `len` floats of `src`
-/// once dispatch `after` has run.
-#[derive(Debug, Clone, Copy)]
-pub struct Grab {
-    pub after: usize,
-    pub map: Option<usize>,
-    pub what: What,
-    pub src: Src,
-    pub len: u64,
-}
+pub use super::layout::{Grab, Src, What};
 
 impl Plan {
     fn source(&self, src: Src) -> &wgpu::Buffer {

@@ -9,6 +9,7 @@ mod batch;
 mod capture;
 pub mod context;
 pub mod kernels;
+mod layout;
 mod oneshot;
 mod plan;
 mod upload;

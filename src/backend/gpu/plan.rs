@@ -2,12 +2,12 @@
 //! buffers, one uniform slot per dispatch, bind groups, and the dispatch list. Made once,
 //! reused by every run with the same model and shape (running it: `plan/run.rs`).
 
-use super::capture::{Grab, Src, What};
 use super::context::GpuContext;
 use super::kernels::{
-    pick_variant, pick_vec4_variant, split_k, workgroups, AttentionParams, Kernels, MatmulParams,
-    NormParams, VARIANTS,
+    pick_variant, pick_vec4_variant, split_k, workgroups, Kernels, MatmulParams, NormParams,
+    VARIANTS,
 };
+use super::layout::{Grab, Src, What};
 use super::upload::{GpuLinear, GpuNorm, GpuWeights};
 use crate::error::{LensError, Result};
 use crate::model::{Activation, ModelConfig};
@@ -15,6 +15,7 @@ use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
 mod attention;
+mod build;
 mod modern;
 mod relative;
 mod run;
@@ -183,12 +184,12 @@ pub(super) struct Activations {
     pub qkv: wgpu::Buffer,
     /// the scores `[heads, N, Np]` (the matmul attention)
     pub scratch: wgpu::Buffer,
-    /// a few zeros bound where a kernel's binding is unused; held for the bind groups
-    pub _zeros: wgpu::Buffer,
+    /// a few zeros bound where a kernel's binding is unused
+    pub zeros: wgpu::Buffer,
     /// the context `[N, H]`
     pub ctx: wgpu::Buffer,
-    /// split-K partial products `[parts, N, H]`; held for the bind groups
-    pub _partials: wgpu::Buffer,
+    /// split-K partial products `[parts, N, H]`
+    pub partials: wgpu::Buffer,
     /// the attention block's output `[N, H]`
     pub h1: wgpu::Buffer,
     /// the feed-forward's intermediate `[N, I]`
@@ -412,6 +413,8 @@ fn new_buffer(
 }
 
 impl Plan {
+    /// Lays out the forward pass of `batch` sequences of `n` tokens: the sizes checked, the
+    /// buffers allocated, the pass recorded and bound (`plan/build.rs`).
     pub fn new(
         ctx: &GpuContext,
         kernels: &Kernels,
@@ -419,312 +422,49 @@ impl Plan {
         w: &GpuWeights,
         (n, batch, fast): (usize, usize, bool),
     ) -> Result<Self> {
-        let limits = ctx.device.limits();
-        let max_binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size)
-            / 4;
-        let nn = n as u64;
-        // every row-wise step (embeddings, products, norms) runs over the batch's rows
-        let rows = (batch * n) as u64;
-        let (e, h, i) = (
-            cfg.embedding_size as u64,
-            cfg.hidden_size as u64,
-            cfg.intermediate_size as u64,
-        );
-        let heads = cfg.num_attention_heads as u64;
-        let maps = cfg.num_attention_maps();
-        let hidden_len = rows * h;
-        // Attention as two batched vec4 matmuls around a softmax when the sizes allow it
-        // (head size and hidden size multiples of 4), else the fused attention kernel.
-        let matmul_attention =
-            cfg.head_dim().is_multiple_of(4) && cfg.hidden_size.is_multiple_of(4);
-        // a local layer's window and DeBERTa's relative terms are in the matmul path only
-        if batch > 1 && !(matmul_attention && cfg.modern.is_none() && cfg.relative.is_none()) {
-            return Err(LensError::Gpu(format!(
-                "{} runs a batch on the GPU only with absolute positions and head and hidden sizes that are multiples of 4",
-                cfg.model_type.family().title
-            )));
-        }
-        if !matmul_attention && (cfg.modern.is_some() || cfg.relative.is_some()) {
-            return Err(LensError::Gpu(format!(
-                "{}'s attention runs on the GPU only with head and hidden sizes that are multiples of 4 (these are {} and {})",
-                cfg.model_type.family().title,
-                cfg.head_dim(),
-                cfg.hidden_size
-            )));
-        }
-        let np = round_up(nn, 4);
-        let probs_len = batch as u64 * heads * nn * nn;
-        let hidden_slot = round_up(hidden_len, SLOT_ALIGN_FLOATS);
-        let probs_slot = round_up(probs_len, SLOT_ALIGN_FLOATS);
-        let hidden_total = hidden_slot * (maps as u64 + 1);
-        let probs_total = probs_slot * maps as u64;
-        let max_total = u64::from(u32::MAX).min(limits.max_buffer_size / 4);
-        for (what, floats, cap) in [
-            ("the hidden states", hidden_total, max_total),
-            ("the attention maps", probs_total, max_total),
-            ("one attention map", probs_slot, max_binding),
-            ("the feed-forward activations", rows * i, max_binding),
-        ] {
-            if floats > cap {
-                return Err(LensError::Gpu(format!(
-                    "{what} for {n} tokens need {} MB, more than this GPU's buffers hold",
-                    floats * 4 / 1_000_000
-                )));
-            }
-        }
-        let storage = wgpu::BufferUsages::STORAGE;
-        let copy_src = wgpu::BufferUsages::COPY_SRC;
-        let copy_dst = wgpu::BufferUsages::COPY_DST;
-        let readback = wgpu::BufferUsages::MAP_READ | copy_dst;
-
-        ctx.scoped("allocating the activation buffers", || -> Result<Plan> {
-            let ids = new_buffer(ctx, "ids", rows, storage | copy_dst);
-            let type_ids = new_buffer(ctx, "type ids", rows, storage | copy_dst);
-            let positions = new_buffer(ctx, "position ids", rows, storage | copy_dst);
-            // per sequence, 1.0 per key kept and 0.0 per padding key (the kernels apply HF's
-            // additive mask)
-            let mask = new_buffer(ctx, "mask", rows.max(4), storage | copy_dst);
-            let hidden = new_buffer(ctx, "hidden states", hidden_total, storage | copy_src);
-            // per map, 1.0 per head (0.0: switched off), rewritten by every run
-            let keep_slot = round_up(heads, SLOT_ALIGN_FLOATS);
-            let head_keep = new_buffer(
-                ctx,
-                "head keep",
-                keep_slot * maps.max(1) as u64,
-                storage | copy_dst,
-            );
-            let storage = storage | copy_src;
-            let probs = new_buffer(ctx, "attention maps", probs_total, storage | copy_src);
-            let staging_hidden = new_buffer(
-                ctx,
-                "hidden readback",
-                hidden_len * (maps as u64 + 1),
-                readback,
-            );
-            let staging_probs =
-                new_buffer(ctx, "attention readback", probs_len * maps as u64, readback);
-            let emb = new_buffer(ctx, "embedding output", rows * e, storage);
-            // Rows past the last sequence's n stay zero: the matmul attention reads up to np
-            // rows of each sequence (a batch's next sequence's rows meet zero probabilities).
-            let qkv_rows = rows + np - nn;
-            let qkv = new_buffer(ctx, "qkv", qkv_rows * 3 * h, storage);
-            let zeros = new_buffer(ctx, "unused bias", 4, storage);
-            let scratch = new_buffer(
-                ctx,
-                "attention scores",
-                if matmul_attention {
-                    batch as u64 * heads * nn * np
-                } else {
-                    1
-                },
-                storage,
-            );
-            let ctx_buf = new_buffer(ctx, "context", rows * h, storage);
-            // split-K partial products of the two linear layers before a layernorm
-            let partials = new_buffer(ctx, "partial products", 4 * rows * h, storage);
-            let h1 = new_buffer(ctx, "attention block output", rows * h, storage);
-            let ff = new_buffer(ctx, "ffn", rows * i, storage);
-            // ModernBERT's: a norm's output, the GeGLU's input [N, 2I], the rotary tables
-            let pre_norm = modern::Buffers::new(ctx, cfg, n)?;
-            // DeBERTa's: the relative projections, the two terms, δ(i, j)
-            let relative = relative::Buffers::new(ctx, (cfg, w), n)?;
-
-            let hidden_at = |j: u64| Slice {
-                buf: &hidden,
-                offset: j * hidden_slot,
-                len: hidden_len,
+        let sh = build::Shape::new(ctx, cfg, (n, batch))?;
+        let b = build::Buffers::new(ctx, (cfg, w), &sh)?;
+        let (params, dispatches, grabs) = ctx.scoped("laying out the forward pass", || {
+            let rec = build::Recorder {
+                cfg,
+                w,
+                b: &b,
+                sh: &sh,
             };
-            let mut s = Steps {
-                fast,
-                ..Steps::default()
-            };
-            let m = rows as u32;
-            let eps = cfg.layer_norm_eps as f32;
-
-            // Embeddings (+ ALBERT's E -> H projection) into hidden state 0.
-            let emb_out = match w.projection {
-                Some(_) => Slice::whole(&emb, rows * e),
-                None => hidden_at(0),
-            };
-            let p = NormParams::new(m, e as u32, eps);
-            // no position table: the one zero row uploaded in its place
-            let pos_len = cfg.stored_position_rows().max(1) as u64 * e;
-            s.push(
-                Kernel::Embedding,
-                &p,
-                vec![
-                    Slice::whole(&ids, rows),
-                    Slice::whole(&type_ids, rows),
-                    Slice::whole(&w.word, cfg.vocab_size as u64 * e),
-                    Slice::whole(&w.position, pos_len),
-                    Slice::whole(&w.token_type, cfg.type_vocab_size as u64 * e),
-                    Slice::whole(&w.emb_ln.w, e),
-                    Slice::whole(&w.emb_ln.b, e),
-                    emb_out,
-                    Slice::whole(&positions, rows),
-                ],
-                (m, 1, 1),
-            );
-            let emb_src = if w.projection.is_some() {
-                Src::Emb
-            } else {
-                Src::Hidden
-            };
-            s.grab(None, What::Embedded, emb_src, rows * e);
-            if let Some(proj) = &w.projection {
-                s.matmul(
-                    Slice::whole(&emb, rows * e),
-                    proj,
-                    hidden_at(0),
-                    m,
-                    Activation::Linear,
-                );
-            }
-
-            let attn_params = AttentionParams {
-                n: n as u32,
-                heads: heads as u32,
-                head_dim: cfg.head_dim() as u32,
-                hidden: h as u32,
-                // DeBERTa: over √(d · (1 + terms))
-                scale: 1.0
-                    / ((cfg.head_dim() * cfg.relative.as_ref().map_or(1, |r| r.scale_factor()))
-                        as f32)
-                        .sqrt(),
-                _pad: [0; 3],
-            };
-            let ln_params = |parts: u32| NormParams {
-                parts,
-                part_stride: m * h as u32,
-                has_bias: 1,
-                ..NormParams::new(m, h as u32, eps)
-            };
-            let mut j = 0u64;
-            for outer in 0..cfg.num_hidden_layers {
-                for layer in &w.groups[cfg.group_of_layer(outer)] {
-                    let x = hidden_at(j);
-                    let qkv_s = Slice::whole(&qkv, qkv_rows * 3 * h);
-                    let ctx_s = Slice::whole(&ctx_buf, rows * h);
-                    let part_s = Slice::whole(&partials, 4 * rows * h);
-                    let h1_s = Slice::whole(&h1, rows * h);
-                    let ff_s = Slice::whole(&ff, rows * i);
-
-                    let jj = Some(j as usize);
-                    let probs_s = Slice {
-                        buf: &probs,
-                        offset: j * probs_slot,
-                        len: probs_len,
-                    };
-                    let keep_s = Slice {
-                        buf: &head_keep,
-                        offset: j * keep_slot,
-                        len: heads,
-                    };
-                    let scratch_len = if matmul_attention {
-                        batch as u64 * heads * nn * np
-                    } else {
-                        1
-                    };
-                    let io = AttentionIo {
-                        qkv: qkv_s,
-                        scratch: Slice::whole(&scratch, scratch_len),
-                        mask: Slice::whole(&mask, rows),
-                        probs: probs_s,
-                        keep: keep_s,
-                        ctx: ctx_s,
-                        dummy: Slice::whole(&zeros, 4),
-                    };
-                    if let Some(mb) = &pre_norm {
-                        let last = j + 1 == maps as u64;
-                        let layer_io = modern::LayerIo {
-                            x,
-                            out: hidden_at(j + 1),
-                            part: part_s,
-                            h1: h1_s,
-                            ff: ff_s,
-                            final_norm: w.final_norm.as_ref().filter(|_| last),
-                        };
-                        let shape = (&attn_params, np, ln_params(1), outer);
-                        s.modern_layer(cfg, (layer, mb), (&io, &layer_io), shape, jj)?;
-                        j += 1;
-                        continue;
-                    }
-                    s.matmul(x, &layer.qkv, qkv_s, m, Activation::Linear);
-                    s.grab(jj, What::Qkv, Src::Qkv, rows * 3 * h);
-                    let rel = match &relative {
-                        Some(b) => {
-                            s.relative_positions(layer, b, h);
-                            Some(relative::RelativeIo { b })
-                        }
-                        None => None,
-                    };
-                    let how = (matmul_attention, 0);
-                    let shape = (&attn_params, np, batch as u32);
-                    s.attention(&io, shape, how, (jj, rel.as_ref()));
-                    let dummy = Slice::whole(&zeros, 4);
-                    let parts = s.matmul_parts([ctx_s, part_s], &layer.attn_out, dummy, m);
-                    let bias = Slice::whole(&layer.attn_out.b, h);
-                    let attn_ln = layer.attn_ln.as_ref().ok_or_else(|| {
-                        LensError::Gpu("a post-LN layer without its attention norm".into())
-                    })?;
-                    s.add_layernorm([part_s, x, h1_s], attn_ln, bias, ln_params(parts));
-                    s.grab(jj, What::AttentionOutput, Src::H1, rows * h);
-                    s.matmul(h1_s, &layer.ffn, ff_s, m, cfg.hidden_act);
-                    s.grab(jj, What::Intermediate, Src::Ff, rows * i);
-                    let parts = s.matmul_parts([ff_s, part_s], &layer.ffn_out, dummy, m);
-                    let bias = Slice::whole(&layer.ffn_out.b, h);
-                    let out = hidden_at(j + 1);
-                    s.add_layernorm([part_s, h1_s, out], &layer.out_ln, bias, ln_params(parts));
-                    j += 1;
-                }
-            }
-
-            let (params, dispatches) = s.bind(ctx, kernels)?;
-            let grabs = std::mem::take(&mut s.grabs);
-            drop(s);
-            Ok(Plan {
-                weights_id: w.id,
-                n,
-                batch,
-                fast,
-                ids,
-                type_ids,
-                token_types: cfg.model_type.family().token_types,
-                positions,
-                position_offset: cfg.position_offset,
-                no_position_table: cfg.stored_position_rows() == 0,
-                _pre_norm: pre_norm,
-                _relative: relative,
-                hidden,
-                probs,
-                staging_hidden,
-                staging_probs,
-                activations: Activations {
-                    mask,
-                    emb,
-                    qkv,
-                    scratch,
-                    _zeros: zeros,
-                    ctx: ctx_buf,
-                    _partials: partials,
-                    h1,
-                    ff,
-                },
-                head_keep,
-                keep_slot,
-                heads: heads as usize,
-                grabs,
-                matmul_attention,
-                _params: params,
-                dispatches,
-                hidden_slot,
-                probs_slot,
-                hidden_len,
-                probs_len,
-                maps,
-            })
-        })?
+            let steps = rec.record(fast)?;
+            let (params, dispatches) = steps.bind(ctx, kernels)?;
+            Ok::<_, LensError>((params, dispatches, steps.grabs))
+        })??;
+        Ok(Plan {
+            weights_id: w.id,
+            n,
+            batch,
+            fast,
+            ids: b.ids,
+            type_ids: b.type_ids,
+            token_types: cfg.model_type.family().token_types,
+            positions: b.positions,
+            position_offset: cfg.position_offset,
+            no_position_table: cfg.stored_position_rows() == 0,
+            _pre_norm: b.pre_norm,
+            _relative: b.relative,
+            hidden: b.hidden,
+            probs: b.probs,
+            staging_hidden: b.staging_hidden,
+            staging_probs: b.staging_probs,
+            activations: b.activations,
+            head_keep: b.head_keep,
+            keep_slot: sh.keep_slot,
+            heads: sh.heads as usize,
+            grabs,
+            matmul_attention: sh.matmul_attention,
+            _params: params,
+            dispatches,
+            hidden_slot: sh.hidden_slot,
+            probs_slot: sh.probs_slot,
+            hidden_len: sh.hidden_len,
+            probs_len: sh.probs_len,
+            maps: sh.maps,
+        })
     }
 }

@@ -3,8 +3,8 @@
 //! window in the softmax), or the fused kernel when the sizes are not multiples of 4.
 
 use super::{relative, Kernel, Slice, Steps};
-use crate::backend::gpu::capture::{Src, What};
 use crate::backend::gpu::kernels::{AttentionParams, MatmulParams, SoftmaxParams};
+use crate::backend::gpu::layout::{Src, What};
 use crate::model::Activation;
 
 /// The buffers one attention reads and writes.

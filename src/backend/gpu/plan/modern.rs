@@ -6,11 +6,11 @@
 //! layer the final norm into the last hidden state.
 
 use super::{new_buffer, AttentionIo, Kernel, Slice, Steps};
-use crate::backend::gpu::capture::{Src, What};
 use crate::backend::gpu::context::GpuContext;
 use crate::backend::gpu::kernels::{
     flat_groups, AttentionParams, GegluParams, NormParams, RotaryParams,
 };
+use crate::backend::gpu::layout::{Src, What};
 use crate::backend::gpu::upload::{GpuLayer, GpuNorm};
 use crate::error::{LensError, Result};
 use crate::model::{Activation, ModelConfig};
