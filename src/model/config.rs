@@ -265,33 +265,8 @@ impl ModelConfig {
         };
         let mut value: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
-        let family = match value.get("model_type").and_then(|t| t.as_str()) {
-            Some(name) => Family::by_name(name).ok_or_else(|| LensError::UnknownModelType {
-                path: path.to_path_buf(),
-                found: name.to_string(),
-                supported: super::family::supported_names(),
-            })?,
-            None if value.get("model_type").is_some() => {
-                return Err(err("config.json's \"model_type\" is not a name".into()))
-            }
-            None => return Err(err("config.json has no \"model_type\" field".into())),
-        };
-        // the family's own spellings (DistilBERT's `dim`) as the common names; where both are
-        // written they must agree
-        if let Some(obj) = value.as_object_mut() {
-            for (own, common) in family.config_aliases {
-                if let Some(v) = obj.remove(*own) {
-                    match obj.get(*common) {
-                        Some(c) if *c != v => {
-                            return Err(err(format!("{own} ({v}) and {common} ({c}) disagree")))
-                        }
-                        _ => {
-                            obj.insert(common.to_string(), v);
-                        }
-                    }
-                }
-            }
-        }
+        let family = family_of(&value, path)?;
+        common_names(&mut value, family).map_err(err)?;
         let raw = RawConfig::deserialize(&value)
             .map_err(|e| err(format!("not a valid config.json: {e}")))?;
         let model_type = ModelType(family);
@@ -320,41 +295,15 @@ impl ModelConfig {
         } else {
             (num_hidden_layers, 1)
         };
-        let act_name = match &raw.hidden_act {
-            None => d.hidden_act.to_string(),
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) => return Err(err(format!("hidden_act {other} is not a name"))),
-        };
-        let hidden_act = Activation::from_hf_name(&act_name).ok_or_else(|| {
-            err(format!(
-                "hidden_act {act_name:?} is not supported (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, gelu_accurate, quick_gelu, relu, relu6, silu, swish, mish, tanh, sigmoid, linear)"
-            ))
-        })?;
+        let (hidden_act, act_name) = activation(&raw, d).map_err(err)?;
         let max_position_embeddings =
             raw.max_position_embeddings
                 .unwrap_or(match family.positions {
                     Positions::Rotary => 8192,
                     _ => 512,
                 });
-        let position_offset = match family.positions {
-            Positions::FromZero | Positions::Rotary | Positions::Relative => 0,
-            Positions::AfterPadding => {
-                let pad = match &raw.pad_token_id {
-                    None | Some(serde_json::Value::Null) => d.pad_token_id,
-                    Some(v) => v
-                        .as_u64()
-                        .and_then(|p| usize::try_from(p).ok())
-                        .ok_or_else(|| err(format!("pad_token_id {v} is not a token id")))?,
-                };
-                if pad.saturating_add(1) >= max_position_embeddings {
-                    return Err(err(format!(
-                        "pad_token_id {pad} leaves no position: {} positions start after it",
-                        family.title
-                    )));
-                }
-                pad + 1
-            }
-        };
+        let position_offset =
+            position_offset(&raw, family, max_position_embeddings).map_err(err)?;
         if let Some(p) = raw.position_embedding_type.as_deref() {
             if p != "absolute" {
                 return Err(err(format!(
@@ -362,25 +311,7 @@ impl ModelConfig {
                 )));
             }
         }
-        // `architectures` is a list of class names (a lone string is taken as one); label names
-        // are strings (a number or other value is written as JSON)
-        let architectures: Vec<String> = match &raw.architectures {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-        let id2label: Option<std::collections::BTreeMap<String, String>> =
-            raw.id2label.as_ref().map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        let name = v.as_str().map_or_else(|| v.to_string(), str::to_string);
-                        (k.clone(), name)
-                    })
-                    .collect()
-            });
+        let (architectures, id2label) = heads_named(&raw);
         let num_attention_heads = raw.num_attention_heads.unwrap_or(d.num_attention_heads);
         // the layouts' own options, from the same resolved sizes as the rest of the config
         let modern = match family.layout {
@@ -617,6 +548,113 @@ impl ModelConfig {
             _ => self.type_vocab_size,
         }
     }
+}
+
+/// The family `config.json` names in `model_type`.
+fn family_of(value: &serde_json::Value, path: &Path) -> Result<&'static Family> {
+    let err = |msg: &str| LensError::Config {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    };
+    match value.get("model_type").map(|t| t.as_str()) {
+        Some(Some(name)) => Family::by_name(name).ok_or_else(|| LensError::UnknownModelType {
+            path: path.to_path_buf(),
+            found: name.to_string(),
+            supported: super::family::supported_names(),
+        }),
+        Some(None) => Err(err("config.json's \"model_type\" is not a name")),
+        None => Err(err("config.json has no \"model_type\" field")),
+    }
+}
+
+/// The family's own spellings (DistilBERT's `dim`) as the common names; where both are
+/// written they must agree.
+fn common_names(value: &mut serde_json::Value, family: &Family) -> std::result::Result<(), String> {
+    let Some(obj) = value.as_object_mut() else {
+        return Ok(());
+    };
+    for (own, common) in family.config_aliases {
+        if let Some(v) = obj.remove(*own) {
+            match obj.get(*common) {
+                Some(c) if *c != v => {
+                    return Err(format!("{own} ({v}) and {common} ({c}) disagree"))
+                }
+                _ => {
+                    obj.insert(common.to_string(), v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The activation `hidden_act` names (the family's default where there is none), and the name.
+fn activation(
+    raw: &RawConfig,
+    d: &super::family::ConfigDefaults,
+) -> std::result::Result<(Activation, String), String> {
+    let name = match &raw.hidden_act {
+        None => d.hidden_act.to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => return Err(format!("hidden_act {other} is not a name")),
+    };
+    let act = Activation::from_hf_name(&name).ok_or_else(|| {
+        format!(
+            "hidden_act {name:?} is not supported (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, gelu_accurate, quick_gelu, relu, relu6, silu, swish, mish, tanh, sigmoid, linear)"
+        )
+    })?;
+    Ok((act, name))
+}
+
+/// The first position id: padding_idx + 1 where positions start after the padding row
+/// (RoBERTa), else 0.
+fn position_offset(
+    raw: &RawConfig,
+    family: &Family,
+    max_positions: usize,
+) -> std::result::Result<usize, String> {
+    match family.positions {
+        Positions::FromZero | Positions::Rotary | Positions::Relative => Ok(0),
+        Positions::AfterPadding => {
+            let pad = match &raw.pad_token_id {
+                None | Some(serde_json::Value::Null) => family.defaults.pad_token_id,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|p| usize::try_from(p).ok())
+                    .ok_or_else(|| format!("pad_token_id {v} is not a token id"))?,
+            };
+            if pad.saturating_add(1) >= max_positions {
+                return Err(format!(
+                    "pad_token_id {pad} leaves no position: {} positions start after it",
+                    family.title
+                ));
+            }
+            Ok(pad + 1)
+        }
+    }
+}
+
+/// `architectures` (a list of class names; a lone string is taken as one) and `id2label` (label
+/// names are strings; a number or other value is written as JSON).
+type Labels = Option<std::collections::BTreeMap<String, String>>;
+fn heads_named(raw: &RawConfig) -> (Vec<String>, Labels) {
+    let architectures = match &raw.architectures {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let id2label = raw.id2label.as_ref().map(|m| {
+        m.iter()
+            .map(|(k, v)| {
+                let name = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                (k.clone(), name)
+            })
+            .collect()
+    });
+    (architectures, id2label)
 }
 
 /// [`ModelConfig::fed_type_ids`] for a family's [`TokenTypes`].
