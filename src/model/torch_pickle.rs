@@ -220,210 +220,237 @@ impl<'a> Machine<'a> {
     fn run(mut self) -> std::result::Result<Value, String> {
         loop {
             let op = self.u8()?;
-            match op {
-                0x80 => {
-                    // PROTO
-                    let v = self.u8()?;
-                    if v > 5 {
-                        return Err(format!("pickle protocol {v} is not supported"));
-                    }
-                }
-                0x95 => {
-                    // FRAME: a length hint only
-                    self.u64()?;
-                }
-                b'.' => return self.pop(),
-                b'(' => self.push(Value::Mark)?,
-                b'N' => self.push(Value::None)?,
-                0x88 => self.push(Value::Bool(true))?,
-                0x89 => self.push(Value::Bool(false))?,
-                b'}' => self.push(Value::Dict(Self::node(Vec::new())?))?,
-                b']' => self.push(Value::List(Self::node(Vec::new())?))?,
-                b')' => self.push(Value::Tuple(Self::node(Vec::new())?))?,
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.push(Value::Int(v as i64))?
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.push(Value::Int(v as i64))?
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.push(Value::Int(v as i64))?
-                }
-                0x8a => {
-                    // LONG1
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?;
-                    if n > 8 {
-                        return Err("an integer wider than 64 bits in the pickle".into());
-                    }
-                    let mut v: i64 = 0;
-                    for (i, &byte) in b.iter().enumerate() {
-                        v |= (byte as i64) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
-                        v -= 1i64 << (8 * n);
-                    }
-                    self.push(Value::Int(v))?
-                }
-                b'G' => {
-                    // BINFLOAT: 8 bytes, value unused
-                    self.take(8)?;
-                    self.push(Value::Opaque)?
-                }
-                b'X' => {
-                    let n = self.u32()? as usize;
-                    self.str_value(n)?
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    self.str_value(n)?
-                }
-                0x8d => {
-                    let n = self.u64()?;
-                    let n = usize::try_from(n).map_err(|_| "a string length overflows")?;
-                    self.str_value(n)?
-                }
-                b'T' | b'B' => {
-                    let n = self.u32()? as usize;
-                    self.bytes_value(n)?
-                }
-                b'U' | b'C' => {
-                    let n = self.u8()? as usize;
-                    self.bytes_value(n)?
-                }
-                0x8e => {
-                    let n = self.u64()?;
-                    let n = usize::try_from(n).map_err(|_| "a bytes length overflows")?;
-                    self.bytes_value(n)?
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.push(Value::Global(Rc::new((module, name))))?
-                }
-                0x93 => {
-                    // STACK_GLOBAL
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => {
-                            self.push(Value::Global(Rc::new((m.to_string(), n.to_string()))))?
-                        }
-                        _ => return Err("STACK_GLOBAL without two strings".into()),
-                    }
-                }
-                b'q' => {
-                    let k = self.u8()? as u32;
-                    self.memo_put(k)?
-                }
-                b'r' => {
-                    let k = self.u32()?;
-                    self.memo_put(k)?
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?
-                }
-                b'h' => {
-                    let k = self.u8()? as u32;
-                    self.memo_get(k)?
-                }
-                b'j' => {
-                    let k = self.u32()?;
-                    self.memo_get(k)?
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::Tuple(Self::node(items)?))?
-                }
-                0x85 => {
-                    let a = self.pop()?;
-                    self.push(Value::Tuple(Self::node(vec![a])?))?
-                }
-                0x86 => {
-                    let b = self.pop()?;
-                    let a = self.pop()?;
-                    self.push(Value::Tuple(Self::node(vec![a, b])?))?
-                }
-                0x87 => {
-                    let c = self.pop()?;
-                    let b = self.pop()?;
-                    let a = self.pop()?;
-                    self.push(Value::Tuple(Self::node(vec![a, b, c])?))?
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.push(Value::List(Self::node(items)?))?
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        return Err("DICT with an odd number of items".into());
-                    }
-                    self.push(Value::Dict(Self::node(items)?))?
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    self.extend_top(vec![v], false)?
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    self.extend_top(items, false)?
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    self.extend_top(vec![k, v], true)?
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        return Err("SETITEMS with an odd number of items".into());
-                    }
-                    self.extend_top(items, true)?
-                }
-                b'R' | 0x81 => {
-                    // REDUCE / NEWOBJ: never called, only recorded
-                    let args = self.pop()?;
-                    let func = self.pop()?;
-                    let v = match &func {
-                        Value::Global(g) if g.0 == "collections" && g.1 == "OrderedDict" => {
-                            Value::Dict(Self::node(Vec::new())?)
-                        }
-                        _ => Value::Call(Self::node(vec![func, args])?),
-                    };
-                    self.push(v)?
-                }
-                b'b' => {
-                    // BUILD: object state is irrelevant for tensors (e.g. _metadata on dicts)
-                    self.pop()?;
-                    self.top()?;
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.push(Value::PersId(Self::node(vec![pid])?))?
-                }
-                b'0' => {
-                    self.pop()?;
-                }
-                b'2' => {
-                    let v = self.top()?.clone();
-                    self.push(v)?
-                }
-                b'1' => {
-                    self.pop_mark()?;
-                }
-                other => {
-                    return Err(format!(
-                        "pickle opcode 0x{other:02x} at offset {} is not allowed in a weights file",
-                        self.pos - 1
-                    ))
-                }
+            if op == b'.' {
+                return self.pop();
+            }
+            if !(self.scalar_op(op)? || self.object_op(op)? || self.container_op(op)?) {
+                return Err(format!(
+                    "pickle opcode 0x{op:02x} at offset {} is not allowed in a weights file",
+                    self.pos - 1
+                ));
             }
         }
+    }
+
+    /// The opcodes of the protocol, marks and scalars (None, bools, ints, strings, bytes).
+    /// Returns whether `op` was one of them (nothing read otherwise).
+    fn scalar_op(&mut self, op: u8) -> std::result::Result<bool, String> {
+        match op {
+            0x80 => {
+                // PROTO
+                let v = self.u8()?;
+                if v > 5 {
+                    return Err(format!("pickle protocol {v} is not supported"));
+                }
+            }
+            0x95 => {
+                // FRAME: a length hint only
+                self.u64()?;
+            }
+            b'(' => self.push(Value::Mark)?,
+            b'N' => self.push(Value::None)?,
+            0x88 => self.push(Value::Bool(true))?,
+            0x89 => self.push(Value::Bool(false))?,
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.push(Value::Int(v as i64))?
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.push(Value::Int(v as i64))?
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.push(Value::Int(v as i64))?
+            }
+            0x8a => {
+                // LONG1
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                if n > 8 {
+                    return Err("an integer wider than 64 bits in the pickle".into());
+                }
+                let mut v: i64 = 0;
+                for (i, &byte) in b.iter().enumerate() {
+                    v |= (byte as i64) << (8 * i);
+                }
+                if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                self.push(Value::Int(v))?
+            }
+            b'G' => {
+                // BINFLOAT: 8 bytes, value unused
+                self.take(8)?;
+                self.push(Value::Opaque)?
+            }
+            b'X' => {
+                let n = self.u32()? as usize;
+                self.str_value(n)?
+            }
+            0x8c => {
+                let n = self.u8()? as usize;
+                self.str_value(n)?
+            }
+            0x8d => {
+                let n = self.u64()?;
+                let n = usize::try_from(n).map_err(|_| "a string length overflows")?;
+                self.str_value(n)?
+            }
+            b'T' | b'B' => {
+                let n = self.u32()? as usize;
+                self.bytes_value(n)?
+            }
+            b'U' | b'C' => {
+                let n = self.u8()? as usize;
+                self.bytes_value(n)?
+            }
+            0x8e => {
+                let n = self.u64()?;
+                let n = usize::try_from(n).map_err(|_| "a bytes length overflows")?;
+                self.bytes_value(n)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The opcodes of globals, calls (recorded, never made), persistent ids, the memo and the
+    /// stack. Returns whether `op` was one of them (nothing read otherwise).
+    fn object_op(&mut self, op: u8) -> std::result::Result<bool, String> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.push(Value::Global(Rc::new((module, name))))?
+            }
+            0x93 => {
+                // STACK_GLOBAL
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => {
+                        self.push(Value::Global(Rc::new((m.to_string(), n.to_string()))))?
+                    }
+                    _ => return Err("STACK_GLOBAL without two strings".into()),
+                }
+            }
+            b'q' => {
+                let k = self.u8()? as u32;
+                self.memo_put(k)?
+            }
+            b'r' => {
+                let k = self.u32()?;
+                self.memo_put(k)?
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memo_put(k)?
+            }
+            b'h' => {
+                let k = self.u8()? as u32;
+                self.memo_get(k)?
+            }
+            b'j' => {
+                let k = self.u32()?;
+                self.memo_get(k)?
+            }
+            b'R' | 0x81 => {
+                // REDUCE / NEWOBJ: never called, only recorded
+                let args = self.pop()?;
+                let func = self.pop()?;
+                let v = match &func {
+                    Value::Global(g) if g.0 == "collections" && g.1 == "OrderedDict" => {
+                        Value::Dict(Self::node(Vec::new())?)
+                    }
+                    _ => Value::Call(Self::node(vec![func, args])?),
+                };
+                self.push(v)?
+            }
+            b'b' => {
+                // BUILD: object state is irrelevant for tensors (e.g. _metadata on dicts)
+                self.pop()?;
+                self.top()?;
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                self.push(Value::PersId(Self::node(vec![pid])?))?
+            }
+            b'0' => {
+                self.pop()?;
+            }
+            b'2' => {
+                let v = self.top()?.clone();
+                self.push(v)?
+            }
+            b'1' => {
+                self.pop_mark()?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The opcodes that build and fill tuples, lists and dicts. Returns whether `op` was one
+    /// of them (nothing read otherwise).
+    fn container_op(&mut self, op: u8) -> std::result::Result<bool, String> {
+        match op {
+            b'}' => self.push(Value::Dict(Self::node(Vec::new())?))?,
+            b']' => self.push(Value::List(Self::node(Vec::new())?))?,
+            b')' => self.push(Value::Tuple(Self::node(Vec::new())?))?,
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push(Value::Tuple(Self::node(items)?))?
+            }
+            0x85 => {
+                let a = self.pop()?;
+                self.push(Value::Tuple(Self::node(vec![a])?))?
+            }
+            0x86 => {
+                let b = self.pop()?;
+                let a = self.pop()?;
+                self.push(Value::Tuple(Self::node(vec![a, b])?))?
+            }
+            0x87 => {
+                let c = self.pop()?;
+                let b = self.pop()?;
+                let a = self.pop()?;
+                self.push(Value::Tuple(Self::node(vec![a, b, c])?))?
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.push(Value::List(Self::node(items)?))?
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err("DICT with an odd number of items".into());
+                }
+                self.push(Value::Dict(Self::node(items)?))?
+            }
+            b'a' => {
+                let v = self.pop()?;
+                self.extend_top(vec![v], false)?
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                self.extend_top(items, false)?
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.extend_top(vec![k, v], true)?
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err("SETITEMS with an odd number of items".into());
+                }
+                self.extend_top(items, true)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
