@@ -273,6 +273,42 @@ pub fn tsne(
     }
     ctl.advance(0, STEPS);
     let perplexity = perplexity.min((n - 1) as f64 / 3.0).max(1.0);
+    let pij = affinities(data, (n, d), perplexity);
+    let mut y = pca_start(data, n, d)?;
+    let mut update = vec![[0f64; 2]; n];
+    let mut gains = vec![[1f64; 2]; n];
+    let lr = (n as f64 / 12.0 / 4.0).max(50.0);
+    for step in 0..STEPS {
+        if ctl.cancel.load(Relaxed) {
+            return Err(LensError::Cancelled("t-SNE".into()));
+        }
+        let exag = if step < EXAGGERATE { 12.0 } else { 1.0 };
+        let momentum = if step < EXAGGERATE { 0.5 } else { 0.8 };
+        let grad = gradient(&y, &pij, exag);
+        for i in 0..n {
+            for k in 0..2 {
+                let same = (grad[i][k] > 0.0) == (update[i][k] > 0.0);
+                gains[i][k] = if same {
+                    (gains[i][k] * 0.8).max(0.01)
+                } else {
+                    gains[i][k] + 0.2
+                };
+                update[i][k] = momentum * update[i][k] - lr * gains[i][k] * grad[i][k];
+                y[i][k] += update[i][k];
+            }
+        }
+        for k in 0..2 {
+            let mean = y.iter().map(|p| p[k]).sum::<f64>() / n as f64;
+            y.iter_mut().for_each(|p| p[k] -= mean);
+        }
+        ctl.advance(step + 1, STEPS);
+    }
+    Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
+}
+
+/// t-SNE's joint affinities p_ij `[n, n]`: each point's conditional affinities with the
+/// bandwidth that gives the perplexity (bisection on β), symmetrized, floored at 1e-12.
+fn affinities(data: &[f32], (n, d): (usize, usize), perplexity: f64) -> Vec<f64> {
     // squared distances
     let row = |i: usize| &data[i * d..(i + 1) * d];
     let dist: Vec<f64> = (0..n)
@@ -344,6 +380,11 @@ pub fn tsne(
             pij[i * n + j] = ((cond[i * n + j] + cond[j * n + i]) / (2.0 * n as f64)).max(1e-12);
         }
     }
+    pij
+}
+
+/// t-SNE's start: the PCA layout, each axis scaled to a standard deviation of 1e-4.
+fn pca_start(data: &[f32], n: usize, d: usize) -> Result<Vec<[f64; 2]>> {
     // start from PCA
     let init = pca(data, n, d, 2)?;
     let sd = |k: usize| {
@@ -354,7 +395,7 @@ pub fn tsne(
         v.sqrt().max(1e-12)
     };
     let (s0, s1) = (sd(0), sd(1));
-    let mut y: Vec<[f64; 2]> = (0..n)
+    let y: Vec<[f64; 2]> = (0..n)
         .map(|i| {
             [
                 init.coords[i * 2] as f64 / s0 * 1e-4,
@@ -362,66 +403,45 @@ pub fn tsne(
             ]
         })
         .collect();
-    let mut update = vec![[0f64; 2]; n];
-    let mut gains = vec![[1f64; 2]; n];
-    let lr = (n as f64 / 12.0 / 4.0).max(50.0);
-    for step in 0..STEPS {
-        if ctl.cancel.load(Relaxed) {
-            return Err(LensError::Cancelled("t-SNE".into()));
-        }
-        let exag = if step < EXAGGERATE { 12.0 } else { 1.0 };
-        let momentum = if step < EXAGGERATE { 0.5 } else { 0.8 };
-        let z: f64 = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                (0..n)
-                    .filter(|&j| j != i)
-                    .map(|j| {
-                        let dx = y[i][0] - y[j][0];
-                        let dy = y[i][1] - y[j][1];
-                        1.0 / (1.0 + dx * dx + dy * dy)
-                    })
-                    .sum::<f64>()
-            })
-            .sum::<f64>()
-            .max(1e-300);
-        let grad: Vec<[f64; 2]> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let mut g = [0f64; 2];
-                for j in 0..n {
-                    if j == i {
-                        continue;
-                    }
+    Ok(y)
+}
+
+/// The gradient of t-SNE's KL divergence at layout `y` (p_ij times `exag`).
+fn gradient(y: &[[f64; 2]], pij: &[f64], exag: f64) -> Vec<[f64; 2]> {
+    let n = y.len();
+    let z: f64 = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
                     let dx = y[i][0] - y[j][0];
                     let dy = y[i][1] - y[j][1];
-                    let num = 1.0 / (1.0 + dx * dx + dy * dy);
-                    let m = 4.0 * (exag * pij[i * n + j] - num / z) * num;
-                    g[0] += m * dx;
-                    g[1] += m * dy;
+                    1.0 / (1.0 + dx * dx + dy * dy)
+                })
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        .max(1e-300);
+    let grad: Vec<[f64; 2]> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut g = [0f64; 2];
+            for j in 0..n {
+                if j == i {
+                    continue;
                 }
-                g
-            })
-            .collect();
-        for i in 0..n {
-            for k in 0..2 {
-                let same = (grad[i][k] > 0.0) == (update[i][k] > 0.0);
-                gains[i][k] = if same {
-                    (gains[i][k] * 0.8).max(0.01)
-                } else {
-                    gains[i][k] + 0.2
-                };
-                update[i][k] = momentum * update[i][k] - lr * gains[i][k] * grad[i][k];
-                y[i][k] += update[i][k];
+                let dx = y[i][0] - y[j][0];
+                let dy = y[i][1] - y[j][1];
+                let num = 1.0 / (1.0 + dx * dx + dy * dy);
+                let m = 4.0 * (exag * pij[i * n + j] - num / z) * num;
+                g[0] += m * dx;
+                g[1] += m * dy;
             }
-        }
-        for k in 0..2 {
-            let mean = y.iter().map(|p| p[k]).sum::<f64>() / n as f64;
-            y.iter_mut().for_each(|p| p[k] -= mean);
-        }
-        ctl.advance(step + 1, STEPS);
-    }
-    Ok(y.iter().map(|p| [p[0] as f32, p[1] as f32]).collect())
+            g
+        })
+        .collect();
+    grad
 }
 
 /// t-SNE for many points (the corpus query-key view): rows `picked` of `data` (`[*, d]`), laid
