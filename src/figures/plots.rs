@@ -353,131 +353,155 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
     for (pi, p) in panels.iter().enumerate() {
         let x0 = 12.0 + pi as f32 * (left + pw + f) + left;
         let y0 = top;
-        let pts = p.series.iter().flat_map(|s| s.points.iter());
-        let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in pts {
-            if x.is_finite() && y.is_finite() {
-                xlo = xlo.min(x);
-                xhi = xhi.max(x);
-                ylo = ylo.min(y);
-                yhi = yhi.max(y);
-            }
+        line_panel(&mut fig, p, (x0, y0, pw, ph), theme);
+    }
+    let y = top + ph + bottom + f * 0.6;
+    legend_and_note(
+        &mut fig,
+        (&names, &note_lines),
+        (12.0 + left, y, legend_h),
+        theme,
+    );
+    fig
+}
+
+/// One panel of [`line_panels`] in the box at (x0, y0) of pw × ph: its extent (given, or the
+/// points' with 0 in it and headroom above), grid, ticks, labels and lines.
+fn line_panel(fig: &mut Figure, p: &Panel, (x0, y0, pw, ph): (f32, f32, f32, f32), theme: &Theme) {
+    let f = theme.font;
+    let pts = p.series.iter().flat_map(|s| s.points.iter());
+    let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        if x.is_finite() && y.is_finite() {
+            xlo = xlo.min(x);
+            xhi = xhi.max(x);
+            ylo = ylo.min(y);
+            yhi = yhi.max(y);
         }
-        if xlo > xhi {
-            (xlo, xhi, ylo, yhi) = (0.0, 1.0, 0.0, 1.0);
-        }
-        if let Some(e) = p.extent {
-            (xlo, xhi, ylo, yhi) = e;
-        }
-        ylo = ylo.min(0.0);
-        if yhi <= ylo {
-            yhi = ylo + 1.0;
-        }
-        if xhi <= xlo {
-            xhi = xlo + 1.0;
-        }
-        // headroom above the highest point: it never sits on the frame
-        let top = yhi + (yhi - ylo) * 0.06;
-        let yt = ticks(ylo, top, 5);
-        let yhi = yt.last().copied().unwrap_or(top).max(top);
-        // layers are whole numbers: no ticks between them
-        let whole = p
-            .series
-            .iter()
-            .all(|s| s.points.iter().all(|&(x, _)| x.fract() == 0.0));
-        let xt: Vec<f64> = ticks(xlo, xhi, 8)
-            .into_iter()
-            .filter(|t| !whole || t.fract() == 0.0)
-            .collect();
-        let sx = |x: f64| x0 + ((x - xlo) / (xhi - xlo)) as f32 * pw;
-        let sy = |y: f64| y0 + ph - ((y - ylo) / (yhi - ylo)) as f32 * ph;
+    }
+    if xlo > xhi {
+        (xlo, xhi, ylo, yhi) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if let Some(e) = p.extent {
+        (xlo, xhi, ylo, yhi) = e;
+    }
+    ylo = ylo.min(0.0);
+    if yhi <= ylo {
+        yhi = ylo + 1.0;
+    }
+    if xhi <= xlo {
+        xhi = xlo + 1.0;
+    }
+    // headroom above the highest point: it never sits on the frame
+    let top = yhi + (yhi - ylo) * 0.06;
+    let yt = ticks(ylo, top, 5);
+    let yhi = yt.last().copied().unwrap_or(top).max(top);
+    // layers are whole numbers: no ticks between them
+    let whole = p
+        .series
+        .iter()
+        .all(|s| s.points.iter().all(|&(x, _)| x.fract() == 0.0));
+    let xt: Vec<f64> = ticks(xlo, xhi, 8)
+        .into_iter()
+        .filter(|t| !whole || t.fract() == 0.0)
+        .collect();
+    let sx = |x: f64| x0 + ((x - xlo) / (xhi - xlo)) as f32 * pw;
+    let sy = |y: f64| y0 + ph - ((y - ylo) / (yhi - ylo)) as f32 * ph;
+    fig.text(
+        x0 + pw / 2.0,
+        y0 - f * 0.8,
+        &p.title,
+        f,
+        Anchor::Middle,
+        theme.foreground,
+    );
+    for &t in &yt {
+        let y = sy(t);
+        fig.items.push(Item::Line {
+            points: vec![(x0, y), (x0 + pw, y)],
+            color: theme.muted,
+            width: 0.5,
+            dashed: false,
+            opacity: 0.35,
+        });
         fig.text(
-            x0 + pw / 2.0,
-            y0 - f * 0.8,
-            &p.title,
-            f,
+            x0 - 5.0,
+            y + f * 0.3,
+            tick_label(t),
+            f * 0.8,
+            Anchor::End,
+            theme.foreground,
+        );
+    }
+    for &t in &xt {
+        let x = sx(t);
+        fig.line(vec![(x, y0 + ph), (x, y0 + ph + 4.0)], theme.muted, 0.8);
+        fig.text(
+            x,
+            y0 + ph + f * 1.2,
+            tick_label(t),
+            f * 0.8,
             Anchor::Middle,
             theme.foreground,
         );
-        for &t in &yt {
-            let y = sy(t);
-            fig.items.push(Item::Line {
-                points: vec![(x0, y), (x0 + pw, y)],
-                color: theme.muted,
-                width: 0.5,
-                dashed: false,
-                opacity: 0.35,
-            });
-            fig.text(
-                x0 - 5.0,
-                y + f * 0.3,
-                tick_label(t),
-                f * 0.8,
-                Anchor::End,
-                theme.foreground,
-            );
-        }
-        for &t in &xt {
-            let x = sx(t);
-            fig.line(vec![(x, y0 + ph), (x, y0 + ph + 4.0)], theme.muted, 0.8);
-            fig.text(
+    }
+    fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
+    fig.text(
+        x0 + pw / 2.0,
+        y0 + ph + f * 2.4,
+        &p.x_label,
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
+    vertical_text(
+        fig,
+        (x0 - f * 3.2, y0 + ph / 2.0),
+        p.y_label.clone(),
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
+    // in order, each dashed (what-if) line thinner than the lines under it: where the
+    // what-ifs share the model's first layers, every line still shows
+    let dashed = p.series.iter().filter(|s| s.dashed).count();
+    for (k, s) in p.series.iter().enumerate() {
+        let thin = if s.dashed {
+            let rank = k.saturating_sub(p.series.len() - dashed);
+            0.75 - 0.4 * rank as f32 / (dashed.max(2) - 1) as f32
+        } else {
+            1.0
+        };
+        let line: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
+        fig.items.push(Item::Line {
+            points: line.clone(),
+            color: s.color,
+            width: theme.line_width * thin,
+            dashed: s.dashed,
+            opacity: 1.0,
+        });
+        for (x, y) in line {
+            fig.items.push(Item::Circle {
                 x,
-                y0 + ph + f * 1.2,
-                tick_label(t),
-                f * 0.8,
-                Anchor::Middle,
-                theme.foreground,
-            );
-        }
-        fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
-        fig.text(
-            x0 + pw / 2.0,
-            y0 + ph + f * 2.4,
-            &p.x_label,
-            f * 0.9,
-            Anchor::Middle,
-            theme.muted,
-        );
-        vertical_text(
-            &mut fig,
-            (x0 - f * 3.2, y0 + ph / 2.0),
-            p.y_label.clone(),
-            f * 0.9,
-            Anchor::Middle,
-            theme.muted,
-        );
-        // in order, each dashed (what-if) line thinner than the lines under it: where the
-        // what-ifs share the model's first layers, every line still shows
-        let dashed = p.series.iter().filter(|s| s.dashed).count();
-        for (k, s) in p.series.iter().enumerate() {
-            let thin = if s.dashed {
-                let rank = k.saturating_sub(p.series.len() - dashed);
-                0.75 - 0.4 * rank as f32 / (dashed.max(2) - 1) as f32
-            } else {
-                1.0
-            };
-            let line: Vec<(f32, f32)> = s.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
-            fig.items.push(Item::Line {
-                points: line.clone(),
-                color: s.color,
-                width: theme.line_width * thin,
-                dashed: s.dashed,
+                y,
+                r: theme.line_width * 1.6 * thin,
+                fill: s.color,
                 opacity: 1.0,
             });
-            for (x, y) in line {
-                fig.items.push(Item::Circle {
-                    x,
-                    y,
-                    r: theme.line_width * 1.6 * thin,
-                    fill: s.color,
-                    opacity: 1.0,
-                });
-            }
         }
     }
-    let mut x = 12.0 + left;
-    let y = top + ph + bottom + f * 0.6;
-    for (name, color, dashed) in &names {
+}
+
+/// [`line_panels`]' legend (one entry per series name) and its note under it, from (x, y).
+fn legend_and_note(
+    fig: &mut Figure,
+    (names, note_lines): (&[(String, Rgb, bool)], &[String]),
+    (x, y, legend_h): (f32, f32, f32),
+    theme: &Theme,
+) {
+    let f = theme.font;
+    let mut x = x;
+    for (name, color, dashed) in names {
         fig.items.push(Item::Line {
             points: vec![(x, y - f * 0.3), (x + f * 2.0, y - f * 0.3)],
             color: *color,
@@ -505,7 +529,6 @@ pub fn line_panels(title: &str, panels: &[Panel], note: &str, theme: &Theme) -> 
             theme.muted,
         );
     }
-    fig
 }
 
 /// Greedy word wrap to about `width` characters.
