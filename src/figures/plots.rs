@@ -589,6 +589,90 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
     let sx = |x: f32| x0 + (x - xlo) / (xhi - xlo) * pw;
     let sy = |y: f32| y0 + ph - (y - ylo) / (yhi - ylo) * ph;
     fig.frame(x0, y0, pw, ph, theme.muted, 0.8);
+    scatter_axes(&mut fig, (x0, y0, pw, ph), (xlo, xhi, ylo, yhi), theme);
+    for path in spec.paths {
+        let pts: Vec<(f32, f32)> = path
+            .iter()
+            .filter_map(|&i| spec.points.get(i))
+            .map(|&(x, y)| (sx(x), sy(y)))
+            .collect();
+        let color = path
+            .first()
+            .and_then(|&i| spec.colors.get(i))
+            .copied()
+            .unwrap_or(theme.muted);
+        fig.items.push(Item::Line {
+            points: pts,
+            color,
+            width: theme.line_width * 0.7,
+            dashed: false,
+            opacity: 0.55,
+        });
+    }
+    let r = theme.line_width * 2.0;
+    let screen: Vec<(f32, f32)> = spec.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
+    for (i, &(x, y)) in screen.iter().enumerate() {
+        // a ring in the text colour under each point: dark points stay visible on a dark
+        // background (and light ones on a light one)
+        fig.items.push(Item::Circle {
+            x,
+            y,
+            r: r + 1.0,
+            fill: theme.foreground,
+            opacity: 0.45,
+        });
+        fig.items.push(Item::Circle {
+            x,
+            y,
+            r,
+            fill: spec.colors.get(i).copied().unwrap_or(theme.foreground),
+            opacity: 0.95,
+        });
+    }
+    scatter_labels(&mut fig, spec, &screen, r, theme);
+    fig.text(
+        x0 + pw / 2.0,
+        y0 + ph + f * 2.4,
+        spec.axis_names.0,
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
+    vertical_text(
+        &mut fig,
+        (x0 - f * 3.6, y0 + ph / 2.0),
+        spec.axis_names.1,
+        f * 0.9,
+        Anchor::Middle,
+        theme.muted,
+    );
+    let mut x = x0;
+    let y = y0 + ph + f * 4.2;
+    for (name, color) in spec.legend {
+        fig.items.push(Item::Circle {
+            x: x + 5.0,
+            y: y - f * 0.3,
+            r: theme.line_width * 2.0,
+            fill: *color,
+            opacity: 1.0,
+        });
+        fig.text(x + 12.0, y, name, f * 0.8, Anchor::Start, theme.foreground);
+        x += 24.0 + text_width(name, f * 0.8);
+    }
+    fig
+}
+
+/// A scatter's tick numbers on both axes and its dashed zero lines, for the data extent
+/// (xlo, xhi, ylo, yhi) in the box (x0, y0, pw, ph).
+fn scatter_axes(
+    fig: &mut Figure,
+    (x0, y0, pw, ph): (f32, f32, f32, f32),
+    (xlo, xhi, ylo, yhi): (f32, f32, f32, f32),
+    theme: &Theme,
+) {
+    let f = theme.font;
+    let sx = |x: f32| x0 + (x - xlo) / (xhi - xlo) * pw;
+    let sy = |y: f32| y0 + ph - (y - ylo) / (yhi - ylo) * ph;
     // tick numbers on both axes
     for t in ticks(f64::from(xlo), f64::from(xhi), 6) {
         let x = sx(t as f32);
@@ -636,45 +720,18 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
             opacity: 0.5,
         });
     }
-    for path in spec.paths {
-        let pts: Vec<(f32, f32)> = path
-            .iter()
-            .filter_map(|&i| spec.points.get(i))
-            .map(|&(x, y)| (sx(x), sy(y)))
-            .collect();
-        let color = path
-            .first()
-            .and_then(|&i| spec.colors.get(i))
-            .copied()
-            .unwrap_or(theme.muted);
-        fig.items.push(Item::Line {
-            points: pts,
-            color,
-            width: theme.line_width * 0.7,
-            dashed: false,
-            opacity: 0.55,
-        });
-    }
-    let r = theme.line_width * 2.0;
-    let screen: Vec<(f32, f32)> = spec.points.iter().map(|&(x, y)| (sx(x), sy(y))).collect();
-    for (i, &(x, y)) in screen.iter().enumerate() {
-        // a ring in the text colour under each point: dark points stay visible on a dark
-        // background (and light ones on a light one)
-        fig.items.push(Item::Circle {
-            x,
-            y,
-            r: r + 1.0,
-            fill: theme.foreground,
-            opacity: 0.45,
-        });
-        fig.items.push(Item::Circle {
-            x,
-            y,
-            r,
-            fill: spec.colors.get(i).copied().unwrap_or(theme.foreground),
-            opacity: 0.95,
-        });
-    }
+}
+
+/// A scatter's labels beside their points (at `screen`, of radius `r`), not on them or on
+/// each other; a label pushed away from a crowded point keeps a thin line to it.
+fn scatter_labels(
+    fig: &mut Figure,
+    spec: &ScatterSpec<'_>,
+    screen: &[(f32, f32)],
+    r: f32,
+    theme: &Theme,
+) {
+    let f = theme.font;
     // labels beside their points, not on them or on each other
     let size = f * 0.75;
     let wanted: Vec<(usize, f32)> = spec
@@ -684,7 +741,7 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
         .filter(|(i, l)| !l.is_empty() && *i < screen.len())
         .map(|(i, l)| (i, text_width(l, size)))
         .collect();
-    let at = super::labels::place(&screen, &wanted, size, r);
+    let at = super::labels::place(screen, &wanted, size, r);
     for (&(i, w), &(lx, ly)) in wanted.iter().zip(&at) {
         // a label pushed away from a crowded point keeps a thin line to it
         if let Some(end) = super::labels::leader(screen[i], (lx, ly), (w, size), r) {
@@ -705,36 +762,6 @@ pub fn scatter(spec: &ScatterSpec<'_>, theme: &Theme) -> Figure {
             theme.foreground,
         );
     }
-    fig.text(
-        x0 + pw / 2.0,
-        y0 + ph + f * 2.4,
-        spec.axis_names.0,
-        f * 0.9,
-        Anchor::Middle,
-        theme.muted,
-    );
-    vertical_text(
-        &mut fig,
-        (x0 - f * 3.6, y0 + ph / 2.0),
-        spec.axis_names.1,
-        f * 0.9,
-        Anchor::Middle,
-        theme.muted,
-    );
-    let mut x = x0;
-    let y = y0 + ph + f * 4.2;
-    for (name, color) in spec.legend {
-        fig.items.push(Item::Circle {
-            x: x + 5.0,
-            y: y - f * 0.3,
-            r: theme.line_width * 2.0,
-            fill: *color,
-            opacity: 1.0,
-        });
-        fig.text(x + 12.0, y, name, f * 0.8, Anchor::Start, theme.foreground);
-        x += 24.0 + text_width(name, f * 0.8);
-    }
-    fig
 }
 
 /// The layer lens: for each depth, the top predictions with their probabilities as bars.
