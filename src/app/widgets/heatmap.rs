@@ -164,27 +164,7 @@ pub fn show(
     let (rows, cols) = (data.matrix.rows as f32, data.matrix.cols as f32);
     let n = rows.max(cols);
 
-    // zoom about the pointer, pan by dragging
-    if resp.hovered() {
-        let (scroll, zoom_delta) = ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta()));
-        let factor = zoom_delta * (scroll.y / 200.0).exp();
-        if (factor - 1.0).abs() > 1e-4 {
-            if let Some(p) = resp.hover_pos() {
-                let cell = side * zp.zoom / n;
-                let at = zp.origin + (p - plot.min) / cell;
-                zp.zoom = (zp.zoom * factor).clamp(1.0, (n / 4.0).max(1.0));
-                let cell2 = side * zp.zoom / n;
-                zp.origin = at - (p - plot.min) / cell2;
-            }
-        }
-    }
-    if resp.dragged() {
-        let cell = side * zp.zoom / n;
-        zp.origin -= resp.drag_delta() / cell;
-    }
-    if resp.double_clicked() {
-        *zp = ZoomPan::default();
-    }
+    zoom_and_pan(ui, &resp, zp, (plot, side, n));
     let visible = n / zp.zoom;
     zp.origin.x = zp.origin.x.clamp(0.0, (n - visible).max(0.0));
     zp.origin.y = zp.origin.y.clamp(0.0, (n - visible).max(0.0));
@@ -200,7 +180,6 @@ pub fn show(
         Color32::WHITE,
     );
 
-    let text_color = ui.visuals().text_color();
     let hovered = resp.hover_pos().and_then(|p| {
         let c = ((p.x - content.left()) / cell).floor();
         let r = ((p.y - content.top()) / cell).floor();
@@ -215,69 +194,14 @@ pub fn show(
             })
     });
 
-    // axis labels: queries on the left, keys on top (rotated)
-    if let Some(size) = label_font(cell) {
-        let font = FontId::proportional(size);
-        let left = ui.painter_at(Rect::from_min_max(
-            Pos2::new(avail.left(), plot.top()),
-            Pos2::new(plot.left() - 2.0, plot.bottom()),
-        ));
-        let top = ui.painter_at(Rect::from_min_max(
-            Pos2::new(plot.left(), avail.top()),
-            Pos2::new(plot.right(), plot.top() - 2.0),
-        ));
-        let first_r = (zp.origin.y.floor() as usize).min(data.matrix.rows);
-        let last_r = ((zp.origin.y + visible).ceil() as usize).min(data.matrix.rows);
-        for (r, label) in data.matrix.row_labels[first_r..last_r].iter().enumerate() {
-            let r = r + first_r;
-            let y = content.top() + (r as f32 + 0.5) * cell;
-            let strong = hovered.as_ref().is_some_and(|h| h.row == r);
-            let color = if strong {
-                ui.visuals().strong_text_color()
-            } else {
-                text_color
-            };
-            left.text(
-                Pos2::new(plot.left() - 4.0, y),
-                Align2::RIGHT_CENTER,
-                label,
-                font.clone(),
-                color,
-            );
-        }
-        let first_c = (zp.origin.x.floor() as usize).min(data.matrix.cols);
-        let last_c = ((zp.origin.x + visible).ceil() as usize).min(data.matrix.cols);
-        for (c, label) in data.matrix.col_labels[first_c..last_c].iter().enumerate() {
-            let c = c + first_c;
-            let x = content.left() + (c as f32 + 0.5) * cell;
-            let strong = hovered.as_ref().is_some_and(|h| h.col == c);
-            let color = if strong {
-                ui.visuals().strong_text_color()
-            } else {
-                text_color
-            };
-            let galley = ui
-                .painter()
-                .layout_no_wrap(label.clone(), font.clone(), color);
-            let h = galley.size().y;
-            top.add(
-                TextShape::new(Pos2::new(x - h / 2.0, plot.top() - 4.0), galley, color)
-                    .with_angle(-std::f32::consts::FRAC_PI_2),
-            );
-        }
-    } else {
-        ui.painter().text(
-            Pos2::new(plot.left(), plot.top() - 4.0),
-            Align2::LEFT_BOTTOM,
-            format!(
-                "{} × {} — scroll to zoom in for token labels",
-                data.matrix.rows, data.matrix.cols
-            ),
-            crate::app::widgets::font(ui, 11.0),
-            ui.visuals().weak_text_color(),
-        );
-    }
-
+    let at = Placed {
+        avail,
+        plot,
+        content,
+        cell,
+        visible,
+    };
+    axis_labels(ui, data, &at, zp, hovered.as_ref());
     if let Some(h) = &hovered {
         let cellrect = Rect::from_min_size(
             content.min + Vec2::new(h.col as f32, h.row as f32) * cell,
@@ -306,6 +230,127 @@ pub fn show(
         resp.on_hover_text_at_pointer(text);
     }
     (tooltip, plot)
+}
+
+/// Zooms about the pointer (scroll or pinch), pans by dragging, resets on a double click;
+/// `side` is the plot's size and `n` the matrix's larger dimension.
+fn zoom_and_pan(
+    ui: &egui::Ui,
+    resp: &egui::Response,
+    zp: &mut ZoomPan,
+    (plot, side, n): (Rect, f32, f32),
+) {
+    if resp.hovered() {
+        let (scroll, zoom_delta) = ui.input(|i| (i.smooth_scroll_delta, i.zoom_delta()));
+        let factor = zoom_delta * (scroll.y / 200.0).exp();
+        if (factor - 1.0).abs() > 1e-4 {
+            if let Some(p) = resp.hover_pos() {
+                let cell = side * zp.zoom / n;
+                let at = zp.origin + (p - plot.min) / cell;
+                zp.zoom = (zp.zoom * factor).clamp(1.0, (n / 4.0).max(1.0));
+                let cell2 = side * zp.zoom / n;
+                zp.origin = at - (p - plot.min) / cell2;
+            }
+        }
+    }
+    if resp.dragged() {
+        let cell = side * zp.zoom / n;
+        zp.origin -= resp.drag_delta() / cell;
+    }
+    if resp.double_clicked() {
+        *zp = ZoomPan::default();
+    }
+}
+
+/// Where a heatmap is on screen: the space given, the plot, the whole matrix at this zoom, a
+/// cell's size and how many cells the plot shows.
+#[derive(Clone, Copy)]
+struct Placed {
+    avail: Rect,
+    plot: Rect,
+    content: Rect,
+    cell: f32,
+    visible: f32,
+}
+
+/// The axis labels, queries on the left and keys on top (rotated), the hovered row's and
+/// column's in strong colour; where cells are too small to label, a note to zoom in.
+fn axis_labels(
+    ui: &egui::Ui,
+    data: &MapData,
+    at: &Placed,
+    zp: &ZoomPan,
+    hovered: Option<&Hovered>,
+) {
+    let Placed {
+        avail,
+        plot,
+        content,
+        cell,
+        visible,
+    } = *at;
+    let text_color = ui.visuals().text_color();
+    if let Some(size) = label_font(cell) {
+        let font = FontId::proportional(size);
+        let left = ui.painter_at(Rect::from_min_max(
+            Pos2::new(avail.left(), plot.top()),
+            Pos2::new(plot.left() - 2.0, plot.bottom()),
+        ));
+        let top = ui.painter_at(Rect::from_min_max(
+            Pos2::new(plot.left(), avail.top()),
+            Pos2::new(plot.right(), plot.top() - 2.0),
+        ));
+        let first_r = (zp.origin.y.floor() as usize).min(data.matrix.rows);
+        let last_r = ((zp.origin.y + visible).ceil() as usize).min(data.matrix.rows);
+        for (r, label) in data.matrix.row_labels[first_r..last_r].iter().enumerate() {
+            let r = r + first_r;
+            let y = content.top() + (r as f32 + 0.5) * cell;
+            let strong = hovered.is_some_and(|h| h.row == r);
+            let color = if strong {
+                ui.visuals().strong_text_color()
+            } else {
+                text_color
+            };
+            left.text(
+                Pos2::new(plot.left() - 4.0, y),
+                Align2::RIGHT_CENTER,
+                label,
+                font.clone(),
+                color,
+            );
+        }
+        let first_c = (zp.origin.x.floor() as usize).min(data.matrix.cols);
+        let last_c = ((zp.origin.x + visible).ceil() as usize).min(data.matrix.cols);
+        for (c, label) in data.matrix.col_labels[first_c..last_c].iter().enumerate() {
+            let c = c + first_c;
+            let x = content.left() + (c as f32 + 0.5) * cell;
+            let strong = hovered.is_some_and(|h| h.col == c);
+            let color = if strong {
+                ui.visuals().strong_text_color()
+            } else {
+                text_color
+            };
+            let galley = ui
+                .painter()
+                .layout_no_wrap(label.clone(), font.clone(), color);
+            let h = galley.size().y;
+            top.add(
+                TextShape::new(Pos2::new(x - h / 2.0, plot.top() - 4.0), galley, color)
+                    .with_angle(-std::f32::consts::FRAC_PI_2),
+            );
+        }
+    } else {
+        ui.painter().text(
+            Pos2::new(plot.left(), plot.top() - 4.0),
+            Align2::LEFT_BOTTOM,
+            format!(
+                "{} × {} — scroll to zoom in for token labels",
+                data.matrix.rows, data.matrix.cols
+            ),
+            crate::app::widgets::font(ui, 11.0),
+            ui.visuals().weak_text_color(),
+        );
+    }
 }
 
 /// The tooltip of a hovered cell: query and key tokens with their trace positions, and the value.

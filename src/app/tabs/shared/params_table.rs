@@ -106,6 +106,17 @@ impl SharedTab {
                     }
                 });
         }
+        self.more_models(ui, cx);
+        self.calculator(ui);
+        ui.horizontal(|ui| {
+            ui.weak("Save the accounting and the paper's tables:");
+            export_button(self, ui, cx, "params");
+        });
+    }
+
+    /// More models counted beside the loaded ones: the field, the failures (named once in the
+    /// status bar and beside their chips) and the chips that leave a model out.
+    fn more_models(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
         ui.horizontal_wrapped(|ui| {
             let label = ui.label("Count more models (a folder, hub:ID or built-in name):");
             let edit = egui::TextEdit::singleline(&mut self.more_text).desired_width(220.0);
@@ -154,6 +165,11 @@ impl SharedTab {
         if let Some(i) = remove {
             self.settings.parameters.more.remove(i);
         }
+    }
+
+    /// The calculator of the paper's Tables 1, 3 and 4: sizes in, the counts out, each table
+    /// row ready to use.
+    fn calculator(&mut self, ui: &mut egui::Ui) {
         egui::CollapsingHeader::new("Calculator: the paper's Tables 1, 3 and 4")
             .default_open(false)
             .show(ui, |ui| {
@@ -244,10 +260,6 @@ impl SharedTab {
                     });
                 ui.weak(params::PAPER_NOTE);
             });
-        ui.horizontal(|ui| {
-            ui.weak("Save the accounting and the paper's tables:");
-            export_button(self, ui, cx, "params");
-        });
     }
 }
 
