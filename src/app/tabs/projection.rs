@@ -236,19 +236,11 @@ impl ProjectionTab {
         if self.zoom <= 0.0 {
             self.zoom = 1.0;
         }
-        let (yaw, pitch) = if three { self.rotation } else { (0.0, 0.0) };
-        let (cy, sy, cp, sp) = (yaw.cos(), yaw.sin(), pitch.cos(), pitch.sin());
+        let turn = Turn::new(if three { self.rotation } else { (0.0, 0.0) });
         let view: Vec<(f32, f32, f32)> = p
             .points
             .iter()
-            .map(|q| {
-                let (x, y, z) = (q[0], q[1], if three { q[2] } else { 0.0 });
-                let x1 = cy * x + sy * z;
-                let z1 = -sy * x + cy * z;
-                let y1 = cp * y - sp * z1;
-                let z2 = sp * y + cp * z1;
-                (x1, y1, z2)
-            })
+            .map(|q| turn.apply((q[0], q[1], if three { q[2] } else { 0.0 })))
             .collect();
         let r = view
             .iter()
@@ -258,29 +250,7 @@ impl ProjectionTab {
         let plot = rect.shrink(24.0);
         self.plot_rect = Some(plot);
         let fit = plot.width().min(plot.height()) / (2.0 * r);
-        // zoom about the pointer (the point under it stays put), pan by dragging
-        if let Some(at) = resp.hover_pos() {
-            let (pinch, scroll) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y));
-            let factor = pinch * (scroll / 200.0).exp();
-            if (factor - 1.0).abs() > 1e-4 {
-                let new_zoom = (self.zoom * factor).clamp(1.0, 200.0);
-                let s0 = fit * self.zoom;
-                let under =
-                    self.pan + Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s0;
-                let s1 = fit * new_zoom;
-                self.pan = under - Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s1;
-                self.zoom = new_zoom;
-            }
-        }
-        let panning = if three {
-            resp.dragged_by(egui::PointerButton::Secondary)
-        } else {
-            resp.dragged()
-        };
-        if panning {
-            let d = resp.drag_delta() / (fit * self.zoom);
-            self.pan -= Vec2::new(d.x, -d.y);
-        }
+        self.zoom_and_pan(ui, &resp, (plot, fit), three);
         let scale = fit * self.zoom;
         let pan = self.pan;
         let to_screen = |v: (f32, f32, f32)| {
@@ -317,24 +287,7 @@ impl ProjectionTab {
         let mut nearest: Option<(usize, f32)> = None;
         let last = *p.states.last().unwrap_or(&0);
         if three {
-            // the three principal axes through the origin, turned with the cloud
-            let origin = to_screen((0.0, 0.0, 0.0));
-            for (k, name) in ["PC1", "PC2", "PC3"].iter().enumerate() {
-                let mut a = [0.0f32; 3];
-                a[k] = r * 0.7;
-                let x1 = cy * a[0] + sy * a[2];
-                let z1 = -sy * a[0] + cy * a[2];
-                let end = to_screen((x1, cp * a[1] - sp * z1, 0.0));
-                let c = vis.weak_text_color();
-                inside.line_segment([origin, end], Stroke::new(1.0, c));
-                inside.text(
-                    end,
-                    egui::Align2::CENTER_CENTER,
-                    *name,
-                    crate::app::widgets::font(ui, 11.0),
-                    c,
-                );
-            }
+            pc_axes(ui, &inside, |v| to_screen(turn.apply(v)), r);
         }
         let mut dots: Vec<(f32, f32)> = Vec::with_capacity(order.len());
         let mut wanted: Vec<(usize, f32)> = Vec::new();
@@ -389,24 +342,46 @@ impl ProjectionTab {
         if let Some(text) = &self.hover {
             resp.on_hover_text(text.clone());
         }
-        let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
         painter.text(
             Pos2::new(plot.center().x, rect.bottom() - 4.0),
             egui::Align2::CENTER_BOTTOM,
-            if three {
-                "drag to rotate, scroll to zoom, right-drag to pan, double-click to reset".to_string()
-            } else if p.explained.is_empty() {
-                "t-SNE 1 across, t-SNE 2 up; scroll to zoom, drag to pan".to_string()
-            } else {
-                format!(
-                    "PC1 ({:.1}%) across, PC2 ({:.1}%) up; scroll to zoom, drag to pan, double-click to reset",
-                    ex(0),
-                    ex(1)
-                )
-            },
+            caption(p, three),
             crate::app::widgets::font(ui, 11.0),
             vis.weak_text_color(),
         );
+    }
+
+    /// Zooms about the pointer (the point under it stays put) and pans by dragging (in 3-D by
+    /// the secondary button: the primary one turns the cloud); `fit` is the zoom-1 scale.
+    fn zoom_and_pan(
+        &mut self,
+        ui: &egui::Ui,
+        resp: &egui::Response,
+        (plot, fit): (egui::Rect, f32),
+        three: bool,
+    ) {
+        if let Some(at) = resp.hover_pos() {
+            let (pinch, scroll) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y));
+            let factor = pinch * (scroll / 200.0).exp();
+            if (factor - 1.0).abs() > 1e-4 {
+                let new_zoom = (self.zoom * factor).clamp(1.0, 200.0);
+                let s0 = fit * self.zoom;
+                let under =
+                    self.pan + Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s0;
+                let s1 = fit * new_zoom;
+                self.pan = under - Vec2::new(at.x - plot.center().x, plot.center().y - at.y) / s1;
+                self.zoom = new_zoom;
+            }
+        }
+        let panning = if three {
+            resp.dragged_by(egui::PointerButton::Secondary)
+        } else {
+            resp.dragged()
+        };
+        if panning {
+            let d = resp.drag_delta() / (fit * self.zoom);
+            self.pan -= Vec2::new(d.x, -d.y);
+        }
     }
 
     fn vocabulary(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
@@ -608,4 +583,73 @@ fn vocab_plot(ui: &mut egui::Ui, a: &VocabAnswer) {
                 );
             }
         });
+}
+
+/// The 3-D view's turn: yaw about the vertical axis, then pitch about the horizontal one.
+#[derive(Clone, Copy)]
+struct Turn {
+    cy: f32,
+    sy: f32,
+    cp: f32,
+    sp: f32,
+}
+
+impl Turn {
+    fn new((yaw, pitch): (f32, f32)) -> Self {
+        Turn {
+            cy: yaw.cos(),
+            sy: yaw.sin(),
+            cp: pitch.cos(),
+            sp: pitch.sin(),
+        }
+    }
+
+    /// (x, y, z) turned: x and y on screen, z the depth (far points are drawn first).
+    fn apply(self, (x, y, z): (f32, f32, f32)) -> (f32, f32, f32) {
+        let x1 = self.cy * x + self.sy * z;
+        let z1 = -self.sy * x + self.cy * z;
+        let y1 = self.cp * y - self.sp * z1;
+        let z2 = self.sp * y + self.cp * z1;
+        (x1, y1, z2)
+    }
+}
+
+/// The three principal axes through the origin, `r` · 0.7 long, turned with the cloud.
+fn pc_axes(
+    ui: &egui::Ui,
+    inside: &egui::Painter,
+    to_screen: impl Fn((f32, f32, f32)) -> Pos2,
+    r: f32,
+) {
+    let origin = to_screen((0.0, 0.0, 0.0));
+    let c = ui.visuals().weak_text_color();
+    for (k, name) in ["PC1", "PC2", "PC3"].iter().enumerate() {
+        let mut a = [0.0f32; 3];
+        a[k] = r * 0.7;
+        let end = to_screen((a[0], a[1], a[2]));
+        inside.line_segment([origin, end], Stroke::new(1.0, c));
+        inside.text(
+            end,
+            egui::Align2::CENTER_CENTER,
+            *name,
+            crate::app::widgets::font(ui, 11.0),
+            c,
+        );
+    }
+}
+
+/// What the scatter's axes are, and how to move it.
+fn caption(p: &Projection, three: bool) -> String {
+    let ex = |i: usize| p.explained.get(i).copied().unwrap_or(0.0) * 100.0;
+    if three {
+        "drag to rotate, scroll to zoom, right-drag to pan, double-click to reset".to_string()
+    } else if p.explained.is_empty() {
+        "t-SNE 1 across, t-SNE 2 up; scroll to zoom, drag to pan".to_string()
+    } else {
+        format!(
+            "PC1 ({:.1}%) across, PC2 ({:.1}%) up; scroll to zoom, drag to pan, double-click to reset",
+            ex(0),
+            ex(1)
+        )
+    }
 }
