@@ -68,66 +68,8 @@ impl Walk {
                 format!("“{tok}” is id {}", self.ids[p]),
                 format!("{n} tokens, a vocabulary of {}", self.vocab),
             ),
-            Step::WordEmbedding => {
-                let text = if self.factorized {
-                    format!(
-                        "The id picks one row of the word-embedding table. {}'s rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
-                        self.title,
-                        self.vocab,
-                        count(self.vocab * e),
-                        count(e * h),
-                        count(self.vocab * h)
-                    )
-                } else {
-                    format!(
-                        "The id picks one row of the word-embedding table, V×H = {}×{h} = {} numbers: each row is as wide as the hidden state.",
-                        self.vocab,
-                        count(self.vocab * h)
-                    )
-                };
-                (
-                    text,
-                    format!("word = W_word[{}]", self.ids[p]),
-                    format!("table {}×{e}, one row of {e}", self.vocab),
-                )
-            }
-            Step::Sum => {
-                use crate::model::family::TokenTypes;
-                let row = self.position_ids.get(p).copied().unwrap_or(p as u32);
-                let position = if self.positions_after_padding {
-                    format!(
-                        "the row of position {p} is added (row {row} of the table: {}'s positions start after the padding index)",
-                        self.title
-                    )
-                } else {
-                    format!("the row of position {p} is added")
-                };
-                let (types, formula, rows) = match self.token_types {
-                    TokenTypes::Fed => (
-                        format!(", and the row of segment {}", self.type_ids[p]),
-                        "e = word + position + type",
-                        3,
-                    ),
-                    TokenTypes::Zero => (
-                        format!(
-                            ", and the token-type table's row 0: {} is fed no segments, so every token gets the same row",
-                            self.title
-                        ),
-                        "e = word + position + type[0]",
-                        3,
-                    ),
-                    TokenTypes::Absent => (
-                        format!(", and nothing for the segment: {} has no token-type table", self.title),
-                        "e = word + position",
-                        2,
-                    ),
-                };
-                (
-                    format!("Attention by itself does not know word order, so {position}{types}."),
-                    formula.into(),
-                    format!("{rows} rows of {e} added: {e}"),
-                )
-            }
+            Step::WordEmbedding => self.word_embedding_text(),
+            Step::Sum => self.sum_text(),
             Step::LayerNorm => (
                 "LayerNorm rescales the sum to mean 0 and variance 1, then applies its learned scale and shift.".into(),
                 "LN(e) = γ · (e − mean(e)) / √(var(e) + ε) + β,  elementwise".into(),
@@ -162,28 +104,7 @@ impl Walk {
                     format!("{d} · {d} gives 1, for each of the {n} keys"),
                 )
             }
-            Step::Softmax => {
-                let (k, a) = best(&self.alpha);
-                let what_if = if (t - 1.0).abs() < 1e-6 {
-                    "Move the temperature to see what a sharper (T < 1) or flatter (T > 1) softmax would do.".to_string()
-                } else {
-                    let (kt, at) = best(&self.alpha_at(t));
-                    format!(
-                        "What-if at T = {t}: the largest weight would be {} on “{}” (the model uses T = 1).",
-                        num(at),
-                        self.tokens[kt]
-                    )
-                };
-                (
-                    format!(
-                        "The softmax turns the scores into weights that are positive and sum to 1: the attention “{tok}” pays. The largest, {}, goes to “{}”. {what_if}",
-                        num(a),
-                        self.tokens[k]
-                    ),
-                    "α_j(T) = exp(s_j / T) / Σ_k exp(s_k / T),  T = 1 is the model".into(),
-                    format!("{n} scores, {n} weights"),
-                )
-            }
+            Step::Softmax => self.softmax_text(t),
             Step::Context => (
                 format!(
                     "The head's output is the weighted average of the values: each value scaled by its weight, then summed. The {} heads' outputs, side by side, make the context of {h} numbers.",
@@ -197,23 +118,7 @@ impl Walk {
                 "a = LN(x + context · W_O + b_O)".into(),
                 format!("{h} · ({h}×{h}) + {h} gives {h}"),
             ),
-            Step::FeedForward => {
-                let top = self.top_units(3);
-                let units: Vec<String> = top
-                    .iter()
-                    .map(|(u, v)| format!("unit {u} ({})", num(*v)))
-                    .collect();
-                (
-                    format!(
-                        "Each token then goes alone through a two-layer feed-forward network, {} units wide with {}. The most active units here: {}.",
-                        self.inter,
-                        self.activation,
-                        units.join(", ")
-                    ),
-                    format!("f = {}(a · W₁ + b₁)", self.activation),
-                    format!("{h} · ({h}×{}) gives {}", self.inter, self.inter),
-                )
-            }
+            Step::FeedForward => self.feed_forward_text(),
             Step::Output => (
                 format!(
                     "The second feed-forward layer brings it back to {h}, the residual is added again and LayerNorm gives the layer's output: the next layer's input."
@@ -221,48 +126,182 @@ impl Walk {
                 "y = LN(a + f · W₂ + b₂)".into(),
                 format!("{} · ({}×{h}) + {h} gives {h}", self.inter, self.inter),
             ),
-            Step::Sharing => {
-                let maps = self.sharing.stored_of_map.len();
-                let stored = self.sharing.stored_layers;
-                let mut text = if self.shared_layers {
-                    format!(
-                        "The next layer runs the same computation with the same matrices: ALBERT stores {stored} set(s) of layer weights and applies them at all {maps} depths, so depth adds no parameters; only the input changes from layer to layer. The thumbnails are head {head}'s query weights of each stored set."
-                    )
-                } else {
-                    format!(
-                        "The next layer has weights of its own: {} stores a set for each of its {maps} layers, so depth costs parameters. The thumbnails are head {head}'s query weights of each layer.",
-                        self.title
-                    )
-                };
-                if let Some(c) = &self.compare {
-                    text.push_str(&format!(
-                        " Below, {}: {} depths, {} stored set(s).",
-                        c.model,
-                        c.stored_of_map.len(),
-                        c.stored_layers
-                    ));
-                }
-                (
-                    text,
-                    "x_(j+1) = Layer_stored(j)(x_j)".into(),
-                    format!("{maps} applications of {stored} stored layer(s)"),
-                )
-            }
+            Step::Sharing => self.sharing_text(head),
             Step::Prediction if self.task.is_some() => self.task_prediction(tok, h),
-            Step::Prediction => {
-                let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
-                (
-                    format!(
-                        "After the last layer, the masked-LM head turns the hidden state at “{tok}” into a distribution over the vocabulary. Its top guess is “{first}” ({:.1}%).",
-                        p1 * 100.0
-                    ),
-                    "p = softmax(LN(act(y·W + b)) · W_word^T + b_vocab)".into(),
-                    format!("{h} in, {} probabilities out", self.vocab),
-                )
-            }
+            Step::Prediction => self.mlm_text(tok, h),
         };
-        let title = match step {
-            _ if modern.is_some() => modern.map(|m| m.0).unwrap_or_default(),
+        let title = self.step_title(step, modern.map(|m| m.0), (&layer, head));
+        StepText {
+            title,
+            paragraph: text,
+            formula,
+            shapes,
+        }
+    }
+
+    /// The word-embedding step: one row of the table, factorized or V×H.
+    fn word_embedding_text(&self) -> (String, String, String) {
+        let (p, e, h) = (self.sel.pos, self.e, self.h);
+        let text = if self.factorized {
+            format!(
+                "The id picks one row of the word-embedding table. {}'s rows are only E = {e} wide: the table is V×E = {}×{e} = {} numbers, plus an E×H projection ({}), where a V×H table would need {}. That is the factorized embedding.",
+                self.title,
+                self.vocab,
+                count(self.vocab * e),
+                count(e * h),
+                count(self.vocab * h)
+            )
+        } else {
+            format!(
+                "The id picks one row of the word-embedding table, V×H = {}×{h} = {} numbers: each row is as wide as the hidden state.",
+                self.vocab,
+                count(self.vocab * h)
+            )
+        };
+        (
+            text,
+            format!("word = W_word[{}]", self.ids[p]),
+            format!("table {}×{e}, one row of {e}", self.vocab),
+        )
+    }
+
+    /// The position (and segment) rows added to the word row, as the family does.
+    fn sum_text(&self) -> (String, String, String) {
+        let (p, e) = (self.sel.pos, self.e);
+        use crate::model::family::TokenTypes;
+        let row = self.position_ids.get(p).copied().unwrap_or(p as u32);
+        let position = if self.positions_after_padding {
+            format!(
+                "the row of position {p} is added (row {row} of the table: {}'s positions start after the padding index)",
+                self.title
+            )
+        } else {
+            format!("the row of position {p} is added")
+        };
+        let (types, formula, rows) = match self.token_types {
+            TokenTypes::Fed => (
+                format!(", and the row of segment {}", self.type_ids[p]),
+                "e = word + position + type",
+                3,
+            ),
+            TokenTypes::Zero => (
+                format!(
+                    ", and the token-type table's row 0: {} is fed no segments, so every token gets the same row",
+                    self.title
+                ),
+                "e = word + position + type[0]",
+                3,
+            ),
+            TokenTypes::Absent => (
+                format!(", and nothing for the segment: {} has no token-type table", self.title),
+                "e = word + position",
+                2,
+            ),
+        };
+        (
+            format!("Attention by itself does not know word order, so {position}{types}."),
+            formula.into(),
+            format!("{rows} rows of {e} added: {e}"),
+        )
+    }
+
+    /// The softmax: the largest weight, and the temperature what-if at `t`.
+    fn softmax_text(&self, t: f32) -> (String, String, String) {
+        let n = self.n();
+        let tok = self.query_token();
+        let (k, a) = best(&self.alpha);
+        let what_if = if (t - 1.0).abs() < 1e-6 {
+            "Move the temperature to see what a sharper (T < 1) or flatter (T > 1) softmax would do.".to_string()
+        } else {
+            let (kt, at) = best(&self.alpha_at(t));
+            format!(
+                "What-if at T = {t}: the largest weight would be {} on “{}” (the model uses T = 1).",
+                num(at),
+                self.tokens[kt]
+            )
+        };
+        (
+            format!(
+                "The softmax turns the scores into weights that are positive and sum to 1: the attention “{tok}” pays. The largest, {}, goes to “{}”. {what_if}",
+                num(a),
+                self.tokens[k]
+            ),
+            "α_j(T) = exp(s_j / T) / Σ_k exp(s_k / T),  T = 1 is the model".into(),
+            format!("{n} scores, {n} weights"),
+        )
+    }
+
+    /// The feed-forward step and its most active units.
+    fn feed_forward_text(&self) -> (String, String, String) {
+        let h = self.h;
+        let top = self.top_units(3);
+        let units: Vec<String> = top
+            .iter()
+            .map(|(u, v)| format!("unit {u} ({})", num(*v)))
+            .collect();
+        (
+            format!(
+                "Each token then goes alone through a two-layer feed-forward network, {} units wide with {}. The most active units here: {}.",
+                self.inter,
+                self.activation,
+                units.join(", ")
+            ),
+            format!("f = {}(a · W₁ + b₁)", self.activation),
+            format!("{h} · ({h}×{}) gives {}", self.inter, self.inter),
+        )
+    }
+
+    /// The next layer: the same stored weights again (ALBERT) or new ones.
+    fn sharing_text(&self, head: usize) -> (String, String, String) {
+        let maps = self.sharing.stored_of_map.len();
+        let stored = self.sharing.stored_layers;
+        let mut text = if self.shared_layers {
+            format!(
+                "The next layer runs the same computation with the same matrices: ALBERT stores {stored} set(s) of layer weights and applies them at all {maps} depths, so depth adds no parameters; only the input changes from layer to layer. The thumbnails are head {head}'s query weights of each stored set."
+            )
+        } else {
+            format!(
+                "The next layer has weights of its own: {} stores a set for each of its {maps} layers, so depth costs parameters. The thumbnails are head {head}'s query weights of each layer.",
+                self.title
+            )
+        };
+        if let Some(c) = &self.compare {
+            text.push_str(&format!(
+                " Below, {}: {} depths, {} stored set(s).",
+                c.model,
+                c.stored_of_map.len(),
+                c.stored_layers
+            ));
+        }
+        (
+            text,
+            "x_(j+1) = Layer_stored(j)(x_j)".into(),
+            format!("{maps} applications of {stored} stored layer(s)"),
+        )
+    }
+
+    /// The masked-LM head's top guess at the followed token.
+    fn mlm_text(&self, tok: &str, h: usize) -> (String, String, String) {
+        let (first, p1) = self.prediction.first().cloned().unwrap_or_default();
+        (
+            format!(
+                "After the last layer, the masked-LM head turns the hidden state at “{tok}” into a distribution over the vocabulary. Its top guess is “{first}” ({:.1}%).",
+                p1 * 100.0
+            ),
+            "p = softmax(LN(act(y·W + b)) · W_word^T + b_vocab)".into(),
+            format!("{h} in, {} probabilities out", self.vocab),
+        )
+    }
+
+    /// The step's title (the family's own where it words the step itself).
+    fn step_title(
+        &self,
+        step: Step,
+        modern: Option<String>,
+        (layer, head): (&str, usize),
+    ) -> String {
+        match step {
+            _ if modern.is_some() => modern.unwrap_or_default(),
             Step::Token => "The token".to_string(),
             Step::WordEmbedding => "Word embedding".into(),
             Step::Sum => "+ position + segment".into(),
@@ -283,12 +322,6 @@ impl Walk {
                 }
             }
             Step::Prediction => "Prediction".into(),
-        };
-        StepText {
-            title,
-            paragraph: text,
-            formula,
-            shapes,
         }
     }
     /// The family's own words for the steps it takes differently from BERT: (title, paragraph,
