@@ -292,39 +292,7 @@ fn render_runs(
                 theme,
             )
         }
-        RenderView::Links => {
-            let data = map_data(opts, main, compare, layer)?;
-            let color = if data.diverging {
-                [0xD5, 0x5E, 0x00]
-            } else {
-                [0x00, 0x72, 0xB2]
-            };
-            let sets = [crate::figures::links::LinkSet {
-                map: &data.matrix.values,
-                color,
-            }];
-            let title = format!("{model}: {}", data.matrix.name);
-            let spec = crate::figures::links::LinksSpec {
-                title: &title,
-                labels: &data.matrix.row_labels,
-                sets: &sets,
-                scale_max: data.scale.hi.max(-data.scale.lo),
-                // --position: only that query token's lines
-                hovered: opts
-                    .position
-                    .and_then(|p| data.index.iter().position(|&i| i == p))
-                    .map(|r| (true, r)),
-            };
-            let mut matrix = data.matrix.clone();
-            matrix.name = title.clone();
-            views::build(
-                &View::Links {
-                    spec: &spec,
-                    matrix,
-                },
-                theme,
-            )
-        }
+        RenderView::Links => links_figure(opts, main, compare, layer),
         RenderView::Model => {
             let style = GridStyle {
                 colormap: opts.colormap,
@@ -348,113 +316,10 @@ fn render_runs(
             };
             views::build(&view, theme)
         }
-        RenderView::Projection => {
-            let states: Vec<usize> = if opts.trajectories {
-                (0..t.hidden_states.len()).collect()
-            } else {
-                vec![layer + 1]
-            };
-            let p = if opts.tsne {
-                insight::project_tsne(t, &states, &keep, &insight::Control::default())?
-            } else {
-                insight::project(t, &states, &keep)?
-            };
-            let view = View::Projection {
-                model,
-                projection: &p,
-                trace: t,
-                color_by: opts.color_by,
-                label_all: !opts.trajectories,
-            };
-            views::build(&view, theme)
-        }
-        RenderView::Lens => {
-            let m = main.model;
-            let Some(head) = m.weights.mlm.as_ref() else {
-                return Err(LensError::Analysis(format!(
-                    "{model} has no masked-LM head, so there is nothing to decode the layers with"
-                )));
-            };
-            let pos = mask_position(opts, t)?;
-            let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
-            let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
-            let view = View::Lens {
-                model,
-                trace: t,
-                pos,
-                table: &table,
-            };
-            views::build(&view, theme)
-        }
-        RenderView::Explain => {
-            let head = match opts.head {
-                None => 0,
-                Some(HeadSel::Head(h)) => h,
-                Some(_) => {
-                    return Err(LensError::Analysis(
-                        "the walk-through follows one head: give --head N".into(),
-                    ))
-                }
-            };
-            let pos = match opts.position {
-                Some(p) => p,
-                None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
-            };
-            if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
-                return Err(LensError::Analysis(format!(
-                    "the temperature must be a positive number, not {}",
-                    opts.temperature
-                )));
-            }
-            let sel = insight::explain::Selection {
-                map: layer,
-                head,
-                pos,
-            };
-            let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
-            walk.sharing.model = model.to_string();
-            if let Some(c) = compare {
-                walk.compare_with(c.model, &c.name)?;
-            }
-            let view = View::Explain {
-                model,
-                walk: &walk,
-                step: None,
-                temperature: opts.temperature,
-            };
-            views::build(&view, theme)
-        }
-        RenderView::Attribution => {
-            let m = main.model;
-            let pos = mask_position(opts, t)?;
-            let target = insight::attribution::Target::from_text(
-                m,
-                pos,
-                opts.target.as_deref().unwrap_or_default(),
-            )?;
-            let ctl = insight::Control::default();
-            // the gradients of the model the trace is of: with --ablate, the ablated one
-            let input = t.input();
-            let a = insight::attribution::attribute_with(
-                m,
-                (&input, &opts.ablate),
-                target,
-                opts.steps,
-                &ctl,
-            )?;
-            let rollout = crate::analysis::rollout(t)?;
-            let (_, value_all) =
-                crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
-            let comparison =
-                insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
-            views::build(
-                &View::Attribution {
-                    model,
-                    comparison: &comparison,
-                },
-                theme,
-            )
-        }
+        RenderView::Projection => projection_figure(opts, main, layer, &keep),
+        RenderView::Lens => lens_figure(opts, main),
+        RenderView::Explain => explain_figure(opts, main, compare, layer),
+        RenderView::Attribution => attribution_figure(opts, main),
         RenderView::Mixing => {
             let data = mixing_data(opts, main, compare)?;
             views::build(&View::Mixing { data: &data }, theme)
@@ -496,28 +361,198 @@ fn render_runs(
             };
             views::build(&View::Evaluation { data, which }, theme)
         }
-        RenderView::Js => {
-            let mode = match opts.head {
-                None => JsMode::MatchedHeads,
-                Some(HeadSel::Mean) => JsMode::MeanOfHeads,
-                Some(HeadSel::Head(h)) => JsMode::Head(h),
-                Some(HeadSel::Max) => {
-                    return Err(LensError::Analysis(
-                        "the JS-distance matrix takes one head, mean, or (by default) matched heads; not max".into(),
-                    ))
-                }
-            };
-            let values = insight::cross_layer_js(t, mode)?;
-            let view = View::Js {
-                model,
-                mode,
-                values: &values,
-                layers,
-                colormap: opts.colormap,
-            };
-            views::build(&view, theme)
-        }
+        RenderView::Js => js_figure(opts, main),
     }
+}
+
+/// `render --view links`: token links of the head or rollout map (orange on a difference, blue otherwise); with --position only that query's lines.
+fn links_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<(Figure, Option<Matrix>)> {
+    let model = main.name.as_str();
+    let theme = &opts.theme;
+    let data = map_data(opts, main, compare, layer)?;
+    let color = if data.diverging {
+        [0xD5, 0x5E, 0x00]
+    } else {
+        [0x00, 0x72, 0xB2]
+    };
+    let sets = [crate::figures::links::LinkSet {
+        map: &data.matrix.values,
+        color,
+    }];
+    let title = format!("{model}: {}", data.matrix.name);
+    let spec = crate::figures::links::LinksSpec {
+        title: &title,
+        labels: &data.matrix.row_labels,
+        sets: &sets,
+        scale_max: data.scale.hi.max(-data.scale.lo),
+        // --position: only that query token's lines
+        hovered: opts
+            .position
+            .and_then(|p| data.index.iter().position(|&i| i == p))
+            .map(|r| (true, r)),
+    };
+    let mut matrix = data.matrix.clone();
+    matrix.name = title.clone();
+    views::build(
+        &View::Links {
+            spec: &spec,
+            matrix,
+        },
+        theme,
+    )
+}
+
+/// `render --view projection`: a PCA (or t-SNE) of one layer's states, or of every state with trajectories.
+fn projection_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    layer: usize,
+    keep: &[usize],
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let states: Vec<usize> = if opts.trajectories {
+        (0..t.hidden_states.len()).collect()
+    } else {
+        vec![layer + 1]
+    };
+    let p = if opts.tsne {
+        insight::project_tsne(t, &states, keep, &insight::Control::default())?
+    } else {
+        insight::project(t, &states, keep)?
+    };
+    let view = View::Projection {
+        model,
+        projection: &p,
+        trace: t,
+        color_by: opts.color_by,
+        label_all: !opts.trajectories,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or --position).
+fn lens_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let m = main.model;
+    let Some(head) = m.weights.mlm.as_ref() else {
+        return Err(LensError::Analysis(format!(
+            "{model} has no masked-LM head, so there is nothing to decode the layers with"
+        )));
+    };
+    let pos = mask_position(opts, t)?;
+    let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
+    let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
+    let view = View::Lens {
+        model,
+        trace: t,
+        pos,
+        table: &table,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view explain`: the walk-through of one head at one token (--head N, --position), every step in one column.
+fn explain_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let head = match opts.head {
+        None => 0,
+        Some(HeadSel::Head(h)) => h,
+        Some(_) => {
+            return Err(LensError::Analysis(
+                "the walk-through follows one head: give --head N".into(),
+            ))
+        }
+    };
+    let pos = match opts.position {
+        Some(p) => p,
+        None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
+    };
+    if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
+        return Err(LensError::Analysis(format!(
+            "the temperature must be a positive number, not {}",
+            opts.temperature
+        )));
+    }
+    let sel = insight::explain::Selection {
+        map: layer,
+        head,
+        pos,
+    };
+    let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
+    walk.sharing.model = model.to_string();
+    if let Some(c) = compare {
+        walk.compare_with(c.model, &c.name)?;
+    }
+    let view = View::Explain {
+        model,
+        walk: &walk,
+        step: None,
+        temperature: opts.temperature,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view attribution`: a prediction's gradient attribution beside rollout and value-weighted attention to the same position.
+fn attribution_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let layers = t.attentions.len();
+    let m = main.model;
+    let pos = mask_position(opts, t)?;
+    let target = insight::attribution::Target::from_text(
+        m,
+        pos,
+        opts.target.as_deref().unwrap_or_default(),
+    )?;
+    let ctl = insight::Control::default();
+    // the gradients of the model the trace is of: with --ablate, the ablated one
+    let input = t.input();
+    let a =
+        insight::attribution::attribute_with(m, (&input, &opts.ablate), target, opts.steps, &ctl)?;
+    let rollout = crate::analysis::rollout(t)?;
+    let (_, value_all) = crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
+    let comparison =
+        insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
+    views::build(
+        &View::Attribution {
+            model,
+            comparison: &comparison,
+        },
+        theme,
+    )
+}
+
+/// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one head).
+fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let layers = t.attentions.len();
+    let mode = match opts.head {
+        None => JsMode::MatchedHeads,
+        Some(HeadSel::Mean) => JsMode::MeanOfHeads,
+        Some(HeadSel::Head(h)) => JsMode::Head(h),
+        Some(HeadSel::Max) => return Err(LensError::Analysis(
+            "the JS-distance matrix takes one head, mean, or (by default) matched heads; not max"
+                .into(),
+        )),
+    };
+    let values = insight::cross_layer_js(t, mode)?;
+    let view = View::Js {
+        model,
+        mode,
+        values: &values,
+        layers,
+        colormap: opts.colormap,
+    };
+    views::build(&view, theme)
 }
 
 /// The head or rollout map of the main model, minus the comparison model's if there is one.
