@@ -214,44 +214,13 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         );
     }
     let anim = animate;
-    if let Some(a) = anim {
-        if albert_lens::figures::animate::AnimFormat::of(&out) != Some(a) {
-            use clap::ValueEnum;
-            let name = a
-                .to_possible_value()
-                .map_or_else(String::new, |v| v.get_name().to_string());
-            anyhow::bail!(
-                "an {name} animation is written to a .{} file, not {}",
-                a.ext(),
-                out.display()
-            );
-        }
-    }
+    check_animation(anim, &out)?;
     let format = match anim {
         Some(_) => albert_lens::export::Format::Png,
         None => albert_lens::export::Format::of(&out)?,
     };
     if let Some(path) = scene {
-        let scene = albert_lens::app::scene::Scene::read(&path)?;
-        for n in &scene.notes {
-            eprintln!("note: {n}");
-        }
-        let (figure, matrix) = albert_lens::app::scene::render_scene(
-            &scene,
-            one_backend(backend)?.lib(),
-            std::time::Duration::from_secs(600),
-        )
-        .with_context(|| format!("rendering the scene {}", path.display()))?;
-        let scale = scale.unwrap_or(scene.scale);
-        let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
-        eprintln!(
-            "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
-            path.display(),
-            scene.figure.1,
-            scene.figure.0,
-            out.display()
-        );
-        return Ok(());
+        return render_scene_file(&path, &out, (one_backend(backend)?, scale), format);
     }
     let scale = scale.unwrap_or(2.0);
     let theme = theme.theme();
@@ -268,28 +237,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     let method = method
         .filter(|_| mixing.is_none())
         .unwrap_or_else(|| "integrated-gradients".into());
-    let (mut parameters_more, mut figure1_more) = (Vec::new(), Vec::new());
-    if view == RenderView::Parameters || view == RenderView::Figure1 {
-        let mut be = make_backend(one_backend(backend)?);
-        for spec in &also {
-            let name = model_label(spec);
-            if view == RenderView::Figure1 {
-                let (_, trace, _) = run_trace_on(
-                    spec,
-                    (&text, pair.as_deref()),
-                    &mut be,
-                    &ForwardOptions::default(),
-                )?;
-                figure1_more.push((name, trace));
-                continue;
-            }
-            let dir = crate::resolve_model(spec)?;
-            let m = albert_lens::model::LoadedModel::open(&dir)
-                .with_context(|| format!("opening model {}", dir.display()))?;
-            let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
-            parameters_more.extend(data.columns);
-        }
-    }
+    let (parameters_more, figure1_more) =
+        also_models(view, &also, (&text, pair.as_deref()), one_backend(backend)?)?;
     let mut opts = RenderOptions {
         parameters_more,
         figure1_more,
@@ -390,6 +339,92 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         bytes
     );
     Ok(())
+}
+
+/// An animation's format must be its file's (`--animate gif` writes a .gif).
+fn check_animation(
+    anim: Option<albert_lens::figures::animate::AnimFormat>,
+    out: &Path,
+) -> Result<()> {
+    if let Some(a) = anim {
+        if albert_lens::figures::animate::AnimFormat::of(out) != Some(a) {
+            use clap::ValueEnum;
+            let name = a
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string());
+            anyhow::bail!(
+                "an {name} animation is written to a .{} file, not {}",
+                a.ext(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
+/// scene's own.
+fn render_scene_file(
+    path: &Path,
+    out: &Path,
+    (backend, scale): (BackendChoice, Option<f32>),
+    format: albert_lens::export::Format,
+) -> Result<()> {
+    let scene = albert_lens::app::scene::Scene::read(path)?;
+    for n in &scene.notes {
+        eprintln!("note: {n}");
+    }
+    let (figure, matrix) = albert_lens::app::scene::render_scene(
+        &scene,
+        backend.lib(),
+        std::time::Duration::from_secs(600),
+    )
+    .with_context(|| format!("rendering the scene {}", path.display()))?;
+    let scale = scale.unwrap_or(scene.scale);
+    let bytes = albert_lens::export::save(out, &figure, matrix.as_ref(), scale)?;
+    eprintln!(
+        "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
+        path.display(),
+        scene.figure.1,
+        scene.figure.0,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The parameter view's extra columns and Figure 1's extra (name, trace) lines.
+type AlsoModels = (
+    Vec<albert_lens::views::parameters::Column>,
+    Vec<(String, albert_lens::model::Trace)>,
+);
+
+/// The `--also` models: Figure 1's extra lines (their traces on the text), or the parameter
+/// view's extra columns.
+fn also_models(
+    view: RenderView,
+    also: &[PathBuf],
+    (text, pair): (&str, Option<&str>),
+    backend: BackendChoice,
+) -> Result<AlsoModels> {
+    let (mut parameters_more, mut figure1_more) = (Vec::new(), Vec::new());
+    if view == RenderView::Parameters || view == RenderView::Figure1 {
+        let mut be = make_backend(backend);
+        for spec in also {
+            let name = model_label(spec);
+            if view == RenderView::Figure1 {
+                let (_, trace, _) =
+                    run_trace_on(spec, (text, pair), &mut be, &ForwardOptions::default())?;
+                figure1_more.push((name, trace));
+                continue;
+            }
+            let dir = crate::resolve_model(spec)?;
+            let m = albert_lens::model::LoadedModel::open(&dir)
+                .with_context(|| format!("opening model {}", dir.display()))?;
+            let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
+            parameters_more.extend(data.columns);
+        }
+    }
+    Ok((parameters_more, figure1_more))
 }
 
 /// A model as a figure names it: its folder's name, or the built-in name or hub:ID as given.
