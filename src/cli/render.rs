@@ -213,9 +213,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
             "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
         );
     }
-    let anim = animate;
-    check_animation(anim, &out)?;
-    let format = match anim {
+    check_animation(animate, &out)?;
+    let format = match animate {
         Some(_) => albert_lens::export::Format::Png,
         None => albert_lens::export::Format::of(&out)?,
     };
@@ -225,18 +224,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     let scale = scale.unwrap_or(2.0);
     let theme = theme.theme();
     let head = head.as_deref().map(parse_head).transpose()?;
-    let mixing = mixing_options(view, layer, method.as_deref(), position)?;
-    let layer = match layer {
-        Some(super::ranges::LayerArg::Layer(l)) => Some(l - 1),
-        Some(super::ranges::LayerArg::Rollout) if mixing.is_none() => anyhow::bail!(
-            "--layer rollout is the mixing view's aggregate; for attention rollout use --view rollout"
-        ),
-        _ => None,
-    };
-    // --method names the mixing view's method there, the attribution's elsewhere
-    let method = method
-        .filter(|_| mixing.is_none())
-        .unwrap_or_else(|| "integrated-gradients".into());
+    let (mixing, layer, method) = layer_and_method(view, layer, method, position)?;
     let (parameters_more, figure1_more) =
         also_models(view, &also, (&text, pair.as_deref()), one_backend(backend)?)?;
     let mut opts = RenderOptions {
@@ -271,28 +259,23 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         shared_scale,
     };
     let mut be = make_backend(one_backend(backend)?);
+    // the Explain walk reads every intermediate
+    let capture = match view {
+        RenderView::Explain => Capture::All,
+        _ => Capture::Nothing,
+    };
     let main_opts = ForwardOptions {
-        capture: if view == albert_lens::render::RenderView::Explain {
-            Capture::All
-        } else {
-            Capture::Nothing
-        },
+        capture,
         ablate: ablate.unwrap_or_default(),
     };
     let (main_model, main_trace, backend_name) =
         run_trace_on(&model, (&text, pair.as_deref()), &mut be, &main_opts)?;
-    let compare_run = match &compare {
-        Some(c) => Some(run_trace_on(
-            c,
-            (&text, pair.as_deref()),
-            &mut be,
-            &ForwardOptions::default(),
-        )?),
-        None => None,
-    };
-    let label = model_label;
+    let plain = ForwardOptions::default();
+    let compare_run = (compare.as_deref())
+        .map(|c| run_trace_on(c, (&text, pair.as_deref()), &mut be, &plain))
+        .transpose()?;
     let main = albert_lens::render::Run {
-        name: label(&model),
+        name: model_label(&model),
         model: &main_model,
         trace: &main_trace,
     };
@@ -300,7 +283,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         .as_deref()
         .zip(compare_run.as_ref())
         .map(|(p, (m, t, _))| albert_lens::render::Run {
-            name: label(p),
+            name: model_label(p),
             model: m,
             trace: t,
         });
@@ -314,19 +297,10 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     let input = main_model.encode(&text, pair.as_deref())?;
     let mut rerun =
         |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
-    if let Some(a) = anim {
+    if let Some(a) = animate {
         let frames = albert_lens::render::frames(&opts, &main, cmp.as_ref(), &mut rerun)?;
-        let ctl = albert_lens::insight::Control::default();
-        let bytes = albert_lens::figures::animate::encode(&frames, (fps, scale), a, &ctl)?;
-        albert_lens::files::write_atomic(&out, &bytes)?;
-        eprintln!(
-            "{view:?} of {}, {} frames at {fps}/s -> {} ({a:?}, {} bytes)",
-            main.name,
-            frames.len(),
-            out.display(),
-            bytes.len()
-        );
-        return Ok(());
+        let what = format!("{view:?} of {}", main.name);
+        return write_animation(&frames, (a, fps, scale), &out, &what);
     }
     let (figure, matrix) = albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
     let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
@@ -337,6 +311,49 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         main_trace.num_tokens(),
         out.display(),
         bytes
+    );
+    Ok(())
+}
+
+/// The mixing view's options (None for the other views), the 0-based layer, and the
+/// attribution's method: `--layer rollout` and `--method` mean the mixing view's aggregate and
+/// method there, the attribution's elsewhere.
+fn layer_and_method(
+    view: RenderView,
+    layer: Option<super::ranges::LayerArg>,
+    method: Option<String>,
+    position: Option<usize>,
+) -> Result<(Option<Options>, Option<usize>, String)> {
+    let mixing = mixing_options(view, layer, method.as_deref(), position)?;
+    let layer = match layer {
+        Some(super::ranges::LayerArg::Layer(l)) => Some(l - 1),
+        Some(super::ranges::LayerArg::Rollout) if mixing.is_none() => anyhow::bail!(
+            "--layer rollout is the mixing view's aggregate; for attention rollout use --view rollout"
+        ),
+        _ => None,
+    };
+    // --method names the mixing view's method there, the attribution's elsewhere
+    let method = method
+        .filter(|_| mixing.is_none())
+        .unwrap_or_else(|| "integrated-gradients".into());
+    Ok((mixing, layer, method))
+}
+
+/// An animation's frames encoded (`a` at `fps`, `scale`) and written to `out`.
+fn write_animation(
+    frames: &[albert_lens::figures::Figure],
+    (a, fps, scale): (albert_lens::figures::animate::AnimFormat, f32, f32),
+    out: &Path,
+    what: &str,
+) -> Result<()> {
+    let ctl = albert_lens::insight::Control::default();
+    let bytes = albert_lens::figures::animate::encode(frames, (fps, scale), a, &ctl)?;
+    albert_lens::files::write_atomic(out, &bytes)?;
+    eprintln!(
+        "{what}, {} frames at {fps}/s -> {} ({a:?}, {} bytes)",
+        frames.len(),
+        out.display(),
+        bytes.len()
     );
     Ok(())
 }
