@@ -11,6 +11,7 @@ pub mod explain;
 pub mod labels;
 pub mod links;
 pub mod plots;
+pub mod scatter;
 pub mod scenes;
 
 use crate::error::{LensError, Result};
