@@ -8,6 +8,8 @@ use crate::error::{LensError, Result};
 use serde::Deserialize;
 use std::path::Path;
 
+pub use super::activation::{erf, Activation};
+
 /// A model's family (its [`Family`] data); two are equal when their names are.
 #[derive(Clone, Copy)]
 pub struct ModelType(pub &'static Family);
@@ -50,139 +52,6 @@ impl std::fmt::Debug for ModelType {
 impl std::fmt::Display for ModelType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// The feed-forward activation (`hidden_act`), with HF transformers' definitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// exact GELU with erf ("gelu")
-    Gelu,
-    /// tanh approximation ("gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_accurate")
-    GeluTanh,
-    /// x * sigmoid(1.702 x) ("quick_gelu")
-    QuickGelu,
-    Relu,
-    Relu6,
-    /// x * sigmoid(x) ("silu", "swish")
-    Silu,
-    /// x * tanh(softplus(x))
-    Mish,
-    Tanh,
-    Sigmoid,
-    /// identity ("linear")
-    Linear,
-}
-
-impl Activation {
-    /// Every activation, for tests and kernels that must cover them all.
-    pub const ALL: [Activation; 10] = [
-        Activation::Gelu,
-        Activation::GeluTanh,
-        Activation::QuickGelu,
-        Activation::Relu,
-        Activation::Relu6,
-        Activation::Silu,
-        Activation::Mish,
-        Activation::Tanh,
-        Activation::Sigmoid,
-        Activation::Linear,
-    ];
-
-    pub fn from_hf_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "gelu" => Activation::Gelu,
-            "gelu_new" | "gelu_fast" | "gelu_pytorch_tanh" | "gelu_accurate" => {
-                Activation::GeluTanh
-            }
-            "quick_gelu" => Activation::QuickGelu,
-            "relu" => Activation::Relu,
-            "relu6" => Activation::Relu6,
-            "silu" | "swish" => Activation::Silu,
-            "mish" => Activation::Mish,
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            "linear" => Activation::Linear,
-            _ => return None,
-        })
-    }
-
-    /// The activation's name as people write it ("GELU", "ReLU", ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Gelu => "GELU",
-            Activation::GeluTanh => "GELU (tanh approximation)",
-            Activation::QuickGelu => "quick GELU",
-            Activation::Relu => "ReLU",
-            Activation::Relu6 => "ReLU6",
-            Activation::Silu => "SiLU",
-            Activation::Mish => "Mish",
-            Activation::Tanh => "tanh",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Linear => "identity",
-        }
-    }
-}
-
-/// erf with about 1e-15 relative error (W. J. Cody's rational approximations via libm-like series).
-pub fn erf(x: f64) -> f64 {
-    // Abramowitz-Stegun is too coarse for a reference; use the complementary error function
-    // continued fraction / series split.
-    if x.is_nan() {
-        return x;
-    }
-    let ax = x.abs();
-    let r = if ax < 2.0 {
-        // Maclaurin series: erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1))
-        let mut sum = 0.0;
-        let mut term = ax;
-        let x2 = ax * ax;
-        let mut n = 0.0;
-        loop {
-            let add = term / (2.0 * n + 1.0);
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-            n += 1.0;
-            term *= -x2 / n;
-            if n > 200.0 {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else if ax > 6.0 {
-        1.0
-    } else {
-        // Continued fraction for erfc (Lentz), converges well for x >= 2.
-        let x2 = ax * ax;
-        let mut f = ax;
-        let mut c = ax;
-        let mut d = 0.0;
-        let tiny = 1e-300;
-        for k in 1..300 {
-            let a = k as f64 / 2.0;
-            d = ax + a * d;
-            if d.abs() < tiny {
-                d = tiny;
-            }
-            c = ax + a / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        1.0 - (-x2).exp() / (f * std::f64::consts::PI.sqrt())
-    };
-    if x < 0.0 {
-        -r
-    } else {
-        r
     }
 }
 
