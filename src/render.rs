@@ -365,7 +365,8 @@ fn render_runs(
     }
 }
 
-/// `render --view links`: token links of the head or rollout map (orange on a difference, blue otherwise); with --position only that query's lines.
+/// `render --view links`: token links of the head or rollout map (orange on a difference, blue
+/// otherwise); with --position only that query's lines.
 fn links_figure(
     opts: &RenderOptions,
     main: &Run<'_>,
@@ -407,7 +408,8 @@ fn links_figure(
     )
 }
 
-/// `render --view projection`: a PCA (or t-SNE) of one layer's states, or of every state with trajectories.
+/// `render --view projection`: a PCA (or t-SNE) of one layer's states, or of every state with
+/// trajectories.
 fn projection_figure(
     opts: &RenderOptions,
     main: &Run<'_>,
@@ -435,7 +437,8 @@ fn projection_figure(
     views::build(&view, theme)
 }
 
-/// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or --position).
+/// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or
+/// --position).
 fn lens_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
     let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
     let m = main.model;
@@ -456,7 +459,8 @@ fn lens_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<M
     views::build(&view, theme)
 }
 
-/// `render --view explain`: the walk-through of one head at one token (--head N, --position), every step in one column.
+/// `render --view explain`: the walk-through of one head at one token (--head N, --position), every
+/// step in one column.
 fn explain_figure(
     opts: &RenderOptions,
     main: &Run<'_>,
@@ -502,7 +506,8 @@ fn explain_figure(
     views::build(&view, theme)
 }
 
-/// `render --view attribution`: a prediction's gradient attribution beside rollout and value-weighted attention to the same position.
+/// `render --view attribution`: a prediction's gradient attribution beside rollout and value-
+/// weighted attention to the same position.
 fn attribution_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
     let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
     let layers = t.attentions.len();
@@ -531,7 +536,8 @@ fn attribution_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, O
     )
 }
 
-/// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one head).
+/// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one
+/// head).
 fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
     let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
     let layers = t.attentions.len();
