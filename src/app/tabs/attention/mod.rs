@@ -124,8 +124,14 @@ fn merge_value(v: &ValueMaps, pieces: &Trace) -> ValueMaps {
     }
 }
 
-/// The difference run's key: the input's sequence number, the mode, the model's generation.
-type DiffKey = (u64, DiffMode, u64);
+/// What a difference run was made for: the input (its sequence number), the mode, and the
+/// generation of the model it ran on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DiffKey {
+    input: u64,
+    mode: DiffMode,
+    model_gen: u64,
+}
 /// Models with up to this many attention cells (layers × heads × N²) have their model-view
 /// atlas made on the UI thread (under a millisecond); larger ones on a thread of their own.
 const ATLAS_SYNC_CELLS: usize = 1 << 20;
@@ -170,7 +176,7 @@ impl AttentionTab {
     /// The newest difference run of the current mode.
     fn diff_run(&self) -> Option<&Traced> {
         match self.diff.latest() {
-            Some(((_, mode, _), Ok(t))) if *mode == self.settings.diff => Some(t),
+            Some((key, Ok(t))) if key.mode == self.settings.diff => Some(t),
             _ => None,
         }
     }
@@ -192,11 +198,11 @@ impl AttentionTab {
         if cx.info(slot).is_none() || cx.input.seq == 0 {
             return;
         }
-        let key = (
-            cx.input.seq,
-            self.settings.diff,
-            cx.models[slot as usize].gen,
-        );
+        let key = DiffKey {
+            input: cx.input.seq,
+            mode: self.settings.diff,
+            model_gen: cx.models[slot as usize].gen,
+        };
         if let Some(ticket) = self.diff.ask(key, &cx.wake) {
             let pair = cx.input.pair.clone();
             cx.worker.run(ticket, move |e, _| {
