@@ -48,11 +48,19 @@ struct MixKey {
 /// comparison model's trace on the same input, with its name.
 type Fetched = Arc<(LoadedModel, Option<(LoadedModel, String, Arc<Trace>)>)>;
 
+/// What the worker hands over for a computation: the trace (its generation) and the
+/// comparison model's generation, when it takes part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FetchKey {
+    trace_gen: u64,
+    compare: Option<u64>,
+}
+
 #[derive(Default)]
 pub struct MixingTab {
     pub settings: MixingSettings,
     /// a short worker job: the models, and the comparison model's run
-    fetch: Job<(u64, Option<u64>), Fetched>,
+    fetch: Job<FetchKey, Fetched>,
     /// the computation, on a thread of its own (value zeroing at 512 tokens takes minutes and
     /// must not hold up the worker's next forward pass)
     job: Job<MixKey, Arc<Vec<Mixed>>>,
@@ -96,7 +104,10 @@ impl MixingTab {
             }
         }
         let key = self.key(cx, trace);
-        let fetch_key = (key.trace_gen, key.compare);
+        let fetch_key = FetchKey {
+            trace_gen: key.trace_gen,
+            compare: key.compare,
+        };
         if let Some(ticket) = self.fetch.ask(fetch_key, &cx.wake) {
             let compare = key.compare.map(|_| {
                 (

@@ -62,7 +62,21 @@ pub struct Measured {
 type Fetched = Arc<(crate::model::LoadedModel, Option<crate::model::LoadedModel>)>;
 
 /// The models' generations (main, comparison), the file and the limit.
-type EvalKey = (u64, u64, PathBuf, usize);
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EvalKey {
+    /// the generations of the models measured: the main one and the parent (the comparison)
+    models: Generations,
+    file: PathBuf,
+    /// texts read at most (0: all)
+    limit: usize,
+}
+
+/// The generations of the main and the comparison model: what the worker hands over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Generations {
+    main: u64,
+    compare: u64,
+}
 
 #[derive(Default)]
 pub struct PredictionTab {
@@ -70,7 +84,7 @@ pub struct PredictionTab {
     texture: Option<(String, egui::TextureHandle)>,
     eval: Job<EvalKey, Arc<Measured>>,
     /// the worker's models for a measurement: (main, comparison) clones sharing its weights
-    fetch: Job<(u64, u64), Fetched>,
+    fetch: Job<Generations, Fetched>,
     /// a measurement asked for, waiting for its models
     wanted: Option<EvalKey>,
     picking: Option<std::sync::mpsc::Receiver<crate::app::file_dialog::Picked>>,
@@ -123,13 +137,15 @@ impl PredictionTab {
     /// window's choice, so the worker stays free for the views.
     pub fn measure(&mut self, cx: &mut Session) {
         let file = self.settings.file.clone().unwrap_or_else(builtin_file);
-        let key = (
-            cx.models[0].gen,
-            cx.models[1].gen,
+        let key = EvalKey {
+            models: Generations {
+                main: cx.models[0].gen,
+                compare: cx.models[1].gen,
+            },
             file,
-            self.settings.limit,
-        );
-        if let Some(ticket) = self.fetch.ask((key.0, key.1), &cx.wake) {
+            limit: self.settings.limit,
+        };
+        if let Some(ticket) = self.fetch.ask(key.models, &cx.wake) {
             cx.worker.run(ticket, move |e, _| {
                 let main = e.model(ModelSlot::Main)?.clone();
                 let parent = e.model(ModelSlot::Compare).ok().cloned();
@@ -149,14 +165,14 @@ impl PredictionTab {
             return;
         };
         let models = match self.fetch.latest() {
-            Some((k, Ok(m))) if *k == (key.0, key.1) => m.clone(),
+            Some((k, Ok(m))) if *k == key.models => m.clone(),
             _ => return,
         };
         self.wanted = None;
         let Some(ticket) = self.eval.ask(key.clone(), &cx.wake) else {
             return;
         };
-        let (file, limit) = (key.2, Some(key.3).filter(|&l| l > 0));
+        let (file, limit) = (key.file, Some(key.limit).filter(|&l| l > 0));
         let name = cx.label(ModelSlot::Main);
         let parent_name = cx.label(ModelSlot::Compare);
         let choice = cx.backend_choice;

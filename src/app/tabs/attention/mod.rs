@@ -124,6 +124,19 @@ fn merge_value(v: &ValueMaps, pieces: &Trace) -> ValueMaps {
     }
 }
 
+/// The value-weighted maps' key: the trace (its generation) and the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ValueKey {
+    trace_gen: u64,
+    layer: usize,
+}
+
+impl ValueKey {
+    fn new(trace_gen: u64, layer: usize) -> Self {
+        ValueKey { trace_gen, layer }
+    }
+}
+
 /// What a difference run was made for: the input (its sequence number), the mode, and the
 /// generation of the model it ran on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +155,7 @@ pub struct AttentionTab {
     diff: Job<DiffKey, Traced>,
     /// bumped when a difference trace arrives (the map's key)
     diff_gen: u64,
-    value: Job<(u64, usize), ValueMaps>,
+    value: Job<ValueKey, ValueMaps>,
     map_key: Option<MapKey>,
     /// the map the heatmap and token links show
     pub map: Option<Result<MapData, String>>,
@@ -223,7 +236,7 @@ impl AttentionTab {
             return;
         }
         let layer = cx.settings.layer;
-        if let Some(ticket) = self.value.ask((cx.trace_gen, layer), &cx.wake) {
+        if let Some(ticket) = self.value.ask(ValueKey::new(cx.trace_gen, layer), &cx.wake) {
             cx.worker.run(ticket, move |e, _| {
                 let m = e.model(ModelSlot::Main)?;
                 let (per_head, all) =
@@ -263,7 +276,7 @@ impl AttentionTab {
         let pieces = cx.trace().cloned();
         let s = &self.settings;
         let use_diff = s.diff != DiffMode::Off;
-        let value_key = (cx.trace_gen, cx.settings.layer);
+        let value_key = ValueKey::new(cx.trace_gen, cx.settings.layer);
         let value = match self.value.get(&value_key) {
             Some(Ok(v)) => Some(v),
             _ => None,

@@ -50,6 +50,24 @@ pub struct StatesKey {
     pub layer: usize,
 }
 
+/// A corpus search: the states searched, the trace generation and position of the query
+/// token, and how many neighbours.
+#[derive(Debug, Clone, PartialEq)]
+struct SearchKey {
+    states: StatesKey,
+    trace_gen: u64,
+    position: usize,
+    k: usize,
+}
+
+/// A query–key picture: the states, the head, and t-SNE (else PCA).
+#[derive(Debug, Clone, PartialEq)]
+struct ProjectKey {
+    states: StatesKey,
+    head: usize,
+    tsne: bool,
+}
+
 /// A search: the states it ran on, the query token and its hits.
 pub struct Found {
     pub states: Arc<TokenStates>,
@@ -73,8 +91,8 @@ pub const TSNE_MAX: usize = 50_000;
 #[derive(Default)]
 pub struct Explore {
     pub settings: ExploreSettings,
-    search: Job<(StatesKey, u64, usize, usize), Arc<Found>>,
-    project: Job<(StatesKey, usize, bool), Arc<Projected>>,
+    search: Job<SearchKey, Arc<Found>>,
+    project: Job<ProjectKey, Arc<Projected>>,
     /// the last states computed, reused while the key stays
     states: Option<(StatesKey, Arc<TokenStates>)>,
 }
@@ -137,12 +155,16 @@ impl Explore {
             }
         }
         let newest = [
-            self.search
-                .latest()
-                .and_then(|(k, r)| r.as_ref().ok().map(|f| (k.0.clone(), f.states.clone()))),
-            self.project
-                .latest()
-                .and_then(|(k, r)| r.as_ref().ok().map(|p| (k.0.clone(), p.states.clone()))),
+            self.search.latest().and_then(|(k, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|f| (k.states.clone(), f.states.clone()))
+            }),
+            self.project.latest().and_then(|(k, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|p| (k.states.clone(), p.states.clone()))
+            }),
         ];
         for (key, s) in newest.into_iter().flatten() {
             if self
@@ -213,8 +235,15 @@ impl Explore {
             let choice = cx.backend_choice;
             if let (Some(models), Some(ticket)) = (
                 models,
-                self.search
-                    .ask((key.clone(), cx.trace_gen, pos, k), &cx.wake),
+                self.search.ask(
+                    SearchKey {
+                        states: key.clone(),
+                        trace_gen: cx.trace_gen,
+                        position: pos,
+                        k,
+                    },
+                    &cx.wake,
+                ),
             ) {
                 jobs::spawn("corpus search", ticket, move |ctl| {
                     let states = states_for(&key, have, (&models[0].0, choice), ctl)?;
@@ -301,7 +330,14 @@ impl Explore {
             let choice = cx.backend_choice;
             if let (Some(models), Some(ticket)) = (
                 models,
-                self.project.ask((key.clone(), head, tsne), &cx.wake),
+                self.project.ask(
+                    ProjectKey {
+                        states: key.clone(),
+                        head,
+                        tsne,
+                    },
+                    &cx.wake,
+                ),
             ) {
                 jobs::spawn("query-key view", ticket, move |ctl| {
                     let m = &models[0].0;
