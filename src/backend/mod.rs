@@ -174,6 +174,26 @@ pub struct BatchSums {
     pub rows: u64,
 }
 
+impl BatchSums {
+    /// No queries yet, for `k` heads of `stats` statistics.
+    pub fn zeros(stats: usize, k: usize) -> Self {
+        BatchSums {
+            sums: vec![vec![0.0; k]; stats],
+            js: vec![0.0; k * k],
+            rows: 0,
+        }
+    }
+
+    /// Adds another part's sums (of the same heads).
+    pub fn add(&mut self, part: &BatchSums) {
+        for (a, p) in self.sums.iter_mut().zip(&part.sums) {
+            a.iter_mut().zip(p).for_each(|(x, y)| *x += y);
+        }
+        self.js.iter_mut().zip(&part.js).for_each(|(x, y)| *x += y);
+        self.rows += part.rows;
+    }
+}
+
 /// Which backend the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {

@@ -496,7 +496,7 @@ pub fn reduce_batch(
         .collect();
     if let Some(sums) = backend.batch_statistics(cfg, &model.weights, inputs, &classes)? {
         let mut s = empty();
-        s.add_sums(&sums)?;
+        s.add_sums(sums)?;
         return Ok(s);
     }
     let traces = backend.forward_batch(cfg, &model.weights, inputs, true)?;

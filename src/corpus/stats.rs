@@ -199,7 +199,7 @@ impl HeadStats {
     }
 
     /// Adds a batch's sums (a backend's [`crate::backend::Backend::batch_statistics`]).
-    pub fn add_sums(&mut self, part: &crate::backend::BatchSums) -> Result<()> {
+    pub fn add_sums(&mut self, part: crate::backend::BatchSums) -> Result<()> {
         let k = self.maps * self.heads;
         if part.sums.len() != STATS.len()
             || part.sums.iter().any(|s| s.len() != k)
@@ -210,12 +210,14 @@ impl HeadStats {
                 self.maps, self.heads
             )));
         }
-        for (a, b) in self.sums.iter_mut().zip(&part.sums) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        }
-        self.js.iter_mut().zip(&part.js).for_each(|(x, y)| *x += y);
-        self.rows += part.rows;
-        Ok(())
+        self.merge(&HeadStats {
+            maps: self.maps,
+            heads: self.heads,
+            rows: part.rows,
+            sums: part.sums,
+            js: part.js,
+            meta: CorpusMeta::default(),
+        })
     }
 
     /// The statistics file: every statistic as F32 `[maps, heads]` means, `head_js`, `rows`.

@@ -42,6 +42,44 @@ pub(super) fn batch_shape(cfg: &ModelConfig, longest: usize, max_binding: u64) -
     (n, b)
 }
 
+/// A batched pass's shape: texts padded to `n` tokens, `b` of them at a time, the last batch
+/// filled up with `filler` (one token, its results dropped).
+struct Batches {
+    n: usize,
+    b: usize,
+    filler: EncodedInput,
+}
+
+impl Batches {
+    /// The shape of a batched pass over `inputs` (checked, at least one), with `bound_maps`
+    /// maps in one binding at once.
+    fn of(
+        gpu: &GpuBackend,
+        cfg: &ModelConfig,
+        (inputs, bound_maps): (&[EncodedInput], u64),
+    ) -> Result<Self> {
+        for input in inputs {
+            gpu.validate_input(cfg, input)?;
+        }
+        let first = inputs.first().ok_or(crate::LensError::EmptyInput)?;
+        let longest = inputs.iter().map(EncodedInput::len).max().unwrap_or(0);
+        let max_binding = gpu.ctx.device.limits().max_storage_buffer_binding_size / 4;
+        let (n, b) = batch_shape(cfg, longest, max_binding / bound_maps.max(1));
+        Ok(Batches {
+            n,
+            b,
+            filler: one_token(first),
+        })
+    }
+
+    /// `chunk` (at most `b` texts) filled up to `b` sequences.
+    fn fill<'a>(&'a self, chunk: &'a [EncodedInput]) -> Vec<&'a EncodedInput> {
+        let mut batch: Vec<&EncodedInput> = chunk.iter().collect();
+        batch.resize(self.b, &self.filler);
+        batch
+    }
+}
+
 impl GpuBackend {
     /// [`Backend::forward_batch`] on the GPU: the texts in batches of one padded shape (one
     /// plan), the last batch filled up with one-token texts whose results are dropped.
@@ -51,29 +89,31 @@ impl GpuBackend {
         weights: &ModelWeights,
         inputs: &[EncodedInput],
     ) -> Result<Vec<Trace>> {
-        for input in inputs {
-            self.validate_input(cfg, input)?;
-        }
-        let longest = inputs.iter().map(EncodedInput::len).max().unwrap_or(0);
-        let limits = self.ctx.device.limits();
-        let max_binding = limits.max_storage_buffer_binding_size / 4;
-        let (n, b) = batch_shape(cfg, longest, max_binding);
-        if inputs.len() < 2 || b < 2 || !batchable(cfg) {
-            return inputs
+        let one_by_one = |gpu: &mut Self| -> Result<Vec<Trace>> {
+            inputs
                 .iter()
-                .map(|i| self.forward(cfg, weights, i))
-                .collect();
+                .map(|i| gpu.forward(cfg, weights, i))
+                .collect()
+        };
+        if inputs.len() < 2 || !batchable(cfg) {
+            return one_by_one(self);
         }
-        let i = self.prepare(cfg, weights, (n, b))?;
-        let filler = one_token(&inputs[0]);
+        let bt = Batches::of(self, cfg, (inputs, 1))?;
+        if bt.b < 2 {
+            return one_by_one(self);
+        }
+        let i = self.prepare(cfg, weights, (bt.n, bt.b))?;
+        let shape = Shape {
+            n: bt.n,
+            hidden: cfg.hidden_size,
+            heads: cfg.num_attention_heads,
+        };
         let mut traces = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(b) {
-            let mut batch: Vec<&EncodedInput> = chunk.iter().collect();
-            batch.resize(b, &filler);
+        for chunk in inputs.chunks(bt.b) {
             let out = self.plans[i].run(
                 &self.ctx,
                 &self.kernels,
-                &batch,
+                &bt.fill(chunk),
                 true,
                 &mut self.spare,
                 (&[], &Ablation::default()),
@@ -82,11 +122,6 @@ impl GpuBackend {
             let (hidden, maps) = out.data.ok_or_else(|| {
                 crate::LensError::Gpu("the GPU returned no data for a batch".into())
             })?;
-            let shape = Shape {
-                n,
-                hidden: cfg.hidden_size,
-                heads: cfg.num_attention_heads,
-            };
             for (s, input) in chunk.iter().enumerate() {
                 let (h, a) = shape.split(s, input.len(), (&hidden, &maps), &mut self.spare);
                 traces.push(Trace::from_forward(cfg, input, h, a));
@@ -96,12 +131,11 @@ impl GpuBackend {
         }
         Ok(traces)
     }
-}
 
-impl GpuBackend {
     /// [`Backend::batch_statistics`] on the GPU: the texts in padded batches of one plan,
     /// each batch's statistics reduced on the device (`plan/stats.rs`) and added up here; None
-    /// for the families that do not run batched.
+    /// for the families that do not run batched. Every map is bound at once (the head JS
+    /// divergences read them all).
     pub(super) fn statistics_batch(
         &mut self,
         cfg: &ModelConfig,
@@ -112,43 +146,17 @@ impl GpuBackend {
         if !batchable(cfg) || inputs.is_empty() || classes.len() != inputs.len() {
             return Ok(None);
         }
-        for input in inputs {
-            self.validate_input(cfg, input)?;
-        }
-        let longest = inputs.iter().map(EncodedInput::len).max().unwrap_or(0);
-        let limits = self.ctx.device.limits();
-        let all_maps = cfg.num_attention_maps().max(1) as u64;
-        let max_binding = limits.max_storage_buffer_binding_size / 4 / all_maps;
-        let (n, b) = batch_shape(cfg, longest, max_binding);
-        let i = self.prepare(cfg, weights, (n, b))?;
-        let model = self
-            .models
-            .iter()
-            .find(|m| m.id == weights.id)
-            .ok_or_else(|| crate::LensError::Gpu("weights vanished from the GPU cache".into()))?;
-        let filler = one_token(&inputs[0]);
+        let all_maps = cfg.num_attention_maps() as u64;
+        let bt = Batches::of(self, cfg, (inputs, all_maps))?;
+        let i = self.prepare(cfg, weights, (bt.n, bt.b))?;
+        let model = super::on_device(&self.models, weights.id)?;
         let k = cfg.num_attention_maps() * cfg.num_attention_heads;
-        let mut total = crate::backend::BatchSums {
-            sums: vec![vec![0.0; k]; 9],
-            js: vec![0.0; k * k],
-            rows: 0,
-        };
-        for (chunk, cls) in inputs.chunks(b).zip(classes.chunks(b)) {
-            let mut batch: Vec<&EncodedInput> = chunk.iter().collect();
-            batch.resize(b, &filler);
+        let mut total = crate::backend::BatchSums::zeros(9, k);
+        for (chunk, cls) in inputs.chunks(bt.b).zip(classes.chunks(bt.b)) {
+            let texts = (&bt.fill(chunk)[..], chunk.len());
             let m = (cfg, model);
-            let part = self.plans[i].statistics(
-                &self.ctx,
-                &self.kernels,
-                m,
-                (&batch, chunk.len()),
-                cls,
-            )?;
-            for (a, p) in total.sums.iter_mut().zip(&part.sums) {
-                a.iter_mut().zip(p).for_each(|(x, y)| *x += y);
-            }
-            total.js.iter_mut().zip(&part.js).for_each(|(x, y)| *x += y);
-            total.rows += part.rows;
+            let part = self.plans[i].statistics(&self.ctx, &self.kernels, m, texts, cls)?;
+            total.add(&part);
         }
         Ok(Some(total))
     }

@@ -140,11 +140,7 @@ impl GpuBackend {
         }) {
             return Ok(i);
         }
-        let model = self
-            .models
-            .iter()
-            .find(|m| m.id == weights.id)
-            .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
+        let model = on_device(&self.models, weights.id)?;
         let plan = Plan::new(&self.ctx, &self.kernels, cfg, model, (n, batch, self.fast))?;
         if self.plans.len() >= MAX_CACHED_PLANS {
             self.plans.remove(0);
@@ -219,11 +215,7 @@ impl Backend for GpuBackend {
         let capture = &opts.capture;
         let i = self.prepare(cfg, weights, (input.len(), 1))?;
         let (out, internals) = if capture.any() {
-            let model = self
-                .models
-                .iter()
-                .find(|m| m.id == weights.id)
-                .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))?;
+            let model = on_device(&self.models, weights.id)?;
             let (out, int) = self.plans[i].run_capture(
                 &self.ctx,
                 &self.kernels,
@@ -283,4 +275,12 @@ impl Backend for GpuBackend {
         let vectors = trace.attentions.into_iter().chain(trace.hidden_states);
         crate::backend::keep_spare(&mut self.spare, vectors, MAX_SPARE_FLOATS);
     }
+}
+
+/// A model's weights among those on the device (uploaded by [`GpuBackend::prepare`]).
+fn on_device(models: &[GpuWeights], weights_id: u64) -> Result<&GpuWeights> {
+    models
+        .iter()
+        .find(|m| m.id == weights_id)
+        .ok_or_else(|| LensError::Gpu("weights vanished from the GPU cache".into()))
 }
