@@ -16,13 +16,13 @@ pub use super::layout::{Grab, Src, What};
 impl Plan {
     fn source(&self, src: Src) -> &wgpu::Buffer {
         match src {
-            Src::Emb => &self.activations.emb,
-            Src::Qkv => &self.activations.qkv,
-            Src::Scratch => &self.activations.scratch,
-            Src::Ctx => &self.activations.ctx,
-            Src::H1 => &self.activations.h1,
-            Src::Ff => &self.activations.ff,
-            Src::Hidden => &self.hidden,
+            Src::Emb => &self.b.activations.emb,
+            Src::Qkv => &self.b.activations.qkv,
+            Src::Scratch => &self.b.activations.scratch,
+            Src::Ctx => &self.b.activations.ctx,
+            Src::H1 => &self.b.activations.h1,
+            Src::Ff => &self.b.activations.ff,
+            Src::Hidden => &self.b.hidden,
         }
     }
 
@@ -136,7 +136,7 @@ impl Plan {
                 What::Intermediate => m.intermediate = v.to_vec(),
             }
         }
-        if !self.matmul_attention {
+        if !self.sh.matmul_attention {
             // the fused attention kernel never stores the scores: they are computed here from
             // the queries and keys the GPU made
             for m in int.maps.iter_mut().flatten() {

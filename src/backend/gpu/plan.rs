@@ -137,41 +137,23 @@ pub struct Plan {
     pub batch: usize,
     /// the weight products on cooperative matrices (`--precision fast`)
     pub fast: bool,
-    ids: wgpu::Buffer,
-    type_ids: wgpu::Buffer,
     /// what the family does with the segments (fed as type ids, or zeros)
     token_types: crate::model::family::TokenTypes,
-    /// each token's row of the position table, and the first position id it is made from
-    positions: wgpu::Buffer,
+    /// the first position id a token's row of the position table is made from
     position_offset: usize,
     /// no position table (ModernBERT's rotary positions, DeBERTa's relative ones): every token
     /// reads the one zero row uploaded in its place
     no_position_table: bool,
-    /// ModernBERT's and DeBERTa's buffers, kept alive for the bind groups that use them
-    _pre_norm: Option<modern::Buffers>,
-    _relative: Option<relative::Buffers>,
-    pub(super) hidden: wgpu::Buffer,
-    probs: wgpu::Buffer,
-    staging_hidden: wgpu::Buffer,
-    staging_probs: wgpu::Buffer,
-    /// the activation buffers every layer reuses (named; [`Src`] names the copyable ones)
-    pub(super) activations: Activations,
+    /// the sizes: rows, slots of the hidden states and maps, heads, maps
+    pub(super) sh: build::Shape,
+    /// every buffer: the inputs, hidden states and maps (and their readback), the head
+    /// switches, the activations every layer reuses ([`Src`] names the copyable ones), the
+    /// families' own (held for the bind groups that use them)
+    pub(super) b: build::Buffers,
     /// where each intermediate can be copied out (`run_capture`)
     pub(super) grabs: Vec<Grab>,
-    /// per map, 1.0 per head or 0.0 for a head switched off (`keep_slot` floats apart)
-    head_keep: wgpu::Buffer,
-    keep_slot: u64,
-    heads: usize,
-    pub(super) matmul_attention: bool,
     _params: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
-    /// floats per hidden-state / attention slot in the device buffers (padded to 256 bytes)
-    hidden_slot: u64,
-    probs_slot: u64,
-    /// floats per hidden state / attention map as returned (unpadded)
-    hidden_len: u64,
-    probs_len: u64,
-    maps: usize,
 }
 
 /// The activation buffers of a plan, reused by every layer.
@@ -440,31 +422,14 @@ impl Plan {
             n,
             batch,
             fast,
-            ids: b.ids,
-            type_ids: b.type_ids,
             token_types: cfg.model_type.family().token_types,
-            positions: b.positions,
             position_offset: cfg.position_offset,
             no_position_table: cfg.stored_position_rows() == 0,
-            _pre_norm: b.pre_norm,
-            _relative: b.relative,
-            hidden: b.hidden,
-            probs: b.probs,
-            staging_hidden: b.staging_hidden,
-            staging_probs: b.staging_probs,
-            activations: b.activations,
-            head_keep: b.head_keep,
-            keep_slot: sh.keep_slot,
-            heads: sh.heads as usize,
+            sh,
+            b,
             grabs,
-            matmul_attention: sh.matmul_attention,
             _params: params,
             dispatches,
-            hidden_slot: sh.hidden_slot,
-            probs_slot: sh.probs_slot,
-            hidden_len: sh.hidden_len,
-            probs_len: sh.probs_len,
-            maps: sh.maps,
         })
     }
 }

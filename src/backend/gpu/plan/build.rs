@@ -15,7 +15,7 @@ use crate::model::{Activation, ModelConfig};
 
 /// A plan's sizes, in floats: `batch` sequences of `n` tokens, `rows` = batch · n for every
 /// row-wise step (embeddings, products, norms).
-pub(super) struct Shape {
+pub(in crate::backend::gpu) struct Shape {
     pub n: u64,
     pub batch: u64,
     pub rows: u64,
@@ -125,7 +125,7 @@ impl Shape {
 
 /// A plan's buffers: the inputs, every hidden state and map (and their readback), the head
 /// switches, the activations every layer reuses, and the families' own.
-pub(super) struct Buffers {
+pub(in crate::backend::gpu) struct Buffers {
     pub ids: wgpu::Buffer,
     pub type_ids: wgpu::Buffer,
     pub positions: wgpu::Buffer,

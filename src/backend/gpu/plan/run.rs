@@ -21,15 +21,15 @@ impl Plan {
     ) -> Result<RunOutput> {
         let start = std::time::Instant::now();
         ctx.check()?;
-        let slot = self.keep_slot as usize;
-        let mut keep = vec![1.0f32; slot * self.maps.max(1)];
+        let slot = self.sh.keep_slot as usize;
+        let mut keep = vec![1.0f32; slot * self.sh.maps.max(1)];
         for &(j, h) in &ablate.0 {
-            if j < self.maps && h < self.heads {
+            if j < self.sh.maps && h < (self.sh.heads as usize) {
                 keep[j * slot + h] = 0.0;
             }
         }
         ctx.queue
-            .write_buffer(&self.head_keep, 0, bytemuck::cast_slice(&keep));
+            .write_buffer(&self.b.head_keep, 0, bytemuck::cast_slice(&keep));
         self.upload_inputs(ctx, inputs)?;
         let mut enc = ctx
             .device
@@ -51,22 +51,22 @@ impl Plan {
             }
         }
         if readback {
-            for j in 0..=self.maps as u64 {
+            for j in 0..=self.sh.maps as u64 {
                 enc.copy_buffer_to_buffer(
-                    &self.hidden,
-                    j * self.hidden_slot * 4,
-                    &self.staging_hidden,
-                    j * self.hidden_len * 4,
-                    self.hidden_len * 4,
+                    &self.b.hidden,
+                    j * self.sh.hidden_slot * 4,
+                    &self.b.staging_hidden,
+                    j * self.sh.hidden_len * 4,
+                    self.sh.hidden_len * 4,
                 );
             }
-            for j in 0..self.maps as u64 {
+            for j in 0..self.sh.maps as u64 {
                 enc.copy_buffer_to_buffer(
-                    &self.probs,
-                    j * self.probs_slot * 4,
-                    &self.staging_probs,
-                    j * self.probs_len * 4,
-                    self.probs_len * 4,
+                    &self.b.probs,
+                    j * self.sh.probs_slot * 4,
+                    &self.b.staging_probs,
+                    j * self.sh.probs_len * 4,
+                    self.sh.probs_len * 4,
                 );
             }
         }
@@ -85,16 +85,16 @@ impl Plan {
         }
         let hidden = read_back(
             ctx,
-            &self.staging_hidden,
-            self.hidden_len as usize,
-            self.maps + 1,
+            &self.b.staging_hidden,
+            self.sh.hidden_len as usize,
+            self.sh.maps + 1,
             spare,
         )?;
         let probs = read_back(
             ctx,
-            &self.staging_probs,
-            self.probs_len as usize,
-            self.maps,
+            &self.b.staging_probs,
+            self.sh.probs_len as usize,
+            self.sh.maps,
             spare,
         )?;
         ctx.check()?;
@@ -160,10 +160,10 @@ impl Plan {
             mask.extend(std::iter::repeat_n(0.0f32, pad));
         }
         for (buf, data) in [
-            (&self.ids, bytemuck::cast_slice(&ids)),
-            (&self.type_ids, bytemuck::cast_slice(&types)),
-            (&self.positions, bytemuck::cast_slice(&positions)),
-            (&self.activations.mask, bytemuck::cast_slice(&mask)),
+            (&self.b.ids, bytemuck::cast_slice(&ids)),
+            (&self.b.type_ids, bytemuck::cast_slice(&types)),
+            (&self.b.positions, bytemuck::cast_slice(&positions)),
+            (&self.b.activations.mask, bytemuck::cast_slice(&mask)),
         ] {
             ctx.queue.write_buffer(buf, 0, data);
         }

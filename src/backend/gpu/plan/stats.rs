@@ -104,17 +104,17 @@ impl Plan {
         (inputs, real): (&[&EncodedInput], usize),
         classes: &[Vec<u8>],
     ) -> Result<BatchSums> {
-        let (n, b, maps) = (self.n, self.batch, self.maps);
+        let (n, b, maps) = (self.n, self.batch, self.sh.maps);
         let dm = Dims {
             b: b as u64,
             n: n as u64,
-            heads: self.heads as u64,
+            heads: self.sh.heads,
             d: cfg.head_dim() as u64,
             h: cfg.hidden_size as u64,
-            k: (maps * self.heads) as u64,
+            k: maps as u64 * self.sh.heads,
         };
         let max_binding = ctx.device.limits().max_storage_buffer_binding_size / 4;
-        if maps as u64 * self.probs_slot > max_binding {
+        if maps as u64 * self.sh.probs_slot > max_binding {
             return Err(LensError::Gpu(format!(
                 "a batch's {maps} attention maps are more than one GPU binding holds"
             )));
@@ -169,16 +169,16 @@ impl Plan {
         dm: Dims,
     ) -> Steps<'a> {
         let rows = dm.b * dm.n;
-        let params = |map: usize| dm.params(map, self.probs_slot);
+        let params = |map: usize| dm.params(map, self.sh.probs_slot);
         let mut s = Steps::default();
         let mut j = 0usize;
         for outer in 0..cfg.num_hidden_layers {
             for layer in &w.groups[cfg.group_of_layer(outer)] {
                 self.value_norms(&mut s, (layer, j), bufs, dm);
                 let probs = Slice {
-                    buf: &self.probs,
-                    offset: j as u64 * self.probs_slot,
-                    len: self.probs_len,
+                    buf: &self.b.probs,
+                    offset: j as u64 * self.sh.probs_slot,
+                    len: self.sh.probs_len,
                 };
                 let storage = vec![
                     (3, Slice::whole(&bufs.norms, rows * dm.heads)),
@@ -211,7 +211,7 @@ impl Plan {
         let js = vec![
             (
                 4,
-                Slice::whole(&self.probs, self.maps as u64 * self.probs_slot),
+                Slice::whole(&self.b.probs, self.sh.maps as u64 * self.sh.probs_slot),
             ),
             (6, Slice::whole(&bufs.lens, dm.b)),
             (9, Slice::whole(&bufs.js, dm.k * dm.k)),
@@ -234,14 +234,14 @@ impl Plan {
         let rows = dm.b * dm.n;
         let (rows32, h, d) = (rows as u32, dm.h as u32, dm.d as u32);
         let (h4, d4) = (h / 4, d / 4);
-        let qkv = Slice::whole(&self.activations.qkv, rows * 3 * dm.h);
-        let u = Slice::whole(&self.activations.ctx, rows * dm.h);
+        let qkv = Slice::whole(&self.b.activations.qkv, rows * 3 * dm.h);
+        let u = Slice::whole(&self.b.activations.ctx, rows * dm.h);
         let grams = Slice::whole(&bufs.grams, dm.heads * dm.d * dm.d);
         let dummy = Slice::whole(&bufs.zeros, 4);
         let x = Slice {
-            buf: &self.hidden,
-            offset: j as u64 * self.hidden_slot,
-            len: self.hidden_len,
+            buf: &self.b.hidden,
+            offset: j as u64 * self.sh.hidden_slot,
+            len: self.sh.hidden_len,
         };
         s.matmul(x, &layer.qkv, qkv, rows32, Activation::Linear);
         let wo = Slice::whole(&layer.attn_out.w, dm.h * dm.h);
@@ -257,7 +257,7 @@ impl Plan {
         let norms = Slice::whole(&bufs.norms, rows * dm.heads);
         s.push_at(
             Kernel::Stats(StatsEntry::ValueNorms),
-            &dm.params(j, self.probs_slot),
+            &dm.params(j, self.sh.probs_slot),
             vec![(1, qkv), (2, u), (3, norms)],
             flat_groups(rows32 * dm.heads as u32),
         );
