@@ -141,6 +141,10 @@ enum Command {
     /// Kobayashi et al.'s statistics, the heads' JS distances) to a safetensors file; `corpus
     /// merge A B ... --out C` combines shards
     Corpus(cli::corpus::CorpusArgs),
+    /// Lessons and talks: render a deck of slides (each a saved view with a title, a caption
+    /// filled from the live run, and notes) to one PDF or to numbered PNG / SVG files; list
+    /// and copy the built-in lessons
+    Deck(cli::deck::DeckArgs),
     /// Measure forward latency on random weights of real model shapes
     Bench(cli::bench::BenchArgs),
 }
@@ -277,6 +281,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Command::Heads(args)) => cli::heads::run(args),
         Some(Command::Render(args)) => cli::render::run(args),
         Some(Command::Corpus(args)) => cli::corpus::run_args(args),
+        Some(Command::Deck(args)) => cli::deck::run(args),
         Some(Command::Bench(args)) => cli::bench::run(args),
     }
 }

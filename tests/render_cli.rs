@@ -943,3 +943,137 @@ fn list_views_names_every_view_and_each_renders() {
         );
     }
 }
+
+fn lens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn tool(name: &str, args: &[&str]) -> String {
+    let o = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name} (Debian's poppler-utils, which .ci/run installs): {e}"));
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `deck render builtin:inside-albert --text T --out x.pdf`: one PDF page per slide, and the
+/// PDF's text (pdftotext) holds every slide's title and every token of T (as `summary` lists
+/// them: the `{tokens}` placeholder filled from the live run). A folder gets numbered PNGs of
+/// 1600 x 900; a deck whose model folder is gone names it and writes nothing; a deck of a
+/// later version is refused.
+#[test]
+fn deck_render_gives_a_pdf_page_per_slide_with_the_titles_and_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Penguins swim quickly in the cold water.";
+    let pdf = dir.path().join("x.pdf");
+    let o = lens(
+        &["deck", "render", "builtin:inside-albert", "--text", text]
+            .iter()
+            .copied()
+            .chain(["--out", pdf.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    ok(&o);
+    // the slides, from the deck as a file
+    let json = dir.path().join("deck.json");
+    ok(&lens(&[
+        "deck",
+        "copy",
+        "builtin:inside-albert",
+        "--out",
+        json.to_str().unwrap(),
+    ]));
+    let deck: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let titles: Vec<String> = deck["slides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(titles.len() >= 12);
+    let info = tool("pdfinfo", &[pdf.to_str().unwrap()]);
+    assert!(
+        info.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["Pages:", &titles.len().to_string()]),
+        "{info}"
+    );
+    let words = tool("pdftotext", &[pdf.to_str().unwrap(), "-"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for t in &titles {
+        assert!(
+            words.contains(t.as_str()),
+            "the title {t:?} is not in the PDF's text"
+        );
+    }
+    let summary = lens(&[
+        "summary",
+        "--backend",
+        "cpu",
+        "--model",
+        "albert-mini",
+        "--text",
+        text,
+    ]);
+    ok(&summary);
+    let out = String::from_utf8_lossy(&summary.stdout).into_owned();
+    let tokens = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tokens: "))
+        .unwrap()
+        .to_string();
+    assert!(
+        words.contains(&tokens),
+        "the tokens {tokens:?} are not in the PDF's text"
+    );
+    // numbered PNG pages
+    let pngs = dir.path().join("pages");
+    ok(&lens(&[
+        "deck",
+        "render",
+        "builtin:attention-explanation",
+        "--out",
+        pngs.to_str().unwrap(),
+    ]));
+    let mut names: Vec<String> = std::fs::read_dir(&pngs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.first().map(String::as_str), Some("slide-01.png"));
+    assert!(names.len() >= 6);
+    let img = image::open(pngs.join("slide-01.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (1600, 900));
+    // a model folder that is gone, and a later version: refused, naming it, nothing written
+    let bad = dir.path().join("bad.pdf");
+    let refused = |deck: &serde_json::Value, says: &str| {
+        std::fs::write(&json, serde_json::to_vec(deck).unwrap()).unwrap();
+        let o = lens(&[
+            "deck",
+            "render",
+            json.to_str().unwrap(),
+            "--out",
+            bad.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(!bad.exists());
+    };
+    let mut gone = deck.clone();
+    gone["slides"][3]["scene"]["main"] = serde_json::json!({"Folder": "/nonexistent/gone-model"});
+    refused(&gone, "/nonexistent/gone-model");
+    let mut later = deck;
+    later["version"] = 2.into();
+    refused(&later, "version 2");
+}

@@ -4,6 +4,7 @@
 //! the open tab. Everything slow runs off the UI thread as [`jobs`].
 
 pub mod chrome;
+pub mod deck;
 pub mod export_menu;
 pub mod file_dialog;
 pub mod frame_bench;
@@ -216,6 +217,13 @@ impl LensApp {
             .find(|t| t.id() == tab)
             .ok_or_else(|| format!("there is no tab {tab:?}"))?;
         t.export(what, &self.session, theme)
+    }
+
+    /// Asks tab `tab` for the work a headless export of `what` needs ([`tabs::Tab::prepare_export`]).
+    pub fn prepare_export(&mut self, tab: &str, what: &str) {
+        if let Some(t) = self.tabs.iter_mut().find(|t| t.id() == tab) {
+            t.prepare_export(what, &mut self.session);
+        }
     }
 
     /// True while anything is in flight (tests and the screenshot wait on it).

@@ -54,16 +54,20 @@ impl Scene {
         let bytes = crate::error::read_file_limited(path, MAX_SCENE_BYTES)?;
         let json: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
+        Scene::from_json(json, &path.display().to_string())
+    }
+
+    /// A scene from its JSON (a file's, or a deck's slide's), checked as [`Scene::read`]
+    /// checks a file; `name` is where it came from, for the messages.
+    pub fn from_json(json: serde_json::Value, name: &str) -> anyhow::Result<Scene> {
         if json.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
-            super::scene_check::check_fields(&json)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            super::scene_check::check_fields(&json).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
         let mut scene: Scene = serde_json::from_value(json)
-            .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{name} is not a scene: {e}"))?;
         if scene.format != FORMAT || scene.version != 1 {
             anyhow::bail!(
-                "{} is a {:?} file of version {}, not an {FORMAT:?} of version 1",
-                path.display(),
+                "{name} is a {:?} of version {}, not an {FORMAT:?} of version 1",
                 scene.format,
                 scene.version
             );
@@ -80,8 +84,7 @@ impl Scene {
                 t.truncate(i);
             }
         }
-        super::scene_check::check(&scene, None)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        super::scene_check::check(&scene, None).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         Ok(scene)
     }
 
@@ -173,6 +176,25 @@ pub fn render_scene(
     backend: BackendChoice,
     timeout: Duration,
 ) -> anyhow::Result<(Figure, Option<Matrix>)> {
+    let r = run_scene(scene, backend, timeout, &scene.session.export_theme.theme())?;
+    Ok((r.figure, r.matrix))
+}
+
+/// A scene's figure and the run it was drawn from.
+pub struct Rendered {
+    pub figure: Figure,
+    pub matrix: Option<Matrix>,
+    /// the main model's run
+    pub trace: Option<std::sync::Arc<crate::model::Trace>>,
+}
+
+/// [`render_scene`] in `theme`, with the main model's run.
+pub fn run_scene(
+    scene: &Scene,
+    backend: BackendChoice,
+    timeout: Duration,
+    theme: &crate::figures::Theme,
+) -> anyhow::Result<Rendered> {
     let missing = scene.missing_models();
     if !missing.is_empty() {
         anyhow::bail!(
@@ -202,6 +224,7 @@ pub fn render_scene(
             )),
             ..Default::default()
         };
+        app.prepare_export(&scene.figure.0, &scene.figure.1);
         let mut out = ctx.run_ui(input, |ui| app.frame(ui));
         // no renderer: the textures the views made are not sent anywhere
         out.textures_delta.clear();
@@ -248,8 +271,13 @@ pub fn render_scene(
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
-    let theme = scene.session.export_theme.theme();
     let (tab, what) = &scene.figure;
-    app.build_export(tab, what, &theme)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let (figure, matrix) = app
+        .build_export(tab, what, theme)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Rendered {
+        figure,
+        matrix,
+        trace: app.session.trace().cloned(),
+    })
 }

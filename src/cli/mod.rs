@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 pub(crate) mod attribute;
 pub(crate) mod bench;
 pub(crate) mod corpus;
+pub(crate) mod deck;
 pub(crate) mod heads;
 pub(crate) mod ranges;
 pub(crate) mod render;

@@ -6,13 +6,16 @@
 
 pub mod animate;
 pub mod attribution;
+pub mod caption;
 pub mod corpus;
 pub mod explain;
 pub mod labels;
 pub mod links;
+pub mod pdf;
 pub mod plots;
 pub mod scatter;
 pub mod scenes;
+pub mod slide;
 
 use crate::error::{LensError, Result};
 use std::fmt::Write as _;
@@ -128,6 +131,14 @@ pub enum Item {
         color: Rgb,
         bold: bool,
     },
+    /// one line of text in runs of their own weight and slant (a caption's line)
+    Rich {
+        x: f32,
+        y: f32,
+        size: f32,
+        color: Rgb,
+        runs: Vec<caption::Run>,
+    },
     /// an RGBA raster drawn without smoothing (large heatmaps: one image instead of N² rects)
     Raster {
         x: f32,
@@ -161,21 +172,55 @@ impl Figure {
     /// Draws `other`'s items into this figure with its top left at (`dx`, `dy`) (a figure
     /// made of panels; the other's background is not drawn).
     pub fn place(&mut self, other: &Figure, dx: f32, dy: f32) {
+        self.place_scaled(other, dx, dy, 1.0);
+    }
+
+    /// [`Self::place`] with `other` drawn `scale` times its size (its text, lines and marks
+    /// too): a figure fitted into a slide.
+    pub fn place_scaled(&mut self, other: &Figure, dx: f32, dy: f32, scale: f32) {
+        // positions moved (x · 1 + dx is x + dx exactly), sizes scaled only when scaled
+        let at = |v: &mut f32, d: f32| *v = *v * scale + d;
+        let size = |v: &mut f32| {
+            if scale != 1.0 {
+                *v *= scale;
+            }
+        };
         for item in &other.items {
             let mut item = item.clone();
             match &mut item {
-                Item::Rect { x, y, .. }
-                | Item::Circle { x, y, .. }
-                | Item::Text { x, y, .. }
-                | Item::Raster { x, y, .. } => {
-                    *x += dx;
-                    *y += dy;
-                }
-                Item::Line { points, .. } => {
-                    for (x, y) in points.iter_mut() {
-                        *x += dx;
-                        *y += dy;
+                Item::Rect {
+                    x, y, w, h, stroke, ..
+                } => {
+                    at(x, dx);
+                    at(y, dy);
+                    size(w);
+                    size(h);
+                    if let Some((_, width)) = stroke {
+                        size(width);
                     }
+                }
+                Item::Raster { x, y, w, h, .. } => {
+                    at(x, dx);
+                    at(y, dy);
+                    size(w);
+                    size(h);
+                }
+                Item::Circle { x, y, r, .. } => {
+                    at(x, dx);
+                    at(y, dy);
+                    size(r);
+                }
+                Item::Text { x, y, size: s, .. } | Item::Rich { x, y, size: s, .. } => {
+                    at(x, dx);
+                    at(y, dy);
+                    size(s);
+                }
+                Item::Line { points, width, .. } => {
+                    for (x, y) in points.iter_mut() {
+                        at(x, dx);
+                        at(y, dy);
+                    }
+                    size(width);
                 }
             }
             self.items.push(item);
@@ -367,6 +412,33 @@ impl Figure {
                         );
                     }
                     let _ = writeln!(s, ">{}</text>", escape(text));
+                }
+                Item::Rich {
+                    x,
+                    y,
+                    size,
+                    color,
+                    runs,
+                } => {
+                    let _ = write!(
+                        s,
+                        r#"<text x="{}" y="{}" font-size="{}" fill="{}" xml:space="preserve">"#,
+                        num(*x),
+                        num(*y),
+                        num(*size),
+                        hex(*color)
+                    );
+                    for r in runs {
+                        s.push_str("<tspan");
+                        if r.bold {
+                            s.push_str(r#" font-weight="bold""#);
+                        }
+                        if r.italic {
+                            s.push_str(r#" font-style="italic""#);
+                        }
+                        let _ = write!(s, ">{}</tspan>", escape(&r.text));
+                    }
+                    s.push_str("</text>\n");
                 }
                 Item::Raster { x, y, w, h, png } => {
                     use base64::Engine as _;

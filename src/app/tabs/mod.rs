@@ -53,6 +53,11 @@ pub trait Tab: AsAny {
         None
     }
 
+    /// Before a headless export of `what` (a scene, a deck's slide): asks for the work the
+    /// window would wait for a click to start (a corpus run). Called every frame until the
+    /// figure is built.
+    fn prepare_export(&mut self, _what: &str, _cx: &mut Session) {}
+
     /// Whether the tab waits on a job (tests and the screenshot wait for it to settle).
     fn busy(&self) -> bool {
         false

@@ -474,6 +474,16 @@ impl Tab for CorpusTab {
         ))
     }
 
+    fn prepare_export(&mut self, what: &str, cx: &mut Session) {
+        // a corpus figure of a scene: the run the window's button would start, once the
+        // main model is open (a run that failed is not started again: its error is shown)
+        let opened = cx.info(ModelSlot::Main).is_some();
+        let never_ran = self.run.latest().is_none() && !self.run.pending();
+        if what != "query-key" && opened && never_ran && self.wanted.is_none() {
+            self.start(cx);
+        }
+    }
+
     fn busy(&self) -> bool {
         self.run.pending() || self.wanted.is_some() || self.explore.busy()
     }

@@ -1,0 +1,111 @@
+//! A deck's slides as pages: each slide's scene run headless (as `render --scene` runs one),
+//! its caption's placeholders filled from that run, and the page composed in the
+//! presentation theme.
+
+use super::values;
+use super::Deck;
+use crate::backend::BackendChoice;
+use crate::figures::slide::{self, Page};
+use crate::figures::{caption, Figure, Theme};
+use std::time::Duration;
+
+/// The names [`values::value`] knows, for messages.
+const PLACEHOLDERS: &str =
+    "text, model, tokens, n, layers, heads, token:i, cls:L.H, sep:L.H, self:L.H, top:L.H";
+
+/// Slide `i`'s caption with its placeholders filled from `trace` (an error names a
+/// placeholder that is not one, or whose layer, head or token is out of range).
+pub fn caption_of(
+    deck: &Deck,
+    i: usize,
+    trace: Option<&crate::model::Trace>,
+) -> Result<String, String> {
+    let slide = deck.slides.get(i).ok_or("no such slide")?;
+    let scene = deck.scene(i).ok_or("no such slide")?;
+    let model = scene.main.label();
+    let mut bad = Vec::new();
+    let (text, unknown) = caption::fill(&slide.caption, |name, arg| {
+        let t = trace?;
+        match values::value(t, (&model, &scene.session.text), name, arg)? {
+            Ok(v) => Some(v),
+            Err(e) => {
+                bad.push(e);
+                Some(String::new())
+            }
+        }
+    });
+    if let Some(e) = bad.first() {
+        return Err(e.clone());
+    }
+    if let Some(u) = unknown.first() {
+        return Err(if trace.is_none() {
+            format!("{{{u}}} needs a run of the model, and none was made")
+        } else {
+            format!("{{{u}}} is not a placeholder; the placeholders are {PLACEHOLDERS}")
+        });
+    }
+    Ok(text)
+}
+
+/// Slide `i` as its page, its view drawn in `theme`.
+pub fn page(
+    deck: &Deck,
+    i: usize,
+    backend: BackendChoice,
+    timeout: Duration,
+    theme: &Theme,
+) -> anyhow::Result<Figure> {
+    let slide = deck
+        .slides
+        .get(i)
+        .ok_or_else(|| anyhow::anyhow!("the deck has no slide {}", i + 1))?;
+    let at = |e: &dyn std::fmt::Display| anyhow::anyhow!("slide {} ({}): {e}", i + 1, slide.title);
+    let scene = deck.scene(i).ok_or_else(|| at(&"no such slide"))?;
+    let missing = scene.missing_models();
+    if !missing.is_empty() {
+        return Err(at(&format!(
+            "its model folder is missing: {}",
+            missing.join(", ")
+        )));
+    }
+    let run =
+        super::super::scene::run_scene(&scene, backend, timeout, theme).map_err(|e| at(&e))?;
+    let text = caption_of(deck, i, run.trace.as_deref()).map_err(|e| at(&e))?;
+    let paragraphs = caption::parse(&text);
+    let number = format!("{} / {}", i + 1, deck.slides.len());
+    Ok(slide::page(
+        &Page {
+            title: &slide.title,
+            caption: &paragraphs,
+            number: &number,
+        },
+        Some(&run.figure),
+        theme,
+    ))
+}
+
+/// Every slide's page, in order; `progress` hears each slide's number as it is done.
+pub fn pages(
+    deck: &Deck,
+    backend: BackendChoice,
+    timeout: Duration,
+    mut progress: impl FnMut(usize),
+) -> anyhow::Result<Vec<Figure>> {
+    if deck.slides.is_empty() {
+        anyhow::bail!("the deck {:?} has no slides", deck.title);
+    }
+    let missing = deck.missing_models();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the deck's model folders are missing: {} (open the deck in the window and choose the models again, or edit its JSON)",
+            missing.join(", ")
+        );
+    }
+    let theme = Theme::PRESENTATION;
+    let mut out = Vec::with_capacity(deck.slides.len());
+    for i in 0..deck.slides.len() {
+        out.push(page(deck, i, backend, timeout, &theme)?);
+        progress(i + 1);
+    }
+    Ok(out)
+}
