@@ -97,12 +97,17 @@ pub fn run_animation(
     let bytes = crate::figures::animate::encode(frames, (2.0, 1.5), format, ctl)
         .map_err(|e| e.to_string())?;
     let ext = format.ext();
-    let name = format!("albert-lens-layers.{ext}");
+    save_bytes(bytes, "Save the animation", &format!("albert-lens-layers.{ext}"), ext)
+}
+
+/// Asks where to save `bytes` (a save dialog titled `title`, suggesting `name`, filtered to
+/// `ext`) and writes them there (call it off the UI thread: the dialog blocks).
+pub fn save_bytes(bytes: Vec<u8>, title: &str, name: &str, ext: &str) -> Result<ExportDone, String> {
     let picked = super::file_dialog::ask(|| {
         pollster::block_on(
             rfd::AsyncFileDialog::new()
-                .set_title("Save the animation")
-                .set_file_name(&name)
+                .set_title(title)
+                .set_file_name(name)
                 .add_filter(ext, &[ext])
                 .save_file(),
         )
@@ -113,7 +118,7 @@ pub fn run_animation(
             Ok(ExportDone::Saved(path))
         }
         super::file_dialog::Picked::Cancelled => Ok(ExportDone::Cancelled),
-        super::file_dialog::Picked::Unavailable => Ok(ExportDone::NoDialog(bytes, name)),
+        super::file_dialog::Picked::Unavailable => Ok(ExportDone::NoDialog(bytes, name.into())),
     }
 }
 

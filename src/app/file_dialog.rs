@@ -59,6 +59,7 @@ pub enum PathFor {
     SaveBytes(Vec<u8>),
     SaveScene,
     OpenScene,
+    OpenDeck,
     ModelFolder(ModelSlot),
     CorpusFile,
     /// the Prediction tab's labelled examples

@@ -72,6 +72,8 @@ pub struct LensApp {
     /// (dark, presentation) as last applied to egui's style
     theme_applied: Option<(bool, bool)>,
     screenshot: Option<Screenshot>,
+    /// the Deck panel and present mode
+    pub deck: deck::panel::DeckUi,
 }
 
 /// A pending `--screenshot`: frames drawn since the first result, and whether it was saved.
@@ -149,6 +151,7 @@ impl LensApp {
             tabs: tabs::registry(),
             chrome: chrome::Chrome::default(),
             theme_applied: None,
+            deck: deck::panel::DeckUi::default(),
             screenshot: opts.screenshot.map(|path| Screenshot {
                 path,
                 frames: 0,
@@ -277,6 +280,10 @@ impl LensApp {
             self.session
                 .open(ModelSlot::Main, crate::model::ModelSource::Folder(dir));
         }
+        if self.deck.present.is_some() && self.deck.present_ui(ui) {
+            // present mode has the whole window; typed-path prompts wait for it to end
+            return;
+        }
         let cx = &mut self.session;
         let chrome = &mut self.chrome;
         egui::Panel::top("menu").show(ui, |ui| chrome.menu_bar(ui, cx));
@@ -287,6 +294,19 @@ impl LensApp {
             .min_size(220.0)
             .max_size(620.0)
             .show(ui, |ui| chrome.side_panel(ui, cx));
+        let deck = &mut self.deck;
+        let mut deck_action = None;
+        if deck.open {
+            egui::Panel::right("deck")
+                .resizable(true)
+                .default_size(340.0)
+                .min_size(260.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical()
+                        .id_salt("deck panel")
+                        .show(ui, |ui| deck_action = deck.ui(ui, cx));
+                });
+        }
         let tabs = &mut self.tabs;
         egui::CentralPanel::default_margins().show(ui, |ui| {
             // wrapped: in presentation mode's large type the tabs take two rows, none cut off
@@ -305,6 +325,9 @@ impl LensApp {
                         cx.settings.open_tab = tab.id().to_string();
                     }
                 }
+                ui.separator();
+                ui.toggle_value(&mut deck.open, egui::RichText::new("🎞 Deck").size(size))
+                    .on_hover_text("lessons and talks: slides of saved views, presented live");
             });
             ui.separator();
             let open = tabs.iter().position(|t| t.id() == cx.settings.open_tab);
@@ -314,8 +337,52 @@ impl LensApp {
         });
         chrome.path_dialog(&ctx, cx);
         chrome.path_prompt(&ctx, cx);
+        if let Some(a) = deck_action {
+            self.deck_action(a);
+        }
         self.view_request();
         self.screenshot_step(&ctx);
+    }
+
+    /// Does what the Deck panel asked: a slide of the view the window shows (new, or in place
+    /// of slide i), or the window set to slide i.
+    fn deck_action(&mut self, a: deck::panel::Action) {
+        use deck::panel::Action;
+        let current = || -> Result<(scene::Scene, String), String> {
+            let s = self.scene()?;
+            let tab = self
+                .tabs
+                .iter()
+                .find(|t| t.id() == s.figure.0)
+                .map_or(s.figure.0.as_str(), |t| t.title());
+            let title = deck::panel::title_of(tab, &s.figure.1);
+            Ok((s, title))
+        };
+        match a {
+            Action::AddCurrent => match current() {
+                Ok((s, title)) => self.deck.add(s, title),
+                Err(e) => self.session.status.error = Some(format!("deck: {e}")),
+            },
+            Action::Update(i) => match current() {
+                Ok((s, _)) => {
+                    if let Some(slide) = self.deck.deck.slides.get_mut(i) {
+                        slide.scene = s;
+                    }
+                }
+                Err(e) => self.session.status.error = Some(format!("deck: {e}")),
+            },
+            Action::Show(i) => {
+                if let Some(s) = self.deck.deck.scene(i) {
+                    let missing = self.apply_scene(&s);
+                    if !missing.is_empty() {
+                        self.session.status.error = Some(format!(
+                            "the slide's model folder is missing: {}",
+                            missing.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// Opens what the side panel asked for: the lens at a token just masked, or the attention
@@ -362,6 +429,9 @@ impl LensApp {
                 if let Some(p) = self.tab_mut::<tabs::prediction::PredictionTab>() {
                     p.settings.file = Some(path);
                 }
+            }
+            Some(session::ViewRequest::OpenDeck(path)) => {
+                self.deck.open_path(&path, &mut self.session)
             }
             Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {
                 Ok(s) => {

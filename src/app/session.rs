@@ -102,6 +102,8 @@ pub enum ViewRequest {
     SaveScene(std::path::PathBuf),
     /// File > Open scene…: take a scene's settings and models
     OpenScene(std::path::PathBuf),
+    /// the Deck panel's Open…, typed where no file dialog could open
+    OpenDeck(std::path::PathBuf),
     /// the layer lens at a token just masked
     Lens(usize),
     /// the attention views' difference: the changed run minus the intact one
@@ -399,6 +401,24 @@ impl Session {
         self.exports.push(job);
     }
 
+    /// Makes a file's bytes off the UI thread (`make`, with progress on its control), then asks
+    /// where to save them (`title`, suggesting `name`, filtered to `ext`) and writes them: the
+    /// Deck panel's Save and PDF export.
+    pub fn save_made(
+        &mut self,
+        (title, name, ext): (&str, &str, &str),
+        make: impl FnOnce(&crate::insight::Control) -> Result<Vec<u8>, String> + Send + 'static,
+    ) {
+        let (title, name, ext) = (title.to_string(), name.to_string(), ext.to_string());
+        let mut job = Job::default();
+        if let Some(ticket) = job.ask(0u64, &self.wake) {
+            jobs::spawn("save", ticket, move |ctl| {
+                super::export_menu::save_bytes(make(ctl)?, &title, &name, &ext)
+            });
+        }
+        self.exports.push(job);
+    }
+
     /// No native file dialog could open: the status bar says so and `prompt` asks for the path.
     pub fn no_dialog(&mut self, prompt: super::file_dialog::PathPrompt) {
         self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
@@ -444,6 +464,7 @@ impl Session {
             }
             PathFor::SaveScene => self.view_request = Some(ViewRequest::SaveScene(path)),
             PathFor::OpenScene => self.view_request = Some(ViewRequest::OpenScene(path)),
+            PathFor::OpenDeck => self.view_request = Some(ViewRequest::OpenDeck(path)),
             PathFor::CorpusFile => self.view_request = Some(ViewRequest::CorpusFile(path)),
             PathFor::LabelledFile => self.view_request = Some(ViewRequest::LabelledFile(path)),
             PathFor::ModelFolder(slot) => self.open(slot, ModelSource::Folder(path)),

@@ -6,6 +6,8 @@
 //! window's Deck panel read it.
 
 pub mod builtin;
+pub mod panel;
+pub mod present;
 pub mod render;
 pub mod values;
 
