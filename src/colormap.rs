@@ -75,10 +75,19 @@ impl Colormap {
         out
     }
 
-    /// The colour of `t` in [0, 1] (clamped; NaN maps to 0).
+    /// The colour of `t` in [0, 1] (clamped; NaN maps to 0): an entry of [`Self::table`], made
+    /// once per colormap (a projection colours thousands of points a frame).
     pub fn at(self, t: f32) -> [u8; 3] {
+        use std::sync::OnceLock;
+        static TABLES: [OnceLock<[[u8; 3]; 256]>; 4] = [const { OnceLock::new() }; 4];
+        let k = match self {
+            Colormap::Viridis => 0,
+            Colormap::Magma => 1,
+            Colormap::Cividis => 2,
+            Colormap::Diverging => 3,
+        };
         let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 1.0) };
-        self.table()[(t * 255.0).round() as usize]
+        TABLES[k].get_or_init(|| self.table())[(t * 255.0).round() as usize]
     }
 }
 

@@ -46,6 +46,10 @@ struct Cli {
     /// (window) save a PNG of the window once the first result is shown, then quit
     #[arg(long)]
     screenshot: Option<PathBuf>,
+    /// (window) open this deck in the Deck panel: a deck file, or builtin:inside-albert /
+    /// builtin:attention-explanation
+    #[arg(long)]
+    deck: Option<String>,
 }
 
 /// A tab id from the app's tab registry.
@@ -306,6 +310,7 @@ fn run_window(cli: Cli) -> Result<()> {
             ViewArg::Links => AttnView::Links,
         }),
         tab: cli.tab,
+        deck: cli.deck,
     };
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

@@ -535,3 +535,128 @@ fn every_family_opens_and_every_tab_draws() {
         }
     }
 }
+
+/// Steps the app until `done` (60 s at most).
+fn step_until(h: &mut Harness<'static, LensApp>, what: &str, done: impl Fn(&LensApp) -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done(h.state()) {
+        assert!(t0.elapsed().as_secs() < 60, "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn slide_titles(h: &Harness<'static, LensApp>) -> Vec<String> {
+    h.state()
+        .deck
+        .deck
+        .slides
+        .iter()
+        .map(|s| s.title.clone())
+        .collect()
+}
+
+/// The Deck panel builds a three-slide deck from the window (the heatmap, the model view,
+/// the Shared tab's Figure 1), reorders it with ↓ Down, and presents it: PageDown and space
+/// go forward (never past the last slide), PageUp back, B blanks the screen and brings it
+/// back, the speaker notes name the next slide, and Esc leaves with that slide selected.
+/// The page shown is made off the UI thread, and the deck saved and reopened is identical.
+#[test]
+fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
+    use albert_lens::app::deck::Deck;
+    use egui::Key;
+    let mut h = app_common::harness(
+        ModelSource::Builtin("albert-mini".into()),
+        ModelSource::Builtin("bert-mini".into()),
+        albert_lens::app::EXAMPLE_TEXT,
+    );
+    wait(&mut h);
+    h.get_by_label("🎞 Deck").click();
+    h.run_steps(2);
+    let add = |h: &mut Harness<'static, LensApp>| {
+        h.get_by_label("＋ Add the current view").click();
+        h.run_steps(2);
+    };
+    add(&mut h);
+    attention_mut(&mut h).settings.view = AttnView::Model;
+    h.run_steps(2);
+    add(&mut h);
+    h.get_by_label("Shared vs unshared").click();
+    h.run_steps(2);
+    wait(&mut h);
+    add(&mut h);
+    assert_eq!(
+        slide_titles(&h),
+        ["Attention", "Attention", "Shared vs unshared: figure1"]
+    );
+    let slides = &h.state().deck.deck.slides;
+    assert_eq!(slides[0].scene.tabs["attention"]["view"], "Heatmap");
+    assert_eq!(slides[1].scene.tabs["attention"]["view"], "Model");
+    for (i, t) in ["A", "B", "C"].into_iter().enumerate() {
+        h.state_mut().deck.deck.slides[i].title = t.into();
+    }
+    h.state_mut().deck.deck.slides[1].notes = "say why B".into();
+    h.run_steps(2);
+    // select slide 1 (the window shows its scene) and move it down
+    h.get_by_label("1. A").click();
+    h.run_steps(2);
+    wait(&mut h);
+    h.get_by_label("↓ Down").click();
+    h.run_steps(2);
+    assert_eq!(slide_titles(&h), ["B", "A", "C"]);
+    assert_eq!(h.state().deck.selected, 1);
+    // saved and reopened: identical
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deck.json");
+    h.state().deck.deck.write(&path).unwrap();
+    assert_eq!(
+        Deck::open(path.to_str().unwrap()).unwrap(),
+        h.state().deck.deck
+    );
+    // present from slide 1
+    h.get_by_label("1. B").click();
+    h.run_steps(2);
+    wait(&mut h);
+    h.get_by_label("▶ Present").click();
+    h.run_steps(2);
+    let at = |h: &Harness<'static, LensApp>| h.state().deck.present.as_ref().map(|p| p.at);
+    assert_eq!(at(&h), Some(0));
+    let speaker = |h: &Harness<'static, LensApp>| {
+        let app = h.state();
+        app.deck.present.as_ref().unwrap().speaker(&app.deck.deck)
+    };
+    let [heading, _, notes, next] = speaker(&h);
+    assert_eq!(
+        (heading.as_str(), notes.as_str()),
+        ("1 / 3: B", "say why B")
+    );
+    assert_eq!(next, "Next: A");
+    step_until(&mut h, "slide 1's page", |a| {
+        a.deck.present.as_ref().is_some_and(|p| p.ready(0))
+    });
+    for (key, want) in [
+        (Key::PageDown, 1),
+        (Key::Space, 2),
+        (Key::PageDown, 2),
+        (Key::PageUp, 1),
+    ] {
+        h.key_press(key);
+        h.run_steps(2);
+        assert_eq!(at(&h), Some(want), "after {key:?}");
+    }
+    assert_eq!(speaker(&h)[3], "Next: C");
+    h.key_press(Key::B);
+    h.run_steps(2);
+    assert!(h.state().deck.present.as_ref().unwrap().blank);
+    h.key_press(Key::B);
+    h.run_steps(2);
+    assert!(!h.state().deck.present.as_ref().unwrap().blank);
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    assert!(h.state().deck.present.is_none());
+    assert_eq!(h.state().deck.selected, 1);
+    assert!(
+        h.query_by_label("＋ Add the current view").is_some(),
+        "the window is back"
+    );
+}

@@ -97,12 +97,22 @@ pub fn run_animation(
     let bytes = crate::figures::animate::encode(frames, (2.0, 1.5), format, ctl)
         .map_err(|e| e.to_string())?;
     let ext = format.ext();
-    save_bytes(bytes, "Save the animation", &format!("albert-lens-layers.{ext}"), ext)
+    save_bytes(
+        bytes,
+        "Save the animation",
+        &format!("albert-lens-layers.{ext}"),
+        ext,
+    )
 }
 
 /// Asks where to save `bytes` (a save dialog titled `title`, suggesting `name`, filtered to
 /// `ext`) and writes them there (call it off the UI thread: the dialog blocks).
-pub fn save_bytes(bytes: Vec<u8>, title: &str, name: &str, ext: &str) -> Result<ExportDone, String> {
+pub fn save_bytes(
+    bytes: Vec<u8>,
+    title: &str,
+    name: &str,
+    ext: &str,
+) -> Result<ExportDone, String> {
     let picked = super::file_dialog::ask(|| {
         pollster::block_on(
             rfd::AsyncFileDialog::new()

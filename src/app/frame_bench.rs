@@ -169,5 +169,105 @@ pub fn run(count: usize) -> anyhow::Result<()> {
         let (first, median, max) = frames(&mut app, &ctx, count, view == AttnView::Heatmap);
         println!("{case}: first frame {first:.1} ms (builds the texture), then median {median:.2} ms, max {max:.2} ms");
     }
+    present(count)
+}
+
+/// This thread's CPU time in ms (its own work, not the time other threads took the cores).
+fn thread_cpu_ms() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `t`, which lives for the call.
+    #[allow(unsafe_code)]
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6
+    } else {
+        0.0
+    }
+}
+
+/// Present mode on the built-in lesson "Is attention an explanation?": PageDown every 10th
+/// frame, then PageUp back, while the pages are made on their own threads (a frame that
+/// takes a page in uploads its texture). Every frame counts, the slow first ones included.
+fn present(count: usize) -> anyhow::Result<()> {
+    let ctx = egui::Context::default();
+    let mut app = LensApp::with_settings(
+        &ctx,
+        SessionSettings::default(),
+        AppOptions {
+            backend: BackendChoice::Cpu,
+            restore: false,
+            start_models: false,
+            ..AppOptions::default()
+        },
+    );
+    app.deck.deck = super::deck::builtin::deck("attention-explanation")
+        .ok_or_else(|| anyhow::anyhow!("the built-in lesson is missing"))?;
+    let slides = app.deck.deck.slides.len();
+    app.deck.start_presenting(&ctx, &app.session);
+    let (mut times, mut cpu) = (Vec::with_capacity(count), Vec::with_capacity(count));
+    for i in 0..count.max(slides * 20) {
+        let mut input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1280.0, 800.0),
+            )),
+            ..Default::default()
+        };
+        if i % 10 == 9 {
+            let forward = (i / 10) % (2 * slides) < slides;
+            input.events.push(egui::Event::Key {
+                key: if forward {
+                    egui::Key::PageDown
+                } else {
+                    egui::Key::PageUp
+                },
+                physical_key: None,
+                pressed: true,
+                repeat: false,
+                modifiers: egui::Modifiers::NONE,
+            });
+        }
+        let (t0, c0) = (Instant::now(), thread_cpu_ms());
+        let mut out = ctx.run_ui(input, |ui| app.frame(ui));
+        let prims = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
+        out.textures_delta.clear();
+        std::hint::black_box(prims);
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        cpu.push(thread_cpu_ms() - c0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let at = app.deck.present.as_ref().map_or(0, |p| p.at);
+    let ready = (0..slides)
+        .filter(|&s| app.deck.present.as_ref().is_some_and(|p| p.ready(s)))
+        .count();
+    // the first frame lays out the fonts, as every case's first frame does
+    let first = times[0];
+    let rest = &times[1..];
+    let mut sorted = rest.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let over: Vec<String> = rest
+        .iter()
+        .zip(&cpu[1..])
+        .enumerate()
+        .filter(|(_, (&t, _))| t > 16.0)
+        .map(|(i, (t, c))| {
+            format!(
+                "frame {}: {t:.1} ms ({c:.1} ms of it the UI thread's own work)",
+                i + 2
+            )
+        })
+        .collect();
+    let cpu_max = cpu[1..].iter().copied().fold(0.0, f64::max);
+    println!(
+        "present mode, {slides} slides, PageDown / PageUp every 10th frame, pages made off the UI thread: first frame {first:.1} ms, then median {:.2} ms, max {:.2} ms over {} frames (the UI thread's own CPU time: max {cpu_max:.2} ms); over 16 ms: {} ({ready} pages made, ended at slide {})",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1],
+        rest.len(),
+        if over.is_empty() { "none".to_string() } else { over.join(", ") },
+        at + 1
+    );
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct AppOptions {
     pub view: Option<AttnView>,
     /// the open tab's id (see [`tabs::registry`])
     pub tab: Option<String>,
+    /// open this deck (a file, or builtin:NAME) in the Deck panel
+    pub deck: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -61,6 +63,7 @@ impl Default for AppOptions {
             screenshot: None,
             view: None,
             tab: None,
+            deck: None,
         }
     }
 }
@@ -163,6 +166,9 @@ impl LensApp {
             if let Some(a) = app.tab_mut::<tabs::attention::AttentionTab>() {
                 a.settings.view = v;
             }
+        }
+        if let Some(d) = &opts.deck {
+            app.deck.open_deck(d, &mut app.session);
         }
         if opts.start_models {
             app.session.open(ModelSlot::Main, main);

@@ -3,7 +3,10 @@
 //! left, above, below and the four corners, in that order), then the same farther out, and
 //! takes the first that covers no point and no label already placed; where every place is
 //! taken, the one that overlaps least.
-//! Good enough for the tens of labels a projection or a head map carries, in O(n²).
+//! The boxes already taken are kept in a grid of cells, so a candidate is checked only
+//! against the boxes near it (the window's projection places 128 labels among 1,664 points
+//! every frame); the overlaps are summed in the order the boxes were taken, so the placement
+//! is the one checking every box would give.
 
 /// How many rings of places around a point a label tries.
 const RINGS: usize = 8;
@@ -22,10 +25,10 @@ fn overlap(a: &Box4, b: &Box4) -> f32 {
 /// baseline.
 pub fn place(points: &[(f32, f32)], labels: &[(usize, f32)], size: f32, r: f32) -> Vec<(f32, f32)> {
     // every point is an obstacle, a little larger than its dot
-    let mut taken: Vec<Box4> = points
-        .iter()
-        .map(|&(x, y)| [x - r - 1.0, y - r - 1.0, x + r + 1.0, y + r + 1.0])
-        .collect();
+    let mut taken = Taken::new((size * 4.0).max(8.0));
+    for &(x, y) in points {
+        taken.push([x - r - 1.0, y - r - 1.0, x + r + 1.0, y + r + 1.0]);
+    }
     let gap = r + 2.0;
     let mut out = Vec::with_capacity(labels.len());
     for &(i, w) in labels {
@@ -54,7 +57,7 @@ pub fn place(points: &[(f32, f32)], labels: &[(usize, f32)], size: f32, r: f32) 
         let mut best = (f32::MAX, candidates[0]);
         for &(l, t) in &candidates {
             let b = [l, t, l + w, t + size];
-            let cost: f32 = taken.iter().map(|o| overlap(&b, o)).sum();
+            let cost = taken.cost(&b);
             if cost < best.0 {
                 best = (cost, (l, t));
                 if cost == 0.0 {
@@ -68,6 +71,63 @@ pub fn place(points: &[(f32, f32)], labels: &[(usize, f32)], size: f32, r: f32) 
         out.push((l, t + size * 0.8));
     }
     out
+}
+
+/// The boxes taken so far, and a grid of square cells listing the boxes that touch each.
+struct Taken {
+    boxes: Vec<Box4>,
+    cell: f32,
+    grid: std::collections::HashMap<(i64, i64), Vec<usize>>,
+    /// scratch: the boxes near a candidate
+    near: Vec<usize>,
+}
+
+impl Taken {
+    fn new(cell: f32) -> Self {
+        Taken {
+            boxes: Vec::new(),
+            cell,
+            grid: std::collections::HashMap::new(),
+            near: Vec::new(),
+        }
+    }
+
+    /// The cells a box touches (a box that is not finite touches none).
+    fn cells(&self, b: &Box4) -> impl Iterator<Item = (i64, i64)> {
+        let c = |v: f32| (v / self.cell).floor() as i64;
+        let ok = b.iter().all(|v| v.is_finite());
+        let (x0, y0, x1, y1) = if ok {
+            (c(b[0]), c(b[1]), c(b[2]), c(b[3]))
+        } else {
+            (0, 0, -1, -1)
+        };
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+
+    fn push(&mut self, b: Box4) {
+        let id = self.boxes.len();
+        let cells: Vec<(i64, i64)> = self.cells(&b).collect();
+        for c in cells {
+            self.grid.entry(c).or_default().push(id);
+        }
+        self.boxes.push(b);
+    }
+
+    /// The area of `b` that the boxes taken cover (summed in the order they were taken).
+    fn cost(&mut self, b: &Box4) -> f32 {
+        let mut near = std::mem::take(&mut self.near);
+        near.clear();
+        for c in self.cells(b) {
+            if let Some(ids) = self.grid.get(&c) {
+                near.extend_from_slice(ids);
+            }
+        }
+        near.sort_unstable();
+        near.dedup();
+        let cost = near.iter().map(|&i| overlap(b, &self.boxes[i])).sum();
+        self.near = near;
+        cost
+    }
 }
 
 /// Where a leader line from point `(x, y)` to its label (baseline left end `(lx, ly)`, width

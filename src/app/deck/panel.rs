@@ -148,11 +148,9 @@ impl DeckUi {
             self.pick = None;
             match picked {
                 Picked::Path(p) => self.open_deck(&p.display().to_string(), cx),
-                Picked::Unavailable => cx.no_dialog(PathPrompt::new(
-                    PathFor::OpenDeck,
-                    "Open a deck",
-                    "",
-                )),
+                Picked::Unavailable => {
+                    cx.no_dialog(PathPrompt::new(PathFor::OpenDeck, "Open a deck", ""))
+                }
                 Picked::Cancelled => {}
             }
         }
@@ -182,7 +180,10 @@ impl DeckUi {
                 action = Some(Action::AddCurrent);
             }
             let can = !self.deck.slides.is_empty();
-            if ui.add_enabled(can, egui::Button::new("▶ Present")).clicked() {
+            if ui
+                .add_enabled(can, egui::Button::new("▶ Present"))
+                .clicked()
+            {
                 self.start_presenting(ui.ctx(), cx);
             }
         });
@@ -225,16 +226,18 @@ impl DeckUi {
             });
             if ui.button("Save…").clicked() {
                 match serde_json::to_vec_pretty(&self.deck) {
-                    Ok(bytes) => cx.save_made(("Save the deck", "deck.json", "json"), move |_| {
-                        Ok(bytes)
-                    }),
+                    Ok(bytes) => {
+                        cx.save_made(("Save the deck", "deck.json", "json"), move |_| Ok(bytes))
+                    }
                     Err(e) => cx.status.error = Some(format!("the deck cannot be saved: {e}")),
                 }
             }
             let can = !self.deck.slides.is_empty();
             if ui
                 .add_enabled(can, egui::Button::new("Export PDF…"))
-                .on_hover_text("every slide as a page of one vector PDF, made off the window's thread")
+                .on_hover_text(
+                    "every slide as a page of one vector PDF, made off the window's thread",
+                )
                 .clicked()
             {
                 let (deck, backend) = (self.deck.clone(), cx.backend_choice);
@@ -263,7 +266,7 @@ impl DeckUi {
             .show(ui, |ui| {
                 for i in 0..self.deck.slides.len() {
                     let row = ui.horizontal(|ui| {
-                        ui.dnd_drag_source(ui.id().with(("deck slide", i)), i, |ui| {
+                        ui.dnd_drag_source(ui.scope_id().with(("deck slide", i)), i, |ui| {
                             ui.label("☰");
                         })
                         .response
@@ -302,7 +305,10 @@ impl DeckUi {
             if ui.add_enabled(i > 0, egui::Button::new("↑ Up")).clicked() {
                 self.move_slide(i, i - 1);
             }
-            if ui.add_enabled(i + 1 < n, egui::Button::new("↓ Down")).clicked() {
+            if ui
+                .add_enabled(i + 1 < n, egui::Button::new("↓ Down"))
+                .clicked()
+            {
                 self.move_slide(i, i + 1);
             }
             if ui.button("Duplicate").clicked() {
@@ -315,9 +321,7 @@ impl DeckUi {
                 self.selected = i.saturating_sub(1);
             }
         });
-        let Some(slide) = self.deck.slides.get_mut(self.selected) else {
-            return None;
-        };
+        let slide = self.deck.slides.get_mut(self.selected)?;
         ui.label("Title");
         ui.text_edit_singleline(&mut slide.title);
         ui.label("Caption")
@@ -326,7 +330,10 @@ impl DeckUi {
         ui.label("Speaker notes");
         ui.add(egui::TextEdit::multiline(&mut slide.notes).desired_rows(2));
         let mut own = slide.text.is_some();
-        if ui.checkbox(&mut own, "This slide keeps its own text").changed() {
+        if ui
+            .checkbox(&mut own, "This slide keeps its own text")
+            .changed()
+        {
             slide.text = own.then(|| slide.scene.session.text.clone());
         }
         if let Some(t) = slide.text.as_mut() {
@@ -363,9 +370,8 @@ mod tests {
             deck: builtin::deck("attention-explanation").unwrap(),
             ..DeckUi::default()
         };
-        let titles = |u: &DeckUi| -> Vec<String> {
-            u.deck.slides.iter().map(|s| s.title.clone()).collect()
-        };
+        let titles =
+            |u: &DeckUi| -> Vec<String> { u.deck.slides.iter().map(|s| s.title.clone()).collect() };
         let before = titles(&ui);
         ui.move_slide(0, 2);
         let after = titles(&ui);
@@ -378,6 +384,9 @@ mod tests {
         ui.add(scene, "New".into());
         assert_eq!(ui.deck.slides[3].title, "New");
         assert_eq!(title_of("Attention", "attention"), "Attention");
-        assert_eq!(title_of("Shared layers", "figure1"), "Shared layers: figure1");
+        assert_eq!(
+            title_of("Shared layers", "figure1"),
+            "Shared layers: figure1"
+        );
     }
 }

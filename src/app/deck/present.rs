@@ -13,8 +13,9 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A made page: its pixels at 1600 × 900, or why it could not be made.
-type Made = Result<(usize, usize, Vec<u8>), String>;
+/// A made page: its image at 1600 × 900 (made on the page's thread: the UI thread only hands
+/// it to egui), or why it could not be made.
+type Made = Result<egui::ColorImage, String>;
 
 enum Page {
     Making,
@@ -112,9 +113,9 @@ impl Presenter {
     fn poll(&mut self, ctx: &egui::Context, deck: &Deck) {
         while let Ok((i, made)) = self.rx.try_recv() {
             let page = match made {
-                Ok((w, h, rgba)) => Page::Ready(ctx.load_texture(
+                Ok(image) => Page::Ready(ctx.load_texture(
                     format!("slide {i}"),
-                    egui::ColorImage::from_rgba_premultiplied([w, h], &rgba),
+                    image,
                     egui::TextureOptions::LINEAR,
                 )),
                 Err(e) => Page::Failed(e),
@@ -122,16 +123,25 @@ impl Presenter {
             self.pages.insert(i, page);
         }
         let n = deck.slides.len();
-        for i in [Some(self.at), self.at.checked_add(1), self.at.checked_sub(1)]
-            .into_iter()
-            .flatten()
-            .filter(|&i| i < n)
+        for i in [
+            Some(self.at),
+            self.at.checked_add(1),
+            self.at.checked_sub(1),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&i| i < n)
         {
             if self.pages.contains_key(&i) {
                 continue;
             }
             self.pages.insert(i, Page::Making);
-            let (tx, stop, deck, ctx) = (self.tx.clone(), self.stop.clone(), deck.clone(), ctx.clone());
+            let (tx, stop, deck, ctx) = (
+                self.tx.clone(),
+                self.stop.clone(),
+                deck.clone(),
+                ctx.clone(),
+            );
             let backend = self.backend;
             let spawned = std::thread::Builder::new()
                 .name(format!("albert-lens slide {}", i + 1))
@@ -146,7 +156,10 @@ impl Presenter {
                         )
                         .map_err(|e| crate::LensError::Export(format!("{e:#}")))?;
                         let (w, h, px) = page.to_rgba(1.0)?;
-                        Ok((w as usize, h as usize, px))
+                        Ok(egui::ColorImage::from_rgba_premultiplied(
+                            [w as usize, h as usize],
+                            &px,
+                        ))
                     })
                     .map_err(|e| e.to_string());
                     if !stop.load(Ordering::SeqCst) {
@@ -212,8 +225,8 @@ impl Presenter {
         self.notes(&ctx, deck);
     }
 
-    /// The speaker's window: this slide's notes, the next slide's title, the clock.
-    fn notes(&self, ctx: &egui::Context, deck: &Deck) {
+    /// What the speaker's window says: (heading, clock, notes, the next slide).
+    pub fn speaker(&self, deck: &Deck) -> [String; 4] {
         let n = deck.slides.len();
         let slide = deck.slides.get(self.at);
         let next = deck
@@ -221,6 +234,36 @@ impl Presenter {
             .get(self.at + 1)
             .map_or("(the last slide)".to_string(), |s| s.title.clone());
         let elapsed = self.started.elapsed().as_secs();
+        let notes = slide.map_or("", |s| s.notes.as_str());
+        [
+            format!(
+                "{} / {n}: {}",
+                self.at + 1,
+                slide.map_or("", |s| s.title.as_str())
+            ),
+            format!(
+                "{:02}:{:02} presenting{}",
+                elapsed / 60,
+                elapsed % 60,
+                if self.blank {
+                    " · screen blank (B)"
+                } else {
+                    ""
+                }
+            ),
+            if notes.is_empty() {
+                "(no notes)".into()
+            } else {
+                notes.into()
+            },
+            format!("Next: {next}"),
+        ]
+    }
+
+    /// The speaker's window (a second viewport where the platform has them): this slide's
+    /// notes, the next slide's title, the clock.
+    fn notes(&self, ctx: &egui::Context, deck: &Deck) {
+        let [heading, clock, notes, next] = self.speaker(deck);
         let builder = egui::ViewportBuilder::default()
             .with_title("albert-lens: speaker notes")
             .with_inner_size([560.0, 420.0]);
@@ -229,23 +272,15 @@ impl Presenter {
             builder,
             |ui, _| {
                 egui::CentralPanel::default_margins().show(ui, |ui| {
-                    ui.heading(format!(
-                        "{} / {n}: {}",
-                        self.at + 1,
-                        slide.map_or("", |s| s.title.as_str())
-                    ));
-                    ui.label(format!(
-                        "{:02}:{:02} presenting{}",
-                        elapsed / 60,
-                        elapsed % 60,
-                        if self.blank { " · screen blank (B)" } else { "" }
-                    ));
+                    ui.heading(&heading);
+                    ui.label(&clock);
                     ui.separator();
-                    let notes = slide.map_or("", |s| s.notes.as_str());
-                    ui.label(if notes.is_empty() { "(no notes)" } else { notes });
+                    ui.label(&notes);
                     ui.separator();
-                    ui.label(format!("Next: {next}"));
-                    ui.small("PageDown / → / space: next · PageUp / ←: back · B: blank · Esc: leave");
+                    ui.label(&next);
+                    ui.small(
+                        "PageDown / → / space: next · PageUp / ←: back · B: blank · Esc: leave",
+                    );
                 });
             },
         );
