@@ -559,8 +559,9 @@ fn slide_titles(h: &Harness<'static, LensApp>) -> Vec<String> {
 /// The Deck panel builds a three-slide deck from the window (the heatmap, the model view,
 /// the Shared tab's Figure 1), reorders it with ↓ Down, and presents it: PageDown and space
 /// go forward (never past the last slide), PageUp back, B blanks the screen and brings it
-/// back, the speaker notes name the next slide, and Esc leaves with that slide selected.
-/// The page shown is made off the UI thread, and the deck saved and reopened is identical.
+/// back, the speaker notes name the next slide, an animated view (Figure 1) gets its frames,
+/// and Esc leaves with that slide selected. The pages are made off the UI thread; the deck
+/// saved and reopened is identical; Export PDF… writes one page per slide.
 #[test]
 fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
     use albert_lens::app::deck::Deck;
@@ -571,8 +572,14 @@ fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
         albert_lens::app::EXAMPLE_TEXT,
     );
     wait(&mut h);
-    h.get_by_label("🎞 Deck").click();
+    h.get_by_label("View").click();
     h.run_steps(2);
+    h.get_by_label("Deck panel (lessons and talks)").click();
+    h.run_steps(2);
+    // the menu closes on a click outside it
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.state().deck.open);
     let add = |h: &mut Harness<'static, LensApp>| {
         h.get_by_label("＋ Add the current view").click();
         h.run_steps(2);
@@ -645,6 +652,11 @@ fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
         assert_eq!(at(&h), Some(want), "after {key:?}");
     }
     assert_eq!(speaker(&h)[3], "Next: C");
+    // Figure 1 (slide 3) animates: present mode plays it layer by layer
+    step_until(&mut h, "slide 3's frames", |a| {
+        a.deck.present.as_ref().is_some_and(|p| p.ready(2))
+    });
+    assert!(h.state().deck.present.as_ref().unwrap().frames(2) > 1);
     h.key_press(Key::B);
     h.run_steps(2);
     assert!(h.state().deck.present.as_ref().unwrap().blank);

@@ -73,7 +73,8 @@ impl Chrome {
         }
     }
 
-    pub fn menu_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
+    /// The menu bar; View > Deck panel shows or hides the Deck panel (`deck_open`).
+    pub fn menu_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session, deck_open: &mut bool) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui
@@ -148,6 +149,9 @@ impl Chrome {
                     &mut cx.settings.presentation,
                     "Presentation mode (light, large type)",
                 );
+                ui.separator();
+                ui.checkbox(deck_open, "Deck panel (lessons and talks)")
+                    .on_hover_text("slides of saved views with live captions: build a deck, present it full screen, export it as PDF");
             });
         });
     }

@@ -292,7 +292,8 @@ impl LensApp {
         }
         let cx = &mut self.session;
         let chrome = &mut self.chrome;
-        egui::Panel::top("menu").show(ui, |ui| chrome.menu_bar(ui, cx));
+        let deck = &mut self.deck;
+        egui::Panel::top("menu").show(ui, |ui| chrome.menu_bar(ui, cx, &mut deck.open));
         egui::Panel::bottom("status").show(ui, |ui| chrome.status_bar(ui, cx));
         egui::Panel::left("side")
             .resizable(true)
@@ -300,7 +301,6 @@ impl LensApp {
             .min_size(220.0)
             .max_size(620.0)
             .show(ui, |ui| chrome.side_panel(ui, cx));
-        let deck = &mut self.deck;
         let mut deck_action = None;
         if deck.open {
             egui::Panel::right("deck")
@@ -331,9 +331,6 @@ impl LensApp {
                         cx.settings.open_tab = tab.id().to_string();
                     }
                 }
-                ui.separator();
-                ui.toggle_value(&mut deck.open, egui::RichText::new("🎞 Deck").size(size))
-                    .on_hover_text("lessons and talks: slides of saved views, presented live");
             });
             ui.separator();
             let open = tabs.iter().position(|t| t.id() == cx.settings.open_tab);

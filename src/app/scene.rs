@@ -176,7 +176,8 @@ pub fn render_scene(
     backend: BackendChoice,
     timeout: Duration,
 ) -> anyhow::Result<(Figure, Option<Matrix>)> {
-    let r = run_scene(scene, backend, timeout, &scene.session.export_theme.theme())?;
+    let theme = scene.session.export_theme.theme();
+    let r = run_scene(scene, (backend, timeout), &theme, false)?;
     Ok((r.figure, r.matrix))
 }
 
@@ -186,14 +187,17 @@ pub struct Rendered {
     pub matrix: Option<Matrix>,
     /// the main model's run
     pub trace: Option<std::sync::Arc<crate::model::Trace>>,
+    /// the view layer by layer, where it was asked for and the view has an animation
+    pub frames: Vec<Figure>,
 }
 
-/// [`render_scene`] in `theme`, with the main model's run.
+/// [`render_scene`] in `theme`, with the main model's run, and (`frames`) the view's
+/// animation where it has one.
 pub fn run_scene(
     scene: &Scene,
-    backend: BackendChoice,
-    timeout: Duration,
+    (backend, timeout): (BackendChoice, Duration),
     theme: &crate::figures::Theme,
+    frames: bool,
 ) -> anyhow::Result<Rendered> {
     let missing = scene.missing_models();
     if !missing.is_empty() {
@@ -275,9 +279,14 @@ pub fn run_scene(
     let (figure, matrix) = app
         .build_export(tab, what, theme)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let frames = match frames.then(|| app.animate(tab, what, theme)).flatten() {
+        Some(f) => f.map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Vec::new(),
+    };
     Ok(Rendered {
         figure,
         matrix,
         trace: app.session.trace().cloned(),
+        frames,
     })
 }

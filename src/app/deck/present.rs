@@ -13,14 +13,36 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A made page: its image at 1600 × 900 (made on the page's thread: the UI thread only hands
-/// it to egui), or why it could not be made.
-type Made = Result<egui::ColorImage, String>;
+/// A made slide: its page's image at 1600 × 900, one per frame where the view is animated
+/// (made on the page's thread: the UI thread only hands them to egui), or why it could not
+/// be made.
+type Made = Result<Vec<egui::ColorImage>, String>;
 
 enum Page {
     Making,
-    Ready(egui::TextureHandle),
+    /// the page, or an animated view's frames
+    Ready(Vec<egui::TextureHandle>),
     Failed(String),
+}
+
+/// An animated slide shows each frame this long, and holds its last frame [`HOLD`] longer
+/// before it plays again.
+const FRAME: Duration = Duration::from_millis(600);
+const HOLD: Duration = Duration::from_secs(3);
+
+/// The frame of `count` to show `elapsed` after the slide came up, and how long until the next.
+pub fn frame_at(elapsed: Duration, count: usize) -> (usize, Duration) {
+    if count <= 1 {
+        return (0, Duration::MAX);
+    }
+    let cycle = FRAME * count as u32 + HOLD;
+    let t = Duration::from_nanos((elapsed.as_nanos() % cycle.as_nanos()) as u64);
+    let k = (t.as_nanos() / FRAME.as_nanos()) as usize;
+    if k + 1 >= count {
+        (count - 1, cycle - t)
+    } else {
+        (k, FRAME * (k as u32 + 1) - t)
+    }
 }
 
 /// What a key press asks of present mode.
@@ -67,6 +89,8 @@ pub struct Presenter {
     /// the screen is black (B or .)
     pub blank: bool,
     started: Instant,
+    /// when the slide shown came up (an animated view plays from its first frame)
+    shown: Instant,
     pages: HashMap<usize, Page>,
     tx: Sender<(usize, Made)>,
     rx: Receiver<(usize, Made)>,
@@ -83,6 +107,7 @@ impl Presenter {
             at,
             blank: false,
             started: Instant::now(),
+            shown: Instant::now(),
             pages: HashMap::new(),
             tx,
             rx,
@@ -106,6 +131,7 @@ impl Presenter {
             Move::Leave => return false,
         }
         self.blank = false;
+        self.shown = Instant::now();
         true
     }
 
@@ -113,11 +139,19 @@ impl Presenter {
     fn poll(&mut self, ctx: &egui::Context, deck: &Deck) {
         while let Ok((i, made)) = self.rx.try_recv() {
             let page = match made {
-                Ok(image) => Page::Ready(ctx.load_texture(
-                    format!("slide {i}"),
-                    image,
-                    egui::TextureOptions::LINEAR,
-                )),
+                Ok(images) => Page::Ready(
+                    images
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, image)| {
+                            ctx.load_texture(
+                                format!("slide {i} frame {k}"),
+                                image,
+                                egui::TextureOptions::LINEAR,
+                            )
+                        })
+                        .collect(),
+                ),
                 Err(e) => Page::Failed(e),
             };
             self.pages.insert(i, page);
@@ -147,7 +181,7 @@ impl Presenter {
                 .name(format!("albert-lens slide {}", i + 1))
                 .spawn(move || {
                     let made = crate::error::catch_panic("a slide", || {
-                        let page = super::render::page(
+                        let pages = super::render::frames(
                             &deck,
                             i,
                             backend,
@@ -155,11 +189,16 @@ impl Presenter {
                             &Theme::PRESENTATION,
                         )
                         .map_err(|e| crate::LensError::Export(format!("{e:#}")))?;
-                        let (w, h, px) = page.to_rgba(1.0)?;
-                        Ok(egui::ColorImage::from_rgba_premultiplied(
-                            [w as usize, h as usize],
-                            &px,
-                        ))
+                        pages
+                            .iter()
+                            .map(|page| {
+                                let (w, h, px) = page.to_rgba(1.0)?;
+                                Ok(egui::ColorImage::from_rgba_premultiplied(
+                                    [w as usize, h as usize],
+                                    &px,
+                                ))
+                            })
+                            .collect::<crate::Result<Vec<_>>>()
                     })
                     .map_err(|e| e.to_string());
                     if !stop.load(Ordering::SeqCst) {
@@ -179,6 +218,14 @@ impl Presenter {
         matches!(self.pages.get(&i), Some(Page::Ready(_)))
     }
 
+    /// How many frames slide `i` has once made (1: a still view; 0: not made).
+    pub fn frames(&self, i: usize) -> usize {
+        match self.pages.get(&i) {
+            Some(Page::Ready(f)) => f.len(),
+            _ => 0,
+        }
+    }
+
     /// Draws present mode over the whole window, and the speaker notes' window.
     pub fn ui(&mut self, ui: &mut egui::Ui, deck: &Deck) {
         let ctx = ui.ctx().clone();
@@ -191,7 +238,12 @@ impl Presenter {
                 return;
             }
             match self.pages.get(&self.at) {
-                Some(Page::Ready(tex)) => {
+                Some(Page::Ready(frames)) if !frames.is_empty() => {
+                    let (k, next) = frame_at(self.shown.elapsed(), frames.len());
+                    if next < Duration::MAX {
+                        ui.ctx().request_repaint_after(next);
+                    }
+                    let tex = &frames[k];
                     let size = tex.size_vec2();
                     let s = (area.width() / size.x).min(area.height() / size.y);
                     let rect = egui::Rect::from_center_size(area.center(), size * s);
@@ -290,5 +342,22 @@ impl Presenter {
 impl Drop for Presenter {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_animation_plays_its_frames_then_holds_the_last_and_plays_again() {
+        let ms = Duration::from_millis;
+        assert_eq!(frame_at(ms(0), 1).0, 0);
+        assert_eq!(frame_at(ms(0), 4), (0, ms(600)));
+        assert_eq!(frame_at(ms(650), 4), (1, ms(550)));
+        assert_eq!(frame_at(ms(1900), 4).0, 3);
+        // the last frame is held: 4 x 0.6 s + 3 s = 5.4 s per cycle
+        assert_eq!(frame_at(ms(5000), 4), (3, ms(400)));
+        assert_eq!(frame_at(ms(5400), 4).0, 0);
     }
 }

@@ -55,6 +55,31 @@ pub fn page(
     timeout: Duration,
     theme: &Theme,
 ) -> anyhow::Result<Figure> {
+    let mut pages = made(deck, i, (backend, timeout), theme, false)?;
+    pages
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("slide {} made no page", i + 1))
+}
+
+/// Slide `i` as present mode shows it: its page, or, where its view is animated (Figure 1,
+/// the heatmap's layers), one page per frame of the animation.
+pub fn frames(
+    deck: &Deck,
+    i: usize,
+    backend: BackendChoice,
+    timeout: Duration,
+    theme: &Theme,
+) -> anyhow::Result<Vec<Figure>> {
+    made(deck, i, (backend, timeout), theme, true)
+}
+
+fn made(
+    deck: &Deck,
+    i: usize,
+    run: (BackendChoice, Duration),
+    theme: &Theme,
+    animate: bool,
+) -> anyhow::Result<Vec<Figure>> {
     let slide = deck
         .slides
         .get(i)
@@ -68,20 +93,24 @@ pub fn page(
             missing.join(", ")
         )));
     }
-    let run =
-        super::super::scene::run_scene(&scene, backend, timeout, theme).map_err(|e| at(&e))?;
+    let run = super::super::scene::run_scene(&scene, run, theme, animate).map_err(|e| at(&e))?;
     let text = caption_of(deck, i, run.trace.as_deref()).map_err(|e| at(&e))?;
     let paragraphs = caption::parse(&text);
     let number = format!("{} / {}", i + 1, deck.slides.len());
-    Ok(slide::page(
-        &Page {
-            title: &slide.title,
-            caption: &paragraphs,
-            number: &number,
-        },
-        Some(&run.figure),
-        theme,
-    ))
+    let p = Page {
+        title: &slide.title,
+        caption: &paragraphs,
+        number: &number,
+    };
+    let views = if run.frames.is_empty() {
+        std::slice::from_ref(&run.figure)
+    } else {
+        &run.frames[..]
+    };
+    Ok(views
+        .iter()
+        .map(|f| slide::page(&p, Some(f), theme))
+        .collect())
 }
 
 /// Every slide's page, in order; `progress` hears each slide's number as it is done.
