@@ -74,13 +74,28 @@ pub struct Status {
     pub notice: Option<String>,
 }
 
+/// An opening of a model: its source, and which request it answers (opening the same source
+/// again reads it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpenKey {
+    source: ModelSource,
+    asked: u64,
+}
+
+/// A run of the main model: its generation and the input.
+#[derive(Debug, Clone, PartialEq)]
+struct RunKey {
+    model_gen: u64,
+    input: Input,
+}
+
 /// One model slot: what is loaded, and the opening in flight.
 #[derive(Default)]
 pub struct ModelState {
     pub info: Option<ModelInfo>,
     /// bumped on every successful open (keys of everything computed from the model)
     pub gen: u64,
-    opening: Job<(ModelSource, u64), ModelInfo>,
+    opening: Job<OpenKey, ModelInfo>,
     asked: u64,
 }
 
@@ -121,7 +136,7 @@ pub struct Session {
     pub models: [ModelState; 2],
     /// the input of the last run asked for
     pub input: Input,
-    run: Job<(u64, Input), Traced>,
+    run: Job<RunKey, Traced>,
     trace: Option<Traced>,
     /// bumped whenever a new main trace is installed (keys of everything computed from it)
     pub trace_gen: u64,
@@ -195,7 +210,11 @@ impl Session {
     pub fn open(&mut self, slot: ModelSlot, source: ModelSource) {
         let m = &mut self.models[slot as usize];
         m.asked += 1;
-        if let Some(ticket) = m.opening.ask((source.clone(), m.asked), &self.wake) {
+        let key = OpenKey {
+            source: source.clone(),
+            asked: m.asked,
+        };
+        if let Some(ticket) = m.opening.ask(key, &self.wake) {
             ticket
                 .control
                 .report(format!("opening {}", source.label()), None);
@@ -263,7 +282,10 @@ impl Session {
             intervention: self.intervention.clone(),
             seq: self.input.seq + 1,
         };
-        let key = (self.models[0].gen, self.input.clone());
+        let key = RunKey {
+            model_gen: self.models[0].gen,
+            input: self.input.clone(),
+        };
         if let Some(ticket) = self.run.ask(key, &self.wake) {
             let input = self.input.clone();
             self.worker.run(ticket, move |e, _| {

@@ -45,6 +45,22 @@ pub fn frame_at(elapsed: Duration, count: usize) -> (usize, Duration) {
     }
 }
 
+/// Makes this thread (and the threads it starts: the slide's own model worker) yield the
+/// cores to the window's thread: on two cores, a slide made beside the presentation must not
+/// take a frame's time from it.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no arguments; setpriority changes this thread's nice value only
+        // (Linux keeps it per thread), and a failure leaves it as it was.
+        #[allow(unsafe_code)]
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        }
+    }
+}
+
 /// What a key press asks of present mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Move {
@@ -180,6 +196,7 @@ impl Presenter {
             let spawned = std::thread::Builder::new()
                 .name(format!("albert-lens slide {}", i + 1))
                 .spawn(move || {
+                    lower_priority();
                     let made = crate::error::catch_panic("a slide", || {
                         let pages = super::render::frames(
                             &deck,

@@ -42,8 +42,15 @@ impl Default for AttributionSettings {
     }
 }
 
-/// The trace's generation, the position, the steps and the target.
-type AttrKey = (u64, usize, usize, String);
+/// What an attribution was made for: the trace (its generation), the position, the
+/// integrated-gradients steps and the target as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AttrKey {
+    trace_gen: u64,
+    pos: usize,
+    steps: usize,
+    target: String,
+}
 
 /// An attribution and the last layer's value-weighted attention of all heads `[N, N]`.
 pub struct Attributed {
@@ -65,8 +72,8 @@ impl AttributionTab {
     /// The comparison shown, once the worker has answered for the current trace.
     pub fn comparison(&self, cx: &Session) -> Option<Result<Comparison, String>> {
         let trace = cx.trace()?;
-        let ((gen, ..), r) = self.job.latest()?;
-        if *gen != cx.trace_gen {
+        let (key, r) = self.job.latest()?;
+        if key.trace_gen != cx.trace_gen {
             return None;
         }
         Some(r.clone().and_then(|a| {
@@ -88,18 +95,19 @@ impl AttributionTab {
             }
         }
         let s = &self.settings;
-        let key = (
-            cx.trace_gen,
-            self.position(trace),
-            s.steps,
-            s.target.trim().to_string(),
-        );
+        let key = AttrKey {
+            trace_gen: cx.trace_gen,
+            pos: self.position(trace),
+            steps: s.steps,
+            target: s.target.trim().to_string(),
+        };
         if let Some(ticket) = self.job.ask(key.clone(), &cx.wake) {
             let (t, ablate) = (trace.clone(), cx.input.intervention.ablate.clone());
             cx.worker.run(ticket, move |e, ctl| {
                 let m = e.model(ModelSlot::Main)?;
-                let target = Target::from_text(m, key.1, &key.3).map_err(|e| e.to_string())?;
-                let attribution = attribute_with(m, (&t.input(), &ablate), target, key.2, ctl)
+                let target =
+                    Target::from_text(m, key.pos, &key.target).map_err(|e| e.to_string())?;
+                let attribution = attribute_with(m, (&t.input(), &ablate), target, key.steps, ctl)
                     .map_err(|e| e.to_string())?;
                 let last = t.attentions.len().saturating_sub(1);
                 let (_, value_all) =

@@ -41,8 +41,14 @@ impl Default for ExplainSettings {
     }
 }
 
-/// The walk's key: the trace's generation, the comparison model's, and the selection.
-type ExplainKey = (u64, u64, Selection);
+/// What a walk-through was made for: the trace (its generation), the comparison model (its
+/// generation: the walk shows its numbers too), and the selection (map, head, token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExplainKey {
+    trace_gen: u64,
+    compare_gen: u64,
+    selection: Selection,
+}
 
 /// The names of what the tab exports: the whole walk-through, then each step.
 const EXPORTS: [&str; 15] = [
@@ -92,8 +98,12 @@ impl ExplainTab {
         }
     }
 
-    fn key(cx: &Session, sel: Selection) -> ExplainKey {
-        (cx.trace_gen, cx.models[1].gen, sel)
+    fn key(cx: &Session, selection: Selection) -> ExplainKey {
+        ExplainKey {
+            trace_gen: cx.trace_gen,
+            compare_gen: cx.models[1].gen,
+            selection,
+        }
     }
 
     fn ask(&mut self, cx: &mut Session, sel: Selection) {

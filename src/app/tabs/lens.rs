@@ -33,8 +33,13 @@ impl Default for LensSettings {
     }
 }
 
-/// The lens's key: the trace's generation, the position, k.
-type LensKey = (u64, usize, usize);
+/// What a lens table was made for: the trace (its generation), the position, and k.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LensKey {
+    trace_gen: u64,
+    pos: usize,
+    k: usize,
+}
 
 #[derive(Default)]
 pub struct LensTab {
@@ -46,7 +51,7 @@ impl LensTab {
     /// The position shown and its table, once the worker has computed it.
     pub fn result(&self) -> Option<(usize, &LensTable)> {
         match self.lens.latest() {
-            Some(((_, pos, _), Ok(t))) => Some((*pos, t)),
+            Some((key, Ok(t))) => Some((key.pos, t)),
             _ => None,
         }
     }
@@ -61,13 +66,17 @@ impl LensTab {
         if let Some(e) = self.lens.poll_err() {
             cx.status.error = Some(format!("layer lens: {e}"));
         }
-        let key = (cx.trace_gen, self.position(trace), self.settings.k);
+        let key = LensKey {
+            trace_gen: cx.trace_gen,
+            pos: self.position(trace),
+            k: self.settings.k,
+        };
         if let Some(ticket) = self.lens.ask(key, &cx.wake) {
             let t = trace.clone();
             cx.worker.run(ticket, move |e, _| {
                 let m = e.model(ModelSlot::Main)?;
                 let head = m.weights.mlm.as_ref().ok_or("no masked-LM head")?;
-                let rows = insight::layer_lens(&m.config, head, &t, key.1, key.2)
+                let rows = insight::layer_lens(&m.config, head, &t, key.pos, key.k)
                     .map_err(|e| e.to_string())?;
                 Ok(LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id)))
             });
@@ -180,7 +189,11 @@ impl Tab for LensTab {
             );
             export_button(self, ui, cx, "lens");
         });
-        let key = (cx.trace_gen, pos, self.settings.k);
+        let key = LensKey {
+            trace_gen: cx.trace_gen,
+            pos,
+            k: self.settings.k,
+        };
         let Some(Ok(table)) = self.lens.get(&key) else {
             ui.spinner();
             return;
@@ -199,7 +212,7 @@ impl Tab for LensTab {
             .cloned()
             .ok_or("nothing to export yet: no model has run")?;
         let (pos, table) = match self.lens.latest() {
-            Some(((gen, pos, _), Ok(t))) if *gen == cx.trace_gen => (*pos, t),
+            Some((key, Ok(t))) if key.trace_gen == cx.trace_gen => (key.pos, t),
             _ => return Err("the lens has not run yet".into()),
         };
         let view = View::Lens {

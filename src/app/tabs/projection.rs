@@ -50,10 +50,23 @@ impl Default for ProjectionSettings {
     }
 }
 
-/// The projection's key: the trace, the states and tokens projected, and t-SNE or PCA.
-type ProjKey = (u64, Vec<usize>, Vec<usize>, bool);
-/// The vocabulary query's key: the query and how many times it was asked.
-type VocabKey = (String, u64);
+/// What a projection was made for: the trace (its generation), the hidden states and the
+/// tokens projected, and t-SNE (else PCA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProjKey {
+    trace_gen: u64,
+    states: Vec<usize>,
+    keep: Vec<usize>,
+    tsne: bool,
+}
+
+/// A vocabulary query: the word, and how many times a query was asked (asking again
+/// recomputes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VocabKey {
+    query: String,
+    asked: u64,
+}
 
 #[derive(Default)]
 pub struct ProjectionTab {
@@ -82,7 +95,7 @@ impl ProjectionTab {
     /// The last vocabulary query and each model's answer, once they have come.
     pub fn vocab(&self) -> Option<(&str, &[VocabAnswer])> {
         match self.vocab.latest() {
-            Some(((q, _), Ok(a))) => Some((q.as_str(), a.as_slice())),
+            Some((key, Ok(a))) => Some((key.query.as_str(), a.as_slice())),
             _ => None,
         }
     }
@@ -97,8 +110,12 @@ impl ProjectionTab {
 
     fn key(&self, cx: &Session, trace: &Trace) -> ProjKey {
         let keep = trace.kept_tokens(cx.settings.hide_special);
-        let states = self.states(cx, trace);
-        (cx.trace_gen, states, keep, self.settings.tsne)
+        ProjKey {
+            trace_gen: cx.trace_gen,
+            states: self.states(cx, trace),
+            keep,
+            tsne: self.settings.tsne,
+        }
     }
 
     fn options(&mut self, ui: &mut egui::Ui, cx: &mut Session) {
@@ -150,7 +167,9 @@ impl ProjectionTab {
         let key = self.key(cx, trace);
         if let Some(ticket) = self.projection.ask(key.clone(), &cx.wake) {
             let t = cx.trace().cloned();
-            let (_, states, keep, tsne) = key;
+            let ProjKey {
+                states, keep, tsne, ..
+            } = key;
             jobs::spawn("projection", ticket, move |ctl| {
                 let t = t.ok_or("no trace")?;
                 if tsne {
@@ -400,7 +419,11 @@ impl ProjectionTab {
             let query = self.settings.vocab_query.trim().to_string();
             if go && !query.is_empty() {
                 self.vocab_asked += 1;
-                if let Some(ticket) = self.vocab.ask((query.clone(), self.vocab_asked), &cx.wake) {
+                let key = VocabKey {
+                    query: query.clone(),
+                    asked: self.vocab_asked,
+                };
+                if let Some(ticket) = self.vocab.ask(key, &cx.wake) {
                     cx.worker.run(ticket, move |e, _| {
                         Ok(e.models()
                             .map(|(m, label)| insight::vocab_neighbours(m, label, &query, 12))
@@ -485,7 +508,7 @@ impl Tab for ProjectionTab {
             _ if self.settings.tsne => {
                 return Err("the t-SNE layout is still being computed".into())
             }
-            _ => insight::project(&trace, &key.1, &key.2).map_err(e)?,
+            _ => insight::project(&trace, &key.states, &key.keep).map_err(e)?,
         };
         let view = View::Projection {
             model: &cx.label(ModelSlot::Main),

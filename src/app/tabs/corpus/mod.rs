@@ -49,10 +49,18 @@ impl Default for CorpusSettings {
     }
 }
 
+/// Which models a run is for: the main model's generation, and the comparison model's
+/// where one is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelGens {
+    pub main: u64,
+    pub compare: Option<u64>,
+}
+
 /// The models, corpus and limit a run is for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunKey {
-    pub models: (u64, Option<u64>),
+    pub models: ModelGens,
     pub corpus: CorpusSource,
     pub limit: u64,
 }
@@ -72,7 +80,7 @@ pub struct Ran {
 #[derive(Default)]
 pub struct CorpusTab {
     pub settings: CorpusSettings,
-    models: Job<(u64, Option<u64>), Models>,
+    models: Job<ModelGens, Models>,
     run: Job<RunKey, Arc<Ran>>,
     /// the run the user asked for (set by Run, until its models arrive)
     wanted: Option<RunKey>,
@@ -110,13 +118,13 @@ impl CorpusTab {
         }
     }
 
-    /// The generations of the loaded models (main, comparison).
-    fn gens(cx: &Session) -> (u64, Option<u64>) {
+    /// The generations of the loaded models.
+    fn gens(cx: &Session) -> ModelGens {
         let compare = cx.info(ModelSlot::Compare).is_some();
-        (
-            cx.models[ModelSlot::Main as usize].gen,
-            compare.then(|| cx.models[ModelSlot::Compare as usize].gen),
-        )
+        ModelGens {
+            main: cx.models[ModelSlot::Main as usize].gen,
+            compare: compare.then(|| cx.models[ModelSlot::Compare as usize].gen),
+        }
     }
 
     /// Copies of the loaded models (shared tensors, so cheap), asked of the worker once per
@@ -128,7 +136,7 @@ impl CorpusTab {
         let gens = Self::gens(cx);
         if let Some(ticket) = self.models.ask(gens, &cx.wake) {
             let labels = [cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)];
-            let compare = gens.1.is_some();
+            let compare = gens.compare.is_some();
             cx.worker.run(ticket, move |e, _| {
                 let mut out = vec![(e.model(ModelSlot::Main)?.clone(), labels[0].clone())];
                 if compare {

@@ -55,24 +55,54 @@ impl Default for SharedSettings {
 /// The what-if's traces: (repetitions, trace).
 pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
 
-/// The comparison run's key: the input's sequence number and the comparison model's generation.
-type CompareKey = (u64, u64);
-/// The what-if's key: the input's sequence number, the main model's generation, the counts.
-type RepeatKey = (u64, u64, Vec<usize>);
-/// The JS matrices' key: the main trace's generation, the comparison run's key, the mode.
-type JsKey = (u64, Option<CompareKey>, JsMode);
-/// Figure 1's cache key: trace generation, comparison, what-if and further models' keys,
-/// special tokens hidden.
-type Fig1Key = (
-    u64,
-    Option<CompareKey>,
-    Option<RepeatKey>,
-    Option<MoreKey>,
-    bool,
-);
-/// A what-if thumbnail: (what-if key, repetitions, colormap, the shared scale's top as bits)
-/// and its texture.
-type RepeatTexture = ((RepeatKey, usize, Colormap, u32), egui::TextureHandle);
+/// What the comparison model's run was made for: the input (its sequence number) and the
+/// comparison model (its generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CompareKey {
+    input: u64,
+    model_gen: u64,
+}
+
+/// What the what-if ran for: the input, the main model (its generation), the repetitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RepeatKey {
+    input: u64,
+    model_gen: u64,
+    repeats: Vec<usize>,
+}
+
+/// What the JS matrices were made for: the main trace (its generation), the comparison run,
+/// the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct JsKey {
+    trace_gen: u64,
+    compare: Option<CompareKey>,
+    mode: JsMode,
+}
+
+/// What Figure 1's lines were made from: the main trace, the comparison run, the what-if, the
+/// parameter table's further models, and whether special tokens are hidden.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fig1Key {
+    trace_gen: u64,
+    compare: Option<CompareKey>,
+    repeats: Option<RepeatKey>,
+    more: Option<MoreKey>,
+    hide_special: bool,
+}
+
+/// What a what-if thumbnail was drawn from: the what-if, its repetitions, the colormap and
+/// the shared scale's top (as bits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ThumbKey {
+    what_if: RepeatKey,
+    repeats: usize,
+    colormap: Colormap,
+    top: u32,
+}
+
+/// A what-if thumbnail and its texture.
+type RepeatTexture = (ThumbKey, egui::TextureHandle);
 
 #[derive(Default)]
 pub struct SharedTab {
@@ -114,10 +144,15 @@ impl SharedTab {
 
     /// Installs traces made elsewhere (the UI benchmark's).
     pub fn set_traces(&mut self, wake: &jobs::Waker, compare: Traced, repeats: RepeatTraces) {
-        if let Some(t) = self.compare.ask((0, 0), wake) {
+        let (input, model_gen) = (0, 0);
+        if let Some(t) = self.compare.ask(CompareKey { input, model_gen }, wake) {
             t.finish(Ok(compare));
         }
-        let key = (0, 0, repeats.iter().map(|r| r.0).collect());
+        let key = RepeatKey {
+            input,
+            model_gen,
+            repeats: repeats.iter().map(|r| r.0).collect(),
+        };
         if let Some(t) = self.repeats.ask(key, wake) {
             t.finish(Ok(repeats));
         }
@@ -150,7 +185,10 @@ impl SharedTab {
         }
         let (text, pair) = (cx.input.text.clone(), cx.input.pair.clone());
         if cx.info(ModelSlot::Compare).is_some() {
-            let key = (cx.input.seq, cx.models[ModelSlot::Compare as usize].gen);
+            let key = CompareKey {
+                input: cx.input.seq,
+                model_gen: cx.models[ModelSlot::Compare as usize].gen,
+            };
             if let Some(ticket) = self.compare.ask(key, &cx.wake) {
                 let (text, pair) = (text.clone(), pair.clone());
                 cx.worker.run(ticket, move |e, _| {
@@ -180,7 +218,11 @@ impl SharedTab {
             self.repeats.reset();
             return;
         }
-        let key = (cx.input.seq, cx.models[0].gen, reps.clone());
+        let key = RepeatKey {
+            input: cx.input.seq,
+            model_gen: cx.models[0].gen,
+            repeats: reps.clone(),
+        };
         if let Some(ticket) = self.repeats.ask(key, &cx.wake) {
             cx.worker
                 .run(ticket, move |e, _| e.what_if(&text, pair.as_deref(), &reps));
@@ -241,13 +283,13 @@ impl SharedTab {
                 " (special tokens included)"
             }
         ));
-        let key = (
-            cx.trace_gen,
-            self.compare_key(),
-            self.repeat_key(),
-            self.more_key(),
-            cx.settings.hide_special,
-        );
+        let key = Fig1Key {
+            trace_gen: cx.trace_gen,
+            compare: self.compare_key(),
+            repeats: self.repeat_key(),
+            more: self.more_key(),
+            hide_special: cx.settings.hide_special,
+        };
         if self.fig1.as_ref().is_none_or(|(k, _)| *k != key) {
             let lines = self.figure1_lines(cx, trace);
             self.fig1 = Some((key, lines));
@@ -261,7 +303,11 @@ impl SharedTab {
     }
 
     fn js_key(&self, cx: &Session) -> JsKey {
-        (cx.trace_gen, self.compare_key(), self.settings.js_mode)
+        JsKey {
+            trace_gen: cx.trace_gen,
+            compare: self.compare_key(),
+            mode: self.settings.js_mode,
+        }
     }
 
     fn js_section(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Arc<Trace>) {
@@ -429,7 +475,12 @@ impl SharedTab {
                 while self.repeat_tex.len() <= i {
                     self.repeat_tex.push(None);
                 }
-                let want = (key.clone(), *r, cmap, hi.to_bits());
+                let want = ThumbKey {
+                    what_if: key.clone(),
+                    repeats: *r,
+                    colormap: cmap,
+                    top: hi.to_bits(),
+                };
                 let tex = match &mut self.repeat_tex[i] {
                     Some((k, h)) if *k == want => h.clone(),
                     slot => {

@@ -23,8 +23,13 @@ pub(super) struct MoreRun {
 
 /// One result per typed model: its run, or an error naming it.
 pub(super) type Counted = Vec<Result<MoreRun, String>>;
-/// The typed models and the input's sequence number they ran on.
-pub(super) type MoreKey = (Vec<String>, u64);
+/// What the table's further models ran for: the models typed, and the input (its sequence
+/// number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct MoreKey {
+    pub models: Vec<String>,
+    pub input: u64,
+}
 /// The models opened for the table, kept while they are listed (a new text re-runs them
 /// without reading them again).
 pub(super) type Opened = Arc<Mutex<Vec<(String, Arc<LoadedModel>)>>>;
@@ -75,7 +80,10 @@ impl SharedTab {
             }
             return;
         }
-        let key = (more.clone(), cx.input.seq);
+        let key = MoreKey {
+            models: more.clone(),
+            input: cx.input.seq,
+        };
         if let Some(ticket) = self.more.ask(key, &cx.wake) {
             let text = (cx.input.seq > 0).then(|| (cx.input.text.clone(), cx.input.pair.clone()));
             let (choice, opened) = (cx.backend_choice, self.opened.clone());
@@ -136,7 +144,7 @@ impl SharedTab {
         // a model that cannot be opened is named once in the status bar and beside its chip;
         // the others stay in the table
         let failures: Vec<String> = match self.more.latest() {
-            Some((k, Ok(r))) if k.0 == self.settings.parameters.more => {
+            Some((k, Ok(r))) if k.models == self.settings.parameters.more => {
                 r.iter().filter_map(|x| x.as_ref().err().cloned()).collect()
             }
             _ => Vec::new(),
