@@ -20,7 +20,9 @@ use crate::views::{self, View};
 use egui::Vec2;
 use std::sync::Arc;
 
+mod keys;
 mod params_table;
+use keys::{CompareKey, Fig1Key, JsKey, RepeatKey, ThumbKey};
 use params_table::{Counted, MoreKey, Opened};
 
 /// What the tab persists.
@@ -54,52 +56,6 @@ impl Default for SharedSettings {
 
 /// The what-if's traces: (repetitions, trace).
 pub type RepeatTraces = Vec<(usize, Arc<Trace>)>;
-
-/// What the comparison model's run was made for: the input (its sequence number) and the
-/// comparison model (its generation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct CompareKey {
-    input: u64,
-    model_gen: u64,
-}
-
-/// What the what-if ran for: the input, the main model (its generation), the repetitions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct RepeatKey {
-    input: u64,
-    model_gen: u64,
-    repeats: Vec<usize>,
-}
-
-/// What the JS matrices were made for: the main trace (its generation), the comparison run,
-/// the mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct JsKey {
-    trace_gen: u64,
-    compare: Option<CompareKey>,
-    mode: JsMode,
-}
-
-/// What Figure 1's lines were made from: the main trace, the comparison run, the what-if, the
-/// parameter table's further models, and whether special tokens are hidden.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fig1Key {
-    trace_gen: u64,
-    compare: Option<CompareKey>,
-    repeats: Option<RepeatKey>,
-    more: Option<MoreKey>,
-    hide_special: bool,
-}
-
-/// What a what-if thumbnail was drawn from: the what-if, its repetitions, the colormap and
-/// the shared scale's top (as bits).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ThumbKey {
-    what_if: RepeatKey,
-    repeats: usize,
-    colormap: Colormap,
-    top: u32,
-}
 
 /// A what-if thumbnail and its texture.
 type RepeatTexture = (ThumbKey, egui::TextureHandle);
