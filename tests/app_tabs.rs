@@ -1433,7 +1433,8 @@ fn no_tab_cuts_off_a_widget_at_1280_by_800() {
             "search",
             "query-key",
         ] {
-            corpus_tab(&mut h).settings.view = view.into();
+            corpus_tab(&mut h).settings.view =
+                albert_lens::app::tabs::corpus::Pane::parse(view).unwrap();
             h.run_steps(3);
             wait(&mut h);
             for p in clipped_widgets(&h) {

@@ -220,22 +220,9 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
                 .map_err(|e| format!("tabs.shared.repeats_text: {e}"))?;
         }
         "corpus" => {
-            let (s, e): (CorpusSettings, ExploreSettings) =
+            // the view and the statistic are closed sets: reading them checks them
+            let (_, e): (CorpusSettings, ExploreSettings) =
                 serde_json::from_value(v.clone()).map_err(|e| format!("tabs.corpus: {e}"))?;
-            if !crate::figures::corpus::VIEWS.contains(&s.view.as_str()) {
-                return Err(format!(
-                    "tabs.corpus.view is {:?}: use one of {}",
-                    crate::files::printable(&s.view, 40),
-                    crate::figures::corpus::VIEWS.join(", ")
-                ));
-            }
-            if crate::corpus::stats::stat_index(&s.stat).is_none() {
-                return Err(format!(
-                    "tabs.corpus.stat is {:?}: use one of {}",
-                    crate::files::printable(&s.stat, 40),
-                    crate::corpus::STATS.join(", ")
-                ));
-            }
             whole("tabs.corpus.top_k", e.top_k as u64, &r::TOP_K)?;
             from_one("tabs.corpus.qk_map (+1)", e.qk_map, &r::LAYER)?;
             heads("tabs.corpus.qk_head (+1)", e.qk_head)?;

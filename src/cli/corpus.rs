@@ -26,12 +26,12 @@ pub(crate) enum CorpusCommand {
         /// a second model's statistics on the same corpus, dashed (layers, sep-norm)
         #[arg(long)]
         compare: Option<PathBuf>,
-        /// layers, sep-norm, grid, entropy-distance or head-map
-        #[arg(long, default_value = "layers")]
-        view: String,
-        /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
-        #[arg(long, default_value = "sep")]
-        stat: String,
+        /// the view
+        #[arg(long, value_enum, default_value = "layers")]
+        view: albert_lens::figures::corpus::CorpusView,
+        /// grid: the statistic
+        #[arg(long, value_enum, default_value = "sep")]
+        stat: albert_lens::corpus::stats::Stat,
         /// light, dark or presentation
         #[arg(long, value_enum, default_value = "light")]
         theme: crate::ThemeArg,
@@ -178,7 +178,10 @@ pub(crate) fn bench(
 /// `corpus figure`: one of the Corpus tab's views of a statistics file, headless.
 pub(crate) fn figure(
     (stats, compare): (&Path, Option<&Path>),
-    (view, stat): (&str, &str),
+    (view, stat): (
+        albert_lens::figures::corpus::CorpusView,
+        albert_lens::corpus::stats::Stat,
+    ),
     (theme, colormap, scale): (crate::ThemeArg, albert_lens::colormap::Colormap, f32),
     out: &Path,
 ) -> Result<()> {
@@ -210,7 +213,8 @@ pub(crate) fn figure(
     let bytes = albert_lens::export::save(out, &figure, Some(&matrix), scale)
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!(
-        "corpus {view} of {main_name} -> {} ({bytes} bytes)",
+        "corpus {} of {main_name} -> {} ({bytes} bytes)",
+        view.id(),
         out.display()
     );
     Ok(())
@@ -259,7 +263,7 @@ pub(crate) fn run_args(a: CorpusArgs) -> Result<()> {
             out,
         }) => figure(
             (&stats, compare.as_deref()),
-            (&view, &stat),
+            (view, stat),
             (theme, colormap, scale),
             &out,
         ),

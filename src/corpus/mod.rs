@@ -13,6 +13,7 @@
 mod cache;
 pub mod search;
 mod shards;
+pub mod statistic;
 pub mod stats;
 
 pub(crate) use cache::cached;

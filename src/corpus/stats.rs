@@ -23,15 +23,7 @@ use candle_core::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The per-head statistics, in file order.
-pub const STATS: [&str; 9] = [
-    "cls", "sep", "punct", "self", "prev", "next", "entropy", "distance", "sep_norm",
-];
-
-/// Index of a statistic in [`STATS`].
-pub fn stat_index(name: &str) -> Option<usize> {
-    STATS.iter().position(|s| *s == name)
-}
+pub use super::statistic::{stat_index, Stat, STATS};
 
 /// What the statistics were computed on (the file's metadata).
 #[derive(Debug, Clone, Default, PartialEq)]

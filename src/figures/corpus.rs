@@ -6,26 +6,62 @@
 use super::plots::{self, HeatmapSpec, Panel, ScatterSpec, Series};
 use super::{Figure, Rgb, Theme, OKABE_ITO};
 use crate::colormap::{Colormap, Scale};
-use crate::corpus::stats::stat_index;
-use crate::corpus::{HeadStats, STATS};
-use crate::error::{LensError, Result};
+use crate::corpus::stats::{stat_index, Stat};
+use crate::corpus::HeadStats;
+use crate::error::Result;
 
-/// The views, by name (the tab's choices and its Export menu).
+/// The corpus views: the tab's figures, `corpus figure --view`, and their Export menus.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorpusView {
+    /// Clark et al.'s Figure 1: attention to [CLS], [SEP] and punctuation per layer
+    Layers,
+    /// [SEP] by attention weight against by norm (Kobayashi et al.)
+    SepNorm,
+    /// one statistic per layer and head
+    Grid,
+    /// heads by mean entropy and distance
+    EntropyDistance,
+    /// heads laid out by their JS divergences (Clark et al.'s Figure 6)
+    HeadMap,
+}
+
+impl CorpusView {
+    pub const ALL: [CorpusView; 5] = [
+        CorpusView::Layers,
+        CorpusView::SepNorm,
+        CorpusView::Grid,
+        CorpusView::EntropyDistance,
+        CorpusView::HeadMap,
+    ];
+
+    /// Its id: the export name, the scene's and the command line's value.
+    pub fn id(self) -> &'static str {
+        VIEWS[self as usize]
+    }
+
+    pub fn parse(id: &str) -> Option<CorpusView> {
+        VIEWS.iter().position(|v| *v == id).map(|i| Self::ALL[i])
+    }
+}
+
+/// The views' ids, in [`CorpusView::ALL`]'s order.
 pub const VIEWS: [&str; 5] = ["layers", "sep-norm", "grid", "entropy-distance", "head-map"];
 
 /// What each statistic means, for titles and the tab's help.
-pub fn describe(stat: &str) -> &'static str {
+pub fn describe(stat: Stat) -> &'static str {
     match stat {
-        "cls" => "attention to [CLS]",
-        "sep" => "attention to [SEP]",
-        "punct" => "attention to punctuation",
-        "self" => "attention to the token itself",
-        "prev" => "attention to the previous token",
-        "next" => "attention to the next token",
-        "entropy" => "entropy of the attention (nats)",
-        "distance" => "mean distance attended (tokens)",
-        "sep_norm" => "norm-based share of [SEP] (Kobayashi et al.)",
-        _ => "",
+        Stat::Cls => "attention to [CLS]",
+        Stat::Sep => "attention to [SEP]",
+        Stat::Punct => "attention to punctuation",
+        Stat::SelfAttention => "attention to the token itself",
+        Stat::Prev => "attention to the previous token",
+        Stat::Next => "attention to the next token",
+        Stat::Entropy => "entropy of the attention (nats)",
+        Stat::Distance => "mean distance attended (tokens)",
+        Stat::SepNorm => "norm-based share of [SEP] (Kobayashi et al.)",
     }
 }
 
@@ -132,13 +168,8 @@ pub fn sep_norm(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Fig
 }
 
 /// Statistic `stat` of every layer and head.
-pub fn grid(s: Named<'_>, stat: &str, colormap: Colormap, theme: &Theme) -> Result<Figure> {
-    let i = stat_index(stat).ok_or_else(|| {
-        LensError::Analysis(format!(
-            "no statistic {stat:?}; one of {}",
-            STATS.join(", ")
-        ))
-    })?;
+pub fn grid(s: Named<'_>, stat: Stat, colormap: Colormap, theme: &Theme) -> Result<Figure> {
+    let i = stat.index();
     let values: Vec<f32> = s.0.means(i).iter().map(|&v| v as f32).collect();
     let hi = values.iter().copied().fold(0f32, f32::max);
     let scale = Scale {
@@ -148,7 +179,12 @@ pub fn grid(s: Named<'_>, stat: &str, colormap: Colormap, theme: &Theme) -> Resu
     };
     let rows: Vec<String> = (1..=s.0.maps).map(|l| l.to_string()).collect();
     let cols: Vec<String> = (1..=s.0.heads).map(|h| h.to_string()).collect();
-    let title = format!("{}: {} ({stat}), per layer and head", s.1, describe(stat));
+    let title = format!(
+        "{}: {} ({}), per layer and head",
+        s.1,
+        describe(stat),
+        stat.name()
+    );
     plots::heatmap(
         &HeatmapSpec {
             title: &title,
@@ -238,29 +274,25 @@ pub fn head_map(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Result<Figur
     ))
 }
 
-/// View `view` ([`VIEWS`]) of `main` (and `other` where the view compares).
+/// View `view` of `main` (and `other` where the view compares).
 pub fn view(
-    view: &str,
+    view: CorpusView,
     main: Named<'_>,
     other: Option<Named<'_>>,
-    (stat, colormap): (&str, Colormap),
+    (stat, colormap): (Stat, Colormap),
     theme: &Theme,
 ) -> Result<Figure> {
     match view {
-        "layers" => Ok(layers(main, other, theme)),
-        "sep-norm" => Ok(sep_norm(main, other, theme)),
-        "grid" => grid(main, stat, colormap, theme),
-        "entropy-distance" => Ok(entropy_distance(main, colormap, theme)),
-        "head-map" => head_map(main, colormap, theme),
-        v => Err(LensError::Analysis(format!(
-            "no corpus view {v:?}; one of {}",
-            VIEWS.join(", ")
-        ))),
+        CorpusView::Layers => Ok(layers(main, other, theme)),
+        CorpusView::SepNorm => Ok(sep_norm(main, other, theme)),
+        CorpusView::Grid => grid(main, stat, colormap, theme),
+        CorpusView::EntropyDistance => Ok(entropy_distance(main, colormap, theme)),
+        CorpusView::HeadMap => head_map(main, colormap, theme),
     }
 }
 
 /// View `view`'s numbers as a matrix (rows, columns, values) for CSV / npy export.
-pub fn matrix(view: &str, s: &HeadStats, stat: &str) -> crate::matrix::Matrix {
+pub fn matrix(view: CorpusView, s: &HeadStats, stat: Stat) -> crate::matrix::Matrix {
     let per_head = |name: &str| -> Vec<f32> {
         stat_index(name)
             .map(|i| s.means(i).iter().map(|&v| v as f32).collect())
@@ -271,8 +303,8 @@ pub fn matrix(view: &str, s: &HeadStats, stat: &str) -> crate::matrix::Matrix {
         .map(|a| format!("layer {} head {}", a / s.heads + 1, a % s.heads + 1))
         .collect();
     match view {
-        "layers" | "sep-norm" => {
-            let cols: Vec<&str> = if view == "layers" {
+        CorpusView::Layers | CorpusView::SepNorm => {
+            let cols: Vec<&str> = if view == CorpusView::Layers {
                 vec!["cls", "sep", "punct"]
             } else {
                 vec!["sep", "sep_norm"]
@@ -286,25 +318,25 @@ pub fn matrix(view: &str, s: &HeadStats, stat: &str) -> crate::matrix::Matrix {
                 .flat_map(|l| per.iter().map(move |p| p[l] as f32))
                 .collect();
             mat(
-                view,
+                view.id(),
                 values,
                 layer_rows,
                 cols.iter().map(|c| c.to_string()).collect(),
             )
         }
-        "grid" => mat(
-            stat,
-            per_head(stat),
+        CorpusView::Grid => mat(
+            stat.name(),
+            per_head(stat.name()),
             layer_rows,
             (1..=s.heads).map(|h| format!("head {h}")).collect(),
         ),
-        "head-map" => mat(
+        CorpusView::HeadMap => mat(
             "head_js",
             s.head_js().iter().map(|&v| v as f32).collect(),
             head_rows.clone(),
             head_rows,
         ),
-        _ => {
+        CorpusView::EntropyDistance => {
             let (e, d) = (per_head("entropy"), per_head("distance"));
             mat(
                 "entropy_distance",

@@ -12,21 +12,88 @@ use super::{export_button, from_json, to_json, Built, Tab};
 use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
-use crate::corpus::{self, CorpusSource, HeadStats, STATS};
-use crate::figures::corpus::{self as fig, VIEWS};
+use crate::corpus::stats::Stat;
+use crate::corpus::{self, CorpusSource, HeadStats};
+use crate::figures::corpus::{self as fig, CorpusView, VIEWS};
 use crate::figures::Theme;
 use crate::model::LoadedModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// What the tab shows: one of the statistics' figures, corpus search, or the query–key view.
+/// Saved as its id ("layers", …, "search", "query-key").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Pane {
+    Figure(CorpusView),
+    Search,
+    QueryKey,
+}
+
+impl Pane {
+    /// Every pane, in the tab's order.
+    pub const ALL: [Pane; 7] = [
+        Pane::Figure(CorpusView::Layers),
+        Pane::Figure(CorpusView::SepNorm),
+        Pane::Figure(CorpusView::Grid),
+        Pane::Figure(CorpusView::EntropyDistance),
+        Pane::Figure(CorpusView::HeadMap),
+        Pane::Search,
+        Pane::QueryKey,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Pane::Figure(v) => v.id(),
+            Pane::Search => "search",
+            Pane::QueryKey => "query-key",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Pane> {
+        Self::ALL.into_iter().find(|p| p.id() == id)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Pane::Figure(CorpusView::Layers) => "Layers",
+            Pane::Figure(CorpusView::SepNorm) => "[SEP]: weight vs norm",
+            Pane::Figure(CorpusView::Grid) => "Grid",
+            Pane::Figure(CorpusView::EntropyDistance) => "Entropy vs distance",
+            Pane::Figure(CorpusView::HeadMap) => "Head map",
+            Pane::Search => "Search",
+            Pane::QueryKey => "Queries & keys",
+        }
+    }
+}
+
+impl TryFrom<String> for Pane {
+    type Error = String;
+    fn try_from(id: String) -> Result<Self, String> {
+        Pane::parse(&id).ok_or_else(|| {
+            let ids: Vec<&str> = Pane::ALL.iter().map(|p| p.id()).collect();
+            format!(
+                "no corpus view {:?}: use one of {}",
+                crate::files::printable(&id, 40),
+                ids.join(", ")
+            )
+        })
+    }
+}
+
+impl From<Pane> for String {
+    fn from(p: Pane) -> String {
+        p.id().to_string()
+    }
+}
+
 /// What the tab persists.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct CorpusSettings {
-    /// one of [`VIEWS`]
-    pub view: String,
-    /// the grid's statistic, one of [`STATS`]
-    pub stat: String,
+    pub view: Pane,
+    /// the grid's statistic
+    pub stat: Stat,
     /// a corpus file instead of the built-in one
     pub file: Option<PathBuf>,
     pub use_file: bool,
@@ -39,8 +106,8 @@ pub struct CorpusSettings {
 impl Default for CorpusSettings {
     fn default() -> Self {
         CorpusSettings {
-            view: VIEWS[0].into(),
-            stat: "sep".into(),
+            view: Pane::Figure(CorpusView::Layers),
+            stat: Stat::Sep,
             file: None,
             use_file: false,
             limit: 0,
@@ -316,43 +383,37 @@ impl CorpusTab {
 
     fn view_bar(&mut self, ui: &mut egui::Ui, cx: &mut Session, has_compare: bool) {
         ui.horizontal_wrapped(|ui| {
-            for (v, label) in VIEWS.iter().chain(&["search", "query-key"]).zip([
-                "Layers",
-                "[SEP]: weight vs norm",
-                "Grid",
-                "Entropy vs distance",
-                "Head map",
-                "Search",
-                "Queries & keys",
-            ]) {
+            for p in Pane::ALL {
                 if ui
-                    .selectable_label(self.settings.view == *v, label)
+                    .selectable_label(self.settings.view == p, p.label())
                     .clicked()
                 {
-                    self.settings.view = v.to_string();
+                    self.settings.view = p;
                 }
             }
-            if self.settings.view == "grid" {
+            if self.settings.view == Pane::Figure(CorpusView::Grid) {
                 egui::ComboBox::new("corpus_stat", "")
-                    .selected_text(&self.settings.stat)
+                    .selected_text(self.settings.stat.name())
                     .show_ui(ui, |ui| {
-                        for s in STATS {
-                            ui.selectable_value(&mut self.settings.stat, s.to_string(), s)
+                        for s in Stat::ALL {
+                            ui.selectable_value(&mut self.settings.stat, s, s.name())
                                 .on_hover_text(fig::describe(s));
                         }
                     });
             }
-            if has_compare
-                && ["grid", "entropy-distance", "head-map"].contains(&self.settings.view.as_str())
-            {
+            let compares = matches!(
+                self.settings.view,
+                Pane::Figure(CorpusView::Grid | CorpusView::EntropyDistance | CorpusView::HeadMap)
+            );
+            if has_compare && compares {
                 ui.checkbox(&mut self.settings.show_compare, "comparison model");
             }
         });
         // the Export button on a row of its own: at the end of a full row it was squeezed
         // ("Exp/ort") or pushed past the window
-        let view = self.settings.view.clone();
-        if view != "search" {
-            ui.horizontal(|ui| export_button(self, ui, cx, &view));
+        let view = self.settings.view;
+        if view != Pane::Search {
+            ui.horizontal(|ui| export_button(self, ui, cx, view.id()));
         }
     }
 
@@ -371,7 +432,7 @@ impl CorpusTab {
     /// View `view`'s figure for `theme`.
     fn figure(
         &self,
-        view: &str,
+        view: CorpusView,
         cx: &Session,
         theme: &Theme,
     ) -> Result<crate::figures::Figure, String> {
@@ -380,27 +441,27 @@ impl CorpusTab {
             view,
             (&shown.0, &shown.1),
             second.map(|o| (&o.0, o.1.as_str())),
-            (&self.settings.stat, cx.settings.colormap),
+            (self.settings.stat, cx.settings.colormap),
             theme,
         )
         .map_err(|e| e.to_string())
     }
 
-    fn show_figure(&mut self, ui: &mut egui::Ui, cx: &Session) {
+    fn show_figure(&mut self, ui: &mut egui::Ui, cx: &Session, view: CorpusView) {
         // presentation mode draws the figure in the presentation theme: large type, thick lines
         let theme = crate::app::widgets::screen_theme(ui, cx.settings.presentation);
         let ran_id = self.result().map_or(0, |r| Arc::as_ptr(r) as usize);
         let key = format!(
             "{ran_id} {} {} {} {:?} {}",
-            self.settings.view,
-            self.settings.stat,
+            view.id(),
+            self.settings.stat.name(),
             self.settings.show_compare,
             cx.settings.colormap,
             cx.settings.presentation
         );
         let mut cache = self.texture.take();
         crate::app::widgets::figure_texture(ui, &mut cache, (&key, false), || {
-            self.figure(&self.settings.view, cx, &theme)
+            self.figure(view, cx, &theme)
         });
         self.texture = cache;
     }
@@ -453,13 +514,13 @@ impl Tab for CorpusTab {
         self.view_bar(ui, cx, ran.as_ref().is_some_and(|r| r.stats.len() > 1));
         let models = self.loaded(cx);
         let source = self.source();
-        match self.settings.view.as_str() {
-            "search" => self
+        match self.settings.view {
+            Pane::Search => self
                 .explore
                 .search_ui(ui, cx, models, &source, &mut self.token),
-            "query-key" => self.explore.qk_ui(ui, cx, models, &source),
-            _ if ran.is_some() => self.show_figure(ui, cx),
-            _ => {
+            Pane::QueryKey => self.explore.qk_ui(ui, cx, models, &source),
+            Pane::Figure(view) if ran.is_some() => self.show_figure(ui, cx, view),
+            Pane::Figure(_) => {
                 ui.weak("Run the corpus to see what the heads do; Search and Queries & keys work on their own.");
             }
         }
@@ -474,11 +535,12 @@ impl Tab for CorpusTab {
             let p = self.explore.projected().ok_or("project a head first")?;
             return Ok(explore::figure(p, theme));
         }
-        let figure = self.figure(what, cx, theme)?;
+        let view = CorpusView::parse(what).ok_or_else(|| format!("no corpus view {what:?}"))?;
+        let figure = self.figure(view, cx, theme)?;
         let (shown, _) = self.shown()?;
         Ok((
             figure,
-            Some(fig::matrix(what, &shown.0, &self.settings.stat)),
+            Some(fig::matrix(view, &shown.0, self.settings.stat)),
         ))
     }
 
@@ -504,5 +566,33 @@ impl Tab for CorpusTab {
         let mut both = (self.settings.clone(), self.explore.settings.clone());
         from_json(settings, &mut both);
         (self.settings, self.explore.settings) = both;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tab's settings keep the ids scenes and settings files have always held: every pane
+    /// (search and the query–key view too) and statistic reads back; anything else is refused,
+    /// naming the choices.
+    #[test]
+    fn panes_and_statistics_are_saved_by_their_ids_and_others_refused() {
+        for p in Pane::ALL {
+            let json = serde_json::to_value(p).unwrap();
+            assert_eq!(json, p.id());
+            assert_eq!(serde_json::from_value::<Pane>(json).unwrap(), p);
+        }
+        let s: CorpusSettings =
+            serde_json::from_value(serde_json::json!({"view": "query-key", "stat": "self"}))
+                .unwrap();
+        assert_eq!((s.view, s.stat), (Pane::QueryKey, Stat::SelfAttention));
+        let e = serde_json::from_value::<CorpusSettings>(serde_json::json!({"view": "pie"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("head-map") && e.contains("query-key"), "{e}");
+        assert!(
+            serde_json::from_value::<CorpusSettings>(serde_json::json!({"stat": "mean"})).is_err()
+        );
     }
 }
