@@ -26,11 +26,11 @@ pub(crate) enum CorpusCommand {
         /// a second model's statistics on the same corpus, dashed (layers, sep-norm)
         #[arg(long)]
         compare: Option<PathBuf>,
-        /// the view
-        #[arg(long, value_enum, default_value = "layers")]
+        /// layers, sep-norm, grid, entropy-distance or head-map
+        #[arg(long, default_value = "layers", value_parser = corpus_view)]
         view: albert_lens::figures::corpus::CorpusView,
-        /// grid: the statistic
-        #[arg(long, value_enum, default_value = "sep")]
+        /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
+        #[arg(long, default_value = "sep", value_parser = statistic)]
         stat: albert_lens::corpus::stats::Stat,
         /// light, dark or presentation
         #[arg(long, value_enum, default_value = "light")]
@@ -173,6 +173,18 @@ pub(crate) fn bench(
         println!("{}", r.markdown());
     }
     Ok(())
+}
+
+/// A corpus view by its id, or an error naming the choices.
+fn corpus_view(s: &str) -> std::result::Result<albert_lens::figures::corpus::CorpusView, String> {
+    use albert_lens::figures::corpus::{CorpusView, VIEWS};
+    CorpusView::parse(s).ok_or_else(|| format!("no corpus view {s:?}; one of {}", VIEWS.join(", ")))
+}
+
+/// A statistic by its name, or an error naming the choices.
+fn statistic(s: &str) -> std::result::Result<albert_lens::corpus::stats::Stat, String> {
+    use albert_lens::corpus::stats::{Stat, STATS};
+    Stat::parse(s).ok_or_else(|| format!("no statistic {s:?}; one of {}", STATS.join(", ")))
 }
 
 /// `corpus figure`: one of the Corpus tab's views of a statistics file, headless.
