@@ -866,6 +866,18 @@ fn token_links_export_as_a_figure_with_the_pinned_tokens_lines() {
 /// --scene`: the rebuilt SVG equals the window's export byte for byte.
 fn rebuilt_by_render_equals_the_window(app: &mut LensApp, dir: &Path, name: &str) {
     let scene = app.scene().unwrap();
+    rebuilt_equals_the_window(app, scene, dir, name);
+}
+
+/// `scene` (of a figure `app` shows) saved as `name`.json in `dir` and rebuilt by `render
+/// --scene` (its corpus cache in `dir`): the rebuilt SVG equals the window's export byte for
+/// byte.
+fn rebuilt_equals_the_window(
+    app: &mut LensApp,
+    scene: albert_lens::app::scene::Scene,
+    dir: &Path,
+    name: &str,
+) {
     let theme = app.session.settings.export_theme.theme();
     let (fig, _) = app
         .build_export(&scene.figure.0, &scene.figure.1, &theme)
@@ -874,6 +886,7 @@ fn rebuilt_by_render_equals_the_window(app: &mut LensApp, dir: &Path, name: &str
     scene.write(&path).unwrap();
     let out = dir.join(format!("{name}.svg"));
     let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .args(["render", "--backend", "cpu", "--scene"])
         .arg(&path)
         .arg("--out")
@@ -882,7 +895,7 @@ fn rebuilt_by_render_equals_the_window(app: &mut LensApp, dir: &Path, name: &str
         .unwrap();
     assert!(
         res.status.success(),
-        "{}",
+        "{name}: {}",
         String::from_utf8_lossy(&res.stderr)
     );
     let rebuilt = std::fs::read_to_string(&out).unwrap();
@@ -1914,7 +1927,6 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
     wait(&mut h);
     corpus_tab(&mut h).settings.limit = 20;
     let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
     let theme = Theme::LIGHT;
     let (mut same, mut unbuilt) = (Vec::new(), Vec::new());
     let exports = h.state().exports();
@@ -1936,33 +1948,14 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
         }
         let app = h.state_mut();
         app.session.settings.export_theme = albert_lens::app::export_menu::ExportTheme::Light;
-        let Ok((fig, _)) = app.build_export(tab, what, &theme) else {
+        if app.build_export(tab, what, &theme).is_err() {
             unbuilt.push(format!("{tab}/{what}"));
             continue;
-        };
+        }
         let mut scene = app.scene().unwrap();
         scene.figure = (tab.to_string(), what.to_string());
         let name = format!("{tab}-{}", what.replace(' ', "_"));
-        let path = dir.path().join(format!("{name}.json"));
-        scene.write(&path).unwrap();
-        let out = dir.path().join(format!("{name}.svg"));
-        let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
-            .env("XDG_CACHE_HOME", &cache)
-            .args(["render", "--backend", "cpu", "--scene"])
-            .arg(&path)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            res.status.success(),
-            "{tab}/{what}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        assert!(
-            std::fs::read_to_string(&out).unwrap() == fig.to_svg(),
-            "{tab}/{what}: render --scene differs from the window's export"
-        );
+        rebuilt_equals_the_window(app, scene, dir.path(), &name);
         same.push(format!("{tab}/{what}"));
     }
     assert_eq!(
