@@ -411,15 +411,12 @@ impl LensTokenizer {
                 specials.push(AddedToken::from(s.clone(), true).normalized(false));
             }
         }
-        inner
-            .add_special_tokens(specials)
-            .map_err(|e| tok_err(path, e))?;
-        let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
-        inner.with_post_processor(Some(pp));
-        Ok(Self::new(
+        Self::finished(
             inner,
+            specials,
+            o,
             TokenizerSource::SentencePiece(path.to_path_buf()),
-        ))
+        )
     }
 
     fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
@@ -454,15 +451,29 @@ impl LensTokenizer {
             .filter(|s| inner.token_to_id(s).is_some())
             .map(|s| AddedToken::from(s.clone(), true))
             .collect();
+        Self::finished(
+            inner,
+            specials,
+            o,
+            TokenizerSource::VocabTxt(path.to_path_buf()),
+        )
+    }
+
+    /// A tokenizer built from a vocabulary file (`source`) finished: its special tokens
+    /// added, and the family's template ([CLS] … [SEP]) as its post-processor.
+    fn finished(
+        mut inner: Tokenizer,
+        specials: Vec<AddedToken>,
+        o: &TokOptions,
+        source: TokenizerSource,
+    ) -> Result<Self> {
+        let path = source.path();
         inner
             .add_special_tokens(specials)
             .map_err(|e| tok_err(path, e))?;
         let pp = template(&inner, o).map_err(|e| tok_err(path, e))?;
         inner.with_post_processor(Some(pp));
-        Ok(Self::new(
-            inner,
-            TokenizerSource::VocabTxt(path.to_path_buf()),
-        ))
+        Ok(Self::new(inner, source))
     }
 
     /// Number of distinct ids the tokenizer can produce (vocabulary plus added tokens).
