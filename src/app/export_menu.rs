@@ -59,7 +59,7 @@ impl ExportAsk {
             }
             ExportAsk::File { ext, scale } => (ext, scale),
             ExportAsk::Animation(_) => {
-                return Err("an animation is exported by run_animation".into());
+                return Err("an animation is exported by Session::export_animation".into());
             }
         };
         let name = format!("albert-lens.{ext}");
@@ -86,23 +86,6 @@ impl ExportAsk {
             }
         }
     }
-}
-
-/// Encodes an animation off the UI thread (progress on `ctl`), then asks where to save it.
-pub fn run_animation(
-    format: crate::figures::animate::AnimFormat,
-    frames: &[Figure],
-    ctl: &crate::insight::Control,
-) -> Result<ExportDone, String> {
-    let bytes = crate::figures::animate::encode(frames, (2.0, 1.5), format, ctl)
-        .map_err(|e| e.to_string())?;
-    let ext = format.ext();
-    save_bytes(
-        bytes,
-        "Save the animation",
-        &format!("albert-lens-layers.{ext}"),
-        ext,
-    )
 }
 
 /// Asks where to save `bytes` (a save dialog titled `title`, suggesting `name`, filtered to

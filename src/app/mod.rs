@@ -433,9 +433,9 @@ impl LensApp {
                     p.settings.file = Some(path);
                 }
             }
-            Some(session::ViewRequest::OpenDeck(path)) => {
-                self.deck.open_path(&path, &mut self.session)
-            }
+            Some(session::ViewRequest::OpenDeck(path)) => self
+                .deck
+                .open_deck(&path.display().to_string(), &mut self.session),
             Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {
                 Ok(s) => {
                     let missing = self.apply_scene(&s);

@@ -414,18 +414,17 @@ impl Session {
         format: crate::figures::animate::AnimFormat,
         frames: Vec<Figure>,
     ) {
-        let mut job = Job::default();
-        if let Some(ticket) = job.ask(0u64, &self.wake) {
-            jobs::spawn("animation", ticket, move |ctl| {
-                super::export_menu::run_animation(format, &frames, ctl)
-            });
-        }
-        self.exports.push(job);
+        let ext = format.ext();
+        let name = format!("albert-lens-layers.{ext}");
+        self.save_made(("Save the animation", &name, ext), move |ctl| {
+            crate::figures::animate::encode(&frames, (2.0, 1.5), format, ctl)
+                .map_err(|e| e.to_string())
+        });
     }
 
     /// Makes a file's bytes off the UI thread (`make`, with progress on its control), then asks
     /// where to save them (`title`, suggesting `name`, filtered to `ext`) and writes them: the
-    /// Deck panel's Save and PDF export.
+    /// animations, and the Deck panel's Save and PDF export.
     pub fn save_made(
         &mut self,
         (title, name, ext): (&str, &str, &str),

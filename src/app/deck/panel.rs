@@ -7,7 +7,6 @@ use super::{builtin, Deck, Slide};
 use crate::app::file_dialog::{PathFor, PathPrompt, Picked};
 use crate::app::scene::Scene;
 use crate::app::session::Session;
-use std::path::Path;
 use std::sync::mpsc::Receiver;
 
 /// What the panel asks of the shell (which holds the tabs and makes scenes).
@@ -27,8 +26,8 @@ pub struct DeckUi {
     pub open: bool,
     pub selected: usize,
     pub present: Option<Presenter>,
-    /// the Open dialog's answer
-    pick: Option<Receiver<Picked>>,
+    /// the Open dialog in flight: what its answer is for, and the answer
+    pick: Option<(PathPrompt, Receiver<Picked>)>,
 }
 
 impl Default for DeckUi {
@@ -114,6 +113,7 @@ impl DeckUi {
         self.present = Some(Presenter::new(
             self.selected.min(self.deck.slides.len() - 1),
             cx.backend_choice,
+            cx.wake.clone(),
         ));
         ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(true));
     }
@@ -139,19 +139,16 @@ impl DeckUi {
         true
     }
 
-    /// Takes in the Open dialog's answer.
+    /// Hands the Open dialog's answer to the session, as the menus' dialogs are: a path comes
+    /// back as [`crate::app::session::ViewRequest::OpenDeck`], and where no dialog could open
+    /// the session asks for the path.
     fn poll(&mut self, cx: &mut Session) {
-        let Some(rx) = &self.pick else {
+        let Some((_, rx)) = &self.pick else {
             return;
         };
         if let Ok(picked) = rx.try_recv() {
-            self.pick = None;
-            match picked {
-                Picked::Path(p) => self.open_deck(&p.display().to_string(), cx),
-                Picked::Unavailable => {
-                    cx.no_dialog(PathPrompt::new(PathFor::OpenDeck, "Open a deck", ""))
-                }
-                Picked::Cancelled => {}
+            if let Some((prompt, _)) = self.pick.take() {
+                cx.answer(prompt, picked);
             }
         }
     }
@@ -211,7 +208,10 @@ impl DeckUi {
                             .pick_file(),
                     )
                 }) {
-                    Ok(rx) => self.pick = Some(rx),
+                    Ok(rx) => {
+                        let prompt = PathPrompt::new(PathFor::OpenDeck, "Open a deck", "");
+                        self.pick = Some((prompt, rx));
+                    }
                     Err(e) => cx.status.error = Some(format!("cannot show the file dialog: {e}")),
                 }
             }
@@ -352,11 +352,6 @@ impl DeckUi {
             }
         });
         action
-    }
-
-    /// Where a deck opened from a path typed into the prompt goes.
-    pub fn open_path(&mut self, path: &Path, cx: &mut Session) {
-        self.open_deck(&path.display().to_string(), cx);
     }
 }
 

@@ -5,21 +5,20 @@
 //! a model: a slide not made yet says so until it is.
 
 use super::Deck;
+use crate::app::jobs::{self, Job, Waker};
 use crate::backend::BackendChoice;
 use crate::figures::Theme;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A made slide: its page's image at 1600 × 900, one per frame where the view is animated
-/// (made on the page's thread: the UI thread only hands them to egui), or why it could not
-/// be made.
-type Made = Result<Vec<egui::ColorImage>, String>;
+/// (made on the page's thread: the UI thread only hands them to egui).
+type Images = Vec<Arc<egui::ColorImage>>;
 
 enum Page {
-    Making,
+    /// being made on a thread of its own (the job's key is the slide)
+    Making(Job<usize, Images>),
     /// the page, or an animated view's frames
     Ready(Vec<egui::TextureHandle>),
     Failed(String),
@@ -107,28 +106,25 @@ pub struct Presenter {
     started: Instant,
     /// when the slide shown came up (an animated view plays from its first frame)
     shown: Instant,
+    /// the slides made or being made (present mode ending drops them, and with them the
+    /// results of pages still being made)
     pages: HashMap<usize, Page>,
-    tx: Sender<(usize, Made)>,
-    rx: Receiver<(usize, Made)>,
-    /// set when present mode ends: pages still being made are dropped
-    stop: Arc<AtomicBool>,
     backend: BackendChoice,
+    wake: Waker,
 }
 
 impl Presenter {
-    /// Present mode from slide `at`.
-    pub fn new(at: usize, backend: BackendChoice) -> Self {
-        let (tx, rx) = channel();
+    /// Present mode from slide `at`; pages are made with `backend`, and `wake` repaints the
+    /// window when one is made.
+    pub fn new(at: usize, backend: BackendChoice, wake: Waker) -> Self {
         Presenter {
             at,
             blank: false,
             started: Instant::now(),
             shown: Instant::now(),
             pages: HashMap::new(),
-            tx,
-            rx,
-            stop: Arc::new(AtomicBool::new(false)),
             backend,
+            wake,
         }
     }
 
@@ -153,24 +149,30 @@ impl Presenter {
 
     /// Takes in the pages made, and asks for the current slide's and its neighbours'.
     fn poll(&mut self, ctx: &egui::Context, deck: &Deck) {
-        while let Ok((i, made)) = self.rx.try_recv() {
-            let page = match made {
-                Ok(images) => Page::Ready(
+        for (&i, page) in self.pages.iter_mut() {
+            let Page::Making(job) = page else {
+                continue;
+            };
+            if !job.poll() {
+                continue;
+            }
+            *page = match job.current() {
+                Some(Ok(images)) => Page::Ready(
                     images
-                        .into_iter()
+                        .iter()
                         .enumerate()
                         .map(|(k, image)| {
                             ctx.load_texture(
                                 format!("slide {i} frame {k}"),
-                                image,
+                                image.clone(),
                                 egui::TextureOptions::LINEAR,
                             )
                         })
                         .collect(),
                 ),
-                Err(e) => Page::Failed(e),
+                Some(Err(e)) => Page::Failed(e.clone()),
+                None => Page::Failed("the slide was not made".into()),
             };
-            self.pages.insert(i, page);
         }
         let n = deck.slides.len();
         for i in [
@@ -185,48 +187,32 @@ impl Presenter {
             if self.pages.contains_key(&i) {
                 continue;
             }
-            self.pages.insert(i, Page::Making);
-            let (tx, stop, deck, ctx) = (
-                self.tx.clone(),
-                self.stop.clone(),
-                deck.clone(),
-                ctx.clone(),
-            );
-            let backend = self.backend;
-            let spawned = std::thread::Builder::new()
-                .name(format!("albert-lens slide {}", i + 1))
-                .spawn(move || {
+            let mut job = Job::default();
+            if let Some(ticket) = job.ask(i, &self.wake) {
+                let (deck, backend) = (deck.clone(), self.backend);
+                jobs::spawn(&format!("slide {}", i + 1), ticket, move |_| {
                     lower_priority();
-                    let made = crate::error::catch_panic("a slide", || {
-                        let pages = super::render::frames(
-                            &deck,
-                            i,
-                            backend,
-                            Duration::from_secs(600),
-                            &Theme::PRESENTATION,
-                        )
-                        .map_err(|e| crate::LensError::Export(format!("{e:#}")))?;
-                        pages
-                            .iter()
-                            .map(|page| {
-                                let (w, h, px) = page.to_rgba(1.0)?;
-                                Ok(egui::ColorImage::from_rgba_premultiplied(
-                                    [w as usize, h as usize],
-                                    &px,
-                                ))
-                            })
-                            .collect::<crate::Result<Vec<_>>>()
-                    })
-                    .map_err(|e| e.to_string());
-                    if !stop.load(Ordering::SeqCst) {
-                        let _ = tx.send((i, made));
-                        ctx.request_repaint();
-                    }
+                    let pages = super::render::frames(
+                        &deck,
+                        i,
+                        backend,
+                        Duration::from_secs(600),
+                        &Theme::PRESENTATION,
+                    )
+                    .map_err(|e| format!("{e:#}"))?;
+                    pages
+                        .iter()
+                        .map(|page| {
+                            let (w, h, px) = page.to_rgba(1.0).map_err(|e| e.to_string())?;
+                            let size = [w as usize, h as usize];
+                            Ok(Arc::new(egui::ColorImage::from_rgba_premultiplied(
+                                size, &px,
+                            )))
+                        })
+                        .collect()
                 });
-            if let Err(e) = spawned {
-                self.pages
-                    .insert(i, Page::Failed(format!("cannot start a thread: {e}")));
             }
+            self.pages.insert(i, Page::Making(job));
         }
     }
 
@@ -353,12 +339,6 @@ impl Presenter {
                 });
             },
         );
-    }
-}
-
-impl Drop for Presenter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
