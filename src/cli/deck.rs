@@ -127,13 +127,13 @@ fn save(
     }
     std::fs::create_dir_all(out).with_context(|| format!("making the folder {}", out.display()))?;
     let width = pages.len().to_string().len().max(2);
+    let ext = match format {
+        PageFormat::Png => "png",
+        PageFormat::Svg => "svg",
+    };
     for (i, page) in pages.iter().enumerate() {
-        let (ext, bytes) = match format {
-            PageFormat::Png => ("png", page.to_png(scale)?),
-            PageFormat::Svg => ("svg", page.to_svg().into_bytes()),
-        };
         let path = out.join(format!("slide-{:0width$}.{ext}", i + 1));
-        albert_lens::files::write_atomic(&path, &bytes)
+        albert_lens::export::save(&path, page, None, scale)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!("{} slides -> {}", pages.len(), out.display());

@@ -35,19 +35,19 @@ pub fn page(p: &Page<'_>, figure: Option<&Figure>, theme: &Theme) -> Figure {
     });
     let top = MARGIN + title_size * 1.6;
     let cap_size = theme.font * 1.3;
-    // the caption's height, measured by laying it out on a scratch figure
-    let mut scratch = Figure::new(WIDTH, HEIGHT, theme);
+    // the caption laid out once from y = 0, then placed above the foot by its height
+    let mut cap = Figure::new(WIDTH, HEIGHT, theme);
     let width = WIDTH - 2.0 * MARGIN;
-    let cap_h = caption::lay_out(&mut scratch, p.caption, (0.0, 0.0, width), cap_size, [0; 3]);
-    let foot = theme.font * 1.6;
-    let bottom = HEIGHT - MARGIN - foot - cap_h;
-    caption::lay_out(
-        &mut f,
+    let cap_h = caption::lay_out(
+        &mut cap,
         p.caption,
-        (MARGIN, bottom + 12.0, width),
+        (MARGIN, 0.0, width),
         cap_size,
         theme.foreground,
     );
+    let foot = theme.font * 1.6;
+    let bottom = HEIGHT - MARGIN - foot - cap_h;
+    f.place(&cap, 0.0, bottom + 12.0);
     if let Some(fig) = figure {
         let (aw, ah) = (width, (bottom - top).max(1.0));
         let s = (aw / fig.width.max(1.0))

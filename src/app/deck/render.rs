@@ -4,6 +4,7 @@
 
 use super::values;
 use super::Deck;
+use crate::app::scene::Scene;
 use crate::backend::BackendChoice;
 use crate::figures::slide::{self, Page};
 use crate::figures::{caption, Figure, Theme};
@@ -13,18 +14,16 @@ use std::time::Duration;
 const PLACEHOLDERS: &str =
     "text, model, tokens, n, layers, heads, token:i, cls:L.H, sep:L.H, self:L.H, top:L.H";
 
-/// Slide `i`'s caption with its placeholders filled from `trace` (an error names a
-/// placeholder that is not one, or whose layer, head or token is out of range).
-pub fn caption_of(
-    deck: &Deck,
-    i: usize,
+/// `caption` with its placeholders filled from `trace`, the main model's run of `scene` (an
+/// error names a placeholder that is not one, or whose layer, head or token is out of range).
+fn caption_of(
+    caption: &str,
+    scene: &Scene,
     trace: Option<&crate::model::Trace>,
 ) -> Result<String, String> {
-    let slide = deck.slides.get(i).ok_or("no such slide")?;
-    let scene = deck.scene(i).ok_or("no such slide")?;
     let model = scene.main.label();
     let mut bad = Vec::new();
-    let (text, unknown) = caption::fill(&slide.caption, |name, arg| {
+    let (text, unknown) = caption::fill(caption, |name, arg| {
         let t = trace?;
         match values::value(t, (&model, &scene.session.text), name, arg)? {
             Ok(v) => Some(v),
@@ -86,15 +85,9 @@ fn made(
         .ok_or_else(|| anyhow::anyhow!("the deck has no slide {}", i + 1))?;
     let at = |e: &dyn std::fmt::Display| anyhow::anyhow!("slide {} ({}): {e}", i + 1, slide.title);
     let scene = deck.scene(i).ok_or_else(|| at(&"no such slide"))?;
-    let missing = scene.missing_models();
-    if !missing.is_empty() {
-        return Err(at(&format!(
-            "its model folder is missing: {}",
-            missing.join(", ")
-        )));
-    }
+    // a model folder that is gone is named by run_scene
     let run = super::super::scene::run_scene(&scene, run, theme, animate).map_err(|e| at(&e))?;
-    let text = caption_of(deck, i, run.trace.as_deref()).map_err(|e| at(&e))?;
+    let text = caption_of(&slide.caption, &scene, run.trace.as_deref()).map_err(|e| at(&e))?;
     let paragraphs = caption::parse(&text);
     let number = format!("{} / {}", i + 1, deck.slides.len());
     let p = Page {
