@@ -2,7 +2,7 @@
 
 use crate::{make_backend, resolve_model, BackendChoice};
 use albert_lens::backend::Backend;
-use albert_lens::corpus::{self, stats::stat_index, CorpusOptions, CorpusSource, HeadStats};
+use albert_lens::corpus::{self, stats::Stat, CorpusOptions, CorpusSource, HeadStats};
 use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -137,13 +137,16 @@ pub(crate) fn merge(files: &[PathBuf], out: &Path) -> Result<()> {
 /// Clark et al.'s Figure 1 as a table: per layer, the mean over heads of the [CLS], [SEP] and
 /// punctuation shares, and Kobayashi et al.'s norm-based [SEP] share.
 fn print_summary(s: &HeadStats) {
-    let cols = ["cls", "sep", "punct", "sep_norm", "entropy"];
-    let means: Vec<Vec<f64>> = cols
-        .iter()
-        .filter_map(|c| stat_index(c))
-        .map(|i| s.layer_means(i))
-        .collect();
-    println!("| layer | {} |", cols.join(" | "));
+    let cols = [
+        Stat::Cls,
+        Stat::Sep,
+        Stat::Punct,
+        Stat::SepNorm,
+        Stat::Entropy,
+    ];
+    let means: Vec<Vec<f64>> = cols.iter().map(|c| s.layer_means(c.index())).collect();
+    let names: Vec<&str> = cols.iter().map(|c| c.name()).collect();
+    println!("| layer | {} |", names.join(" | "));
     println!("|---|{}", "---|".repeat(cols.len()));
     for l in 0..s.maps {
         let row: Vec<String> = means.iter().map(|m| format!("{:.3}", m[l])).collect();

@@ -6,7 +6,7 @@
 use super::plots::{self, HeatmapSpec, Panel, ScatterSpec, Series};
 use super::{Figure, Rgb, Theme, OKABE_ITO};
 use crate::colormap::{Colormap, Scale};
-use crate::corpus::stats::{stat_index, Stat};
+use crate::corpus::stats::Stat;
 use crate::corpus::HeadStats;
 use crate::error::Result;
 
@@ -69,22 +69,20 @@ pub fn describe(stat: Stat) -> &'static str {
 pub type Named<'a> = (&'a HeadStats, &'a str);
 
 /// A statistic's legend name.
-fn legend(stat: &str) -> &'static str {
+fn legend(stat: Stat) -> &'static str {
     match stat {
-        "cls" => "[CLS]",
-        "sep" => "[SEP] by weight",
-        "punct" => "punctuation",
-        "sep_norm" => "[SEP] by norm",
+        Stat::Cls => "[CLS]",
+        Stat::Sep => "[SEP] by weight",
+        Stat::Punct => "punctuation",
+        Stat::SepNorm => "[SEP] by norm",
         _ => "",
     }
 }
 
 /// One statistic's per-layer line (the legend names the statistic; the note says which model
 /// is dashed).
-fn layer_series(s: Named<'_>, stat: &str, color: Rgb, dashed: bool) -> Series {
-    let means = stat_index(stat)
-        .map(|i| s.0.layer_means(i))
-        .unwrap_or_default();
+fn layer_series(s: Named<'_>, stat: Stat, color: Rgb, dashed: bool) -> Series {
+    let means = s.0.layer_means(stat.index());
     Series {
         name: legend(stat).to_string(),
         points: means
@@ -126,7 +124,7 @@ fn note(main: Named<'_>, other: Option<Named<'_>>) -> String {
 pub fn layers(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Figure {
     let mut series = Vec::new();
     for (m, dashed) in std::iter::once((main, false)).chain(other.map(|o| (o, true))) {
-        for (k, stat) in ["cls", "sep", "punct"].iter().enumerate() {
+        for (k, stat) in [Stat::Cls, Stat::Sep, Stat::Punct].into_iter().enumerate() {
             series.push(layer_series(m, stat, OKABE_ITO[k], dashed));
         }
     }
@@ -149,8 +147,8 @@ pub fn layers(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Figur
 pub fn sep_norm(main: Named<'_>, other: Option<Named<'_>>, theme: &Theme) -> Figure {
     let mut series = Vec::new();
     for (m, dashed) in std::iter::once((main, false)).chain(other.map(|o| (o, true))) {
-        series.push(layer_series(m, "sep", OKABE_ITO[1], dashed));
-        series.push(layer_series(m, "sep_norm", OKABE_ITO[3], dashed));
+        series.push(layer_series(m, Stat::Sep, OKABE_ITO[1], dashed));
+        series.push(layer_series(m, Stat::SepNorm, OKABE_ITO[3], dashed));
     }
     let panel = Panel {
         title: "[SEP] by weight and by norm".into(),
@@ -214,10 +212,9 @@ fn layer_colors(s: &HeadStats, colormap: Colormap) -> (Vec<Rgb>, Vec<(String, Rg
 
 /// Every head as a point: mean entropy against mean distance, coloured by layer.
 pub fn entropy_distance(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Figure {
-    let (e, d) = (stat_index("entropy"), stat_index("distance"));
     let (e, d) = (
-        e.map(|i| s.0.means(i)).unwrap_or_default(),
-        d.map(|i| s.0.means(i)).unwrap_or_default(),
+        s.0.means(Stat::Entropy.index()),
+        s.0.means(Stat::Distance.index()),
     );
     let points: Vec<(f32, f32)> = d
         .iter()
@@ -293,27 +290,20 @@ pub fn view(
 
 /// View `view`'s numbers as a matrix (rows, columns, values) for CSV / npy export.
 pub fn matrix(view: CorpusView, s: &HeadStats, stat: Stat) -> crate::matrix::Matrix {
-    let per_head = |name: &str| -> Vec<f32> {
-        stat_index(name)
-            .map(|i| s.means(i).iter().map(|&v| v as f32).collect())
-            .unwrap_or_default()
-    };
+    let per_head =
+        |stat: Stat| -> Vec<f32> { s.means(stat.index()).iter().map(|&v| v as f32).collect() };
     let layer_rows: Vec<String> = (1..=s.maps).map(|l| format!("layer {l}")).collect();
     let head_rows: Vec<String> = (0..s.maps * s.heads)
         .map(|a| format!("layer {} head {}", a / s.heads + 1, a % s.heads + 1))
         .collect();
     match view {
         CorpusView::Layers | CorpusView::SepNorm => {
-            let cols: Vec<&str> = if view == CorpusView::Layers {
-                vec!["cls", "sep", "punct"]
+            let cols: &[Stat] = if view == CorpusView::Layers {
+                &[Stat::Cls, Stat::Sep, Stat::Punct]
             } else {
-                vec!["sep", "sep_norm"]
+                &[Stat::Sep, Stat::SepNorm]
             };
-            let per: Vec<Vec<f64>> = cols
-                .iter()
-                .filter_map(|c| stat_index(c))
-                .map(|i| s.layer_means(i))
-                .collect();
+            let per: Vec<Vec<f64>> = cols.iter().map(|c| s.layer_means(c.index())).collect();
             let values = (0..s.maps)
                 .flat_map(|l| per.iter().map(move |p| p[l] as f32))
                 .collect();
@@ -321,12 +311,12 @@ pub fn matrix(view: CorpusView, s: &HeadStats, stat: Stat) -> crate::matrix::Mat
                 view.id(),
                 values,
                 layer_rows,
-                cols.iter().map(|c| c.to_string()).collect(),
+                cols.iter().map(|c| c.name().to_string()).collect(),
             )
         }
         CorpusView::Grid => mat(
             stat.name(),
-            per_head(stat.name()),
+            per_head(stat),
             layer_rows,
             (1..=s.heads).map(|h| format!("head {h}")).collect(),
         ),
@@ -337,7 +327,7 @@ pub fn matrix(view: CorpusView, s: &HeadStats, stat: Stat) -> crate::matrix::Mat
             head_rows,
         ),
         CorpusView::EntropyDistance => {
-            let (e, d) = (per_head("entropy"), per_head("distance"));
+            let (e, d) = (per_head(Stat::Entropy), per_head(Stat::Distance));
             mat(
                 "entropy_distance",
                 e.iter().zip(&d).flat_map(|(a, b)| [*a, *b]).collect(),
