@@ -29,35 +29,53 @@ fn trace_with_layers(n: usize, layers: Option<usize>) -> anyhow::Result<Arc<crat
     Ok(Arc::new(CpuBackend::new().forward(&cfg, &weights, &input)?))
 }
 
+/// A frame's input: the 1280 × 800 window, and `events`.
+fn screen(events: Vec<egui::Event>) -> egui::RawInput {
+    egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1280.0, 800.0),
+        )),
+        events,
+        ..Default::default()
+    }
+}
+
+/// One frame of `app` on `input`, laid out, painted and tessellated: its wall time and the
+/// UI thread's own CPU time, in ms.
+fn timed_frame(app: &mut LensApp, ctx: &egui::Context, input: egui::RawInput) -> (f64, f64) {
+    let (t0, c0) = (Instant::now(), thread_cpu_ms());
+    let mut out = ctx.run_ui(input, |ui| app.frame(ui));
+    let prims = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
+    // no renderer here: the texture uploads are counted as built, not as sent to a GPU
+    out.textures_delta.clear();
+    std::hint::black_box(prims);
+    (t0.elapsed().as_secs_f64() * 1e3, thread_cpu_ms() - c0)
+}
+
 /// Frame times in ms: (first frame, which builds the textures; median of the rest; max).
 fn frames(app: &mut LensApp, ctx: &egui::Context, count: usize, hover: bool) -> (f64, f64, f64) {
-    let size = egui::vec2(1280.0, 800.0);
     let mut times = Vec::with_capacity(count);
     for i in 0..count {
-        let mut input = egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
-            ..Default::default()
-        };
+        let mut events = Vec::new();
         if hover {
             if let Some(r) = app.tab::<AttentionTab>().and_then(|a| a.heatmap_rect) {
                 let t = (i % 50) as f32 / 50.0;
-                input.events.push(egui::Event::PointerMoved(
+                events.push(egui::Event::PointerMoved(
                     r.min + r.size() * egui::vec2(t, 1.0 - t),
                 ));
             }
         }
-        let t0 = Instant::now();
-        let mut out = ctx.run_ui(input, |ui| app.frame(ui));
-        let prims = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
-        // no renderer here: the texture uploads are counted as built, not as sent to a GPU
-        out.textures_delta.clear();
-        std::hint::black_box(prims);
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        times.push(timed_frame(app, ctx, screen(events)).0);
     }
-    let first = times[0];
+    spread(&times)
+}
+
+/// (the first frame; the median and the max of the others).
+fn spread(times: &[f64]) -> (f64, f64, f64) {
     let mut rest = times[1..].to_vec();
     rest.sort_by(f64::total_cmp);
-    (first, rest[rest.len() / 2], rest[rest.len() - 1])
+    (times[0], rest[rest.len() / 2], rest[rest.len() - 1])
 }
 
 pub fn run(count: usize) -> anyhow::Result<()> {
@@ -141,15 +159,10 @@ pub fn run(count: usize) -> anyhow::Result<()> {
             // the PCA and JS matrices run on their own threads: draw until they are ready
             let t0 = Instant::now();
             loop {
-                let input = egui::RawInput {
-                    screen_rect: Some(egui::Rect::from_min_size(
-                        egui::Pos2::ZERO,
-                        egui::vec2(1280.0, 800.0),
-                    )),
-                    ..Default::default()
-                };
                 // no renderer here: the textures are built, not uploaded
-                ctx.run_ui(input, |ui| app.frame(ui)).textures_delta.clear();
+                ctx.run_ui(screen(Vec::new()), |ui| app.frame(ui))
+                    .textures_delta
+                    .clear();
                 if !app.busy() && t0.elapsed().as_millis() > 50 {
                     break;
                 }
@@ -209,16 +222,10 @@ fn present(count: usize) -> anyhow::Result<()> {
     app.deck.start_presenting(&ctx, &app.session);
     let (mut times, mut cpu) = (Vec::with_capacity(count), Vec::with_capacity(count));
     for i in 0..count.max(slides * 20) {
-        let mut input = egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(
-                egui::Pos2::ZERO,
-                egui::vec2(1280.0, 800.0),
-            )),
-            ..Default::default()
-        };
+        let mut events = Vec::new();
         if i % 10 == 9 {
             let forward = (i / 10) % (2 * slides) < slides;
-            input.events.push(egui::Event::Key {
+            events.push(egui::Event::Key {
                 key: if forward {
                     egui::Key::PageDown
                 } else {
@@ -230,13 +237,9 @@ fn present(count: usize) -> anyhow::Result<()> {
                 modifiers: egui::Modifiers::NONE,
             });
         }
-        let (t0, c0) = (Instant::now(), thread_cpu_ms());
-        let mut out = ctx.run_ui(input, |ui| app.frame(ui));
-        let prims = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
-        out.textures_delta.clear();
-        std::hint::black_box(prims);
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
-        cpu.push(thread_cpu_ms() - c0);
+        let (wall, own) = timed_frame(&mut app, &ctx, screen(events));
+        times.push(wall);
+        cpu.push(own);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     let at = app.deck.present.as_ref().map_or(0, |p| p.at);
@@ -244,10 +247,8 @@ fn present(count: usize) -> anyhow::Result<()> {
         .filter(|&s| app.deck.present.as_ref().is_some_and(|p| p.ready(s)))
         .count();
     // the first frame lays out the fonts, as every case's first frame does
-    let first = times[0];
+    let (first, median, max) = spread(&times);
     let rest = &times[1..];
-    let mut sorted = rest.to_vec();
-    sorted.sort_by(f64::total_cmp);
     let over: Vec<String> = rest
         .iter()
         .zip(&cpu[1..])
@@ -263,8 +264,8 @@ fn present(count: usize) -> anyhow::Result<()> {
     let cpu_max = cpu[1..].iter().copied().fold(0.0, f64::max);
     println!(
         "present mode, {slides} slides, PageDown / PageUp every 10th frame, pages made off the UI thread: first frame {first:.1} ms, then median {:.2} ms, max {:.2} ms over {} frames (the UI thread's own CPU time: max {cpu_max:.2} ms); over 16 ms: {} ({ready} pages made, ended at slide {})",
-        sorted[sorted.len() / 2],
-        sorted[sorted.len() - 1],
+        median,
+        max,
         rest.len(),
         if over.is_empty() { "none".to_string() } else { over.join(", ") },
         at + 1
