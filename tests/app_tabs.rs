@@ -11,7 +11,7 @@
 mod app_common;
 mod common;
 
-use app_common::{mask_status_bar, wait};
+use app_common::{mask_status_bar, step_until, wait};
 
 use albert_lens::app::tabs::{
     attention::{AttentionTab, DiffMode},
@@ -1261,17 +1261,6 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
     assert_eq!(t.states.texts.len(), 6);
     assert_eq!(t.points.len(), 2 * t.states.len());
     assert!(t.points.iter().all(|(x, y)| x.is_finite() && y.is_finite()));
-}
-
-/// Steps the UI until `done` holds (or 60 s pass).
-fn step_until(h: &mut Harness<'static, LensApp>, done: impl Fn(&LensApp) -> bool) {
-    let t0 = Instant::now();
-    while !done(h.state()) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "timed out");
-        h.step();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    h.run_steps(2);
 }
 
 /// Where no native file dialog can open (no portal, no zenity), Export and File > Save scene

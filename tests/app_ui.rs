@@ -7,7 +7,7 @@
 mod app_common;
 mod common;
 
-use app_common::{mask_status_bar, wait};
+use app_common::{mask_status_bar, step_until, wait};
 
 use albert_lens::analysis::{HeadSel, Measure};
 use albert_lens::app::tabs::attention::{AttentionTab, DiffMode};
@@ -536,16 +536,6 @@ fn every_family_opens_and_every_tab_draws() {
     }
 }
 
-/// Steps the app until `done` (60 s at most).
-fn step_until(h: &mut Harness<'static, LensApp>, what: &str, done: impl Fn(&LensApp) -> bool) {
-    let t0 = std::time::Instant::now();
-    while !done(h.state()) {
-        assert!(t0.elapsed().as_secs() < 60, "timed out waiting for {what}");
-        h.step();
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 fn slide_titles(h: &Harness<'static, LensApp>) -> Vec<String> {
     h.state()
         .deck
@@ -638,7 +628,7 @@ fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
         ("1 / 3: B", "say why B")
     );
     assert_eq!(next, "Next: A");
-    step_until(&mut h, "slide 1's page", |a| {
+    step_until(&mut h, |a| {
         a.deck.present.as_ref().is_some_and(|p| p.ready(0))
     });
     for (key, want) in [
@@ -653,7 +643,7 @@ fn a_deck_is_built_reordered_presented_with_keys_and_left_with_esc() {
     }
     assert_eq!(speaker(&h)[3], "Next: C");
     // Figure 1 (slide 3) animates: present mode plays it layer by layer
-    step_until(&mut h, "slide 3's frames", |a| {
+    step_until(&mut h, |a| {
         a.deck.present.as_ref().is_some_and(|p| p.ready(2))
     });
     assert!(h.state().deck.present.as_ref().unwrap().frames(2) > 1);

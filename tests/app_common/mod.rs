@@ -64,3 +64,14 @@ pub fn mask_status_bar(h: &mut Harness<'static, LensApp>) {
         egui::pos2(1280.0, 800.0),
     ));
 }
+
+/// Steps the app until `done` holds (60 s at most), then two frames more.
+pub fn step_until(h: &mut Harness<'static, LensApp>, done: impl Fn(&LensApp) -> bool) {
+    let t0 = Instant::now();
+    while !done(h.state()) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "timed out");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.run_steps(2);
+}
