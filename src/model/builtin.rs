@@ -69,6 +69,29 @@ pub fn card(name: &str) -> Option<&'static str> {
     std::str::from_utf8(files[4].1).ok()
 }
 
+/// Built-in model `name` opened straight from the bytes compiled in (the web build, which has
+/// no folders to unpack it into).
+pub fn open_in_memory(name: &str) -> Result<crate::model::LoadedModel> {
+    let files = files(name).ok_or_else(|| unknown(name))?;
+    let get = |f: &str| files.iter().find(|(n, _)| *n == f).map(|(_, b)| *b);
+    let missing = |f: &str| LensError::Unsupported(format!("the built-in {name} has no {f}"));
+    crate::model::LoadedModel::from_memory(
+        Path::new(&format!("builtin:{name}")),
+        get("config.json").ok_or_else(|| missing("config.json"))?,
+        get("model.safetensors").ok_or_else(|| missing("model.safetensors"))?,
+        get("tokenizer.json").ok_or_else(|| missing("tokenizer.json"))?,
+        get("tokenizer_config.json"),
+    )
+}
+
+/// The error for a name that is not a built-in model's.
+fn unknown(name: &str) -> LensError {
+    LensError::Unsupported(format!(
+        "there is no built-in model named {name:?} (built in: {})",
+        NAMES.join(", ")
+    ))
+}
+
 /// Where built-in models are unpacked: `$XDG_CACHE_HOME/albert-lens/builtin`, else
 /// `~/.cache/albert-lens/builtin`, else the system temp folder.
 fn cache_root() -> PathBuf {
@@ -91,12 +114,7 @@ pub fn folder(name: &str) -> Result<PathBuf> {
 /// The folder of built-in model `name` under the cache folder `root`, unpacked (again) unless
 /// every file there equals the compiled-in copy.
 pub fn folder_in(name: &str, root: &Path) -> Result<PathBuf> {
-    let files = files(name).ok_or_else(|| {
-        LensError::Unsupported(format!(
-            "there is no built-in model named {name:?} (built in: {})",
-            NAMES.join(", ")
-        ))
-    })?;
+    let files = files(name).ok_or_else(|| unknown(name))?;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for (f, bytes) in files.iter() {
         for b in f.as_bytes().iter().chain(bytes.iter()) {

@@ -80,6 +80,38 @@ impl LoadedModel {
         })
     }
 
+    /// A model held in memory (a built-in model in the web build, where there are no folders):
+    /// config.json, model.safetensors, tokenizer.json and, if there is one,
+    /// tokenizer_config.json, checked as [`LoadedModel::open`] checks a folder's. `dir` names
+    /// the model in messages and in [`LoadedModel::dir`].
+    pub fn from_memory(
+        dir: &Path,
+        config_json: &[u8],
+        safetensors: &[u8],
+        tokenizer_json: &[u8],
+        tokenizer_config: Option<&[u8]>,
+    ) -> Result<Self> {
+        crate::error::catch_panic(&format!("opening {}", dir.display()), || {
+            let config = ModelConfig::from_json_bytes(config_json, &dir.join("config.json"))?;
+            let mut tensors = tensors::TensorMap::with_budget(config.value_budget());
+            tensors::read_safetensors_bytes(
+                safetensors,
+                &dir.join("model.safetensors"),
+                &mut tensors,
+            )?;
+            let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
+            let tokenizer =
+                LensTokenizer::from_memory(tokenizer_json, tokenizer_config, dir, &config)?;
+            Ok(LoadedModel {
+                dir: dir.to_path_buf(),
+                config,
+                weights,
+                tokenizer,
+                warnings,
+            })
+        })
+    }
+
     /// Tokenizes a text (and optional second segment) for this model, truncating to
     /// `max_len()` (the position table from the first position id).
     pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<EncodedInput> {

@@ -72,16 +72,27 @@ impl TokOptions {
     /// model type's.
     fn read(dir: &Path, model_type: ModelType) -> Result<Self> {
         let path = dir.join("tokenizer_config.json");
-        let v: Option<serde_json::Value> = if path.is_file() {
+        if path.is_file() {
             let bytes = crate::error::read_file_limited(&path, MAX_TOKENIZER_FILE)?;
-            Some(
-                serde_json::from_slice(&bytes).map_err(|e| LensError::Tokenizer {
-                    path: path.clone(),
-                    msg: format!("not valid JSON: {e}"),
-                })?,
-            )
+            Self::parse(Some(&bytes), &path, model_type)
         } else {
-            None
+            Self::parse(None, &path, model_type)
+        }
+    }
+
+    /// The options of a tokenizer_config.json's `bytes` (None: the file is absent), the file
+    /// named `path` in messages.
+    fn parse(bytes: Option<&[u8]>, path: &Path, model_type: ModelType) -> Result<Self> {
+        let v: Option<serde_json::Value> = match bytes {
+            Some(bytes) => {
+                Some(
+                    serde_json::from_slice(bytes).map_err(|e| LensError::Tokenizer {
+                        path: path.to_path_buf(),
+                        msg: format!("not valid JSON: {e}"),
+                    })?,
+                )
+            }
+            None => None,
         };
         let family = v
             .as_ref()
@@ -227,7 +238,7 @@ impl LensTokenizer {
         let json = dir.join("tokenizer.json");
         // the tokenizer family's own vocabulary file (tokenizer_class may name another family)
         let own = dir.join(opts.family.vocab_file);
-        let mut tok = if json.is_file() {
+        let tok = if json.is_file() {
             Self::from_tokenizer_json(&json, &opts)?
         } else if own.is_file() {
             match opts.family.tokenization {
@@ -269,6 +280,32 @@ impl LensTokenizer {
         } else {
             return Err(no_tokenizer(dir, config, opts.family.vocab_file));
         };
+        tok.checked(config)
+    }
+
+    /// The tokenizer of a model held in memory (a built-in model in the web build): its
+    /// tokenizer.json and tokenizer_config.json (if any), checked against the model as
+    /// [`LensTokenizer::load`] checks a folder's. `dir` names the model in messages.
+    pub fn from_memory(
+        tokenizer_json: &[u8],
+        tokenizer_config: Option<&[u8]>,
+        dir: &Path,
+        config: &ModelConfig,
+    ) -> Result<Self> {
+        let opts = TokOptions::parse(
+            tokenizer_config,
+            &dir.join("tokenizer_config.json"),
+            config.model_type,
+        )?;
+        let tok =
+            Self::from_tokenizer_json_bytes(tokenizer_json, &dir.join("tokenizer.json"), &opts)?;
+        tok.checked(config)
+    }
+
+    /// The tokenizer, once every id it can produce is known to be a row of the model's
+    /// embedding and it has tokenized a probe text.
+    fn checked(self, config: &ModelConfig) -> Result<Self> {
+        let mut tok = self;
         tok.types_fed = config.model_type.family().token_types == TokenTypes::Fed;
         // every id the tokenizer can produce must be a row of the model's embedding
         let size = tok
@@ -292,16 +329,20 @@ impl LensTokenizer {
 
     fn from_tokenizer_json(path: &Path, o: &TokOptions) -> Result<Self> {
         let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
+        Self::from_tokenizer_json_bytes(&bytes, path, o)
+    }
+
+    fn from_tokenizer_json_bytes(bytes: &[u8], path: &Path, o: &TokOptions) -> Result<Self> {
         // the library panics on some corrupt fields (a precompiled character map that is not
         // base64): a panic is an error naming the file
         let mut inner = crate::error::catch_panic(&format!("reading {}", path.display()), || {
-            Tokenizer::from_bytes(&bytes).map_err(|e| tok_err(path, format!("cannot parse: {e}")))
+            Tokenizer::from_bytes(bytes).map_err(|e| tok_err(path, format!("cannot parse: {e}")))
         })?;
         // transformers v5 keeps the vocabulary, added tokens and post-processor of the file but
         // builds the normalizer and pre-tokenizer from the tokenizer class.
         match o.family.tokenization {
             Tokenization::SentencePiece => {
-                let charsmap = precompiled_from_json(&bytes);
+                let charsmap = precompiled_from_json(bytes);
                 let norm =
                     albert_normalizer(o, charsmap.as_deref()).map_err(|e| tok_err(path, e))?;
                 inner
@@ -322,7 +363,7 @@ impl LensTokenizer {
                 super::fairseq_tok::byte_level_pipeline(&mut inner, &o.fairseq());
             }
             Tokenization::FairseqSentencePiece => {
-                let charsmap = precompiled_from_json(&bytes);
+                let charsmap = precompiled_from_json(bytes);
                 super::fairseq_tok::fairseq_spm_pipeline(
                     &mut inner,
                     charsmap.as_deref(),
@@ -331,7 +372,7 @@ impl LensTokenizer {
                 .map_err(|e| tok_err(path, e))?;
             }
             Tokenization::DebertaSentencePiece => {
-                let charsmap = precompiled_from_json(&bytes);
+                let charsmap = precompiled_from_json(bytes);
                 super::deberta_tok::pipeline(&mut inner, charsmap.as_deref(), o.deberta())
                     .map_err(|e| tok_err(path, e))?;
             }
