@@ -1,6 +1,6 @@
 //! `corpus` and `corpus merge`: head statistics over a corpus, to a safetensors file.
 
-use crate::{make_backend, resolve_model, BackendChoice};
+use super::desktop::{make_backend, resolve_model, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::corpus::{self, stats::Stat, CorpusOptions, CorpusSource, HeadStats};
 use albert_lens::model::LoadedModel;
@@ -34,7 +34,7 @@ pub(crate) enum CorpusCommand {
         stat: albert_lens::corpus::stats::Stat,
         /// light, dark or presentation
         #[arg(long, value_enum, default_value = "light")]
-        theme: crate::ThemeArg,
+        theme: super::desktop::ThemeArg,
         #[arg(long, value_enum, default_value = "viridis")]
         colormap: albert_lens::colormap::Colormap,
         /// PNG scale
@@ -65,7 +65,7 @@ pub(crate) fn run(
     }
     let mut b = make_backend(backend);
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let mut last = std::time::Instant::now();
+    let mut last = web_time::Instant::now();
     let mut shown = 0usize;
     let stats = corpus::run(
         &m,
@@ -74,7 +74,7 @@ pub(crate) fn run(
         opts,
         &mut |p| {
             if last.elapsed().as_secs_f64() > 2.0 {
-                last = std::time::Instant::now();
+                last = web_time::Instant::now();
                 eprintln!(
                     "{:5.1}%  {} texts, {:.1} texts/s",
                     p.fraction() * 100.0,
@@ -197,7 +197,11 @@ pub(crate) fn figure(
         albert_lens::figures::corpus::CorpusView,
         albert_lens::corpus::stats::Stat,
     ),
-    (theme, colormap, scale): (crate::ThemeArg, albert_lens::colormap::Colormap, f32),
+    (theme, colormap, scale): (
+        super::desktop::ThemeArg,
+        albert_lens::colormap::Colormap,
+        f32,
+    ),
     out: &Path,
 ) -> Result<()> {
     use albert_lens::figures::corpus as fig;
@@ -293,7 +297,7 @@ pub(crate) fn run_args(a: CorpusArgs) -> Result<()> {
             run(
                 &a.model,
                 &a.corpus,
-                crate::one_backend(a.backend)?,
+                super::desktop::one_backend(a.backend)?,
                 &opts,
                 &out,
             )

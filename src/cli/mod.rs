@@ -8,6 +8,7 @@ pub(crate) mod attribute;
 pub(crate) mod bench;
 pub(crate) mod corpus;
 pub(crate) mod deck;
+pub(crate) mod desktop;
 pub(crate) mod heads;
 pub(crate) mod ranges;
 pub(crate) mod render;

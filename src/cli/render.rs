@@ -1,8 +1,10 @@
 //! `render`: one view drawn headless, its flags, and the options that belong to one view (the
 //! mixing view's method and layer).
 
+use super::desktop::{
+    make_backend, one_backend, parse_ablation, parse_head, run_trace_on, BackendChoice,
+};
 use super::ranges::LayerArg;
-use crate::{make_backend, one_backend, parse_ablation, parse_head, run_trace_on, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::insight::mixing::{Method, Stage};
 use albert_lens::model::{Ablation, Capture, ForwardOptions};
@@ -120,7 +122,7 @@ pub(crate) struct RenderArgs {
     color_by: albert_lens::figures::scenes::ColorBy,
     /// light, dark or presentation (white, large type, thick lines)
     #[arg(long, value_enum, default_value = "light")]
-    theme: crate::ThemeArg,
+    theme: super::desktop::ThemeArg,
     #[arg(long, value_enum, default_value = "viridis")]
     colormap: albert_lens::colormap::Colormap,
     /// logarithmic colour scale
@@ -434,7 +436,7 @@ fn also_models(
                 figure1_more.push((name, trace));
                 continue;
             }
-            let dir = crate::resolve_model(spec)?;
+            let dir = super::desktop::resolve_model(spec)?;
             let m = albert_lens::model::LoadedModel::open(&dir)
                 .with_context(|| format!("opening model {}", dir.display()))?;
             let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);

@@ -1,7 +1,9 @@
 //! `trace`: one forward pass to a safetensors file, with the intermediates (`--internals`)
 //! and the context-mixing matrices (`--contributions`) when asked.
 
-use crate::{make_backend, one_backend, parse_ablation, run_trace_on, BackendChoice, PrecisionArg};
+use super::desktop::{
+    make_backend, one_backend, parse_ablation, run_trace_on, BackendChoice, PrecisionArg,
+};
 use albert_lens::insight::mixing::{self, Method};
 use albert_lens::model::{Ablation, Capture, ForwardOptions};
 use anyhow::{Context, Result};
