@@ -7,7 +7,7 @@ use crate::backend::{Backend, CpuBackend, GpuBackend};
 use crate::error::Result;
 use crate::model::{EncodedInput, ModelConfig, ModelWeights};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use web_time::{Duration, Instant};
 
 /// A named model shape (Table 1 of the ALBERT paper).
 #[derive(Debug, Clone, Copy)]
@@ -435,7 +435,7 @@ pub fn run_contributions(
                 if skip {
                     continue;
                 }
-                let t0 = std::time::Instant::now();
+                let t0 = web_time::Instant::now();
                 let c = compute(&cfg, &weights, &trace, &[m], None)?;
                 let ms = t0.elapsed().as_secs_f64() * 1e3;
                 drop(c);

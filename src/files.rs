@@ -54,12 +54,12 @@ pub fn temp_beside(path: &Path, tag: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "file".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     dir.join(format!(
         ".{name}.{}-{}-{nanos:x}.{tag}",
-        std::process::id(),
+        process_id(),
         CALL.fetch_add(1, Ordering::Relaxed)
     ))
 }
@@ -86,9 +86,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     }
     let tmp = temp_beside(path, "partial");
-    let mut f = create_new(&tmp).map_err(&err)?;
-    let written = f.write_all(bytes).and_then(|_| f.flush());
-    drop(f);
+    let written = {
+        // closed at the end of this block, before the rename
+        let mut f = create_new(&tmp).map_err(&err)?;
+        f.write_all(bytes).and_then(|_| f.flush())
+    };
     if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
         return Err(err(e));
@@ -271,6 +273,14 @@ pub fn printable(s: &str, max: usize) -> String {
         }
     }
     out
+}
+
+/// This process's id (a page has none: std's panics there).
+fn process_id() -> u32 {
+    #[cfg(target_arch = "wasm32")]
+    return 0;
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::id()
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ impl Chrome {
     }
 
     fn pick_folder(&mut self, ctx: &egui::Context, cx: &mut Session, slot: ModelSlot) {
+        // a browser picks files, not folders (the web build never shows a native dialog)
+        #[cfg(target_arch = "wasm32")]
+        let picked = super::jobs::dialog(ctx, "folder", || None);
+        #[cfg(not(target_arch = "wasm32"))]
         let picked = super::jobs::dialog(ctx, "folder", || {
             pollster::block_on(
                 rfd::AsyncFileDialog::new()

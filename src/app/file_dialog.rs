@@ -6,7 +6,7 @@
 use super::worker::ModelSlot;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use web_time::{Duration, Instant};
 
 /// What asking for a path gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,9 @@ pub fn set_native(on: bool) {
 
 /// Whether native dialogs are to be tried at all.
 pub fn native_enabled() -> bool {
-    !NATIVE_OFF.load(Ordering::SeqCst)
+    // a page has no native dialog (rfd's web picker cannot be waited for on the page's thread)
+    !cfg!(target_arch = "wasm32")
+        && !NATIVE_OFF.load(Ordering::SeqCst)
         && std::env::var_os("ALBERT_LENS_NO_NATIVE_DIALOG").is_none_or(|v| v.is_empty() || v == "0")
 }
 
@@ -44,13 +46,21 @@ pub fn ask(pick: impl FnOnce() -> Option<rfd::FileHandle>) -> Picked {
     }
     let t = Instant::now();
     match pick() {
+        #[cfg(not(target_arch = "wasm32"))]
         Some(h) => Picked::Path(h.path().to_path_buf()),
+        // a browser's file handle has no path: the web build saves by download instead
+        #[cfg(target_arch = "wasm32")]
+        Some(_) => Picked::Unavailable,
         None if t.elapsed() < NEVER_SHOWN => Picked::Unavailable,
         None => Picked::Cancelled,
     }
 }
 
 /// What the status bar says when no dialog could open.
+#[cfg(target_arch = "wasm32")]
+pub const UNAVAILABLE: &str = "the web build cannot open files by path yet (exports download): open model folders, scenes, decks and corpora in the desktop app";
+/// What the status bar says when no dialog could open.
+#[cfg(not(target_arch = "wasm32"))]
 pub const UNAVAILABLE: &str = "no file dialog could open here (this desktop has neither an XDG desktop portal nor zenity): type the path in the window instead";
 
 /// What a typed path is for.

@@ -12,7 +12,7 @@ use crate::analysis::HeadSel;
 use crate::backend::{Backend, BackendChoice, CpuBackend};
 use crate::model::ModelWeights;
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 fn trace_of(n: usize) -> anyhow::Result<Arc<crate::model::Trace>> {
     trace_with_layers(n, None)

@@ -165,6 +165,16 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
 ) {
     let wake = ticket.wake.clone();
     let what = name.to_string();
+    // a page has one thread: the work runs now, on it (see crate::web)
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = wake;
+        let control = ticket.control.clone();
+        let result = crate::error::catch_panic(&what, || Ok(f(&control)))
+            .unwrap_or_else(|e| Err(e.to_string()));
+        ticket.finish(result);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
     let spawned = std::thread::Builder::new()
         .name(format!("albert-lens {name}"))
         .spawn(move || {
@@ -173,6 +183,7 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
                 .unwrap_or_else(|e| Err(e.to_string()));
             ticket.finish(result);
         });
+    #[cfg(not(target_arch = "wasm32"))]
     if spawned.is_err() {
         // the ticket went down with the closure: the job reads "the computation stopped"
         wake();

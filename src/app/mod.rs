@@ -7,6 +7,7 @@ pub mod chrome;
 pub mod deck;
 pub mod export_menu;
 pub mod file_dialog;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
@@ -14,6 +15,8 @@ pub mod scene;
 pub mod scene_check;
 pub mod session;
 pub mod tabs;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod widgets;
 pub mod worker;
 
@@ -96,6 +99,9 @@ impl LensApp {
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
         let backend = match (&cc.wgpu_render_state, opts.backend) {
+            // a page reads GPU results back only asynchronously, which the backend cannot wait
+            // for on the page's one thread: the web build computes on the CPU
+            _ if cfg!(target_arch = "wasm32") => WorkerBackend::Own(BackendChoice::Cpu),
             (Some(rs), BackendChoice::Auto | BackendChoice::Gpu) => WorkerBackend::Window(
                 opts.backend,
                 Box::new(crate::backend::gpu::GpuContext::from_device(
@@ -267,7 +273,20 @@ impl LensApp {
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.apply_theme(&ctx);
+        // the page's worker computes here, between frames (the desktop's has its own thread)
+        #[cfg(target_arch = "wasm32")]
+        self.session.worker.pump();
         self.session.poll(&ctx);
+        #[cfg(target_arch = "wasm32")]
+        if let Some(t) = self.session.trace() {
+            web::publish(
+                &self.session.label(ModelSlot::Main),
+                &self.session.settings.text,
+                t,
+            );
+        }
+        #[cfg(target_arch = "wasm32")]
+        web::publish_tab(self.active_tab());
         self.chrome.poll(&mut self.session);
         // a folder dropped on the window opens as the main model
         let dropped: Option<PathBuf> = ctx.input(|i| {
@@ -492,6 +511,8 @@ impl LensApp {
 impl eframe::App for LensApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.frame(ui);
+        #[cfg(target_arch = "wasm32")]
+        web::publish_widgets(ui.ctx());
     }
 
     /// A scripted screenshot shows the window as it is, not a tooltip or a hover effect under

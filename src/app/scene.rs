@@ -13,7 +13,7 @@ use crate::matrix::Matrix;
 use crate::model::{Intervention, ModelSource};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use web_time::{Duration, Instant};
 
 /// What a scene file holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -10,7 +10,7 @@ use crate::figures::Figure;
 use crate::matrix::Matrix;
 use crate::model::{Intervention, ModelSource, Trace};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use web_time::{Duration, Instant};
 
 /// The sentence the app runs on first start.
 pub const EXAMPLE_TEXT: &str = "The animal didn't cross the street because it was too tired.";
@@ -442,6 +442,16 @@ impl Session {
 
     /// No native file dialog could open: the status bar says so and `prompt` asks for the path.
     pub fn no_dialog(&mut self, prompt: super::file_dialog::PathPrompt) {
+        // a page saves by download, under the name the prompt suggests
+        #[cfg(target_arch = "wasm32")]
+        if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
+            let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
+            match super::web::download(name, bytes) {
+                Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
+                Err(e) => self.status.error = Some(format!("save: {e}")),
+            }
+            return;
+        }
         self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
         self.prompt = Some(prompt);
     }
@@ -509,6 +519,16 @@ impl Session {
                     status.notice = Some("image copied to the clipboard".into());
                 }
                 Some(Ok(ExportDone::Cancelled)) | None => {}
+                // a page saves by download (a browser has no paths to write to)
+                #[cfg(target_arch = "wasm32")]
+                Some(Ok(ExportDone::NoDialog(bytes, name))) => {
+                    let _ = &prompt; // the desktop's typed-path prompt
+                    match super::web::download(name, bytes) {
+                        Ok(()) => status.notice = Some(format!("downloaded {name}")),
+                        Err(e) => status.error = Some(format!("export: {e}")),
+                    }
+                }
+                #[cfg(not(target_arch = "wasm32"))]
                 Some(Ok(ExportDone::NoDialog(bytes, name))) => {
                     status.error = Some(super::file_dialog::UNAVAILABLE.into());
                     *prompt = Some(super::file_dialog::PathPrompt::new(

@@ -12,7 +12,7 @@ use crate::model::{ForwardOptions, Intervention};
 use crate::model::{LoadedModel, ModelSource, Trace};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use web_time::Instant;
 
 /// Which loaded model: the one the views show, or the second one (the comparison: the
 /// shared-vs-unshared panel, model-vs-model differences).
@@ -125,6 +125,11 @@ impl Engine {
                 ctl.report(what, fraction);
                 !ctl.cancelled()
             };
+            // the page has no folders: a built-in model is read from the bytes compiled in
+            #[cfg(target_arch = "wasm32")]
+            if let ModelSource::Builtin(name) = &source {
+                return Ok(crate::model::builtin::open_in_memory(name)?);
+            }
             let dir = source.folder(&mut progress)?;
             ctl.report(format!("loading {}", dir.display()), None);
             // its errors name the folder or file already: no second copy of the path
@@ -330,10 +335,40 @@ pub struct Worker {
     tx: Sender<Task>,
     /// the backend's name and any notice about it (a GPU that was not found), for the status bar
     pub backend_name: Arc<Mutex<String>>,
+    /// a page has one thread: the tasks wait here and [`Worker::pump`] runs them between frames
+    #[cfg(target_arch = "wasm32")]
+    page: std::cell::RefCell<(std::sync::mpsc::Receiver<Task>, Engine)>,
+    #[cfg(target_arch = "wasm32")]
+    wake: Waker,
+}
+
+/// The engine the worker computes with: `backend` made now (on the worker's thread), its name
+/// and notice written to `name`.
+fn start_engine(backend: WorkerBackend, name: &Mutex<String>) -> Engine {
+    let (backend, shared) = match backend {
+        WorkerBackend::Own(c) => (FallbackBackend::new(c), false),
+        WorkerBackend::Window(c, ctx) => (FallbackBackend::on(c, Some(Ok(*ctx))), true),
+    };
+    let notice = backend.notice.clone();
+    let engine = Engine {
+        backend,
+        models: [None, None],
+        labels: Default::default(),
+        last_main: None,
+        shared_device: shared,
+    };
+    if let Ok(mut n) = name.lock() {
+        *n = match notice {
+            Some(notice) => format!("{} — {notice}", engine.backend_label()),
+            None => engine.backend_label(),
+        };
+    }
+    engine
 }
 
 impl Worker {
     /// Starts the worker thread computing on `backend`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn spawn(backend: WorkerBackend, wake: Waker) -> Self {
         let (tx, rx) = channel::<Task>();
         let backend_name = Arc::new(Mutex::new(String::from("starting…")));
@@ -341,24 +376,7 @@ impl Worker {
         let spawned = std::thread::Builder::new()
             .name("albert-lens worker".into())
             .spawn(move || {
-                let (backend, shared) = match backend {
-                    WorkerBackend::Own(c) => (FallbackBackend::new(c), false),
-                    WorkerBackend::Window(c, ctx) => (FallbackBackend::on(c, Some(Ok(*ctx))), true),
-                };
-                let notice = backend.notice.clone();
-                let mut engine = Engine {
-                    backend,
-                    models: [None, None],
-                    labels: Default::default(),
-                    last_main: None,
-                    shared_device: shared,
-                };
-                if let Ok(mut n) = name.lock() {
-                    *n = match notice {
-                        Some(notice) => format!("{} — {notice}", engine.backend_label()),
-                        None => engine.backend_label(),
-                    };
-                }
+                let mut engine = start_engine(backend, &name);
                 wake();
                 while let Ok(task) = rx.recv() {
                     task(&mut engine);
@@ -369,6 +387,34 @@ impl Worker {
             eprintln!("cannot start the worker thread: {e}");
         }
         Worker { tx, backend_name }
+    }
+
+    /// The page's worker: the engine lives beside the UI, and its tasks run in [`Worker::pump`].
+    #[cfg(target_arch = "wasm32")]
+    pub fn spawn(backend: WorkerBackend, wake: Waker) -> Self {
+        let (tx, rx) = channel::<Task>();
+        let backend_name = Arc::new(Mutex::new(String::from("starting…")));
+        let engine = start_engine(backend, &backend_name);
+        Worker {
+            tx,
+            backend_name,
+            page: std::cell::RefCell::new((rx, engine)),
+            wake,
+        }
+    }
+
+    /// Runs the tasks sent so far (the page's only thread calls this once a frame, before the
+    /// UI asks for anything: a frame shows "computing…" while the next one computes). A task
+    /// whose ticket was cancelled meanwhile is skipped, as on the desktop's worker thread.
+    #[cfg(target_arch = "wasm32")]
+    pub fn pump(&self) {
+        let Ok(mut page) = self.page.try_borrow_mut() else {
+            return;
+        };
+        let (rx, engine) = &mut *page;
+        while let Ok(task) = rx.try_recv() {
+            task(engine);
+        }
     }
 
     /// Sets the backend's precision on the worker (after the tasks already sent), and its name
@@ -385,7 +431,7 @@ impl Worker {
             }
             wake();
         });
-        let _ = self.tx.send(task);
+        self.send(task);
     }
 
     /// Runs `f` on the worker for `ticket`, unless the ticket is cancelled before its turn. A
@@ -405,8 +451,16 @@ impl Worker {
                 .unwrap_or_else(|e| Err(e.to_string()));
             ticket.finish(result);
         });
-        // a worker that is gone drops the task and its ticket: the job reads that it stopped
+        self.send(task);
+    }
+
+    /// Queues `task` for the worker; a worker that is gone drops the task and its ticket (the
+    /// job reads that it stopped).
+    fn send(&self, task: Task) {
         let _ = self.tx.send(task);
+        // the page runs it at the next frame: ask for one
+        #[cfg(target_arch = "wasm32")]
+        (self.wake)();
     }
 }
 

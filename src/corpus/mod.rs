@@ -415,7 +415,7 @@ pub fn run(
         ..CorpusMeta::default()
     };
     let batch = opts.batch.max(1);
-    let start = std::time::Instant::now();
+    let start = web_time::Instant::now();
     let mut lines = source.lines(opts.shard)?;
     let mut at = Progress {
         bytes: 0,

@@ -39,7 +39,7 @@ pub struct Control {
     /// called (at most every [`WAKE_EVERY`]) when progress changes, so that the progress
     /// reaches the screen without waiting for an input event
     wake: std::sync::OnceLock<Wake>,
-    last_wake: std::sync::Mutex<Option<std::time::Instant>>,
+    last_wake: std::sync::Mutex<Option<web_time::Instant>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -92,7 +92,7 @@ impl Control {
             Ok(mut last) => {
                 let due = last.is_none_or(|t| t.elapsed() >= WAKE_EVERY);
                 if due {
-                    *last = Some(std::time::Instant::now());
+                    *last = Some(web_time::Instant::now());
                 }
                 due
             }

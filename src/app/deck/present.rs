@@ -10,7 +10,7 @@ use crate::backend::BackendChoice;
 use crate::figures::Theme;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use web_time::{Duration, Instant};
 
 /// A made slide: its page's image at 1600 × 900, one per frame where the view is animated
 /// (made on the page's thread: the UI thread only hands them to egui).

@@ -458,7 +458,7 @@ mod tests {
             "coloured on another thread"
         );
         let old_key = c.map(|(k, _)| k);
-        let t0 = std::time::Instant::now();
+        let t0 = web_time::Instant::now();
         while cache.as_ref().is_some_and(|c| c.pending.is_some()) {
             let _ = texture(
                 &ctx,

@@ -169,7 +169,7 @@ impl GpuBackend {
                 (&[], &Ablation::default()),
             )?
             .gpu_ms;
-        let t = std::time::Instant::now();
+        let t = web_time::Instant::now();
         let out = plan.run(
             &self.ctx,
             &self.kernels,

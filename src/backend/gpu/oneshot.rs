@@ -363,7 +363,7 @@ impl GpuBackend {
                 ],
             });
             let run = |count: usize| -> Result<f64> {
-                let t = std::time::Instant::now();
+                let t = web_time::Instant::now();
                 let mut enc = dev.create_command_encoder(&Default::default());
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());

@@ -312,7 +312,7 @@ impl Fetcher<'_> {
         // a server that sends a byte now and then beats every read timeout: over each window
         // of three read timeouts at least MIN_WINDOW_BYTES must arrive
         let window = self.opts.read_timeout.saturating_mul(3);
-        let (mut since, mut at_since) = (std::time::Instant::now(), 0u64);
+        let (mut since, mut at_since) = (web_time::Instant::now(), 0u64);
         loop {
             if since.elapsed() >= window {
                 if done - at_since < MIN_WINDOW_BYTES {
@@ -325,7 +325,7 @@ impl Fetcher<'_> {
                         ),
                     ));
                 }
-                (since, at_since) = (std::time::Instant::now(), done);
+                (since, at_since) = (web_time::Instant::now(), done);
             }
             let n = body.read(&mut buf).map_err(|e| {
                 let why = if e.kind() == std::io::ErrorKind::TimedOut

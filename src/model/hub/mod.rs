@@ -22,6 +22,8 @@
 //!   sha1 for the others);
 //! - the snapshot link and `refs/<revision>` are written last, so a download that is cut off,
 //!   cancelled or refused leaves nothing in the cache that could be mistaken for a model.
+// the web build has no downloader: the cache helpers it shares with it are unused there
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
 
 use crate::error::{LensError, Result};
 use crate::model::config::MAX_CONFIG_BYTES;
@@ -30,8 +32,10 @@ use crate::model::tokenizer::MAX_TOKENIZER_FILE;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(not(target_arch = "wasm32"))]
 mod fetch;
 
+#[cfg(not(target_arch = "wasm32"))]
 use fetch::{origin, Fetcher};
 
 /// Where and how to download.
@@ -237,6 +241,31 @@ pub fn open(
             ),
         ));
     }
+    download(id, opts, progress)
+}
+
+/// Downloads model `id` into the cache (it is not there, or not whole). The browser build has
+/// no HTTP client of its own yet: it says so.
+#[cfg(target_arch = "wasm32")]
+fn download(
+    id: &str,
+    _opts: &HubOptions,
+    _progress: &mut dyn FnMut(DownloadProgress) -> bool,
+) -> Result<PathBuf> {
+    Err(hub_err(
+        id,
+        "downloading from the Hub is not in the web build yet: use the desktop app, or a built-in model",
+    ))
+}
+
+/// Downloads model `id` into the cache (it is not there, or not whole), refusing other
+/// architectures before their weights come.
+#[cfg(not(target_arch = "wasm32"))]
+fn download(
+    id: &str,
+    opts: &HubOptions,
+    progress: &mut dyn FnMut(DownloadProgress) -> bool,
+) -> Result<PathBuf> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)

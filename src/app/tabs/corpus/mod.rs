@@ -124,6 +124,20 @@ pub struct ModelGens {
     pub compare: Option<u64>,
 }
 
+/// The most texts a run takes in the web build, where the run computes on the page's one
+/// thread between frames (about a second for albert-mini and bert-mini together).
+#[cfg(target_arch = "wasm32")]
+pub const WEB_MAX_TEXTS: u64 = 200;
+
+/// The texts a run takes: the tab's limit (0: all), at most [`WEB_MAX_TEXTS`] in the web build.
+fn run_limit(limit: u64) -> Option<u64> {
+    let limit = (limit > 0).then_some(limit);
+    #[cfg(target_arch = "wasm32")]
+    return Some(limit.map_or(WEB_MAX_TEXTS, |l| l.min(WEB_MAX_TEXTS)));
+    #[cfg(not(target_arch = "wasm32"))]
+    limit
+}
+
 /// The models, corpus and limit a run is for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunKey {
@@ -151,7 +165,7 @@ pub struct CorpusTab {
     run: Job<RunKey, Arc<Ran>>,
     /// the run the user asked for (set by Run, until its models arrive)
     wanted: Option<RunKey>,
-    started: Option<std::time::Instant>,
+    started: Option<web_time::Instant>,
     picking: Option<std::sync::mpsc::Receiver<crate::app::file_dialog::Picked>>,
     texture: Option<(String, egui::TextureHandle)>,
     /// corpus search and the query–key view
@@ -222,7 +236,7 @@ impl CorpusTab {
 
     /// Asks for a run of the current models on the chosen corpus.
     pub fn start(&mut self, cx: &mut Session) {
-        self.started = Some(std::time::Instant::now());
+        self.started = Some(web_time::Instant::now());
         self.cancelled = None;
         self.wanted = Some(RunKey {
             models: Self::gens(cx),
@@ -248,10 +262,10 @@ impl CorpusTab {
         let Some(ticket) = self.run.ask(key.clone(), &cx.wake) else {
             return;
         };
-        let limit = (key.limit > 0).then_some(key.limit);
+        let limit = run_limit(key.limit);
         let choice = cx.backend_choice;
         jobs::spawn("corpus", ticket, move |ctl| {
-            let t0 = std::time::Instant::now();
+            let t0 = web_time::Instant::now();
             // the backend the window was asked for, on a device of this thread's own (the
             // worker's stays free for the views)
             let mut backend = crate::backend::FallbackBackend::new(choice);
@@ -344,6 +358,10 @@ impl CorpusTab {
                 .labelled_by(l.id)
                 .on_hover_text("texts to run; 0: all");
             ui.label("texts (0 = all)");
+            #[cfg(target_arch = "wasm32")]
+            ui.weak(format!(
+                "· the web build runs at most {WEB_MAX_TEXTS} texts (the page computes on its one thread; the desktop app runs any corpus)"
+            ));
         });
         ui.horizontal(|ui| {
             let running = self.run.pending() || self.wanted.is_some();

@@ -19,7 +19,7 @@ impl Plan {
         spare: &mut Vec<Vec<f32>>,
         (copies, ablate): (&[CopyOut<'_>], &Ablation),
     ) -> Result<RunOutput> {
-        let start = std::time::Instant::now();
+        let start = web_time::Instant::now();
         ctx.check()?;
         let slot = self.sh.keep_slot as usize;
         let mut keep = vec![1.0f32; slot * self.sh.maps.max(1)];

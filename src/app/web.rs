@@ -1,0 +1,238 @@
+//! The web build (wasm32, `tools/web/build.sh`): the page's entry point, saving by download, and
+//! the debug hook that shows a page's numbers to its tests.
+//!
+//! The app is the desktop's, run by eframe's web runner on the page's canvas, with these
+//! differences (each `cfg(target_arch = "wasm32")` where it is made):
+//! - the worker's tasks run on the page's one thread between frames ([`super::worker::Worker::pump`]),
+//!   and analyses ([`super::jobs::spawn`]) run at once: nothing blocks on a thread the page lacks;
+//! - the backend is the CPU's (a page reads GPU buffers back only asynchronously);
+//! - built-in models open from the bytes compiled in ([`crate::model::builtin::open_in_memory`]);
+//! - exports and other saves download ([`download`]); opening files by path and downloading
+//!   from the Hub say they are not in the web build yet;
+//! - settings persist in the browser's local storage (eframe's persistence).
+
+use super::{AppOptions, LensApp};
+use std::cell::RefCell;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// The id of the canvas the page draws on (tools/web/index.html).
+pub const CANVAS_ID: &str = "albert-lens";
+
+thread_local! {
+    /// The newest main trace the page drew, and its summary as JSON (the debug hook's answer).
+    static PUBLISHED: RefCell<(usize, String)> = const { RefCell::new((0, String::new())) };
+}
+
+/// Records the main model's trace for the debug hook, when it is a new one.
+pub fn publish(model: &str, text: &str, trace: &Arc<crate::model::Trace>) {
+    let at = Arc::as_ptr(trace) as usize;
+    PUBLISHED.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.0 == at {
+            return;
+        }
+        let summary = serde_json::json!({
+            "model": model,
+            "text": text,
+            "tokens": trace.tokens,
+            "input_ids": trace.input_ids,
+            "num_heads": trace.num_heads,
+            "hidden_size": trace.hidden_size,
+            "attentions": trace.attentions,
+            "last_hidden_state": trace.hidden_states.last(),
+        });
+        *p = (at, summary.to_string());
+    });
+}
+
+/// The debug hook: the main model's newest forward pass as the page drew it (model, text,
+/// tokens, every attention map `[heads, N, N]`, the last hidden state), as JSON; "" before the
+/// first. The page's tests read it as `window.albertLens.summary()`.
+#[wasm_bindgen]
+pub fn albert_lens_summary() -> String {
+    PUBLISHED.with(|p| p.borrow().1.clone())
+}
+
+thread_local! {
+    /// The open tab's id, for the debug hook.
+    static TAB: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Records the open tab for the debug hook.
+pub fn publish_tab(tab: &str) {
+    TAB.with(|t| {
+        if *t.borrow() != tab {
+            *t.borrow_mut() = tab.to_string();
+        }
+    });
+}
+
+/// The debug hook's other half: the id of the tab the page shows (`window.albertLens.tab()`).
+#[wasm_bindgen]
+pub fn albert_lens_tab() -> String {
+    TAB.with(|t| t.borrow().clone())
+}
+
+thread_local! {
+    /// The page's egui context: a debug hook asks it for a frame.
+    static CONTEXT: RefCell<Option<egui::Context>> = const { RefCell::new(None) };
+}
+
+thread_local! {
+    /// Whether a test asked for the widgets (then the frame builds egui's accessibility tree),
+    /// and the last frame's list as JSON.
+    static WIDGETS: RefCell<(bool, String)> = const { RefCell::new((false, String::new())) };
+}
+
+/// Records the frame's widgets for the debug hook, once a test has asked for them: each one's
+/// role, label, value and rectangle (CSS pixels at zoom 1), from egui's accessibility nodes of
+/// the frame drawn so far (call it last in the frame).
+pub fn publish_widgets(ctx: &egui::Context) {
+    CONTEXT.with(|c| {
+        if c.borrow().is_none() {
+            *c.borrow_mut() = Some(ctx.clone());
+        }
+    });
+    if !WIDGETS.with(|w| w.borrow().0) {
+        return;
+    }
+    ctx.enable_accesskit();
+    let list: Vec<serde_json::Value> = ctx.viewport(|v| {
+        let Some(state) = v.this_pass.accesskit_state.as_ref() else {
+            return Vec::new();
+        };
+        state
+            .nodes
+            .values()
+            .filter_map(|n| {
+                let b = n.bounds()?;
+                Some(serde_json::json!({
+                    "role": format!("{:?}", n.role()),
+                    "label": n.label(),
+                    "value": n.value(),
+                    "rect": [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0],
+                }))
+            })
+            .collect()
+    });
+    let json = serde_json::Value::Array(list).to_string();
+    WIDGETS.with(|w| w.borrow_mut().1 = json);
+}
+
+/// The debug hook for finding widgets (`window.albertLens.widgets()`): the last frame's widgets
+/// as JSON, `[{role, label, value, rect: [x, y, w, h]}]`; "[]" until a frame after the first
+/// call has been drawn.
+#[wasm_bindgen]
+pub fn albert_lens_widgets() -> String {
+    WIDGETS.with(|w| {
+        let mut w = w.borrow_mut();
+        if !w.0 {
+            // the list is made by the next frame: ask for one
+            CONTEXT.with(|c| c.borrow().as_ref().map(egui::Context::request_repaint));
+        }
+        w.0 = true;
+        if w.1.is_empty() {
+            "[]".to_string()
+        } else {
+            w.1.clone()
+        }
+    })
+}
+
+/// Hands `bytes` to the browser as a download named `name`.
+pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let fail = |what: &str, e: JsValue| format!("cannot {what}: {e:?}");
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("the page has no document")?;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let blob =
+        web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| fail("make the file", e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|e| fail("make the file's address", e))?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|e| fail("make the link", e))?
+        .dyn_into()
+        .map_err(|_| "the link is not a link".to_string())?;
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    // the browser has taken the blob once the click is handled; freeing it at once can cancel
+    // the download in some browsers, so the address is freed on the next turn of the loop
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    Ok(())
+}
+
+/// Writes `message` into the page's status line (the element `#status`), for what happens
+/// before the app draws or instead of it.
+fn say(message: &str) {
+    if let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("status"))
+    {
+        el.set_text_content(Some(message));
+    }
+}
+
+/// What the page's address asks for: `?text=...&tab=...&view=model|heatmap|links` (a tab or
+/// view that does not exist is ignored).
+fn from_address() -> AppOptions {
+    let query = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok());
+    let get = |k: &str| query.as_ref().and_then(|q| q.get(k));
+    use super::tabs::attention::AttnView;
+    AppOptions {
+        text: get("text").filter(|t| !t.is_empty()),
+        tab: get("tab").filter(|t| super::tabs::registry().iter().any(|r| r.id() == t)),
+        view: match get("view").as_deref() {
+            Some("model") => Some(AttnView::Model),
+            Some("heatmap") => Some(AttnView::Heatmap),
+            Some("links") => Some(AttnView::Links),
+            _ => None,
+        },
+        ..AppOptions::default()
+    }
+}
+
+/// Starts the app on the page's canvas. A panic is written to the console and the page.
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = format!("albert-lens stopped: {info}");
+        web_sys::console::error_1(&message.clone().into());
+        say(&message);
+    }));
+    let opts = AppOptions {
+        backend: crate::backend::BackendChoice::Cpu,
+        ..from_address()
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        let canvas = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(CANVAS_ID))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok());
+        let Some(canvas) = canvas else {
+            say(&format!("the page has no canvas #{CANVAS_ID}"));
+            return;
+        };
+        let started = eframe::WebRunner::new()
+            .start(
+                canvas,
+                eframe::WebOptions::default(),
+                Box::new(|cc| Ok(Box::new(LensApp::new(cc, opts)))),
+            )
+            .await;
+        match started {
+            Ok(()) => say(""),
+            Err(e) => say(&format!(
+                "albert-lens cannot start in this browser: {}",
+                e.as_string().unwrap_or_else(|| format!("{e:?}"))
+            )),
+        }
+    });
+}
