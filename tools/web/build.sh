@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the web app into target/web/: index.html, albert-lens.js (wasm-bindgen's glue) and
+# albert-lens_bg.wasm, a static folder any web server serves (GitHub Pages works). Installs what
+# it needs: the wasm32 target (rustup) and the wasm-bindgen CLI of the version Cargo.lock pins
+# (cargo install, from crates.io). wasm-opt, where installed, shrinks the .wasm further.
+#   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/web
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if command -v rustup > /dev/null && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown
+fi
+
+# the CLI must be exactly the version of the wasm-bindgen crate the build links
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2> /dev/null | awk '{ print $2 }' || true)
+if [ "$have" != "$want" ]; then
+    echo "installing wasm-bindgen-cli $want (was: ${have:-none})"
+    cargo install wasm-bindgen-cli --version "$want"
+fi
+
+cargo build --profile web --target wasm32-unknown-unknown --bin albert-lens
+
+out=target/web
+rm -rf "$out"
+mkdir -p "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name albert-lens \
+    target/wasm32-unknown-unknown/web/albert-lens.wasm
+if command -v wasm-opt > /dev/null; then
+    wasm-opt -O2 --enable-bulk-memory --enable-nontrapping-float-to-int \
+        "$out/albert-lens_bg.wasm" -o "$out/albert-lens_bg.wasm"
+fi
+cp tools/web/index.html "$out/"
+
+raw=$(du -cb "$out"/* | tail -1 | cut -f1)
+packed=$(cat "$out"/* | gzip -9 | wc -c)
+echo "target/web: $((raw / 1024)) KiB, $((packed / 1024)) KiB gzip-compressed"

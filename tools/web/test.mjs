@@ -1,0 +1,308 @@
+// The web build's tests in a real browser: Debian's Chromium, headless, driven by Playwright
+// (playwright-core), against target/web served on localhost. Run by tools/web/test.sh, which
+// builds the page and writes the desktop's trace of the same sentence first:
+//   node tools/web/test.mjs DESKTOP_TRACE.safetensors TEXT [SCREENSHOT.png]
+// (DESKTOP_TRACE: `albert-lens trace --model albert-mini --backend cpu --text TEXT`)
+// Exit 0 when every check passes. Each check prints one line; timings are printed, not judged,
+// except the first attention, which must be on screen within FIRST_ATTENTION_MS.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { serve } from './serve.mjs';
+
+const NEW_TEXT = 'Paris is the capital of France.';
+const FIRST_ATTENTION_MS = 10_000;
+const TOLERANCE = 1e-5;
+const VIEWPORT = { width: 1280, height: 800 };
+
+const [tracePath, TEXT, screenshotPath] = process.argv.slice(2);
+if (!tracePath || !TEXT) {
+  console.error('usage: node tools/web/test.mjs DESKTOP_TRACE.safetensors TEXT [SCREENSHOT.png]');
+  process.exit(2);
+}
+
+let failed = 0;
+function check(ok, what) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failed += 1;
+}
+
+/** The F32 tensors of a safetensors file, by name: { shape, data }. */
+function readSafetensors(file) {
+  const buf = fs.readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__' || t.dtype !== 'F32') continue;
+    const [a, b] = t.data_offsets;
+    const bytes = buf.subarray(8 + n + a, 8 + n + b);
+    const data = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < data.length; i++) data[i] = bytes.readFloatLE(i * 4);
+    out[name] = { shape: t.shape, data };
+  }
+  return out;
+}
+
+/** The RGBA pixels of an 8-bit, non-interlaced PNG (what Chromium's screenshots are). */
+function decodePng(buf) {
+  let pos = 8;
+  let width = 0, height = 0, colorType = 0;
+  const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos);
+    const type = buf.toString('ascii', pos + 4, pos + 8);
+    const data = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[12] !== 0) throw new Error('only 8-bit non-interlaced PNGs');
+      colorType = data[9];
+    } else if (type === 'IDAT') {
+      idat.push(data);
+    }
+    pos += 12 + len;
+  }
+  const channels = { 2: 3, 6: 4 }[colorType];
+  if (!channels) throw new Error(`PNG colour type ${colorType}`);
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const px = new Uint8Array(width * height * 4);
+  let prev = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const cur = new Uint8Array(stride);
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? cur[i - channels] : 0;
+      const b = prev[i];
+      const c = i >= channels ? prev[i - channels] : 0;
+      let v = line[i];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      cur[i] = v & 255;
+    }
+    for (let x = 0; x < width; x++) {
+      for (let k = 0; k < 3; k++) px[(y * width + x) * 4 + k] = cur[x * channels + k];
+      px[(y * width + x) * 4 + 3] = channels === 4 ? cur[x * channels + 3] : 255;
+    }
+    prev = cur;
+  }
+  return { width, height, px };
+}
+
+/** How many pixels of the screenshot are coloured (the UI's chrome is grey; maps are not). */
+function colouredPixels(png) {
+  const { px } = decodePng(png);
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const r = px[i], g = px[i + 1], b = px[i + 2];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 60) n += 1;
+  }
+  return n;
+}
+
+async function summary(page) {
+  const s = await page.evaluate(() => (window.albertLens ? window.albertLens.summary() : ''));
+  return s ? JSON.parse(s) : null;
+}
+
+/** Waits until `pred(summary)` holds; the summary, or null after `ms`. */
+async function waitSummary(page, pred, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const s = await summary(page);
+    if (s && pred(s)) return s;
+    await page.waitForTimeout(50);
+  }
+  return null;
+}
+
+/** The first widget on screen that `pred({role, label, value, rect})` picks, waited for. */
+async function widget(page, pred, ms = 5_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const list = JSON.parse(await page.evaluate(() => window.albertLens.widgets()));
+    const w = list.find(pred);
+    if (w) return w;
+    await page.waitForTimeout(100);
+  }
+  return null;
+}
+
+async function click(page, w) {
+  const [x, y, width, height] = w.rect;
+  await page.mouse.click(x + width / 2, y + height / 2);
+}
+
+/** Starts measuring the longest wait between animation frames (the page's longest freeze). */
+async function startGapMeter(page) {
+  await page.evaluate(() => {
+    const m = (window.__gap = { max: 0, last: performance.now(), on: true });
+    const tick = (t) => {
+      m.max = Math.max(m.max, t - m.last);
+      m.last = t;
+      if (m.on) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+}
+
+/** The longest wait between animation frames since startGapMeter, in ms. */
+async function stopGapMeter(page) {
+  return page.evaluate(() => {
+    window.__gap.on = false;
+    return Math.round(window.__gap.max);
+  });
+}
+
+async function waitFor(fn, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/web'));
+const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
+const context = await chromium.launchPersistentContext(userData, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: VIEWPORT,
+  acceptDownloads: true,
+  args: [
+    '--no-sandbox',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+    // WebGL2 on the CPU (SwiftShader): eframe draws with it where there is no GPU
+    '--use-angle=swiftshader',
+    '--enable-unsafe-swiftshader',
+  ],
+});
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+
+  // 1. the page loads and the first attention is on screen in time
+  const t0 = Date.now();
+  await page.goto(`${url}?tab=attention&view=heatmap&text=${encodeURIComponent(TEXT)}`);
+  const first = await waitSummary(page, (s) => s.text === TEXT, FIRST_ATTENTION_MS * 3);
+  const firstMs = Date.now() - t0;
+  check(first !== null, `the page ran the model on the example sentence (${firstMs} ms after navigation)`);
+  if (!first) throw new Error(`no forward pass; page errors: ${errors.join(' | ')}`);
+  check(firstMs <= FIRST_ATTENTION_MS, `first attention within ${FIRST_ATTENTION_MS} ms of navigation: ${firstMs} ms`);
+
+  // 2. the heatmap is drawn: coloured pixels on the canvas (a grey page has none)
+  let coloured = 0;
+  await waitFor(async () => {
+    coloured = colouredPixels(await page.screenshot());
+    return coloured > 5000;
+  }, 10_000);
+  check(coloured > 5000, `the attention heatmap is drawn: ${coloured} coloured pixels`);
+  if (screenshotPath) await page.screenshot({ path: screenshotPath });
+
+  // 3. the page's numbers equal the desktop CPU backend's
+  const desk = readSafetensors(tracePath);
+  const layers = Object.keys(desk).filter((k) => k.startsWith('attentions.')).length;
+  check(layers === first.attentions.length && layers > 0,
+    `as many attention maps as the desktop: ${first.attentions.length} and ${layers}`);
+  let worst = 0, count = 0;
+  for (let j = 0; j < layers; j++) {
+    const d = desk[`attentions.${j}`].data;
+    const w = first.attentions[j] || [];
+    if (w.length !== d.length) {
+      worst = Infinity;
+      break;
+    }
+    for (let i = 0; i < d.length; i++) {
+      worst = Math.max(worst, Math.abs(d[i] - w[i]));
+      count += 1;
+    }
+  }
+  check(worst <= TOLERANCE, `attention equals the desktop CPU backend's: max |diff| ${worst.toExponential(2)} over ${count} values (tolerance ${TOLERANCE})`);
+
+  // 4. typing a sentence re-runs the model: select the text box's text and type another
+  const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === TEXT);
+  check(box !== null, `the text box is on screen${box ? ' at ' + box.rect.map(Math.round) : ''}`);
+  await startGapMeter(page);
+  if (box) {
+    await click(page, box);
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(NEW_TEXT, { delay: 10 });
+  }
+  const retyped = await waitSummary(page, (s) => s.text === NEW_TEXT, 10_000);
+  const typingGap = await stopGapMeter(page);
+  check(retyped !== null && retyped.tokens.some((t) => t.toLowerCase().includes('paris')),
+    `typing re-ran the model: ${retyped ? retyped.tokens.join(' ') : 'no new forward pass'}`);
+  console.log(`     longest wait between frames while typing (a forward pass per key): ${typingGap} ms`);
+
+  // 5. a tab switch: the Projection tab's label, clicked, and back
+  const tabOpened = async (id) => waitFor(async () =>
+    (await page.evaluate(() => window.albertLens.tab())) === id, 5_000);
+  const projection = await widget(page, (w) => /^Projection/.test(w.label || ''));
+  check(projection !== null, 'the Projection tab is on screen');
+  if (projection) {
+    await click(page, projection);
+    check(await tabOpened('projection'), 'clicking the Projection tab opened it');
+    const attention = await widget(page, (w) => /^Attention/.test(w.label || ''));
+    if (attention) await click(page, attention);
+    check(attention !== null && (await tabOpened('attention')), 'and the Attention tab came back');
+  }
+
+  // 6. an export downloads a file: Export > PNG 1x…
+  const exportButton = await widget(page, (w) => w.label === 'Export');
+  check(exportButton !== null, 'the Export button is on screen');
+  const downloaded = page.waitForEvent('download', { timeout: 15_000 });
+  if (exportButton) await click(page, exportButton);
+  const item = await widget(page, (w) => w.label === 'PNG 1x…');
+  check(item !== null, 'the Export menu has PNG 1x…');
+  if (item) await click(page, item);
+  const download = await downloaded.catch(() => null);
+  let bytes = null;
+  if (download) bytes = fs.readFileSync(await download.path());
+  check(download !== null && download.suggestedFilename() === 'albert-lens.png'
+    && bytes !== null && bytes.subarray(1, 4).toString() === 'PNG',
+    `the export downloaded ${download ? download.suggestedFilename() : 'nothing'} (${bytes ? bytes.length : 0} bytes)`);
+
+  // 7. the corpus tab runs the built-in corpus, capped in the web build
+  const corpusTab = await widget(page, (w) => /^Corpus/.test(w.label || '') && w.role !== 'Label');
+  if (corpusTab) await click(page, corpusTab);
+  const run = await widget(page, (w) => w.label === '▶ Run corpus', 10_000);
+  check(run !== null, 'the Corpus tab has its Run button');
+  if (run) {
+    await startGapMeter(page);
+    const t = Date.now();
+    await click(page, run);
+    const ran = await widget(page, (w) => /^albert-mini .* on .*: 200 texts/.test(w.label || ''), 120_000);
+    const gap = await stopGapMeter(page);
+    check(ran !== null, `the corpus ran at the web build's cap of 200 texts: ${ran ? ran.label.split(' (')[0] : 'no result'}`);
+    console.log(`     corpus run: ${Date.now() - t} ms; the longest wait between frames: ${gap} ms`);
+  }
+
+  check(errors.length === 0, `no page errors${errors.length ? ': ' + errors.join(' | ') : ''}`);
+} catch (e) {
+  check(false, `the test stopped: ${e.message}`);
+} finally {
+  await context.close();
+  server.close();
+  fs.rmSync(userData, { recursive: true, force: true });
+}
+console.log(failed === 0 ? 'web tests: all passed' : `web tests: ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
