@@ -9,12 +9,13 @@ pub const MONO: &str = "Hack";
 
 /// Chinese, Japanese and Korean (and more): Droid Sans Fallback (Apache 2.0,
 /// assets/fonts/README.md), the fallback after the Latin and emoji fonts.
-pub const CJK: &[u8] = include_bytes!("../assets/fonts/DroidSansFallback.ttf");
+pub static CJK: &[u8] = include_bytes!("../assets/fonts/DroidSansFallback.ttf");
 /// Its family name, for the window's font list.
 pub const CJK_NAME: &str = "Droid Sans Fallback";
 
-/// Every typeface, as the bytes of its file.
-pub const ALL: [&[u8]; 6] = [
+/// Every typeface, as the bytes of its file (statics, not consts: a const is copied into each
+/// unit that uses it, which put the 3.4 MB CJK font in the web bundle twice).
+pub static ALL: [&[u8]; 6] = [
     epaint_default_fonts::UBUNTU_LIGHT,
     epaint_default_fonts::HACK_REGULAR,
     epaint_default_fonts::NOTO_EMOJI_REGULAR,

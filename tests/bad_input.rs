@@ -600,3 +600,44 @@ fn broken_fairseq_vocabulary_files_are_named() {
     let (_, msg) = open_err(&d);
     assert!(msg.contains("tokenizer.json or vocab.json"), "{msg}");
 }
+
+/// A model held in memory (the web build's built-ins) with broken bytes is refused with the
+/// broken file named, never a panic: a config that is not JSON, truncated weights, a tokenizer
+/// that is not a tokenizer, a config of another architecture.
+#[test]
+fn a_model_from_memory_with_broken_bytes_is_refused_naming_the_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = albert_lens::model::builtin::folder_in("albert-mini", cache.path()).unwrap();
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let (config, weights, tokenizer, options) = (
+        read("config.json"),
+        read("model.safetensors"),
+        read("tokenizer.json"),
+        read("tokenizer_config.json"),
+    );
+    let name = std::path::Path::new("builtin:broken");
+    let open = |c: &[u8], w: &[u8], t: &[u8], o: Option<&[u8]>| {
+        LoadedModel::from_memory(name, c, w, t, o)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = open(b"{not json", &weights, &tokenizer, Some(&options));
+    assert!(e.contains("config.json"), "{e}");
+    let e = open(
+        &config,
+        &weights[..weights.len() / 2],
+        &tokenizer,
+        Some(&options),
+    );
+    assert!(e.contains("model.safetensors"), "{e}");
+    let e = open(&config, &weights, b"{\"model\": 7}", Some(&options));
+    assert!(e.contains("tokenizer.json"), "{e}");
+    let e = open(&config, &weights, &tokenizer, Some(b"[1, 2"));
+    assert!(e.contains("tokenizer_config.json"), "{e}");
+    let gpt2 = br#"{"model_type": "gpt2", "vocab_size": 100, "n_embd": 8}"#;
+    let e = open(gpt2, &weights, &tokenizer, None);
+    assert!(e.contains("gpt2"), "{e}");
+    // and the intact bytes open
+    assert!(LoadedModel::from_memory(name, &config, &weights, &tokenizer, Some(&options)).is_ok());
+}

@@ -13,7 +13,13 @@ use albert_lens::model::{builtin, LoadedModel, ModelType};
 use common::*;
 
 fn check(name: &str) -> LoadedModel {
-    let model = LoadedModel::open(&builtin::folder(name).unwrap()).unwrap();
+    check_model(
+        name,
+        LoadedModel::open(&builtin::folder(name).unwrap()).unwrap(),
+    )
+}
+
+fn check_model(name: &str, model: LoadedModel) -> LoadedModel {
     let head = model.weights.mlm.as_ref().expect("an MLM head");
     let mut checked = 0;
     for g in goldens(name) {
@@ -117,6 +123,46 @@ fn built_in_models_fit_the_budget_and_carry_model_cards() {
 fn unknown_built_in_name_is_a_clear_error() {
     let e = builtin::folder("gpt2-mini").unwrap_err().to_string();
     assert!(e.contains("albert-mini") && e.contains("gpt2-mini"), "{e}");
+    let e = builtin::open_in_memory("gpt2-mini")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("albert-mini") && e.contains("gpt2-mini"), "{e}");
+}
+
+/// The web build opens the built-in models from the bytes compiled in, not from a folder: the
+/// same goldens hold for them, and all four load (the classifiers with their heads).
+#[test]
+fn built_in_models_opened_from_memory_as_the_web_build_does_match_transformers_too() {
+    for name in ["albert-mini", "bert-mini"] {
+        let m = check_model(name, builtin::open_in_memory(name).unwrap());
+        assert_eq!(m.dir.display().to_string(), format!("builtin:{name}"));
+    }
+    for name in ["albert-mini-genre", "bert-mini-genre"] {
+        let memory = builtin::open_in_memory(name).unwrap();
+        let folder = LoadedModel::open(&builtin::folder(name).unwrap()).unwrap();
+        assert!(memory.weights.task.is_some(), "{name}: the classifier head");
+        let input = memory
+            .encode("A quiet evening by the river.", None)
+            .unwrap();
+        assert_eq!(
+            input.tokens,
+            folder
+                .encode("A quiet evening by the river.", None)
+                .unwrap()
+                .tokens
+        );
+        let mut cpu = CpuBackend::new();
+        let a = cpu
+            .forward(&memory.config, &memory.weights, &input)
+            .unwrap();
+        let b = cpu
+            .forward(&folder.config, &folder.weights, &input)
+            .unwrap();
+        assert_eq!(
+            a.attentions, b.attentions,
+            "{name}: the same weights, the same numbers"
+        );
+    }
 }
 
 /// The README's parameter counts of the built-in models are the app's (one definition: the

@@ -190,6 +190,76 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
     }
 }
 
+/// Runs `step` on `state` for `ticket` until a step gives the result (an analysis that can stop
+/// between parts: a corpus run, a shard at a time). On the desktop the steps follow one another
+/// on a thread of their own, as [`spawn`] runs; on the page, where there is one thread, one step
+/// runs a frame ([`pump_steps`]), so the page stays interactive between them. A step that panics
+/// ends the job with an error; a cancelled ticket is dropped before its next step.
+pub fn spawn_steps<K: Send + 'static, T: Send + 'static, S: Send + 'static>(
+    name: &str,
+    ticket: Ticket<K, T>,
+    mut state: S,
+    mut step: impl FnMut(&mut S, &Control) -> Option<Result<T, String>> + Send + 'static,
+) {
+    #[cfg(not(target_arch = "wasm32"))]
+    spawn(name, ticket, move |ctl| loop {
+        if let Some(done) = step(&mut state, ctl) {
+            return done;
+        }
+    });
+    #[cfg(target_arch = "wasm32")]
+    {
+        let what = name.to_string();
+        let mut ticket = Some(ticket);
+        let run: Box<dyn FnMut() -> bool> = Box::new(move || {
+            let Some(t) = ticket.as_ref() else {
+                return true;
+            };
+            if t.cancelled() {
+                ticket = None;
+                return true;
+            }
+            let control = t.control.clone();
+            let stepped = crate::error::catch_panic(&what, || Ok(step(&mut state, &control)))
+                .unwrap_or_else(|e| Some(Err(e.to_string())));
+            match stepped {
+                Some(result) => {
+                    if let Some(t) = ticket.take() {
+                        t.finish(result);
+                    }
+                    true
+                }
+                None => {
+                    // another frame, for the next step
+                    (t.wake)();
+                    false
+                }
+            }
+        });
+        STEPS.with(|s| s.borrow_mut().push(run));
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// The page's stepped jobs ([`spawn_steps`]): each call runs one step, true once it is done.
+    static STEPS: std::cell::RefCell<Vec<Box<dyn FnMut() -> bool>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs one step of each of the page's stepped jobs (once a frame).
+#[cfg(target_arch = "wasm32")]
+pub fn pump_steps() {
+    let mut jobs = STEPS.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    jobs.retain_mut(|step| !step());
+    // jobs started during these steps were queued meanwhile: keep both
+    STEPS.with(|s| {
+        let mut s = s.borrow_mut();
+        jobs.append(&mut s);
+        *s = jobs;
+    });
+}
+
 /// Shows a native file dialog (`pick`, which blocks) on a thread of its own; the receiver gets
 /// what it gave ([`super::file_dialog::ask`]: a path, a cancel, or no dialog at all) and the
 /// UI is woken then.
@@ -199,13 +269,22 @@ pub fn dialog(
     pick: impl FnOnce() -> Option<rfd::FileHandle> + Send + 'static,
 ) -> std::io::Result<std::sync::mpsc::Receiver<super::file_dialog::Picked>> {
     let (tx, rx) = channel();
-    let ctx = ctx.clone();
-    std::thread::Builder::new()
-        .name(format!("{name} dialog"))
-        .spawn(move || {
-            let _ = tx.send(super::file_dialog::ask(pick));
-            ctx.request_repaint();
-        })?;
+    // a page has no native dialog and no thread to wait for one on: the answer is at once
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (ctx, name, pick);
+        let _ = tx.send(super::file_dialog::Picked::Unavailable);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let ctx = ctx.clone();
+        std::thread::Builder::new()
+            .name(format!("{name} dialog"))
+            .spawn(move || {
+                let _ = tx.send(super::file_dialog::ask(pick));
+                ctx.request_repaint();
+            })?;
+    }
     Ok(rx)
 }
 

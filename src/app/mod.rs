@@ -275,15 +275,14 @@ impl LensApp {
         self.apply_theme(&ctx);
         // the page's worker computes here, between frames (the desktop's has its own thread)
         #[cfg(target_arch = "wasm32")]
-        self.session.worker.pump();
+        {
+            self.session.worker.pump();
+            jobs::pump_steps();
+        }
         self.session.poll(&ctx);
         #[cfg(target_arch = "wasm32")]
-        if let Some(t) = self.session.trace() {
-            web::publish(
-                &self.session.label(ModelSlot::Main),
-                &self.session.settings.text,
-                t,
-            );
+        if let (Some(t), Some(text)) = (self.session.trace(), self.session.traced_text()) {
+            web::publish(&self.session.label(ModelSlot::Main), text, t);
         }
         #[cfg(target_arch = "wasm32")]
         web::publish_tab(self.active_tab());
@@ -510,7 +509,11 @@ impl LensApp {
 
 impl eframe::App for LensApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        #[cfg(target_arch = "wasm32")]
+        let started = web_time::Instant::now();
         self.frame(ui);
+        #[cfg(target_arch = "wasm32")]
+        web::frame_took(started.elapsed().as_secs_f64() * 1e3);
         #[cfg(target_arch = "wasm32")]
         web::publish_widgets(ui.ctx());
     }

@@ -299,6 +299,12 @@ impl Session {
         }
     }
 
+    /// The text of the newest run that came back (the text [`Self::trace`] is of, where the
+    /// worker made it).
+    pub fn traced_text(&self) -> Option<&str> {
+        self.run.latest().map(|(k, _)| k.input.text.as_str())
+    }
+
     /// Installs a trace (from the worker; the UI benchmark makes its own).
     pub fn set_trace(&mut self, traced: Traced) {
         let layers = traced.trace.attentions.len().max(1);
@@ -444,11 +450,16 @@ impl Session {
     pub fn no_dialog(&mut self, prompt: super::file_dialog::PathPrompt) {
         // a page saves by download, under the name the prompt suggests
         #[cfg(target_arch = "wasm32")]
-        if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
-            let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
-            match super::web::download(name, bytes) {
-                Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
-                Err(e) => self.status.error = Some(format!("save: {e}")),
+        {
+            if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
+                let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
+                match super::web::download(name, bytes) {
+                    Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
+                    Err(e) => self.status.error = Some(format!("save: {e}")),
+                }
+            } else {
+                // no path can be typed into a page: the status bar says what is missing
+                self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
             }
             return;
         }

@@ -76,6 +76,24 @@ pub fn albert_lens_tab() -> String {
 }
 
 thread_local! {
+    /// The longest frame of the app's own work (its models' steps included, the browser's
+    /// drawing not) since the debug hook last read it, in ms.
+    static LONGEST_FRAME: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// Records how long the app's work took this frame.
+pub fn frame_took(ms: f64) {
+    LONGEST_FRAME.with(|l| l.set(l.get().max(ms)));
+}
+
+/// The debug hook for how interactive the page stays (`window.albertLens.longestFrame()`): the
+/// longest frame of the app's own work since the last call, in ms, and starts over.
+#[wasm_bindgen]
+pub fn albert_lens_longest_frame() -> f64 {
+    LONGEST_FRAME.with(|l| l.replace(0.0))
+}
+
+thread_local! {
     /// The page's egui context: a debug hook asks it for a frame.
     static CONTEXT: RefCell<Option<egui::Context>> = const { RefCell::new(None) };
 }

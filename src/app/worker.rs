@@ -120,21 +120,7 @@ impl Engine {
         source: ModelSource,
         ctl: &Control,
     ) -> Result<ModelInfo, String> {
-        let opened = (|| -> anyhow::Result<LoadedModel> {
-            let mut progress = |what: String, fraction: Option<f32>| {
-                ctl.report(what, fraction);
-                !ctl.cancelled()
-            };
-            // the page has no folders: a built-in model is read from the bytes compiled in
-            #[cfg(target_arch = "wasm32")]
-            if let ModelSource::Builtin(name) = &source {
-                return Ok(crate::model::builtin::open_in_memory(name)?);
-            }
-            let dir = source.folder(&mut progress)?;
-            ctl.report(format!("loading {}", dir.display()), None);
-            // its errors name the folder or file already: no second copy of the path
-            Ok(LoadedModel::open(&dir)?)
-        })();
+        let opened = open_source(&source, ctl);
         let model = opened.map_err(|e| format!("{e:#}"))?;
         let info = info_of(&model, source);
         self.labels[slot as usize] = info.source.label();
@@ -326,6 +312,36 @@ fn loaded(models: &[Option<LoadedModel>; 2], slot: ModelSlot) -> Result<&LoadedM
     models[slot as usize]
         .as_ref()
         .ok_or_else(|| "no model is loaded: open a model folder first".to_string())
+}
+
+/// The model `source` names, opened (downloaded first if it is on the Hub), reporting progress
+/// on `ctl` and stopping a download when `ctl` is cancelled.
+#[cfg(not(target_arch = "wasm32"))]
+fn open_source(source: &ModelSource, ctl: &Control) -> anyhow::Result<LoadedModel> {
+    let mut progress = |what: String, fraction: Option<f32>| {
+        ctl.report(what, fraction);
+        !ctl.cancelled()
+    };
+    let dir = source.folder(&mut progress)?;
+    ctl.report(format!("loading {}", dir.display()), None);
+    // its errors name the folder or file already: no second copy of the path
+    Ok(LoadedModel::open(&dir)?)
+}
+
+/// The page has no folders: a built-in model is read from the bytes compiled in, and the others
+/// say what the web build lacks.
+#[cfg(target_arch = "wasm32")]
+fn open_source(source: &ModelSource, _ctl: &Control) -> anyhow::Result<LoadedModel> {
+    match source {
+        ModelSource::Builtin(name) => Ok(crate::model::builtin::open_in_memory(name)?),
+        ModelSource::Hub(id) => Err(anyhow::anyhow!(
+            "hub:{id}: downloading from the Hub is not in the web build yet: use the desktop app, or a built-in model"
+        )),
+        ModelSource::Folder(dir) => Err(anyhow::anyhow!(
+            "{}: the web build cannot open model folders yet: use the desktop app, or a built-in model",
+            dir.display()
+        )),
+    }
 }
 
 type Task = Box<dyn FnOnce(&mut Engine) + Send>;

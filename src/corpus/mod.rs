@@ -18,7 +18,7 @@ pub mod stats;
 
 pub(crate) use cache::cached;
 pub use cache::{cache_dir, cache_key, cached_run, set_cache_dir, MAX_CACHE_BYTES};
-pub use shards::{merge_files, parse_shard, ShardSet, MAX_SHARDS};
+pub use shards::{merge_files, parse_shard, split_limit, ShardSet, MAX_SHARDS};
 pub use stats::{CorpusMeta, HeadStats, STATS};
 
 use crate::backend::Backend;

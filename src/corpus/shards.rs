@@ -41,6 +41,19 @@ pub fn merge_files(paths: &[PathBuf]) -> Result<HeadStats> {
     Ok(out)
 }
 
+/// The run of the first `limit` texts cut into (at most) `n` shards that, merged, make that run:
+/// shard i of n takes the lines ≡ i (mod n), of which the first `limit` lines hold
+/// ⌈(limit − i) / n⌉; each entry is ((i, n), that many). The merge is exactly the unsharded run
+/// with `limit` where none of those lines is empty or skipped (the built-in corpora), which is
+/// how the web build runs a corpus a shard per frame.
+pub fn split_limit(limit: u64, n: usize) -> Vec<((usize, usize), u64)> {
+    let n = (n.max(1) as u64).min(limit.max(1)) as usize;
+    (0..n)
+        .map(|i| ((i, n), (limit.saturating_sub(i as u64)).div_ceil(n as u64)))
+        .filter(|(_, k)| *k > 0)
+        .collect()
+}
+
 /// Which shards of an i/n split a statistics file holds: "" is the whole corpus, "i/n" one
 /// shard, "i,j/n" a partial merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,5 +143,30 @@ pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
         _ => Err(format!(
             "shard {s:?}: i/n needs whole numbers with 0 ≤ i < n"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shards' takes cover exactly the first `limit` line indices, each once: shard i takes
+    /// lines i, i + n, ... and as many of them as lie below `limit`.
+    #[test]
+    fn split_limit_covers_exactly_the_first_lines_once() {
+        for (limit, n) in [(200, 20), (23, 5), (7, 20), (1, 3), (45, 20), (0, 4)] {
+            let plan = split_limit(limit, n);
+            let mut taken: Vec<u64> = plan
+                .iter()
+                .flat_map(|&((i, n), k)| (0..k).map(move |j| i as u64 + j * n as u64))
+                .collect();
+            taken.sort_unstable();
+            assert_eq!(
+                taken,
+                (0..limit).collect::<Vec<_>>(),
+                "limit {limit}, {n} shards"
+            );
+            assert!(plan.len() <= n, "limit {limit}: {} shards", plan.len());
+        }
     }
 }

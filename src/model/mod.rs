@@ -69,8 +69,18 @@ impl LoadedModel {
         }
         let config = ModelConfig::from_file(&config_path)?;
         let tensors = tensors::read_weights(dir, config.value_budget())?;
+        Self::assemble(dir, config, tensors, |c| LensTokenizer::load(dir, c))
+    }
+
+    /// The model of `config` and its `tensors`, with the tokenizer `tokenizer` makes for it.
+    fn assemble(
+        dir: &Path,
+        config: ModelConfig,
+        tensors: tensors::TensorMap,
+        tokenizer: impl FnOnce(&ModelConfig) -> Result<LensTokenizer>,
+    ) -> Result<Self> {
         let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
-        let tokenizer = LensTokenizer::load(dir, &config)?;
+        let tokenizer = tokenizer(&config)?;
         Ok(LoadedModel {
             dir: dir.to_path_buf(),
             config,
@@ -99,15 +109,8 @@ impl LoadedModel {
                 &dir.join("model.safetensors"),
                 &mut tensors,
             )?;
-            let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
-            let tokenizer =
-                LensTokenizer::from_memory(tokenizer_json, tokenizer_config, dir, &config)?;
-            Ok(LoadedModel {
-                dir: dir.to_path_buf(),
-                config,
-                weights,
-                tokenizer,
-                warnings,
+            Self::assemble(dir, config, tensors, |c| {
+                LensTokenizer::from_memory(tokenizer_json, tokenizer_config, dir, c)
             })
         })
     }

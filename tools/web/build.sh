@@ -2,7 +2,8 @@
 # Builds the web app into target/web/: index.html, albert-lens.js (wasm-bindgen's glue) and
 # albert-lens_bg.wasm, a static folder any web server serves (GitHub Pages works). Installs what
 # it needs: the wasm32 target (rustup) and the wasm-bindgen CLI of the version Cargo.lock pins
-# (cargo install, from crates.io). wasm-opt, where installed, shrinks the .wasm further.
+# (cargo install, from crates.io). No wasm-opt pass: Debian's binaryen 108 rejects the module
+# without --all-features and, with it, made the compressed bundle larger.
 #   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/web
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,10 +27,6 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name albert-lens \
     target/wasm32-unknown-unknown/web/albert-lens.wasm
-if command -v wasm-opt > /dev/null; then
-    wasm-opt -O2 --enable-bulk-memory --enable-nontrapping-float-to-int \
-        "$out/albert-lens_bg.wasm" -o "$out/albert-lens_bg.wasm"
-fi
 cp tools/web/index.html "$out/"
 
 raw=$(du -cb "$out"/* | tail -1 | cut -f1)

@@ -7,13 +7,16 @@
 //! divergences.
 
 pub mod explore;
+// the web build's runs (tested here against the run in one go)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod stepped;
 
 use super::{export_button, from_json, to_json, Built, Tab};
 use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::corpus::stats::Stat;
-use crate::corpus::{self, CorpusSource, HeadStats};
+use crate::corpus::{CorpusSource, HeadStats};
 use crate::figures::corpus::{self as fig, CorpusView, VIEWS};
 use crate::figures::Theme;
 use crate::model::LoadedModel;
@@ -125,9 +128,14 @@ pub struct ModelGens {
 }
 
 /// The most texts a run takes in the web build, where the run computes on the page's one
-/// thread between frames (about a second for albert-mini and bert-mini together).
+/// thread, a shard between frames (about three seconds for albert-mini and bert-mini).
 #[cfg(target_arch = "wasm32")]
 pub const WEB_MAX_TEXTS: u64 = 200;
+
+/// The shards a web run is cut into, a model (one a frame: 10 texts each, about 0.1 to 0.2 s
+/// in headless Chromium on this project's 2-core machine).
+#[cfg(target_arch = "wasm32")]
+const WEB_STEPS: usize = 20;
 
 /// The texts a run takes: the tab's limit (0: all), at most [`WEB_MAX_TEXTS`] in the web build.
 fn run_limit(limit: u64) -> Option<u64> {
@@ -264,6 +272,14 @@ impl CorpusTab {
         };
         let limit = run_limit(key.limit);
         let choice = cx.backend_choice;
+        // the page: a shard a frame, never the whole run at once on its one thread
+        #[cfg(target_arch = "wasm32")]
+        {
+            let limit = limit.unwrap_or(WEB_MAX_TEXTS);
+            let run = stepped::Stepped::new(models, key.corpus, limit, WEB_STEPS, choice);
+            jobs::spawn_steps("corpus", ticket, run, |run, ctl| run.step(ctl));
+        }
+        #[cfg(not(target_arch = "wasm32"))]
         jobs::spawn("corpus", ticket, move |ctl| {
             let t0 = web_time::Instant::now();
             // the backend the window was asked for, on a device of this thread's own (the
@@ -272,7 +288,7 @@ impl CorpusTab {
             let mut stats = Vec::new();
             let count = models.len();
             for (i, (m, name)) in models.iter().enumerate() {
-                let mut progress = |p: corpus::Progress| {
+                let mut progress = |p: crate::corpus::Progress| {
                     let part = p.fraction();
                     ctl.report(
                         format!(
@@ -283,7 +299,7 @@ impl CorpusTab {
                         Some((i as f32 + part.min(1.0)) / count as f32),
                     );
                 };
-                let (s, cached) = corpus::cached_run(
+                let (s, cached) = crate::corpus::cached_run(
                     (m, name),
                     (&key.corpus, limit),
                     &mut backend,
