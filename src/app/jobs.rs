@@ -165,26 +165,24 @@ pub fn spawn<K: Send + 'static, T: Send + 'static>(
 ) {
     let wake = ticket.wake.clone();
     let what = name.to_string();
-    // a page has one thread: the work runs now, on it (see crate::web)
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = wake;
+    let run = move || {
         let control = ticket.control.clone();
         let result = crate::error::catch_panic(&what, || Ok(f(&control)))
             .unwrap_or_else(|e| Err(e.to_string()));
         ticket.finish(result);
+    };
+    // a page has one thread: the work runs now, on it (see super::web)
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = wake;
+        run();
     }
     #[cfg(not(target_arch = "wasm32"))]
-    let spawned = std::thread::Builder::new()
+    if std::thread::Builder::new()
         .name(format!("albert-lens {name}"))
-        .spawn(move || {
-            let control = ticket.control.clone();
-            let result = crate::error::catch_panic(&what, || Ok(f(&control)))
-                .unwrap_or_else(|e| Err(e.to_string()));
-            ticket.finish(result);
-        });
-    #[cfg(not(target_arch = "wasm32"))]
-    if spawned.is_err() {
+        .spawn(run)
+        .is_err()
+    {
         // the ticket went down with the closure: the job reads "the computation stopped"
         wake();
     }

@@ -281,9 +281,7 @@ impl LensApp {
         }
         self.session.poll(&ctx);
         #[cfg(target_arch = "wasm32")]
-        if let (Some(t), Some(text)) = (self.session.trace(), self.session.traced_text()) {
-            web::publish(&self.session.label(ModelSlot::Main), text, t);
-        }
+        web::publish(&self.session);
         #[cfg(target_arch = "wasm32")]
         web::publish_tab(self.active_tab());
         self.chrome.poll(&mut self.session);

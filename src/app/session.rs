@@ -450,21 +450,19 @@ impl Session {
     pub fn no_dialog(&mut self, prompt: super::file_dialog::PathPrompt) {
         // a page saves by download, under the name the prompt suggests
         #[cfg(target_arch = "wasm32")]
-        {
-            if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
-                let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
-                match super::web::download(name, bytes) {
-                    Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
-                    Err(e) => self.status.error = Some(format!("save: {e}")),
-                }
-            } else {
-                // no path can be typed into a page: the status bar says what is missing
-                self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
+        if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
+            let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
+            match super::web::download(name, bytes) {
+                Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
+                Err(e) => self.status.error = Some(format!("save: {e}")),
             }
             return;
         }
         self.status.error = Some(super::file_dialog::UNAVAILABLE.into());
-        self.prompt = Some(prompt);
+        // no path can be typed into a page: there the status bar alone says what is missing
+        if cfg!(not(target_arch = "wasm32")) {
+            self.prompt = Some(prompt);
+        }
     }
 
     /// What a native dialog for `prompt`'s purpose gave: the chosen path acted on, a cancel
@@ -516,7 +514,7 @@ impl Session {
     /// Results of finished exports: a note in the status bar, an image on the clipboard.
     fn poll_exports(&mut self, ctx: &egui::Context) {
         let status = &mut self.status;
-        let prompt = &mut self.prompt;
+        let mut unsaved = Vec::new();
         self.exports.retain_mut(|job| {
             if !job.poll() {
                 return true;
@@ -530,28 +528,21 @@ impl Session {
                     status.notice = Some("image copied to the clipboard".into());
                 }
                 Some(Ok(ExportDone::Cancelled)) | None => {}
-                // a page saves by download (a browser has no paths to write to)
-                #[cfg(target_arch = "wasm32")]
                 Some(Ok(ExportDone::NoDialog(bytes, name))) => {
-                    let _ = &prompt; // the desktop's typed-path prompt
-                    match super::web::download(name, bytes) {
-                        Ok(()) => status.notice = Some(format!("downloaded {name}")),
-                        Err(e) => status.error = Some(format!("export: {e}")),
-                    }
-                }
-                #[cfg(not(target_arch = "wasm32"))]
-                Some(Ok(ExportDone::NoDialog(bytes, name))) => {
-                    status.error = Some(super::file_dialog::UNAVAILABLE.into());
-                    *prompt = Some(super::file_dialog::PathPrompt::new(
+                    unsaved.push(super::file_dialog::PathPrompt::new(
                         super::file_dialog::PathFor::SaveBytes(bytes.clone()),
                         "Export: save as",
                         name,
-                    ));
+                    ))
                 }
                 Some(Err(e)) => status.error = Some(format!("export: {e}")),
             }
             false
         });
+        // no save dialog could open: the typed-path prompt (on the page, a download)
+        for prompt in unsaved {
+            self.no_dialog(prompt);
+        }
     }
 }
 

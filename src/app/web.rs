@@ -11,7 +11,10 @@
 //!   from the Hub say they are not in the web build yet;
 //! - settings persist in the browser's local storage (eframe's persistence).
 
+use super::session::Session;
+use super::worker::ModelSlot;
 use super::{AppOptions, LensApp};
+use crate::model::Trace;
 use std::cell::RefCell;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -21,29 +24,26 @@ use wasm_bindgen::JsCast;
 pub const CANVAS_ID: &str = "albert-lens";
 
 thread_local! {
-    /// The newest main trace the page drew, and its summary as JSON (the debug hook's answer).
-    static PUBLISHED: RefCell<(usize, String)> = const { RefCell::new((0, String::new())) };
+    /// The newest main trace the page drew, with its model's name and its text; the debug hook
+    /// writes it out only when asked (every keystroke makes one).
+    static PUBLISHED: RefCell<Option<(Arc<Trace>, String, String)>> = const { RefCell::new(None) };
 }
 
-/// Records the main model's trace for the debug hook, when it is a new one.
-pub fn publish(model: &str, text: &str, trace: &Arc<crate::model::Trace>) {
-    let at = Arc::as_ptr(trace) as usize;
+/// Keeps the main model's trace for the debug hook, when it is a new one.
+pub fn publish(session: &Session) {
+    let (Some(trace), Some(text)) = (session.trace(), session.traced_text()) else {
+        return;
+    };
     PUBLISHED.with(|p| {
         let mut p = p.borrow_mut();
-        if p.0 == at {
+        if p.as_ref().is_some_and(|(t, _, _)| Arc::ptr_eq(t, trace)) {
             return;
         }
-        let summary = serde_json::json!({
-            "model": model,
-            "text": text,
-            "tokens": trace.tokens,
-            "input_ids": trace.input_ids,
-            "num_heads": trace.num_heads,
-            "hidden_size": trace.hidden_size,
-            "attentions": trace.attentions,
-            "last_hidden_state": trace.hidden_states.last(),
-        });
-        *p = (at, summary.to_string());
+        *p = Some((
+            trace.clone(),
+            session.label(ModelSlot::Main),
+            text.to_string(),
+        ));
     });
 }
 
@@ -52,7 +52,23 @@ pub fn publish(model: &str, text: &str, trace: &Arc<crate::model::Trace>) {
 /// first. The page's tests read it as `window.albertLens.summary()`.
 #[wasm_bindgen]
 pub fn albert_lens_summary() -> String {
-    PUBLISHED.with(|p| p.borrow().1.clone())
+    PUBLISHED.with(|p| {
+        let p = p.borrow();
+        let Some((trace, model, text)) = p.as_ref() else {
+            return String::new();
+        };
+        serde_json::json!({
+            "model": model,
+            "text": text,
+            "tokens": trace.tokens,
+            "input_ids": trace.input_ids,
+            "num_heads": trace.num_heads,
+            "hidden_size": trace.hidden_size,
+            "attentions": trace.attentions,
+            "last_hidden_state": trace.hidden_states.last(),
+        })
+        .to_string()
+    })
 }
 
 thread_local! {

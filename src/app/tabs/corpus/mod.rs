@@ -160,6 +160,16 @@ pub(crate) type Models = Arc<Vec<(LoadedModel, String)>>;
 /// One model's statistics, its name, and whether they came from the cache.
 pub type Stats = (HeadStats, String, bool);
 
+/// One model's part of a run, unless no text of the corpus ran.
+fn one_model(s: HeadStats, name: &str, cached: bool) -> Result<Stats, String> {
+    if s.meta.lines == 0 {
+        return Err(format!(
+            "{name}: no texts to run (every line was empty or skipped)"
+        ));
+    }
+    Ok((s, name.to_string(), cached))
+}
+
 /// One finished run: each model's statistics.
 pub struct Ran {
     pub stats: Vec<Stats>,
@@ -307,13 +317,7 @@ impl CorpusTab {
                     &ctl.cancel,
                 )
                 .map_err(|e| e.to_string())?;
-                if s.meta.lines == 0 {
-                    return Err(format!(
-                        "{}: no texts to run (every line was empty or skipped)",
-                        name
-                    ));
-                }
-                stats.push((s, name.clone(), cached));
+                stats.push(one_model(s, name, cached)?);
             }
             Ok(Arc::new(Ran {
                 stats,

@@ -91,12 +91,7 @@ impl Stepped {
             return Err("the corpus run lost its statistics".into());
         };
         all.meta.shard = String::new();
-        if all.meta.lines == 0 {
-            return Err(format!(
-                "{name}: no texts to run (every line was empty or skipped)"
-            ));
-        }
-        self.stats.push((all, name.clone(), false));
+        self.stats.push(super::one_model(all, name, false)?);
         self.at = (m + 1, 0);
         if self.at.0 < self.models.len() {
             return Ok(None);
