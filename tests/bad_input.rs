@@ -4,10 +4,11 @@
 mod common;
 
 use albert_lens::backend::Backend;
-use albert_lens::model::LoadedModel;
+use albert_lens::model::{LoadedModel, ModelFiles};
 use albert_lens::LensError;
 use common::{copy_fixture, fixture, read_st, write_st};
 use safetensors::tensor::Dtype;
+use std::borrow::Cow;
 use std::path::Path;
 
 fn open_err(dir: &Path) -> (LensError, String) {
@@ -616,8 +617,21 @@ fn a_model_from_memory_with_broken_bytes_is_refused_naming_the_file() {
         read("tokenizer_config.json"),
     );
     let name = std::path::Path::new("builtin:broken");
+    let files = |c: &[u8], w: &[u8], t: &[u8], o: Option<&[u8]>| {
+        let named = [
+            ("config.json", c),
+            ("model.safetensors", w),
+            ("tokenizer.json", t),
+        ];
+        let mut v: Vec<(String, Cow<[u8]>)> = named
+            .iter()
+            .map(|(n, b)| (n.to_string(), Cow::Owned(b.to_vec())))
+            .collect();
+        v.extend(o.map(|b| ("tokenizer_config.json".to_string(), Cow::Owned(b.to_vec()))));
+        ModelFiles::memory(name, v)
+    };
     let open = |c: &[u8], w: &[u8], t: &[u8], o: Option<&[u8]>| {
-        LoadedModel::from_memory(name, c, w, t, o)
+        LoadedModel::open_files(&files(c, w, t, o))
             .map(|_| ())
             .unwrap_err()
             .to_string()
@@ -639,5 +653,17 @@ fn a_model_from_memory_with_broken_bytes_is_refused_naming_the_file() {
     let e = open(gpt2, &weights, &tokenizer, None);
     assert!(e.contains("gpt2"), "{e}");
     // and the intact bytes open
-    assert!(LoadedModel::from_memory(name, &config, &weights, &tokenizer, Some(&options)).is_ok());
+    assert!(LoadedModel::open_files(&files(&config, &weights, &tokenizer, Some(&options))).is_ok());
+    // files picked without a config name what was given
+    let e = LoadedModel::open_files(&ModelFiles::memory(
+        name,
+        [("model.safetensors".to_string(), Cow::Owned(weights.clone()))],
+    ))
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no config.json") && e.contains("given: model.safetensors"),
+        "{e}"
+    );
 }

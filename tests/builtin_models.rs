@@ -165,6 +165,53 @@ fn built_in_models_opened_from_memory_as_the_web_build_does_match_transformers_t
     }
 }
 
+/// A model the user picks as files (the web build's file picker: no folder, the bytes in
+/// memory) opens as its folder does, in every format the fixtures hold: sharded f16
+/// safetensors, pytorch_model.bin, spiece.model, vocab.txt, vocab.json + merges.txt, XLM-R's
+/// and DeBERTa's SentencePiece files, tokenizer.json. Same tokens, same numbers (bit for bit:
+/// the same weights through the same code).
+#[test]
+fn every_fixture_model_opened_from_files_in_memory_equals_its_folder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut opened = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("config.json").is_file() {
+            continue;
+        }
+        let files: Vec<(String, std::borrow::Cow<[u8]>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::borrow::Cow::Owned(std::fs::read(&p).unwrap()))
+            })
+            .collect();
+        let files = albert_lens::model::ModelFiles::memory(&dir, files);
+        let memory =
+            LoadedModel::open_files(&files).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let folder = LoadedModel::open(&dir).unwrap();
+        let text = "Héllo, world! 日本語 and the river's edge, 1234.";
+        let input = memory.encode(text, Some("A second part.")).unwrap();
+        let other = folder.encode(text, Some("A second part.")).unwrap();
+        assert_eq!(input.tokens, other.tokens, "{}", dir.display());
+        assert_eq!(input.ids, other.ids, "{}", dir.display());
+        assert_eq!(memory.warnings, folder.warnings, "{}", dir.display());
+        let mut cpu = CpuBackend::new();
+        let a = cpu
+            .forward(&memory.config, &memory.weights, &input)
+            .unwrap();
+        let b = cpu
+            .forward(&folder.config, &folder.weights, &input)
+            .unwrap();
+        assert_eq!(a.attentions, b.attentions, "{}", dir.display());
+        assert_eq!(a.hidden_states, b.hidden_states, "{}", dir.display());
+        opened += 1;
+    }
+    assert!(opened >= 25, "only {opened} fixture models");
+}
+
 /// The README's parameter counts of the built-in models are the app's (one definition: the
 /// embeddings, projection and encoder as loaded, the masked-LM head apart).
 #[test]

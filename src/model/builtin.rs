@@ -73,15 +73,13 @@ pub fn card(name: &str) -> Option<&'static str> {
 /// no folders to unpack it into).
 pub fn open_in_memory(name: &str) -> Result<crate::model::LoadedModel> {
     let files = files(name).ok_or_else(|| unknown(name))?;
-    let get = |f: &str| files.iter().find(|(n, _)| *n == f).map(|(_, b)| *b);
-    let missing = |f: &str| LensError::Unsupported(format!("the built-in {name} has no {f}"));
-    crate::model::LoadedModel::from_memory(
+    let files = crate::model::ModelFiles::memory(
         Path::new(&format!("builtin:{name}")),
-        get("config.json").ok_or_else(|| missing("config.json"))?,
-        get("model.safetensors").ok_or_else(|| missing("model.safetensors"))?,
-        get("tokenizer.json").ok_or_else(|| missing("tokenizer.json"))?,
-        get("tokenizer_config.json"),
-    )
+        files
+            .iter()
+            .map(|(n, b)| (n.to_string(), std::borrow::Cow::Borrowed(*b))),
+    );
+    crate::model::LoadedModel::open_files(&files)
 }
 
 /// The error for a name that is not a built-in model's.

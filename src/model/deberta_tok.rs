@@ -79,16 +79,15 @@ fn regex(pattern: &str) -> tokenizers::normalizers::replace::ReplacePattern {
     tokenizers::normalizers::replace::ReplacePattern::Regex(pattern.to_string())
 }
 
-/// The tokenizer from spm.model alone: its pieces as they are, `specials` ([CLS], [SEP],
+/// The tokenizer from spm.model alone (its `bytes`; `path` names it in messages): its pieces as they are, `specials` ([CLS], [SEP],
 /// [UNK], [PAD], [MASK]) marked special and the mask added after the pieces when the model has
 /// none.
-pub fn from_spm(path: &Path, o: Options, specials: &[&str], limit: u64) -> Result<Tokenizer> {
+pub fn from_spm(bytes: &[u8], path: &Path, o: Options, specials: &[&str]) -> Result<Tokenizer> {
     let err = |msg: String| LensError::Tokenizer {
         path: path.to_path_buf(),
         msg,
     };
-    let bytes = crate::error::read_file_limited(path, limit)?;
-    let m = spm::parse(&bytes).map_err(|e| err(e.to_string()))?;
+    let m = spm::parse(bytes).map_err(|e| err(e.to_string()))?;
     if m.model_type != 1 || m.pieces.is_empty() {
         return Err(err(format!(
             "it is a SentencePiece model of type {} with {} pieces, but DeBERTa-v3 uses the unigram type (1)",

@@ -39,31 +39,30 @@ fn err(path: &Path, msg: impl std::fmt::Display) -> LensError {
     }
 }
 
-/// RoBERTa's byte-level BPE from vocab.json and merges.txt, read up to `limit` bytes each.
+/// RoBERTa's byte-level BPE from vocab.json and merges.txt (their bytes and paths; None: there
+/// is no merges.txt beside the vocabulary).
 pub fn byte_level_bpe(
-    vocab_path: &Path,
-    merges_path: &Path,
+    (bytes, vocab_path): (&[u8], &Path),
+    merges: Option<(&[u8], &Path)>,
     sp: &Specials,
-    limit: u64,
 ) -> Result<Tokenizer> {
-    let bytes = crate::error::read_file_limited(vocab_path, limit)?;
-    let vocab: HashMap<String, u32> = serde_json::from_slice(&bytes).map_err(|e| {
+    let vocab: HashMap<String, u32> = serde_json::from_slice(bytes).map_err(|e| {
         err(
             vocab_path,
             format!("not a vocabulary (a JSON map of token to id): {e}"),
         )
     })?;
-    if !merges_path.is_file() {
+    let Some((text, merges_path)) = merges else {
+        let missing = vocab_path.with_file_name("merges.txt");
         return Err(err(
             vocab_path,
             format!(
                 "a byte-level BPE vocabulary needs its merges.txt beside it, and {} is missing",
-                merges_path.display()
+                missing.display()
             ),
         ));
-    }
-    let text = crate::error::read_file_limited(merges_path, limit)?;
-    let text = String::from_utf8(text).map_err(|_| err(merges_path, "it is not UTF-8 text"))?;
+    };
+    let text = std::str::from_utf8(text).map_err(|_| err(merges_path, "it is not UTF-8 text"))?;
     let mut merges = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.starts_with("#version") || line.trim().is_empty() {
@@ -106,10 +105,10 @@ pub fn byte_level_bpe(
     Ok(t)
 }
 
-/// XLM-R's SentencePiece unigram in fairseq's id layout, read up to `limit` bytes.
-pub fn fairseq_spm(path: &Path, sp: &Specials, limit: u64) -> Result<Tokenizer> {
-    let bytes = crate::error::read_file_limited(path, limit)?;
-    let m = spm::parse(&bytes).map_err(|e| err(path, e))?;
+/// XLM-R's SentencePiece unigram in fairseq's id layout, from the file's `bytes` (`path` names it
+/// in messages).
+pub fn fairseq_spm(bytes: &[u8], path: &Path, sp: &Specials) -> Result<Tokenizer> {
+    let m = spm::parse(bytes).map_err(|e| err(path, e))?;
     if m.model_type != 1 || m.pieces.len() < 3 {
         return Err(err(
             path,

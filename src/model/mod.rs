@@ -6,6 +6,7 @@ pub mod config;
 pub mod deberta_tok;
 pub mod fairseq_tok;
 pub mod family;
+pub mod files;
 pub mod host;
 pub mod hub;
 pub mod hub_cache;
@@ -22,6 +23,7 @@ pub mod trace;
 pub mod weights;
 
 pub use config::{Activation, ModelConfig, ModelType};
+pub use files::ModelFiles;
 pub use internals::{Ablation, Capture, ForwardOptions, Internals, Intervention, MapInternals};
 pub use source::ModelSource;
 pub use tokenizer::{EncodedInput, LensTokenizer};
@@ -47,71 +49,54 @@ impl LoadedModel {
     /// Opens the model folder `dir`: config.json, the weights and the tokenizer. A panic inside
     /// the libraries it uses (a corrupt tokenizer, say) comes back as an error naming the folder.
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_files(&ModelFiles::folder(dir))
+    }
+
+    /// Opens a model from its files, in a folder or in memory (a built-in model in the web
+    /// build, or the files a user picked in the browser), with the same checks either way.
+    pub fn open_files(files: &ModelFiles<'_>) -> Result<Self> {
+        let dir = files.dir();
         crate::error::catch_panic(&format!("opening {}", dir.display()), || {
-            Self::open_unguarded(dir)
+            Self::open_unguarded(files)
         })
     }
 
-    fn open_unguarded(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(LensError::NotAModelFolder {
-                dir: dir.to_path_buf(),
-                what: "it does not exist or is not a folder".into(),
-            });
+    fn open_unguarded(files: &ModelFiles<'_>) -> Result<Self> {
+        let dir = files.dir();
+        let not_a_model = |what: String| LensError::NotAModelFolder {
+            dir: dir.to_path_buf(),
+            what,
+        };
+        match files {
+            ModelFiles::Folder(d) if !d.is_dir() => {
+                return Err(not_a_model("it does not exist or is not a folder".into()))
+            }
+            // a config.json that is there but unreadable (a link loop, a device) gets its own
+            // message
+            ModelFiles::Folder(d) if std::fs::symlink_metadata(d.join("config.json")).is_err() => {
+                return Err(not_a_model("it has no config.json".into()))
+            }
+            ModelFiles::Memory { .. } if !files.has("config.json") => {
+                let given = files.names().unwrap_or_default().join(", ");
+                return Err(not_a_model(format!(
+                    "its files have no config.json (given: {given})"
+                )));
+            }
+            _ => {}
         }
-        let config_path = dir.join("config.json");
-        // a config.json that is there but unreadable (a link loop, a device) gets its own message
-        if std::fs::symlink_metadata(&config_path).is_err() {
-            return Err(LensError::NotAModelFolder {
-                dir: dir.to_path_buf(),
-                what: "it has no config.json".into(),
-            });
-        }
-        let config = ModelConfig::from_file(&config_path)?;
-        let tensors = tensors::read_weights(dir, config.value_budget())?;
-        Self::assemble(dir, config, tensors, |c| LensTokenizer::load(dir, c))
-    }
-
-    /// The model of `config` and its `tensors`, with the tokenizer `tokenizer` makes for it.
-    fn assemble(
-        dir: &Path,
-        config: ModelConfig,
-        tensors: tensors::TensorMap,
-        tokenizer: impl FnOnce(&ModelConfig) -> Result<LensTokenizer>,
-    ) -> Result<Self> {
+        let config = ModelConfig::from_json_bytes(
+            &files.read("config.json", config::MAX_CONFIG_BYTES)?,
+            &files.path("config.json"),
+        )?;
+        let tensors = tensors::read_weights(files, config.value_budget())?;
         let (weights, warnings) = ModelWeights::from_tensors(&config, tensors, dir)?;
-        let tokenizer = tokenizer(&config)?;
+        let tokenizer = LensTokenizer::load_files(files, &config)?;
         Ok(LoadedModel {
             dir: dir.to_path_buf(),
             config,
             weights,
             tokenizer,
             warnings,
-        })
-    }
-
-    /// A model held in memory (a built-in model in the web build, where there are no folders):
-    /// config.json, model.safetensors, tokenizer.json and, if there is one,
-    /// tokenizer_config.json, checked as [`LoadedModel::open`] checks a folder's. `dir` names
-    /// the model in messages and in [`LoadedModel::dir`].
-    pub fn from_memory(
-        dir: &Path,
-        config_json: &[u8],
-        safetensors: &[u8],
-        tokenizer_json: &[u8],
-        tokenizer_config: Option<&[u8]>,
-    ) -> Result<Self> {
-        crate::error::catch_panic(&format!("opening {}", dir.display()), || {
-            let config = ModelConfig::from_json_bytes(config_json, &dir.join("config.json"))?;
-            let mut tensors = tensors::TensorMap::with_budget(config.value_budget());
-            tensors::read_safetensors_bytes(
-                safetensors,
-                &dir.join("model.safetensors"),
-                &mut tensors,
-            )?;
-            Self::assemble(dir, config, tensors, |c| {
-                LensTokenizer::from_memory(tokenizer_json, tokenizer_config, dir, c)
-            })
         })
     }
 

@@ -3,6 +3,7 @@
 //! tensor is converted to f32; integer buffers (such as `position_ids`) are kept aside.
 
 use crate::error::{LensError, Result};
+use crate::model::ModelFiles;
 use std::path::{Path, PathBuf};
 
 pub use super::host::{HostTensor, TensorMap};
@@ -12,46 +13,59 @@ pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 /// The most shard files an index may name (the largest public checkpoints have a few hundred).
 pub const MAX_SHARDS: usize = 4096;
 
-use crate::error::read_file_limited;
+/// The weight files a model may have, in the order HF prefers them.
+const WEIGHT_FILES: [&str; 3] = [
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
 
 /// Which weight file a model folder has, in the order HF prefers them.
 pub fn find_weights(dir: &Path) -> Option<PathBuf> {
-    [
-        "model.safetensors",
-        "model.safetensors.index.json",
-        "pytorch_model.bin",
-    ]
-    .iter()
-    .map(|n| dir.join(n))
-    .find(|p| p.is_file())
+    WEIGHT_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
-/// Reads every tensor of the weights in `dir` (whichever format is there), refusing to expand
+/// Reads every tensor of the model's weights (whichever format is there), refusing to expand
 /// to more than `budget` f32 values in all.
-pub fn read_weights(dir: &Path, budget: u64) -> Result<TensorMap> {
-    let Some(path) = find_weights(dir) else {
+pub fn read_weights(files: &ModelFiles<'_>, budget: u64) -> Result<TensorMap> {
+    let Some(name) = WEIGHT_FILES.into_iter().find(|n| files.has(n)) else {
         return Err(LensError::NotAModelFolder {
-            dir: dir.to_path_buf(),
+            dir: files.dir().to_path_buf(),
             what: "it has no model.safetensors, model.safetensors.index.json or pytorch_model.bin"
                 .into(),
         });
     };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let path = files.path(name);
     let mut map = TensorMap::with_budget(budget);
     if name == "model.safetensors.index.json" {
-        read_sharded(&path, &mut map)?;
+        read_sharded(files, name, &mut map)?;
     } else if name.ends_with(".safetensors") {
-        read_safetensors_file(&path, &mut map)?;
+        read_safetensors(files, name, &mut map)?;
     } else {
         // a torch.save archive stores its values raw; more than 8 bytes a value is not weights
-        let bytes = read_file_limited(&path, budget.saturating_mul(8).saturating_add(1 << 24))?;
+        let bytes = files.read(name, budget.saturating_mul(8).saturating_add(1 << 24))?;
         crate::model::torch_pickle::read_torch_bytes(&bytes, &path, &mut map)?;
         map.files.push(path);
     }
     Ok(map)
+}
+
+/// Reads the safetensors file `name`: from a folder with its header checked before the
+/// tensors are read ([`read_safetensors_file`]); from memory, where it is read already, as
+/// bytes.
+fn read_safetensors(files: &ModelFiles<'_>, name: &str, map: &mut TensorMap) -> Result<()> {
+    match files {
+        ModelFiles::Folder(d) => read_safetensors_file(&d.join(name), map),
+        ModelFiles::Memory { .. } => {
+            let path = files.path(name);
+            read_safetensors_bytes(&files.read(name, u64::MAX)?, &path, map)?;
+            map.files.push(path);
+            Ok(())
+        }
+    }
 }
 
 /// Reads one safetensors file: its header first (size field, JSON, offsets, the file's length,
@@ -129,12 +143,13 @@ fn float_dtype(d: safetensors::tensor::Dtype) -> Option<&'static str> {
     })
 }
 
-fn read_sharded(index_path: &Path, map: &mut TensorMap) -> Result<()> {
+fn read_sharded(files: &ModelFiles<'_>, index: &str, map: &mut TensorMap) -> Result<()> {
+    let index_path = files.path(index);
     let err = |msg: String| LensError::Safetensors {
-        path: index_path.to_path_buf(),
+        path: index_path.clone(),
         msg,
     };
-    let bytes = read_file_limited(index_path, MAX_INDEX_BYTES)?;
+    let bytes = files.read(index, MAX_INDEX_BYTES)?;
     let index: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| err(format!("the index is not JSON: {e}")))?;
     let weight_map = index
@@ -159,13 +174,11 @@ fn read_sharded(index_path: &Path, map: &mut TensorMap) -> Result<()> {
             shards.len()
         )));
     }
-    let dir = index_path.parent().unwrap_or(Path::new("."));
     for shard in shards {
-        let p = dir.join(shard);
-        if !p.is_file() {
+        if !files.has(shard) {
             return Err(err(format!("the shard {shard} it names is missing")));
         }
-        read_safetensors_file(&p, map)?;
+        read_safetensors(files, shard, map)?;
     }
     // Every tensor the index names must have been in its shard.
     let non_float: std::collections::HashSet<&String> = map.non_float.iter().collect();

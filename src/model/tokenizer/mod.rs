@@ -15,6 +15,7 @@ use crate::error::{LensError, Result};
 use crate::model::config::{ModelConfig, ModelType};
 use crate::model::family::{Family, TokenTypes, Tokenization};
 use crate::model::spm;
+use crate::model::ModelFiles;
 use pipeline::{
     albert_normalizer, albert_pre_tokenizer, bert_normalizer, precompiled_from_json, template,
 };
@@ -70,11 +71,15 @@ impl TokOptions {
     /// The class is `tokenizer_class` of tokenizer_config.json when it names an ALBERT or BERT
     /// tokenizer (a model may use the other family's tokenizer, as albert-mini does), else the
     /// model type's.
-    fn read(dir: &Path, model_type: ModelType) -> Result<Self> {
-        let path = dir.join("tokenizer_config.json");
-        if path.is_file() {
-            let bytes = crate::error::read_file_limited(&path, MAX_TOKENIZER_FILE)?;
-            Self::parse(Some(&bytes), &path, model_type)
+    fn read(files: &ModelFiles<'_>, model_type: ModelType) -> Result<Self> {
+        let name = "tokenizer_config.json";
+        let path = files.path(name);
+        if files.has(name) {
+            Self::parse(
+                Some(&files.read(name, MAX_TOKENIZER_FILE)?),
+                &path,
+                model_type,
+            )
         } else {
             Self::parse(None, &path, model_type)
         }
@@ -234,71 +239,61 @@ fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
 impl LensTokenizer {
     /// Loads the tokenizer of the model folder `dir` and checks that it fits the model.
     pub fn load(dir: &Path, config: &ModelConfig) -> Result<Self> {
-        let opts = TokOptions::read(dir, config.model_type)?;
-        let json = dir.join("tokenizer.json");
+        Self::load_files(&ModelFiles::folder(dir), config)
+    }
+
+    /// Loads the tokenizer of a model's files (a folder, or files in memory) and checks that it
+    /// fits the model.
+    pub fn load_files(files: &ModelFiles<'_>, config: &ModelConfig) -> Result<Self> {
+        let opts = TokOptions::read(files, config.model_type)?;
         // the tokenizer family's own vocabulary file (tokenizer_class may name another family)
-        let own = dir.join(opts.family.vocab_file);
-        let tok = if json.is_file() {
-            Self::from_tokenizer_json(&json, &opts)?
-        } else if own.is_file() {
+        let own = opts.family.vocab_file;
+        let own_path = files.path(own);
+        let read = |name: &str| files.read(name, MAX_TOKENIZER_FILE);
+        let tok = if files.has("tokenizer.json") {
+            let path = files.path("tokenizer.json");
+            Self::from_tokenizer_json_bytes(&read("tokenizer.json")?, &path, &opts)?
+        } else if files.has(own) {
             match opts.family.tokenization {
-                Tokenization::SentencePiece => Self::from_spiece(&own, &opts)?,
-                Tokenization::WordPiece => Self::from_vocab_txt(&own, &opts)?,
+                Tokenization::SentencePiece => Self::from_spiece(&read(own)?, &own_path, &opts)?,
+                Tokenization::WordPiece => Self::from_vocab_txt(&read(own)?, &own_path, &opts)?,
                 Tokenization::ByteLevelBpe => {
-                    let merges = dir.join("merges.txt");
+                    let merges = "merges.txt";
+                    let merges = files
+                        .has(merges)
+                        .then(|| read(merges).map(|b| (b, files.path(merges))))
+                        .transpose()?;
                     let inner = super::fairseq_tok::byte_level_bpe(
-                        &own,
-                        &merges,
+                        (&read(own)?, &own_path),
+                        merges.as_ref().map(|(b, p)| (b.as_ref(), p.as_path())),
                         &opts.fairseq(),
-                        MAX_TOKENIZER_FILE,
                     )?;
-                    Self::new(inner, TokenizerSource::VocabJson(own.clone()))
+                    Self::new(inner, TokenizerSource::VocabJson(own_path.clone()))
                 }
                 Tokenization::FairseqSentencePiece => {
                     let inner =
-                        super::fairseq_tok::fairseq_spm(&own, &opts.fairseq(), MAX_TOKENIZER_FILE)?;
-                    Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
+                        super::fairseq_tok::fairseq_spm(&read(own)?, &own_path, &opts.fairseq())?;
+                    Self::new(inner, TokenizerSource::SentencePiece(own_path.clone()))
                 }
                 Tokenization::DebertaSentencePiece => {
                     let specials = [&opts.cls, &opts.sep, &opts.unk, &opts.pad, &opts.mask];
                     let specials: Vec<&str> = specials.iter().map(|s| s.as_str()).collect();
                     let mut inner = super::deberta_tok::from_spm(
-                        &own,
+                        &read(own)?,
+                        &own_path,
                         opts.deberta(),
                         &specials,
-                        MAX_TOKENIZER_FILE,
                     )?;
-                    let pp = template(&inner, &opts).map_err(|e| tok_err(&own, e))?;
+                    let pp = template(&inner, &opts).map_err(|e| tok_err(&own_path, e))?;
                     inner.with_post_processor(Some(pp));
-                    Self::new(inner, TokenizerSource::SentencePiece(own.clone()))
+                    Self::new(inner, TokenizerSource::SentencePiece(own_path.clone()))
                 }
                 // its own file is tokenizer.json, which is not there
-                Tokenization::TokenizerJson => {
-                    return Err(no_tokenizer(dir, config, opts.family.vocab_file))
-                }
+                Tokenization::TokenizerJson => return Err(no_tokenizer(files.dir(), config, own)),
             }
         } else {
-            return Err(no_tokenizer(dir, config, opts.family.vocab_file));
+            return Err(no_tokenizer(files.dir(), config, own));
         };
-        tok.checked(config)
-    }
-
-    /// The tokenizer of a model held in memory (a built-in model in the web build): its
-    /// tokenizer.json and tokenizer_config.json (if any), checked against the model as
-    /// [`LensTokenizer::load`] checks a folder's. `dir` names the model in messages.
-    pub fn from_memory(
-        tokenizer_json: &[u8],
-        tokenizer_config: Option<&[u8]>,
-        dir: &Path,
-        config: &ModelConfig,
-    ) -> Result<Self> {
-        let opts = TokOptions::parse(
-            tokenizer_config,
-            &dir.join("tokenizer_config.json"),
-            config.model_type,
-        )?;
-        let tok =
-            Self::from_tokenizer_json_bytes(tokenizer_json, &dir.join("tokenizer.json"), &opts)?;
         tok.checked(config)
     }
 
@@ -325,11 +320,6 @@ impl LensTokenizer {
         }
         tok.encode(PROBE_TEXT, Some(PROBE_TEXT), usize::MAX)?;
         Ok(tok)
-    }
-
-    fn from_tokenizer_json(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
-        Self::from_tokenizer_json_bytes(&bytes, path, o)
     }
 
     fn from_tokenizer_json_bytes(bytes: &[u8], path: &Path, o: &TokOptions) -> Result<Self> {
@@ -404,9 +394,8 @@ impl LensTokenizer {
         }
     }
 
-    fn from_spiece(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
-        let m = spm::parse(&bytes).map_err(|e| tok_err(path, e))?;
+    fn from_spiece(bytes: &[u8], path: &Path, o: &TokOptions) -> Result<Self> {
+        let m = spm::parse(bytes).map_err(|e| tok_err(path, e))?;
         if m.model_type != 1 {
             return Err(tok_err(
                 path,
@@ -460,9 +449,8 @@ impl LensTokenizer {
         )
     }
 
-    fn from_vocab_txt(path: &Path, o: &TokOptions) -> Result<Self> {
-        let bytes = crate::error::read_file_limited(path, MAX_TOKENIZER_FILE)?;
-        let text = String::from_utf8(bytes).map_err(|_| tok_err(path, "it is not UTF-8 text"))?;
+    fn from_vocab_txt(bytes: &[u8], path: &Path, o: &TokOptions) -> Result<Self> {
+        let text = std::str::from_utf8(bytes).map_err(|_| tok_err(path, "it is not UTF-8 text"))?;
         if text.trim().is_empty() {
             return Err(tok_err(path, "it is empty"));
         }
