@@ -41,6 +41,10 @@ pub enum LensError {
     #[error("{dir} is not a model folder: {what}")]
     NotAModelFolder { dir: PathBuf, what: String },
 
+    /// files given without a folder (picked in a web page) that do not make a model
+    #[error("the files given as {name} are not a whole model: {what}")]
+    NotAModel { name: PathBuf, what: String },
+
     #[error("{path}: {msg}")]
     Config { path: PathBuf, msg: String },
 

@@ -173,7 +173,7 @@ fn built_in_models_opened_from_memory_as_the_web_build_does_match_transformers_t
 #[test]
 fn every_fixture_model_opened_from_files_in_memory_equals_its_folder() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut opened = 0;
+    let mut identities = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
         if !dir.join("config.json").is_file() {
@@ -198,6 +198,12 @@ fn every_fixture_model_opened_from_files_in_memory_equals_its_folder() {
         assert_eq!(input.tokens, other.tokens, "{}", dir.display());
         assert_eq!(input.ids, other.ids, "{}", dir.display());
         assert_eq!(memory.warnings, folder.warnings, "{}", dir.display());
+        assert_eq!(
+            memory.tokenizer.identity(),
+            folder.tokenizer.identity(),
+            "{}: the same tokenization wherever it was read from",
+            dir.display()
+        );
         let mut cpu = CpuBackend::new();
         let a = cpu
             .forward(&memory.config, &memory.weights, &input)
@@ -207,9 +213,25 @@ fn every_fixture_model_opened_from_files_in_memory_equals_its_folder() {
             .unwrap();
         assert_eq!(a.attentions, b.attentions, "{}", dir.display());
         assert_eq!(a.hidden_states, b.hidden_states, "{}", dir.display());
-        opened += 1;
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        identities.insert(name, memory.tokenizer.identity());
     }
-    assert!(opened >= 25, "only {opened} fixture models");
+    assert!(
+        identities.len() >= 25,
+        "only {} fixture models",
+        identities.len()
+    );
+    // and models that tokenize differently are told apart (the difference map needs one
+    // tokenization): WordPiece, SentencePiece, byte-level BPE, XLM-R's and DeBERTa's
+    let kinds = [
+        "bert_mlm",
+        "albert_single",
+        "roberta_mlm",
+        "xlmr_odd_json",
+        "deberta_mlm",
+    ];
+    let ids: std::collections::BTreeSet<u64> = kinds.iter().map(|k| identities[*k]).collect();
+    assert_eq!(ids.len(), kinds.len(), "{identities:?}");
 }
 
 /// The README's parameter counts of the built-in models are the app's (one definition: the

@@ -17,12 +17,32 @@ pub struct Chrome {
     path_dialog: Option<(String, ModelSlot, bool)>,
     /// a native dialog (model folder, scene) on its own thread: what it is for, its answer
     pick: Option<(PathPrompt, Receiver<Picked>)>,
+    /// the page's file dialog for a model's files: the slot, and the source the files are held
+    /// as once read (None: nothing chosen)
+    #[cfg(target_arch = "wasm32")]
+    files: Option<(ModelSlot, Receiver<Option<ModelSource>>)>,
 }
+
+/// What the Hub dialog says: an id of any encoder the app opens, and where its files go.
+#[cfg(not(target_arch = "wasm32"))]
+const HUB_HINT: &str = "Model id, e.g. albert-base-v2, bert-base-uncased, roberta-base, microsoft/deberta-v3-base. Downloads into the Hugging Face cache (HF_HOME, HF_ENDPOINT honoured); a cached model opens offline.";
+/// What the Hub dialog says: an id of any encoder the app opens, and where its files go.
+#[cfg(target_arch = "wasm32")]
+const HUB_HINT: &str = "Model id, e.g. albert-base-v2, bert-base-uncased, roberta-base. The page fetches its files into its memory for this visit (public models; nothing is saved).";
 
 impl Chrome {
     /// Acts on a dialog's answer once it is closed (where none could open: the typed-path
     /// prompt).
     pub fn poll(&mut self, cx: &mut Session) {
+        #[cfg(target_arch = "wasm32")]
+        if let Some((slot, rx)) = &self.files {
+            if let Ok(kept) = rx.try_recv() {
+                if let Some(source) = kept {
+                    cx.open(*slot, source);
+                }
+                self.files = None;
+            }
+        }
         if let Some((_, rx)) = &self.pick {
             if let Ok(picked) = rx.try_recv() {
                 if let Some((prompt, _)) = self.pick.take() {
@@ -32,11 +52,14 @@ impl Chrome {
         }
     }
 
+    /// A page has no folders: the browser's dialog picks the model's files.
+    #[cfg(target_arch = "wasm32")]
+    fn pick_folder(&mut self, ctx: &egui::Context, _cx: &mut Session, slot: ModelSlot) {
+        self.files = Some((slot, super::web::pick_model_files(ctx)));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
     fn pick_folder(&mut self, ctx: &egui::Context, cx: &mut Session, slot: ModelSlot) {
-        // a browser picks files, not folders (the web build never shows a native dialog)
-        #[cfg(target_arch = "wasm32")]
-        let picked = super::jobs::dialog(ctx, "folder", || None);
-        #[cfg(not(target_arch = "wasm32"))]
         let picked = super::jobs::dialog(ctx, "folder", || {
             pollster::block_on(
                 rfd::AsyncFileDialog::new()
@@ -96,7 +119,13 @@ impl Chrome {
             });
             for (title, slot) in [("Model", ModelSlot::Main), ("Compare", ModelSlot::Compare)] {
                 ui.menu_button(title, |ui| {
-                    if ui.button("Open folder…").clicked() {
+                    // a page opens the model's files (a browser gives no folders)
+                    let open = if cfg!(target_arch = "wasm32") {
+                        "Open files…"
+                    } else {
+                        "Open folder…"
+                    };
+                    if ui.button(open).clicked() {
                         let ctx = ui.ctx().clone();
                         self.pick_folder(&ctx, cx, slot);
                     }
@@ -167,27 +196,31 @@ impl Chrome {
         let (slot, hub) = (*slot, *hub);
         let mut open = None;
         let mut close = false;
-        egui::Window::new(if hub { "Open from the Hugging Face Hub" } else { "Open a model folder" })
-            .collapsible(false)
-            .resizable(false)
-            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
-            .show(ctx, |ui| {
-                ui.label(if hub {
-                    "Model id (ALBERT or BERT), e.g. albert-base-v2, bert-base-uncased. Downloads into the Hugging Face cache (HF_HOME, HF_ENDPOINT honoured); a cached model opens offline."
-                } else {
-                    "Folder with config.json, the weights and the tokenizer:"
-                });
-                let r = ui.add(egui::TextEdit::singleline(text).desired_width(380.0));
-                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                ui.horizontal(|ui| {
-                    if ui.button("Open").clicked() || enter {
-                        open = Some(text.trim().to_string());
-                    }
-                    if ui.button("Cancel").clicked() {
-                        close = true;
-                    }
-                });
+        egui::Window::new(if hub {
+            "Open from the Hugging Face Hub"
+        } else {
+            "Open a model folder"
+        })
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.label(if hub {
+                HUB_HINT
+            } else {
+                "Folder with config.json, the weights and the tokenizer:"
             });
+            let r = ui.add(egui::TextEdit::singleline(text).desired_width(380.0));
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            ui.horizontal(|ui| {
+                if ui.button("Open").clicked() || enter {
+                    open = Some(text.trim().to_string());
+                }
+                if ui.button("Cancel").clicked() {
+                    close = true;
+                }
+            });
+        });
         if let Some(t) = open.filter(|t| !t.is_empty()) {
             let src = if hub {
                 ModelSource::Hub(t)

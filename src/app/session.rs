@@ -77,7 +77,7 @@ pub struct Status {
 /// An opening of a model: its source, and which request it answers (opening the same source
 /// again reads it again).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct OpenKey {
+pub struct OpenKey {
     source: ModelSource,
     asked: u64,
 }
@@ -218,6 +218,14 @@ impl Session {
             ticket
                 .control
                 .report(format!("opening {}", source.label()), None);
+            // a page fetches a Hub model's files first (asynchronously), then opens them
+            #[cfg(target_arch = "wasm32")]
+            if let ModelSource::Hub(id) = &source {
+                if !super::web::fetched(&source) {
+                    super::web::fetch_hub(slot, id.clone(), ticket, self.wake.clone());
+                    return;
+                }
+            }
             self.worker
                 .run(ticket, move |e, ctl| e.open(slot, source, ctl));
         }
@@ -338,6 +346,11 @@ impl Session {
     /// Takes in what the worker and the export threads finished, and runs the input once
     /// typing has paused. Called at the start of every frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        #[cfg(target_arch = "wasm32")]
+        for (slot, source, ticket) in super::web::take_fetched() {
+            self.worker
+                .run(ticket, move |e, ctl| e.open(slot, source, ctl));
+        }
         for slot in [ModelSlot::Main, ModelSlot::Compare] {
             let m = &mut self.models[slot as usize];
             if !m.opening.poll() {
@@ -389,7 +402,11 @@ impl Session {
         m.gen += 1;
         match slot {
             ModelSlot::Main => {
-                self.settings.main_source = Some(source);
+                // picked files are the page's for this visit only: the next start opens the
+                // model before them
+                if !matches!(source, ModelSource::Picked(_)) {
+                    self.settings.main_source = Some(source);
+                }
                 self.trace = None;
                 self.request_run();
             }

@@ -76,8 +76,8 @@ pub struct ModelInfo {
     /// the fine-tuned head, when the model has one
     pub task: Option<crate::model::task::TaskSpec>,
     pub warnings: Vec<String>,
-    /// an identity for the tokenizer (its file's bytes hashed), to tell whether two models
-    /// tokenize alike
+    /// an identity for the tokenizer ([`crate::model::LensTokenizer::identity`]), to tell
+    /// whether two models tokenize alike
     pub tokenizer_id: u64,
     /// the parameter accounting, from the loaded tensors
     pub params: crate::params::Loaded,
@@ -328,17 +328,16 @@ fn open_source(source: &ModelSource, ctl: &Control) -> anyhow::Result<LoadedMode
     Ok(LoadedModel::open(&dir)?)
 }
 
-/// The page has no folders: a built-in model is read from the bytes compiled in, and the others
-/// say what the web build lacks.
+/// The page has no folders: a built-in model is read from the bytes compiled in, picked files and
+/// Hub models from the page's memory, and a folder says what the web build lacks.
 #[cfg(target_arch = "wasm32")]
 fn open_source(source: &ModelSource, _ctl: &Control) -> anyhow::Result<LoadedModel> {
     match source {
         ModelSource::Builtin(name) => Ok(crate::model::builtin::open_in_memory(name)?),
-        ModelSource::Hub(id) => Err(anyhow::anyhow!(
-            "hub:{id}: downloading from the Hub is not in the web build yet: use the desktop app, or a built-in model"
-        )),
+        // fetched or picked into the page first (the session sees to it)
+        ModelSource::Picked(_) | ModelSource::Hub(_) => super::web::open_in_page(source),
         ModelSource::Folder(dir) => Err(anyhow::anyhow!(
-            "{}: the web build cannot open model folders yet: use the desktop app, or a built-in model",
+            "{}: a web page cannot open a folder by its path: open the model's files with Model > Open files…",
             dir.display()
         )),
     }
@@ -490,12 +489,7 @@ pub enum WorkerBackend {
 }
 
 fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
-    use std::hash::{Hash, Hasher};
     let c = &m.config;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::fs::read(m.tokenizer.source.path())
-        .unwrap_or_default()
-        .hash(&mut h);
     let params = crate::params::Loaded::of(c, &m.weights);
     // one definition everywhere (this line, the parameter table, the README): embeddings,
     // projection and encoder as loaded; the masked-LM head apart; no [CLS] pooler
@@ -547,7 +541,7 @@ fn info_of(m: &LoadedModel, source: ModelSource) -> ModelInfo {
         has_mlm: m.weights.mlm.is_some(),
         task: m.weights.task.as_ref().map(|h| h.spec.clone()),
         warnings: m.warnings.clone(),
-        tokenizer_id: h.finish(),
+        tokenizer_id: m.tokenizer.identity(),
         params,
         arch: crate::params::Arch::of_config(c),
     }

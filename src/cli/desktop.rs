@@ -199,6 +199,8 @@ pub(crate) fn resolve_model(spec: &Path) -> Result<PathBuf> {
         ModelSource::Folder(dir) => return Ok(dir),
         ModelSource::Builtin(name) => return Ok(albert_lens::model::builtin::folder(&name)?),
         ModelSource::Hub(id) => id,
+        // never parsed from an argument; its folder() says why it cannot open here
+        picked @ ModelSource::Picked(_) => return Ok(picked.folder(&mut |_, _| true)?),
     };
     let opts = albert_lens::model::hub::HubOptions::from_env_checked()?;
     let mut last_file = String::new();

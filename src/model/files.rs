@@ -90,6 +90,21 @@ impl<'a> ModelFiles<'a> {
         }
     }
 
+    /// The error for files that do not make a model (`what` is missing or wrong): a folder's,
+    /// or, for files in memory, one that names them as files.
+    pub fn not_a_model(&self, what: impl Into<String>) -> LensError {
+        match self {
+            ModelFiles::Folder(dir) => LensError::NotAModelFolder {
+                dir: dir.clone(),
+                what: what.into(),
+            },
+            ModelFiles::Memory { dir, .. } => LensError::NotAModel {
+                name: dir.clone(),
+                what: what.into(),
+            },
+        }
+    }
+
     /// The names of the files, for a message that lists what was given (a folder: None, its
     /// listing is the user's to look at).
     pub fn names(&self) -> Option<Vec<&str>> {

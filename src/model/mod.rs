@@ -30,7 +30,7 @@ pub use tokenizer::{EncodedInput, LensTokenizer};
 pub use trace::Trace;
 pub use weights::{EncoderLayer, LayerNormWeights, Linear, MlmHead, ModelWeights};
 
-use crate::error::{LensError, Result};
+use crate::error::Result;
 use std::path::{Path, PathBuf};
 
 /// A model ready to run: config, weights and tokenizer of one folder.
@@ -63,10 +63,7 @@ impl LoadedModel {
 
     fn open_unguarded(files: &ModelFiles<'_>) -> Result<Self> {
         let dir = files.dir();
-        let not_a_model = |what: String| LensError::NotAModelFolder {
-            dir: dir.to_path_buf(),
-            what,
-        };
+        let not_a_model = |what: String| files.not_a_model(what);
         match files {
             ModelFiles::Folder(d) if !d.is_dir() => {
                 return Err(not_a_model("it does not exist or is not a folder".into()))
@@ -79,7 +76,7 @@ impl LoadedModel {
             ModelFiles::Memory { .. } if !files.has("config.json") => {
                 let given = files.names().unwrap_or_default().join(", ");
                 return Err(not_a_model(format!(
-                    "its files have no config.json (given: {given})"
+                    "there is no config.json among them (given: {given})"
                 )));
             }
             _ => {}

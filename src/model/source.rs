@@ -1,4 +1,4 @@
-//! Where a model comes from (a folder, a built-in model, a Hub id) and how it becomes a folder
+//! Where a model comes from (a folder, a built-in model, a Hub id, files picked in a page) and how it becomes a folder
 //! on disk.
 
 use crate::error::Result;
@@ -12,6 +12,9 @@ pub enum ModelSource {
     Builtin(String),
     /// a Hugging Face Hub id, downloaded into the HF cache
     Hub(String),
+    /// files a user picked in the web build's file dialog, kept by that page under this name
+    /// (for this visit only: a browser gives a page no path to open them again)
+    Picked(String),
 }
 
 impl ModelSource {
@@ -35,6 +38,7 @@ impl ModelSource {
             ModelSource::Folder(p) => p.display().to_string(),
             ModelSource::Builtin(n) => format!("{n} (built in)"),
             ModelSource::Hub(id) => format!("hub:{id}"),
+            ModelSource::Picked(name) => format!("{name} (picked files)"),
         }
     }
 
@@ -57,6 +61,39 @@ impl ModelSource {
                 };
                 super::hub::open(id, &opts, &mut each)
             }
+            ModelSource::Picked(name) => Err(crate::error::LensError::Unsupported(format!(
+                "{name} was opened from files picked in a web page, which only that page holds: open the model's folder instead"
+            ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scene or setting saved by a page may name files picked there: elsewhere they are
+    /// refused with a message that says where they were and what to do, never a panic.
+    #[test]
+    fn picked_files_are_named_as_such_and_refused_outside_their_page() {
+        let picked = ModelSource::Picked("albert-base-v2".into());
+        assert_eq!(picked.label(), "albert-base-v2 (picked files)");
+        let json = serde_json::to_string(&picked).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<ModelSource>(&json).expect("reads back"),
+            picked
+        );
+        let e = picked
+            .folder(&mut |_, _| true)
+            .expect_err("no folder to open")
+            .to_string();
+        assert!(
+            e.contains("picked in a web page") && e.contains("folder"),
+            "{e}"
+        );
+        assert_eq!(
+            ModelSource::parse(Path::new("albert-base-v2 (picked files)")),
+            ModelSource::Folder("albert-base-v2 (picked files)".into())
+        );
     }
 }

@@ -32,11 +32,9 @@ pub fn find_weights(dir: &Path) -> Option<PathBuf> {
 /// to more than `budget` f32 values in all.
 pub fn read_weights(files: &ModelFiles<'_>, budget: u64) -> Result<TensorMap> {
     let Some(name) = WEIGHT_FILES.into_iter().find(|n| files.has(n)) else {
-        return Err(LensError::NotAModelFolder {
-            dir: files.dir().to_path_buf(),
-            what: "it has no model.safetensors, model.safetensors.index.json or pytorch_model.bin"
-                .into(),
-        });
+        return Err(files.not_a_model(
+            "it has no model.safetensors, model.safetensors.index.json or pytorch_model.bin",
+        ));
     };
     let path = files.path(name);
     let mut map = TensorMap::with_budget(budget);

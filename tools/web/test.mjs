@@ -1,8 +1,12 @@
 // The web build's tests in a real browser: Debian's Chromium, headless, driven by Playwright
 // (playwright-core), against target/web served on localhost. Run by tools/web/test.sh, which
-// builds the page and writes the desktop's trace of the same sentence first:
-//   node tools/web/test.mjs DESKTOP_TRACE.safetensors TEXT [SCREENSHOT.png]
-// (DESKTOP_TRACE: `albert-lens trace --model albert-mini --backend cpu --text TEXT`)
+// builds the page and writes the desktop's traces first:
+//   node tools/web/test.mjs CASES.json [SCREENSHOT.png]
+// CASES.json: { text, trace, new_text, picked: { dir, trace }, hub: { id, dir, trace } } — the
+// page first runs albert-mini on `text` (`trace`: the desktop CPU backend's trace of it), then
+// `new_text` is typed; the model folder `picked.dir`'s files are opened through the page's file
+// dialog, and `hub.dir` is served as Hub model `hub.id` by a stand-in Hub and opened by id; each
+// `trace` is the desktop's of that model on `new_text`.
 // Exit 0 when every check passes. Each check prints one line; timings are printed, not judged,
 // except the first attention, which must be on screen within FIRST_ATTENTION_MS.
 import { chromium } from 'playwright-core';
@@ -10,9 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { serve } from './serve.mjs';
+import { serve, fakeHub } from './serve.mjs';
 
-const NEW_TEXT = 'Paris is the capital of France.';
 const FIRST_ATTENTION_MS = 10_000;
 const TOLERANCE = 1e-5;
 // a frame of the app's own work longer than this is a hitch a typist notices
@@ -21,11 +24,13 @@ const INTERACTIVE_MS = 250;
 const NO_FREEZE_MS = 500;
 const VIEWPORT = { width: 1280, height: 800 };
 
-const [tracePath, TEXT, screenshotPath] = process.argv.slice(2);
-if (!tracePath || !TEXT) {
-  console.error('usage: node tools/web/test.mjs DESKTOP_TRACE.safetensors TEXT [SCREENSHOT.png]');
+const [casesPath, screenshotPath] = process.argv.slice(2);
+if (!casesPath) {
+  console.error('usage: node tools/web/test.mjs CASES.json [SCREENSHOT.png]');
   process.exit(2);
 }
+const CASES = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
+const { text: TEXT, new_text: NEW_TEXT, trace: tracePath } = CASES;
 
 let failed = 0;
 function check(ok, what) {
@@ -171,6 +176,74 @@ async function stopGapMeter(page) {
   });
 }
 
+/** Checks that the page's attention (a summary) equals a desktop trace's, value by value. */
+function sameAttention(summary, deskPath, what) {
+  const desk = readSafetensors(deskPath);
+  const layers = Object.keys(desk).filter((k) => k.startsWith('attentions.')).length;
+  check(layers === summary.attentions.length && layers > 0,
+    `${what}: as many attention maps as the desktop: ${summary.attentions.length} and ${layers}`);
+  let worst = 0, count = 0;
+  for (let j = 0; j < layers; j++) {
+    const d = desk[`attentions.${j}`].data;
+    const w = summary.attentions[j] || [];
+    if (w.length !== d.length) {
+      worst = Infinity;
+      break;
+    }
+    for (let i = 0; i < d.length; i++) {
+      worst = Math.max(worst, Math.abs(d[i] - w[i]));
+      count += 1;
+    }
+  }
+  check(worst <= TOLERANCE, `${what} equals the desktop CPU backend's: max |diff| ${worst.toExponential(2)} over ${count} values (tolerance ${TOLERANCE})`);
+}
+
+/** Opens Model > Open files… and gives the browser's file dialog `files` (the page may open
+ *  the browser's own chooser, or rfd's card with its file input where the click's user
+ *  activation has run out). */
+async function pickFiles(page, files) {
+  // a click the page drew no frame for in time (a busy frame just before) is tried again
+  let c = null, tries = 0;
+  while (c === null && tries < 3) {
+    tries += 1;
+    const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
+    if (!menu) break;
+    await click(page, menu);
+    const item = await widget(page, (w) => w.label === 'Open files…');
+    if (!item) continue;
+    const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).catch(() => null);
+    await click(page, item);
+    c = await Promise.race([
+      chooser,
+      page.waitForSelector('#rfd-input', { state: 'attached', timeout: 5_000 }).then(() => 'card').catch(() => null),
+    ]);
+  }
+  if (c === 'card') await page.setInputFiles('#rfd-input', files);
+  else if (c) await c.setFiles(files);
+  const how = c === 'card' ? "rfd's card" : "the browser's chooser";
+  check(c !== null, `Model > Open files… opened the browser's file dialog${c ? `, which took ${files.length} files (${how}, try ${tries})` : ` (${tries} tries)`}`);
+  return c !== null;
+}
+
+/** Opens Model > Open from Hugging Face Hub…, types `id` into its box and presses Open. */
+async function openFromHub(page, id) {
+  const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
+  if (menu) await click(page, menu);
+  const item = menu && (await widget(page, (w) => w.label === 'Open from Hugging Face Hub…'));
+  check(item !== null, 'the Model menu has Open from Hugging Face Hub…');
+  if (!item) return false;
+  await click(page, item);
+  const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === 'albert-base-v2');
+  const open = await widget(page, (w) => w.label === 'Open' && w.role === 'Button');
+  check(box !== null && open !== null, 'the Hub dialog has its id box and Open button');
+  if (!box || !open) return false;
+  await click(page, box);
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(id, { delay: 10 });
+  await click(page, open);
+  return true;
+}
+
 async function waitFor(fn, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -181,6 +254,7 @@ async function waitFor(fn, ms) {
 }
 
 const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/web'));
+const hub = await fakeHub({ [CASES.hub.id]: CASES.hub.dir });
 const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
 const context = await chromium.launchPersistentContext(userData, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -204,12 +278,15 @@ try {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
+    // the browser logs every 401 / 404 it gets as an error: the Hub's answers for a file a
+    // model does not have, or an id it does not know, are answers the page reads, not errors
+    const fromHub = (m.location().url || '').startsWith(hub.url);
+    if (m.type() === 'error' && !fromHub) errors.push(m.text());
   });
 
   // 1. the page loads and the first attention is on screen in time
   const t0 = Date.now();
-  await page.goto(`${url}?tab=attention&view=heatmap&text=${encodeURIComponent(TEXT)}`);
+  await page.goto(`${url}?tab=attention&view=heatmap&text=${encodeURIComponent(TEXT)}&hf_endpoint=${encodeURIComponent(hub.url)}`);
   const first = await waitSummary(page, (s) => s.text === TEXT, FIRST_ATTENTION_MS * 3);
   const firstMs = Date.now() - t0;
   check(first !== null, `the page ran the model on the example sentence (${firstMs} ms after navigation)`);
@@ -226,24 +303,7 @@ try {
   if (screenshotPath) await page.screenshot({ path: screenshotPath });
 
   // 3. the page's numbers equal the desktop CPU backend's
-  const desk = readSafetensors(tracePath);
-  const layers = Object.keys(desk).filter((k) => k.startsWith('attentions.')).length;
-  check(layers === first.attentions.length && layers > 0,
-    `as many attention maps as the desktop: ${first.attentions.length} and ${layers}`);
-  let worst = 0, count = 0;
-  for (let j = 0; j < layers; j++) {
-    const d = desk[`attentions.${j}`].data;
-    const w = first.attentions[j] || [];
-    if (w.length !== d.length) {
-      worst = Infinity;
-      break;
-    }
-    for (let i = 0; i < d.length; i++) {
-      worst = Math.max(worst, Math.abs(d[i] - w[i]));
-      count += 1;
-    }
-  }
-  check(worst <= TOLERANCE, `attention equals the desktop CPU backend's: max |diff| ${worst.toExponential(2)} over ${count} values (tolerance ${TOLERANCE})`);
+  sameAttention(first, tracePath, 'attention');
 
   // 4. typing a sentence re-runs the model: select the text box's text and type another
   const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === TEXT);
@@ -307,12 +367,42 @@ try {
       `the corpus run never freezes the page (a shard a frame): the app's longest frame ${busy.app} ms (at most ${NO_FREEZE_MS}); the longest wait between the browser's frames ${busy.gap} ms`);
   }
 
+  // 8. the user's own model: its files picked in the browser's dialog (here a SentencePiece
+  // ALBERT with bf16 weights), run, and equal to the desktop's run of the same folder; files
+  // without a config.json are refused with a message that says so
+  const pickedFiles = fs.readdirSync(CASES.picked.dir).map((f) => path.join(CASES.picked.dir, f));
+  if (await pickFiles(page, pickedFiles.filter((f) => !f.endsWith('config.json')))) {
+    const refused = await widget(page, (w) => /not a whole model: there is no config\.json/.test(`${w.label || ''} ${w.value || ''}`), 15_000);
+    check(refused !== null, `files without a config.json are refused, saying so: ${refused ? (refused.label || refused.value) : 'no message'}`);
+  }
+  if (await pickFiles(page, pickedFiles)) {
+    const picked = await waitSummary(page,
+      (s) => /\(picked files\)/.test(s.model) && s.text === NEW_TEXT, 30_000);
+    check(picked !== null, `the picked model ran on the text: ${picked ? picked.model + ': ' + picked.tokens.join(' ') : 'no forward pass'}`);
+    if (picked) sameAttention(picked, CASES.picked.trace, 'the picked model\'s attention');
+  }
+
+  // 9. a Hub model by its id, fetched by the page from a stand-in Hub on another origin (its
+  // weights behind a redirect, as the Hub's CDN is); an id the Hub does not have is refused
+  // with a message that names it
+  if (await openFromHub(page, 'nobody/no-such-model')) {
+    const refused = await widget(page, (w) => /nobody\/no-such-model: no such model/.test(`${w.label || ''} ${w.value || ''}`), 15_000);
+    check(refused !== null, `an id the Hub does not have is refused, saying so: ${refused ? (refused.label || refused.value) : 'no message'}`);
+  }
+  if (await openFromHub(page, CASES.hub.id)) {
+    const fetched = await waitSummary(page,
+      (s) => s.model === `hub:${CASES.hub.id}` && s.text === NEW_TEXT, 30_000);
+    check(fetched !== null, `the Hub model ran on the text: ${fetched ? fetched.model + ': ' + fetched.tokens.join(' ') : 'no forward pass'}`);
+    if (fetched) sameAttention(fetched, CASES.hub.trace, 'the Hub model\'s attention');
+  }
+
   check(errors.length === 0, `no page errors${errors.length ? ': ' + errors.join(' | ') : ''}`);
 } catch (e) {
   check(false, `the test stopped: ${e.message}`);
 } finally {
   await context.close();
   server.close();
+  hub.server.close();
   fs.rmSync(userData, { recursive: true, force: true });
 }
 console.log(failed === 0 ? 'web tests: all passed' : `web tests: ${failed} failed`);

@@ -169,7 +169,7 @@ impl Fetcher<'_> {
 
     /// Downloads `file` (at most `cap` bytes) into a blob; Ok(false) when the repository has no
     /// such file. Returns the number of bytes the file has.
-    pub(super) fn fetch(&mut self, file: &str, cap: u64) -> Result<Option<u64>> {
+    fn fetch_file(&mut self, file: &str, cap: u64) -> Result<Option<u64>> {
         let id = self.id;
         if !valid_part(file) {
             return Err(hub_err(
@@ -394,7 +394,7 @@ impl Fetcher<'_> {
     }
 
     /// The bytes a small file (config, tokenizer, index) just fetched.
-    pub(super) fn read_fetched(&self, file: &str, cap: u64) -> Result<Vec<u8>> {
+    fn read_blob(&self, file: &str, cap: u64) -> Result<Vec<u8>> {
         let etag = self
             .fetched
             .iter()
@@ -428,6 +428,16 @@ impl Fetcher<'_> {
         }
         crate::files::write_atomic(&ref_file, commit.as_bytes())?;
         Ok(snap)
+    }
+}
+
+impl super::RepoFiles for Fetcher<'_> {
+    async fn fetch(&mut self, file: &str, cap: u64) -> Result<Option<u64>> {
+        self.fetch_file(file, cap)
+    }
+
+    fn read_fetched(&self, file: &str, cap: u64) -> Result<Vec<u8>> {
+        self.read_blob(file, cap)
     }
 }
 

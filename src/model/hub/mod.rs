@@ -244,8 +244,116 @@ pub fn open(
     download(id, opts, progress)
 }
 
-/// Downloads model `id` into the cache (it is not there, or not whole). The browser build has
-/// no HTTP client of its own yet: it says so.
+/// How a repository's files are fetched: by the desktop into the Hugging Face cache
+/// (`fetch::Fetcher`), by the web build into the page's memory. [`fetch_model`] decides which.
+#[allow(async_fn_in_trait)]
+pub trait RepoFiles {
+    /// Fetches `file`, at most `cap` bytes: its size, or None when the repository has no such
+    /// file.
+    async fn fetch(&mut self, file: &str, cap: u64) -> Result<Option<u64>>;
+    /// A file fetched already, at most `cap` bytes.
+    fn read_fetched(&self, file: &str, cap: u64) -> Result<Vec<u8>>;
+}
+
+/// Fetches the files that make model `id` from `endpoint` (named in messages) through `f`, in
+/// the order that refuses a wrong repository before its weights come: config.json (another
+/// architecture is refused there), the tokenizer's files, then the weights (one safetensors
+/// file, its shards, or pytorch_model.bin), each capped at what its config makes plausible.
+pub async fn fetch_model(id: &str, endpoint: &str, f: &mut impl RepoFiles) -> Result<()> {
+    if f.fetch("config.json", MAX_CONFIG_BYTES).await?.is_none() {
+        return Err(hub_err(
+            id,
+            format!("no such model on {endpoint} (or it is private)"),
+        ));
+    }
+    // Refuse other architectures before downloading their weights.
+    let cfg_bytes = f.read_fetched("config.json", MAX_CONFIG_BYTES)?;
+    let cfg = crate::model::ModelConfig::from_json_bytes(
+        &cfg_bytes,
+        Path::new(&format!("{id}/config.json")),
+    )?;
+    // tokenizer options first, then tokenizer.json, else the model type's own vocabulary file
+    f.fetch("tokenizer_config.json", MAX_TOKENIZER_FILE).await?;
+    let family = cfg.model_type.family();
+    let own = family.vocab_file;
+    if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)
+        .await?
+        .is_none()
+    {
+        let has_own = own != "tokenizer.json" && f.fetch(own, MAX_TOKENIZER_FILE).await?.is_some();
+        if !has_own {
+            let what = match own {
+                "tokenizer.json" => own.to_string(),
+                _ => format!("tokenizer.json or {own}"),
+            };
+            return Err(hub_err(
+                id,
+                format!("the repository has no tokenizer ({what})"),
+            ));
+        }
+        // a byte-level BPE vocabulary is half a tokenizer without its merges
+        if family.tokenization == crate::model::family::Tokenization::ByteLevelBpe
+            && f.fetch("merges.txt", MAX_TOKENIZER_FILE).await?.is_none()
+        {
+            return Err(hub_err(
+                id,
+                format!("the repository has {own} but not the merges.txt that goes with it"),
+            ));
+        }
+    }
+    // No checkpoint of this config holds more than 8 bytes (f64) per value it may expand to.
+    let mut weight_bytes = cfg.value_budget().saturating_mul(8).saturating_add(1 << 27);
+    if f.fetch("model.safetensors", weight_bytes).await?.is_none() {
+        if f.fetch("model.safetensors.index.json", MAX_INDEX_BYTES)
+            .await?
+            .is_some()
+        {
+            let index = f.read_fetched("model.safetensors.index.json", MAX_INDEX_BYTES)?;
+            let v: serde_json::Value = serde_json::from_slice(&index).map_err(|e| {
+                hub_err(id, format!("model.safetensors.index.json is not JSON: {e}"))
+            })?;
+            let shards: std::collections::BTreeSet<&str> = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .map(|m| m.values().filter_map(|s| s.as_str()).collect())
+                .unwrap_or_default();
+            let max = crate::model::tensors::MAX_SHARDS;
+            if shards.len() > max {
+                return Err(hub_err(
+                    id,
+                    format!(
+                        "the index names {} shard files; no checkpoint has more than {max}",
+                        shards.len()
+                    ),
+                ));
+            }
+            for shard in shards {
+                if !valid_part(shard) {
+                    return Err(hub_err(
+                        id,
+                        format!("the index names a file outside the repository: {shard:?}"),
+                    ));
+                }
+                let Some(size) = f.fetch(shard, weight_bytes).await? else {
+                    return Err(hub_err(
+                        id,
+                        format!("the shard {shard} is missing from the repository"),
+                    ));
+                };
+                weight_bytes = weight_bytes.saturating_sub(size);
+            }
+        } else if f.fetch("pytorch_model.bin", weight_bytes).await?.is_none() {
+            return Err(hub_err(
+                id,
+                "the repository has no weights (model.safetensors, sharded safetensors or pytorch_model.bin)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Downloads model `id` into the cache (it is not there, or not whole). The web build fetches
+/// a Hub model into memory instead (`app::web`), not through here.
 #[cfg(target_arch = "wasm32")]
 fn download(
     id: &str,
@@ -254,7 +362,7 @@ fn download(
 ) -> Result<PathBuf> {
     Err(hub_err(
         id,
-        "downloading from the Hub is not in the web build yet: use the desktop app, or a built-in model",
+        "a web page keeps no Hugging Face cache: it fetches the model's files into memory",
     ))
 }
 
@@ -284,90 +392,7 @@ fn download(
         progress,
         endpoint_origin: origin(&opts.endpoint),
     };
-    if f.fetch("config.json", MAX_CONFIG_BYTES)?.is_none() {
-        return Err(hub_err(
-            id,
-            format!("no such model on {} (or it is private)", opts.endpoint),
-        ));
-    }
-    // Refuse other architectures before downloading their weights.
-    let cfg_bytes = f.read_fetched("config.json", MAX_CONFIG_BYTES)?;
-    let cfg = crate::model::ModelConfig::from_json_bytes(
-        &cfg_bytes,
-        Path::new(&format!("{id}/config.json")),
-    )?;
-    // tokenizer options first, then tokenizer.json, else the model type's own vocabulary file
-    f.fetch("tokenizer_config.json", MAX_TOKENIZER_FILE)?;
-    let family = cfg.model_type.family();
-    let own = family.vocab_file;
-    if f.fetch("tokenizer.json", MAX_TOKENIZER_FILE)?.is_none() {
-        let has_own = own != "tokenizer.json" && f.fetch(own, MAX_TOKENIZER_FILE)?.is_some();
-        if !has_own {
-            let what = match own {
-                "tokenizer.json" => own.to_string(),
-                _ => format!("tokenizer.json or {own}"),
-            };
-            return Err(hub_err(
-                id,
-                format!("the repository has no tokenizer ({what})"),
-            ));
-        }
-        // a byte-level BPE vocabulary is half a tokenizer without its merges
-        if family.tokenization == crate::model::family::Tokenization::ByteLevelBpe
-            && f.fetch("merges.txt", MAX_TOKENIZER_FILE)?.is_none()
-        {
-            return Err(hub_err(
-                id,
-                format!("the repository has {own} but not the merges.txt that goes with it"),
-            ));
-        }
-    }
-    // No checkpoint of this config holds more than 8 bytes (f64) per value it may expand to.
-    let mut weight_bytes = cfg.value_budget().saturating_mul(8).saturating_add(1 << 27);
-    if f.fetch("model.safetensors", weight_bytes)?.is_none() {
-        if f.fetch("model.safetensors.index.json", MAX_INDEX_BYTES)?
-            .is_some()
-        {
-            let index = f.read_fetched("model.safetensors.index.json", MAX_INDEX_BYTES)?;
-            let v: serde_json::Value = serde_json::from_slice(&index).map_err(|e| {
-                hub_err(id, format!("model.safetensors.index.json is not JSON: {e}"))
-            })?;
-            let shards: std::collections::BTreeSet<&str> = v
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .map(|m| m.values().filter_map(|s| s.as_str()).collect())
-                .unwrap_or_default();
-            let max = crate::model::tensors::MAX_SHARDS;
-            if shards.len() > max {
-                return Err(hub_err(
-                    id,
-                    format!(
-                        "the index names {} shard files; no checkpoint has more than {max}",
-                        shards.len()
-                    ),
-                ));
-            }
-            for shard in shards {
-                if !valid_part(shard) {
-                    return Err(hub_err(
-                        id,
-                        format!("the index names a file outside the repository: {shard:?}"),
-                    ));
-                }
-                let Some(size) = f.fetch(shard, weight_bytes)? else {
-                    return Err(hub_err(
-                        id,
-                        format!("the shard {shard} is missing from the repository"),
-                    ));
-                };
-                weight_bytes = weight_bytes.saturating_sub(size);
-            }
-        } else if f.fetch("pytorch_model.bin", weight_bytes)?.is_none() {
-            return Err(hub_err(
-                id,
-                "the repository has no weights (model.safetensors, sharded safetensors or pytorch_model.bin)",
-            ));
-        }
-    }
+    // the desktop's fetcher answers at once: its future is ready when polled
+    pollster::block_on(fetch_model(id, &opts.endpoint, &mut f))?;
     f.finish()
 }

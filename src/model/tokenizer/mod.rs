@@ -215,18 +215,15 @@ const PROBE_TEXT: &str = "Hello, World! ``quoted'' café 1234 日本語の文 п
 
 /// The error for a folder with neither tokenizer.json nor the tokenizer family's own
 /// vocabulary file (ModernBERT's own file is tokenizer.json: it is named once).
-fn no_tokenizer(dir: &Path, config: &ModelConfig, vocab_file: &str) -> LensError {
-    let files = match vocab_file {
+fn no_tokenizer(files: &ModelFiles<'_>, config: &ModelConfig, vocab_file: &str) -> LensError {
+    let needs = match vocab_file {
         "tokenizer.json" => vocab_file.to_string(),
         other => format!("tokenizer.json or {other}"),
     };
-    LensError::NotAModelFolder {
-        dir: dir.to_path_buf(),
-        what: format!(
-            "it has no tokenizer: an {} model needs {files}",
-            config.model_type
-        ),
-    }
+    files.not_a_model(format!(
+        "it has no tokenizer: an {} model needs {needs}",
+        config.model_type
+    ))
 }
 
 fn tok_err(path: &Path, msg: impl std::fmt::Display) -> LensError {
@@ -289,12 +286,25 @@ impl LensTokenizer {
                     Self::new(inner, TokenizerSource::SentencePiece(own_path.clone()))
                 }
                 // its own file is tokenizer.json, which is not there
-                Tokenization::TokenizerJson => return Err(no_tokenizer(files.dir(), config, own)),
+                Tokenization::TokenizerJson => return Err(no_tokenizer(files, config, own)),
             }
         } else {
-            return Err(no_tokenizer(files.dir(), config, own));
+            return Err(no_tokenizer(files, config, own));
         };
         tok.checked(config)
+    }
+
+    /// An identity of the tokenization: the whole pipeline (vocabulary, normalizer,
+    /// pre-tokenizer, post-processor, added tokens) and how type ids are fed, hashed. It does
+    /// not depend on where the tokenizer was read from (a file, or bytes held in memory), so two
+    /// models that tokenize alike have the same one.
+    pub fn identity(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        // the library writes its vocabulary in id order: the same pipeline, the same text
+        self.inner.to_string(false).unwrap_or_default().hash(&mut h);
+        self.types_fed.hash(&mut h);
+        h.finish()
     }
 
     /// The tokenizer, once every id it can produce is known to be a row of the model's

@@ -7,8 +7,10 @@
 //!   and analyses ([`super::jobs::spawn`]) run at once: nothing blocks on a thread the page lacks;
 //! - the backend is the CPU's (a page reads GPU buffers back only asynchronously);
 //! - built-in models open from the bytes compiled in ([`crate::model::builtin::open_in_memory`]);
-//! - exports and other saves download ([`download`]); opening files by path and downloading
-//!   from the Hub say they are not in the web build yet;
+//! - a model's files come into the page's memory, picked in the browser's file dialog or fetched
+//!   from the Hub, and open as a folder's would ([`models`]);
+//! - exports and other saves download ([`download`]); opening other files by path says it is
+//!   not in the web build yet;
 //! - settings persist in the browser's local storage (eframe's persistence).
 
 use super::session::Session;
@@ -19,6 +21,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+mod models;
+pub use models::{fetch_hub, fetched, open_in_page, pick_model_files, take_fetched};
 
 /// The id of the canvas the page draws on (tools/web/index.html).
 pub const CANVAS_ID: &str = "albert-lens";
@@ -214,12 +219,16 @@ fn say(message: &str) {
 }
 
 /// What the page's address asks for: `?text=...&tab=...&view=model|heatmap|links` (a tab or
-/// view that does not exist is ignored).
+/// view that does not exist is ignored), and `&hf_endpoint=URL`, the Hub to fetch models from
+/// (as `HF_ENDPOINT` is for the desktop).
 fn from_address() -> AppOptions {
     let query = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok());
     let get = |k: &str| query.as_ref().and_then(|q| q.get(k));
+    if let Some(hub) = get("hf_endpoint").filter(|h| !h.is_empty()) {
+        models::set_endpoint(&hub);
+    }
     use super::tabs::attention::AttnView;
     AppOptions {
         text: get("text").filter(|t| !t.is_empty()),
