@@ -14,7 +14,8 @@ pub static CJK: &[u8] = include_bytes!("../assets/fonts/DroidSansFallback.ttf");
 pub const CJK_NAME: &str = "Droid Sans Fallback";
 
 /// Every typeface, as the bytes of its file (statics, not consts: a const is copied into each
-/// unit that uses it, which put the 3.4 MB CJK font in the web bundle twice).
+/// unit that uses it, which put the 3.4 MB CJK font in the web bundle twice). The window draws
+/// with these same bytes ([`NAMES`]), so the page carries each font once.
 pub static ALL: [&[u8]; 6] = [
     epaint_default_fonts::UBUNTU_LIGHT,
     epaint_default_fonts::HACK_REGULAR,
@@ -22,4 +23,14 @@ pub static ALL: [&[u8]; 6] = [
     epaint_default_fonts::EMOJI_ICON,
     epaint_default_fonts::EGUI_ICONS,
     CJK,
+];
+
+/// The names egui knows [`ALL`]'s typefaces by, in the same order.
+pub const NAMES: [&str; 6] = [
+    "Ubuntu-Light",
+    "Hack",
+    "NotoEmoji-Regular",
+    "emoji-icon-font",
+    "egui-icons",
+    CJK_NAME,
 ];

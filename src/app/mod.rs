@@ -547,40 +547,36 @@ pub fn strip_pointer(input: &mut egui::RawInput) {
 }
 
 /// egui's default fonts, with Hack (which has SentencePiece's "▁" and the arrows) as a fallback
-/// for the proportional text that token labels use.
+/// for the proportional text that token labels use, then the emoji and CJK fonts in both
+/// families (tokens in any script draw). Made here from [`crate::fonts::ALL`], the bytes the
+/// figures draw with, rather than from egui's own defaults: the web build leaves egui's copy
+/// out (eframe's `default_fonts` is a desktop feature), so the page carries each font once.
 fn install_fonts(ctx: &egui::Context) {
-    let mut fonts = egui::FontDefinitions::default();
-    if fonts.font_data.contains_key("Hack") {
-        if let Some(p) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
-            let at = p
-                .iter()
-                .position(|f| f == "Ubuntu-Light")
-                .map_or(0, |i| i + 1);
-            p.insert(at, "Hack".to_owned());
-        }
+    use crate::fonts::{ALL, CJK_NAME, NAMES};
+    let mut fonts = egui::FontDefinitions::empty();
+    for (name, data) in NAMES.iter().zip(ALL) {
+        // egui's own tweak of its icon font (its defaults make it smaller)
+        let scale = if *name == "egui-icons" { 0.90 } else { 1.0 };
+        let font = egui::FontData::from_static(data).tweak(egui::FontTweak {
+            scale,
+            ..Default::default()
+        });
+        fonts
+            .font_data
+            .insert((*name).to_owned(), std::sync::Arc::new(font));
     }
-    // emoji and CJK after the rest, in both families: tokens in any script draw (egui's
-    // own defaults leave the emoji fonts out unless a feature of its font crate is on)
-    for (name, data) in [
-        (
-            "NotoEmoji-Regular",
-            epaint_default_fonts::NOTO_EMOJI_REGULAR,
-        ),
-        ("emoji-icon-font", epaint_default_fonts::EMOJI_ICON),
-        (crate::fonts::CJK_NAME, crate::fonts::CJK),
+    let fallback = [
+        "egui-icons",
+        "NotoEmoji-Regular",
+        "emoji-icon-font",
+        CJK_NAME,
+    ];
+    for (family, first) in [
+        (egui::FontFamily::Proportional, ["Ubuntu-Light", "Hack"]),
+        (egui::FontFamily::Monospace, ["Hack", "Ubuntu-Light"]),
     ] {
-        if fonts.font_data.contains_key(name) {
-            continue;
-        }
-        fonts.font_data.insert(
-            name.to_owned(),
-            std::sync::Arc::new(egui::FontData::from_static(data)),
-        );
-        for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
-            if let Some(list) = fonts.families.get_mut(&family) {
-                list.push(name.to_owned());
-            }
-        }
+        let list = first.iter().chain(&fallback).map(|n| (*n).to_owned());
+        fonts.families.insert(family, list.collect());
     }
     ctx.set_fonts(fonts);
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the web app into target/web/: index.html, albert-lens.js (wasm-bindgen's glue) and
+# Builds the web app into target/page/: index.html, albert-lens.js (wasm-bindgen's glue) and
 # albert-lens_bg.wasm, a static folder any web server serves (GitHub Pages works). Installs what
 # it needs: the wasm32 target (rustup) and the wasm-bindgen CLI of the version Cargo.lock pins
 # (cargo install, from crates.io). No wasm-opt pass: Debian's binaryen 108 rejects the module
 # without --all-features and, with it, made the compressed bundle larger.
-#   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/web
+#   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/page
+# (not target/web: that is where cargo keeps the web profile's build scripts and macros, which
+# a clean copy would delete, so that every build compiled every crate again)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,7 +24,7 @@ fi
 
 cargo build --profile web --target wasm32-unknown-unknown --bin albert-lens
 
-out=target/web
+out=target/page
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name albert-lens \
@@ -31,4 +33,4 @@ cp tools/web/index.html "$out/"
 
 raw=$(du -cb "$out"/* | tail -1 | cut -f1)
 packed=$(cat "$out"/* | gzip -9 | wc -c)
-echo "target/web: $((raw / 1024)) KiB, $((packed / 1024)) KiB gzip-compressed"
+echo "$out: $((raw / 1024)) KiB, $((packed / 1024)) KiB gzip-compressed"

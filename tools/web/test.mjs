@@ -1,5 +1,5 @@
 // The web build's tests in a real browser: Debian's Chromium, headless, driven by Playwright
-// (playwright-core), against target/web served on localhost. Run by tools/web/test.sh, which
+// (playwright-core), against target/page served on localhost. Run by tools/web/test.sh, which
 // builds the page and writes the desktop's traces first:
 //   node tools/web/test.mjs CASES.json [SCREENSHOT.png]
 // CASES.json: { text, trace, new_text, picked: { dir, trace }, hub: { id, dir, trace } } — the
@@ -198,30 +198,35 @@ function sameAttention(summary, deskPath, what) {
   check(worst <= TOLERANCE, `${what} equals the desktop CPU backend's: max |diff| ${worst.toExponential(2)} over ${count} values (tolerance ${TOLERANCE})`);
 }
 
-/** Opens Model > Open files… and gives the browser's file dialog `files` (the page may open
- *  the browser's own chooser, or rfd's card with its file input where the click's user
- *  activation has run out). */
+/** A menu item, once its menu has been drawn for real: egui lays a new menu out in an unseen
+ *  first frame (its sizing pass), whose widgets take no clicks, so the item is looked for
+ *  again a few frames later. */
+async function menuItem(page, pred) {
+  if (!(await widget(page, pred))) return null;
+  await page.waitForTimeout(600);
+  return widget(page, pred);
+}
+
+/** Opens Model > Open files… and gives the browser's file dialog `files`: the browser's own
+ *  chooser, or rfd's card with its file input where the click's user activation has run out. */
 async function pickFiles(page, files) {
-  // a click the page drew no frame for in time (a busy frame just before) is tried again
-  let c = null, tries = 0;
-  while (c === null && tries < 3) {
-    tries += 1;
-    const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
-    if (!menu) break;
-    await click(page, menu);
-    const item = await widget(page, (w) => w.label === 'Open files…');
-    if (!item) continue;
-    const chooser = page.waitForEvent('filechooser', { timeout: 5_000 }).catch(() => null);
-    await click(page, item);
-    c = await Promise.race([
-      chooser,
-      page.waitForSelector('#rfd-input', { state: 'attached', timeout: 5_000 }).then(() => 'card').catch(() => null),
-    ]);
-  }
-  if (c === 'card') await page.setInputFiles('#rfd-input', files);
+  const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
+  check(menu !== null, 'the Model menu is on screen');
+  if (!menu) return false;
+  await click(page, menu);
+  const item = await menuItem(page, (w) => w.label === 'Open files…');
+  check(item !== null, 'the Model menu has Open files…');
+  if (!item) return false;
+  const chooser = page.waitForEvent('filechooser', { timeout: 15_000 }).catch(() => null);
+  await click(page, item);
+  const c = await Promise.race([
+    chooser,
+    page.waitForSelector('#rfd-overlay:not(.hidden)', { timeout: 15_000 }).then(() => 'card').catch(() => null),
+  ]);
+  if (c === 'card') await page.locator('#rfd-input').last().setInputFiles(files);
   else if (c) await c.setFiles(files);
   const how = c === 'card' ? "rfd's card" : "the browser's chooser";
-  check(c !== null, `Model > Open files… opened the browser's file dialog${c ? `, which took ${files.length} files (${how}, try ${tries})` : ` (${tries} tries)`}`);
+  check(c !== null, `Model > Open files… opened the browser's file dialog${c ? `, which took ${files.length} files (${how})` : ''}`);
   return c !== null;
 }
 
@@ -229,11 +234,11 @@ async function pickFiles(page, files) {
 async function openFromHub(page, id) {
   const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
   if (menu) await click(page, menu);
-  const item = menu && (await widget(page, (w) => w.label === 'Open from Hugging Face Hub…'));
+  const item = menu && (await menuItem(page, (w) => w.label === 'Open from Hugging Face Hub…'));
   check(item !== null, 'the Model menu has Open from Hugging Face Hub…');
   if (!item) return false;
   await click(page, item);
-  const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === 'albert-base-v2');
+  const box = await menuItem(page, (w) => w.role.includes('TextInput') && w.value === 'albert-base-v2');
   const open = await widget(page, (w) => w.label === 'Open' && w.role === 'Button');
   check(box !== null && open !== null, 'the Hub dialog has its id box and Open button');
   if (!box || !open) return false;
@@ -253,7 +258,7 @@ async function waitFor(fn, ms) {
   return false;
 }
 
-const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/web'));
+const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/page'));
 const hub = await fakeHub({ [CASES.hub.id]: CASES.hub.dir });
 const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
 const context = await chromium.launchPersistentContext(userData, {
@@ -340,7 +345,7 @@ try {
   check(exportButton !== null, 'the Export button is on screen');
   const downloaded = page.waitForEvent('download', { timeout: 15_000 });
   if (exportButton) await click(page, exportButton);
-  const item = await widget(page, (w) => w.label === 'PNG 1x…');
+  const item = await menuItem(page, (w) => w.label === 'PNG 1x…');
   check(item !== null, 'the Export menu has PNG 1x…');
   if (item) await click(page, item);
   const download = await downloaded.catch(() => null);
