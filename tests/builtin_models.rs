@@ -141,28 +141,30 @@ fn built_in_models_opened_from_memory_as_the_web_build_does_match_transformers_t
         let memory = builtin::open_in_memory(name).unwrap();
         let folder = LoadedModel::open(&builtin::folder(name).unwrap()).unwrap();
         assert!(memory.weights.task.is_some(), "{name}: the classifier head");
-        let input = memory
-            .encode("A quiet evening by the river.", None)
-            .unwrap();
-        assert_eq!(
-            input.tokens,
-            folder
-                .encode("A quiet evening by the river.", None)
-                .unwrap()
-                .tokens
-        );
-        let mut cpu = CpuBackend::new();
-        let a = cpu
-            .forward(&memory.config, &memory.weights, &input)
-            .unwrap();
-        let b = cpu
-            .forward(&folder.config, &folder.weights, &input)
-            .unwrap();
-        assert_eq!(
-            a.attentions, b.attentions,
-            "{name}: the same weights, the same numbers"
+        same_run(
+            &memory,
+            &folder,
+            ("A quiet evening by the river.", None),
+            name,
         );
     }
+}
+
+/// Two openings of the same model run alike: the same tokens and ids, and bit-identical
+/// attentions and hidden states on the CPU backend (the same weights through the same code).
+fn same_run(a: &LoadedModel, b: &LoadedModel, (text, pair): (&str, Option<&str>), what: &str) {
+    let input = a.encode(text, pair).unwrap();
+    let other = b.encode(text, pair).unwrap();
+    assert_eq!(input.tokens, other.tokens, "{what}");
+    assert_eq!(input.ids, other.ids, "{what}");
+    let mut cpu = CpuBackend::new();
+    let x = cpu.forward(&a.config, &a.weights, &input).unwrap();
+    let y = cpu.forward(&b.config, &b.weights, &input).unwrap();
+    assert_eq!(
+        x.attentions, y.attentions,
+        "{what}: the same weights, the same numbers"
+    );
+    assert_eq!(x.hidden_states, y.hidden_states, "{what}");
 }
 
 /// A model the user picks as files (the web build's file picker: no folder, the bytes in
@@ -192,27 +194,15 @@ fn every_fixture_model_opened_from_files_in_memory_equals_its_folder() {
         let memory =
             LoadedModel::open_files(&files).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let folder = LoadedModel::open(&dir).unwrap();
+        let what = dir.display().to_string();
         let text = "Héllo, world! 日本語 and the river's edge, 1234.";
-        let input = memory.encode(text, Some("A second part.")).unwrap();
-        let other = folder.encode(text, Some("A second part.")).unwrap();
-        assert_eq!(input.tokens, other.tokens, "{}", dir.display());
-        assert_eq!(input.ids, other.ids, "{}", dir.display());
-        assert_eq!(memory.warnings, folder.warnings, "{}", dir.display());
+        same_run(&memory, &folder, (text, Some("A second part.")), &what);
+        assert_eq!(memory.warnings, folder.warnings, "{what}");
         assert_eq!(
             memory.tokenizer.identity(),
             folder.tokenizer.identity(),
-            "{}: the same tokenization wherever it was read from",
-            dir.display()
+            "{what}: the same tokenization wherever it was read from"
         );
-        let mut cpu = CpuBackend::new();
-        let a = cpu
-            .forward(&memory.config, &memory.weights, &input)
-            .unwrap();
-        let b = cpu
-            .forward(&folder.config, &folder.weights, &input)
-            .unwrap();
-        assert_eq!(a.attentions, b.attentions, "{}", dir.display());
-        assert_eq!(a.hidden_states, b.hidden_states, "{}", dir.display());
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         identities.insert(name, memory.tokenizer.identity());
     }
