@@ -171,6 +171,18 @@ fn repo_dir(opts: &HubOptions, id: &str) -> PathBuf {
         .join(format!("models--{}", id.replace('/', "--")))
 }
 
+/// `id`, refused unless it is NAME or ORG/NAME of valid parts (it becomes a cache path and a URL).
+fn checked_id(id: &str) -> Result<()> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(hub_err(
+            id,
+            "not a valid model id (expected NAME or ORG/NAME)",
+        ))
+    }
+}
+
 fn hub_err(id: &str, msg: impl std::fmt::Display) -> LensError {
     LensError::Hub(format!("{id}: {msg}"))
 }
@@ -209,12 +221,7 @@ pub fn open(
     opts: &HubOptions,
     progress: &mut dyn FnMut(DownloadProgress) -> bool,
 ) -> Result<PathBuf> {
-    if !valid_id(id) {
-        return Err(hub_err(
-            id,
-            "not a valid model id (expected NAME or ORG/NAME)",
-        ));
-    }
+    checked_id(id)?;
     if !valid_revision(&opts.revision) {
         return Err(hub_err(
             id,
@@ -260,6 +267,7 @@ pub trait RepoFiles {
 /// architecture is refused there), the tokenizer's files, then the weights (one safetensors
 /// file, its shards, or pytorch_model.bin), each capped at what its config makes plausible.
 pub async fn fetch_model(id: &str, endpoint: &str, f: &mut impl RepoFiles) -> Result<()> {
+    checked_id(id)?;
     if f.fetch("config.json", MAX_CONFIG_BYTES).await?.is_none() {
         return Err(hub_err(
             id,
@@ -395,4 +403,102 @@ fn download(
     // the desktop's fetcher answers at once: its future is ready when polled
     pollster::block_on(fetch_model(id, &opts.endpoint, &mut f))?;
     f.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository in memory that records what was asked of it, in order.
+    struct Repo {
+        files: Vec<(&'static str, Vec<u8>)>,
+        asked: Vec<String>,
+    }
+
+    impl RepoFiles for Repo {
+        async fn fetch(&mut self, file: &str, _cap: u64) -> Result<Option<u64>> {
+            self.asked.push(file.to_string());
+            Ok(self
+                .files
+                .iter()
+                .find(|(n, _)| *n == file)
+                .map(|(_, b)| b.len() as u64))
+        }
+
+        fn read_fetched(&self, file: &str, _cap: u64) -> Result<Vec<u8>> {
+            let found = self.files.iter().find(|(n, _)| *n == file);
+            found
+                .map(|(_, b)| b.clone())
+                .ok_or_else(|| LensError::Hub(format!("{file} was not fetched")))
+        }
+    }
+
+    fn repo(files: Vec<(&'static str, Vec<u8>)>) -> Repo {
+        Repo {
+            files,
+            asked: Vec::new(),
+        }
+    }
+
+    /// The page and the desktop fetch through one planner: a bad id is refused before anything
+    /// is asked, another architecture before its weights, and a model's files are asked for in
+    /// the order that refuses early (config, tokenizer, weights; the shards its index names).
+    #[test]
+    fn the_planner_refuses_early_and_fetches_in_order() {
+        let mut r = repo(vec![]);
+        let e = pollster::block_on(fetch_model("../x", "hub", &mut r)).unwrap_err();
+        assert!(e.to_string().contains("not a valid model id"), "{e}");
+        assert!(r.asked.is_empty());
+
+        let gpt2 = br#"{"model_type": "gpt2", "vocab_size": 100, "n_embd": 8}"#.to_vec();
+        let mut r = repo(vec![
+            ("config.json", gpt2),
+            ("model.safetensors", vec![0; 8]),
+        ]);
+        let e = pollster::block_on(fetch_model("org/gpt", "hub", &mut r)).unwrap_err();
+        assert!(e.to_string().contains("gpt2"), "{e}");
+        assert_eq!(r.asked, ["config.json"]);
+
+        let fixture = |f: &str| {
+            let dir = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/albert_mlm_sharded_f16"
+            );
+            std::fs::read(std::path::Path::new(dir).join(f)).unwrap()
+        };
+        let mut r = repo(vec![
+            ("config.json", fixture("config.json")),
+            ("tokenizer.json", fixture("tokenizer.json")),
+            (
+                "model.safetensors.index.json",
+                fixture("model.safetensors.index.json"),
+            ),
+        ]);
+        let e = pollster::block_on(fetch_model("org/albert", "hub", &mut r)).unwrap_err();
+        assert!(
+            e.to_string().contains("shard") && e.to_string().contains("missing"),
+            "{e}"
+        );
+        assert_eq!(
+            r.asked[..5],
+            [
+                "config.json",
+                "tokenizer_config.json",
+                "tokenizer.json",
+                "model.safetensors",
+                "model.safetensors.index.json",
+            ]
+        );
+        assert_eq!(r.asked[5], "model-00001-of-00005.safetensors");
+
+        let none = repo(vec![("config.json", fixture("config.json"))]);
+        let mut r = none;
+        let e = pollster::block_on(fetch_model("org/albert", "hub", &mut r)).unwrap_err();
+        assert!(e.to_string().contains("no tokenizer"), "{e}");
+        assert!(
+            !r.asked.iter().any(|f| f.contains("safetensors")),
+            "{:?}",
+            r.asked
+        );
+    }
 }
