@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the web app into target/page/: index.html, albert-lens.js (wasm-bindgen's glue) and
+# Builds the web app into target/web/: index.html, albert-lens.js (wasm-bindgen's glue) and
 # albert-lens_bg.wasm, a static folder any web server serves (GitHub Pages works). Installs what
 # it needs: the wasm32 target (rustup) and the wasm-bindgen CLI of the version Cargo.lock pins
 # (cargo install, from crates.io). No wasm-opt pass: Debian's binaryen 108 rejects the module
 # without --all-features and, with it, made the compressed bundle larger.
-#   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/page
-# (not target/web: that is where cargo keeps the web profile's build scripts and macros, which
-# a clean copy would delete, so that every build compiled every crate again)
+#   tools/web/build.sh            # then: tools/web/serve.mjs (or any static server) on target/web
+# (the cargo profile is `web-release`, not `web`: a profile keeps its build scripts and macros in
+# target/<profile>/, and with `web` the fresh copy of target/web deleted them, so that every
+# build compiled every crate again)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,13 +23,13 @@ if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want"
 fi
 
-cargo build --profile web --target wasm32-unknown-unknown --bin albert-lens
+cargo build --profile web-release --target wasm32-unknown-unknown --bin albert-lens
 
-out=target/page
+out=target/web
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name albert-lens \
-    target/wasm32-unknown-unknown/web/albert-lens.wasm
+    target/wasm32-unknown-unknown/web-release/albert-lens.wasm
 cp tools/web/index.html "$out/"
 
 raw=$(du -cb "$out"/* | tail -1 | cut -f1)

@@ -1,4 +1,4 @@
-// Serves a static folder (default target/page) on localhost: `node tools/web/serve.mjs [DIR] [PORT]`.
+// Serves a static folder (default target/web) on localhost: `node tools/web/serve.mjs [DIR] [PORT]`.
 // Any static server does; this one needs nothing but Node and sends .wasm as application/wasm,
 // which browsers need to compile it while it downloads. Port 0 picks a free one; the address is
 // printed on the first line.
@@ -78,7 +78,7 @@ export function fakeHub(repos, port = 0) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const dir = process.argv[2] || 'target/page';
+  const dir = process.argv[2] || 'target/web';
   const { url } = await serve(dir, Number(process.argv[3] || 8080));
   console.log(`serving ${dir} at ${url}`);
 }

@@ -1,5 +1,5 @@
 // The web build's tests in a real browser: Debian's Chromium, headless, driven by Playwright
-// (playwright-core), against target/page served on localhost. Run by tools/web/test.sh, which
+// (playwright-core), against target/web served on localhost. Run by tools/web/test.sh, which
 // builds the page and writes the desktop's traces first:
 //   node tools/web/test.mjs CASES.json [SCREENSHOT.png]
 // CASES.json: { text, trace, new_text, picked: { dir, trace }, hub: { id, dir, trace } } — the
@@ -258,7 +258,7 @@ async function waitFor(fn, ms) {
   return false;
 }
 
-const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/page'));
+const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/web'));
 const hub = await fakeHub({ [CASES.hub.id]: CASES.hub.dir });
 const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
 const context = await chromium.launchPersistentContext(userData, {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The web build's tests (exit 0 = pass): builds target/page (tools/web/build.sh), installs
+# The web build's tests (exit 0 = pass): builds target/web (tools/web/build.sh), installs
 # playwright-core (npm, tools/web/package-lock.json), writes the desktop CPU backend's trace of
 # the test sentence with the desktop binary, then runs tools/web/test.mjs in headless Chromium
 # (/usr/bin/chromium, or $CHROMIUM) against the page served on localhost.
