@@ -208,26 +208,39 @@ async function menuItem(page, pred) {
 }
 
 /** Opens Model > Open files… and gives the browser's file dialog `files`: the browser's own
- *  chooser, or rfd's card with its file input where the click's user activation has run out. */
+ *  chooser, or rfd's card with its file input where the click's user activation has run out.
+ *  One listener catches the chooser however late it opens; a click that opened nothing within
+ *  8 s (it happens now and then after the corpus run, with SwiftShader's slow frames) is tried
+ *  again, at most three times, and the tries are printed. */
 async function pickFiles(page, files) {
-  const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
-  check(menu !== null, 'the Model menu is on screen');
-  if (!menu) return false;
-  await click(page, menu);
-  const item = await menuItem(page, (w) => w.label === 'Open files…');
-  check(item !== null, 'the Model menu has Open files…');
-  if (!item) return false;
-  const chooser = page.waitForEvent('filechooser', { timeout: 15_000 }).catch(() => null);
-  await click(page, item);
-  const c = await Promise.race([
-    chooser,
-    page.waitForSelector('#rfd-overlay:not(.hidden)', { timeout: 15_000 }).then(() => 'card').catch(() => null),
-  ]);
-  if (c === 'card') await page.locator('#rfd-input').last().setInputFiles(files);
-  else if (c) await c.setFiles(files);
-  const how = c === 'card' ? "rfd's card" : "the browser's chooser";
-  check(c !== null, `Model > Open files… opened the browser's file dialog${c ? `, which took ${files.length} files (${how})` : ''}`);
-  return c !== null;
+  let chooser = null;
+  const caught = (c) => { chooser = chooser || c; };
+  page.on('filechooser', caught);
+  let card = false, tries = 0;
+  try {
+    while (!chooser && !card && tries < 3) {
+      tries += 1;
+      const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
+      if (!menu) break;
+      await click(page, menu);
+      const item = await menuItem(page, (w) => w.label === 'Open files…');
+      if (!item) break;
+      await click(page, item);
+      const end = Date.now() + 8_000;
+      while (!chooser && !card && Date.now() < end) {
+        await page.waitForTimeout(100);
+        card = await page.evaluate(() => !!document.querySelector('#rfd-overlay:not(.hidden)'));
+      }
+      if (!chooser && !card) await page.keyboard.press('Escape');
+    }
+    if (chooser) await chooser.setFiles(files);
+    else if (card) await page.locator('#rfd-input').last().setInputFiles(files);
+  } finally {
+    page.off('filechooser', caught);
+  }
+  const how = chooser ? "the browser's chooser" : "rfd's card";
+  check(chooser !== null || card, `Model > Open files… opened the browser's file dialog${chooser || card ? `, which took ${files.length} files (${how}; click ${tries} of at most 3)` : ` (${tries} clicks)`}`);
+  return chooser !== null || card;
 }
 
 /** Opens Model > Open from Hugging Face Hub…, types `id` into its box and presses Open. */
