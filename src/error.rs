@@ -116,6 +116,12 @@ impl From<candle_core::Error> for LensError {
 
 pub type Result<T, E = LensError> = std::result::Result<T, E>;
 
+/// What a file of `len` bytes is told when its kind is never longer than `limit`: one message
+/// for files on disk and files held in memory ([`crate::model::ModelFiles`]).
+pub fn over_limit(len: u64, limit: u64) -> String {
+    format!("it is {len} bytes, more than the {limit} such a file can plausibly be")
+}
+
 /// Reads a whole file, naming it in the error.
 pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| LensError::Io {
@@ -142,10 +148,7 @@ pub fn read_file_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> 
         })));
     }
     if meta.len() > limit {
-        return Err(io(std::io::Error::other(format!(
-            "it is {} bytes, more than the {limit} such a file can plausibly be",
-            meta.len()
-        ))));
+        return Err(io(std::io::Error::other(over_limit(meta.len(), limit))));
     }
     let mut buf = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path)

@@ -80,10 +80,7 @@ impl<'a> ModelFiles<'a> {
                     .get(name)
                     .ok_or_else(|| io("there is no such file among the model's files".into()))?;
                 if bytes.len() as u64 > limit {
-                    return Err(io(format!(
-                        "it is {} bytes, more than the {limit} such a file can plausibly be",
-                        bytes.len()
-                    )));
+                    return Err(io(crate::error::over_limit(bytes.len() as u64, limit)));
                 }
                 Ok(Cow::Borrowed(bytes.as_ref()))
             }
