@@ -1961,3 +1961,163 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
     );
     assert!(same.len() >= 25, "{same:?}");
 }
+
+/// The other half of the registry's promise: `render --view ID` with its defaults draws what the
+/// window exports with the same defaults, byte for byte (albert-mini beside bert-mini on a
+/// masked sentence; `--compare bert-mini` where the window's view draws the comparison model,
+/// and Figure 1's what-if at the window's 6, 12 and 24 repetitions).
+#[test]
+fn render_view_draws_what_the_window_exports_byte_for_byte() {
+    use albert_lens::analysis::Measure;
+    use albert_lens::app::tabs::attention::AttnView;
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    wait(&mut h);
+    h.state_mut().session.settings.export_theme = albert_lens::app::export_menu::ExportTheme::Light;
+    // the Attention tab's view, measure and difference (None: as they are)
+    type Attn = Option<(AttnView, Measure, DiffMode)>;
+    let heat: Attn = Some((AttnView::Heatmap, Measure::Attention, DiffMode::Off));
+    let roll: Attn = Some((AttnView::Heatmap, Measure::Rollout, DiffMode::Off));
+    let links: Attn = Some((AttnView::Links, Measure::Attention, DiffMode::Off));
+    let model: Attn = Some((AttnView::Model, Measure::Attention, DiffMode::Off));
+    let diff: Attn = Some((
+        AttnView::Heatmap,
+        Measure::Attention,
+        DiffMode::CompareModel,
+    ));
+    let diff_links: Attn = Some((AttnView::Links, Measure::Attention, DiffMode::CompareModel));
+    let value: Attn = Some((AttnView::Heatmap, Measure::ValueNorm, DiffMode::Off));
+    let none: Attn = None;
+    let cases: [(&str, &str, &[&str], Attn); 19] = [
+        ("attention", "attention", &["--view", "head"], heat),
+        ("attention", "attention", &["--view", "rollout"], roll),
+        ("attention", "attention", &["--view", "links"], links),
+        ("attention", "attention", &["--view", "model"], model),
+        (
+            "attention",
+            "attention",
+            &["--view", "head", "--compare", "bert-mini"],
+            diff,
+        ),
+        (
+            "attention",
+            "attention",
+            &["--view", "links", "--compare", "bert-mini"],
+            diff_links,
+        ),
+        (
+            "shared",
+            "figure1",
+            &[
+                "--view",
+                "figure1",
+                "--compare",
+                "bert-mini",
+                "--repeats",
+                "6,12,24",
+            ],
+            none,
+        ),
+        ("shared", "js main", &["--view", "js"], none),
+        (
+            "shared",
+            "js compare",
+            &["--view", "js", "--model", "bert-mini"],
+            none,
+        ),
+        (
+            "shared",
+            "parameters",
+            &["--view", "parameters", "--compare", "bert-mini"],
+            none,
+        ),
+        ("shared", "params", &["--view", "params"], none),
+        ("attention", "attention", &["--view", "value-norm"], value),
+        ("projection", "projection", &["--view", "projection"], none),
+        ("lens", "lens", &["--view", "lens"], none),
+        (
+            "explain",
+            "walkthrough",
+            &["--view", "explain", "--compare", "bert-mini"],
+            none,
+        ),
+        (
+            "explain",
+            "scores",
+            &[
+                "--view",
+                "explain",
+                "--step",
+                "scores",
+                "--compare",
+                "bert-mini",
+            ],
+            none,
+        ),
+        (
+            "attribution",
+            "attribution",
+            &["--view", "attribution"],
+            none,
+        ),
+        ("mixing", "mixing", &["--view", "mixing"], none),
+        (
+            "projection",
+            "projection",
+            &["--view", "neighbours", "--compare", "bert-mini"],
+            none,
+        ),
+    ];
+    // kept after a failure, to look at
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render_vs_window");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut differ = Vec::new();
+    for (i, (tab, what, args, setup)) in cases.into_iter().enumerate() {
+        if let Some((view, measure, diff)) = setup {
+            let s = &mut h.state_mut().tab_mut::<AttentionTab>().unwrap().settings;
+            (s.view, s.measure, s.diff) = (view, measure, diff);
+        }
+        if args.contains(&"neighbours") {
+            let tab = h.state_mut().tab_mut::<ProjectionTab>().unwrap();
+            tab.settings.mode = albert_lens::app::tabs::projection::ProjMode::Vocabulary;
+        }
+        h.state_mut().session.settings.open_tab = tab.to_string();
+        h.run_steps(2);
+        wait(&mut h);
+        if args.contains(&"neighbours") {
+            // the vocabulary mode looks its word ("king") up when asked
+            h.get_by_label("Find neighbours").click();
+            h.run_steps(2);
+            wait(&mut h);
+        }
+        let window = h
+            .state_mut()
+            .build_export(tab, what, &Theme::LIGHT)
+            .unwrap_or_else(|e| panic!("{tab}/{what}: {e}"))
+            .0
+            .to_svg();
+        let out = dir.join(format!("{i}.svg"));
+        let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+            .args(["render", "--backend", "cpu", "--text", MASK_TEXT])
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let rendered = std::fs::read_to_string(&out).unwrap();
+        if rendered != window {
+            std::fs::write(dir.join(format!("{i}-window.svg")), &window).unwrap();
+            differ.push(format!("{tab}/{what} vs render {args:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "differ (both kept in {}): {differ:#?}",
+        dir.display()
+    );
+}

@@ -303,7 +303,8 @@ fn more_models_of_any_family_join_the_parameter_table_and_figure1() {
 }
 
 /// Bad requests: an unknown extension, a lens without [MASK], the what-if on a BERT, a layer
-/// that does not exist. Each fails, names the problem, and writes nothing.
+/// that does not exist, a step outside the Explain view or unknown, an empty neighbours query,
+/// a difference of value-weighted maps. Each fails, names the problem, and writes nothing.
 #[test]
 fn bad_render_requests_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,6 +378,26 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             &["--view", "mixing", "--layer", "0"],
             "x.png",
             "or \"rollout\"",
+        ),
+        (
+            &["--view", "head", "--step", "scores"],
+            "x.png",
+            "use it with --view explain",
+        ),
+        (
+            &["--view", "explain", "--step", "nosuchstep"],
+            "x.png",
+            "queries-keys-values",
+        ),
+        (
+            &["--view", "neighbours", "--query", "  "],
+            "x.png",
+            "give --query WORD",
+        ),
+        (
+            &["--view", "value-norm", "--compare", "bert-mini"],
+            "x.png",
+            "not value-weighted maps",
         ),
     ];
     for (args, file, msg) in cases {

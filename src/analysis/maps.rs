@@ -48,6 +48,26 @@ pub struct ValueMaps {
     pub all: Arc<Vec<f32>>,
 }
 
+impl ValueMaps {
+    /// The maps of the word pieces of `pieces` merged to its words, as the attention is (to a
+    /// word = sum over its pieces, from a word = mean).
+    pub fn merged_to_words(&self, pieces: &Trace) -> ValueMaps {
+        use crate::analysis::words;
+        let g = words::groups(pieces);
+        let n = pieces.num_tokens();
+        let per_head = self
+            .per_head
+            .chunks(n * n)
+            .flat_map(|h| words::merge(h, n, &g))
+            .collect();
+        ValueMaps {
+            layer: self.layer,
+            per_head: Arc::new(per_head),
+            all: Arc::new(words::merge(&self.all, n, &g)),
+        }
+    }
+}
+
 /// Why no matrix can be shown (said in the view instead).
 pub type Missing = String;
 

@@ -185,7 +185,7 @@ impl Session {
     /// The model's name as views and figures title it ("model" before one is loaded).
     pub fn label(&self, slot: ModelSlot) -> String {
         self.info(slot)
-            .map_or_else(|| "model".into(), |i| i.source.label())
+            .map_or_else(|| "model".into(), |i| i.source.name())
     }
 
     /// The main model's trace of the current input.

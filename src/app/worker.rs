@@ -123,7 +123,7 @@ impl Engine {
         let opened = open_source(&source, ctl);
         let model = opened.map_err(|e| format!("{e:#}"))?;
         let info = info_of(&model, source);
-        self.labels[slot as usize] = info.source.label();
+        self.labels[slot as usize] = info.source.name();
         if slot == ModelSlot::Main {
             self.last_main = None;
         }

@@ -91,6 +91,13 @@ pub(crate) struct RenderArgs {
     /// explain: the softmax temperature of the what-if (1 is the model; 0.05 to 20)
     #[arg(long, default_value_t = 1.0, value_parser = super::ranges::temperature)]
     temperature: f32,
+    /// explain: one step of the walk-through, with its numbers, instead of every step in one
+    /// column
+    #[arg(long, value_enum)]
+    step: Option<albert_lens::insight::explain::Step>,
+    /// neighbours: the word whose nearest tokens in the input embeddings are shown
+    #[arg(long, default_value = "king")]
+    query: String,
     /// attribution: integrated-gradients (default), grad-x-input or gradient-norm; mixing:
     /// attention, norm, globenc, alti (default), value-zeroing or flow
     #[arg(long)]
@@ -179,6 +186,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         repeats,
         position,
         temperature,
+        step,
+        query,
         method,
         target,
         steps,
@@ -210,6 +219,11 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         return Ok(());
     }
     let out = out.context("give --out FILE")?;
+    if step.is_some() && view != RenderView::Explain {
+        anyhow::bail!(
+            "--step picks a step of the Explain walk-through: use it with --view explain"
+        );
+    }
     if scene.is_some() && animate.is_some() {
         anyhow::bail!(
             "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
@@ -250,6 +264,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         trajectories,
         tsne,
         temperature,
+        step,
+        query,
         method: albert_lens::insight::attribution::Method::by_flag(&method)
             .with_context(|| {
                 format!("unknown --method {method:?}: use integrated-gradients, grad-x-input or gradient-norm")
@@ -446,10 +462,7 @@ fn also_models(
     Ok((parameters_more, figure1_more))
 }
 
-/// A model as a figure names it: its folder's name, or the built-in name or hub:ID as given.
+/// A model as a figure names it, as the window does ([`ModelSource::name`]).
 fn model_label(p: &Path) -> String {
-    p.file_name().map_or_else(
-        || p.display().to_string(),
-        |n| n.to_string_lossy().to_string(),
-    )
+    albert_lens::model::ModelSource::parse(p).name()
 }

@@ -33,6 +33,20 @@ impl ModelSource {
         }
     }
 
+    /// The model's name as figures title it, the same from the window and from `render`: the
+    /// folder's own name (not its path), the built-in model's name, the Hub id's last part.
+    pub fn name(&self) -> String {
+        match self {
+            ModelSource::Folder(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().to_string(),
+            ),
+            ModelSource::Builtin(n) | ModelSource::Picked(n) => n.clone(),
+            ModelSource::Hub(id) => id.rsplit('/').next().unwrap_or(id).to_string(),
+        }
+    }
+
+    /// The model as menus and messages name it: its folder's path, "(built in)", "hub:ID".
     pub fn label(&self) -> String {
         match self {
             ModelSource::Folder(p) => p.display().to_string(),

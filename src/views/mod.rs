@@ -4,6 +4,7 @@
 //! tests come through here, so a view looks the same wherever it is saved from.
 
 pub mod evaluation;
+pub mod links;
 pub mod mixing;
 pub mod parameters;
 pub mod prediction;

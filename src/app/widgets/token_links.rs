@@ -4,18 +4,6 @@
 use crate::model::Trace;
 use egui::{Align2, Color32, Pos2, Sense, Stroke, Vec2};
 
-/// The Okabe–Ito palette (distinguishable with colour-vision deficiency), for overlaid heads.
-pub const HEAD_COLORS: [Color32; 8] = [
-    Color32::from_rgb(0xE6, 0x9F, 0x00),
-    Color32::from_rgb(0x56, 0xB4, 0xE9),
-    Color32::from_rgb(0x00, 0x9E, 0x73),
-    Color32::from_rgb(0xD5, 0x5E, 0x00),
-    Color32::from_rgb(0xCC, 0x79, 0xA7),
-    Color32::from_rgb(0x00, 0x72, 0xB2),
-    Color32::from_rgb(0xF0, 0xE4, 0x42),
-    Color32::from_rgb(0x99, 0x99, 0x99),
-];
-
 /// A token of the links view: (in the left column?, index).
 pub type LinkToken = (bool, usize);
 

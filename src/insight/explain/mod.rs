@@ -86,6 +86,18 @@ impl Step {
     }
 }
 
+/// The steps by their slugs on the command line (`render --view explain --step scores`), as the
+/// Explain tab's Export menu names them.
+impl clap::ValueEnum for Step {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Step::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.slug()))
+    }
+}
+
 /// One step's words: a title, a plain-language paragraph, the formula and the shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepText {

@@ -5,23 +5,11 @@ use super::{word_level, AttentionTab, AttnView, DiffMode};
 use crate::analysis::maps::{self, MapKey};
 use crate::app::session::Session;
 use crate::app::tabs::Built;
-use crate::app::widgets::token_links::HEAD_COLORS;
 use crate::app::worker::ModelSlot;
-use crate::figures::links::{LinkSet, LinksSpec};
 use crate::figures::scenes::GridStyle;
 use crate::figures::{Figure, Theme};
 use crate::model::Trace;
-use crate::views::{self, View};
-
-/// What the token links draw: labels, one `[m, m]` map and colour per set of lines, the
-/// weight that is fully opaque, a line for the view and a title for the figure.
-pub(super) struct LinkData {
-    pub(super) labels: Vec<String>,
-    pub(super) sets: Vec<(Vec<f32>, [u8; 3])>,
-    pub(super) max: f32,
-    pub(super) note: String,
-    pub(super) title: String,
-}
+use crate::views::{self, links, View};
 
 impl AttentionTab {
     /// The figure the Export menu saves: the model view, the token links or the map shown.
@@ -46,33 +34,7 @@ impl AttentionTab {
         self.update_map(cx);
         if self.settings.view == AttnView::Links {
             let links = self.link_data(cx, &trace, false)?;
-            let sets: Vec<LinkSet<'_>> = links
-                .sets
-                .iter()
-                .map(|(map, color)| LinkSet { map, color: *color })
-                .collect();
-            let title = format!("{model}: {}", links.title);
-            let spec = LinksSpec {
-                title: &title,
-                labels: &links.labels,
-                sets: &sets,
-                scale_max: links.max,
-                hovered: self.links_pinned,
-            };
-            let m = links.labels.len();
-            let matrix = crate::matrix::Matrix {
-                name: title.clone(),
-                values: links.sets[0].0.clone(),
-                rows: m,
-                cols: m,
-                row_labels: links.labels.clone(),
-                col_labels: links.labels.clone(),
-            };
-            let view = View::Links {
-                spec: &spec,
-                matrix,
-            };
-            return views::build(&view, theme).map_err(e);
+            return crate::views::links::figure(&model, &links, theme).map_err(e);
         }
         match &self.map {
             Some(Ok(data)) => {
@@ -202,67 +164,19 @@ impl AttentionTab {
         cx: &Session,
         trace: &Trace,
         dark: bool,
-    ) -> Result<LinkData, String> {
+    ) -> Result<links::Data, String> {
         let data = match &self.map {
             Some(Ok(data)) => data,
             Some(Err(why)) => return Err(why.clone()),
             None => return Err("no map yet".into()),
         };
-        let n = trace.num_tokens();
-        let heads = trace.num_heads;
-        let layer = cx
-            .settings
-            .layer
-            .min(trace.attentions.len().saturating_sub(1));
-        let renorm = cx.settings.hide_special && self.settings.renormalise;
-        let overlays: Vec<(Vec<f32>, [u8; 3])> =
-            if self.settings.link_heads.is_empty() || data.diverging {
-                Vec::new()
-            } else {
-                self.settings
-                    .link_heads
-                    .iter()
-                    .filter(|&&h| h < heads)
-                    .map(|&h| {
-                        let m = &trace.attentions[layer][h * n * n..(h + 1) * n * n];
-                        let c = HEAD_COLORS[h % HEAD_COLORS.len()];
-                        (
-                            crate::analysis::restrict(m, n, &data.index, renorm),
-                            [c.r(), c.g(), c.b()],
-                        )
-                    })
-                    .collect()
-            };
-        Ok(if overlays.is_empty() {
-            let color = if dark {
-                [0x56, 0xB4, 0xE9]
-            } else {
-                [0x00, 0x72, 0xB2]
-            };
-            LinkData {
-                labels: data.matrix.row_labels.clone(),
-                sets: vec![(data.matrix.values.clone(), color)],
-                max: data.scale.hi.max(-data.scale.lo),
-                note: format!(
-                    "{} — line opacity grows with the value; hover a token to keep only its lines",
-                    data.matrix.name
-                ),
-                title: data.matrix.name.clone(),
-            }
-        } else {
-            let names: Vec<String> = self
-                .settings
-                .link_heads
-                .iter()
-                .map(|h| format!("H{}", h + 1))
-                .collect();
-            LinkData {
-                labels: data.matrix.row_labels.clone(),
-                sets: overlays,
-                max: 1.0,
-                note: "attention of the ticked heads, one colour each — hover a token to keep only its lines".into(),
-                title: format!("attention, layer {}, heads {}", layer + 1, names.join(", ")),
-            }
-        })
+        let o = links::Options {
+            heads: self.settings.link_heads.clone(),
+            layer: cx.settings.layer,
+            renormalise: cx.settings.hide_special && self.settings.renormalise,
+            hovered: self.links_pinned,
+            dark,
+        };
+        Ok(links::derive(data, trace, &o))
     }
 }

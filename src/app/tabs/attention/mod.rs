@@ -11,7 +11,7 @@ use crate::app::jobs::Job;
 use crate::app::session::Session;
 use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
 use crate::app::widgets::model_grid::{self, Atlas, AtlasKey};
-use crate::app::widgets::token_links::{self, LinkLayer, HEAD_COLORS};
+use crate::app::widgets::token_links::{self, LinkLayer};
 use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::Colormap;
 use crate::figures::Figure;
@@ -105,23 +105,6 @@ fn word_level(trace: &Trace) -> Shown {
     let w = crate::analysis::words::word_trace(trace);
     let r = crate::analysis::rollout(&w).unwrap_or_default();
     (Arc::new(w), Arc::new(r))
-}
-
-/// Value-weighted maps of the pieces of `pieces`, merged to its words.
-fn merge_value(v: &ValueMaps, pieces: &Trace) -> ValueMaps {
-    use crate::analysis::words;
-    let g = words::groups(pieces);
-    let n = pieces.num_tokens();
-    let per_head = v
-        .per_head
-        .chunks(n * n)
-        .flat_map(|h| words::merge(h, n, &g))
-        .collect();
-    ValueMaps {
-        layer: v.layer,
-        per_head: Arc::new(per_head),
-        all: Arc::new(words::merge(&v.all, n, &g)),
-    }
 }
 
 /// The value-weighted maps' key: the trace (its generation) and the layer.
@@ -344,7 +327,7 @@ impl AttentionTab {
         let merged;
         let value = match (value, pieces) {
             (Some(v), Some(p)) if s.words => {
-                merged = merge_value(v, &p);
+                merged = v.merged_to_words(&p);
                 Some(&merged)
             }
             (v, _) => v,
@@ -562,7 +545,8 @@ impl AttentionTab {
             ui.label("Overlay heads:");
             for h in 0..heads {
                 let mut on = links.contains(&h);
-                let color = HEAD_COLORS[h % HEAD_COLORS.len()];
+                let [r, g, b] = crate::views::links::HEAD_COLORS[h % 8];
+                let color = egui::Color32::from_rgb(r, g, b);
                 let label = egui::RichText::new(format!("H{}", h + 1)).color(color);
                 if ui.checkbox(&mut on, label).changed() {
                     if on {

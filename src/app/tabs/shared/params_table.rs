@@ -43,7 +43,7 @@ impl SharedTab {
                 .flatten()
                 .map(|i| {
                     let family = i.model_type.family();
-                    views::parameters::column(&i.source.label(), family, &i.arch, i.params)
+                    views::parameters::column(&i.source.name(), family, &i.arch, i.params)
                 })
                 .collect();
         columns.extend(self.more_runs().map(|r| r.column.clone()));
@@ -310,7 +310,7 @@ fn count_models(
                 }
             };
             let column = views::parameters::column(
-                &source.label(),
+                &source.name(),
                 m.config.model_type.family(),
                 &params::Arch::of_config(&m.config),
                 params::Loaded::of(&m.config, &m.weights),

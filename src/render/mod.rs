@@ -2,16 +2,19 @@
 //! safetensors), headless: the analyses run here, the figure comes from the view registry
 //! ([`crate::views`]) as in the window's Export menu.
 
-use crate::analysis::maps::{self, MapKey};
-use crate::analysis::{HeadSel, Measure};
+mod derive;
+
+use crate::analysis::maps;
+use crate::analysis::HeadSel;
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
 use crate::figures::scenes::{self, ColorBy, GridStyle};
 use crate::figures::{Figure, Theme};
-use crate::insight::{self, JsMode};
+use crate::insight;
 use crate::matrix::Matrix;
 use crate::model::{LoadedModel, ModelConfig, Trace};
 use crate::views::{self, View};
+use derive::*;
 
 /// The views `render` draws (also its `--view` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -24,6 +27,9 @@ pub enum RenderView {
     Links,
     /// attention rollout up to a layer
     Rollout,
+    /// value-weighted attention ‖α f(x)‖ (Kobayashi et al. 2020) of one layer: one head, the
+    /// max of the heads, or (default) the norm of their sum
+    ValueNorm,
     /// the ALBERT paper's Figure 1: L2 distance and angle between each layer's input and output
     Figure1,
     /// PCA of the hidden states (one layer, or every layer with trajectories)
@@ -32,7 +38,13 @@ pub enum RenderView {
     Lens,
     /// the cross-layer Jensen–Shannon distance matrix
     Js,
-    /// the Explain walk-through of one head at one token, every step in one column
+    /// the ALBERT paper's parameter tables (Tables 1, 3 and 4), counted from the configurations
+    Params,
+    /// a word's nearest neighbours in each model's input embeddings (--query; the first model
+    /// that has the word)
+    Neighbours,
+    /// the Explain walk-through of one head at one token, every step in one column (--step:
+    /// one step, with its numbers)
     Explain,
     /// a prediction's gradient attribution beside attention rollout and value-weighted
     /// attention to the same position, with their rank correlations
@@ -97,6 +109,10 @@ pub struct RenderOptions {
     pub words: bool,
     /// explain: the softmax temperature of the what-if (1: the model)
     pub temperature: f32,
+    /// explain: one step of the walk-through (None: every step in one column)
+    pub step: Option<crate::insight::explain::Step>,
+    /// neighbours: the word looked up
+    pub query: String,
     /// attribution: the method shown, the target token (None: the top 1), the IG steps
     pub method: crate::insight::attribution::Method,
     pub target: Option<String>,
@@ -126,12 +142,32 @@ pub fn render(
 ) -> Result<(Figure, Option<Matrix>)> {
     let attention_view = matches!(
         opts.view,
-        RenderView::Head | RenderView::Model | RenderView::Rollout | RenderView::Links
+        RenderView::Head
+            | RenderView::Model
+            | RenderView::Rollout
+            | RenderView::Links
+            | RenderView::ValueNorm
     );
+    // the value-weighted maps of the layer, from the word pieces (merged below like the maps)
+    let layer = opts.layer.unwrap_or(0);
+    let value = match opts.view {
+        RenderView::ValueNorm if layer < main.trace.attentions.len() => {
+            let m = main.model;
+            let (per_head, all) =
+                crate::analysis::value_weighted(&m.config, &m.weights, main.trace, layer)?;
+            Some(maps::ValueMaps {
+                layer,
+                per_head: std::sync::Arc::new(per_head),
+                all: std::sync::Arc::new(all),
+            })
+        }
+        _ => None,
+    };
     if opts.words && attention_view {
         // the same views of the traces merged to words
         let word = |r: &Run<'_>| crate::analysis::words::word_trace(r.trace);
         let (wm, wc) = (word(main), compare.map(word));
+        let value = value.map(|v| v.merged_to_words(main.trace));
         let main = Run {
             name: main.name.clone(),
             model: main.model,
@@ -142,9 +178,9 @@ pub fn render(
             model: c.model,
             trace: t,
         });
-        return render_runs(opts, &main, compare.as_ref(), rerun);
+        return render_runs(opts, (&main, value.as_ref()), compare.as_ref(), rerun);
     }
-    render_runs(opts, main, compare, rerun)
+    render_runs(opts, (main, value.as_ref()), compare, rerun)
 }
 
 /// The view layer by layer, one figure per attention map: the head, rollout and token-links
@@ -215,47 +251,10 @@ pub fn frames(
     }
 }
 
-/// The position a prediction view looks at: `--position`, else the first [MASK].
-fn mask_position(opts: &RenderOptions, t: &Trace) -> Result<usize> {
-    match opts.position {
-        Some(p) => Ok(p),
-        None => t.first_mask().ok_or_else(|| {
-            LensError::Analysis("the text has no [MASK] token: add one, or give --position".into())
-        }),
-    }
-}
-
-/// Figure 1's lines: the model, the comparison model, and the what-if repetitions.
-fn figure1_lines(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    compare: Option<&Run<'_>>,
-    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
-) -> Result<Vec<scenes::Figure1Line>> {
-    let mut repeats = Vec::with_capacity(opts.repeats.len());
-    for &r in &opts.repeats {
-        let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
-        repeats.push((r, rerun(&cfg)?));
-    }
-    let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
-    let more: Vec<(&str, &Trace)> = opts
-        .figure1_more
-        .iter()
-        .map(|(n, t)| (n.as_str(), t))
-        .collect();
-    Ok(scenes::figure1_lines(
-        (main.name.as_str(), main.trace),
-        compare.map(|c| (c.name.as_str(), c.trace)),
-        &more,
-        &repeats,
-        opts.hide_special,
-    ))
-}
-
 /// [`render`] of runs already merged to words when `opts.words` asks for it.
 fn render_runs(
     opts: &RenderOptions,
-    main: &Run<'_>,
+    (main, value): (&Run<'_>, Option<&maps::ValueMaps>),
     compare: Option<&Run<'_>>,
     rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
 ) -> Result<(Figure, Option<Matrix>)> {
@@ -281,8 +280,8 @@ fn render_runs(
     let model = main.name.as_str();
     let theme = &opts.theme;
     match opts.view {
-        RenderView::Head | RenderView::Rollout => {
-            let data = map_data(opts, main, compare, layer)?;
+        RenderView::Head | RenderView::Rollout | RenderView::ValueNorm => {
+            let data = map_data(opts, (main, value), compare, layer)?;
             views::build(
                 &View::Map {
                     model,
@@ -293,6 +292,8 @@ fn render_runs(
             )
         }
         RenderView::Links => links_figure(opts, main, compare, layer),
+        RenderView::Params => views::build(&View::Params, theme),
+        RenderView::Neighbours => neighbours_figure(opts, main, compare),
         RenderView::Model => {
             let style = GridStyle {
                 colormap: opts.colormap,
@@ -363,336 +364,4 @@ fn render_runs(
         }
         RenderView::Js => js_figure(opts, main),
     }
-}
-
-/// `render --view links`: token links of the head or rollout map (orange on a difference, blue
-/// otherwise); with --position only that query's lines.
-fn links_figure(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    compare: Option<&Run<'_>>,
-    layer: usize,
-) -> Result<(Figure, Option<Matrix>)> {
-    let model = main.name.as_str();
-    let theme = &opts.theme;
-    let data = map_data(opts, main, compare, layer)?;
-    let color = if data.diverging {
-        [0xD5, 0x5E, 0x00]
-    } else {
-        [0x00, 0x72, 0xB2]
-    };
-    let sets = [crate::figures::links::LinkSet {
-        map: &data.matrix.values,
-        color,
-    }];
-    let title = format!("{model}: {}", data.matrix.name);
-    let spec = crate::figures::links::LinksSpec {
-        title: &title,
-        labels: &data.matrix.row_labels,
-        sets: &sets,
-        scale_max: data.scale.hi.max(-data.scale.lo),
-        // --position: only that query token's lines
-        hovered: opts
-            .position
-            .and_then(|p| data.index.iter().position(|&i| i == p))
-            .map(|r| (true, r)),
-    };
-    let mut matrix = data.matrix.clone();
-    matrix.name = title.clone();
-    views::build(
-        &View::Links {
-            spec: &spec,
-            matrix,
-        },
-        theme,
-    )
-}
-
-/// `render --view projection`: a PCA (or t-SNE) of one layer's states, or of every state with
-/// trajectories.
-fn projection_figure(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    layer: usize,
-    keep: &[usize],
-) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let states: Vec<usize> = if opts.trajectories {
-        (0..t.hidden_states.len()).collect()
-    } else {
-        vec![layer + 1]
-    };
-    let p = if opts.tsne {
-        insight::project_tsne(t, &states, keep, &insight::Control::default())?
-    } else {
-        insight::project(t, &states, keep)?
-    };
-    let view = View::Projection {
-        model,
-        projection: &p,
-        trace: t,
-        color_by: opts.color_by,
-        label_all: !opts.trajectories,
-    };
-    views::build(&view, theme)
-}
-
-/// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or
-/// --position).
-fn lens_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let m = main.model;
-    let Some(head) = m.weights.mlm.as_ref() else {
-        return Err(LensError::Analysis(format!(
-            "{model} has no masked-LM head, so there is nothing to decode the layers with"
-        )));
-    };
-    let pos = mask_position(opts, t)?;
-    let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
-    let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
-    let view = View::Lens {
-        model,
-        trace: t,
-        pos,
-        table: &table,
-    };
-    views::build(&view, theme)
-}
-
-/// `render --view explain`: the walk-through of one head at one token (--head N, --position), every
-/// step in one column.
-fn explain_figure(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    compare: Option<&Run<'_>>,
-    layer: usize,
-) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let head = match opts.head {
-        None => 0,
-        Some(HeadSel::Head(h)) => h,
-        Some(_) => {
-            return Err(LensError::Analysis(
-                "the walk-through follows one head: give --head N".into(),
-            ))
-        }
-    };
-    let pos = match opts.position {
-        Some(p) => p,
-        None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
-    };
-    if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
-        return Err(LensError::Analysis(format!(
-            "the temperature must be a positive number, not {}",
-            opts.temperature
-        )));
-    }
-    let sel = insight::explain::Selection {
-        map: layer,
-        head,
-        pos,
-    };
-    let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
-    walk.sharing.model = model.to_string();
-    if let Some(c) = compare {
-        walk.compare_with(c.model, &c.name)?;
-    }
-    let view = View::Explain {
-        model,
-        walk: &walk,
-        step: None,
-        temperature: opts.temperature,
-    };
-    views::build(&view, theme)
-}
-
-/// `render --view attribution`: a prediction's gradient attribution beside rollout and value-
-/// weighted attention to the same position.
-fn attribution_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let layers = t.attentions.len();
-    let m = main.model;
-    let pos = mask_position(opts, t)?;
-    let target = insight::attribution::Target::from_text(
-        m,
-        pos,
-        opts.target.as_deref().unwrap_or_default(),
-    )?;
-    let ctl = insight::Control::default();
-    // the gradients of the model the trace is of: with --ablate, the ablated one
-    let input = t.input();
-    let a =
-        insight::attribution::attribute_with(m, (&input, &opts.ablate), target, opts.steps, &ctl)?;
-    let rollout = crate::analysis::rollout(t)?;
-    let (_, value_all) = crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
-    let comparison =
-        insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
-    views::build(
-        &View::Attribution {
-            model,
-            comparison: &comparison,
-        },
-        theme,
-    )
-}
-
-/// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one
-/// head).
-fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let layers = t.attentions.len();
-    let mode = match opts.head {
-        None => JsMode::MatchedHeads,
-        Some(HeadSel::Mean) => JsMode::MeanOfHeads,
-        Some(HeadSel::Head(h)) => JsMode::Head(h),
-        Some(HeadSel::Max) => return Err(LensError::Analysis(
-            "the JS-distance matrix takes one head, mean, or (by default) matched heads; not max"
-                .into(),
-        )),
-    };
-    let values = insight::cross_layer_js(t, mode)?;
-    let view = View::Js {
-        model,
-        mode,
-        values: &values,
-        layers,
-        colormap: opts.colormap,
-    };
-    views::build(&view, theme)
-}
-
-/// The head or rollout map of the main model, minus the comparison model's if there is one.
-fn map_data(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    compare: Option<&Run<'_>>,
-    layer: usize,
-) -> Result<maps::MapData> {
-    let t = main.trace;
-    let measure = if matches!(opts.view, RenderView::Head | RenderView::Links) {
-        Measure::Attention
-    } else {
-        Measure::Rollout
-    };
-    let key = MapKey {
-        trace_gen: 0,
-        diff_gen: compare.map(|_| 0),
-        value_gen: 0,
-        layer,
-        head: opts.head.unwrap_or(HeadSel::Mean),
-        measure,
-        hide_special: opts.hide_special,
-        renormalise: true,
-        shared_scale: opts.shared_scale,
-        log: opts.log,
-        words: opts.words,
-    };
-    let rollout_of = |t: &Trace| -> Result<Vec<Vec<f32>>> {
-        if measure == Measure::Rollout {
-            crate::analysis::rollout(t)
-        } else {
-            Ok(Vec::new())
-        }
-    };
-    let rollout = rollout_of(t)?;
-    let diff = match compare {
-        Some(c) => {
-            if c.trace.tokens != t.tokens {
-                return Err(LensError::Analysis(format!(
-                    "{} and {} tokenize the text differently, so their maps cannot be subtracted",
-                    main.name, c.name
-                )));
-            }
-            Some((c.trace, rollout_of(c.trace)?))
-        }
-        None => None,
-    };
-    let mut data = maps::compute(
-        t,
-        &rollout,
-        None,
-        diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
-        &key,
-    )
-    .map_err(LensError::Analysis)?;
-    if let Some(c) = compare {
-        data.name_operands(&main.name, &c.name);
-    }
-    Ok(data)
-}
-
-/// The prediction view's data: the head's outputs on the main trace and, with heads switched
-/// off, on the intact run (`rerun` with the model's own config runs without the ablation).
-fn prediction_data(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
-) -> Result<crate::views::prediction::Data> {
-    use crate::model::task::predict;
-    let m = main.model;
-    let no_head = || {
-        LensError::Analysis(format!(
-            "{} has no fine-tuned task head (config.json's architectures: {}), so there is no prediction to show; the lens view shows a masked-LM's",
-            main.name,
-            if m.config.architectures.is_empty() { "none".to_string() } else { m.config.architectures.join(", ") }
-        ))
-    };
-    let head = m.weights.task.as_ref().ok_or_else(no_head)?;
-    let after = predict(&m.config, &m.weights, main.trace).ok_or_else(no_head)??;
-    let intact = match opts.ablate.is_empty() {
-        true => None,
-        false => Some(rerun(&m.config)?),
-    };
-    let before = match &intact {
-        Some(t) => Some((t, predict(&m.config, &m.weights, t).ok_or_else(no_head)??)),
-        None => None,
-    };
-    let o = crate::views::prediction::Options {
-        position: opts.position,
-    };
-    crate::views::prediction::derive(
-        (&main.name, &head.spec.architecture),
-        (main.trace, &after),
-        before.as_ref().map(|(t, p)| (*t, p)),
-        &o,
-    )
-}
-
-/// The mixing view's data: each model's context-mixing matrices (the methods the view shows;
-/// flow only where it is defined) and, with a masked-LM head, the gradient attribution at the
-/// followed token.
-fn mixing_data(
-    opts: &RenderOptions,
-    main: &Run<'_>,
-    compare: Option<&Run<'_>>,
-) -> Result<crate::views::mixing::Data> {
-    use crate::insight::mixing;
-    let o = crate::views::mixing::Options {
-        hide_special: opts.hide_special,
-        colormap: opts.colormap,
-        ..opts.mixing.clone()
-    };
-    let ctl = insight::Control::default();
-    let none = crate::model::Ablation::default();
-    let computed = |r: &Run<'_>, ablate| {
-        crate::views::mixing::numbers(r.model, r.trace, (o.position, ablate, opts.steps), &ctl)
-    };
-    let main_c = computed(main, &opts.ablate)?;
-    let compare_c = compare.map(|c| computed(c, &none)).transpose()?;
-    fn side<'a>(
-        r: &'a Run<'_>,
-        c: &'a (mixing::Contributions, Option<Vec<f32>>),
-    ) -> crate::views::mixing::Side<'a> {
-        crate::views::mixing::Side {
-            model: &r.name,
-            trace: r.trace,
-            contributions: &c.0,
-            gradient: c.1.as_deref().map(|g| ("Integrated gradients", g)),
-        }
-    }
-    let inputs = crate::views::mixing::Inputs {
-        main: side(main, &main_c),
-        compare: compare.zip(compare_c.as_ref()).map(|(r, c)| side(r, c)),
-    };
-    crate::views::mixing::derive(&inputs, &o)
 }

@@ -1,0 +1,400 @@
+//! How `render` derives each view's data from the runs: the analyses a view needs, then its
+//! figure through the view registry.
+
+use super::{RenderOptions, RenderView, Run};
+use crate::analysis::maps::{self, MapKey};
+use crate::analysis::{HeadSel, Measure};
+use crate::error::{LensError, Result};
+use crate::figures::scenes;
+use crate::figures::Figure;
+use crate::insight::{self, JsMode};
+use crate::matrix::Matrix;
+use crate::model::{ModelConfig, Trace};
+use crate::views::{self, View};
+
+/// Figure 1's lines: the model, the comparison model, and the what-if repetitions.
+pub(super) fn figure1_lines(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<Vec<scenes::Figure1Line>> {
+    let mut repeats = Vec::with_capacity(opts.repeats.len());
+    for &r in &opts.repeats {
+        let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
+        repeats.push((r, rerun(&cfg)?));
+    }
+    let repeats: Vec<(usize, &Trace)> = repeats.iter().map(|(r, t)| (*r, t)).collect();
+    let more: Vec<(&str, &Trace)> = opts
+        .figure1_more
+        .iter()
+        .map(|(n, t)| (n.as_str(), t))
+        .collect();
+    Ok(scenes::figure1_lines(
+        (main.name.as_str(), main.trace),
+        compare.map(|c| (c.name.as_str(), c.trace)),
+        &more,
+        &repeats,
+        opts.hide_special,
+    ))
+}
+
+/// The position a prediction view looks at: `--position`, else the first [MASK].
+pub(super) fn mask_position(opts: &RenderOptions, t: &Trace) -> Result<usize> {
+    match opts.position {
+        Some(p) => Ok(p),
+        None => t.first_mask().ok_or_else(|| {
+            LensError::Analysis("the text has no [MASK] token: add one, or give --position".into())
+        }),
+    }
+}
+
+/// `render --view links`: token links of the head or rollout map, as the window draws them;
+/// with --position only that query's lines.
+pub(super) fn links_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<(Figure, Option<Matrix>)> {
+    let data = map_data(opts, (main, None), compare, layer)?;
+    let o = views::links::Options {
+        layer,
+        renormalise: opts.hide_special,
+        // --position: only that query token's lines
+        hovered: opts
+            .position
+            .and_then(|p| data.index.iter().position(|&i| i == p))
+            .map(|r| (true, r)),
+        ..Default::default()
+    };
+    let links = views::links::derive(&data, main.trace, &o);
+    views::links::figure(&main.name, &links, &opts.theme)
+}
+
+/// `render --view projection`: a PCA (or t-SNE) of one layer's states, or of every state with
+/// trajectories.
+pub(super) fn projection_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    layer: usize,
+    keep: &[usize],
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let states: Vec<usize> = if opts.trajectories {
+        (0..t.hidden_states.len()).collect()
+    } else {
+        vec![layer + 1]
+    };
+    let p = if opts.tsne {
+        insight::project_tsne(t, &states, keep, &insight::Control::default())?
+    } else {
+        insight::project(t, &states, keep)?
+    };
+    let view = View::Projection {
+        model,
+        projection: &p,
+        trace: t,
+        color_by: opts.color_by,
+        label_all: !opts.trajectories,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or
+/// --position).
+pub(super) fn lens_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let m = main.model;
+    let Some(head) = m.weights.mlm.as_ref() else {
+        return Err(LensError::Analysis(format!(
+            "{model} has no masked-LM head, so there is nothing to decode the layers with"
+        )));
+    };
+    let pos = mask_position(opts, t)?;
+    let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
+    let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
+    let view = View::Lens {
+        model,
+        trace: t,
+        pos,
+        table: &table,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view explain`: the walk-through of one head at one token (--head N, --position), every
+/// step in one column.
+pub(super) fn explain_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let head = match opts.head {
+        None => 0,
+        Some(HeadSel::Head(h)) => h,
+        Some(_) => {
+            return Err(LensError::Analysis(
+                "the walk-through follows one head: give --head N".into(),
+            ))
+        }
+    };
+    let pos = match opts.position {
+        Some(p) => p,
+        None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
+    };
+    if !(opts.temperature.is_finite() && opts.temperature > 0.0) {
+        return Err(LensError::Analysis(format!(
+            "the temperature must be a positive number, not {}",
+            opts.temperature
+        )));
+    }
+    let sel = insight::explain::Selection {
+        map: layer,
+        head,
+        pos,
+    };
+    let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
+    walk.sharing.model = model.to_string();
+    if let Some(c) = compare {
+        walk.compare_with(c.model, &c.name)?;
+    }
+    let view = View::Explain {
+        model,
+        walk: &walk,
+        step: opts.step,
+        temperature: opts.temperature,
+    };
+    views::build(&view, theme)
+}
+
+/// `render --view attribution`: a prediction's gradient attribution beside rollout and value-
+/// weighted attention to the same position.
+pub(super) fn attribution_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let layers = t.attentions.len();
+    let m = main.model;
+    let pos = mask_position(opts, t)?;
+    let target = insight::attribution::Target::from_text(
+        m,
+        pos,
+        opts.target.as_deref().unwrap_or_default(),
+    )?;
+    let ctl = insight::Control::default();
+    // the gradients of the model the trace is of: with --ablate, the ablated one
+    let input = t.input();
+    let a =
+        insight::attribution::attribute_with(m, (&input, &opts.ablate), target, opts.steps, &ctl)?;
+    let rollout = crate::analysis::rollout(t)?;
+    let (_, value_all) = crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
+    let comparison =
+        insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
+    views::build(
+        &View::Attribution {
+            model,
+            comparison: &comparison,
+        },
+        theme,
+    )
+}
+
+/// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one
+/// head).
+pub(super) fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
+    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
+    let layers = t.attentions.len();
+    let mode = match opts.head {
+        None => JsMode::MatchedHeads,
+        Some(HeadSel::Mean) => JsMode::MeanOfHeads,
+        Some(HeadSel::Head(h)) => JsMode::Head(h),
+        Some(HeadSel::Max) => return Err(LensError::Analysis(
+            "the JS-distance matrix takes one head, mean, or (by default) matched heads; not max"
+                .into(),
+        )),
+    };
+    let values = insight::cross_layer_js(t, mode)?;
+    let view = View::Js {
+        model,
+        mode,
+        values: &values,
+        layers,
+        colormap: opts.colormap,
+    };
+    views::build(&view, theme)
+}
+
+/// The head or rollout map of the main model, minus the comparison model's if there is one.
+pub(super) fn map_data(
+    opts: &RenderOptions,
+    (main, value): (&Run<'_>, Option<&maps::ValueMaps>),
+    compare: Option<&Run<'_>>,
+    layer: usize,
+) -> Result<maps::MapData> {
+    let t = main.trace;
+    let measure = match opts.view {
+        RenderView::Rollout => Measure::Rollout,
+        RenderView::ValueNorm => Measure::ValueNorm,
+        _ => Measure::Attention,
+    };
+    let key = MapKey {
+        trace_gen: 0,
+        diff_gen: compare.map(|_| 0),
+        value_gen: 0,
+        layer,
+        head: opts.head.unwrap_or(HeadSel::Mean),
+        measure,
+        hide_special: opts.hide_special,
+        renormalise: true,
+        shared_scale: opts.shared_scale,
+        log: opts.log,
+        words: opts.words,
+    };
+    let rollout_of = |t: &Trace| -> Result<Vec<Vec<f32>>> {
+        if measure == Measure::Rollout {
+            crate::analysis::rollout(t)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let rollout = rollout_of(t)?;
+    let diff = match compare {
+        Some(c) => {
+            if c.trace.tokens != t.tokens {
+                return Err(LensError::Analysis(format!(
+                    "{} and {} tokenize the text differently, so their maps cannot be subtracted",
+                    main.name, c.name
+                )));
+            }
+            Some((c.trace, rollout_of(c.trace)?))
+        }
+        None => None,
+    };
+    let mut data = maps::compute(
+        t,
+        &rollout,
+        value,
+        diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
+        &key,
+    )
+    .map_err(LensError::Analysis)?;
+    if let Some(c) = compare {
+        data.name_operands(&main.name, &c.name);
+    }
+    Ok(data)
+}
+
+/// The prediction view's data: the head's outputs on the main trace and, with heads switched
+/// off, on the intact run (`rerun` with the model's own config runs without the ablation).
+pub(super) fn prediction_data(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
+) -> Result<crate::views::prediction::Data> {
+    use crate::model::task::predict;
+    let m = main.model;
+    let no_head = || {
+        LensError::Analysis(format!(
+            "{} has no fine-tuned task head (config.json's architectures: {}), so there is no prediction to show; the lens view shows a masked-LM's",
+            main.name,
+            if m.config.architectures.is_empty() { "none".to_string() } else { m.config.architectures.join(", ") }
+        ))
+    };
+    let head = m.weights.task.as_ref().ok_or_else(no_head)?;
+    let after = predict(&m.config, &m.weights, main.trace).ok_or_else(no_head)??;
+    let intact = match opts.ablate.is_empty() {
+        true => None,
+        false => Some(rerun(&m.config)?),
+    };
+    let before = match &intact {
+        Some(t) => Some((t, predict(&m.config, &m.weights, t).ok_or_else(no_head)??)),
+        None => None,
+    };
+    let o = crate::views::prediction::Options {
+        position: opts.position,
+    };
+    crate::views::prediction::derive(
+        (&main.name, &head.spec.architecture),
+        (main.trace, &after),
+        before.as_ref().map(|(t, p)| (*t, p)),
+        &o,
+    )
+}
+
+/// The mixing view's data: each model's context-mixing matrices (the methods the view shows;
+/// flow only where it is defined) and, with a masked-LM head, the gradient attribution at the
+/// followed token.
+pub(super) fn mixing_data(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+) -> Result<crate::views::mixing::Data> {
+    use crate::insight::mixing;
+    let o = crate::views::mixing::Options {
+        hide_special: opts.hide_special,
+        colormap: opts.colormap,
+        ..opts.mixing.clone()
+    };
+    let ctl = insight::Control::default();
+    let none = crate::model::Ablation::default();
+    let computed = |r: &Run<'_>, ablate| {
+        crate::views::mixing::numbers(r.model, r.trace, (o.position, ablate, opts.steps), &ctl)
+    };
+    let main_c = computed(main, &opts.ablate)?;
+    let compare_c = compare.map(|c| computed(c, &none)).transpose()?;
+    fn side<'a>(
+        r: &'a Run<'_>,
+        c: &'a (mixing::Contributions, Option<Vec<f32>>),
+    ) -> crate::views::mixing::Side<'a> {
+        crate::views::mixing::Side {
+            model: &r.name,
+            trace: r.trace,
+            contributions: &c.0,
+            gradient: c.1.as_deref().map(|g| ("Integrated gradients", g)),
+        }
+    }
+    let inputs = crate::views::mixing::Inputs {
+        main: side(main, &main_c),
+        compare: compare.zip(compare_c.as_ref()).map(|(r, c)| side(r, c)),
+    };
+    crate::views::mixing::derive(&inputs, &o)
+}
+
+/// `render --view neighbours`: the nearest tokens to `--query` in the input embeddings of the
+/// first model (main, then compare) that has the word, as the Projection tab's vocabulary mode
+/// exports them.
+pub(super) fn neighbours_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+) -> Result<(Figure, Option<Matrix>)> {
+    let query = opts.query.trim();
+    if query.is_empty() {
+        return Err(LensError::Analysis(
+            "the neighbours view looks a word up: give --query WORD".into(),
+        ));
+    }
+    let answers: Vec<insight::VocabAnswer> = [Some(main), compare]
+        .into_iter()
+        .flatten()
+        .map(|r| insight::vocab_neighbours(r.model, &r.name, query, 12))
+        .collect();
+    let Some(answer) = answers.iter().find(|a| a.token.is_ok()) else {
+        let why: Vec<String> = answers
+            .iter()
+            .filter_map(|a| a.token.as_ref().err().map(|e| format!("{}: {e}", a.model)))
+            .collect();
+        return Err(LensError::Analysis(format!(
+            "no model has the word {query:?} ({})",
+            why.join("; ")
+        )));
+    };
+    views::build(&View::Neighbours { query, answer }, &opts.theme)
+}
