@@ -1201,7 +1201,8 @@ fn private_cache() {
 
 /// Corpus search in the window: the chosen token's hidden state finds corpus tokens, best first,
 /// each shown in its sentence; the query–key view projects every corpus token's query and key
-/// (PCA: two points per token) and exports them.
+/// (PCA: two points per token) and exports them, byte for byte what `render --view query-key`
+/// writes for the same texts.
 #[test]
 fn corpus_search_and_query_key_view_work_in_the_window() {
     private_cache();
@@ -1247,6 +1248,37 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
         .build_export("corpus", "query-key", &Theme::LIGHT)
         .unwrap();
     assert_eq!(m.unwrap().rows, p.points.len());
+    // `render --view query-key` on the same 25 texts writes the window's export byte for byte
+    let (fig, _) = h
+        .state_mut()
+        .build_export("corpus", "query-key", &Theme::LIGHT)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("qk.svg");
+    let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .args([
+            "render",
+            "--backend",
+            "cpu",
+            "--view",
+            "query-key",
+            "--limit",
+            "25",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&out).unwrap() == fig.to_svg(),
+        "render --view query-key differs from the window's export"
+    );
     mask_status_bar(&mut h);
     h.snapshot("corpus_query_key");
     // the same head by t-SNE (FIt-SNE) on fewer texts: every token's query and key placed

@@ -399,6 +399,21 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             "x.png",
             "not value-weighted maps",
         ),
+        (
+            &["--view", "query-key", "--head", "mean"],
+            "x.png",
+            "follows one head",
+        ),
+        (
+            &["--view", "query-key", "--layer", "9"],
+            "x.png",
+            "layer 9 does not exist",
+        ),
+        (
+            &["--view", "query-key", "--data", "/no/such/corpus.txt"],
+            "x.png",
+            "/no/such/corpus.txt",
+        ),
     ];
     for (args, file, msg) in cases {
         let p = dir.path().join(file);
@@ -919,6 +934,10 @@ fn list_views_names_every_view_and_each_renders() {
         "grid",
         "head-map",
         "prediction",
+        "value-norm",
+        "params",
+        "neighbours",
+        "query-key",
     ] {
         assert!(ids.contains(&v), "{v} is not listed: {listed}");
     }
@@ -946,6 +965,9 @@ fn list_views_names_every_view_and_each_renders() {
                 "--data",
                 "tests/fixtures/tasks/albert_seqcls/data.tsv",
             ]);
+        }
+        if id == "query-key" {
+            args.extend(["--limit", "10"]);
         }
         if id == "fine-tuning" {
             args.extend([

@@ -174,6 +174,10 @@ pub(crate) fn for_render(
             }),
         ));
     }
+    if view == RenderView::QueryKey {
+        // its corpus is --data too, read by the view itself
+        return Ok((None, None));
+    }
     let evaluates = matches!(
         view,
         RenderView::Importance | RenderView::Pruning | RenderView::Confusion
@@ -184,7 +188,7 @@ pub(crate) fn for_render(
             "the {view:?} view measures a classifier on a labelled file: give --data FILE (text<TAB>label lines or .jsonl)"
         ),
         (Some(_), false) => anyhow::bail!(
-            "--data is for the importance, pruning, confusion and fine-tuning views, not {view:?}"
+            "--data is for the importance, pruning, confusion, fine-tuning and query-key views, not {view:?}"
         ),
         (None, false) => return Ok((None, None)),
     };

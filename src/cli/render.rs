@@ -248,6 +248,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         figure1_more,
         evaluation: None,
         changed: None,
+        query_key: None,
         view,
         layer,
         mixing: mixing.unwrap_or_default(),
@@ -312,6 +313,21 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         ((&main_model, &main.name), parent),
         &mut be,
     )?;
+    if view == RenderView::QueryKey {
+        let o = albert_lens::views::query_key::Options {
+            head: match opts.head {
+                None => 0,
+                Some(albert_lens::analysis::HeadSel::Head(h)) => h,
+                Some(_) => anyhow::bail!("the query-key view follows one head: give --head N"),
+            },
+            tsne,
+        };
+        let corpus = (data.as_deref()).map_or("builtin".into(), |d| d.to_string_lossy());
+        let texts = (corpus_limit(limit), corpus.as_ref());
+        let layer = opts.layer.unwrap_or(0);
+        let model = (&main_model, main.name.as_str());
+        opts.query_key = Some(query_key(model, (layer, texts), &o, &mut be)?);
+    }
     let input = main_model.encode(&text, pair.as_deref())?;
     let mut rerun =
         |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
@@ -331,6 +347,41 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         bytes
     );
     Ok(())
+}
+
+/// How many texts of the corpus the query-key view takes: `--limit`, else 100.
+fn corpus_limit(limit: Option<usize>) -> u64 {
+    limit.map_or(100, |l| l as u64)
+}
+
+/// The query-key view's data: the token states at the input of attention map `layer` of the
+/// first `limit` texts of `corpus` (cached on disk as the window's are), projected.
+fn query_key(
+    (model, name): (&albert_lens::model::LoadedModel, &str),
+    (layer, (limit, corpus)): (usize, (u64, &str)),
+    o: &albert_lens::views::query_key::Options,
+    backend: &mut dyn Backend,
+) -> Result<std::sync::Arc<albert_lens::views::query_key::Data>> {
+    use albert_lens::corpus::{search, CorpusSource};
+    let maps = model.config.num_attention_maps();
+    if layer >= maps {
+        anyhow::bail!("layer {} does not exist: the model has {maps}", layer + 1);
+    }
+    let source = CorpusSource::parse(corpus);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let states = search::cached_collect(
+        (model, backend),
+        &source,
+        layer,
+        Some(limit),
+        &mut |_| {},
+        &cancel,
+    )
+    .with_context(|| format!("the hidden states of the corpus {corpus}"))?;
+    let ctl = albert_lens::insight::Control::default();
+    let data =
+        albert_lens::views::query_key::derive((model, name), std::sync::Arc::new(states), o, &ctl)?;
+    Ok(std::sync::Arc::new(data))
 }
 
 /// The mixing view's options (None for the other views), the 0-based layer, and the

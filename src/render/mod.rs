@@ -67,6 +67,10 @@ pub enum RenderView {
     /// what fine-tuning changed: per head, the cosine similarity of the model's and its parent's
     /// (--compare) attention over a corpus (--data builtin or a file)
     FineTuning,
+    /// one head's query and key of every token of a corpus (--data builtin or a file, the first
+    /// --limit texts, 100 by default) in one picture, keys moved to the queries' centroid
+    /// (AttentionViz); PCA, or --tsne
+    QueryKey,
 }
 
 /// Everything about a render except the models and traces.
@@ -82,6 +86,8 @@ pub struct RenderOptions {
     pub evaluation: Option<crate::views::evaluation::Data>,
     /// fine-tuning: the attention similarities to the parent over the corpus
     pub changed: Option<crate::views::evaluation::Changed>,
+    /// query-key: the corpus tokens' queries and keys of the head, projected
+    pub query_key: Option<std::sync::Arc<crate::views::query_key::Data>>,
     /// parameters: the columns of more models, counted beside the main and comparison models
     pub parameters_more: Vec<crate::views::parameters::Column>,
     /// figure1: more models' runs on the text (their names and traces), lines of their own
@@ -363,5 +369,13 @@ fn render_runs(
             views::build(&View::Evaluation { data, which }, theme)
         }
         RenderView::Js => js_figure(opts, main),
+        RenderView::QueryKey => {
+            let data = opts.query_key.as_ref().ok_or_else(|| {
+                LensError::Analysis(
+                    "the query-key view projects a corpus's queries and keys: they were not computed".into(),
+                )
+            })?;
+            Ok(views::query_key::figure(data, theme))
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod links;
 pub mod mixing;
 pub mod parameters;
 pub mod prediction;
+pub mod query_key;
 
 use crate::analysis::maps::MapData;
 use crate::colormap::Colormap;

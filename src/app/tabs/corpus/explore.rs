@@ -9,7 +9,8 @@ use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::corpus::search::{self, Hit, TokenStates};
 use crate::corpus::CorpusSource;
-use crate::figures::{Rgb, OKABE_ITO};
+use crate::figures::Rgb;
+use crate::views::query_key;
 use egui::{Color32, RichText};
 use std::sync::Arc;
 
@@ -75,18 +76,7 @@ pub struct Found {
     pub hits: Vec<Hit>,
 }
 
-/// The query–key picture: one point per query and per key, with the states they came from.
-pub struct Projected {
-    pub states: Arc<TokenStates>,
-    pub points: Vec<(f32, f32)>,
-    /// for each point: (a key, not a query; its token)
-    pub of: Vec<(bool, usize)>,
-    pub method: &'static str,
-}
-
-/// Points above which t-SNE runs on an even sample (FIt-SNE takes about 30 s for 50k on two
-/// cores).
-pub const TSNE_MAX: usize = 50_000;
+pub use crate::views::query_key::{Data as Projected, TSNE_MAX};
 
 #[derive(Default)]
 pub struct Explore {
@@ -328,6 +318,7 @@ impl Explore {
                 self.states.clone(),
             );
             let choice = cx.backend_choice;
+            let name = cx.label(crate::app::worker::ModelSlot::Main);
             if let (Some(models), Some(ticket)) = (
                 models,
                 self.project.ask(
@@ -342,25 +333,10 @@ impl Explore {
                 jobs::spawn("query-key view", ticket, move |ctl| {
                     let m = &models[0].0;
                     let states = states_for(&key, have, (m, choice), ctl)?;
-                    let (q, k) = states.queries_keys(m, head).map_err(|e| e.to_string())?;
-                    let d = m.config.head_dim();
-                    ctl.report("projecting".into(), None);
-                    let n = states.len();
-                    let (points, of, method) = if tsne {
-                        let (p, of) = tsne_queries_keys(&q, &k, d, ctl)?;
-                        (p, of, "t-SNE")
-                    } else {
-                        let p =
-                            search::project_queries_keys(&q, &k, d).map_err(|e| e.to_string())?;
-                        let of = (0..2 * n).map(|i| (i >= n, i % n)).collect();
-                        (p, of, "PCA")
-                    };
-                    Ok(Arc::new(Projected {
-                        states,
-                        points,
-                        of,
-                        method,
-                    }))
+                    let o = query_key::Options { head, tsne };
+                    query_key::derive((m, &name), states, &o, ctl)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
                 });
             }
         }
@@ -402,30 +378,6 @@ fn rgb(c: Rgb) -> Color32 {
     Color32::from_rgb(c[0], c[1], c[2])
 }
 
-/// Queries and keys (keys moved to the queries' centroid) laid out together by FIt-SNE; above
-/// [`TSNE_MAX`] points, every few tokens (each with its query and its key).
-#[allow(clippy::type_complexity)]
-fn tsne_queries_keys(
-    q: &[f32],
-    k: &[f32],
-    d: usize,
-    ctl: &jobs::Control,
-) -> Result<(Vec<(f32, f32)>, Vec<(bool, usize)>), String> {
-    let n = q.len() / d.max(1);
-    let mut joint = q.to_vec();
-    joint.extend(search::centre_keys(q, k, d));
-    let step = (2 * n).div_ceil(TSNE_MAX).max(1);
-    let tokens: Vec<usize> = (0..n).step_by(step).collect();
-    let picked: Vec<usize> = tokens
-        .iter()
-        .copied()
-        .chain(tokens.iter().map(|t| n + t))
-        .collect();
-    let xy = crate::insight::pca::tsne_large(&joint, d, &picked, ctl).map_err(|e| e.to_string())?;
-    let of = picked.iter().map(|&i| (i >= n, i % n)).collect();
-    Ok((xy, of))
-}
-
 /// The interactive picture: queries and keys, hover for the token and its sentence.
 fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
     let pts = |key: bool| -> Vec<[f64; 2]> {
@@ -445,12 +397,12 @@ fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
             plot.points(
                 egui_plot::Points::new("queries", pts(false))
                     .radius(1.5)
-                    .color(rgb(OKABE_ITO[0])),
+                    .color(rgb(query_key::QUERY)),
             );
             plot.points(
                 egui_plot::Points::new("keys", pts(true))
                     .radius(1.5)
-                    .color(rgb(OKABE_ITO[1])),
+                    .color(rgb(query_key::KEY)),
             );
             if let Some(at) = plot.pointer_coordinate() {
                 let b = plot.plot_bounds();
@@ -490,54 +442,4 @@ fn qk_plot(ui: &mut egui::Ui, p: &Projected) {
         p.states.texts.len(),
         p.method
     ));
-}
-
-/// The query–key picture as a figure, with the points as a matrix (x, y; rows named by kind,
-/// token and text).
-pub fn figure(
-    p: &Projected,
-    theme: &crate::figures::Theme,
-) -> (crate::figures::Figure, Option<crate::matrix::Matrix>) {
-    let colors: Vec<Rgb> =
-        p.of.iter()
-            .map(|&(key, _)| if key { OKABE_ITO[1] } else { OKABE_ITO[0] })
-            .collect();
-    let legend = [
-        ("queries".to_string(), OKABE_ITO[0]),
-        ("keys".to_string(), OKABE_ITO[1]),
-    ];
-    let title = format!(
-        "Queries and keys of one head over {} corpus tokens ({}; keys moved to the queries' centroid)",
-        p.states.len(),
-        p.method
-    );
-    let fig = crate::figures::plots::scatter(
-        &crate::figures::plots::ScatterSpec {
-            title: &title,
-            points: &p.points,
-            colors: &colors,
-            labels: &[],
-            paths: &[],
-            axis_names: ("1", "2"),
-            legend: &legend,
-        },
-        theme,
-    );
-    let rows =
-        p.of.iter()
-            .map(|&(key, t)| {
-                let kind = if key { "key" } else { "query" };
-                let (text, pos) = p.states.owner[t];
-                format!("{kind} {} (text {text}, token {pos})", p.states.tokens[t])
-            })
-            .collect::<Vec<_>>();
-    let m = crate::matrix::Matrix {
-        name: "query_key".into(),
-        values: p.points.iter().flat_map(|&(x, y)| [x, y]).collect(),
-        rows: p.points.len(),
-        cols: 2,
-        row_labels: rows,
-        col_labels: vec!["x".into(), "y".into()],
-    };
-    (fig, Some(m))
 }

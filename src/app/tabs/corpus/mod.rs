@@ -577,7 +577,7 @@ impl Tab for CorpusTab {
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
         if what == "query-key" {
             let p = self.explore.projected().ok_or("project a head first")?;
-            return Ok(explore::figure(p, theme));
+            return Ok(crate::views::query_key::figure(p, theme));
         }
         let view = CorpusView::parse(what).ok_or_else(|| format!("no corpus view {what:?}"))?;
         let figure = self.figure(view, cx, theme)?;
