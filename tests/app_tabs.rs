@@ -2099,6 +2099,7 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
             none,
         ),
     ];
+    every_export_has_a_render_view(&h.state().exports());
     // kept after a failure, to look at
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("render_vs_window");
     let _ = std::fs::remove_dir_all(&dir);
@@ -2152,4 +2153,45 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
         "differ (both kept in {}): {differ:#?}",
         dir.display()
     );
+}
+
+/// `render --list-views` covers every view the Export menus offer (`exports`: tab and view):
+/// each has its id there (the Explain tab's steps are `--view explain --step ID`), so a new
+/// export without a `render` view fails here.
+fn every_export_has_a_render_view(exports: &[(&'static str, &'static str)]) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["render", "--list-views"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    let ids: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    let steps: Vec<&str> = albert_lens::insight::explain::Step::ALL
+        .iter()
+        .map(|s| s.slug())
+        .collect();
+    assert!(exports.len() >= 30, "{exports:?}");
+    for &(tab, what) in exports {
+        let wanted: Vec<&str> = match (tab, what) {
+            ("attention", _) => vec!["head", "rollout", "value-norm", "links", "model"],
+            ("shared", "js main" | "js compare") => vec!["js"],
+            ("shared", w) => vec![w],
+            ("projection", _) => vec!["projection", "neighbours"],
+            ("explain", "walkthrough") => vec!["explain"],
+            ("explain", step) => {
+                assert!(steps.contains(&step), "no --step {step}: {steps:?}");
+                vec!["explain"]
+            }
+            (_, w) => vec![w],
+        };
+        for id in wanted {
+            assert!(
+                ids.contains(&id),
+                "the Export menu's {tab}/{what} has no render view {id}: {listed}"
+            );
+        }
+    }
 }
