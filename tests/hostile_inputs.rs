@@ -712,6 +712,29 @@ fn render_scene(v: &serde_json::Value, out: &str) -> (Option<i32>, String, Durat
     r
 }
 
+/// The page's scene files (picked in the browser, read from their bytes): a scene's bytes read
+/// back equal it; bytes that are not JSON, JSON that is not a scene, an out-of-range field and
+/// bytes over the limit are refused naming the file and the problem.
+#[test]
+fn a_scene_from_a_picked_files_bytes_is_checked_like_a_file() {
+    use albert_lens::app::scene::{Scene, MAX_SCENE_BYTES};
+    let v = scene_json("the cat sat on the mat", |_| {});
+    let scene = Scene::from_bytes(&serde_json::to_vec(&v).unwrap(), "s.json").unwrap();
+    let again = Scene::from_bytes(&scene.to_bytes().unwrap(), "again.json").unwrap();
+    assert_eq!(again.to_bytes().unwrap(), scene.to_bytes().unwrap());
+    assert_eq!(again.session.text, "the cat sat on the mat");
+    let bad = |bytes: &[u8], why: &str| {
+        let e = format!("{:#}", Scene::from_bytes(bytes, "picked.json").unwrap_err());
+        assert!(e.contains("picked.json") && e.contains(why), "{e}");
+    };
+    bad(b"\x89PNG not json", "is not a scene file");
+    bad(br#"{"format": "a deck", "version": 1}"#, "is not a scene");
+    let far = scene_json("x", |v| v["session"]["layer"] = serde_json::json!(u64::MAX));
+    bad(&serde_json::to_vec(&far).unwrap(), "session.layer");
+    let huge = vec![b' '; MAX_SCENE_BYTES as usize + 1];
+    bad(&huge, "more than the");
+}
+
 #[test]
 fn a_scene_with_a_masked_token_renders_at_once() {
     let v = scene_json("the cat sat on the mat", |v| {

@@ -2,7 +2,9 @@
 //! Hub, the built-in models, the recent list; the theme), the model and input side panel, and
 //! the status bar (backend, timing, memory, progress with cancel, the last error or notice).
 
-use super::file_dialog::{PathFor, PathPrompt, Picked};
+#[cfg(not(target_arch = "wasm32"))]
+use super::file_dialog::PathFor;
+use super::file_dialog::{PathPrompt, Picked};
 use super::session::Session;
 use super::widgets::token_links;
 use super::worker::ModelSlot;
@@ -21,6 +23,9 @@ pub struct Chrome {
     /// as once read (None: nothing chosen)
     #[cfg(target_arch = "wasm32")]
     files: Option<(ModelSlot, Receiver<Option<ModelSource>>)>,
+    /// the page's file dialog for a scene: its name and bytes once read (None: nothing chosen)
+    #[cfg(target_arch = "wasm32")]
+    scene_file: Option<Receiver<super::web::PickedFile>>,
 }
 
 /// What the Hub dialog says: an id of any encoder the app opens, and where its files go.
@@ -41,6 +46,16 @@ impl Chrome {
                     cx.open(*slot, source);
                 }
                 self.files = None;
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(rx) = &self.scene_file {
+            if let Ok(picked) = rx.try_recv() {
+                if let Some((name, bytes)) = picked {
+                    cx.view_request =
+                        Some(super::session::ViewRequest::OpenSceneBytes(name, bytes));
+                }
+                self.scene_file = None;
             }
         }
         if let Some((_, rx)) = &self.pick {
@@ -74,7 +89,18 @@ impl Chrome {
         }
     }
 
+    /// A page saves a scene by download and opens one through the browser's file dialog.
+    #[cfg(target_arch = "wasm32")]
+    fn pick_scene(&mut self, ctx: &egui::Context, cx: &mut Session, save: bool) {
+        if save {
+            cx.view_request = Some(super::session::ViewRequest::SaveScene("scene.json".into()));
+        } else {
+            self.scene_file = Some(super::web::pick_scene_file(ctx));
+        }
+    }
+
     /// A scene file dialog (save or open) on its own thread.
+    #[cfg(not(target_arch = "wasm32"))]
     fn pick_scene(&mut self, ctx: &egui::Context, cx: &mut Session, save: bool) {
         let picked = super::jobs::dialog(ctx, "scene", move || {
             let dialog = rfd::AsyncFileDialog::new().add_filter("scene", &["json"]);

@@ -58,7 +58,7 @@ pub fn ask(pick: impl FnOnce() -> Option<rfd::FileHandle>) -> Picked {
 
 /// What the status bar says when no dialog could open.
 #[cfg(target_arch = "wasm32")]
-pub const UNAVAILABLE: &str = "the web build cannot open files by path yet (exports download): open model folders, scenes, decks and corpora in the desktop app";
+pub const UNAVAILABLE: &str = "the web build cannot open files by path yet (exports and scenes download; models and scenes open from the browser's file dialog): open decks, corpus files and labelled files in the desktop app";
 /// What the status bar says when no dialog could open.
 #[cfg(not(target_arch = "wasm32"))]
 pub const UNAVAILABLE: &str = "no file dialog could open here (this desktop has neither an XDG desktop portal nor zenity): type the path in the window instead";

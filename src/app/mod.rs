@@ -427,14 +427,9 @@ impl LensApp {
                 self.session.settings.open_tab = "attention".into();
             }
             Some(session::ViewRequest::SaveScene(path)) => {
-                let result = self
-                    .scene()
-                    .and_then(|s| s.write(&path).map_err(|e| e.to_string()));
+                let result = self.scene().and_then(|s| save_scene(&s, &path));
                 match result {
-                    Ok(()) => {
-                        self.session.status.notice =
-                            Some(format!("scene saved: {}", path.display()));
-                    }
+                    Ok(done) => self.session.status.notice = Some(done),
                     Err(e) => self.session.status.error = Some(format!("saving the scene: {e}")),
                 }
             }
@@ -452,19 +447,29 @@ impl LensApp {
             Some(session::ViewRequest::OpenDeck(path)) => self
                 .deck
                 .open_deck(&path.display().to_string(), &mut self.session),
-            Some(session::ViewRequest::OpenScene(path)) => match scene::Scene::read(&path) {
-                Ok(s) => {
-                    let missing = self.apply_scene(&s);
-                    if !missing.is_empty() {
-                        self.session.status.error = Some(format!(
-                            "the scene's model folder is missing: {} (the rest of the scene is open)",
-                            missing.join(", ")
-                        ));
-                    }
-                }
-                Err(e) => self.session.status.error = Some(e.to_string()),
-            },
+            Some(session::ViewRequest::OpenScene(path)) => {
+                self.open_scene(scene::Scene::read(&path));
+            }
+            Some(session::ViewRequest::OpenSceneBytes(name, bytes)) => {
+                self.open_scene(scene::Scene::from_bytes(&bytes, &name));
+            }
             None => {}
+        }
+    }
+
+    /// Takes a scene read from a file (or says why it could not be read).
+    fn open_scene(&mut self, read: anyhow::Result<scene::Scene>) {
+        match read {
+            Ok(s) => {
+                let missing = self.apply_scene(&s);
+                if !missing.is_empty() {
+                    self.session.status.error = Some(format!(
+                        "the scene's model folder is missing: {} (the rest of the scene is open)",
+                        missing.join(", ")
+                    ));
+                }
+            }
+            Err(e) => self.session.status.error = Some(e.to_string()),
         }
     }
 
@@ -579,6 +584,25 @@ fn install_fonts(ctx: &egui::Context) {
         fonts.families.insert(family, list.collect());
     }
     ctx.set_fonts(fonts);
+}
+
+/// Writes `scene` to `path` (a page downloads it under the path's file name); what the status
+/// bar then says.
+fn save_scene(scene: &scene::Scene, path: &std::path::Path) -> Result<String, String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let name = path
+            .file_name()
+            .map_or("scene.json".into(), |n| n.to_string_lossy().to_string());
+        let bytes = scene.to_bytes().map_err(|e| e.to_string())?;
+        web::download(&name, &bytes)?;
+        Ok(format!("scene downloaded: {name}"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        scene.write(path).map_err(|e| e.to_string())?;
+        Ok(format!("scene saved: {}", path.display()))
+    }
 }
 
 #[cfg(test)]

@@ -52,9 +52,19 @@ impl Scene {
     /// range, of the wrong type, or a figure the tab lacks is an error naming it.
     pub fn read(path: &Path) -> anyhow::Result<Scene> {
         let bytes = crate::error::read_file_limited(path, MAX_SCENE_BYTES)?;
-        let json: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("{} is not a scene file: {e}", path.display()))?;
-        Scene::from_json(json, &path.display().to_string())
+        Scene::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// A scene from a file's bytes (a file picked in the page), checked as [`Scene::read`]
+    /// checks a file; `name` is the file's, for the messages.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> anyhow::Result<Scene> {
+        if bytes.len() as u64 > MAX_SCENE_BYTES {
+            let why = crate::error::over_limit(bytes.len() as u64, MAX_SCENE_BYTES);
+            anyhow::bail!("{name} is not a scene file: {why}");
+        }
+        let json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("{name} is not a scene file: {e}"))?;
+        Scene::from_json(json, name)
     }
 
     /// A scene from its JSON (a file's, or a deck's slide's), checked as [`Scene::read`]
@@ -89,9 +99,13 @@ impl Scene {
     }
 
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let json = serde_json::to_vec_pretty(self)?;
-        crate::files::write_atomic(path, &json)?;
+        crate::files::write_atomic(path, &self.to_bytes()?)?;
         Ok(())
+    }
+
+    /// The scene file's bytes (pretty JSON).
+    pub fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(serde_json::to_vec_pretty(self)?)
     }
 
     /// The scene's models that are folders no longer there (a built-in model is always there;

@@ -117,6 +117,8 @@ pub enum ViewRequest {
     SaveScene(std::path::PathBuf),
     /// File > Open scene…: take a scene's settings and models
     OpenScene(std::path::PathBuf),
+    /// the page's File > Open scene…: a scene file's name and bytes, picked in the browser
+    OpenSceneBytes(String, Vec<u8>),
     /// the Deck panel's Open…, typed where no file dialog could open
     OpenDeck(std::path::PathBuf),
     /// the layer lens at a token just masked

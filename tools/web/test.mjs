@@ -6,7 +6,8 @@
 // page first runs albert-mini on `text` (`trace`: the desktop CPU backend's trace of it), then
 // `new_text` is typed; the model folder `picked.dir`'s files are opened through the page's file
 // dialog, and `hub.dir` is served as Hub model `hub.id` by a stand-in Hub and opened by id; each
-// `trace` is the desktop's of that model on `new_text`.
+// `trace` is the desktop's of that model on `new_text`. Last, a scene is saved (a download),
+// edited and opened again through the page's file dialog.
 // Exit 0 when every check passes. Each check prints one line; timings are printed, not judged,
 // except the first attention, which must be on screen within FIRST_ATTENTION_MS.
 import { chromium } from 'playwright-core';
@@ -207,12 +208,13 @@ async function menuItem(page, pred) {
   return widget(page, pred);
 }
 
-/** Opens Model > Open files… and gives the browser's file dialog `files`: the browser's own
- *  chooser, or rfd's card with its file input where the click's user activation has run out.
- *  One listener catches the chooser however late it opens; a click that opened nothing within
- *  8 s (it happens now and then after the corpus run, with SwiftShader's slow frames) is tried
- *  again, at most three times, and the tries are printed. */
-async function pickFiles(page, files) {
+/** Opens Model > Open files… (or another menu's item: `menuLabel` > `itemLabel`) and gives
+ *  the browser's file dialog `files`: the browser's own chooser, or rfd's card with its file
+ *  input where the click's user activation has run out. One listener catches the chooser
+ *  however late it opens; a click that opened nothing within 8 s (it happens now and then
+ *  after the corpus run, with SwiftShader's slow frames) is tried again, at most three times,
+ *  and the tries are printed. */
+async function pickFiles(page, files, menuLabel = 'Model', itemLabel = 'Open files…') {
   let chooser = null;
   const caught = (c) => { chooser = chooser || c; };
   page.on('filechooser', caught);
@@ -220,10 +222,10 @@ async function pickFiles(page, files) {
   try {
     while (!chooser && !card && tries < 3) {
       tries += 1;
-      const menu = await widget(page, (w) => w.label === 'Model' && w.role !== 'Label');
+      const menu = await widget(page, (w) => w.label === menuLabel && w.role !== 'Label');
       if (!menu) break;
       await click(page, menu);
-      const item = await menuItem(page, (w) => w.label === 'Open files…');
+      const item = await menuItem(page, (w) => w.label === itemLabel);
       if (!item) break;
       await click(page, item);
       const end = Date.now() + 8_000;
@@ -239,7 +241,7 @@ async function pickFiles(page, files) {
     page.off('filechooser', caught);
   }
   const how = chooser ? "the browser's chooser" : "rfd's card";
-  check(chooser !== null || card, `Model > Open files… opened the browser's file dialog${chooser || card ? `, which took ${files.length} files (${how}; click ${tries} of at most 3)` : ` (${tries} clicks)`}`);
+  check(chooser !== null || card, `${menuLabel} > ${itemLabel} opened the browser's file dialog${chooser || card ? `, which took ${files.length} file(s) (${how}; click ${tries} of at most 3)` : ` (${tries} clicks)`}`);
   return chooser !== null || card;
 }
 
@@ -412,6 +414,43 @@ try {
       (s) => s.model === `hub:${CASES.hub.id}` && s.text === NEW_TEXT, 30_000);
     check(fetched !== null, `the Hub model ran on the text: ${fetched ? fetched.model + ': ' + fetched.tokens.join(' ') : 'no forward pass'}`);
     if (fetched) sameAttention(fetched, CASES.hub.trace, 'the Hub model\'s attention');
+  }
+
+  // 10. scenes: File > Save scene… downloads the scene of what the page shows; that file with
+  // another text and the built-in model, picked with File > Open scene…, opens and runs; a file
+  // that is not a scene is refused with a message that says so
+  const fileMenu = await widget(page, (w) => w.label === 'File' && w.role !== 'Label');
+  const sceneSaved = page.waitForEvent('download', { timeout: 15_000 });
+  if (fileMenu) await click(page, fileMenu);
+  const saveItem = fileMenu && (await menuItem(page, (w) => w.label === 'Save scene…'));
+  check(saveItem !== null, 'the File menu has Save scene…');
+  if (saveItem) await click(page, saveItem);
+  const sceneFile = saveItem ? await sceneSaved.catch(() => null) : null;
+  let scene = null;
+  try {
+    if (sceneFile) scene = JSON.parse(fs.readFileSync(await sceneFile.path(), 'utf8'));
+  } catch (e) {
+    scene = null;
+  }
+  check(scene !== null && scene.format === 'albert-lens scene' && sceneFile.suggestedFilename() === 'scene.json',
+    `File > Save scene… downloaded ${sceneFile ? sceneFile.suggestedFilename() : 'nothing'}: ${scene ? `a scene of the ${scene.figure[0]} tab's ${scene.figure[1]} view, text "${scene.session.text}"` : 'not a scene'}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-scene-'));
+  const notScene = path.join(dir, 'notes.json');
+  fs.writeFileSync(notScene, JSON.stringify({ hello: 'world' }));
+  if (await pickFiles(page, [notScene], 'File', 'Open scene…')) {
+    const refused = await widget(page, (w) => /notes\.json is not a scene/.test(`${w.label || ''} ${w.value || ''}`), 15_000);
+    check(refused !== null, `a JSON file that is not a scene is refused, saying so: ${refused ? (refused.label || refused.value) : 'no message'}`);
+  }
+  if (scene) {
+    const sceneText = 'A scene opens in the page too.';
+    scene.session.text = sceneText;
+    scene.main = { Builtin: 'albert-mini' };
+    const picked = path.join(dir, 'lesson.json');
+    fs.writeFileSync(picked, JSON.stringify(scene));
+    if (await pickFiles(page, [picked], 'File', 'Open scene…')) {
+      const opened = await waitSummary(page, (s) => s.text === sceneText && /albert-mini/.test(s.model), 30_000);
+      check(opened !== null, `the picked scene opened and its text ran: ${opened ? opened.model + ': ' + opened.tokens.join(' ') : 'no forward pass'}`);
+    }
   }
 
   check(errors.length === 0, `no page errors${errors.length ? ': ' + errors.join(' | ') : ''}`);

@@ -23,7 +23,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 mod models;
-pub use models::{fetch_hub, fetched, open_in_page, pick_model_files, take_fetched};
+pub use models::{
+    fetch_hub, fetched, open_in_page, pick_model_files, pick_scene_file, take_fetched, PickedFile,
+};
 
 /// The id of the canvas the page draws on (tools/web/index.html).
 pub const CANVAS_ID: &str = "albert-lens";
@@ -46,7 +48,10 @@ pub fn publish(session: &Session) {
         }
         *p = Some((
             trace.clone(),
-            session.label(ModelSlot::Main),
+            // where the model came from, as menus name it ("… (picked files)", "hub:ID")
+            session
+                .info(ModelSlot::Main)
+                .map_or_else(|| "model".into(), |i| i.source.label()),
             text.to_string(),
         ));
     });

@@ -105,6 +105,29 @@ pub fn pick_model_files(ctx: &egui::Context) -> Receiver<Option<ModelSource>> {
     rx
 }
 
+/// A file picked in the page: its name and bytes (None: nothing chosen).
+pub type PickedFile = Option<(String, Vec<u8>)>;
+
+/// The browser's file dialog for a scene file (.json), read.
+pub fn pick_scene_file(ctx: &egui::Context) -> Receiver<PickedFile> {
+    let (tx, rx) = channel();
+    let ctx = ctx.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let picked = rfd::AsyncFileDialog::new()
+            .set_title("Open a scene (a .json file saved by File > Save scene…)")
+            .add_filter("scene", &["json"])
+            .pick_file()
+            .await;
+        let read = match picked {
+            Some(h) => Some((h.file_name(), h.read().await)),
+            None => None,
+        };
+        let _ = tx.send(read);
+        ctx.request_repaint();
+    });
+    rx
+}
+
 /// A name for picked files: the model's `_name_or_path` from its config.json where it has one
 /// (its last part), else "your model"; a name the page holds already gets " (2)", " (3)", ….
 fn picked_name(files: &Files) -> String {
