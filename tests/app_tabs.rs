@@ -1254,29 +1254,10 @@ fn corpus_search_and_query_key_view_work_in_the_window() {
         .build_export("corpus", "query-key", &Theme::LIGHT)
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("qk.svg");
-    let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .args([
-            "render",
-            "--backend",
-            "cpu",
-            "--view",
-            "query-key",
-            "--limit",
-            "25",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let args = ["--view", "query-key", "--limit", "25"];
+    let rendered = rendered_svg(&args, &dir.path().join("qk.svg"), &dir.path().join("cache"));
     assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    assert!(
-        std::fs::read_to_string(&out).unwrap() == fig.to_svg(),
+        rendered == fig.to_svg(),
         "render --view query-key differs from the window's export"
     );
     mask_status_bar(&mut h);
@@ -2049,11 +2030,23 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
             ],
             none,
         ),
-        ("shared", "js main", &["--view", "js"], none),
+        (
+            "shared",
+            "js main",
+            &["--view", "js", "--compare", "bert-mini"],
+            none,
+        ),
         (
             "shared",
             "js compare",
-            &["--view", "js", "--model", "bert-mini"],
+            &[
+                "--view",
+                "js",
+                "--model",
+                "bert-mini",
+                "--compare",
+                "albert-mini",
+            ],
             none,
         ),
         (
@@ -2130,19 +2123,8 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
             .0
             .to_svg();
         let out = dir.join(format!("{i}.svg"));
-        let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
-            .args(["render", "--backend", "cpu", "--text", MASK_TEXT])
-            .args(args)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            res.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&res.stderr)
-        );
-        let rendered = std::fs::read_to_string(&out).unwrap();
+        let args = [&["--text", MASK_TEXT], args].concat();
+        let rendered = rendered_svg(&args, &out, &dir.join("cache"));
         if rendered != window {
             std::fs::write(dir.join(format!("{i}-window.svg")), &window).unwrap();
             differ.push(format!("{tab}/{what} vs render {args:?}"));
@@ -2194,4 +2176,23 @@ fn every_export_has_a_render_view(exports: &[(&'static str, &'static str)]) {
             );
         }
     }
+}
+
+/// What `albert-lens render --backend cpu ARGS --out OUT` writes (its corpus cache in `cache`),
+/// read back; the render must succeed.
+fn rendered_svg(args: &[&str], out: &Path, cache: &Path) -> String {
+    let res = std::process::Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .env("XDG_CACHE_HOME", cache)
+        .args(["render", "--backend", "cpu"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    std::fs::read_to_string(out).unwrap()
 }

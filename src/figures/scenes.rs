@@ -519,36 +519,24 @@ pub fn lens(
 }
 
 /// The cross-layer Jensen–Shannon distance matrix of one model.
-pub fn js(
-    model: &str,
-    mode: crate::insight::JsMode,
-    values: &[f32],
-    layers: usize,
-    colormap: Colormap,
-    theme: &Theme,
-) -> Result<(Figure, Matrix)> {
+pub fn js(d: &crate::views::js::Data, colormap: Colormap, theme: &Theme) -> Result<Figure> {
     let title = format!(
-        "{model}: Jensen-Shannon distance between layers' attention ({})",
-        mode.describe()
+        "{}: Jensen-Shannon distance between layers' attention ({})",
+        d.model,
+        d.mode.describe()
     );
-    let title = title.as_str();
-    let labels: Vec<String> = (1..=layers).map(|l| format!("layer {l}")).collect();
-    let hi = values
-        .iter()
-        .copied()
-        .fold(0.0, f32::max)
-        .max(f32::MIN_POSITIVE);
+    let labels = crate::views::js::labels(d.layers);
     let scale = Scale {
         lo: 0.0,
-        hi,
+        hi: d.hi,
         log: false,
     };
-    let fig = plots::heatmap(
+    plots::heatmap(
         &HeatmapSpec {
-            title,
-            values,
-            rows: layers,
-            cols: layers,
+            title: &title,
+            values: &d.values,
+            rows: d.layers,
+            cols: d.layers,
             row_labels: &labels,
             col_labels: &labels,
             colormap,
@@ -556,18 +544,7 @@ pub fn js(
             axis_names: ("layer", "layer"),
         },
         theme,
-    )?;
-    Ok((
-        fig,
-        Matrix {
-            name: "js_distance".into(),
-            values: values.to_vec(),
-            rows: layers,
-            cols: layers,
-            row_labels: labels.clone(),
-            col_labels: labels,
-        },
-    ))
+    )
 }
 
 fn ellipsis(t: &str, max: usize) -> String {

@@ -207,10 +207,12 @@ pub(super) fn attribution_figure(
 }
 
 /// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one
-/// head).
-pub(super) fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let layers = t.attentions.len();
+/// head); with --compare on the colour scale the window gives the two models side by side.
+pub(super) fn js_figure(
+    opts: &RenderOptions,
+    main: &Run<'_>,
+    compare: Option<&Run<'_>>,
+) -> Result<(Figure, Option<Matrix>)> {
     let mode = match opts.head {
         None => JsMode::MatchedHeads,
         Some(HeadSel::Mean) => JsMode::MeanOfHeads,
@@ -220,15 +222,12 @@ pub(super) fn js_figure(opts: &RenderOptions, main: &Run<'_>) -> Result<(Figure,
                 .into(),
         )),
     };
-    let values = insight::cross_layer_js(t, mode)?;
-    let view = View::Js {
-        model,
-        mode,
-        values: &values,
-        layers,
-        colormap: opts.colormap,
-    };
-    views::build(&view, theme)
+    let mut data = views::js::derive(&main.name, main.trace, mode)?;
+    if let Some(c) = compare {
+        let mut other = views::js::derive(&c.name, c.trace, mode.within(c.trace.num_heads))?;
+        views::js::share_scale(&mut [&mut data, &mut other]);
+    }
+    views::js::figure(&data, opts.colormap, &opts.theme)
 }
 
 /// The head or rollout map of the main model, minus the comparison model's if there is one.

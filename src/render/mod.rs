@@ -36,7 +36,8 @@ pub enum RenderView {
     Projection,
     /// the masked-LM head's top predictions from every layer at one position
     Lens,
-    /// the cross-layer Jensen–Shannon distance matrix
+    /// the cross-layer Jensen–Shannon distance matrix (with --compare: on one colour scale
+    /// with that model's, as the window shows the two)
     Js,
     /// the ALBERT paper's parameter tables (Tables 1, 3 and 4), counted from the configurations
     Params,
@@ -368,7 +369,7 @@ fn render_runs(
             };
             views::build(&View::Evaluation { data, which }, theme)
         }
-        RenderView::Js => js_figure(opts, main),
+        RenderView::Js => js_figure(opts, main, compare),
         RenderView::QueryKey => {
             let data = opts.query_key.as_ref().ok_or_else(|| {
                 LensError::Analysis(

@@ -4,6 +4,7 @@
 //! tests come through here, so a view looks the same wherever it is saved from.
 
 pub mod evaluation;
+pub mod js;
 pub mod links;
 pub mod mixing;
 pub mod parameters;
@@ -18,7 +19,7 @@ use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
 use crate::figures::{Figure, Theme};
 use crate::insight::attribution::Comparison;
 use crate::insight::explain::{Step, Walk};
-use crate::insight::{JsMode, LensTable, Projection, VocabAnswer};
+use crate::insight::{LensTable, Projection, VocabAnswer};
 use crate::matrix::Matrix;
 use crate::model::Trace;
 
@@ -59,10 +60,7 @@ pub enum View<'a> {
     },
     /// the cross-layer Jensen–Shannon distances of one model's attention
     Js {
-        model: &'a str,
-        mode: JsMode,
-        values: &'a [f32],
-        layers: usize,
+        data: &'a js::Data,
         colormap: Colormap,
     },
     /// the parameter accounting of the paper's Tables 1, 3 and 4
@@ -163,15 +161,9 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             let (f, m) = scenes::neighbours(query, answer, theme);
             (f, Some(m))
         }
-        View::Js {
-            model,
-            mode,
-            values,
-            layers,
-            colormap,
-        } => {
-            let (f, m) = scenes::js(model, *mode, values, *layers, *colormap, theme)?;
-            (f, Some(m))
+        View::Js { data, colormap } => {
+            let f = scenes::js(data, *colormap, theme)?;
+            (f, Some(js::matrix(data)))
         }
         View::Params => {
             let (f, m) = scenes::params_tables(theme);

@@ -4,7 +4,6 @@
 
 use super::projection::rgb;
 use super::{export_button, from_json, to_json, Built, Tab};
-use crate::analysis::maps::MapData;
 use crate::app::jobs::{self, Job};
 use crate::app::session::Session;
 use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
@@ -13,10 +12,9 @@ use crate::colormap::{Colormap, Scale};
 use crate::figures::scenes::{self, Figure1Line};
 use crate::figures::Theme;
 use crate::insight::{self, JsMode};
-use crate::matrix::Matrix;
 use crate::model::Trace;
 use crate::params::{Arch, Sharing};
-use crate::views::{self, View};
+use crate::views::{self, js, View};
 use egui::Vec2;
 use std::sync::Arc;
 
@@ -65,7 +63,7 @@ pub struct SharedTab {
     pub settings: SharedSettings,
     compare: Job<CompareKey, Traced>,
     repeats: Job<RepeatKey, RepeatTraces>,
-    js: Job<JsKey, (Vec<f32>, Option<Vec<f32>>)>,
+    js: Job<JsKey, JsPair>,
     fig1: Option<(Fig1Key, Vec<Figure1Line>)>,
     js_tex: [Option<MapTexture>; 2],
     repeat_tex: Vec<Option<RepeatTexture>>,
@@ -285,16 +283,13 @@ impl SharedTab {
         }
         if let Some(ticket) = self.js.ask(key, &cx.wake) {
             let (t1, t2) = (trace.clone(), self.compare_trace().cloned());
+            let names = (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare));
             jobs::spawn("JS distances", ticket, move |_| {
-                let a = insight::cross_layer_js(&t1, mode).map_err(|e| e.to_string())?;
-                let b = match t2 {
-                    Some(t) => Some(
-                        insight::cross_layer_js(&t, mode.within(t.num_heads))
-                            .map_err(|e| e.to_string())?,
-                    ),
-                    None => None,
-                };
-                Ok((a, b))
+                js_pair(
+                    (&names.0, &t1),
+                    t2.as_deref().map(|t| (names.1.as_str(), t)),
+                    mode,
+                )
             });
         }
         if self.js.pending() {
@@ -308,29 +303,21 @@ impl SharedTab {
             }
             None => return,
         };
-        let compare = self.compare_trace().cloned();
-        let mats: Vec<(ModelSlot, String, Vec<f32>, usize)> = [
-            Some((ModelSlot::Main, a, trace.attentions.len())),
-            b.zip(compare)
-                .map(|(m, t)| (ModelSlot::Compare, m, t.attentions.len())),
+        let mats: Vec<(ModelSlot, js::Data)> = [
+            Some((ModelSlot::Main, a)),
+            b.map(|b| (ModelSlot::Compare, b)),
         ]
         .into_iter()
         .flatten()
-        .map(|(slot, m, l)| (slot, cx.label(slot), m, l))
         .collect();
-        let hi = mats
-            .iter()
-            .flat_map(|m| m.2.iter().copied())
-            .fold(0.0f32, f32::max)
-            .max(f32::MIN_POSITIVE);
         // each map takes its side plus 160 points of labels and colour bar: both fit the row
         let side = (ui.available_width() / mats.len().max(1) as f32 - 176.0).clamp(120.0, 420.0);
         let colormap = cx.settings.colormap;
         ui.horizontal(|ui| {
-            for (i, (slot, name, m, l)) in mats.iter().enumerate() {
+            for (i, (slot, d)) in mats.iter().enumerate() {
                 ui.vertical(|ui| {
                     ui.horizontal(|ui| {
-                        ui.strong(name);
+                        ui.strong(&d.model);
                         let what = if *slot == ModelSlot::Main {
                             "js main"
                         } else {
@@ -338,25 +325,7 @@ impl SharedTab {
                         };
                         export_button(self, ui, cx, what);
                     });
-                    let labels: Vec<String> = (1..=*l).map(|x| format!("L{x}")).collect();
-                    let data = MapData {
-                        matrix: Matrix {
-                            name: format!("{name}: JS distance between layers"),
-                            values: m.clone(),
-                            rows: *l,
-                            cols: *l,
-                            row_labels: labels.clone(),
-                            col_labels: labels,
-                        },
-                        index: (0..*l).collect(),
-                        scale: Scale {
-                            lo: 0.0,
-                            hi,
-                            log: false,
-                        },
-                        diverging: false,
-                        value_name: "JS distance",
-                    };
+                    let data = js::map_data(d);
                     let gen = {
                         use std::hash::{Hash, Hasher};
                         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -366,7 +335,7 @@ impl SharedTab {
                     let px = heatmap::Pixels {
                         gen,
                         values: &data.matrix.values,
-                        size: [*l, *l],
+                        size: [d.layers, d.layers],
                     };
                     let tex = heatmap::texture(
                         ui.ctx(),
@@ -548,31 +517,23 @@ impl Tab for SharedTab {
                 views::build(&View::Parameters { data: &data }, theme).map_err(e)
             }
             _ => {
-                let (slot, t) = if what == "js main" {
-                    (ModelSlot::Main, trace)
+                // the matrices the tab shows, when they are ready; else computed here alike
+                let (a, b) = match self.js.get(&self.js_key(cx)) {
+                    Some(Ok(pair)) => pair.clone(),
+                    _ => {
+                        let (main, compare) =
+                            (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare));
+                        let t2 = self.compare_trace().cloned();
+                        let c = t2.as_deref().map(|t| (compare.as_str(), t));
+                        js_pair((&main, &trace), c, self.settings.js_mode)?
+                    }
+                };
+                let d = if what == "js main" {
+                    a
                 } else {
-                    let t = self.compare_trace().cloned();
-                    (ModelSlot::Compare, t.ok_or("no comparison trace")?)
+                    b.ok_or("no comparison trace")?
                 };
-                let mode = self.settings.js_mode.within(t.num_heads);
-                // the matrices the tab shows, when they are ready; else computed here
-                let shown = match self.js.get(&self.js_key(cx)) {
-                    Some(Ok((a, b))) if slot == ModelSlot::Main => Some(a.clone()),
-                    Some(Ok((_, b))) => b.clone(),
-                    _ => None,
-                };
-                let values = match shown {
-                    Some(v) => v,
-                    None => insight::cross_layer_js(&t, mode).map_err(e)?,
-                };
-                let view = View::Js {
-                    model: &cx.label(slot),
-                    mode,
-                    values: &values,
-                    layers: t.attentions.len(),
-                    colormap: cx.settings.colormap,
-                };
-                views::build(&view, theme).map_err(e)
+                js::figure(&d, cx.settings.colormap, theme).map_err(e)
             }
         }
     }
@@ -588,6 +549,28 @@ impl Tab for SharedTab {
     fn load(&mut self, settings: serde_json::Value) {
         from_json(settings, &mut self.settings);
     }
+}
+
+/// The JS matrices of the main model and, when there is one, the comparison model.
+type JsPair = (js::Data, Option<js::Data>);
+
+/// The main model's JS matrix under `mode` and the comparison model's (its head within its
+/// own), on one colour scale when there are two.
+fn js_pair(
+    (name, main): (&str, &Trace),
+    compare: Option<(&str, &Trace)>,
+    mode: JsMode,
+) -> Result<JsPair, String> {
+    let e = |x: crate::LensError| x.to_string();
+    let mut a = js::derive(name, main, mode).map_err(e)?;
+    let mut b = match compare {
+        Some((n, t)) => Some(js::derive(n, t, mode.within(t.num_heads)).map_err(e)?),
+        None => None,
+    };
+    if let Some(b) = b.as_mut() {
+        js::share_scale(&mut [&mut a, b]);
+    }
+    Ok((a, b))
 }
 
 /// Parses "6, 12, 24" into repetition counts.
