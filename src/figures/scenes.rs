@@ -518,35 +518,6 @@ pub fn lens(
     (fig, matrix)
 }
 
-/// The cross-layer Jensen–Shannon distance matrix of one model.
-pub fn js(d: &crate::views::js::Data, colormap: Colormap, theme: &Theme) -> Result<Figure> {
-    let title = format!(
-        "{}: Jensen-Shannon distance between layers' attention ({})",
-        d.model,
-        d.mode.describe()
-    );
-    let labels = crate::views::js::labels(d.layers);
-    let scale = Scale {
-        lo: 0.0,
-        hi: d.hi,
-        log: false,
-    };
-    plots::heatmap(
-        &HeatmapSpec {
-            title: &title,
-            values: &d.values,
-            rows: d.layers,
-            cols: d.layers,
-            row_labels: &labels,
-            col_labels: &labels,
-            colormap,
-            scale: &scale,
-            axis_names: ("layer", "layer"),
-        },
-        theme,
-    )
-}
-
 fn ellipsis(t: &str, max: usize) -> String {
     if t.chars().count() <= max {
         t.to_string()

@@ -92,6 +92,35 @@ pub fn map_data(d: &Data) -> MapData {
     }
 }
 
+/// The heatmap of the matrix (what [`super::build`] draws for it).
+pub(super) fn draw(d: &Data, colormap: Colormap, theme: &Theme) -> Result<Figure> {
+    let title = format!(
+        "{}: Jensen-Shannon distance between layers' attention ({})",
+        d.model,
+        d.mode.describe()
+    );
+    let labels = labels(d.layers);
+    let scale = Scale {
+        lo: 0.0,
+        hi: d.hi,
+        log: false,
+    };
+    crate::figures::plots::heatmap(
+        &crate::figures::plots::HeatmapSpec {
+            title: &title,
+            values: &d.values,
+            rows: d.layers,
+            cols: d.layers,
+            row_labels: &labels,
+            col_labels: &labels,
+            colormap,
+            scale: &scale,
+            axis_names: ("layer", "layer"),
+        },
+        theme,
+    )
+}
+
 /// The matrix as a figure, and its numbers.
 pub fn figure(d: &Data, colormap: Colormap, theme: &Theme) -> Result<(Figure, Option<Matrix>)> {
     super::build(&super::View::Js { data: d, colormap }, theme)

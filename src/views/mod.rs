@@ -162,7 +162,7 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             (f, Some(m))
         }
         View::Js { data, colormap } => {
-            let f = scenes::js(data, *colormap, theme)?;
+            let f = js::draw(data, *colormap, theme)?;
             (f, Some(js::matrix(data)))
         }
         View::Params => {
