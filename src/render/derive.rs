@@ -107,23 +107,12 @@ pub(super) fn lens_figure(
     opts: &RenderOptions,
     main: &Run<'_>,
 ) -> Result<(Figure, Option<Matrix>)> {
-    let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let m = main.model;
-    let Some(head) = m.weights.mlm.as_ref() else {
-        return Err(LensError::Analysis(format!(
-            "{model} has no masked-LM head, so there is nothing to decode the layers with"
-        )));
+    let o = views::lens::Options {
+        position: mask_position(opts, main.trace)?,
+        top_k: opts.top_k,
     };
-    let pos = mask_position(opts, t)?;
-    let rows = insight::layer_lens(&m.config, head, t, pos, opts.top_k.max(1))?;
-    let table = insight::LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id));
-    let view = View::Lens {
-        model,
-        trace: t,
-        pos,
-        table: &table,
-    };
-    views::build(&view, theme)
+    let data = views::lens::derive((main.model, &main.name), main.trace, &o)?;
+    views::lens::figure(&data, &opts.theme)
 }
 
 /// `render --view explain`: the walk-through of one head at one token (--head N, --position), every

@@ -5,6 +5,7 @@
 
 pub mod evaluation;
 pub mod js;
+pub mod lens;
 pub mod links;
 pub mod mixing;
 pub mod parameters;
@@ -19,7 +20,7 @@ use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
 use crate::figures::{Figure, Theme};
 use crate::insight::attribution::Comparison;
 use crate::insight::explain::{Step, Walk};
-use crate::insight::{LensTable, Projection, VocabAnswer};
+use crate::insight::{Projection, VocabAnswer};
 use crate::matrix::Matrix;
 use crate::model::Trace;
 
@@ -98,12 +99,7 @@ pub enum View<'a> {
         which: evaluation::Which,
     },
     /// the masked-LM head's top predictions at one position from every layer
-    Lens {
-        model: &'a str,
-        trace: &'a Trace,
-        pos: usize,
-        table: &'a LensTable,
-    },
+    Lens { data: &'a lens::Data },
 }
 
 /// The figure of `view` in `theme`, and its matrix where the view has one (the model view's
@@ -213,14 +209,8 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
             let (f, m) = evaluation::figure(data, *which, theme)?;
             (f, Some(m))
         }
-        View::Lens {
-            model,
-            trace,
-            pos,
-            table,
-        } => {
-            let token = trace.tokens.get(*pos).map_or("", |s| s);
-            let (f, m) = scenes::lens(model, token, *pos, table, theme);
+        View::Lens { data } => {
+            let (f, m) = scenes::lens(&data.model, &data.token, data.pos, &data.table, theme);
             (f, Some(m))
         }
     })

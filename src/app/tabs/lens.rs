@@ -9,9 +9,8 @@ use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::scenes;
 use crate::figures::{Theme, OKABE_ITO};
-use crate::insight::{self, LensTable};
 use crate::model::Trace;
-use crate::views::{self, View};
+use crate::views::lens;
 use egui::{Rect, Sense, Vec2};
 
 /// What the tab persists.
@@ -44,14 +43,14 @@ struct LensKey {
 #[derive(Default)]
 pub struct LensTab {
     pub settings: LensSettings,
-    lens: Job<LensKey, LensTable>,
+    lens: Job<LensKey, lens::Data>,
 }
 
 impl LensTab {
     /// The position shown and its table, once the worker has computed it.
-    pub fn result(&self) -> Option<(usize, &LensTable)> {
+    pub fn result(&self) -> Option<(usize, &crate::insight::LensTable)> {
         match self.lens.latest() {
-            Some((key, Ok(t))) => Some((key.pos, t)),
+            Some((key, Ok(d))) => Some((key.pos, &d.table)),
             _ => None,
         }
     }
@@ -73,12 +72,14 @@ impl LensTab {
         };
         if let Some(ticket) = self.lens.ask(key, &cx.wake) {
             let t = trace.clone();
+            let name = cx.label(ModelSlot::Main);
             cx.worker.run(ticket, move |e, _| {
                 let m = e.model(ModelSlot::Main)?;
-                let head = m.weights.mlm.as_ref().ok_or("no masked-LM head")?;
-                let rows = insight::layer_lens(&m.config, head, &t, key.pos, key.k)
-                    .map_err(|e| e.to_string())?;
-                Ok(LensTable::new(&rows, &|id| m.tokenizer.token_or_id(id)))
+                let o = lens::Options {
+                    position: key.pos,
+                    top_k: key.k,
+                };
+                lens::derive((m, &name), &t, &o).map_err(|e| e.to_string())
             });
         }
     }
@@ -194,11 +195,11 @@ impl Tab for LensTab {
             pos,
             k: self.settings.k,
         };
-        let Some(Ok(table)) = self.lens.get(&key) else {
+        let Some(Ok(data)) = self.lens.get(&key) else {
             ui.spinner();
             return;
         };
-        let table = table.clone();
+        let table = data.table.clone();
         egui::ScrollArea::both().show(ui, |ui| self.lens_table(ui, &table.rows, &table.curves));
     }
 
@@ -207,21 +208,15 @@ impl Tab for LensTab {
     }
 
     fn export(&mut self, _what: &str, cx: &Session, theme: &Theme) -> Built {
-        let trace = cx
-            .trace()
-            .cloned()
-            .ok_or("nothing to export yet: no model has run")?;
-        let (pos, table) = match self.lens.latest() {
-            Some((key, Ok(t))) if key.trace_gen == cx.trace_gen => (key.pos, t),
-            _ => return Err("the lens has not run yet".into()),
-        };
-        let view = View::Lens {
-            model: &cx.label(ModelSlot::Main),
-            trace: &trace,
-            pos,
-            table,
-        };
-        views::build(&view, theme).map_err(|e| e.to_string())
+        if cx.trace().is_none() {
+            return Err("nothing to export yet: no model has run".into());
+        }
+        match self.lens.latest() {
+            Some((key, Ok(d))) if key.trace_gen == cx.trace_gen => {
+                lens::figure(d, theme).map_err(|e| e.to_string())
+            }
+            _ => Err("the lens has not run yet".into()),
+        }
     }
 
     fn busy(&self) -> bool {
