@@ -1978,7 +1978,8 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
 /// The other half of the registry's promise: `render --view ID` with its defaults draws what the
 /// window exports with the same defaults, byte for byte (albert-mini beside bert-mini on a
 /// masked sentence; `--compare bert-mini` where the window's view draws the comparison model,
-/// and Figure 1's what-if at the window's 6, 12 and 24 repetitions).
+/// Figure 1's what-if at the window's 6, 12 and 24 repetitions, and heads 1 and 3 overlaid on
+/// the token links).
 #[test]
 fn render_view_draws_what_the_window_exports_byte_for_byte() {
     use albert_lens::analysis::Measure;
@@ -2000,10 +2001,16 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
     let diff_links: Attn = Some((AttnView::Links, Measure::Attention, DiffMode::CompareModel));
     let value: Attn = Some((AttnView::Heatmap, Measure::ValueNorm, DiffMode::Off));
     let none: Attn = None;
-    let cases: [(&str, &str, &[&str], Attn); 19] = [
+    let cases: [(&str, &str, &[&str], Attn); 20] = [
         ("attention", "attention", &["--view", "head"], heat),
         ("attention", "attention", &["--view", "rollout"], roll),
         ("attention", "attention", &["--view", "links"], links),
+        (
+            "attention",
+            "attention",
+            &["--view", "links", "--overlay-heads", "1,3"],
+            links,
+        ),
         ("attention", "attention", &["--view", "model"], model),
         (
             "attention",
@@ -2102,6 +2109,11 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
         if let Some((view, measure, diff)) = setup {
             let s = &mut h.state_mut().tab_mut::<AttentionTab>().unwrap().settings;
             (s.view, s.measure, s.diff) = (view, measure, diff);
+            // the window's "Overlay heads" ticked as --overlay-heads asks (from 1)
+            s.link_heads = match args.contains(&"--overlay-heads") {
+                true => vec![0, 2],
+                false => Vec::new(),
+            };
         }
         if args.contains(&"neighbours") {
             let tab = h.state_mut().tab_mut::<ProjectionTab>().unwrap();

@@ -304,7 +304,8 @@ fn more_models_of_any_family_join_the_parameter_table_and_figure1() {
 
 /// Bad requests: an unknown extension, a lens without [MASK], the what-if on a BERT, a layer
 /// that does not exist, a step outside the Explain view or unknown, an empty neighbours query,
-/// a difference of value-weighted maps. Each fails, names the problem, and writes nothing.
+/// a difference of value-weighted maps, overlaid heads off the links view, past the model's
+/// heads or on a difference. Each fails, names the problem, and writes nothing.
 #[test]
 fn bad_render_requests_fail_clearly_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -398,6 +399,21 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             &["--view", "value-norm", "--compare", "bert-mini"],
             "x.png",
             "not value-weighted maps",
+        ),
+        (
+            &["--view", "head", "--overlay-heads", "1"],
+            "x.png",
+            "use it with --view links",
+        ),
+        (
+            &["--view", "links", "--overlay-heads", "1,9"],
+            "x.png",
+            "--overlay-heads 9: albert-mini has 4 heads",
+        ),
+        (
+            &["--view", "links", "--overlay-heads", "2", "--compare", "bert-mini"],
+            "x.png",
+            "not a difference",
         ),
         (
             &["--view", "query-key", "--head", "mean"],

@@ -142,6 +142,10 @@ pub(crate) struct RenderArgs {
     /// animations always use it, so that their frames compare
     #[arg(long)]
     shared_scale: bool,
+    /// links: overlay these heads' own attention (from 1, e.g. 1,3), one colour each, as the
+    /// window's "Overlay heads" does
+    #[arg(long, value_delimiter = ',', value_parser = super::ranges::count(1..=4096))]
+    overlay_heads: Vec<usize>,
     /// PNG scale: 1, 2 or 4 (any factor from 0.25 up to 16); with --scene, the scene's
     /// unless given
     #[arg(long, value_parser = super::ranges::png_scale)]
@@ -202,6 +206,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         log,
         hide_special,
         shared_scale,
+        overlay_heads,
         scale,
         scene,
         animate,
@@ -219,6 +224,9 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         return Ok(());
     }
     let out = out.context("give --out FILE")?;
+    if !overlay_heads.is_empty() && view != RenderView::Links {
+        anyhow::bail!("--overlay-heads draws heads over the token links: use it with --view links");
+    }
     if step.is_some() && view != RenderView::Explain {
         anyhow::bail!(
             "--step picks a step of the Explain walk-through: use it with --view explain"
@@ -276,6 +284,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         words,
         text: text.clone(),
         shared_scale,
+        link_heads: overlay_heads.iter().map(|h| h - 1).collect(),
     };
     let mut be = make_backend(one_backend(backend)?);
     // the Explain walk reads every intermediate

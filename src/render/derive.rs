@@ -58,7 +58,22 @@ pub(super) fn links_figure(
     layer: usize,
 ) -> Result<(Figure, Option<Matrix>)> {
     let data = map_data(opts, (main, None), compare, layer)?;
+    let heads = main.trace.num_heads;
+    if let Some(h) = opts.link_heads.iter().find(|&&h| h >= heads) {
+        return Err(LensError::Analysis(format!(
+            "--overlay-heads {}: {} has {heads} heads (from 1)",
+            h + 1,
+            main.name
+        )));
+    }
+    if data.diverging && !opts.link_heads.is_empty() {
+        return Err(LensError::Analysis(
+            "--overlay-heads draws heads' own attention, not a difference: leave out --compare"
+                .into(),
+        ));
+    }
     let o = views::links::Options {
+        heads: opts.link_heads.clone(),
         layer,
         renormalise: opts.hide_special,
         // --position: only that query token's lines

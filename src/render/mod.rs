@@ -128,6 +128,8 @@ pub struct RenderOptions {
     /// one 0–1 colour scale (±1 for a difference) instead of each map's own range: what an
     /// animation uses, so that its frames compare
     pub shared_scale: bool,
+    /// links: heads (from 0) whose own attention is drawn, one colour each, instead of the map
+    pub link_heads: Vec<usize>,
 }
 
 /// One model and its trace on the text.
