@@ -401,6 +401,11 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             "not value-weighted maps",
         ),
         (
+            &["--view", "js", "--head", "9"],
+            "x.png",
+            "head 9 does not exist",
+        ),
+        (
             &["--view", "head", "--overlay-heads", "1"],
             "x.png",
             "use it with --view links",

@@ -190,6 +190,13 @@ impl Session {
             .map_or_else(|| "model".into(), |i| i.source.name())
     }
 
+    /// The model as menus and messages name it ([`ModelSource::label`]: "… (built in)", the
+    /// folder's path, "hub:ID"; "model" before one is loaded).
+    pub fn source_label(&self, slot: ModelSlot) -> String {
+        self.info(slot)
+            .map_or_else(|| "model".into(), |i| i.source.label())
+    }
+
     /// The main model's trace of the current input.
     pub fn trace(&self) -> Option<&Arc<Trace>> {
         self.trace.as_ref().map(|t| &t.trace)

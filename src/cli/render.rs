@@ -324,11 +324,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     )?;
     if view == RenderView::QueryKey {
         let o = albert_lens::views::query_key::Options {
-            head: match opts.head {
-                None => 0,
-                Some(albert_lens::analysis::HeadSel::Head(h)) => h,
-                Some(_) => anyhow::bail!("the query-key view follows one head: give --head N"),
-            },
+            head: albert_lens::render::one_head(opts.head, "the query-key view")?,
             tsne,
         };
         let corpus = (data.as_deref()).map_or("builtin".into(), |d| d.to_string_lossy());

@@ -139,15 +139,7 @@ pub(super) fn explain_figure(
     layer: usize,
 ) -> Result<(Figure, Option<Matrix>)> {
     let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let head = match opts.head {
-        None => 0,
-        Some(HeadSel::Head(h)) => h,
-        Some(_) => {
-            return Err(LensError::Analysis(
-                "the walk-through follows one head: give --head N".into(),
-            ))
-        }
-    };
+    let head = super::one_head(opts.head, "the walk-through")?;
     let pos = match opts.position {
         Some(p) => p,
         None => t.first_mask().unwrap_or(usize::from(t.num_tokens() > 2)),
@@ -226,11 +218,8 @@ pub(super) fn js_figure(
                 .into(),
         )),
     };
-    let mut data = views::js::derive(&main.name, main.trace, mode)?;
-    if let Some(c) = compare {
-        let mut other = views::js::derive(&c.name, c.trace, mode.within(c.trace.num_heads))?;
-        views::js::share_scale(&mut [&mut data, &mut other]);
-    }
+    let other = compare.map(|c| (c.name.as_str(), c.trace));
+    let (data, _) = views::js::derive_pair((&main.name, main.trace), other, mode)?;
     views::js::figure(&data, opts.colormap, &opts.theme)
 }
 

@@ -139,6 +139,18 @@ pub struct Run<'a> {
     pub trace: &'a Trace,
 }
 
+/// The head a view that follows one head takes from `--head`: the first when none is given;
+/// the mean or max is an error saying `what` follows one head.
+pub fn one_head(head: Option<HeadSel>, what: &str) -> Result<usize> {
+    match head {
+        None => Ok(0),
+        Some(HeadSel::Head(h)) => Ok(h),
+        Some(_) => Err(LensError::Analysis(format!(
+            "{what} follows one head: give --head N"
+        ))),
+    }
+}
+
 /// The figure and (where the view has one) the matrix of one view. `rerun(cfg)` runs the main
 /// model's weights on the text under another config (the what-if's, from
 /// [`crate::model::config::repeated_config`]); `compare` is the second model (Figure 1's other

@@ -27,9 +27,9 @@ pub struct Data {
     pub hi: f32,
 }
 
-/// The distances of `trace`'s layers under `mode` (a head past the model's own is its last).
+/// The distances of `trace`'s layers under `mode` (a head the model does not have is an error
+/// naming it).
 pub fn derive(model: &str, trace: &Trace, mode: JsMode) -> Result<Data> {
-    let mode = mode.within(trace.num_heads);
     let values = insight::cross_layer_js(trace, mode)?;
     let hi = top(&values);
     Ok(Data {
@@ -39,6 +39,25 @@ pub fn derive(model: &str, trace: &Trace, mode: JsMode) -> Result<Data> {
         layers: trace.attentions.len(),
         hi,
     })
+}
+
+/// The main model's matrix under `mode` and, beside it, the comparison model's (its head taken
+/// within its own heads), the two on one colour scale: what the Shared tab shows and exports,
+/// and what `render --view js --compare` draws.
+pub fn derive_pair(
+    (name, main): (&str, &Trace),
+    compare: Option<(&str, &Trace)>,
+    mode: JsMode,
+) -> Result<(Data, Option<Data>)> {
+    let mut a = derive(name, main, mode)?;
+    let mut b = match compare {
+        Some((n, t)) => Some(derive(n, t, mode.within(t.num_heads))?),
+        None => None,
+    };
+    if let Some(b) = b.as_mut() {
+        share_scale(&mut [&mut a, b]);
+    }
+    Ok((a, b))
 }
 
 fn top(values: &[f32]) -> f32 {

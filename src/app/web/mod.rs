@@ -49,9 +49,7 @@ pub fn publish(session: &Session) {
         *p = Some((
             trace.clone(),
             // where the model came from, as menus name it ("… (picked files)", "hub:ID")
-            session
-                .info(ModelSlot::Main)
-                .map_or_else(|| "model".into(), |i| i.source.label()),
+            session.source_label(ModelSlot::Main),
             text.to_string(),
         ));
     });

@@ -545,7 +545,8 @@ impl AttentionTab {
             ui.label("Overlay heads:");
             for h in 0..heads {
                 let mut on = links.contains(&h);
-                let [r, g, b] = crate::views::links::HEAD_COLORS[h % 8];
+                let colors = &crate::views::links::HEAD_COLORS;
+                let [r, g, b] = colors[h % colors.len()];
                 let color = egui::Color32::from_rgb(r, g, b);
                 let label = egui::RichText::new(format!("H{}", h + 1)).color(color);
                 if ui.checkbox(&mut on, label).changed() {

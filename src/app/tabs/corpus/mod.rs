@@ -236,11 +236,10 @@ impl CorpusTab {
         if let Some(ticket) = self.models.ask(gens, &cx.wake) {
             // the runs keep the models' full labels ("… (built in)", the folder's path): they
             // name the run in the tab's messages and in the statistics it caches
-            let label = |slot| {
-                cx.info(slot)
-                    .map_or_else(|| "model".into(), |i| i.source.label())
-            };
-            let labels = [label(ModelSlot::Main), label(ModelSlot::Compare)];
+            let labels = [
+                cx.source_label(ModelSlot::Main),
+                cx.source_label(ModelSlot::Compare),
+            ];
             let compare = gens.compare.is_some();
             cx.worker.run(ticket, move |e, _| {
                 let mut out = vec![(e.model(ModelSlot::Main)?.clone(), labels[0].clone())];

@@ -554,23 +554,13 @@ impl Tab for SharedTab {
 /// The JS matrices of the main model and, when there is one, the comparison model.
 type JsPair = (js::Data, Option<js::Data>);
 
-/// The main model's JS matrix under `mode` and the comparison model's (its head within its
-/// own), on one colour scale when there are two.
+/// [`js::derive_pair`] with its error as the tab shows it.
 fn js_pair(
-    (name, main): (&str, &Trace),
+    main: (&str, &Trace),
     compare: Option<(&str, &Trace)>,
     mode: JsMode,
 ) -> Result<JsPair, String> {
-    let e = |x: crate::LensError| x.to_string();
-    let mut a = js::derive(name, main, mode).map_err(e)?;
-    let mut b = match compare {
-        Some((n, t)) => Some(js::derive(n, t, mode.within(t.num_heads)).map_err(e)?),
-        None => None,
-    };
-    if let Some(b) = b.as_mut() {
-        js::share_scale(&mut [&mut a, b]);
-    }
-    Ok((a, b))
+    js::derive_pair(main, compare, mode).map_err(|e| e.to_string())
 }
 
 /// Parses "6, 12, 24" into repetition counts.
