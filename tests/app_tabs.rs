@@ -866,18 +866,27 @@ fn token_links_export_as_a_figure_with_the_pinned_tokens_lines() {
 /// --scene`: the rebuilt SVG equals the window's export byte for byte.
 fn rebuilt_by_render_equals_the_window(app: &mut LensApp, dir: &Path, name: &str) {
     let scene = app.scene().unwrap();
-    rebuilt_equals_the_window(app, scene, dir, name);
+    let how = rebuilt_equals_the_window(app, scene, dir, name);
+    assert_eq!(how, Rebuilt::FromFlags, "{name}");
+}
+
+/// How `render --scene` drew a scene: from the flags the scene amounts to (the view components,
+/// as `render --view`), or by the app without a window.
+#[derive(Debug, PartialEq)]
+enum Rebuilt {
+    FromFlags,
+    ByTheApp,
 }
 
 /// `scene` (of a figure `app` shows) saved as `name`.json in `dir` and rebuilt by `render
 /// --scene` (its corpus cache in `dir`): the rebuilt SVG equals the window's export byte for
-/// byte.
+/// byte. Says how it was rebuilt.
 fn rebuilt_equals_the_window(
     app: &mut LensApp,
     scene: albert_lens::app::scene::Scene,
     dir: &Path,
     name: &str,
-) {
+) -> Rebuilt {
     let theme = app.session.settings.export_theme.theme();
     let (fig, _) = app
         .build_export(&scene.figure.0, &scene.figure.1, &theme)
@@ -903,6 +912,98 @@ fn rebuilt_equals_the_window(
         rebuilt == fig.to_svg(),
         "{name}: the rebuilt SVG differs from the window's"
     );
+    let said = String::from_utf8_lossy(&res.stderr);
+    match (
+        said.contains("the scene as a command: albert-lens render"),
+        said.contains("drawn by the app without a window"),
+    ) {
+        (true, false) => Rebuilt::FromFlags,
+        (false, true) => Rebuilt::ByTheApp,
+        _ => panic!("{name}: render --scene said neither how: {said}"),
+    }
+}
+
+/// A scene's settings that are not the tabs' defaults reach the flags `render --scene` draws
+/// from: each figure below, set in the window away from its defaults and saved as a scene, is
+/// rebuilt from its flags (not by the app) byte for byte — the model view with a log scale,
+/// one scale and special tokens hidden but not renormalised; the token links of a head with
+/// two heads overlaid; one layer's projection coloured by position with every point labelled;
+/// the lens at a chosen token with 7 guesses; the attribution by gradient × input with its own
+/// steps; the mixing view's norm at layer 2 for a chosen token beside the comparison model; the
+/// JS matrices of one head; and a head's map with a token masked.
+#[test]
+fn a_scene_with_changed_settings_is_drawn_from_its_flags_like_the_window() {
+    use albert_lens::analysis::HeadSel;
+    use albert_lens::app::tabs::attribution::AttributionTab;
+    use albert_lens::app::tabs::lens::LensTab;
+    use albert_lens::app::tabs::mixing::MixingTab;
+    use albert_lens::app::tabs::projection::ProjMode;
+    use albert_lens::app::tabs::shared::SharedTab;
+    use albert_lens::app::AttnView;
+    use albert_lens::insight::mixing::{Method, Stage};
+    let mut h = harness(ModelSource::Builtin("albert-mini".into()), MASK_TEXT);
+    wait(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    h.state_mut().session.settings.export_theme = albert_lens::app::export_menu::ExportTheme::Light;
+    type Set = fn(&mut LensApp);
+    let cases: [(&str, &str, Set); 8] = [
+        ("Attention", "model", |app| {
+            app.session.settings.hide_special = true;
+            let s = &mut app.tab_mut::<AttentionTab>().unwrap().settings;
+            (s.view, s.log_scale, s.shared_scale, s.renormalise) =
+                (AttnView::Model, true, true, false);
+        }),
+        ("Attention", "links", |app| {
+            app.session.settings.hide_special = false;
+            app.session.settings.layer = 1;
+            let s = &mut app.tab_mut::<AttentionTab>().unwrap().settings;
+            (s.view, s.head, s.link_heads) = (AttnView::Links, HeadSel::Head(1), vec![0, 3]);
+        }),
+        ("Projection", "projection", |app| {
+            let s = &mut app.tab_mut::<ProjectionTab>().unwrap().settings;
+            s.mode = ProjMode::Layer;
+            s.color_by = albert_lens::figures::scenes::ColorBy::Position;
+            s.label_all = true;
+        }),
+        ("Layer lens", "lens", |app| {
+            let s = &mut app.tab_mut::<LensTab>().unwrap().settings;
+            (s.position, s.k) = (Some(3), 7);
+        }),
+        ("Attribution", "attribution", |app| {
+            let s = &mut app.tab_mut::<AttributionTab>().unwrap().settings;
+            s.method = albert_lens::insight::attribution::Method::GradXInput;
+            s.steps = 8;
+        }),
+        ("Mixing", "mixing", |app| {
+            let s = &mut app.tab_mut::<MixingTab>().unwrap().settings;
+            (s.view.method, s.view.stage, s.view.position) =
+                (Method::Norm, Stage::Layer(1), Some(2));
+            s.compare = true;
+        }),
+        ("Shared vs unshared", "js", |app| {
+            let s = &mut app.tab_mut::<SharedTab>().unwrap().settings;
+            s.js_mode = albert_lens::insight::JsMode::Head(1);
+        }),
+        ("Attention", "masked", |app| {
+            let s = &mut app.tab_mut::<AttentionTab>().unwrap().settings;
+            (s.view, s.head) = (AttnView::Heatmap, HeadSel::Max);
+            app.session.intervention.toggle_mask(2);
+            app.session.touch_now();
+        }),
+    ];
+    for (tab, name, set) in cases {
+        open_tab(&mut h, tab);
+        set(h.state_mut());
+        h.run_steps(2);
+        wait(&mut h);
+        let app = h.state_mut();
+        let mut scene = app.scene().unwrap();
+        if name == "js" {
+            scene.figure.1 = "js compare".into();
+        }
+        let how = rebuilt_equals_the_window(app, scene, dir.path(), name);
+        assert_eq!(how, Rebuilt::FromFlags, "{name}");
+    }
 }
 
 /// A figure made in the window, saved as a scene, is rebuilt byte for byte by
@@ -1930,7 +2031,7 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
     corpus_tab(&mut h).settings.limit = 20;
     let dir = tempfile::tempdir().unwrap();
     let theme = Theme::LIGHT;
-    let (mut same, mut unbuilt) = (Vec::new(), Vec::new());
+    let (mut same, mut unbuilt, mut by_app) = (Vec::new(), Vec::new(), Vec::new());
     let exports = h.state().exports();
     let mut opened = "";
     for (tab, what) in exports {
@@ -1957,7 +2058,9 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
         let mut scene = app.scene().unwrap();
         scene.figure = (tab.to_string(), what.to_string());
         let name = format!("{tab}-{}", what.replace(' ', "_"));
-        rebuilt_equals_the_window(app, scene, dir.path(), &name);
+        if rebuilt_equals_the_window(app, scene, dir.path(), &name) == Rebuilt::ByTheApp {
+            by_app.push(format!("{tab}/{what}"));
+        }
         same.push(format!("{tab}/{what}"));
     }
     assert_eq!(
@@ -1973,10 +2076,23 @@ fn every_view_the_window_builds_is_rebuilt_byte_for_byte_by_render_scene() {
         "rebuilt byte for byte: {same:?}"
     );
     assert!(same.len() >= 25, "{same:?}");
+    // every view but the corpus statistics is drawn from the scene's flags, without the app
+    assert_eq!(
+        by_app,
+        [
+            "corpus/layers",
+            "corpus/sep-norm",
+            "corpus/grid",
+            "corpus/entropy-distance",
+            "corpus/head-map",
+        ],
+        "drawn by the app without a window"
+    );
 }
 
 /// The other half of the registry's promise: `render --view ID` with its defaults draws what the
-/// window exports with the same defaults, byte for byte (albert-mini beside bert-mini on a
+/// window exports with the same defaults, byte for byte, and so does `render --scene` from the
+/// window's scene of each, through the same flags (albert-mini beside bert-mini on a
 /// masked sentence; `--compare bert-mini` where the window's view draws the comparison model,
 /// Figure 1's what-if at the window's 6, 12 and 24 repetitions, and heads 1 and 3 overlaid on
 /// the token links).
@@ -2141,6 +2257,12 @@ fn render_view_draws_what_the_window_exports_byte_for_byte() {
             std::fs::write(dir.join(format!("{i}-window.svg")), &window).unwrap();
             differ.push(format!("{tab}/{what} vs render {args:?}"));
         }
+        // and the window's scene of the same figure, drawn from its flags
+        let app = h.state_mut();
+        let mut scene = app.scene().unwrap();
+        scene.figure = (tab.to_string(), what.to_string());
+        let how = rebuilt_equals_the_window(app, scene, &dir, &format!("scene-{i}"));
+        assert_eq!(how, Rebuilt::FromFlags, "{tab}/{what} ({args:?})");
     }
     assert!(
         differ.is_empty(),

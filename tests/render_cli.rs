@@ -435,6 +435,26 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             "x.png",
             "/no/such/corpus.txt",
         ),
+        (
+            &["--view", "head", "--mask", "99"],
+            "x.png",
+            "--mask 99: the text has",
+        ),
+        (
+            &["--view", "head", "--mask", "0"],
+            "x.png",
+            "--mask 0: token 0 is the special token [CLS]",
+        ),
+        (
+            &["--view", "prediction", "--mask", "2"],
+            "x.png",
+            "--mask does not combine with the prediction view",
+        ),
+        (
+            &["--view", "projection", "--label-all", "maybe"],
+            "x.png",
+            "--label-all",
+        ),
     ];
     for (args, file, msg) in cases {
         let p = dir.path().join(file);
@@ -449,6 +469,61 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
         0,
         "no partial files"
     );
+}
+
+/// `render --scene` says the scene as a command line, and that command, run by a shell, draws
+/// the same file byte for byte (a scene with a masked token, a head switched off, special tokens
+/// hidden and a text a shell must quote); `--mask` shows the token as [MASK] in the figure.
+#[test]
+fn a_scene_as_a_command_draws_the_same_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = serde_json::json!({
+        "format": "albert-lens scene",
+        "version": 1,
+        "main": {"Builtin": "albert-mini"},
+        "compare": null,
+        "session": {"text": "The cat's toy isn't \"here\" $HOME", "open_tab": "attention",
+                    "hide_special": true, "layer": 2},
+        "intervention": {"ablate": [[1, 0]], "masked": [2]},
+        "tabs": {"attention": {"head": {"Head": 1}}},
+        "figure": ["attention", "attention"],
+        "scale": 1.0
+    });
+    let path = dir.path().join("s.json");
+    std::fs::write(&path, serde_json::to_vec(&scene).unwrap()).unwrap();
+    let out = dir.path().join("scene.svg");
+    let o = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
+        .args(["render", "--backend", "cpu", "--scene"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&o);
+    let said = String::from_utf8_lossy(&o.stderr);
+    let line = said
+        .lines()
+        .find_map(|l| l.strip_prefix("note: the scene as a command: albert-lens "))
+        .unwrap_or_else(|| panic!("no command: {said}"));
+    assert!(
+        line.contains("--mask 2") && line.contains("--ablate 2:1"),
+        "{line}"
+    );
+    let again = dir.path().join("command.svg");
+    let sh = format!("\"$BIN\" {line} --backend cpu --scale 1 --out \"$OUT\"");
+    let o = Command::new("sh")
+        .args(["-c", &sh])
+        .env("BIN", env!("CARGO_BIN_EXE_albert-lens"))
+        .env("OUT", &again)
+        .output()
+        .unwrap();
+    ok(&o);
+    let (a, b) = (
+        std::fs::read_to_string(&out).unwrap(),
+        std::fs::read_to_string(&again).unwrap(),
+    );
+    assert!(a == b, "the command's figure differs from the scene's");
+    assert!(a.contains("[MASK]"), "the masked token is drawn as [MASK]");
 }
 
 /// `render --view explain` draws every step of the walk-through in one column, with the

@@ -13,6 +13,7 @@ pub mod interventions;
 pub mod jobs;
 pub mod scene;
 pub mod scene_check;
+pub mod scene_flags;
 pub mod session;
 pub mod tabs;
 #[cfg(target_arch = "wasm32")]

@@ -144,7 +144,7 @@ impl Engine {
         let t0 = Instant::now();
         let m = loaded(&self.models, slot)?;
         let input = m.encode(text, pair).map_err(|e| e.to_string())?;
-        let changed = masked(m, &input, iv)?;
+        let changed = m.masked(&input, iv).map_err(|e| e.to_string())?;
         let opts = ForwardOptions {
             capture: crate::model::Capture::Nothing,
             ablate: iv.ablate.clone(),
@@ -238,7 +238,7 @@ impl Engine {
         use crate::insight::explain::Walk;
         let m = loaded(&self.models, ModelSlot::Main)?;
         let input = m.encode(text, pair).map_err(|e| e.to_string())?;
-        let input = masked(m, &input, iv)?;
+        let input = m.masked(&input, iv).map_err(|e| e.to_string())?;
         let opts = ForwardOptions {
             capture: crate::model::Capture::Maps(vec![sel.map]),
             ablate: iv.ablate.clone(),
@@ -287,23 +287,6 @@ impl Engine {
         };
         run().map_err(|e| e.to_string())
     }
-}
-
-/// `input` with the intervention's masked positions replaced by the model's mask token.
-fn masked(
-    m: &LoadedModel,
-    input: &crate::model::EncodedInput,
-    iv: &Intervention,
-) -> Result<crate::model::EncodedInput, String> {
-    let mut changed = input.clone();
-    if !iv.masked.is_empty() {
-        let mask = crate::model::trace::MASK_TOKENS
-            .into_iter()
-            .find_map(|t| m.tokenizer.token_to_id(t).map(|id| (id, t)))
-            .ok_or("this tokenizer has no mask token")?;
-        iv.apply_masks(&mut changed, mask);
-    }
-    Ok(changed)
 }
 
 /// The model in `slot`, or why there is none (a free function, so that a method can hold it

@@ -115,6 +115,10 @@ pub(crate) struct RenderArgs {
     /// switch heads off in the main model: LAYER:HEAD[,...], from 1
     #[arg(long, value_parser = parse_ablation)]
     ablate: Option<Ablation>,
+    /// show these tokens (positions from 0, e.g. 2,5) as the main model's mask token, as the
+    /// window's mask chips do
+    #[arg(long, value_delimiter = ',', value_parser = super::ranges::count(albert_lens::ranges::POSITION))]
+    mask: Vec<usize>,
     /// lens: how many predictions per layer (1 to 50)
     #[arg(long, default_value_t = 5, value_parser = super::ranges::count(albert_lens::ranges::TOP_K))]
     top_k: usize,
@@ -138,6 +142,14 @@ pub(crate) struct RenderArgs {
     /// leave out [CLS], [SEP] and other special tokens (rows renormalised)
     #[arg(long)]
     hide_special: bool,
+    /// with --hide-special, renormalise each row to sum to 1 (true, as the window does) or
+    /// keep the weights as they are (false)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    renormalise: bool,
+    /// projection: a label on every point (default: true for one layer, false for
+    /// trajectories)
+    #[arg(long, action = clap::ArgAction::Set)]
+    label_all: Option<bool>,
     /// one colour scale, 0 to 1 (±1 for a difference), instead of the map's own range;
     /// animations always use it, so that their frames compare
     #[arg(long)]
@@ -196,6 +208,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         target,
         steps,
         ablate,
+        mask,
         words,
         top_k,
         trajectories,
@@ -205,6 +218,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         colormap,
         log,
         hide_special,
+        renormalise,
+        label_all,
         shared_scale,
         overlay_heads,
         scale,
@@ -285,6 +300,8 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         text: text.clone(),
         shared_scale,
         link_heads: overlay_heads.iter().map(|h| h - 1).collect(),
+        renormalise,
+        label_all,
     };
     let mut be = make_backend(one_backend(backend)?);
     // the Explain walk reads every intermediate
@@ -296,8 +313,11 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         capture,
         ablate: ablate.unwrap_or_default(),
     };
-    let (main_model, main_trace, backend_name) =
-        run_trace_on(&model, (&text, pair.as_deref()), &mut be, &main_opts)?;
+    if !mask.is_empty() && view == RenderView::Prediction {
+        anyhow::bail!("--mask does not combine with the prediction view (its before and after are of --ablate's heads): put [MASK] in --text instead");
+    }
+    let (main_model, main_trace, backend_name, input) =
+        main_run(&model, (&text, pair.as_deref()), &mask, &mut be, &main_opts)?;
     let plain = ForwardOptions::default();
     let compare_run = (compare.as_deref())
         .map(|c| run_trace_on(c, (&text, pair.as_deref()), &mut be, &plain))
@@ -333,7 +353,6 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         let model = (&main_model, main.name.as_str());
         opts.query_key = Some(query_key(model, (layer, texts), &o, &mut be)?);
     }
-    let input = main_model.encode(&text, pair.as_deref())?;
     let mut rerun =
         |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
     if let Some(a) = animate {
@@ -352,6 +371,45 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         bytes
     );
     Ok(())
+}
+
+/// The main model's run on the text with `mask`'s positions (from 0) shown as its mask token,
+/// and the input it ran on (the what-if's reruns take the same).
+fn main_run(
+    model: &Path,
+    (text, pair): (&str, Option<&str>),
+    mask: &[usize],
+    be: &mut albert_lens::backend::FallbackBackend,
+    opts: &ForwardOptions,
+) -> Result<(
+    albert_lens::model::LoadedModel,
+    albert_lens::model::Trace,
+    String,
+    albert_lens::model::EncodedInput,
+)> {
+    let dir = super::desktop::resolve_model(model)?;
+    let m = albert_lens::model::LoadedModel::open(&dir)
+        .with_context(|| format!("opening model {}", dir.display()))?;
+    let plain = m.encode(text, pair)?;
+    if let Some(&p) = mask.iter().find(|&&p| p >= plain.len() || plain.special[p]) {
+        let why = match p >= plain.len() {
+            true => format!("the text has {} tokens (from 0)", plain.len()),
+            false => format!("token {p} is the special token {}", plain.tokens[p]),
+        };
+        anyhow::bail!("--mask {p}: {why}; only ordinary tokens can be masked");
+    }
+    let mut masked = mask.to_vec();
+    masked.sort_unstable();
+    masked.dedup();
+    let iv = albert_lens::model::Intervention {
+        masked,
+        ..Default::default()
+    };
+    let input = m.masked(&plain, &iv)?;
+    let mut trace = be.forward_with(&m.config, &m.weights, &input, opts)?;
+    trace.warnings.extend(m.warnings.iter().cloned());
+    let name = be.name();
+    Ok((m, trace, name, input))
 }
 
 /// How many texts of the corpus the query-key view takes: `--limit`, else 100.
@@ -454,24 +512,55 @@ fn check_animation(
 }
 
 /// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
-/// scene's own.
+/// scene's own. The scene is checked against its main model, then drawn from the flags it
+/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws; a figure those
+/// flags cannot express yet is drawn by the app without a window, with a note saying why.
 fn render_scene_file(
     path: &Path,
     out: &Path,
     (backend, scale): (BackendChoice, Option<f32>),
     format: albert_lens::export::Format,
 ) -> Result<()> {
-    let scene = albert_lens::app::scene::Scene::read(path)?;
+    use albert_lens::app::scene::Scene;
+    let scene = Scene::read(path)?;
     for n in &scene.notes {
         eprintln!("note: {n}");
+    }
+    let what = || format!("rendering the scene {}", path.display());
+    let missing = scene.missing_models();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: the scene's model folder is missing: {}",
+            what(),
+            missing.join(", ")
+        );
+    }
+    let scale = scale.unwrap_or(scene.scale);
+    let main = checked_main(&scene).with_context(what)?;
+    match albert_lens::app::scene_flags::render_flags(&scene, main) {
+        Ok(flags) => {
+            eprintln!(
+                "note: the scene as a command: albert-lens render {}",
+                quoted(&flags)
+            );
+            let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
+            argv.extend(flags);
+            argv.extend(["--backend".into(), value_name(backend).into()]);
+            argv.extend(["--scale".into(), scale.to_string().into()]);
+            argv.extend(["--out".into(), out.as_os_str().to_owned()]);
+            use clap::Parser;
+            let cmd = RenderCommand::try_parse_from(argv)
+                .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
+            return run(cmd.args).with_context(what);
+        }
+        Err(why) => eprintln!("note: drawn by the app without a window: {why}"),
     }
     let (figure, matrix) = albert_lens::app::scene::render_scene(
         &scene,
         backend.lib(),
         std::time::Duration::from_secs(600),
     )
-    .with_context(|| format!("rendering the scene {}", path.display()))?;
-    let scale = scale.unwrap_or(scene.scale);
+    .with_context(what)?;
     let bytes = albert_lens::export::save(out, &figure, matrix.as_ref(), scale)?;
     eprintln!(
         "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
@@ -481,6 +570,64 @@ fn render_scene_file(
         out.display()
     );
     Ok(())
+}
+
+/// `render`'s flags parsed on their own (a scene's, as a command line).
+#[derive(clap::Parser)]
+#[command(name = "albert-lens")]
+struct RenderCommand {
+    #[command(flatten)]
+    args: RenderArgs,
+}
+
+/// The scene checked against its main model (its layers, heads and the text's tokens bound the
+/// scene's layer, heads and positions; an error names the field), and what its flags need of
+/// that model.
+fn checked_main(
+    scene: &albert_lens::app::scene::Scene,
+) -> Result<albert_lens::app::scene_flags::MainModel> {
+    use albert_lens::app::scene_check::{check, RunShape};
+    let spec = albert_lens::app::scene_flags::model_arg(&scene.main).map_err(anyhow::Error::msg)?;
+    let dir = super::desktop::resolve_model(Path::new(&spec))?;
+    let m = albert_lens::model::LoadedModel::open(&dir)
+        .with_context(|| format!("opening model {}", dir.display()))?;
+    let s = &scene.session;
+    let pair = s.pair_on.then_some(s.pair.as_str());
+    let input = m.encode(&s.text, pair)?;
+    let shape = RunShape {
+        maps: m.config.num_attention_maps(),
+        heads: m.config.num_attention_heads,
+        tokens: input.len(),
+    };
+    check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let input = m.masked(&input, &scene.intervention)?;
+    Ok(albert_lens::app::scene_flags::MainModel {
+        shares_layers: m.config.model_type.family().shared_layers,
+        focus: albert_lens::model::trace::focus(&input.tokens, &input.special, None),
+    })
+}
+
+/// A closed set's value as its flag takes it.
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+/// A command line as a shell reads it back (an argument with anything but letters, digits and
+/// `-_./:,=` in single quotes).
+fn quoted(args: &[std::ffi::OsString]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=".contains(c);
+    let parts: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            match !a.is_empty() && a.chars().all(plain) {
+                true => a.to_string(),
+                false => format!("'{}'", a.replace('\'', "'\\''")),
+            }
+        })
+        .collect();
+    parts.join(" ")
 }
 
 /// The parameter view's extra columns and Figure 1's extra (name, trace) lines.

@@ -102,4 +102,20 @@ impl LoadedModel {
     pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<EncodedInput> {
         self.tokenizer.encode(text, pair, self.config.max_len())
     }
+
+    /// `input` with the intervention's masked positions shown as this model's mask token
+    /// (an ordinary token's position; the others are left as they are).
+    pub fn masked(&self, input: &EncodedInput, iv: &Intervention) -> Result<EncodedInput> {
+        let mut changed = input.clone();
+        if !iv.masked.is_empty() {
+            let mask = trace::MASK_TOKENS
+                .into_iter()
+                .find_map(|t| self.tokenizer.token_to_id(t).map(|id| (id, t)))
+                .ok_or_else(|| {
+                    crate::LensError::Analysis("this tokenizer has no mask token".into())
+                })?;
+            iv.apply_masks(&mut changed, mask);
+        }
+        Ok(changed)
+    }
 }

@@ -22,6 +22,15 @@ pub fn first_mask(tokens: &[String]) -> Option<usize> {
         .position(|t| MASK_TOKENS.contains(&t.as_str()))
 }
 
+/// The token a view follows unless told otherwise ([`Trace::focus`]) among `tokens`.
+pub fn focus(tokens: &[String], special: &[bool], chosen: Option<usize>) -> usize {
+    chosen
+        .filter(|&p| p < tokens.len())
+        .or_else(|| first_mask(tokens))
+        .or_else(|| special.iter().position(|s| !s))
+        .unwrap_or(0)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
     pub model_type: ModelType,
@@ -145,11 +154,7 @@ impl Trace {
     /// The token a view follows unless told otherwise: `chosen` when it is inside the input,
     /// else the first mask token, else the first ordinary token (else [CLS]).
     pub fn focus(&self, chosen: Option<usize>) -> usize {
-        chosen
-            .filter(|&p| p < self.num_tokens())
-            .or_else(|| self.first_mask())
-            .or_else(|| self.special.iter().position(|s| !s))
-            .unwrap_or(0)
+        focus(&self.tokens, &self.special, chosen)
     }
 
     /// The token positions a view shows: all, or all but the special tokens ([CLS], [SEP], ...).

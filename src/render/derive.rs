@@ -75,7 +75,7 @@ pub(super) fn links_figure(
     let o = views::links::Options {
         heads: opts.link_heads.clone(),
         layer,
-        renormalise: opts.hide_special,
+        renormalise: opts.hide_special && opts.renormalise,
         // --position: only that query token's lines
         hovered: opts
             .position
@@ -111,7 +111,7 @@ pub(super) fn projection_figure(
         projection: &p,
         trace: t,
         color_by: opts.color_by,
-        label_all: !opts.trajectories,
+        label_all: opts.label_all.unwrap_or(!opts.trajectories),
     };
     views::build(&view, theme)
 }
@@ -244,7 +244,7 @@ pub(super) fn map_data(
         head: opts.head.unwrap_or(HeadSel::Mean),
         measure,
         hide_special: opts.hide_special,
-        renormalise: true,
+        renormalise: opts.renormalise,
         shared_scale: opts.shared_scale,
         log: opts.log,
         words: opts.words,

@@ -130,6 +130,10 @@ pub struct RenderOptions {
     pub shared_scale: bool,
     /// links: heads (from 0) whose own attention is drawn, one colour each, instead of the map
     pub link_heads: Vec<usize>,
+    /// with special tokens hidden, each row renormalised to sum to 1 (the window's default)
+    pub renormalise: bool,
+    /// projection: a label on every point (None: on one layer's points, not on trajectories)
+    pub label_all: Option<bool>,
 }
 
 /// One model and its trace on the text.
@@ -325,7 +329,7 @@ fn render_runs(
                 model,
                 trace: t,
                 keep: &keep,
-                renormalise: true,
+                renormalise: opts.renormalise,
                 style,
             };
             views::build(&view, theme)
