@@ -997,8 +997,9 @@ fn figure1_lists_the_what_ifs_in_their_order() {
     );
 }
 
-/// `render --list-views` names every view `--view` takes (and the corpus figure views), and
-/// each render view draws on a masked sentence with its defaults (explain: one head).
+/// `render --list-views` names every view `--view` takes (the corpus statistics views among
+/// them), and each draws on a masked sentence with its defaults (explain: one head; the corpus
+/// views and query-key on 10 texts of the built-in corpus).
 #[test]
 fn list_views_names_every_view_and_each_renders() {
     let out = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
@@ -1062,7 +1063,8 @@ fn list_views_names_every_view_and_each_renders() {
                 "tests/fixtures/tasks/albert_seqcls/data.tsv",
             ]);
         }
-        if id == "query-key" {
+        let corpus = ["layers", "sep-norm", "grid", "entropy-distance", "head-map"];
+        if id == "query-key" || corpus.contains(&id) {
             args.extend(["--limit", "10"]);
         }
         if id == "fine-tuning" {

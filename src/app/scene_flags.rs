@@ -106,6 +106,8 @@ pub fn render_flags(scene: &Scene, main: MainModel) -> Result<Vec<OsString>, Str
             f.add_some("--position", m.view.position.map(|p| p.to_string()));
             f.add_some("--compare", compare.filter(|_| m.compare));
         }
+        "corpus" => corpus(&mut f, scene, what, compare)?,
+        "prediction" => prediction(&mut f, scene, what, compare)?,
         _ => {
             return Err(format!(
                 "the {tab} tab's figures are not yet drawn from flags"
@@ -206,6 +208,83 @@ fn shared(
         }
         "params" => f.add("--view", "params"),
         _ => return Err(format!("the Shared tab has no figure {what:?}")),
+    }
+    Ok(())
+}
+
+/// The Corpus tab's figures: a statistics view of the run over the corpus (with the comparison
+/// model's beside it, or instead of it), or the query–key view of one head.
+fn corpus(
+    f: &mut Flags,
+    scene: &Scene,
+    what: &str,
+    compare: Option<OsString>,
+) -> Result<(), String> {
+    use super::tabs::corpus::{explore::ExploreSettings, CorpusSettings};
+    let (c, e): (CorpusSettings, ExploreSettings) = settings(scene, "corpus");
+    match (&c.file, c.use_file) {
+        (Some(p), true) => f.add("--data", p.clone()),
+        _ => f.add("--data", "builtin"),
+    }
+    if what == "query-key" {
+        f.add("--view", "query-key");
+        f.add("--limit", e.texts.max(1).to_string());
+        f.add("--layer", (e.qk_map + 1).to_string());
+        f.add("--head", (e.qk_head + 1).to_string());
+        f.on("--tsne", e.tsne);
+        return Ok(());
+    }
+    if crate::figures::corpus::CorpusView::parse(what).is_none() {
+        return Err(format!("the Corpus tab has no figure {what:?}"));
+    }
+    f.add("--view", what);
+    match c.limit {
+        0 => f.add("--limit", "all"),
+        n => f.add("--limit", n.to_string()),
+    }
+    f.add("--stat", c.stat.name());
+    match (c.show_compare, compare) {
+        // the comparison model's statistics alone
+        (true, Some(m)) => f.replace("--model", m),
+        (false, Some(m)) => f.add("--compare", m),
+        (_, None) => {}
+    }
+    Ok(())
+}
+
+/// The Prediction tab's figures: a fine-tuned head's prediction on the text, or the classifier
+/// measured on its labelled file.
+fn prediction(
+    f: &mut Flags,
+    scene: &Scene,
+    what: &str,
+    compare: Option<OsString>,
+) -> Result<(), String> {
+    use super::tabs::prediction::{builtin_file, PredictionSettings};
+    let p: PredictionSettings = settings(scene, "prediction");
+    match what {
+        "prediction" => {
+            if !scene.intervention.masked.is_empty() {
+                return Err("the prediction before and after masking is drawn by the app".into());
+            }
+            f.add("--view", "prediction");
+            f.add_some("--position", p.view.position.map(|p| p.to_string()));
+        }
+        "importance" | "pruning" | "confusion" | "fine-tuning" => {
+            f.add("--view", what);
+            if what == "fine-tuning" {
+                // against the parent, on the labelled file's texts
+                let c = compare
+                    .ok_or("what fine-tuning changed needs the parent as the comparison model")?;
+                f.add("--compare", c);
+            }
+            f.add("--data", p.file.unwrap_or_else(builtin_file));
+            match p.limit {
+                0 => f.add("--limit", "all"),
+                n => f.add("--limit", n.to_string()),
+            }
+        }
+        _ => return Err(format!("the Prediction tab has no figure {what:?}")),
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ fn corpus_view(s: &str) -> std::result::Result<albert_lens::figures::corpus::Cor
 }
 
 /// A statistic by its name, or an error naming the choices.
-fn statistic(s: &str) -> std::result::Result<albert_lens::corpus::stats::Stat, String> {
+pub(crate) fn statistic(s: &str) -> std::result::Result<albert_lens::corpus::stats::Stat, String> {
     use albert_lens::corpus::stats::{Stat, STATS};
     Stat::parse(s).ok_or_else(|| format!("no statistic {s:?}; one of {}", STATS.join(", ")))
 }

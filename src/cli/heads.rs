@@ -135,7 +135,8 @@ fn corpus_texts(spec: &std::path::Path, limit: usize) -> Result<(Vec<Text>, Stri
 
 /// What `render`'s importance, pruning and confusion views (a classifier on `--data`) and its
 /// fine-tuning view (the model against `--compare` on the texts of `--data`, default the
-/// built-in corpus) draw; None for the other views, which take no `--data`.
+/// built-in corpus; a labelled file of the model's task gives its examples' texts, as the
+/// window's Prediction tab compares) draw; None for the other views, which take no `--data`.
 pub(crate) fn for_render(
     view: albert_lens::render::RenderView,
     (data, limit): (Option<&std::path::Path>, Option<usize>),
@@ -151,7 +152,10 @@ pub(crate) fn for_render(
             );
         };
         let spec = data.unwrap_or(std::path::Path::new("builtin"));
-        let (texts, _) = corpus_texts(spec, limit.unwrap_or(MLM_TEXTS))?;
+        let texts = match labelled_texts(data, m, limit) {
+            Some(texts) => texts,
+            None => corpus_texts(spec, limit.unwrap_or(MLM_TEXTS))?.0,
+        };
         let values =
             albert_lens::insight::finetune::attention_similarity((m, p), &texts, backend, &ctl)?;
         let corpus = if spec == std::path::Path::new("builtin") {
@@ -174,8 +178,8 @@ pub(crate) fn for_render(
             }),
         ));
     }
-    if view == RenderView::QueryKey {
-        // its corpus is --data too, read by the view itself
+    if view == RenderView::QueryKey || view.corpus_view().is_some() {
+        // their corpus is --data too, read by the view itself
         return Ok((None, None));
     }
     let evaluates = matches!(
@@ -188,7 +192,7 @@ pub(crate) fn for_render(
             "the {view:?} view measures a classifier on a labelled file: give --data FILE (text<TAB>label lines or .jsonl)"
         ),
         (Some(_), false) => anyhow::bail!(
-            "--data is for the importance, pruning, confusion, fine-tuning and query-key views, not {view:?}"
+            "--data is for the importance, pruning, confusion, fine-tuning, query-key and corpus views, not {view:?}"
         ),
         (None, false) => return Ok((None, None)),
     };
@@ -201,12 +205,33 @@ pub(crate) fn for_render(
             "{name} has no fine-tuned classifier head, so it cannot be measured on labelled data"
         ),
     };
+    // "all" (usize::MAX) is no limit, as the window's 0
+    let limit = limit.filter(|&l| l != usize::MAX);
     let data = labelled::read(data, &labels, tagger, limit)?;
     let r = importance::evaluate(m, &data, backend, &ctl)?;
     Ok((
         Some(albert_lens::views::evaluation::derive(name, &data, r)),
         None,
     ))
+}
+
+/// The texts (and pairs) of the examples of `data` read as labelled data of `m`'s task (the first
+/// `limit`; "all" is usize::MAX), or None when `m` has no task head or `data` is not such a file.
+fn labelled_texts(
+    data: Option<&std::path::Path>,
+    m: &LoadedModel,
+    limit: Option<usize>,
+) -> Option<Vec<(String, Option<String>)>> {
+    let head = m.weights.task.as_ref()?;
+    let tagger = head.spec.kind == albert_lens::model::task::TaskKind::TokenClassification;
+    let limit = limit.filter(|&l| l != usize::MAX);
+    let read = labelled::read(data?, &head.spec.labels, tagger, limit).ok()?;
+    Some(
+        read.examples
+            .into_iter()
+            .map(|x| (x.text, x.pair))
+            .collect(),
+    )
 }
 
 type Evaluated = albert_lens::views::evaluation::Data;

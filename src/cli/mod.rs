@@ -12,6 +12,7 @@ pub(crate) mod desktop;
 pub(crate) mod heads;
 pub(crate) mod ranges;
 pub(crate) mod render;
+pub(crate) mod render_scene;
 pub(crate) mod summary;
 pub(crate) mod trace;
 pub(crate) mod verify;
@@ -55,8 +56,8 @@ pub(crate) fn private_runtime_dir() -> Option<PathBuf> {
     Some(dir)
 }
 
-/// `render --list-views`: every view id `render --view` draws, with what it shows, then the
-/// corpus views (`corpus figure --view`).
+/// `render --list-views`: every view id `render --view` draws, with what it shows (the corpus
+/// statistics views among them; `corpus figure --view` draws the same from a statistics file).
 pub(crate) fn list_views() {
     use clap::ValueEnum;
     for v in albert_lens::render::RenderView::value_variants() {
@@ -64,8 +65,5 @@ pub(crate) fn list_views() {
             let help = p.get_help().map(|h| h.to_string()).unwrap_or_default();
             println!("{}\t{help}", p.get_name());
         }
-    }
-    for v in albert_lens::figures::corpus::VIEWS {
-        println!("{v}\t(corpus figure --view {v}: from a statistics file)");
     }
 }

@@ -17,6 +17,19 @@ pub(crate) fn positive64() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
 }
 
+/// `--limit`: how many texts, 1 to 10 million, or "all" (read as `usize::MAX`: no limit).
+pub(crate) fn limit(s: &str) -> Result<usize, String> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(usize::MAX);
+    }
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=10_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of texts: give 1 to 10000000, or \"all\""
+        )),
+    }
+}
+
 /// The what-if's repetition counts, said as the what-if says them ("give 1 to 96").
 pub(crate) fn repeats(s: &str) -> Result<usize, String> {
     r::parse_count(s, "repetitions", &r::REPEATS)

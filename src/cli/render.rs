@@ -178,8 +178,12 @@ pub(crate) struct RenderArgs {
     /// (text<TAB>label, text<TAB>pair<TAB>label or .jsonl), and how many of its examples
     #[arg(long)]
     data: Option<PathBuf>,
-    #[arg(long, value_parser = super::ranges::count(1..=10_000_000))]
+    /// how many texts of --data (corpus views and query-key: 100 by default), or "all"
+    #[arg(long, value_parser = super::ranges::limit)]
     limit: Option<usize>,
+    /// grid: the statistic (cls, sep, punct, self, prev, next, entropy, distance, sep_norm)
+    #[arg(long, default_value = "sep", value_parser = super::corpus::statistic)]
+    stat: albert_lens::corpus::stats::Stat,
     /// print every view id (and the corpus views of `corpus figure`), then stop
     #[arg(long)]
     list_views: bool,
@@ -229,6 +233,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         backend,
         data,
         limit,
+        stat,
         list_views,
         out,
     } = a;
@@ -258,7 +263,12 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         None => albert_lens::export::Format::of(&out)?,
     };
     if let Some(path) = scene {
-        return render_scene_file(&path, &out, (one_backend(backend)?, scale), format);
+        return super::render_scene::render_scene_file(
+            &path,
+            &out,
+            (one_backend(backend)?, scale),
+            format,
+        );
     }
     let scale = scale.unwrap_or(2.0);
     let theme = theme.theme();
@@ -272,6 +282,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         evaluation: None,
         changed: None,
         query_key: None,
+        corpus: None,
         view,
         layer,
         mixing: mixing.unwrap_or_default(),
@@ -353,6 +364,17 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         let model = (&main_model, main.name.as_str());
         opts.query_key = Some(query_key(model, (layer, texts), &o, &mut be)?);
     }
+    if view.corpus_view().is_some() {
+        let models = [
+            Some((&main_model, &*model)),
+            compare_run
+                .as_ref()
+                .zip(compare.as_deref())
+                .map(|((m, _, _), p)| (m, p)),
+        ];
+        let corpus = (data.as_deref(), corpus_limit(limit));
+        opts.corpus = Some(corpus_stats(models, corpus, stat, &mut be)?);
+    }
     let mut rerun =
         |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
     if let Some(a) = animate {
@@ -412,16 +434,59 @@ fn main_run(
     Ok((m, trace, name, input))
 }
 
-/// How many texts of the corpus the query-key view takes: `--limit`, else 100.
-fn corpus_limit(limit: Option<usize>) -> u64 {
-    limit.map_or(100, |l| l as u64)
+/// How many texts of the corpus the query-key and corpus views take: `--limit` (None: "all"),
+/// else 100.
+fn corpus_limit(limit: Option<usize>) -> Option<u64> {
+    match limit {
+        None => Some(100),
+        Some(usize::MAX) => None,
+        Some(l) => Some(l as u64),
+    }
+}
+
+/// The corpus views' statistics: each model's run over the first `limit` texts of `corpus`
+/// (default: the built-in one), cached on disk as the window's runs are and named as the
+/// window's Corpus tab names them ([`albert_lens::model::ModelSource::label`]).
+fn corpus_stats(
+    models: [Option<(&albert_lens::model::LoadedModel, &Path)>; 2],
+    (corpus, limit): (Option<&Path>, Option<u64>),
+    stat: albert_lens::corpus::stats::Stat,
+    backend: &mut dyn Backend,
+) -> Result<albert_lens::render::CorpusStats> {
+    use albert_lens::corpus::CorpusSource;
+    let spec = corpus.map_or("builtin".into(), |d| d.to_string_lossy());
+    let source = CorpusSource::parse(&spec);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let mut stats = Vec::new();
+    for (m, p) in models.into_iter().flatten() {
+        let name = albert_lens::model::ModelSource::parse(p).label();
+        let (s, _) = albert_lens::corpus::cached_run(
+            (m, &name),
+            (&source, limit),
+            backend,
+            &mut |_| {},
+            &cancel,
+        )
+        .with_context(|| format!("the statistics of {name} on the corpus {spec}"))?;
+        if s.meta.lines == 0 {
+            anyhow::bail!("{name}: no texts to run in {spec} (every line was empty or skipped)");
+        }
+        stats.push((s, name));
+    }
+    let mut stats = stats.into_iter();
+    let main = stats.next().context("no model to run on the corpus")?;
+    Ok(albert_lens::render::CorpusStats {
+        main,
+        compare: stats.next(),
+        stat,
+    })
 }
 
 /// The query-key view's data: the token states at the input of attention map `layer` of the
 /// first `limit` texts of `corpus` (cached on disk as the window's are), projected.
 fn query_key(
     (model, name): (&albert_lens::model::LoadedModel, &str),
-    (layer, (limit, corpus)): (usize, (u64, &str)),
+    (layer, (limit, corpus)): (usize, (Option<u64>, &str)),
     o: &albert_lens::views::query_key::Options,
     backend: &mut dyn Backend,
 ) -> Result<std::sync::Arc<albert_lens::views::query_key::Data>> {
@@ -436,7 +501,7 @@ fn query_key(
         (model, backend),
         &source,
         layer,
-        Some(limit),
+        limit,
         &mut |_| {},
         &cancel,
     )
@@ -509,125 +574,6 @@ fn check_animation(
         }
     }
     Ok(())
-}
-
-/// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
-/// scene's own. The scene is checked against its main model, then drawn from the flags it
-/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws; a figure those
-/// flags cannot express yet is drawn by the app without a window, with a note saying why.
-fn render_scene_file(
-    path: &Path,
-    out: &Path,
-    (backend, scale): (BackendChoice, Option<f32>),
-    format: albert_lens::export::Format,
-) -> Result<()> {
-    use albert_lens::app::scene::Scene;
-    let scene = Scene::read(path)?;
-    for n in &scene.notes {
-        eprintln!("note: {n}");
-    }
-    let what = || format!("rendering the scene {}", path.display());
-    let missing = scene.missing_models();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "{}: the scene's model folder is missing: {}",
-            what(),
-            missing.join(", ")
-        );
-    }
-    let scale = scale.unwrap_or(scene.scale);
-    let main = checked_main(&scene).with_context(what)?;
-    match albert_lens::app::scene_flags::render_flags(&scene, main) {
-        Ok(flags) => {
-            eprintln!(
-                "note: the scene as a command: albert-lens render {}",
-                quoted(&flags)
-            );
-            let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
-            argv.extend(flags);
-            argv.extend(["--backend".into(), value_name(backend).into()]);
-            argv.extend(["--scale".into(), scale.to_string().into()]);
-            argv.extend(["--out".into(), out.as_os_str().to_owned()]);
-            use clap::Parser;
-            let cmd = RenderCommand::try_parse_from(argv)
-                .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
-            return run(cmd.args).with_context(what);
-        }
-        Err(why) => eprintln!("note: drawn by the app without a window: {why}"),
-    }
-    let (figure, matrix) = albert_lens::app::scene::render_scene(
-        &scene,
-        backend.lib(),
-        std::time::Duration::from_secs(600),
-    )
-    .with_context(what)?;
-    let bytes = albert_lens::export::save(out, &figure, matrix.as_ref(), scale)?;
-    eprintln!(
-        "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
-        path.display(),
-        scene.figure.1,
-        scene.figure.0,
-        out.display()
-    );
-    Ok(())
-}
-
-/// `render`'s flags parsed on their own (a scene's, as a command line).
-#[derive(clap::Parser)]
-#[command(name = "albert-lens")]
-struct RenderCommand {
-    #[command(flatten)]
-    args: RenderArgs,
-}
-
-/// The scene checked against its main model (its layers, heads and the text's tokens bound the
-/// scene's layer, heads and positions; an error names the field), and what its flags need of
-/// that model.
-fn checked_main(
-    scene: &albert_lens::app::scene::Scene,
-) -> Result<albert_lens::app::scene_flags::MainModel> {
-    use albert_lens::app::scene_check::{check, RunShape};
-    let spec = albert_lens::app::scene_flags::model_arg(&scene.main).map_err(anyhow::Error::msg)?;
-    let dir = super::desktop::resolve_model(Path::new(&spec))?;
-    let m = albert_lens::model::LoadedModel::open(&dir)
-        .with_context(|| format!("opening model {}", dir.display()))?;
-    let s = &scene.session;
-    let pair = s.pair_on.then_some(s.pair.as_str());
-    let input = m.encode(&s.text, pair)?;
-    let shape = RunShape {
-        maps: m.config.num_attention_maps(),
-        heads: m.config.num_attention_heads,
-        tokens: input.len(),
-    };
-    check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let input = m.masked(&input, &scene.intervention)?;
-    Ok(albert_lens::app::scene_flags::MainModel {
-        shares_layers: m.config.model_type.family().shared_layers,
-        focus: albert_lens::model::trace::focus(&input.tokens, &input.special, None),
-    })
-}
-
-/// A closed set's value as its flag takes it.
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
-}
-
-/// A command line as a shell reads it back (an argument with anything but letters, digits and
-/// `-_./:,=` in single quotes).
-fn quoted(args: &[std::ffi::OsString]) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=".contains(c);
-    let parts: Vec<String> = args
-        .iter()
-        .map(|a| {
-            let a = a.to_string_lossy();
-            match !a.is_empty() && a.chars().all(plain) {
-                true => a.to_string(),
-                false => format!("'{}'", a.replace('\'', "'\\''")),
-            }
-        })
-        .collect();
-    parts.join(" ")
 }
 
 /// The parameter view's extra columns and Figure 1's extra (name, trace) lines.

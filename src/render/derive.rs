@@ -390,3 +390,29 @@ pub(super) fn neighbours_figure(
     };
     views::build(&View::Neighbours { query, answer }, &opts.theme)
 }
+
+/// A corpus statistics view of the statistics `render` ran (`opts.corpus`), as the Corpus tab
+/// draws it, with its numbers.
+pub(super) fn corpus_figure(
+    view: RenderView,
+    opts: &RenderOptions,
+) -> Result<(Figure, Option<Matrix>)> {
+    use crate::figures::corpus as fig;
+    let c = opts.corpus.as_ref().ok_or_else(|| {
+        LensError::Analysis("the corpus statistics views need a corpus run".into())
+    })?;
+    let Some(v) = view.corpus_view() else {
+        return Err(LensError::Analysis(format!(
+            "{view:?} is not a corpus view"
+        )));
+    };
+    let ((main, name), other) = (&c.main, c.compare.as_ref());
+    let figure = fig::view(
+        v,
+        (main, name),
+        other.map(|(s, n)| (s, n.as_str())),
+        (c.stat, opts.colormap),
+        &opts.theme,
+    )?;
+    Ok((figure, Some(fig::matrix(v, main, c.stat))))
+}

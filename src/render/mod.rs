@@ -72,6 +72,42 @@ pub enum RenderView {
     /// --limit texts, 100 by default) in one picture, keys moved to the queries' centroid
     /// (AttentionViz); PCA, or --tsne
     QueryKey,
+    /// corpus (--data builtin or a file, the first --limit texts, 100 by default): attention to
+    /// [CLS], [SEP] and punctuation per layer (Clark et al.'s Figure 1), --compare's dashed
+    Layers,
+    /// corpus: [SEP] by attention weight against by norm (Kobayashi et al.)
+    SepNorm,
+    /// corpus: one statistic (--stat) per layer and head
+    Grid,
+    /// corpus: heads by mean attention entropy and distance
+    EntropyDistance,
+    /// corpus: heads laid out by their Jensen–Shannon divergences (Clark et al.'s Figure 6)
+    HeadMap,
+}
+
+impl RenderView {
+    /// The Corpus tab's view this is, for the corpus statistics views.
+    pub fn corpus_view(self) -> Option<crate::figures::corpus::CorpusView> {
+        use crate::figures::corpus::CorpusView;
+        Some(match self {
+            RenderView::Layers => CorpusView::Layers,
+            RenderView::SepNorm => CorpusView::SepNorm,
+            RenderView::Grid => CorpusView::Grid,
+            RenderView::EntropyDistance => CorpusView::EntropyDistance,
+            RenderView::HeadMap => CorpusView::HeadMap,
+            _ => return None,
+        })
+    }
+}
+
+/// The corpus statistics views' data: each model's statistics over the corpus with its name
+/// (the comparison model's drawn beside the main one's where the view does), and the grid's
+/// statistic.
+#[derive(Debug, Clone)]
+pub struct CorpusStats {
+    pub main: (crate::corpus::stats::HeadStats, String),
+    pub compare: Option<(crate::corpus::stats::HeadStats, String)>,
+    pub stat: crate::corpus::stats::Stat,
 }
 
 /// Everything about a render except the models and traces.
@@ -89,6 +125,8 @@ pub struct RenderOptions {
     pub changed: Option<crate::views::evaluation::Changed>,
     /// query-key: the corpus tokens' queries and keys of the head, projected
     pub query_key: Option<std::sync::Arc<crate::views::query_key::Data>>,
+    /// the corpus statistics views: the models' statistics over the corpus
+    pub corpus: Option<CorpusStats>,
     /// parameters: the columns of more models, counted beside the main and comparison models
     pub parameters_more: Vec<crate::views::parameters::Column>,
     /// figure1: more models' runs on the text (their names and traces), lines of their own
@@ -318,6 +356,11 @@ fn render_runs(
         }
         RenderView::Links => links_figure(opts, main, compare, layer),
         RenderView::Params => views::build(&View::Params, theme),
+        v @ (RenderView::Layers
+        | RenderView::SepNorm
+        | RenderView::Grid
+        | RenderView::EntropyDistance
+        | RenderView::HeadMap) => corpus_figure(v, opts),
         RenderView::Neighbours => neighbours_figure(opts, main, compare),
         RenderView::Model => {
             let style = GridStyle {

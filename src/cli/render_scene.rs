@@ -1,0 +1,127 @@
+//! `render --scene FILE`: a scene file's figure, drawn from the `render` flags the scene
+//! amounts to ([`albert_lens::app::scene_flags`]), or by the app without a window where those
+//! flags cannot express it yet.
+
+use super::desktop::BackendChoice;
+use super::render::{run, RenderArgs};
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
+/// scene's own. The scene is checked against its main model, then drawn from the flags it
+/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws; a figure those
+/// flags cannot express yet is drawn by the app without a window, with a note saying why.
+pub(crate) fn render_scene_file(
+    path: &Path,
+    out: &Path,
+    (backend, scale): (BackendChoice, Option<f32>),
+    format: albert_lens::export::Format,
+) -> Result<()> {
+    use albert_lens::app::scene::Scene;
+    let scene = Scene::read(path)?;
+    for n in &scene.notes {
+        eprintln!("note: {n}");
+    }
+    let what = || format!("rendering the scene {}", path.display());
+    let missing = scene.missing_models();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{}: the scene's model folder is missing: {}",
+            what(),
+            missing.join(", ")
+        );
+    }
+    let scale = scale.unwrap_or(scene.scale);
+    let main = checked_main(&scene).with_context(what)?;
+    match albert_lens::app::scene_flags::render_flags(&scene, main) {
+        Ok(flags) => {
+            eprintln!(
+                "note: the scene as a command: albert-lens render {}",
+                quoted(&flags)
+            );
+            let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
+            argv.extend(flags);
+            argv.extend(["--backend".into(), value_name(backend).into()]);
+            argv.extend(["--scale".into(), scale.to_string().into()]);
+            argv.extend(["--out".into(), out.as_os_str().to_owned()]);
+            use clap::Parser;
+            let cmd = RenderCommand::try_parse_from(argv)
+                .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
+            return run(cmd.args).with_context(what);
+        }
+        Err(why) => eprintln!("note: drawn by the app without a window: {why}"),
+    }
+    let (figure, matrix) = albert_lens::app::scene::render_scene(
+        &scene,
+        backend.lib(),
+        std::time::Duration::from_secs(600),
+    )
+    .with_context(what)?;
+    let bytes = albert_lens::export::save(out, &figure, matrix.as_ref(), scale)?;
+    eprintln!(
+        "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
+        path.display(),
+        scene.figure.1,
+        scene.figure.0,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `render`'s flags parsed on their own (a scene's, as a command line).
+#[derive(clap::Parser)]
+#[command(name = "albert-lens")]
+struct RenderCommand {
+    #[command(flatten)]
+    args: RenderArgs,
+}
+
+/// The scene checked against its main model (its layers, heads and the text's tokens bound the
+/// scene's layer, heads and positions; an error names the field), and what its flags need of
+/// that model.
+fn checked_main(
+    scene: &albert_lens::app::scene::Scene,
+) -> Result<albert_lens::app::scene_flags::MainModel> {
+    use albert_lens::app::scene_check::{check, RunShape};
+    let spec = albert_lens::app::scene_flags::model_arg(&scene.main).map_err(anyhow::Error::msg)?;
+    let dir = super::desktop::resolve_model(Path::new(&spec))?;
+    let m = albert_lens::model::LoadedModel::open(&dir)
+        .with_context(|| format!("opening model {}", dir.display()))?;
+    let s = &scene.session;
+    let pair = s.pair_on.then_some(s.pair.as_str());
+    let input = m.encode(&s.text, pair)?;
+    let shape = RunShape {
+        maps: m.config.num_attention_maps(),
+        heads: m.config.num_attention_heads,
+        tokens: input.len(),
+    };
+    check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let input = m.masked(&input, &scene.intervention)?;
+    Ok(albert_lens::app::scene_flags::MainModel {
+        shares_layers: m.config.model_type.family().shared_layers,
+        focus: albert_lens::model::trace::focus(&input.tokens, &input.special, None),
+    })
+}
+
+/// A closed set's value as its flag takes it.
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
+}
+
+/// A command line as a shell reads it back (an argument with anything but letters, digits and
+/// `-_./:,=` in single quotes).
+fn quoted(args: &[std::ffi::OsString]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=".contains(c);
+    let parts: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            match !a.is_empty() && a.chars().all(plain) {
+                true => a.to_string(),
+                false => format!("'{}'", a.replace('\'', "'\\''")),
+            }
+        })
+        .collect();
+    parts.join(" ")
+}
