@@ -446,14 +446,29 @@ fn bad_render_requests_fail_clearly_and_write_nothing() {
             "--mask 0: token 0 is the special token [CLS]",
         ),
         (
-            &["--view", "prediction", "--mask", "2"],
-            "x.png",
-            "--mask does not combine with the prediction view",
-        ),
-        (
             &["--view", "projection", "--label-all", "maybe"],
             "x.png",
             "--label-all",
+        ),
+        (
+            &["--view", "model", "--diff-text", "A cat."],
+            "x.png",
+            "use them with --view head, rollout or links",
+        ),
+        (
+            &["--view", "head", "--diff-intervention"],
+            "x.png",
+            "give --ablate or --mask",
+        ),
+        (
+            &["--view", "head", "--diff-text", "A cat.", "--compare", "bert-mini"],
+            "x.png",
+            "cannot be used with",
+        ),
+        (
+            &["--view", "head", "--diff-text", "A cat."],
+            "x.png",
+            "tokenize to different lengths",
         ),
     ];
     for (args, file, msg) in cases {

@@ -74,6 +74,15 @@ pub type Missing = String;
 /// How a difference map's title begins, before [`MapData::name_operands`] names A and B.
 const DIFFERENCE: &str = "difference (A − B) of ";
 
+/// The operands of a difference other than two models': each text (a second text's
+/// difference), quoted and shortened as titles show them.
+pub fn text_operand(text: &str) -> String {
+    format!("\"{}\"", crate::files::printable(text, 40))
+}
+
+/// The operands of the intervention's difference: the run with it and the run without.
+pub const INTERVENTION_OPERANDS: (&str, &str) = ("the run with the intervention", "the intact run");
+
 impl MapData {
     /// Says what A and B of a difference map are, in its title (e.g. the two models' names);
     /// other maps are left as they are.

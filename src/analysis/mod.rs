@@ -21,7 +21,9 @@ pub enum HeadSel {
 }
 
 /// What a map measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum Measure {
     /// the attention weights α
     Attention,

@@ -1,9 +1,10 @@
 //! Scenes: a figure made in the window saved as a small JSON file — the models (folder,
 //! built-in name or Hub id), the text and pair, the open tab and its settings (view, layer,
 //! head, options, selection), the interventions, the export theme and the PNG scale — so that
-//! `albert-lens render --scene F.json` rebuilds exactly that figure headless. Rebuilding runs
-//! the same app (its session, tabs and worker) without a window, so the window's export and
-//! the rebuilt figure come from one code path and agree byte for byte.
+//! `albert-lens render --scene F.json` rebuilds exactly that figure headless, from the
+//! `render` flags the scene amounts to ([`super::scene_flags`]): the view components the
+//! window draws with, byte for byte. A deck's slides are still rebuilt by the app without a
+//! window ([`run_scene`]), which also gives their animations and captions the run.
 
 use super::session::SessionSettings;
 use super::{AppOptions, LensApp};
@@ -183,18 +184,6 @@ impl LensApp {
     }
 }
 
-/// `render --scene`: the app without a window, set from the scene, run until every job has
-/// answered; then the scene's figure as the window's Export menu builds it.
-pub fn render_scene(
-    scene: &Scene,
-    backend: BackendChoice,
-    timeout: Duration,
-) -> anyhow::Result<(Figure, Option<Matrix>)> {
-    let theme = scene.session.export_theme.theme();
-    let r = run_scene(scene, (backend, timeout), &theme, false)?;
-    Ok((r.figure, r.matrix))
-}
-
 /// A scene's figure and the run it was drawn from.
 pub struct Rendered {
     pub figure: Figure,
@@ -205,8 +194,9 @@ pub struct Rendered {
     pub frames: Vec<Figure>,
 }
 
-/// [`render_scene`] in `theme`, with the main model's run, and (`frames`) the view's
-/// animation where it has one.
+/// A scene's figure as the app builds it without a window (set from the scene, run until every
+/// job has answered, then the Export menu's figure) in `theme`, with the main model's run, and
+/// (`frames`) the view's animation where it has one: what a deck's slide shows.
 pub fn run_scene(
     scene: &Scene,
     (backend, timeout): (BackendChoice, Duration),

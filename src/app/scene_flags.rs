@@ -1,7 +1,6 @@
 //! A scene as `render`'s flags. `render --scene` draws a scene's figure through the view
 //! components, as `render --view` does (no app, no window): from the command line this module
-//! writes out of the scene's settings. The figures it cannot express yet (the error says which
-//! setting) are drawn by the app without a window ([`super::scene::run_scene`]).
+//! writes out of the scene's settings (and prints, so that a scene becomes a script's line).
 
 use super::scene::Scene;
 use super::tabs::attention::{AttentionSettings, AttnView, DiffMode};
@@ -126,13 +125,15 @@ fn attention(
 ) -> Result<(), String> {
     let view = match (a.view, a.measure) {
         (AttnView::Model, _) => "model",
-        (AttnView::Links, Measure::Attention) => "links",
-        (AttnView::Links, m) => return Err(format!("token links of {m:?} are drawn by the app")),
+        (AttnView::Links, _) => "links",
         (AttnView::Heatmap, Measure::Attention) => "head",
         (AttnView::Heatmap, Measure::Rollout) => "rollout",
         (AttnView::Heatmap, Measure::ValueNorm) => "value-norm",
     };
     f.add("--view", view);
+    if a.view == AttnView::Links && a.measure != Measure::Attention {
+        f.add("--links-of", value_name(a.measure));
+    }
     f.add("--layer", layer);
     f.add("--head", head_arg(a.head));
     if a.view != AttnView::Model {
@@ -142,7 +143,8 @@ fn attention(
                 let c = compare.ok_or("the difference to the comparison model needs one")?;
                 f.add("--compare", c);
             }
-            d => return Err(format!("the difference {d:?} is drawn by the app")),
+            DiffMode::SecondText => f.add("--diff-text", &a.diff_text),
+            DiffMode::Intervention => f.on("--diff-intervention", true),
         }
     }
     if a.view == AttnView::Links && !a.link_heads.is_empty() {
@@ -177,9 +179,6 @@ fn shared(
             f.add_some("--compare", compare);
             let repeats = parse_repeats(&s.repeats_text).unwrap_or_default();
             if main.shares_layers && !repeats.is_empty() {
-                if !scene.intervention.masked.is_empty() {
-                    return Err("the what-if of a masked text is drawn by the app".into());
-                }
                 let r: Vec<String> = repeats.iter().map(|r| r.to_string()).collect();
                 f.add("--repeats", r.join(","));
             }
@@ -264,9 +263,6 @@ fn prediction(
     let p: PredictionSettings = settings(scene, "prediction");
     match what {
         "prediction" => {
-            if !scene.intervention.masked.is_empty() {
-                return Err("the prediction before and after masking is drawn by the app".into());
-            }
             f.add("--view", "prediction");
             f.add_some("--position", p.view.position.map(|p| p.to_string()));
         }

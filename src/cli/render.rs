@@ -76,6 +76,19 @@ pub(crate) struct RenderArgs {
     /// a second model: Figure 1's other line, or for head / rollout the map main minus it
     #[arg(long)]
     compare: Option<PathBuf>,
+    /// head, rollout, links: the difference to the model's own attention on this second text
+    /// (the text minus this one; inputs of the same length), as the window's "Difference:
+    /// second text"
+    #[arg(long, conflicts_with_all = ["compare", "diff_intervention"])]
+    diff_text: Option<String>,
+    /// head, rollout, links: the difference of the run with --ablate / --mask to the intact
+    /// run, as the window's "Difference: intervention"
+    #[arg(long, conflicts_with = "compare")]
+    diff_intervention: bool,
+    /// links: the map the lines draw: attention (default), rollout or value-norm, as the
+    /// window's links follow the heatmap's measure
+    #[arg(long, value_enum)]
+    links_of: Option<albert_lens::analysis::Measure>,
     /// parameters, figure1: more models beside --model and --compare (the flag repeated): their
     /// parameter columns, their Figure 1 lines
     #[arg(long)]
@@ -202,6 +215,9 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         layer,
         head,
         compare,
+        diff_text,
+        diff_intervention,
+        links_of,
         also,
         repeats,
         position,
@@ -247,6 +263,9 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     if !overlay_heads.is_empty() && view != RenderView::Links {
         anyhow::bail!("--overlay-heads draws heads over the token links: use it with --view links");
     }
+    if links_of.is_some() && view != RenderView::Links {
+        anyhow::bail!("--links-of picks the map the token links draw: use it with --view links");
+    }
     if step.is_some() && view != RenderView::Explain {
         anyhow::bail!(
             "--step picks a step of the Explain walk-through: use it with --view explain"
@@ -263,12 +282,7 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         None => albert_lens::export::Format::of(&out)?,
     };
     if let Some(path) = scene {
-        return super::render_scene::render_scene_file(
-            &path,
-            &out,
-            (one_backend(backend)?, scale),
-            format,
-        );
+        return super::render_scene::render_scene_file(&path, &out, (one_backend(backend)?, scale));
     }
     let scale = scale.unwrap_or(2.0);
     let theme = theme.theme();
@@ -313,6 +327,9 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         link_heads: overlay_heads.iter().map(|h| h - 1).collect(),
         renormalise,
         label_all,
+        operands: None,
+        links_of: links_of.unwrap_or(albert_lens::analysis::Measure::Attention),
+        masked: mask.clone(),
     };
     let mut be = make_backend(one_backend(backend)?);
     // the Explain walk reads every intermediate
@@ -324,9 +341,6 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         capture,
         ablate: ablate.unwrap_or_default(),
     };
-    if !mask.is_empty() && view == RenderView::Prediction {
-        anyhow::bail!("--mask does not combine with the prediction view (its before and after are of --ablate's heads): put [MASK] in --text instead");
-    }
     let (main_model, main_trace, backend_name, input) =
         main_run(&model, (&text, pair.as_deref()), &mask, &mut be, &main_opts)?;
     let plain = ForwardOptions::default();
@@ -338,7 +352,18 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         model: &main_model,
         trace: &main_trace,
     };
-    let cmp = compare
+    let diff = Difference {
+        text: diff_text.as_deref(),
+        intervention: diff_intervention,
+    };
+    let second = diff.run(
+        view,
+        (&main_model, (&text, pair.as_deref())),
+        &opts.ablate,
+        &mask,
+        &mut be,
+    )?;
+    let mut cmp = compare
         .as_deref()
         .zip(compare_run.as_ref())
         .map(|(p, (m, t, _))| albert_lens::render::Run {
@@ -346,6 +371,14 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
             model: m,
             trace: t,
         });
+    if let Some((trace, (a, b))) = &second {
+        opts.operands = Some((a.clone(), b.clone()));
+        cmp = Some(albert_lens::render::Run {
+            name: b.clone(),
+            model: &main_model,
+            trace,
+        });
+    }
     let parent = cmp.as_ref().map(|c| (c.model, c.name.as_str()));
     (opts.evaluation, opts.changed) = super::heads::for_render(
         view,
@@ -395,8 +428,52 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     Ok(())
 }
 
+/// A difference of the main model's own runs (`--diff-text`, `--diff-intervention`).
+struct Difference<'a> {
+    text: Option<&'a str>,
+    intervention: bool,
+}
+
+impl Difference<'_> {
+    /// The second run of the difference and the operands' names (A, B), or None without one.
+    fn run(
+        &self,
+        view: RenderView,
+        (m, (text, pair)): (&albert_lens::model::LoadedModel, (&str, Option<&str>)),
+        ablate: &Ablation,
+        mask: &[usize],
+        be: &mut albert_lens::backend::FallbackBackend,
+    ) -> Result<Option<(albert_lens::model::Trace, (String, String))>> {
+        if self.text.is_none() && !self.intervention {
+            return Ok(None);
+        }
+        let maps = [RenderView::Head, RenderView::Rollout, RenderView::Links];
+        if !maps.contains(&view) {
+            anyhow::bail!(
+                "--diff-text and --diff-intervention are differences of attention maps: use them with --view head, rollout or links"
+            );
+        }
+        use albert_lens::analysis::maps::{text_operand, INTERVENTION_OPERANDS};
+        let (input, operands) = match self.text {
+            Some(b) => (m.encode(b, pair)?, (text_operand(text), text_operand(b))),
+            None => {
+                if ablate.is_empty() && mask.is_empty() {
+                    anyhow::bail!(
+                        "--diff-intervention subtracts the intact run from the run with the intervention: give --ablate or --mask"
+                    );
+                }
+                let (a, b) = INTERVENTION_OPERANDS;
+                (m.encode(text, pair)?, (a.to_string(), b.to_string()))
+            }
+        };
+        let trace = be.forward_with(&m.config, &m.weights, &input, &ForwardOptions::default())?;
+        Ok(Some((trace, operands)))
+    }
+}
+
 /// The main model's run on the text with `mask`'s positions (from 0) shown as its mask token,
-/// and the input it ran on (the what-if's reruns take the same).
+/// and the text's input as typed (the intact input the reruns take: Figure 1's what-if and the
+/// prediction before the intervention run the text without the intervention, as the window's).
 fn main_run(
     model: &Path,
     (text, pair): (&str, Option<&str>),
@@ -431,7 +508,7 @@ fn main_run(
     let mut trace = be.forward_with(&m.config, &m.weights, &input, opts)?;
     trace.warnings.extend(m.warnings.iter().cloned());
     let name = be.name();
-    Ok((m, trace, name, input))
+    Ok((m, trace, name, plain))
 }
 
 /// How many texts of the corpus the query-key and corpus views take: `--limit` (None: "all"),

@@ -1,6 +1,6 @@
 //! `render --scene FILE`: a scene file's figure, drawn from the `render` flags the scene
-//! amounts to ([`albert_lens::app::scene_flags`]), or by the app without a window where those
-//! flags cannot express it yet.
+//! amounts to ([`albert_lens::app::scene_flags`]), through the view components as `render
+//! --view` draws: the app does not run.
 
 use super::desktop::BackendChoice;
 use super::render::{run, RenderArgs};
@@ -9,13 +9,11 @@ use std::path::Path;
 
 /// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
 /// scene's own. The scene is checked against its main model, then drawn from the flags it
-/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws; a figure those
-/// flags cannot express yet is drawn by the app without a window, with a note saying why.
+/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws them.
 pub(crate) fn render_scene_file(
     path: &Path,
     out: &Path,
     (backend, scale): (BackendChoice, Option<f32>),
-    format: albert_lens::export::Format,
 ) -> Result<()> {
     use albert_lens::app::scene::Scene;
     let scene = Scene::read(path)?;
@@ -33,39 +31,21 @@ pub(crate) fn render_scene_file(
     }
     let scale = scale.unwrap_or(scene.scale);
     let main = checked_main(&scene).with_context(what)?;
-    match albert_lens::app::scene_flags::render_flags(&scene, main) {
-        Ok(flags) => {
-            eprintln!(
-                "note: the scene as a command: albert-lens render {}",
-                quoted(&flags)
-            );
-            let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
-            argv.extend(flags);
-            argv.extend(["--backend".into(), value_name(backend).into()]);
-            argv.extend(["--scale".into(), scale.to_string().into()]);
-            argv.extend(["--out".into(), out.as_os_str().to_owned()]);
-            use clap::Parser;
-            let cmd = RenderCommand::try_parse_from(argv)
-                .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
-            return run(cmd.args).with_context(what);
-        }
-        Err(why) => eprintln!("note: drawn by the app without a window: {why}"),
-    }
-    let (figure, matrix) = albert_lens::app::scene::render_scene(
-        &scene,
-        backend.lib(),
-        std::time::Duration::from_secs(600),
-    )
-    .with_context(what)?;
-    let bytes = albert_lens::export::save(out, &figure, matrix.as_ref(), scale)?;
+    let flags = albert_lens::app::scene_flags::render_flags(&scene, main)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
     eprintln!(
-        "scene {} ({} of the {} tab) -> {} ({format:?}, {bytes} bytes)",
-        path.display(),
-        scene.figure.1,
-        scene.figure.0,
-        out.display()
+        "note: the scene as a command: albert-lens render {}",
+        quoted(&flags)
     );
-    Ok(())
+    let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
+    argv.extend(flags);
+    argv.extend(["--backend".into(), value_name(backend).into()]);
+    argv.extend(["--scale".into(), scale.to_string().into()]);
+    argv.extend(["--out".into(), out.as_os_str().to_owned()]);
+    use clap::Parser;
+    let cmd = RenderCommand::try_parse_from(argv)
+        .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
+    run(cmd.args).with_context(what)
 }
 
 /// `render`'s flags parsed on their own (a scene's, as a command line).

@@ -49,15 +49,15 @@ pub(super) fn mask_position(opts: &RenderOptions, t: &Trace) -> Result<usize> {
     }
 }
 
-/// `render --view links`: token links of the head or rollout map, as the window draws them;
-/// with --position only that query's lines.
+/// `render --view links`: token links of the map of `--links-of` (attention, rollout or the
+/// value-weighted map), as the window draws them; with --position only that query's lines.
 pub(super) fn links_figure(
     opts: &RenderOptions,
-    main: &Run<'_>,
+    (main, value): (&Run<'_>, Option<&maps::ValueMaps>),
     compare: Option<&Run<'_>>,
     layer: usize,
 ) -> Result<(Figure, Option<Matrix>)> {
-    let data = map_data(opts, (main, None), compare, layer)?;
+    let data = map_data(opts, (main, value), compare, layer)?;
     let heads = main.trace.num_heads;
     if let Some(h) = opts.link_heads.iter().find(|&&h| h >= heads) {
         return Err(LensError::Analysis(format!(
@@ -234,6 +234,7 @@ pub(super) fn map_data(
     let measure = match opts.view {
         RenderView::Rollout => Measure::Rollout,
         RenderView::ValueNorm => Measure::ValueNorm,
+        RenderView::Links => opts.links_of,
         _ => Measure::Attention,
     };
     let key = MapKey {
@@ -259,7 +260,8 @@ pub(super) fn map_data(
     let rollout = rollout_of(t)?;
     let diff = match compare {
         Some(c) => {
-            if c.trace.tokens != t.tokens {
+            // two models on one text: the same tokens (a second text's are its own)
+            if opts.operands.is_none() && c.trace.tokens != t.tokens {
                 return Err(LensError::Analysis(format!(
                     "{} and {} tokenize the text differently, so their maps cannot be subtracted",
                     main.name, c.name
@@ -277,8 +279,10 @@ pub(super) fn map_data(
         &key,
     )
     .map_err(LensError::Analysis)?;
-    if let Some(c) = compare {
-        data.name_operands(&main.name, &c.name);
+    match (&opts.operands, compare) {
+        (Some((a, b)), Some(_)) => data.name_operands(a, b),
+        (None, Some(c)) => data.name_operands(&main.name, &c.name),
+        (_, None) => {}
     }
     Ok(data)
 }
@@ -301,7 +305,7 @@ pub(super) fn prediction_data(
     };
     let head = m.weights.task.as_ref().ok_or_else(no_head)?;
     let after = predict(&m.config, &m.weights, main.trace).ok_or_else(no_head)??;
-    let intact = match opts.ablate.is_empty() {
+    let intact = match opts.ablate.is_empty() && opts.masked.is_empty() {
         true => None,
         false => Some(rerun(&m.config)?),
     };

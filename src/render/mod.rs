@@ -5,7 +5,7 @@
 mod derive;
 
 use crate::analysis::maps;
-use crate::analysis::HeadSel;
+use crate::analysis::{HeadSel, Measure};
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
 use crate::figures::scenes::{self, ColorBy, GridStyle};
@@ -172,6 +172,14 @@ pub struct RenderOptions {
     pub renormalise: bool,
     /// projection: a label on every point (None: on one layer's points, not on trajectories)
     pub label_all: Option<bool>,
+    /// links: the map whose weights the lines draw
+    pub links_of: Measure,
+    /// the positions shown as the mask token in the main model's run (with `ablate`, the
+    /// intervention: the prediction view shows the intact run's beside it)
+    pub masked: Vec<usize>,
+    /// a difference's A and B when they are not the two models (a second text, the
+    /// intervention): the title's names, and the two runs may differ in their tokens
+    pub operands: Option<(String, String)>,
 }
 
 /// One model and its trace on the text.
@@ -213,8 +221,12 @@ pub fn render(
     );
     // the value-weighted maps of the layer, from the word pieces (merged below like the maps)
     let layer = opts.layer.unwrap_or(0);
+    let value_links = opts.view == RenderView::Links && opts.links_of == Measure::ValueNorm;
     let value = match opts.view {
-        RenderView::ValueNorm if layer < main.trace.attentions.len() => {
+        RenderView::ValueNorm | RenderView::Links
+            if (opts.view == RenderView::ValueNorm || value_links)
+                && layer < main.trace.attentions.len() =>
+        {
             let m = main.model;
             let (per_head, all) =
                 crate::analysis::value_weighted(&m.config, &m.weights, main.trace, layer)?;
@@ -354,7 +366,7 @@ fn render_runs(
                 theme,
             )
         }
-        RenderView::Links => links_figure(opts, main, compare, layer),
+        RenderView::Links => links_figure(opts, (main, value), compare, layer),
         RenderView::Params => views::build(&View::Params, theme),
         v @ (RenderView::Layers
         | RenderView::SepNorm

@@ -146,14 +146,14 @@ impl AttentionTab {
 
     /// What A and B of the difference are, for its title.
     pub(super) fn operands(&self, cx: &Session) -> (String, String) {
-        let quoted = |t: &str| format!("\"{}\"", crate::files::printable(t, 40));
+        let quoted = maps::text_operand;
         match self.settings.diff {
             DiffMode::SecondText => (quoted(&cx.settings.text), quoted(&self.settings.diff_text)),
             DiffMode::CompareModel => (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare)),
-            DiffMode::Intervention => (
-                "the run with the intervention".into(),
-                "the intact run".into(),
-            ),
+            DiffMode::Intervention => {
+                let (a, b) = maps::INTERVENTION_OPERANDS;
+                (a.into(), b.into())
+            }
             DiffMode::Off => (String::new(), String::new()),
         }
     }
