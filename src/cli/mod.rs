@@ -12,6 +12,7 @@ pub(crate) mod desktop;
 pub(crate) mod heads;
 pub(crate) mod ranges;
 pub(crate) mod render;
+pub(crate) mod render_runs;
 pub(crate) mod render_scene;
 pub(crate) mod summary;
 pub(crate) mod trace;

@@ -5,6 +5,9 @@ use super::desktop::{
     make_backend, one_backend, parse_ablation, parse_head, run_trace_on, BackendChoice,
 };
 use super::ranges::LayerArg;
+use super::render_runs::{
+    also_models, corpus_limit, corpus_stats, main_run, model_label, query_key, Difference,
+};
 use albert_lens::backend::Backend;
 use albert_lens::insight::mixing::{Method, Stage};
 use albert_lens::model::{Ablation, Capture, ForwardOptions};
@@ -207,163 +210,57 @@ pub(crate) struct RenderArgs {
 
 /// `render`: the view's analyses, then its figure through the view registry, to a file.
 pub(crate) fn run(a: RenderArgs) -> Result<()> {
-    let RenderArgs {
-        model,
-        text,
-        pair,
-        view,
-        layer,
-        head,
-        compare,
-        diff_text,
-        diff_intervention,
-        links_of,
-        also,
-        repeats,
-        position,
-        temperature,
-        step,
-        query,
-        method,
-        target,
-        steps,
-        ablate,
-        mask,
-        words,
-        top_k,
-        trajectories,
-        tsne,
-        color_by,
-        theme,
-        colormap,
-        log,
-        hide_special,
-        renormalise,
-        label_all,
-        shared_scale,
-        overlay_heads,
-        scale,
-        scene,
-        animate,
-        fps,
-        backend,
-        data,
-        limit,
-        stat,
-        list_views,
-        out,
-    } = a;
-
-    use albert_lens::render::RenderOptions;
-    if list_views {
+    if a.list_views {
         super::list_views();
         return Ok(());
     }
-    let out = out.context("give --out FILE")?;
-    if !overlay_heads.is_empty() && view != RenderView::Links {
-        anyhow::bail!("--overlay-heads draws heads over the token links: use it with --view links");
-    }
-    if links_of.is_some() && view != RenderView::Links {
-        anyhow::bail!("--links-of picks the map the token links draw: use it with --view links");
-    }
-    if step.is_some() && view != RenderView::Explain {
-        anyhow::bail!(
-            "--step picks a step of the Explain walk-through: use it with --view explain"
-        );
-    }
-    if scene.is_some() && animate.is_some() {
-        anyhow::bail!(
-            "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
-        );
-    }
-    check_animation(animate, &out)?;
-    let format = match animate {
+    let out = a.out.clone().context("give --out FILE")?;
+    check_flags(&a, &out)?;
+    let format = match a.animate {
         Some(_) => albert_lens::export::Format::Png,
         None => albert_lens::export::Format::of(&out)?,
     };
-    if let Some(path) = scene {
-        return super::render_scene::render_scene_file(&path, &out, (one_backend(backend)?, scale));
+    if let Some(path) = &a.scene {
+        let backend = one_backend(a.backend)?;
+        return super::render_scene::render_scene_file(path, &out, (backend, a.scale));
     }
-    let scale = scale.unwrap_or(2.0);
-    let theme = theme.theme();
-    let head = head.as_deref().map(parse_head).transpose()?;
-    let (mixing, layer, method) = layer_and_method(view, layer, method, position)?;
-    let (parameters_more, figure1_more) =
-        also_models(view, &also, (&text, pair.as_deref()), one_backend(backend)?)?;
-    let mut opts = RenderOptions {
-        parameters_more,
-        figure1_more,
-        evaluation: None,
-        changed: None,
-        query_key: None,
-        corpus: None,
-        view,
-        layer,
-        mixing: mixing.unwrap_or_default(),
-        ablate: ablate.clone().unwrap_or_default(),
-        head,
-        theme,
-        colormap,
-        log,
-        hide_special,
-        repeats,
-        position,
-        top_k,
-        color_by,
-        trajectories,
-        tsne,
-        temperature,
-        step,
-        query,
-        method: albert_lens::insight::attribution::Method::by_flag(&method)
-            .with_context(|| {
-                format!("unknown --method {method:?}: use integrated-gradients, grad-x-input or gradient-norm")
-            })?,
-        target,
-        steps,
-        words,
-        text: text.clone(),
-        shared_scale,
-        link_heads: overlay_heads.iter().map(|h| h - 1).collect(),
-        renormalise,
-        label_all,
-        operands: None,
-        links_of: links_of.unwrap_or(albert_lens::analysis::Measure::Attention),
-        masked: mask.clone(),
-    };
-    let mut be = make_backend(one_backend(backend)?);
+    let scale = a.scale.unwrap_or(2.0);
+    let mut opts = options(&a)?;
+    let mut be = make_backend(one_backend(a.backend)?);
     // the Explain walk reads every intermediate
-    let capture = match view {
+    let capture = match a.view {
         RenderView::Explain => Capture::All,
         _ => Capture::Nothing,
     };
     let main_opts = ForwardOptions {
         capture,
-        ablate: ablate.unwrap_or_default(),
+        ablate: opts.ablate.clone(),
     };
+    let (text, pair) = (a.text.as_str(), a.pair.as_deref());
     let (main_model, main_trace, backend_name, input) =
-        main_run(&model, (&text, pair.as_deref()), &mask, &mut be, &main_opts)?;
+        main_run(&a.model, (text, pair), &a.mask, &mut be, &main_opts)?;
     let plain = ForwardOptions::default();
-    let compare_run = (compare.as_deref())
-        .map(|c| run_trace_on(c, (&text, pair.as_deref()), &mut be, &plain))
+    let compare_run = (a.compare.as_deref())
+        .map(|c| run_trace_on(c, (text, pair), &mut be, &plain))
         .transpose()?;
     let main = albert_lens::render::Run {
-        name: model_label(&model),
+        name: model_label(&a.model),
         model: &main_model,
         trace: &main_trace,
     };
     let diff = Difference {
-        text: diff_text.as_deref(),
-        intervention: diff_intervention,
+        text: a.diff_text.as_deref(),
+        intervention: a.diff_intervention,
     };
     let second = diff.run(
-        view,
-        (&main_model, (&text, pair.as_deref())),
+        a.view,
+        (&main_model, (text, pair)),
         &opts.ablate,
-        &mask,
+        &a.mask,
         &mut be,
     )?;
-    let mut cmp = compare
+    let mut cmp = a
+        .compare
         .as_deref()
         .zip(compare_run.as_ref())
         .map(|(p, (m, t, _))| albert_lens::render::Run {
@@ -371,55 +268,28 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
             model: m,
             trace: t,
         });
-    if let Some((trace, (a, b))) = &second {
-        opts.operands = Some((a.clone(), b.clone()));
+    if let Some((trace, (x, y))) = &second {
+        opts.operands = Some((x.clone(), y.clone()));
         cmp = Some(albert_lens::render::Run {
-            name: b.clone(),
+            name: y.clone(),
             model: &main_model,
             trace,
         });
     }
-    let parent = cmp.as_ref().map(|c| (c.model, c.name.as_str()));
-    (opts.evaluation, opts.changed) = super::heads::for_render(
-        view,
-        (data.as_deref(), limit),
-        ((&main_model, &main.name), parent),
-        &mut be,
-    )?;
-    if view == RenderView::QueryKey {
-        let o = albert_lens::views::query_key::Options {
-            head: albert_lens::render::one_head(opts.head, "the query-key view")?,
-            tsne,
-        };
-        let corpus = (data.as_deref()).map_or("builtin".into(), |d| d.to_string_lossy());
-        let texts = (corpus_limit(limit), corpus.as_ref());
-        let layer = opts.layer.unwrap_or(0);
-        let model = (&main_model, main.name.as_str());
-        opts.query_key = Some(query_key(model, (layer, texts), &o, &mut be)?);
-    }
-    if view.corpus_view().is_some() {
-        let models = [
-            Some((&main_model, &*model)),
-            compare_run
-                .as_ref()
-                .zip(compare.as_deref())
-                .map(|((m, _, _), p)| (m, p)),
-        ];
-        let corpus = (data.as_deref(), corpus_limit(limit));
-        opts.corpus = Some(corpus_stats(models, corpus, stat, &mut be)?);
-    }
+    let compare_model = compare_run.as_ref().map(|(m, _, _)| m);
+    corpus_data(&a, &mut opts, (&main, cmp.as_ref(), compare_model), &mut be)?;
     let mut rerun =
         |cfg: &albert_lens::model::ModelConfig| be.forward(cfg, &main_model.weights, &input);
-    if let Some(a) = animate {
+    if let Some(anim) = a.animate {
         let frames = albert_lens::render::frames(&opts, &main, cmp.as_ref(), &mut rerun)?;
-        let what = format!("{view:?} of {}", main.name);
-        return write_animation(&frames, (a, fps, scale), &out, &what);
+        let what = format!("{:?} of {}", a.view, main.name);
+        return write_animation(&frames, (anim, a.fps, scale), &out, &what);
     }
     let (figure, matrix) = albert_lens::render::render(&opts, &main, cmp.as_ref(), &mut rerun)?;
     let bytes = albert_lens::export::save(&out, &figure, matrix.as_ref(), scale)?;
     eprintln!(
         "{:?} of {} ({} tokens, {backend_name}) -> {} ({format:?}, {} bytes)",
-        view,
+        a.view,
         main.name,
         main_trace.num_tokens(),
         out.display(),
@@ -428,165 +298,123 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
     Ok(())
 }
 
-/// A difference of the main model's own runs (`--diff-text`, `--diff-intervention`).
-struct Difference<'a> {
-    text: Option<&'a str>,
-    intervention: bool,
+/// Flags that belong to other views, or that do not combine, refused before anything runs.
+fn check_flags(a: &RenderArgs, out: &Path) -> Result<()> {
+    let view = a.view;
+    if !a.overlay_heads.is_empty() && view != RenderView::Links {
+        anyhow::bail!("--overlay-heads draws heads over the token links: use it with --view links");
+    }
+    if a.links_of.is_some() && view != RenderView::Links {
+        anyhow::bail!("--links-of picks the map the token links draw: use it with --view links");
+    }
+    if a.step.is_some() && view != RenderView::Explain {
+        anyhow::bail!(
+            "--step picks a step of the Explain walk-through: use it with --view explain"
+        );
+    }
+    if a.scene.is_some() && a.animate.is_some() {
+        anyhow::bail!(
+            "--animate does not combine with --scene: a scene holds one figure. Render the scene to .png or .svg, or animate the view with its flags (--view, --layer, ...)"
+        );
+    }
+    check_animation(a.animate, out)
 }
 
-impl Difference<'_> {
-    /// The second run of the difference and the operands' names (A, B), or None without one.
-    fn run(
-        &self,
-        view: RenderView,
-        (m, (text, pair)): (&albert_lens::model::LoadedModel, (&str, Option<&str>)),
-        ablate: &Ablation,
-        mask: &[usize],
-        be: &mut albert_lens::backend::FallbackBackend,
-    ) -> Result<Option<(albert_lens::model::Trace, (String, String))>> {
-        if self.text.is_none() && !self.intervention {
-            return Ok(None);
-        }
-        let maps = [RenderView::Head, RenderView::Rollout, RenderView::Links];
-        if !maps.contains(&view) {
-            anyhow::bail!(
-                "--diff-text and --diff-intervention are differences of attention maps: use them with --view head, rollout or links"
-            );
-        }
-        use albert_lens::analysis::maps::{text_operand, INTERVENTION_OPERANDS};
-        let (input, operands) = match self.text {
-            Some(b) => (m.encode(b, pair)?, (text_operand(text), text_operand(b))),
-            None => {
-                if ablate.is_empty() && mask.is_empty() {
-                    anyhow::bail!(
-                        "--diff-intervention subtracts the intact run from the run with the intervention: give --ablate or --mask"
-                    );
-                }
-                let (a, b) = INTERVENTION_OPERANDS;
-                (m.encode(text, pair)?, (a.to_string(), b.to_string()))
-            }
-        };
-        let trace = be.forward_with(&m.config, &m.weights, &input, &ForwardOptions::default())?;
-        Ok(Some((trace, operands)))
-    }
-}
-
-/// The main model's run on the text with `mask`'s positions (from 0) shown as its mask token,
-/// and the text's input as typed (the intact input the reruns take: Figure 1's what-if and the
-/// prediction before the intervention run the text without the intervention, as the window's).
-fn main_run(
-    model: &Path,
-    (text, pair): (&str, Option<&str>),
-    mask: &[usize],
-    be: &mut albert_lens::backend::FallbackBackend,
-    opts: &ForwardOptions,
-) -> Result<(
-    albert_lens::model::LoadedModel,
-    albert_lens::model::Trace,
-    String,
-    albert_lens::model::EncodedInput,
-)> {
-    let dir = super::desktop::resolve_model(model)?;
-    let m = albert_lens::model::LoadedModel::open(&dir)
-        .with_context(|| format!("opening model {}", dir.display()))?;
-    let plain = m.encode(text, pair)?;
-    if let Some(&p) = mask.iter().find(|&&p| p >= plain.len() || plain.special[p]) {
-        let why = match p >= plain.len() {
-            true => format!("the text has {} tokens (from 0)", plain.len()),
-            false => format!("token {p} is the special token {}", plain.tokens[p]),
-        };
-        anyhow::bail!("--mask {p}: {why}; only ordinary tokens can be masked");
-    }
-    let mut masked = mask.to_vec();
-    masked.sort_unstable();
-    masked.dedup();
-    let iv = albert_lens::model::Intervention {
-        masked,
-        ..Default::default()
-    };
-    let input = m.masked(&plain, &iv)?;
-    let mut trace = be.forward_with(&m.config, &m.weights, &input, opts)?;
-    trace.warnings.extend(m.warnings.iter().cloned());
-    let name = be.name();
-    Ok((m, trace, name, plain))
-}
-
-/// How many texts of the corpus the query-key and corpus views take: `--limit` (None: "all"),
-/// else 100.
-fn corpus_limit(limit: Option<usize>) -> Option<u64> {
-    match limit {
-        None => Some(100),
-        Some(usize::MAX) => None,
-        Some(l) => Some(l as u64),
-    }
-}
-
-/// The corpus views' statistics: each model's run over the first `limit` texts of `corpus`
-/// (default: the built-in one), cached on disk as the window's runs are and named as the
-/// window's Corpus tab names them ([`albert_lens::model::ModelSource::label`]).
-fn corpus_stats(
-    models: [Option<(&albert_lens::model::LoadedModel, &Path)>; 2],
-    (corpus, limit): (Option<&Path>, Option<u64>),
-    stat: albert_lens::corpus::stats::Stat,
-    backend: &mut dyn Backend,
-) -> Result<albert_lens::render::CorpusStats> {
-    use albert_lens::corpus::CorpusSource;
-    let spec = corpus.map_or("builtin".into(), |d| d.to_string_lossy());
-    let source = CorpusSource::parse(&spec);
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let mut stats = Vec::new();
-    for (m, p) in models.into_iter().flatten() {
-        let name = albert_lens::model::ModelSource::parse(p).label();
-        let (s, _) = albert_lens::corpus::cached_run(
-            (m, &name),
-            (&source, limit),
-            backend,
-            &mut |_| {},
-            &cancel,
-        )
-        .with_context(|| format!("the statistics of {name} on the corpus {spec}"))?;
-        if s.meta.lines == 0 {
-            anyhow::bail!("{name}: no texts to run in {spec} (every line was empty or skipped)");
-        }
-        stats.push((s, name));
-    }
-    let mut stats = stats.into_iter();
-    let main = stats.next().context("no model to run on the corpus")?;
-    Ok(albert_lens::render::CorpusStats {
-        main,
-        compare: stats.next(),
-        stat,
+/// The view's options from the flags (the runs' data is added once the models ran).
+fn options(a: &RenderArgs) -> Result<albert_lens::render::RenderOptions> {
+    let head = a.head.as_deref().map(parse_head).transpose()?;
+    let (mixing, layer, method) = layer_and_method(a.view, a.layer, a.method.clone(), a.position)?;
+    let (parameters_more, figure1_more) = also_models(
+        a.view,
+        &a.also,
+        (&a.text, a.pair.as_deref()),
+        one_backend(a.backend)?,
+    )?;
+    let method = albert_lens::insight::attribution::Method::by_flag(&method).with_context(|| {
+        format!("unknown --method {method:?}: use integrated-gradients, grad-x-input or gradient-norm")
+    })?;
+    Ok(albert_lens::render::RenderOptions {
+        parameters_more,
+        figure1_more,
+        evaluation: None,
+        changed: None,
+        query_key: None,
+        corpus: None,
+        view: a.view,
+        layer,
+        mixing: mixing.unwrap_or_default(),
+        ablate: a.ablate.clone().unwrap_or_default(),
+        head,
+        theme: a.theme.theme(),
+        colormap: a.colormap,
+        log: a.log,
+        hide_special: a.hide_special,
+        repeats: a.repeats.clone(),
+        position: a.position,
+        top_k: a.top_k,
+        color_by: a.color_by,
+        trajectories: a.trajectories,
+        tsne: a.tsne,
+        temperature: a.temperature,
+        step: a.step,
+        query: a.query.clone(),
+        method,
+        target: a.target.clone(),
+        steps: a.steps,
+        words: a.words,
+        text: a.text.clone(),
+        shared_scale: a.shared_scale,
+        link_heads: a.overlay_heads.iter().map(|h| h - 1).collect(),
+        renormalise: a.renormalise,
+        label_all: a.label_all,
+        operands: None,
+        links_of: a
+            .links_of
+            .unwrap_or(albert_lens::analysis::Measure::Attention),
+        masked: a.mask.clone(),
     })
 }
 
-/// The query-key view's data: the token states at the input of attention map `layer` of the
-/// first `limit` texts of `corpus` (cached on disk as the window's are), projected.
-fn query_key(
-    (model, name): (&albert_lens::model::LoadedModel, &str),
-    (layer, (limit, corpus)): (usize, (Option<u64>, &str)),
-    o: &albert_lens::views::query_key::Options,
-    backend: &mut dyn Backend,
-) -> Result<std::sync::Arc<albert_lens::views::query_key::Data>> {
-    use albert_lens::corpus::{search, CorpusSource};
-    let maps = model.config.num_attention_maps();
-    if layer >= maps {
-        anyhow::bail!("layer {} does not exist: the model has {maps}", layer + 1);
+/// The data the views over a file or corpus draw (`--data`): the classifier's measurement,
+/// what fine-tuning changed, the query–key projection, the corpus statistics.
+fn corpus_data(
+    a: &RenderArgs,
+    opts: &mut albert_lens::render::RenderOptions,
+    (main, cmp, compare_model): (
+        &albert_lens::render::Run<'_>,
+        Option<&albert_lens::render::Run<'_>>,
+        Option<&albert_lens::model::LoadedModel>,
+    ),
+    be: &mut albert_lens::backend::FallbackBackend,
+) -> Result<()> {
+    let view = a.view;
+    let parent = cmp.map(|c| (c.model, c.name.as_str()));
+    (opts.evaluation, opts.changed) = super::heads::for_render(
+        view,
+        (a.data.as_deref(), a.limit),
+        ((main.model, &main.name), parent),
+        be,
+    )?;
+    if view == RenderView::QueryKey {
+        let o = albert_lens::views::query_key::Options {
+            head: albert_lens::render::one_head(opts.head, "the query-key view")?,
+            tsne: a.tsne,
+        };
+        let corpus = (a.data.as_deref()).map_or("builtin".into(), |d| d.to_string_lossy());
+        let texts = (corpus_limit(a.limit), corpus.as_ref());
+        let layer = opts.layer.unwrap_or(0);
+        let model = (main.model, main.name.as_str());
+        opts.query_key = Some(query_key(model, (layer, texts), &o, be)?);
     }
-    let source = CorpusSource::parse(corpus);
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let states = search::cached_collect(
-        (model, backend),
-        &source,
-        layer,
-        limit,
-        &mut |_| {},
-        &cancel,
-    )
-    .with_context(|| format!("the hidden states of the corpus {corpus}"))?;
-    let ctl = albert_lens::insight::Control::default();
-    let data =
-        albert_lens::views::query_key::derive((model, name), std::sync::Arc::new(states), o, &ctl)?;
-    Ok(std::sync::Arc::new(data))
+    if view.corpus_view().is_some() {
+        let models = [
+            Some((main.model, a.model.as_path())),
+            compare_model.zip(a.compare.as_deref()),
+        ];
+        let corpus = (a.data.as_deref(), corpus_limit(a.limit));
+        opts.corpus = Some(corpus_stats(models, corpus, a.stat, be)?);
+    }
+    Ok(())
 }
 
 /// The mixing view's options (None for the other views), the 0-based layer, and the
@@ -651,44 +479,4 @@ fn check_animation(
         }
     }
     Ok(())
-}
-
-/// The parameter view's extra columns and Figure 1's extra (name, trace) lines.
-type AlsoModels = (
-    Vec<albert_lens::views::parameters::Column>,
-    Vec<(String, albert_lens::model::Trace)>,
-);
-
-/// The `--also` models: Figure 1's extra lines (their traces on the text), or the parameter
-/// view's extra columns.
-fn also_models(
-    view: RenderView,
-    also: &[PathBuf],
-    (text, pair): (&str, Option<&str>),
-    backend: BackendChoice,
-) -> Result<AlsoModels> {
-    let (mut parameters_more, mut figure1_more) = (Vec::new(), Vec::new());
-    if view == RenderView::Parameters || view == RenderView::Figure1 {
-        let mut be = make_backend(backend);
-        for spec in also {
-            let name = model_label(spec);
-            if view == RenderView::Figure1 {
-                let (_, trace, _) =
-                    run_trace_on(spec, (text, pair), &mut be, &ForwardOptions::default())?;
-                figure1_more.push((name, trace));
-                continue;
-            }
-            let dir = super::desktop::resolve_model(spec)?;
-            let m = albert_lens::model::LoadedModel::open(&dir)
-                .with_context(|| format!("opening model {}", dir.display()))?;
-            let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
-            parameters_more.extend(data.columns);
-        }
-    }
-    Ok((parameters_more, figure1_more))
-}
-
-/// A model as a figure names it, as the window does ([`ModelSource::name`]).
-fn model_label(p: &Path) -> String {
-    albert_lens::model::ModelSource::parse(p).name()
 }
