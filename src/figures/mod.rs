@@ -297,161 +297,8 @@ impl Figure {
         );
         for item in &self.items {
             match item {
-                Item::Rect {
-                    x,
-                    y,
-                    w,
-                    h,
-                    fill,
-                    stroke,
-                    opacity,
-                } => {
-                    let _ = write!(
-                        s,
-                        r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}""#,
-                        num(*x),
-                        num(*y),
-                        num(*w),
-                        num(*h),
-                        fill.map_or("none".to_string(), hex)
-                    );
-                    if let Some((c, sw)) = stroke {
-                        let _ = write!(s, r#" stroke="{}" stroke-width="{}""#, hex(*c), num(*sw));
-                    }
-                    if *opacity < 1.0 {
-                        let _ = write!(s, r#" opacity="{}""#, num(*opacity));
-                    }
-                    s.push_str("/>\n");
-                }
-                Item::Line {
-                    points,
-                    color,
-                    width,
-                    dashed,
-                    opacity,
-                } => {
-                    s.push_str(r#"<polyline points=""#);
-                    for (i, (x, y)) in points.iter().enumerate() {
-                        if i > 0 {
-                            s.push(' ');
-                        }
-                        let _ = write!(s, "{},{}", num(*x), num(*y));
-                    }
-                    let _ = write!(
-                        s,
-                        r#"" fill="none" stroke="{}" stroke-width="{}" stroke-linejoin="round" stroke-linecap="round""#,
-                        hex(*color),
-                        num(*width)
-                    );
-                    if *dashed {
-                        let _ = write!(
-                            s,
-                            r#" stroke-dasharray="{} {}""#,
-                            num(width * 3.0),
-                            num(width * 2.0)
-                        );
-                    }
-                    if *opacity < 1.0 {
-                        let _ = write!(s, r#" stroke-opacity="{}""#, num(*opacity));
-                    }
-                    s.push_str("/>\n");
-                }
-                Item::Circle {
-                    x,
-                    y,
-                    r,
-                    fill,
-                    opacity,
-                } => {
-                    let _ = write!(
-                        s,
-                        r#"<circle cx="{}" cy="{}" r="{}" fill="{}""#,
-                        num(*x),
-                        num(*y),
-                        num(*r),
-                        hex(*fill)
-                    );
-                    if *opacity < 1.0 {
-                        let _ = write!(s, r#" fill-opacity="{}""#, num(*opacity));
-                    }
-                    s.push_str("/>\n");
-                }
-                Item::Text {
-                    x,
-                    y,
-                    text,
-                    size,
-                    anchor,
-                    rotate,
-                    color,
-                    bold,
-                } => {
-                    let anchor = match anchor {
-                        Anchor::Start => "start",
-                        Anchor::Middle => "middle",
-                        Anchor::End => "end",
-                    };
-                    let _ = write!(
-                        s,
-                        r#"<text x="{}" y="{}" font-size="{}" text-anchor="{anchor}" fill="{}""#,
-                        num(*x),
-                        num(*y),
-                        num(*size),
-                        hex(*color)
-                    );
-                    if *bold {
-                        s.push_str(r#" font-weight="bold""#);
-                    }
-                    if *rotate != 0.0 {
-                        let _ = write!(
-                            s,
-                            r#" transform="rotate({} {} {})""#,
-                            num(*rotate),
-                            num(*x),
-                            num(*y)
-                        );
-                    }
-                    let _ = writeln!(s, ">{}</text>", escape(text));
-                }
-                Item::Rich {
-                    x,
-                    y,
-                    size,
-                    color,
-                    runs,
-                } => {
-                    let _ = write!(
-                        s,
-                        r#"<text x="{}" y="{}" font-size="{}" fill="{}" xml:space="preserve">"#,
-                        num(*x),
-                        num(*y),
-                        num(*size),
-                        hex(*color)
-                    );
-                    for r in runs {
-                        s.push_str("<tspan");
-                        if r.bold {
-                            s.push_str(r#" font-weight="bold""#);
-                        }
-                        if r.italic {
-                            s.push_str(r#" font-style="italic""#);
-                        }
-                        let _ = write!(s, ">{}</tspan>", escape(&r.text));
-                    }
-                    s.push_str("</text>\n");
-                }
-                Item::Raster { x, y, w, h, png } => {
-                    use base64::Engine as _;
-                    let _ = writeln!(
-                        s,
-                        r#"<image x="{}" y="{}" width="{}" height="{}" preserveAspectRatio="none" style="image-rendering:pixelated" href="data:image/png;base64,{}"/>"#,
-                        num(*x),
-                        num(*y),
-                        num(*w),
-                        num(*h),
-                        base64::engine::general_purpose::STANDARD.encode(png.as_slice())
-                    );
-                }
+                Item::Text { .. } | Item::Rich { .. } => text_svg(&mut s, item),
+                _ => shape_svg(&mut s, item),
             }
         }
         s.push_str("</svg>\n");
@@ -491,6 +338,175 @@ impl Figure {
     pub fn to_png(&self, scale: f32) -> Result<Vec<u8>> {
         let (w, h, rgba) = self.to_rgba(scale)?;
         png_bytes(w, h, &rgba)
+    }
+}
+
+/// One shape of a figure (rectangle, line, circle, raster) as SVG, appended to `s`.
+fn shape_svg(s: &mut String, item: &Item) {
+    match item {
+        Item::Rect {
+            x,
+            y,
+            w,
+            h,
+            fill,
+            stroke,
+            opacity,
+        } => {
+            let _ = write!(
+                s,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}""#,
+                num(*x),
+                num(*y),
+                num(*w),
+                num(*h),
+                fill.map_or("none".to_string(), hex)
+            );
+            if let Some((c, sw)) = stroke {
+                let _ = write!(s, r#" stroke="{}" stroke-width="{}""#, hex(*c), num(*sw));
+            }
+            if *opacity < 1.0 {
+                let _ = write!(s, r#" opacity="{}""#, num(*opacity));
+            }
+            s.push_str("/>\n");
+        }
+        Item::Line {
+            points,
+            color,
+            width,
+            dashed,
+            opacity,
+        } => {
+            s.push_str(r#"<polyline points=""#);
+            for (i, (x, y)) in points.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                let _ = write!(s, "{},{}", num(*x), num(*y));
+            }
+            let _ = write!(
+                s,
+                r#"" fill="none" stroke="{}" stroke-width="{}" stroke-linejoin="round" stroke-linecap="round""#,
+                hex(*color),
+                num(*width)
+            );
+            if *dashed {
+                let _ = write!(
+                    s,
+                    r#" stroke-dasharray="{} {}""#,
+                    num(width * 3.0),
+                    num(width * 2.0)
+                );
+            }
+            if *opacity < 1.0 {
+                let _ = write!(s, r#" stroke-opacity="{}""#, num(*opacity));
+            }
+            s.push_str("/>\n");
+        }
+        Item::Circle {
+            x,
+            y,
+            r,
+            fill,
+            opacity,
+        } => {
+            let _ = write!(
+                s,
+                r#"<circle cx="{}" cy="{}" r="{}" fill="{}""#,
+                num(*x),
+                num(*y),
+                num(*r),
+                hex(*fill)
+            );
+            if *opacity < 1.0 {
+                let _ = write!(s, r#" fill-opacity="{}""#, num(*opacity));
+            }
+            s.push_str("/>\n");
+        }
+        Item::Raster { x, y, w, h, png } => {
+            use base64::Engine as _;
+            let _ = writeln!(
+                s,
+                r#"<image x="{}" y="{}" width="{}" height="{}" preserveAspectRatio="none" style="image-rendering:pixelated" href="data:image/png;base64,{}"/>"#,
+                num(*x),
+                num(*y),
+                num(*w),
+                num(*h),
+                base64::engine::general_purpose::STANDARD.encode(png.as_slice())
+            );
+        }
+        Item::Text { .. } | Item::Rich { .. } => {}
+    }
+}
+
+/// One text of a figure (plain or with bold / italic runs) as SVG, appended to `s`.
+fn text_svg(s: &mut String, item: &Item) {
+    match item {
+        Item::Text {
+            x,
+            y,
+            text,
+            size,
+            anchor,
+            rotate,
+            color,
+            bold,
+        } => {
+            let anchor = match anchor {
+                Anchor::Start => "start",
+                Anchor::Middle => "middle",
+                Anchor::End => "end",
+            };
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{}" font-size="{}" text-anchor="{anchor}" fill="{}""#,
+                num(*x),
+                num(*y),
+                num(*size),
+                hex(*color)
+            );
+            if *bold {
+                s.push_str(r#" font-weight="bold""#);
+            }
+            if *rotate != 0.0 {
+                let _ = write!(
+                    s,
+                    r#" transform="rotate({} {} {})""#,
+                    num(*rotate),
+                    num(*x),
+                    num(*y)
+                );
+            }
+            let _ = writeln!(s, ">{}</text>", escape(text));
+        }
+        Item::Rich {
+            x,
+            y,
+            size,
+            color,
+            runs,
+        } => {
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{}" font-size="{}" fill="{}" xml:space="preserve">"#,
+                num(*x),
+                num(*y),
+                num(*size),
+                hex(*color)
+            );
+            for r in runs {
+                s.push_str("<tspan");
+                if r.bold {
+                    s.push_str(r#" font-weight="bold""#);
+                }
+                if r.italic {
+                    s.push_str(r#" font-style="italic""#);
+                }
+                let _ = write!(s, ">{}</tspan>", escape(&r.text));
+            }
+            s.push_str("</text>\n");
+        }
+        _ => {}
     }
 }
 
