@@ -235,7 +235,6 @@ impl Engine {
         iv: &Intervention,
         sel: crate::insight::explain::Selection,
     ) -> Result<crate::insight::explain::Walk, String> {
-        use crate::insight::explain::Walk;
         let m = loaded(&self.models, ModelSlot::Main)?;
         let input = m.encode(text, pair).map_err(|e| e.to_string())?;
         let input = m.masked(&input, iv).map_err(|e| e.to_string())?;
@@ -247,13 +246,10 @@ impl Engine {
             .backend
             .forward_with(&m.config, &m.weights, &input, &opts)
             .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
-        let mut walk = Walk::new(m, &trace, sel).map_err(|e| e.to_string())?;
-        walk.sharing.model = self.labels[0].clone();
-        if let Ok(c) = loaded(&self.models, ModelSlot::Compare) {
-            walk.compare_with(c, &self.labels[1])
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(walk)
+        let compare = loaded(&self.models, ModelSlot::Compare).ok();
+        let compare = compare.map(|c| (c, self.labels[1].as_str()));
+        crate::views::explain::derive((m, &self.labels[0]), &trace, sel, compare)
+            .map_err(|e| e.to_string())
     }
 
     /// The backend's name for the status bar, saying whether the GPU is the window's.

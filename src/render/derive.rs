@@ -155,18 +155,9 @@ pub(super) fn explain_figure(
         head,
         pos,
     };
-    let mut walk = insight::explain::Walk::new(main.model, t, sel)?;
-    walk.sharing.model = model.to_string();
-    if let Some(c) = compare {
-        walk.compare_with(c.model, &c.name)?;
-    }
-    let view = View::Explain {
-        model,
-        walk: &walk,
-        step: opts.step,
-        temperature: opts.temperature,
-    };
-    views::build(&view, theme)
+    let compare = compare.map(|c| (c.model, c.name.as_str()));
+    let walk = views::explain::derive((main.model, model), t, sel, compare)?;
+    views::explain::figure(model, &walk, (opts.step, opts.temperature), theme)
 }
 
 /// `render --view attribution`: a prediction's gradient attribution beside rollout and value-
@@ -176,30 +167,14 @@ pub(super) fn attribution_figure(
     main: &Run<'_>,
 ) -> Result<(Figure, Option<Matrix>)> {
     let (t, model, theme) = (main.trace, main.name.as_str(), &opts.theme);
-    let layers = t.attentions.len();
-    let m = main.model;
     let pos = mask_position(opts, t)?;
-    let target = insight::attribution::Target::from_text(
-        m,
-        pos,
-        opts.target.as_deref().unwrap_or_default(),
-    )?;
     let ctl = insight::Control::default();
     // the gradients of the model the trace is of: with --ablate, the ablated one
-    let input = t.input();
-    let a =
-        insight::attribution::attribute_with(m, (&input, &opts.ablate), target, opts.steps, &ctl)?;
+    let target = (opts.target.as_deref().unwrap_or_default(), opts.steps);
+    let computed = views::attribution::compute(main.model, t, (&opts.ablate, pos), target, &ctl)?;
     let rollout = crate::analysis::rollout(t)?;
-    let (_, value_all) = crate::analysis::value_weighted(&m.config, &m.weights, t, layers - 1)?;
-    let comparison =
-        insight::attribution::Comparison::new(&a, opts.method, t, &rollout, &value_all)?;
-    views::build(
-        &View::Attribution {
-            model,
-            comparison: &comparison,
-        },
-        theme,
-    )
+    let comparison = views::attribution::derive(&computed, opts.method, t, &rollout)?;
+    views::attribution::figure(model, &comparison, theme)
 }
 
 /// `render --view js`: the cross-layer Jensen–Shannon distances (matched heads, the mean, or one

@@ -3,7 +3,9 @@
 //! and, where it has one, its matrix. Every tab's Export menu, `albert-lens render` and the
 //! tests come through here, so a view looks the same wherever it is saved from.
 
+pub mod attribution;
 pub mod evaluation;
+pub mod explain;
 pub mod js;
 pub mod lens;
 pub mod links;
@@ -15,7 +17,7 @@ pub mod query_key;
 use crate::analysis::maps::MapData;
 use crate::colormap::Colormap;
 use crate::error::Result;
-use crate::figures::explain;
+use crate::figures::explain as explain_figures;
 use crate::figures::scenes::{self, ColorBy, Figure1Line, GridStyle};
 use crate::figures::{Figure, Theme};
 use crate::insight::attribution::Comparison;
@@ -173,12 +175,15 @@ pub fn build(view: &View<'_>, theme: &Theme) -> Result<(Figure, Option<Matrix>)>
         } => match step {
             Some(s) => {
                 let index = walk.steps().iter().position(|x| x == s).unwrap_or(0) + 1;
-                let f = explain::step(walk, *s, index, *temperature, theme)?;
+                let f = explain_figures::step(walk, *s, index, *temperature, theme)?;
                 let mut m = walk.matrix(*s, *temperature);
                 m.name = format!("{model} {}", m.name);
                 (f, Some(m))
             }
-            None => (explain::poster(walk, model, *temperature, theme)?, None),
+            None => (
+                explain_figures::poster(walk, model, *temperature, theme)?,
+                None,
+            ),
         },
         View::Links { spec, matrix } => (
             crate::figures::links::links(spec, theme),

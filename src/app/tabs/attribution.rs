@@ -11,36 +11,15 @@ use crate::app::session::Session;
 use crate::app::worker::ModelSlot;
 use crate::figures::attribution::{shade, signed};
 use crate::figures::Theme;
-use crate::insight::attribution::{attribute_with, Attribution, Comparison, Method, Target};
+use crate::insight::attribution::{Comparison, Method};
 use crate::model::task::TaskKind;
 use crate::model::Trace;
-use crate::views::{self, View};
+use crate::views::attribution;
 use egui::{Color32, RichText};
 use std::sync::Arc;
 
-/// What the tab persists.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct AttributionSettings {
-    /// the predicted position (None: the first [MASK], else the first ordinary token)
-    pub position: Option<usize>,
-    pub method: Method,
-    /// integrated-gradients steps
-    pub steps: usize,
-    /// the predicted token attributed (empty: the model's top 1)
-    pub target: String,
-}
-
-impl Default for AttributionSettings {
-    fn default() -> Self {
-        AttributionSettings {
-            position: None,
-            method: Method::IntegratedGradients,
-            steps: 50,
-            target: String::new(),
-        }
-    }
-}
+/// What the tab persists: the view's options.
+pub type AttributionSettings = crate::views::attribution::Options;
 
 /// What an attribution was made for: the trace (its generation), the position, the
 /// integrated-gradients steps and the target as typed.
@@ -53,10 +32,7 @@ struct AttrKey {
 }
 
 /// An attribution and the last layer's value-weighted attention of all heads `[N, N]`.
-pub struct Attributed {
-    pub attribution: Attribution,
-    pub value_all: Vec<f32>,
-}
+pub type Attributed = crate::views::attribution::Computed;
 
 #[derive(Default)]
 pub struct AttributionTab {
@@ -77,14 +53,8 @@ impl AttributionTab {
             return None;
         }
         Some(r.clone().and_then(|a| {
-            Comparison::new(
-                &a.attribution,
-                self.settings.method,
-                trace,
-                &cx.rollout(),
-                &a.value_all,
-            )
-            .map_err(|e| e.to_string())
+            attribution::derive(&a, self.settings.method, trace, &cx.rollout())
+                .map_err(|e| e.to_string())
         }))
     }
 
@@ -105,18 +75,10 @@ impl AttributionTab {
             let (t, ablate) = (trace.clone(), cx.input.intervention.ablate.clone());
             cx.worker.run(ticket, move |e, ctl| {
                 let m = e.model(ModelSlot::Main)?;
-                let target =
-                    Target::from_text(m, key.pos, &key.target).map_err(|e| e.to_string())?;
-                let attribution = attribute_with(m, (&t.input(), &ablate), target, key.steps, ctl)
-                    .map_err(|e| e.to_string())?;
-                let last = t.attentions.len().saturating_sub(1);
-                let (_, value_all) =
-                    crate::analysis::value_weighted(&m.config, &m.weights, &t, last)
-                        .map_err(|e| e.to_string())?;
-                Ok(Arc::new(Attributed {
-                    attribution,
-                    value_all,
-                }))
+                let target = (key.target.as_str(), key.steps);
+                attribution::compute(m, &t, (&ablate, key.pos), target, ctl)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
             });
         }
     }
@@ -317,11 +279,7 @@ impl Tab for AttributionTab {
         let c = self
             .comparison(cx)
             .ok_or("the attribution has not been computed yet")??;
-        let view = View::Attribution {
-            model: &cx.label(ModelSlot::Main),
-            comparison: &c,
-        };
-        views::build(&view, theme).map_err(|e| e.to_string())
+        attribution::figure(&cx.label(ModelSlot::Main), &c, theme).map_err(|e| e.to_string())
     }
 
     fn busy(&self) -> bool {

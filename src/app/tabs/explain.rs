@@ -13,33 +13,11 @@ use crate::app::widgets::vectors::{self, Bars};
 use crate::figures::Theme;
 use crate::insight::explain::{Selection, Sharing, Step, Walk};
 use crate::model::Trace;
-use crate::views::{self, View};
 use egui::{Align2, Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 use std::sync::Arc;
 
-/// What the tab persists.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ExplainSettings {
-    /// the attention map (layer application), from 0
-    pub map: usize,
-    pub head: usize,
-    /// the query token (None: the first [MASK], else the first ordinary token)
-    pub position: Option<usize>,
-    /// the softmax temperature of the what-if (1: the model)
-    pub temperature: f32,
-}
-
-impl Default for ExplainSettings {
-    fn default() -> Self {
-        ExplainSettings {
-            map: 0,
-            head: 0,
-            position: None,
-            temperature: 1.0,
-        }
-    }
-}
+/// What the tab persists: the view's options.
+pub type ExplainSettings = crate::views::explain::Options;
 
 /// What a walk-through was made for: the trace (its generation), the comparison model (its
 /// generation: the walk shows its numbers too), and the selection (map, head, token).
@@ -82,12 +60,7 @@ pub struct ExplainTab {
 impl ExplainTab {
     /// The selection for `trace`: the settings, kept inside the input.
     pub fn selection(&self, t: &Trace) -> Selection {
-        let pos = t.focus(self.settings.position);
-        Selection {
-            map: self.settings.map.min(t.attentions.len().saturating_sub(1)),
-            head: self.settings.head.min(t.num_heads.saturating_sub(1)),
-            pos,
-        }
+        crate::views::explain::selection(t, &self.settings)
     }
 
     /// The walk-through shown, once the worker has made it.
@@ -538,13 +511,9 @@ impl Tab for ExplainTab {
                     .ok_or_else(|| format!("no step {slug}"))?,
             ),
         };
-        let view = View::Explain {
-            model: &cx.label(crate::app::worker::ModelSlot::Main),
-            walk,
-            step,
-            temperature: self.settings.temperature,
-        };
-        views::build(&view, theme).map_err(|e| e.to_string())
+        let model = cx.label(crate::app::worker::ModelSlot::Main);
+        let how = (step, self.settings.temperature);
+        crate::views::explain::figure(&model, walk, how, theme).map_err(|e| e.to_string())
     }
 
     fn busy(&self) -> bool {
