@@ -1149,7 +1149,7 @@ mod parsers {
         .unwrap();
         holds("scene", 2000, 2, near(valid), |b| {
             if let Ok(scene) = serde_json::from_slice::<albert_lens::app::scene::Scene>(b) {
-                let _ = albert_lens::app::scene_check::check(&scene, None);
+                let _ = albert_lens::app::scene::check::check(&scene, None);
             }
         });
     }

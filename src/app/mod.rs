@@ -12,7 +12,6 @@ pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
 pub mod scene;
-pub mod scene_check;
 pub mod scene_flags;
 pub mod session;
 pub mod tabs;

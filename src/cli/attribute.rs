@@ -1,6 +1,6 @@
 //! `attribute`: the three gradient attributions of one prediction, to a safetensors file.
 
-use super::desktop::{one_backend, resolve_model, BackendChoice};
+use super::common::{one_backend, resolve_model, BackendChoice};
 use albert_lens::insight::attribution::{attribute, Target};
 use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};

@@ -1,7 +1,7 @@
 //! `bench`: forward latency on random weights of real model shapes, corpus throughput, or the
 //! context-mixing methods' cost.
 
-use super::desktop::{BackendChoice, PrecisionArg};
+use super::common::{BackendChoice, PrecisionArg};
 use anyhow::{Context, Result};
 
 #[derive(clap::Args)]
@@ -52,7 +52,7 @@ pub(crate) fn run(a: BenchArgs) -> Result<()> {
         Ok(())
     } else if a.corpus {
         super::corpus::bench(
-            super::desktop::one_backend(a.backend)?,
+            super::common::one_backend(a.backend)?,
             &a.models,
             &a.batches,
             a.texts,

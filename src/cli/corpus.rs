@@ -1,6 +1,6 @@
 //! `corpus` and `corpus merge`: head statistics over a corpus, to a safetensors file.
 
-use super::desktop::{make_backend, resolve_model, BackendChoice};
+use super::common::{make_backend, resolve_model, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::corpus::{self, stats::Stat, CorpusOptions, CorpusSource, HeadStats};
 use albert_lens::model::LoadedModel;
@@ -34,7 +34,7 @@ pub(crate) enum CorpusCommand {
         stat: albert_lens::corpus::stats::Stat,
         /// light, dark or presentation
         #[arg(long, value_enum, default_value = "light")]
-        theme: super::desktop::ThemeArg,
+        theme: super::common::ThemeArg,
         #[arg(long, value_enum, default_value = "viridis")]
         colormap: albert_lens::colormap::Colormap,
         /// PNG scale
@@ -198,7 +198,7 @@ pub(crate) fn figure(
         albert_lens::corpus::stats::Stat,
     ),
     (theme, colormap, scale): (
-        super::desktop::ThemeArg,
+        super::common::ThemeArg,
         albert_lens::colormap::Colormap,
         f32,
     ),
@@ -297,7 +297,7 @@ pub(crate) fn run_args(a: CorpusArgs) -> Result<()> {
             run(
                 &a.model,
                 &a.corpus,
-                super::desktop::one_backend(a.backend)?,
+                super::common::one_backend(a.backend)?,
                 &opts,
                 &out,
             )

@@ -1,7 +1,7 @@
 //! `deck`: a lesson or talk as one PDF (a page per slide, text as text), or numbered PNG / SVG
 //! files; the built-in decks listed and copied out to edit.
 
-use super::desktop::BackendChoice;
+use super::common::BackendChoice;
 use albert_lens::app::deck::{builtin, render, Deck};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ pub(crate) fn run(a: DeckArgs) -> Result<()> {
                 d.text = Some(t);
                 d.pair = pair;
             }
-            let backend = super::desktop::one_backend(backend)?.lib();
+            let backend = super::common::one_backend(backend)?.lib();
             let total = d.slides.len();
             let pages = render::pages(&d, backend, Duration::from_secs(600), |i| {
                 eprintln!("slide {i} of {total}");

@@ -1,7 +1,7 @@
 //! `heads`: a fine-tuned classifier over a labelled file: accuracy, confusion, head importance
 //! (Michel et al. 2019) and the pruning curve, to a safetensors file.
 
-use super::desktop::{make_backend, one_backend, resolve_model, BackendChoice};
+use super::common::{make_backend, one_backend, resolve_model, BackendChoice};
 use albert_lens::insight::{importance, labelled};
 use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) mod attribute;
 pub(crate) mod bench;
+pub(crate) mod common;
 pub(crate) mod corpus;
 pub(crate) mod deck;
 pub(crate) mod desktop;

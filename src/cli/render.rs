@@ -1,7 +1,7 @@
 //! `render`: one view drawn headless, its flags, and the options that belong to one view (the
 //! mixing view's method and layer).
 
-use super::desktop::{
+use super::common::{
     make_backend, one_backend, parse_ablation, parse_head, run_trace_on, BackendChoice,
 };
 use super::ranges::LayerArg;
@@ -149,7 +149,7 @@ pub(crate) struct RenderArgs {
     color_by: albert_lens::figures::scenes::ColorBy,
     /// light, dark or presentation (white, large type, thick lines)
     #[arg(long, value_enum, default_value = "light")]
-    theme: super::desktop::ThemeArg,
+    theme: super::common::ThemeArg,
     #[arg(long, value_enum, default_value = "viridis")]
     colormap: albert_lens::colormap::Colormap,
     /// logarithmic colour scale
@@ -221,8 +221,14 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         None => albert_lens::export::Format::of(&out)?,
     };
     if let Some(path) = &a.scene {
+        // the scene as the flags that draw it, drawn from those
         let backend = one_backend(a.backend)?;
-        return super::render_scene::render_scene_file(path, &out, (backend, a.scale));
+        let what = || format!("rendering the scene {}", path.display());
+        let argv = super::render_scene::scene_command(path, &out, (backend, a.scale))?;
+        use clap::Parser;
+        let cmd = RenderCommand::try_parse_from(argv)
+            .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
+        return run(cmd.args).with_context(what);
     }
     let scale = a.scale.unwrap_or(2.0);
     let mut opts = options(&a)?;
@@ -296,6 +302,14 @@ pub(crate) fn run(a: RenderArgs) -> Result<()> {
         bytes
     );
     Ok(())
+}
+
+/// `render`'s flags parsed on their own (a scene's, as a command line).
+#[derive(clap::Parser)]
+#[command(name = "albert-lens")]
+struct RenderCommand {
+    #[command(flatten)]
+    args: RenderArgs,
 }
 
 /// Flags that belong to other views, or that do not combine, refused before anything runs.

@@ -1,7 +1,7 @@
 //! `render`'s runs: the main model's (with its masked tokens), a difference's second run, the
 //! `--also` models', and the corpus runs of the corpus and query–key views.
 
-use super::desktop::{make_backend, run_trace_on, BackendChoice};
+use super::common::{make_backend, run_trace_on, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::model::{Ablation, ForwardOptions};
 use albert_lens::render::RenderView;
@@ -66,7 +66,7 @@ pub(super) fn main_run(
     String,
     albert_lens::model::EncodedInput,
 )> {
-    let dir = super::desktop::resolve_model(model)?;
+    let dir = super::common::resolve_model(model)?;
     let m = albert_lens::model::LoadedModel::open(&dir)
         .with_context(|| format!("opening model {}", dir.display()))?;
     let plain = m.encode(text, pair)?;
@@ -194,7 +194,7 @@ pub(super) fn also_models(
                 figure1_more.push((name, trace));
                 continue;
             }
-            let dir = super::desktop::resolve_model(spec)?;
+            let dir = super::common::resolve_model(spec)?;
             let m = albert_lens::model::LoadedModel::open(&dir)
                 .with_context(|| format!("opening model {}", dir.display()))?;
             let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);

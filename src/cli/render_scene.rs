@@ -1,20 +1,19 @@
-//! `render --scene FILE`: a scene file's figure, drawn from the `render` flags the scene
-//! amounts to ([`albert_lens::app::scene_flags`]), through the view components as `render
-//! --view` draws: the app does not run.
+//! `render --scene FILE`: a scene file read, checked against its main model, and turned into the
+//! `render` command line that draws its figure ([`albert_lens::app::scene_flags`]); `render`
+//! then draws from those flags as `render --view` does: the app does not run.
 
-use super::desktop::BackendChoice;
-use super::render::{run, RenderArgs};
+use super::common::BackendChoice;
 use anyhow::{Context, Result};
+use std::ffi::OsString;
 use std::path::Path;
 
-/// `render --scene FILE`: the scene's figure (and matrix) saved to `out`, at `scale` or the
-/// scene's own. The scene is checked against its main model, then drawn from the flags it
-/// amounts to ([`albert_lens::app::scene_flags`]) as `render --view` draws them.
-pub(crate) fn render_scene_file(
+/// The `render` command line (from "render" on) that draws the scene in `path` to `out`, at
+/// `scale` or the scene's own, on `backend`; printed as a note for the user too.
+pub(crate) fn scene_command(
     path: &Path,
     out: &Path,
     (backend, scale): (BackendChoice, Option<f32>),
-) -> Result<()> {
+) -> Result<Vec<OsString>> {
     use albert_lens::app::scene::Scene;
     let scene = Scene::read(path)?;
     for n in &scene.notes {
@@ -37,23 +36,12 @@ pub(crate) fn render_scene_file(
         "note: the scene as a command: albert-lens render {}",
         quoted(&flags)
     );
-    let mut argv: Vec<std::ffi::OsString> = vec!["render".into()];
+    let mut argv: Vec<OsString> = vec!["render".into()];
     argv.extend(flags);
     argv.extend(["--backend".into(), value_name(backend).into()]);
     argv.extend(["--scale".into(), scale.to_string().into()]);
     argv.extend(["--out".into(), out.as_os_str().to_owned()]);
-    use clap::Parser;
-    let cmd = RenderCommand::try_parse_from(argv)
-        .map_err(|e| anyhow::anyhow!("{}: the scene's settings as flags: {e}", what()))?;
-    run(cmd.args).with_context(what)
-}
-
-/// `render`'s flags parsed on their own (a scene's, as a command line).
-#[derive(clap::Parser)]
-#[command(name = "albert-lens")]
-struct RenderCommand {
-    #[command(flatten)]
-    args: RenderArgs,
+    Ok(argv)
 }
 
 /// The scene checked against its main model (its layers, heads and the text's tokens bound the
@@ -62,9 +50,9 @@ struct RenderCommand {
 fn checked_main(
     scene: &albert_lens::app::scene::Scene,
 ) -> Result<albert_lens::app::scene_flags::MainModel> {
-    use albert_lens::app::scene_check::{check, RunShape};
+    use albert_lens::app::scene::check::{check, RunShape};
     let spec = albert_lens::app::scene_flags::model_arg(&scene.main).map_err(anyhow::Error::msg)?;
-    let dir = super::desktop::resolve_model(Path::new(&spec))?;
+    let dir = super::common::resolve_model(Path::new(&spec))?;
     let m = albert_lens::model::LoadedModel::open(&dir)
         .with_context(|| format!("opening model {}", dir.display()))?;
     let s = &scene.session;

@@ -1,6 +1,6 @@
 //! `summary`: what each layer attends to, printed.
 
-use super::desktop::{run_trace, BackendChoice};
+use super::common::{run_trace, BackendChoice};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ pub(crate) struct SummaryArgs {
 }
 
 pub(crate) fn run(a: SummaryArgs) -> Result<()> {
-    summary(&a.model, &a.text, super::desktop::one_backend(a.backend)?)
+    summary(&a.model, &a.text, super::common::one_backend(a.backend)?)
 }
 
 pub(crate) fn summary(dir: &Path, text: &str, backend: BackendChoice) -> Result<()> {

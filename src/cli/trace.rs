@@ -1,7 +1,7 @@
 //! `trace`: one forward pass to a safetensors file, with the intermediates (`--internals`)
 //! and the context-mixing matrices (`--contributions`) when asked.
 
-use super::desktop::{
+use super::common::{
     make_backend, one_backend, parse_ablation, run_trace_on, BackendChoice, PrecisionArg,
 };
 use albert_lens::insight::mixing::{self, Method};

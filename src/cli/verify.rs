@@ -1,7 +1,7 @@
 //! `verify`: a backend against the golden outputs of transformers and, for the GPU, against the
 //! CPU reference.
 
-use super::desktop::{make_backend, BackendChoice, PrecisionArg};
+use super::common::{make_backend, BackendChoice, PrecisionArg};
 use albert_lens::backend::Backend;
 use albert_lens::model::{LoadedModel, Trace};
 use anyhow::{Context, Result};
@@ -22,7 +22,7 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(a: VerifyArgs) -> Result<()> {
     verify(
-        super::desktop::one_backend(a.backend)?,
+        super::common::one_backend(a.backend)?,
         a.precision.lib(),
         &a.fixtures,
     )

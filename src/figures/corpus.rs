@@ -3,7 +3,8 @@
 //! any statistic, heads by entropy and distance, and the map of heads from their JS divergences
 //! (Clark et al.'s Figure 6, classical MDS).
 
-use super::plots::{self, HeatmapSpec, Panel, ScatterSpec, Series};
+use super::plots::{self, HeatmapSpec, Panel, Series};
+use super::scatter::{scatter, ScatterSpec};
 use super::{Figure, Rgb, Theme, OKABE_ITO};
 use crate::colormap::{Colormap, Scale};
 use crate::corpus::stats::Stat;
@@ -223,7 +224,7 @@ pub fn entropy_distance(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Figu
         .collect();
     let (colors, legend) = layer_colors(s.0, colormap);
     let title = format!("{}: heads by attention distance (x) and entropy (y)", s.1);
-    plots::scatter(
+    scatter(
         &ScatterSpec {
             title: &title,
             points: &points,
@@ -257,7 +258,7 @@ pub fn head_map(s: Named<'_>, colormap: Colormap, theme: &Theme) -> Result<Figur
         "{}: heads placed by the JS divergence of their attention (MDS; Clark et al. Figure 6)",
         s.1
     );
-    Ok(plots::scatter(
+    Ok(scatter(
         &ScatterSpec {
             title: &title,
             points: &points,

@@ -6,8 +6,6 @@ use crate::colormap::{Colormap, Scale};
 use crate::error::Result;
 use std::sync::Arc;
 
-pub use super::scatter::{scatter, ScatterSpec};
-
 /// Width of a label in px, roughly (Ubuntu Light averages a little over half its size).
 pub(crate) fn text_width(t: &str, size: f32) -> f32 {
     t.chars().count() as f32 * size * 0.56

@@ -1,7 +1,8 @@
 //! The scene of each view: its figure and (where it has one) its matrix, built from analysis
 //! results. [`crate::views::build`] picks the scene for a view.
 
-use super::plots::{self, HeatmapSpec, LensSpec, Panel, ScatterSpec, Series};
+use super::plots::{self, HeatmapSpec, LensSpec, Panel, Series};
+use super::scatter::{scatter, ScatterSpec};
 use super::{Anchor, Figure, Rgb, Theme, OKABE_ITO};
 use crate::analysis::maps::MapData;
 use crate::colormap::{Colormap, Scale};
@@ -373,7 +374,7 @@ pub fn projection_upto(
             ("last token".into(), Colormap::Cividis.at(1.0)),
         ],
     };
-    let fig = plots::scatter(
+    let fig = scatter(
         &ScatterSpec {
             title,
             points: &points,
@@ -415,7 +416,7 @@ pub fn neighbours(query: &str, a: &VocabAnswer, theme: &Theme) -> (Figure, Matri
     let colors: Vec<Rgb> = (0..labels.len())
         .map(|i| if i == 0 { OKABE_ITO[3] } else { OKABE_ITO[4] })
         .collect();
-    let fig = plots::scatter(
+    let fig = scatter(
         &ScatterSpec {
             title: &format!("{}: nearest neighbours of \"{query}\" (PCA)", a.model),
             points: &a.points,

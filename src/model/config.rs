@@ -98,7 +98,7 @@ pub struct ModelConfig {
     /// `architectures` as config.json lists them
     pub architectures: Vec<String>,
     /// the fine-tuned head `architectures` names (None: a pretrained or bare encoder)
-    pub task: Option<super::task::TaskSpec>,
+    pub task: Option<super::task_spec::TaskSpec>,
     /// the first position id (RoBERTa's padding_idx + 1; else 0): the position table's rows
     /// before it are never used, so the longest input is `max_position_embeddings` minus it
     pub position_offset: usize,
@@ -220,7 +220,7 @@ impl ModelConfig {
             num_hidden_groups,
             inner_group_num,
             architectures: architectures.clone(),
-            task: super::task::TaskSpec::from_config(
+            task: super::task_spec::TaskSpec::from_config(
                 &architectures,
                 id2label.as_ref(),
                 raw.num_labels,

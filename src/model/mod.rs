@@ -16,6 +16,7 @@ pub mod mlm;
 pub mod source;
 pub mod spm;
 pub mod task;
+pub mod task_spec;
 pub mod tensors;
 pub mod tokenizer;
 pub mod torch_pickle;

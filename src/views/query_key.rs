@@ -109,8 +109,8 @@ pub fn figure(p: &Data, theme: &Theme) -> (Figure, Option<Matrix>) {
         p.states.len(),
         p.method
     );
-    let fig = crate::figures::plots::scatter(
-        &crate::figures::plots::ScatterSpec {
+    let fig = crate::figures::scatter::scatter(
+        &crate::figures::scatter::ScatterSpec {
             title: &title,
             points: &p.points,
             colors: &colors,

@@ -71,7 +71,7 @@ pub struct RelativeLayout {
     /// the relative embeddings go through `encoder.LayerNorm` (`norm_rel_ebd` "layer_norm")
     pub norm: bool,
     /// the pooler's activation (`pooler_hidden_act`)
-    pub pooler_act: crate::model::config::Activation,
+    pub pooler_act: crate::model::activation::Activation,
 }
 
 impl RelativeLayout {
@@ -211,7 +211,7 @@ impl RelativeLayout {
             buckets,
             max_relative,
             norm,
-            pooler_act: crate::model::config::Activation::from_hf_name(act)
+            pooler_act: crate::model::activation::Activation::from_hf_name(act)
                 .ok_or_else(|| format!("pooler_hidden_act {act:?} is not supported"))?,
         })
     }

@@ -6,7 +6,7 @@
 
 use super::bert::BERT;
 use super::*;
-use crate::model::config::Activation;
+use crate::model::activation::Activation;
 
 pub const MODERNBERT: Family = Family {
     name: "modernbert",

@@ -4,8 +4,11 @@
 //! ModernBERT's weights are read by [`modern`]; [`taker`] takes the tensors by name and
 //! checks them.
 
+mod head;
 mod modern;
 mod taker;
+
+pub use head::{HeadRows, TaskHead};
 
 use crate::error::{LensError, Result};
 use crate::model::config::ModelConfig;
@@ -120,7 +123,7 @@ pub struct ModelWeights {
     pub relative: Option<RelativeWeights>,
     pub mlm: Option<MlmHead>,
     /// The fine-tuned head config.json's `architectures` names, when the file has it.
-    pub task: Option<crate::model::task::TaskHead>,
+    pub task: Option<TaskHead>,
     /// Parameters stored in the checkpoint and used by the model, shared ones counted once.
     pub param_count: usize,
     /// Float dtypes found in the file (e.g. "F16").
@@ -164,10 +167,7 @@ fn is_head_weight(name: &str) -> bool {
 /// other weight), and a sentence for the user when the config and the file disagree: a head
 /// named but absent (the model opens as a bare encoder), or head weights the config names no
 /// head for (they are not used).
-fn take_task_head(
-    t: &mut Taker,
-    cfg: &ModelConfig,
-) -> (Option<crate::model::task::TaskHead>, Option<String>) {
+fn take_task_head(t: &mut Taker, cfg: &ModelConfig) -> (Option<TaskHead>, Option<String>) {
     let head_weights: Vec<&String> = t.tensors.keys().filter(|k| is_head_weight(k)).collect();
     let Some(spec) = &cfg.task else {
         let warning = (!head_weights.is_empty()).then(|| {
@@ -196,7 +196,7 @@ fn take_task_head(
             )),
         );
     }
-    use crate::model::task::{HeadRows, TaskHead, TaskKind};
+    use crate::model::task_spec::TaskKind;
     let h = cfg.hidden_size;
     let modern = cfg.modern.as_ref();
     // the discriminator's dense layer uses hidden_act; a classifier's, the family's own

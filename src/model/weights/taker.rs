@@ -235,7 +235,7 @@ impl Taker {
         groups: Vec<Vec<EncoderLayer>>,
         final_norm: Option<LayerNormWeights>,
         mlm: Option<MlmHead>,
-        (task, task_warning): (Option<crate::model::task::TaskHead>, Option<String>),
+        (task, task_warning): (Option<super::TaskHead>, Option<String>),
     ) -> (ModelWeights, Vec<String>) {
         let mut warnings: Vec<String> = task_warning.into_iter().collect();
         if !self.non_finite.is_empty() {

@@ -6,6 +6,8 @@
 //! window draws with, byte for byte. A deck's slides are still rebuilt by the app without a
 //! window ([`run_scene`]), which also gives their animations and captions the run.
 
+pub mod check;
+
 use super::session::SessionSettings;
 use super::{AppOptions, LensApp};
 use crate::backend::BackendChoice;
@@ -49,7 +51,7 @@ const MAX_POSITIONS: usize = 8192;
 pub const MAX_SCENE_BYTES: u64 = 256 << 20;
 
 impl Scene {
-    /// Reads and checks a scene file ([`super::scene_check`]): a field out of its flag's
+    /// Reads and checks a scene file ([`check`]): a field out of its flag's
     /// range, of the wrong type, or a figure the tab lacks is an error naming it.
     pub fn read(path: &Path) -> anyhow::Result<Scene> {
         let bytes = crate::error::read_file_limited(path, MAX_SCENE_BYTES)?;
@@ -72,7 +74,7 @@ impl Scene {
     /// checks a file; `name` is where it came from, for the messages.
     pub fn from_json(json: serde_json::Value, name: &str) -> anyhow::Result<Scene> {
         if json.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
-            super::scene_check::check_fields(&json).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            check::check_fields(&json).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
         let mut scene: Scene = serde_json::from_value(json)
             .map_err(|e| anyhow::anyhow!("{name} is not a scene: {e}"))?;
@@ -95,7 +97,7 @@ impl Scene {
                 t.truncate(i);
             }
         }
-        super::scene_check::check(&scene, None).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        check::check(&scene, None).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         Ok(scene)
     }
 
@@ -239,12 +241,12 @@ pub fn run_scene(
         let cx = &app.session;
         if let Some(info) = cx.info(super::worker::ModelSlot::Main) {
             // the model is open: its layers and heads bound the scene before any run
-            let shape = super::scene_check::RunShape {
+            let shape = check::RunShape {
                 maps: info.arch.layers,
                 heads: info.heads,
                 tokens: usize::MAX,
             };
-            super::scene_check::check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            check::check(scene, Some(shape)).map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let ran = cx.trace().is_some() && cx.input.intervention == scene.intervention;
         if ran && !app.busy() {
@@ -269,9 +271,9 @@ pub fn run_scene(
             .attentions
             .first()
             .map_or(0, |a| a.len() / (tokens * tokens).max(1));
-        super::scene_check::check(
+        check::check(
             scene,
-            Some(super::scene_check::RunShape {
+            Some(check::RunShape {
                 maps,
                 heads,
                 tokens,

@@ -5,16 +5,16 @@
 //! heads and positions must exist in it. Each error names the field, its value and what is
 //! allowed.
 
-use super::scene::Scene;
-use super::tabs::attention::AttentionSettings;
-use super::tabs::attribution::AttributionSettings;
-use super::tabs::corpus::explore::ExploreSettings;
-use super::tabs::corpus::CorpusSettings;
-use super::tabs::explain::ExplainSettings;
-use super::tabs::lens::LensSettings;
-use super::tabs::projection::ProjectionSettings;
-use super::tabs::shared::SharedSettings;
+use super::Scene;
 use crate::analysis::HeadSel;
+use crate::app::tabs::attention::AttentionSettings;
+use crate::app::tabs::attribution::AttributionSettings;
+use crate::app::tabs::corpus::explore::ExploreSettings;
+use crate::app::tabs::corpus::CorpusSettings;
+use crate::app::tabs::explain::ExplainSettings;
+use crate::app::tabs::lens::LensSettings;
+use crate::app::tabs::projection::ProjectionSettings;
+use crate::app::tabs::shared::SharedSettings;
 use crate::ranges::{self as r, whole};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -59,7 +59,7 @@ fn fields_of<S: DeserializeOwned + Serialize + Default>(
 /// wrong type is an error naming the field (serde's own names only a line and column).
 pub fn check_fields(v: &serde_json::Value) -> Result<(), String> {
     if let Some(s) = v.get("session") {
-        fields_of::<super::session::SessionSettings>("session", s)?;
+        fields_of::<crate::app::session::SessionSettings>("session", s)?;
     }
     if let Some(i) = v.get("intervention") {
         fields_of::<crate::model::Intervention>("intervention", i)?;
@@ -111,7 +111,7 @@ fn position(what: &str, p: Option<usize>, run: Option<RunShape>) -> Result<(), S
 /// Checks `scene`; with `run`, also against the model's run.
 pub fn check(scene: &Scene, run: Option<RunShape>) -> Result<(), String> {
     let (tab, what) = &scene.figure;
-    let tabs = super::tabs::registry();
+    let tabs = crate::app::tabs::registry();
     let Some(t) = tabs.iter().find(|t| t.id() == tab) else {
         let ids: Vec<&str> = tabs.iter().map(|t| t.id()).collect();
         return Err(format!(
@@ -216,7 +216,7 @@ fn check_tab(id: &str, v: &serde_json::Value, run: Option<RunShape>) -> Result<(
         }
         "shared" => {
             let s: SharedSettings = strict(id, v)?;
-            super::tabs::shared::parse_repeats(&s.repeats_text)
+            crate::app::tabs::shared::parse_repeats(&s.repeats_text)
                 .map_err(|e| format!("tabs.shared.repeats_text: {e}"))?;
         }
         "corpus" => {
