@@ -25,7 +25,7 @@ pub struct Chrome {
     files: Option<(ModelSlot, Receiver<Option<ModelSource>>)>,
     /// the page's file dialog for a scene: its name and bytes once read (None: nothing chosen)
     #[cfg(target_arch = "wasm32")]
-    scene_file: Option<Receiver<super::web::PickedFile>>,
+    scene_file: Option<Receiver<super::page::PickedFile>>,
 }
 
 /// What the Hub dialog says: an id of any encoder the app opens, and where its files go.
@@ -70,12 +70,12 @@ impl Chrome {
     /// A page has no folders: the browser's dialog picks the model's files.
     #[cfg(target_arch = "wasm32")]
     fn pick_folder(&mut self, ctx: &egui::Context, _cx: &mut Session, slot: ModelSlot) {
-        self.files = Some((slot, super::web::pick_model_files(ctx)));
+        self.files = Some((slot, super::page::pick_model_files(ctx)));
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     fn pick_folder(&mut self, ctx: &egui::Context, cx: &mut Session, slot: ModelSlot) {
-        let picked = super::jobs::dialog(ctx, "folder", || {
+        let picked = super::file_dialog::dialog(ctx, "folder", || {
             pollster::block_on(
                 rfd::AsyncFileDialog::new()
                     .set_title("Open a model folder (config.json, weights, tokenizer)")
@@ -95,14 +95,14 @@ impl Chrome {
         if save {
             cx.view_request = Some(super::session::ViewRequest::SaveScene("scene.json".into()));
         } else {
-            self.scene_file = Some(super::web::pick_scene_file(ctx));
+            self.scene_file = Some(super::page::pick_scene_file(ctx));
         }
     }
 
     /// A scene file dialog (save or open) on its own thread.
     #[cfg(not(target_arch = "wasm32"))]
     fn pick_scene(&mut self, ctx: &egui::Context, cx: &mut Session, save: bool) {
-        let picked = super::jobs::dialog(ctx, "scene", move || {
+        let picked = super::file_dialog::dialog(ctx, "scene", move || {
             let dialog = rfd::AsyncFileDialog::new().add_filter("scene", &["json"]);
             if save {
                 pollster::block_on(

@@ -3,7 +3,7 @@
 //! X session: rfd then answers "nothing chosen" at once), the status bar says so and an in-app
 //! prompt asks for the path instead, with the default folder and name filled in.
 
-use super::worker::ModelSlot;
+use super::slot::ModelSlot;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use web_time::{Duration, Instant};
@@ -106,6 +106,34 @@ impl PathPrompt {
     pub fn saves(&self) -> bool {
         matches!(self.purpose, PathFor::SaveBytes(_) | PathFor::SaveScene)
     }
+}
+
+/// Shows a native file dialog (`pick`, which blocks) on a thread of its own; the receiver gets
+/// what it gave ([`ask`]: a path, a cancel, or no dialog at all) and the
+/// UI is woken then.
+pub fn dialog(
+    ctx: &egui::Context,
+    name: &str,
+    pick: impl FnOnce() -> Option<rfd::FileHandle> + Send + 'static,
+) -> std::io::Result<std::sync::mpsc::Receiver<Picked>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // a page has no native dialog and no thread to wait for one on: the answer is at once
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (ctx, name, pick);
+        let _ = tx.send(Picked::Unavailable);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let ctx = ctx.clone();
+        std::thread::Builder::new()
+            .name(format!("{name} dialog"))
+            .spawn(move || {
+                let _ = tx.send(ask(pick));
+                ctx.request_repaint();
+            })?;
+    }
+    Ok(rx)
 }
 
 #[cfg(test)]

@@ -258,34 +258,6 @@ pub fn pump_steps() {
     });
 }
 
-/// Shows a native file dialog (`pick`, which blocks) on a thread of its own; the receiver gets
-/// what it gave ([`super::file_dialog::ask`]: a path, a cancel, or no dialog at all) and the
-/// UI is woken then.
-pub fn dialog(
-    ctx: &egui::Context,
-    name: &str,
-    pick: impl FnOnce() -> Option<rfd::FileHandle> + Send + 'static,
-) -> std::io::Result<std::sync::mpsc::Receiver<super::file_dialog::Picked>> {
-    let (tx, rx) = channel();
-    // a page has no native dialog and no thread to wait for one on: the answer is at once
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = (ctx, name, pick);
-        let _ = tx.send(super::file_dialog::Picked::Unavailable);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let ctx = ctx.clone();
-        std::thread::Builder::new()
-            .name(format!("{name} dialog"))
-            .spawn(move || {
-                let _ = tx.send(super::file_dialog::ask(pick));
-                ctx.request_repaint();
-            })?;
-    }
-    Ok(rx)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

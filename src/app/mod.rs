@@ -11,9 +11,12 @@ pub mod file_dialog;
 pub mod frame_bench;
 pub mod interventions;
 pub mod jobs;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 pub mod scene;
 pub mod scene_flags;
 pub mod session;
+pub mod slot;
 pub mod tabs;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
@@ -595,7 +598,7 @@ fn save_scene(scene: &scene::Scene, path: &std::path::Path) -> Result<String, St
             .file_name()
             .map_or("scene.json".into(), |n| n.to_string_lossy().to_string());
         let bytes = scene.to_bytes().map_err(|e| e.to_string())?;
-        web::download(&name, &bytes)?;
+        page::download(&name, &bytes)?;
         Ok(format!("scene downloaded: {name}"))
     }
     #[cfg(not(target_arch = "wasm32"))]

@@ -74,13 +74,7 @@ pub struct Status {
     pub notice: Option<String>,
 }
 
-/// An opening of a model: its source, and which request it answers (opening the same source
-/// again reads it again).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenKey {
-    source: ModelSource,
-    asked: u64,
-}
+pub use super::slot::OpenKey;
 
 /// A run of the main model: its generation and the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,8 +224,8 @@ impl Session {
             // a page fetches a Hub model's files first (asynchronously), then opens them
             #[cfg(target_arch = "wasm32")]
             if let ModelSource::Hub(id) = &source {
-                if !super::web::fetched(&source) {
-                    super::web::fetch_hub(slot, id.clone(), ticket, self.wake.clone());
+                if !super::page::fetched(&source) {
+                    super::page::fetch_hub(slot, id.clone(), ticket, self.wake.clone());
                     return;
                 }
             }
@@ -356,7 +350,7 @@ impl Session {
     /// typing has paused. Called at the start of every frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
         #[cfg(target_arch = "wasm32")]
-        for (slot, source, ticket) in super::web::take_fetched() {
+        for (slot, source, ticket) in super::page::take_fetched() {
             self.worker
                 .run(ticket, move |e, ctl| e.open(slot, source, ctl));
         }
@@ -478,7 +472,7 @@ impl Session {
         #[cfg(target_arch = "wasm32")]
         if let super::file_dialog::PathFor::SaveBytes(bytes) = &prompt.purpose {
             let name = prompt.text.rsplit('/').next().unwrap_or("albert-lens");
-            match super::web::download(name, bytes) {
+            match super::page::download(name, bytes) {
                 Ok(()) => self.status.notice = Some(format!("downloaded {name}")),
                 Err(e) => self.status.error = Some(format!("save: {e}")),
             }

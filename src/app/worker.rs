@@ -14,13 +14,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use web_time::Instant;
 
-/// Which loaded model: the one the views show, or the second one (the comparison: the
-/// shared-vs-unshared panel, model-vs-model differences).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum ModelSlot {
-    Main,
-    Compare,
-}
+pub use super::slot::{ModelInfo, ModelSlot};
 
 /// A forward pass as the worker returns it.
 #[derive(Clone)]
@@ -64,26 +58,6 @@ fn task_change(
         before: before.headline(&t0.tokens, position, &context(t0)),
         after: after.headline(&t1.tokens, position, &context(t1)),
     }
-}
-
-/// What the UI shows about a loaded model.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    pub source: ModelSource,
-    pub summary: String,
-    pub model_type: crate::model::ModelType,
-    pub has_mlm: bool,
-    /// the fine-tuned head, when the model has one
-    pub task: Option<crate::model::task::TaskSpec>,
-    pub warnings: Vec<String>,
-    /// an identity for the tokenizer ([`crate::model::LensTokenizer::identity`]), to tell
-    /// whether two models tokenize alike
-    pub tokenizer_id: u64,
-    /// the parameter accounting, from the loaded tensors
-    pub params: crate::params::Loaded,
-    pub arch: crate::params::Arch,
-    /// attention heads per layer
-    pub heads: usize,
 }
 
 /// The models and the backend, as the worker's tasks see them.
@@ -314,7 +288,7 @@ fn open_source(source: &ModelSource, _ctl: &Control) -> anyhow::Result<LoadedMod
     match source {
         ModelSource::Builtin(name) => Ok(crate::model::builtin::open_in_memory(name)?),
         // fetched or picked into the page first (the session sees to it)
-        ModelSource::Picked(_) | ModelSource::Hub(_) => super::web::open_in_page(source),
+        ModelSource::Picked(_) | ModelSource::Hub(_) => super::page::open_in_page(source),
         ModelSource::Folder(dir) => Err(anyhow::anyhow!(
             "{}: a web page cannot open a folder by its path: open the model's files with Model > Open files…",
             dir.display()

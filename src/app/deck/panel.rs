@@ -200,7 +200,7 @@ impl DeckUi {
             }
             if ui.button("Open…").clicked() && self.pick.is_none() {
                 let ctx = ui.ctx().clone();
-                match crate::app::jobs::dialog(&ctx, "deck", || {
+                match crate::app::file_dialog::dialog(&ctx, "deck", || {
                     pollster::block_on(
                         rfd::AsyncFileDialog::new()
                             .set_title("Open a deck")

@@ -234,7 +234,7 @@ impl PredictionTab {
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
-        let picked = jobs::dialog(ctx, "labelled", || {
+        let picked = crate::app::file_dialog::dialog(ctx, "labelled", || {
             pollster::block_on(
                 rfd::AsyncFileDialog::new()
                     .set_title("Labelled examples: text<TAB>label (or text<TAB>pair<TAB>label) lines, or .jsonl")

@@ -22,11 +22,6 @@ use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-mod models;
-pub use models::{
-    fetch_hub, fetched, open_in_page, pick_model_files, pick_scene_file, take_fetched, PickedFile,
-};
-
 /// The id of the canvas the page draws on (tools/web/index.html).
 pub const CANVAS_ID: &str = "albert-lens";
 
@@ -183,33 +178,6 @@ pub fn albert_lens_widgets() -> String {
     })
 }
 
-/// Hands `bytes` to the browser as a download named `name`.
-pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
-    let fail = |what: &str, e: JsValue| format!("cannot {what}: {e:?}");
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .ok_or("the page has no document")?;
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-    let blob =
-        web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| fail("make the file", e))?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob)
-        .map_err(|e| fail("make the file's address", e))?;
-    let link: web_sys::HtmlAnchorElement = document
-        .create_element("a")
-        .map_err(|e| fail("make the link", e))?
-        .dyn_into()
-        .map_err(|_| "the link is not a link".to_string())?;
-    link.set_href(&url);
-    link.set_download(name);
-    link.click();
-    // the browser has taken the blob once the click is handled; freeing it at once can cancel
-    // the download in some browsers, so the address is freed on the next turn of the loop
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = web_sys::Url::revoke_object_url(&url);
-    });
-    Ok(())
-}
-
 /// Writes `message` into the page's status line (the element `#status`), for what happens
 /// before the app draws or instead of it.
 fn say(message: &str) {
@@ -230,7 +198,7 @@ fn from_address() -> AppOptions {
         .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok());
     let get = |k: &str| query.as_ref().and_then(|q| q.get(k));
     if let Some(hub) = get("hf_endpoint").filter(|h| !h.is_empty()) {
-        models::set_endpoint(&hub);
+        super::page::set_endpoint(&hub);
     }
     use super::tabs::attention::AttnView;
     AppOptions {

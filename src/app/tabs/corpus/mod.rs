@@ -332,7 +332,7 @@ impl CorpusTab {
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
-        let picked = jobs::dialog(ctx, "corpus", || {
+        let picked = crate::app::file_dialog::dialog(ctx, "corpus", || {
             pollster::block_on(
                 rfd::AsyncFileDialog::new()
                     .set_title(

@@ -3,9 +3,8 @@
 //! folders and no cache of its own) and open with the checks and messages a folder gets
 //! ([`crate::model::ModelFiles`]).
 
-use super::super::jobs::Ticket;
-use super::super::session::OpenKey;
-use super::super::worker::{ModelInfo, ModelSlot};
+use super::jobs::Ticket;
+use super::slot::{ModelInfo, ModelSlot, OpenKey};
 use crate::error::{LensError, Result};
 use crate::model::hub::{fetch_model, RepoFiles};
 use crate::model::{LoadedModel, ModelFiles, ModelSource};
@@ -167,7 +166,7 @@ pub fn fetch_hub(
     slot: ModelSlot,
     id: String,
     ticket: Ticket<OpenKey, ModelInfo>,
-    wake: super::super::jobs::Waker,
+    wake: super::jobs::Waker,
 ) {
     wasm_bindgen_futures::spawn_local(async move {
         let endpoint = ENDPOINT.with(|e| e.borrow().clone());
@@ -283,4 +282,31 @@ impl RepoFiles for PageFetch<'_> {
         }
         Ok(bytes.clone())
     }
+}
+
+/// Hands `bytes` to the browser as a download named `name`.
+pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let fail = |what: &str, e: wasm_bindgen::JsValue| format!("cannot {what}: {e:?}");
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("the page has no document")?;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let blob =
+        web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(|e| fail("make the file", e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|e| fail("make the file's address", e))?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|e| fail("make the link", e))?
+        .dyn_into()
+        .map_err(|_| "the link is not a link".to_string())?;
+    link.set_href(&url);
+    link.set_download(name);
+    link.click();
+    // the browser has taken the blob once the click is handled; freeing it at once can cancel
+    // the download in some browsers, so the address is freed on the next turn of the loop
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    Ok(())
 }
