@@ -5,20 +5,20 @@ use super::{RenderOptions, RenderView, Run};
 use crate::analysis::maps::{self, MapKey};
 use crate::analysis::{HeadSel, Measure};
 use crate::error::{LensError, Result};
-use crate::figures::scenes;
 use crate::figures::Figure;
 use crate::insight::{self, JsMode};
 use crate::matrix::Matrix;
 use crate::model::{ModelConfig, Trace};
-use crate::views::{self, View};
+use crate::views;
 
-/// Figure 1's lines: the model, the comparison model, and the what-if repetitions.
-pub(super) fn figure1_lines(
+/// Figure 1's lines: the model, the comparison model, more models, and the what-if
+/// repetitions (`rerun` runs them).
+pub(super) fn figure1_data(
     opts: &RenderOptions,
     main: &Run<'_>,
     compare: Option<&Run<'_>>,
     rerun: &mut dyn FnMut(&ModelConfig) -> Result<Trace>,
-) -> Result<Vec<scenes::Figure1Line>> {
+) -> Result<views::figure1::Data> {
     let mut repeats = Vec::with_capacity(opts.repeats.len());
     for &r in &opts.repeats {
         let cfg = crate::model::config::repeated_config(&main.model.config, r)?;
@@ -30,13 +30,13 @@ pub(super) fn figure1_lines(
         .iter()
         .map(|(n, t)| (n.as_str(), t))
         .collect();
-    Ok(scenes::figure1_lines(
-        (main.name.as_str(), main.trace),
-        compare.map(|c| (c.name.as_str(), c.trace)),
-        &more,
-        &repeats,
-        opts.hide_special,
-    ))
+    let runs = views::figure1::Runs {
+        main: (main.name.as_str(), main.trace),
+        compare: compare.map(|c| (c.name.as_str(), c.trace)),
+        more: &more,
+        repeats: &repeats,
+    };
+    Ok(views::figure1::derive(&opts.text, &runs, opts.hide_special))
 }
 
 /// The position a prediction view looks at: `--position`, else the first [MASK].
@@ -101,19 +101,18 @@ pub(super) fn projection_figure(
     } else {
         vec![layer + 1]
     };
-    let p = if opts.tsne {
-        insight::project_tsne(t, &states, keep, &insight::Control::default())?
-    } else {
-        insight::project(t, &states, keep)?
-    };
-    let view = View::Projection {
-        model,
-        projection: &p,
-        trace: t,
+    let ctl = insight::Control::default();
+    let p = views::projection::derive(t, (&states, keep), opts.tsne, &ctl)?;
+    views::projection::figure(model, (&p, t), projection_style(opts), theme)
+}
+
+/// The projection's colouring and labels: `--color-by`, and `--label-all` (default: labels
+/// on one layer's points, not on trajectories).
+pub(super) fn projection_style(opts: &RenderOptions) -> views::projection::Style {
+    views::projection::Style {
         color_by: opts.color_by,
         label_all: opts.label_all.unwrap_or(!opts.trajectories),
-    };
-    views::build(&view, theme)
+    }
 }
 
 /// `render --view lens`: the masked-LM head's top guesses from every layer at the mask (or
@@ -352,22 +351,14 @@ pub(super) fn neighbours_figure(
             "the neighbours view looks a word up: give --query WORD".into(),
         ));
     }
-    let answers: Vec<insight::VocabAnswer> = [Some(main), compare]
+    let models: Vec<(&crate::model::LoadedModel, &str)> = [Some(main), compare]
         .into_iter()
         .flatten()
-        .map(|r| insight::vocab_neighbours(r.model, &r.name, query, 12))
+        .map(|r| (r.model, r.name.as_str()))
         .collect();
-    let Some(answer) = answers.iter().find(|a| a.token.is_ok()) else {
-        let why: Vec<String> = answers
-            .iter()
-            .filter_map(|a| a.token.as_ref().err().map(|e| format!("{}: {e}", a.model)))
-            .collect();
-        return Err(LensError::Analysis(format!(
-            "no model has the word {query:?} ({})",
-            why.join("; ")
-        )));
-    };
-    views::build(&View::Neighbours { query, answer }, &opts.theme)
+    let answers = views::neighbours::derive(&models, query);
+    let answer = views::neighbours::shown(query, &answers)?;
+    views::neighbours::figure(query, answer, &opts.theme)
 }
 
 /// A corpus statistics view of the statistics `render` ran (`opts.corpus`), as the Corpus tab

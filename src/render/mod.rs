@@ -8,7 +8,7 @@ use crate::analysis::maps;
 use crate::analysis::{HeadSel, Measure};
 use crate::colormap::Colormap;
 use crate::error::{LensError, Result};
-use crate::figures::scenes::{self, ColorBy, GridStyle};
+use crate::figures::scenes::{ColorBy, GridStyle};
 use crate::figures::{Figure, Theme};
 use crate::insight;
 use crate::matrix::Matrix;
@@ -298,27 +298,17 @@ pub fn frames(
             })
             .collect(),
         RenderView::Figure1 => {
-            let lines = figure1_lines(opts, main, compare, rerun)?;
-            Ok(scenes::figure1_frames(&opts.text, &lines, &opts.theme))
+            let data = figure1_data(opts, main, compare, rerun)?;
+            Ok(views::figure1::frames(&data, &opts.theme))
         }
         RenderView::Projection if opts.trajectories => {
             let t = main.trace;
             let keep = t.kept_tokens(opts.hide_special);
             let states: Vec<usize> = (0..t.hidden_states.len()).collect();
-            let p = if opts.tsne {
-                insight::project_tsne(t, &states, &keep, &insight::Control::default())?
-            } else {
-                insight::project(t, &states, &keep)?
-            };
-            let method = if opts.tsne { "t-SNE" } else { "PCA" };
-            let title = format!("{}: token trajectories through the layers ({method})", main.name);
-            Ok(states
-                .iter()
-                .map(|&s| {
-                    let by = (opts.color_by, false);
-                    scenes::projection_upto(&title, &p, t, by, Some(s), &opts.theme).0
-                })
-                .collect())
+            let ctl = insight::Control::default();
+            let p = views::projection::derive(t, (&states, &keep), opts.tsne, &ctl)?;
+            let style = projection_style(opts);
+            Ok(views::projection::frames(&main.name, (&p, t), style, &opts.theme))
         }
         _ => Err(LensError::Analysis(
             "--animate draws the head, rollout, links, model, figure1 and projection (with trajectories) views layer by layer".into(),
@@ -390,12 +380,8 @@ fn render_runs(
             views::build(&view, theme)
         }
         RenderView::Figure1 => {
-            let lines = figure1_lines(opts, main, compare, rerun)?;
-            let view = View::Figure1 {
-                text: &opts.text,
-                lines: &lines,
-            };
-            views::build(&view, theme)
+            let data = figure1_data(opts, main, compare, rerun)?;
+            views::figure1::figure(&data, theme)
         }
         RenderView::Projection => projection_figure(opts, main, layer, &keep),
         RenderView::Lens => lens_figure(opts, main),

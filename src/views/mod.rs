@@ -6,12 +6,15 @@
 pub mod attribution;
 pub mod evaluation;
 pub mod explain;
+pub mod figure1;
 pub mod js;
 pub mod lens;
 pub mod links;
 pub mod mixing;
+pub mod neighbours;
 pub mod parameters;
 pub mod prediction;
+pub mod projection;
 pub mod query_key;
 
 use crate::analysis::maps::MapData;

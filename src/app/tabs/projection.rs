@@ -10,7 +10,7 @@ use crate::figures::scenes::{self, ColorBy};
 use crate::figures::{Theme, OKABE_ITO};
 use crate::insight::{self, Projection, VocabAnswer};
 use crate::model::Trace;
-use crate::views::{self, View};
+use crate::views;
 use egui::{Color32, Pos2, Sense, Stroke, Vec2};
 
 /// What the projection tab shows.
@@ -108,6 +108,14 @@ impl ProjectionTab {
         }
     }
 
+    /// How the points are drawn: the colouring and labels chosen.
+    fn style(&self) -> views::projection::Style {
+        views::projection::Style {
+            color_by: self.settings.color_by,
+            label_all: self.settings.label_all,
+        }
+    }
+
     fn key(&self, cx: &Session, trace: &Trace) -> ProjKey {
         let keep = trace.kept_tokens(cx.settings.hide_special);
         ProjKey {
@@ -172,12 +180,8 @@ impl ProjectionTab {
             } = key;
             jobs::spawn("projection", ticket, move |ctl| {
                 let t = t.ok_or("no trace")?;
-                if tsne {
-                    insight::project_tsne(&t, &states, &keep, ctl)
-                } else {
-                    insight::project(&t, &states, &keep)
-                }
-                .map_err(|e| e.to_string())
+                views::projection::derive(&t, (&states, &keep), tsne, ctl)
+                    .map_err(|e| e.to_string())
             });
         }
         ui.horizontal(|ui| {
@@ -425,9 +429,8 @@ impl ProjectionTab {
                 };
                 if let Some(ticket) = self.vocab.ask(key, &cx.wake) {
                     cx.worker.run(ticket, move |e, _| {
-                        Ok(e.models()
-                            .map(|(m, label)| insight::vocab_neighbours(m, label, &query, 12))
-                            .collect())
+                        let models: Vec<_> = e.models().collect();
+                        Ok(views::neighbours::derive(&models, &query))
                     });
                 }
             }
@@ -492,11 +495,8 @@ impl Tab for ProjectionTab {
         let e = |x: crate::LensError| x.to_string();
         if self.settings.mode == ProjMode::Vocabulary {
             let (query, answers) = self.vocab().ok_or("search for a word first")?;
-            let answer = answers
-                .iter()
-                .find(|a| a.token.is_ok())
-                .ok_or("no model has that word")?;
-            return views::build(&View::Neighbours { query, answer }, theme).map_err(e);
+            let answer = views::neighbours::shown(query, answers).map_err(e)?;
+            return views::neighbours::figure(query, answer, theme).map_err(e);
         }
         let trace = cx
             .trace()
@@ -510,14 +510,8 @@ impl Tab for ProjectionTab {
             }
             _ => insight::project(&trace, &key.states, &key.keep).map_err(e)?,
         };
-        let view = View::Projection {
-            model: &cx.label(ModelSlot::Main),
-            projection: &projection,
-            trace: &trace,
-            color_by: self.settings.color_by,
-            label_all: self.settings.label_all,
-        };
-        views::build(&view, theme).map_err(e)
+        let model = cx.label(ModelSlot::Main);
+        views::projection::figure(&model, (&projection, &trace), self.style(), theme).map_err(e)
     }
 
     fn animates(&self, _what: &str) -> bool {
@@ -539,21 +533,9 @@ impl Tab for ProjectionTab {
             Some(Ok(p)) => p.clone(),
             _ => return Some(Err("the projection is still being computed".into())),
         };
-        let method = if p.explained.is_empty() {
-            "t-SNE"
-        } else {
-            "PCA"
-        };
-        let title = format!(
-            "{}: token trajectories through the layers ({method})",
-            cx.label(ModelSlot::Main)
-        );
-        let style = (self.settings.color_by, self.settings.label_all);
-        Some(Ok(p
-            .states
-            .iter()
-            .map(|&s| scenes::projection_upto(&title, &p, &trace, style, Some(s), theme).0)
-            .collect()))
+        let model = cx.label(ModelSlot::Main);
+        let frames = views::projection::frames(&model, (&p, &trace), self.style(), theme);
+        Some(Ok(frames))
     }
 
     fn busy(&self) -> bool {

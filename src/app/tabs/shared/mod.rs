@@ -9,7 +9,7 @@ use crate::app::session::Session;
 use crate::app::widgets::heatmap::{self, MapTexture, ZoomPan};
 use crate::app::worker::{ModelSlot, Traced};
 use crate::colormap::{Colormap, Scale};
-use crate::figures::scenes::{self, Figure1Line};
+use crate::figures::scenes::Figure1Line;
 use crate::figures::Theme;
 use crate::insight::{self, JsMode};
 use crate::model::Trace;
@@ -185,7 +185,7 @@ impl SharedTab {
 
     /// Figure 1's lines: the main model, the comparison model, the models typed into the
     /// parameter table, and the what-if repetitions.
-    fn figure1_lines(&self, cx: &Session, trace: &Trace) -> Vec<Figure1Line> {
+    fn figure1_data(&self, cx: &Session, trace: &Trace) -> views::figure1::Data {
         let repeats: Vec<(usize, &Trace)> = self
             .repeats()
             .map(|r| r.iter().map(|(n, t)| (*n, t.as_ref())).collect())
@@ -195,13 +195,13 @@ impl SharedTab {
             .filter_map(|r| Some((r.column.model.as_str(), r.trace.as_deref()?)))
             .collect();
         let (main, compare) = (cx.label(ModelSlot::Main), cx.label(ModelSlot::Compare));
-        scenes::figure1_lines(
-            (&main, trace),
-            self.compare_trace().map(|c| (compare.as_str(), c.as_ref())),
-            &more,
-            &repeats,
-            cx.settings.hide_special,
-        )
+        let runs = views::figure1::Runs {
+            main: (&main, trace),
+            compare: self.compare_trace().map(|c| (compare.as_str(), c.as_ref())),
+            more: &more,
+            repeats: &repeats,
+        };
+        views::figure1::derive(&cx.input.text, &runs, cx.settings.hide_special)
     }
 
     fn figure1(&mut self, ui: &mut egui::Ui, cx: &mut Session, trace: &Trace) {
@@ -245,8 +245,8 @@ impl SharedTab {
             hide_special: cx.settings.hide_special,
         };
         if self.fig1.as_ref().is_none_or(|(k, _)| *k != key) {
-            let lines = self.figure1_lines(cx, trace);
-            self.fig1 = Some((key, lines));
+            let data = self.figure1_data(cx, trace);
+            self.fig1 = Some((key, data.lines));
         }
         if let Some((_, lines)) = &self.fig1 {
             figure1_plots(ui, lines);
@@ -484,12 +484,8 @@ impl Tab for SharedTab {
             return None;
         }
         let trace = cx.trace()?.clone();
-        let lines = self.figure1_lines(cx, &trace);
-        Some(Ok(crate::figures::scenes::figure1_frames(
-            &cx.input.text,
-            &lines,
-            theme,
-        )))
+        let data = self.figure1_data(cx, &trace);
+        Some(Ok(views::figure1::frames(&data, theme)))
     }
 
     fn export(&mut self, what: &str, cx: &Session, theme: &Theme) -> Built {
@@ -500,16 +496,8 @@ impl Tab for SharedTab {
         let e = |x: crate::LensError| x.to_string();
         match what {
             "figure1" => {
-                let lines = self.figure1_lines(cx, &trace);
-                let text = &cx.input.text;
-                views::build(
-                    &View::Figure1 {
-                        text,
-                        lines: &lines,
-                    },
-                    theme,
-                )
-                .map_err(e)
+                let data = self.figure1_data(cx, &trace);
+                views::figure1::figure(&data, theme).map_err(e)
             }
             "params" => views::build(&View::Params, theme).map_err(e),
             "parameters" => {
