@@ -2,7 +2,7 @@
 //! figure through the view registry.
 
 use super::{RenderOptions, RenderView, Run};
-use crate::analysis::maps::{self, MapKey};
+use crate::analysis::maps;
 use crate::analysis::{HeadSel, Measure};
 use crate::error::{LensError, Result};
 use crate::figures::Figure;
@@ -211,10 +211,7 @@ pub(super) fn map_data(
         RenderView::Links => opts.links_of,
         _ => Measure::Attention,
     };
-    let key = MapKey {
-        trace_gen: 0,
-        diff_gen: compare.map(|_| 0),
-        value_gen: 0,
+    let o = views::map::Options {
         layer,
         head: opts.head.unwrap_or(HeadSel::Mean),
         measure,
@@ -224,6 +221,7 @@ pub(super) fn map_data(
         log: opts.log,
         words: opts.words,
     };
+    let key = o.key(0, compare.map(|_| 0), 0);
     let rollout_of = |t: &Trace| -> Result<Vec<Vec<f32>>> {
         if measure == Measure::Rollout {
             crate::analysis::rollout(t)
@@ -245,9 +243,8 @@ pub(super) fn map_data(
         }
         None => None,
     };
-    let mut data = maps::compute(
-        t,
-        &rollout,
+    let mut data = views::map::derive(
+        (t, &rollout),
         value,
         diff.as_ref().map(|(tr, r)| (*tr, r.as_slice())),
         &key,

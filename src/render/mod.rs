@@ -347,14 +347,7 @@ fn render_runs(
     match opts.view {
         RenderView::Head | RenderView::Rollout | RenderView::ValueNorm => {
             let data = map_data(opts, (main, value), compare, layer)?;
-            views::build(
-                &View::Map {
-                    model,
-                    data: &data,
-                    colormap: opts.colormap,
-                },
-                theme,
-            )
+            views::map::figure(model, &data, opts.colormap, theme)
         }
         RenderView::Links => links_figure(opts, (main, value), compare, layer),
         RenderView::Params => views::build(&View::Params, theme),
@@ -370,14 +363,7 @@ fn render_runs(
                 log: opts.log,
                 shared_scale: opts.shared_scale,
             };
-            let view = View::Model {
-                model,
-                trace: t,
-                keep: &keep,
-                renormalise: opts.renormalise,
-                style,
-            };
-            views::build(&view, theme)
+            views::grid::figure(model, (t, &keep), (opts.renormalise, style), theme)
         }
         RenderView::Figure1 => {
             let data = figure1_data(opts, main, compare, rerun)?;

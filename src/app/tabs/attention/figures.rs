@@ -9,7 +9,7 @@ use crate::app::worker::ModelSlot;
 use crate::figures::scenes::GridStyle;
 use crate::figures::{Figure, Theme};
 use crate::model::Trace;
-use crate::views::{self, links, View};
+use crate::views::{self, links};
 
 impl AttentionTab {
     /// The figure the Export menu saves: the model view, the token links or the map shown.
@@ -22,14 +22,8 @@ impl AttentionTab {
         if self.settings.view == AttnView::Model {
             let keep = trace.kept_tokens(cx.settings.hide_special);
             let style = self.grid_style(cx);
-            let view = View::Model {
-                model: &model,
-                trace: &trace,
-                keep: &keep,
-                renormalise: self.settings.renormalise,
-                style,
-            };
-            return views::build(&view, theme).map_err(e);
+            let how = (self.settings.renormalise, style);
+            return views::grid::figure(&model, (&trace, &keep), how, theme).map_err(e);
         }
         self.update_map(cx);
         if self.settings.view == AttnView::Links {
@@ -38,12 +32,7 @@ impl AttentionTab {
         }
         match &self.map {
             Some(Ok(data)) => {
-                let view = View::Map {
-                    model: &model,
-                    data,
-                    colormap: cx.settings.colormap,
-                };
-                views::build(&view, theme).map_err(e)
+                views::map::figure(&model, data, cx.settings.colormap, theme).map_err(e)
             }
             Some(Err(why)) => Err(why.clone()),
             None => Err("no map to export".into()),
@@ -126,20 +115,16 @@ impl AttentionTab {
                     shared_scale: true,
                     ..key.clone()
                 };
-                let mut data = maps::compute(
-                    &trace,
-                    &rollout,
+                let mut data = views::map::derive(
+                    (&trace, &rollout),
                     None,
                     diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
                     &key,
                 )?;
                 data.name_operands(&a, &b);
-                let view = View::Map {
-                    model: &model,
-                    data: &data,
-                    colormap: cx.settings.colormap,
-                };
-                views::build(&view, theme).map(|(f, _)| f).map_err(e)
+                let colormap = cx.settings.colormap;
+                let (f, _) = views::map::figure(&model, &data, colormap, theme).map_err(e)?;
+                Ok(f)
             })
             .collect()
     }

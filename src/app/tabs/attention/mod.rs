@@ -5,7 +5,7 @@
 mod figures;
 
 use super::{export_button, from_json, to_json, Built, Tab};
-use crate::analysis::maps::{self, MapData, MapKey, ValueMaps};
+use crate::analysis::maps::{MapData, MapKey, ValueMaps};
 use crate::analysis::{HeadSel, Measure};
 use crate::app::jobs::Job;
 use crate::app::session::Session;
@@ -250,6 +250,21 @@ impl AttentionTab {
         }
     }
 
+    /// The map's options: the tab's settings and the session's layer and hidden tokens.
+    pub fn map_options(&self, cx: &Session) -> crate::views::map::Options {
+        let s = &self.settings;
+        crate::views::map::Options {
+            layer: cx.settings.layer,
+            head: s.head,
+            measure: s.measure,
+            hide_special: cx.settings.hide_special,
+            renormalise: s.renormalise,
+            shared_scale: s.shared_scale,
+            log: s.log_scale,
+            words: s.words,
+        }
+    }
+
     /// The map for the current options, recomputed only when they changed.
     pub fn update_map(&mut self, cx: &Session) {
         let Some((trace, rollout)) = self.shown(cx) else {
@@ -264,19 +279,11 @@ impl AttentionTab {
             Some(Ok(v)) => Some(v),
             _ => None,
         };
-        let key = MapKey {
-            trace_gen: cx.trace_gen,
-            diff_gen: use_diff.then_some(self.diff_gen),
-            value_gen: u64::from(value.is_some()),
-            layer: cx.settings.layer,
-            head: s.head,
-            measure: s.measure,
-            hide_special: cx.settings.hide_special,
-            renormalise: s.renormalise,
-            shared_scale: s.shared_scale,
-            log: s.log_scale,
-            words: s.words,
-        };
+        let key = self.map_options(cx).key(
+            cx.trace_gen,
+            use_diff.then_some(self.diff_gen),
+            u64::from(value.is_some()),
+        );
         if self.map_key.as_ref() == Some(&key) {
             return;
         }
@@ -334,9 +341,8 @@ impl AttentionTab {
         };
         let (a, b) = self.operands(cx);
         self.map = Some(
-            maps::compute(
-                &trace,
-                &rollout,
+            crate::views::map::derive(
+                (&trace, &rollout),
                 value,
                 diff.as_ref().map(|(t, r)| (t.as_ref(), r.as_slice())),
                 &key,
