@@ -8,21 +8,44 @@ use crate::matrix::Matrix;
 use crate::model::Trace;
 use std::sync::Arc;
 
+/// What a map shows: the layer and heads, the measure, special tokens hidden or not, the
+/// colour scale, per word or per piece.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapOptions {
+    /// the attention map (layer application), from 0
+    pub layer: usize,
+    pub head: HeadSel,
+    pub measure: Measure,
+    pub hide_special: bool,
+    /// with special tokens hidden, each row renormalised to sum to 1
+    pub renormalise: bool,
+    /// one 0–1 colour scale (±1 for a difference) instead of the map's own range
+    pub shared_scale: bool,
+    pub log: bool,
+    /// the trace given is merged to words (only the cache key: the caller merges)
+    pub words: bool,
+}
+
+impl MapOptions {
+    /// The map's cache key: these options and the generations of the runs it is computed from
+    /// (the trace, the difference's second run, the value-weighted maps).
+    pub fn key(self, trace_gen: u64, diff_gen: Option<u64>, value_gen: u64) -> MapKey {
+        MapKey {
+            trace_gen,
+            diff_gen,
+            value_gen,
+            options: self,
+        }
+    }
+}
+
 /// Everything the displayed matrix depends on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MapKey {
     pub trace_gen: u64,
     pub diff_gen: Option<u64>,
     pub value_gen: u64,
-    pub layer: usize,
-    pub head: HeadSel,
-    pub measure: Measure,
-    pub hide_special: bool,
-    pub renormalise: bool,
-    pub shared_scale: bool,
-    pub log: bool,
-    /// the trace given is merged to words (only the cache key: the caller merges)
-    pub words: bool,
+    pub options: MapOptions,
 }
 
 /// A matrix ready to draw (rows = queries) with how to colour it.
@@ -100,14 +123,14 @@ fn raw_map(
     key: &MapKey,
 ) -> Result<Vec<f32>, Missing> {
     let n = trace.num_tokens();
-    let Some(layer) = trace.attentions.get(key.layer) else {
+    let Some(layer) = trace.attentions.get(key.options.layer) else {
         return Err(format!(
             "layer {} does not exist (the model has {})",
-            key.layer + 1,
+            key.options.layer + 1,
             trace.attentions.len()
         ));
     };
-    if let HeadSel::Head(h) = key.head {
+    if let HeadSel::Head(h) = key.options.head {
         if h >= trace.num_heads {
             return Err(format!(
                 "head {} does not exist (the layer has {})",
@@ -116,17 +139,17 @@ fn raw_map(
             ));
         }
     }
-    Ok(match key.measure {
-        Measure::Attention => analysis::select_heads(layer, trace.num_heads, n, key.head),
+    Ok(match key.options.measure {
+        Measure::Attention => analysis::select_heads(layer, trace.num_heads, n, key.options.head),
         Measure::Rollout => rollout
-            .get(key.layer)
+            .get(key.options.layer)
             .cloned()
             .ok_or_else(|| "rollout is not computed yet".to_string())?,
         Measure::ValueNorm => {
-            let Some(v) = value.filter(|v| v.layer == key.layer) else {
+            let Some(v) = value.filter(|v| v.layer == key.options.layer) else {
                 return Err("computing the value-weighted map…".into());
             };
-            match key.head {
+            match key.options.head {
                 HeadSel::Head(h) => v.per_head[h * n * n..(h + 1) * n * n].to_vec(),
                 HeadSel::Mean => v.all.to_vec(),
                 HeadSel::Max => analysis::max_heads(&v.per_head, trace.num_heads, n),
@@ -147,7 +170,7 @@ pub fn compute(
     let mut map = raw_map(trace, rollout, value, key)?;
     let mut row_labels = trace.tokens.clone();
     if let Some((other, other_rollout)) = diff {
-        if key.measure == Measure::ValueNorm {
+        if key.options.measure == Measure::ValueNorm {
             return Err("the difference view compares attention or rollout, not value-weighted maps: pick one of those".into());
         }
         if other.num_tokens() != n {
@@ -180,12 +203,12 @@ pub fn compute(
             })
             .collect();
     }
-    let index = trace.kept_tokens(key.hide_special);
+    let index = trace.kept_tokens(key.options.hide_special);
     if index.is_empty() {
         return Err("the input has only special tokens: show them to see its attention".into());
     }
-    let renorm = key.hide_special && key.renormalise && diff.is_none();
-    let values = if key.hide_special {
+    let renorm = key.options.hide_special && key.options.renormalise && diff.is_none();
+    let values = if key.options.hide_special {
         analysis::restrict(&map, n, &index, renorm)
     } else {
         map
@@ -194,7 +217,7 @@ pub fn compute(
     let diverging = diff.is_some();
     let (lo, hi) = analysis::value_range(&values);
     let scale = if diverging {
-        let m = if key.shared_scale {
+        let m = if key.options.shared_scale {
             1.0
         } else {
             lo.abs().max(hi.abs()).max(1e-6)
@@ -202,37 +225,37 @@ pub fn compute(
         Scale {
             lo: -m,
             hi: m,
-            log: key.log,
+            log: key.options.log,
         }
-    } else if key.shared_scale && key.measure != Measure::ValueNorm {
+    } else if key.options.shared_scale && key.options.measure != Measure::ValueNorm {
         Scale {
             lo: 0.0,
             hi: 1.0,
-            log: key.log,
+            log: key.options.log,
         }
     } else {
         Scale {
-            lo: if key.log {
+            lo: if key.options.log {
                 lo.max(crate::colormap::LOG_FLOOR)
             } else {
                 0.0f32.min(lo)
             },
             hi: hi.max(1e-6),
-            log: key.log,
+            log: key.options.log,
         }
     };
-    let head = match key.head {
+    let head = match key.options.head {
         HeadSel::Head(h) => format!("head {}", h + 1),
-        HeadSel::Mean if key.measure == Measure::ValueNorm => "all heads (|Σ αf|)".into(),
+        HeadSel::Mean if key.options.measure == Measure::ValueNorm => "all heads (|Σ αf|)".into(),
         HeadSel::Mean => "mean over heads".into(),
         HeadSel::Max => "max over heads".into(),
     };
-    let what = match key.measure {
-        Measure::Attention => format!("attention, layer {}, {head}", key.layer + 1),
-        Measure::Rollout => format!("attention rollout, layers 1–{}", key.layer + 1),
-        Measure::ValueNorm => format!("|α f(x)|, layer {}, {head}", key.layer + 1),
+    let what = match key.options.measure {
+        Measure::Attention => format!("attention, layer {}, {head}", key.options.layer + 1),
+        Measure::Rollout => format!("attention rollout, layers 1–{}", key.options.layer + 1),
+        Measure::ValueNorm => format!("|α f(x)|, layer {}, {head}", key.options.layer + 1),
     };
-    let what = if key.words {
+    let what = if key.options.words {
         format!("{what}, per word")
     } else {
         what
@@ -241,7 +264,7 @@ pub fn compute(
         format!("{DIFFERENCE}{what}")
     } else if renorm {
         format!("{what}, special tokens hidden, rows renormalised")
-    } else if key.hide_special {
+    } else if key.options.hide_special {
         format!("{what}, special tokens hidden")
     } else {
         what
@@ -258,7 +281,7 @@ pub fn compute(
         index,
         scale,
         diverging,
-        value_name: match (diverging, key.measure) {
+        value_name: match (diverging, key.options.measure) {
             (true, _) => "Δ",
             (false, Measure::ValueNorm) => "|αf|",
             (false, Measure::Rollout) => "rollout",

@@ -237,10 +237,7 @@ fn corpus(
         return Err(format!("the Corpus tab has no figure {what:?}"));
     }
     f.add("--view", what);
-    match c.limit {
-        0 => f.add("--limit", "all"),
-        n => f.add("--limit", n.to_string()),
-    }
+    f.add("--limit", limit_arg(c.limit));
     f.add("--stat", c.stat.name());
     match (c.show_compare, compare) {
         // the comparison model's statistics alone
@@ -275,10 +272,7 @@ fn prediction(
                 f.add("--compare", c);
             }
             f.add("--data", p.file.unwrap_or_else(builtin_file));
-            match p.limit {
-                0 => f.add("--limit", "all"),
-                n => f.add("--limit", n.to_string()),
-            }
+            f.add("--limit", limit_arg(p.limit as u64));
         }
         _ => return Err(format!("the Prediction tab has no figure {what:?}")),
     }
@@ -332,6 +326,14 @@ fn theme_arg(t: super::export_menu::ExportTheme) -> &'static str {
     }
 }
 
+/// `--limit`'s value for a tab's limit (0: every text, "all").
+fn limit_arg(n: u64) -> String {
+    match n {
+        0 => "all".into(),
+        n => n.to_string(),
+    }
+}
+
 fn bool_arg(b: bool) -> &'static str {
     if b {
         "true"
@@ -341,7 +343,7 @@ fn bool_arg(b: bool) -> &'static str {
 }
 
 /// A closed set's value as its flag takes it.
-fn value_name(v: impl clap::ValueEnum) -> String {
+pub fn value_name(v: impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map_or_else(String::new, |p| p.get_name().to_string())
 }

@@ -1,8 +1,7 @@
 //! `attribute`: the three gradient attributions of one prediction, to a safetensors file.
 
-use super::common::{one_backend, resolve_model, BackendChoice};
+use super::common::{one_backend, BackendChoice};
 use albert_lens::insight::attribution::{attribute, Target};
-use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -40,8 +39,7 @@ pub(crate) struct AttributeArgs {
 
 pub(crate) fn run(a: AttributeArgs) -> Result<()> {
     one_backend(a.backend)?;
-    let dir = resolve_model(&a.model)?;
-    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let m = super::common::open_model(&a.model)?;
     let input = m.encode(&a.text, a.pair.as_deref())?;
     // the masked LM's default position is the first mask token
     let position = match (a.position, &m.weights.task) {

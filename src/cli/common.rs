@@ -135,15 +135,19 @@ pub(crate) fn parse_ablation(s: &str) -> std::result::Result<Ablation, String> {
     Ablation::parse(s)
 }
 
+/// The model a model argument names ([`resolve_model`]), opened.
+pub(crate) fn open_model(spec: &Path) -> Result<LoadedModel> {
+    let dir = resolve_model(spec)?;
+    LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))
+}
+
 pub(crate) fn run_trace_on(
     model_dir: &Path,
     (text, pair): (&str, Option<&str>),
     backend: &mut FallbackBackend,
     opts: &ForwardOptions,
 ) -> Result<(LoadedModel, Trace, String)> {
-    let model_dir = &resolve_model(model_dir)?;
-    let model = LoadedModel::open(model_dir)
-        .with_context(|| format!("opening model {}", model_dir.display()))?;
+    let model = open_model(model_dir)?;
     let input = model.encode(text, pair)?;
     let mut trace = backend.forward_with(&model.config, &model.weights, &input, opts)?;
     trace.warnings.extend(model.warnings.iter().cloned());

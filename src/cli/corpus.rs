@@ -1,9 +1,8 @@
 //! `corpus` and `corpus merge`: head statistics over a corpus, to a safetensors file.
 
-use super::common::{make_backend, resolve_model, BackendChoice};
+use super::common::{make_backend, BackendChoice};
 use albert_lens::backend::Backend;
 use albert_lens::corpus::{self, stats::Stat, CorpusOptions, CorpusSource, HeadStats};
-use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -52,8 +51,7 @@ pub(crate) fn run(
     opts: &CorpusOptions,
     out: &Path,
 ) -> Result<()> {
-    let dir = resolve_model(model)?;
-    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let m = super::common::open_model(model)?;
     let source = CorpusSource::parse(source);
     if let CorpusSource::File(p) = &source {
         if albert_lens::files::same_file(p, out) {

@@ -1,7 +1,7 @@
 //! `heads`: a fine-tuned classifier over a labelled file: accuracy, confusion, head importance
 //! (Michel et al. 2019) and the pruning curve, to a safetensors file.
 
-use super::common::{make_backend, one_backend, resolve_model, BackendChoice};
+use super::common::{make_backend, one_backend, BackendChoice};
 use albert_lens::insight::{importance, labelled};
 use albert_lens::model::LoadedModel;
 use anyhow::{Context, Result};
@@ -36,8 +36,7 @@ pub(crate) struct HeadsArgs {
 
 pub(crate) fn run(a: HeadsArgs) -> Result<()> {
     let mut backend = make_backend(one_backend(a.backend)?);
-    let dir = resolve_model(&a.model)?;
-    let m = LoadedModel::open(&dir).with_context(|| format!("opening model {}", dir.display()))?;
+    let m = super::common::open_model(&a.model)?;
     for w in &m.warnings {
         eprintln!("warning: {w}");
     }
@@ -77,11 +76,11 @@ pub(crate) fn run(a: HeadsArgs) -> Result<()> {
         }
         (None, None) => anyhow::bail!(
             "{} has neither a fine-tuned classifier head nor a masked-LM head (config.json's architectures: {}), so there is no loss to measure heads by",
-            dir.display(),
+            m.dir.display(),
             if m.config.architectures.is_empty() { "none".to_string() } else { m.config.architectures.join(", ") }
         ),
     };
-    let bytes = r.to_safetensors_bytes(&dir.display().to_string(), &identity)?;
+    let bytes = r.to_safetensors_bytes(&m.dir.display().to_string(), &identity)?;
     albert_lens::files::write_atomic(&a.out, &bytes)
         .with_context(|| format!("writing {}", a.out.display()))?;
     let order = r.least_important(r.importance.len());
@@ -205,9 +204,8 @@ pub(crate) fn for_render(
             "{name} has no fine-tuned classifier head, so it cannot be measured on labelled data"
         ),
     };
-    // "all" (usize::MAX) is no limit, as the window's 0
-    let limit = limit.filter(|&l| l != usize::MAX);
-    let data = labelled::read(data, &labels, tagger, limit)?;
+    // "all" is no limit, as the window's 0
+    let data = labelled::read(data, &labels, tagger, super::ranges::bound(limit))?;
     let r = importance::evaluate(m, &data, backend, &ctl)?;
     Ok((
         Some(albert_lens::views::evaluation::derive(name, &data, r)),
@@ -216,7 +214,7 @@ pub(crate) fn for_render(
 }
 
 /// The texts (and pairs) of the examples of `data` read as labelled data of `m`'s task (the first
-/// `limit`; "all" is usize::MAX), or None when `m` has no task head or `data` is not such a file.
+/// `limit`; "all": every one), or None when `m` has no task head or `data` is not such a file.
 fn labelled_texts(
     data: Option<&std::path::Path>,
     m: &LoadedModel,
@@ -224,8 +222,13 @@ fn labelled_texts(
 ) -> Option<Vec<(String, Option<String>)>> {
     let head = m.weights.task.as_ref()?;
     let tagger = head.spec.kind == albert_lens::model::task::TaskKind::TokenClassification;
-    let limit = limit.filter(|&l| l != usize::MAX);
-    let read = labelled::read(data?, &head.spec.labels, tagger, limit).ok()?;
+    let read = labelled::read(
+        data?,
+        &head.spec.labels,
+        tagger,
+        super::ranges::bound(limit),
+    )
+    .ok()?;
     Some(
         read.examples
             .into_iter()

@@ -17,10 +17,13 @@ pub(crate) fn positive64() -> clap::builder::RangedU64ValueParser<u64> {
     clap::builder::RangedU64ValueParser::<u64>::new().range(1..)
 }
 
-/// `--limit`: how many texts, 1 to 10 million, or "all" (read as `usize::MAX`: no limit).
+/// `--limit all`, as [`limit`] reads it.
+pub(crate) const ALL: usize = usize::MAX;
+
+/// `--limit`: how many texts, 1 to 10 million, or "all" (read as [`ALL`]).
 pub(crate) fn limit(s: &str) -> Result<usize, String> {
     if s.trim().eq_ignore_ascii_case("all") {
-        return Ok(usize::MAX);
+        return Ok(ALL);
     }
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=10_000_000).contains(&n) => Ok(n),
@@ -28,6 +31,11 @@ pub(crate) fn limit(s: &str) -> Result<usize, String> {
             "{s:?} is not a number of texts: give 1 to 10000000, or \"all\""
         )),
     }
+}
+
+/// A `--limit` as a bound on the texts read: None for none given and for "all".
+pub(crate) fn bound(limit: Option<usize>) -> Option<usize> {
+    limit.filter(|&l| l != ALL)
 }
 
 /// The what-if's repetition counts, said as the what-if says them ("give 1 to 96").

@@ -481,10 +481,7 @@ fn check_animation(
 ) -> Result<()> {
     if let Some(a) = anim {
         if albert_lens::figures::animate::AnimFormat::of(out) != Some(a) {
-            use clap::ValueEnum;
-            let name = a
-                .to_possible_value()
-                .map_or_else(String::new, |v| v.get_name().to_string());
+            let name = albert_lens::app::scene_flags::value_name(a);
             anyhow::bail!(
                 "an {name} animation is written to a .{} file, not {}",
                 a.ext(),

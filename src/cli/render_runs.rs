@@ -66,9 +66,7 @@ pub(super) fn main_run(
     String,
     albert_lens::model::EncodedInput,
 )> {
-    let dir = super::common::resolve_model(model)?;
-    let m = albert_lens::model::LoadedModel::open(&dir)
-        .with_context(|| format!("opening model {}", dir.display()))?;
+    let m = super::common::open_model(model)?;
     let plain = m.encode(text, pair)?;
     if let Some(&p) = mask.iter().find(|&&p| p >= plain.len() || plain.special[p]) {
         let why = match p >= plain.len() {
@@ -96,8 +94,7 @@ pub(super) fn main_run(
 pub(super) fn corpus_limit(limit: Option<usize>) -> Option<u64> {
     match limit {
         None => Some(100),
-        Some(usize::MAX) => None,
-        Some(l) => Some(l as u64),
+        given => super::ranges::bound(given).map(|l| l as u64),
     }
 }
 
@@ -194,9 +191,7 @@ pub(super) fn also_models(
                 figure1_more.push((name, trace));
                 continue;
             }
-            let dir = super::common::resolve_model(spec)?;
-            let m = albert_lens::model::LoadedModel::open(&dir)
-                .with_context(|| format!("opening model {}", dir.display()))?;
+            let m = super::common::open_model(spec)?;
             let data = albert_lens::views::parameters::derive(&[(&name, &m.config, &m.weights)]);
             parameters_more.extend(data.columns);
         }

@@ -38,7 +38,10 @@ pub(crate) fn scene_command(
     );
     let mut argv: Vec<OsString> = vec!["render".into()];
     argv.extend(flags);
-    argv.extend(["--backend".into(), value_name(backend).into()]);
+    argv.extend([
+        "--backend".into(),
+        albert_lens::app::scene_flags::value_name(backend).into(),
+    ]);
     argv.extend(["--scale".into(), scale.to_string().into()]);
     argv.extend(["--out".into(), out.as_os_str().to_owned()]);
     Ok(argv)
@@ -52,9 +55,7 @@ fn checked_main(
 ) -> Result<albert_lens::app::scene_flags::MainModel> {
     use albert_lens::app::scene::check::{check, RunShape};
     let spec = albert_lens::app::scene_flags::model_arg(&scene.main).map_err(anyhow::Error::msg)?;
-    let dir = super::common::resolve_model(Path::new(&spec))?;
-    let m = albert_lens::model::LoadedModel::open(&dir)
-        .with_context(|| format!("opening model {}", dir.display()))?;
+    let m = super::common::open_model(Path::new(&spec))?;
     let s = &scene.session;
     let pair = s.pair_on.then_some(s.pair.as_str());
     let input = m.encode(&s.text, pair)?;
@@ -69,12 +70,6 @@ fn checked_main(
         shares_layers: m.config.model_type.family().shared_layers,
         focus: albert_lens::model::trace::focus(&input.tokens, &input.special, None),
     })
-}
-
-/// A closed set's value as its flag takes it.
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
 /// A command line as a shell reads it back (an argument with anything but letters, digits and

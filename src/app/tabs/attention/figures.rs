@@ -111,8 +111,11 @@ impl AttentionTab {
             .map(|l| {
                 // one colour scale for every frame (its bar in each), so that the layers compare
                 let key = MapKey {
-                    layer: l,
-                    shared_scale: true,
+                    options: views::map::Options {
+                        layer: l,
+                        shared_scale: true,
+                        ..key.options
+                    },
                     ..key.clone()
                 };
                 let mut data = views::map::derive(
