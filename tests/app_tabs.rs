@@ -38,6 +38,15 @@ fn harness(main: ModelSource, text: &str) -> Harness<'static, LensApp> {
     app_common::harness(main, ModelSource::Builtin("bert-mini".into()), text)
 }
 
+/// Token `i` masked as the mask chip does, and the run with it waited for.
+fn mask_token(h: &mut Harness<'static, LensApp>, i: usize) {
+    let app = h.state_mut();
+    app.session.intervention.toggle_mask(i);
+    app.session.touch_now();
+    h.run_steps(2);
+    wait(h);
+}
+
 fn open_tab(h: &mut Harness<'static, LensApp>, label: &str) {
     h.get_by_label(label).click();
     h.run_steps(2);
@@ -1055,13 +1064,7 @@ fn a_saved_scene_rebuilds_the_same_figure_with_render() {
     // a token masked with the mask chip, then saved: the scene renders the same figure (it
     // once waited 600 s for an intervention that the text reset had cleared)
     open_tab(&mut h, "Attention");
-    {
-        let app = h.state_mut();
-        app.session.intervention.toggle_mask(2);
-        app.session.touch_now();
-    }
-    h.run_steps(2);
-    wait(&mut h);
+    mask_token(&mut h, 2);
     {
         let app = h.state_mut();
         assert_eq!(app.session.input.intervention.masked, vec![2]);
@@ -1852,13 +1855,7 @@ fn a_classifier_is_explained_then_its_most_important_head_switched_off() {
     mask_status_bar(&mut h);
     h.snapshot("prediction_tab");
     // and with a token masked too: before and after the intervention, from the scene's flags
-    {
-        let app = h.state_mut();
-        app.session.intervention.toggle_mask(2);
-        app.session.touch_now();
-    }
-    h.run_steps(2);
-    wait(&mut h);
+    mask_token(&mut h, 2);
     let app = h.state_mut();
     assert_eq!(app.session.input.intervention.masked, [2]);
     let dir = tempfile::tempdir().unwrap();

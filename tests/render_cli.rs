@@ -507,13 +507,7 @@ fn a_scene_as_a_command_draws_the_same_figure() {
     let path = dir.path().join("s.json");
     std::fs::write(&path, serde_json::to_vec(&scene).unwrap()).unwrap();
     let out = dir.path().join("scene.svg");
-    let o = Command::new(env!("CARGO_BIN_EXE_albert-lens"))
-        .args(["render", "--backend", "cpu", "--scene"])
-        .arg(&path)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = render(&["--scene", path.to_str().unwrap()], &out);
     ok(&o);
     let said = String::from_utf8_lossy(&o.stderr);
     let line = said
