@@ -9,6 +9,7 @@ pub mod export_menu;
 pub mod file_dialog;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod frame_bench;
+pub mod in_flight;
 pub mod interventions;
 pub mod jobs;
 #[cfg(target_arch = "wasm32")]
@@ -102,9 +103,15 @@ impl LensApp {
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
         let backend = match (&cc.wgpu_render_state, opts.backend) {
-            // a page reads GPU results back only asynchronously, which the backend cannot wait
-            // for on the page's one thread: the web build computes on the CPU
-            _ if cfg!(target_arch = "wasm32") => WorkerBackend::Own(BackendChoice::Cpu),
+            // a page computes on the GPU only through WebGPU (WebGL2 has no compute shaders),
+            // and on the device it draws with (a page cannot wait for a device of its own)
+            (Some(rs), _)
+                if cfg!(target_arch = "wasm32")
+                    && rs.adapter.get_info().backend != wgpu::Backend::BrowserWebGpu =>
+            {
+                WorkerBackend::Own(BackendChoice::Cpu)
+            }
+            (None, _) if cfg!(target_arch = "wasm32") => WorkerBackend::Own(BackendChoice::Cpu),
             (Some(rs), BackendChoice::Auto | BackendChoice::Gpu) => WorkerBackend::Window(
                 opts.backend,
                 Box::new(crate::backend::gpu::GpuContext::from_device(

@@ -299,14 +299,9 @@ impl Session {
         };
         if let Some(ticket) = self.run.ask(key, &self.wake) {
             let input = self.input.clone();
-            self.worker.run(ticket, move |e, _| {
-                e.run(
-                    ModelSlot::Main,
-                    (&input.text, input.pair.as_deref()),
-                    true,
-                    &input.intervention,
-                )
-            });
+            let run = (input.text, input.pair);
+            self.worker
+                .run_traced(ticket, ModelSlot::Main, run, true, input.intervention);
         }
     }
 

@@ -63,13 +63,17 @@ fn task_change(
 /// The models and the backend, as the worker's tasks see them.
 pub struct Engine {
     pub backend: FallbackBackend,
-    models: [Option<LoadedModel>; 2],
+    pub(super) models: [Option<LoadedModel>; 2],
     /// what the UI calls each model ("albert-mini (built in)", a folder, hub:ID)
     labels: [String; 2],
     /// the last main trace handed out: its memory holds the next one once the UI lets go
     last_main: Option<Arc<Trace>>,
     /// whether the GPU backend computes on the window's own device
     shared_device: bool,
+    /// whether the GPU's passes are read back without blocking (a page: [`super::in_flight`])
+    pub(super) nonblocking: bool,
+    /// a pass whose results come back over the next frames; the worker's other tasks wait
+    pub(super) in_flight: Option<super::in_flight::Continuation>,
 }
 
 impl Engine {
@@ -123,9 +127,26 @@ impl Engine {
             capture: crate::model::Capture::Nothing,
             ablate: iv.ablate.clone(),
         };
-        let mut traced = self.forward(slot, &changed, &opts)?;
-        if !iv.is_empty() {
-            let intact = self.forward(slot, &input, &ForwardOptions::default())?;
+        let traced = self.forward(slot, &changed, &opts)?;
+        let intact = match iv.is_empty() {
+            true => None,
+            false => Some(self.forward(slot, &input, &ForwardOptions::default())?),
+        };
+        Ok(self.finish_run(slot, (traced, intact), main_view, iv, t0))
+    }
+
+    /// A run's result from its passes: the intervened one and (with an intervention) the
+    /// intact one, with the prediction before and after. The main view's trace recycles the
+    /// memory of the one it replaces.
+    pub(super) fn finish_run(
+        &mut self,
+        slot: ModelSlot,
+        (mut traced, intact): (Traced, Option<Traced>),
+        main_view: bool,
+        iv: &Intervention,
+        t0: Instant,
+    ) -> Traced {
+        if let Some(intact) = intact {
             traced.prediction = match (&intact.task, &traced.task) {
                 (Some(before), Some(after)) => Some(task_change(
                     iv,
@@ -145,7 +166,7 @@ impl Engine {
             }
         }
         traced.ms = t0.elapsed().as_secs_f64() * 1e3;
-        Ok(traced)
+        traced
     }
 
     fn forward(
@@ -155,10 +176,24 @@ impl Engine {
         opts: &ForwardOptions,
     ) -> Result<Traced, String> {
         let m = loaded(&self.models, slot)?;
-        let backend = &mut self.backend;
-        let (rollout, trace) = backend
+        let trace = self
+            .backend
             .forward_with(&m.config, &m.weights, input, opts)
-            .and_then(|trace| Ok((crate::analysis::rollout(&trace)?, trace)))
+            .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
+        let name = self.backend.blocking_name();
+        self.traced(slot, trace, name)
+    }
+
+    /// A pass's trace with what the views take from it: the rollout, the task head's
+    /// prediction, and the name of the backend that computed it.
+    pub(super) fn traced(
+        &self,
+        slot: ModelSlot,
+        trace: Trace,
+        backend: String,
+    ) -> Result<Traced, String> {
+        let m = loaded(&self.models, slot)?;
+        let rollout = crate::analysis::rollout(&trace)
             .map_err(|e| format!("running {}: {e}", m.dir.display()))?;
         let task = crate::model::task::predict(&m.config, &m.weights, &trace)
             .transpose()
@@ -168,7 +203,7 @@ impl Engine {
             trace: Arc::new(trace),
             rollout: Arc::new(rollout),
             ms: 0.0,
-            backend: self.backend_label(),
+            backend: self.labelled(backend),
             intact: None,
             prediction: None,
             task,
@@ -228,7 +263,11 @@ impl Engine {
 
     /// The backend's name for the status bar, saying whether the GPU is the window's.
     pub fn backend_label(&self) -> String {
-        let name = self.backend.name();
+        self.labelled(self.backend.name())
+    }
+
+    /// A backend's name, saying whether the GPU is the window's.
+    fn labelled(&self, name: String) -> String {
         if self.shared_device && name.starts_with("gpu") {
             format!("{name} · the window's device")
         } else {
@@ -261,7 +300,10 @@ impl Engine {
 
 /// The model in `slot`, or why there is none (a free function, so that a method can hold it
 /// while it uses the backend).
-fn loaded(models: &[Option<LoadedModel>; 2], slot: ModelSlot) -> Result<&LoadedModel, String> {
+pub(super) fn loaded(
+    models: &[Option<LoadedModel>; 2],
+    slot: ModelSlot,
+) -> Result<&LoadedModel, String> {
     models[slot as usize]
         .as_ref()
         .ok_or_else(|| "no model is loaded: open a model folder first".to_string())
@@ -296,7 +338,7 @@ fn open_source(source: &ModelSource, _ctl: &Control) -> anyhow::Result<LoadedMod
     }
 }
 
-type Task = Box<dyn FnOnce(&mut Engine) + Send>;
+pub(super) type Task = Box<dyn FnOnce(&mut Engine) + Send>;
 
 /// The UI's handle on the worker thread.
 pub struct Worker {
@@ -312,19 +354,26 @@ pub struct Worker {
 
 /// The engine the worker computes with: `backend` made now (on the worker's thread), its name
 /// and notice written to `name`.
-fn start_engine(backend: WorkerBackend, name: &Mutex<String>) -> Engine {
+pub(super) fn start_engine(backend: WorkerBackend, name: &Mutex<String>) -> Engine {
     let (backend, shared) = match backend {
         WorkerBackend::Own(c) => (FallbackBackend::new(c), false),
         WorkerBackend::Window(c, ctx) => (FallbackBackend::on(c, Some(Ok(*ctx))), true),
     };
-    let notice = backend.notice.clone();
-    let engine = Engine {
+    let mut notice = backend.notice.clone();
+    let mut engine = Engine {
         backend,
         models: [None, None],
         labels: Default::default(),
         last_main: None,
         shared_device: shared,
+        nonblocking: cfg!(target_arch = "wasm32"),
+        in_flight: None,
     };
+    if engine.nonblocking && engine.backend.gpu().is_some() {
+        notice.get_or_insert_with(|| {
+            "the main model's run on the GPU; other analyses on the CPU".to_string()
+        });
+    }
     if let Ok(mut n) = name.lock() {
         *n = match notice {
             Some(notice) => format!("{} — {notice}", engine.backend_label()),
@@ -348,6 +397,7 @@ impl Worker {
                 wake();
                 while let Ok(task) = rx.recv() {
                     task(&mut engine);
+                    engine.settle();
                 }
             });
         if let Err(e) = spawned {
@@ -380,8 +430,17 @@ impl Worker {
             return;
         };
         let (rx, engine) = &mut *page;
+        // a pass on the GPU first: the tasks after it wait until its results are in
+        if !engine.step_in_flight() {
+            (self.wake)();
+            return;
+        }
         while let Ok(task) = rx.try_recv() {
             task(engine);
+            if !engine.step_in_flight() {
+                (self.wake)();
+                return;
+            }
         }
     }
 
@@ -424,7 +483,7 @@ impl Worker {
 
     /// Queues `task` for the worker; a worker that is gone drops the task and its ticket (the
     /// job reads that it stopped).
-    fn send(&self, task: Task) {
+    pub(super) fn send(&self, task: Task) {
         let _ = self.tx.send(task);
         // the page runs it at the next frame: ask for one
         #[cfg(target_arch = "wasm32")]

@@ -246,6 +246,9 @@ impl FallbackBackend {
     /// The backend for `choice`, on a headless device of its own.
     pub fn new(choice: BackendChoice) -> Self {
         let ctx = match choice {
+            // a page has no device of its own (see `GpuContext::headless`): its analyses
+            // compute on the CPU
+            _ if cfg!(target_arch = "wasm32") => None,
             BackendChoice::Cpu => None,
             BackendChoice::Auto | BackendChoice::Gpu => Some(gpu::GpuContext::headless()),
         };
@@ -301,6 +304,26 @@ impl FallbackBackend {
         self.gpu.as_mut()
     }
 
+    /// The GPU for a blocking pass: none on a page, whose GPU answers only between frames (the
+    /// page's passes go through [`GpuBackend::begin_forward`]; the rest computes on the CPU).
+    fn blocking_gpu(&mut self) -> Option<&mut GpuBackend> {
+        self.gpu.as_mut().filter(|_| !cfg!(target_arch = "wasm32"))
+    }
+
+    /// The name of the backend a blocking pass runs on (the CPU's on a page).
+    pub fn blocking_name(&self) -> String {
+        match &self.gpu {
+            Some(g) if !cfg!(target_arch = "wasm32") => g.name(),
+            _ => self.cpu.name(),
+        }
+    }
+
+    /// Notes a failed pass of the page's GPU (see [`Self::gpu_failed`]): the message for the
+    /// status bar.
+    pub fn page_gpu_failed(&mut self, msg: &str) -> String {
+        self.gpu_failed(msg)
+    }
+
     /// Sets the GPU's precision. Fast where there is no GPU or no cooperative matrices gives a
     /// notice (also kept in `notice`) and the exact path.
     pub fn set_precision(&mut self, precision: Precision) -> Option<String> {
@@ -334,7 +357,7 @@ impl Backend for FallbackBackend {
         input: &EncodedInput,
         opts: &ForwardOptions,
     ) -> Result<Trace> {
-        if let Some(g) = &mut self.gpu {
+        if let Some(g) = self.blocking_gpu() {
             match g.forward_with(config, weights, input, opts) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
@@ -356,7 +379,7 @@ impl Backend for FallbackBackend {
         inputs: &[EncodedInput],
         keep_values: bool,
     ) -> Result<Vec<Trace>> {
-        if let Some(g) = &mut self.gpu {
+        if let Some(g) = self.blocking_gpu() {
             match g.forward_batch(config, weights, inputs, keep_values) {
                 Ok(t) => return Ok(t),
                 Err(crate::LensError::Gpu(msg)) => {
@@ -382,7 +405,7 @@ impl Backend for FallbackBackend {
         inputs: &[EncodedInput],
         classes: &[Vec<u8>],
     ) -> Result<Option<BatchSums>> {
-        if let Some(g) = &mut self.gpu {
+        if let Some(g) = self.blocking_gpu() {
             match g.batch_statistics(config, weights, inputs, classes) {
                 Ok(sums) => return Ok(sums),
                 // the caller computes them from the CPU's traces

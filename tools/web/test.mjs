@@ -275,24 +275,36 @@ async function waitFor(fn, ms) {
 
 const { server, url } = await serve(path.join(path.dirname(new URL(import.meta.url).pathname), '../../target/web'));
 const hub = await fakeHub({ [CASES.hub.id]: CASES.hub.dir });
-const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
-const context = await chromium.launchPersistentContext(userData, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: VIEWPORT,
-  acceptDownloads: true,
-  args: [
-    '--no-sandbox',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-    '--disable-quic',
-    // WebGL2 on the CPU (SwiftShader): eframe draws with it where there is no GPU
-    '--use-angle=swiftshader',
-    '--enable-unsafe-swiftshader',
-  ],
-});
+const ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  // WebGL2 on the CPU (SwiftShader): eframe draws with it where there is no GPU
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+];
+
+/** A fresh headless Chromium (its own profile folder, removed by `close`). */
+async function launch(extraArgs = []) {
+  const userData = fs.mkdtempSync(path.join(os.tmpdir(), 'albert-lens-chromium-'));
+  const context = await chromium.launchPersistentContext(userData, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: VIEWPORT,
+    acceptDownloads: true,
+    args: [...ARGS, ...extraArgs],
+  });
+  const close = async () => {
+    await context.close();
+    fs.rmSync(userData, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+const { context, close } = await launch();
 try {
   const page = context.pages()[0] || (await context.newPage());
   const errors = [];
@@ -457,10 +469,54 @@ try {
 } catch (e) {
   check(false, `the test stopped: ${e.message}`);
 } finally {
-  await context.close();
+  await close();
+}
+
+// 11. WebGPU (Chromium's, on SwiftShader here): with ?backend=gpu the page computes the main run
+// with the wgpu compute shaders, its results read back between frames; the attention equals the
+// desktop CPU backend's, typing re-runs it on the GPU, and the page stays interactive
+const gpu = await launch(['--enable-unsafe-webgpu']);
+try {
+  const page = gpu.context.pages()[0] || (await gpu.context.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const t0 = Date.now();
+  await page.goto(`${url}?backend=gpu&tab=attention&view=heatmap&text=${encodeURIComponent(TEXT)}`);
+  const first = await waitSummary(page, (s) => s.text === TEXT, FIRST_ATTENTION_MS * 3);
+  const firstMs = Date.now() - t0;
+  const onGpu = (s) => s && /^gpu: .*BrowserWebGpu/.test(s.backend);
+  check(onGpu(first), `with WebGPU the main run is computed on the GPU, ${firstMs} ms after navigation: ${first ? first.backend : 'no forward pass'}`);
+  if (first) {
+    check(first.warnings.length === 0, `and the GPU gave no warnings${first.warnings.length ? ': ' + first.warnings.join(' | ') : ''}`);
+    sameAttention(first, tracePath, 'the WebGPU attention');
+    let coloured = 0;
+    await waitFor(async () => {
+      coloured = colouredPixels(await page.screenshot());
+      return coloured > 5000;
+    }, 10_000);
+    check(coloured > 5000, `the WebGPU-drawn page shows the heatmap: ${coloured} coloured pixels`);
+    const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === TEXT);
+    await startGapMeter(page);
+    if (box) {
+      await click(page, box);
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type(NEW_TEXT, { delay: 10 });
+    }
+    const retyped = await waitSummary(page, (s) => s.text === NEW_TEXT && s.tokens.includes('france'), 10_000);
+    const typing = await stopGapMeter(page);
+    check(onGpu(retyped) && retyped.tokens.includes('paris'),
+      `typing re-ran the model on the GPU: ${retyped ? retyped.backend + ': ' + retyped.tokens.join(' ') : 'no new forward pass'}`);
+    check(typing.app <= INTERACTIVE_MS,
+      `typing stays interactive on the GPU path: the app's longest frame ${typing.app} ms (at most ${INTERACTIVE_MS}); the longest wait between the browser's frames ${typing.gap} ms`);
+  }
+  check(errors.length === 0, `no page errors with WebGPU${errors.length ? ': ' + errors.join(' | ') : ''}`);
+} catch (e) {
+  check(false, `the WebGPU test stopped: ${e.message}`);
+} finally {
+  await gpu.close();
   server.close();
   hub.server.close();
-  fs.rmSync(userData, { recursive: true, force: true });
 }
 console.log(failed === 0 ? 'web tests: all passed' : `web tests: ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

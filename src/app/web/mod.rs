@@ -5,7 +5,8 @@
 //! differences (each `cfg(target_arch = "wasm32")` where it is made):
 //! - the worker's tasks run on the page's one thread between frames ([`super::worker::Worker::pump`]),
 //!   and analyses ([`super::jobs::spawn`]) run at once: nothing blocks on a thread the page lacks;
-//! - the backend is the CPU's (a page reads GPU buffers back only asynchronously);
+//! - the main model's run computes on WebGPU where the browser has it, read back between frames
+//!   ([`super::in_flight`]); everything else, and a browser with WebGL2 only, on the CPU;
 //! - built-in models open from the bytes compiled in ([`crate::model::builtin::open_in_memory`]);
 //! - a model's files come into the page's memory, picked in the browser's file dialog or fetched
 //!   from the Hub, and open as a folder's would ([`models`]);
@@ -28,41 +29,72 @@ pub const CANVAS_ID: &str = "albert-lens";
 thread_local! {
     /// The newest main trace the page drew, with its model's name and its text; the debug hook
     /// writes it out only when asked (every keystroke makes one).
-    static PUBLISHED: RefCell<Option<(Arc<Trace>, String, String)>> = const { RefCell::new(None) };
+    static PUBLISHED: RefCell<Option<Published>> = const { RefCell::new(None) };
+}
+
+/// The main run the debug hook shows.
+struct Published {
+    trace: Arc<Trace>,
+    /// where the model came from, as menus name it ("… (picked files)", "hub:ID")
+    model: String,
+    text: String,
+    /// the backend that computed it ("gpu: … (BrowserWebGpu)", "cpu: …")
+    backend: String,
+    /// what the status bar says of the worker's backend (with why the GPU is not used)
+    engine: String,
 }
 
 /// Keeps the main model's trace for the debug hook, when it is a new one.
 pub fn publish(session: &Session) {
-    let (Some(trace), Some(text)) = (session.trace(), session.traced_text()) else {
+    let (Some(traced), Some(text)) = (session.traced(), session.traced_text()) else {
         return;
     };
     PUBLISHED.with(|p| {
         let mut p = p.borrow_mut();
-        if p.as_ref().is_some_and(|(t, _, _)| Arc::ptr_eq(t, trace)) {
+        if p.as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.trace, &traced.trace))
+        {
             return;
         }
-        *p = Some((
-            trace.clone(),
-            // where the model came from, as menus name it ("… (picked files)", "hub:ID")
-            session.source_label(ModelSlot::Main),
-            text.to_string(),
-        ));
+        *p = Some(Published {
+            trace: traced.trace.clone(),
+            model: session.source_label(ModelSlot::Main),
+            text: text.to_string(),
+            backend: traced.backend.clone(),
+            engine: session
+                .worker
+                .backend_name
+                .lock()
+                .map(|n| n.clone())
+                .unwrap_or_default(),
+        });
     });
 }
 
-/// The debug hook: the main model's newest forward pass as the page drew it (model, text,
-/// tokens, every attention map `[heads, N, N]`, the last hidden state), as JSON; "" before the
-/// first. The page's tests read it as `window.albertLens.summary()`.
+/// The debug hook: the main model's newest forward pass as the page drew it (model, text, the
+/// backend that computed it and its warnings, tokens, every attention map `[heads, N, N]`, the
+/// last hidden state), as JSON; "" before the first. The page's tests read it as
+/// `window.albertLens.summary()`.
 #[wasm_bindgen]
 pub fn albert_lens_summary() -> String {
     PUBLISHED.with(|p| {
         let p = p.borrow();
-        let Some((trace, model, text)) = p.as_ref() else {
+        let Some(Published {
+            trace,
+            model,
+            text,
+            backend,
+            engine,
+        }) = p.as_ref()
+        else {
             return String::new();
         };
         serde_json::json!({
             "model": model,
             "text": text,
+            "backend": backend,
+            "engine": engine,
+            "warnings": trace.warnings,
             "tokens": trace.tokens,
             "input_ids": trace.input_ids,
             "num_heads": trace.num_heads,
@@ -190,8 +222,8 @@ fn say(message: &str) {
 }
 
 /// What the page's address asks for: `?text=...&tab=...&view=model|heatmap|links` (a tab or
-/// view that does not exist is ignored), and `&hf_endpoint=URL`, the Hub to fetch models from
-/// (as `HF_ENDPOINT` is for the desktop).
+/// view that does not exist is ignored), `&backend=auto|cpu|gpu` (as `--backend`), and
+/// `&hf_endpoint=URL`, the Hub to fetch models from (as `HF_ENDPOINT` is for the desktop).
 fn from_address() -> AppOptions {
     let query = web_sys::window()
         .and_then(|w| w.location().search().ok())
@@ -201,6 +233,7 @@ fn from_address() -> AppOptions {
         super::page::set_endpoint(&hub);
     }
     use super::tabs::attention::AttnView;
+    use crate::backend::BackendChoice;
     AppOptions {
         text: get("text").filter(|t| !t.is_empty()),
         tab: get("tab").filter(|t| super::tabs::registry().iter().any(|r| r.id() == t)),
@@ -209,6 +242,12 @@ fn from_address() -> AppOptions {
             Some("heatmap") => Some(AttnView::Heatmap),
             Some("links") => Some(AttnView::Links),
             _ => None,
+        },
+        // the GPU where the browser gives WebGPU (a software adapter only when asked for)
+        backend: match get("backend").as_deref() {
+            Some("gpu") => BackendChoice::Gpu,
+            Some("cpu") => BackendChoice::Cpu,
+            _ => BackendChoice::Auto,
         },
         ..AppOptions::default()
     }
@@ -221,10 +260,12 @@ pub fn start() {
         web_sys::console::error_1(&message.clone().into());
         say(&message);
     }));
-    let opts = AppOptions {
-        backend: crate::backend::BackendChoice::Cpu,
-        ..from_address()
-    };
+    let opts = from_address();
+    // the device the page draws with is the one it computes on: ask for what compute needs
+    let mut web = eframe::WebOptions::default();
+    if let eframe::egui_wgpu::WgpuSetup::CreateNew(new) = &mut web.wgpu_options.wgpu_setup {
+        new.device_descriptor = Arc::new(crate::backend::gpu::context::page_device_descriptor);
+    }
     wasm_bindgen_futures::spawn_local(async move {
         let canvas = web_sys::window()
             .and_then(|w| w.document())
@@ -237,7 +278,7 @@ pub fn start() {
         let started = eframe::WebRunner::new()
             .start(
                 canvas,
-                eframe::WebOptions::default(),
+                web,
                 Box::new(|cc| Ok(Box::new(LensApp::new(cc, opts)))),
             )
             .await;

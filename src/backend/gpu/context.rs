@@ -55,6 +55,23 @@ pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'sta
     }
 }
 
+/// The page's device: what the compute work needs on WebGPU ([`device_descriptor`]); on WebGL2,
+/// which has no compute shaders, what eframe asks for by default (WebGL2's limits, textures
+/// up to 8192 for large screens).
+pub fn page_device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    if adapter.get_info().backend != wgpu::Backend::Gl {
+        return device_descriptor(adapter);
+    }
+    wgpu::DeviceDescriptor {
+        label: Some("albert-lens"),
+        required_limits: wgpu::Limits {
+            max_texture_dimension_2d: 8192,
+            ..wgpu::Limits::downlevel_webgl2_defaults()
+        },
+        ..Default::default()
+    }
+}
+
 /// Workgroup memory of the cooperative-matrix kernel: two 64x32 f16 tiles and a 64x64 f32 tile.
 const COOP_WORKGROUP_BYTES: u32 = 2 * 64 * 32 * 2 + 64 * 64 * 4;
 
@@ -83,6 +100,13 @@ impl GpuContext {
     /// Creates a device on the best adapter wgpu finds (a discrete GPU first). Software
     /// adapters (lavapipe, llvmpipe) are accepted: they are what CI has.
     pub fn headless() -> Result<Self> {
+        if cfg!(target_arch = "wasm32") {
+            // the adapter and device come back as promises, which the page's one thread cannot
+            // wait for: a page computes on the device it draws with (the app's worker)
+            return Err(gpu_err(
+                "a web page has no GPU device of its own (only the one it draws with)",
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -140,7 +164,13 @@ impl GpuContext {
 
     /// "NVIDIA H200 (Vulkan)"
     pub fn adapter_name(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        // a browser's WebGPU may describe its adapter with nothing at all
+        let name = match self.info.name.trim() {
+            "" if self.info.backend == wgpu::Backend::BrowserWebGpu => "the browser's adapter",
+            "" => "an unnamed adapter",
+            name => name,
+        };
+        format!("{name} ({:?})", self.info.backend)
     }
 
     pub fn is_software(&self) -> bool {
@@ -164,7 +194,15 @@ impl GpuContext {
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and reports what they caught.
+    /// A page cannot wait for a scope's answer (a promise, settled between frames): there the
+    /// errors reach the uncaptured-error handler, which [`Self::check`] reads before and after
+    /// every pass.
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        if cfg!(target_arch = "wasm32") {
+            let out = f();
+            self.check().map_err(|e| gpu_err(format!("{what}: {e}")))?;
+            return Ok(out);
+        }
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();

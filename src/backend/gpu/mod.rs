@@ -11,6 +11,7 @@ pub mod context;
 pub mod kernels;
 mod layout;
 mod oneshot;
+mod pending;
 mod plan;
 mod upload;
 
@@ -19,6 +20,7 @@ use crate::error::{LensError, Result};
 use crate::model::{Ablation, EncodedInput, ForwardOptions, ModelConfig, ModelWeights, Trace};
 pub use context::GpuContext;
 use kernels::Kernels;
+pub use pending::PendingForward;
 use plan::Plan;
 use upload::GpuWeights;
 

@@ -21,7 +21,7 @@ mod relative;
 mod run;
 mod stats;
 
-pub(super) use run::read_back;
+pub(super) use run::{read_back, Pending};
 
 use attention::AttentionIo;
 

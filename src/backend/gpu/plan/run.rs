@@ -20,6 +20,36 @@ impl Plan {
         (copies, ablate): (&[CopyOut<'_>], &Ablation),
     ) -> Result<RunOutput> {
         let start = web_time::Instant::now();
+        self.submit(ctx, kernels, inputs, readback, (copies, ablate))?;
+        wait(ctx)?;
+        let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
+        if !readback {
+            return Ok(RunOutput {
+                data: None,
+                gpu_ms,
+                host_ms: 0.0,
+            });
+        }
+        let [hidden, probs] = self.start_readback();
+        wait(ctx)?;
+        let data = (hidden.take(ctx, spare)?, probs.take(ctx, spare)?);
+        Ok(RunOutput {
+            data: Some(data),
+            gpu_ms,
+            host_ms: start.elapsed().as_secs_f64() * 1e3 - gpu_ms,
+        })
+    }
+
+    /// Writes the inputs and submits the pass (with `readback`, the copies of every hidden
+    /// state and map into the staging buffers too), without waiting for it.
+    pub(in crate::backend::gpu) fn submit(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        inputs: &[&EncodedInput],
+        readback: bool,
+        (copies, ablate): (&[CopyOut<'_>], &Ablation),
+    ) -> Result<()> {
         ctx.check()?;
         let slot = self.sh.keep_slot as usize;
         let mut keep = vec![1.0f32; slot * self.sh.maps.max(1)];
@@ -71,39 +101,33 @@ impl Plan {
             }
         }
         ctx.queue.submit([enc.finish()]);
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        ctx.check()?;
-        let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
-        if !readback {
-            return Ok(RunOutput {
-                data: None,
-                gpu_ms,
-                host_ms: 0.0,
-            });
-        }
-        let hidden = read_back(
-            ctx,
-            &self.b.staging_hidden,
-            self.sh.hidden_len as usize,
-            self.sh.maps + 1,
-            spare,
-        )?;
-        let probs = read_back(
-            ctx,
-            &self.b.staging_probs,
-            self.sh.probs_len as usize,
-            self.sh.maps,
-            spare,
-        )?;
-        ctx.check()?;
-        Ok(RunOutput {
-            data: Some((hidden, probs)),
-            gpu_ms,
-            host_ms: start.elapsed().as_secs_f64() * 1e3 - gpu_ms,
-        })
+        Ok(())
     }
+
+    /// Maps the staging buffers of a submitted pass (hidden states, maps): read them with
+    /// [`Pending::take`] once [`Pending::ready`].
+    pub(in crate::backend::gpu) fn start_readback(&self) -> [Pending; 2] {
+        [
+            Pending::start(
+                &self.b.staging_hidden,
+                self.sh.hidden_len as usize,
+                self.sh.maps + 1,
+            ),
+            Pending::start(
+                &self.b.staging_probs,
+                self.sh.probs_len as usize,
+                self.sh.maps,
+            ),
+        ]
+    }
+}
+
+/// Waits until the device has done everything submitted (the desktop's blocking path).
+fn wait(ctx: &GpuContext) -> Result<()> {
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    ctx.check()
 }
 
 /// Records `dispatches` into one compute pass of `enc`.
@@ -171,8 +195,85 @@ impl Plan {
     }
 }
 
-/// Maps a staging buffer, copies out `count` chunks of `chunk` floats, and unmaps it. Vectors
-/// in `spare` with enough capacity are reused (their pages are already mapped in).
+/// A staging buffer being mapped for reading: `count` chunks of `chunk` floats. The browser
+/// maps a buffer only between frames, so a page starts the mapping, draws, and takes the data
+/// once [`Pending::ready`]; the desktop waits for the device in between.
+pub(in crate::backend::gpu) struct Pending {
+    buf: wgpu::Buffer,
+    chunk: usize,
+    count: usize,
+    /// the mapping's answer, once it came
+    answer:
+        std::sync::Arc<std::sync::Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>>,
+}
+
+impl Pending {
+    /// Starts mapping `buf` (written by a pass already submitted).
+    pub fn start(buf: &wgpu::Buffer, chunk: usize, count: usize) -> Self {
+        let answer = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = answer.clone();
+        buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            if let Ok(mut a) = slot.lock() {
+                *a = Some(r);
+            }
+        });
+        Pending {
+            buf: buf.clone(),
+            chunk,
+            count,
+            answer,
+        }
+    }
+
+    /// Whether the mapping has answered (the data can be taken).
+    pub fn ready(&self) -> bool {
+        self.answer.lock().map(|a| a.is_some()).unwrap_or(true)
+    }
+
+    /// The mapped data as `count` host vectors (those in `spare` with room reused: their pages
+    /// are already mapped in), and the buffer unmapped. Call once [`Self::ready`].
+    pub fn take(self, ctx: &GpuContext, spare: &mut Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+        let out = self.copy_out(spare);
+        // unmapped whatever happened: a buffer left mapped (or mapping) fails the next pass
+        self.buf.unmap();
+        ctx.check()?;
+        out
+    }
+
+    fn copy_out(&self, spare: &mut Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+        use rayon::prelude::*;
+        let failed = |e: &dyn std::fmt::Display| {
+            LensError::Gpu(format!("reading results back from the GPU failed: {e}"))
+        };
+        let answer = self.answer.lock().ok().and_then(|mut a| a.take());
+        match answer {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(failed(&e)),
+            None => return Err(LensError::Gpu("the GPU never answered the readback".into())),
+        }
+        let view = self
+            .buf
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| failed(&e))?;
+        let floats: &[f32] = bytemuck::cast_slice(&view);
+        let mut outs: Vec<Vec<f32>> = (0..self.count)
+            .map(|_| {
+                let mut v = crate::backend::take_spare(spare, self.chunk);
+                v.clear();
+                v
+            })
+            .collect();
+        // Copy the maps out on every core: one attention map can be tens of MB.
+        outs.par_iter_mut()
+            .zip(floats.par_chunks_exact(self.chunk.max(1)))
+            .for_each(|(v, src)| v.extend_from_slice(src));
+        Ok(outs)
+    }
+}
+
+/// Maps a staging buffer, waits for it, copies out `count` chunks of `chunk` floats, and unmaps
+/// it (vectors in `spare` with enough capacity are reused).
 pub(in crate::backend::gpu) fn read_back(
     ctx: &GpuContext,
     buf: &wgpu::Buffer,
@@ -180,36 +281,7 @@ pub(in crate::backend::gpu) fn read_back(
     count: usize,
     spare: &mut Vec<Vec<f32>>,
 ) -> Result<Vec<Vec<f32>>> {
-    let slice = buf.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| LensError::Gpu(format!("waiting for the GPU failed: {e}")))?;
-    rx.recv()
-        .map_err(|_| LensError::Gpu("the GPU never answered the readback".into()))?
-        .map_err(|e| LensError::Gpu(format!("reading results back from the GPU failed: {e}")))?;
-    let out = {
-        use rayon::prelude::*;
-        let view = slice.get_mapped_range().map_err(|e| {
-            LensError::Gpu(format!("reading results back from the GPU failed: {e}"))
-        })?;
-        let floats: &[f32] = bytemuck::cast_slice(&view);
-        let mut outs: Vec<Vec<f32>> = (0..count)
-            .map(|_| {
-                let mut v = crate::backend::take_spare(spare, chunk);
-                v.clear();
-                v
-            })
-            .collect();
-        // Copy the maps out on every core: one attention map can be tens of MB.
-        outs.par_iter_mut()
-            .zip(floats.par_chunks_exact(chunk.max(1)))
-            .for_each(|(v, src)| v.extend_from_slice(src));
-        outs
-    };
-    buf.unmap();
-    Ok(out)
+    let pending = Pending::start(buf, chunk, count);
+    wait(ctx)?;
+    pending.take(ctx, spare)
 }
