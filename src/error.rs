@@ -139,6 +139,16 @@ pub fn read_file_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> 
         path: path.to_path_buf(),
         source,
     };
+    if let Some(picked) = crate::picked::lookup(path) {
+        let (bytes, _) = picked.map_err(io)?;
+        if bytes.len() as u64 > limit {
+            return Err(io(std::io::Error::other(over_limit(
+                bytes.len() as u64,
+                limit,
+            ))));
+        }
+        return Ok(bytes.to_vec());
+    }
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(io(std::io::Error::other(if meta.is_dir() {

@@ -24,6 +24,7 @@ pub mod insight;
 pub mod matrix;
 pub mod model;
 pub mod params;
+pub mod picked;
 pub mod ranges;
 pub mod render;
 pub mod views;

@@ -62,6 +62,9 @@ impl CorpusSource {
         match self {
             CorpusSource::Builtin => Some(BUILTIN_NAME.into()),
             CorpusSource::File(p) => {
+                if let Some(picked) = crate::picked::lookup(p) {
+                    return picked.ok().map(|(_, hex)| format!("{} {hex}", p.display()));
+                }
                 let m = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
                 let full = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
                 Some(format!("{} {}", full.display(), crate::files::stamp(&m)))
@@ -73,20 +76,29 @@ impl CorpusSource {
     fn size(&self) -> u64 {
         match self {
             CorpusSource::Builtin => BUILTIN.len() as u64,
-            CorpusSource::File(p) => std::fs::metadata(p)
-                .ok()
-                .filter(|m| m.is_file())
-                .map_or(0, |m| m.len()),
+            CorpusSource::File(p) => match crate::picked::lookup(p) {
+                Some(picked) => picked.map_or(0, |(b, _)| b.len() as u64),
+                None => std::fs::metadata(p)
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map_or(0, |m| m.len()),
+            },
         }
     }
 
     fn reader(&self) -> Result<Box<dyn BufRead + Send>> {
         match self {
             CorpusSource::Builtin => Ok(Box::new(std::io::Cursor::new(BUILTIN.as_bytes()))),
-            CorpusSource::File(p) => Ok(Box::new(std::io::BufReader::with_capacity(
-                1 << 16,
-                crate::files::open_stream(p)?,
-            ))),
+            CorpusSource::File(p) => match crate::picked::lookup(p) {
+                Some(picked) => {
+                    let (bytes, _) = picked.map_err(|e| self.io(e))?;
+                    Ok(Box::new(std::io::Cursor::new(bytes)))
+                }
+                None => Ok(Box::new(std::io::BufReader::with_capacity(
+                    1 << 16,
+                    crate::files::open_stream(p)?,
+                ))),
+            },
         }
     }
 
@@ -513,4 +525,35 @@ pub fn reduce_batch(
             a.merge(&b)?;
             Ok(a)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A corpus picked in a web page (held in its memory under `picked:NAME`) streams the
+    /// texts, pairs and skips the same file on disk does, with the same content hash; picked
+    /// again with other content, its cache key changes.
+    #[test]
+    fn a_corpus_picked_in_a_page_reads_as_the_file_on_disk() {
+        let text = "The first text.\nA second\twith a pair\n\n \u{200b}\nThe last one.";
+        let dir = std::env::temp_dir().join(format!("lens-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let disk = dir.join("texts.tsv");
+        std::fs::write(&disk, text).unwrap();
+        let picked = crate::picked::keep("unit-texts.tsv", text.as_bytes().to_vec());
+        let read = |p: &std::path::Path| {
+            let mut lines = CorpusSource::File(p.to_path_buf()).lines((0, 1)).unwrap();
+            let got: Vec<Line> = lines.by_ref().map(|l| l.unwrap()).collect();
+            let hash = lines.identity().split_once('@').unwrap().1.to_string();
+            (got, hash, lines.bytes())
+        };
+        let (a, b) = (read(&picked), read(&disk));
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(a.0.len(), 4, "{:?}", a.0);
+        assert_eq!(a, b);
+        let key = CorpusSource::File(picked.clone()).fingerprint().unwrap();
+        crate::picked::keep("unit-texts.tsv", b"Other texts.".to_vec());
+        assert_ne!(CorpusSource::File(picked).fingerprint(), Some(key));
+    }
 }

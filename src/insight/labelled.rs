@@ -276,6 +276,33 @@ mod tests {
         assert!(e.contains("one column"), "{e}");
     }
 
+    /// A file picked in a web page (held in its memory under `picked:NAME`) reads as the same
+    /// file on disk does: the same examples (JSON lines, known by the name) and identity.
+    #[test]
+    fn a_file_picked_in_a_page_reads_as_the_file_on_disk() {
+        let text = "{\"text\": \"x\", \"label\": 1}\n{\"text\": \"y\", \"label\": \"neg\"}\n";
+        let dir = std::env::temp_dir().join(format!("lens-labelled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let disk = dir.join("reviews.jsonl");
+        std::fs::write(&disk, text).unwrap();
+        let picked = crate::picked::keep("reviews.jsonl", text.as_bytes().to_vec());
+        let (a, b) = (
+            read(&picked, &labels(), false, None).unwrap(),
+            read(&disk, &labels(), false, None).unwrap(),
+        );
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(a.examples.len(), 2);
+        let lines = |l: &Labelled| {
+            l.examples
+                .iter()
+                .map(|e| (e.line, e.label))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(&a), lines(&b));
+        assert_eq!(a.identity, b.identity);
+        assert_eq!(a.path, picked);
+    }
+
     #[test]
     fn bad_lines_are_named() {
         let e = parse("a\tpos\nb\tmaybe\n", false, &labels(), None).unwrap_err();

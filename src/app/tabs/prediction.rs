@@ -234,14 +234,10 @@ impl PredictionTab {
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
-        let picked = crate::app::file_dialog::dialog(ctx, "labelled", || {
-            pollster::block_on(
-                rfd::AsyncFileDialog::new()
-                    .set_title("Labelled examples: text<TAB>label (or text<TAB>pair<TAB>label) lines, or .jsonl")
-                    .add_filter("text", &["tsv", "txt", "jsonl"])
-                    .pick_file(),
-            )
-        });
+        let title =
+            "Labelled examples: text<TAB>label (or text<TAB>pair<TAB>label) lines, or .jsonl";
+        let exts = &["tsv", "txt", "jsonl"];
+        let picked = crate::app::file_dialog::open_data(ctx, "labelled", title, exts);
         self.picking = picked.ok();
     }
 

@@ -332,16 +332,9 @@ impl CorpusTab {
     }
 
     fn pick_file(&mut self, ctx: &egui::Context) {
-        let picked = crate::app::file_dialog::dialog(ctx, "corpus", || {
-            pollster::block_on(
-                rfd::AsyncFileDialog::new()
-                    .set_title(
-                        "A corpus: one text per line (TAB before a second segment), or .jsonl",
-                    )
-                    .add_filter("text", &["txt", "tsv", "jsonl"])
-                    .pick_file(),
-            )
-        });
+        let title = "A corpus: one text per line (TAB before a second segment), or .jsonl";
+        let exts = &["txt", "tsv", "jsonl"];
+        let picked = crate::app::file_dialog::open_data(ctx, "corpus", title, exts);
         self.picking = picked.ok();
     }
 
