@@ -58,7 +58,7 @@ pub fn ask(pick: impl FnOnce() -> Option<rfd::FileHandle>) -> Picked {
 
 /// What the status bar says when no dialog could open.
 #[cfg(target_arch = "wasm32")]
-pub const UNAVAILABLE: &str = "the web build cannot open decks yet (exports and scenes download; models, scenes, corpora and labelled files open from the browser's file dialog): open decks in the desktop app";
+pub const UNAVAILABLE: &str = "a web page opens files only through the browser's file dialog (models, scenes, decks, corpora and labelled files) and saves by download: it has no paths";
 /// What the status bar says when no dialog could open.
 #[cfg(not(target_arch = "wasm32"))]
 pub const UNAVAILABLE: &str = "no file dialog could open here (this desktop has neither an XDG desktop portal nor zenity): type the path in the window instead";
@@ -108,25 +108,28 @@ impl PathPrompt {
     }
 }
 
-/// The dialog that opens a data file (a corpus, labelled examples), titled `title`, for files
-/// ending in `exts`: the native one on the desktop ([`dialog`]); on a page the browser's, the
+/// The kind of file a dialog offers: its name and the endings of its file names.
+pub type Filter = (&'static str, &'static [&'static str]);
+
+/// The dialog that opens a data file (a corpus, labelled examples, a deck), titled `title`,
+/// offering `filter`: the native one on the desktop ([`dialog`]); on a page the browser's, the
 /// file read into the page's memory ([`crate::picked`]) and answered with its `picked:NAME`
 /// path, which reads as a file on disk does.
 pub fn open_data(
     ctx: &egui::Context,
     name: &str,
     title: &'static str,
-    exts: &'static [&'static str],
+    filter: Filter,
 ) -> std::io::Result<std::sync::mpsc::Receiver<Picked>> {
     #[cfg(target_arch = "wasm32")]
     {
         let _ = name;
-        Ok(super::page::pick_data_file(ctx, title, exts))
+        Ok(super::page::pick_data_file(ctx, title, filter))
     }
     #[cfg(not(target_arch = "wasm32"))]
     dialog(ctx, name, move || {
         let dialog = rfd::AsyncFileDialog::new().set_title(title);
-        pollster::block_on(dialog.add_filter("text", exts).pick_file())
+        pollster::block_on(dialog.add_filter(filter.0, filter.1).pick_file())
     })
 }
 

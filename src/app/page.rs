@@ -127,20 +127,20 @@ pub fn pick_scene_file(ctx: &egui::Context) -> Receiver<PickedFile> {
     rx
 }
 
-/// The browser's file dialog for a data file (a corpus, labelled examples), titled `title`, for
-/// files ending in `exts`: the file is kept in the page's memory ([`crate::picked`]) and the
+/// The browser's file dialog for a data file (a corpus, labelled examples, a deck), titled
+/// `title`, offering `filter`: the file is kept in the page's memory ([`crate::picked`]) and the
 /// receiver gets its `picked:NAME` path, or a cancel.
 pub fn pick_data_file(
     ctx: &egui::Context,
     title: &'static str,
-    exts: &'static [&'static str],
+    (kind, exts): super::file_dialog::Filter,
 ) -> Receiver<super::file_dialog::Picked> {
     use super::file_dialog::Picked;
     let (tx, rx) = channel();
     let ctx = ctx.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let dialog = rfd::AsyncFileDialog::new().set_title(title);
-        let answer = match dialog.add_filter("text", exts).pick_file().await {
+        let answer = match dialog.add_filter(kind, exts).pick_file().await {
             Some(h) => Picked::Path(crate::picked::keep(&h.file_name(), h.read().await)),
             None => Picked::Cancelled,
         };

@@ -490,6 +490,37 @@ try {
     }
   }
 
+  // 12. decks: View > Deck panel; its Open… takes a deck file from the browser's file dialog,
+  // and a click on its slide shows the slide's scene in the window (its text runs); Present
+  // is off in the page (it makes slides off the window's thread)
+  if (scene) {
+    const deckText = 'A slide of a deck, shown in the page.';
+    const slideScene = JSON.parse(JSON.stringify(scene));
+    slideScene.session.text = deckText;
+    const deck = { format: 'albert-lens deck', version: 1, title: 'A deck in the page',
+      slides: [{ title: 'The only slide', caption: '', notes: '', scene: slideScene }] };
+    const deckFile = path.join(dir, 'talk.json');
+    fs.writeFileSync(deckFile, JSON.stringify(deck));
+    const view = await widget(page, (w) => w.label === 'View' && w.role !== 'Label');
+    if (view) await click(page, view);
+    const panel = view && (await menuItem(page, (w) => /^Deck panel/.test(w.label || '')));
+    check(panel !== null, 'the View menu has the Deck panel');
+    if (panel) {
+      await click(page, panel);
+      await page.keyboard.press('Escape');
+      if (await pickFiles(page, [deckFile], null, 'Open…')) {
+        const slide = await widget(page, (w) => w.label === '1. The only slide', 15_000);
+        if (slide) await click(page, slide);
+        const shown = await waitSummary(page, (s) => s.text === deckText, 30_000);
+        check(slide !== null && shown !== null,
+          `the picked deck opened and its slide showed in the window: ${shown ? shown.model + ': ' + shown.tokens.join(' ') : slide ? 'no forward pass' : 'no slide in the list'}`);
+        const present = await widget(page, (w) => w.label === '▶ Present');
+        check(present !== null && present.disabled === true,
+          `Present is off in the page${present ? ` (disabled: ${present.disabled})` : ': no Present button'}`);
+      }
+    }
+  }
+
   check(errors.length === 0, `no page errors${errors.length ? ': ' + errors.join(' | ') : ''}`);
 } catch (e) {
   check(false, `the test stopped: ${e.message}`);

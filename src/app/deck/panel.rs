@@ -20,6 +20,12 @@ pub enum Action {
     Show(usize),
 }
 
+/// Whether slides can be made off the window's thread (Present and Export PDF run each slide's
+/// scene headless, as `deck render` does): not in a page, which has one thread.
+const RENDERS: bool = cfg!(not(target_arch = "wasm32"));
+/// Why Present and Export PDF are off in a page.
+const NO_RENDER: &str = "in the desktop app (a web page cannot make slides off its one thread): here, click a slide to show it in the window";
+
 pub struct DeckUi {
     pub deck: Deck,
     /// the panel is shown
@@ -176,9 +182,10 @@ impl DeckUi {
             if ui.button("＋ Add the current view").clicked() {
                 action = Some(Action::AddCurrent);
             }
-            let can = !self.deck.slides.is_empty();
+            let can = !self.deck.slides.is_empty() && RENDERS;
             if ui
                 .add_enabled(can, egui::Button::new("▶ Present"))
+                .on_disabled_hover_text(NO_RENDER)
                 .clicked()
             {
                 self.start_presenting(ui.ctx(), cx);
@@ -200,14 +207,8 @@ impl DeckUi {
             }
             if ui.button("Open…").clicked() && self.pick.is_none() {
                 let ctx = ui.ctx().clone();
-                match crate::app::file_dialog::dialog(&ctx, "deck", || {
-                    pollster::block_on(
-                        rfd::AsyncFileDialog::new()
-                            .set_title("Open a deck")
-                            .add_filter("deck", &["json"])
-                            .pick_file(),
-                    )
-                }) {
+                let filter = ("deck", &["json"][..]);
+                match crate::app::file_dialog::open_data(&ctx, "deck", "Open a deck", filter) {
                     Ok(rx) => {
                         let prompt = PathPrompt::new(PathFor::OpenDeck, "Open a deck", "");
                         self.pick = Some((prompt, rx));
@@ -232,12 +233,13 @@ impl DeckUi {
                     Err(e) => cx.status.error = Some(format!("the deck cannot be saved: {e}")),
                 }
             }
-            let can = !self.deck.slides.is_empty();
+            let can = !self.deck.slides.is_empty() && RENDERS;
             if ui
                 .add_enabled(can, egui::Button::new("Export PDF…"))
                 .on_hover_text(
                     "every slide as a page of one vector PDF, made off the window's thread",
                 )
+                .on_disabled_hover_text(NO_RENDER)
                 .clicked()
             {
                 let (deck, backend) = (self.deck.clone(), cx.backend_choice);

@@ -236,8 +236,8 @@ impl PredictionTab {
     fn pick_file(&mut self, ctx: &egui::Context) {
         let title =
             "Labelled examples: text<TAB>label (or text<TAB>pair<TAB>label) lines, or .jsonl";
-        let exts = &["tsv", "txt", "jsonl"];
-        let picked = crate::app::file_dialog::open_data(ctx, "labelled", title, exts);
+        let filter = ("text", &["tsv", "txt", "jsonl"][..]);
+        let picked = crate::app::file_dialog::open_data(ctx, "labelled", title, filter);
         self.picking = picked.ok();
     }
 

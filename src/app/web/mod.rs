@@ -10,8 +10,9 @@
 //! - built-in models open from the bytes compiled in ([`crate::model::builtin::open_in_memory`]);
 //! - a model's files come into the page's memory, picked in the browser's file dialog or fetched
 //!   from the Hub, and open as a folder's would ([`models`]);
-//! - exports and other saves download ([`download`]); opening other files by path says it is
-//!   not in the web build yet;
+//! - exports and other saves download ([`download`]); scenes, decks, corpora and labelled files
+//!   open from the browser's file dialog, the data files held in the page's memory under a
+//!   `picked:NAME` path ([`crate::picked`]);
 //! - settings persist in the browser's local storage (eframe's persistence).
 
 use super::session::Session;
@@ -181,6 +182,7 @@ pub fn publish_widgets(ctx: &egui::Context) {
                     "role": format!("{:?}", n.role()),
                     "label": n.label(),
                     "value": n.value(),
+                    "disabled": n.is_disabled(),
                     "rect": [b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0],
                 }))
             })
@@ -191,7 +193,7 @@ pub fn publish_widgets(ctx: &egui::Context) {
 }
 
 /// The debug hook for finding widgets (`window.albertLens.widgets()`): the last frame's widgets
-/// as JSON, `[{role, label, value, rect: [x, y, w, h]}]`; "[]" until a frame after the first
+/// as JSON, `[{role, label, value, disabled, rect: [x, y, w, h]}]`; "[]" until a frame after the first
 /// call has been drawn.
 #[wasm_bindgen]
 pub fn albert_lens_widgets() -> String {

@@ -333,8 +333,8 @@ impl CorpusTab {
 
     fn pick_file(&mut self, ctx: &egui::Context) {
         let title = "A corpus: one text per line (TAB before a second segment), or .jsonl";
-        let exts = &["txt", "tsv", "jsonl"];
-        let picked = crate::app::file_dialog::open_data(ctx, "corpus", title, exts);
+        let filter = ("text", &["txt", "tsv", "jsonl"][..]);
+        let picked = crate::app::file_dialog::open_data(ctx, "corpus", title, filter);
         self.picking = picked.ok();
     }
 
