@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Top-level modules, lowest layer first.
 const LAYERS: [&[&str]; 8] = [
-    &["error", "files", "ranges", "matrix", "colormap", "fonts"],
+    &[
+        "error", "files", "picked", "ranges", "matrix", "colormap", "fonts",
+    ],
     &["model"],
     &["backend"],
     &["analysis", "insight", "params", "corpus"],

@@ -13,9 +13,6 @@ use crate::LensError;
 use std::collections::VecDeque;
 use web_time::Instant;
 
-/// A pass in flight, stepped once a frame until it says it is done (true).
-pub type Continuation = Box<dyn FnMut(&mut Engine) -> bool>;
-
 /// [`Engine::run`]'s passes on the GPU, read back without blocking.
 pub struct RunInFlight {
     slot: ModelSlot,
@@ -62,28 +59,6 @@ impl Engine {
             pending: None,
             done: Vec::new(),
         }))
-    }
-
-    /// Steps the pass in flight; true when there is none left.
-    pub(super) fn step_in_flight(&mut self) -> bool {
-        let Some(mut step) = self.in_flight.take() else {
-            return true;
-        };
-        let done = step(self);
-        if !done {
-            self.in_flight = Some(step);
-        }
-        done
-    }
-
-    /// Drives the pass in flight to its end, waiting for the device between steps (a thread
-    /// that may block: the desktop's worker, the tests).
-    pub fn settle(&mut self) {
-        while !self.step_in_flight() {
-            if let Some(g) = self.backend.gpu() {
-                g.poll(true);
-            }
-        }
     }
 }
 

@@ -127,29 +127,6 @@ pub fn pick_scene_file(ctx: &egui::Context) -> Receiver<PickedFile> {
     rx
 }
 
-/// The browser's file dialog for a data file (a corpus, labelled examples, a deck), titled
-/// `title`, offering `filter`: the file is kept in the page's memory ([`crate::picked`]) and the
-/// receiver gets its `picked:NAME` path, or a cancel.
-pub fn pick_data_file(
-    ctx: &egui::Context,
-    title: &'static str,
-    (kind, exts): super::file_dialog::Filter,
-) -> Receiver<super::file_dialog::Picked> {
-    use super::file_dialog::Picked;
-    let (tx, rx) = channel();
-    let ctx = ctx.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        let dialog = rfd::AsyncFileDialog::new().set_title(title);
-        let answer = match dialog.add_filter(kind, exts).pick_file().await {
-            Some(h) => Picked::Path(crate::picked::keep(&h.file_name(), h.read().await)),
-            None => Picked::Cancelled,
-        };
-        let _ = tx.send(answer);
-        ctx.request_repaint();
-    });
-    rx
-}
-
 /// A name for picked files: the model's `_name_or_path` from its config.json where it has one
 /// (its last part), else "your model"; a name the page holds already gets " (2)", " (3)", ….
 fn picked_name(files: &Files) -> String {

@@ -73,10 +73,36 @@ pub struct Engine {
     /// whether the GPU's passes are read back without blocking (a page: [`super::in_flight`])
     pub(super) nonblocking: bool,
     /// a pass whose results come back over the next frames; the worker's other tasks wait
-    pub(super) in_flight: Option<super::in_flight::Continuation>,
+    pub(super) in_flight: Option<Continuation>,
 }
 
+/// Work in flight on the engine (a page's GPU pass: [`super::in_flight`]), stepped once a frame
+/// until it says it is done (true).
+pub type Continuation = Box<dyn FnMut(&mut Engine) -> bool>;
+
 impl Engine {
+    /// Steps the work in flight; true when there is none left.
+    pub(super) fn step_in_flight(&mut self) -> bool {
+        let Some(mut step) = self.in_flight.take() else {
+            return true;
+        };
+        let done = step(self);
+        if !done {
+            self.in_flight = Some(step);
+        }
+        done
+    }
+
+    /// Drives the work in flight to its end, waiting for the device between steps (a thread
+    /// that may block: the desktop's worker, the tests).
+    pub fn settle(&mut self) {
+        while !self.step_in_flight() {
+            if let Some(g) = self.backend.gpu() {
+                g.poll(true);
+            }
+        }
+    }
+
     /// The model in `slot`, or why there is none.
     pub fn model(&self, slot: ModelSlot) -> Result<&LoadedModel, String> {
         loaded(&self.models, slot)

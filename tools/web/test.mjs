@@ -1,7 +1,7 @@
 // The web build's tests in a real browser: Debian's Chromium, headless, driven by Playwright
 // (playwright-core), against target/web served on localhost. Run by tools/web/test.sh, which
 // builds the page and writes the desktop's traces first:
-//   node tools/web/test.mjs CASES.json [SCREENSHOT.png]
+//   node tools/web/test.mjs CASES.json [SCREENSHOT.png]   (and SCREENSHOT-webgpu.png: the WebGPU page)
 // CASES.json: { text, trace, new_text, picked: { dir, trace }, hub: { id, dir, trace } } — the
 // page first runs albert-mini on `text` (`trace`: the desktop CPU backend's trace of it), then
 // `new_text` is typed; the model folder `picked.dir`'s files are opened through the page's file
@@ -554,6 +554,7 @@ try {
       return coloured > 5000;
     }, 10_000);
     check(coloured > 5000, `the WebGPU-drawn page shows the heatmap: ${coloured} coloured pixels`);
+    if (screenshotPath) await page.screenshot({ path: screenshotPath.replace(/(\.png)?$/, '-webgpu.png') });
     const box = await widget(page, (w) => w.role.includes('TextInput') && w.value === TEXT);
     await startGapMeter(page);
     if (box) {
