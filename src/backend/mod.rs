@@ -267,7 +267,7 @@ impl FallbackBackend {
             // decide before compiling any pipeline
             (BackendChoice::Auto, Some(Ok(ctx))) if ctx.is_software() => {
                 notice = Some(format!(
-                    "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu to use it anyway)",
+                    "only a software GPU adapter ({}) was found; using the CPU backend (pass --backend gpu, or ?backend=gpu in a page, to use it anyway)",
                     ctx.adapter_name()
                 ));
                 None
