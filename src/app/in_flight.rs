@@ -70,7 +70,10 @@ impl RunInFlight {
     pub fn step(&mut self, e: &mut Engine, cancelled: bool) -> Option<Result<Traced, String>> {
         loop {
             if let Some(p) = self.pending.take() {
-                let gpu = e.backend.gpu()?;
+                let Some(gpu) = e.backend.gpu() else {
+                    let gone = LensError::Gpu("the GPU backend was let go mid-run".into());
+                    return Some(self.on_cpu(e, gone));
+                };
                 gpu.poll(false);
                 if !p.ready() {
                     self.pending = Some(p);
@@ -93,7 +96,9 @@ impl RunInFlight {
             }
             let Some((input, ablate)) = self.todo.pop_front() else {
                 let intact = (self.done.len() > 1).then(|| self.done.pop()).flatten();
-                let traced = self.done.pop()?;
+                let Some(traced) = self.done.pop() else {
+                    return Some(Err("the run gave no result".into()));
+                };
                 let run = (traced, intact);
                 return Some(Ok(e.finish_run(
                     self.slot,
