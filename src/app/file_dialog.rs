@@ -124,18 +124,15 @@ pub fn open_data(
     #[cfg(target_arch = "wasm32")]
     {
         let _ = name;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let dialog = rfd::AsyncFileDialog::new().set_title(title);
-            let answer = match dialog.add_filter(filter.0, filter.1).pick_file().await {
-                Some(h) => Picked::Path(crate::picked::keep(&h.file_name(), h.read().await)),
+        Ok(super::page::pick_file(
+            ctx,
+            title,
+            filter,
+            |picked| match picked {
+                Some((name, bytes)) => Picked::Path(crate::picked::keep(&name, bytes)),
                 None => Picked::Cancelled,
-            };
-            let _ = tx.send(answer);
-            ctx.request_repaint();
-        });
-        Ok(rx)
+            },
+        ))
     }
     #[cfg(not(target_arch = "wasm32"))]
     dialog(ctx, name, move || {

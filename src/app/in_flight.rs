@@ -128,7 +128,7 @@ impl RunInFlight {
             let m = loaded(&e.models, self.slot)?;
             return Err(format!("running {}: {err}", m.dir.display()));
         };
-        let why = e.backend.page_gpu_failed(msg);
+        let why = e.backend.gpu_failed(msg);
         let run = (self.run.0.as_str(), self.run.1.as_deref());
         let mut traced = e.run(self.slot, run, self.main_view, &self.iv)?;
         if let Some(t) = std::sync::Arc::get_mut(&mut traced.trace) {

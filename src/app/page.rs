@@ -109,19 +109,27 @@ pub type PickedFile = Option<(String, Vec<u8>)>;
 
 /// The browser's file dialog for a scene file (.json), read.
 pub fn pick_scene_file(ctx: &egui::Context) -> Receiver<PickedFile> {
+    let title = "Open a scene (a .json file saved by File > Save scene…)";
+    pick_file(ctx, title, ("scene", &["json"]), |picked| picked)
+}
+
+/// The browser's file dialog for one file, titled `title`, offering the files of `kind` whose
+/// names end in `exts`; the receiver gets `answer` of the file read (None: nothing chosen).
+pub fn pick_file<T: 'static>(
+    ctx: &egui::Context,
+    title: &'static str,
+    (kind, exts): (&'static str, &'static [&'static str]),
+    answer: impl FnOnce(PickedFile) -> T + 'static,
+) -> Receiver<T> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
     wasm_bindgen_futures::spawn_local(async move {
-        let picked = rfd::AsyncFileDialog::new()
-            .set_title("Open a scene (a .json file saved by File > Save scene…)")
-            .add_filter("scene", &["json"])
-            .pick_file()
-            .await;
-        let read = match picked {
+        let dialog = rfd::AsyncFileDialog::new().set_title(title);
+        let read = match dialog.add_filter(kind, exts).pick_file().await {
             Some(h) => Some((h.file_name(), h.read().await)),
             None => None,
         };
-        let _ = tx.send(read);
+        let _ = tx.send(answer(read));
         ctx.request_repaint();
     });
     rx

@@ -456,17 +456,16 @@ impl Worker {
             return;
         };
         let (rx, engine) = &mut *page;
-        // a pass on the GPU first: the tasks after it wait until its results are in
-        if !engine.step_in_flight() {
-            (self.wake)();
-            return;
-        }
-        while let Ok(task) = rx.try_recv() {
-            task(engine);
+        loop {
+            // a pass on the GPU first: the tasks after it wait until its results are in
             if !engine.step_in_flight() {
                 (self.wake)();
                 return;
             }
+            let Ok(task) = rx.try_recv() else {
+                return;
+            };
+            task(engine);
         }
     }
 

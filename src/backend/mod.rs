@@ -228,8 +228,9 @@ pub struct FallbackBackend {
 
 impl FallbackBackend {
     /// What a failed GPU pass tells the user (also the status notice); a lost device is let
-    /// go, so that later passes go straight to the CPU.
-    fn gpu_failed(&mut self, msg: &str) -> String {
+    /// go, so that later passes go straight to the CPU (the page's passes, stepped outside the
+    /// backend, report theirs here too).
+    pub fn gpu_failed(&mut self, msg: &str) -> String {
         let lost = self
             .gpu
             .as_ref()
@@ -316,12 +317,6 @@ impl FallbackBackend {
             Some(g) if !cfg!(target_arch = "wasm32") => g.name(),
             _ => self.cpu.name(),
         }
-    }
-
-    /// Notes a failed pass of the page's GPU (see [`Self::gpu_failed`]): the message for the
-    /// status bar.
-    pub fn page_gpu_failed(&mut self, msg: &str) -> String {
-        self.gpu_failed(msg)
     }
 
     /// Sets the GPU's precision. Fast where there is no GPU or no cooperative matrices gives a

@@ -3,7 +3,7 @@
 //! pass is submitted, the page draws, and the trace is taken once the mapping has answered.
 //! The desktop's wgpu answers a mapping only when polled ([`GpuBackend::poll`]).
 
-use super::plan::Pending;
+use super::plan::{take_readback, Pending};
 use super::GpuBackend;
 use crate::error::Result;
 use crate::model::Trace;
@@ -63,9 +63,7 @@ impl PendingForward {
 
     /// The pass's trace (call once [`Self::ready`]); the staging buffers are unmapped either way.
     pub fn finish(self, gpu: &mut GpuBackend, cfg: &ModelConfig) -> Result<Trace> {
-        let [hidden, maps] = self.readback;
-        let hidden = hidden.take(&gpu.ctx, &mut gpu.spare);
-        let maps = maps.take(&gpu.ctx, &mut gpu.spare);
-        Ok(Trace::from_forward(cfg, &self.input, hidden?, maps?))
+        let (hidden, maps) = take_readback(self.readback, &gpu.ctx, &mut gpu.spare)?;
+        Ok(Trace::from_forward(cfg, &self.input, hidden, maps))
     }
 }

@@ -21,7 +21,7 @@ mod relative;
 mod run;
 mod stats;
 
-pub(super) use run::{read_back, Pending};
+pub(super) use run::{read_back, take_readback, Pending};
 
 use attention::AttentionIo;
 

@@ -30,9 +30,9 @@ impl Plan {
                 host_ms: 0.0,
             });
         }
-        let [hidden, probs] = self.start_readback();
+        let readback = self.start_readback();
         wait(ctx)?;
-        let data = (hidden.take(ctx, spare)?, probs.take(ctx, spare)?);
+        let data = take_readback(readback, ctx, spare)?;
         Ok(RunOutput {
             data: Some(data),
             gpu_ms,
@@ -120,6 +120,18 @@ impl Plan {
             ),
         ]
     }
+}
+
+/// The hidden states and maps of [`Plan::start_readback`]'s mappings, once answered; both
+/// buffers are unmapped whatever happens (one left mapped would fail the next pass).
+pub(in crate::backend::gpu) fn take_readback(
+    [hidden, probs]: [Pending; 2],
+    ctx: &GpuContext,
+    spare: &mut Vec<Vec<f32>>,
+) -> Result<super::Readback> {
+    let hidden = hidden.take(ctx, spare);
+    let probs = probs.take(ctx, spare);
+    Ok((hidden?, probs?))
 }
 
 /// Waits until the device has done everything submitted (the desktop's blocking path).
