@@ -44,6 +44,17 @@ pub fn lookup(path: &Path) -> Option<std::io::Result<(Arc<[u8]>, String)>> {
     })
 }
 
+/// `text` both as a file `name` on disk (in a temporary folder, removed when the first value is
+/// dropped) and as a picked file of that name: (the folder, the file's path, the picked path).
+/// For tests that hold a reader to reading both the same way.
+#[cfg(test)]
+pub fn on_disk_and_picked(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let disk = dir.path().join(name);
+    std::fs::write(&disk, text).expect("the file written");
+    (dir, disk, keep(name, text.as_bytes().to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -537,11 +537,7 @@ mod tests {
     #[test]
     fn a_corpus_picked_in_a_page_reads_as_the_file_on_disk() {
         let text = "The first text.\nA second\twith a pair\n\n \u{200b}\nThe last one.";
-        let dir = std::env::temp_dir().join(format!("lens-corpus-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let disk = dir.join("texts.tsv");
-        std::fs::write(&disk, text).unwrap();
-        let picked = crate::picked::keep("unit-texts.tsv", text.as_bytes().to_vec());
+        let (_dir, disk, picked) = crate::picked::on_disk_and_picked("unit-texts.tsv", text);
         let read = |p: &std::path::Path| {
             let mut lines = CorpusSource::File(p.to_path_buf()).lines((0, 1)).unwrap();
             let got: Vec<Line> = lines.by_ref().map(|l| l.unwrap()).collect();
@@ -549,7 +545,6 @@ mod tests {
             (got, hash, lines.bytes())
         };
         let (a, b) = (read(&picked), read(&disk));
-        std::fs::remove_dir_all(&dir).ok();
         assert_eq!(a.0.len(), 4, "{:?}", a.0);
         assert_eq!(a, b);
         let key = CorpusSource::File(picked.clone()).fingerprint().unwrap();

@@ -281,16 +281,11 @@ mod tests {
     #[test]
     fn a_file_picked_in_a_page_reads_as_the_file_on_disk() {
         let text = "{\"text\": \"x\", \"label\": 1}\n{\"text\": \"y\", \"label\": \"neg\"}\n";
-        let dir = std::env::temp_dir().join(format!("lens-labelled-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let disk = dir.join("reviews.jsonl");
-        std::fs::write(&disk, text).unwrap();
-        let picked = crate::picked::keep("reviews.jsonl", text.as_bytes().to_vec());
+        let (_dir, disk, picked) = crate::picked::on_disk_and_picked("reviews.jsonl", text);
         let (a, b) = (
             read(&picked, &labels(), false, None).unwrap(),
             read(&disk, &labels(), false, None).unwrap(),
         );
-        std::fs::remove_dir_all(&dir).ok();
         assert_eq!(a.examples.len(), 2);
         let lines = |l: &Labelled| {
             l.examples
